@@ -1,0 +1,159 @@
+"""What an operation handler sees of its request: arguments, body, upload, output.
+
+Handlers are plain functions ``handler(ctx) -> Reply``. They never touch the
+connection: they read `ctx.args`/`ctx.body`/`ctx.upload()`, stream with
+`ctx.send(channel, data)`, watch `ctx.cancelled`, and return a `Reply` or
+raise `OpError`.
+
+Imports: protocol and the standard library only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from roost.protocol import Code, OpError
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The final answer of an operation: a JSON result and an optional body."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class UploadBuffer:
+    """A bounded hand-off of upload chunks from the connection reader to a handler.
+
+    The reader blocks while the buffer is full (backpressure to the host).
+    When the handler finishes early, `discard()` wakes the reader and drops
+    whatever else arrives for this request, so a failed handler never
+    deadlocks its connection.
+    """
+
+    def __init__(self, max_chunks: int = 32) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._max = max_chunks
+        self._ended = False
+        self._discarding = False
+        self._cond = threading.Condition()
+
+    def put(self, chunk: bytes) -> None:
+        with self._cond:
+            while len(self._chunks) >= self._max and not self._discarding:
+                self._cond.wait()
+            if not self._discarding:
+                self._chunks.append(chunk)
+                self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def discard(self) -> None:
+        with self._cond:
+            self._discarding = True
+            self._chunks.clear()
+            self._cond.notify_all()
+
+    def chunks(self, cancelled: threading.Event) -> Iterator[bytes]:
+        """Yield chunks until END; raise OpError if the call is cancelled first."""
+        while True:
+            with self._cond:
+                while not self._chunks and not self._ended and not cancelled.is_set():
+                    self._cond.wait(0.5)
+                if self._chunks:
+                    chunk = self._chunks.popleft()
+                    self._cond.notify_all()
+                elif self._ended:
+                    return
+                else:
+                    raise OpError(Code.CANCELLED, "upload cancelled before it ended")
+            yield chunk
+
+
+class RequestContext:
+    """One in-flight request as its handler sees it."""
+
+    def __init__(
+        self,
+        request_id: int,
+        op: str,
+        args: dict[str, Any],
+        body: bytes,
+        send: Callable[[str, bytes], None],
+        upload: UploadBuffer | None,
+        cancelled: threading.Event,
+    ) -> None:
+        self.request_id = request_id
+        self.op = op
+        self.args = args
+        self.body = body
+        self.cancelled = cancelled
+        self._send = send
+        self._upload = upload
+
+    @property
+    def has_upload(self) -> bool:
+        return self._upload is not None
+
+    def upload(self) -> Iterator[bytes]:
+        """The request's streamed body; just `body` when nothing was streamed."""
+        if self._upload is None:
+            if self.body:
+                yield self.body
+            return
+        yield from self._upload.chunks(self.cancelled)
+
+    def send(self, channel: str, data: bytes) -> None:
+        """Stream `data` to the host on `channel` (split into frame-sized pieces)."""
+        self._send(channel, data)
+
+    # Typed argument access: a wrong type is the caller's error, reported as such.
+    def arg_str(self, name: str, default: str | None = None) -> str:
+        value = self.args.get(name, default)
+        if not isinstance(value, str):
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be a string")
+        return value
+
+    def arg_opt_str(self, name: str) -> str | None:
+        value = self.args.get(name)
+        if value is not None and not isinstance(value, str):
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be a string")
+        return value
+
+    def arg_int(self, name: str, default: int, *, minimum: int = 0) -> int:
+        value = self.args.get(name, default)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be an integer >= {minimum}")
+        return value
+
+    def arg_opt_float(self, name: str) -> float | None:
+        value = self.args.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be a positive number")
+        return float(value)
+
+    def arg_bool(self, name: str, default: bool = False) -> bool:
+        value = self.args.get(name, default)
+        if not isinstance(value, bool):
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be true or false")
+        return value
+
+    def arg_str_map(self, name: str) -> dict[str, str]:
+        value = self.args.get(name) or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must map strings to strings")
+        return dict(value)

@@ -1,0 +1,116 @@
+"""The agent's operation table: op name -> handler, imported on first use.
+
+Handler modules load lazily so an idle agent stays small (tarfile alone
+pulls in compression modules it may never need).
+
+Imports: protocol, the agent's own modules and the standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from roost.agent.context import Reply, RequestContext
+from roost.agent.paths import WorkspacePaths
+from roost.protocol import Code, Op, OpError
+
+
+class InflightCalls:
+    """Every call running in this agent, so shutdown can cancel and drain them."""
+
+    def __init__(self) -> None:
+        self._events: set[threading.Event] = set()
+        self._cond = threading.Condition()
+
+    def add(self, cancelled: threading.Event) -> None:
+        with self._cond:
+            self._events.add(cancelled)
+
+    def remove(self, cancelled: threading.Event) -> None:
+        with self._cond:
+            self._events.discard(cancelled)
+            self._cond.notify_all()
+
+    def cancel_all(self) -> None:
+        with self._cond:
+            for event in self._events:
+                event.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._events, timeout)
+
+
+@dataclass
+class AgentRuntime:
+    """What every handler may use: where things live and the base environment."""
+
+    paths: WorkspacePaths
+    state_dir: str
+    scratch_dir: str
+    base_env: dict[str, str] = field(default_factory=dict)
+    shutdown: threading.Event = field(default_factory=threading.Event)
+    inflight: InflightCalls = field(default_factory=InflightCalls)
+
+    def scratch(self) -> str:
+        os.makedirs(self.scratch_dir, mode=0o700, exist_ok=True)
+        return self.scratch_dir
+
+
+Handler = Callable[[AgentRuntime, RequestContext], Reply]
+
+# op name -> "module:function" under roost.agent
+_HANDLERS: dict[str, str] = {
+    Op.PING: "roost.agent.ops:ping",
+    Op.SHUTDOWN: "roost.agent.ops:shutdown",
+    Op.EXEC: "roost.agent.execs:run_exec",
+    Op.FILE_LIST: "roost.agent.files:list_files",
+    Op.FILE_READ: "roost.agent.files:read_file",
+    Op.FILE_WRITE: "roost.agent.files:write_file",
+    Op.FILE_DELETE: "roost.agent.files:delete_file",
+    Op.FILE_STAT: "roost.agent.files:stat_file",
+    Op.ARCHIVE_IMPORT: "roost.agent.archive:import_archive",
+    Op.ARCHIVE_EXPORT: "roost.agent.archive:export_archive",
+    Op.PATCH_APPLY: "roost.agent.patch:apply_patch",
+}
+
+
+class OpTable:
+    """Resolves op names to handlers and calls them with the runtime."""
+
+    def __init__(self, runtime: AgentRuntime, handlers: dict[str, str] | None = None) -> None:
+        self.runtime = runtime
+        self._specs = dict(_HANDLERS if handlers is None else handlers)
+        self._loaded: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def _resolve(self, op: str) -> Handler:
+        with self._lock:
+            handler = self._loaded.get(op)
+            if handler is None:
+                spec = self._specs.get(op)
+                if spec is None:
+                    raise OpError(Code.UNKNOWN_OP, f"unknown operation {op!r}", hint="roost and the agent differ")
+                module_name, func_name = spec.split(":")
+                handler = getattr(importlib.import_module(module_name), func_name)
+                self._loaded[op] = handler
+            return handler
+
+    def call(self, ctx: RequestContext) -> Reply:
+        return self._resolve(ctx.op)(self.runtime, ctx)
+
+
+def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    return Reply({"pong": True, "pid": os.getpid()})
+
+
+def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    runtime.shutdown.set()
+    return Reply({"stopping": True})

@@ -1,0 +1,217 @@
+"""The agent's connection loop: handshake, dispatch, multiplexing.
+
+One `Connection` per byte stream. Its reader thread decodes frames; each
+REQUEST runs in a thread of its own so a long exec never blocks a file read
+on the same connection. Writers share one lock, so frames from different
+requests interleave whole. When the stream ends, every call still running
+on it is cancelled (execs are killed), so a host that dies leaves no work
+behind.
+
+Imports: protocol, the agent's own modules and the standard library only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from roost.agent.context import RequestContext, UploadBuffer
+from roost.agent.ops import OpTable
+from roost.protocol import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    Code,
+    Frame,
+    FrameError,
+    Kind,
+    OpError,
+    choose_version,
+    read_frame,
+    write_frame,
+)
+
+log = logging.getLogger("roost.agent")
+
+AGENT_VERSION = "0.1.0"
+# DATA frames carry at most this much; smaller than the hard limit so a
+# stream of output never needs a frame near the ceiling.
+DATA_CHUNK = 1024 * 1024
+
+
+class ByteStream(Protocol):
+    def recv_into(self, buffer: memoryview) -> int: ...
+    def sendall(self, data: bytes) -> object: ...
+    def close(self) -> None: ...
+
+
+class Connection:
+    """Serves one byte stream until it ends or breaks."""
+
+    def __init__(self, stream: ByteStream, ops: OpTable, info: dict[str, Any]) -> None:
+        self._stream = stream
+        self._ops = ops
+        self._info = info
+        self._send_lock = threading.Lock()
+        self._calls_lock = threading.Lock()
+        self._cancels: dict[int, threading.Event] = {}
+        self._uploads: dict[int, UploadBuffer] = {}
+        self._closed = False
+
+    # -- writing -------------------------------------------------------------
+    def _write(self, kind: Kind, header: dict[str, Any], body: bytes = b"") -> None:
+        with self._send_lock:
+            if self._closed:
+                raise OSError("connection closed")
+            write_frame(self._stream.sendall, kind, header, body)
+
+    def _sender(self, request_id: int, cancelled: threading.Event) -> Callable[[str, bytes], None]:
+        def send(channel: str, data: bytes) -> None:
+            view = memoryview(data)
+            for start in range(0, len(view), DATA_CHUNK):
+                if cancelled.is_set():
+                    raise OpError(Code.CANCELLED, "call cancelled")
+                self._write(Kind.DATA, {"id": request_id, "ch": channel}, bytes(view[start : start + DATA_CHUNK]))
+
+        return send
+
+    # -- reading -------------------------------------------------------------
+    def serve(self) -> None:
+        try:
+            if not self._handshake():
+                return
+            while True:
+                frame = read_frame(self._stream.recv_into)
+                if frame is None:
+                    return
+                self._route(frame)
+        except FrameError as exc:
+            self._try_write(Kind.ERROR, {"id": 0, "code": exc.code, "message": str(exc), "hint": ""})
+        except OSError as exc:
+            log.debug("connection ended: %s", exc)
+        finally:
+            self._shutdown()
+
+    def _handshake(self) -> bool:
+        frame = read_frame(self._stream.recv_into)
+        if frame is None:
+            return False
+        if frame.kind is not Kind.HELLO:
+            self._try_write(
+                Kind.ERROR,
+                {"id": 0, "code": Code.PROTOCOL_ERROR, "message": "expected HELLO first", "hint": ""},
+            )
+            return False
+        version = choose_version(frame.header.get("versions"))
+        if version is None:
+            self._try_write(
+                Kind.ERROR,
+                {
+                    "id": 0,
+                    "code": Code.UNSUPPORTED_VERSION,
+                    "message": f"no common protocol version in {frame.header.get('versions')!r}",
+                    "hint": "upgrade roost on the host or rebuild the workspace image",
+                },
+            )
+            return False
+        hello = dict(self._info)
+        hello.update(
+            version=version,
+            ops=sorted(self._ops.names()),
+            limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK},
+        )
+        self._write(Kind.HELLO, hello)
+        return True
+
+    def _route(self, frame: Frame) -> None:
+        rid = frame.request_id
+        if frame.kind is Kind.REQUEST:
+            self._start(frame)
+        elif frame.kind is Kind.DATA:
+            upload = self._uploads.get(rid)
+            if upload is not None:
+                upload.put(frame.body)
+        elif frame.kind is Kind.END:
+            upload = self._uploads.get(rid)
+            if upload is not None:
+                upload.end()
+        elif frame.kind is Kind.CANCEL:
+            event = self._cancels.get(rid)
+            if event is not None:
+                event.set()
+        else:
+            raise FrameError(f"unexpected {frame.kind.name} frame from the host")
+
+    def _start(self, frame: Frame) -> None:
+        rid = frame.request_id
+        op = frame.header.get("op")
+        args = frame.header.get("args") or {}
+        if rid <= 0 or not isinstance(op, str) or not isinstance(args, dict):
+            raise FrameError("REQUEST needs a positive id, an op name and an args object")
+        with self._calls_lock:
+            if rid in self._cancels:
+                raise FrameError(f"request id {rid} is already in flight")
+            upload = UploadBuffer() if frame.header.get("upload") else None
+            cancelled = threading.Event()
+            ctx = RequestContext(rid, op, args, frame.body, self._sender(rid, cancelled), upload, cancelled)
+            self._cancels[rid] = cancelled
+            if upload is not None:
+                self._uploads[rid] = upload
+        threading.Thread(target=self._run, args=(ctx, upload), name=f"op-{op}-{rid}", daemon=True).start()
+
+    def _run(self, ctx: RequestContext, upload: UploadBuffer | None) -> None:
+        rid = ctx.request_id
+        inflight = self._ops.runtime.inflight
+        inflight.add(ctx.cancelled)
+        try:
+            reply = self._ops.call(ctx)
+            self._try_write(Kind.RESPONSE, {"id": rid, "result": reply.result}, reply.body)
+        except OpError as exc:
+            self._try_write(Kind.ERROR, exc.to_header(rid))
+        except Exception as exc:  # a bug in an op must not take the agent down
+            log.exception("op %s failed", ctx.op)
+            self._try_write(
+                Kind.ERROR,
+                {"id": rid, "code": Code.INTERNAL, "message": f"{ctx.op}: {type(exc).__name__}: {exc}", "hint": ""},
+            )
+        finally:
+            if upload is not None:
+                upload.discard()
+            with self._calls_lock:
+                self._cancels.pop(rid, None)
+                self._uploads.pop(rid, None)
+            inflight.remove(ctx.cancelled)
+
+    def _try_write(self, kind: Kind, header: dict[str, Any], body: bytes = b"") -> None:
+        try:
+            self._write(kind, header, body)
+        except FrameError as exc:
+            # The reply itself broke a limit: say so instead of going silent.
+            rid = header.get("id", 0)
+            self._try_write(Kind.ERROR, {"id": rid, "code": exc.code, "message": str(exc), "hint": ""})
+        except OSError:
+            pass
+
+    def _shutdown(self) -> None:
+        with self._send_lock:
+            self._closed = True
+        with self._calls_lock:
+            for event in self._cancels.values():
+                event.set()
+            for upload in self._uploads.values():
+                upload.discard()
+        try:
+            self._stream.close()
+        except OSError:
+            pass
+
+
+def agent_info() -> dict[str, Any]:
+    return {"agent": AGENT_VERSION, "pid": os.getpid(), "workspace": "/workspace"}
+
+
+def serve_stream(stream: ByteStream, ops: OpTable, info: dict[str, Any]) -> None:
+    """Serve one byte stream to its end (used for fd: listeners and tests)."""
+    Connection(stream, ops, info).serve()

@@ -1,0 +1,133 @@
+"""The one error tree of roost.
+
+Every failure a user can see is a `RoostError` with a stable `code` string and
+a one-line `hint`. Errors are translated once, where they enter: OS and VMM
+failures become `BackendError`, subprocess failures while building images
+become `ImageError`, error frames from the guest agent become `AgentError`.
+Front ends map the tree to exit codes (CLI) or tool errors (MCP) and never
+look at anything else.
+
+This module imports nothing from roost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AgentError",
+    "BackendError",
+    "ConflictError",
+    "ImageError",
+    "InvalidArgument",
+    "NotFound",
+    "ProtocolError",
+    "RoostError",
+    "WorkspaceError",
+    "error_from_code",
+]
+
+
+class RoostError(Exception):
+    """Base of every error roost raises on purpose.
+
+    `code` is stable across releases and safe to branch on; `message` is for
+    people; `hint` says what to do next, in one line.
+    """
+
+    code: str = "internal"
+    default_hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        hint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.hint = hint if hint is not None else self.default_hint
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(RoostError):
+    """The caller asked for something malformed (bad name, bad option value)."""
+
+    code = "invalid_argument"
+
+
+class NotFound(RoostError):
+    """A named thing (workspace, env, path, seed) does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(RoostError):
+    """The request clashes with current state (name taken, workspace busy)."""
+
+    code = "conflict"
+
+
+class WorkspaceError(RoostError):
+    """A workspace record is unusable (corrupt, wrong state)."""
+
+    code = "workspace_error"
+
+
+class BackendError(RoostError):
+    """The isolation layer (process, sandbox, VMM) failed or is unavailable."""
+
+    code = "backend_error"
+
+
+class ImageError(RoostError):
+    """Building, pulling or verifying an environment image failed."""
+
+    code = "image_error"
+
+
+class ProtocolError(RoostError):
+    """The byte stream to the agent carried something that is not our protocol."""
+
+    code = "protocol_error"
+    default_hint = "the agent and roost may be different versions; recreate the workspace"
+
+
+class AgentError(RoostError):
+    """The guest agent refused or failed an operation, or went away mid-call."""
+
+    code = "agent_error"
+
+
+# Codes the guest agent sends, mapped to the host class that carries them.
+_AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
+    "invalid_argument": InvalidArgument,
+    "path_not_found": NotFound,
+    "path_outside_workspace": InvalidArgument,
+    "read_too_large": InvalidArgument,
+    "frame_too_large": ProtocolError,
+    "protocol_error": ProtocolError,
+    "unsupported_version": ProtocolError,
+    "unknown_op": ProtocolError,
+}
+
+
+def error_from_code(
+    code: str, message: str, hint: str | None = None, details: dict[str, Any] | None = None
+) -> RoostError:
+    """Build the host-side error for an error frame sent by the agent."""
+    cls = _AGENT_CODE_CLASSES.get(code, AgentError)
+    return cls(message, code=code, hint=hint, details=details)

@@ -1,0 +1,93 @@
+"""Message vocabulary on top of frames: the hello handshake, op names, error codes.
+
+A session starts with the client sending HELLO ``{"versions": [..], "client": ..}``;
+the agent answers HELLO ``{"version": v, "agent": .., "ops": [..], "limits": {..}}``
+with the highest version both support, or an ERROR with code
+``unsupported_version`` and closes.
+
+Then every call is a REQUEST ``{"id": n, "op": name, "args": {..}}`` with an
+optional body. When ``"upload": true`` the request body follows as DATA frames
+with the same id, closed by END. The agent may send DATA frames
+``{"id": n, "ch": channel}`` (process output, file or tar data) and finishes
+every call with exactly one RESPONSE ``{"id": n, "result": {..}}`` or ERROR
+``{"id": n, "code": .., "message": .., "hint": ..}``. A CANCEL ``{"id": n}``
+asks the agent to stop a running call; the call still ends with its one
+RESPONSE or ERROR.
+
+Standard library only: the guest agent imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+
+# Channels of DATA frames.
+CH_STDIN = "stdin"
+CH_STDOUT = "stdout"
+CH_STDERR = "stderr"
+CH_DATA = "data"
+
+
+class Op:
+    """Operation names. Strings on the wire; these constants avoid typos."""
+
+    PING = "ping"
+    SHUTDOWN = "shutdown"
+    EXEC = "exec"
+    FILE_LIST = "file.list"
+    FILE_READ = "file.read"
+    FILE_WRITE = "file.write"
+    FILE_DELETE = "file.delete"
+    FILE_STAT = "file.stat"
+    ARCHIVE_IMPORT = "archive.import"
+    ARCHIVE_EXPORT = "archive.export"
+    PATCH_APPLY = "patch.apply"
+
+
+class Code:
+    """Error codes the agent sends. Stable: hosts and users branch on them."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    UNKNOWN_OP = "unknown_op"
+    PROTOCOL_ERROR = "protocol_error"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    FRAME_TOO_LARGE = "frame_too_large"
+    PATH_NOT_FOUND = "path_not_found"
+    PATH_OUTSIDE_WORKSPACE = "path_outside_workspace"
+    NOT_A_DIRECTORY = "not_a_directory"
+    IS_A_DIRECTORY = "is_a_directory"
+    DIRECTORY_NOT_EMPTY = "directory_not_empty"
+    READ_TOO_LARGE = "read_too_large"
+    COMMAND_NOT_FOUND = "command_not_found"
+    PERMISSION_DENIED = "permission_denied"
+    ARCHIVE_REJECTED = "archive_rejected"
+    PATCH_REJECTED = "patch_rejected"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+class OpError(Exception):
+    """Raised by an agent operation; travels to the host as an ERROR frame."""
+
+    def __init__(self, code: str, message: str, hint: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.details = dict(details or {})
+
+    def to_header(self, request_id: int) -> dict[str, Any]:
+        header: dict[str, Any] = {"id": request_id, "code": self.code, "message": self.message, "hint": self.hint}
+        if self.details:
+            header["details"] = self.details
+        return header
+
+
+def choose_version(offered: object) -> int | None:
+    """Pick the highest protocol version both sides speak, or None."""
+    if not isinstance(offered, list):
+        return None
+    common = [v for v in offered if isinstance(v, int) and v in PROTOCOL_VERSIONS]
+    return max(common) if common else None
