@@ -1,0 +1,39 @@
+"""roost: persistent, isolated Linux workspaces that coding agents inhabit across calls.
+
+The SDK loads lazily so `roost --version` and the guest agent (which ships
+this file) stay fast and standard-library only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentError",
+    "BackendError",
+    "ConflictError",
+    "InvalidArgument",
+    "NotFound",
+    "Roost",
+    "RoostError",
+    "Workspace",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from roost.client import Roost, Workspace
+    from roost.errors import AgentError, BackendError, ConflictError, InvalidArgument, NotFound, RoostError
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Roost", "Workspace"):
+        from roost import client
+
+        return getattr(client, name)
+    if name in __all__:
+        from roost import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'roost' has no attribute {name!r}")

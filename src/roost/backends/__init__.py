@@ -1,0 +1,61 @@
+"""Backends and how one is chosen: `--backend`, `$ROOST_BACKEND`, else the best available.
+
+Preference: firecracker (when KVM can boot a guest), then sandbox (when
+bubblewrap works), then mock, with a warning because mock isolates nothing.
+
+Imports: backends.*, errors, config.
+"""
+
+from __future__ import annotations
+
+from roost.backends.base import Availability, Backend, CreateSpec
+from roost.errors import BackendError, InvalidArgument
+
+__all__ = ["Availability", "Backend", "CreateSpec", "BACKEND_NAMES", "get_backend", "select_backend"]
+
+# In order of preference.
+BACKEND_NAMES: tuple[str, ...] = ("mock",)
+PREFERENCE: tuple[str, ...] = ("mock",)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called `name`.
+
+    Raises:
+        InvalidArgument: unknown_backend.
+    """
+    if name == "mock":
+        from roost.backends.mock import MockBackend
+
+        return MockBackend()
+    raise InvalidArgument(
+        f"unknown backend {name!r}",
+        code="unknown_backend",
+        hint=f"choose one of: {', '.join(BACKEND_NAMES)}",
+    )
+
+
+def select_backend(requested: str | None) -> tuple[Backend, str | None]:
+    """The backend to use and, when it is a fallback that isolates nothing, a warning.
+
+    Raises:
+        InvalidArgument: unknown_backend.
+        BackendError: backend_unavailable when the requested one cannot run here.
+    """
+    if requested:
+        backend = get_backend(requested)
+        check = backend.availability()
+        if not check.available:
+            raise BackendError(
+                f"backend {requested!r} is not available: {check.reason}",
+                code="backend_unavailable",
+                hint="run `roost doctor` to see what this host can run",
+            )
+        return backend, None
+    for name in PREFERENCE:
+        backend = get_backend(name)
+        check = backend.availability()
+        if check.available:
+            warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"
+            return backend, warning
+    raise BackendError("no backend can run on this host", code="backend_unavailable", hint="run `roost doctor`")

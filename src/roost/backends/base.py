@@ -1,0 +1,70 @@
+"""The seam every backend implements: boot an agent, hand back a stream to it.
+
+Backends differ only in isolation and transport; every workspace operation
+runs in the guest agent. A backend never imports another backend.
+
+Imports: errors, rpc and the standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from roost.rpc import AgentClient
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here, and why (not)."""
+
+    name: str
+    available: bool
+    reason: str
+    isolated: bool
+
+
+@dataclass(frozen=True)
+class CreateSpec:
+    """What a backend needs to know to boot one workspace."""
+
+    ws_id: str
+    env: str
+    resources: dict[str, Any] = field(default_factory=dict)
+    network_policy: str = "off"
+
+
+class Backend(Protocol):
+    name: str
+    isolated: bool
+
+    def availability(self) -> Availability:
+        """Probe the host; cheap enough for `roost doctor`."""
+        ...
+
+    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+        """Boot the workspace and its agent; return the runtime facts to persist.
+
+        On failure the backend cleans up what it started before raising.
+
+        Raises:
+            BackendError: the workspace could not be started.
+        """
+        ...
+
+    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
+        """Open a handshaken connection to the workspace's agent.
+
+        Raises:
+            AgentError: agent_unreachable when it does not answer in time.
+        """
+        ...
+
+    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
+        """None when the workspace is alive, else why it is not."""
+        ...
+
+    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+        """Stop every process of the workspace. Files are removed by the caller."""
+        ...

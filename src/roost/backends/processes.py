@@ -1,0 +1,144 @@
+"""Host process plumbing shared by process-based backends (mock, sandbox).
+
+Starting a detached agent that outlives the CLI, recognising it again by pid
+without trusting a recycled pid, and killing a workspace's whole process
+tree, including descendants that double-forked away from it.
+
+Imports: errors and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from roost.errors import BackendError
+
+# Every process of a workspace carries this in its environment, so delete
+# finds the ones that left the agent's tree.
+WORKSPACE_MARKER = "ROOST_WORKSPACE_ID"
+
+# Agents this process started, kept so a long-lived host (MCP server, SDK
+# user) can reap them after delete instead of collecting zombies.
+_spawned: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn_detached(argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path) -> int:
+    """Start `argv` in a new session, detached from our terminal; return its pid."""
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise BackendError(f"cannot start {argv[0]}: {exc.strerror}", code="backend_start_failed") from None
+    finally:
+        os.close(log_fd)
+    # Deliberately not waited for: the agent outlives this process.
+    _spawned[proc.pid] = proc
+    return proc.pid
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat, or None if there is no such process."""
+    raw = _read(f"/proc/{pid}/stat")
+    if not raw:
+        return None
+    # The command name may contain spaces and parentheses: the state follows the last ')'.
+    return raw[raw.rfind(b")") + 2 :].split(b" ", 1)[0].decode() or None
+
+
+def is_alive(pid: int) -> bool:
+    """True for a running process; zombies and missing pids count as dead."""
+    state = process_state(pid)
+    return state is not None and state not in ("Z", "X")
+
+
+def cmdline_contains(pid: int, needle: str) -> bool:
+    return needle.encode() in _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ")
+
+
+def _ppid(pid: int) -> int | None:
+    raw = _read(f"/proc/{pid}/stat")
+    if not raw:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split(b" ")
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def workspace_pids(ws_id: str, root_pid: int | None) -> set[int]:
+    """Every live process of the workspace: the agent's tree plus marked strays."""
+    marker = f"{WORKSPACE_MARKER}={ws_id}".encode() + b"\0"
+    children: dict[int, list[int]] = {}
+    found: set[int] = set()
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid == me:
+            continue
+        parent = _ppid(pid)
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+        if marker in _read(f"/proc/{pid}/environ") + b"\0":
+            found.add(pid)
+    if root_pid is not None and process_state(root_pid) is not None:
+        stack = [root_pid]
+        while stack:
+            pid = stack.pop()
+            found.add(pid)
+            stack.extend(children.get(pid, []))
+    return found
+
+
+def reap(pid: int) -> None:
+    """Collect `pid` if it is our own child (no zombie left behind)."""
+    proc = _spawned.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _spawned[pid]
+
+
+def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = 3.0) -> None:
+    """SIGKILL every process of a workspace and wait (bounded) until they are gone.
+
+    Raises:
+        BackendError: process_survived when something outlives the deadline.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        pids = {pid for pid in workspace_pids(ws_id, root_pid) if is_alive(pid)}
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            reap(pid)
+        if not pids:
+            return
+        if time.monotonic() >= end:
+            raise BackendError(
+                f"{len(pids)} process(es) of workspace {ws_id} survived SIGKILL",
+                code="process_survived",
+                hint="check `ps` for processes in state D (stuck in the kernel) and retry",
+            )
+        time.sleep(0.005)

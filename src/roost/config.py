@@ -1,0 +1,28 @@
+"""Where roost keeps its state and which defaults apply, read from the environment.
+
+This module imports nothing from roost.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "ROOST_HOME"
+BACKEND_ENV = "ROOST_BACKEND"
+DEFAULT_ENV = "debian:12"
+
+
+def default_home() -> Path:
+    """`$ROOST_HOME`, else `$XDG_DATA_HOME/roost`, else `~/.local/share/roost`."""
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME")
+    base = Path(data_home).expanduser() if data_home else Path.home() / ".local" / "share"
+    return base / "roost"
+
+
+def requested_backend() -> str | None:
+    value = os.environ.get(BACKEND_ENV, "").strip()
+    return value or None

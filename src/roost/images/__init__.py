@@ -1,0 +1,1 @@
+"""Environments: the catalog of known envs (and, later, building and pulling their images)."""

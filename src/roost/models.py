@@ -1,0 +1,199 @@
+"""Typed, frozen result values returned by the SDK and rendered by the front ends.
+
+Every value has `to_dict()` giving the JSON shape the CLI's `--json` and the
+MCP tools return, so the three faces agree by construction.
+
+This module imports nothing from roost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DeleteResult",
+    "DoctorCheck",
+    "DoctorReport",
+    "ExecRecord",
+    "ExecResult",
+    "FileContent",
+    "FileEntry",
+    "FileListing",
+    "OutputSlice",
+    "PatchResult",
+    "PatchedFile",
+    "SyncResult",
+    "WorkspaceInfo",
+    "WriteResult",
+]
+
+
+class _Value:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass(frozen=True)
+class ExecResult(_Value):
+    """The outcome of one command run to completion."""
+
+    exit_code: int | None
+    signal: str | None
+    timed_out: bool
+    duration_ms: float
+    stdout: str
+    stderr: str
+    stdout_bytes: int
+    stderr_bytes: int
+    stdout_truncated: bool
+    stderr_truncated: bool
+    exec_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass(frozen=True)
+class ExecRecord(_Value):
+    """One entry of a workspace's exec history (`workspace logs`)."""
+
+    exec_id: int
+    started_at: str
+    command: str
+    cwd: str
+    exit_code: int | None
+    signal: str | None
+    timed_out: bool
+    duration_ms: float
+    stdout_bytes: int
+    stderr_bytes: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputSlice(_Value):
+    """A window into a saved exec output stream."""
+
+    exec_id: int
+    stream: str
+    offset: int
+    length: int
+    size: int
+    eof: bool
+    data: str
+
+
+@dataclass(frozen=True)
+class FileEntry(_Value):
+    path: str
+    name: str
+    type: str
+    size: int
+    mode: int
+    mtime: float
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class FileListing(_Value):
+    path: str
+    entries: tuple[FileEntry, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """Bytes read from a workspace file, with where they sit in it."""
+
+    path: str
+    size: int
+    offset: int
+    data: bytes = field(repr=False)
+    eof: bool
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "offset": self.offset,
+            "length": len(self.data),
+            "eof": self.eof,
+            "content": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class WriteResult(_Value):
+    path: str
+    size: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class DeleteResult(_Value):
+    path: str
+    type: str
+
+
+@dataclass(frozen=True)
+class SyncResult(_Value):
+    dest: str
+    files: int
+    dirs: int
+    symlinks: int
+    bytes: int
+    deleted: int
+
+
+@dataclass(frozen=True)
+class PatchedFile(_Value):
+    path: str
+    action: str
+    hunks: int
+
+
+@dataclass(frozen=True)
+class PatchResult(_Value):
+    files: tuple[PatchedFile, ...]
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo(_Value):
+    """A workspace as users see it (no host paths)."""
+
+    id: str
+    name: str | None
+    env: str
+    backend: str
+    isolated: bool
+    state: str
+    created_at: str
+    labels: dict[str, str]
+    ttl_seconds: int | None
+    expires_at: str | None
+    health: str | None = None
+    exec_count: int = 0
+
+
+@dataclass(frozen=True)
+class DoctorCheck(_Value):
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class DoctorReport(_Value):
+    version: str
+    home: str
+    default_backend: str
+    backends: dict[str, DoctorCheck]
+    checks: tuple[DoctorCheck, ...]

@@ -1,0 +1,112 @@
+"""Bounded exec history of a workspace, with the captured output of each exec.
+
+``workspaces/<id>/history.jsonl`` holds one JSON line per exec; the output
+of exec N lives in ``outputs/N.stdout`` and ``outputs/N.stderr``. Only the
+newest `MAX_ENTRIES` are kept: older lines and their outputs are dropped
+when the file is compacted. All writes happen under the workspace lock.
+
+Imports: models, errors, store siblings and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from roost.errors import InvalidArgument, NotFound
+from roost.models import ExecRecord, OutputSlice
+from roost.store.atomic import write_atomic
+
+MAX_ENTRIES = 100
+HISTORY_FILE = "history.jsonl"
+OUTPUT_DIR = "outputs"
+STREAMS = ("stdout", "stderr")
+MAX_SLICE = 8 * 1024 * 1024
+
+
+class ExecHistory:
+    """The exec log of one workspace directory."""
+
+    def __init__(self, ws_dir: Path) -> None:
+        self._dir = ws_dir
+        self._file = ws_dir / HISTORY_FILE
+        self._outputs = ws_dir / OUTPUT_DIR
+
+    def append(self, record: ExecRecord, stdout: bytes, stderr: bytes) -> None:
+        """Add one exec; the caller holds the workspace lock."""
+        self._outputs.mkdir(mode=0o700, exist_ok=True)
+        for stream, data in (("stdout", stdout), ("stderr", stderr)):
+            write_atomic(self._outputs / f"{record.exec_id}.{stream}", data)
+        with open(self._file, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
+        self._compact()
+
+    def _lines(self) -> list[str]:
+        try:
+            return [line for line in self._file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def _compact(self) -> None:
+        lines = self._lines()
+        if len(lines) <= MAX_ENTRIES:
+            return
+        dropped, kept = lines[:-MAX_ENTRIES], lines[-MAX_ENTRIES:]
+        write_atomic(self._file, ("\n".join(kept) + "\n").encode())
+        for line in dropped:
+            try:
+                exec_id = int(json.loads(line)["exec_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            for stream in STREAMS:
+                (self._outputs / f"{exec_id}.{stream}").unlink(missing_ok=True)
+
+    def entries(self, limit: int | None = None) -> list[ExecRecord]:
+        """Newest last; lines that do not parse (a torn append) are skipped."""
+        known = {f.name for f in dataclasses.fields(ExecRecord)}
+        records: list[ExecRecord] = []
+        for line in self._lines():
+            try:
+                data = json.loads(line)
+                records.append(ExecRecord(**{k: v for k, v in data.items() if k in known}))
+            except (ValueError, TypeError):
+                continue
+        return records[-limit:] if limit else records
+
+    def read_output(self, exec_id: int, stream: str, offset: int = 0, max_bytes: int = 65536) -> OutputSlice:
+        """A window of a saved output stream.
+
+        Raises:
+            InvalidArgument: unknown stream name or a window above the limit.
+            NotFound: exec_not_found when the exec is unknown or was dropped.
+        """
+        if stream not in STREAMS:
+            raise InvalidArgument(f"stream must be one of {', '.join(STREAMS)}")
+        if offset < 0 or max_bytes < 0:
+            raise InvalidArgument("offset and max_bytes must not be negative")
+        if max_bytes > MAX_SLICE:
+            raise InvalidArgument(
+                f"max_bytes above {MAX_SLICE}", code="read_too_large", hint="read in pages with offset"
+            )
+        path = self._outputs / f"{exec_id}.{stream}"
+        try:
+            with open(path, "rb") as fh:
+                size = fh.seek(0, 2)
+                fh.seek(offset)
+                data = fh.read(max_bytes)
+        except FileNotFoundError:
+            raise NotFound(
+                f"no saved output for exec {exec_id}",
+                code="exec_not_found",
+                hint=f"only the newest {MAX_ENTRIES} execs are kept; see `roost workspace logs`",
+            ) from None
+        return OutputSlice(
+            exec_id=exec_id,
+            stream=stream,
+            offset=offset,
+            length=len(data),
+            size=size,
+            eof=offset + len(data) >= size,
+            data=data.decode("utf-8", errors="replace"),
+        )

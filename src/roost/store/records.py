@@ -1,0 +1,230 @@
+"""Workspace records on disk: `$ROOST_HOME/workspaces/<id>/workspace.json`.
+
+Writes are atomic and happen under the workspace's lock; reads need no lock
+because a reader only ever sees a whole file. A record that does not parse
+is reported as `workspace_corrupt` with the way out, never a traceback.
+
+Imports: errors, store siblings and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from roost.errors import ConflictError, InvalidArgument, NotFound, WorkspaceError
+from roost.store.atomic import write_atomic
+from roost.store.locks import file_lock
+
+SCHEMA_VERSION = 1
+RECORD_FILE = "workspace.json"
+LOCK_FILE = ".lock"
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+ID_PATTERN = re.compile(r"^ws-[0-9a-f]{10}$")
+STATES = ("creating", "running", "stopped", "unhealthy", "deleting")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def validate_name(name: str) -> str:
+    if not NAME_PATTERN.match(name) or ID_PATTERN.match(name):
+        raise InvalidArgument(
+            f"invalid workspace name {name!r}",
+            hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit (and not shaped like an id)",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    """Everything roost knows about one workspace, as persisted."""
+
+    id: str
+    env: str
+    backend: str
+    state: str
+    created_at: str
+    updated_at: str
+    name: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    ttl_seconds: int | None = None
+    expires_at: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    network_policy: str = "off"
+    runtime: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    exec_count: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+    def replace(self, **changes: Any) -> WorkspaceRecord:
+        return dataclasses.replace(self, updated_at=utc_now(), **changes)
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: str) -> WorkspaceRecord:
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = data.get("schema_version")
+            if version != SCHEMA_VERSION:
+                raise ValueError(f"schema_version {version!r}, this roost reads {SCHEMA_VERSION}")
+            known = {f.name for f in dataclasses.fields(cls)}
+            record = cls(**{k: v for k, v in data.items() if k in known})
+            for name in ("id", "env", "backend", "state", "created_at", "updated_at"):
+                if not isinstance(getattr(record, name), str):
+                    raise ValueError(f"field {name!r} is not a string")
+            if record.state not in STATES:
+                raise ValueError(f"unknown state {record.state!r}")
+            if not isinstance(record.labels, dict) or not isinstance(record.runtime, dict):
+                raise ValueError("labels and runtime must be objects")
+        except (ValueError, TypeError) as exc:
+            raise WorkspaceError(
+                f"workspace record {where} is corrupt: {exc}",
+                code="workspace_corrupt",
+                hint=f"remove it with `roost workspace delete {Path(where).parent.name} --force`",
+            ) from None
+        return record
+
+
+class WorkspaceStore:
+    """The on-disk home of all workspaces under one `$ROOST_HOME`."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.root = home / "workspaces"
+
+    def ensure(self) -> None:
+        """Create the home (0700) and tighten it if someone loosened it."""
+        for directory in (self.home, self.root):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if directory.stat().st_mode & 0o077:
+                os.chmod(directory, 0o700)
+
+    def dir(self, ws_id: str) -> Path:
+        return self.root / ws_id
+
+    @staticmethod
+    def new_id() -> str:
+        return "ws-" + secrets.token_hex(5)
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if ID_PATTERN.match(p.name) and p.is_dir())
+
+    @contextmanager
+    def lock(self, ws_id: str) -> Iterator[None]:
+        directory = self.dir(ws_id)
+        if not directory.is_dir():
+            raise self._not_found(ws_id)
+        with file_lock(directory / LOCK_FILE):
+            yield
+
+    @contextmanager
+    def global_lock(self) -> Iterator[None]:
+        """Serialises creates so names stay unique."""
+        self.ensure()
+        with file_lock(self.home / LOCK_FILE, what="workspace store"):
+            yield
+
+    def load(self, ws_id: str) -> WorkspaceRecord:
+        path = self.dir(ws_id) / RECORD_FILE
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            if self.dir(ws_id).is_dir():
+                raise WorkspaceError(
+                    f"workspace {ws_id} has no record (an interrupted create or delete)",
+                    code="workspace_corrupt",
+                    hint=f"remove it with `roost workspace delete {ws_id} --force`",
+                ) from None
+            raise self._not_found(ws_id) from None
+        return WorkspaceRecord.from_json(raw, str(path))
+
+    def save(self, record: WorkspaceRecord) -> None:
+        """Write a record atomically; callers hold `lock(record.id)`."""
+        write_atomic(self.dir(record.id) / RECORD_FILE, record.to_json())
+
+    def create_dir(self, ws_id: str) -> Path:
+        directory = self.dir(ws_id)
+        directory.mkdir(mode=0o700)
+        return directory
+
+    def update(self, ws_id: str, change: Callable[[WorkspaceRecord], WorkspaceRecord]) -> WorkspaceRecord:
+        """Read-modify-write one record under its lock."""
+        with self.lock(ws_id):
+            record = change(self.load(ws_id))
+            self.save(record)
+            return record
+
+    def remove(self, ws_id: str) -> None:
+        shutil.rmtree(self.dir(ws_id), ignore_errors=True)
+
+    def records(self) -> Iterator[WorkspaceRecord | WorkspaceError]:
+        """Every record, with corrupt ones yielded as their error instead of raised."""
+        for ws_id in self.ids():
+            try:
+                yield self.load(ws_id)
+            except WorkspaceError as exc:
+                yield exc
+            except NotFound:
+                continue  # deleted while we listed
+
+    def resolve(self, ref: str) -> str:
+        """Turn an id, a unique id prefix or a name into an id.
+
+        Raises:
+            NotFound: workspace_not_found.
+            ConflictError: workspace_ambiguous for a prefix matching several.
+        """
+        if not ref:
+            raise InvalidArgument("empty workspace reference")
+        ids = self.ids()
+        if ref in ids:
+            return ref
+        named = []
+        for ws_id in ids:
+            try:
+                if self.load(ws_id).name == ref:
+                    named.append(ws_id)
+            except (WorkspaceError, NotFound):
+                continue
+        if named:
+            return named[0]
+        matches = [ws_id for ws_id in ids if ws_id.startswith(ref) or ws_id[3:].startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConflictError(
+                f"{ref!r} matches {len(matches)} workspaces: {', '.join(matches[:5])}",
+                code="workspace_ambiguous",
+                hint="give more characters of the id",
+            )
+        raise self._not_found(ref)
+
+    @staticmethod
+    def _not_found(ref: str) -> NotFound:
+        return NotFound(
+            f"no workspace {ref!r}",
+            code="workspace_not_found",
+            hint="list workspaces with `roost workspace list`",
+        )

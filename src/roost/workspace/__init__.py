@@ -1,0 +1,1 @@
+"""Orchestration: lifecycle, records, exec history and agent calls, over backends and the store."""

@@ -1,0 +1,239 @@
+"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping.
+
+Create writes a `creating` record first and only marks the workspace
+`running` once its agent answers and the seed is in; any failure on the way
+(including Ctrl-C) tears down what was started and removes the directory,
+so no half-made workspace is left behind.
+
+Imports: backends, images.catalog, store, workspace siblings, errors, models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from roost.backends import CreateSpec, select_backend
+from roost.backends.processes import kill_tree
+from roost.errors import ConflictError, InvalidArgument, RoostError, WorkspaceError
+from roost.images.catalog import env_spec
+from roost.models import WorkspaceInfo
+from roost.protocol import Op
+from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
+from roost.workspace.runtime import Runtime
+from roost.workspace.transfer import tar_stream
+
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
+NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    env: str
+    name: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    seed_path: str | None = None
+    ttl_seconds: int | None = None
+    backend: str | None = None
+    vcpus: int | None = None
+    mem_mib: int | None = None
+    network_policy: str = "off"
+
+
+def validate_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not LABEL_KEY.match(key):
+            raise InvalidArgument(f"invalid label key {key!r}", hint="use letters, digits and _ . - /")
+        if not isinstance(value, str) or len(value) > 256:
+            raise InvalidArgument(f"label {key!r} must be a string of at most 256 characters")
+    return dict(labels)
+
+
+def _validate(options: CreateOptions) -> None:
+    env_spec(options.env)
+    if options.name is not None:
+        validate_name(options.name)
+    validate_labels(options.labels)
+    if options.ttl_seconds is not None and options.ttl_seconds <= 0:
+        raise InvalidArgument("ttl must be a positive number of seconds")
+    for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib)):
+        if value is not None and value <= 0:
+            raise InvalidArgument(f"{what} must be positive")
+    if options.network_policy not in NETWORK_POLICIES:
+        raise InvalidArgument(
+            f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
+        )
+
+
+def _expiry(ttl_seconds: int | None) -> str | None:
+    if ttl_seconds is None:
+        return None
+    return (datetime.now(UTC) + timedelta(seconds=ttl_seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | None]:
+    """Create and boot a workspace; return its record and any backend warning.
+
+    Raises:
+        RoostError: bad options, unknown env, missing seed, name taken, or a backend failure.
+    """
+    _validate(options)
+    seed = tar_stream(options.seed_path) if options.seed_path else None
+    backend, warning = select_backend(options.backend or rt.requested_backend)
+    resources = {k: v for k, v in (("vcpus", options.vcpus), ("mem_mib", options.mem_mib)) if v is not None}
+    with rt.store.global_lock():
+        if options.name is not None and any(
+            isinstance(r, WorkspaceRecord) and r.name == options.name for r in rt.store.records()
+        ):
+            raise ConflictError(
+                f"a workspace named {options.name!r} already exists",
+                code="name_taken",
+                hint="pick another --name or delete the old workspace",
+            )
+        ws_id = rt.store.new_id()
+        ws_dir = rt.store.create_dir(ws_id)
+        now = utc_now()
+        record = WorkspaceRecord(
+            id=ws_id,
+            env=options.env,
+            backend=backend.name,
+            state="creating",
+            created_at=now,
+            updated_at=now,
+            name=options.name,
+            labels=dict(options.labels),
+            ttl_seconds=options.ttl_seconds,
+            expires_at=_expiry(options.ttl_seconds),
+            resources=resources,
+            network_policy=options.network_policy,
+        )
+        with rt.store.lock(ws_id):
+            rt.store.save(record)
+    runtime: dict[str, object] = {}
+    try:
+        runtime = backend.create(ws_dir, CreateSpec(ws_id, options.env, resources, options.network_policy))
+        record = rt.store.update(ws_id, lambda r: r.replace(runtime=runtime))
+        if seed is not None:
+            rt.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
+        record = rt.store.update(ws_id, lambda r: r.replace(state="running"))
+    except BaseException:
+        rt.forget(ws_id)
+        try:
+            backend.destroy(ws_dir, ws_id, runtime)
+        finally:
+            rt.store.remove(ws_id)
+        raise
+    return record, warning
+
+
+def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True) -> WorkspaceInfo:
+    """The user-facing view of a record, probing health when asked."""
+    if probe:
+        record = rt.check_health(record)
+    backend = rt.backend(record)
+    return WorkspaceInfo(
+        id=record.id,
+        name=record.name,
+        env=record.env,
+        backend=record.backend,
+        isolated=backend.isolated,
+        state=record.state,
+        created_at=record.created_at,
+        labels=dict(record.labels),
+        ttl_seconds=record.ttl_seconds,
+        expires_at=record.expires_at,
+        health=record.reason if record.state == "unhealthy" else ("ok" if record.state == "running" else None),
+        exec_count=record.exec_count,
+    )
+
+
+def update(
+    rt: Runtime,
+    ws_id: str,
+    *,
+    name: str | None = None,
+    labels: dict[str, str] | None = None,
+    remove_labels: tuple[str, ...] = (),
+    ttl_seconds: int | None = None,
+    clear_ttl: bool = False,
+) -> WorkspaceRecord:
+    """Change a workspace's name, labels or TTL under its lock.
+
+    Raises:
+        InvalidArgument: bad name, label or ttl.
+        ConflictError: name_taken.
+    """
+    if name is not None:
+        validate_name(name)
+    validate_labels(labels or {})
+    if ttl_seconds is not None and ttl_seconds <= 0:
+        raise InvalidArgument("ttl must be a positive number of seconds")
+
+    def change(record: WorkspaceRecord) -> WorkspaceRecord:
+        new_labels = {k: v for k, v in record.labels.items() if k not in remove_labels}
+        new_labels.update(labels or {})
+        changes: dict[str, object] = {"labels": new_labels}
+        if name is not None:
+            changes["name"] = name
+        if ttl_seconds is not None:
+            changes.update(ttl_seconds=ttl_seconds, expires_at=_expiry(ttl_seconds))
+        elif clear_ttl:
+            changes.update(ttl_seconds=None, expires_at=None)
+        return record.replace(**changes)
+
+    if name is None:
+        return rt.store.update(ws_id, change)
+    with rt.store.global_lock():
+        for other in rt.store.records():
+            if isinstance(other, WorkspaceRecord) and other.name == name and other.id != ws_id:
+                raise ConflictError(f"a workspace named {name!r} already exists", code="name_taken")
+        return rt.store.update(ws_id, change)
+
+
+def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
+    """Stop every process of a workspace and remove all its files; return its id.
+
+    With `force`, a workspace whose record is corrupt or missing is removed too.
+
+    Raises:
+        NotFound: workspace_not_found.
+        WorkspaceError: workspace_corrupt (without force).
+    """
+    if force and ref in rt.store.ids():
+        ws_id = ref
+    else:
+        ws_id = rt.store.resolve(ref)
+    rt.forget(ws_id)
+    with rt.store.lock(ws_id):
+        try:
+            record: WorkspaceRecord | None = rt.store.load(ws_id)
+        except WorkspaceError:
+            if not force:
+                raise
+            record = None
+        if record is not None:
+            rt.store.save(record.replace(state="deleting"))
+            rt.backend(record).destroy(rt.store.dir(ws_id), ws_id, record.runtime)
+        else:
+            # The record is lost: kill whatever still carries the workspace's marker.
+            kill_tree(ws_id, None)
+        rt.store.remove(ws_id)
+    return ws_id
+
+
+def list_records(rt: Runtime) -> list[WorkspaceRecord | WorkspaceError]:
+    return list(rt.store.records())
+
+
+def reap_expired(rt: Runtime) -> list[str]:
+    """Delete every workspace whose TTL has passed; return their ids."""
+    now = datetime.now(UTC)
+    reaped = []
+    for record in rt.store.records():
+        if isinstance(record, WorkspaceRecord) and record.expires_at and parse_time(record.expires_at) <= now:
+            try:
+                reaped.append(delete(rt, record.id))
+            except RoostError:
+                continue
+    return reaped

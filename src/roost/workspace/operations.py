@@ -1,0 +1,228 @@
+"""Workspace operations that go to the agent: exec (with history), files, sync, patch.
+
+Each function turns typed arguments into one agent call and the reply into
+a model value. Exec results are also written to the workspace's bounded
+history, so `workspace logs` and output paging work from any later process.
+
+Imports: models, protocol, store, workspace siblings, errors.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from roost.errors import InvalidArgument, RoostError
+from roost.models import (
+    DeleteResult,
+    ExecRecord,
+    ExecResult,
+    FileContent,
+    FileEntry,
+    FileListing,
+    PatchedFile,
+    PatchResult,
+    SyncResult,
+    WriteResult,
+)
+from roost.protocol import Op
+from roost.store.history import ExecHistory
+from roost.store.records import WorkspaceRecord, utc_now
+from roost.workspace.runtime import Runtime
+from roost.workspace.transfer import tar_stream
+
+DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
+OutputCallback = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class ExecSpec:
+    command: str | Sequence[str]
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    stdin: bytes | None = None
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
+
+    def args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"env": dict(self.env), "max_output_bytes": self.max_output_bytes}
+        if isinstance(self.command, str):
+            args["command"] = self.command
+        else:
+            args["argv"] = list(self.command)
+        if self.cwd is not None:
+            args["cwd"] = self.cwd
+        if self.timeout is not None:
+            if self.timeout <= 0:
+                raise InvalidArgument("timeout must be a positive number of seconds")
+            args["timeout"] = self.timeout
+        return args
+
+    def display(self) -> str:
+        return self.command if isinstance(self.command, str) else shlex.join(self.command)
+
+
+def run_exec(rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None) -> ExecResult:
+    """Run a command to completion in the workspace and log it.
+
+    Raises:
+        RoostError: command_not_found, path errors, or the agent going away.
+    """
+    if not spec.command or (not isinstance(spec.command, str) and not all(isinstance(a, str) for a in spec.command)):
+        raise InvalidArgument("give a command to run", hint="e.g. -- python3 -c 'print(1)'")
+    args = spec.args()
+    captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+    def on_data(channel: str, data: bytes) -> None:
+        buf = captured.get(channel)
+        if buf is not None:
+            buf += data
+        if on_output is not None:
+            on_output(channel, data)
+
+    started_at = utc_now()
+    try:
+        reply = rt.call(
+            record,
+            Op.EXEC,
+            args,
+            upload=[spec.stdin] if spec.stdin is not None else None,
+            on_data=on_data,
+        )
+    except RoostError as exc:
+        _log(rt, record, spec, started_at, None, captured, error=exc.code)
+        raise
+    result = reply.result
+    exec_id = _log(rt, record, spec, started_at, result, captured)
+    return ExecResult(
+        exit_code=result.get("exit_code"),
+        signal=result.get("signal"),
+        timed_out=bool(result.get("timed_out")),
+        duration_ms=float(result.get("duration_ms", 0.0)),
+        stdout=captured["stdout"].decode("utf-8", errors="replace"),
+        stderr=captured["stderr"].decode("utf-8", errors="replace"),
+        stdout_bytes=int(result.get("stdout_bytes", 0)),
+        stderr_bytes=int(result.get("stderr_bytes", 0)),
+        stdout_truncated=bool(result.get("stdout_truncated")),
+        stderr_truncated=bool(result.get("stderr_truncated")),
+        exec_id=exec_id,
+    )
+
+
+def _log(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    spec: ExecSpec,
+    started_at: str,
+    result: dict[str, Any] | None,
+    captured: dict[str, bytearray],
+    *,
+    error: str | None = None,
+) -> int | None:
+    """Append the exec to the history; a workspace deleted meanwhile is not an error."""
+    result = result or {}
+    try:
+        with rt.store.lock(record.id):
+            current = rt.store.load(record.id)
+            exec_id = current.exec_count + 1
+            rt.store.save(current.replace(exec_count=exec_id))
+            ExecHistory(rt.store.dir(record.id)).append(
+                ExecRecord(
+                    exec_id=exec_id,
+                    started_at=started_at,
+                    command=spec.display(),
+                    cwd=spec.cwd or "/workspace",
+                    exit_code=result.get("exit_code"),
+                    signal=result.get("signal"),
+                    timed_out=bool(result.get("timed_out")),
+                    duration_ms=float(result.get("duration_ms", 0.0)),
+                    stdout_bytes=int(result.get("stdout_bytes", 0)),
+                    stderr_bytes=int(result.get("stderr_bytes", 0)),
+                    error=error,
+                ),
+                bytes(captured["stdout"]),
+                bytes(captured["stderr"]),
+            )
+            return exec_id
+    except RoostError:
+        return None
+
+
+def _entry(data: dict[str, Any]) -> FileEntry:
+    return FileEntry(
+        path=str(data["path"]),
+        name=str(data["name"]),
+        type=str(data["type"]),
+        size=int(data["size"]),
+        mode=int(data["mode"]),
+        mtime=float(data["mtime"]),
+        target=data.get("target"),
+    )
+
+
+def list_files(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> FileListing:
+    reply = rt.call(record, Op.FILE_LIST, {"path": path, "recursive": recursive})
+    entries = tuple(_entry(e) for e in reply.result.get("entries", []))
+    return FileListing(str(reply.result.get("path", path)), entries, bool(reply.result.get("truncated")))
+
+
+def stat_file(rt: Runtime, record: WorkspaceRecord, path: str) -> FileEntry:
+    return _entry(rt.call(record, Op.FILE_STAT, {"path": path}).result)
+
+
+def read_file(rt: Runtime, record: WorkspaceRecord, path: str, offset: int = 0, max_bytes: int | None = None) -> FileContent:
+    args: dict[str, Any] = {"path": path, "offset": offset}
+    if max_bytes is not None:
+        args["max_bytes"] = max_bytes
+    reply = rt.call(record, Op.FILE_READ, args)
+    result = reply.result
+    return FileContent(
+        path=str(result["path"]), size=int(result["size"]), offset=int(result["offset"]), data=reply.body, eof=bool(result["eof"])
+    )
+
+
+def write_file(rt: Runtime, record: WorkspaceRecord, path: str, data: bytes, mode: int | None = None) -> WriteResult:
+    args: dict[str, Any] = {"path": path}
+    if mode is not None:
+        args["mode"] = mode
+    result = rt.call(record, Op.FILE_WRITE, args, upload=[data]).result
+    return WriteResult(str(result["path"]), int(result["size"]), int(result["mode"]))
+
+
+def delete_file(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> DeleteResult:
+    result = rt.call(record, Op.FILE_DELETE, {"path": path, "recursive": recursive}).result
+    return DeleteResult(str(result["path"]), str(result["type"]))
+
+
+def sync_push(rt: Runtime, record: WorkspaceRecord, source: str, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+    """Copy a host directory or tar into the workspace (validated, then applied).
+
+    Raises:
+        NotFound: seed_not_found for a missing source.
+        RoostError: archive_rejected for unsafe members (nothing is changed).
+    """
+    stream = tar_stream(source)
+    result = rt.call(record, Op.ARCHIVE_IMPORT, {"dest": dest, "delete": delete}, upload=stream).result
+    return SyncResult(
+        dest=str(result.get("dest", dest)),
+        files=int(result.get("files", 0)),
+        dirs=int(result.get("dirs", 0)),
+        symlinks=int(result.get("symlinks", 0)),
+        bytes=int(result.get("bytes", 0)),
+        deleted=int(result.get("deleted", 0)),
+    )
+
+
+def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str, dry_run: bool = False) -> PatchResult:
+    """Apply a unified diff all-or-nothing.
+
+    Raises:
+        RoostError: patch_rejected naming the first hunk that does not apply.
+    """
+    if not patch.strip():
+        raise InvalidArgument("the patch is empty")
+    result = rt.call(record, Op.PATCH_APPLY, {"dry_run": dry_run}, patch.encode()).result
+    files = tuple(PatchedFile(str(f["path"]), str(f["action"]), int(f["hunks"])) for f in result.get("files", []))
+    return PatchResult(files, bool(result.get("dry_run", dry_run)))
