@@ -42,9 +42,6 @@ from roost.workspace.runtime import Runtime
 
 __all__ = ["Roost", "Workspace", "WorkspaceFiles"]
 
-_KEEP = object()
-
-
 class Roost:
     """Entry point of the SDK: creates, finds and runs workspaces.
 
@@ -143,6 +140,18 @@ class Roost:
         )
         with workspace:
             return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, on_output=on_output)
+
+    def delete_workspace(self, ref: str, *, force: bool = False) -> str:
+        """Delete a workspace by reference and return its id.
+
+        With `force`, also removes a workspace whose record is corrupt or
+        missing (an interrupted create), given by its exact id.
+
+        Raises:
+            NotFound: workspace_not_found.
+            WorkspaceError: workspace_corrupt, without force.
+        """
+        return lifecycle.delete(self._rt, ref, force=force)
 
     def doctor(self) -> DoctorReport:
         """What this host can run and why (KVM, PVM, bubblewrap, images)."""
@@ -260,18 +269,22 @@ class Workspace:
         name: str | None = None,
         labels: dict[str, str] | None = None,
         remove_labels: Sequence[str] = (),
-        ttl_seconds: int | None | object = _KEEP,
+        ttl_seconds: int | None = None,
+        clear_ttl: bool = False,
     ) -> WorkspaceInfo:
-        """Rename, relabel or change the TTL (`ttl_seconds=None` clears it)."""
-        ttl = ttl_seconds if isinstance(ttl_seconds, int) else None
+        """Rename, relabel, set a new TTL from now, or clear the TTL.
+
+        Raises:
+            RoostError: invalid_argument, name_taken, workspace_busy.
+        """
         record = lifecycle.update(
             self._rt,
             self.id,
             name=name,
             labels=labels,
             remove_labels=tuple(remove_labels),
-            ttl_seconds=ttl,
-            clear_ttl=ttl_seconds is None,
+            ttl_seconds=ttl_seconds,
+            clear_ttl=clear_ttl,
         )
         return lifecycle.info(self._rt, record, probe=False)
 

@@ -1,0 +1,1 @@
+"""Command handlers: each takes the parsed arguments and returns an exit code."""

@@ -1,0 +1,58 @@
+"""`roost doctor`, `roost env list` and `roost mcp serve`.
+
+Imports: cli siblings, client, images.catalog, mcp (lazily) and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from roost.cli.commands.common import sdk
+from roost.cli.output import emit_json, table
+
+
+def doctor(args: argparse.Namespace) -> int:
+    report = sdk(args).doctor()
+    if args.json:
+        emit_json(report.to_dict())
+        return 0
+    print(f"roost {report.version}")
+    print(f"state directory: {report.home}")
+    print(f"default backend: {report.default_backend}")
+    print("backends:")
+    for name, check in report.backends.items():
+        print(f"  {'ok ' if check.ok else 'no '} {name:<12} {check.detail}")
+    print("checks:")
+    for check in report.checks:
+        print(f"  {'ok ' if check.ok else 'no '} {check.name:<12} {check.detail}")
+    return 0
+
+
+def env_list(args: argparse.Namespace) -> int:
+    from roost.images.catalog import CATALOG
+
+    specs = sorted(CATALOG.values(), key=lambda s: s.name)
+    if args.json:
+        emit_json({"envs": [{"name": s.name, "description": s.description, "packages": list(s.packages)} for s in specs]})
+    else:
+        print(table([[s.name, s.description] for s in specs], ["ENV", "DESCRIPTION"]))
+    return 0
+
+
+def mcp_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from roost.mcp.server import ServeOptions, serve
+
+    serve(
+        ServeOptions(
+            profile=args.profile,
+            transport=args.transport,
+            host=args.host,
+            port=args.port,
+            allow_roots=tuple(args.allow_root) or (os.getcwd(),),
+            home=args.home,
+            backend=args.backend,
+        )
+    )
+    return 0

@@ -1,0 +1,85 @@
+"""`roost run` and `roost workspace exec`: run a command, stream its output,
+exit with its exit code.
+
+Imports: cli siblings, client, models, errors and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from roost.cli.commands.common import command_from, key_values, sdk
+from roost.cli.output import EXIT_TIMEOUT, emit_error, emit_json, warn
+from roost.errors import RoostError
+from roost.models import ExecResult
+
+
+def _stdin(args: argparse.Namespace) -> bytes | None:
+    return sys.stdin.buffer.read() if args.stdin == "-" else None
+
+
+def _stream(channel: str, data: bytes) -> None:
+    out = sys.stdout.buffer if channel == "stdout" else sys.stderr.buffer
+    out.write(data)
+    out.flush()
+
+
+def _finish(result: ExecResult, as_json: bool) -> int:
+    if as_json:
+        emit_json(result.to_dict())
+    for stream, truncated in (("stdout", result.stdout_truncated), ("stderr", result.stderr_truncated)):
+        if truncated:
+            warn(f"{stream} was cut at the output cap; the full size was {getattr(result, stream + '_bytes')} bytes")
+    if result.timed_out:
+        timeout = RoostError(
+            f"command timed out after {result.duration_ms / 1000:.1f}s",
+            code="exec_timeout",
+            hint="raise --timeout, or run it as a background service",
+        )
+        emit_error(timeout, as_json=as_json)
+        return EXIT_TIMEOUT
+    if result.exit_code is not None:
+        return result.exit_code
+    if result.signal:
+        try:
+            return 128 + int(signal.Signals[result.signal])
+        except KeyError:
+            return 128
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    roost = sdk(args)
+    command = command_from(args)
+    env = key_values(args.env, "--env")
+    stdin = _stdin(args)
+    workspace = roost.create_workspace(
+        args.env_name,
+        backend=args.backend,
+        seed_path=args.seed_path,
+        vcpus=args.vcpus,
+        mem_mib=args.mem_mib,
+        network_policy=args.network,
+    )
+    for message in roost.warnings:
+        warn(message)
+    with workspace:
+        result = workspace.exec(
+            command, cwd=args.cwd, env=env, timeout=args.timeout, stdin=stdin, on_output=None if args.json else _stream
+        )
+    return _finish(result, args.json)
+
+
+def workspace_exec(args: argparse.Namespace) -> int:
+    workspace = sdk(args).workspace(args.workspace)
+    result = workspace.exec(
+        command_from(args),
+        cwd=args.cwd,
+        env=key_values(args.env, "--env"),
+        timeout=args.timeout,
+        stdin=_stdin(args),
+        on_output=None if args.json else _stream,
+    )
+    return _finish(result, args.json)

@@ -1,0 +1,138 @@
+"""`roost workspace create|list|status|update|logs|delete`.
+
+Imports: cli siblings, client, models, errors and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from roost.cli.commands.common import key_values, sdk
+from roost.cli.output import emit_json, human_size, table, warn
+from roost.models import WorkspaceInfo
+
+
+def _backend_label(info: WorkspaceInfo) -> str:
+    return info.backend if info.isolated else f"{info.backend} (NOT isolated)"
+
+
+def _describe(info: WorkspaceInfo) -> str:
+    rows = [
+        ("id", info.id),
+        ("name", info.name or "-"),
+        ("env", info.env),
+        ("backend", _backend_label(info)),
+        ("state", info.state),
+        ("health", info.health or "-"),
+        ("created", info.created_at),
+        ("expires", info.expires_at or "never"),
+        ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
+        ("execs", str(info.exec_count)),
+    ]
+    return "\n".join(f"{key:<8} {value}" for key, value in rows)
+
+
+def create(args: argparse.Namespace) -> int:
+    roost = sdk(args)
+    workspace = roost.create_workspace(
+        args.env_name,
+        name=args.name,
+        labels=key_values(args.label, "--label"),
+        seed_path=args.seed_path,
+        ttl_seconds=args.ttl,
+        backend=args.backend,
+        vcpus=args.vcpus,
+        mem_mib=args.mem_mib,
+        network_policy=args.network_policy,
+        ephemeral=False,
+    )
+    for message in roost.warnings:
+        warn(message)
+    if args.id_only:
+        print(workspace.id)
+        return 0
+    info = workspace.info()
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"created {info.id}" + (f" ({info.name})" if info.name else "") + f": {info.env} on {_backend_label(info)}")
+    return 0
+
+
+def list_workspaces(args: argparse.Namespace) -> int:
+    infos = sdk(args).list_workspaces()
+    if args.json:
+        emit_json({"workspaces": [i.to_dict() for i in infos]})
+        return 0
+    if not infos:
+        print("no workspaces (create one with `roost workspace create debian:12`)")
+        return 0
+    rows = [
+        [i.id, i.name or "-", i.env, _backend_label(i), i.state, i.created_at[:19].replace("T", " "),
+         ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-"]
+        for i in infos
+    ]
+    print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    info = sdk(args).workspace(args.workspace).info()
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(_describe(info))
+    return 0
+
+
+def update(args: argparse.Namespace) -> int:
+    workspace = sdk(args).workspace(args.workspace)
+    info = workspace.update(
+        name=args.name,
+        labels=key_values(args.label, "--label"),
+        remove_labels=args.unlabel,
+        ttl_seconds=args.ttl,
+        clear_ttl=args.no_ttl,
+    )
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(_describe(info))
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    workspace = sdk(args).workspace(args.workspace)
+    if args.exec_id is not None:
+        window = workspace.exec_output(args.exec_id, args.stream, offset=args.offset, max_bytes=args.max_bytes)
+        if args.json:
+            emit_json(window.to_dict())
+        else:
+            sys.stdout.write(window.data)
+            if not window.eof:
+                warn(f"more output follows: continue with --offset {window.offset + window.length}")
+        return 0
+    entries = workspace.logs(args.limit)
+    if args.json:
+        emit_json({"workspace": workspace.id, "execs": [e.to_dict() for e in entries]})
+        return 0
+    if not entries:
+        print("no execs yet")
+        return 0
+    rows = []
+    for e in entries:
+        outcome = e.error or ("timeout" if e.timed_out else (str(e.exit_code) if e.exit_code is not None else str(e.signal)))
+        rows.append([str(e.exec_id), e.started_at[:19].replace("T", " "), outcome, f"{e.duration_ms:.0f} ms",
+                     human_size(e.stdout_bytes + e.stderr_bytes), e.command[:60]])
+    print(table(rows, ["EXEC", "STARTED", "EXIT", "TIME", "OUTPUT", "COMMAND"]))
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    ws_id = sdk(args).delete_workspace(args.workspace, force=args.force)
+    if args.json:
+        emit_json({"deleted": ws_id})
+    else:
+        print(f"deleted {ws_id}")
+    return 0

@@ -1,0 +1,149 @@
+"""The `roost` command line grammar. Each leaf names its handler as "module:function"
+so only the code a command needs is imported.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_H = "roost.cli.commands"
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _ws(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workspace", metavar="WS", help="workspace id, unique id prefix, or name")
+
+
+def _leaf(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: str, help_text: str,
+          *, workspace: bool = True) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    _json_flag(parser)
+    if workspace:
+        _ws(parser)
+    return parser
+
+
+def _exec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cwd", help="working directory inside the workspace (default /workspace)")
+    parser.add_argument("--timeout", type=float, help="kill the command after S seconds")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)")
+    parser.add_argument("--stdin", choices=["-"], help="pass this process's stdin to the command")
+    parser.add_argument("-c", "--shell", metavar="SCRIPT", help="run SCRIPT with bash -c instead of an argv")
+    parser.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
+
+
+def _create_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", help="firecracker, sandbox or mock (default: best available)")
+    parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker)")
+    parser.add_argument("--mem-mib", type=int, help="memory in MiB (firecracker)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="roost",
+        description="Persistent, isolated Linux workspaces for coding agents.",
+        epilog="Every command takes --json. Workspaces are named by id, unique id prefix, or name.",
+    )
+    root.add_argument("--version", action="store_true", help="print the version and exit")
+    root.add_argument("--home", help="state directory (default $ROOST_HOME or ~/.local/share/roost)")
+    top = root.add_subparsers(dest="command", metavar="COMMAND")
+
+    _leaf(top, "doctor", f"{_H}.host:doctor", "check what this host can run, and why", workspace=False)
+
+    env = top.add_parser("env", help="environments (images)").add_subparsers(dest="env_command", metavar="ACTION")
+    _leaf(env, "list", f"{_H}.host:env_list", "list known environments", workspace=False)
+
+    run = _leaf(top, "run", f"{_H}.run:run", "create a workspace, run one command, delete it", workspace=False)
+    run.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")
+    _create_options(run)
+    run.add_argument("--seed-path", help="host directory or tar copied into /workspace first")
+    run.add_argument("--network", default="off", choices=["off", "egress"], help="network access (default off)")
+    _exec_options(run)
+
+    ws = top.add_parser("workspace", aliases=["ws"], help="persistent workspaces")
+    wsub = ws.add_subparsers(dest="ws_command", metavar="ACTION")
+
+    create = _leaf(wsub, "create", f"{_H}.workspaces:create", "create a workspace", workspace=False)
+    create.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")
+    create.add_argument("--name", help="a unique name to refer to it by")
+    create.add_argument("--label", action="append", default=[], metavar="K=V", help="label (repeatable)")
+    create.add_argument("--seed-path", help="host directory or tar copied into /workspace")
+    create.add_argument("--ttl", type=int, metavar="S", help="delete automatically after S seconds")
+    create.add_argument(
+        "--network-policy", default="off", choices=["off", "egress", "egress+ports", "allowlist"], help="default off"
+    )
+    create.add_argument("--id-only", action="store_true", help="print only the new id")
+    _create_options(create)
+
+    _leaf(wsub, "list", f"{_H}.workspaces:list_workspaces", "list workspaces", workspace=False)
+    _leaf(wsub, "status", f"{_H}.workspaces:status", "show one workspace and its health")
+    update = _leaf(wsub, "update", f"{_H}.workspaces:update", "rename, relabel or change the TTL")
+    update.add_argument("--name")
+    update.add_argument("--label", action="append", default=[], metavar="K=V")
+    update.add_argument("--unlabel", action="append", default=[], metavar="K", help="remove a label")
+    ttl = update.add_mutually_exclusive_group()
+    ttl.add_argument("--ttl", type=int, metavar="S")
+    ttl.add_argument("--no-ttl", action="store_true", help="never expire")
+    logs = _leaf(wsub, "logs", f"{_H}.workspaces:logs", "exec history, or one exec's saved output")
+    logs.add_argument("--limit", type=int, help="only the newest N execs")
+    logs.add_argument("--exec", dest="exec_id", type=int, metavar="N", help="print the output of exec N")
+    logs.add_argument("--stream", choices=["stdout", "stderr"], default="stdout")
+    logs.add_argument("--offset", type=int, default=0)
+    logs.add_argument("--max-bytes", type=int, default=1024 * 1024)
+    delete = _leaf(wsub, "delete", f"{_H}.workspaces:delete", "stop everything and remove the workspace")
+    delete.add_argument("--force", action="store_true", help="also remove a corrupt or half-made workspace")
+
+    exec_ = _leaf(wsub, "exec", f"{_H}.run:workspace_exec", "run a command to completion in a workspace")
+    _exec_options(exec_)
+
+    sync = wsub.add_parser("sync", help="copy host files in").add_subparsers(dest="sync_command", metavar="ACTION")
+    push = _leaf(sync, "push", f"{_H}.files:sync_push", "copy a host directory or tar into the workspace")
+    push.add_argument("source", metavar="SRC")
+    push.add_argument("--dest", default="/workspace", help="destination directory (default /workspace)")
+    push.add_argument("--delete", action="store_true", help="remove files in DEST that SRC does not have")
+
+    files = wsub.add_parser("file", help="files in /workspace").add_subparsers(dest="file_command", metavar="ACTION")
+    flist = _leaf(files, "list", f"{_H}.files:file_list", "list a directory")
+    flist.add_argument("path", nargs="?", default="/workspace")
+    flist.add_argument("-r", "--recursive", action="store_true")
+    fstat = _leaf(files, "stat", f"{_H}.files:file_stat", "show one path")
+    fstat.add_argument("path")
+    fread = _leaf(files, "read", f"{_H}.files:file_read", "print a file (or a window of it)")
+    fread.add_argument("path")
+    fread.add_argument("--offset", type=int, default=0)
+    fread.add_argument("--max-bytes", type=int, default=None, help="default 1 MiB, limit 8 MiB per call")
+    fread.add_argument("--output", "-o", help="write to this host file instead of stdout")
+    fwrite = _leaf(files, "write", f"{_H}.files:file_write", "write a file atomically")
+    fwrite.add_argument("path")
+    source = fwrite.add_mutually_exclusive_group(required=True)
+    source.add_argument("--content", help="the text to write")
+    source.add_argument("--from-file", help="host file to copy")
+    source.add_argument("--stdin", action="store_true", help="read the content from stdin")
+    fwrite.add_argument("--mode", help="permissions in octal, e.g. 0755")
+    fdelete = _leaf(files, "delete", f"{_H}.files:file_delete", "delete a file or directory")
+    fdelete.add_argument("path")
+    fdelete.add_argument("-r", "--recursive", action="store_true")
+
+    patch = wsub.add_parser("patch", help="apply diffs").add_subparsers(dest="patch_command", metavar="ACTION")
+    papply = _leaf(patch, "apply", f"{_H}.files:patch_apply", "apply a unified diff (all hunks or none)")
+    given = papply.add_mutually_exclusive_group(required=True)
+    given.add_argument("--patch", help="the patch text")
+    given.add_argument("--patch-file", help="host file holding the patch ('-' for stdin)")
+    papply.add_argument("--dry-run", action="store_true", help="check that it applies, change nothing")
+
+    mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(dest="mcp_command", metavar="ACTION")
+    serve = _leaf(mcp, "serve", f"{_H}.host:mcp_serve", "serve roost's tools over MCP", workspace=False)
+    serve.add_argument("--profile", choices=["run", "core", "full"], default="full")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (loopback only)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--allow-root", action="append", default=[], metavar="DIR",
+                       help="host directory tools may read seeds from (default: the current directory)")
+    serve.add_argument("--backend", help="backend for workspaces created through MCP")
+    return root
