@@ -10,7 +10,6 @@ Imports: protocol, the agent's own modules and the standard library only.
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import posixpath
@@ -183,12 +182,12 @@ def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: str, t
     rel = "/".join(parts)
     _check_parents(staging, parts, name)
     target = os.path.join(staging, *parts)
-    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     _clear(target, keep_dir=member.isdir())
     tally.dir_meta.pop(rel, None)
     mode = member.mode & 0o777  # setuid, setgid and sticky bits never survive an import
     if member.isdir():
-        os.makedirs(target, mode=0o700, exist_ok=True)
+        os.makedirs(target, exist_ok=True)
         tally.dir_meta[rel] = (mode, float(member.mtime))
         tally.dirs += 1
     elif member.isreg():
@@ -251,15 +250,6 @@ def _remove(path: str) -> int:
     return 1
 
 
-def _move(source: str, dest: str) -> None:
-    try:
-        os.replace(source, dest)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        shutil.move(source, dest)  # scratch on another filesystem: slower, same outcome
-
-
 def _merge(source_dir: str, dest_dir: str, delete: bool) -> int:
     """Move the staged entries of `source_dir` into `dest_dir`; return how many entries were deleted."""
     names = sorted(os.listdir(source_dir))
@@ -284,7 +274,7 @@ def _merge(source_dir: str, dest_dir: str, delete: bool) -> int:
             shutil.rmtree(dest)
         elif dest_mode is not None and source_is_dir:
             os.unlink(dest)  # never merge into whatever a link in the destination points at
-        _move(source, dest)
+        os.replace(source, dest)  # scratch shares the workspace's filesystem, so this is a rename
     return deleted
 
 

@@ -28,8 +28,9 @@ from roost.protocol import Code, OpError
 HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 DEFAULT_NEW_MODE = 0o644
 REJECT_HINT = "regenerate the diff against the current files; hunks must match exactly where they say"
-# Bytes of git's C-style quoting of unusual file names.
+# git quotes unusual file names C-style, with octal escapes for non-ASCII bytes.
 QUOTE_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+QUOTED_BYTE = re.compile(rb'\\([0-7]{3}|[abtnvfr"\\])')
 GIT_HEADERS_IGNORED = ("similarity index ", "dissimilarity index ")
 
 
@@ -62,20 +63,13 @@ class FilePatch:
 def _unquote(text: str) -> str:
     if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
         return text
-    body, out, i = text[1:-1], bytearray(), 0
-    while i < len(body):
-        if body[i] != "\\":
-            out += body[i].encode("utf-8", "surrogateescape")
-            i += 1
-        elif body[i + 1 : i + 4].isdigit() and len(body[i + 1 : i + 4]) == 3:
-            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
-            i += 4
-        elif body[i + 1 : i + 2] in QUOTE_ESCAPES:
-            out.append(QUOTE_ESCAPES[body[i + 1]])
-            i += 2
-        else:
-            raise _reject(f"cannot read the quoted file name {text}")
-    return out.decode("utf-8", "surrogateescape")
+
+    def byte(match: re.Match[bytes]) -> bytes:
+        code = match[1].decode()
+        return bytes([int(code, 8) & 0xFF if code.isdigit() else QUOTE_ESCAPES[code]])
+
+    raw = QUOTED_BYTE.sub(byte, text[1:-1].encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _split_quoted(text: str) -> tuple[str, str]:
@@ -111,7 +105,9 @@ def _strip_prefixes(old: str | None, new: str | None) -> tuple[str | None, str |
 
 
 def _git_mode(value: str) -> int:
-    mode = int(value.strip(), 8)
+    if not value.isdigit():
+        raise _reject(f"{value!r} is not a file mode")
+    mode = int(value, 8)
     kind = stat.S_IFMT(mode)
     if kind == stat.S_IFLNK or kind == 0o160000:
         raise _reject("the patch changes a symlink or submodule, which patch.apply does not support")
@@ -317,7 +313,6 @@ def _apply_hunks(label: str, content: str, hunks: list[Hunk]) -> str:
 
 @dataclass
 class _Change:
-    guest: str
     host: str
     content: str | None  # None deletes the file
     mode: int
@@ -355,9 +350,9 @@ class _Plan:
         with os.fdopen(os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as fh:
             return fh.read().decode("utf-8", "surrogateescape"), stat.S_IMODE(st.st_mode)
 
-    def put(self, guest: str, host: str, content: str | None, mode: int) -> None:
+    def put(self, host: str, content: str | None, mode: int) -> None:
         self.changes.pop(host, None)  # re-insert so writes follow the patch's order
-        self.changes[host] = _Change(guest, host, content, mode)
+        self.changes[host] = _Change(host, content, mode)
 
     def add(self, patch: FilePatch) -> list[dict[str, Any]]:
         hunks = len(patch.hunks)
@@ -367,18 +362,18 @@ class _Plan:
             guest, host = self.locate(patch.new or patch.old or "")
             if self.exists(host):
                 raise _reject(f"{guest} already exists; the patch creates it")
-            self.put(guest, host, _apply_hunks(guest, "", patch.hunks), patch.mode or DEFAULT_NEW_MODE)
+            self.put(host, _apply_hunks(guest, "", patch.hunks), patch.mode or DEFAULT_NEW_MODE)
             return [{"path": guest, "action": "added", "hunks": hunks}]
         guest, host = self.locate(patch.old or "")
         content, mode = self.read(guest, host)
         if patch.deleted:
             if _apply_hunks(guest, content, patch.hunks):
                 raise _reject(f"{guest}: the patch deletes the file but leaves some of its lines")
-            self.put(guest, host, None, mode)
+            self.put(host, None, mode)
             return [{"path": guest, "action": "deleted", "hunks": hunks}]
         mode = mode if patch.mode is None else patch.mode
         if patch.old == patch.new:
-            self.put(guest, host, _apply_hunks(guest, content, patch.hunks), mode)
+            self.put(host, _apply_hunks(guest, content, patch.hunks), mode)
             return [{"path": guest, "action": "modified", "hunks": hunks}]
         if not (patch.renamed or patch.copied):
             raise _reject(
@@ -388,35 +383,24 @@ class _Plan:
         new_guest, new_host = self.locate(patch.new or "")
         if self.exists(new_host):
             raise _reject(f"{new_guest} already exists; the patch renames or copies {guest} onto it")
-        self.put(new_guest, new_host, _apply_hunks(new_guest, content, patch.hunks), mode)
+        self.put(new_host, _apply_hunks(new_guest, content, patch.hunks), mode)
         entries = [{"path": new_guest, "action": "added", "hunks": hunks}]
         if patch.renamed:
-            self.put(guest, host, None, mode)
+            self.put(host, None, mode)
             entries.append({"path": guest, "action": "deleted", "hunks": 0})
         return entries
-
-
-def _make_parents(directory: str) -> list[str]:
-    missing: list[str] = []
-    while not os.path.lexists(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for path in reversed(missing):
-        os.mkdir(path)
-    return list(reversed(missing))
 
 
 def _write(changes: list[_Change], root: str) -> None:
     # Every new file is fully on disk under a temporary name before any target is replaced.
     staged: list[tuple[str, str]] = []
-    made: list[str] = []
     try:
         for change in changes:
             if change.content is None:
                 continue
             parent = os.path.dirname(change.host)
-            made.extend(_make_parents(parent))
-            fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(change.host)}.", suffix=".tmp", dir=parent)
+            os.makedirs(parent, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".roost-patch.", suffix=".tmp", dir=parent)
             staged.append((temp, change.host))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(change.content.encode("utf-8", "surrogateescape"))
@@ -424,11 +408,9 @@ def _write(changes: list[_Change], root: str) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
     except BaseException:
-        with contextlib.suppress(OSError):
-            for temp, _ in staged:
+        for temp, _ in staged:
+            with contextlib.suppress(OSError):
                 os.unlink(temp)
-            for directory in reversed(made):
-                os.rmdir(directory)
         raise
     for temp, target in staged:
         os.replace(temp, target)

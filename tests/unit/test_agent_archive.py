@@ -1,0 +1,273 @@
+"""archive.import / archive.export handlers, called directly with an in-memory request."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from roost.agent.archive import export_archive, import_archive
+from roost.agent.context import RequestContext, UploadBuffer
+from roost.agent.ops import AgentRuntime
+from roost.agent.paths import WorkspacePaths
+from roost.protocol import OpError
+
+Tree = dict[str, tuple[str, int, bytes]]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> AgentRuntime:
+    (tmp_path / "ws").mkdir()
+    return AgentRuntime(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
+
+
+@pytest.fixture
+def ws(runtime: AgentRuntime) -> Path:
+    return Path(runtime.paths.root)
+
+
+def _context(
+    op: str, args: dict[str, object], upload: bytes | None = None
+) -> tuple[RequestContext, list[tuple[str, bytes]]]:
+    sent: list[tuple[str, bytes]] = []
+    buffer = None
+    if upload is not None:
+        buffer = UploadBuffer(max_chunks=1_000_000)
+        for start in range(0, len(upload), 7001):  # odd chunk size: members straddle chunk borders
+            buffer.put(upload[start : start + 7001])
+        buffer.end()
+    ctx = RequestContext(1, op, dict(args), b"", lambda ch, data: sent.append((ch, data)), buffer, threading.Event())
+    return ctx, sent
+
+
+def _import(runtime: AgentRuntime, data: bytes, **args: object) -> dict[str, object]:
+    ctx, _ = _context("archive.import", args, data)
+    return import_archive(runtime, ctx).result
+
+
+def _export(runtime: AgentRuntime, **args: object) -> tuple[bytes, dict[str, object]]:
+    ctx, sent = _context("archive.export", args)
+    result = export_archive(runtime, ctx).result
+    assert all(channel == "data" for channel, _ in sent)
+    return b"".join(data for _, data in sent), result
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return out.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.mtime = kind, link, mode, 1_600_000_000
+    return info
+
+
+def _file(name: str, data: bytes = b"x", mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+    return _member(name, mode=mode), data
+
+
+def _snapshot(root: Path) -> Tree:
+    tree: Tree = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(directory, name)
+            st = path.lstat()
+            rel = str(path.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                tree[rel] = ("link", 0, os.readlink(path).encode())
+            elif stat.S_ISDIR(st.st_mode):
+                tree[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
+            else:
+                tree[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes())
+    return tree
+
+
+def _scratch_is_empty(runtime: AgentRuntime) -> bool:
+    return not os.path.exists(runtime.scratch_dir) or not os.listdir(runtime.scratch_dir)
+
+
+def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: AgentRuntime, ws: Path) -> None:
+    src = ws / "src"
+    (src / "pkg" / "empty").mkdir(parents=True)
+    (src / "run.sh").write_bytes(b"#!/bin/sh\necho hi\n")
+    (src / "run.sh").chmod(0o755)
+    (src / "pkg" / "secret.txt").write_bytes(b"\x00\xffbinary")
+    (src / "pkg" / "secret.txt").chmod(0o600)
+    (src / "pkg" / "empty").chmod(0o750)
+    (src / "link").symlink_to("pkg/secret.txt")
+    (src / "dangling").symlink_to("nowhere")
+    os.link(src / "run.sh", src / "pkg" / "hard.sh")
+    os.utime(src / "run.sh", (1_500_000_000, 1_500_000_000))
+
+    data, exported = _export(runtime, path="/workspace/src")
+    result = _import(runtime, data, dest="/workspace/copy")
+
+    assert _snapshot(ws / "copy") == _snapshot(src)
+    assert (ws / "copy" / "run.sh").stat().st_mtime == 1_500_000_000
+    assert exported == {"path": "/workspace/src", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "skipped": 0}
+    assert result == {"dest": "/workspace/copy", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "deleted": 0}
+
+
+def test_export_names_members_relative_to_the_directory(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "d" / "sub").mkdir(parents=True)
+    (ws / "d" / "sub" / "f").write_text("f")
+    data, _ = _export(runtime, path="d")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert tar.getnames() == ["sub", "sub/f"]
+
+
+def test_export_of_a_file_uses_its_basename(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "d").mkdir()
+    (ws / "d" / "notes.txt").write_text("hello")
+    data, result = _export(runtime, path="/workspace/d/notes.txt")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert tar.getnames() == ["notes.txt"]
+        member = tar.extractfile("notes.txt")
+        assert member is not None and member.read() == b"hello"
+    assert result["files"] == 1 and result["bytes"] == 5
+
+
+def test_export_stores_links_unfollowed_and_skips_fifos(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "out").symlink_to("/etc")
+    os.mkfifo(ws / "pipe")
+    data, result = _export(runtime)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    assert [(m.name, m.issym(), m.linkname) for m in members] == [("out", True, "/etc")]
+    assert result["skipped"] == 1 and result["symlinks"] == 1
+
+
+def test_export_of_a_missing_path_is_path_not_found(runtime: AgentRuntime) -> None:
+    with pytest.raises(OpError) as err:
+        _export(runtime, path="nope")
+    assert err.value.code == "path_not_found"
+
+
+def test_import_creates_a_missing_dest_and_reads_compressed_streams(runtime: AgentRuntime, ws: Path) -> None:
+    data = gzip.compress(_tar((_member("dir", tarfile.DIRTYPE, mode=0o755), b""), _file("dir/a.txt", b"abc")))
+    result = _import(runtime, data, dest="new/place")
+    assert (ws / "new" / "place" / "dir" / "a.txt").read_bytes() == b"abc"
+    assert result == {"dest": "/workspace/new/place", "files": 1, "dirs": 1, "symlinks": 0, "bytes": 3, "deleted": 0}
+    assert _scratch_is_empty(runtime)
+
+
+def test_import_merges_into_existing_directories_keeping_unrelated_files(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "dir").mkdir()
+    (ws / "dir" / "keep.txt").write_text("keep")
+    (ws / "dir" / "a.txt").write_text("old")
+    (ws / "was_dir").mkdir()
+    (ws / "was_dir" / "x").write_text("x")
+    _import(runtime, _tar(_file("dir/a.txt", b"new"), _file("was_dir", b"now a file")))
+    assert (ws / "dir" / "keep.txt").read_text() == "keep"
+    assert (ws / "dir" / "a.txt").read_text() == "new"
+    assert (ws / "was_dir").read_text() == "now a file"
+
+
+def test_import_with_delete_mirrors_the_archive(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "dir" / "gone_dir").mkdir(parents=True)
+    (ws / "dir" / "gone_dir" / "f").write_text("f")
+    (ws / "dir" / "a.txt").write_text("old")
+    (ws / "top.txt").write_text("top")
+    dir_mode = stat.S_IMODE((ws / "dir").stat().st_mode)
+    result = _import(runtime, _tar(_file("dir/a.txt", b"new"), _file("b.txt", b"b")), delete=True)
+    assert _snapshot(ws) == {
+        "dir": ("dir", dir_mode, b""),
+        "dir/a.txt": ("file", 0o644, b"new"),
+        "b.txt": ("file", 0o644, b"b"),
+    }
+    assert result["deleted"] == 3
+
+
+def test_import_accepts_a_dot_slash_archive(runtime: AgentRuntime, ws: Path) -> None:
+    ws.chmod(0o751)
+    data = _tar((_member("./", tarfile.DIRTYPE, mode=0o700), b""), _file("./f", b"f"))
+    _import(runtime, data)
+    assert (ws / "f").read_text() == "f"
+    assert stat.S_IMODE(ws.stat().st_mode) == 0o751  # the destination keeps its own mode
+
+
+def test_import_strips_setuid_setgid_and_sticky_bits(runtime: AgentRuntime, ws: Path) -> None:
+    data = _tar(_file("suid", mode=0o4755), (_member("sticky", tarfile.DIRTYPE, mode=0o1777), b""))
+    _import(runtime, data)
+    assert stat.S_IMODE((ws / "suid").stat().st_mode) == 0o755
+    assert stat.S_IMODE((ws / "sticky").stat().st_mode) == 0o777
+
+
+def test_import_restores_hardlinks_within_the_archive(runtime: AgentRuntime, ws: Path) -> None:
+    _import(runtime, _tar(_file("a", b"same"), (_member("b", tarfile.LNKTYPE, link="a"), b"")))
+    assert (ws / "a").stat().st_ino == (ws / "b").stat().st_ino
+
+
+REJECTED: dict[str, bytes] = {
+    "absolute name": _tar(_file("/etc/evil")),
+    "dotdot name": _tar(_file("ok.txt"), _file("sub/../../evil")),
+    "absolute symlink": _tar((_member("l", tarfile.SYMTYPE, link="/etc/passwd"), b"")),
+    "escaping symlink": _tar((_member("d/l", tarfile.SYMTYPE, link="../../outside"), b"")),
+    "escaping hardlink": _tar((_member("h", tarfile.LNKTYPE, link="../outside"), b"")),
+    "hardlink to missing": _tar((_member("h", tarfile.LNKTYPE, link="nothing"), b"")),
+    "device node": _tar((_member("dev", tarfile.CHRTYPE), b"")),
+    "fifo": _tar((_member("fifo", tarfile.FIFOTYPE), b"")),
+    "member through earlier symlink": _tar((_member("l", tarfile.SYMTYPE, link="."), b""), _file("l/x")),
+    "chained symlinks": _tar(
+        (_member("a", tarfile.SYMTYPE, link="."), b""), (_member("b", tarfile.SYMTYPE, link="a/a/a/../.."), b"")
+    ),
+    "link retargeted later": _tar(
+        (_member("l", tarfile.SYMTYPE, link="d/.."), b""), (_member("d", tarfile.SYMTYPE, link="."), b"")
+    ),
+    "garbage": b"this is not a tar stream" * 100,
+    "truncated": _tar(_file("big", b"y" * 100_000))[:30_000],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REJECTED))
+def test_import_rejection_leaves_dest_untouched_and_no_staging(runtime: AgentRuntime, ws: Path, kind: str) -> None:
+    (ws / "existing.txt").write_text("keep me")
+    before = _snapshot(ws)
+    with pytest.raises(OpError) as err:
+        _import(runtime, REJECTED[kind], delete=True)
+    assert err.value.code == "archive_rejected"
+    assert err.value.hint
+    assert _snapshot(ws) == before
+    assert _scratch_is_empty(runtime)
+
+
+def test_import_rejection_names_the_member(runtime: AgentRuntime) -> None:
+    with pytest.raises(OpError) as err:
+        _import(runtime, REJECTED["member through earlier symlink"])
+    assert "'l/x'" in err.value.message and "symlink" in err.value.message
+
+
+def test_import_rejects_dest_outside_the_workspace(runtime: AgentRuntime) -> None:
+    with pytest.raises(OpError) as err:
+        _import(runtime, _tar(_file("f")), dest="/etc")
+    assert err.value.code == "path_outside_workspace"
+
+
+def test_import_does_not_write_through_a_symlink_in_dest(runtime: AgentRuntime, ws: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / "sub").symlink_to(outside)
+    _import(runtime, _tar(_file("sub/f", b"inside")))
+    assert not os.listdir(outside)
+    assert (ws / "sub").is_dir() and not (ws / "sub").is_symlink()
+
+
+def test_import_cancelled_leaves_dest_untouched(runtime: AgentRuntime, ws: Path) -> None:
+    ctx, _ = _context("archive.import", {}, _tar(_file("a"), _file("b")))
+    ctx.cancelled.set()
+    with pytest.raises(OpError) as err:
+        import_archive(runtime, ctx)
+    assert err.value.code == "cancelled"
+    assert _snapshot(ws) == {}
+    assert _scratch_is_empty(runtime)
