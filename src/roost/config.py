@@ -26,3 +26,12 @@ def default_home() -> Path:
 def requested_backend() -> str | None:
     value = os.environ.get(BACKEND_ENV, "").strip()
     return value or None
+
+
+IMAGES_ENV = "ROOST_IMAGES"
+
+
+def images_dir(home: Path) -> Path:
+    """`$ROOST_IMAGES`, else `<home>/images`: shareable between homes (tests do)."""
+    explicit = os.environ.get(IMAGES_ENV)
+    return Path(explicit).expanduser() if explicit else home / "images"

@@ -25,7 +25,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--listen", required=True, help="unix:PATH, vsock:PORT or fd:N")
     parser.add_argument("--workspace-root", default="/workspace", help="directory seen as /workspace")
     parser.add_argument("--state-dir", default="/var/lib/roost-agent", help="agent records (outside the workspace)")
-    parser.add_argument("--scratch-dir", default=None, help="staging area on the workspace's filesystem")
+    parser.add_argument(
+        "--scratch-dir", default=None, help="staging area on the workspace's own mount (default: WORKSPACE/.roost-staging)"
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     root = os.path.abspath(args.workspace_root)
     os.makedirs(root, exist_ok=True)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
-    scratch = args.scratch_dir or os.path.join(args.state_dir, "scratch")
+    scratch = args.scratch_dir or os.path.join(root, ".roost-staging")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIX)}
     base_env["ROOST_WORKSPACE"] = root
     runtime = AgentRuntime(WorkspacePaths(root), args.state_dir, scratch, base_env)

@@ -16,7 +16,6 @@ import posixpath
 import shutil
 import stat
 import tarfile
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -300,15 +299,12 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     dest = runtime.paths.host(guest)
     if os.path.lexists(dest) and not os.path.isdir(dest):
         raise OpError(Code.NOT_A_DIRECTORY, f"{guest} exists and is not a directory", hint="import into a directory")
-    staging = tempfile.mkdtemp(prefix="import-", dir=runtime.scratch())
-    try:
+    with runtime.staging_dir("import-") as staging:
         tally = _stage(ctx, staging)
         _check_cancelled(ctx)
         os.makedirs(dest, exist_ok=True)
         deleted = _merge(staging, dest, delete)
         _apply_dir_meta(dest, tally.dir_meta)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return Reply(
         {
             "dest": runtime.paths.guest(dest),

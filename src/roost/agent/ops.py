@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from roost.agent.context import Reply, RequestContext
@@ -56,9 +59,23 @@ class AgentRuntime:
     shutdown: threading.Event = field(default_factory=threading.Event)
     inflight: InflightCalls = field(default_factory=InflightCalls)
 
-    def scratch(self) -> str:
+    @contextmanager
+    def staging_dir(self, prefix: str) -> Iterator[str]:
+        """A private directory on the workspace's own mount (renames into it are atomic).
+
+        Removed afterwards, and the scratch root too once empty, so nothing
+        lingers where users look.
+        """
         os.makedirs(self.scratch_dir, mode=0o700, exist_ok=True)
-        return self.scratch_dir
+        path = tempfile.mkdtemp(prefix=prefix, dir=self.scratch_dir)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.rmdir(self.scratch_dir)
+            except OSError:
+                pass  # another staging dir is in use
 
 
 Handler = Callable[[AgentRuntime, RequestContext], Reply]

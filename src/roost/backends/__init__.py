@@ -14,8 +14,8 @@ from roost.errors import BackendError, InvalidArgument
 __all__ = ["Availability", "Backend", "CreateSpec", "BACKEND_NAMES", "get_backend", "select_backend"]
 
 # In order of preference.
-BACKEND_NAMES: tuple[str, ...] = ("mock",)
-PREFERENCE: tuple[str, ...] = ("mock",)
+BACKEND_NAMES: tuple[str, ...] = ("sandbox", "mock")
+PREFERENCE: tuple[str, ...] = ("sandbox", "mock")
 
 
 def get_backend(name: str) -> Backend:
@@ -28,6 +28,10 @@ def get_backend(name: str) -> Backend:
         from roost.backends.mock import MockBackend
 
         return MockBackend()
+    if name == "sandbox":
+        from roost.backends.sandbox import SandboxBackend
+
+        return SandboxBackend()
     raise InvalidArgument(
         f"unknown backend {name!r}",
         code="unknown_backend",

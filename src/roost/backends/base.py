@@ -33,11 +33,15 @@ class CreateSpec:
     env: str
     resources: dict[str, Any] = field(default_factory=dict)
     network_policy: str = "off"
+    # The environment's cached root filesystem, for backends that need one.
+    rootfs: str | None = None
+    image_key: str | None = None
 
 
 class Backend(Protocol):
     name: str
     isolated: bool
+    needs_image: bool
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from roost.backends.base import Availability, CreateSpec
-from roost.backends.processes import WORKSPACE_MARKER, cmdline_contains, is_alive, kill_tree, spawn_detached
-from roost.errors import BackendError
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_socket
+from roost.errors import AgentError, BackendError
 from roost.rpc import AgentClient, connect_unix
 
 BOOT_DEADLINE = 10.0
@@ -33,20 +32,12 @@ def _layout(ws_dir: Path) -> dict[str, Path]:
     }
 
 
-def _agent_pid(runtime: dict[str, Any]) -> int | None:
-    """The recorded agent pid if that process is still our agent (pids get reused)."""
-    pid = runtime.get("agent_pid")
-    socket = runtime.get("socket")
-    if isinstance(pid, int) and isinstance(socket, str) and is_alive(pid) and cmdline_contains(pid, socket):
-        return pid
-    return None
-
-
 class MockBackend:
     """Runs each workspace's agent as a detached host process."""
 
     name = "mock"
     isolated = False
+    needs_image = False
 
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)
@@ -75,33 +66,26 @@ class MockBackend:
             str(paths["scratch"]),
         ]
         pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=paths["root"])
-        runtime = {"agent_pid": pid, "socket": str(paths["socket"])}
+        runtime = {"agent_pid": pid, "socket": str(paths["socket"]), "cmdline_marker": str(paths["socket"])}
         try:
-            self._wait_ready(paths, pid)
+            wait_for_socket(paths["socket"], pid, paths["log"], BOOT_DEADLINE)
         except BaseException:
             kill_tree(spec.ws_id, pid)
             raise
         return runtime
 
-    def _wait_ready(self, paths: dict[str, Path], pid: int) -> None:
-        deadline = time.monotonic() + BOOT_DEADLINE
-        while not paths["socket"].exists():
-            if not is_alive(pid):
-                log = paths["log"].read_text(errors="replace")[-2000:] if paths["log"].exists() else ""
-                raise BackendError(
-                    f"the agent exited during start-up: {log.strip().splitlines()[-1] if log.strip() else 'no output'}",
-                    code="agent_start_failed",
-                    hint="run `roost doctor`",
-                )
-            if time.monotonic() >= deadline:
-                raise BackendError("the agent did not start in time", code="agent_start_failed", hint="run `roost doctor`")
-            time.sleep(0.002)
-
     def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
+        if recorded_pid(runtime) is None:
+            # No point retrying a socket whose process is gone.
+            raise AgentError(
+                "the workspace agent is not running",
+                code="agent_unreachable",
+                hint="check `roost workspace status`; the workspace may need to be recreated",
+            )
         return connect_unix(str(runtime.get("socket", _layout(ws_dir)["socket"])), timeout=timeout)
 
     def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
-        if _agent_pid(runtime) is None:
+        if recorded_pid(runtime) is None:
             return "the agent process is gone"
         if not Path(str(runtime.get("socket", ""))).exists():
             return "the agent socket is missing"
@@ -109,6 +93,6 @@ class MockBackend:
 
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         try:
-            kill_tree(ws_id, _agent_pid(runtime))
+            kill_tree(ws_id, recorded_pid(runtime))
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None

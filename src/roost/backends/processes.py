@@ -77,6 +77,19 @@ def cmdline_contains(pid: int, needle: str) -> bool:
     return needle.encode() in _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ")
 
 
+def recorded_pid(runtime: dict[str, object]) -> int | None:
+    """The recorded root pid of a workspace if that process is still ours.
+
+    Pids get reused, so the process must also carry the recorded marker
+    (a path unique to the workspace) on its command line.
+    """
+    pid = runtime.get("agent_pid")
+    marker = runtime.get("cmdline_marker")
+    if isinstance(pid, int) and isinstance(marker, str) and is_alive(pid) and cmdline_contains(pid, marker):
+        return pid
+    return None
+
+
 def _ppid(pid: int) -> int | None:
     raw = _read(f"/proc/{pid}/stat")
     if not raw:
@@ -142,3 +155,35 @@ def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = 3.0) -> Non
                 hint="check `ps` for processes in state D (stuck in the kernel) and retry",
             )
         time.sleep(0.005)
+
+
+def log_tail(log_path: Path, lines: int = 1) -> str:
+    try:
+        text = log_path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_for_socket(socket_path: Path, pid: int, log_path: Path, deadline: float) -> None:
+    """Wait until the agent's socket appears, failing fast if the process dies.
+
+    Raises:
+        BackendError: agent_start_failed with the last line the process logged.
+    """
+    end = time.monotonic() + deadline
+    delay = 0.001
+    while not socket_path.exists():
+        if not is_alive(pid):
+            reap(pid)
+            raise BackendError(
+                f"the workspace failed to start: {log_tail(log_path) or 'no output'}",
+                code="agent_start_failed",
+                hint="run `roost doctor`",
+            )
+        if time.monotonic() >= end:
+            raise BackendError(
+                f"the agent did not start within {deadline:.0f}s", code="agent_start_failed", hint="run `roost doctor`"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)

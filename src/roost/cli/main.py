@@ -51,6 +51,18 @@ def _dispatch(args_list: list[str]) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
+        import os
+        import traceback
+
+        if os.environ.get("ROOST_DEBUG"):
+            traceback.print_exc()
+        internal = RoostError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            code="internal",
+            hint="this is a bug in roost; rerun with ROOST_DEBUG=1 for the traceback and report it",
+        )
+        return emit_error(internal, as_json=as_json)
 
 
 def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Namespace:

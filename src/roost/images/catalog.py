@@ -21,6 +21,10 @@ class EnvSpec:
     suite: str
     packages: tuple[str, ...]
     expected_commands: tuple[str, ...]
+    # Where a published image lives (host[:port]/prefix) and its pinned
+    # manifest digest. roost publishes none yet: $ROOST_REGISTRY supplies one.
+    registry: str | None = None
+    digest: str | None = None
 
 
 _BASE = ("python3",)

@@ -37,7 +37,7 @@ class ExecHistory:
         """Add one exec; the caller holds the workspace lock."""
         self._outputs.mkdir(mode=0o700, exist_ok=True)
         for stream, data in (("stdout", stdout), ("stderr", stderr)):
-            write_atomic(self._outputs / f"{record.exec_id}.{stream}", data)
+            write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
         with open(self._file, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
         self._compact()
@@ -53,7 +53,7 @@ class ExecHistory:
         if len(lines) <= MAX_ENTRIES:
             return
         dropped, kept = lines[:-MAX_ENTRIES], lines[-MAX_ENTRIES:]
-        write_atomic(self._file, ("\n".join(kept) + "\n").encode())
+        write_atomic(self._file, ("\n".join(kept) + "\n").encode(), durable=False)
         for line in dropped:
             try:
                 exec_id = int(json.loads(line)["exec_id"])

@@ -47,6 +47,9 @@ def report(rt: Runtime) -> DoctorReport:
     try:
         chosen, warning = select_backend(rt.requested_backend)
         default = chosen.name
+        if warning is None and not chosen.isolated:
+            # Chosen explicitly (--backend, $ROOST_BACKEND) still isolates nothing; doctor must say so.
+            warning = f"the {chosen.name} backend is selected: workspaces are NOT isolated"
     except RoostError as exc:
         default, warning = "none", exc.message
     checks = _host_checks(rt)

@@ -17,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 from roost.backends import CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.errors import ConflictError, InvalidArgument, RoostError, WorkspaceError
+from roost.config import images_dir
+from roost.images.build import ProgressFn
+from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
+from roost.images.manager import ensure_image, rootfs_path
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
@@ -39,6 +43,10 @@ class CreateOptions:
     vcpus: int | None = None
     mem_mib: int | None = None
     network_policy: str = "off"
+    progress: ProgressFn | None = None
+
+
+TTL_HINT = "give a whole number of seconds above 0, e.g. 3600"
 
 
 def validate_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -56,7 +64,7 @@ def _validate(options: CreateOptions) -> None:
         validate_name(options.name)
     validate_labels(options.labels)
     if options.ttl_seconds is not None and options.ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds")
+        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
     for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib)):
         if value is not None and value <= 0:
             raise InvalidArgument(f"{what} must be positive")
@@ -82,6 +90,12 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
     seed = tar_stream(options.seed_path) if options.seed_path else None
     backend, warning = select_backend(options.backend or rt.requested_backend)
     resources = {k: v for k, v in (("vcpus", options.vcpus), ("mem_mib", options.mem_mib)) if v is not None}
+    rootfs = image_key = None
+    if backend.needs_image:
+        # Before any record exists: a long build or a failed pull leaves nothing behind.
+        cache = ImageCache(images_dir(rt.home))
+        image = ensure_image(cache, options.env, options.progress)
+        rootfs, image_key = str(rootfs_path(cache, image)), image.key
     with rt.store.global_lock():
         if options.name is not None and any(
             isinstance(r, WorkspaceRecord) and r.name == options.name for r in rt.store.records()
@@ -112,7 +126,8 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
             rt.store.save(record)
     runtime: dict[str, object] = {}
     try:
-        runtime = backend.create(ws_dir, CreateSpec(ws_id, options.env, resources, options.network_policy))
+        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs, image_key)
+        runtime = backend.create(ws_dir, spec)
         record = rt.store.update(ws_id, lambda r: r.replace(runtime=runtime))
         if seed is not None:
             rt.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
@@ -168,7 +183,7 @@ def update(
         validate_name(name)
     validate_labels(labels or {})
     if ttl_seconds is not None and ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds")
+        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
 
     def change(record: WorkspaceRecord) -> WorkspaceRecord:
         new_labels = {k: v for k, v in record.labels.items() if k not in remove_labels}
@@ -187,7 +202,11 @@ def update(
     with rt.store.global_lock():
         for other in rt.store.records():
             if isinstance(other, WorkspaceRecord) and other.name == name and other.id != ws_id:
-                raise ConflictError(f"a workspace named {name!r} already exists", code="name_taken")
+                raise ConflictError(
+                    f"a workspace named {name!r} already exists",
+                    code="name_taken",
+                    hint="pick another --name or delete the old workspace",
+                )
         return rt.store.update(ws_id, change)
 
 

@@ -58,11 +58,16 @@ class Runtime:
             )
         client = self.backend(record).connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
         with self._lock:
-            old = self._clients.pop(record.id, None)
-            self._clients[record.id] = client
+            old = self._clients.get(record.id)
+            if old is not None and old.alive:
+                # Another thread connected meanwhile and may have calls running on
+                # its connection: keep that one rather than closing it under them.
+                winner, old = old, client
+            else:
+                winner = self._clients[record.id] = client
         if old is not None:
             old.close()
-        return client
+        return winner
 
     def forget(self, ws_id: str) -> None:
         with self._lock:

@@ -1,0 +1,210 @@
+"""Building an environment's root filesystem locally with mmdebstrap (or debootstrap).
+
+The Debian mirror is read at run time from apt's own configuration on this
+host (`/etc/apt/sources.list.d/*.sources`, then `/etc/apt/sources.list`),
+or `$ROOST_DEBIAN_MIRROR`; it is never hard-coded. Subprocess failures are
+translated here, once, into `ImageError`s.
+
+Imports: images.catalog, errors and the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from roost.errors import ImageError
+from roost.images.catalog import EnvSpec
+
+ProgressFn = Callable[[str, int, int], None]
+"""progress(step_description, steps_done, steps_total)"""
+
+MIRROR_ENV = "ROOST_DEBIAN_MIRROR"
+# Directories roost binds or writes at run time; they must exist in a read-only rootfs.
+MOUNT_POINTS = ("workspace", "var/lib/roost-agent", "run/roost", "opt/roost")
+# mmdebstrap's own progress lines, in the order they appear.
+_STEPS = (
+    ("running apt-get update", "updating package lists"),
+    ("downloading packages", "downloading packages"),
+    ("extracting archives", "extracting archives"),
+    ("installing essential", "installing essential packages"),
+    ("installing remaining", "installing packages"),
+    ("cleaning package lists", "cleaning up"),
+)
+_SHRINK = (
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/info/*",
+)
+
+
+def _sources_uris(text: str, deb822: bool) -> list[str]:
+    uris = []
+    if deb822:
+        for stanza in re.split(r"\n\s*\n", text):
+            fields = dict(
+                (m.group(1).lower(), m.group(2).strip())
+                for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE)
+            )
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
+                suites = fields.get("suites", "").split()
+                if any(not s.endswith(("-security", "-updates", "-backports")) for s in suites):
+                    uris.extend(fields.get("uris", "").split())
+    else:
+        for line in text.splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                args = [p for p in parts[1:] if not p.startswith("[")]
+                if args and len(args) >= 2 and not args[1].endswith(("-security", "-updates", "-backports")):
+                    uris.append(args[0])
+    return uris
+
+
+def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror apt on this host uses.
+
+    Raises:
+        ImageError: no_mirror when none is configured.
+    """
+    explicit = os.environ.get(MIRROR_ENV)
+    if explicit:
+        return explicit
+    candidates: list[str] = []
+    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        candidates += _sources_uris(path.read_text(errors="replace"), deb822=True)
+    for path in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
+        if path.is_file():
+            candidates += _sources_uris(path.read_text(errors="replace"), deb822=False)
+    for uri in candidates:
+        if "debian" in uri and "security" not in uri:
+            return uri
+    if candidates:
+        return candidates[0]
+    raise ImageError(
+        "no Debian mirror is configured in apt's sources",
+        code="no_mirror",
+        hint=f"set {MIRROR_ENV}=http://your.mirror/debian",
+    )
+
+
+def bootstrap_tool() -> tuple[str, str]:
+    """('mmdebstrap'|'debootstrap', path).
+
+    Raises:
+        ImageError: no_bootstrap_tool.
+    """
+    for tool in ("mmdebstrap", "debootstrap"):
+        path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None)
+        if path:
+            return tool, path
+    raise ImageError(
+        "neither mmdebstrap nor debootstrap is installed",
+        code="no_bootstrap_tool",
+        hint="install one: apt-get install mmdebstrap",
+    )
+
+
+def _command(tool: str, path: str, spec: EnvSpec, dest: Path, mirror: str) -> list[str]:
+    packages = ",".join(spec.packages)
+    if tool == "mmdebstrap":
+        argv = [path, "--variant=minbase", f"--include={packages}"]
+        hooks = Path("/usr/share/mmdebstrap/hooks/merged-usr")
+        if hooks.is_dir():
+            argv.append(f"--hook-dir={hooks}")
+        argv += [f"--dpkgopt={opt}" for opt in _SHRINK]
+        return [*argv, spec.suite, str(dest), mirror]
+    return [path, "--variant=minbase", f"--include={packages}", spec.suite, str(dest), mirror]
+
+
+def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None) -> str:
+    """Bootstrap `spec` into the empty directory `dest`; return the tool used.
+
+    Raises:
+        ImageError: build_failed (with the tool's last lines), disk_full.
+    """
+    tool, path = bootstrap_tool()
+    mirror = debian_mirror()
+    argv = _command(tool, path, spec, dest, mirror)
+    total = len(_STEPS) + 1
+    done = 0
+    if progress:
+        progress(f"{tool}: starting ({mirror})", done, total)
+    tail: deque[str] = deque(maxlen=30)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise ImageError(f"cannot run {tool}: {exc.strerror}", code="build_failed") from None
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", errors="replace").rstrip()
+        tail.append(line)
+        for index, (needle, label) in enumerate(_STEPS):
+            if needle in line and index + 1 > done:
+                done = index + 1
+                if progress:
+                    progress(label, done, total)
+    code = proc.wait()
+    if code != 0:
+        text = "\n".join(tail)
+        if "No space left on device" in text:
+            raise ImageError(
+                f"{tool} ran out of disk space building {spec.name}",
+                code="disk_full",
+                hint="free some space (`roost env prune`) or point ROOST_IMAGES at a larger disk",
+            )
+        last = next((line for line in reversed(tail) if line.strip()), "no output")
+        raise ImageError(
+            f"{tool} failed building {spec.name} (exit {code}): {last}",
+            code="build_failed",
+            hint="check that the Debian mirror in apt's sources is reachable",
+            details={"log_tail": list(tail)},
+        )
+    return tool
+
+
+def finish_rootfs(spec: EnvSpec, root: Path) -> None:
+    """Create roost's mount points and check the env has what the catalog promises.
+
+    Raises:
+        ImageError: image_incomplete naming the missing commands.
+    """
+    for mount_point in MOUNT_POINTS:
+        (root / mount_point).mkdir(parents=True, exist_ok=True)
+    missing = [
+        cmd for cmd in spec.expected_commands
+        if not any(os.path.lexists(root / d / cmd) for d in ("usr/bin", "bin", "usr/sbin", "sbin"))
+    ]
+    if missing:
+        raise ImageError(
+            f"the built {spec.name} lacks {', '.join(missing)}",
+            code="image_incomplete",
+            hint="the package list in the catalog and the mirror disagree",
+        )
+
+
+def tree_digest(root: Path) -> str:
+    """A sha256 over every path, type, mode, link target and file content under `root`."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            st = os.lstat(full)
+            digest.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(full).encode() + b"\0")
+            elif stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+    return "sha256:" + digest.hexdigest()

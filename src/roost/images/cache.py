@@ -1,0 +1,195 @@
+"""The content-addressed image cache: `$ROOST_IMAGES` (default `$ROOST_HOME/images`).
+
+Layout::
+
+    blobs/sha256/<hex>      OCI blobs (layers, configs), verified on arrival
+    rootfs/<key>/           one unpacked root filesystem per content key
+    envs/<env>.json         which rootfs an environment name currently means
+    tmp/                    builds and pulls in progress
+
+A rootfs only ever appears under `rootfs/` by rename from `tmp/` after it is
+complete and has its `.roost-image.json` marker, so a crash mid-build never
+leaves a usable-looking half image; leftovers in `tmp/` are swept by the
+next build or `prune`.
+
+Imports: errors, store (atomic writes, locks) and the standard library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roost.errors import ImageError
+from roost.store.atomic import write_atomic
+from roost.store.locks import file_lock
+
+MARKER = ".roost-image.json"
+# A tmp/ entry older than this belongs to a build that died.
+_STALE_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class EnvImage:
+    """One cached environment image."""
+
+    env: str
+    key: str
+    source: str
+    created_at: str
+    size_bytes: int
+    digest: str | None = None
+    packages: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["packages"] = list(self.packages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvImage:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["packages"] = tuple(values.get("packages", ()))
+        return cls(**values)
+
+
+def _safe_name(env: str) -> str:
+    return env.replace("/", "_").replace(":", "_")
+
+
+def tree_size(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+class ImageCache:
+    """Where environment root filesystems live on this host."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self._rootfs = root / "rootfs"
+        self._envs = root / "envs"
+        self._tmp = root / "tmp"
+
+    def ensure(self) -> None:
+        for directory in (self.root, self.blobs, self._rootfs, self._envs, self._tmp):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextmanager
+    def lock(self, name: str = "cache", timeout: float = 1800.0) -> Iterator[None]:
+        """Serialise builds and pulls of one env (and prune) across processes."""
+        self.ensure()
+        with file_lock(self.root / f".{_safe_name(name)}.lock", timeout=timeout, what="image cache"):
+            yield
+
+    def rootfs(self, key: str) -> Path:
+        return self._rootfs / key
+
+    @contextmanager
+    def staging(self, prefix: str) -> Iterator[Path]:
+        """A fresh directory under tmp/, removed afterwards unless committed."""
+        self.ensure()
+        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self._tmp))
+        try:
+            yield path
+        finally:
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+
+    def commit(self, staged: Path, image: EnvImage) -> EnvImage:
+        """Move a finished rootfs into place and point the env name at it."""
+        write_atomic(staged / MARKER, json.dumps(image.to_dict(), indent=2).encode(), mode=0o644)
+        final = self.rootfs(image.key)
+        if final.exists():
+            shutil.rmtree(staged, ignore_errors=True)  # same content already cached
+        else:
+            os.rename(staged, final)
+        os.chmod(final, 0o755)  # the sandbox's / must be traversable
+        write_atomic(self._envs / f"{_safe_name(image.env)}.json", json.dumps(image.to_dict(), indent=2).encode())
+        return image
+
+    def lookup(self, env: str) -> EnvImage | None:
+        """The cached image for `env`, if it is complete."""
+        try:
+            data = json.loads((self._envs / f"{_safe_name(env)}.json").read_text())
+            image = EnvImage.from_dict(data)
+        except (OSError, ValueError, TypeError):
+            return None
+        if not (self.rootfs(image.key) / MARKER).is_file():
+            return None
+        return image
+
+    def images(self) -> list[EnvImage]:
+        if not self._envs.is_dir():
+            return []
+        found = []
+        for path in sorted(self._envs.glob("*.json")):
+            try:
+                image = EnvImage.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if (self.rootfs(image.key) / MARKER).is_file():
+                found.append(image)
+        return found
+
+    def forget(self, env: str) -> None:
+        (self._envs / f"{_safe_name(env)}.json").unlink(missing_ok=True)
+
+    def prune(self, in_use: set[str]) -> list[str]:
+        """Remove rootfs dirs no env name or workspace uses, stale tmp entries, unused blobs.
+
+        Returns the removed keys.
+        """
+        self.ensure()
+        referenced = {image.key for image in self.images()} | in_use
+        removed = []
+        for path in self._rootfs.iterdir():
+            if path.name not in referenced:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        now = time.time()
+        for path in self._tmp.iterdir():
+            if now - path.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+        live_blobs = {d for image in self.images() for d in image.details.get("blobs", [])}
+        blob_dir = self.blobs / "sha256"
+        if blob_dir.is_dir():
+            for blob in blob_dir.iterdir():
+                if f"sha256:{blob.name}" not in live_blobs:
+                    blob.unlink(missing_ok=True)
+        return removed
+
+
+def check_free_space(path: Path, needed_bytes: int) -> None:
+    """Fail early, with the right error, when a build cannot fit.
+
+    Raises:
+        ImageError: disk_full.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    stats = os.statvfs(path)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed_bytes:
+        raise ImageError(
+            f"only {free // (1024 * 1024)} MiB free under {path}; an image needs about {needed_bytes // (1024 * 1024)} MiB",
+            code="disk_full",
+            hint="free some space (`roost env prune`) or point ROOST_IMAGES at a larger disk",
+        )
