@@ -23,6 +23,7 @@ from roost.errors import RoostError
 from roost.models import (
     DeleteResult,
     DoctorReport,
+    EnvInfo,
     ExecRecord,
     ExecResult,
     FileContent,
@@ -30,13 +31,15 @@ from roost.models import (
     FileListing,
     OutputSlice,
     PatchResult,
+    PruneResult,
     SyncResult,
     WorkspaceInfo,
     WriteResult,
 )
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord
-from roost.workspace import doctor, lifecycle, operations
+from roost.images.build import ProgressFn
+from roost.workspace import doctor, envs, lifecycle, operations
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 
@@ -74,11 +77,13 @@ class Roost:
         mem_mib: int | None = None,
         network_policy: str = "off",
         ephemeral: bool = True,
+        progress: ProgressFn | None = None,
     ) -> Workspace:
         """Create a workspace and wait until its agent answers.
 
         With `ephemeral` (the default), using the handle as a context manager
-        deletes the workspace on exit.
+        deletes the workspace on exit. `progress(step, done, total)` hears
+        about image pulls and builds, which the first create of an env may need.
 
         Raises:
             RoostError: env_not_found, seed_not_found, name_taken, invalid_argument,
@@ -94,6 +99,7 @@ class Roost:
             vcpus=vcpus,
             mem_mib=mem_mib,
             network_policy=network_policy,
+            progress=progress,
         )
         lifecycle.reap_expired(self._rt)
         record, warning = lifecycle.create(self._rt, options)
@@ -111,12 +117,15 @@ class Roost:
         return Workspace(self._rt, self._rt.store.resolve(ref), ephemeral=False)
 
     def list_workspaces(self) -> list[WorkspaceInfo]:
-        """Every workspace (expired ones are reaped first). Corrupt records are skipped."""
+        """Every workspace (expired ones are reaped first).
+
+        A workspace whose record cannot be read is listed with state
+        `corrupt` and the way out in `health`.
+        """
         lifecycle.reap_expired(self._rt)
         return [
-            lifecycle.info(self._rt, r, probe=True)
+            lifecycle.info(self._rt, r, probe=True) if isinstance(r, WorkspaceRecord) else lifecycle.corrupt_info(r)
             for r in lifecycle.list_records(self._rt)
-            if isinstance(r, WorkspaceRecord)
         ]
 
     def run(
@@ -133,10 +142,17 @@ class Roost:
         mem_mib: int | None = None,
         network_policy: str = "off",
         on_output: OutputCallback | None = None,
+        progress: ProgressFn | None = None,
     ) -> ExecResult:
         """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C)."""
         workspace = self.create_workspace(
-            env, backend=backend, seed_path=seed_path, vcpus=vcpus, mem_mib=mem_mib, network_policy=network_policy
+            env,
+            backend=backend,
+            seed_path=seed_path,
+            vcpus=vcpus,
+            mem_mib=mem_mib,
+            network_policy=network_policy,
+            progress=progress,
         )
         with workspace:
             return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, on_output=on_output)
@@ -152,6 +168,42 @@ class Roost:
             WorkspaceError: workspace_corrupt, without force.
         """
         return lifecycle.delete(self._rt, ref, force=force)
+
+    def envs(self) -> list[EnvInfo]:
+        """Every environment in the catalog, with its cached image if any."""
+        return envs.list_envs(self._rt)
+
+    def inspect_env(self, name: str) -> EnvInfo:
+        """One environment and its cached image.
+
+        Raises:
+            NotFound: env_not_found.
+        """
+        return envs.inspect_env(self._rt, name)
+
+    def pull_env(self, name: str, *, registry: str | None = None, progress: ProgressFn | None = None) -> EnvInfo:
+        """Pull an environment's image from a registry (every blob sha256-verified).
+
+        Raises:
+            ImageError: no_registry, registry_unreachable, image_not_found, digest_mismatch.
+        """
+        return envs.pull(self._rt, name, registry, progress)
+
+    def build_env(self, name: str, *, progress: ProgressFn | None = None) -> EnvInfo:
+        """Build an environment locally with mmdebstrap/debootstrap from apt's mirror.
+
+        Raises:
+            ImageError: build_failed, disk_full, no_bootstrap_tool.
+        """
+        return envs.build(self._rt, name, progress)
+
+    def push_env(self, name: str, reference: str, *, progress: ProgressFn | None = None) -> str:
+        """Publish a cached environment to `host[:port]/repo:tag`; return the manifest digest."""
+        return envs.push(self._rt, name, reference, progress)
+
+    def prune_envs(self) -> PruneResult:
+        """Remove cached images that no env name or workspace uses."""
+        return envs.prune(self._rt)
 
     def doctor(self) -> DoctorReport:
         """What this host can run and why (KVM, PVM, bubblewrap, images)."""

@@ -118,10 +118,28 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "path_not_found": NotFound,
     "path_outside_workspace": InvalidArgument,
     "read_too_large": InvalidArgument,
+    "archive_rejected": InvalidArgument,
+    "patch_rejected": ConflictError,
+    "not_a_directory": InvalidArgument,
+    "is_a_directory": InvalidArgument,
+    "directory_not_empty": ConflictError,
     "frame_too_large": ProtocolError,
     "protocol_error": ProtocolError,
     "unsupported_version": ProtocolError,
     "unknown_op": ProtocolError,
+}
+
+
+# Hints for agent errors that arrive without one.
+_DEFAULT_HINTS: dict[str, str] = {
+    "path_not_found": "check the path with `roost workspace file list`",
+    "not_a_directory": "a parent of the path is a file",
+    "is_a_directory": "give a file path, or list the directory instead",
+    "directory_not_empty": "pass --recursive to delete it with its contents",
+    "permission_denied": "check the file's mode with `roost workspace file stat`",
+    "cancelled": "the call was stopped before it finished",
+    "internal": "this is a bug in the roost agent; please report it",
+    "unknown_op": "roost and the workspace agent are different versions; recreate the workspace",
 }
 
 
@@ -130,4 +148,4 @@ def error_from_code(
 ) -> RoostError:
     """Build the host-side error for an error frame sent by the agent."""
     cls = _AGENT_CODE_CLASSES.get(code, AgentError)
-    return cls(message, code=code, hint=hint, details=details)
+    return cls(message, code=code, hint=hint or _DEFAULT_HINTS.get(code), details=details)

@@ -16,6 +16,7 @@ __all__ = [
     "DeleteResult",
     "DoctorCheck",
     "DoctorReport",
+    "EnvInfo",
     "ExecRecord",
     "ExecResult",
     "FileContent",
@@ -24,6 +25,7 @@ __all__ = [
     "OutputSlice",
     "PatchResult",
     "PatchedFile",
+    "PruneResult",
     "SyncResult",
     "WorkspaceInfo",
     "WriteResult",
@@ -197,3 +199,25 @@ class DoctorReport(_Value):
     default_backend: str
     backends: dict[str, DoctorCheck]
     checks: tuple[DoctorCheck, ...]
+
+
+@dataclass(frozen=True)
+class EnvInfo(_Value):
+    """An environment from the catalog, and its cached image if there is one."""
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    cached: bool
+    source: str | None = None
+    digest: str | None = None
+    key: str | None = None
+    size_bytes: int | None = None
+    created_at: str | None = None
+    registry_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class PruneResult(_Value):
+    removed: tuple[str, ...]
+    in_use: tuple[str, ...]

@@ -249,15 +249,20 @@ def _remove(path: str) -> int:
     return 1
 
 
-def _merge(source_dir: str, dest_dir: str, delete: bool) -> int:
-    """Move the staged entries of `source_dir` into `dest_dir`; return how many entries were deleted."""
+def _merge(source_dir: str, dest_dir: str, delete: bool, protected: str = "") -> int:
+    """Move the staged entries of `source_dir` into `dest_dir`; return how many entries were deleted.
+
+    `protected` (the scratch root, which may sit inside the workspace and holds
+    `source_dir`) is never deleted.
+    """
     names = sorted(os.listdir(source_dir))
     deleted = 0
     if delete:
         keep = set(names)
         for existing in sorted(os.listdir(dest_dir)):
-            if existing not in keep:
-                deleted += _remove(os.path.join(dest_dir, existing))
+            path = os.path.join(dest_dir, existing)
+            if existing not in keep and path != protected:
+                deleted += _remove(path)
     for name in names:
         source = os.path.join(source_dir, name)
         dest = os.path.join(dest_dir, name)
@@ -268,7 +273,7 @@ def _merge(source_dir: str, dest_dir: str, delete: bool) -> int:
             dest_mode = None
         if dest_mode is not None and stat.S_ISDIR(dest_mode):
             if source_is_dir:
-                deleted += _merge(source, dest, delete)
+                deleted += _merge(source, dest, delete, protected)
                 continue
             shutil.rmtree(dest)
         elif dest_mode is not None and source_is_dir:
@@ -303,7 +308,7 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         tally = _stage(ctx, staging)
         _check_cancelled(ctx)
         os.makedirs(dest, exist_ok=True)
-        deleted = _merge(staging, dest, delete)
+        deleted = _merge(staging, dest, delete, os.path.realpath(runtime.scratch_dir))
         _apply_dir_meta(dest, tally.dir_meta)
     return Reply(
         {

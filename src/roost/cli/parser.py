@@ -57,7 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     _leaf(top, "doctor", f"{_H}.host:doctor", "check what this host can run, and why", workspace=False)
 
     env = top.add_parser("env", help="environments (images)").add_subparsers(dest="env_command", metavar="ACTION")
-    _leaf(env, "list", f"{_H}.host:env_list", "list known environments", workspace=False)
+    _leaf(env, "list", f"{_H}.envs:env_list", "list environments and what is cached", workspace=False)
+    for action, text in (("inspect", "show one environment and its cached image"),
+                         ("build", "build an environment locally (mmdebstrap from apt's mirror)")):
+        _leaf(env, action, f"{_H}.envs:env_{action}", text, workspace=False).add_argument("env_name", metavar="ENV")
+    pull = _leaf(env, "pull", f"{_H}.envs:env_pull", "pull an environment from a registry", workspace=False)
+    pull.add_argument("env_name", metavar="ENV")
+    pull.add_argument("--registry", help="host[:port]/prefix (default $ROOST_REGISTRY)")
+    push = _leaf(env, "push", f"{_H}.envs:env_push", "publish a cached environment to a registry", workspace=False)
+    push.add_argument("env_name", metavar="ENV")
+    push.add_argument("reference", metavar="REF", help="host[:port]/repo:tag")
+    _leaf(env, "prune", f"{_H}.envs:env_prune", "remove cached images nothing uses", workspace=False)
 
     run = _leaf(top, "run", f"{_H}.run:run", "create a workspace, run one command, delete it", workspace=False)
     run.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")

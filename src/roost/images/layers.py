@@ -45,6 +45,9 @@ CHUNK_BYTES = 1024 * 1024
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 REJECT_HINT = "the image layer is unsafe to unpack; pull it again from a registry you trust or rebuild the env"
+# Level 1 packs a rootfs about 3x faster than 6 for ~15% more bytes: pushes
+# happen on the critical path of CI and image publishing, downloads once.
+LAYER_COMPRESSLEVEL = 1
 CORRUPT_HINT = "the layer blob is damaged or not a (gzip'd) tar; delete it from the cache and pull again"
 
 
@@ -369,7 +372,7 @@ def layer_from_directory(src: Path, out_path: Path) -> Digests:
     try:
         with os.fdopen(fd, "wb") as raw:
             compressed = _HashingWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=6, mtime=0) as gz:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=LAYER_COMPRESSLEVEL, mtime=0) as gz:
                 plain = _HashingWriter(gz)
                 with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     _tar_tree(tar, src)

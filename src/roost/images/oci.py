@@ -405,12 +405,17 @@ class RegistryClient:
 
     def _fetch_blob(self, repository: str, blob: Descriptor, blob_dir: Path, progress: ProgressFn | None) -> None:
         final = blob_path(blob_dir, blob.digest)
-        if final.exists():
-            if _file_digest(final) == (blob.digest, blob.size):
-                if progress:
-                    progress(blob.digest, blob.size, blob.size)
-                return
-            final.unlink()
+        try:
+            if final.exists():
+                if _file_digest(final) == (blob.digest, blob.size):
+                    if progress:
+                        progress(blob.digest, blob.size, blob.size)
+                    return
+                final.unlink()  # a damaged cached copy is fetched again
+        except OSError as exc:
+            raise _error(
+                "blob_write_failed", f"checking cached blob {blob.digest} failed: {exc.strerror or exc}"
+            ) from None
         response = self._send(
             "GET", f"/v2/{repository}/blobs/{blob.digest}", f"repository:{repository}:pull", stream=True
         )

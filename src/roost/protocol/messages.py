@@ -89,5 +89,6 @@ def choose_version(offered: object) -> int | None:
     """Pick the highest protocol version both sides speak, or None."""
     if not isinstance(offered, list):
         return None
-    common = [v for v in offered if isinstance(v, int) and v in PROTOCOL_VERSIONS]
+    # bool is an int subclass: JSON `true` must not pass for version 1.
+    common = [v for v in offered if isinstance(v, int) and not isinstance(v, bool) and v in PROTOCOL_VERSIONS]
     return max(common) if common else None

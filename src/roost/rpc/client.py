@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -101,6 +102,14 @@ class AgentClient:
 
     def close(self) -> None:
         self._fail_all(_disconnected("connection closed by the host"))
+        # close() alone leaves the socket open while our reader is blocked in
+        # recv on it, so the agent would never see the end of the stream.
+        shutdown = getattr(self._stream, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             self._stream.close()
         except OSError:

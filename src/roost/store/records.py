@@ -158,7 +158,11 @@ class WorkspaceStore:
                     hint=f"remove it with `roost workspace delete {ws_id} --force`",
                 ) from None
             raise self._not_found(ws_id) from None
-        return WorkspaceRecord.from_json(raw, str(path))
+        try:
+            return WorkspaceRecord.from_json(raw, str(path))
+        except WorkspaceError as exc:
+            exc.details["workspace"] = ws_id
+            raise
 
     def save(self, record: WorkspaceRecord) -> None:
         """Write a record atomically; callers hold `lock(record.id)`."""

@@ -163,6 +163,23 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True) -> Workspa
     )
 
 
+def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
+    """How a workspace whose record cannot be read shows in listings."""
+    return WorkspaceInfo(
+        id=str(error.details.get("workspace", "?")),
+        name=None,
+        env="?",
+        backend="?",
+        isolated=False,
+        state="corrupt",
+        created_at="",
+        labels={},
+        ttl_seconds=None,
+        expires_at=None,
+        health=f"{error.message} ({error.hint})",
+    )
+
+
 def update(
     rt: Runtime,
     ws_id: str,

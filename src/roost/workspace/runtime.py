@@ -32,6 +32,7 @@ class Runtime:
         self.store = WorkspaceStore(home)
         self.requested_backend = backend
         self._clients: dict[str, AgentClient] = {}
+        self._connecting: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     @property
@@ -46,28 +47,35 @@ class Runtime:
 
     # -- agent connections ---------------------------------------------------
     def agent(self, record: WorkspaceRecord) -> AgentClient:
+        """The shared connection to a workspace's agent, opened on first use.
+
+        Threads asking at once share one connect: a connection is never
+        replaced while another thread may be using it.
+        """
         with self._lock:
             client = self._clients.get(record.id)
             if client is not None and client.alive:
                 return client
-        if record.state == "unhealthy":
-            raise AgentError(
-                f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",
-                code="workspace_unhealthy",
-                hint=f"delete it with `roost workspace delete {record.id}` and create a new one",
-            )
-        client = self.backend(record).connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
-        with self._lock:
-            old = self._clients.get(record.id)
-            if old is not None and old.alive:
-                # Another thread connected meanwhile and may have calls running on
-                # its connection: keep that one rather than closing it under them.
-                winner, old = old, client
-            else:
-                winner = self._clients[record.id] = client
-        if old is not None:
-            old.close()
-        return winner
+            connecting = self._connecting.setdefault(record.id, threading.Lock())
+        with connecting:
+            with self._lock:
+                client = self._clients.get(record.id)
+                if client is not None and client.alive:
+                    return client
+            if record.state == "unhealthy":
+                raise AgentError(
+                    f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",
+                    code="workspace_unhealthy",
+                    hint=f"delete it with `roost workspace delete {record.id}` and create a new one",
+                )
+            backend = self.backend(record)
+            client = backend.connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
+            with self._lock:
+                dead = self._clients.get(record.id)
+                self._clients[record.id] = client
+        if dead is not None:
+            dead.close()  # it had already failed; nobody can be using it
+        return client
 
     def forget(self, ws_id: str) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ def key_values(pairs: list[str], what: str) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise InvalidArgument(f"{what} {pair!r} is not KEY=VALUE")
+            raise InvalidArgument(f"{what} {pair!r} is not KEY=VALUE", hint=f"write it as {what} KEY=VALUE")
         result[key] = value
     return result
 
@@ -39,7 +39,7 @@ def command_from(args: argparse.Namespace) -> str | list[str]:
     Raises:
         InvalidArgument: no command given.
     """
-    argv = list(args.argv or [])
+    argv = [str(arg) for arg in args.argv or []]
     if args.shell is not None:
         if argv:
             raise InvalidArgument("give either -c SCRIPT or -- CMD..., not both")

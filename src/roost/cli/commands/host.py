@@ -1,4 +1,4 @@
-"""`roost doctor`, `roost env list` and `roost mcp serve`.
+"""`roost doctor` and `roost mcp serve`.
 
 Imports: cli siblings, client, images.catalog, mcp (lazily) and the standard library.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from roost.cli.commands.common import sdk
-from roost.cli.output import emit_json, table
+from roost.cli.output import emit_json
 
 
 def doctor(args: argparse.Namespace) -> int:
@@ -25,17 +25,6 @@ def doctor(args: argparse.Namespace) -> int:
     print("checks:")
     for check in report.checks:
         print(f"  {'ok ' if check.ok else 'no '} {check.name:<12} {check.detail}")
-    return 0
-
-
-def env_list(args: argparse.Namespace) -> int:
-    from roost.images.catalog import CATALOG
-
-    specs = sorted(CATALOG.values(), key=lambda s: s.name)
-    if args.json:
-        emit_json({"envs": [{"name": s.name, "description": s.description, "packages": list(s.packages)} for s in specs]})
-    else:
-        print(table([[s.name, s.description] for s in specs], ["ENV", "DESCRIPTION"]))
     return 0
 
 

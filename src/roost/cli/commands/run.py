@@ -12,6 +12,7 @@ import sys
 
 from roost.cli.commands.common import command_from, key_values, sdk
 from roost.cli.output import EXIT_TIMEOUT, emit_error, emit_json, warn
+from roost.cli.progress import progress_for
 from roost.errors import RoostError
 from roost.models import ExecResult
 
@@ -55,14 +56,16 @@ def run(args: argparse.Namespace) -> int:
     command = command_from(args)
     env = key_values(args.env, "--env")
     stdin = _stdin(args)
-    workspace = roost.create_workspace(
-        args.env_name,
-        backend=args.backend,
-        seed_path=args.seed_path,
-        vcpus=args.vcpus,
-        mem_mib=args.mem_mib,
-        network_policy=args.network,
-    )
+    with progress_for(args.json, f"prepare {args.env_name}") as progress:
+        workspace = roost.create_workspace(
+            args.env_name,
+            backend=args.backend,
+            seed_path=args.seed_path,
+            vcpus=args.vcpus,
+            mem_mib=args.mem_mib,
+            network_policy=args.network,
+            progress=progress,
+        )
     for message in roost.warnings:
         warn(message)
     with workspace:

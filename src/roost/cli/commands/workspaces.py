@@ -10,6 +10,8 @@ import sys
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.output import emit_json, human_size, table, warn
+from roost.cli.progress import ProgressFn, progress_for
+from roost.client import Roost, Workspace
 from roost.models import WorkspaceInfo
 
 
@@ -35,18 +37,8 @@ def _describe(info: WorkspaceInfo) -> str:
 
 def create(args: argparse.Namespace) -> int:
     roost = sdk(args)
-    workspace = roost.create_workspace(
-        args.env_name,
-        name=args.name,
-        labels=key_values(args.label, "--label"),
-        seed_path=args.seed_path,
-        ttl_seconds=args.ttl,
-        backend=args.backend,
-        vcpus=args.vcpus,
-        mem_mib=args.mem_mib,
-        network_policy=args.network_policy,
-        ephemeral=False,
-    )
+    with progress_for(args.json or args.id_only, f"prepare {args.env_name}") as progress:
+        workspace = _create(roost, args, progress)
     for message in roost.warnings:
         warn(message)
     if args.id_only:
@@ -60,6 +52,22 @@ def create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None) -> Workspace:
+    return roost.create_workspace(
+        args.env_name,
+        name=args.name,
+        labels=key_values(args.label, "--label"),
+        seed_path=args.seed_path,
+        ttl_seconds=args.ttl,
+        backend=args.backend,
+        vcpus=args.vcpus,
+        mem_mib=args.mem_mib,
+        network_policy=args.network_policy,
+        ephemeral=False,
+        progress=progress,
+    )
+
+
 def list_workspaces(args: argparse.Namespace) -> int:
     infos = sdk(args).list_workspaces()
     if args.json:
@@ -69,11 +77,15 @@ def list_workspaces(args: argparse.Namespace) -> int:
         print("no workspaces (create one with `roost workspace create debian:12`)")
         return 0
     rows = [
-        [i.id, i.name or "-", i.env, _backend_label(i), i.state, i.created_at[:19].replace("T", " "),
+        [i.id, i.name or "-", i.env, _backend_label(i) if i.state != "corrupt" else "?", i.state,
+         i.created_at[:19].replace("T", " ") or "-",
          ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-"]
         for i in infos
     ]
     print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
+    for info in infos:
+        if info.state == "corrupt":
+            warn(f"{info.id}: {info.health}")
     return 0
 
 

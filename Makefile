@@ -1,0 +1,81 @@
+# roost: developer entry points. Every target sets up what it needs first.
+#
+#   make demo        install everything, then run roost's main job (roost run debian:12 -- git --version)
+#   make test        install everything, then run the test suite (pytest -n auto)
+#   make check       lint + format check + mypy --strict on src/ + tests (what CI runs)
+#   make help        all targets
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.NOTPARALLEL:
+MAKEFLAGS += --no-print-directory
+
+# scripts/bootstrap.sh installs uv here when the machine has none.
+export PATH := $(CURDIR)/.cache/bootstrap/bin:$(PATH)
+# uv must never try to download a Python build; Debian 12's 3.11 is enough.
+export UV_PYTHON_DOWNLOADS ?= never
+
+# uv trusts its bundled roots by default; behind a TLS-inspecting proxy only the
+# system store has the proxy's CA (scripts/bootstrap.sh does the same).
+ifeq ($(origin SSL_CERT_FILE),undefined)
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export SSL_CERT_FILE := /etc/ssl/certs/ca-certificates.crt
+endif
+endif
+
+UV_RUN := uv run --frozen
+PY_PATHS := $(wildcard src tests benchmarks scripts examples)
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-deps bootstrap demo test check lint fmt format-check typecheck dist-check bench clean
+
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+system-deps: ## install missing Debian packages (scripts/install-system-deps.sh)
+	@bash scripts/install-system-deps.sh
+
+bootstrap: ## install uv if missing, then uv sync the venv
+	@bash scripts/bootstrap.sh
+
+setup: system-deps bootstrap ## system packages + uv + venv
+
+demo: setup ## run roost's main job: roost run debian:12 -- git --version
+	@bash scripts/demo.sh
+
+test: setup ## run the test suite (no tests collected counts as failure)
+	@rc=0; $(UV_RUN) pytest -n auto $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: bootstrap ## ruff check
+	$(UV_RUN) ruff check $(PY_PATHS)
+
+format-check: bootstrap ## ruff format --check
+	$(UV_RUN) ruff format --check $(PY_PATHS)
+
+fmt: bootstrap ## ruff format + safe ruff fixes
+	$(UV_RUN) ruff format $(PY_PATHS)
+	$(UV_RUN) ruff check --fix $(PY_PATHS)
+
+typecheck: bootstrap ## mypy (strict on src/)
+	$(UV_RUN) mypy
+
+# Prerequisites run in order (no -j here), so the cheap checks fail first.
+check: setup lint format-check typecheck test ## lint + format check + typecheck + tests (CI runs this)
+
+dist-check: bootstrap ## build wheel+sdist, install the wheel in a fresh venv, smoke the installed roost
+	@bash scripts/dist-check.sh
+
+bench: bootstrap ## run the benchmarks; one JSON document on stdout and in .bench/results.json
+	@mkdir -p .bench
+	@$(UV_RUN) python -m benchmarks --output .bench/results.json
+
+clean: ## remove build output and caches (keeps .venv; `make clean-all` removes it too)
+	rm -rf dist build .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . \( -path ./.venv -o -path ./.git -o -path ./.cache \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+.PHONY: clean-all
+clean-all: clean ## clean, and remove .venv and the bootstrap uv
+	rm -rf .venv .cache/bootstrap

@@ -1,0 +1,103 @@
+"""`python -m benchmarks [--only NAME,...] [--quick] [--output FILE] [--strict]`.
+
+Runs every benchmark in turn, prints ONE JSON document on stdout (progress
+goes to stderr) and writes the same document to `--output`. A benchmark that
+fails is recorded with its error and the rest still run. Exit status is 0
+unless `--strict` is given and a target was missed or a benchmark failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import agent_rss, cli_latency, mcp_exec, sdk_exec, throughput
+from benchmarks._harness import BACKEND, Result, Settings, failed, log
+
+BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
+    "sdk_exec_round_trip": (sdk_exec.DESCRIPTION, sdk_exec.run),
+    "cli_version_wall_time": ("`roost --version` process wall time", cli_latency.version),
+    "cli_workspace_exec_wall_time": ("`roost workspace exec WS -- true` wall time", cli_latency.workspace_exec),
+    "mcp_workspace_exec_round_trip": (mcp_exec.DESCRIPTION, mcp_exec.run),
+    "exec_output_throughput": (throughput.DESCRIPTION, throughput.run),
+    "agent_idle_rss": (agent_rss.DESCRIPTION, agent_rss.run),
+}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="roost benchmarks (JSON on stdout)")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run, not a measurement")
+    parser.add_argument("--output", type=Path, help="also write the JSON document here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed or a benchmark fails")
+    return parser.parse_args(argv)
+
+
+def _environment() -> dict[str, object]:
+    try:
+        from roost import __version__ as roost_version
+    except Exception as exc:
+        roost_version = f"unavailable ({exc})"
+    return {
+        "roost_version": roost_version,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "backend": BACKEND,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    selected = [name.strip() for name in args.only.split(",") if name.strip()] or list(BENCHMARKS)
+    unknown = [name for name in selected if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    settings = Settings(quick=args.quick)
+    started = time.perf_counter()
+    results: dict[str, Result] = {}
+    for name in selected:
+        description, bench = BENCHMARKS[name]
+        log(f"{name} ...")
+        t0 = time.perf_counter()
+        try:
+            result = bench(settings)
+        except Exception as exc:  # record and go on: one broken piece must not hide the others
+            result = failed(description, exc)
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+        results[name] = result
+        log(f"{name}: {'error: ' + result['error'] if 'error' in result else ('met' if result['met'] else 'MISSED')}")
+    met = sum(1 for r in results.values() if r.get("met"))
+    document = {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "quick": settings.quick,
+        "environment": _environment(),
+        "benchmarks": results,
+        "summary": {
+            "total": len(results),
+            "met": met,
+            "missed": sum(1 for r in results.values() if not r.get("met") and "error" not in r),
+            "errors": sum(1 for r in results.values() if "error" in r),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    }
+    text = json.dumps(document, indent=2)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n")
+    print(text)
+    if args.strict and met != len(results):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

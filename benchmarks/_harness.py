@@ -1,0 +1,132 @@
+"""Shared pieces: statistics, result records, temporary roost homes, the venv's `roost`.
+
+Every benchmark runs against its own temporary `ROOST_HOME` with the mock
+backend, and `temp_home` deletes whatever workspaces are left in it on the
+way out, so a failed benchmark leaves no agent processes behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BACKEND = "mock"
+ENV = "debian:12"
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to push: `quick` cuts iteration counts for a smoke run."""
+
+    quick: bool = False
+
+    def n(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """Linear-interpolated percentile (same as numpy's default)."""
+    ordered = sorted(samples)
+    if not ordered:
+        raise ValueError("no samples")
+    pos = (len(ordered) - 1) * fraction
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarize(samples: Sequence[float], digits: int = 3) -> dict[str, float | int]:
+    return {
+        "n": len(samples),
+        "median": round(statistics.median(samples), digits),
+        "p50": round(percentile(samples, 0.50), digits),
+        "p90": round(percentile(samples, 0.90), digits),
+        "p99": round(percentile(samples, 0.99), digits),
+        "mean": round(statistics.fmean(samples), digits),
+        "min": round(min(samples), digits),
+        "max": round(max(samples), digits),
+    }
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def measured(
+    description: str, unit: str, stats: dict[str, Any], metric: str, op: str, target: float, **extra: Any
+) -> Result:
+    """A result record: the numbers, the target on one of them, and whether it was met."""
+    value = stats[metric]
+    return {
+        "description": description,
+        "unit": unit,
+        **stats,
+        **extra,
+        "target": {"metric": metric, "op": op, "value": target},
+        "met": _COMPARE[op](value, target),
+    }
+
+
+def failed(description: str, error: BaseException | str) -> Result:
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {"description": description, "error": text, "met": False}
+
+
+def roost_script() -> Path:
+    """The `roost` console script of the running venv (not whatever is first on PATH)."""
+    beside = Path(sys.executable).parent / "roost"
+    if beside.exists():
+        return beside
+    found = shutil.which("roost")
+    if found is None:
+        raise FileNotFoundError("no `roost` script beside this Python or on PATH; run `make bootstrap`")
+    return Path(found)
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ROOST_HOME=str(home), ROOST_BACKEND=BACKEND)
+    return env
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr: stdout carries exactly one JSON document."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def delete_all_workspaces(home: Path) -> None:
+    from roost import Roost
+
+    with Roost(home=home, backend=BACKEND) as roost:
+        for info in roost.list_workspaces():
+            try:
+                roost.workspace(info.id).delete(force=True)
+            except Exception as exc:  # cleanup must go on; say what was left
+                log(f"could not delete workspace {info.id}: {exc}")
+
+
+@contextmanager
+def temp_home() -> Iterator[Path]:
+    """A fresh ROOST_HOME (short path: agent sockets live in it), emptied of workspaces afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="roost-bench-"))
+    try:
+        yield path
+    finally:
+        try:
+            delete_all_workspaces(path)
+        finally:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,57 @@
+"""Resident memory of an idle guest agent right after workspace creation: target < 20 MB (MiB).
+
+The agent pid comes from the workspace record (`runtime["agent_pid"]`); when a
+backend records none, the agent is found in /proc by its socket path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from benchmarks._harness import BACKEND, ENV, Result, Settings, measured, temp_home
+
+DESCRIPTION = "VmRSS of the idle agent process after workspace create, mock backend"
+# Let the freshly started agent finish its start-up before it is measured.
+SETTLE_SECONDS = 0.3
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")
+
+
+def _find_agent(runtime: dict[str, object], home: Path) -> int:
+    pid = runtime.get("agent_pid")
+    if isinstance(pid, int):
+        return pid
+    needle = str(runtime.get("socket") or home).encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"roost.agent" in cmdline and needle in cmdline:
+                return int(entry)
+    raise RuntimeError("cannot find the agent process")
+
+
+def run(settings: Settings) -> Result:
+    from roost import Roost
+
+    with temp_home() as home, Roost(home=home, backend=BACKEND) as roost:
+        ws = roost.create_workspace(ENV)
+        try:
+            pid = _find_agent(roost._rt.store.load(ws.id).runtime, home)
+            time.sleep(SETTLE_SECONDS)
+            idle_mib = _status_kib(pid, "VmRSS") / 1024
+            ws.exec(["true"])
+            after_exec_mib = _status_kib(pid, "VmRSS") / 1024
+        finally:
+            ws.delete(force=True)
+    stats = {"rss_idle": round(idle_mib, 2)}
+    return measured(DESCRIPTION, "MiB", stats, "rss_idle", "<", 20.0, rss_after_one_exec=round(after_exec_mib, 2))

@@ -1,0 +1,87 @@
+"""`roost env list|inspect|pull|build|push|prune`.
+
+Imports: cli siblings, client, models and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from roost.cli.commands.common import sdk
+from roost.cli.output import emit_json, human_size, table
+from roost.cli.progress import progress_for
+from roost.models import EnvInfo
+
+
+def _describe(info: EnvInfo) -> str:
+    rows = [
+        ("env", info.name),
+        ("about", info.description),
+        ("packages", ", ".join(info.packages)),
+        ("cached", "yes" if info.cached else "no"),
+        ("source", info.source or "-"),
+        ("digest", info.digest or info.key or "-"),
+        ("size", human_size(info.size_bytes) if info.size_bytes else "-"),
+        ("created", info.created_at or "-"),
+        ("registry", info.registry_reference or "- (set ROOST_REGISTRY)"),
+    ]
+    return "\n".join(f"{key:<9} {value}" for key, value in rows)
+
+
+def env_list(args: argparse.Namespace) -> int:
+    infos = sdk(args).envs()
+    if args.json:
+        emit_json({"envs": [i.to_dict() for i in infos]})
+        return 0
+    rows = [[i.name, "yes" if i.cached else "no", i.source or "-", human_size(i.size_bytes) if i.size_bytes else "-",
+             i.description] for i in infos]
+    print(table(rows, ["ENV", "CACHED", "SOURCE", "SIZE", "DESCRIPTION"]))
+    return 0
+
+
+def env_inspect(args: argparse.Namespace) -> int:
+    info = sdk(args).inspect_env(args.env_name)
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(_describe(info))
+    return 0
+
+
+def env_build(args: argparse.Namespace) -> int:
+    with progress_for(args.json, f"build {args.env_name}") as progress:
+        info = sdk(args).build_env(args.env_name, progress=progress)
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"built {info.name}: {human_size(info.size_bytes or 0)}, {info.key}")
+    return 0
+
+
+def env_pull(args: argparse.Namespace) -> int:
+    with progress_for(args.json, f"pull {args.env_name}") as progress:
+        info = sdk(args).pull_env(args.env_name, registry=args.registry, progress=progress)
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"pulled {info.name}: {info.digest}, {human_size(info.size_bytes or 0)}")
+    return 0
+
+
+def env_push(args: argparse.Namespace) -> int:
+    with progress_for(args.json, f"push {args.env_name}") as progress:
+        digest = sdk(args).push_env(args.env_name, args.reference, progress=progress)
+    if args.json:
+        emit_json({"env": args.env_name, "reference": args.reference, "digest": digest})
+    else:
+        print(f"pushed {args.env_name} to {args.reference}: {digest}")
+    return 0
+
+
+def env_prune(args: argparse.Namespace) -> int:
+    result = sdk(args).prune_envs()
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(f"removed {len(result.removed)} image(s); {len(result.in_use)} in use by workspaces")
+    return 0

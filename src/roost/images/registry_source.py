@@ -1,0 +1,95 @@
+"""The registry as an image source: pull an env into the cache, publish one from it.
+
+Both directions use the same image shape: one gzip'd tar layer holding the
+whole rootfs, and a config labelled with the env's name and packages.
+
+Imports: images.*, errors and the standard library.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from roost.errors import ImageError
+from roost.images.build import ProgressFn, finish_rootfs
+from roost.images.cache import MARKER, EnvImage, ImageCache, tree_size
+from roost.images.catalog import EnvSpec, env_spec
+from roost.images.layers import apply_layer, layer_from_directory
+from roost.images.oci import RegistryClient, parse_reference
+
+ENV_LABEL = "dev.roost.env"
+PACKAGES_LABEL = "dev.roost.packages"
+
+
+def pull_into_cache(cache: ImageCache, spec: EnvSpec, reference: str, progress: ProgressFn | None) -> EnvImage:
+    """Pull `reference`, verify every blob, unpack its layers, and cache it as `spec`.
+
+    The caller holds the env's cache lock.
+
+    Raises:
+        ImageError: any registry or layer failure; nothing partial is left in the cache.
+    """
+    ref = parse_reference(reference)
+    cache.ensure()
+    client = RegistryClient(ref.registry)
+    try:
+        pulled = client.pull(ref.repository, ref.reference, cache.blobs, progress)
+    finally:
+        client.close()
+    key = pulled.digest.replace(":", "-")
+    blobs = [pulled.digest, *(layer.digest for layer in (pulled.manifest.config, *pulled.manifest.layers))]
+    with cache.staging("pull") as staged:
+        root = staged / "rootfs"
+        root.mkdir()
+        for index, layer_path in enumerate(pulled.layer_paths, start=1):
+            if progress:
+                progress(f"unpacking layer {index}/{len(pulled.layer_paths)}", index - 1, len(pulled.layer_paths))
+            apply_layer(layer_path, root)
+        (root / MARKER).unlink(missing_ok=True)  # a published image may carry its builder's marker
+        finish_rootfs(spec, root)
+        image = EnvImage(
+            env=spec.name,
+            key=key,
+            source="registry",
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            size_bytes=tree_size(root),
+            digest=pulled.digest,
+            packages=spec.packages,
+            details={"reference": reference, "blobs": blobs},
+        )
+        return cache.commit(root, image)
+
+
+def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn | None = None) -> str:
+    """Publish the cached image of `env` to `reference` (host[:port]/repo:tag); return the digest.
+
+    Raises:
+        ImageError: not_cached when `env` has no cached image; registry failures.
+    """
+    spec = env_spec(env)
+    image = cache.lookup(env)
+    if image is None:
+        raise ImageError(
+            f"{env} is not in the image cache", code="not_cached", hint=f"build it first: `roost env build {env}`"
+        )
+    ref = parse_reference(reference)
+    with cache.staging("push") as staged:
+        layer = staged / "layer.tar.gz"
+        if progress:
+            progress("packing the rootfs", 0, 2)
+        digests = layer_from_directory(cache.rootfs(image.key), layer)
+        if progress:
+            progress("uploading", 1, 2)
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {ENV_LABEL: spec.name, PACKAGES_LABEL: ",".join(spec.packages)}},
+        }
+        client = RegistryClient(ref.registry)
+        try:
+            digest = client.push(ref.repository, ref.reference, layer, digests, config)
+        finally:
+            client.close()
+        if progress:
+            progress("done", 2, 2)
+        return digest

@@ -1,0 +1,132 @@
+"""File tools: list, read (capped for the model), write, delete, apply a patch, push a host directory (profile `core`).
+
+Imports the MCP layer's siblings and the MCP types only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from roost.errors import InvalidArgument
+from roost.mcp.output_caps import MAX_MODEL_CHARS, cap_text, model_chars
+from roost.mcp.results import offload
+from roost.mcp.toolkit import GuestPath, MaxOutputChars, ToolContext, WorkspaceRef, add_tool
+
+DEFAULT_LIST_ENTRIES = 500
+MAX_LIST_ENTRIES = 10_000
+
+_LOCAL = ToolAnnotations(open_world_hint=False)
+
+
+def register_file_tools(server: MCPServer, context: ToolContext) -> None:
+    async def file_list(
+        workspace: WorkspaceRef,
+        path: GuestPath = "/workspace",
+        recursive: Annotated[bool, Field(description="Walk subdirectories too.")] = False,
+        max_entries: Annotated[
+            int,
+            Field(description=f"Most entries to return (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES})."),
+        ] = DEFAULT_LIST_ENTRIES,
+    ) -> CallToolResult:
+        """List a directory in a workspace: name, type, size, mode, mtime (and link target) per entry."""
+
+        def work() -> dict[str, Any]:
+            if not 1 <= max_entries <= MAX_LIST_ENTRIES:
+                raise InvalidArgument(f"max_entries must be between 1 and {MAX_LIST_ENTRIES}")
+            listing = context.workspace(workspace).files.list(path, recursive=recursive).to_dict()
+            entries = listing["entries"]
+            if len(entries) > max_entries:
+                listing["entries"] = entries[:max_entries]
+                listing["truncated"] = True
+            return listing
+
+        return await offload(work)
+
+    async def file_read(
+        workspace: WorkspaceRef,
+        path: GuestPath,
+        offset: Annotated[int, Field(description="Byte offset to start reading at.")] = 0,
+        max_bytes: Annotated[
+            int | None, Field(description="Most bytes to read from offset (default 1 MiB, at most 8 MiB).")
+        ] = None,
+        max_output_chars: MaxOutputChars = None,
+    ) -> CallToolResult:
+        """Read a file in a workspace as text (invalid UTF-8 is replaced).
+
+        Content longer than max_output_chars is cut to its head and tail with a
+        marker line naming the offset to read the omitted part from;
+        content_truncated_for_model is then true. `eof` says whether the read reached
+        the end of the file.
+        """
+
+        def work() -> dict[str, Any]:
+            limit = model_chars(max_output_chars)
+            content = context.workspace(workspace).files.read(path, offset=offset, max_bytes=max_bytes)
+            view = content.to_dict()
+
+            def resume(head: int, omitted: int) -> str:
+                size = min(omitted, MAX_MODEL_CHARS)
+                return (
+                    f"read the rest with file_read path={content.path} offset={content.offset + head} max_bytes={size}"
+                )
+
+            capped = cap_text(view["content"], limit, resume)
+            view["content"] = capped.text
+            view["content_truncated_for_model"] = capped.truncated
+            return view
+
+        return await offload(work)
+
+    async def file_write(
+        workspace: WorkspaceRef,
+        path: GuestPath,
+        content: Annotated[str, Field(description="The whole new content of the file (UTF-8 text).")],
+        mode: Annotated[int | None, Field(description="Permission bits, e.g. 493 for 0o755.")] = None,
+    ) -> CallToolResult:
+        """Write a text file in a workspace atomically, creating parent directories; replaces any existing file."""
+        return await offload(lambda: context.workspace(workspace).files.write(path, content, mode=mode).to_dict())
+
+    async def file_delete(
+        workspace: WorkspaceRef,
+        path: GuestPath,
+        recursive: Annotated[bool, Field(description="Delete a directory and everything in it.")] = False,
+    ) -> CallToolResult:
+        """Delete a file, symlink or (with recursive) directory in a workspace."""
+        return await offload(lambda: context.workspace(workspace).files.delete(path, recursive=recursive).to_dict())
+
+    async def patch_apply(
+        workspace: WorkspaceRef,
+        patch: Annotated[
+            str, Field(description="A unified diff (as from `diff -u` or `git diff`), paths relative to /workspace.")
+        ],
+        dry_run: Annotated[bool, Field(description="Check that the patch applies without changing anything.")] = False,
+    ) -> CallToolResult:
+        """Apply a unified diff to /workspace: all hunks or none. Returns each file touched and how."""
+        return await offload(lambda: context.workspace(workspace).apply_patch(patch, dry_run=dry_run).to_dict())
+
+    async def workspace_sync_push(
+        workspace: WorkspaceRef,
+        source: Annotated[
+            str, Field(description="Host directory or tar file to copy; must lie under a root the server allows.")
+        ],
+        dest: GuestPath = "/workspace",
+        delete: Annotated[bool, Field(description="Also remove files under dest that the source lacks.")] = False,
+    ) -> CallToolResult:
+        """Copy a host directory (or tar file) into a workspace, atomically from the workspace's point of view."""
+
+        def work() -> dict[str, Any]:
+            real = context.roots.confine(source, param="source")
+            return context.workspace(workspace).sync_push(real, dest=dest, delete=delete).to_dict()
+
+        return await offload(work)
+
+    add_tool(server, file_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    add_tool(server, file_read, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    add_tool(server, file_write, ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False))
+    add_tool(server, file_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    add_tool(server, patch_apply, _LOCAL)
+    add_tool(server, workspace_sync_push, ToolAnnotations(destructive_hint=True, open_world_hint=False))

@@ -1,0 +1,107 @@
+"""Run a tool's blocking SDK work off the event loop and turn its outcome into a `CallToolResult`.
+
+Success: the tool's dict as structured content, and the same dict as JSON
+text (after an optional note line). Failure: a tool error (`isError`) whose
+text and structured content are `{"error": {"code", "message", "hint"}}`.
+A `RoostError` keeps its own code; anything else becomes `internal`, with the
+traceback going to the server's log only, never to the model. Arguments that
+fail the tool's schema, and unknown tool names, come back in the same shape
+(`invalid_argument`, `unknown_tool`) through `RoostMCPServer`.
+
+This module imports `roost.errors`, the `mcp` server and types, pydantic, anyio and the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult, TextContent
+from pydantic import ValidationError
+
+from roost.errors import InvalidArgument, RoostError
+
+logger = logging.getLogger("roost.mcp")
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    """A tool's structured result plus an optional line of prose put before it in the text."""
+
+    data: dict[str, Any]
+    note: str | None = None
+
+
+ToolWork = Callable[[], dict[str, Any] | ToolReply]
+
+
+def success_result(reply: dict[str, Any] | ToolReply) -> CallToolResult:
+    if isinstance(reply, dict):
+        reply = ToolReply(reply)
+    text = _dumps(reply.data)
+    if reply.note:
+        text = f"{reply.note}\n{text}"
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=reply.data)
+
+
+def error_result(error: RoostError) -> CallToolResult:
+    body = {"error": {"code": error.code, "message": error.message, "hint": error.hint}}
+    return CallToolResult(content=[TextContent(type="text", text=_dumps(body))], structured_content=body, is_error=True)
+
+
+def internal_error() -> RoostError:
+    return RoostError(
+        "the server failed unexpectedly while running this tool",
+        code="internal",
+        hint="retry once; if it persists, the server's log (stderr) has the details",
+    )
+
+
+async def offload(work: ToolWork) -> CallToolResult:
+    """Run `work` in a worker thread, so a long exec never blocks other calls, and map its outcome."""
+    try:
+        reply = await anyio.to_thread.run_sync(work)
+    except RoostError as exc:
+        return error_result(exc)
+    except Exception:
+        logger.exception("tool failed unexpectedly")
+        return error_result(internal_error())
+    return success_result(reply)
+
+
+class RoostMCPServer(MCPServer):
+    """An `MCPServer` whose argument and unknown-tool failures use roost's error shape too."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return error_result(_invalid_arguments(name, exc.__cause__))
+            if name not in {tool.name for tool in await self.list_tools()}:
+                return error_result(
+                    RoostError(f"no tool named {name!r}", code="unknown_tool", hint="list the tools with tools/list")
+                )
+            raise
+
+
+def _invalid_arguments(tool: str, error: ValidationError) -> RoostError:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'arguments'}: {item['msg']}" for item in error.errors()
+    )
+    return InvalidArgument(f"invalid arguments for {tool}: {problems}", hint="check the tool's input schema")
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, default=str)

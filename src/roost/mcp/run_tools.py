@@ -1,0 +1,63 @@
+"""The `run` tool: one command in a fresh workspace that is deleted afterwards (profile `run` and up).
+
+Imports `roost.config`, the MCP layer's siblings and the MCP types only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+
+from roost.config import DEFAULT_ENV
+from roost.mcp.output_caps import exec_view, model_chars, timed_out_note
+from roost.mcp.results import ToolReply, offload
+from roost.mcp.toolkit import (
+    DEFAULT_EXEC_TIMEOUT,
+    Command,
+    Cwd,
+    EnvName,
+    EnvVars,
+    ExecTimeout,
+    MaxOutputChars,
+    SeedPath,
+    ToolContext,
+    add_tool,
+)
+
+
+def register_run_tools(server: MCPServer, context: ToolContext) -> None:
+    async def run(
+        command: Command,
+        env: EnvName = DEFAULT_ENV,
+        timeout: ExecTimeout = DEFAULT_EXEC_TIMEOUT,
+        seed_path: SeedPath = None,
+        cwd: Cwd = None,
+        env_vars: EnvVars = None,
+        max_output_chars: MaxOutputChars = None,
+    ) -> CallToolResult:
+        """Run one command in a fresh workspace and delete the workspace afterwards.
+
+        Returns exit_code, signal, timed_out, duration_ms, stdout and stderr. The
+        workspace is gone once this returns, so nothing persists between calls:
+        use workspace_create + workspace_exec for work that spans several commands.
+        Long output is cut to its head and tail; rerun in a persistent workspace to
+        page through all of it.
+        """
+
+        def work() -> ToolReply:
+            limit = model_chars(max_output_chars)
+            seed = context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
+            result = context.roost.run(env, command, timeout=timeout, cwd=cwd, env_vars=env_vars, seed_path=seed)
+            view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
+            view.pop("exec_id", None)
+            return ToolReply(view, timed_out_note(result, timeout))
+
+        return await offload(work)
+
+    add_tool(server, run, ToolAnnotations(title="Run a command in a throwaway workspace", open_world_hint=False))
+
+
+def _gone(offset: int, omitted: int) -> str:
+    return "the workspace is deleted; use workspace_create + workspace_exec to keep output you can page through"

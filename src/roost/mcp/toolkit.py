@@ -1,0 +1,79 @@
+"""What every tool group shares: the per-server context and the parameter types models see.
+
+A tool group is a function `register(server, context)` that adds its tools to
+the server; profiles are lists of groups (see `roost.mcp.server.PROFILES`).
+
+This module imports `roost.client`, the MCP server class, pydantic and the standard library.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from roost.client import Roost, Workspace
+from roost.mcp.host_paths import AllowedRoots
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """One `Roost` shared by every call (it is thread-safe) and the host roots tools may read."""
+
+    roost: Roost
+    roots: AllowedRoots
+
+    def workspace(self, ref: str) -> Workspace:
+        """The workspace named by id, unique id prefix or name.
+
+        Raises:
+            RoostError: workspace_not_found, workspace_ambiguous.
+        """
+        return self.roost.workspace(ref)
+
+
+ToolGroup = Callable[[MCPServer, ToolContext], None]
+
+
+def add_tool(server: MCPServer, fn: Callable[..., Any], annotations: ToolAnnotations) -> None:
+    """Register `fn` under its own name; its docstring, dedented, is the description the model reads."""
+    server.add_tool(fn, description=inspect.getdoc(fn), annotations=annotations)
+
+
+DEFAULT_EXEC_TIMEOUT = 600.0
+
+WorkspaceRef = Annotated[str, Field(description="The workspace: its id, a unique id prefix, or its name.")]
+Command = Annotated[
+    str | list[str],
+    Field(description="A string runs under `bash -c`; a list of strings runs as argv without a shell."),
+]
+ExecTimeout = Annotated[
+    float | None,
+    Field(
+        description=f"Seconds before the command's process group is killed (default {DEFAULT_EXEC_TIMEOUT:g}; "
+        "null for no limit). A timed-out command still returns its partial output with timed_out=true."
+    ),
+]
+Cwd = Annotated[str | None, Field(description="Working directory inside the workspace (default /workspace).")]
+EnvVars = Annotated[dict[str, str] | None, Field(description="Extra environment variables for the command.")]
+MaxOutputChars = Annotated[
+    int | None,
+    Field(
+        description="Per-stream budget (UTF-8 bytes) of output returned to you, head and tail kept "
+        "(default 16384, allowed 1024..262144). The full output stays readable with workspace_logs."
+    ),
+]
+SeedPath = Annotated[
+    str | None,
+    Field(
+        description="Host directory or tar file copied into /workspace at creation; must lie under a "
+        "root the server allows (--allow-root)."
+    ),
+]
+EnvName = Annotated[str, Field(description="Environment name, e.g. debian:12 (see env_list).")]
+GuestPath = Annotated[str, Field(description="A path inside the workspace, absolute or relative to /workspace.")]

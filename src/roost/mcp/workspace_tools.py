@@ -1,0 +1,116 @@
+"""Workspace lifecycle tools: create, list, status, update, delete, and the environment catalog (profile `core`).
+
+Imports `roost.config`, `roost.images.catalog`, the MCP layer's siblings and the MCP types only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from roost.config import DEFAULT_ENV
+from roost.images.catalog import CATALOG
+from roost.mcp.results import offload
+from roost.mcp.toolkit import EnvName, SeedPath, ToolContext, WorkspaceRef, add_tool
+
+Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
+TtlSeconds = Annotated[
+    int | None, Field(description="Delete the workspace automatically this many seconds after creation.")
+]
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
+    async def workspace_create(
+        env: EnvName = DEFAULT_ENV,
+        name: Annotated[str | None, Field(description="A unique name to refer to the workspace by.")] = None,
+        labels: Labels = None,
+        seed_path: SeedPath = None,
+        ttl_seconds: TtlSeconds = None,
+        vcpus: Annotated[int | None, Field(description="Virtual CPUs (VM backends).")] = None,
+        mem_mib: Annotated[int | None, Field(description="Memory in MiB (VM backends).")] = None,
+    ) -> CallToolResult:
+        """Create a persistent, isolated Linux workspace and wait until it is ready.
+
+        Files under /workspace, installed packages and state survive between calls
+        until workspace_delete (or the TTL). Returns the workspace's id, name, env,
+        backend, state and labels; pass the id (or name) as `workspace` to the other tools.
+        """
+
+        def work() -> dict[str, Any]:
+            seed = context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
+            workspace = context.roost.create_workspace(
+                env,
+                name=name,
+                labels=labels,
+                seed_path=seed,
+                ttl_seconds=ttl_seconds,
+                vcpus=vcpus,
+                mem_mib=mem_mib,
+                ephemeral=False,
+            )
+            return workspace.info().to_dict()
+
+        return await offload(work)
+
+    async def workspace_list() -> CallToolResult:
+        """List every workspace with its state and health (expired ones are reaped first)."""
+
+        def work() -> dict[str, Any]:
+            return {"workspaces": [info.to_dict() for info in context.roost.list_workspaces()]}
+
+        return await offload(work)
+
+    async def workspace_status(workspace: WorkspaceRef) -> CallToolResult:
+        """Show one workspace's state, health (its agent is probed), labels, TTL and exec count."""
+        return await offload(lambda: context.workspace(workspace).info().to_dict())
+
+    async def workspace_update(
+        workspace: WorkspaceRef,
+        name: Annotated[str | None, Field(description="New name.")] = None,
+        labels: Annotated[dict[str, str] | None, Field(description="Labels to add or overwrite.")] = None,
+        remove_labels: Annotated[list[str] | None, Field(description="Label keys to remove.")] = None,
+        ttl_seconds: Annotated[int | None, Field(description="New TTL in seconds, counted from creation.")] = None,
+        clear_ttl: Annotated[bool, Field(description="Remove the TTL so the workspace lives until deleted.")] = False,
+    ) -> CallToolResult:
+        """Rename a workspace, change its labels, or set or clear its TTL."""
+
+        def work() -> dict[str, Any]:
+            handle = context.workspace(workspace)
+            changes: dict[str, Any] = {"name": name, "labels": labels, "remove_labels": tuple(remove_labels or ())}
+            if clear_ttl:
+                changes["ttl_seconds"] = None
+            elif ttl_seconds is not None:
+                changes["ttl_seconds"] = ttl_seconds
+            return handle.update(**changes).to_dict()
+
+        return await offload(work)
+
+    async def workspace_delete(
+        workspace: WorkspaceRef,
+        force: Annotated[bool, Field(description="Delete even if the workspace is unhealthy or busy.")] = False,
+    ) -> CallToolResult:
+        """Delete a workspace: stop all its processes and remove all its files. This cannot be undone."""
+
+        def work() -> dict[str, Any]:
+            handle = context.workspace(workspace)
+            handle.delete(force=force)
+            return {"id": handle.id, "deleted": True}
+
+        return await offload(work)
+
+    async def env_list() -> CallToolResult:
+        """List the environments (images) a workspace can be created from."""
+        environments = [{"name": spec.name, "description": spec.description} for spec in CATALOG.values()]
+        return await offload(lambda: {"environments": environments})
+
+    add_tool(server, workspace_create, ToolAnnotations(title="Create a workspace", open_world_hint=False))
+    add_tool(server, workspace_list, _READ_ONLY)
+    add_tool(server, workspace_status, _READ_ONLY)
+    add_tool(server, workspace_update, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
+    add_tool(server, workspace_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    add_tool(server, env_list, _READ_ONLY)

@@ -1,0 +1,78 @@
+"""Environments as users manage them: list, inspect, pull, build, push, prune.
+
+Joins the catalog (what exists), the image cache (what is here) and the
+workspace records (what is in use, so prune never pulls a rootfs from
+under a running sandbox).
+
+Imports: images, models, store records, workspace.runtime, config.
+"""
+
+from __future__ import annotations
+
+from roost.config import images_dir
+from roost.images.build import ProgressFn
+from roost.images.cache import EnvImage, ImageCache
+from roost.images.catalog import CATALOG, env_spec
+from roost.images.manager import build_image, configured_sources, pull_image, registry_reference
+from roost.images.registry_source import push_env
+from roost.models import EnvInfo, PruneResult
+from roost.store.records import WorkspaceRecord
+from roost.workspace.runtime import Runtime
+
+
+def cache(rt: Runtime) -> ImageCache:
+    return ImageCache(images_dir(rt.home))
+
+
+def _info(name: str, image: EnvImage | None) -> EnvInfo:
+    spec = env_spec(name)
+    return EnvInfo(
+        name=name,
+        description=spec.description,
+        packages=spec.packages,
+        cached=image is not None,
+        source=image.source if image else None,
+        digest=image.digest if image else None,
+        key=image.key if image else None,
+        size_bytes=image.size_bytes if image else None,
+        created_at=image.created_at if image else None,
+        registry_reference=registry_reference(spec),
+    )
+
+
+def list_envs(rt: Runtime) -> list[EnvInfo]:
+    images = cache(rt)
+    return [_info(name, images.lookup(name)) for name in sorted(CATALOG)]
+
+
+def inspect_env(rt: Runtime, name: str) -> EnvInfo:
+    return _info(name, cache(rt).lookup(name))
+
+
+def pull(rt: Runtime, name: str, registry: str | None = None, progress: ProgressFn | None = None) -> EnvInfo:
+    return _info(name, pull_image(cache(rt), name, registry=registry, progress=progress))
+
+
+def build(rt: Runtime, name: str, progress: ProgressFn | None = None) -> EnvInfo:
+    return _info(name, build_image(cache(rt), name, progress))
+
+
+def push(rt: Runtime, name: str, reference: str, progress: ProgressFn | None = None) -> str:
+    return push_env(cache(rt), name, reference, progress)
+
+
+def prune(rt: Runtime) -> PruneResult:
+    """Remove cached rootfs dirs and blobs no env name or live workspace uses."""
+    in_use = {
+        str(r.runtime["image"])
+        for r in rt.store.records()
+        if isinstance(r, WorkspaceRecord) and r.runtime.get("image")
+    }
+    images = cache(rt)
+    with images.lock():
+        removed = images.prune(in_use)
+    return PruneResult(removed=tuple(removed), in_use=tuple(sorted(in_use)))
+
+
+def sources() -> list[str]:
+    return configured_sources()

@@ -1,0 +1,160 @@
+"""The `roost` CLI as a user meets it: a separate process per call, with its own
+state directory, the mock backend, and a deadline on every call so nothing hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Generous: one call normally takes ~100 ms; this only stops a hung CLI from eating CI.
+CALL_TIMEOUT = 30.0
+
+
+class RoostCli:
+    """Runs `python -m roost ...` against one `$ROOST_HOME`."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ROOST_HOME": str(home),
+            "ROOST_BACKEND": "mock",
+            "LANG": "C.UTF-8",
+        }
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "roost", *args]
+
+    def __call__(
+        self, *args: str, input: str | None = None, check_rc: int | None = None, timeout: float = CALL_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one CLI call to completion; with `check_rc`, insist on that exit code."""
+        proc = subprocess.run(
+            self.argv(*args),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        if check_rc is not None:
+            assert proc.returncode == check_rc, describe(proc, f"expected exit {check_rc}")
+        return proc
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        """Run with `--json`, insist on success, and return the one document on stdout."""
+        # Before `--`: anything after it belongs to the command being run.
+        split = args.index("--") if "--" in args else len(args)
+        proc = self(*args[:split], "--json", *args[split:], input=input, check_rc=0)
+        return parse_json(proc.stdout)
+
+    def error(self, proc: subprocess.CompletedProcess[str], exit_code: int, code: str) -> dict[str, Any]:
+        """Check a failed `--json` call: its exit code, error code and non-empty hint; return the error."""
+        assert proc.returncode == exit_code, describe(proc, f"expected exit {exit_code}")
+        error = error_document(proc.stderr)
+        assert error["code"] == code, describe(proc, f"expected error code {code}")
+        assert error["message"], describe(proc, "error without a message")
+        assert error["hint"], describe(proc, "error without a hint")
+        return error
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+
+    def create(self, *args: str) -> str:
+        """Create a workspace (extra `args` go to `workspace create`) and return its id."""
+        proc = self("workspace", "create", "debian:12", *args, "--id-only", check_rc=0)
+        return proc.stdout.strip()
+
+    def workspace_dirs(self) -> list[str]:
+        """What is left on disk under `$ROOST_HOME/workspaces`."""
+        root = self.home / "workspaces"
+        return sorted(os.listdir(root)) if root.exists() else []
+
+    def record_path(self, ws_id: str) -> Path:
+        return self.home / "workspaces" / ws_id / "workspace.json"
+
+    def record(self, ws_id: str) -> dict[str, Any]:
+        """The workspace's on-disk record, which must always parse."""
+        return json.loads(self.record_path(ws_id).read_text())  # type: ignore[no-any-return]
+
+
+def describe(proc: subprocess.CompletedProcess[str], what: str) -> str:
+    return f"{what}: {proc.args[3:]} exited {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"not one JSON document: {exc}\n{text!r}") from None
+
+
+def error_document(stderr: str) -> dict[str, Any]:
+    """The `{"error": {...}}` line a `--json` call writes to stderr (warnings may precede it)."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("{"):
+            error = parse_json(line)["error"]
+            assert set(error) >= {"code", "message", "hint"}, error
+            return error  # type: ignore[no-any-return]
+    raise AssertionError(f"no JSON error document on stderr: {stderr!r}")
+
+
+def delete_leftovers(cli: RoostCli) -> None:
+    """Delete whatever a test left (a failed one skips its own cleanup), so no agent outlives it."""
+    for ws_id in cli.workspace_dirs():
+        cli("workspace", "delete", ws_id, "--force")
+
+
+@pytest.fixture
+def roost(tmp_path: Path) -> Iterator[RoostCli]:
+    """A CLI with a fresh, empty state directory for this test alone."""
+    cli = RoostCli(tmp_path / "home")
+    yield cli
+    delete_leftovers(cli)
+
+
+@pytest.fixture(scope="module")
+def module_roost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoostCli]:
+    """A CLI whose state directory the tests of one module share."""
+    cli = RoostCli(tmp_path_factory.mktemp("module") / "home")
+    yield cli
+    delete_leftovers(cli)
+
+
+def make_seed(root: Path) -> Path:
+    """A small project: a top-level file, a subdirectory, and a source file to patch."""
+    (root / "sub").mkdir(parents=True)
+    (root / "seeded.txt").write_text("seeded\n")
+    (root / "sub" / "inner.txt").write_text("inner\n")
+    (root / "greeting.py").write_text('def greet():\n    return "hello"\n\n\nprint(greet())\n')
+    return root
+
+
+@pytest.fixture(scope="module")
+def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host directory to seed workspaces from (see `make_seed`)."""
+    return make_seed(tmp_path_factory.mktemp("seed") / "project")
+
+
+@pytest.fixture(scope="module")
+def shared_workspace(module_roost: RoostCli, seed_dir: Path) -> Iterator[str]:
+    """One seeded workspace for the tests of a module that do not get in each other's way."""
+    ws_id = module_roost.create("--seed-path", str(seed_dir))
+    yield ws_id
+    module_roost("workspace", "delete", ws_id, "--force")

@@ -1,0 +1,216 @@
+"""`roost mcp serve` driven over stdio by the real MCP client, against the mock backend.
+
+The server runs as `python -m roost.mcp` (what `roost mcp serve` calls) in a
+subprocess with its own ROOST_HOME; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import CallToolResult, TextContent
+
+from roost.client import Roost
+from roost.errors import RoostError
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+DEADLINE = 20.0
+MARKER = re.compile(
+    r"\[\.\.\. (\d+) bytes omitted; read the rest with workspace_logs .*exec_id=(\d+) stream=stdout offset=(\d+)"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    # A failed test may leave workspaces (and their agent processes) behind.
+    with Roost(home=home, backend="mock") as roost:
+        for info in roost.list_workspaces():
+            try:
+                roost.workspace(info.id).delete(force=True)
+            except RoostError:
+                pass
+
+
+@pytest.fixture
+def allowed(tmp_path: Path) -> Path:
+    root = tmp_path / "allowed"
+    (root / "repo").mkdir(parents=True)
+    (root / "repo" / "README").write_text("seeded\n")
+    return root
+
+
+@pytest.fixture
+def errlog(tmp_path: Path) -> Iterator[TextIO]:
+    with open(tmp_path / "server.log", "w+") as fh:
+        yield fh
+
+
+@asynccontextmanager
+async def mcp_session(profile: str, home: Path, allowed: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(allowed)],
+        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
+        cwd=str(allowed),
+    )
+    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured content."""
+    result = await session.call_tool(tool, arguments)
+    assert not result.is_error, _text(result)
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must fail; return the `error` object from its text."""
+    result = await session.call_tool(tool, arguments)
+    assert result.is_error, _text(result)
+    assert "Traceback" not in _text(result)
+    error: dict[str, Any] = json.loads(_text(result))["error"]
+    assert set(error) >= {"code", "message", "hint"}
+    return error
+
+
+def _text(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+async def test_each_profile_exposes_its_tools(home: Path, allowed: Path, errlog: TextIO) -> None:
+    names: dict[str, set[str]] = {}
+
+    async def list_tools(profile: str) -> None:
+        async with mcp_session(profile, home, allowed, errlog) as session:
+            names[profile] = {tool.name for tool in (await session.list_tools()).tools}
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tg:
+            for profile in ("run", "core", "full"):
+                tg.start_soon(list_tools, profile)
+
+    assert names["run"] == {"run"}
+    core_expected = {"workspace_create", "workspace_exec", "workspace_logs", "file_read", "patch_apply", "env_list"}
+    assert core_expected | {"run"} <= names["core"]
+    assert names["core"] <= names["full"]
+    assert not {name for name in names["core"] if name.startswith(("shell_", "service_", "secret_"))}
+
+
+async def test_exec_returns_structured_output_and_big_output_pages_back_in_full(
+    home: Path, allowed: Path, errlog: TextIO
+) -> None:
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("core", home, allowed, errlog) as session:
+            info = await call(session, "workspace_create", name="e2e", seed_path=str(allowed / "repo"))
+            assert info["state"] == "running"
+            assert str(allowed) not in json.dumps(info)
+
+            result = await call(session, "workspace_exec", workspace="e2e", command="cat README && echo hi >&2")
+            assert (result["exit_code"], result["stdout"], result["stderr"]) == (0, "seeded\n", "hi\n")
+            assert result["timed_out"] is False
+
+            big = await call(
+                session, "workspace_exec", workspace=info["id"], command="python3 -c \"print('x'*200000)\""
+            )
+            assert big["stdout_truncated_for_model"] is True
+            assert big["stdout_bytes"] == 200001
+            assert len(big["stdout"]) < 17 * 1024
+            match = MARKER.search(big["stdout"])
+            assert match, big["stdout"][8000:8400]
+            omitted, exec_id, offset = (int(group) for group in match.groups())
+            assert exec_id == big["exec_id"]
+
+            middle = ""
+            next_offset: int | None = offset
+            while next_offset is not None and len(middle) < omitted:
+                window = await call(
+                    session, "workspace_logs", workspace="e2e", exec_id=exec_id, offset=next_offset, max_bytes=65536
+                )
+                middle += window["data"]
+                next_offset = window["next_offset"]
+            assert middle[:omitted] == "x" * omitted
+
+            history = await call(session, "workspace_logs", workspace="e2e")
+            assert [entry["exec_id"] for entry in history["execs"]] == [1, 2]
+
+            assert await call(session, "workspace_delete", workspace="e2e") == {"id": info["id"], "deleted": True}
+            assert (await call(session, "workspace_list"))["workspaces"] == []
+
+
+async def test_failures_come_back_as_tool_errors_with_codes(home: Path, allowed: Path, errlog: TextIO) -> None:
+    outside = allowed.parent / "outside"
+    outside.mkdir()
+    (allowed / "escape").symlink_to(outside)
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("core", home, allowed, errlog) as session:
+            error = await call_error(session, "workspace_exec", workspace="no-such-workspace", command="true")
+            assert error["code"] == "workspace_not_found"
+
+            for seed in (str(outside), str(allowed / "escape")):
+                error = await call_error(session, "workspace_create", seed_path=seed)
+                assert error["code"] == "path_not_allowed"
+                assert "--allow-root" in error["hint"]
+            assert (await call(session, "workspace_list"))["workspaces"] == []
+
+            error = await call_error(session, "workspace_exec", workspace="x", command="true", max_output_chars=10)
+            assert error["code"] == "invalid_argument"
+
+
+async def test_long_exec_does_not_stall_other_calls_and_timeouts_keep_partial_output(
+    home: Path, allowed: Path, errlog: TextIO
+) -> None:
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("full", home, allowed, errlog) as session:
+            ws = (await call(session, "workspace_create"))["id"]
+            waiting: dict[str, Any] = {}
+
+            async def wait_for_go() -> None:
+                waiting.update(
+                    await call(
+                        session,
+                        "workspace_exec",
+                        workspace=ws,
+                        command="until [ -e go ]; do sleep 0.01; done; echo released",
+                        timeout=15,
+                    )
+                )
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait_for_go)
+                # The exec above only finishes once these calls have been served.
+                assert (await call(session, "workspace_status", workspace=ws))["id"] == ws
+                await call(session, "file_write", workspace=ws, path="go", content="")
+            assert waiting["stdout"] == "released\n"
+
+            result = await session.call_tool(
+                "workspace_exec", {"workspace": ws, "command": "echo partial; sleep 30", "timeout": 0.5}
+            )
+            assert not result.is_error
+            assert isinstance(result.structured_content, dict)
+            assert result.structured_content["timed_out"] is True
+            assert result.structured_content["stdout"] == "partial\n"
+            assert "timed out" in _text(result)
+
+            await call(session, "workspace_delete", workspace=ws)

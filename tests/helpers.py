@@ -1,0 +1,75 @@
+"""Small helpers shared by the test suites: deadline waits and process probes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.005, what: str = "") -> T:
+    """Poll `predicate` until it returns something truthy; return that value.
+
+    Raises:
+        AssertionError: the deadline passed first (naming `what`).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}")
+        time.sleep(interval)
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter /proc state of `pid`, or None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    return raw[raw.rfind(b")") + 2 :].split(b" ", 1)[0].decode() or None
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a running process; zombies (killed, not yet reaped) count as dead."""
+    return process_state(pid) not in (None, "Z", "X")
+
+
+def read_pids(path: os.PathLike[str] | str) -> list[int]:
+    """Integers written one per line to `path` (empty when it does not exist yet)."""
+    try:
+        with open(path) as fh:
+            return [int(line) for line in fh.read().split() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def pids_with_env(name: str, value: str) -> set[int]:
+    """Every process whose environment holds `name=value` (readable ones only)."""
+    needle = f"{name}={value}".encode() + b"\0"
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read() + b"\0"
+        except OSError:
+            continue
+        if needle in environ and pid_alive(int(entry)):
+            found.add(int(entry))
+    return found
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return [part.decode(errors="replace") for part in fh.read().split(b"\0") if part]
+    except OSError:
+        return []

@@ -1,0 +1,169 @@
+"""The MCP server in process: options, profiles, and every failure shaped as a roost tool error."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from roost.client import Roost
+from roost.errors import InvalidArgument, NotFound
+from roost.mcp.results import offload
+from roost.mcp.server import PROFILES, ServeOptions, build_server
+
+pytestmark = pytest.mark.anyio
+
+CORE_TOOLS = {
+    "run",
+    "workspace_create",
+    "workspace_list",
+    "workspace_status",
+    "workspace_update",
+    "workspace_delete",
+    "workspace_exec",
+    "workspace_logs",
+    "workspace_sync_push",
+    "file_list",
+    "file_read",
+    "file_write",
+    "file_delete",
+    "patch_apply",
+    "env_list",
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def _client(tmp_path: Path, profile: str) -> AsyncIterator[Client]:
+    roost = Roost(home=tmp_path / "home", backend="mock")
+    server = build_server(ServeOptions(profile=profile, allow_roots=(str(tmp_path),)), roost)
+    async with Client(server) as client:
+        yield client
+
+
+def _error(result: CallToolResult) -> dict[str, Any]:
+    assert result.is_error
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    assert "Traceback" not in block.text
+    body: dict[str, Any] = json.loads(block.text)["error"]
+    assert result.structured_content == {"error": body}
+    return body
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
+def test_non_loopback_host_is_refused(host: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        build_server(ServeOptions(transport="http", host=host, allow_roots=(str(tmp_path),)))
+    assert info.value.code == "invalid_argument"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_loopback_hosts_are_accepted(host: str, tmp_path: Path) -> None:
+    ServeOptions(transport="http", host=host, allow_roots=(str(tmp_path),)).validate()
+
+
+@pytest.mark.parametrize("options", [ServeOptions(profile="bogus"), ServeOptions(transport="bogus")])
+def test_unknown_profile_or_transport_is_refused(options: ServeOptions) -> None:
+    with pytest.raises(InvalidArgument):
+        options.validate()
+
+
+def test_allowed_roots_default_to_the_working_directory() -> None:
+    assert ServeOptions().allow_roots == (str(Path.cwd()),)
+
+
+@pytest.mark.parametrize(("profile", "expected"), [("run", {"run"}), ("core", CORE_TOOLS), ("full", CORE_TOOLS)])
+async def test_each_profile_lists_its_tools(profile: str, expected: set[str], tmp_path: Path) -> None:
+    async with _client(tmp_path, profile) as client:
+        tools = (await client.list_tools()).tools
+    assert {tool.name for tool in tools} == expected
+    assert all(tool.description for tool in tools)
+    assert set(PROFILES) == {"run", "core", "full"}
+
+
+async def test_roost_error_becomes_a_tool_error_with_code_message_and_hint(tmp_path: Path) -> None:
+    async with _client(tmp_path, "core") as client:
+        result = await client.call_tool("workspace_status", {"workspace": "nope"})
+    error = _error(result)
+    assert error["code"] == "workspace_not_found"
+    assert error["message"]
+    assert error["hint"]
+
+
+async def test_arguments_that_fail_the_schema_are_an_invalid_argument_error(tmp_path: Path) -> None:
+    async with _client(tmp_path, "core") as client:
+        result = await client.call_tool("workspace_exec", {"workspace": "w", "command": 5})
+    error = _error(result)
+    assert error["code"] == "invalid_argument"
+    assert "command" in error["message"]
+
+
+async def test_a_tool_outside_the_profile_is_an_unknown_tool_error(tmp_path: Path) -> None:
+    async with _client(tmp_path, "run") as client:
+        result = await client.call_tool("workspace_exec", {"workspace": "w", "command": "true"})
+    assert _error(result)["code"] == "unknown_tool"
+
+
+async def test_seed_path_outside_the_allowed_roots_is_refused(tmp_path: Path) -> None:
+    async with _client(tmp_path, "run") as client:
+        result = await client.call_tool("run", {"command": "true", "seed_path": "/etc"})
+    error = _error(result)
+    assert error["code"] == "path_not_allowed"
+    assert "--allow-root" in error["hint"]
+
+
+async def test_unexpected_exception_becomes_internal_without_a_traceback() -> None:
+    def crash() -> dict[str, Any]:
+        raise ZeroDivisionError("/home/secret/path")
+
+    error = _error(await offload(crash))
+    assert error["code"] == "internal"
+    assert "/home/secret" not in error["message"]
+
+
+async def test_roost_error_from_work_keeps_its_code() -> None:
+    def missing() -> dict[str, Any]:
+        raise NotFound("no such thing", code="exec_not_found", hint="look elsewhere")
+
+    assert _error(await offload(missing)) == {
+        "code": "exec_not_found",
+        "message": "no such thing",
+        "hint": "look elsewhere",
+    }
+
+
+async def test_blocking_work_runs_off_the_event_loop() -> None:
+    started = anyio.Event()
+    released = threading.Event()
+
+    def blocked() -> dict[str, Any]:
+        anyio.from_thread.run_sync(started.set)
+        # Only the event loop sets this: were the work on the loop, it would never come.
+        if not released.wait(timeout=3):
+            raise AssertionError("the event loop was stalled by blocking work")
+        return {"ok": True}
+
+    results: list[CallToolResult] = []
+
+    async def call() -> None:
+        results.append(await offload(blocked))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            await started.wait()
+            released.set()
+    assert results[0].structured_content == {"ok": True}
