@@ -28,7 +28,7 @@ UV_RUN := uv run --frozen
 PY_PATHS := $(wildcard src tests benchmarks scripts examples)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps bootstrap demo test check lint fmt format-check typecheck dist-check bench clean
+.PHONY: help setup system-deps bootstrap images demo test check lint fmt format-check typecheck dist-check bench clean
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +44,15 @@ setup: system-deps bootstrap ## system packages + uv + venv
 demo: setup ## run roost's main job: roost run debian:12 -- git --version
 	@bash scripts/demo.sh
 
-test: setup ## run the test suite (no tests collected counts as failure)
+# The sandbox tests share one image cache (tests/contract/conftest.py); build
+# debian:12 into it once per machine, outside the timed test run.
+TEST_IMAGES := $(CURDIR)/.cache/images
+images: setup ## build the debian:12 test image into .cache/images if it is missing (needs bwrap)
+	@if command -v bwrap >/dev/null 2>&1; then \
+	  ROOST_IMAGES=$(TEST_IMAGES) $(UV_RUN) roost env build debian:12 --if-missing; \
+	else echo "images: no bwrap, the sandbox tests will not run"; fi
+
+test: setup images ## run the test suite (no tests collected counts as failure)
 	@rc=0; $(UV_RUN) pytest -n auto $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc

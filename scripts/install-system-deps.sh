@@ -14,6 +14,10 @@ PACKAGES=(
     git            # the demo runs `git --version`; patch tests compare against git
     ca-certificates  # uv and pip talk to PyPI over TLS
     python3        # Debian 12's 3.11 is enough for uv and roost
+    bubblewrap     # the sandbox backend
+    util-linux     # unshare: the sandbox's private mount namespace
+    mmdebstrap     # building environment images from the Debian mirror
+    e2fsprogs      # mkfs.ext4 -d: guest disk images
 )
 
 say() { printf 'system-deps: %s\n' "$*" >&2; }

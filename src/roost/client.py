@@ -20,6 +20,7 @@ from types import TracebackType
 
 from roost.config import DEFAULT_ENV, default_home
 from roost.errors import RoostError
+from roost.images.build import ProgressFn
 from roost.models import (
     DeleteResult,
     DoctorReport,
@@ -38,12 +39,12 @@ from roost.models import (
 )
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord
-from roost.images.build import ProgressFn
 from roost.workspace import doctor, envs, lifecycle, operations
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 
 __all__ = ["Roost", "Workspace", "WorkspaceFiles"]
+
 
 class Roost:
     """Entry point of the SDK: creates, finds and runs workspaces.
@@ -297,7 +298,9 @@ class Workspace:
         )
         return operations.run_exec(self._rt, self._record(), spec, on_output)
 
-    def sync_push(self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+    def sync_push(
+        self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False
+    ) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace."""
         return operations.sync_push(self._rt, self._record(), os.fspath(source), dest, delete)
 
@@ -310,7 +313,9 @@ class Workspace:
         self._record()
         return ExecHistory(self._rt.store.dir(self.id)).entries(limit)
 
-    def exec_output(self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536) -> OutputSlice:
+    def exec_output(
+        self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536
+    ) -> OutputSlice:
         """A window of a past exec's saved output."""
         self._record()
         return ExecHistory(self._rt.store.dir(self.id)).read_output(exec_id, stream, offset, max_bytes)

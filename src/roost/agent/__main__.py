@@ -26,7 +26,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workspace-root", default="/workspace", help="directory seen as /workspace")
     parser.add_argument("--state-dir", default="/var/lib/roost-agent", help="agent records (outside the workspace)")
     parser.add_argument(
-        "--scratch-dir", default=None, help="staging area on the workspace's own mount (default: WORKSPACE/.roost-staging)"
+        "--scratch-dir",
+        default=None,
+        help="staging area on the workspace's own mount (default: WORKSPACE/.roost-staging)",
     )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)

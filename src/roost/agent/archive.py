@@ -332,9 +332,7 @@ def _walk(root: str) -> Iterator[tuple[str, str]]:
         for entry in reversed(entries):
             rel = f"{prefix}{entry.name}"
             yield entry.path, rel
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, f"{prefix}{entry.name}/"))
+        pending.extend((e.path, f"{prefix}{e.name}/") for e in entries if e.is_dir(follow_symlinks=False))
 
 
 def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:

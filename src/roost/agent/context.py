@@ -152,8 +152,6 @@ class RequestContext:
 
     def arg_str_map(self, name: str) -> dict[str, str]:
         value = self.args.get(name) or {}
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must map strings to strings")
         return dict(value)

@@ -118,7 +118,13 @@ def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         raise OpError(Code.PERMISSION_DENIED, f"cannot read {guest}") from None
     end = offset + len(data)
     return Reply(
-        {"path": runtime.paths.guest(host), "size": st.st_size, "offset": offset, "length": len(data), "eof": end >= st.st_size},
+        {
+            "path": runtime.paths.guest(host),
+            "size": st.st_size,
+            "offset": offset,
+            "length": len(data),
+            "eof": end >= st.st_size,
+        },
         data,
     )
 

@@ -18,7 +18,6 @@ from roost.agent.server import Connection
 from roost.protocol.addresses import unix_sockaddr
 
 
-
 class ListenError(Exception):
     pass
 
@@ -105,8 +104,6 @@ def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], 
                 if stop.is_set():
                     break
                 raise
-            threading.Thread(
-                target=Connection(conn, ops, info).serve, name="connection", daemon=True
-            ).start()
+            threading.Thread(target=Connection(conn, ops, info).serve, name="connection", daemon=True).start()
     finally:
         listener.close()

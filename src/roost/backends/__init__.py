@@ -11,7 +11,7 @@ from __future__ import annotations
 from roost.backends.base import Availability, Backend, CreateSpec
 from roost.errors import BackendError, InvalidArgument
 
-__all__ = ["Availability", "Backend", "CreateSpec", "BACKEND_NAMES", "get_backend", "select_backend"]
+__all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "get_backend", "select_backend"]
 
 # In order of preference.
 BACKEND_NAMES: tuple[str, ...] = ("sandbox", "mock")

@@ -66,7 +66,7 @@ class MockBackend:
             str(paths["scratch"]),
         ]
         pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=paths["root"])
-        runtime = {"agent_pid": pid, "socket": str(paths["socket"]), "cmdline_marker": str(paths["socket"])}
+        runtime = {"agent_pid": pid, "socket": str(paths["socket"]), "workspace": spec.ws_id}
         try:
             wait_for_socket(paths["socket"], pid, paths["log"], BOOT_DEADLINE)
         except BaseException:

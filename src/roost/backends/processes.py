@@ -77,16 +77,27 @@ def cmdline_contains(pid: int, needle: str) -> bool:
     return needle.encode() in _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ")
 
 
-def recorded_pid(runtime: dict[str, object]) -> int | None:
-    """The recorded root pid of a workspace if that process is still ours.
+def carries_marker(pid: int, ws_id: str) -> bool:
+    """True when `pid`'s environment names workspace `ws_id` (pids get reused)."""
+    return f"{WORKSPACE_MARKER}={ws_id}".encode() in _read(f"/proc/{pid}/environ").split(b"\0")
 
-    Pids get reused, so the process must also carry the recorded marker
-    (a path unique to the workspace) on its command line.
-    """
+
+def recorded_pid(runtime: dict[str, object]) -> int | None:
+    """The recorded agent pid if that process is still this workspace's agent."""
     pid = runtime.get("agent_pid")
-    marker = runtime.get("cmdline_marker")
-    if isinstance(pid, int) and isinstance(marker, str) and is_alive(pid) and cmdline_contains(pid, marker):
+    ws_id = runtime.get("workspace")
+    if isinstance(pid, int) and isinstance(ws_id, str) and is_alive(pid) and carries_marker(pid, ws_id):
         return pid
+    return None
+
+
+def find_marked(ws_id: str, needle: str) -> int | None:
+    """The pid of a live process of workspace `ws_id` whose command line holds `needle`."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            pid = int(entry)
+            if is_alive(pid) and cmdline_contains(pid, needle) and carries_marker(pid, ws_id):
+                return pid
     return None
 
 

@@ -30,6 +30,7 @@ import roost
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.processes import (
     WORKSPACE_MARKER,
+    find_marked,
     kill_tree,
     recorded_pid,
     spawn_detached,
@@ -43,13 +44,20 @@ GUEST_SOCKET = "/run/roost/agent.sock"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Roughly Docker's default set: enough for package managers and su, never mount or ptrace.
 KEPT_CAPABILITIES = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETFCAP",
 )
-_AGENT_LAUNCH = (
-    "import sys; sys.path.insert(0, '/opt/roost'); "
-    "from roost.agent.__main__ import main; sys.exit(main())"
-)
+_AGENT_LAUNCH = "import sys; sys.path.insert(0, '/opt/roost'); from roost.agent.__main__ import main; sys.exit(main())"
 # Runs inside the private mount namespace; paths arrive as environment variables.
 _SETUP_SCRIPT = r"""
 set -eu
@@ -118,33 +126,68 @@ class SandboxBackend:
     def _bwrap_argv(self, ws_id: str, paths: dict[str, Path]) -> list[str]:
         argv = [
             shutil.which("bwrap") or "bwrap",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
-            "--hostname", "roost",
-            "--bind", str(paths["merged"]), "/",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--tmpfs", "/tmp",
-            "--bind", str(paths["workspace"]), "/workspace",
-            "--bind", str(paths["agent"]), "/var/lib/roost-agent",
-            "--bind", str(paths["run"]), "/run/roost",
-            "--ro-bind", str(_agent_code()), "/opt/roost/roost",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-net",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "roost",
+            "--bind",
+            str(paths["merged"]),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(paths["workspace"]),
+            "/workspace",
+            "--bind",
+            str(paths["agent"]),
+            "/var/lib/roost-agent",
+            "--bind",
+            str(paths["run"]),
+            "/run/roost",
+            "--ro-bind",
+            str(_agent_code()),
+            "/opt/roost/roost",
             "--clearenv",
-            "--setenv", "PATH", GUEST_PATH,
-            "--setenv", "HOME", "/root",
-            "--setenv", "LANG", "C.UTF-8",
-            "--setenv", WORKSPACE_MARKER, ws_id,
-            "--chdir", "/workspace",
+            "--setenv",
+            "PATH",
+            GUEST_PATH,
+            "--setenv",
+            "HOME",
+            "/root",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--setenv",
+            WORKSPACE_MARKER,
+            ws_id,
+            "--chdir",
+            "/workspace",
         ]
         if os.geteuid() == 0:
             argv += ["--cap-drop", "ALL"]
             for capability in KEPT_CAPABILITIES:
                 argv += ["--cap-add", capability]
         argv += [
-            "--", "/usr/bin/python3", "-B", "-c", _AGENT_LAUNCH,
-            "--listen", f"unix:{GUEST_SOCKET}",
-            "--workspace-root", "/workspace",
-            "--state-dir", "/var/lib/roost-agent",
-            "--scratch-dir", "/workspace/.roost-staging",
+            "--",
+            "/usr/bin/python3",
+            "-B",
+            "-c",
+            _AGENT_LAUNCH,
+            "--listen",
+            f"unix:{GUEST_SOCKET}",
+            "--workspace-root",
+            "/workspace",
+            "--state-dir",
+            "/var/lib/roost-agent",
+            "--scratch-dir",
+            "/workspace/.roost-staging",
         ]
         return argv
 
@@ -173,18 +216,22 @@ class SandboxBackend:
         if isinstance(cpus, int):
             env["ROOST_SB_CPUS"] = f"0-{max(0, min(cpus, os.cpu_count() or 1) - 1)}"
         pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=ws_dir)
-        runtime = {
-            "agent_pid": pid,
-            "socket": str(paths["socket"]),
-            "cmdline_marker": str(paths["run"]),
-            "image": spec.image_key,
-        }
         try:
             wait_for_socket(paths["socket"], pid, paths["log"], BOOT_DEADLINE)
+            # Health follows the agent itself, not the bwrap that started it.
+            agent_pid = find_marked(spec.ws_id, "roost.agent")
+            if agent_pid is None:
+                raise BackendError("the sandbox started but its agent is not running", code="agent_start_failed")
         except BaseException:
             kill_tree(spec.ws_id, pid)
             raise
-        return runtime
+        return {
+            "agent_pid": agent_pid,
+            "sandbox_pid": pid,
+            "socket": str(paths["socket"]),
+            "workspace": spec.ws_id,
+            "image": spec.image_key,
+        }
 
     def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
         if recorded_pid(runtime) is None:
@@ -204,6 +251,9 @@ class SandboxBackend:
 
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         try:
+            # Every sandbox process carries the marker (the outer ones through
+            # our environment, the inner ones through --setenv); killing the
+            # namespace's init takes any that cleared it.
             kill_tree(ws_id, recorded_pid(runtime))
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None

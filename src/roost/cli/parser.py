@@ -19,8 +19,14 @@ def _ws(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", metavar="WS", help="workspace id, unique id prefix, or name")
 
 
-def _leaf(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: str, help_text: str,
-          *, workspace: bool = True) -> argparse.ArgumentParser:
+def _leaf(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: str,
+    help_text: str,
+    *,
+    workspace: bool = True,
+) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
     _json_flag(parser)
@@ -58,9 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = top.add_parser("env", help="environments (images)").add_subparsers(dest="env_command", metavar="ACTION")
     _leaf(env, "list", f"{_H}.envs:env_list", "list environments and what is cached", workspace=False)
-    for action, text in (("inspect", "show one environment and its cached image"),
-                         ("build", "build an environment locally (mmdebstrap from apt's mirror)")):
-        _leaf(env, action, f"{_H}.envs:env_{action}", text, workspace=False).add_argument("env_name", metavar="ENV")
+    inspect = _leaf(
+        env, "inspect", f"{_H}.envs:env_inspect", "show one environment and its cached image", workspace=False
+    )
+    inspect.add_argument("env_name", metavar="ENV")
+    build = _leaf(
+        env, "build", f"{_H}.envs:env_build", "build an environment from apt's Debian mirror", workspace=False
+    )
+    build.add_argument("env_name", metavar="ENV")
+    build.add_argument("--if-missing", action="store_true", help="do nothing when the env is already cached")
     pull = _leaf(env, "pull", f"{_H}.envs:env_pull", "pull an environment from a registry", workspace=False)
     pull.add_argument("env_name", metavar="ENV")
     pull.add_argument("--registry", help="host[:port]/prefix (default $ROOST_REGISTRY)")
@@ -147,13 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--patch-file", help="host file holding the patch ('-' for stdin)")
     papply.add_argument("--dry-run", action="store_true", help="check that it applies, change nothing")
 
-    mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(dest="mcp_command", metavar="ACTION")
+    mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(
+        dest="mcp_command", metavar="ACTION"
+    )
     serve = _leaf(mcp, "serve", f"{_H}.host:mcp_serve", "serve roost's tools over MCP", workspace=False)
     serve.add_argument("--profile", choices=["run", "core", "full"], default="full")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (loopback only)")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--allow-root", action="append", default=[], metavar="DIR",
-                       help="host directory tools may read seeds from (default: the current directory)")
+    serve.add_argument(
+        "--allow-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="host directory tools may read seeds from (default: the current directory)",
+    )
     serve.add_argument("--backend", help="backend for workspaces created through MCP")
     return root

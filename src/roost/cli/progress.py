@@ -39,8 +39,12 @@ def progress_for(as_json: bool, title: str) -> Iterator[ProgressFn | None]:
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns: list[Any] = [TextColumn("[bold]{task.fields[title]}"), BarColumn(), TextColumn("{task.description}"),
-                          TimeElapsedColumn()]
+    columns: list[Any] = [
+        TextColumn("[bold]{task.fields[title]}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, transient=True, console=None) as bar:
         task = bar.add_task("starting", total=None, title=title)
         downloads: dict[str, Any] = {}
@@ -48,8 +52,9 @@ def progress_for(as_json: bool, title: str) -> Iterator[ProgressFn | None]:
         def report(step: str, done: int, total: int) -> None:
             if step.startswith("sha256:"):
                 if step not in downloads:
-                    downloads[step] = bar.add_task(step[:19], total=total or None, title="pull",
-                                                   columns=[DownloadColumn()])
+                    downloads[step] = bar.add_task(
+                        step[:19], total=total or None, title="pull", columns=[DownloadColumn()]
+                    )
                 bar.update(downloads[step], completed=done)
                 return
             bar.update(task, description=step, completed=done, total=total or None)

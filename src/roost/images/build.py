@@ -48,13 +48,13 @@ _SHRINK = (
 
 
 def _sources_uris(text: str, deb822: bool) -> list[str]:
-    uris = []
+    uris: list[str] = []
     if deb822:
         for stanza in re.split(r"\n\s*\n", text):
-            fields = dict(
-                (m.group(1).lower(), m.group(2).strip())
+            fields = {
+                m.group(1).lower(): m.group(2).strip()
                 for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE)
-            )
+            }
             if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
                 suites = fields.get("suites", "").split()
                 if any(not s.endswith(("-security", "-updates", "-backports")) for s in suites):
@@ -180,7 +180,8 @@ def finish_rootfs(spec: EnvSpec, root: Path) -> None:
     for mount_point in MOUNT_POINTS:
         (root / mount_point).mkdir(parents=True, exist_ok=True)
     missing = [
-        cmd for cmd in spec.expected_commands
+        cmd
+        for cmd in spec.expected_commands
         if not any(os.path.lexists(root / d / cmd) for d in ("usr/bin", "bin", "usr/sbin", "sbin"))
     ]
     if missing:

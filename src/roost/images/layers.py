@@ -372,7 +372,9 @@ def layer_from_directory(src: Path, out_path: Path) -> Digests:
     try:
         with os.fdopen(fd, "wb") as raw:
             compressed = _HashingWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=LAYER_COMPRESSLEVEL, mtime=0) as gz:
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=compressed, compresslevel=LAYER_COMPRESSLEVEL, mtime=0
+            ) as gz:
                 plain = _HashingWriter(gz)
                 with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     _tar_tree(tar, src)

@@ -93,8 +93,9 @@ def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None)
             return committed
 
 
-def pull_image(cache: ImageCache, env: str, *, registry: str | None = None,
-               progress: ProgressFn | None = None) -> EnvImage:
+def pull_image(
+    cache: ImageCache, env: str, *, registry: str | None = None, progress: ProgressFn | None = None
+) -> EnvImage:
     """Pull `env` from its registry, verify every blob, unpack it into the cache.
 
     Raises:

@@ -88,9 +88,7 @@ def encode_frame(frame: Frame) -> bytes:
     return encode_header(frame.kind, frame.header, len(frame.body)) + frame.body
 
 
-def write_frame(
-    send_all: Callable[[bytes], object], kind: Kind, header: dict[str, Any], body: bytes = b""
-) -> None:
+def write_frame(send_all: Callable[[bytes], object], kind: Kind, header: dict[str, Any], body: bytes = b"") -> None:
     """Write one frame through `send_all`, avoiding a copy of large bodies.
 
     The caller serialises concurrent writers (one lock per connection).

@@ -32,7 +32,9 @@ def _host_checks(rt: Runtime) -> list[DoctorCheck]:
     checks = [
         DoctorCheck("python", python_ok, sys.version.split()[0]),
         _home_check(rt),
-        DoctorCheck("kvm", os.path.exists("/dev/kvm"), "/dev/kvm present" if os.path.exists("/dev/kvm") else "/dev/kvm missing"),
+        DoctorCheck(
+            "kvm", os.path.exists("/dev/kvm"), "/dev/kvm present" if os.path.exists("/dev/kvm") else "/dev/kvm missing"
+        ),
     ]
     bwrap = shutil.which("bwrap")
     checks.append(DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH"))

@@ -64,9 +64,7 @@ def push(rt: Runtime, name: str, reference: str, progress: ProgressFn | None = N
 def prune(rt: Runtime) -> PruneResult:
     """Remove cached rootfs dirs and blobs no env name or live workspace uses."""
     in_use = {
-        str(r.runtime["image"])
-        for r in rt.store.records()
-        if isinstance(r, WorkspaceRecord) and r.runtime.get("image")
+        str(r.runtime["image"]) for r in rt.store.records() if isinstance(r, WorkspaceRecord) and r.runtime.get("image")
     }
     images = cache(rt)
     with images.lock():

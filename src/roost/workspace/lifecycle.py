@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from roost.backends import CreateSpec, select_backend
 from roost.backends.processes import kill_tree
-from roost.errors import ConflictError, InvalidArgument, RoostError, WorkspaceError
 from roost.config import images_dir
+from roost.errors import ConflictError, InvalidArgument, RoostError, WorkspaceError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec

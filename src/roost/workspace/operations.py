@@ -34,6 +34,8 @@ from roost.workspace.runtime import Runtime
 from roost.workspace.transfer import tar_stream
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
+# Per stream, what the exec history keeps of any exec for later paging.
+HISTORY_CAP = 4 * 1024 * 1024
 OutputCallback = Callable[[str, bytes], None]
 
 
@@ -64,7 +66,9 @@ class ExecSpec:
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
 
 
-def run_exec(rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None) -> ExecResult:
+def run_exec(
+    rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None
+) -> ExecResult:
     """Run a command to completion in the workspace and log it.
 
     Raises:
@@ -74,11 +78,14 @@ def run_exec(rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: Ou
         raise InvalidArgument("give a command to run", hint="e.g. -- python3 -c 'print(1)'")
     args = spec.args()
     captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+    # A caller who streams already has every byte: keep only what the
+    # result and the history need, so large outputs flow at pipe speed.
+    keep = spec.max_output_bytes if spec.max_output_bytes is not None else (HISTORY_CAP if on_output else None)
 
     def on_data(channel: str, data: bytes) -> None:
         buf = captured.get(channel)
-        if buf is not None:
-            buf += data
+        if buf is not None and (keep is None or len(buf) < keep):
+            buf += data if keep is None else data[: keep - len(buf)]
         if on_output is not None:
             on_output(channel, data)
 
@@ -105,8 +112,8 @@ def run_exec(rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: Ou
         stderr=captured["stderr"].decode("utf-8", errors="replace"),
         stdout_bytes=int(result.get("stdout_bytes", 0)),
         stderr_bytes=int(result.get("stderr_bytes", 0)),
-        stdout_truncated=bool(result.get("stdout_truncated")),
-        stderr_truncated=bool(result.get("stderr_truncated")),
+        stdout_truncated=len(captured["stdout"]) < int(result.get("stdout_bytes", 0)),
+        stderr_truncated=len(captured["stderr"]) < int(result.get("stderr_bytes", 0)),
         exec_id=exec_id,
     )
 
@@ -142,8 +149,8 @@ def _log(
                     stderr_bytes=int(result.get("stderr_bytes", 0)),
                     error=error,
                 ),
-                bytes(captured["stdout"]),
-                bytes(captured["stderr"]),
+                bytes(captured["stdout"][:HISTORY_CAP]),
+                bytes(captured["stderr"][:HISTORY_CAP]),
             )
             return exec_id
     except RoostError:
@@ -172,14 +179,20 @@ def stat_file(rt: Runtime, record: WorkspaceRecord, path: str) -> FileEntry:
     return _entry(rt.call(record, Op.FILE_STAT, {"path": path}).result)
 
 
-def read_file(rt: Runtime, record: WorkspaceRecord, path: str, offset: int = 0, max_bytes: int | None = None) -> FileContent:
+def read_file(
+    rt: Runtime, record: WorkspaceRecord, path: str, offset: int = 0, max_bytes: int | None = None
+) -> FileContent:
     args: dict[str, Any] = {"path": path, "offset": offset}
     if max_bytes is not None:
         args["max_bytes"] = max_bytes
     reply = rt.call(record, Op.FILE_READ, args)
     result = reply.result
     return FileContent(
-        path=str(result["path"]), size=int(result["size"]), offset=int(result["offset"]), data=reply.body, eof=bool(result["eof"])
+        path=str(result["path"]),
+        size=int(result["size"]),
+        offset=int(result["offset"]),
+        data=reply.body,
+        eof=bool(result["eof"]),
     )
 
 
@@ -196,7 +209,9 @@ def delete_file(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool
     return DeleteResult(str(result["path"]), str(result["type"]))
 
 
-def sync_push(rt: Runtime, record: WorkspaceRecord, source: str, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+def sync_push(
+    rt: Runtime, record: WorkspaceRecord, source: str, dest: str = "/workspace", delete: bool = False
+) -> SyncResult:
     """Copy a host directory or tar into the workspace (validated, then applied).
 
     Raises:

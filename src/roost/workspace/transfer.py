@@ -106,7 +106,9 @@ def tar_stream(source: str | os.PathLike[str]) -> Iterator[bytes]:
     path = Path(source).expanduser()
     if not path.exists():
         raise NotFound(
-            f"seed path {str(source)!r} does not exist", code="seed_not_found", hint="give an existing directory or tar file"
+            f"seed path {str(source)!r} does not exist",
+            code="seed_not_found",
+            hint="give an existing directory or tar file",
         )
     if path.is_dir():
         return _directory_stream(path)

@@ -33,8 +33,16 @@ def env_list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"envs": [i.to_dict() for i in infos]})
         return 0
-    rows = [[i.name, "yes" if i.cached else "no", i.source or "-", human_size(i.size_bytes) if i.size_bytes else "-",
-             i.description] for i in infos]
+    rows = [
+        [
+            i.name,
+            "yes" if i.cached else "no",
+            i.source or "-",
+            human_size(i.size_bytes) if i.size_bytes else "-",
+            i.description,
+        ]
+        for i in infos
+    ]
     print(table(rows, ["ENV", "CACHED", "SOURCE", "SIZE", "DESCRIPTION"]))
     return 0
 
@@ -49,8 +57,11 @@ def env_inspect(args: argparse.Namespace) -> int:
 
 
 def env_build(args: argparse.Namespace) -> int:
-    with progress_for(args.json, f"build {args.env_name}") as progress:
-        info = sdk(args).build_env(args.env_name, progress=progress)
+    roost = sdk(args)
+    info = roost.inspect_env(args.env_name)
+    if not (args.if_missing and info.cached):
+        with progress_for(args.json, f"build {args.env_name}") as progress:
+            info = roost.build_env(args.env_name, progress=progress)
     if args.json:
         emit_json(info.to_dict())
     else:

@@ -33,8 +33,11 @@ def _entry_row(entry: FileEntry) -> list[str]:
     name = entry.path + ("/" if entry.type == "dir" else "")
     if entry.target is not None:
         name += f" -> {entry.target}"
-    return [stat.filemode(entry.mode | {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(entry.type, stat.S_IFREG)),
-            human_size(entry.size), name]
+    return [
+        stat.filemode(entry.mode | {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(entry.type, stat.S_IFREG)),
+        human_size(entry.size),
+        name,
+    ]
 
 
 def file_list(args: argparse.Namespace) -> int:
@@ -104,13 +107,17 @@ def sync_push(args: argparse.Namespace) -> int:
         emit_json(result.to_dict())
     else:
         deleted = f", deleted {result.deleted}" if args.delete else ""
-        print(f"pushed {result.files} files, {result.dirs} dirs, {result.symlinks} links "
-              f"({human_size(result.bytes)}) into {result.dest}{deleted}")
+        print(
+            f"pushed {result.files} files, {result.dirs} dirs, {result.symlinks} links "
+            f"({human_size(result.bytes)}) into {result.dest}{deleted}"
+        )
     return 0
 
 
 def patch_apply(args: argparse.Namespace) -> int:
-    text = args.patch if args.patch is not None else _read_host(args.patch_file, "patch file").decode("utf-8", "replace")
+    text = (
+        args.patch if args.patch is not None else _read_host(args.patch_file, "patch file").decode("utf-8", "replace")
+    )
     result = sdk(args).workspace(args.workspace).apply_patch(text, dry_run=args.dry_run)
     if args.json:
         emit_json(result.to_dict())

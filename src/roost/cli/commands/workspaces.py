@@ -48,7 +48,9 @@ def create(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(info.to_dict())
     else:
-        print(f"created {info.id}" + (f" ({info.name})" if info.name else "") + f": {info.env} on {_backend_label(info)}")
+        print(
+            f"created {info.id}" + (f" ({info.name})" if info.name else "") + f": {info.env} on {_backend_label(info)}"
+        )
     return 0
 
 
@@ -77,9 +79,15 @@ def list_workspaces(args: argparse.Namespace) -> int:
         print("no workspaces (create one with `roost workspace create debian:12`)")
         return 0
     rows = [
-        [i.id, i.name or "-", i.env, _backend_label(i) if i.state != "corrupt" else "?", i.state,
-         i.created_at[:19].replace("T", " ") or "-",
-         ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-"]
+        [
+            i.id,
+            i.name or "-",
+            i.env,
+            _backend_label(i) if i.state != "corrupt" else "?",
+            i.state,
+            i.created_at[:19].replace("T", " ") or "-",
+            ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-",
+        ]
         for i in infos
     ]
     print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
@@ -134,9 +142,19 @@ def logs(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in entries:
-        outcome = e.error or ("timeout" if e.timed_out else (str(e.exit_code) if e.exit_code is not None else str(e.signal)))
-        rows.append([str(e.exec_id), e.started_at[:19].replace("T", " "), outcome, f"{e.duration_ms:.0f} ms",
-                     human_size(e.stdout_bytes + e.stderr_bytes), e.command[:60]])
+        outcome = e.error or (
+            "timeout" if e.timed_out else (str(e.exit_code) if e.exit_code is not None else str(e.signal))
+        )
+        rows.append(
+            [
+                str(e.exec_id),
+                e.started_at[:19].replace("T", " "),
+                outcome,
+                f"{e.duration_ms:.0f} ms",
+                human_size(e.stdout_bytes + e.stderr_bytes),
+                e.command[:60],
+            ]
+        )
     print(table(rows, ["EXEC", "STARTED", "EXIT", "TIME", "OUTPUT", "COMMAND"]))
     return 0
 
