@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from helpers import pids_with_env, wait_until
 from roost import __version__
 
 if TYPE_CHECKING:
@@ -282,3 +284,20 @@ def test_a_deleted_workspace_is_gone_and_not_found(roost: RoostCli) -> None:
     assert roost.workspace_dirs() == []
     roost.error(roost("workspace", "status", "doomed", "--json"), 3, "workspace_not_found")
     roost.error(roost("workspace", "status", ws_id, "--json"), 3, "workspace_not_found")
+
+
+def test_ctrl_c_during_run_deletes_the_workspace_and_its_command(roost: RoostCli, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    proc = roost.popen("run", "debian:12", "--", "sh", "-c", f"touch {marker}; exec sleep 300")
+    try:
+        wait_until(marker.exists, timeout=15, what="the command to start")
+        ws_id = roost.workspace_dirs()[0]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert roost.workspace_dirs() == []
+    assert pids_with_env("ROOST_WORKSPACE_ID", ws_id) == set()

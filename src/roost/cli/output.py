@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from roost.errors import AgentError, BackendError, ConflictError, InvalidArgument, NotFound, RoostError
+from roost.errors import AgentError, BackendError, ConflictError, ImageError, InvalidArgument, NotFound, RoostError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -18,6 +18,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_BACKEND = 5
+EXIT_IMAGE = 6
 EXIT_TIMEOUT = 124
 EXIT_COMMAND_NOT_FOUND = 127
 EXIT_INTERRUPTED = 130
@@ -29,6 +30,7 @@ _BY_CLASS: tuple[tuple[type[RoostError], int], ...] = (
     (ConflictError, EXIT_CONFLICT),
     (BackendError, EXIT_BACKEND),
     (AgentError, EXIT_BACKEND),
+    (ImageError, EXIT_IMAGE),
 )
 
 

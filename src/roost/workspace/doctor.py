@@ -1,6 +1,6 @@
 """`roost doctor`: which backend this host gets, and exactly why.
 
-Imports: backends, models, workspace.runtime, the standard library.
+Imports: backends, images (cache and sources), models, config, workspace.runtime.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ import sys
 
 from roost import __version__
 from roost.backends import BACKEND_NAMES, get_backend, select_backend
+from roost.backends.kvm import probe_kvm
+from roost.config import images_dir
 from roost.errors import RoostError
+from roost.images.cache import ImageCache
+from roost.images.manager import configured_sources
 from roost.models import DoctorCheck, DoctorReport
 from roost.workspace.runtime import Runtime
 
@@ -27,22 +31,39 @@ def _home_check(rt: Runtime) -> DoctorCheck:
     return DoctorCheck("state_dir", ok, f"mode {mode:o}, {'writable' if writable else 'NOT writable'}")
 
 
+def _images_check(rt: Runtime) -> DoctorCheck:
+    try:
+        sources = ", ".join(configured_sources())
+    except RoostError as exc:
+        return DoctorCheck("images", False, exc.message)
+    cached = [image.env for image in ImageCache(images_dir(rt.home)).images()]
+    tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
+    detail = f"cached: {', '.join(cached) or 'none'}; sources: {sources}; builder: {tool or 'none'}"
+    return DoctorCheck("images", bool(cached) or tool is not None, detail)
+
+
 def _host_checks(rt: Runtime) -> list[DoctorCheck]:
-    python_ok = sys.version_info >= (3, 11)
-    checks = [
-        DoctorCheck("python", python_ok, sys.version.split()[0]),
-        _home_check(rt),
-        DoctorCheck(
-            "kvm", os.path.exists("/dev/kvm"), "/dev/kvm present" if os.path.exists("/dev/kvm") else "/dev/kvm missing"
-        ),
-    ]
+    kvm = probe_kvm()
     bwrap = shutil.which("bwrap")
-    checks.append(DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH"))
-    return checks
+    return [
+        DoctorCheck("python", sys.version_info >= (3, 11), sys.version.split()[0]),
+        _home_check(rt),
+        DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
+        DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
+        _images_check(rt),
+    ]
 
 
 def report(rt: Runtime) -> DoctorReport:
-    backends = {}
+    kvm = probe_kvm()
+    backends = {
+        # Not built yet (a later milestone); say what this host would allow.
+        "firecracker": DoctorCheck(
+            "firecracker",
+            False,
+            "not available in this release" + ("" if kvm.can_boot_guests else f"; and here: {kvm.detail}"),
+        )
+    }
     for name in BACKEND_NAMES:
         check = get_backend(name).availability()
         backends[name] = DoctorCheck(name, check.available, check.reason)
