@@ -14,7 +14,8 @@ Methods mirror the CLI one to one. Each is a thin call into
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -33,17 +34,19 @@ from roost.models import (
     OutputSlice,
     PatchResult,
     PruneResult,
+    ShellInfo,
+    ShellOutput,
     SyncResult,
     WorkspaceInfo,
     WriteResult,
 )
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord
-from roost.workspace import doctor, envs, lifecycle, operations
+from roost.workspace import doctor, envs, lifecycle, operations, shells
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 
-__all__ = ["Roost", "Workspace", "WorkspaceFiles"]
+__all__ = ["Roost", "Workspace", "WorkspaceFiles", "WorkspaceShells"]
 
 
 class Roost:
@@ -254,6 +257,71 @@ class WorkspaceFiles:
         return operations.delete_file(self._ws._rt, self._ws._record(), path, recursive)
 
 
+class WorkspaceShells:
+    """PTY shell sessions of one workspace (`ws.shells`); they outlive this process."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def open(
+        self, *, cwd: str | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
+    ) -> ShellInfo:
+        """Start an interactive bash on a PTY; it keeps running between calls."""
+        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=cwd, cols=cols, rows=rows, env=env)
+
+    def list(self) -> list[ShellInfo]:
+        """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
+        return shells.list_shells(self._ws._rt, self._ws._record())
+
+    def read(
+        self,
+        shell_id: str,
+        *,
+        cursor: int = 0,
+        max_bytes: int = 65536,
+        plain: bool = False,
+        wait_for_idle_ms: int | None = None,
+        timeout_ms: int | None = None,
+    ) -> ShellOutput:
+        """Output from byte `cursor` on; `wait_for_idle_ms` first waits for the output to go quiet.
+
+        Raises:
+            RoostError: shell_not_found, shell_not_running, read_too_large.
+        """
+        return shells.read_shell(
+            self._ws._rt,
+            self._ws._record(),
+            shell_id,
+            cursor=cursor,
+            max_bytes=max_bytes,
+            plain=plain,
+            wait_for_idle_ms=wait_for_idle_ms,
+            timeout_ms=timeout_ms,
+        )
+
+    def write(self, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
+        """Type into the shell (a newline is added unless `newline=False`); return bytes written."""
+        return shells.write_shell(self._ws._rt, self._ws._record(), shell_id, data, newline=newline)
+
+    def signal(self, shell_id: str, signal: str = "INT") -> str:
+        """Send INT, TERM, HUP, KILL or QUIT to the shell's foreground job."""
+        return shells.signal_shell(self._ws._rt, self._ws._record(), shell_id, signal)
+
+    def resize(self, shell_id: str, cols: int, rows: int) -> None:
+        """Change the terminal size; the foreground program gets SIGWINCH."""
+        shells.resize_shell(self._ws._rt, self._ws._record(), shell_id, cols, rows)
+
+    def close(self, shell_id: str) -> ShellInfo:
+        """End the shell: HUP, then KILL after a short grace."""
+        return shells.close_shell(self._ws._rt, self._ws._record(), shell_id)
+
+    def attach(
+        self, shell_id: str, on_output: Callable[[bytes], None], stop: threading.Event, *, cursor: int | None = None
+    ) -> ShellInfo:
+        """Stream the shell's output to `on_output` until `stop` is set or the shell ends."""
+        return shells.attach_shell(self._ws._rt, self._ws._record(), shell_id, on_output, stop, cursor=cursor)
+
+
 class Workspace:
     """A handle on one workspace. Cheap: it holds only the id."""
 
@@ -262,6 +330,7 @@ class Workspace:
         self.id = ws_id
         self.ephemeral = ephemeral
         self.files = WorkspaceFiles(self)
+        self.shells = WorkspaceShells(self)
 
     def _record(self) -> WorkspaceRecord:
         return self._rt.store.load(self.id)

@@ -123,6 +123,8 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "not_a_directory": InvalidArgument,
     "is_a_directory": InvalidArgument,
     "directory_not_empty": ConflictError,
+    "shell_not_found": NotFound,
+    "shell_not_running": ConflictError,
     "frame_too_large": ProtocolError,
     "protocol_error": ProtocolError,
     "unsupported_version": ProtocolError,

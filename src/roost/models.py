@@ -26,6 +26,8 @@ __all__ = [
     "PatchResult",
     "PatchedFile",
     "PruneResult",
+    "ShellInfo",
+    "ShellOutput",
     "SyncResult",
     "WorkspaceInfo",
     "WriteResult",
@@ -221,3 +223,38 @@ class EnvInfo(_Value):
 class PruneResult(_Value):
     removed: tuple[str, ...]
     in_use: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShellInfo(_Value):
+    """A PTY shell session in a workspace. `state`: running, exited, closed or lost."""
+
+    id: str
+    command: tuple[str, ...]
+    cwd: str
+    cols: int
+    rows: int
+    state: str
+    created_at: str
+    exit_code: int | None = None
+    signal: str | None = None
+    closed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ShellOutput(_Value):
+    """Output read from a shell's ring buffer.
+
+    `cursor` is where `data` starts (later than asked when `dropped` bytes
+    were overwritten first); pass `next_cursor` to the next read.
+    """
+
+    id: str
+    data: str
+    cursor: int
+    next_cursor: int
+    dropped: int
+    end: int
+    state: str
+    exit_code: int | None
+    plain: bool

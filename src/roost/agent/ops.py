@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.paths import WorkspacePaths
@@ -58,6 +59,15 @@ class AgentRuntime:
     base_env: dict[str, str] = field(default_factory=dict)
     shutdown: threading.Event = field(default_factory=threading.Event)
     inflight: InflightCalls = field(default_factory=InflightCalls)
+    _parts: dict[str, Any] = field(default_factory=dict)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def part(self, name: str, factory: Callable[[], T]) -> T:
+        """A long-lived component (shell registry, service supervisor), made on first use."""
+        with self._parts_lock:
+            if name not in self._parts:
+                self._parts[name] = factory()
+            return cast(T, self._parts[name])
 
     @contextmanager
     def staging_dir(self, prefix: str) -> Iterator[str]:
@@ -79,6 +89,7 @@ class AgentRuntime:
 
 
 Handler = Callable[[AgentRuntime, RequestContext], Reply]
+T = TypeVar("T")
 
 # op name -> "module:function" under roost.agent
 _HANDLERS: dict[str, str] = {
@@ -93,6 +104,14 @@ _HANDLERS: dict[str, str] = {
     Op.ARCHIVE_IMPORT: "roost.agent.archive:import_archive",
     Op.ARCHIVE_EXPORT: "roost.agent.archive:export_archive",
     Op.PATCH_APPLY: "roost.agent.patch:apply_patch",
+    Op.SHELL_OPEN: "roost.agent.shell_ops:open_shell",
+    Op.SHELL_LIST: "roost.agent.shell_ops:list_shells",
+    Op.SHELL_READ: "roost.agent.shell_ops:read_shell",
+    Op.SHELL_WRITE: "roost.agent.shell_ops:write_shell",
+    Op.SHELL_SIGNAL: "roost.agent.shell_ops:signal_shell",
+    Op.SHELL_RESIZE: "roost.agent.shell_ops:resize_shell",
+    Op.SHELL_CLOSE: "roost.agent.shell_ops:close_shell",
+    Op.SHELL_ATTACH: "roost.agent.shell_ops:attach_shell",
 }
 
 

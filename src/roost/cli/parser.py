@@ -50,6 +50,43 @@ def _create_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mem-mib", type=int, help="memory in MiB (firecracker)")
 
 
+def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    shell = wsub.add_parser("shell", help="interactive PTY shells that persist between calls")
+    sub = shell.add_subparsers(dest="shell_command", metavar="ACTION")
+    h = f"{_H}.shells"
+    sopen = _leaf(sub, "open", f"{h}:shell_open", "start a bash on a PTY; prints its id")
+    sopen.add_argument("--cwd", help="starting directory (default /workspace)")
+    sopen.add_argument("--cols", type=int, default=120)
+    sopen.add_argument("--rows", type=int, default=32)
+    sopen.add_argument("--env", action="append", default=[], metavar="K=V")
+    sopen.add_argument("--id-only", action="store_true", help="print only the shell id")
+    _leaf(sub, "list", f"{h}:shell_list", "list shells (running, exited, closed, lost)")
+    read = _leaf(sub, "read", f"{h}:shell_read", "print output from a byte cursor")
+    read.add_argument("shell", metavar="SH")
+    read.add_argument("--cursor", type=int, default=0, help="byte offset to read from (see next_cursor)")
+    read.add_argument("--max-bytes", type=int, default=65536)
+    read.add_argument("--plain", action="store_true", help="strip terminal control sequences")
+    read.add_argument("--wait-for-idle-ms", type=int, metavar="N", help="first wait until output is quiet for N ms")
+    read.add_argument("--timeout-ms", type=int, help="give up waiting after this long (default 10000)")
+    write = _leaf(sub, "write", f"{h}:shell_write", "type into a shell")
+    write.add_argument("shell", metavar="SH")
+    given = write.add_mutually_exclusive_group(required=True)
+    given.add_argument("--input", help="text to type (a newline is added)")
+    given.add_argument("--stdin", action="store_true", help="send this process's stdin as raw bytes")
+    write.add_argument("--no-newline", action="store_true", help="do not press Enter after --input")
+    sig = _leaf(sub, "signal", f"{h}:shell_signal", "signal the shell's foreground job")
+    sig.add_argument("shell", metavar="SH")
+    sig.add_argument("--signal", default="INT", choices=["INT", "TERM", "HUP", "KILL", "QUIT"])
+    resize = _leaf(sub, "resize", f"{h}:shell_resize", "change the terminal size")
+    resize.add_argument("shell", metavar="SH")
+    resize.add_argument("--cols", type=int, required=True)
+    resize.add_argument("--rows", type=int, required=True)
+    close = _leaf(sub, "close", f"{h}:shell_close", "end a shell (HUP, then KILL after a short grace)")
+    close.add_argument("shell", metavar="SH")
+    attach = _leaf(sub, "attach", f"{h}:shell_attach", "connect this terminal to a shell (Ctrl-] detaches)")
+    attach.add_argument("shell", metavar="SH", nargs="?", help="default: the newest running shell, or a new one")
+
+
 def build_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="roost",
@@ -158,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--patch", help="the patch text")
     given.add_argument("--patch-file", help="host file holding the patch ('-' for stdin)")
     papply.add_argument("--dry-run", action="store_true", help="check that it applies, change nothing")
+
+    _shell_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(
         dest="mcp_command", metavar="ACTION"

@@ -28,6 +28,7 @@ CH_STDIN = "stdin"
 CH_STDOUT = "stdout"
 CH_STDERR = "stderr"
 CH_DATA = "data"
+CH_PTY = "pty"
 
 
 class Op:
@@ -44,6 +45,14 @@ class Op:
     ARCHIVE_IMPORT = "archive.import"
     ARCHIVE_EXPORT = "archive.export"
     PATCH_APPLY = "patch.apply"
+    SHELL_OPEN = "shell.open"
+    SHELL_LIST = "shell.list"
+    SHELL_READ = "shell.read"
+    SHELL_WRITE = "shell.write"
+    SHELL_SIGNAL = "shell.signal"
+    SHELL_RESIZE = "shell.resize"
+    SHELL_CLOSE = "shell.close"
+    SHELL_ATTACH = "shell.attach"
 
 
 class Code:
@@ -65,6 +74,8 @@ class Code:
     ARCHIVE_REJECTED = "archive_rejected"
     PATCH_REJECTED = "patch_rejected"
     CANCELLED = "cancelled"
+    SHELL_NOT_FOUND = "shell_not_found"
+    SHELL_NOT_RUNNING = "shell_not_running"
     INTERNAL = "internal"
 
 

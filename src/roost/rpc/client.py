@@ -181,12 +181,14 @@ class AgentClient:
         *,
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> Reply:
         """Run one operation on the agent and wait for its answer.
 
         `upload` streams a request body in chunks (archives, large files,
         stdin); `on_data` receives streamed output as it arrives, otherwise
-        it is collected into `Reply.streams`.
+        it is collected into `Reply.streams`. `on_start(request_id)` is told
+        the call's id once it is sent, so another thread can `cancel` it.
 
         Raises:
             RoostError: the agent's error for this call, translated by code.
@@ -203,6 +205,8 @@ class AgentClient:
             if upload is not None:
                 header["upload"] = True
             self._send(Kind.REQUEST, header, body)
+            if on_start is not None:
+                on_start(rid)
             if upload is not None:
                 self._upload(rid, upload)
             return self._await(rid, waiter, on_data)

@@ -11,7 +11,7 @@ Imports: backends, rpc, store, errors, config and the standard library.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,13 @@ class Runtime:
             dead.close()  # it had already failed; nobody can be using it
         return client
 
+    def cancel(self, record: WorkspaceRecord, request_id: int) -> None:
+        """Ask the agent to stop a call started through `call(on_start=...)`."""
+        with self._lock:
+            client = self._clients.get(record.id)
+        if client is not None:
+            client.cancel(request_id)
+
     def forget(self, ws_id: str) -> None:
         with self._lock:
             client = self._clients.pop(ws_id, None)
@@ -99,14 +106,15 @@ class Runtime:
         *,
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> Reply:
-        """Run one agent operation for a workspace.
+        """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
 
         Raises:
             RoostError: the operation's error; `workspace_unhealthy` when the agent is gone.
         """
         try:
-            return self.agent(record).call(op, args, body, upload=upload, on_data=on_data)
+            return self.agent(record).call(op, args, body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
             if exc.code in _AGENT_GONE:
                 self.forget(record.id)

@@ -1,0 +1,115 @@
+"""A bounded byte ring addressed by absolute offsets, for terminal output.
+
+Every byte ever written has an absolute offset; the ring keeps the newest
+`capacity` of them. A reader holds a cursor (an absolute offset) and gets
+back what is still kept from there, the next cursor, and how many bytes it
+missed because they were dropped before it came back.
+
+Standard library only; no I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RingRead:
+    data: bytes
+    cursor: int
+    next_cursor: int
+    dropped: int
+
+
+class ByteRing:
+    """Thread-safe; writers never block, readers may wait for quiet or for data."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._buf = bytearray(capacity)
+        self._end = 0  # absolute offset one past the newest byte
+        self._last_write = time.monotonic()
+        self._closed = False
+        self._cond = threading.Condition()
+
+    @property
+    def end(self) -> int:
+        return self._end
+
+    @property
+    def start(self) -> int:
+        return max(0, self._end - self.capacity)
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._cond:
+            if len(data) >= self.capacity:
+                # Keep the newest `capacity` bytes, each at index offset % capacity.
+                kept = data[-self.capacity :]
+                split = (self._end + len(data)) % self.capacity
+                self._buf[split:] = kept[: self.capacity - split]
+                self._buf[:split] = kept[self.capacity - split :]
+            else:
+                pos = self._end % self.capacity
+                first = min(len(data), self.capacity - pos)
+                self._buf[pos : pos + first] = data[:first]
+                if first < len(data):
+                    self._buf[: len(data) - first] = data[first:]
+            self._end += len(data)
+            self._last_write = time.monotonic()
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """No more writes will come (the program exited); wake every waiter."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _slice(self, begin: int, end: int) -> bytes:
+        length = end - begin
+        if length <= 0:
+            return b""
+        pos = begin % self.capacity
+        first = min(length, self.capacity - pos)
+        head = bytes(self._buf[pos : pos + first])
+        return head + bytes(self._buf[: length - first]) if first < length else head
+
+    def read(self, cursor: int, max_bytes: int) -> RingRead:
+        with self._cond:
+            return self._read_locked(cursor, max_bytes)
+
+    def _read_locked(self, cursor: int, max_bytes: int) -> RingRead:
+        cursor = max(0, min(cursor, self._end))
+        dropped = max(0, self.start - cursor)
+        begin = cursor + dropped
+        end = min(self._end, begin + max_bytes)
+        return RingRead(self._slice(begin, end), begin, end, dropped)
+
+    def read_when_idle(self, cursor: int, max_bytes: int, idle_s: float, deadline_s: float) -> RingRead:
+        """Read once no byte has arrived for `idle_s`, counted from this call at the
+        earliest (so a program slow to start still gets its window), or once the
+        program has ended, or when `deadline_s` has passed."""
+        began = time.monotonic()
+        give_up = began + deadline_s
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                quiet_for = now - max(self._last_write, began)
+                if quiet_for >= idle_s or now >= give_up:
+                    break
+                self._cond.wait(min(idle_s - quiet_for, give_up - now))
+            return self._read_locked(cursor, max_bytes)
+
+    def wait_beyond(self, cursor: int, timeout_s: float) -> bool:
+        """Wait until bytes past `cursor` exist (True) or the ring closed / time ran out (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._end > cursor or self._closed, timeout_s) and self._end > cursor
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,136 @@
+"""Agent operations on PTY shells: open, list, read, write, signal, resize, close, attach.
+
+Thin translations between requests and the `ShellRegistry`; the registry is
+made on first use and lives as long as the agent.
+
+Imports: the agent's own modules, protocol and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from roost.agent.context import Reply, RequestContext
+from roost.agent.ops import AgentRuntime
+from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
+from roost.protocol import Code, OpError
+from roost.protocol.messages import CH_PTY
+
+DEFAULT_READ = 64 * 1024
+MAX_READ = 4 * 1024 * 1024
+MAX_WAIT_MS = 120_000
+
+
+def registry(runtime: AgentRuntime) -> ShellRegistry:
+    return runtime.part("shells", lambda: ShellRegistry(runtime.state_dir))
+
+
+def _session(runtime: AgentRuntime, ctx: RequestContext) -> ShellSession:
+    return registry(runtime).get(ctx.arg_str("id"))
+
+
+def _size(ctx: RequestContext, default_cols: int, default_rows: int) -> tuple[int, int]:
+    cols = ctx.arg_int("cols", default_cols, minimum=1)
+    rows = ctx.arg_int("rows", default_rows, minimum=1)
+    if cols > 1000 or rows > 1000:
+        raise OpError(Code.INVALID_ARGUMENT, "cols and rows must be at most 1000")
+    return cols, rows
+
+
+def _status(session: ShellSession) -> dict[str, Any]:
+    record = session.record
+    return {"id": record.id, "state": record.state, "exit_code": record.exit_code, "signal": record.signal}
+
+
+def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    guest_cwd = ctx.arg_str("cwd", "/workspace")
+    cwd = runtime.paths.host(guest_cwd)
+    if not os.path.isdir(cwd):
+        raise OpError(Code.PATH_NOT_FOUND, f"working directory {guest_cwd!r} does not exist")
+    cols, rows = _size(ctx, 120, 32)
+    command = ctx.args.get("command") or ["bash", "-i"]
+    if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
+        raise OpError(Code.INVALID_ARGUMENT, "'command' must be a list of strings")
+    env = dict(runtime.base_env)
+    env.update({"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)})
+    env.update(ctx.arg_str_map("env"))
+    record = registry(runtime).open(command, cwd, env, cols, rows, runtime.paths.guest(cwd))
+    return Reply(record.to_dict())
+
+
+def list_shells(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    return Reply({"shells": [r.to_dict() for r in registry(runtime).records()]})
+
+
+def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    session = _session(runtime, ctx)
+    cursor = ctx.arg_int("cursor", 0)
+    max_bytes = ctx.arg_int("max_bytes", DEFAULT_READ, minimum=1)
+    if max_bytes > MAX_READ:
+        raise OpError(Code.READ_TOO_LARGE, f"max_bytes above {MAX_READ}", hint="read in pages with the cursor")
+    idle_ms = ctx.args.get("wait_idle_ms")
+    if idle_ms is None:
+        chunk = session.ring.read(cursor, max_bytes)
+    else:
+        idle = ctx.arg_int("wait_idle_ms", 0)
+        deadline = min(ctx.arg_int("timeout_ms", 10_000, minimum=1), MAX_WAIT_MS)
+        chunk = session.ring.read_when_idle(cursor, max_bytes, idle / 1000, deadline / 1000)
+    result = _status(session)
+    result.update(cursor=chunk.cursor, next_cursor=chunk.next_cursor, dropped=chunk.dropped, end=session.ring.end)
+    return Reply(result, chunk.data)
+
+
+def write_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    session = _session(runtime, ctx)
+    if not session.running:
+        raise OpError(Code.SHELL_NOT_RUNNING, f"shell {session.record.id} has {session.record.state}")
+    data = b"".join(ctx.upload())
+    session.write(data)
+    return Reply({"id": session.record.id, "written": len(data)})
+
+
+def signal_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    session = _session(runtime, ctx)
+    number = signal_number(ctx.arg_str("signal", "INT"))
+    if not session.running:
+        raise OpError(Code.SHELL_NOT_RUNNING, f"shell {session.record.id} has {session.record.state}")
+    group = session.foreground_group()
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:
+        pass  # the foreground job ended on its own meanwhile
+    return Reply({"id": session.record.id, "signal": ctx.arg_str("signal", "INT").upper(), "process_group": group})
+
+
+def resize_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    session = _session(runtime, ctx)
+    cols, rows = _size(ctx, session.record.cols, session.record.rows)
+    if session.running:
+        set_window(session.master, cols, rows)  # the kernel sends SIGWINCH to the foreground job
+    registry(runtime).resized(session, cols, rows)
+    return Reply({"id": session.record.id, "cols": cols, "rows": rows})
+
+
+def close_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    record = registry(runtime).close(ctx.arg_str("id"))
+    return Reply(record.to_dict())
+
+
+def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stream output from `cursor` as it arrives, until cancelled or the shell ends."""
+    session = _session(runtime, ctx)
+    cursor = ctx.arg_int("cursor", session.ring.end)
+    while not ctx.cancelled.is_set():
+        if session.ring.wait_beyond(cursor, 0.25):
+            chunk = session.ring.read(cursor, MAX_READ)
+            cursor = chunk.next_cursor
+            try:
+                ctx.send(CH_PTY, chunk.data)
+            except (OpError, OSError):
+                break
+        elif session.ring.closed:
+            break
+    result = _status(session)
+    result["next_cursor"] = cursor
+    return Reply(result)

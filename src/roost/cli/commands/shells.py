@@ -1,0 +1,113 @@
+"""`roost workspace shell open|list|read|write|signal|resize|close|attach`.
+
+Imports: cli siblings, client, models, errors and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from roost.cli.commands.common import key_values, sdk
+from roost.cli.output import emit_json, table
+from roost.models import ShellInfo
+
+
+def _describe(shell: ShellInfo) -> str:
+    ended = (
+        f" (exit {shell.exit_code})" if shell.exit_code is not None else (f" ({shell.signal})" if shell.signal else "")
+    )
+    return f"{shell.id}  {shell.state}{ended}  {shell.cols}x{shell.rows}  {shell.cwd}"
+
+
+def shell_open(args: argparse.Namespace) -> int:
+    shell = (
+        sdk(args)
+        .workspace(args.workspace)
+        .shells.open(cwd=args.cwd, cols=args.cols, rows=args.rows, env=key_values(args.env, "--env"))
+    )
+    if args.json:
+        emit_json(shell.to_dict())
+    elif args.id_only:
+        print(shell.id)
+    else:
+        print(f"opened {_describe(shell)}")
+    return 0
+
+
+def shell_list(args: argparse.Namespace) -> int:
+    shells = sdk(args).workspace(args.workspace).shells.list()
+    if args.json:
+        emit_json({"shells": [s.to_dict() for s in shells]})
+    elif not shells:
+        print("no shells (open one with `roost workspace shell open WS`)")
+    else:
+        rows = [
+            [s.id, s.state, "" if s.exit_code is None else str(s.exit_code), f"{s.cols}x{s.rows}", s.cwd, s.created_at]
+            for s in shells
+        ]
+        print(table(rows, ["SHELL", "STATE", "EXIT", "SIZE", "CWD", "CREATED"]))
+    return 0
+
+
+def shell_read(args: argparse.Namespace) -> int:
+    output = (
+        sdk(args)
+        .workspace(args.workspace)
+        .shells.read(
+            args.shell,
+            cursor=args.cursor,
+            max_bytes=args.max_bytes,
+            plain=args.plain,
+            wait_for_idle_ms=args.wait_for_idle_ms,
+            timeout_ms=args.timeout_ms,
+        )
+    )
+    if args.json:
+        emit_json(output.to_dict())
+        return 0
+    sys.stdout.write(output.data)
+    sys.stdout.flush()
+    dropped = f"; {output.dropped} earlier bytes were dropped" if output.dropped else ""
+    sys.stderr.write(f"roost: next cursor {output.next_cursor} (shell {output.state}){dropped}\n")
+    return 0
+
+
+def shell_write(args: argparse.Namespace) -> int:
+    shells = sdk(args).workspace(args.workspace).shells
+    if args.stdin:
+        written = shells.write(args.shell, sys.stdin.buffer.read(), newline=False)
+    else:
+        written = shells.write(args.shell, args.input, newline=not args.no_newline)
+    if args.json:
+        emit_json({"id": args.shell, "written": written})
+    return 0
+
+
+def shell_signal(args: argparse.Namespace) -> int:
+    sent = sdk(args).workspace(args.workspace).shells.signal(args.shell, args.signal)
+    if args.json:
+        emit_json({"id": args.shell, "signal": sent})
+    return 0
+
+
+def shell_resize(args: argparse.Namespace) -> int:
+    sdk(args).workspace(args.workspace).shells.resize(args.shell, args.cols, args.rows)
+    if args.json:
+        emit_json({"id": args.shell, "cols": args.cols, "rows": args.rows})
+    return 0
+
+
+def shell_close(args: argparse.Namespace) -> int:
+    shell = sdk(args).workspace(args.workspace).shells.close(args.shell)
+    if args.json:
+        emit_json(shell.to_dict())
+    else:
+        print(f"closed {_describe(shell)}")
+    return 0
+
+
+def shell_attach(args: argparse.Namespace) -> int:
+    from roost.cli.attach import attach
+
+    return attach(sdk(args).workspace(args.workspace), args.shell)

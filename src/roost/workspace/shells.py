@@ -1,0 +1,161 @@
+"""Shell sessions from the host's side: typed calls into the agent's shell ops.
+
+The agent owns the PTYs and their buffers; these functions only translate
+arguments and replies, add the newline a typed line needs, and strip
+terminal control sequences when plain text is asked for.
+
+Imports: models, protocol, errors, store records, workspace siblings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from roost.errors import InvalidArgument
+from roost.models import ShellInfo, ShellOutput
+from roost.protocol import Op
+from roost.store.records import WorkspaceRecord
+from roost.workspace.runtime import Runtime
+from roost.workspace.terminal_text import plain_text
+
+SIGNAL_NAMES = ("INT", "TERM", "HUP", "KILL", "QUIT")
+
+
+def _info(data: dict[str, Any]) -> ShellInfo:
+    return ShellInfo(
+        id=str(data["id"]),
+        command=tuple(data.get("command") or ()),
+        cwd=str(data.get("cwd", "/workspace")),
+        cols=int(data.get("cols", 0)),
+        rows=int(data.get("rows", 0)),
+        state=str(data["state"]),
+        created_at=str(data.get("created_at", "")),
+        exit_code=data.get("exit_code"),
+        signal=data.get("signal"),
+        closed_at=data.get("closed_at"),
+    )
+
+
+def open_shell(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    *,
+    cwd: str | None = None,
+    cols: int = 120,
+    rows: int = 32,
+    env: dict[str, str] | None = None,
+) -> ShellInfo:
+    args: dict[str, Any] = {"cols": cols, "rows": rows, "env": dict(env or {})}
+    if cwd is not None:
+        args["cwd"] = cwd
+    return _info(rt.call(record, Op.SHELL_OPEN, args).result)
+
+
+def list_shells(rt: Runtime, record: WorkspaceRecord) -> list[ShellInfo]:
+    return [_info(s) for s in rt.call(record, Op.SHELL_LIST).result.get("shells", [])]
+
+
+def read_shell(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    shell_id: str,
+    *,
+    cursor: int = 0,
+    max_bytes: int = 65536,
+    plain: bool = False,
+    wait_for_idle_ms: int | None = None,
+    timeout_ms: int | None = None,
+) -> ShellOutput:
+    if cursor < 0 or max_bytes <= 0:
+        raise InvalidArgument("cursor must be >= 0 and max_bytes > 0")
+    args: dict[str, Any] = {"id": shell_id, "cursor": cursor, "max_bytes": max_bytes}
+    if wait_for_idle_ms is not None:
+        if wait_for_idle_ms < 0:
+            raise InvalidArgument("wait_for_idle_ms must be >= 0")
+        args["wait_idle_ms"] = wait_for_idle_ms
+        if timeout_ms is not None:
+            args["timeout_ms"] = timeout_ms
+    reply = rt.call(record, Op.SHELL_READ, args)
+    result = reply.result
+    return ShellOutput(
+        id=shell_id,
+        data=plain_text(reply.body) if plain else reply.body.decode("utf-8", errors="replace"),
+        cursor=int(result["cursor"]),
+        next_cursor=int(result["next_cursor"]),
+        dropped=int(result["dropped"]),
+        end=int(result["end"]),
+        state=str(result["state"]),
+        exit_code=result.get("exit_code"),
+        plain=plain,
+    )
+
+
+def write_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
+    payload = data.encode() if isinstance(data, str) else data
+    if newline:
+        payload += b"\n"
+    if not payload:
+        raise InvalidArgument("nothing to write", hint="give --input TEXT, or drop --no-newline")
+    return int(rt.call(record, Op.SHELL_WRITE, {"id": shell_id}, upload=[payload]).result["written"])
+
+
+def signal_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:
+    name = signal.upper().removeprefix("SIG")
+    if name not in SIGNAL_NAMES:
+        raise InvalidArgument(f"unknown signal {signal!r}", hint=f"use one of {', '.join(SIGNAL_NAMES)}")
+    return str(rt.call(record, Op.SHELL_SIGNAL, {"id": shell_id, "signal": name}).result["signal"])
+
+
+def resize_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
+    if not (0 < cols <= 1000 and 0 < rows <= 1000):
+        raise InvalidArgument("cols and rows must be between 1 and 1000")
+    rt.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
+
+
+def close_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str) -> ShellInfo:
+    return _info(rt.call(record, Op.SHELL_CLOSE, {"id": shell_id}).result)
+
+
+def close_all(rt: Runtime, record: WorkspaceRecord) -> list[str]:
+    """Close every running shell (before a reset); return their ids."""
+    closed = []
+    for shell in list_shells(rt, record):
+        if shell.state in ("running", "exited"):
+            close_shell(rt, record, shell.id)
+            closed.append(shell.id)
+    return closed
+
+
+def attach_shell(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    shell_id: str,
+    on_output: Callable[[bytes], None],
+    stop: threading.Event,
+    *,
+    cursor: int | None = None,
+) -> ShellInfo:
+    """Stream a shell's output to `on_output` until `stop` is set or the shell ends."""
+    started: list[int] = []
+    args: dict[str, Any] = {"id": shell_id}
+    if cursor is not None:
+        args["cursor"] = cursor
+
+    def begun(request_id: int) -> None:
+        started.append(request_id)
+        if stop.is_set():
+            rt.cancel(record, request_id)
+
+    def watch_stop() -> None:
+        stop.wait()
+        if started:
+            rt.cancel(record, started[0])
+
+    threading.Thread(target=watch_stop, name="attach-stop", daemon=True).start()
+    try:
+        rt.call(record, Op.SHELL_ATTACH, args, on_data=lambda _ch, data: on_output(data), on_start=begun)
+    finally:
+        stop.set()
+    return next(s for s in list_shells(rt, record) if s.id == shell_id)
