@@ -16,6 +16,7 @@ __all__ = [
     "ConflictError",
     "InvalidArgument",
     "NotFound",
+    "Readiness",
     "Roost",
     "RoostError",
     "Workspace",
@@ -23,12 +24,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from roost.client import Roost, Workspace
+    from roost.client import Readiness, Roost, Workspace
     from roost.errors import AgentError, BackendError, ConflictError, InvalidArgument, NotFound, RoostError
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Roost", "Workspace"):
+    if name in ("Roost", "Workspace", "Readiness"):
         from roost import client
 
         return getattr(client, name)

@@ -125,6 +125,8 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "directory_not_empty": ConflictError,
     "shell_not_found": NotFound,
     "shell_not_running": ConflictError,
+    "service_not_found": NotFound,
+    "service_exists": ConflictError,
     "frame_too_large": ProtocolError,
     "protocol_error": ProtocolError,
     "unsupported_version": ProtocolError,

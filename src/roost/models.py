@@ -26,6 +26,7 @@ __all__ = [
     "PatchResult",
     "PatchedFile",
     "PruneResult",
+    "ServiceInfo",
     "ShellInfo",
     "ShellOutput",
     "SyncResult",
@@ -185,6 +186,9 @@ class WorkspaceInfo(_Value):
     expires_at: str | None
     health: str | None = None
     exec_count: int = 0
+    # Counts per state, filled in by status calls that ask the agent.
+    services: dict[str, int] | None = None
+    shells: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -258,3 +262,24 @@ class ShellOutput(_Value):
     state: str
     exit_code: int | None
     plain: bool
+
+
+@dataclass(frozen=True)
+class ServiceInfo(_Value):
+    """A named background service. `state`: starting, ready, failed, exited or stopped."""
+
+    name: str
+    command: tuple[str, ...]
+    cwd: str
+    state: str
+    restart: str
+    probe: dict[str, Any] | None
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    reason: str | None = None
+    started_at: str | None = None
+    ready_at: str | None = None
+    stopped_at: str | None = None
+    restarts: int = 0
+    log_tail: str | None = None

@@ -38,6 +38,7 @@ CORE_TOOLS = {
     "patch_apply",
     "env_list",
 }
+SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}
 
 
@@ -86,7 +87,10 @@ def test_allowed_roots_default_to_the_working_directory() -> None:
     assert ServeOptions().allow_roots == (str(Path.cwd()),)
 
 
-@pytest.mark.parametrize(("profile", "expected"), [("run", {"run"}), ("core", CORE_TOOLS), ("full", CORE_TOOLS | SHELL_TOOLS)])
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [("run", {"run"}), ("core", CORE_TOOLS), ("full", CORE_TOOLS | SHELL_TOOLS | SERVICE_TOOLS)],
+)
 async def test_each_profile_lists_its_tools(profile: str, expected: set[str], tmp_path: Path) -> None:
     async with _client(tmp_path, profile) as client:
         tools = (await client.list_tools()).tools

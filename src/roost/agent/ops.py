@@ -112,6 +112,11 @@ _HANDLERS: dict[str, str] = {
     Op.SHELL_RESIZE: "roost.agent.shell_ops:resize_shell",
     Op.SHELL_CLOSE: "roost.agent.shell_ops:close_shell",
     Op.SHELL_ATTACH: "roost.agent.shell_ops:attach_shell",
+    Op.SERVICE_START: "roost.agent.service_ops:start_service",
+    Op.SERVICE_LIST: "roost.agent.service_ops:list_services",
+    Op.SERVICE_STATUS: "roost.agent.service_ops:service_status",
+    Op.SERVICE_LOGS: "roost.agent.service_ops:service_logs",
+    Op.SERVICE_STOP: "roost.agent.service_ops:stop_service",
 }
 
 

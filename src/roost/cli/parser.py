@@ -87,6 +87,36 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     attach.add_argument("shell", metavar="SH", nargs="?", help="default: the newest running shell, or a new one")
 
 
+def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    service = wsub.add_parser("service", help="named background services with readiness probes")
+    sub = service.add_subparsers(dest="service_command", metavar="ACTION")
+    h = f"{_H}.services"
+    start = _leaf(sub, "start", f"{h}:service_start", "start a service and wait until it is ready")
+    start.add_argument("name", metavar="NAME", help="[a-z0-9][a-z0-9_.-]{0,62}")
+    start.add_argument("--cwd", help="working directory (default /workspace)")
+    start.add_argument("--env", action="append", default=[], metavar="K=V")
+    start.add_argument("--ready-file", metavar="PATH", help="ready once this path exists")
+    start.add_argument("--ready-tcp", metavar="[HOST:]PORT", help="ready once a TCP connect succeeds")
+    start.add_argument("--ready-http", metavar="URL", help="ready once GET answers 2xx/3xx")
+    start.add_argument("--ready-command", metavar="CMD", help="ready once CMD exits 0")
+    start.add_argument("--ready-timeout", type=float, default=30.0, metavar="S", help="give up after S seconds")
+    start.add_argument("--ready-interval-ms", type=int, default=100, metavar="N", help="probe every N ms")
+    start.add_argument("--restart", choices=["no", "on-failure", "always"], default="no")
+    start.add_argument("-c", "--shell", metavar="SCRIPT", help="run SCRIPT with bash -c instead of an argv")
+    start.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
+    _leaf(sub, "list", f"{h}:service_list", "list services and their states")
+    status = _leaf(sub, "status", f"{h}:service_status", "show one service")
+    status.add_argument("name", metavar="NAME")
+    logs = _leaf(sub, "logs", f"{h}:service_logs", "print a service's captured output")
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("--stream", choices=["stdout", "stderr", "both"], default="both")
+    logs.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new output (Ctrl-C stops)")
+    stop = _leaf(sub, "stop", f"{h}:service_stop", "TERM the service's process group, KILL after the grace period")
+    stop.add_argument("name", metavar="NAME")
+    stop.add_argument("--timeout", type=float, metavar="S", help="grace period before KILL (default 10)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="roost",
@@ -197,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     papply.add_argument("--dry-run", action="store_true", help="check that it applies, change nothing")
 
     _shell_commands(wsub)
+    _service_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(
         dest="mcp_command", metavar="ACTION"

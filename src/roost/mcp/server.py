@@ -24,6 +24,7 @@ from roost.mcp.file_tools import register_file_tools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.results import RoostMCPServer
 from roost.mcp.run_tools import register_run_tools
+from roost.mcp.service_tools import register_service_tools
 from roost.mcp.shell_tools import register_shell_tools
 from roost.mcp.toolkit import ToolContext, ToolGroup
 from roost.mcp.workspace_tools import register_workspace_tools
@@ -36,7 +37,7 @@ _CORE: tuple[ToolGroup, ...] = (register_run_tools, register_workspace_tools, re
 PROFILES: dict[str, tuple[ToolGroup, ...]] = {
     "run": (register_run_tools,),
     "core": _CORE,
-    "full": (*_CORE, register_shell_tools),
+    "full": (*_CORE, register_shell_tools, register_service_tools),
 }
 TRANSPORTS = ("stdio", "http")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -46,7 +47,8 @@ roost gives you persistent, isolated Linux workspaces. Create one with workspace
 then run commands (workspace_exec) and edit files (file_read, file_write, patch_apply) in it \
 across as many calls as you need; delete it with workspace_delete when done. For a single \
 throwaway command use run. In the full profile, shell_open gives you a bash that keeps its \
-state between calls (type with shell_write, read with shell_read). Long outputs are cut to head and tail with a marker saying how to \
+state between calls (type with shell_write, read with shell_read), and service_start runs \
+servers in the background until a readiness probe passes. Long outputs are cut to head and tail with a marker saying how to \
 read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}."""
 
 

@@ -53,6 +53,11 @@ class Op:
     SHELL_RESIZE = "shell.resize"
     SHELL_CLOSE = "shell.close"
     SHELL_ATTACH = "shell.attach"
+    SERVICE_START = "service.start"
+    SERVICE_LIST = "service.list"
+    SERVICE_STATUS = "service.status"
+    SERVICE_LOGS = "service.logs"
+    SERVICE_STOP = "service.stop"
 
 
 class Code:
@@ -76,6 +81,8 @@ class Code:
     CANCELLED = "cancelled"
     SHELL_NOT_FOUND = "shell_not_found"
     SHELL_NOT_RUNNING = "shell_not_running"
+    SERVICE_NOT_FOUND = "service_not_found"
+    SERVICE_EXISTS = "service_exists"
     INTERNAL = "internal"
 
 

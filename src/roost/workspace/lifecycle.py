@@ -142,10 +142,27 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
     return record, warning
 
 
-def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True) -> WorkspaceInfo:
-    """The user-facing view of a record, probing health when asked."""
+def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str, key: str) -> dict[str, int] | None:
+    try:
+        items = rt.call(record, op).result.get(key, [])
+    except RoostError:
+        return None  # the agent cannot say; health already tells why
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
+    return counts
+
+
+def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bool = False) -> WorkspaceInfo:
+    """The user-facing view of a record, probing health when asked.
+
+    With `counts`, also asks the agent how many services and shells are in each state.
+    """
     if probe:
         record = rt.check_health(record)
+    running = record.state == "running"
+    services = _state_counts(rt, record, Op.SERVICE_LIST, "services") if counts and running else None
+    shells = _state_counts(rt, record, Op.SHELL_LIST, "shells") if counts and running else None
     backend = rt.backend(record)
     return WorkspaceInfo(
         id=record.id,
@@ -160,6 +177,8 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True) -> Workspa
         expires_at=record.expires_at,
         health=record.reason if record.state == "unhealthy" else ("ok" if record.state == "running" else None),
         exec_count=record.exec_count,
+        services=services,
+        shells=shells,
     )
 
 

@@ -77,6 +77,31 @@ class Runtime:
             dead.close()  # it had already failed; nobody can be using it
         return client
 
+    def call_until(
+        self, record: WorkspaceRecord, op: str, args: dict[str, Any], on_data: OnData, stop: threading.Event
+    ) -> Reply:
+        """Run a streaming call (attach, follow) and cancel it once `stop` is set.
+
+        `stop` is set on return too, whichever side ended the stream.
+        """
+        started: list[int] = []
+
+        def begun(request_id: int) -> None:
+            started.append(request_id)
+            if stop.is_set():
+                self.cancel(record, request_id)
+
+        def watch() -> None:
+            stop.wait()
+            if started:
+                self.cancel(record, started[0])
+
+        threading.Thread(target=watch, name=f"{op}-stop", daemon=True).start()
+        try:
+            return self.call(record, op, args, on_data=on_data, on_start=begun)
+        finally:
+            stop.set()
+
     def cancel(self, record: WorkspaceRecord, request_id: int) -> None:
         """Ask the agent to stop a call started through `call(on_start=...)`."""
         with self._lock:

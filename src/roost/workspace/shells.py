@@ -138,24 +138,8 @@ def attach_shell(
     cursor: int | None = None,
 ) -> ShellInfo:
     """Stream a shell's output to `on_output` until `stop` is set or the shell ends."""
-    started: list[int] = []
     args: dict[str, Any] = {"id": shell_id}
     if cursor is not None:
         args["cursor"] = cursor
-
-    def begun(request_id: int) -> None:
-        started.append(request_id)
-        if stop.is_set():
-            rt.cancel(record, request_id)
-
-    def watch_stop() -> None:
-        stop.wait()
-        if started:
-            rt.cancel(record, started[0])
-
-    threading.Thread(target=watch_stop, name="attach-stop", daemon=True).start()
-    try:
-        rt.call(record, Op.SHELL_ATTACH, args, on_data=lambda _ch, data: on_output(data), on_start=begun)
-    finally:
-        stop.set()
+    rt.call_until(record, Op.SHELL_ATTACH, args, lambda _ch, data: on_output(data), stop)
     return next(s for s in list_shells(rt, record) if s.id == shell_id)

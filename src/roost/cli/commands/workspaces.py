@@ -32,6 +32,9 @@ def _describe(info: WorkspaceInfo) -> str:
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
         ("execs", str(info.exec_count)),
     ]
+    for what, counts in (("services", info.services), ("shells", info.shells)):
+        if counts is not None:
+            rows.append((what, ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
     return "\n".join(f"{key:<8} {value}" for key, value in rows)
 
 

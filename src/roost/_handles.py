@@ -1,0 +1,301 @@
+"""Workspace handles of the SDK: `Workspace` and its `files`, `shells` and `services`.
+
+Each method is a thin call into `roost.workspace`; see `roost.client` for
+the entry point that hands these out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from roost.errors import RoostError
+from roost.models import (
+    DeleteResult,
+    ExecRecord,
+    ExecResult,
+    FileContent,
+    FileEntry,
+    FileListing,
+    OutputSlice,
+    PatchResult,
+    ServiceInfo,
+    ShellInfo,
+    ShellOutput,
+    SyncResult,
+    WorkspaceInfo,
+    WriteResult,
+)
+from roost.store.history import ExecHistory
+from roost.store.records import WorkspaceRecord
+from roost.workspace import lifecycle, operations, services, shells
+from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
+from roost.workspace.runtime import Runtime
+from roost.workspace.services import Readiness
+
+__all__ = ["Readiness", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
+
+
+class WorkspaceFiles:
+    """File operations of one workspace (`ws.files`)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def list(self, path: str = "/workspace", *, recursive: bool = False) -> FileListing:
+        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive)
+
+    def stat(self, path: str) -> FileEntry:
+        return operations.stat_file(self._ws._rt, self._ws._record(), path)
+
+    def read(self, path: str, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
+        """Read up to `max_bytes` (default 1 MiB, limit 8 MiB) from `offset`.
+
+        Raises:
+            RoostError: path_not_found, path_outside_workspace, read_too_large, is_a_directory.
+        """
+        return operations.read_file(self._ws._rt, self._ws._record(), path, offset, max_bytes)
+
+    def write(self, path: str, data: bytes | str, *, mode: int | None = None) -> WriteResult:
+        """Write a file atomically, creating parent directories."""
+        payload = data.encode() if isinstance(data, str) else data
+        return operations.write_file(self._ws._rt, self._ws._record(), path, payload, mode)
+
+    def delete(self, path: str, *, recursive: bool = False) -> DeleteResult:
+        return operations.delete_file(self._ws._rt, self._ws._record(), path, recursive)
+
+
+class WorkspaceShells:
+    """PTY shell sessions of one workspace (`ws.shells`); they outlive this process."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def open(
+        self, *, cwd: str | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
+    ) -> ShellInfo:
+        """Start an interactive bash on a PTY; it keeps running between calls."""
+        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=cwd, cols=cols, rows=rows, env=env)
+
+    def list(self) -> list[ShellInfo]:
+        """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
+        return shells.list_shells(self._ws._rt, self._ws._record())
+
+    def read(
+        self,
+        shell_id: str,
+        *,
+        cursor: int = 0,
+        max_bytes: int = 65536,
+        plain: bool = False,
+        wait_for_idle_ms: int | None = None,
+        timeout_ms: int | None = None,
+    ) -> ShellOutput:
+        """Output from byte `cursor` on; `wait_for_idle_ms` first waits for the output to go quiet.
+
+        Raises:
+            RoostError: shell_not_found, shell_not_running, read_too_large.
+        """
+        return shells.read_shell(
+            self._ws._rt,
+            self._ws._record(),
+            shell_id,
+            cursor=cursor,
+            max_bytes=max_bytes,
+            plain=plain,
+            wait_for_idle_ms=wait_for_idle_ms,
+            timeout_ms=timeout_ms,
+        )
+
+    def write(self, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
+        """Type into the shell (a newline is added unless `newline=False`); return bytes written."""
+        return shells.write_shell(self._ws._rt, self._ws._record(), shell_id, data, newline=newline)
+
+    def signal(self, shell_id: str, signal: str = "INT") -> str:
+        """Send INT, TERM, HUP, KILL or QUIT to the shell's foreground job."""
+        return shells.signal_shell(self._ws._rt, self._ws._record(), shell_id, signal)
+
+    def resize(self, shell_id: str, cols: int, rows: int) -> None:
+        """Change the terminal size; the foreground program gets SIGWINCH."""
+        shells.resize_shell(self._ws._rt, self._ws._record(), shell_id, cols, rows)
+
+    def close(self, shell_id: str) -> ShellInfo:
+        """End the shell: HUP, then KILL after a short grace."""
+        return shells.close_shell(self._ws._rt, self._ws._record(), shell_id)
+
+    def attach(
+        self, shell_id: str, on_output: Callable[[bytes], None], stop: threading.Event, *, cursor: int | None = None
+    ) -> ShellInfo:
+        """Stream the shell's output to `on_output` until `stop` is set or the shell ends."""
+        return shells.attach_shell(self._ws._rt, self._ws._record(), shell_id, on_output, stop, cursor=cursor)
+
+
+class WorkspaceServices:
+    """Named background services of one workspace (`ws.services`)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def start(
+        self,
+        name: str,
+        command: str | Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        ready: Readiness | None = None,
+        restart: str = "no",
+    ) -> ServiceInfo:
+        """Start a service and wait until its readiness probe passes.
+
+        The result's `state` is `ready`, or `failed` with `reason` and `log_tail`.
+
+        Raises:
+            RoostError: service_exists (same name still running), invalid_argument.
+        """
+        return services.start_service(
+            self._ws._rt, self._ws._record(), name, command, cwd=cwd, env=env, ready=ready, restart=restart
+        )
+
+    def list(self) -> list[ServiceInfo]:
+        return services.list_services(self._ws._rt, self._ws._record())
+
+    def status(self, name: str) -> ServiceInfo:
+        """Raises: RoostError: service_not_found."""
+        return services.service_status(self._ws._rt, self._ws._record(), name)
+
+    def logs(self, name: str, *, stream: str = "both", tail: int | None = None) -> str:
+        """The service's captured output (`stream`: stdout, stderr or both), last `tail` lines."""
+        return services.service_logs(self._ws._rt, self._ws._record(), name, stream=stream, tail=tail)
+
+    def follow(
+        self,
+        name: str,
+        on_output: Callable[[bytes], None],
+        stop: threading.Event,
+        *,
+        stream: str = "both",
+        tail: int | None = None,
+    ) -> None:
+        """Stream the log to `on_output` until `stop` is set or the service ends."""
+        services.follow_logs(self._ws._rt, self._ws._record(), name, on_output, stop, stream=stream, tail=tail)
+
+    def stop(self, name: str, *, timeout: float | None = None) -> ServiceInfo:
+        """TERM the service's process group, KILL after `timeout` (default 10 s); a dead one stops at once."""
+        return services.stop_service(self._ws._rt, self._ws._record(), name, timeout=timeout)
+
+
+class Workspace:
+    """A handle on one workspace. Cheap: it holds only the id."""
+
+    def __init__(self, rt: Runtime, ws_id: str, *, ephemeral: bool = False) -> None:
+        self._rt = rt
+        self.id = ws_id
+        self.ephemeral = ephemeral
+        self.files = WorkspaceFiles(self)
+        self.shells = WorkspaceShells(self)
+        self.services = WorkspaceServices(self)
+
+    def _record(self) -> WorkspaceRecord:
+        return self._rt.store.load(self.id)
+
+    def info(self) -> WorkspaceInfo:
+        """Current state, probing the agent's health, with service and shell counts per state."""
+        return lifecycle.info(self._rt, self._record(), counts=True)
+
+    status = info
+
+    def exec(
+        self,
+        command: str | Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        stdin: bytes | str | None = None,
+        max_output_bytes: int | None = DEFAULT_MAX_OUTPUT,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        """Run a command to completion: a string runs under bash -c, a list runs as argv.
+
+        Raises:
+            RoostError: command_not_found, path_not_found (cwd), agent errors.
+        """
+        spec = ExecSpec(
+            command=command,
+            cwd=cwd,
+            env=dict(env or {}),
+            timeout=timeout,
+            stdin=stdin.encode() if isinstance(stdin, str) else stdin,
+            max_output_bytes=max_output_bytes,
+        )
+        return operations.run_exec(self._rt, self._record(), spec, on_output)
+
+    def sync_push(
+        self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False
+    ) -> SyncResult:
+        """Copy a host directory (or tar file) into the workspace."""
+        return operations.sync_push(self._rt, self._record(), os.fspath(source), dest, delete)
+
+    def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
+        """Apply a unified diff to /workspace, all hunks or none."""
+        return operations.apply_patch(self._rt, self._record(), patch, dry_run)
+
+    def logs(self, limit: int | None = None) -> list[ExecRecord]:
+        """The exec history, oldest first (the newest 100 are kept)."""
+        self._record()
+        return ExecHistory(self._rt.store.dir(self.id)).entries(limit)
+
+    def exec_output(
+        self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536
+    ) -> OutputSlice:
+        """A window of a past exec's saved output."""
+        self._record()
+        return ExecHistory(self._rt.store.dir(self.id)).read_output(exec_id, stream, offset, max_bytes)
+
+    def update(
+        self,
+        *,
+        name: str | None = None,
+        labels: dict[str, str] | None = None,
+        remove_labels: Sequence[str] = (),
+        ttl_seconds: int | None = None,
+        clear_ttl: bool = False,
+    ) -> WorkspaceInfo:
+        """Rename, relabel, set a new TTL from now, or clear the TTL.
+
+        Raises:
+            RoostError: invalid_argument, name_taken, workspace_busy.
+        """
+        record = lifecycle.update(
+            self._rt,
+            self.id,
+            name=name,
+            labels=labels,
+            remove_labels=tuple(remove_labels),
+            ttl_seconds=ttl_seconds,
+            clear_ttl=clear_ttl,
+        )
+        return lifecycle.info(self._rt, record, probe=False)
+
+    def delete(self, *, force: bool = False) -> None:
+        """Stop every process of the workspace and remove all its files."""
+        lifecycle.delete(self._rt, self.id, force=force)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.ephemeral:
+            try:
+                self.delete(force=True)
+            except RoostError:
+                if exc is None:
+                    raise
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.id!r})"

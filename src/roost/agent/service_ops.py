@@ -1,0 +1,107 @@
+"""Agent operations on services: start, list, status, logs, stop.
+
+Imports: the agent's own modules, protocol and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any
+
+from roost.agent.context import Reply, RequestContext
+from roost.agent.ops import AgentRuntime
+from roost.agent.service_logs import STREAMS, read_from, size, tail
+from roost.agent.service_model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services import ServiceSupervisor
+from roost.protocol import Code, OpError
+from roost.protocol.messages import CH_DATA
+
+FOLLOW_POLL_S = 0.1
+
+
+def supervisor(runtime: AgentRuntime) -> ServiceSupervisor:
+    return runtime.part("services", lambda: ServiceSupervisor(runtime.state_dir, runtime.paths, runtime.base_env))
+
+
+def _argv(ctx: RequestContext) -> list[str]:
+    argv = ctx.args.get("argv")
+    command = ctx.args.get("command")
+    if (argv is None) == (command is None):
+        raise OpError(Code.INVALID_ARGUMENT, "give exactly one of 'argv' or 'command'")
+    if command is not None:
+        if not isinstance(command, str) or not command.strip():
+            raise OpError(Code.INVALID_ARGUMENT, "'command' must be a non-empty string")
+        return [shutil.which("bash") or "/bin/sh", "-c", command]
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise OpError(Code.INVALID_ARGUMENT, "'argv' must be a non-empty list of strings")
+    return list(argv)
+
+
+def _with_log(runtime: AgentRuntime, record: ServiceRecord) -> dict[str, Any]:
+    result = record.to_dict()
+    if record.state == FAILED:
+        run = supervisor(runtime).get(record.name)
+        result["log_tail"] = supervisor(runtime).failure_log(run)
+    return result
+
+
+def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    name = ServiceSpec.check_name(ctx.args.get("name"))
+    guest_cwd = ctx.arg_str("cwd", "/workspace")
+    cwd = runtime.paths.host(guest_cwd)
+    if not os.path.isdir(cwd):
+        raise OpError(Code.PATH_NOT_FOUND, f"working directory {guest_cwd!r} does not exist")
+    restart = ctx.arg_str("restart", "no")
+    if restart not in RESTART_POLICIES:
+        raise OpError(Code.INVALID_ARGUMENT, f"restart must be one of {', '.join(RESTART_POLICIES)}")
+    spec = ServiceSpec(
+        name=name,
+        argv=_argv(ctx),
+        cwd=cwd,
+        env=ctx.arg_str_map("env"),
+        probe=ProbeSpec.from_args(ctx.args.get("ready")),
+        restart=restart,
+    )
+    return Reply(_with_log(runtime, supervisor(runtime).start(spec)))
+
+
+def list_services(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    return Reply({"services": [r.to_dict() for r in supervisor(runtime).records()]})
+
+
+def service_status(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    run = supervisor(runtime).get(ctx.arg_str("name"))
+    return Reply(_with_log(runtime, run.record))
+
+
+def service_logs(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Tail a stream; with `follow`, keep streaming new output until cancelled or the service ends."""
+    run = supervisor(runtime).get(ctx.arg_str("name"))
+    stream = ctx.arg_str("stream", "both")
+    if stream not in STREAMS:
+        raise OpError(Code.INVALID_ARGUMENT, f"stream must be one of {', '.join(STREAMS)}")
+    lines = ctx.args.get("tail")
+    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
+        raise OpError(Code.INVALID_ARGUMENT, "tail must be a whole number of lines")
+    offset = size(run.directory, stream)
+    data = tail(run.directory, stream, lines)
+    if not ctx.arg_bool("follow", False):
+        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state}, data)
+    ctx.send(CH_DATA, data)
+    while not ctx.cancelled.is_set():
+        fresh, offset = read_from(run.directory, stream, offset)
+        if fresh:
+            ctx.send(CH_DATA, fresh)
+        elif run.record.state not in ACTIVE and run.done.is_set():
+            break
+        else:
+            time.sleep(FOLLOW_POLL_S)
+    return Reply({"name": run.record.name, "stream": stream, "state": run.record.state})
+
+
+def stop_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    grace = ctx.arg_opt_float("timeout")
+    record = supervisor(runtime).stop(ctx.arg_str("name"), 10.0 if grace is None else grace)
+    return Reply(record.to_dict())
