@@ -127,6 +127,8 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "shell_not_running": ConflictError,
     "service_not_found": NotFound,
     "service_exists": ConflictError,
+    "snapshot_not_found": NotFound,
+    "snapshot_exists": ConflictError,
     "frame_too_large": ProtocolError,
     "protocol_error": ProtocolError,
     "unsupported_version": ProtocolError,

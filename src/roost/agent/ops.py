@@ -117,6 +117,11 @@ _HANDLERS: dict[str, str] = {
     Op.SERVICE_STATUS: "roost.agent.service_ops:service_status",
     Op.SERVICE_LOGS: "roost.agent.service_ops:service_logs",
     Op.SERVICE_STOP: "roost.agent.service_ops:stop_service",
+    Op.SNAPSHOT_CREATE: "roost.agent.snapshot_ops:create_snapshot",
+    Op.SNAPSHOT_LIST: "roost.agent.snapshot_ops:list_snapshots",
+    Op.SNAPSHOT_DELETE: "roost.agent.snapshot_ops:delete_snapshot",
+    Op.DIFF: "roost.agent.snapshot_ops:diff",
+    Op.RESET: "roost.agent.snapshot_ops:reset",
 }
 
 

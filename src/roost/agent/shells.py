@@ -125,9 +125,11 @@ class ShellRegistry:
                 ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *argv],
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                # The child holds the terminal from the fork on: were nobody to hold it
+                # until /bin/sh reopens it, the reader would see EIO and end the shell.
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
                 start_new_session=True,
                 close_fds=True,
             )

@@ -58,6 +58,11 @@ class Op:
     SERVICE_STATUS = "service.status"
     SERVICE_LOGS = "service.logs"
     SERVICE_STOP = "service.stop"
+    SNAPSHOT_CREATE = "snapshot.create"
+    SNAPSHOT_LIST = "snapshot.list"
+    SNAPSHOT_DELETE = "snapshot.delete"
+    DIFF = "workspace.diff"
+    RESET = "workspace.reset"
 
 
 class Code:
@@ -83,6 +88,8 @@ class Code:
     SHELL_NOT_RUNNING = "shell_not_running"
     SERVICE_NOT_FOUND = "service_not_found"
     SERVICE_EXISTS = "service_exists"
+    SNAPSHOT_NOT_FOUND = "snapshot_not_found"
+    SNAPSHOT_EXISTS = "snapshot_exists"
     INTERNAL = "internal"
 
 
