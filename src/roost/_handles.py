@@ -14,28 +14,39 @@ from types import TracebackType
 from roost.errors import RoostError
 from roost.models import (
     DeleteResult,
+    DiffResult,
     ExecRecord,
     ExecResult,
+    ExportResult,
     FileContent,
     FileEntry,
     FileListing,
     OutputSlice,
     PatchResult,
+    ResetResult,
     ServiceInfo,
     ShellInfo,
     ShellOutput,
+    SnapshotInfo,
     SyncResult,
     WorkspaceInfo,
     WriteResult,
 )
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord
-from roost.workspace import lifecycle, operations, services, shells
+from roost.workspace import lifecycle, operations, services, shells, snapshots
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 from roost.workspace.services import Readiness
 
-__all__ = ["Readiness", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
+__all__ = [
+    "Readiness",
+    "Workspace",
+    "WorkspaceFiles",
+    "WorkspaceServices",
+    "WorkspaceShells",
+    "WorkspaceSnapshots",
+]
 
 
 class WorkspaceFiles:
@@ -187,6 +198,28 @@ class WorkspaceServices:
         return services.stop_service(self._ws._rt, self._ws._record(), name, timeout=timeout)
 
 
+class WorkspaceSnapshots:
+    """Named snapshots of /workspace (`ws.snapshots`); `baseline` is taken at create."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def create(self, name: str) -> SnapshotInfo:
+        """Checkpoint /workspace; unchanged content is stored once, so this is cheap.
+
+        Raises:
+            RoostError: snapshot_exists, invalid_argument.
+        """
+        return snapshots.create_snapshot(self._ws._rt, self._ws._record(), name)
+
+    def list(self) -> list[SnapshotInfo]:
+        return snapshots.list_snapshots(self._ws._rt, self._ws._record())
+
+    def delete(self, name: str) -> None:
+        """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
+        snapshots.delete_snapshot(self._ws._rt, self._ws._record(), name)
+
+
 class Workspace:
     """A handle on one workspace. Cheap: it holds only the id."""
 
@@ -197,6 +230,7 @@ class Workspace:
         self.files = WorkspaceFiles(self)
         self.shells = WorkspaceShells(self)
         self.services = WorkspaceServices(self)
+        self.snapshots = WorkspaceSnapshots(self)
 
     def _record(self) -> WorkspaceRecord:
         return self._rt.store.load(self.id)
@@ -242,6 +276,36 @@ class Workspace:
     def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none."""
         return operations.apply_patch(self._rt, self._record(), patch, dry_run)
+
+    def diff(
+        self,
+        *,
+        against: str = "baseline",
+        paths: Sequence[str] = (),
+        stat: bool = False,
+        max_bytes: int | None = snapshots.DEFAULT_DIFF_BYTES,
+    ) -> DiffResult:
+        """What changed since the baseline (or a snapshot): a summary and a git-style patch.
+
+        Raises:
+            RoostError: snapshot_not_found, path_outside_workspace.
+        """
+        return snapshots.diff(
+            self._rt, self._record(), against=against, paths=tuple(paths), stat=stat, max_bytes=max_bytes
+        )
+
+    def export(self, path: str, output: str | os.PathLike[str], *, format: str = "dir") -> ExportResult:
+        """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
+
+        Raises:
+            RoostError: output_exists, path_not_found, path_outside_workspace.
+        """
+        return snapshots.export(self._rt, self._record(), path, os.fspath(output), format)
+
+    def reset(self, *, snapshot: str = "baseline") -> ResetResult:
+        """Restore /workspace exactly to a snapshot (default: the baseline), stopping
+        services and closing shells first; the result names them."""
+        return snapshots.reset(self._rt, self._record(), snapshot)
 
     def logs(self, limit: int | None = None) -> list[ExecRecord]:
         """The exec history, oldest first (the newest 100 are kept)."""

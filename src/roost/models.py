@@ -14,11 +14,14 @@ from typing import Any
 
 __all__ = [
     "DeleteResult",
+    "DiffEntry",
+    "DiffResult",
     "DoctorCheck",
     "DoctorReport",
     "EnvInfo",
     "ExecRecord",
     "ExecResult",
+    "ExportResult",
     "FileContent",
     "FileEntry",
     "FileListing",
@@ -26,9 +29,11 @@ __all__ = [
     "PatchResult",
     "PatchedFile",
     "PruneResult",
+    "ResetResult",
     "ServiceInfo",
     "ShellInfo",
     "ShellOutput",
+    "SnapshotInfo",
     "SyncResult",
     "WorkspaceInfo",
     "WriteResult",
@@ -283,3 +288,58 @@ class ServiceInfo(_Value):
     stopped_at: str | None = None
     restarts: int = 0
     log_tail: str | None = None
+
+
+@dataclass(frozen=True)
+class DiffEntry(_Value):
+    """One changed path: added, deleted, modified, type_changed or mode_changed."""
+
+    path: str
+    change: str
+    kind: str
+    old_size: int | None
+    new_size: int | None
+    old_mode: int | None
+    new_mode: int | None
+    binary: bool
+    old_target: str | None = None
+    new_target: str | None = None
+
+
+@dataclass(frozen=True)
+class DiffResult(_Value):
+    """What changed in /workspace since the baseline or a snapshot, with the patch text."""
+
+    against: str
+    changes: tuple[DiffEntry, ...]
+    counts: dict[str, int]
+    patch: str
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class ExportResult(_Value):
+    path: str
+    format: str
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SnapshotInfo(_Value):
+    name: str
+    created_at: str
+    files: int
+    size_bytes: int
+    stored_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class ResetResult(_Value):
+    """What a reset did: the snapshot it restored, files rewritten and removed, what it stopped first."""
+
+    snapshot: str
+    restored: int
+    removed: int
+    stopped_services: tuple[str, ...]
+    closed_shells: tuple[str, ...]

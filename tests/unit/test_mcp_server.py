@@ -37,6 +37,12 @@ CORE_TOOLS = {
     "file_delete",
     "patch_apply",
     "env_list",
+    "workspace_diff",
+    "workspace_export",
+    "snapshot_create",
+    "snapshot_list",
+    "snapshot_delete",
+    "workspace_reset",
 }
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}

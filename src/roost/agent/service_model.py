@@ -83,7 +83,7 @@ class ServiceSpec:
 
     @staticmethod
     def check_name(name: object) -> str:
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise OpError(
                 Code.INVALID_ARGUMENT,
                 f"invalid service name {name!r}",

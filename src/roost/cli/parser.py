@@ -117,6 +117,32 @@ def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     stop.add_argument("--timeout", type=float, metavar="S", help="grace period before KILL (default 10)")
 
 
+def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    h = f"{_H}.changes"
+    diff = _leaf(wsub, "diff", f"{h}:diff", "what changed in /workspace since the baseline or a snapshot")
+    diff.add_argument("--against", default="baseline", metavar="SNAPSHOT", help="baseline (default) or a snapshot")
+    diff.add_argument("--stat", action="store_true", help="only the summary of changed paths")
+    diff.add_argument("--path", action="append", default=[], metavar="P", help="only changes under P (repeatable)")
+    diff.add_argument("--max-bytes", type=int, default=1024 * 1024, help="cap on the patch text (default 1 MiB)")
+    export = _leaf(wsub, "export", f"{h}:export", "copy a workspace path out to a new host path")
+    export.add_argument("path", metavar="PATH", help="file or directory in /workspace")
+    export.add_argument("--output", "-o", required=True, metavar="OUT", help="host path; must not exist")
+    export.add_argument(
+        "--format",
+        choices=["dir", "tar", "patch"],
+        default="dir",
+        help="dir: the files (default); tar: one archive; patch: the diff against the baseline",
+    )
+    snap = wsub.add_parser("snapshot", help="named checkpoints of /workspace")
+    sub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")
+    for action, text in (("create", "checkpoint /workspace under NAME"), ("delete", "remove snapshot NAME")):
+        leaf = _leaf(sub, action, f"{h}:snapshot_{action}", text)
+        leaf.add_argument("name", metavar="NAME")
+    _leaf(sub, "list", f"{h}:snapshot_list", "list snapshots (baseline first)")
+    reset = _leaf(wsub, "reset", f"{h}:reset", "restore /workspace to the baseline or a snapshot")
+    reset.add_argument("--snapshot", default="baseline", metavar="NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="roost",
@@ -228,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _shell_commands(wsub)
     _service_commands(wsub)
+    _change_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(
         dest="mcp_command", metavar="ACTION"

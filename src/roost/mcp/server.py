@@ -19,6 +19,7 @@ from mcp.server import MCPServer
 from roost import __version__
 from roost.client import Roost
 from roost.errors import InvalidArgument
+from roost.mcp.change_tools import register_change_tools
 from roost.mcp.exec_tools import register_exec_tools
 from roost.mcp.file_tools import register_file_tools
 from roost.mcp.host_paths import AllowedRoots
@@ -31,7 +32,13 @@ from roost.mcp.workspace_tools import register_workspace_tools
 
 __all__ = ["PROFILES", "TRANSPORTS", "ServeOptions", "build_server", "serve"]
 
-_CORE: tuple[ToolGroup, ...] = (register_run_tools, register_workspace_tools, register_exec_tools, register_file_tools)
+_CORE: tuple[ToolGroup, ...] = (
+    register_run_tools,
+    register_workspace_tools,
+    register_exec_tools,
+    register_file_tools,
+    register_change_tools,
+)
 
 # A profile is the tool groups it registers; a new feature adds its group here.
 PROFILES: dict[str, tuple[ToolGroup, ...]] = {

@@ -28,6 +28,7 @@ from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_n
 from roost.workspace.runtime import Runtime
 from roost.workspace.transfer import tar_stream
 
+BASELINE = "baseline"
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
 NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
 
@@ -131,6 +132,8 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
         record = rt.store.update(ws_id, lambda r: r.replace(runtime=runtime))
         if seed is not None:
             rt.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
+        # What diff, export --format patch and reset compare against.
+        rt.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
         record = rt.store.update(ws_id, lambda r: r.replace(state="running"))
     except BaseException:
         rt.forget(ws_id)

@@ -1,0 +1,92 @@
+"""Change tools (core profile): diff, export, snapshots and reset.
+
+Imports the MCP layer's siblings and the MCP types only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
+from roost.mcp.results import offload
+from roost.mcp.toolkit import ToolContext, WorkspaceRef, add_tool
+
+SnapshotName = Annotated[str, Field(description="Snapshot name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.")]
+
+
+def register_change_tools(server: MCPServer, context: ToolContext) -> None:
+    async def workspace_diff(
+        workspace: WorkspaceRef,
+        against: Annotated[str, Field(description="`baseline` (the state at create) or a snapshot name.")] = "baseline",
+        paths: Annotated[list[str] | None, Field(description="Only changes under these paths.")] = None,
+        stat: Annotated[bool, Field(description="Only the summary of changed paths, no patch text.")] = False,
+        max_bytes: Annotated[
+            int, Field(description="Cap on the patch text.", ge=1024, le=MAX_MODEL_CHARS)
+        ] = DEFAULT_MODEL_CHARS,
+    ) -> CallToolResult:
+        """What changed in /workspace: a summary per path (added, modified, deleted, type_changed,
+        mode_changed) and a git-style patch. `truncated` says the patch was cut; narrow with paths."""
+
+        def work() -> dict[str, Any]:
+            result = context.workspace(workspace).diff(
+                against=against, paths=paths or (), stat=stat, max_bytes=max_bytes
+            )
+            return result.to_dict()
+
+        return await offload(work)
+
+    async def workspace_export(
+        workspace: WorkspaceRef,
+        path: Annotated[str, Field(description="File or directory in /workspace.")],
+        output_path: Annotated[str, Field(description="New host path to write (under the server's allowed roots).")],
+        format: Annotated[
+            Literal["dir", "tar", "patch"], Field(description="dir: the files; tar: an archive; patch: the diff.")
+        ] = "dir",
+    ) -> CallToolResult:
+        """Copy a workspace path out to a new host path, or write its diff against the baseline as a patch."""
+
+        def work() -> dict[str, Any]:
+            target = context.roots.confine(output_path, param="output_path")
+            result = context.workspace(workspace).export(path, target, format=format).to_dict()
+            result["path"] = output_path  # as the caller named it, not the resolved host path
+            return result
+
+        return await offload(work)
+
+    async def snapshot_create(workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
+        """Checkpoint /workspace under a name (cheap: unchanged content is stored once)."""
+        return await offload(lambda: context.workspace(workspace).snapshots.create(name).to_dict())
+
+    async def snapshot_list(workspace: WorkspaceRef) -> CallToolResult:
+        """List snapshots, the baseline first."""
+        return await offload(
+            lambda: {"snapshots": [s.to_dict() for s in context.workspace(workspace).snapshots.list()]}
+        )
+
+    async def snapshot_delete(workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
+        """Delete a snapshot (not the baseline)."""
+
+        def work() -> dict[str, Any]:
+            context.workspace(workspace).snapshots.delete(name)
+            return {"deleted": name}
+
+        return await offload(work)
+
+    async def workspace_reset(
+        workspace: WorkspaceRef,
+        snapshot: Annotated[str, Field(description="`baseline` or a snapshot name.")] = "baseline",
+    ) -> CallToolResult:
+        """Restore /workspace exactly to the baseline or a snapshot. Services are stopped and shells
+        closed first; the result lists them."""
+        return await offload(lambda: context.workspace(workspace).reset(snapshot=snapshot).to_dict())
+
+    add_tool(server, workspace_diff, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    add_tool(server, workspace_export, ToolAnnotations(open_world_hint=False))
+    add_tool(server, snapshot_create, ToolAnnotations(open_world_hint=False))
+    add_tool(server, snapshot_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    add_tool(server, snapshot_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    add_tool(server, workspace_reset, ToolAnnotations(destructive_hint=True, open_world_hint=False))
