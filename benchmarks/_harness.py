@@ -86,6 +86,11 @@ def failed(description: str, error: BaseException | str) -> Result:
     return {"description": description, "error": text, "met": False}
 
 
+def skipped(description: str, reason: str) -> Result:
+    """A benchmark that could not run here (a missing tool, --quick): recorded, neither met nor missed."""
+    return {"description": description, "skipped": reason, "met": False}
+
+
 def roost_script() -> Path:
     """The `roost` console script of the running venv (not whatever is first on PATH)."""
     beside = Path(sys.executable).parent / "roost"

@@ -165,13 +165,20 @@ class Roost:
         """
         return envs.inspect_env(self._rt, name)
 
-    def pull_env(self, name: str, *, registry: str | None = None, progress: ProgressFn | None = None) -> EnvInfo:
-        """Pull an environment's image from a registry (every blob sha256-verified).
+    def pull_env(
+        self,
+        name: str,
+        *,
+        registry: str | None = None,
+        digest: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> EnvInfo:
+        """Pull an environment's image from a registry (every blob sha256-verified), by tag or by `digest`.
 
         Raises:
             ImageError: no_registry, registry_unreachable, image_not_found, digest_mismatch.
         """
-        return envs.pull(self._rt, name, registry, progress)
+        return envs.pull(self._rt, name, registry, digest, progress)
 
     def build_env(self, name: str, *, progress: ProgressFn | None = None) -> EnvInfo:
         """Build an environment locally with mmdebstrap/debootstrap from apt's mirror.

@@ -116,7 +116,9 @@ def test_a_dev_kvm_this_user_cannot_open_is_hardware_that_cannot_boot(tmp_path: 
 
 
 @pytest.fixture
-def doctor_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def doctor_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """`roost doctor --json` for a fresh home, with no backend forced by the environment."""
     with monkeypatch.context() as patched:
         patched.delenv("ROOST_BACKEND", raising=False)

@@ -51,9 +51,19 @@ def _range(start: int, length: int) -> str:
     return f"{first},{length}"
 
 
+def _lines(data: bytes) -> list[str]:
+    """Lines as git and patch see them, ended by LF only: str.splitlines also splits at
+    CR, form feed and other separators, and hunks cut there do not apply."""
+    pieces = data.decode("utf-8").split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return lines
+
+
 def _hunks(old: bytes, new: bytes) -> Iterator[str]:
-    a = old.decode("utf-8").splitlines(keepends=True)
-    b = new.decode("utf-8").splitlines(keepends=True)
+    a = _lines(old)
+    b = _lines(new)
     for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3):
         first, last = group[0], group[-1]
         yield f"@@ -{_range(first[1], last[2] - first[1])} +{_range(first[3], last[4] - first[3])} @@\n"

@@ -108,9 +108,10 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
     summary = []
     counts: dict[str, int] = {}
-    sent = 0
+    sent = unsent = 0
     pending: list[str] = []
     truncated_files = 0
+    cut_in: str | None = None  # the path whose patch the cap cut part-way
     for change in changes:
         binary = binary_change(change.old, change.new, load)
         summary.append(_summary(change, binary))
@@ -121,16 +122,24 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             truncated_files += 1
             continue
         for piece in patch_for(change.path, change.change, change.old, change.new, load):
+            # The cap holds inside one file's patch too: one huge file must not flood the caller.
+            if cap is not None and sent >= cap:
+                cut_in = change.path
+                break
             pending.append(piece)
             sent += len(piece)
-            if sum(map(len, pending)) >= SEND_CHUNK:
+            unsent += len(piece)
+            if unsent >= SEND_CHUNK:
                 ctx.send(CH_DATA, "".join(pending).encode())
                 pending.clear()
-    if truncated_files:
+                unsent = 0
+    if truncated_files or cut_in is not None:
+        partial = f"the patch of {cut_in} is incomplete; " if cut_in is not None else ""
         pending.append(
-            f"\n[... diff cut at {cap} bytes: {truncated_files} more changed path(s) not shown; "
+            f"\n[... diff cut at {cap} bytes: {partial}{truncated_files} more changed path(s) not shown; "
             "narrow it with --path, or export it with --format patch ...]\n"
         )
     if pending:
         ctx.send(CH_DATA, "".join(pending).encode())
-    return Reply({"against": against, "changes": summary, "counts": counts, "truncated": truncated_files > 0})
+    truncated = truncated_files > 0 or cut_in is not None
+    return Reply({"against": against, "changes": summary, "counts": counts, "truncated": truncated})

@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull = _leaf(env, "pull", f"{_H}.envs:env_pull", "pull an environment from a registry", workspace=False)
     pull.add_argument("env_name", metavar="ENV")
     pull.add_argument("--registry", help="host[:port]/prefix (default $ROOST_REGISTRY)")
+    pull.add_argument("--digest", metavar="SHA256", help="pull this exact manifest (sha256:...) instead of the tag")
     push = _leaf(env, "push", f"{_H}.envs:env_push", "publish a cached environment to a registry", workspace=False)
     push.add_argument("env_name", metavar="ENV")
     push.add_argument("reference", metavar="REF", help="host[:port]/repo:tag")

@@ -134,6 +134,11 @@ def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None)
     tool, path = bootstrap_tool()
     mirror = debian_mirror()
     argv = _command(tool, path, spec, dest, mirror)
+    unshare = shutil.which("unshare")
+    if os.geteuid() == 0 and unshare:
+        # As root the tool mounts /proc, /sys and /dev into the target; in a
+        # private mount namespace those mounts die with it, even on a kill.
+        argv = [unshare, "--mount", "--propagation", "private", "--", *argv]
     total = len(_STEPS) + 1
     done = 0
     if progress:
@@ -161,14 +166,23 @@ def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None)
                 code="disk_full",
                 hint="free some space (`roost env prune`) or point ROOST_IMAGES at a larger disk",
             )
-        last = next((line for line in reversed(tail) if line.strip()), "no output")
         raise ImageError(
-            f"{tool} failed building {spec.name} (exit {code}): {last}",
+            f"{tool} failed building {spec.name} (exit {code}): {_cause(tail)}",
             code="build_failed",
             hint="check that the Debian mirror in apt's sources is reachable",
             details={"log_tail": list(tail)},
         )
     return tool
+
+
+def _cause(tail: deque[str]) -> str:
+    """The most telling line of a failed bootstrap (its last line is only 'failed to run')."""
+    lines = [line.strip() for line in tail if line.strip()]
+    for marker in ("Failed to fetch", "Could not", "Unable to", "E: "):
+        for line in reversed(lines):
+            if marker in line and "failed to run" not in line:
+                return line
+    return lines[-1] if lines else "no output"
 
 
 def finish_rootfs(spec: EnvSpec, root: Path) -> None:

@@ -12,6 +12,7 @@ Imports: images.*, config, errors and the standard library.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,16 +49,17 @@ def configured_sources() -> list[str]:
     return sources
 
 
-def registry_reference(spec: EnvSpec, registry: str | None = None) -> str | None:
-    """Where `spec` lives in a registry: `host[:port]/prefix/debian:12`, or None if nowhere."""
+def registry_reference(spec: EnvSpec, registry: str | None = None, digest: str | None = None) -> str | None:
+    """Where `spec` lives in a registry: `host[:port]/prefix/debian:12` (or `...@sha256:...`
+    when a digest is given or pinned in the catalog), or None if nowhere."""
     base = registry or os.environ.get(REGISTRY_ENV) or spec.registry
     if not base:
         return None
     repo, _, tag = spec.name.partition(":")
-    reference = f"{base.rstrip('/')}/{repo}:{tag or 'latest'}"
-    if spec.digest and not registry and not os.environ.get(REGISTRY_ENV):
-        reference = f"{base.rstrip('/')}/{repo}@{spec.digest}"
-    return reference
+    pinned = digest or (spec.digest if not registry and not os.environ.get(REGISTRY_ENV) else None)
+    if pinned:
+        return f"{base.rstrip('/')}/{repo}@{pinned}"
+    return f"{base.rstrip('/')}/{repo}:{tag or 'latest'}"
 
 
 def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> EnvImage:
@@ -94,7 +96,12 @@ def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None)
 
 
 def pull_image(
-    cache: ImageCache, env: str, *, registry: str | None = None, progress: ProgressFn | None = None
+    cache: ImageCache,
+    env: str,
+    *,
+    registry: str | None = None,
+    digest: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> EnvImage:
     """Pull `env` from its registry, verify every blob, unpack it into the cache.
 
@@ -104,7 +111,9 @@ def pull_image(
     from roost.images.registry_source import pull_into_cache
 
     spec = env_spec(env)
-    reference = registry_reference(spec, registry)
+    if digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise ImageError(f"{digest!r} is not a sha256 digest", code="invalid_digest", hint="give sha256:<64 hex>")
+    reference = registry_reference(spec, registry, digest)
     if reference is None:
         raise ImageError(
             f"no registry is configured for {env}",
@@ -145,8 +154,9 @@ def ensure_image(cache: ImageCache, env: str, progress: ProgressFn | None = None
     if last is not None:
         last.details["sources"] = failures
         raise last
+    tried = "; ".join(f"{source}: {why}" for source, why in failures.items()) or "none configured"
     raise ImageError(
-        f"no image source could provide {env}: {failures}",
+        f"no image source could provide {env} ({tried})",
         code="image_unavailable",
         hint=f"configure {SOURCES_ENV} or {REGISTRY_ENV}",
     )

@@ -36,7 +36,7 @@ def _info(name: str, image: EnvImage | None) -> EnvInfo:
         key=image.key if image else None,
         size_bytes=image.size_bytes if image else None,
         created_at=image.created_at if image else None,
-        registry_reference=registry_reference(spec),
+        registry_reference=(image.details.get("reference") if image else None) or registry_reference(spec),
     )
 
 
@@ -49,8 +49,10 @@ def inspect_env(rt: Runtime, name: str) -> EnvInfo:
     return _info(name, cache(rt).lookup(name))
 
 
-def pull(rt: Runtime, name: str, registry: str | None = None, progress: ProgressFn | None = None) -> EnvInfo:
-    return _info(name, pull_image(cache(rt), name, registry=registry, progress=progress))
+def pull(
+    rt: Runtime, name: str, registry: str | None = None, digest: str | None = None, progress: ProgressFn | None = None
+) -> EnvInfo:
+    return _info(name, pull_image(cache(rt), name, registry=registry, digest=digest, progress=progress))
 
 
 def build(rt: Runtime, name: str, progress: ProgressFn | None = None) -> EnvInfo:

@@ -22,7 +22,7 @@ from roost.images.layers import apply_layer
 from roost.models import DiffEntry, DiffResult, ExportResult, ResetResult, SnapshotInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
-from roost.workspace import services, shells
+from roost.workspace import operations, services, shells
 from roost.workspace.runtime import Runtime
 
 BASELINE = "baseline"
@@ -94,6 +94,8 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str, output: str, fmt: st
             (staging / "out").write_bytes(data)
             os.replace(staging / "out", target)
             return ExportResult(str(target), fmt, len(patch.changes), len(data))
+        # The tar of a directory holding one file looks like the tar of that file: ask first.
+        is_dir = operations.stat_file(rt, record, path).type == "dir"
         tar_path = staging / "export.tar"
         with open(tar_path, "wb") as fh:
 
@@ -109,8 +111,7 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str, output: str, fmt: st
             tree.mkdir()
             apply_layer(tar_path, tree)  # refuses escapes, never writes through links
             entries = list(tree.iterdir())
-            single_file = len(entries) == 1 and result.get("dirs", 0) == 0 and not entries[0].is_dir()
-            os.replace(entries[0] if single_file else tree, target)
+            os.replace(tree if is_dir or len(entries) != 1 else entries[0], target)
         return ExportResult(str(target), fmt, int(result.get("files", 0)), int(result.get("bytes", 0)))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

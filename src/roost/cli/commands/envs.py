@@ -71,7 +71,7 @@ def env_build(args: argparse.Namespace) -> int:
 
 def env_pull(args: argparse.Namespace) -> int:
     with progress_for(args.json, f"pull {args.env_name}") as progress:
-        info = sdk(args).pull_env(args.env_name, registry=args.registry, progress=progress)
+        info = sdk(args).pull_env(args.env_name, registry=args.registry, digest=args.digest, progress=progress)
     if args.json:
         emit_json(info.to_dict())
     else:

@@ -1,0 +1,113 @@
+"""Sandbox backend latencies with a warm image cache (the shared `.cache/images`, or `$ROOST_IMAGES`):
+workspace create p50 < 150 ms, delete p50 < 100 ms, `ws.exec(["true"])` round trip p50 < 8 ms.
+
+Each benchmark runs in its own temporary home whose `images` links to the shared cache, so
+nothing is built here; without bubblewrap, or without a cached debian:12, they are skipped
+with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
+
+BACKEND = "sandbox"
+REPO = Path(__file__).resolve().parents[1]
+CREATE_DESCRIPTION = "SDK create_workspace('debian:12'), sandbox backend, warm image cache"
+DELETE_DESCRIPTION = "SDK workspace delete, sandbox backend"
+EXEC_DESCRIPTION = 'SDK ws.exec(["true"]) round trip, sandbox backend'
+
+
+def shared_images() -> Path:
+    from roost.config import IMAGES_ENV
+
+    return Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
+
+
+def why_not() -> str | None:
+    """Why the sandbox benchmarks cannot run here, or None when they can."""
+    from roost.backends import get_backend
+    from roost.images.cache import ImageCache
+
+    check = get_backend(BACKEND).availability()
+    if not check.available:
+        return f"the sandbox backend cannot run here: {check.reason}"
+    if ImageCache(shared_images()).lookup(ENV) is None:
+        return f"{ENV} is not in the image cache {shared_images()}; run `make images` (benchmarks never build it)"
+    return None
+
+
+@contextmanager
+def warm_home() -> Iterator[Path]:
+    """A temporary home whose image cache is the shared, warm one."""
+    with temp_home() as home:
+        (home / "images").symlink_to(shared_images(), target_is_directory=True)
+        yield home
+
+
+def create(settings: Settings) -> Result:
+    from roost import Roost
+
+    reason = why_not()
+    if reason:
+        return skipped(CREATE_DESCRIPTION, reason)
+    runs, warmup = settings.n(30, 5), settings.n(3, 1)
+    samples = []
+    with warm_home() as home, Roost(home=home, backend=BACKEND) as roost:
+        for index in range(warmup + runs):
+            start = time.perf_counter()
+            ws = roost.create_workspace(ENV, ephemeral=False)
+            elapsed = (time.perf_counter() - start) * 1000
+            ws.delete(force=True)
+            if index >= warmup:
+                samples.append(elapsed)
+    return measured(CREATE_DESCRIPTION, "ms", summarize(samples), "p50", "<", 150.0, runs=runs)
+
+
+def delete(settings: Settings) -> Result:
+    from roost import Roost
+
+    reason = why_not()
+    if reason:
+        return skipped(DELETE_DESCRIPTION, reason)
+    runs, warmup = settings.n(30, 5), settings.n(3, 1)
+    samples = []
+    with warm_home() as home, Roost(home=home, backend=BACKEND) as roost:
+        for index in range(warmup + runs):
+            ws = roost.create_workspace(ENV, ephemeral=False)
+            ws.exec(["true"])  # a workspace that was used, as deletes usually see
+            start = time.perf_counter()
+            ws.delete()
+            elapsed = (time.perf_counter() - start) * 1000
+            if index >= warmup:
+                samples.append(elapsed)
+    return measured(DELETE_DESCRIPTION, "ms", summarize(samples), "p50", "<", 100.0, runs=runs)
+
+
+def exec_round_trip(settings: Settings) -> Result:
+    from roost import Roost
+
+    reason = why_not()
+    if reason:
+        return skipped(EXEC_DESCRIPTION, reason)
+    iterations = settings.n(200, 30)
+    samples = []
+    with warm_home() as home, Roost(home=home, backend=BACKEND) as roost:
+        ws = roost.create_workspace(ENV)
+        try:
+            for _ in range(settings.n(20, 5)):
+                ws.exec(["true"])
+            for _ in range(iterations):
+                start = time.perf_counter()
+                result = ws.exec(["true"])
+                samples.append((time.perf_counter() - start) * 1000)
+                if result.exit_code != 0:
+                    raise RuntimeError(f"`true` exited {result.exit_code}: {result.stderr}")
+        finally:
+            ws.delete(force=True)
+    return measured(EXEC_DESCRIPTION, "ms", summarize(samples), "p50", "<", 8.0, iterations=iterations)
