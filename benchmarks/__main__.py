@@ -20,7 +20,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import agent_rss, cli_latency, image_build, mcp_exec, sandbox, sdk_exec, throughput
+from benchmarks import (
+    agent_rss,
+    changes,
+    cli_latency,
+    image_build,
+    mcp_exec,
+    sandbox,
+    sdk_exec,
+    services,
+    shells,
+    throughput,
+)
 from benchmarks._harness import BACKEND, Result, Settings, failed, log
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
@@ -34,6 +45,9 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     "sandbox_delete": (sandbox.DELETE_DESCRIPTION, sandbox.delete),
     "sandbox_exec_round_trip": (sandbox.EXEC_DESCRIPTION, sandbox.exec_round_trip),
     "image_build_debian_12_base": (image_build.DESCRIPTION, image_build.run),
+    **services.benchmarks(),
+    **shells.benchmarks(),
+    **changes.benchmarks(),
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roost._handles import Readiness, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
 from roost.config import DEFAULT_ENV, default_home
@@ -25,6 +26,9 @@ from roost.store.records import WorkspaceRecord
 from roost.workspace import doctor, envs, lifecycle
 from roost.workspace.operations import OutputCallback
 from roost.workspace.runtime import Runtime
+
+if TYPE_CHECKING:
+    from roost.backends.firecracker.binary import InstalledRuntime
 
 __all__ = ["Readiness", "Roost", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
 
@@ -195,6 +199,20 @@ class Roost:
     def prune_envs(self) -> PruneResult:
         """Remove cached images that no env name or workspace uses."""
         return envs.prune(self._rt)
+
+    def install_runtime(self, version: str | None = None) -> InstalledRuntime:
+        """Install Firecracker's official release for this host (default v1.12.1) into `<home>/runtime`.
+
+        The tarball is checked against the release's published sha256 and each
+        binary against the tarball's SHA256SUMS before anything is installed.
+
+        Raises:
+            InvalidArgument: invalid_version.
+            BackendError: runtime_download_failed, runtime_checksum_mismatch, unsupported_arch, firecracker_broken.
+        """
+        from roost.backends.firecracker.binary import install_runtime
+
+        return install_runtime(self.home, version)
 
     def doctor(self) -> DoctorReport:
         """What this host can run and why (KVM, PVM, bubblewrap, images)."""

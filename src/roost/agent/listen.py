@@ -1,4 +1,4 @@
-"""Where the agent accepts connections: a Unix socket, a vsock port, or an fd.
+"""Where the agent accepts connections: a Unix socket, a vsock port, an fd, or a virtio-serial port.
 
 Never a network interface: there is no TCP listener, on purpose.
 
@@ -71,7 +71,7 @@ def _bind(spec: str) -> socket.socket:
         sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
         sock.bind((socket.VMADDR_CID_ANY, int(where)))
         return sock
-    raise ListenError(f"unknown listen address {spec!r}; use unix:PATH, vsock:PORT or fd:N")
+    raise ListenError(f"unknown listen address {spec!r}; use unix:PATH, vsock:PORT, fd:N or serial:PATH")
 
 
 def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], None] | None = None) -> None:
@@ -81,6 +81,11 @@ def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], 
         if on_ready:
             on_ready()
         Connection(stream, ops, info).serve()
+        return
+    if spec.startswith("serial:"):
+        from roost.agent.serial_port import serve_serial  # it builds on FdStream above
+
+        serve_serial(spec[len("serial:") :], ops, info, on_ready)
         return
     listener = _bind(spec)
     listener.listen(64)

@@ -62,6 +62,11 @@ class AgentRuntime:
     _parts: dict[str, Any] = field(default_factory=dict)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def existing_part(self, name: str) -> Any | None:
+        """A component if it was ever made (shutdown only tidies what exists)."""
+        with self._parts_lock:
+            return self._parts.get(name)
+
     def part(self, name: str, factory: Callable[[], T]) -> T:
         """A long-lived component (shell registry, service supervisor), made on first use."""
         with self._parts_lock:

@@ -30,7 +30,7 @@ class ByteRing:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
-        self._buf = bytearray(capacity)
+        self._buf = bytearray()  # grows with the output up to `capacity`: an idle shell costs little
         self._end = 0  # absolute offset one past the newest byte
         self._last_write = time.monotonic()
         self._closed = False
@@ -48,21 +48,28 @@ class ByteRing:
         if not data:
             return
         with self._cond:
-            if len(data) >= self.capacity:
-                # Keep the newest `capacity` bytes, each at index offset % capacity.
-                kept = data[-self.capacity :]
-                split = (self._end + len(data)) % self.capacity
-                self._buf[split:] = kept[: self.capacity - split]
-                self._buf[:split] = kept[self.capacity - split :]
+            if self._end + len(data) <= self.capacity:
+                self._buf += data  # still filling, so each offset is its own index
             else:
-                pos = self._end % self.capacity
-                first = min(len(data), self.capacity - pos)
-                self._buf[pos : pos + first] = data[:first]
-                if first < len(data):
-                    self._buf[: len(data) - first] = data[first:]
+                self._buf.extend(bytes(self.capacity - len(self._buf)))  # full size from here on
+                self._overwrite(data)
             self._end += len(data)
             self._last_write = time.monotonic()
             self._cond.notify_all()
+
+    def _overwrite(self, data: bytes) -> None:
+        """Store `data` from offset `end` on in the full-size buffer, each byte at offset % capacity."""
+        if len(data) >= self.capacity:
+            kept = data[-self.capacity :]  # only the newest `capacity` bytes survive
+            split = (self._end + len(data)) % self.capacity
+            self._buf[split:] = kept[: self.capacity - split]
+            self._buf[:split] = kept[self.capacity - split :]
+        else:
+            pos = self._end % self.capacity
+            first = min(len(data), self.capacity - pos)
+            self._buf[pos : pos + first] = data[:first]
+            if first < len(data):
+                self._buf[: len(data) - first] = data[first:]
 
     def close(self) -> None:
         """No more writes will come (the program exited); wake every waiter."""

@@ -40,6 +40,7 @@ from roost.agent.service_model import (
 from roost.protocol import Code, OpError
 
 LOG_LINES_ON_FAILURE = 20
+NO_PROBE_GRACE_S = 0.05
 READ_CHUNK = 65536
 
 
@@ -178,7 +179,6 @@ class ServiceSupervisor:
                     "timeout_s": spec.probe.timeout_s,
                     "interval_s": spec.probe.interval_s,
                 },
-                restarts=old.record.restarts if old is not None else 0,
             )
             if old is not None and old.logs is not None:
                 old.logs.close()
@@ -195,7 +195,10 @@ class ServiceSupervisor:
         if run.logs is None:
             run.logs = ServiceLogs(run.directory)
         try:
-            run.proc = self._os.spawn(run.spec, run.spec.cwd, env)
+            with self._lock:
+                if run.stopping:
+                    return  # stopped while a restart was pending
+                run.proc = self._os.spawn(run.spec, run.spec.cwd, env)
         except FileNotFoundError:
             self._move(run, FAILED, reason=f"command not found: {run.spec.argv[0]}", stopped_at=now_iso())
             run.done.set()
@@ -213,7 +216,9 @@ class ServiceSupervisor:
         if run.record.state != STARTING or run.proc is None:
             return
         if probe is None:
-            self._move(run, READY, ready_at=now_iso())
+            # No probe: ready unless it dies at once (a typo, a missing file).
+            if not run.done.wait(NO_PROBE_GRACE_S):
+                self._move(run, READY, only_from=(STARTING,), ready_at=now_iso())
             return
         env = dict(self._base_env)
         env.update(run.spec.env)
@@ -279,7 +284,8 @@ class ServiceSupervisor:
             reason = f"process exited with code {code}" if code >= 0 else f"process was killed by {sig}"
             self._move(run, state, exit_code=exit_code, signal=sig, reason=reason, stopped_at=now_iso())
             run.done.set()
-            if not was_starting and should_restart(run.spec.restart, exit_code):
+            # A first start that fails is reported to its caller; a restart that fails tries again.
+            if (not was_starting or run.record.restarts > 0) and should_restart(run.spec.restart, exit_code):
                 self._restart_later(run)
             return
         self._amend(run, exit_code=exit_code, signal=sig)
@@ -288,9 +294,12 @@ class ServiceSupervisor:
     def _restart_later(self, run: _Run) -> None:
         def restart() -> None:
             time.sleep(restart_delay(run.record.restarts))
-            if run.stopping or self._runs.get(run.spec.name) is not run:
-                return
-            self._amend(run, restarts=run.record.restarts + 1)
+            with self._lock:
+                if run.stopping or self._runs.get(run.spec.name) is not run:
+                    return
+                # Claimed under the lock: a stop from now on sees the new process.
+                run.record = dataclasses.replace(run.record, restarts=run.record.restarts + 1)
+                self._save(run)
             self._launch(run)
             self._await_ready(run)
 
@@ -312,7 +321,8 @@ class ServiceSupervisor:
 
     def stop(self, name: str, grace_s: float = 10.0) -> ServiceRecord:
         run = self.get(name)
-        run.stopping = True
+        with self._lock:
+            run.stopping = True  # under the lock: a pending restart either launched already or never will
         if run.record.state == STOPPED:
             return run.record
         self._terminate(run, grace_s)

@@ -34,8 +34,16 @@ def _size(ctx: RequestContext, default_cols: int, default_rows: int) -> tuple[in
     cols = ctx.arg_int("cols", default_cols, minimum=1)
     rows = ctx.arg_int("rows", default_rows, minimum=1)
     if cols > 1000 or rows > 1000:
-        raise OpError(Code.INVALID_ARGUMENT, "cols and rows must be at most 1000")
+        raise OpError(Code.INVALID_ARGUMENT, "cols and rows must be at most 1000", hint="e.g. cols 120, rows 32")
     return cols, rows
+
+
+def _not_running(session: ShellSession) -> OpError:
+    return OpError(
+        Code.SHELL_NOT_RUNNING,
+        f"shell {session.record.id} has {session.record.state}",
+        hint="its output can still be read; open a new shell with `roost workspace shell open`",
+    )
 
 
 def _status(session: ShellSession) -> dict[str, Any]:
@@ -84,7 +92,7 @@ def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 def write_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     session = _session(runtime, ctx)
     if not session.running:
-        raise OpError(Code.SHELL_NOT_RUNNING, f"shell {session.record.id} has {session.record.state}")
+        raise _not_running(session)
     data = b"".join(ctx.upload())
     session.write(data)
     return Reply({"id": session.record.id, "written": len(data)})
@@ -94,7 +102,7 @@ def signal_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     session = _session(runtime, ctx)
     number = signal_number(ctx.arg_str("signal", "INT"))
     if not session.running:
-        raise OpError(Code.SHELL_NOT_RUNNING, f"shell {session.record.id} has {session.record.state}")
+        raise _not_running(session)
     group = session.foreground_group()
     try:
         os.killpg(group, number)

@@ -31,8 +31,9 @@ def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     store = snapshots(runtime)
+    names_only = ctx.arg_bool("names_only", False)
     with store.lock:
-        return Reply({"snapshots": store.list()})
+        return Reply({"snapshots": store.list(names_only)})
 
 
 def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:

@@ -14,8 +14,8 @@ from roost.errors import BackendError, InvalidArgument
 __all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "get_backend", "select_backend"]
 
 # In order of preference.
-BACKEND_NAMES: tuple[str, ...] = ("sandbox", "mock")
-PREFERENCE: tuple[str, ...] = ("sandbox", "mock")
+BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")
+PREFERENCE: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 
 
 def get_backend(name: str) -> Backend:
@@ -32,6 +32,10 @@ def get_backend(name: str) -> Backend:
         from roost.backends.sandbox import SandboxBackend
 
         return SandboxBackend()
+    if name == "firecracker":
+        from roost.backends.firecracker.backend import FirecrackerBackend
+
+        return FirecrackerBackend()
     raise InvalidArgument(
         f"unknown backend {name!r}",
         code="unknown_backend",

@@ -155,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     _leaf(top, "doctor", f"{_H}.host:doctor", "check what this host can run, and why", workspace=False)
 
+    runtime = top.add_parser("runtime", help="the VMM runtime (Firecracker)")
+    rsub = runtime.add_subparsers(dest="runtime_command", metavar="ACTION")
+    install = _leaf(
+        rsub,
+        "install",
+        f"{_H}.runtime:runtime_install",
+        "download and verify Firecracker into <home>/runtime",
+        workspace=False,
+    )
+    install.add_argument("--version", dest="runtime_version", metavar="V", help="Firecracker release, e.g. 1.12.1")
+
     env = top.add_parser("env", help="environments (images)").add_subparsers(dest="env_command", metavar="ACTION")
     _leaf(env, "list", f"{_H}.envs:env_list", "list environments and what is cached", workspace=False)
     inspect = _leaf(

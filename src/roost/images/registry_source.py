@@ -14,8 +14,6 @@ from roost.errors import ImageError
 from roost.images.build import ProgressFn, finish_rootfs
 from roost.images.cache import MARKER, EnvImage, ImageCache, tree_size
 from roost.images.catalog import EnvSpec, env_spec
-from roost.images.layers import apply_layer, layer_from_directory
-from roost.images.oci import RegistryClient, parse_reference
 
 ENV_LABEL = "dev.roost.env"
 PACKAGES_LABEL = "dev.roost.packages"
@@ -29,6 +27,8 @@ def pull_into_cache(cache: ImageCache, spec: EnvSpec, reference: str, progress: 
     Raises:
         ImageError: any registry or layer failure; nothing partial is left in the cache.
     """
+    from roost.images.layers import apply_layer
+    from roost.images.oci import RegistryClient, parse_reference  # httpx: only when a registry is used
     ref = parse_reference(reference)
     cache.ensure()
     client = RegistryClient(ref.registry)
@@ -66,6 +66,8 @@ def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn |
     Raises:
         ImageError: not_cached when `env` has no cached image; registry failures.
     """
+    from roost.images.layers import layer_from_directory
+    from roost.images.oci import RegistryClient, parse_reference
     spec = env_spec(env)
     image = cache.lookup(env)
     if image is None:

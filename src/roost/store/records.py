@@ -43,7 +43,7 @@ def parse_time(value: str) -> datetime:
 
 
 def validate_name(name: str) -> str:
-    if not NAME_PATTERN.match(name) or ID_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name) or ID_PATTERN.fullmatch(name):
         raise InvalidArgument(
             f"invalid workspace name {name!r}",
             hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit (and not shaped like an id)",
@@ -129,7 +129,7 @@ class WorkspaceStore:
     def ids(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if ID_PATTERN.match(p.name) and p.is_dir())
+        return sorted(p.name for p in self.root.iterdir() if ID_PATTERN.fullmatch(p.name) and p.is_dir())
 
     @contextmanager
     def lock(self, ws_id: str) -> Iterator[None]:

@@ -11,6 +11,7 @@ import sys
 
 from roost import __version__
 from roost.backends import BACKEND_NAMES, get_backend, select_backend
+from roost.backends.firecracker.backend import FirecrackerBackend
 from roost.backends.kvm import probe_kvm
 from roost.config import images_dir
 from roost.errors import RoostError
@@ -55,17 +56,11 @@ def _host_checks(rt: Runtime) -> list[DoctorCheck]:
 
 
 def report(rt: Runtime) -> DoctorReport:
-    kvm = probe_kvm()
-    backends = {
-        # Not built yet (a later milestone); say what this host would allow.
-        "firecracker": DoctorCheck(
-            "firecracker",
-            False,
-            "not available in this release" + ("" if kvm.can_boot_guests else f"; and here: {kvm.detail}"),
-        )
-    }
+    backends: dict[str, DoctorCheck] = {}
     for name in BACKEND_NAMES:
-        check = get_backend(name).availability()
+        # Firecracker's check names its binary (this home's `runtime install` too), version and KVM verdict.
+        backend = FirecrackerBackend(home=rt.home) if name == "firecracker" else get_backend(name)
+        check = backend.availability()
         backends[name] = DoctorCheck(name, check.available, check.reason)
     try:
         chosen, warning = select_backend(rt.requested_backend)

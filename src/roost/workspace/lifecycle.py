@@ -52,7 +52,7 @@ TTL_HINT = "give a whole number of seconds above 0, e.g. 3600"
 
 def validate_labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        if not LABEL_KEY.match(key):
+        if not LABEL_KEY.fullmatch(key):
             raise InvalidArgument(f"invalid label key {key!r}", hint="use letters, digits and _ . - /")
         if not isinstance(value, str) or len(value) > 256:
             raise InvalidArgument(f"label {key!r} must be a string of at most 256 characters")

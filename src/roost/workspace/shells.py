@@ -38,6 +38,11 @@ def _info(data: dict[str, Any]) -> ShellInfo:
     )
 
 
+def _check_size(cols: int, rows: int) -> None:
+    if not (0 < cols <= 1000 and 0 < rows <= 1000):
+        raise InvalidArgument("cols and rows must be between 1 and 1000", hint="e.g. --cols 120 --rows 32")
+
+
 def open_shell(
     rt: Runtime,
     record: WorkspaceRecord,
@@ -47,6 +52,7 @@ def open_shell(
     rows: int = 32,
     env: dict[str, str] | None = None,
 ) -> ShellInfo:
+    _check_size(cols, rows)
     args: dict[str, Any] = {"cols": cols, "rows": rows, "env": dict(env or {})}
     if cwd is not None:
         args["cwd"] = cwd
@@ -69,11 +75,13 @@ def read_shell(
     timeout_ms: int | None = None,
 ) -> ShellOutput:
     if cursor < 0 or max_bytes <= 0:
-        raise InvalidArgument("cursor must be >= 0 and max_bytes > 0")
+        raise InvalidArgument(
+            "cursor must be >= 0 and max_bytes > 0", hint="start at cursor 0, or the last next_cursor"
+        )
     args: dict[str, Any] = {"id": shell_id, "cursor": cursor, "max_bytes": max_bytes}
     if wait_for_idle_ms is not None:
         if wait_for_idle_ms < 0:
-            raise InvalidArgument("wait_for_idle_ms must be >= 0")
+            raise InvalidArgument("wait_for_idle_ms must be >= 0", hint="e.g. 300 waits for 300 ms of quiet")
         args["wait_idle_ms"] = wait_for_idle_ms
         if timeout_ms is not None:
             args["timeout_ms"] = timeout_ms
@@ -109,8 +117,7 @@ def signal_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, signal: st
 
 
 def resize_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
-    if not (0 < cols <= 1000 and 0 < rows <= 1000):
-        raise InvalidArgument("cols and rows must be between 1 and 1000")
+    _check_size(cols, rows)
     rt.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
 
 

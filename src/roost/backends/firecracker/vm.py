@@ -1,0 +1,291 @@
+"""One Firecracker process for one workspace: its files, launch, configuration, boot and end.
+
+Files in the workspace directory (short names, and the VMM runs with that
+directory as its cwd and binds its sockets by relative name, so a deep
+`$ROOST_HOME` never hits the 108-byte `sockaddr_un` limit):
+
+    fc.sock          the API socket
+    v.sock           the vsock host-side socket (Firecracker adds v.sock_<port> for guest-initiated connects)
+    disk.ext4        the workspace's own copy of the guest rootfs
+    firecracker.log  the VMM's log and the guest's serial console
+
+Imports: backends.processes, backends.firecracker.{api,vsock}, errors, rpc,
+protocol and the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
+from roost.backends.firecracker.vsock import VsockConnector
+from roost.backends.processes import (
+    WORKSPACE_MARKER,
+    carries_marker,
+    is_alive,
+    kill_tree,
+    log_tail,
+    reap,
+    spawn_detached,
+)
+from roost.errors import BackendError, RoostError
+from roost.protocol import Op
+from roost.rpc import AgentClient
+
+API_SOCKET = "fc.sock"
+VSOCK_SOCKET = "v.sock"
+DISK = "disk.ext4"
+LOG = "firecracker.log"
+GUEST_CID = 3
+API_READY_TIMEOUT = 5.0
+# Without these the guest reboots into a VMM that never exits, or hangs on a panic.
+REQUIRED_BOOT_ARGS = ("reboot=k", "panic=1")
+_EXT4_MAGIC_OFFSET = 1080
+_EXT4_MAGIC = b"\x53\xef"
+
+
+@dataclass(frozen=True)
+class BootPlan:
+    """Everything a boot needs, persisted in the runtime record so `start` can boot again."""
+
+    kernel: str
+    initrd: str | None
+    boot_args: str
+    agent_port: int
+    vcpus: int = 2
+    mem_mib: int = 1024
+
+    def to_runtime(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel,
+            "initrd": self.initrd,
+            "boot_args": self.boot_args,
+            "agent_port": self.agent_port,
+            "vcpus": self.vcpus,
+            "mem_mib": self.mem_mib,
+        }
+
+    @classmethod
+    def from_runtime(cls, runtime: dict[str, Any]) -> BootPlan:
+        """Raises: BackendError: runtime_corrupt when the record lacks a field."""
+        try:
+            return cls(
+                kernel=str(runtime["kernel"]),
+                initrd=str(runtime["initrd"]) if runtime.get("initrd") else None,
+                boot_args=str(runtime["boot_args"]),
+                agent_port=int(runtime["agent_port"]),
+                vcpus=int(runtime.get("vcpus", 2)),
+                mem_mib=int(runtime.get("mem_mib", 1024)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackendError(
+                f"the workspace's VM record lacks {exc}", code="runtime_corrupt", hint="recreate the workspace"
+            ) from None
+
+
+def with_required_args(boot_args: str) -> str:
+    """`boot_args` plus what roost relies on: a guest reboot or panic must end the VMM."""
+    words = boot_args.split()
+    keys = {word.split("=", 1)[0] for word in words}
+    return " ".join(words + [arg for arg in REQUIRED_BOOT_ARGS if arg.split("=", 1)[0] not in keys])
+
+
+def check_kernel(path: str) -> None:
+    """Raises: BackendError: kernel_missing, kernel_invalid (Firecracker boots only an uncompressed ELF vmlinux)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise BackendError(
+            f"the guest kernel {path} cannot be read: {exc.strerror}",
+            code="kernel_missing",
+            hint="rebuild the guest image (`roost env build ENV`)",
+        ) from None
+    if magic != b"\x7fELF":
+        raise BackendError(
+            f"the guest kernel {path} is not an uncompressed ELF vmlinux",
+            code="kernel_invalid",
+            hint="rebuild the guest image (`roost env build ENV`)",
+        )
+
+
+def check_disk(path: Path) -> None:
+    """Raises: BackendError: disk_missing, disk_corrupt (no ext4 superblock)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(_EXT4_MAGIC_OFFSET)
+            magic = fh.read(2)
+    except OSError as exc:
+        raise BackendError(f"the disk {path.name} cannot be read: {exc.strerror}", code="disk_missing") from None
+    if magic != _EXT4_MAGIC:
+        raise BackendError(
+            f"the disk {path} is not an ext4 filesystem (corrupted or truncated)",
+            code="disk_corrupt",
+            hint="for a base image, rebuild it (`roost env build ENV`); a workspace disk cannot be repaired by roost",
+        )
+
+
+def copy_disk(base: Path, dest: Path) -> None:
+    """Copy-on-write where the filesystem allows (reflink), else a sparse copy; never a partial `dest`.
+
+    Raises:
+        BackendError: disk_missing, disk_corrupt, disk_copy_failed.
+    """
+    check_disk(base)
+    partial = dest.with_name(dest.name + ".partial")
+    argv = ["cp", "--reflink=auto", "--sparse=always", str(base), str(partial)]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackendError(f"cannot copy the guest disk: {exc}", code="disk_copy_failed") from None
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BackendError(
+            f"cannot copy the guest disk: {result.stderr.strip() or f'cp exited {result.returncode}'}",
+            code="disk_copy_failed",
+            hint="check free space where $ROOST_HOME lives",
+        )
+    os.chmod(partial, 0o600)
+    os.replace(partial, dest)
+
+
+class MicroVm:
+    """The Firecracker process of workspace `ws_id`, whose files live in `ws_dir`."""
+
+    def __init__(self, ws_dir: Path, ws_id: str, pid: int | None = None) -> None:
+        self.ws_dir = ws_dir
+        self.ws_id = ws_id
+        self.pid = pid
+
+    @property
+    def api_socket(self) -> Path:
+        return self.ws_dir / API_SOCKET
+
+    @property
+    def vsock_socket(self) -> Path:
+        return self.ws_dir / VSOCK_SOCKET
+
+    @property
+    def disk(self) -> Path:
+        return self.ws_dir / DISK
+
+    @property
+    def log(self) -> Path:
+        return self.ws_dir / LOG
+
+    # -- liveness -------------------------------------------------------------------
+    def running(self) -> bool:
+        """True while our VMM process lives (a recycled pid without our marker does not count)."""
+        return self.pid is not None and is_alive(self.pid) and carries_marker(self.pid, self.ws_id)
+
+    def death_reason(self) -> str | None:
+        """None while the VMM runs, else "the VMM died" and the last thing it (or the guest console) said."""
+        if self.running():
+            return None
+        if self.pid is not None:
+            reap(self.pid)
+        last = log_tail(self.log)
+        return "the VMM died" + (f"; its last output: {last}" if last else " without output")
+
+    def connector(self, port: int) -> VsockConnector:
+        return VsockConnector(self.vsock_socket, port, vmm_probe=self.death_reason)
+
+    def api(self, timeout: float = 5.0) -> FirecrackerApi:
+        return FirecrackerApi(self.api_socket, timeout=timeout)
+
+    # -- launch and boot ---------------------------------------------------------------
+    def clean_sockets(self) -> None:
+        """Remove sockets a dead VMM left behind (Firecracker refuses to bind over them)."""
+        for path in self.ws_dir.glob("*.sock*"):
+            if path.is_socket():
+                path.unlink(missing_ok=True)
+
+    def launch(self, binary: Path) -> None:
+        """Start the VMM with an empty configuration and wait until its API answers.
+
+        Raises:
+            BackendError: backend_start_failed, vmm_died, vmm_unreachable.
+        """
+        self.clean_sockets()
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
+        argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
+        self.pid = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
+        end = time.monotonic() + API_READY_TIMEOUT
+        delay = 0.001
+        while not self.api_socket.exists():
+            dead = self.death_reason()
+            if dead is not None:
+                raise BackendError(dead, code="vmm_died", hint="firecracker.log in the workspace directory has more")
+            if time.monotonic() >= end:
+                raise BackendError(
+                    f"the VMM did not open its API socket within {API_READY_TIMEOUT:g}s",
+                    code="vmm_unreachable",
+                    hint="firecracker.log in the workspace directory may say why",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    def boot(self, plan: BootPlan, boot_timeout: float) -> None:
+        """Configure the launched VMM, start the guest, and wait until its agent completes a handshake.
+
+        Raises:
+            BackendError: vmm_fault (Firecracker refused the configuration), vmm_died, boot_timeout.
+            RoostError: the agent's handshake failed.
+        """
+        with self.api() as api:
+            api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
+            api.put_boot_source(BootSource(plan.kernel, with_required_args(plan.boot_args), plan.initrd))
+            api.put_drive(Drive("rootfs", str(self.disk), is_root_device=True))
+            # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
+            api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
+            api.instance_start()
+        stream = self.connector(plan.agent_port).wait_for_agent(boot_timeout)
+        AgentClient(stream).close()  # the handshake proves the agent speaks our protocol
+
+    # -- the end -------------------------------------------------------------------------
+    def flush(self, port: int, timeout: float) -> None:
+        """Ask the guest to write its page cache to disk (best effort: a forced stop loses less)."""
+        try:
+            with self.connector(port).open_client(timeout) as client:
+                client.call(Op.EXEC, {"argv": ["sync"], "timeout": timeout})
+        except RoostError:
+            pass
+
+    def shut_down(self, grace: float) -> bool:
+        """Ask the guest to power off (Ctrl-Alt-Del; `reboot=k` ends the VMM) and wait up to `grace` seconds.
+
+        Returns whether the VMM ended on its own; it is killed otherwise. Sockets are removed either way.
+
+        Raises:
+            BackendError: process_survived.
+        """
+        clean = False
+        if self.running():
+            try:
+                with self.api(timeout=min(grace, 2.0)) as api:
+                    api.send_ctrl_alt_del()
+            except BackendError:
+                pass  # a VMM that cannot take the request is killed below
+            end = time.monotonic() + grace
+            while self.running() and time.monotonic() < end:
+                time.sleep(0.01)
+            clean = not self.running()
+        self.kill()
+        return clean
+
+    def kill(self) -> None:
+        """SIGKILL the VMM and everything carrying the workspace's marker; remove the sockets.
+
+        Raises:
+            BackendError: process_survived.
+        """
+        kill_tree(self.ws_id, self.pid if self.running() else None)
+        if self.pid is not None:
+            reap(self.pid)
+        self.clean_sockets()

@@ -1,0 +1,1 @@
+"""What runs inside a roost microVM besides the agent: roost's init (PID 1). Standard library only."""

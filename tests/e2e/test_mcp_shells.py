@@ -1,0 +1,169 @@
+"""Shell tools over MCP stdio: the real client against `python -m roost.mcp`, mock backend.
+
+The full profile offers shell_open/write/read/signal/resize/list/close; the
+core profile offers none of them. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import CallToolResult, TextContent
+
+from helpers import cmdline, pid_alive, pids_with_env
+from roost.backends.processes import WORKSPACE_MARKER
+from roost.client import Roost
+from roost.errors import RoostError
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+DEADLINE = 30.0
+SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    # A failed test may leave workspaces (and their agents and shells) behind.
+    with Roost(home=home, backend="mock") as roost:
+        for info in roost.list_workspaces():
+            try:
+                roost.workspace(info.id).delete(force=True)
+            except RoostError:
+                pass
+
+
+@asynccontextmanager
+async def mcp_session(profile: str, home: Path, root: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(root)],
+        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
+        cwd=str(root),
+    )
+    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+def _text(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await session.call_tool(tool, arguments)
+    assert not result.is_error, _text(result)
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await session.call_tool(tool, arguments)
+    assert result.is_error, _text(result)
+    error: dict[str, Any] = json.loads(_text(result))["error"]
+    assert error["hint"], error
+    return error
+
+
+async def poll(what: str, check: Any, timeout: float = 10.0) -> Any:
+    """Await `check()` until it returns something truthy, within `timeout` seconds."""
+    try:
+        with anyio.fail_after(timeout):
+            while not (value := await check()):
+                await anyio.sleep(0.01)  # the poll interval of a deadline-bounded wait
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+    return value
+
+
+async def test_an_agent_drives_a_shell_over_mcp(tmp_path: Path, home: Path) -> None:
+    errlog_path = tmp_path / "server.log"
+    with open(errlog_path, "w+") as errlog, anyio.fail_after(DEADLINE):
+        tools: dict[str, set[str]] = {}
+
+        async def list_tools(profile: str) -> None:
+            async with mcp_session(profile, home, tmp_path, errlog) as session:
+                tools[profile] = {tool.name for tool in (await session.list_tools()).tools}
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(list_tools, "core")
+            async with mcp_session("full", home, tmp_path, errlog) as session:
+                assert {tool.name for tool in (await session.list_tools()).tools} >= SHELL_TOOLS
+                await _drive_a_shell(session)
+        assert not tools["core"] & SHELL_TOOLS
+
+
+async def _drive_a_shell(session: ClientSession) -> None:
+    ws = (await call(session, "workspace_create"))["id"]
+    opened = await call(session, "shell_open", workspace=ws, cols=100, rows=30)
+    shell = opened["id"]
+    assert (opened["state"], opened["cols"], opened["rows"]) == ("running", 100, 30)
+
+    first = await call(session, "shell_read", workspace=ws, shell=shell)  # plain, after 300 ms of quiet
+    assert first["plain"] is True and first["cursor"] == 0
+    cursor = first["next_cursor"]
+    assert (await call(session, "shell_write", workspace=ws, shell=shell, input="echo mcp-$((40+2))"))["written"] == 19
+
+    async def echoed() -> dict[str, Any] | None:
+        out = await call(session, "shell_read", workspace=ws, shell=shell, cursor=cursor, wait_for_idle_ms=50)
+        return out if "mcp-42\n" in out["data"] else None
+
+    out = await poll("the echo", echoed)
+    assert "\x1b" not in out["data"] and "\r" not in out["data"]
+    assert out["next_cursor"] > cursor
+
+    # Output is capped per call; next_cursor pages through the rest.
+    await call(session, "shell_write", workspace=ws, shell=shell, input="head -c 100000 /dev/zero | tr '\\0' y")
+    flood_start = out["next_cursor"]
+
+    async def flooded() -> bool:
+        page = await call(session, "shell_read", workspace=ws, shell=shell, cursor=flood_start, wait_for_idle_ms=0)
+        return bool(page["end"] > flood_start + 100000)
+
+    await poll("the flood", flooded)
+    page = await call(session, "shell_read", workspace=ws, shell=shell, cursor=flood_start, plain=False)
+    assert len(page["data"]) == 16 * 1024 == page["next_cursor"] - flood_start
+    assert page["next_cursor"] < page["end"]
+
+    await call(session, "shell_write", workspace=ws, shell=shell, input="sleep 100")
+
+    async def sleeper() -> list[int]:
+        return [p for p in pids_with_env(WORKSPACE_MARKER, ws) if cmdline(p) == ["sleep", "100"]]
+
+    (pid,) = await poll("sleep to start", sleeper)
+    assert await call(session, "shell_signal", workspace=ws, shell=shell) == {"id": shell, "signal": "INT"}
+
+    async def interrupted() -> bool:
+        return not pid_alive(pid)
+
+    await poll("sleep to be interrupted", interrupted)
+    resized = await call(session, "shell_resize", workspace=ws, shell=shell, cols=90, rows=20)
+    assert resized == {"id": shell, "cols": 90, "rows": 20}
+    listed = await call(session, "shell_list", workspace=ws)
+    assert [(s["id"], s["state"], s["cols"]) for s in listed["shells"]] == [(shell, "running", 90)]
+
+    closed = await call(session, "shell_close", workspace=ws, shell=shell)
+    assert closed["state"] == "closed"
+    error = await call_error(session, "shell_write", workspace=ws, shell=shell, input="true")
+    assert error["code"] == "shell_not_running"
+    error = await call_error(session, "shell_read", workspace=ws, shell="sh-00000000")
+    assert error["code"] == "shell_not_found"
+    error = await call_error(session, "shell_read", workspace=ws, shell=shell, max_bytes=10**7)
+    assert error["code"] == "invalid_argument"
+    await call(session, "workspace_delete", workspace=ws)

@@ -1,0 +1,211 @@
+"""The shell output ring: absolute cursors, bounded memory, and waits for quiet or for data."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import wait_until
+from roost.agent.ring import ByteRing
+
+
+class Chatter:
+    """A writer thread that keeps producing output every `every_s` until stopped."""
+
+    def __init__(self, ring: ByteRing, every_s: float) -> None:
+        self.ring = ring
+        self.every_s = every_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="chatter", daemon=True)
+
+    def _run(self) -> None:
+        # Event.wait paces the output; it is the program being simulated, not synchronisation.
+        while not self.stop.wait(self.every_s):
+            self.ring.write(b".")
+
+    def __enter__(self) -> Chatter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5.0)
+
+
+@pytest.fixture
+def ring() -> Iterator[ByteRing]:
+    made = ByteRing(8)
+    yield made
+    made.close()
+
+
+def test_a_read_returns_what_was_written_and_where_to_continue(ring: ByteRing) -> None:
+    ring.write(b"abc")
+    ring.write(b"de")
+    first = ring.read(0, 4)
+    assert (first.data, first.cursor, first.next_cursor, first.dropped) == (b"abcd", 0, 4, 0)
+    rest = ring.read(first.next_cursor, 100)
+    assert (rest.data, rest.cursor, rest.next_cursor, rest.dropped) == (b"e", 4, 5, 0)
+    assert ring.read(rest.next_cursor, 100).data == b""
+
+
+def test_writes_wrap_around_and_keep_the_newest_bytes_in_order(ring: ByteRing) -> None:
+    ring.write(b"012345")
+    ring.write(b"6789AB")  # wraps past the end of the buffer
+    assert (ring.start, ring.end) == (4, 12)
+    chunk = ring.read(4, 100)
+    assert (chunk.data, chunk.cursor, chunk.next_cursor, chunk.dropped) == (b"456789AB", 4, 12, 0)
+    assert ring.read(10, 100).data == b"AB"
+
+
+def test_a_write_larger_than_the_capacity_keeps_only_its_tail(ring: ByteRing) -> None:
+    ring.write(b"xy")
+    ring.write(bytes(range(65, 65 + 20)))  # "A".."T"
+    assert ring.end == 22
+    assert ring.read(14, 100).data == b"MNOPQRST"
+    ring.write(b"uv")  # and the ring goes on wrapping correctly after it
+    assert ring.read(16, 100).data == b"OPQRSTuv"
+
+
+def test_a_cursor_before_the_start_reports_what_was_dropped(ring: ByteRing) -> None:
+    ring.write(b"0123456789ABCDEF")
+    chunk = ring.read(3, 4)
+    assert chunk.dropped == 5  # bytes 3..7 are gone
+    assert (chunk.cursor, chunk.data, chunk.next_cursor) == (8, b"89AB", 12)
+    assert ring.read(chunk.next_cursor, 100).dropped == 0
+
+
+def test_a_cursor_past_the_end_reads_nothing_from_the_end(ring: ByteRing) -> None:
+    ring.write(b"abc")
+    chunk = ring.read(50, 10)
+    assert (chunk.data, chunk.cursor, chunk.next_cursor, chunk.dropped) == (b"", 3, 3, 0)
+
+
+def test_a_ring_takes_memory_as_output_arrives_not_up_front() -> None:
+    tracemalloc.start()
+    try:
+        rings = [ByteRing(4 * 1024 * 1024) for _ in range(50)]  # fifty idle shells' worth
+        for ring in rings:
+            ring.write(b"$ ")
+        idle_bytes, _ = tracemalloc.get_traced_memory()
+        rings[0].write(b"x" * (5 * 1024 * 1024))  # once it wraps, one ring holds its full capacity
+        full_bytes, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert idle_bytes < 1024 * 1024
+    assert full_bytes - idle_bytes >= 4 * 1024 * 1024
+    assert rings[0].read(0, 10).dropped == 5 * 1024 * 1024 + 2 - 4 * 1024 * 1024
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        ByteRing(0)
+
+
+@given(
+    capacity=st.integers(min_value=1, max_value=32),
+    writes=st.lists(st.binary(max_size=70), max_size=12),
+    cursor=st.integers(min_value=0, max_value=400),
+)
+def test_any_sequence_of_writes_reads_back_as_the_tail_of_their_concatenation(
+    capacity: int, writes: list[bytes], cursor: int
+) -> None:
+    ring = ByteRing(capacity)
+    for data in writes:
+        ring.write(data)
+    everything = b"".join(writes)
+    total = len(everything)
+    asked = min(cursor, total)  # a cursor past the end means "from the end"
+    kept_from = max(0, total - capacity)
+    chunk = ring.read(cursor, 1000)
+    assert chunk.dropped == max(0, kept_from - asked)
+    assert (chunk.cursor, chunk.next_cursor) == (max(asked, kept_from), total)
+    assert chunk.data == everything[chunk.cursor :]
+
+
+def test_read_when_idle_returns_once_the_output_has_been_quiet() -> None:
+    ring = ByteRing(1024)
+    ring.write(b"before")
+    started = time.monotonic()
+    chunk = ring.read_when_idle(0, 100, idle_s=0.05, deadline_s=5.0)
+    elapsed = time.monotonic() - started
+    assert chunk.data == b"before"
+    assert 0.05 <= elapsed < 1.0  # the quiet window counts from the call, not from the last write
+
+
+def test_read_when_idle_waits_for_a_burst_to_finish() -> None:
+    ring = ByteRing(1024)
+    done = threading.Event()
+
+    def burst() -> None:
+        for _ in range(5):
+            ring.write(b"x")
+            done.wait(0.02)  # a program printing in bursts, closer together than the idle window
+        ring.write(b"!")
+
+    writer = threading.Thread(target=burst)
+    writer.start()
+    try:
+        chunk = ring.read_when_idle(0, 100, idle_s=0.2, deadline_s=5.0)
+    finally:
+        writer.join(5.0)
+    assert chunk.data == b"xxxxx!"
+
+
+def test_read_when_idle_gives_up_at_its_deadline_while_output_keeps_coming() -> None:
+    ring = ByteRing(1024)
+    with Chatter(ring, every_s=0.005):
+        wait_until(lambda: ring.end > 0, what="the chatter to start")
+        started = time.monotonic()
+        chunk = ring.read_when_idle(0, 1024, idle_s=2.0, deadline_s=0.15)
+        elapsed = time.monotonic() - started
+    assert 0.15 <= elapsed < 1.5
+    assert chunk.data.startswith(b".")
+
+
+def test_read_when_idle_returns_at_once_when_the_program_has_ended() -> None:
+    ring = ByteRing(64)
+    ring.write(b"bye")
+    ring.close()
+    started = time.monotonic()
+    assert ring.read_when_idle(0, 64, idle_s=5.0, deadline_s=10.0).data == b"bye"
+    assert time.monotonic() - started < 1.0
+
+
+def test_wait_beyond_is_true_at_once_when_data_is_already_there(ring: ByteRing) -> None:
+    ring.write(b"ab")
+    assert ring.wait_beyond(1, timeout_s=5.0) is True
+
+
+def test_wait_beyond_is_woken_by_a_write_from_another_thread(ring: ByteRing) -> None:
+    woke: list[bool] = []
+    waiter = threading.Thread(target=lambda: woke.append(ring.wait_beyond(0, timeout_s=10.0)))
+    waiter.start()
+    started = time.monotonic()
+    ring.write(b"x")
+    waiter.join(5.0)
+    assert woke == [True]
+    assert time.monotonic() - started < 5.0
+
+
+def test_wait_beyond_is_false_after_its_timeout_without_data(ring: ByteRing) -> None:
+    started = time.monotonic()
+    assert ring.wait_beyond(0, timeout_s=0.05) is False
+    assert time.monotonic() - started >= 0.05
+
+
+def test_wait_beyond_is_false_at_once_when_the_ring_closes_without_more_data(ring: ByteRing) -> None:
+    ring.write(b"ab")
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(ring.wait_beyond(2, timeout_s=10.0)))
+    waiter.start()
+    ring.close()
+    waiter.join(5.0)
+    assert outcome == [False]
+    assert ring.closed
