@@ -454,7 +454,7 @@ def test_after_an_agent_restart_its_old_shells_are_lost_not_errors(
         _read_until(client, fresh, "new-2\n")
         client.call("shell.close", {"id": fresh})
     assert {s: r["state"] for s, r in json_records(tmp_path / "state").items()} == {
-        old["id"]: "lost",
+        old["id"]: left_as,
         done: "closed",
         fresh: "closed",
     }
