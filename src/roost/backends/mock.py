@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.base import Availability, CreateSpec
-from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_socket
-from roost.errors import AgentError, BackendError
-from roost.rpc import AgentClient, connect_unix
+from roost.backends.host_agent import HostAgentBackend
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_socket
 
 BOOT_DEADLINE = 10.0
 
@@ -32,7 +31,7 @@ def _layout(ws_dir: Path) -> dict[str, Path]:
     }
 
 
-class MockBackend:
+class MockBackend(HostAgentBackend):
     """Runs each workspace's agent as a detached host process."""
 
     name = "mock"
@@ -73,26 +72,3 @@ class MockBackend:
             kill_tree(spec.ws_id, pid)
             raise
         return runtime
-
-    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
-        if recorded_pid(runtime) is None:
-            # No point retrying a socket whose process is gone.
-            raise AgentError(
-                "the workspace agent is not running",
-                code="agent_unreachable",
-                hint="check `roost workspace status`; the workspace may need to be recreated",
-            )
-        return connect_unix(str(runtime.get("socket", _layout(ws_dir)["socket"])), timeout=timeout)
-
-    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
-        if recorded_pid(runtime) is None:
-            return "the agent process is gone"
-        if not Path(str(runtime.get("socket", ""))).exists():
-            return "the agent socket is missing"
-        return None
-
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
-        try:
-            kill_tree(ws_id, recorded_pid(runtime))
-        except OSError as exc:
-            raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None

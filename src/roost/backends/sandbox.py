@@ -28,16 +28,15 @@ from typing import Any
 
 import roost
 from roost.backends.base import Availability, CreateSpec
+from roost.backends.host_agent import HostAgentBackend
 from roost.backends.processes import (
     WORKSPACE_MARKER,
     find_marked,
     kill_tree,
-    recorded_pid,
     spawn_detached,
     wait_for_socket,
 )
-from roost.errors import AgentError, BackendError
-from roost.rpc import AgentClient, connect_unix
+from roost.errors import BackendError
 
 BOOT_DEADLINE = 20.0
 GUEST_SOCKET = "/run/roost/agent.sock"
@@ -112,12 +111,13 @@ def _probe() -> tuple[bool, str]:
     return True, f"{version}: pid, ipc, uts, mount and net namespaces; overlay root"
 
 
-class SandboxBackend:
+class SandboxBackend(HostAgentBackend):
     """Workspaces as bubblewrap sandboxes over a cached environment rootfs."""
 
     name = "sandbox"
     isolated = True
     needs_image = True
+    gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
         ok, reason = _probe()
@@ -232,28 +232,3 @@ class SandboxBackend:
             "workspace": spec.ws_id,
             "image": spec.image_key,
         }
-
-    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
-        if recorded_pid(runtime) is None:
-            raise AgentError(
-                "the workspace sandbox is not running",
-                code="agent_unreachable",
-                hint="check `roost workspace status`; the workspace may need to be recreated",
-            )
-        return connect_unix(str(runtime.get("socket", _layout(ws_dir)["socket"])), timeout=timeout)
-
-    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
-        if recorded_pid(runtime) is None:
-            return "the sandbox process is gone"
-        if not Path(str(runtime.get("socket", ""))).exists():
-            return "the agent socket is missing"
-        return None
-
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
-        try:
-            # Every sandbox process carries the marker (the outer ones through
-            # our environment, the inner ones through --setenv); killing the
-            # namespace's init takes any that cleared it.
-            kill_tree(ws_id, recorded_pid(runtime))
-        except OSError as exc:
-            raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None

@@ -45,6 +45,7 @@ GUEST_CID = 3
 API_READY_TIMEOUT = 5.0
 # Without these the guest reboots into a VMM that never exits, or hangs on a panic.
 REQUIRED_BOOT_ARGS = ("reboot=k", "panic=1")
+LAUNCH_MARK = "--- roost: starting"
 _EXT4_MAGIC_OFFSET = 1080
 _EXT4_MAGIC = b"\x53\xef"
 
@@ -162,6 +163,9 @@ class MicroVm:
         self.ws_dir = ws_dir
         self.ws_id = ws_id
         self.pid = pid
+        # A pid we spawned ourselves needs no marker check (and its environment reads
+        # empty for a moment while a wrapper script execs the real binary).
+        self._spawned_here = False
 
     @property
     def api_socket(self) -> Path:
@@ -182,7 +186,9 @@ class MicroVm:
     # -- liveness -------------------------------------------------------------------
     def running(self) -> bool:
         """True while our VMM process lives (a recycled pid without our marker does not count)."""
-        return self.pid is not None and is_alive(self.pid) and carries_marker(self.pid, self.ws_id)
+        if self.pid is None or not is_alive(self.pid):
+            return False
+        return self._spawned_here or carries_marker(self.pid, self.ws_id)
 
     def death_reason(self) -> str | None:
         """None while the VMM runs, else "the VMM died" and the last thing it (or the guest console) said."""
@@ -191,6 +197,8 @@ class MicroVm:
         if self.pid is not None:
             reap(self.pid)
         last = log_tail(self.log)
+        if last.startswith(LAUNCH_MARK):
+            last = ""  # everything before the mark belongs to an earlier boot
         return "the VMM died" + (f"; its last output: {last}" if last else " without output")
 
     def connector(self, port: int) -> VsockConnector:
@@ -215,7 +223,10 @@ class MicroVm:
         self.clean_sockets()
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
         argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
+        with open(self.log, "a") as log:
+            log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         self.pid = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
+        self._spawned_here = True
         end = time.monotonic() + API_READY_TIMEOUT
         delay = 0.001
         while not self.api_socket.exists():
