@@ -108,11 +108,13 @@ class Snapshots:
     def current(self) -> Tree:
         """Scan /workspace now (reusing hashes of unchanged files) and remember the scan."""
         try:
-            previous = self._read_tree(self._index)[1]
+            meta, previous = self._read_tree(self._index)
+            previous_at = int(meta.get("scanned_at_ns", 0))
         except (OSError, ValueError, KeyError, TypeError):
-            previous = {}
-        tree = scan(self.root, previous, EXCLUDED)
-        self._write_json(self._index, {"entries": [e.to_row() for e in tree.values()]})
+            previous, previous_at = {}, 0
+        started = time.time_ns()
+        tree = scan(self.root, previous, EXCLUDED, previous_at)
+        self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in tree.values()]})
         return tree
 
     # -- operations ------------------------------------------------------------

@@ -102,9 +102,26 @@ def _walk(root: str, exclude: frozenset[str]) -> Iterator[tuple[str, os.stat_res
                 pending.append((child.path, rel + "/"))
 
 
-def scan(root: str, previous: Tree | None = None, exclude: frozenset[str] = frozenset()) -> Tree:
-    """Every path under `root` (relative, '/'-separated), hashing only what changed since `previous`."""
+# Files changed this close before the previous scan may have changed again
+# within the same timestamp tick (coarse-clock kernels): never trust those.
+# Coarse kernel clocks tick every 1-10 ms; 50 ms leaves a wide margin.
+RACY_NS = 50_000_000
+
+
+def scan(
+    root: str,
+    previous: Tree | None = None,
+    exclude: frozenset[str] = frozenset(),
+    previous_at_ns: int = 0,
+    racy_ns: int = RACY_NS,
+) -> Tree:
+    """Every path under `root` (relative, '/'-separated), hashing only what changed since `previous`.
+
+    `previous_at_ns` is when `previous` was taken; a cached hash is reused
+    only for files last modified well before then (git's racy-clean rule).
+    """
     previous = previous or {}
+    trusted_before = previous_at_ns - racy_ns
     tree: Tree = {}
     for rel, st in _walk(root, exclude):
         mode = stat.S_IMODE(st.st_mode)
@@ -119,6 +136,7 @@ def scan(root: str, previous: Tree | None = None, exclude: frozenset[str] = froz
                 and known.kind == FILE
                 and (known.ino, known.size, known.mtime_ns, known.ctime_ns)
                 == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                and max(st.st_mtime_ns, st.st_ctime_ns) < trusted_before
             ):
                 digest = known.digest
             else:

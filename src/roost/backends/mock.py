@@ -26,6 +26,7 @@ def _layout(ws_dir: Path) -> dict[str, Path]:
         "root": ws_dir / "workspace",
         "state": ws_dir / "agent",
         "scratch": ws_dir / "scratch",
+        "home": ws_dir / "home",
         "socket": ws_dir / "agent.sock",
         "log": ws_dir / "agent.log",
     }
@@ -43,12 +44,13 @@ class MockBackend(HostAgentBackend):
 
     def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
         paths = _layout(ws_dir)
-        for key in ("root", "state", "scratch"):
+        for key in ("root", "state", "scratch", "home"):
             paths[key].mkdir(mode=0o700, exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "C.UTF-8",
-            "HOME": str(paths["root"]),
+            # Outside /workspace, as in the sandbox: dotfiles and shell history never show in diffs.
+            "HOME": str(paths["home"]),
             WORKSPACE_MARKER: spec.ws_id,
         }
         argv = [

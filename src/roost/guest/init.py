@@ -49,7 +49,12 @@ MOUNTS = (
 )
 # Unmounted on the way down (the others go with the machine).
 UNMOUNTS = ("/tmp", "/run", "/dev/shm", "/dev/pts")
-DEV_LINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"))
+DEV_LINKS = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPWR)
 # Crash-looping agents: at most this many restarts within the window, then the machine stops.
 MAX_RESTARTS = 3
@@ -124,7 +129,18 @@ def config_from_cmdline(text: str, warn: list[str] | None = None) -> InitConfig:
 
 
 def agent_argv(python: str, listen: str) -> list[str]:
-    return [python, "-I", "-c", AGENT_LAUNCH, "--listen", listen, "--workspace-root", WORKSPACE, "--state-dir", STATE_DIR]
+    return [
+        python,
+        "-I",
+        "-c",
+        AGENT_LAUNCH,
+        "--listen",
+        listen,
+        "--workspace-root",
+        WORKSPACE,
+        "--state-dir",
+        STATE_DIR,
+    ]
 
 
 def exit_description(status: int) -> tuple[bool, str]:
@@ -210,7 +226,7 @@ class Init:
             system.say(f"cannot read /proc/cmdline ({exc.strerror}); using defaults")
         for warning in warnings:
             system.say(warning)
-        steps = (
+        steps: tuple[tuple[str, Callable[[], None]], ...] = (
             ("set the hostname", lambda: system.sethostname(self.config.hostname)),
             ("bring up loopback", system.loopback_up),
             ("make the workspace", lambda: system.makedirs(WORKSPACE, 0o755)),

@@ -277,8 +277,11 @@ def _lstat_or_none(path: str) -> os.stat_result | None:
         return None
 
 
-def apply_layer(layer_path: Path, dest: Path) -> LayerStats:
+def apply_layer(layer_path: Path, dest: Path, *, whiteouts: bool = True) -> LayerStats:
     """Apply one gzip'd or plain tar layer onto the directory `dest`, with OCI whiteouts.
+
+    With `whiteouts=False` the archive is plain content (a workspace export):
+    `.wh.` names are ordinary files, extracted like any other.
 
     Layers must be applied lowest first. Entries are processed as they stream
     by, so an archive rejected half-way leaves `dest` partly written: apply
@@ -298,7 +301,7 @@ def apply_layer(layer_path: Path, dest: Path) -> LayerStats:
                 parts = _entry_parts(member.name, "entry")
                 if not parts:
                     continue
-                if parts[-1].startswith(WHITEOUT_PREFIX):
+                if whiteouts and parts[-1].startswith(WHITEOUT_PREFIX):
                     applier.whiteout(parts)
                 else:
                     applier.add(member, parts, tar)

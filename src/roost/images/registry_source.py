@@ -29,6 +29,7 @@ def pull_into_cache(cache: ImageCache, spec: EnvSpec, reference: str, progress: 
     """
     from roost.images.layers import apply_layer
     from roost.images.oci import RegistryClient, parse_reference  # httpx: only when a registry is used
+
     ref = parse_reference(reference)
     cache.ensure()
     client = RegistryClient(ref.registry)
@@ -68,6 +69,7 @@ def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn |
     """
     from roost.images.layers import layer_from_directory
     from roost.images.oci import RegistryClient, parse_reference
+
     spec = env_spec(env)
     image = cache.lookup(env)
     if image is None:

@@ -109,7 +109,7 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str, output: str, fmt: st
         else:
             tree = staging / "tree"
             tree.mkdir()
-            apply_layer(tar_path, tree)  # refuses escapes, never writes through links
+            apply_layer(tar_path, tree, whiteouts=False)  # refuses escapes, never writes through links
             entries = list(tree.iterdir())
             os.replace(tree if is_dir or len(entries) != 1 else entries[0], target)
         return ExportResult(str(target), fmt, int(result.get("files", 0)), int(result.get("bytes", 0)))

@@ -159,6 +159,12 @@ def _download(url: str, dest: Path) -> None:
             code="runtime_download_failed",
             hint=_DOWNLOAD_HINT,
         ) from None
+    except OSError as exc:
+        raise BackendError(
+            f"cannot write the download to {dest.parent}: {exc.strerror}",
+            code="runtime_download_failed",
+            hint="check free space and permissions under $ROOST_HOME",
+        ) from None
 
 
 def _expected_sha256(checksum_file: Path, asset: str) -> str:
@@ -174,11 +180,12 @@ def _expected_sha256(checksum_file: Path, asset: str) -> str:
     )
 
 
-def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
+    """The regular file called `name` anywhere in the release (it nests under release-vX-arch/)."""
     for info in archive.getmembers():
         if info.isfile() and os.path.basename(info.name) == name:
             return info
-    raise BackendError(f"the release tarball holds no {name}", code="runtime_download_failed", hint=_DOWNLOAD_HINT)
+    return None
 
 
 def _extract_verified(archive: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, sums: dict[str, str]) -> str:
@@ -221,7 +228,8 @@ def install_runtime(
     Raises:
         InvalidArgument: invalid_version.
         BackendError: unsupported_arch, runtime_download_failed (no network,
-            no such release), runtime_checksum_mismatch (nothing is installed then),
+            no such release), runtime_checksum_mismatch,
+            runtime_version_mismatch (nothing is installed after either),
             firecracker_broken (the verified binary does not run here).
     """
     match = _VERSION_RE.match(version or DEFAULT_VERSION)
@@ -245,20 +253,24 @@ def install_runtime(
         try:
             with tarfile.open(work / asset, "r:gz") as archive:
                 sums = _inner_sums(archive)
-                digest = _extract_verified(archive, _member(archive, f"firecracker-{tag}-{arch}"), work / "fc", sums)
-                try:
-                    jailer_info: tarfile.TarInfo | None = _member(archive, f"jailer-{tag}-{arch}")
-                except BackendError:
-                    jailer_info = None
-                if jailer_info is not None:
-                    _extract_verified(archive, jailer_info, work / "jailer", sums)
+                binary = _member(archive, f"firecracker-{tag}-{arch}")
+                if binary is None:
+                    raise BackendError(
+                        f"{asset} holds no firecracker-{tag}-{arch}",
+                        code="runtime_download_failed",
+                        hint=_DOWNLOAD_HINT,
+                    )
+                digest = _extract_verified(archive, binary, work / "fc", sums)
+                jailer_member = _member(archive, f"jailer-{tag}-{arch}")
+                if jailer_member is not None:
+                    _extract_verified(archive, jailer_member, work / "jailer", sums)
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise BackendError(f"{asset} is not a readable tarball: {exc}", code="runtime_download_failed") from None
         runs_as = firecracker_version(work / "fc")
         if runs_as.split("-")[0] != match.group(1):
             raise BackendError(
                 f"the release {tag} holds a firecracker that says it is v{runs_as}",
-                code="runtime_checksum_mismatch",
+                code="runtime_version_mismatch",
                 hint="nothing was installed; do not use that download",
             )
         os.replace(work / "fc", target / "firecracker")

@@ -5,7 +5,7 @@ modules (kernel.py), busybox-static, the initramfs (initramfs.py) and the
 root disk (disk.py). Everything lands in `<cache>/guest/images/<key>/`,
 where the key hashes every input: the kernel package's sha256 and module
 set, busybox's sha256, the initramfs script, roost's init and agent code,
-the env's rootfs key, the disk headroom and the boot arguments. An image
+the env's rootfs key and the disk headroom. An image
 directory appears only by rename from the cache's tmp/ once complete, so a
 half-built guest image is never used. Builds are serialised across
 processes by the cache's `guest` lock.
@@ -35,13 +35,18 @@ from roost.images.guest.kernel import KernelBundle, ensure_kernel
 from roost.images.manager import ensure_image
 
 AGENT_VSOCK_PORT = 1024
-BOOT_ARGS = f"console=ttyS0 reboot=k panic=1 pci=off roost.agent=vsock:{AGENT_VSOCK_PORT}"
+# reboot=k: the guest ends the VM with a keyboard-controller reset, which Firecracker turns into
+# an exit (it ignores power-off on x86); roost's init reboots by default for that reason.
+# quiet: every console byte is a VM exit; errors and panics still print.
+BOOT_ARGS = f"console=ttyS0 reboot=k panic=1 pci=off quiet roost.agent=vsock:{AGENT_VSOCK_PORT}"
 BUSYBOX_PACKAGE = "busybox-static"
 FORMAT_VERSION = "1"
 MANIFEST = "guest.json"
 KERNEL_FILE = "vmlinux"
 INITRD_FILE = "initramfs.cpio.gz"
 DISK_FILE = "rootfs.ext4"
+# Older guest images of one env kept beside the newest (each disk is ~250 MB on disk).
+KEEP_PER_ENV = 2
 # Staging the disk needs the env tree's metadata (a link farm) plus the image's used blocks.
 BUILD_SPACE_BYTES = 800 * 1024 * 1024
 _STEPS = 6
@@ -49,7 +54,12 @@ _STEPS = 6
 
 @dataclass(frozen=True)
 class GuestImage:
-    """What a microVM backend boots: read-only, shared; copy `rootfs` per workspace."""
+    """What a microVM backend boots: read-only, shared; copy `rootfs` per workspace.
+
+    `kernel` is an uncompressed ELF vmlinux, `initrd` a gzip'd cpio, `rootfs` an ext4 image.
+    Append to `boot_args` rather than replacing it; roost's init reads `roost.agent=` (the last
+    one wins: `vsock:PORT` or `serial[:NAME|PATH]`) and `roost.halt=reboot|poweroff`.
+    """
 
     kernel: Path
     initrd: Path
@@ -71,7 +81,6 @@ def image_key(env_key: str, kernel: KernelBundle, busybox_sha256: str, code_dige
         hashlib.sha256(INIT_SCRIPT.encode()).hexdigest(),
         code_digest,
         str(HEADROOM_BYTES),
-        BOOT_ARGS,
     )
     return "sha256-" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -84,9 +93,11 @@ def load_guest_image(directory: Path) -> GuestImage | None:
             kernel=directory / KERNEL_FILE,
             initrd=directory / INITRD_FILE,
             rootfs=directory / DISK_FILE,
-            boot_args=str(data["boot_args"]),
-            agent_vsock_port=int(data["agent_vsock_port"]),
+            boot_args=BOOT_ARGS,
+            agent_vsock_port=AGENT_VSOCK_PORT,
         )
+        if data.get("format") != FORMAT_VERSION:
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not all(path.is_file() for path in (image.kernel, image.initrd, image.rootfs)):
@@ -107,6 +118,28 @@ def _busybox(apt: AptSource, cache: ImageCache, staged: Path) -> tuple[Path, str
     if not is_static_elf(binary):
         raise ImageError(f"{BUSYBOX_PACKAGE} {ref.version} has no static bin/busybox", code="busybox_unusable")
     return binary, ref.version
+
+
+def prune_older(images_dir: Path, env: str, current: str, keep: int = KEEP_PER_ENV) -> list[str]:
+    """Remove all but the `keep` newest guest images of `env` (`current` always stays); return the removed keys.
+
+    Workspaces run on copies of a guest disk, so only builds still to come would miss them,
+    and those build the image they need.
+    """
+    found: list[tuple[str, str]] = []
+    for directory in images_dir.iterdir() if images_dir.is_dir() else ():
+        try:
+            data = json.loads((directory / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("env") == env and directory.name != current:
+            found.append((str(data.get("created_at", "")), directory.name))
+    found.sort(reverse=True)
+    removed = []
+    for _created, key in found[max(keep - 1, 0) :]:
+        shutil.rmtree(images_dir / key, ignore_errors=True)
+        removed.append(key)
+    return removed
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
@@ -132,7 +165,9 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
             progress(text, done, _STEPS)
 
     step(f"environment {env}", 0)
-    env_image = ensure_image(cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None)
+    env_image = ensure_image(
+        cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
+    )
     rootfs = cache.rootfs(env_image.key)
     apt = AptSource()
     with cache.lock("guest"):
@@ -160,6 +195,7 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
             disk_bytes = build_disk(rootfs, files, staged, out / DISK_FILE)
             os.chmod(out / DISK_FILE, 0o444)
             manifest = {
+                "format": FORMAT_VERSION,
                 "key": key,
                 "env": env,
                 "env_key": env_image.key,
@@ -171,8 +207,6 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
                     "modules": list(kernel.load_order),
                 },
                 "busybox": busybox_version,
-                "boot_args": BOOT_ARGS,
-                "agent_vsock_port": AGENT_VSOCK_PORT,
                 "disk_bytes": disk_bytes,
                 "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "build_seconds": round(time.monotonic() - started, 2),
@@ -182,6 +216,7 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
             final.parent.mkdir(parents=True, exist_ok=True)
             if not final.exists():
                 os.rename(out, final)
+        prune_older(final.parent, env, key)
         image = load_guest_image(final)
         if image is None:
             raise ImageError(f"the guest image at {final} is incomplete", code="image_incomplete")

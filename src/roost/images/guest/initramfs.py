@@ -77,7 +77,9 @@ class CpioWriter:
         self._names: set[str] = set()
         self._finished = False
 
-    def _entry(self, name: str, mode: int, data: bytes = b"", *, nlink: int = 1, rdev: tuple[int, int] = (0, 0)) -> None:
+    def _entry(
+        self, name: str, mode: int, data: bytes = b"", *, nlink: int = 1, rdev: tuple[int, int] = (0, 0)
+    ) -> None:
         if self._finished:
             raise ValueError("the archive is finished")
         name = name.strip("/") or "."

@@ -161,7 +161,9 @@ def load_order(
         if name in done or builtin(name):
             return
         if name in visiting:
-            raise ImageError(f"modules depend on each other in a cycle: {' -> '.join([*visiting, name])}", code="module_cycle")
+            raise ImageError(
+                f"modules depend on each other in a cycle: {' -> '.join([*visiting, name])}", code="module_cycle"
+            )
         visiting.append(name)
         try:
             deps = depends(name)
@@ -224,7 +226,9 @@ def find_kernel_files(unpacked: Path) -> tuple[Path, Path]:
         ImageError: kernel_package_unusable.
     """
     images = sorted((unpacked / "boot").glob("vmlinuz-*"))
-    trees = [p for base in ("lib/modules", "usr/lib/modules") for p in sorted((unpacked / base).glob("*")) if p.is_dir()]
+    trees = [
+        p for base in ("lib/modules", "usr/lib/modules") for p in sorted((unpacked / base).glob("*")) if p.is_dir()
+    ]
     if not images or not trees:
         raise ImageError(
             "the kernel package has no boot/vmlinuz-* or lib/modules/<release>",
@@ -272,9 +276,7 @@ def _load(directory: Path) -> KernelBundle | None:
         return None
 
 
-def ensure_kernel(
-    cache: ImageCache, apt: AptSource, progress: Callable[[str], None] | None = None
-) -> KernelBundle:
+def ensure_kernel(cache: ImageCache, apt: AptSource, progress: Callable[[str], None] | None = None) -> KernelBundle:
     """The extracted guest kernel for the cloud kernel apt offers now, built into the cache if missing.
 
     Raises:

@@ -1,0 +1,238 @@
+"""The change tools over stdio with the real MCP client: diff, export, snapshots, reset.
+
+The server runs as `python -m roost.mcp` with its own ROOST_HOME and one
+allowed root; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import CallToolResult, TextContent
+
+from roost.client import Roost
+from roost.errors import RoostError
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("git") is None, reason="the seed is a real git repository"),
+]
+
+DEADLINE = 30.0
+CHANGE_TOOLS = {"workspace_diff", "workspace_export", "snapshot_create", "snapshot_list", "snapshot_delete"}
+CHANGE_EVERYTHING = (
+    "sed -i 's/^b$/B/' notes.txt && printf '\\000\\001' > blob.bin && ln -s /etc/passwd passwd-link && "
+    "rm gone.txt && chmod +x run.sh"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    # A failed test may leave workspaces (and their agent processes) behind.
+    with Roost(home=home, backend="mock") as roost:
+        for info in roost.list_workspaces():
+            try:
+                roost.workspace(info.id).delete(force=True)
+            except RoostError:
+                continue
+
+
+@pytest.fixture
+def allowed(tmp_path: Path) -> Path:
+    """The server's one allowed root, holding a small git repository to seed from."""
+    repo = tmp_path / "allowed" / "repo"
+    repo.mkdir(parents=True)
+    for rel, text in {"notes.txt": "a\nb\nc\n", "gone.txt": "bye\n", "run.sh": "#!/bin/sh\n"}.items():
+        (repo / rel).write_text(text)
+        (repo / rel).chmod(0o644)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=s", "-c", "user.email=s@x", "commit", "-qm", "s"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=DEADLINE)
+    return tmp_path / "allowed"
+
+
+@pytest.fixture
+def errlog(tmp_path: Path) -> Iterator[TextIO]:
+    with open(tmp_path / "server.log", "w+") as fh:
+        yield fh
+
+
+@asynccontextmanager
+async def mcp_session(profile: str, home: Path, allowed: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(allowed)],
+        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
+        cwd=str(allowed),
+    )
+    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+def _text(result: CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured content."""
+    result = await session.call_tool(tool, arguments)
+    assert not result.is_error, _text(result)
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must fail; return the `error` object from its text."""
+    result = await session.call_tool(tool, arguments)
+    assert result.is_error, _text(result)
+    assert "Traceback" not in _text(result)
+    error: dict[str, Any] = json.loads(_text(result))["error"]
+    assert set(error) >= {"code", "message", "hint"}
+    return error
+
+
+async def test_the_core_profile_diffs_exports_and_checkpoints_a_workspace(
+    home: Path, allowed: Path, errlog: TextIO
+) -> None:
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("core", home, allowed, errlog) as session:
+            tools = {tool.name for tool in (await session.list_tools()).tools}
+            assert CHANGE_TOOLS | {"workspace_reset"} <= tools
+
+            await call(session, "workspace_create", name="agent", seed_path=str(allowed / "repo"))
+            assert (await call(session, "workspace_exec", workspace="agent", command=CHANGE_EVERYTHING))[
+                "exit_code"
+            ] == 0
+
+            diff = await call(session, "workspace_diff", workspace="agent")
+            assert {c["path"]: c["change"] for c in diff["changes"]} == {
+                "blob.bin": "added",
+                "gone.txt": "deleted",
+                "notes.txt": "modified",
+                "passwd-link": "added",
+                "run.sh": "mode_changed",
+            }
+            assert " a\n-b\n+B\n c\n" in diff["patch"] and "root:" not in diff["patch"]
+            only = await call(session, "workspace_diff", workspace="agent", paths=["notes.txt"], stat=True)
+            assert [c["path"] for c in only["changes"]] == ["notes.txt"] and only["patch"] == ""
+
+            exported = await call(
+                session,
+                "workspace_export",
+                workspace="agent",
+                path="/workspace",
+                output_path="out.patch",
+                format="patch",
+            )
+            assert exported["path"] == "out.patch" and exported["files"] == 5
+            copy = allowed / "copy"
+            shutil.copytree(allowed / "repo", copy, symlinks=True)
+            subprocess.run(
+                ["git", "apply", str(allowed / "out.patch")],
+                cwd=copy,
+                check=True,
+                capture_output=True,
+                timeout=DEADLINE,
+            )
+            assert (copy / "notes.txt").read_text() == "a\nB\nc\n"
+            assert os.readlink(copy / "passwd-link") == "/etc/passwd"
+            assert not (copy / "gone.txt").exists() and os.access(copy / "run.sh", os.X_OK)
+
+            snap = await call(session, "snapshot_create", workspace="agent", name="checkpoint")
+            assert (snap["name"], snap["stored_bytes"]) == ("checkpoint", len("a\nB\nc\n") + 2)
+            listed = await call(session, "snapshot_list", workspace="agent")
+            assert [s["name"] for s in listed["snapshots"]] == ["baseline", "checkpoint"]
+
+            await call(session, "workspace_exec", workspace="agent", command="echo later > later.txt")
+            back = await call(session, "workspace_reset", workspace="agent", snapshot="checkpoint")
+            assert (back["snapshot"], back["removed"]) == ("checkpoint", 1)
+            assert (await call(session, "workspace_diff", workspace="agent", against="checkpoint"))["changes"] == []
+
+            base = await call(session, "workspace_reset", workspace="agent")
+            assert base["snapshot"] == "baseline"
+            assert (await call(session, "workspace_diff", workspace="agent"))["changes"] == []
+            assert await call(session, "snapshot_delete", workspace="agent", name="checkpoint") == {
+                "deleted": "checkpoint"
+            }
+
+
+async def test_change_tools_fail_with_codes_and_exports_stay_under_the_allowed_roots(
+    home: Path, allowed: Path, errlog: TextIO, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (allowed / "escape").symlink_to(outside)
+    (allowed / "taken").write_text("mine\n")
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("core", home, allowed, errlog) as session:
+            await call(session, "workspace_create", name="agent", seed_path=str(allowed / "repo"))
+
+            for target in (str(outside / "out"), "escape/out", "../outside/out"):
+                error = await call_error(
+                    session, "workspace_export", workspace="agent", path="notes.txt", output_path=target
+                )
+                assert error["code"] == "path_not_allowed", target
+            assert os.listdir(outside) == []
+
+            error = await call_error(
+                session, "workspace_export", workspace="agent", path="notes.txt", output_path="taken"
+            )
+            assert error["code"] == "output_exists"
+            assert (allowed / "taken").read_text() == "mine\n"
+
+            error = await call_error(
+                session, "workspace_export", workspace="agent", path="/etc/passwd", output_path="passwd"
+            )
+            assert error["code"] == "path_outside_workspace"
+
+            for tool, arguments, code in (
+                ("workspace_diff", {"against": "never-made"}, "snapshot_not_found"),
+                ("workspace_reset", {"snapshot": "never-made"}, "snapshot_not_found"),
+                ("snapshot_delete", {"name": "never-made"}, "snapshot_not_found"),
+                ("snapshot_delete", {"name": "baseline"}, "invalid_argument"),
+                ("snapshot_create", {"name": "baseline"}, "snapshot_exists"),
+                ("snapshot_create", {"name": "../up"}, "invalid_argument"),
+            ):
+                error = await call_error(session, tool, workspace="agent", **arguments)
+                assert error["code"] == code, (tool, arguments)
+
+
+async def test_reset_reports_the_services_it_stopped_and_the_shells_it_closed(
+    home: Path, allowed: Path, errlog: TextIO
+) -> None:
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("full", home, allowed, errlog) as session:
+            ws = (await call(session, "workspace_create", seed_path=str(allowed / "repo")))["id"]
+            started = await call(
+                session, "service_start", workspace=ws, name="ticker", command="sleep 600", ready_command="true"
+            )
+            assert started["state"] == "ready"
+            shell = (await call(session, "shell_open", workspace=ws))["id"]
+
+            result = await call(session, "workspace_reset", workspace=ws)
+
+            assert result["stopped_services"] == ["ticker"]
+            assert result["closed_shells"] == [shell]
+            assert (await call(session, "workspace_diff", workspace=ws))["changes"] == []

@@ -1,0 +1,426 @@
+"""Snapshots of a workspace root (create, list, delete, reset) and the diff op, on real directories.
+
+The ops are called directly with an in-memory request, as the agent's
+server would call them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from roost.agent.context import RequestContext
+from roost.agent.ops import AgentRuntime
+from roost.agent.paths import WorkspacePaths
+from roost.agent.snapshot_ops import diff
+from roost.agent.snapshots import BASELINE, Snapshots, check_name, compare
+from roost.agent.trees import DIR, FILE, SYMLINK, Entry
+from roost.protocol import Code, OpError
+
+State = dict[str, tuple[str, int, bytes | str | None]]
+
+
+def exact_state(root: Path) -> State:
+    """Every path under `root` with its kind, permission bits and content or link target."""
+    found: State = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            st = os.lstat(full)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = ("link", 0, os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = ("dir", mode, None)
+            else:
+                found[rel] = ("file", mode, Path(full).read_bytes())
+    return found
+
+
+def blob_bytes(state_dir: Path) -> int:
+    blobs = state_dir / "blobs"
+    return sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file()) if blobs.is_dir() else 0
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("print('app')\n")
+    (root / "README").write_text("one\ntwo\nthree\n")
+    (root / "data.bin").write_bytes(bytes(range(256)))
+    (root / "run.sh").write_text("#!/bin/sh\necho run\n")
+    for path, mode in (("src/app.py", 0o644), ("README", 0o644), ("data.bin", 0o600), ("run.sh", 0o755)):
+        (root / path).chmod(mode)
+    os.symlink("README", root / "readme-link")
+    return root
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def store(root: Path, state_dir: Path) -> Snapshots:
+    store = Snapshots(str(state_dir), str(root))
+    store.create(BASELINE)
+    return store
+
+
+def _mutate(root: Path) -> None:
+    (root / "README").write_text("one\nTWO\nthree\n")
+    (root / "data.bin").unlink()
+    (root / "added.txt").write_text("added\n")
+    (root / "run.sh").chmod(0o644)
+    (root / "src").chmod(0o700)
+    os.unlink(root / "readme-link")
+    os.symlink("/etc/passwd", root / "readme-link")
+    (root / "src" / "app.py").unlink()
+    (root / "src" / "app.py").mkdir()
+    (root / "src" / "app.py" / "deep.txt").write_text("deep\n")
+
+
+def _entry(
+    path: str, kind: str = FILE, mode: int = 0o644, digest: str | None = "d1", target: str | None = None
+) -> Entry:
+    return Entry(path, kind, mode, 3 if kind == FILE else 0, digest if kind == FILE else None, target)
+
+
+# -- compare -------------------------------------------------------------------
+
+
+def test_compare_classifies_each_kind_of_change() -> None:
+    old = {
+        "same": _entry("same"),
+        "edited": _entry("edited", digest="d1"),
+        "gone": _entry("gone"),
+        "chmod": _entry("chmod", mode=0o644),
+        "retyped": _entry("retyped"),
+        "relinked": _entry("relinked", SYMLINK, 0o777, target="a"),
+    }
+    new = {
+        "same": _entry("same"),
+        "edited": _entry("edited", digest="d2"),
+        "chmod": _entry("chmod", mode=0o755),
+        "retyped": _entry("retyped", DIR, 0o755),
+        "relinked": _entry("relinked", SYMLINK, 0o777, target="b"),
+        "fresh": _entry("fresh"),
+    }
+
+    changes = {c.path: c.change for c in compare(old, new)}
+
+    assert changes == {
+        "edited": "modified",
+        "gone": "deleted",
+        "chmod": "mode_changed",
+        "retyped": "type_changed",
+        "relinked": "modified",
+        "fresh": "added",
+    }
+    assert [c.path for c in compare(old, new)] == sorted(changes)
+
+
+def test_compare_ignores_a_links_own_mode_and_a_content_change_outranks_a_mode_change() -> None:
+    old = {"link": _entry("link", SYMLINK, 0o777, target="t"), "f": _entry("f", mode=0o644, digest="d1")}
+    new = {"link": _entry("link", SYMLINK, 0o755, target="t"), "f": _entry("f", mode=0o755, digest="d2")}
+    assert [(c.path, c.change) for c in compare(old, new)] == [("f", "modified")]
+
+
+# -- names, create, list, delete ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "../up", "a/b", ".hidden", "-dash", "x" * 64, "sp ace", None, 7])
+def test_malformed_snapshot_names_are_invalid_arguments(name: object) -> None:
+    with pytest.raises(OpError) as caught:
+        check_name(name)
+    assert caught.value.code == Code.INVALID_ARGUMENT
+
+
+def test_a_duplicate_name_is_snapshot_exists(store: Snapshots) -> None:
+    store.create("first")
+    for name in ("first", BASELINE):
+        with pytest.raises(OpError) as caught:
+            store.create(name)
+        assert caught.value.code == Code.SNAPSHOT_EXISTS
+
+
+def test_an_unknown_snapshot_is_snapshot_not_found_for_every_operation(store: Snapshots) -> None:
+    for operation in (store.load, store.reset, store.delete):
+        with pytest.raises(OpError) as caught:
+            operation("never-made")
+        assert caught.value.code == Code.SNAPSHOT_NOT_FOUND
+
+
+def test_the_baseline_cannot_be_deleted(store: Snapshots) -> None:
+    with pytest.raises(OpError) as caught:
+        store.delete(BASELINE)
+    assert caught.value.code == Code.INVALID_ARGUMENT
+    assert [s["name"] for s in store.list()] == [BASELINE]
+
+
+def test_list_puts_the_baseline_first_with_file_counts_and_sizes(store: Snapshots, root: Path) -> None:
+    store.create("a-later")
+    (root / "extra").write_bytes(b"12345")
+    store.create("0-first-by-name")
+
+    listed = store.list()
+
+    assert listed[0]["name"] == BASELINE
+    assert {s["name"] for s in listed} == {BASELINE, "a-later", "0-first-by-name"}
+    sizes = {s["name"]: (s["files"], s["size_bytes"]) for s in listed}
+    base_bytes = 13 + 14 + 256 + 19
+    assert sizes[BASELINE] == (4, base_bytes)
+    assert sizes["0-first-by-name"] == (5, base_bytes + 5)
+
+
+def test_a_snapshot_of_an_unchanged_tree_stores_no_new_content(store: Snapshots, state_dir: Path) -> None:
+    before = blob_bytes(state_dir)
+
+    first = store.create("again")
+    second = store.create("and-again")
+
+    assert (first["stored_bytes"], second["stored_bytes"]) == (0, 0)
+    assert blob_bytes(state_dir) == before
+    assert first["files"] == 4
+
+
+def test_a_snapshot_stores_only_content_not_stored_before(store: Snapshots, root: Path, state_dir: Path) -> None:
+    before = blob_bytes(state_dir)
+    (root / "new.bin").write_bytes(b"n" * 10_000)
+    (root / "copy-of-readme").write_text("one\ntwo\nthree\n")  # content the baseline already holds
+
+    created = store.create("grown")
+
+    assert created["stored_bytes"] == 10_000
+    assert blob_bytes(state_dir) == before + 10_000
+
+
+def test_deleting_a_snapshot_frees_the_content_only_it_held(store: Snapshots, root: Path, state_dir: Path) -> None:
+    before = blob_bytes(state_dir)
+    (root / "only-here").write_bytes(b"o" * 4096)
+    store.create("doomed")
+    assert blob_bytes(state_dir) == before + 4096
+
+    store.delete("doomed")
+
+    assert blob_bytes(state_dir) == before
+    assert [s["name"] for s in store.list()] == [BASELINE]
+    store.reset(BASELINE)  # the baseline's content is all still there
+    assert not (root / "only-here").exists()
+
+
+def test_state_outside_the_root_and_the_staging_dir_never_enter_a_snapshot(store: Snapshots, root: Path) -> None:
+    (root / ".roost-staging").mkdir()
+    (root / ".roost-staging" / "upload.part").write_text("half")
+
+    store.create("clean")
+
+    assert set(store.load("clean")) == set(store.load(BASELINE))
+    assert not [path for path in store.load("clean") if path.startswith((".roost-staging", "/", ".."))]
+
+
+# -- reset ------------------------------------------------------------------------
+
+
+def test_reset_restores_content_modes_and_links_exactly_and_removes_extra_paths(store: Snapshots, root: Path) -> None:
+    original = exact_state(root)
+    _mutate(root)
+    assert exact_state(root) != original
+
+    result = store.reset(BASELINE)
+
+    assert exact_state(root) == original
+    assert result["removed"] >= 2 and result["restored"] >= 3
+    assert compare(store.load(BASELINE), store.current()) == []
+
+
+def test_reset_to_a_named_snapshot_then_back_to_the_baseline(store: Snapshots, root: Path) -> None:
+    original = exact_state(root)
+    _mutate(root)
+    store.create("mutated")
+    mutated = exact_state(root)
+    (root / "README").write_text("scribbled\n")
+    (root / "added.txt").chmod(0o600)
+    (root / "later").mkdir()
+
+    store.reset("mutated")
+    assert exact_state(root) == mutated
+
+    store.reset(BASELINE)
+    assert exact_state(root) == original
+
+
+def test_reset_turns_a_directory_back_into_a_file_and_a_file_back_into_a_directory(
+    store: Snapshots, root: Path
+) -> None:
+    original = exact_state(root)
+    (root / "src" / "app.py").unlink()
+    (root / "src").rmdir()
+    (root / "src").write_text("now a file\n")
+    (root / "README").unlink()
+    (root / "README").mkdir()
+    (root / "README" / "nested").write_text("x\n")
+
+    store.reset(BASELINE)
+
+    assert exact_state(root) == original
+
+
+def test_reset_leaves_files_that_match_untouched(store: Snapshots, root: Path) -> None:
+    inode = os.stat(root / "README").st_ino
+    (root / "run.sh").write_text("changed\n")
+
+    result = store.reset(BASELINE)
+
+    assert os.stat(root / "README").st_ino == inode
+    assert result == {"restored": 1, "removed": 0}
+
+
+def test_reset_does_not_follow_a_link_that_replaced_a_directory(store: Snapshots, root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep me\n")
+    (root / "src" / "app.py").unlink()
+    (root / "src").rmdir()
+    os.symlink(outside, root / "src")
+
+    store.reset(BASELINE)
+
+    assert (outside / "precious").read_text() == "keep me\n"
+    assert sorted(os.listdir(outside)) == ["precious"]
+    assert (root / "src" / "app.py").read_text() == "print('app')\n"
+
+
+# -- the diff op -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtime(root: Path, state_dir: Path, store: Snapshots) -> AgentRuntime:
+    runtime = AgentRuntime(WorkspacePaths(str(root)), str(state_dir), str(root.parent / "scratch"), {})
+    runtime.part("snapshots", lambda: store)
+    return runtime
+
+
+def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
+    sent: list[tuple[str, bytes]] = []
+    ctx = RequestContext(
+        1, "diff", args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
+    )
+    result = diff(runtime, ctx).result
+    assert {channel for channel, _ in sent} <= {"data"}
+    chunks = [data for _, data in sent]
+    return result, b"".join(chunks).decode(), chunks
+
+
+def test_the_diff_op_summarises_every_change_and_streams_the_patch(runtime: AgentRuntime, root: Path) -> None:
+    _mutate(root)
+
+    result, patch, _ = call_diff(runtime)
+
+    by_path = {c["path"]: c for c in result["changes"]}
+    assert {path: c["change"] for path, c in by_path.items()} == {
+        "README": "modified",
+        "added.txt": "added",
+        "data.bin": "deleted",
+        "readme-link": "modified",
+        "run.sh": "mode_changed",
+        "src": "mode_changed",
+        "src/app.py": "type_changed",
+        "src/app.py/deep.txt": "added",
+    }
+    assert result["counts"] == {"modified": 2, "added": 2, "deleted": 1, "mode_changed": 2, "type_changed": 1}
+    assert by_path["data.bin"]["binary"] is True and by_path["README"]["binary"] is False
+    assert (by_path["readme-link"]["old_target"], by_path["readme-link"]["new_target"]) == ("README", "/etc/passwd")
+    assert (by_path["run.sh"]["old_mode"], by_path["run.sh"]["new_mode"]) == (0o755, 0o644)
+    assert (by_path["README"]["old_size"], by_path["README"]["new_size"]) == (14, 14)
+    assert result["truncated"] is False and result["against"] == BASELINE
+    assert "-two\n+TWO\n" in patch and "GIT binary patch" in patch and "+/etc/passwd" in patch
+    assert "root:" not in patch
+
+
+def test_the_diff_op_keeps_only_paths_under_the_filters(runtime: AgentRuntime, root: Path) -> None:
+    _mutate(root)
+
+    result, patch, _ = call_diff(runtime, paths=["/workspace/src", "README"])
+
+    assert [c["path"] for c in result["changes"]] == ["README", "src", "src/app.py", "src/app.py/deep.txt"]
+    assert "data.bin" not in patch and "+deep" in patch
+
+
+def test_the_diff_op_refuses_a_filter_outside_the_workspace(runtime: AgentRuntime) -> None:
+    with pytest.raises(OpError) as caught:
+        call_diff(runtime, paths=["/etc"])
+    assert caught.value.code == Code.PATH_OUTSIDE_WORKSPACE
+
+
+def test_the_diff_op_with_stat_sends_no_patch_text(runtime: AgentRuntime, root: Path) -> None:
+    _mutate(root)
+    result, patch, _ = call_diff(runtime, stat=True)
+    assert patch == "" and len(result["changes"]) == 8
+
+
+def test_the_diff_op_cuts_at_max_bytes_with_a_marker(runtime: AgentRuntime, root: Path) -> None:
+    _mutate(root)
+
+    result, patch, _ = call_diff(runtime, max_bytes=100)
+
+    assert result["truncated"] is True
+    assert len(result["changes"]) == 8
+    head, marker = patch.split("\n[... diff cut at 100 bytes: ", 1)
+    assert len(head) < 100 + 80
+    assert "more changed path(s) not shown" in marker
+
+
+def test_the_diff_op_cap_holds_inside_one_large_file(runtime: AgentRuntime, root: Path) -> None:
+    (root / "README").write_text("".join(f"line {i}\n" for i in range(20_000)))
+
+    result, patch, _ = call_diff(runtime, paths=["README"], max_bytes=4096)
+
+    assert result["truncated"] is True
+    assert len(patch) < 4096 + 300
+    assert "the patch of README is incomplete" in patch
+
+
+def test_the_diff_op_streams_a_large_patch_in_bounded_chunks_that_apply(
+    runtime: AgentRuntime, root: Path, tmp_path: Path
+) -> None:
+    original = (root / "README").read_bytes()
+    (root / "README").write_text("".join(f"line {i}\n" for i in range(60_000)))  # ~700 KB of patch
+
+    result, patch, chunks = call_diff(runtime, paths=["README"], max_bytes=None)
+
+    assert result["truncated"] is False
+    assert len(chunks) > 1 and max(map(len, chunks)) < 300 * 1024
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "README").write_bytes(original)
+    subprocess.run(["git", "apply", "-"], cwd=copy, input=patch, text=True, check=True, timeout=30)
+    assert (copy / "README").read_bytes() == (root / "README").read_bytes()
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "100"])
+def test_the_diff_op_refuses_a_max_bytes_that_is_not_a_positive_integer(runtime: AgentRuntime, bad: object) -> None:
+    with pytest.raises(OpError) as caught:
+        call_diff(runtime, max_bytes=bad)
+    assert caught.value.code == Code.INVALID_ARGUMENT
+
+
+def test_the_diff_op_against_a_snapshot_shows_only_later_changes(
+    runtime: AgentRuntime, store: Snapshots, root: Path
+) -> None:
+    (root / "first.txt").write_text("1\n")
+    store.create("checkpoint")
+    (root / "second.txt").write_text("2\n")
+
+    result, _, _ = call_diff(runtime, against="checkpoint")
+
+    assert [c["path"] for c in result["changes"]] == ["second.txt"]
+    assert result["against"] == "checkpoint"

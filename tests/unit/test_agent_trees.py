@@ -1,0 +1,170 @@
+"""Tree scans with a stat cache, and the content-addressed store, on real directories."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from roost.agent import trees
+from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, hash_file, scan
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "README").write_text("readme\n")
+    (root / "README").chmod(0o644)
+    (root / "src" / "pkg" / "mod.py").write_text("x = 1\n")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "src").chmod(0o750)
+    return root
+
+
+class CountingHash:
+    """Wraps `hash_file`, recording each path it is asked to hash."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, path: str) -> str:
+        self.paths.append(os.path.basename(path))
+        return hash_file(path)
+
+
+def _scan_counting(
+    monkeypatch: pytest.MonkeyPatch, root: Path, previous: trees.Tree | None = None, racy_ns: int = 0
+) -> tuple[trees.Tree, list[str]]:
+    """Scan counting hash calls; `previous` counts as taken just now, trusted after `racy_ns`."""
+    counter = CountingHash()
+    with monkeypatch.context() as patch:
+        patch.setattr(trees, "hash_file", counter)
+        tree = scan(str(root), previous, previous_at_ns=time.time_ns(), racy_ns=racy_ns)
+    return tree, sorted(counter.paths)
+
+
+def test_scan_records_every_path_with_its_kind_mode_size_and_digest(root: Path) -> None:
+    tree = scan(str(root))
+
+    assert sorted(tree) == ["README", "run.sh", "src", "src/pkg", "src/pkg/mod.py"]
+    readme = tree["README"]
+    assert (readme.kind, readme.mode, readme.size, readme.digest) == (FILE, 0o644, 7, _sha(b"readme\n"))
+    assert (tree["run.sh"].kind, tree["run.sh"].mode) == (FILE, 0o755)
+    assert (tree["src"].kind, tree["src"].mode, tree["src"].digest) == (DIR, 0o750, None)
+    assert tree["src/pkg/mod.py"].path == "src/pkg/mod.py"
+
+
+def test_scan_records_a_symlink_by_its_target_and_never_follows_it(root: Path) -> None:
+    os.symlink("/etc/passwd", root / "passwd")
+    os.symlink("/etc", root / "etc")
+    os.symlink("missing", root / "dangling")
+
+    tree = scan(str(root))
+
+    assert (tree["passwd"].kind, tree["passwd"].target, tree["passwd"].digest) == (SYMLINK, "/etc/passwd", None)
+    assert (tree["etc"].kind, tree["etc"].target) == (SYMLINK, "/etc")
+    assert (tree["dangling"].kind, tree["dangling"].target) == (SYMLINK, "missing")
+    assert not [path for path in tree if path.startswith("etc/")]
+
+
+def test_scan_leaves_out_excluded_paths_and_everything_under_them(root: Path) -> None:
+    (root / ".roost-staging" / "half").mkdir(parents=True)
+    (root / ".roost-staging" / "half" / "upload").write_text("partial")
+
+    tree = scan(str(root), exclude=frozenset({".roost-staging"}))
+
+    assert not [path for path in tree if path.startswith(".roost-staging")]
+    assert "README" in tree
+
+
+def test_a_rescan_hashes_only_the_files_whose_stat_changed(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, hashed = _scan_counting(monkeypatch, root)
+    assert hashed == ["README", "mod.py", "run.sh"]
+
+    again, hashed = _scan_counting(monkeypatch, root, first)
+    assert hashed == []
+    assert again == first
+
+    with open(root / "README", "a") as fh:
+        fh.write("more\n")
+    changed, hashed = _scan_counting(monkeypatch, root, again)
+    assert hashed == ["README"]
+    assert changed["README"].digest == _sha(b"readme\nmore\n")
+    assert changed["run.sh"] == first["run.sh"]
+
+
+def test_files_changed_just_before_the_previous_scan_are_hashed_again(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git's racy-clean rule: a same-size rewrite in the same clock tick would keep its stat."""
+    first = scan(str(root))
+
+    _, hashed = _scan_counting(monkeypatch, root, first, racy_ns=60 * 1_000_000_000)
+
+    assert hashed == ["README", "mod.py", "run.sh"]
+
+
+def test_a_file_replaced_under_the_same_name_is_hashed_again(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = scan(str(root))
+    replacement = root / "README.new"
+    replacement.write_text("README\n")  # same size, new inode
+    os.replace(replacement, root / "README")
+
+    tree, hashed = _scan_counting(monkeypatch, root, first)
+
+    assert hashed == ["README"]
+    assert tree["README"].digest == _sha(b"README\n")
+
+
+def test_a_path_that_was_a_link_is_hashed_when_it_becomes_a_file(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    os.symlink("README", root / "alias")
+    first = scan(str(root))
+    os.unlink(root / "alias")
+    (root / "alias").write_text("now a file\n")
+
+    tree, hashed = _scan_counting(monkeypatch, root, first)
+
+    assert hashed == ["alias"]
+    assert (tree["alias"].kind, tree["alias"].digest) == (FILE, _sha(b"now a file\n"))
+
+
+def test_entries_round_trip_through_their_rows(root: Path) -> None:
+    os.symlink("/etc/passwd", root / "passwd")
+    for entry in scan(str(root)).values():
+        assert Entry.from_row(entry.to_row()) == entry
+
+
+def test_the_store_keeps_each_content_once_under_its_digest(tmp_path: Path) -> None:
+    store = ContentStore(str(tmp_path / "blobs"))
+    (tmp_path / "a").write_bytes(b"same bytes")
+    (tmp_path / "b").write_bytes(b"same bytes")
+    (tmp_path / "c").write_bytes(b"other bytes")
+
+    digests = [store.add(str(tmp_path / name)) for name in ("a", "b", "c")]
+
+    assert digests == [_sha(b"same bytes"), _sha(b"same bytes"), _sha(b"other bytes")]
+    stored = sorted(
+        p.relative_to(tmp_path / "blobs").as_posix() for p in (tmp_path / "blobs").rglob("*") if p.is_file()
+    )
+    assert stored == sorted(f"{d[:2]}/{d[2:]}" for d in {digests[0], digests[2]})
+    assert store.has(digests[0]) and not store.has(_sha(b"never stored"))
+    assert store.read(digests[2]) == b"other bytes"
+
+
+def test_the_store_leaves_no_temporary_files_behind(tmp_path: Path) -> None:
+    store = ContentStore(str(tmp_path / "blobs"))
+    (tmp_path / "a").write_bytes(b"x" * 3_000_000)  # more than one read chunk
+    store.add(str(tmp_path / "a"))
+    store.add(str(tmp_path / "a"))
+
+    assert [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(".")] == []
+    assert store.read(_sha(b"x" * 3_000_000)) == b"x" * 3_000_000
