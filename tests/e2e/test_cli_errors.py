@@ -61,6 +61,15 @@ def test_create_refuses_a_bad_option_and_creates_nothing(roost: RoostCli, option
     assert roost.workspace_dirs() == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["workspace", "create", "debian:12", "--network-policy", "egress"], ["run", "debian:12", "--network", "egress"]],
+)
+def test_a_network_policy_that_is_not_enforced_yet_is_refused_not_ignored(roost: RoostCli, command: list[str]) -> None:
+    roost.error(roost(*command), 2, "network_policy_unsupported")
+    assert roost.workspace_dirs() == []
+
+
 @pytest.mark.parametrize("option", [["--label", "nokey"], ["--ttl", "0"], ["--ttl", "-5"]])
 def test_update_refuses_a_bad_option_and_changes_nothing(
     module_roost: RoostCli, shared_workspace: str, option: list[str]

@@ -1,6 +1,6 @@
 """Readiness probes: one attempt of each kind, answering (ready, why not).
 
-`file`: a path exists (relative paths are under /workspace). `tcp`: a
+`file`: a path exists (relative paths are under the service's cwd). `tcp`: a
 connection to [host:]port succeeds (host defaults to 127.0.0.1). `http`:
 GET answers 2xx or 3xx. `command`: a shell command exits 0. Every attempt
 is bounded by its own short timeout so a probe never hangs the supervisor.

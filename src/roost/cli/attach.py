@@ -22,13 +22,19 @@ from roost.errors import InvalidArgument
 DETACH_KEY = b"\x1d"  # Ctrl-]
 
 
+def _terminal_size() -> tuple[int, int]:
+    """The terminal's size, or 120x32 when it reports none (some terminals say 0x0)."""
+    cols, rows = os.get_terminal_size()
+    return (cols or 120, rows or 32)
+
+
 def _pick(workspace: Workspace, shell_id: str | None) -> str:
     if shell_id:
         return shell_id
     running = [s for s in workspace.shells.list() if s.state == "running"]
     if running:
         return running[-1].id
-    cols, rows = os.get_terminal_size()
+    cols, rows = _terminal_size()
     return workspace.shells.open(cols=cols, rows=rows).id
 
 
@@ -49,7 +55,7 @@ def attach(workspace: Workspace, shell_id: str | None) -> int:
         out.flush()
 
     def resize(_signum: int = 0, _frame: FrameType | None = None) -> None:
-        cols, rows = os.get_terminal_size()
+        cols, rows = _terminal_size()
         workspace.shells.resize(target, cols, rows)
 
     resize()

@@ -46,8 +46,8 @@ def _exec_options(parser: argparse.ArgumentParser) -> None:
 
 def _create_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="firecracker, sandbox or mock (default: best available)")
-    parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker)")
-    parser.add_argument("--mem-mib", type=int, help="memory in MiB (firecracker)")
+    parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker); CPU affinity in the sandbox")
+    parser.add_argument("--mem-mib", type=int, help="memory in MiB (firecracker); per-process ulimit -v in the sandbox")
 
 
 def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from roost.errors import ImageError, RoostError
+from roost.errors import ImageError, InvalidArgument, RoostError
 from roost.images.build import ProgressFn, finish_rootfs, run_bootstrap, tree_digest
 from roost.images.cache import EnvImage, ImageCache, check_free_space, tree_size
 from roost.images.catalog import EnvSpec, env_spec
@@ -112,7 +112,7 @@ def pull_image(
 
     spec = env_spec(env)
     if digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise ImageError(f"{digest!r} is not a sha256 digest", code="invalid_digest", hint="give sha256:<64 hex>")
+        raise InvalidArgument(f"{digest!r} is not a sha256 digest", code="invalid_digest", hint="give sha256:<64 hex>")
     reference = registry_reference(spec, registry, digest)
     if reference is None:
         raise ImageError(

@@ -68,7 +68,7 @@ class ServeOptions:
     """How to run the server.
 
     Attributes:
-        profile: `run` (one-shot `run` only), `core` (workspaces, exec, files) or `full`.
+        profile: `run` (one-shot `run` only), `core` (workspaces, exec, files, diff, snapshots) or `full` (core plus shells and services).
         transport: `stdio` or `http` (streamable HTTP on host:port, path /mcp).
         host: loopback only: 127.0.0.1, ::1 or localhost.
         allow_roots: host directories `seed_path` and `source` may name (default: the cwd).

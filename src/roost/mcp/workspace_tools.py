@@ -74,7 +74,7 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         name: Annotated[str | None, Field(description="New name.")] = None,
         labels: Annotated[dict[str, str] | None, Field(description="Labels to add or overwrite.")] = None,
         remove_labels: Annotated[list[str] | None, Field(description="Label keys to remove.")] = None,
-        ttl_seconds: Annotated[int | None, Field(description="New TTL in seconds, counted from creation.")] = None,
+        ttl_seconds: Annotated[int | None, Field(description="New TTL in seconds, counted from now.")] = None,
         clear_ttl: Annotated[bool, Field(description="Remove the TTL so the workspace lives until deleted.")] = False,
     ) -> CallToolResult:
         """Rename a workspace, change its labels, or set or clear its TTL."""

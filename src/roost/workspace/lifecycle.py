@@ -73,6 +73,13 @@ def _validate(options: CreateOptions) -> None:
         raise InvalidArgument(
             f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
         )
+    if options.network_policy != "off":
+        # Accepting a policy we do not enforce would be a silent lie about isolation.
+        raise InvalidArgument(
+            f"network policy {options.network_policy!r} is not available yet: workspaces have no network",
+            code="network_policy_unsupported",
+            hint="use the default, off (network policies are a later milestone)",
+        )
 
 
 def _expiry(ttl_seconds: int | None) -> str | None:

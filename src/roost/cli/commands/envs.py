@@ -59,9 +59,14 @@ def env_inspect(args: argparse.Namespace) -> int:
 def env_build(args: argparse.Namespace) -> int:
     roost = sdk(args)
     info = roost.inspect_env(args.env_name)
-    if not (args.if_missing and info.cached):
-        with progress_for(args.json, f"build {args.env_name}") as progress:
-            info = roost.build_env(args.env_name, progress=progress)
+    if args.if_missing and info.cached:
+        if args.json:
+            emit_json(info.to_dict())
+        else:
+            print(f"{info.name} is already cached ({info.source}); nothing to build")
+        return 0
+    with progress_for(args.json, f"build {args.env_name}") as progress:
+        info = roost.build_env(args.env_name, progress=progress)
     if args.json:
         emit_json(info.to_dict())
     else:

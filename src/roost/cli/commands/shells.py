@@ -68,6 +68,8 @@ def shell_read(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(output.data)
     sys.stdout.flush()
+    if output.data and not output.data.endswith("\n"):
+        sys.stderr.write("\n")  # a prompt has no newline: keep the status on a line of its own
     dropped = f"; {output.dropped} earlier bytes were dropped" if output.dropped else ""
     sys.stderr.write(f"roost: next cursor {output.next_cursor} (shell {output.state}){dropped}\n")
     return 0
