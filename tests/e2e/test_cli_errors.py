@@ -63,7 +63,10 @@ def test_create_refuses_a_bad_option_and_creates_nothing(roost: RoostCli, option
 
 @pytest.mark.parametrize(
     "command",
-    [["workspace", "create", "debian:12", "--network-policy", "egress"], ["run", "debian:12", "--network", "egress"]],
+    [
+        ["workspace", "create", "debian:12", "--network-policy", "egress", "--json"],
+        ["run", "debian:12", "--network", "egress", "--json", "--", "true"],
+    ],
 )
 def test_a_network_policy_that_is_not_enforced_yet_is_refused_not_ignored(roost: RoostCli, command: list[str]) -> None:
     roost.error(roost(*command), 2, "network_policy_unsupported")
