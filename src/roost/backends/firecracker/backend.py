@@ -19,6 +19,8 @@ the guest image) and the standard library. Never another backend.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.kvm import KvmReport, probe_kvm
-from roost.errors import AgentError, BackendError
+from roost.errors import AgentError, BackendError, InvalidArgument
 
 if TYPE_CHECKING:
     from roost.backends.firecracker.vm import MicroVm
@@ -60,13 +62,12 @@ GuestImageSource = Callable[[CreateSpec, Path], GuestBootImage]
 
 
 def _guest_builder_missing() -> str | None:
+    """Why the default guest image source cannot work here, or None (found, not imported: cheap)."""
     try:
-        importlib.import_module(GUEST_BUILDER)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and GUEST_BUILDER.startswith(exc.name):
-            return "this roost has no guest image builder (roost.images.guest)"
-        raise
-    return None
+        found = importlib.util.find_spec(GUEST_BUILDER) is not None
+    except ImportError:
+        found = False
+    return None if found else "this roost has no guest image builder (roost.images.guest)"
 
 
 def guest_image_from_pipeline(spec: CreateSpec, home: Path) -> GuestBootImage:
@@ -97,7 +98,11 @@ def _positive(resources: dict[str, Any], key: str, default: int) -> int:
 
 
 class FirecrackerBackend:
-    """Workspaces as Firecracker microVMs (needs KVM that boots stock guest kernels)."""
+    """Workspaces as Firecracker microVMs (needs KVM that boots stock guest kernels).
+
+    Every argument has a working default; they exist for `roost doctor` (`home`: whose
+    `runtime install` to look at) and for tests and embedders (`binary`, `guest_images`, `kvm`).
+    """
 
     name = "firecracker"
     isolated = True
@@ -123,7 +128,9 @@ class FirecrackerBackend:
     # -- what this host can do --------------------------------------------------------
     def find_binary(self, home: Path | None = None) -> tuple[Path | None, str]:
         if self._binary is not None:
-            return self._binary, "given"
+            if os.access(self._binary, os.X_OK):
+                return self._binary, "given"
+            return None, f"{self._binary} is not an executable file"
         return find_firecracker(home or self._home)
 
     def require_binary(self, home: Path | None = None) -> Path:
@@ -177,11 +184,12 @@ class FirecrackerBackend:
         from roost.backends.firecracker.vm import BootPlan, MicroVm, check_kernel, copy_disk
 
         if spec.network_policy != "off":
-            # The seam exists (api.NetworkInterface); TAP-in-a-netns egress is a later milestone.
-            raise BackendError(
-                f"network policy {spec.network_policy!r} is not implemented for firecracker workspaces yet",
-                code="network_unsupported",
-                hint="create the workspace with network policy off",
+            # Orchestration refuses this first; the seam (api.NetworkInterface, a TAP device in
+            # a network namespace) is where egress will plug in.
+            raise InvalidArgument(
+                f"network policy {spec.network_policy!r} is not available yet: workspaces have no network",
+                code="network_policy_unsupported",
+                hint="use the default, off (network policies are a later milestone)",
             )
         home = _home_of(ws_dir)
         binary = self.require_binary(home)

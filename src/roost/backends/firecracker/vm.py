@@ -16,6 +16,7 @@ protocol and the standard library.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from roost.backends.processes import (
 )
 from roost.errors import BackendError, RoostError
 from roost.protocol import Op
+from roost.protocol.addresses import unix_sockaddr
 from roost.rpc import AgentClient
 
 API_SOCKET = "fc.sock"
@@ -229,7 +231,8 @@ class MicroVm:
         self._spawned_here = True
         end = time.monotonic() + API_READY_TIMEOUT
         delay = 0.001
-        while not self.api_socket.exists():
+        # The socket file appears at bind(), before listen(): wait until it accepts.
+        while not _accepting(self.api_socket):
             dead = self.death_reason()
             if dead is not None:
                 raise BackendError(dead, code="vmm_died", hint="firecracker.log in the workspace directory has more")
@@ -242,6 +245,18 @@ class MicroVm:
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
 
+    def configure(self, api: FirecrackerApi, plan: BootPlan) -> None:
+        """Everything up to InstanceStart: machine, kernel and initrd, root drive, vsock.
+
+        Raises:
+            BackendError: vmm_fault (Firecracker refused a part), vmm_unreachable.
+        """
+        api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
+        api.put_boot_source(BootSource(plan.kernel, with_required_args(plan.boot_args), plan.initrd))
+        api.put_drive(Drive("rootfs", str(self.disk), is_root_device=True))
+        # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
+        api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
+
     def boot(self, plan: BootPlan, boot_timeout: float) -> None:
         """Configure the launched VMM, start the guest, and wait until its agent completes a handshake.
 
@@ -250,11 +265,7 @@ class MicroVm:
             RoostError: the agent's handshake failed.
         """
         with self.api() as api:
-            api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
-            api.put_boot_source(BootSource(plan.kernel, with_required_args(plan.boot_args), plan.initrd))
-            api.put_drive(Drive("rootfs", str(self.disk), is_root_device=True))
-            # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
-            api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
+            self.configure(api, plan)
             api.instance_start()
         stream = self.connector(plan.agent_port).wait_for_agent(boot_timeout)
         AgentClient(stream).close()  # the handshake proves the agent speaks our protocol
@@ -263,7 +274,8 @@ class MicroVm:
     def flush(self, port: int, timeout: float) -> None:
         """Ask the guest to write its page cache to disk (best effort: a forced stop loses less)."""
         try:
-            with self.connector(port).open_client(timeout) as client:
+            # A guest whose agent does not answer at once will not flush either: do not wait long.
+            with self.connector(port).open_client(min(timeout, 1.0)) as client:
                 client.call(Op.EXEC, {"argv": ["sync"], "timeout": timeout})
         except RoostError:
             pass
@@ -300,3 +312,20 @@ class MicroVm:
         if self.pid is not None:
             reap(self.pid)
         self.clean_sockets()
+
+
+def _accepting(path: Path) -> bool:
+    """True once a Unix socket at `path` accepts connections."""
+    if not path.exists():
+        return False
+    address, dir_fd = unix_sockaddr(str(path))
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(address)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+        if dir_fd is not None:
+            os.close(dir_fd)
