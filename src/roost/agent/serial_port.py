@@ -49,12 +49,15 @@ def open_port(target: str) -> int:
     return os.open(target, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
 
 
-def wait_for_host(fd: int, stop: threading.Event) -> bool:
-    """Block until a host is connected to the port (True) or `stop` is set (False)."""
+def wait_for_host(fd: int, stop: threading.Event, poll_ms: int = _POLL_MS) -> bool:
+    """Block until a host is connected to the port (True) or `stop` is set (False).
+
+    A connected host that has sent nothing yet shows as a poll that times out without HUP.
+    """
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     while not stop.is_set():
-        events = poller.poll(_POLL_MS)
+        events = poller.poll(poll_ms)
         if not events or not events[0][1] & select.POLLHUP:
             return True
         stop.wait(_NO_HOST_PAUSE)

@@ -8,6 +8,8 @@ Imports: backends.*, errors, config.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from roost.backends.base import Availability, Backend, CreateSpec
 from roost.errors import BackendError, InvalidArgument
 
@@ -18,8 +20,8 @@ BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 PREFERENCE: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called `name`.
+def get_backend(name: str, home: Path | None = None) -> Backend:
+    """The backend called `name`, for the roost state directory `home`.
 
     Raises:
         InvalidArgument: unknown_backend.
@@ -35,7 +37,7 @@ def get_backend(name: str) -> Backend:
     if name == "firecracker":
         from roost.backends.firecracker.backend import FirecrackerBackend
 
-        return FirecrackerBackend()
+        return FirecrackerBackend(home=home)
     raise InvalidArgument(
         f"unknown backend {name!r}",
         code="unknown_backend",
@@ -43,7 +45,7 @@ def get_backend(name: str) -> Backend:
     )
 
 
-def select_backend(requested: str | None) -> tuple[Backend, str | None]:
+def select_backend(requested: str | None, home: Path | None = None) -> tuple[Backend, str | None]:
     """The backend to use and, when it is a fallback that isolates nothing, a warning.
 
     Raises:
@@ -51,7 +53,7 @@ def select_backend(requested: str | None) -> tuple[Backend, str | None]:
         BackendError: backend_unavailable when the requested one cannot run here.
     """
     if requested:
-        backend = get_backend(requested)
+        backend = get_backend(requested, home)
         check = backend.availability()
         if not check.available:
             raise BackendError(
@@ -61,7 +63,7 @@ def select_backend(requested: str | None) -> tuple[Backend, str | None]:
             )
         return backend, None
     for name in PREFERENCE:
-        backend = get_backend(name)
+        backend = get_backend(name, home)
         check = backend.availability()
         if check.available:
             warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from roost.guest.system import MS_NODEV, MS_NOEXEC, MS_NOSUID
+from roost.guest.system import MS_NODEV, MS_NOEXEC, MS_NOSUID, LinuxSystem
 
 DEFAULT_VSOCK_PORT = 1024
 SERIAL_PORT_NAME = "roost.agent"
@@ -329,8 +329,8 @@ class Init:
         system.reboot(self.config.halt)
 
     def run(self) -> None:
-        self.boot()
         try:
+            self.boot()
             self.open_listen()
             reason = self.supervise()
         except Exception as exc:  # PID 1 must never just die: that panics the kernel
@@ -339,13 +339,15 @@ class Init:
 
 
 def main() -> int:
-    from roost.guest.system import LinuxSystem
-
     system = LinuxSystem()
     if os.getpid() != 1:
         system.say("refusing to run: this is PID 1 of a roost microVM only")
         return 2
-    Init(system).run()
+    try:
+        Init(system).run()
+    except Exception as exc:  # halting itself failed; still end the machine
+        system.say(f"halt failed: {type(exc).__name__}: {exc}")
+        system.reboot("reboot")
     # reboot(2) returned: nothing left to do but wait for the VMM to notice.
     while True:
         system.wait_signal(3600.0)

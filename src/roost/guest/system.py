@@ -120,7 +120,8 @@ class LinuxSystem:
         for sig in HANDLED_SIGNALS:
             signal.signal(sig, lambda *_: None)
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-        self._check(self._libc.reboot(RB_DISABLE_CAD), "disable Ctrl-Alt-Del")
+        if self._libc.reboot(RB_DISABLE_CAD) != 0:  # without it, Ctrl-Alt-Del resets at once: report, go on
+            self.say(f"cannot take over Ctrl-Alt-Del: {os.strerror(ctypes.get_errno())}")
 
     def spawn(self, argv: Sequence[str], env: dict[str, str]) -> int:
         return os.posix_spawn(

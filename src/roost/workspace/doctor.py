@@ -11,7 +11,6 @@ import sys
 
 from roost import __version__
 from roost.backends import BACKEND_NAMES, get_backend, select_backend
-from roost.backends.firecracker.backend import FirecrackerBackend
 from roost.backends.kvm import probe_kvm
 from roost.config import images_dir
 from roost.errors import RoostError
@@ -59,11 +58,11 @@ def report(rt: Runtime) -> DoctorReport:
     backends: dict[str, DoctorCheck] = {}
     for name in BACKEND_NAMES:
         # Firecracker's check names its binary (this home's `runtime install` too), version and KVM verdict.
-        backend = FirecrackerBackend(home=rt.home) if name == "firecracker" else get_backend(name)
+        backend = get_backend(name, rt.home)
         check = backend.availability()
         backends[name] = DoctorCheck(name, check.available, check.reason)
     try:
-        chosen, warning = select_backend(rt.requested_backend)
+        chosen, warning = select_backend(rt.requested_backend, rt.home)
         default = chosen.name
         if warning is None and not chosen.isolated:
             # Chosen explicitly (--backend, $ROOST_BACKEND) still isolates nothing; doctor must say so.

@@ -96,7 +96,7 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
     """
     _validate(options)
     seed = tar_stream(options.seed_path) if options.seed_path else None
-    backend, warning = select_backend(options.backend or rt.requested_backend)
+    backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
     resources = {k: v for k, v in (("vcpus", options.vcpus), ("mem_mib", options.mem_mib)) if v is not None}
     rootfs = image_key = None
     if backend.needs_image:

@@ -40,7 +40,7 @@ class Runtime:
         return self.store.home
 
     def backend(self, record: WorkspaceRecord) -> Backend:
-        return get_backend(record.backend)
+        return get_backend(record.backend, self.home)
 
     def record(self, ref: str) -> WorkspaceRecord:
         return self.store.load(self.store.resolve(ref))

@@ -29,7 +29,14 @@ from roost.errors import ImageError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache, check_free_space
 from roost.images.guest.debs import AptSource, unpack
-from roost.images.guest.disk import HEADROOM_BYTES, build_disk, files_digest, guest_files
+from roost.images.guest.disk import (
+    HEADROOM_BYTES,
+    build_disk,
+    bytecode,
+    files_digest,
+    guest_files,
+    guest_python_tag,
+)
 from roost.images.guest.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
 from roost.images.guest.kernel import KernelBundle, ensure_kernel
 from roost.images.manager import ensure_image
@@ -169,11 +176,12 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
         cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
     )
     rootfs = cache.rootfs(env_image.key)
-    apt = AptSource()
+    apt = AptSource(memo=cache.root / "guest" / "apt-resolved.json")
     with cache.lock("guest"):
         kernel = ensure_kernel(cache, apt, lambda text: step(text, 1))
         busybox_ref, _ = apt.resolve(BUSYBOX_PACKAGE)
-        files = guest_files(_package_dir())
+        sources = guest_files(_package_dir())
+        files = sources + bytecode(sources, guest_python_tag(rootfs))
         key = image_key(env_image.key, kernel, busybox_ref.sha256, files_digest(files))
         final = cache.root / "guest" / "images" / key
         cached = load_guest_image(final)

@@ -8,12 +8,13 @@ when a package cannot be found or fetched with the lists apt already has.
 Unpacking is `dpkg-deb -x`: no root, no mounts. Subprocess failures are
 translated here, once, into `ImageError`s.
 
-Imports: errors and the standard library.
+Imports: errors, store.atomic and the standard library.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -23,8 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roost.errors import ImageError
+from roost.store.atomic import write_atomic
 
 _APT_TIMEOUT = 600.0
+# What decides apt's candidates: its package lists and its sources and pins.
+_APT_STATE = (
+    Path("/var/lib/apt/lists"),
+    Path("/etc/apt/sources.list"),
+    Path("/etc/apt/sources.list.d"),
+    Path("/etc/apt/preferences"),
+    Path("/etc/apt/preferences.d"),
+)
 
 
 @dataclass(frozen=True)
@@ -102,11 +112,65 @@ def first_dependency(depends: str) -> tuple[str, str | None]:
     return match.group(1), match.group(2)
 
 
-class AptSource:
-    """apt on this host, with at most one `apt-get update` per instance."""
+def apt_state_stamp(paths: tuple[Path, ...] = _APT_STATE) -> str:
+    """A digest of the names, sizes and times of apt's lists, sources and pins: it changes when
+    `apt-cache show` could answer differently."""
+    digest = hashlib.sha256()
+    for path in paths:
+        entries = sorted(path.iterdir()) if path.is_dir() else [path]
+        for entry in entries:
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            digest.update(f"{entry}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
-    def __init__(self) -> None:
+
+class AptSource:
+    """apt on this host, with at most one `apt-get update` per instance.
+
+    With a `memo` file, answers from `apt-cache show` are remembered until apt's state
+    changes, so a warm image lookup runs no apt process at all.
+    """
+
+    def __init__(self, memo: Path | None = None) -> None:
         self._updated = False
+        self._memo = memo
+        self._stamp: str | None = None
+
+    def _recall(self, spec: str) -> tuple[DebRef, dict[str, str]] | None:
+        if self._memo is None:
+            return None
+        try:
+            data = json.loads(self._memo.read_text())
+            if data.get("stamp") != self._current_stamp():
+                return None
+            fields = {str(k): str(v) for k, v in data["specs"][spec].items()}
+            return DebRef(fields["Package"], fields["Version"], fields["SHA256"]), fields
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def _remember(self, spec: str, fields: dict[str, str]) -> None:
+        if self._memo is None:
+            return
+        stamp = self._current_stamp()
+        try:
+            data = json.loads(self._memo.read_text())
+            specs = data["specs"] if data.get("stamp") == stamp and isinstance(data.get("specs"), dict) else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            specs = {}
+        specs[spec] = {key: fields[key] for key in ("Package", "Version", "SHA256", "Depends") if key in fields}
+        try:
+            self._memo.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._memo, json.dumps({"stamp": stamp, "specs": specs}, indent=2).encode(), mode=0o644)
+        except OSError:
+            pass  # only a lost shortcut
+
+    def _current_stamp(self) -> str:
+        if self._stamp is None:
+            self._stamp = apt_state_stamp()
+        return self._stamp
 
     def _update(self) -> bool:
         if self._updated:
@@ -121,13 +185,18 @@ class AptSource:
         Raises:
             ImageError: package_unavailable when apt knows no such package even after an update.
         """
+        remembered = self._recall(spec)
+        if remembered is not None:
+            return remembered
         for attempt in (0, 1):
             result = _run(["apt-cache", "show", "--no-all-versions", spec])
             fields = parse_stanza(result.stdout) if result.returncode == 0 else {}
             if fields.get("Package") and fields.get("SHA256"):
-                ref = DebRef(fields["Package"], fields["Version"], fields["SHA256"].lower())
-                return ref, fields
+                fields["SHA256"] = fields["SHA256"].lower()
+                self._remember(spec, fields)
+                return DebRef(fields["Package"], fields["Version"], fields["SHA256"]), fields
             if attempt == 0 and self._update():
+                self._stamp = None
                 continue
             raise ImageError(
                 f"apt knows no package {spec!r}: {_last_line(result.stderr or result.stdout)}",

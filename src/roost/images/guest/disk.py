@@ -8,7 +8,9 @@ root or mounts. The image is sparse; its size is the tree plus headroom for
 a writable /workspace.
 
 What goes in:
-    /opt/roost/roost/{__init__.py, protocol/, agent/, guest/}   the agent and init code (stdlib only)
+    /opt/roost/roost/{__init__.py, protocol/, agent/, guest/}   the agent and init code (stdlib only),
+                                                                 precompiled when the env's python3 is
+                                                                 this one's minor version
     /sbin/roost-init                                             PID 1: a launcher for roost.guest.init
     roost's mount points (images.build.MOUNT_POINTS)
 
@@ -18,10 +20,14 @@ Imports: images.build, errors and the standard library.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import marshal
 import os
+import re
 import shutil
 import stat
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -66,6 +72,36 @@ def guest_files(package_dir: Path) -> list[GuestFile]:
             files.append(GuestFile(f"{CODE_PATH}/roost/{relative}", source.read_bytes()))
     files.append(GuestFile(INIT_PATH, INIT_LAUNCHER.encode(), 0o755))
     return sorted(files, key=lambda f: f.path)
+
+
+def guest_python_tag(rootfs: Path) -> str | None:
+    """The bytecode tag (`cpython-311`) of the env's /usr/bin/python3, from its link target."""
+    try:
+        target = os.readlink(rootfs / "usr" / "bin" / "python3")
+    except OSError:
+        return None
+    match = re.fullmatch(r"python3\.(\d+)", os.path.basename(target))
+    return f"cpython-3{match.group(1)}" if match else None
+
+
+def bytecode(files: list[GuestFile], tag: str | None) -> list[GuestFile]:
+    """`__pycache__` entries for the .py files, when `tag` is this interpreter's own.
+
+    Checked-hash pycs: valid whatever the files' times, and the guest skips compiling the
+    agent on every fresh workspace disk.
+    """
+    if tag != sys.implementation.cache_tag:
+        return []
+    compiled = []
+    for item in files:
+        if not item.path.endswith(".py"):
+            continue
+        code = compile(item.data, "/" + item.path, "exec", dont_inherit=True, optimize=0)
+        header = importlib.util.MAGIC_NUMBER + (0b11).to_bytes(4, "little") + importlib.util.source_hash(item.data)
+        directory, _, name = item.path.rpartition("/")
+        path = f"{directory}/__pycache__/{name[:-3]}.{tag}.pyc"
+        compiled.append(GuestFile(path, header + marshal.dumps(code)))
+    return compiled
 
 
 def files_digest(files: list[GuestFile]) -> str:
@@ -117,7 +153,8 @@ def link_tree(rootfs: Path, tree: Path) -> None:
     Raises:
         ImageError: disk_build_failed.
     """
-    for argv in (["cp", "-al", str(rootfs), str(tree)], ["cp", "-a", str(rootfs), str(tree)]):
+    source = str(rootfs.resolve())  # a symlinked rootfs would otherwise be copied as the link itself
+    for argv in (["cp", "-al", source, str(tree)], ["cp", "-a", source, str(tree)]):
         result = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False)
         if result.returncode == 0:
             return

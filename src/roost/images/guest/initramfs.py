@@ -10,8 +10,9 @@ The archive is deterministic: fixed inode numbers, owners and times.
 waits for the root disk (`roost.root=` on the kernel command line, default
 `/dev/vda`), mounts it read-write as ext4, moves /dev over and
 `switch_root`s to roost's init on it, passing its arguments through. On
-any failure it says why on the console and reboots, which ends the VM
-(Firecracker exits on reset, QEMU with `-no-reboot`) instead of hanging.
+any failure it says why on the console and ends the VM the way roost's
+init would (`roost.halt=`: reboot by default, which Firecracker exits on;
+poweroff for QEMU's microvm) instead of hanging.
 
 Imports: errors and the standard library.
 """
@@ -25,16 +26,17 @@ from pathlib import Path
 
 ROOT_INIT = "/sbin/roost-init"
 DEFAULT_ROOT = "/dev/vda"
-BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "switch_root", "sleep", "cat", "reboot", "mkdir", "echo")
+BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "switch_root", "sleep", "cat", "reboot", "poweroff", "mkdir")
 
 INIT_SCRIPT = f"""#!/bin/sh
 # roost initramfs: load the guest's drivers, mount the root disk, hand over to roost's init.
 PATH=/bin
 export PATH
+halt=reboot
 fail() {{
-    echo "roost-initramfs: $*; rebooting" >/dev/console
+    echo "roost-initramfs: $*; ending the VM ($halt)" >/dev/console
     sleep 1
-    reboot -f
+    "$halt" -f
 }}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -43,6 +45,7 @@ root={DEFAULT_ROOT}
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         roost.root=*) root="${{arg#roost.root=}}" ;;
+        roost.halt=poweroff) halt=poweroff ;;
     esac
 done
 while read -r module; do
