@@ -18,6 +18,9 @@ PACKAGES=(
     util-linux     # unshare: the sandbox's private mount namespace
     mmdebstrap     # building environment images from the Debian mirror
     e2fsprogs      # mkfs.ext4 -d: guest disk images
+    qemu-system-x86  # the QEMU smoke: boots the guest image with software emulation
+    cpio           # checks roost's initramfs writer against a real cpio
+    lz4            # checks the pure-Python LZ4 kernel decoder against the real one
 )
 
 say() { printf 'system-deps: %s\n' "$*" >&2; }

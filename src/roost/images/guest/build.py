@@ -10,7 +10,8 @@ directory appears only by rename from the cache's tmp/ once complete, so a
 half-built guest image is never used. Builds are serialised across
 processes by the cache's `guest` lock.
 
-Imports: images.* (cache, manager, build, guest.*), errors and the standard library.
+Imports: roost (to find its package directory), images.* (cache, manager, build, guest.*), errors
+and the standard library.
 """
 
 from __future__ import annotations

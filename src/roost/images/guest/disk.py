@@ -14,7 +14,7 @@ What goes in:
     /sbin/roost-init                                             PID 1: a launcher for roost.guest.init
     roost's mount points (images.build.MOUNT_POINTS)
 
-Imports: images.build, errors and the standard library.
+Imports: images.build, images.cache, errors and the standard library.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ any failure it says why on the console and ends the VM the way roost's
 init would (`roost.halt=`: reboot by default, which Firecracker exits on;
 poweroff for QEMU's microvm) instead of hanging.
 
-Imports: errors and the standard library.
+Imports: the standard library only.
 """
 
 from __future__ import annotations
