@@ -10,9 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
+
+from roost.client import Roost
+from roost.errors import RoostError
 
 # Generous: one call normally takes ~100 ms; this only stops a hung CLI from eating CI.
 CALL_TIMEOUT = 30.0
@@ -158,3 +161,34 @@ def shared_workspace(module_roost: RoostCli, seed_dir: Path) -> Iterator[str]:
     ws_id = module_roost.create("--seed-path", str(seed_dir))
     yield ws_id
     module_roost("workspace", "delete", ws_id, "--force")
+
+
+# The MCP tests (test_mcp_*.py): the server runs as `python -m roost.mcp` over stdio, driven
+# through mcp_helpers.py, which is imported by name like `helpers` (see tests/conftest.py).
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def mcp_home(tmp_path: Path) -> Iterator[Path]:
+    """A fresh `$ROOST_HOME` for an MCP server; what a failed test leaves in it is deleted after."""
+    home = tmp_path / "home"
+    yield home
+    # A failed test may leave workspaces (and their agents, shells and services) behind.
+    with Roost(home=home, backend="mock") as roost:
+        for info in roost.list_workspaces():
+            try:
+                roost.workspace(info.id).delete(force=True)
+            except RoostError:
+                continue
+
+
+@pytest.fixture
+def errlog(tmp_path: Path) -> Iterator[TextIO]:
+    """The file an MCP server's stderr goes to."""
+    with open(tmp_path / "server.log", "w+") as fh:
+        yield fh

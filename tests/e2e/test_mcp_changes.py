@@ -6,23 +6,15 @@ allowed root; every wait has a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import CallToolResult, TextContent
-
-from roost.client import Roost
-from roost.errors import RoostError
+from mcp_helpers import call, call_error, mcp_session
 
 pytestmark = [
     pytest.mark.anyio,
@@ -39,24 +31,6 @@ CHANGE_EVERYTHING = (
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    yield home
-    # A failed test may leave workspaces (and their agent processes) behind.
-    with Roost(home=home, backend="mock") as roost:
-        for info in roost.list_workspaces():
-            try:
-                roost.workspace(info.id).delete(force=True)
-            except RoostError:
-                continue
-
-
-@pytest.fixture
 def allowed(tmp_path: Path) -> Path:
     """The server's one allowed root, holding a small git repository to seed from."""
     repo = tmp_path / "allowed" / "repo"
@@ -70,54 +44,11 @@ def allowed(tmp_path: Path) -> Path:
     return tmp_path / "allowed"
 
 
-@pytest.fixture
-def errlog(tmp_path: Path) -> Iterator[TextIO]:
-    with open(tmp_path / "server.log", "w+") as fh:
-        yield fh
-
-
-@asynccontextmanager
-async def mcp_session(profile: str, home: Path, allowed: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(allowed)],
-        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
-        cwd=str(allowed),
-    )
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-def _text(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must succeed; return its structured content."""
-    result = await session.call_tool(tool, arguments)
-    assert not result.is_error, _text(result)
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must fail; return the `error` object from its text."""
-    result = await session.call_tool(tool, arguments)
-    assert result.is_error, _text(result)
-    assert "Traceback" not in _text(result)
-    error: dict[str, Any] = json.loads(_text(result))["error"]
-    assert set(error) >= {"code", "message", "hint"}
-    return error
-
-
 async def test_the_core_profile_diffs_exports_and_checkpoints_a_workspace(
-    home: Path, allowed: Path, errlog: TextIO
+    mcp_home: Path, allowed: Path, errlog: TextIO
 ) -> None:
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("core", home, allowed, errlog) as session:
+        async with mcp_session("core", mcp_home, errlog, allow_root=allowed) as session:
             tools = {tool.name for tool in (await session.list_tools()).tools}
             assert CHANGE_TOOLS | {"workspace_reset"} <= tools
 
@@ -179,14 +110,14 @@ async def test_the_core_profile_diffs_exports_and_checkpoints_a_workspace(
 
 
 async def test_change_tools_fail_with_codes_and_exports_stay_under_the_allowed_roots(
-    home: Path, allowed: Path, errlog: TextIO, tmp_path: Path
+    mcp_home: Path, allowed: Path, errlog: TextIO, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (allowed / "escape").symlink_to(outside)
     (allowed / "taken").write_text("mine\n")
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("core", home, allowed, errlog) as session:
+        async with mcp_session("core", mcp_home, errlog, allow_root=allowed) as session:
             await call(session, "workspace_create", name="agent", seed_path=str(allowed / "repo"))
 
             for target in (str(outside / "out"), "escape/out", "../outside/out"):
@@ -220,10 +151,10 @@ async def test_change_tools_fail_with_codes_and_exports_stay_under_the_allowed_r
 
 
 async def test_reset_reports_the_services_it_stopped_and_the_shells_it_closed(
-    home: Path, allowed: Path, errlog: TextIO
+    mcp_home: Path, allowed: Path, errlog: TextIO
 ) -> None:
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("full", home, allowed, errlog) as session:
+        async with mcp_session("full", mcp_home, errlog, allow_root=allowed) as session:
             ws = (await call(session, "workspace_create", seed_path=str(allowed / "repo")))["id"]
             started = await call(
                 session, "service_start", workspace=ws, name="ticker", command="sleep 600", ready_command="true"

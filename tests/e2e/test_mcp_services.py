@@ -6,79 +6,22 @@ ROOST_HOME; every wait has a deadline.
 
 from __future__ import annotations
 
-import json
 import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import TextContent
+from mcp_helpers import call, call_error, mcp_session
 
 from helpers import pids_with_env
 from roost.backends.processes import WORKSPACE_MARKER
-from roost.client import Roost
-from roost.errors import RoostError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 DEADLINE = 20.0
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    yield home
-    # A failed test may leave workspaces (and their services) behind.
-    with Roost(home=home, backend="mock") as roost:
-        for info in roost.list_workspaces():
-            try:
-                roost.workspace(info.id).delete(force=True)
-            except RoostError:
-                pass
-
-
-@asynccontextmanager
-async def mcp_session(profile: str, home: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "roost.mcp", "--profile", profile],
-        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
-        cwd=str(home.parent),
-    )
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must succeed; return its structured content."""
-    result = await session.call_tool(tool, arguments)
-    block = result.content[0]
-    assert not result.is_error, block.text if isinstance(block, TextContent) else block
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must fail; return the `error` object from its text."""
-    result = await session.call_tool(tool, arguments)
-    assert result.is_error
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    error: dict[str, Any] = json.loads(block.text)["error"]
-    return error
 
 
 def free_port() -> int:
@@ -88,16 +31,16 @@ def free_port() -> int:
 
 
 async def test_service_tools_start_list_log_and_stop_and_only_the_full_profile_has_them(
-    home: Path, tmp_path: Path
+    mcp_home: Path, errlog: TextIO
 ) -> None:
     tools: dict[str, set[str]] = {}
-    with open(tmp_path / "server.log", "w+") as errlog, anyio.fail_after(DEADLINE):
+    with anyio.fail_after(DEADLINE):
 
         async def core_tools() -> None:
-            async with mcp_session("core", home, errlog) as core:
+            async with mcp_session("core", mcp_home, errlog) as core:
                 tools["core"] = {tool.name for tool in (await core.list_tools()).tools}
 
-        async with anyio.create_task_group() as tg, mcp_session("full", home, errlog) as session:
+        async with anyio.create_task_group() as tg, mcp_session("full", mcp_home, errlog) as session:
             tg.start_soon(core_tools)  # a second server, started while this one works
             tools["full"] = {tool.name for tool in (await session.list_tools()).tools}
             ws = (await call(session, "workspace_create"))["id"]

@@ -6,79 +6,21 @@ core profile offers none of them. Every wait has a deadline.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import CallToolResult, TextContent
+from mcp import ClientSession
+from mcp_helpers import call, call_error, mcp_session
 
 from helpers import cmdline, pid_alive, pids_with_env
 from roost.backends.processes import WORKSPACE_MARKER
-from roost.client import Roost
-from roost.errors import RoostError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 DEADLINE = 30.0
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    yield home
-    # A failed test may leave workspaces (and their agents and shells) behind.
-    with Roost(home=home, backend="mock") as roost:
-        for info in roost.list_workspaces():
-            try:
-                roost.workspace(info.id).delete(force=True)
-            except RoostError:
-                pass
-
-
-@asynccontextmanager
-async def mcp_session(profile: str, home: Path, root: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(root)],
-        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
-        cwd=str(root),
-    )
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-def _text(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await session.call_tool(tool, arguments)
-    assert not result.is_error, _text(result)
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await session.call_tool(tool, arguments)
-    assert result.is_error, _text(result)
-    error: dict[str, Any] = json.loads(_text(result))["error"]
-    assert error["hint"], error
-    return error
 
 
 async def poll(what: str, check: Any, timeout: float = 10.0) -> Any:
@@ -92,18 +34,17 @@ async def poll(what: str, check: Any, timeout: float = 10.0) -> Any:
     return value
 
 
-async def test_an_agent_drives_a_shell_over_mcp(tmp_path: Path, home: Path) -> None:
-    errlog_path = tmp_path / "server.log"
-    with open(errlog_path, "w+") as errlog, anyio.fail_after(DEADLINE):
+async def test_an_agent_drives_a_shell_over_mcp(tmp_path: Path, mcp_home: Path, errlog: TextIO) -> None:
+    with anyio.fail_after(DEADLINE):
         tools: dict[str, set[str]] = {}
 
         async def list_tools(profile: str) -> None:
-            async with mcp_session(profile, home, tmp_path, errlog) as session:
+            async with mcp_session(profile, mcp_home, errlog, allow_root=tmp_path) as session:
                 tools[profile] = {tool.name for tool in (await session.list_tools()).tools}
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(list_tools, "core")
-            async with mcp_session("full", home, tmp_path, errlog) as session:
+            async with mcp_session("full", mcp_home, errlog, allow_root=tmp_path) as session:
                 assert {tool.name for tool in (await session.list_tools()).tools} >= SHELL_TOOLS
                 await _drive_a_shell(session)
         assert not tools["core"] & SHELL_TOOLS

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import CallToolResult, TextContent
-
-from roost.client import Roost
-from roost.errors import RoostError
+from mcp_helpers import call, call_error, mcp_session, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -31,24 +24,6 @@ MARKER = re.compile(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    yield home
-    # A failed test may leave workspaces (and their agent processes) behind.
-    with Roost(home=home, backend="mock") as roost:
-        for info in roost.list_workspaces():
-            try:
-                roost.workspace(info.id).delete(force=True)
-            except RoostError:
-                pass
-
-
-@pytest.fixture
 def allowed(tmp_path: Path) -> Path:
     root = tmp_path / "allowed"
     (root / "repo").mkdir(parents=True)
@@ -56,54 +31,11 @@ def allowed(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def errlog(tmp_path: Path) -> Iterator[TextIO]:
-    with open(tmp_path / "server.log", "w+") as fh:
-        yield fh
-
-
-@asynccontextmanager
-async def mcp_session(profile: str, home: Path, allowed: Path, errlog: TextIO) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "roost.mcp", "--profile", profile, "--allow-root", str(allowed)],
-        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
-        cwd=str(allowed),
-    )
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must succeed; return its structured content."""
-    result = await session.call_tool(tool, arguments)
-    assert not result.is_error, _text(result)
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def call_error(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must fail; return the `error` object from its text."""
-    result = await session.call_tool(tool, arguments)
-    assert result.is_error, _text(result)
-    assert "Traceback" not in _text(result)
-    error: dict[str, Any] = json.loads(_text(result))["error"]
-    assert set(error) >= {"code", "message", "hint"}
-    return error
-
-
-def _text(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def test_each_profile_exposes_its_tools(home: Path, allowed: Path, errlog: TextIO) -> None:
+async def test_each_profile_exposes_its_tools(mcp_home: Path, allowed: Path, errlog: TextIO) -> None:
     names: dict[str, set[str]] = {}
 
     async def list_tools(profile: str) -> None:
-        async with mcp_session(profile, home, allowed, errlog) as session:
+        async with mcp_session(profile, mcp_home, errlog, allow_root=allowed) as session:
             names[profile] = {tool.name for tool in (await session.list_tools()).tools}
 
     with anyio.fail_after(DEADLINE):
@@ -119,10 +51,10 @@ async def test_each_profile_exposes_its_tools(home: Path, allowed: Path, errlog:
 
 
 async def test_exec_returns_structured_output_and_big_output_pages_back_in_full(
-    home: Path, allowed: Path, errlog: TextIO
+    mcp_home: Path, allowed: Path, errlog: TextIO
 ) -> None:
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("core", home, allowed, errlog) as session:
+        async with mcp_session("core", mcp_home, errlog, allow_root=allowed) as session:
             info = await call(session, "workspace_create", name="e2e", seed_path=str(allowed / "repo"))
             assert info["state"] == "running"
             assert str(allowed) not in json.dumps(info)
@@ -159,12 +91,12 @@ async def test_exec_returns_structured_output_and_big_output_pages_back_in_full(
             assert (await call(session, "workspace_list"))["workspaces"] == []
 
 
-async def test_failures_come_back_as_tool_errors_with_codes(home: Path, allowed: Path, errlog: TextIO) -> None:
+async def test_failures_come_back_as_tool_errors_with_codes(mcp_home: Path, allowed: Path, errlog: TextIO) -> None:
     outside = allowed.parent / "outside"
     outside.mkdir()
     (allowed / "escape").symlink_to(outside)
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("core", home, allowed, errlog) as session:
+        async with mcp_session("core", mcp_home, errlog, allow_root=allowed) as session:
             error = await call_error(session, "workspace_exec", workspace="no-such-workspace", command="true")
             assert error["code"] == "workspace_not_found"
 
@@ -179,10 +111,10 @@ async def test_failures_come_back_as_tool_errors_with_codes(home: Path, allowed:
 
 
 async def test_long_exec_does_not_stall_other_calls_and_timeouts_keep_partial_output(
-    home: Path, allowed: Path, errlog: TextIO
+    mcp_home: Path, allowed: Path, errlog: TextIO
 ) -> None:
     with anyio.fail_after(DEADLINE):
-        async with mcp_session("full", home, allowed, errlog) as session:
+        async with mcp_session("full", mcp_home, errlog, allow_root=allowed) as session:
             ws = (await call(session, "workspace_create"))["id"]
             waiting: dict[str, Any] = {}
 
@@ -211,6 +143,6 @@ async def test_long_exec_does_not_stall_other_calls_and_timeouts_keep_partial_ou
             assert isinstance(result.structured_content, dict)
             assert result.structured_content["timed_out"] is True
             assert result.structured_content["stdout"] == "partial\n"
-            assert "timed out" in _text(result)
+            assert "timed out" in text_of(result)
 
             await call(session, "workspace_delete", workspace=ws)
