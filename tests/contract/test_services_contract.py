@@ -25,7 +25,10 @@ pytestmark = pytest.mark.contract
 
 FAST = Readiness(interval_ms=10, timeout_s=10.0)  # probes every 10 ms; the timeout only bounds a broken run
 STOP_PROMPTLY = 1.0  # "well under a second" for a stop with nothing to wait for
-ZOMBIE_STOP = 0.2  # for a service whose process is already gone (or a zombie)
+# For a service whose process is already gone (or a zombie): far below the 10 s grace
+# it is stopped with, so it proves the grace was not waited out, yet loose enough
+# for a loaded 2-core machine. The speed itself is measured in benchmarks/services.py.
+ZOMBIE_STOP = 2.0
 
 
 def free_port() -> int:

@@ -32,7 +32,7 @@ from roost.protocol import OpError
 from roost.rpc import connect_unix
 
 IO_TIMEOUT = 10.0
-QUICK = 0.2  # what "at once" means for a stop that has nothing to wait for
+QUICK = 1.0  # "at once" for a stop with nothing to wait for: far below any grace used here
 
 
 # -- fakes ----------------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def test_the_real_supervisor_stops_a_service_whose_process_exited_at_once(
     record = supervisor.stop("brief", grace_s=10.0)
     assert time.monotonic() - began < QUICK
     assert record.state == STOPPED
-    wait_until(lambda: not pid_alive(child), timeout=1.0, what="the orphaned child to be killed with its group")
+    wait_until(lambda: not pid_alive(child), timeout=5.0, what="the orphaned child to be killed with its group")
 
 
 def _call(sock: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
