@@ -44,13 +44,10 @@ setup: system-deps bootstrap ## system packages + uv + venv
 demo: setup ## run roost's main job: roost run debian:12 -- git --version
 	@bash scripts/demo.sh
 
-# The sandbox tests share one image cache (tests/contract/conftest.py); build
-# debian:12 into it once per machine, outside the timed test run.
-TEST_IMAGES := $(CURDIR)/.cache/images
-images: setup ## build the debian:12 test image into .cache/images if it is missing (needs bwrap)
-	@if command -v bwrap >/dev/null 2>&1; then \
-	  ROOST_IMAGES=$(TEST_IMAGES) $(UV_RUN) roost env build debian:12 --if-missing; \
-	else echo "images: no bwrap, the sandbox tests will not run"; fi
+# The sandbox and QEMU tests share one image cache (.cache/images); build what
+# they need once per machine, outside the timed test run.
+images: setup ## build the shared test images into .cache/images if they are missing
+	@bash scripts/prepare-test-images.sh
 
 test: setup images ## run the test suite (no tests collected counts as failure)
 	@rc=0; $(UV_RUN) pytest -n auto $(PYTEST_ARGS) || rc=$$?; \

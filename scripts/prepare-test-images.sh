@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build, once per machine, the images the test suite shares (.cache/images by
+# default, or $ROOST_IMAGES), so the timed test run never pays for a build:
+#   - the debian:12 environment rootfs (sandbox contract tests), when bwrap works;
+#   - the debian:12 guest image (kernel, initramfs, disk) for the QEMU smoke,
+#     when qemu-system-x86_64 is installed.
+# Both are content-addressed and reused when already there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export ROOST_IMAGES="${ROOST_IMAGES:-$PWD/.cache/images}"
+run=(uv run --frozen)
+
+if command -v bwrap >/dev/null 2>&1; then
+    "${run[@]}" roost env build debian:12 --if-missing
+else
+    echo "images: no bwrap, the sandbox tests will not run" >&2
+fi
+
+if command -v qemu-system-x86_64 >/dev/null 2>&1 \
+    && "${run[@]}" roost env inspect debian:12 --json | grep -q '"cached": true'; then
+    "${run[@]}" python - <<'PY'
+import os
+from pathlib import Path
+
+from roost.images.cache import ImageCache
+from roost.images.guest.build import ensure_guest_image
+
+image = ensure_guest_image(ImageCache(Path(os.environ["ROOST_IMAGES"])), "debian:12")
+print(f"images: guest image for debian:12 ready ({image.rootfs.parent.name})")
+PY
+fi
