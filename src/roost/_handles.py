@@ -344,6 +344,18 @@ class Workspace:
         )
         return lifecycle.info(self._rt, record, probe=False)
 
+    def stop(self) -> WorkspaceInfo:
+        """Shut the workspace down (services stop, shells close), keeping /workspace and its disk."""
+        return lifecycle.info(self._rt, lifecycle.stop(self._rt, self.id), probe=False)
+
+    def start(self) -> WorkspaceInfo:
+        """Boot a stopped workspace again; /workspace is as it was left.
+
+        Raises:
+            RoostError: workspace_not_stopped, image_missing, or the backend's boot failure.
+        """
+        return lifecycle.info(self._rt, lifecycle.start(self._rt, self.id))
+
     def delete(self, *, force: bool = False) -> None:
         """Stop every process of the workspace and remove all its files."""
         lifecycle.delete(self._rt, self.id, force=force)

@@ -223,3 +223,11 @@ def test_concurrent_updates_of_one_workspace_all_land(module_roost: RoostCli, sh
     labels = module_roost.record(shared_workspace)["labels"]
     assert {f"k{n}": f"v{n}" for n in range(10)}.items() <= labels.items()
     assert module_roost.json("workspace", "status", shared_workspace)["labels"] == labels
+
+
+def test_exec_in_a_stopped_workspace_says_how_to_start_it(roost: RoostCli) -> None:
+    ws_id = roost.create()
+    roost("workspace", "stop", ws_id, check_rc=0)
+    roost.error(roost("workspace", "exec", ws_id, "--json", "--", "true"), 4, "workspace_stopped")
+    assert roost.json("workspace", "start", ws_id)["state"] == "running"
+    roost("workspace", "exec", ws_id, "--", "true", check_rc=0)

@@ -43,6 +43,8 @@ CORE_TOOLS = {
     "snapshot_list",
     "snapshot_delete",
     "workspace_reset",
+    "workspace_stop",
+    "workspace_start",
 }
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}

@@ -72,3 +72,15 @@ class Backend(Protocol):
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         """Stop every process of the workspace. Files are removed by the caller."""
         ...
+
+    def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
+        """Shut the workspace down cleanly, keeping /workspace and its disk; return the runtime to persist."""
+        ...
+
+    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
+        """Boot a stopped workspace again from what `stop` kept; return the runtime to persist.
+
+        Raises:
+            BackendError: the workspace could not be started again.
+        """
+        ...

@@ -13,15 +13,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from roost.backends.base import CreateSpec
 from roost.backends.processes import kill_tree, recorded_pid
-from roost.errors import AgentError, BackendError
+from roost.errors import AgentError, BackendError, RoostError
+from roost.protocol import Op
 from roost.rpc import AgentClient, connect_unix
 
 
 class HostAgentBackend:
-    """Base of backends whose agent is a host process; `gone` names it in messages."""
+    """Base of backends whose agent is a host process; `gone` names it in messages.
+
+    Subclasses implement `create`; starting a stopped workspace is creating
+    it again over the directories (and overlay) it kept.
+    """
 
     gone = "the agent process is gone"
+
+    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
+        """Ask the agent to shut down (it stops services and closes shells), then make sure."""
+        ws_id = str(runtime.get("workspace", ""))
+        if recorded_pid(runtime) is not None:
+            try:
+                with connect_unix(str(runtime["socket"]), timeout=1.0) as client:
+                    client.call(Op.SHUTDOWN)
+            except RoostError:
+                pass  # it is going away either way
+        self.destroy(ws_dir, ws_id, runtime)
+        return {**runtime, "agent_pid": None}
+
+    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
+        return self.create(ws_dir, spec)
 
     def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
         if recorded_pid(runtime) is None:

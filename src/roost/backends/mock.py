@@ -66,6 +66,7 @@ class MockBackend(HostAgentBackend):
             "--scratch-dir",
             str(paths["scratch"]),
         ]
+        paths["socket"].unlink(missing_ok=True)  # a restart must not mistake the old socket for the new agent
         pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=paths["root"])
         runtime = {"agent_pid": pid, "socket": str(paths["socket"]), "workspace": spec.ws_id}
         try:

@@ -101,6 +101,16 @@ def find_marked(ws_id: str, needle: str) -> int | None:
     return None
 
 
+def wait_for_marked(ws_id: str, needle: str, *, deadline: float) -> int | None:
+    """`find_marked`, retried until `deadline` seconds have passed."""
+    end = time.monotonic() + deadline
+    while True:
+        pid = find_marked(ws_id, needle)
+        if pid is not None or time.monotonic() >= end:
+            return pid
+        time.sleep(0.01)
+
+
 def _ppid(pid: int) -> int | None:
     raw = _read(f"/proc/{pid}/stat")
     if not raw:

@@ -31,9 +31,9 @@ from roost.backends.base import Availability, CreateSpec
 from roost.backends.host_agent import HostAgentBackend
 from roost.backends.processes import (
     WORKSPACE_MARKER,
-    find_marked,
     kill_tree,
     spawn_detached,
+    wait_for_marked,
     wait_for_socket,
 )
 from roost.errors import BackendError
@@ -215,11 +215,14 @@ class SandboxBackend(HostAgentBackend):
         cpus = spec.resources.get("vcpus")
         if isinstance(cpus, int):
             env["ROOST_SB_CPUS"] = f"0-{max(0, min(cpus, os.cpu_count() or 1) - 1)}"
+        paths["socket"].unlink(missing_ok=True)  # a restart must not mistake the old socket for the new agent
         pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=ws_dir)
         try:
             wait_for_socket(paths["socket"], pid, paths["log"], BOOT_DEADLINE)
             # Health follows the agent itself, not the bwrap that started it.
-            agent_pid = find_marked(spec.ws_id, "roost.agent")
+            # The socket exists, so the agent does; its environment may still read
+            # empty for a moment after exec, so look again briefly.
+            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", deadline=2.0)
             if agent_pid is None:
                 raise BackendError("the sandbox started but its agent is not running", code="agent_start_failed")
         except BaseException:

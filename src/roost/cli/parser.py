@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete = _leaf(wsub, "delete", f"{_H}.workspaces:delete", "stop everything and remove the workspace")
     delete.add_argument("--force", action="store_true", help="also remove a corrupt or half-made workspace")
 
+    _leaf(wsub, "stop", f"{_H}.workspaces:stop", "shut a workspace down, keeping /workspace (start boots it again)")
+    _leaf(wsub, "start", f"{_H}.workspaces:start", "boot a stopped workspace again")
     exec_ = _leaf(wsub, "exec", f"{_H}.run:workspace_exec", "run a command to completion in a workspace")
     _exec_options(exec_)
 

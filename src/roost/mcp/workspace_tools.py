@@ -103,6 +103,15 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
 
         return await offload(work)
 
+    async def workspace_stop(workspace: WorkspaceRef) -> CallToolResult:
+        """Shut a workspace down to save resources; /workspace is kept and workspace_start boots it again.
+        Its services stop and its shells close."""
+        return await offload(lambda: context.workspace(workspace).stop().to_dict())
+
+    async def workspace_start(workspace: WorkspaceRef) -> CallToolResult:
+        """Boot a stopped workspace again; /workspace is as it was left."""
+        return await offload(lambda: context.workspace(workspace).start().to_dict())
+
     async def env_list() -> CallToolResult:
         """List the environments (images) a workspace can be created from."""
         environments = [{"name": spec.name, "description": spec.description} for spec in CATALOG.values()]
@@ -113,4 +122,6 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
     add_tool(server, workspace_status, _READ_ONLY)
     add_tool(server, workspace_update, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
     add_tool(server, workspace_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    add_tool(server, workspace_stop, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
+    add_tool(server, workspace_start, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
     add_tool(server, env_list, _READ_ONLY)

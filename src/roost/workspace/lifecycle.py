@@ -10,6 +10,7 @@ Imports: backends, images.catalog, store, workspace siblings, errors, models.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from roost.backends import CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.config import images_dir
-from roost.errors import ConflictError, InvalidArgument, RoostError, WorkspaceError
+from roost.errors import ConflictError, InvalidArgument, NotFound, RoostError, WorkspaceError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
@@ -285,6 +286,61 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
             kill_tree(ws_id, None)
         rt.store.remove(ws_id)
     return ws_id
+
+
+def stop(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+    """Shut a running (or unhealthy) workspace down, keeping /workspace; idempotent.
+
+    Raises:
+        ConflictError: workspace_busy while another command holds it.
+    """
+    rt.forget(ws_id)
+    with rt.store.lock(ws_id):
+        record = rt.store.load(ws_id)
+        if record.state == "stopped":
+            return record
+        if record.state not in ("running", "unhealthy"):
+            raise ConflictError(f"workspace {ws_id} is {record.state}", code="workspace_busy", hint="retry in a moment")
+        runtime = rt.backend(record).stop(rt.store.dir(ws_id), record.runtime)
+        record = record.replace(state="stopped", runtime=runtime, reason=None)
+        rt.store.save(record)
+        return record
+
+
+def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+    """Boot a stopped workspace again from what it kept; a running one is left alone.
+
+    Raises:
+        NotFound: image_missing when its environment image was removed meanwhile.
+        BackendError: the backend could not boot it (the record stays stopped).
+    """
+    with rt.store.lock(ws_id):
+        record = rt.store.load(ws_id)
+        if record.state == "running":
+            return record
+        if record.state != "stopped":
+            raise ConflictError(
+                f"workspace {ws_id} is {record.state}, not stopped",
+                code="workspace_not_stopped",
+                hint=f"stop it first with `roost workspace stop {ws_id}`",
+            )
+        backend = rt.backend(record)
+        spec = CreateSpec(ws_id, record.env, dict(record.resources), record.network_policy)
+        image_key = record.runtime.get("image")
+        if backend.needs_image and isinstance(image_key, str):
+            cache = ImageCache(images_dir(rt.home))
+            rootfs = cache.rootfs(image_key)
+            if not rootfs.is_dir():
+                raise NotFound(
+                    f"the image this workspace was made from ({record.env}) is no longer cached",
+                    code="image_missing",
+                    hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
+                )
+            spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
+        runtime = backend.start(rt.store.dir(ws_id), spec, record.runtime)
+        record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)
+        rt.store.save(record)
+        return record
 
 
 def list_records(rt: Runtime) -> list[WorkspaceRecord | WorkspaceError]:

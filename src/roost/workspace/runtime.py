@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends import Backend, get_backend
-from roost.errors import AgentError, RoostError
+from roost.errors import AgentError, ConflictError, RoostError
 from roost.rpc import AgentClient, Reply
 from roost.rpc.client import OnData
 from roost.store.records import WorkspaceRecord, WorkspaceStore
@@ -62,6 +62,12 @@ class Runtime:
                 client = self._clients.get(record.id)
                 if client is not None and client.alive:
                     return client
+            if record.state == "stopped":
+                raise ConflictError(
+                    f"workspace {record.id} is stopped",
+                    code="workspace_stopped",
+                    hint=f"start it with `roost workspace start {record.id}`",
+                )
             if record.state == "unhealthy":
                 raise AgentError(
                     f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",

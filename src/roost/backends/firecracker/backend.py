@@ -276,7 +276,7 @@ class FirecrackerBackend:
             vm.kill()  # strays and stale sockets only
         return {**runtime, "vmm_pid": None, "stopped_cleanly": clean}
 
-    def start(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
+    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
         """Boot a stopped workspace again from its own disk (stale sockets are removed first).
 
         Returns the runtime to persist.

@@ -169,3 +169,21 @@ def delete(args: argparse.Namespace) -> int:
     else:
         print(f"deleted {ws_id}")
     return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    info = sdk(args).workspace(args.workspace).stop()
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"stopped {info.id} (/workspace is kept; `roost workspace start {info.id}` boots it again)")
+    return 0
+
+
+def start(args: argparse.Namespace) -> int:
+    info = sdk(args).workspace(args.workspace).start()
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"started {info.id}: {info.state}")
+    return 0
