@@ -252,7 +252,7 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     assert setup.leftovers() == {**NOTHING, "disk": True}
     assert "Ctrl-Alt-Del" in (setup.ws_dir / "firecracker.log").read_text()
 
-    started = backend.start(setup.ws_dir, stopped)
+    started = backend.start(setup.ws_dir, setup.spec(), stopped)
     assert started["vmm_pid"] not in (None, runtime["vmm_pid"])
     assert boot_count(setup.ws_dir / "disk.ext4") == 2  # the same disk, booted twice
     assert run(backend, setup.ws_dir, started, "cat", "note") == (0, b"kept\n")
@@ -269,7 +269,7 @@ def test_start_after_a_crash_removes_the_stale_sockets_the_dead_vmm_left(setup: 
         time.sleep(0.01)
     assert (setup.ws_dir / "fc.sock").is_socket() and (setup.ws_dir / "v.sock").is_socket()
 
-    restarted = backend.start(setup.ws_dir, runtime)
+    restarted = backend.start(setup.ws_dir, setup.spec(), runtime)
     assert run(backend, setup.ws_dir, restarted, "true") == (0, b"")
     backend.destroy(setup.ws_dir, setup.ws_id, restarted)
 
@@ -281,7 +281,7 @@ def test_start_refuses_a_workspace_disk_that_is_no_longer_ext4(setup: Setup, fak
         disk.seek(1080)
         disk.write(b"\0\0")
     with pytest.raises(BackendError) as caught:
-        backend.start(setup.ws_dir, stopped)
+        backend.start(setup.ws_dir, setup.spec(), stopped)
     assert caught.value.code == "disk_corrupt"
     assert setup.leftovers() == {**NOTHING, "disk": True}
 

@@ -73,13 +73,24 @@ def firecracker_binary() -> tuple[Path | None, str]:
 
 
 def wait_for_path(path: Path, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Wait until the Unix socket at `path` accepts (its file appears at bind(), before listen())."""
     end = time.monotonic() + timeout
-    while not path.exists():
+    while not _accepts(path):
         if proc.poll() is not None:
             raise AssertionError(f"{proc.args!r} exited {proc.returncode} before {path.name} appeared")
         if time.monotonic() >= end:
             raise AssertionError(f"{path} did not appear within {timeout}s")
         time.sleep(0.002)
+
+
+def _accepts(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        unix_connect(path, timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def unix_connect(path: Path, timeout: float | None = None) -> socket.socket:

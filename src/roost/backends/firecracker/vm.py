@@ -264,11 +264,27 @@ class MicroVm:
             BackendError: vmm_fault (Firecracker refused the configuration), vmm_died, boot_timeout.
             RoostError: the agent's handshake failed.
         """
-        with self.api() as api:
-            self.configure(api, plan)
-            api.instance_start()
+        try:
+            with self.api() as api:
+                self.configure(api, plan)
+                api.instance_start()
+        except BackendError as exc:
+            # An API that stops answering mid-boot usually means the VMM died: say that, with its output.
+            dead = self._death_within(1.0) if exc.code == "vmm_unreachable" else None
+            if dead is None:
+                raise
+            raise BackendError(
+                dead, code="vmm_died", hint="firecracker.log in the workspace directory has more"
+            ) from None
         stream = self.connector(plan.agent_port).wait_for_agent(boot_timeout)
         AgentClient(stream).close()  # the handshake proves the agent speaks our protocol
+
+    def _death_within(self, seconds: float) -> str | None:
+        """The death reason if the VMM exits within `seconds` (it may still be on its way out)."""
+        end = time.monotonic() + seconds
+        while (dead := self.death_reason()) is None and time.monotonic() < end:
+            time.sleep(0.01)
+        return dead
 
     # -- the end -------------------------------------------------------------------------
     def flush(self, port: int, timeout: float) -> None:
