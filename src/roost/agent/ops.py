@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -81,6 +79,9 @@ class AgentRuntime:
         Removed afterwards, and the scratch root too once empty, so nothing
         lingers where users look.
         """
+        import shutil  # imported here: shutil pulls in bz2/lzma, which an idle agent never needs
+        import tempfile
+
         os.makedirs(self.scratch_dir, mode=0o700, exist_ok=True)
         path = tempfile.mkdtemp(prefix=prefix, dir=self.scratch_dir)
         try:
