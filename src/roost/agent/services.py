@@ -23,6 +23,7 @@ from typing import Any
 
 from roost.agent.paths import WorkspacePaths
 from roost.agent.probes import attempt
+from roost.agent.procfs import is_running, session_of
 from roost.agent.service_logs import ServiceLogs, tail
 from roost.agent.service_model import (
     ACTIVE,
@@ -69,12 +70,7 @@ class OsProcesses:
         """True once the process is gone; a zombie counts as gone (and is reaped here)."""
         if proc.poll() is not None:
             return True
-        try:
-            with open(f"/proc/{proc.pid}/stat", "rb") as fh:
-                raw = fh.read()
-        except OSError:
-            return True
-        return raw[raw.rfind(b")") + 2 :].startswith((b"Z", b"X"))
+        return not is_running(proc.pid)
 
 
 @dataclass
@@ -343,10 +339,4 @@ class ServiceSupervisor:
 
 
 def _session_leader(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return False
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return len(fields) > 3 and fields[0] not in (b"Z", b"X") and int(fields[3]) == pid
+    return session_of(pid) == pid

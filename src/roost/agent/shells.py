@@ -23,6 +23,7 @@ import termios
 import threading
 import time
 
+from roost.agent.procfs import session_members
 from roost.agent.ring import ByteRing
 from roost.agent.shell_records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
 from roost.protocol import Code, OpError
@@ -43,23 +44,6 @@ SIGNALS = {
 
 def set_window(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def session_members(sid: int) -> list[int]:
-    """Live pids whose session id is `sid` (the shell and everything it started)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                raw = fh.read()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        if len(fields) > 3 and fields[0] not in (b"Z", b"X") and int(fields[3]) == sid:
-            members.append(int(entry))
-    return members
 
 
 class ShellSession:
