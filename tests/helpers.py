@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -73,3 +76,20 @@ def cmdline(pid: int) -> list[str]:
             return [part.decode(errors="replace") for part in fh.read().split(b"\0") if part]
     except OSError:
         return []
+
+
+def start_agent_process(tmp_path: Path, name: str, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], str]:
+    """A real agent process on `<tmp_path>/<name>.sock`, over `ws/` and `state/` in `tmp_path` (shared by restarts)."""
+    sock_path = str(tmp_path / f"{name}.sock")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "ws"), "LANG": "C.UTF-8"}
+    where = ["--workspace-root", str(tmp_path / "ws"), "--state-dir", str(tmp_path / "state")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roost.agent", "--listen", f"unix:{sock_path}", *where],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    wait_until(lambda: os.path.exists(sock_path) or proc.poll() is not None, timeout=timeout)
+    assert proc.poll() is None, "the agent did not start"
+    return proc, sock_path

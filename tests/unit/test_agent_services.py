@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any, cast
 
 import pytest
 
-from helpers import cmdline, pid_alive, process_state, read_pids, wait_until
+from helpers import cmdline, pid_alive, process_state, read_pids, start_agent_process, wait_until
 from roost.agent.paths import WorkspacePaths
 from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
 from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
@@ -471,34 +470,6 @@ def test_os_processes_signalling_a_group_that_is_gone_is_not_an_error() -> None:
 # -- across agent restarts ------------------------------------------------------------------------
 
 
-def _start_agent_process(tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    sock_path = str(tmp_path / f"{name}.sock")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "ws"), "LANG": "C.UTF-8"}
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "roost.agent", "--listen", f"unix:{sock_path}"),
-            *("--workspace-root", str(tmp_path / "ws"), "--state-dir", str(tmp_path / "state")),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    wait_until(lambda: os.path.exists(sock_path) or proc.poll() is not None, timeout=IO_TIMEOUT)
-    assert proc.poll() is None, "the agent did not start"
-    return proc, sock_path
-
-
-@pytest.fixture
-def agent_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(IO_TIMEOUT)
-
-
 class ServiceGroups:
     """Process groups of services a test started, each with the program that led it."""
 
@@ -548,7 +519,7 @@ def _call(sock: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
 def test_after_an_agent_restart_its_old_services_are_stopped_and_their_processes_gone(
     tmp_path: Path, agent_processes: list[subprocess.Popen[bytes]], service_groups: ServiceGroups
 ) -> None:
-    first, sock = _start_agent_process(tmp_path, "first")
+    first, sock = start_agent_process(tmp_path, "first")
     agent_processes.append(first)
     started = _call(sock, "service.start", {"name": "web", "argv": ["sleep", "1000"]})
     service_groups.add(started["pid"])
@@ -557,7 +528,7 @@ def test_after_an_agent_restart_its_old_services_are_stopped_and_their_processes
     first.wait(IO_TIMEOUT)
     assert pid_alive(started["pid"]), "the service outlives the agent that started it"
 
-    second, sock = _start_agent_process(tmp_path, "second")
+    second, sock = start_agent_process(tmp_path, "second")
     agent_processes.append(second)
     (listed,) = _call(sock, "service.list", {})["services"]
     assert (listed["name"], listed["state"], listed["reason"]) == ("web", STOPPED, "the agent restarted")

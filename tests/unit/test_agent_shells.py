@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers import cmdline, pid_alive, wait_until
+from helpers import cmdline, pid_alive, start_agent_process, wait_until
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import Connection, agent_info
@@ -393,38 +392,12 @@ def test_attach_ends_by_itself_when_the_shell_exits(client: AgentClient) -> None
 # -- across agent restarts ----------------------------------------------------------------
 
 
-def _start_agent_process(tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    sock_path = str(tmp_path / f"{name}.sock")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "ws"), "LANG": "C.UTF-8"}
-    where = ["--workspace-root", str(tmp_path / "ws"), "--state-dir", str(tmp_path / "state")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "roost.agent", "--listen", f"unix:{sock_path}", *where],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    wait_until(lambda: os.path.exists(sock_path) or proc.poll() is not None, timeout=IO_TIMEOUT)
-    assert proc.poll() is None, "the agent did not start"
-    return proc, sock_path
-
-
-@pytest.fixture
-def agent_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(IO_TIMEOUT)
-
-
 @pytest.mark.parametrize(("stop", "left_as"), [("shutdown", "closed"), ("sigkill", "lost")])
 def test_after_an_agent_restart_its_old_shells_are_lost_not_errors(
     tmp_path: Path, agent_processes: list[subprocess.Popen[bytes]], stop: str, left_as: str
 ) -> None:
     """A clean shutdown closes its shells; a crash leaves them lost. Neither is an error later."""
-    first, sock = _start_agent_process(tmp_path, "first")
+    first, sock = start_agent_process(tmp_path, "first")
     agent_processes.append(first)
     with connect_unix(sock, timeout=IO_TIMEOUT) as client:
         old = _open(client)
@@ -438,7 +411,7 @@ def test_after_an_agent_restart_its_old_shells_are_lost_not_errors(
     # Its terminal hung up with the agent: bash got SIGHUP and is gone too.
     wait_until(lambda: not pid_alive(old["pid"]), what="the old agent's bash to end")
 
-    second, sock = _start_agent_process(tmp_path, "second")
+    second, sock = start_agent_process(tmp_path, "second")
     agent_processes.append(second)
     with connect_unix(sock, timeout=IO_TIMEOUT) as client:
         shells = _shells(client)
