@@ -446,3 +446,15 @@ def test_interrupt_at_an_idle_prompt_goes_to_the_shell_group_and_leaves_it_runni
     _await_prompt(client, record["id"], before["end"])
     _write(client, record["id"], "echo still-$((1+1))")
     _read_until(client, record["id"], "still-2\n")
+
+
+def test_a_shell_can_be_named_by_a_unique_prefix_of_its_id(client: AgentClient) -> None:
+    record = _open(client)
+    prefix = record["id"].removeprefix("sh-")[:5]
+
+    _write(client, prefix, "echo by-prefix")
+    _read_until(client, record["id"], "\nby-prefix\n")
+    closed = client.call("shell.close", {"id": "sh-" + prefix}).result
+
+    assert closed["id"] == record["id"]
+    assert _code(client, "shell.read", {"id": "sh-zzzzzzzz"}).code == "shell_not_found"

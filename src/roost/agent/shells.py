@@ -141,8 +141,23 @@ class ShellRegistry:
         self._wake()
         return record
 
+    def _resolve(self, shell_id: str) -> str:
+        """An exact id, or the one id that starts with `shell_id` (with or without `sh-`)."""
+        known = set(self._sessions) | set(self._past)
+        if shell_id in known or not shell_id:
+            return shell_id
+        matches = [i for i in known if i.startswith(shell_id) or i.removeprefix("sh-").startswith(shell_id)]
+        if len(matches) > 1:
+            raise OpError(
+                Code.INVALID_ARGUMENT,
+                f"{shell_id!r} matches {len(matches)} shells",
+                hint="give more characters of the shell id",
+            )
+        return matches[0] if matches else shell_id
+
     def get(self, shell_id: str) -> ShellSession:
         with self._lock:
+            shell_id = self._resolve(shell_id)
             session = self._sessions.get(shell_id)
         if session is None:
             if shell_id in self._past:
@@ -177,6 +192,7 @@ class ShellRegistry:
     def close(self, shell_id: str, grace_s: float = CLOSE_GRACE_S) -> ShellRecord:
         """HUP the shell's session, KILL whatever ignores it after `grace_s`, never longer."""
         session = self.get(shell_id)
+        shell_id = session.record.id
         sid = session.proc.pid
         if session.proc.poll() is None or session_members(sid):
             for pid in session_members(sid):
