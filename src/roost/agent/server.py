@@ -210,8 +210,3 @@ class Connection:
 
 def agent_info() -> dict[str, Any]:
     return {"agent": AGENT_VERSION, "pid": os.getpid(), "workspace": "/workspace"}
-
-
-def serve_stream(stream: ByteStream, ops: OpTable, info: dict[str, Any]) -> None:
-    """Serve one byte stream to its end (used for fd: listeners and tests)."""
-    Connection(stream, ops, info).serve()

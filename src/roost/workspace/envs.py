@@ -13,7 +13,7 @@ from roost.config import images_dir
 from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.images.catalog import CATALOG, env_spec
-from roost.images.manager import build_image, configured_sources, pull_image, registry_reference
+from roost.images.manager import build_image, pull_image, registry_reference
 from roost.images.registry_source import push_env
 from roost.models import EnvInfo, PruneResult
 from roost.store.records import WorkspaceRecord
@@ -72,7 +72,3 @@ def prune(rt: Runtime) -> PruneResult:
     with images.lock():
         removed = images.prune(in_use)
     return PruneResult(removed=tuple(removed), in_use=tuple(sorted(in_use)))
-
-
-def sources() -> list[str]:
-    return configured_sources()
