@@ -62,6 +62,14 @@ class CannedApi:
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
+        try:
+            self._converse(conn)
+        except OSError:
+            pass  # closed under us at teardown
+        finally:
+            conn.close()
+
+    def _converse(self, conn: socket.socket) -> None:
         data = b""
         while True:
             while b"\r\n\r\n" not in data:
