@@ -198,6 +198,15 @@ def mentions(ws_dir: Path) -> list[str]:
         return [line for line in fh if str(ws_dir) in line]
 
 
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat: when the process started, which tells a reused pid apart."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return raw[raw.rfind(b")") + 2 :].split()[19].decode()
+
+
 def test_delete_kills_every_process_and_leaves_no_mount_behind(roost: Roost, ws_a: Workspace) -> None:
     ws_dir = roost.home / "workspaces" / ws_a.id
     assert mentions(ws_dir) == []  # the overlay lives in the sandbox's own mount namespace
@@ -207,9 +216,12 @@ def test_delete_kills_every_process_and_leaves_no_mount_behind(roost: Roost, ws_
     sleepers = [pid for pid in processes if cmdline(pid) == ["sleep", "300"]]
     assert len(sleepers) == 1, {pid: cmdline(pid) for pid in processes}
 
+    started = {pid: _start_time(pid) for pid in processes}
+
     ws_a.delete()
 
-    assert [pid for pid in processes if pid_alive(pid)] == []
+    # The same processes, not their pids: on a busy machine a freed pid is soon someone else's.
+    assert [pid for pid, when in started.items() if pid_alive(pid) and _start_time(pid) == when] == []
     assert pids_with_env(WORKSPACE_MARKER, ws_a.id) == set()
     assert not ws_dir.exists()
     assert mentions(ws_dir) == []

@@ -159,14 +159,20 @@ def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = 3.0) -> Non
         BackendError: process_survived when something outlives the deadline.
     """
     end = time.monotonic() + deadline
+    # A process that is exiting can no longer show its environment (the marker)
+    # yet is not a zombie either: remember whom we killed and wait for them too.
+    killed: set[int] = set()
     while True:
-        pids = {pid for pid in workspace_pids(ws_id, root_pid) if is_alive(pid)}
-        for pid in pids:
+        found = {pid for pid in workspace_pids(ws_id, root_pid) if is_alive(pid)}
+        for pid in found - killed:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        killed |= found
+        for pid in killed:
             reap(pid)
+        pids = found | {pid for pid in killed if is_alive(pid)}
         if not pids:
             return
         if time.monotonic() >= end:
