@@ -135,3 +135,11 @@ def temp_home() -> Iterator[Path]:
             delete_all_workspaces(path)
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid` in MiB, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no VmRSS")

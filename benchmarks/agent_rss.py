@@ -10,18 +10,11 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks._harness import BACKEND, ENV, Result, Settings, measured, temp_home
+from benchmarks._harness import BACKEND, ENV, Result, Settings, measured, rss_mib, temp_home
 
 DESCRIPTION = "VmRSS of the idle agent process after workspace create, mock backend"
 # Let the freshly started agent finish its start-up before it is measured.
 SETTLE_SECONDS = 0.3
-
-
-def _status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/{pid}/status has no {field}")
 
 
 def _find_agent(runtime: dict[str, object], home: Path) -> int:
@@ -48,9 +41,9 @@ def run(settings: Settings) -> Result:
         try:
             pid = _find_agent(roost._rt.store.load(ws.id).runtime, home)
             time.sleep(SETTLE_SECONDS)
-            idle_mib = _status_kib(pid, "VmRSS") / 1024
+            idle_mib = rss_mib(pid)
             ws.exec(["true"])
-            after_exec_mib = _status_kib(pid, "VmRSS") / 1024
+            after_exec_mib = rss_mib(pid)
         finally:
             ws.delete(force=True)
     stats = {"rss_idle": round(idle_mib, 2)}

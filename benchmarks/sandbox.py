@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
+
+if TYPE_CHECKING:
+    from roost import Roost, Workspace
 
 BACKEND = "sandbox"
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +52,32 @@ def warm_home() -> Iterator[Path]:
     with temp_home() as home:
         (home / "images").symlink_to(shared_images(), target_is_directory=True)
         yield home
+
+
+def why_not_on(backend: str) -> str | None:
+    """Why a benchmark on `backend` (mock or sandbox) cannot run here, or None."""
+    return why_not() if backend == BACKEND else None
+
+
+@contextmanager
+def roost_on(backend: str) -> Iterator[Roost]:
+    """An SDK client on `backend` in a temporary home (the sandbox's sees the warm image cache)."""
+    from roost import Roost
+
+    home: AbstractContextManager[Path] = warm_home() if backend == BACKEND else temp_home()
+    with home as path, Roost(home=path, backend=backend) as roost:
+        yield roost
+
+
+@contextmanager
+def workspace_on(backend: str) -> Iterator[Workspace]:
+    """A debian:12 workspace on `backend`, deleted afterwards."""
+    with roost_on(backend) as roost:
+        ws = roost.create_workspace(ENV)
+        try:
+            yield ws
+        finally:
+            ws.delete(force=True)
 
 
 def create(settings: Settings) -> Result:

@@ -13,13 +13,11 @@ The sandbox runs use a temporary home linked to the shared, warm image cache
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from benchmarks import sandbox
-from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
+from benchmarks._harness import Result, Settings, measured, skipped, summarize
 
 if TYPE_CHECKING:
     from roost import Workspace
@@ -31,23 +29,6 @@ STOP_EXITED_DESCRIPTION = "SDK services.stop of a service whose process already 
 EXIT_RECORDED_WITHIN_S = 5.0
 
 Bench = Callable[[Settings], Result]
-
-
-@contextmanager
-def _workspace(backend: str) -> Iterator[Workspace]:
-    from roost import Roost
-
-    home: AbstractContextManager[Path] = temp_home() if backend == "mock" else sandbox.warm_home()
-    with home as path, Roost(home=path, backend=backend) as roost:
-        ws = roost.create_workspace(ENV)
-        try:
-            yield ws
-        finally:
-            ws.delete(force=True)
-
-
-def _why_not(backend: str) -> str | None:
-    return sandbox.why_not() if backend == "sandbox" else None
 
 
 def _start_to_ready(ws: Workspace, index: int) -> float:
@@ -87,11 +68,11 @@ def _stop_exited(ws: Workspace, index: int) -> float:
 
 def _bench(backend: str, description: str, sample: Callable[[Workspace, int], float], target_ms: float) -> Bench:
     def run(settings: Settings) -> Result:
-        reason = _why_not(backend)
+        reason = sandbox.why_not_on(backend)
         if reason:
             return skipped(description, reason)
         runs, warmup = settings.n(30, 5), settings.n(3, 1)
-        with _workspace(backend) as ws:
+        with sandbox.workspace_on(backend) as ws:
             samples = [sample(ws, index) for index in range(warmup + runs)][warmup:]
         return measured(description, "ms", summarize(samples), "p50", "<", target_ms, runs=runs)
 

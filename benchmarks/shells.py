@@ -16,16 +16,14 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from benchmarks import sandbox
-from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
+from benchmarks._harness import ENV, Result, Settings, measured, rss_mib, skipped, summarize
 
 if TYPE_CHECKING:
-    from roost import Roost, Workspace
+    from roost import Workspace
 
 BACKENDS = ("mock", "sandbox")
 ECHO_DESCRIPTION = "SDK shells.write('echo x') until the output line 'x' is read back, {backend} backend"
@@ -39,29 +37,6 @@ FLOOD_BYTES = 200_000_000
 IDLE_SHELLS = 50
 
 Bench = Callable[[Settings], Result]
-
-
-@contextmanager
-def _roost(backend: str) -> Iterator[Roost]:
-    from roost import Roost
-
-    home: AbstractContextManager[Path] = temp_home() if backend == "mock" else sandbox.warm_home()
-    with home as path, Roost(home=path, backend=backend) as roost:
-        yield roost
-
-
-@contextmanager
-def _workspace(backend: str) -> Iterator[Workspace]:
-    with _roost(backend) as roost:
-        ws = roost.create_workspace(ENV)
-        try:
-            yield ws
-        finally:
-            ws.delete(force=True)
-
-
-def _why_not(backend: str) -> str | None:
-    return sandbox.why_not() if backend == "sandbox" else None
 
 
 def _prompt(ws: Workspace, shell: str, cursor: int) -> int:
@@ -95,12 +70,12 @@ def _echo_latency(backend: str) -> Bench:
     description = ECHO_DESCRIPTION.format(backend=backend)
 
     def run(settings: Settings) -> Result:
-        reason = _why_not(backend)
+        reason = sandbox.why_not_on(backend)
         if reason:
             return skipped(description, reason)
         iterations, warmup = settings.n(200, 20), settings.n(10, 3)
         samples = []
-        with _workspace(backend) as ws:
+        with sandbox.workspace_on(backend) as ws:
             shell = ws.shells.open().id
             cursor = _prompt(ws, shell, 0)
             for index in range(warmup + iterations):
@@ -117,12 +92,12 @@ def _throughput(backend: str) -> Bench:
     description = THROUGHPUT_DESCRIPTION.format(backend=backend)
 
     def run(settings: Settings) -> Result:
-        reason = _why_not(backend)
+        reason = sandbox.why_not_on(backend)
         if reason:
             return skipped(description, reason)
         size = settings.n(FLOOD_BYTES, FLOOD_BYTES // 10)
         rates = []
-        with _workspace(backend) as ws:
+        with sandbox.workspace_on(backend) as ws:
             shell = ws.shells.open().id
             cursor = _prompt(ws, shell, 0)
             for _ in range(settings.n(3, 1)):
@@ -146,26 +121,19 @@ def _throughput(backend: str) -> Bench:
     return run
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/{pid}/status has no VmRSS")
-
-
 def idle_shells_rss(settings: Settings) -> Result:
-    with _roost("mock") as roost:
+    with sandbox.roost_on("mock") as roost:
         ws = roost.create_workspace(ENV)
         try:
             pid = roost._rt.store.load(ws.id).runtime.get("agent_pid")
             if not isinstance(pid, int):
                 raise RuntimeError("the workspace record names no agent_pid")
             ws.exec(["true"])  # the agent has served a call: its baseline, not its first import
-            before = _rss_mib(pid)
+            before = rss_mib(pid)
             shells = [ws.shells.open().id for _ in range(IDLE_SHELLS)]
             for shell in shells:
                 _prompt(ws, shell, 0)  # each shell has started and printed its prompt, then idles
-            after = _rss_mib(pid)
+            after = rss_mib(pid)
         finally:
             ws.delete(force=True)
     stats = {"rss_growth": round(after - before, 2), "rss_before": round(before, 2), "rss_after": round(after, 2)}
