@@ -26,8 +26,8 @@ def test_stop_keeps_the_workspace_files_and_start_brings_the_workspace_back(roos
 
     assert (started.state, started.health) == ("running", "ok")
     assert workspace.exec(["cat", "kept.txt"]).stdout == "still here\n"
-    # The old run's shell is over: lost (the agent went first) or exited (its bash did).
-    assert [(s.id, s.state in ("lost", "exited")) for s in workspace.shells.list()] == [(shell.id, True)]
+    # Stopping closed the shell and stopped the service before the agent went.
+    assert [(s.id, s.state) for s in workspace.shells.list()] == [(shell.id, "closed")]
     assert [(s.name, s.state) for s in workspace.services.list()] == [("sleeper", "stopped")]
     assert workspace.start().state == "running"  # starting a running workspace changes nothing
 

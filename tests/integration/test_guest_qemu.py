@@ -104,7 +104,7 @@ def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestI
         read = client.call("file.read", {"path": "/workspace/round-trip.bin"})
         assert read.body == payload
 
-        assert client.call("shutdown").result == {"stopping": True}
+        assert client.call("shutdown").result["stopping"] is True
     assert guest.wait_exit(EXIT_DEADLINE) == 0, f"QEMU did not power off:\n{guest.console[-3000:]}"
     assert "roost-init: shutting down: the agent stopped" in guest.console
     if shutil.which("e2fsck") and shutil.which("debugfs"):

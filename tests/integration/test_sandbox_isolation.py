@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cmdline, pid_alive, pids_with_env
+from helpers import cmdline, pid_alive, pids_with_env, wait_until
 from roost import Roost, RoostError, Workspace
 from roost.backends import get_backend
 from roost.backends.processes import WORKSPACE_MARKER
@@ -212,9 +212,12 @@ def test_delete_kills_every_process_and_leaves_no_mount_behind(roost: Roost, ws_
     assert mentions(ws_dir) == []  # the overlay lives in the sandbox's own mount namespace
 
     ok(ws_a, ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"])
+
+    def sleepers() -> list[int]:  # the exec may answer before the background child has become `sleep`
+        return [pid for pid in pids_with_env(WORKSPACE_MARKER, ws_a.id) if cmdline(pid) == ["sleep", "300"]]
+
+    assert len(wait_until(sleepers, what="the detached sleep to start")) == 1
     processes = pids_with_env(WORKSPACE_MARKER, ws_a.id)
-    sleepers = [pid for pid in processes if cmdline(pid) == ["sleep", "300"]]
-    assert len(sleepers) == 1, {pid: cmdline(pid) for pid in processes}
 
     started = {pid: _start_time(pid) for pid in processes}
 

@@ -659,7 +659,7 @@ def test_agent_process_exits_promptly_on_sigterm(agent_process: tuple[subprocess
 def test_agent_process_exits_on_the_shutdown_op(agent_process: tuple[subprocess.Popen[bytes], str]) -> None:
     proc, sock_path = agent_process
     with connect_unix(sock_path, timeout=IO_TIMEOUT) as client:
-        assert client.call("shutdown").result == {"stopping": True}
+        assert client.call("shutdown").result == {"stopping": True, "services_stopped": [], "shells_closed": []}
     assert proc.wait(IO_TIMEOUT) == 0
 
 

@@ -203,6 +203,23 @@ def test_stop_kills_a_service_that_ignores_term_once_the_grace_period_ends(
     assert (record.state, record.signal) == (STOPPED, "SIGKILL")
 
 
+def test_stop_all_stops_every_active_service_within_one_grace_period(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+) -> None:
+    fake_os.ignores_term = True
+    for name in ("web", "worker", "queue"):
+        supervisor.start(_spec(name, cwd=workspace_root))
+    began = time.monotonic()
+    stopped = supervisor.stop_all(grace_s=0.6)
+    took = time.monotonic() - began
+    assert sorted(stopped) == ["queue", "web", "worker"]
+    assert 0.6 <= took < 1.2  # one grace period for all three; one each would be 1.8 s
+    assert {(r.name, r.state, r.signal) for r in supervisor.records()} == {
+        (name, STOPPED, "SIGKILL") for name in ("web", "worker", "queue")
+    }
+    assert supervisor.stop_all() == []  # nothing active is left
+
+
 def test_stopping_a_stopped_service_again_signals_nothing(
     supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
 ) -> None:

@@ -68,7 +68,7 @@ def serial_agent(tmp_path: Path) -> Iterator[SerialAgent]:
 def test_a_host_session_runs_calls_and_shutdown_ends_the_listener(serial_agent: SerialAgent) -> None:
     client = AgentClient(serial_agent.host)
     assert client.call("ping").result["pong"] is True
-    assert client.call("shutdown").result == {"stopping": True}
+    assert client.call("shutdown").result == {"stopping": True, "services_stopped": [], "shells_closed": []}
     serial_agent.thread.join(DEADLINE)
     assert not serial_agent.thread.is_alive()
     assert serial_agent.errors == []

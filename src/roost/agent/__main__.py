@@ -34,17 +34,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop_children(runtime: AgentRuntime) -> None:
-    """Leave nothing behind: stop services and close shells the agent started."""
-    for name, method in (("services", "stop_all"), ("shells", "close_all")):
-        part = runtime.existing_part(name)
-        if part is not None:
-            try:
-                getattr(part, method)()
-            except Exception:  # shutting down: a failure here must not mask the exit
-                logging.getLogger("roost.agent").exception("stopping %s failed", name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s agent %(levelname)s %(message)s")
@@ -67,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.shutdown.set()
         runtime.inflight.cancel_all()
         runtime.inflight.wait_idle(2.0)
-        _stop_children(runtime)
+        runtime.stop_children()
     return 0
 
 

@@ -9,6 +9,7 @@ Imports: protocol, the agent's own modules and the standard library only.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -71,6 +72,23 @@ class AgentRuntime:
             if name not in self._parts:
                 self._parts[name] = factory()
             return cast(T, self._parts[name])
+
+    def stop_children(self) -> dict[str, list[str]]:
+        """Stop the services and close the shells this agent started; say which.
+
+        Idempotent: what is already over is left alone, so a shutdown op and
+        the exit path may both call it.
+        """
+        stopped: dict[str, list[str]] = {"services": [], "shells": []}
+        for name, method in (("services", "stop_all"), ("shells", "close_all")):
+            part = self.existing_part(name)
+            if part is None:
+                continue
+            try:
+                stopped[name] = list(getattr(part, method)())
+            except Exception:  # shutting down: one failure must not keep the rest running
+                logging.getLogger("roost.agent").exception("stopping %s failed", name)
+        return stopped
 
     @contextmanager
     def staging_dir(self, prefix: str) -> Iterator[str]:
@@ -164,5 +182,7 @@ def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stop services and close shells before answering, so their records say so."""
     runtime.shutdown.set()
-    return Reply({"stopping": True})
+    stopped = runtime.stop_children()
+    return Reply({"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]})

@@ -260,7 +260,8 @@ class FirecrackerBackend:
 
     # -- stop and start (for `roost workspace stop|start`) ----------------------------
     def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
-        """Flush the guest, power it off (killing it after the grace period), keep the disk.
+        """Wind the guest down (sync; services stopped, shells closed), power it off
+        (killing it after the grace period), keep the disk.
 
         Returns the runtime to persist: `vmm_pid` None, `stopped_cleanly` whether the guest shut down on its own.
 
@@ -270,7 +271,7 @@ class FirecrackerBackend:
         vm = self._vm(ws_dir, runtime)
         clean = False
         if vm.running():
-            vm.flush(int(runtime.get("agent_port", 0)), FLUSH_TIMEOUT)
+            vm.wind_down(int(runtime.get("agent_port", 0)), FLUSH_TIMEOUT)
             clean = vm.shut_down(self.stop_grace)
         else:
             vm.kill()  # strays and stale sockets only

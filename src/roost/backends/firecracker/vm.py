@@ -287,12 +287,14 @@ class MicroVm:
         return dead
 
     # -- the end -------------------------------------------------------------------------
-    def flush(self, port: int, timeout: float) -> None:
-        """Ask the guest to write its page cache to disk (best effort: a forced stop loses less)."""
+    def wind_down(self, port: int, timeout: float) -> None:
+        """Best effort before powering off: flush the page cache, then have the agent
+        stop its services and close its shells, so their records say so after a start."""
         try:
             # A guest whose agent does not answer at once will not flush either: do not wait long.
             with self.connector(port).open_client(min(timeout, 1.0)) as client:
                 client.call(Op.EXEC, {"argv": ["sync"], "timeout": timeout})
+                client.call(Op.SHUTDOWN)
         except RoostError:
             pass
 
