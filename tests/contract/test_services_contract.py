@@ -24,7 +24,7 @@ from roost.models import ServiceInfo
 pytestmark = pytest.mark.contract
 
 FAST = Readiness(interval_ms=10, timeout_s=10.0)  # probes every 10 ms; the timeout only bounds a broken run
-STOP_PROMPTLY = 1.0  # "well under a second" for a stop with nothing to wait for
+STOP_PROMPTLY = 3.0  # a stop with nothing to wait for, with slack for a loaded machine: far below the 10 s grace
 # For a service whose process is already gone (or a zombie): far below the 10 s grace
 # it is stopped with, so it proves the grace was not waited out, yet loose enough
 # for a loaded 2-core machine. The speed itself is measured in benchmarks/services.py.

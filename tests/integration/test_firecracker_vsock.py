@@ -79,7 +79,7 @@ def test_a_relay_that_never_answers_connect_hits_the_boot_deadline_promptly(tmp_
         assert f"vsock port {PORT}" in caught.value.message
         assert "no answer to CONNECT" in caught.value.message
         assert caught.value.hint
-        assert 0.4 <= elapsed < 1.5
+        assert 0.4 <= elapsed < 3.0
     finally:
         relay.close()
 

@@ -241,7 +241,7 @@ def test_close_kills_a_child_that_ignores_hup_once_the_grace_is_over(client: Age
     closed = client.call("shell.close", {"id": record["id"]}).result
     elapsed = time.monotonic() - started
     assert closed["state"] == "closed"
-    assert GRACE <= elapsed < GRACE + 0.5
+    assert GRACE <= elapsed < GRACE + 2.0  # slack for a loaded machine; far below any long timeout
     wait_until(lambda: not pid_alive(sleeper), timeout=1.0, what="the HUP-proof sleep to be killed")
     assert not _session_pids(record["pid"])
 
