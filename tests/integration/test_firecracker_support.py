@@ -1,7 +1,8 @@
 """Test doubles for the firecracker backend, and the checks that keep them honest.
 
 - `firecracker_binary()`: the real, pinned Firecracker (`$ROOST_FIRECRACKER`, the repo's
-  `.cache/firecracker`, else `scripts/fetch-firecracker.sh` under a lock shared by xdist workers).
+  `.cache/firecracker`, else `scripts/fetch-firecracker.sh` under a lock shared by xdist workers);
+  `jailer_binary()`: its jailer, fetched beside it.
 - `VsockRelay`: a Unix-socket server speaking Firecracker's host-side vsock handshake
   (`CONNECT <port>\\n` -> `OK <n>\\n`, or a close while nothing listens in the guest) in front of
   a real agent's socket, with knobs to close the first attempts, never answer, or send bytes
@@ -70,6 +71,21 @@ def firecracker_binary() -> tuple[Path | None, str]:
                 tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
                 return None, f"no firecracker binary ({FETCH_SCRIPT.name} exited {result.returncode}: {tail})"
     return cached, ""
+
+
+def jailer_binary() -> tuple[Path | None, str]:
+    """The pinned jailer that `scripts/fetch-firecracker.sh` puts beside the firecracker binary."""
+    binary, why = firecracker_binary()
+    if binary is None:
+        return None, why
+    jailer = binary.with_name("jailer")
+    if not os.access(jailer, os.X_OK):
+        with open(CACHE_DIR / ".fetch.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(["bash", str(FETCH_SCRIPT), str(CACHE_DIR)], capture_output=True, timeout=300, check=False)
+    if os.access(jailer, os.X_OK):
+        return jailer, ""
+    return None, f"no jailer beside {binary} ({FETCH_SCRIPT.name} fetches one)"
 
 
 def wait_for_path(path: Path, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:

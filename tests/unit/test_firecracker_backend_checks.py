@@ -52,7 +52,9 @@ class Image:
 
 
 def backend_with(kvm: KvmReport, binary: Path | None, image: Any = None) -> FirecrackerBackend:
-    return FirecrackerBackend(binary=binary, kvm=lambda: kvm, guest_images=(lambda s, h: image) if image else None)
+    return FirecrackerBackend(
+        binary=binary, kvm=lambda: kvm, guest_images=(lambda s, h: image) if image else None, jail=None
+    )
 
 
 # -- availability -----------------------------------------------------------------------------------
@@ -74,7 +76,9 @@ def test_without_a_binary_or_usable_kvm_the_reason_names_both(tmp_path: Path, mo
 def test_a_binary_on_a_pvm_host_is_named_with_its_version_and_why_it_cannot_boot(tmp_path: Path) -> None:
     check = backend_with(PVM, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path)).availability()
     assert not check.available
-    assert check.reason.startswith(f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}), but KVM pvm: nested PVM")
+    assert check.reason.startswith(
+        f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off, but KVM pvm: nested PVM"
+    )
 
 
 def test_a_given_binary_that_does_not_exist_is_named(tmp_path: Path) -> None:
@@ -98,7 +102,9 @@ def test_a_binary_that_is_not_firecracker_makes_the_backend_unavailable(tmp_path
 def test_a_binary_on_a_host_whose_kvm_boots_guests_is_available(tmp_path: Path) -> None:
     check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path)).availability()
     assert check.available
-    assert check.reason == f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); KVM: {HARDWARE.detail}"
+    assert (
+        check.reason == f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off; KVM: {HARDWARE.detail}"
+    )
 
 
 def test_the_default_guest_image_source_counts_only_when_the_guest_builder_is_installed(tmp_path: Path) -> None:

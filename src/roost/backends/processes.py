@@ -50,7 +50,8 @@ def spawn_detached(argv: Sequence[str], *, env: dict[str, str], log_path: Path, 
     return proc.pid
 
 
-def _read(path: str) -> bytes:
+def read_proc_file(path: str) -> bytes:
+    """A /proc file's bytes; empty when the process (or the file) is gone."""
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -60,7 +61,7 @@ def _read(path: str) -> bytes:
 
 def process_state(pid: int) -> str | None:
     """The one-letter state from /proc/<pid>/stat, or None if there is no such process."""
-    raw = _read(f"/proc/{pid}/stat")
+    raw = read_proc_file(f"/proc/{pid}/stat")
     if not raw:
         return None
     # The command name may contain spaces and parentheses: the state follows the last ')'.
@@ -74,12 +75,12 @@ def is_alive(pid: int) -> bool:
 
 
 def cmdline_contains(pid: int, needle: str) -> bool:
-    return needle.encode() in _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ")
+    return needle.encode() in read_proc_file(f"/proc/{pid}/cmdline").replace(b"\0", b" ")
 
 
 def carries_marker(pid: int, ws_id: str) -> bool:
     """True when `pid`'s environment names workspace `ws_id` (pids get reused)."""
-    return f"{WORKSPACE_MARKER}={ws_id}".encode() in _read(f"/proc/{pid}/environ").split(b"\0")
+    return f"{WORKSPACE_MARKER}={ws_id}".encode() in read_proc_file(f"/proc/{pid}/environ").split(b"\0")
 
 
 def recorded_pid(runtime: dict[str, object]) -> int | None:
@@ -112,7 +113,7 @@ def wait_for_marked(ws_id: str, needle: str, *, deadline: float) -> int | None:
 
 
 def _ppid(pid: int) -> int | None:
-    raw = _read(f"/proc/{pid}/stat")
+    raw = read_proc_file(f"/proc/{pid}/stat")
     if not raw:
         return None
     fields = raw[raw.rfind(b")") + 2 :].split(b" ")
@@ -134,7 +135,7 @@ def workspace_pids(ws_id: str, root_pid: int | None) -> set[int]:
         parent = _ppid(pid)
         if parent is not None:
             children.setdefault(parent, []).append(pid)
-        if marker in _read(f"/proc/{pid}/environ") + b"\0":
+        if marker in read_proc_file(f"/proc/{pid}/environ") + b"\0":
             found.add(pid)
     if root_pid is not None and process_state(root_pid) is not None:
         stack = [root_pid]

@@ -23,7 +23,7 @@ import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
@@ -31,6 +31,7 @@ from roost.backends.kvm import KvmReport, probe_kvm
 from roost.errors import AgentError, BackendError, InvalidArgument
 
 if TYPE_CHECKING:
+    from roost.backends.firecracker.jail import Jail, JailSettings
     from roost.backends.firecracker.vm import MicroVm
     from roost.rpc import AgentClient
 
@@ -117,8 +118,10 @@ class FirecrackerBackend:
         kvm: Callable[[], KvmReport] = probe_kvm,
         boot_timeout: float = BOOT_TIMEOUT,
         stop_grace: float = STOP_GRACE,
+        jail: JailSettings | Literal["env"] | None = "env",
     ) -> None:
         self._home = home
+        self._jail = jail
         self._binary = binary
         self._guest_images = guest_images
         self._kvm = kvm
@@ -140,6 +143,18 @@ class FirecrackerBackend:
             raise BackendError(where, code="firecracker_missing", hint="run `roost runtime install`")
         return binary
 
+    def jail_settings(self, binary: Path) -> JailSettings | None:
+        """Jailer mode for new workspaces: as given, else as `ROOST_JAILER` asks (None: off).
+
+        Raises:
+            BackendError: jailer_missing, jailer_needs_root, jailer_config_invalid.
+        """
+        if self._jail != "env":
+            return self._jail
+        from roost.backends.firecracker.jail import settings_from_env
+
+        return settings_from_env(os.environ, binary)
+
     def availability(self) -> Availability:
         kvm = self._kvm()
         binary, where = self.find_binary()
@@ -147,7 +162,7 @@ class FirecrackerBackend:
             found = where
         else:
             try:
-                found = f"firecracker v{firecracker_version(binary)} ({where}: {binary})"
+                found = f"firecracker v{firecracker_version(binary)} ({where}: {binary}); {self._jail_text(binary)}"
             except BackendError as exc:
                 return Availability(self.name, False, exc.message, isolated=True)
         if binary is None or not kvm.can_boot_guests:
@@ -162,15 +177,46 @@ class FirecrackerBackend:
                 return Availability(self.name, False, f"{found}, but {missing}", isolated=True)
         return Availability(self.name, True, f"{found}; KVM: {kvm.detail}", isolated=True)
 
+    def _jail_text(self, binary: Path) -> str:
+        """Jailer mode in a few words, for `roost doctor`.
+
+        Raises:
+            BackendError: ROOST_JAILER asks for what this host cannot do.
+        """
+        settings = self.jail_settings(binary)
+        if settings is None:
+            return "jailer: off"
+        cgroups = "no cgroups" if settings.cgroup_version is None else f"cgroup v{settings.cgroup_version}"
+        return f"jailer: {settings.jailer} (uid {settings.uid}, gid {settings.gid}, {cgroups})"
+
     # -- lifecycle ----------------------------------------------------------------------
     def _vm(self, ws_dir: Path, runtime: dict[str, Any]) -> MicroVm:
         from roost.backends.firecracker.vm import MicroVm
 
         pid = runtime.get("vmm_pid")
-        return MicroVm(ws_dir, str(runtime.get("workspace", ws_dir.name)), pid if isinstance(pid, int) else None)
+        ws_id = str(runtime.get("workspace", ws_dir.name))
+        jail = self._jail_of(ws_dir, ws_id, runtime)
+        return MicroVm(ws_dir, ws_id, pid if isinstance(pid, int) else None, jail)
+
+    @staticmethod
+    def _jail_of(ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> Jail | None:
+        """The jail a workspace was created with, from its runtime record (None: not jailed).
+
+        Raises:
+            BackendError: runtime_corrupt.
+        """
+        if runtime.get("jail") is None:
+            return None
+        from roost.backends.firecracker.jail import Jail, JailSettings
+
+        settings = JailSettings.from_runtime(runtime["jail"])
+        assert settings is not None
+        return Jail(ws_dir, ws_id, settings, str(runtime["jail"].get("exec_name") or "firecracker"))
 
     def _runtime(self, vm: MicroVm, plan: dict[str, Any], image_key: str | None) -> dict[str, Any]:
+        jail = None if vm.jail is None else {**vm.jail.settings.to_runtime(), "exec_name": vm.jail.exec_name}
         return {
+            "jail": jail,
             "vmm_pid": vm.pid,
             "api_socket": str(vm.api_socket),
             "vsock_socket": str(vm.vsock_socket),
@@ -181,6 +227,7 @@ class FirecrackerBackend:
         }
 
     def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+        from roost.backends.firecracker.jail import Jail
         from roost.backends.firecracker.vm import BootPlan, MicroVm, check_kernel, copy_disk
 
         if spec.network_policy != "off":
@@ -203,10 +250,12 @@ class FirecrackerBackend:
             mem_mib=_positive(spec.resources, "mem_mib", DEFAULT_MEM_MIB),
         )
         check_kernel(plan.kernel)
-        vm = MicroVm(ws_dir, spec.ws_id)
+        settings = self.jail_settings(binary)
+        jail = None if settings is None else Jail(ws_dir, spec.ws_id, settings, binary.name)
+        vm = MicroVm(ws_dir, spec.ws_id, jail=jail)
         try:
             copy_disk(Path(image.rootfs), vm.disk)
-            vm.launch(binary)
+            vm.launch(binary, plan)
             vm.boot(plan, self.boot_timeout)
         except BaseException:
             self._discard(vm, keep_disk=False)
@@ -296,10 +345,13 @@ class FirecrackerBackend:
         check_disk(vm.disk)
         check_kernel(plan.kernel)
         binary = self.require_binary(_home_of(ws_dir))
+        if vm.jail is not None:
+            vm.jail.clear()
+            vm.jail.exec_name = binary.name  # the jail is made anew, named after the binary of this boot
         try:
-            vm.launch(binary)
+            vm.launch(binary, plan)
             vm.boot(plan, self.boot_timeout)
         except BaseException:
             self._discard(vm, keep_disk=True)
             raise
-        return {**runtime, "vmm_pid": vm.pid, "stopped_cleanly": None}
+        return {**runtime, **self._runtime(vm, plan.to_runtime(), runtime.get("image")), "stopped_cleanly": None}

@@ -9,7 +9,10 @@ directory as its cwd and binds its sockets by relative name, so a deep
     disk.ext4        the workspace's own copy of the guest rootfs
     firecracker.log  the VMM's log and the guest's serial console
 
-Imports: backends.processes, backends.firecracker.{api,vsock}, errors, rpc,
+In jailer mode (see `jail`) the sockets live in the jail's root instead, and
+the VMM sees the kernel, initrd and disk there under short absolute names.
+
+Imports: backends.processes, backends.firecracker.{api,jail,vsock}, errors, rpc,
 protocol and the standard library.
 """
 
@@ -19,11 +22,13 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
+from roost.backends.firecracker.jail import Jail
 from roost.backends.firecracker.vsock import VsockConnector
 from roost.backends.processes import (
     WORKSPACE_MARKER,
@@ -50,6 +55,7 @@ REQUIRED_BOOT_ARGS = ("reboot=k", "panic=1")
 LAUNCH_MARK = "--- roost: starting"
 _EXT4_MAGIC_OFFSET = 1080
 _EXT4_MAGIC = b"\x53\xef"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -159,23 +165,30 @@ def copy_disk(base: Path, dest: Path) -> None:
 
 
 class MicroVm:
-    """The Firecracker process of workspace `ws_id`, whose files live in `ws_dir`."""
+    """The Firecracker process of workspace `ws_id`, whose files live in `ws_dir`, jailed or not."""
 
-    def __init__(self, ws_dir: Path, ws_id: str, pid: int | None = None) -> None:
+    def __init__(self, ws_dir: Path, ws_id: str, pid: int | None = None, jail: Jail | None = None) -> None:
         self.ws_dir = ws_dir
         self.ws_id = ws_id
         self.pid = pid
-        # A pid we spawned ourselves needs no marker check (and its environment reads
-        # empty for a moment while a wrapper script execs the real binary).
+        self.jail = jail
+        # A pid we spawned ourselves needs no marker or jail check (its environment reads
+        # empty for a moment while a wrapper script execs the real binary, and a jailed
+        # VMM keeps the jailer's uid until it execs).
         self._spawned_here = False
 
     @property
+    def sockets_dir(self) -> Path:
+        """Where the VMM binds its sockets: its cwd, or its jail's root."""
+        return self.jail.root if self.jail is not None else self.ws_dir
+
+    @property
     def api_socket(self) -> Path:
-        return self.ws_dir / API_SOCKET
+        return self.sockets_dir / API_SOCKET
 
     @property
     def vsock_socket(self) -> Path:
-        return self.ws_dir / VSOCK_SOCKET
+        return self.sockets_dir / VSOCK_SOCKET
 
     @property
     def disk(self) -> Path:
@@ -190,7 +203,11 @@ class MicroVm:
         """True while our VMM process lives (a recycled pid without our marker does not count)."""
         if self.pid is None or not is_alive(self.pid):
             return False
-        return self._spawned_here or carries_marker(self.pid, self.ws_id)
+        if self._spawned_here:
+            return True
+        if self.jail is not None:
+            return self.jail.owns(self.pid)  # the jailer clears the environment: no marker to look for
+        return carries_marker(self.pid, self.ws_id)
 
     def death_reason(self) -> str | None:
         """None while the VMM runs, else "the VMM died" and the last thing it (or the guest console) said."""
@@ -212,38 +229,70 @@ class MicroVm:
     # -- launch and boot ---------------------------------------------------------------
     def clean_sockets(self) -> None:
         """Remove sockets a dead VMM left behind (Firecracker refuses to bind over them)."""
-        for path in self.ws_dir.glob("*.sock*"):
+        for path in self.sockets_dir.glob("*.sock*"):
             if path.is_socket():
                 path.unlink(missing_ok=True)
 
-    def launch(self, binary: Path) -> None:
-        """Start the VMM with an empty configuration and wait until its API answers.
+    def launch(self, binary: Path, plan: BootPlan) -> None:
+        """Start the VMM (through the jailer in jailer mode) with an empty configuration
+        and wait until its API answers; `plan` sizes the jail's cgroups.
 
         Raises:
             BackendError: backend_start_failed, vmm_died, vmm_unreachable.
         """
         self.clean_sockets()
+        binary = binary.absolute()  # it runs with the workspace directory as its cwd
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
-        argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
+        if self.jail is not None:
+            self.jail.clear()
+            argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
+        else:
+            argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
         with open(self.log, "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
-        self.pid = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
-        self._spawned_here = True
         end = time.monotonic() + API_READY_TIMEOUT
-        delay = 0.001
-        # The socket file appears at bind(), before listen(): wait until it accepts.
-        while not _accepting(self.api_socket):
-            dead = self.death_reason()
-            if dead is not None:
-                raise BackendError(dead, code="vmm_died", hint="firecracker.log in the workspace directory has more")
-            if time.monotonic() >= end:
-                raise BackendError(
-                    f"the VMM did not open its API socket within {API_READY_TIMEOUT:g}s",
-                    code="vmm_unreachable",
-                    hint="firecracker.log in the workspace directory may say why",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
+        launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
+        if self.jail is not None:
+            late = f"the jailer did not start the VMM within {API_READY_TIMEOUT:g}s"
+            self.pid = _poll(lambda: self._jailed_vmm(launched), end, late)
+        else:
+            self.pid = launched
+        # Launched here, so known to be ours even before a jailed VMM has exec'd and dropped its uid.
+        self._spawned_here = True
+        _poll(self._api_ready, end, f"the VMM did not open its API socket within {API_READY_TIMEOUT:g}s")
+
+    def _jailed_vmm(self, jailer: int) -> int | None:
+        """The VMM's pid once the jailer has written it and gone (it forks the VMM into a new
+        pid namespace); None while the jailer is at work.
+
+        Raises:
+            BackendError: vmm_died (the jailer failed; its last words say why).
+        """
+        assert self.jail is not None
+        if is_alive(jailer):
+            return None
+        reap(jailer)
+        pid = self.jail.vmm_pid()
+        if pid is None:
+            raise BackendError(
+                f"the jailer failed: {_jailer_complaint(log_tail(self.log, lines=10))}",
+                code="vmm_died",
+                hint="firecracker.log in the workspace directory has more",
+            )
+        return pid
+
+    def _api_ready(self) -> bool | None:
+        """True once the API socket accepts (its file appears at bind(), before listen()); None until then.
+
+        Raises:
+            BackendError: vmm_died.
+        """
+        if _accepting(self.api_socket):
+            return True
+        dead = self.death_reason()
+        if dead is not None:
+            raise BackendError(dead, code="vmm_died", hint="firecracker.log in the workspace directory has more")
+        return None
 
     def configure(self, api: FirecrackerApi, plan: BootPlan) -> None:
         """Everything up to InstanceStart: machine, kernel and initrd, root drive, vsock.
@@ -251,9 +300,14 @@ class MicroVm:
         Raises:
             BackendError: vmm_fault (Firecracker refused a part), vmm_unreachable.
         """
+        kernel, initrd, disk = plan.kernel, plan.initrd, str(self.disk)
+        if self.jail is not None:  # the VMM sees only its jail
+            kernel = self.jail.stage(Path(kernel), "vmlinux")
+            initrd = self.jail.stage(Path(initrd), "initrd") if initrd else None
+            disk = self.jail.stage(self.disk, DISK, writable=True)
         api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
-        api.put_boot_source(BootSource(plan.kernel, with_required_args(plan.boot_args), plan.initrd))
-        api.put_drive(Drive("rootfs", str(self.disk), is_root_device=True))
+        api.put_boot_source(BootSource(kernel, with_required_args(plan.boot_args), initrd))
+        api.put_drive(Drive("rootfs", disk, is_root_device=True))
         # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
         api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
 
@@ -321,15 +375,47 @@ class MicroVm:
         return clean
 
     def kill(self) -> None:
-        """SIGKILL the VMM and everything carrying the workspace's marker; remove the sockets.
+        """SIGKILL the VMM and everything carrying the workspace's marker; release its
+        cgroups and remove the sockets.
 
         Raises:
             BackendError: process_survived.
         """
-        kill_tree(self.ws_id, self.pid if self.running() else None)
+        vmm = self.pid if self.running() else None
+        if vmm is None and self.jail is not None:
+            vmm = self.jail.live_vmm()  # a jailed VMM we lost track of carries no marker to be found by
+        kill_tree(self.ws_id, vmm)
         if self.pid is not None:
             reap(self.pid)
+        if self.jail is not None:
+            self.jail.release_cgroups()
         self.clean_sockets()
+
+
+def _poll(step: Callable[[], T | None], end: float, late: str) -> T:
+    """Call `step` with growing pauses until it gives a value (it raises to give up).
+
+    Raises:
+        BackendError: vmm_unreachable, saying `late`, once `end` has passed.
+    """
+    delay = 0.001
+    while (value := step()) is None:
+        if time.monotonic() >= end:
+            raise BackendError(
+                late, code="vmm_unreachable", hint="firecracker.log in the workspace directory may say why"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    return value
+
+
+def _jailer_complaint(tail: str) -> str:
+    """The line of the jailer's last words that says what went wrong (it panics with a backtrace note)."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip() and not line.startswith(LAUNCH_MARK)]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line
+    return lines[-1] if lines else "no output"
 
 
 def _accepting(path: Path) -> bool:
