@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_firecracker_support import BOOT_COUNTER_OFFSET, firecracker_binary, write_fake_vmm
+from test_firecracker_support import BOOT_COUNTER_OFFSET, firecracker_binary, jailer_binary, write_fake_vmm
 
 from helpers import pids_with_env
 from roost.backends import Backend
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.api import FirecrackerApi
 from roost.backends.firecracker.backend import FirecrackerBackend
+from roost.backends.firecracker.jail import CGROUP_PARENT, CGROUP_ROOT, JailSettings, cgroup_version
 from roost.backends.kvm import KvmReport
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import AgentError, BackendError, RoostError
@@ -70,7 +71,13 @@ class Setup:
             "disk": (self.ws_dir / "disk.ext4").exists(),
         }
 
-    def backend(self, binary: Path, image: GuestImage | None = None, boot_timeout: float = 20.0) -> FirecrackerBackend:
+    def backend(
+        self,
+        binary: Path,
+        image: GuestImage | None = None,
+        boot_timeout: float = 20.0,
+        jail: JailSettings | None = None,
+    ) -> FirecrackerBackend:
         chosen = image or self.image
         return FirecrackerBackend(
             binary=binary,
@@ -78,6 +85,7 @@ class Setup:
             kvm=lambda: KvmReport("hardware", True, "a test double"),
             boot_timeout=boot_timeout,
             stop_grace=5.0,
+            jail=jail,
         )
 
 
@@ -151,8 +159,10 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     with FirecrackerApi(runtime["api_socket"]) as api:
         config = api.vm_config()
     assert (config["machine-config"]["vcpu_count"], config["machine-config"]["mem_size_mib"]) == (1, 256)
-    assert config["boot-source"]["kernel_image_path"] == str(setup.image.kernel)
-    assert config["boot-source"]["initrd_path"] == str(setup.image.initrd)
+    # The workspace boots its own links to the image's kernel and initramfs.
+    assert config["boot-source"]["kernel_image_path"] == str(setup.ws_dir / "vmlinux")
+    assert config["boot-source"]["initrd_path"] == str(setup.ws_dir / "initrd.img")
+    assert os.path.samefile(setup.ws_dir / "vmlinux", setup.image.kernel)
     assert config["boot-source"]["boot_args"].split()[-2:] == ["reboot=k", "panic=1"]
     assert [(d["drive_id"], d["path_on_host"], d["is_root_device"]) for d in config["drives"]] == [
         ("rootfs", runtime["disk"], True)
@@ -252,6 +262,10 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     assert setup.leftovers() == {**NOTHING, "disk": True}
     assert "Ctrl-Alt-Del" in (setup.ws_dir / "firecracker.log").read_text()
 
+    # Pruning the image it was made from (a newer build replaced it) strands nothing.
+    setup.image.kernel.unlink()
+    setup.image.initrd.unlink()
+
     started = backend.start(setup.ws_dir, setup.spec(), stopped)
     assert started["vmm_pid"] not in (None, runtime["vmm_pid"])
     assert boot_count(setup.ws_dir / "disk.ext4") == 2  # the same disk, booted twice
@@ -320,15 +334,37 @@ def test_real_firecracker_refusing_the_kernel_is_a_vmm_fault_and_nothing_is_left
     assert setup.leftovers() == NOTHING
 
 
-def test_real_firecracker_that_cannot_open_the_initrd_is_a_vmm_fault_and_nothing_is_left(
+def test_a_jailed_create_gets_as_far_as_instance_start_and_a_refusal_leaves_no_vmm_or_cgroup(
+    setup: Setup, real_binary: Path
+) -> None:
+    jailer, why = jailer_binary()
+    if jailer is None or os.geteuid() != 0:
+        pytest.skip(why or "the jailer needs root")
+    backend = setup.backend(real_binary, jail=JailSettings(str(jailer), 65534, 65534, cgroup_version()))
+
+    with pytest.raises(BackendError) as caught:
+        backend.create(setup.ws_dir, setup.spec())
+
+    # Machine, kernel, initrd, drive and vsock were all accepted inside the jail; only the stub kernel was not.
+    assert caught.value.code == "vmm_fault"
+    assert caught.value.details["call"] == "PUT /actions"
+    log = (setup.ws_dir / "firecracker.log").read_text()
+    assert f"--id {setup.ws_id}" in log and "--chroot-base-dir" in log
+    assert [p.name for p in CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}/{setup.ws_id}")] == []
+    assert setup.leftovers() == NOTHING
+
+
+def test_an_image_without_its_initrd_fails_create_before_any_vmm_starts_and_nothing_is_left(
     setup: Setup, real_binary: Path
 ) -> None:
     backend = setup.backend(real_binary, replace(setup.image, initrd=setup.image.initrd.with_name("gone.img")))
     with pytest.raises(BackendError) as caught:
         backend.create(setup.ws_dir, setup.spec())
-    assert caught.value.code == "vmm_fault"
-    assert "initrd file cannot be opened" in caught.value.message
+    assert caught.value.code == "initrd_missing"
+    assert "gone.img" in caught.value.message
+    assert "roost env build" in caught.value.hint
     assert setup.leftovers() == NOTHING
+    assert sorted(p.name for p in setup.ws_dir.iterdir()) == []
 
 
 def test_a_corrupt_base_disk_fails_create_before_any_vmm_starts(setup: Setup, fake_vmm: Path) -> None:

@@ -228,7 +228,15 @@ class FirecrackerBackend:
 
     def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
         from roost.backends.firecracker.jail import Jail
-        from roost.backends.firecracker.vm import BootPlan, MicroVm, check_kernel, copy_disk
+        from roost.backends.firecracker.vm import (
+            INITRD,
+            KERNEL,
+            BootPlan,
+            MicroVm,
+            check_kernel,
+            copy_disk,
+            keep_boot_file,
+        )
 
         if spec.network_policy != "off":
             # Orchestration refuses this first; the seam (api.NetworkInterface, a TAP device in
@@ -241,19 +249,23 @@ class FirecrackerBackend:
         home = _home_of(ws_dir)
         binary = self.require_binary(home)
         image = (self._guest_images or guest_image_from_pipeline)(spec, home)
+        check_kernel(str(image.kernel))
         plan = BootPlan(
-            kernel=str(image.kernel),
-            initrd=str(image.initrd) if image.initrd else None,
+            kernel=str(ws_dir / KERNEL),
+            initrd=str(ws_dir / INITRD) if image.initrd else None,
             boot_args=image.boot_args,
             agent_port=image.agent_vsock_port,
             vcpus=_positive(spec.resources, "vcpus", DEFAULT_VCPUS),
             mem_mib=_positive(spec.resources, "mem_mib", DEFAULT_MEM_MIB),
         )
-        check_kernel(plan.kernel)
         settings = self.jail_settings(binary)
         jail = None if settings is None else Jail(ws_dir, spec.ws_id, settings, binary.name)
         vm = MicroVm(ws_dir, spec.ws_id, jail=jail)
         try:
+            # The workspace keeps its own kernel and initramfs: a later image prune cannot strand it.
+            keep_boot_file(Path(image.kernel), ws_dir / KERNEL, code="kernel_missing")
+            if image.initrd:
+                keep_boot_file(Path(image.initrd), ws_dir / INITRD, code="initrd_missing")
             copy_disk(Path(image.rootfs), vm.disk)
             vm.launch(binary, plan)
             vm.boot(plan, self.boot_timeout)
@@ -265,13 +277,16 @@ class FirecrackerBackend:
     @staticmethod
     def _discard(vm: MicroVm, *, keep_disk: bool) -> None:
         """Undo a failed boot without hiding why it failed."""
+        from roost.backends.firecracker.vm import DISK, INITRD, KERNEL
+
         try:
             vm.kill()
         except BackendError:
             pass  # the boot's own error says more; `workspace delete` retries the kill
         if not keep_disk:
-            vm.disk.unlink(missing_ok=True)
-            vm.disk.with_name(vm.disk.name + ".partial").unlink(missing_ok=True)
+            for name in (DISK, KERNEL, INITRD):
+                (vm.ws_dir / name).unlink(missing_ok=True)
+                (vm.ws_dir / f"{name}.partial").unlink(missing_ok=True)
 
     def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
         vm = self._vm(ws_dir, runtime)

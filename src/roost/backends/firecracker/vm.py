@@ -7,6 +7,8 @@ directory as its cwd and binds its sockets by relative name, so a deep
     fc.sock          the API socket
     v.sock           the vsock host-side socket (Firecracker adds v.sock_<port> for guest-initiated connects)
     disk.ext4        the workspace's own copy of the guest rootfs
+    vmlinux, initrd.img  the guest kernel and initramfs it boots (hard links into the image
+                     cache where possible), so pruning an image never strands a stopped workspace
     firecracker.log  the VMM's log and the guest's serial console
 
 In jailer mode (see `jail`) the sockets live in the jail's root instead, and
@@ -19,6 +21,7 @@ protocol and the standard library.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -47,6 +50,8 @@ from roost.rpc import AgentClient
 API_SOCKET = "fc.sock"
 VSOCK_SOCKET = "v.sock"
 DISK = "disk.ext4"
+KERNEL = "vmlinux"
+INITRD = "initrd.img"
 LOG = "firecracker.log"
 GUEST_CID = 3
 API_READY_TIMEOUT = 5.0
@@ -137,6 +142,29 @@ def check_disk(path: Path) -> None:
             code="disk_corrupt",
             hint="for a base image, rebuild it (`roost env build ENV`); a workspace disk cannot be repaired by roost",
         )
+
+
+def keep_boot_file(source: Path, dest: Path, *, code: str) -> None:
+    """Hard-link (else copy) a kernel or initramfs into the workspace directory; never a partial `dest`.
+
+    Raises:
+        BackendError: `code` (kernel_missing, initrd_missing) when `source` cannot be read or copied.
+    """
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copyfile(source, partial)
+        os.replace(partial, dest)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise BackendError(
+            f"the guest {dest.name} cannot be had from {source}: {exc.strerror}",
+            code=code,
+            hint="rebuild the guest image (`roost env build ENV`)",
+        ) from None
 
 
 def copy_disk(base: Path, dest: Path) -> None:
