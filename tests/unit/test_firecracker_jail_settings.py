@@ -154,3 +154,20 @@ def test_staging_links_the_disk_for_the_vmm_to_write_and_copies_a_kernel_from_an
     with pytest.raises(BackendError) as caught:
         jail.stage(disk, "disk.ext4", writable=True)  # a copy would leave the workspace's disk behind
     assert caught.value.code == "jail_setup_failed"
+
+
+def test_a_kernel_only_its_owner_may_read_is_copied_world_readable_never_relinked_or_chowned(tmp_path: Path) -> None:
+    jail = Jail(tmp_path, "ws-0123456789", JailSettings("/opt/jailer", 65534, 65534, None))
+    jail.root.mkdir(parents=True)
+    kernel = tmp_path / "vmlinux.src"
+    kernel.write_bytes(b"kernel")
+    kernel.chmod(0o600)
+    before = kernel.stat()
+
+    assert jail.stage(kernel, "vmlinux") == "/vmlinux"
+
+    inside = (jail.root / "vmlinux").stat()
+    assert inside.st_ino != before.st_ino
+    assert stat.S_IMODE(inside.st_mode) == 0o444
+    after = kernel.stat()
+    assert (after.st_uid, stat.S_IMODE(after.st_mode)) == (before.st_uid, 0o600)

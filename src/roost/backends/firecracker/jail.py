@@ -71,16 +71,18 @@ class JailSettings:
         """
         if value is None:
             return None
+        unreadable = BackendError(
+            "the workspace's jail record is unreadable", code="runtime_corrupt", hint="recreate the workspace"
+        )
+        if not isinstance(value, dict):
+            raise unreadable
         try:
-            assert isinstance(value, dict)
             version = value.get("cgroup_version")
             return cls(
                 str(value["jailer"]), int(value["uid"]), int(value["gid"]), None if version is None else int(version)
             )
-        except (AssertionError, KeyError, TypeError, ValueError):
-            raise BackendError(
-                "the workspace's jail record is unreadable", code="runtime_corrupt", hint="recreate the workspace"
-            ) from None
+        except (KeyError, TypeError, ValueError):
+            raise unreadable from None
 
 
 def settings_from_env(environ: Mapping[str, str], firecracker: Path) -> JailSettings | None:
@@ -184,8 +186,10 @@ class Jail:
     def stage(self, source: Path, name: str, *, writable: bool = False) -> str:
         """Put `source` into the jail as `/name`; return the path the VMM sees.
 
-        A hard link where the file system allows (the disk must be one: the VMM
-        writes the workspace's own disk), else a copy for read-only files.
+        The disk (`writable`) must be a hard link, handed to the jail's uid: the
+        VMM writes the workspace's own disk. A read-only file is a hard link
+        when everyone may read it already, else a world-readable copy, so the
+        shared file's owner and mode never change.
 
         Raises:
             BackendError: jail_setup_failed.
@@ -193,14 +197,17 @@ class Jail:
         inside = self.root / name
         try:
             inside.unlink(missing_ok=True)
-            try:
+            if writable:
                 os.link(source, inside)
-            except OSError:
-                if writable:
-                    raise
-                shutil.copyfile(source, inside)
-            if writable or not os.stat(inside).st_mode & 0o004:
                 os.chown(inside, self.settings.uid, self.settings.gid)
+            else:
+                try:
+                    if not os.stat(source).st_mode & 0o004:
+                        raise PermissionError("not world-readable")
+                    os.link(source, inside)
+                except OSError:
+                    shutil.copyfile(source, inside)
+                    os.chmod(inside, 0o444)
         except OSError as exc:
             raise BackendError(
                 f"cannot put {source.name} into the jail: {exc.strerror}",
