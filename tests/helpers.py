@@ -1,4 +1,4 @@
-"""Small helpers shared by the test suites: deadline waits and process probes."""
+"""Small helpers shared by the test suites: deadline waits, process probes and workspace teardown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from roost import Roost
 
 T = TypeVar("T")
 
@@ -93,3 +96,18 @@ def start_agent_process(tmp_path: Path, name: str, timeout: float = 10.0) -> tup
     wait_until(lambda: os.path.exists(sock_path) or proc.poll() is not None, timeout=timeout)
     assert proc.poll() is None, "the agent did not start"
     return proc, sock_path
+
+
+def delete_all_workspaces(client: Roost) -> None:
+    """Delete every workspace under the client's home, half-made or corrupt ones too, processes included.
+
+    For teardown: a workspace that cannot be deleted is left for the temp dir's removal.
+    """
+    from roost import RoostError
+
+    workspaces = client.home / "workspaces"
+    for ws_dir in sorted(workspaces.iterdir()) if workspaces.is_dir() else []:
+        try:
+            client.workspace(ws_dir.name).delete(force=True)
+        except RoostError:
+            continue

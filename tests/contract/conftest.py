@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import delete_all_workspaces
 from roost import Roost, RoostError, Workspace
 from roost.backends import BACKEND_NAMES, get_backend
 from roost.config import IMAGES_ENV
@@ -59,13 +60,7 @@ def roost(tmp_path: Path, backend: str, shared_images: Path) -> Iterator[Roost]:
         yield client
     finally:
         # Whatever a test created (or left half-broken) goes, processes included.
-        workspaces = client.home / "workspaces"
-        if workspaces.is_dir():
-            for ws_dir in sorted(workspaces.iterdir()):
-                try:
-                    client.workspace(ws_dir.name).delete(force=True)
-                except RoostError:
-                    continue
+        delete_all_workspaces(client)
         client.close()
 
 

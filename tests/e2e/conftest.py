@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 import pytest
 
+from helpers import delete_all_workspaces
 from roost.client import Roost
-from roost.errors import RoostError
 
 # Generous: one call normally takes ~100 ms; this only stops a hung CLI from eating CI.
 CALL_TIMEOUT = 30.0
@@ -180,11 +180,7 @@ def mcp_home(tmp_path: Path) -> Iterator[Path]:
     yield home
     # A failed test may leave workspaces (and their agents, shells and services) behind.
     with Roost(home=home, backend="mock") as roost:
-        for info in roost.list_workspaces():
-            try:
-                roost.workspace(info.id).delete(force=True)
-            except RoostError:
-                continue
+        delete_all_workspaces(roost)
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from registry import blob_data_path
 
-from roost import Roost, RoostError
+from helpers import delete_all_workspaces
+from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
 from roost.errors import ImageError
@@ -69,12 +70,7 @@ def new_home(parent: Path, images: Path | None = None) -> Path:
 
 def discard(client: Roost) -> None:
     """Delete the client's workspaces, then its image cache (pulled images are large)."""
-    workspaces = client.home / "workspaces"
-    for ws_dir in sorted(workspaces.iterdir()) if workspaces.is_dir() else []:
-        try:
-            client.workspace(ws_dir.name).delete(force=True)
-        except RoostError:
-            continue
+    delete_all_workspaces(client)
     client.close()
     images = client.home / "images"
     if images.is_symlink():

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from test_firecracker_support import firecracker_binary
 
-from helpers import pids_with_env
-from roost import Roost, RoostError
+from helpers import delete_all_workspaces, pids_with_env
+from roost import Roost
 from roost.backends.firecracker.binary import FIRECRACKER_ENV
 from roost.backends.kvm import probe_kvm
 from roost.backends.processes import WORKSPACE_MARKER
@@ -53,11 +53,7 @@ def roost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Roost]:
         patched.setenv(FIRECRACKER_ENV, str(binary))
         yield client
     # Cleanup runs with no patch active: delete needs no binary, only the recorded VMM.
-    for info in client.list_workspaces():
-        try:
-            client.workspace(info.id).delete(force=True)
-        except RoostError:
-            continue
+    delete_all_workspaces(client)
     client.close()
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cmdline, pid_alive, pids_with_env, wait_until
-from roost import Roost, RoostError, Workspace
+from helpers import cmdline, delete_all_workspaces, pid_alive, pids_with_env, wait_until
+from roost import Roost, Workspace
 from roost.backends import get_backend
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.config import IMAGES_ENV
@@ -49,12 +49,7 @@ def roost(tmp_path: Path, shared_images: Path) -> Iterator[Roost]:
     try:
         yield client
     finally:
-        workspaces = home / "workspaces"
-        for ws_dir in sorted(workspaces.iterdir()) if workspaces.is_dir() else []:
-            try:
-                client.workspace(ws_dir.name).delete(force=True)
-            except RoostError:
-                continue
+        delete_all_workspaces(client)
         client.close()
 
 
