@@ -1,4 +1,4 @@
-"""Entry point: ``python3 -m roost.agent --listen unix:PATH|vsock:PORT|fd:N``.
+"""Entry point: ``python3 -m roost.agent --listen unix:PATH|socket-fd:N|vsock:PORT|fd:N``.
 
 Imports: the agent's own modules and the standard library only.
 """
@@ -15,6 +15,7 @@ from roost.agent.listen import ListenError, serve
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import agent_info
+from roost.protocol.identity import KEY_BYTES, AgentIdentity
 
 # Environment variables meant for the agent itself, not for commands it runs.
 _PRIVATE_ENV_PREFIX = "ROOST_AGENT_"
@@ -22,7 +23,11 @@ _PRIVATE_ENV_PREFIX = "ROOST_AGENT_"
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="roost-agent", description="roost guest agent")
-    parser.add_argument("--listen", required=True, help="unix:PATH, vsock:PORT or fd:N")
+    parser.add_argument("--listen", required=True, help="unix:PATH, socket-fd:N, vsock:PORT or fd:N")
+    parser.add_argument("--workspace-id", default=None, help="the workspace this agent serves (with --key-fd)")
+    parser.add_argument(
+        "--key-fd", type=int, default=None, help="descriptor to read the workspace's identity key from, once"
+    )
     parser.add_argument("--workspace-root", default="/workspace", help="directory seen as /workspace")
     parser.add_argument("--state-dir", default="/var/lib/roost-agent", help="agent records (outside the workspace)")
     parser.add_argument(
@@ -34,8 +39,27 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _identity(args: argparse.Namespace) -> AgentIdentity | None:
+    """The identity the host gave us; the key is read once and its descriptor closed."""
+    if args.key_fd is None or not args.workspace_id:
+        return None
+    try:
+        with os.fdopen(args.key_fd, "rb") as source:
+            key = source.read(KEY_BYTES * 2)
+    except OSError as exc:
+        raise ListenError(f"cannot read the identity key from fd {args.key_fd}: {exc.strerror}") from None
+    if len(key) < KEY_BYTES:
+        raise ListenError(f"the identity key on fd {args.key_fd} is too short")
+    return AgentIdentity(args.workspace_id, key)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    try:
+        identity = _identity(args)
+    except ListenError as exc:
+        print(f"roost-agent: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s agent %(levelname)s %(message)s")
     root = os.path.abspath(args.workspace_root)
     os.makedirs(root, exist_ok=True)
@@ -43,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.scratch_dir or os.path.join(root, ".roost-staging")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIX)}
     base_env["ROOST_WORKSPACE"] = root
-    runtime = AgentRuntime(WorkspacePaths(root), args.state_dir, scratch, base_env)
+    runtime = AgentRuntime(WorkspacePaths(root), args.state_dir, scratch, base_env, identity)
     ops = OpTable(runtime)
     signal.signal(signal.SIGTERM, lambda *_: runtime.shutdown.set())
     signal.signal(signal.SIGINT, lambda *_: runtime.shutdown.set())

@@ -1,4 +1,5 @@
-"""Where the agent accepts connections: a Unix socket, a vsock port, an fd, or a virtio-serial port.
+"""Where the agent accepts connections: a Unix socket (bound here, or bound by the host and
+inherited as a descriptor), a vsock port, an fd, or a virtio-serial port.
 
 Never a network interface: there is no TCP listener, on purpose.
 
@@ -48,6 +49,15 @@ class FdStream:
 
 def _bind(spec: str) -> socket.socket:
     kind, _, where = spec.partition(":")
+    if kind == "socket-fd":
+        # A socket the host bound and listened on where the workspace cannot reach
+        # it, handed over as an inherited descriptor.
+        try:
+            sock = socket.socket(fileno=int(where))
+        except (ValueError, OSError) as exc:
+            raise ListenError(f"socket-fd:{where} is not an open socket: {exc}") from None
+        sock.set_inheritable(False)
+        return sock
     if kind == "unix":
         if not where:
             raise ListenError("unix: needs a path")
@@ -71,7 +81,7 @@ def _bind(spec: str) -> socket.socket:
         sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
         sock.bind((socket.VMADDR_CID_ANY, int(where)))
         return sock
-    raise ListenError(f"unknown listen address {spec!r}; use unix:PATH, vsock:PORT, fd:N or serial:PATH")
+    raise ListenError(f"unknown listen address {spec!r}; use unix:PATH, socket-fd:N, vsock:PORT, fd:N or serial:PATH")
 
 
 def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], None] | None = None) -> None:

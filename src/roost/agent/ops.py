@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from roost.agent.context import Reply, RequestContext
 from roost.agent.paths import WorkspacePaths
 from roost.protocol import Code, Op, OpError
+from roost.protocol.identity import AgentIdentity
 
 
 class InflightCalls:
@@ -56,6 +57,8 @@ class AgentRuntime:
     state_dir: str
     scratch_dir: str
     base_env: dict[str, str] = field(default_factory=dict)
+    # Proves to the host which workspace this agent serves (None: no proof offered).
+    identity: AgentIdentity | None = None
     shutdown: threading.Event = field(default_factory=threading.Event)
     inflight: InflightCalls = field(default_factory=InflightCalls)
     _parts: dict[str, Any] = field(default_factory=dict)

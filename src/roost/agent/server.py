@@ -32,6 +32,7 @@ from roost.protocol import (
     read_frame,
     write_frame,
 )
+from roost.protocol.identity import NONCE_MAX
 
 log = logging.getLogger("roost.agent")
 
@@ -122,6 +123,10 @@ class Connection:
             ops=sorted(self._ops.names()),
             limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK},
         )
+        identity = self._ops.runtime.identity
+        nonce = frame.header.get("nonce")
+        if identity is not None and isinstance(nonce, str) and 0 < len(nonce) <= NONCE_MAX:
+            hello.update(workspace_id=identity.workspace_id, proof=identity.prove(nonce))
         self._write(Kind.HELLO, hello)
         return True
 

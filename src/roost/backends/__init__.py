@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roost.backends.base import Availability, Backend, CreateSpec
+from roost.backends.base import Availability, Backend, CreateSpec, Protection
 from roost.errors import BackendError, InvalidArgument
 
-__all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "get_backend", "select_backend"]
+__all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "Protection", "get_backend", "select_backend"]
 
 # In order of preference.
 BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")

@@ -26,6 +26,15 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class Protection:
+    """One layer of a workspace's isolation, and whether it holds here."""
+
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class CreateSpec:
     """What a backend needs to know to boot one workspace."""
 
@@ -70,7 +79,17 @@ class Backend(Protocol):
         ...
 
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
-        """Stop every process of the workspace. Files are removed by the caller."""
+        """Stop every process of the workspace and free what it held outside its
+        directory (cgroups, ...). Files are removed by the caller."""
+        ...
+
+    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+        """The layers isolating the workspace with this runtime, active or not and why."""
+        ...
+
+    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+        """How far the env rootfs's owners must be shifted (uid, gid) for this workspace
+        (`runtime` None: a new one); (0, 0) uses the cached rootfs as it is."""
         ...
 
     def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:

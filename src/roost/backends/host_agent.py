@@ -1,23 +1,136 @@
 """What the mock and sandbox backends share: an agent process on the host's
-process table, reached through a Unix socket recorded in the runtime.
+process table, reached through a Unix socket that only the host can reach.
 
-Connecting fails fast once the recorded agent is gone (no socket retries),
-health means "that process is still our agent and its socket exists", and
-destroy kills the workspace's whole process tree.
+The host binds and listens on `<ws_dir>/agent.sock` itself (the workspace
+directory is roost's, 0700, and never visible inside a workspace) and hands
+the listening socket to the agent as an inherited descriptor, together with
+the workspace's identity key on another descriptor. Nothing a workspace
+does to its own files can move, replace or redirect that socket, and every
+connection checks the agent's proof of identity (see protocol.identity).
 
-Imports: backends.processes, errors, rpc and the standard library.
+Connecting fails fast once the recorded agent is gone (no retries), health
+means "that process is still our agent", and destroy kills the workspace's
+whole process tree.
+
+Imports: backends.base, backends.processes, errors, protocol, rpc and the standard library.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import CreateSpec
-from roost.backends.processes import kill_tree, recorded_pid
+from roost.backends.base import CreateSpec, Protection
+from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
 from roost.errors import AgentError, BackendError, RoostError
 from roost.protocol import Op
+from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.identity import AgentIdentity, new_key
 from roost.rpc import AgentClient, connect_unix
+
+SOCKET = "agent.sock"
+KEY_FILE = "agent.key"
+_UNREACHABLE_HINT = "check `roost workspace status`; the workspace may need to be recreated"
+
+
+def identity_of(ws_dir: Path, ws_id: str, *, create: bool = False) -> AgentIdentity:
+    """The workspace's identity key, kept 0600 in its directory (made with `create`).
+
+    Raises:
+        AgentError: agent_unreachable when the key is missing or unreadable.
+    """
+    path = ws_dir / KEY_FILE
+    if create and not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(new_key())
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as source:
+            key = source.read()
+    except OSError as exc:
+        raise AgentError(
+            f"the workspace's identity key is unreadable ({exc.strerror})",
+            code="agent_unreachable",
+            hint=_UNREACHABLE_HINT,
+        ) from None
+    return AgentIdentity(ws_id, key)
+
+
+def bind_listener(ws_dir: Path) -> socket.socket:
+    """A fresh listening socket at `<ws_dir>/agent.sock`, for its owner only."""
+    path = str(ws_dir / SOCKET)
+    try:
+        os.unlink(path)  # a restart must not mistake the old socket for the new agent
+    except FileNotFoundError:
+        pass
+    address, dir_fd = unix_sockaddr(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(address)
+        listener.listen(64)
+    except OSError:
+        listener.close()
+        raise
+    finally:
+        os.umask(old_umask)
+        if dir_fd is not None:
+            os.close(dir_fd)
+    return listener
+
+
+def key_pipe(identity: AgentIdentity) -> int:
+    """The read end of a pipe holding the key (the agent reads it once)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, identity.key)
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def await_agent(socket_path: Path, pid: int, log_path: Path, deadline: float, identity: AgentIdentity) -> None:
+    """Wait until the agent answers a handshake with its proof, failing fast if `pid` dies.
+
+    Raises:
+        BackendError: agent_start_failed with the last line the launch logged.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        remaining = end - time.monotonic()
+        if not is_alive(pid):
+            reap(pid)
+            raise BackendError(
+                f"the workspace failed to start: {log_tail(log_path) or 'no output'}",
+                code="agent_start_failed",
+                hint="run `roost doctor`",
+            )
+        if remaining <= 0:
+            raise BackendError(
+                f"the agent did not start within {deadline:.0f}s", code="agent_start_failed", hint="run `roost doctor`"
+            )
+        try:
+            # The socket exists before the agent runs: a connect lands in the
+            # backlog and the handshake waits for the agent to accept.
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address, dir_fd = unix_sockaddr(str(socket_path))
+            try:
+                sock.settimeout(min(remaining, 1.0))
+                sock.connect(address)
+            finally:
+                if dir_fd is not None:
+                    os.close(dir_fd)
+            client = AgentClient(sock, identity=identity)
+        except (OSError, RoostError) as exc:
+            if isinstance(exc, AgentError) and exc.code == "agent_identity_mismatch":
+                raise BackendError(exc.message, code="agent_start_failed") from None
+            continue
+        client.close()
+        return
 
 
 class HostAgentBackend:
@@ -37,7 +150,7 @@ class HostAgentBackend:
         ws_id = str(runtime.get("workspace", ""))
         if recorded_pid(runtime) is not None:
             try:
-                with connect_unix(str(runtime["socket"]), timeout=1.0) as client:
+                with self.connect(ws_dir, runtime, timeout=1.0) as client:
                     client.call(Op.SHUTDOWN)
             except RoostError:
                 pass  # it is going away either way
@@ -50,18 +163,25 @@ class HostAgentBackend:
     def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
         if recorded_pid(runtime) is None:
             raise AgentError(
-                f"the workspace is not running ({self.gone})",
-                code="agent_unreachable",
-                hint="check `roost workspace status`; the workspace may need to be recreated",
+                f"the workspace is not running ({self.gone})", code="agent_unreachable", hint=_UNREACHABLE_HINT
             )
-        return connect_unix(str(runtime["socket"]), timeout=timeout)
+        identity = identity_of(ws_dir, str(runtime.get("workspace", "")))
+        # The socket's place is roost's own directory: never a path the runtime
+        # record (or the workspace) could point elsewhere.
+        return connect_unix(str(ws_dir / SOCKET), timeout=timeout, identity=identity)
 
     def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
         if recorded_pid(runtime) is None:
             return self.gone
-        if not Path(str(runtime.get("socket", ""))).exists():
+        if not (ws_dir / SOCKET).exists():
             return "the agent socket is missing"
         return None
+
+    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+        return ()
+
+    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+        return 0, 0
 
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         try:

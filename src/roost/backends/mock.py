@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import HostAgentBackend
-from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_socket
+from roost.backends.base import Availability, CreateSpec, Protection
+from roost.backends.host_agent import SOCKET, HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
 
 BOOT_DEADLINE = 10.0
 
@@ -27,7 +27,6 @@ def _layout(ws_dir: Path) -> dict[str, Path]:
         "state": ws_dir / "agent",
         "scratch": ws_dir / "scratch",
         "home": ws_dir / "home",
-        "socket": ws_dir / "agent.sock",
         "log": ws_dir / "agent.log",
     }
 
@@ -42,6 +41,9 @@ class MockBackend(HostAgentBackend):
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)
 
+    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+        return (Protection("isolation", False, "none: commands run as host processes of roost's own user"),)
+
     def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
         paths = _layout(ws_dir)
         for key in ("root", "state", "scratch", "home"):
@@ -53,25 +55,36 @@ class MockBackend(HostAgentBackend):
             "HOME": str(paths["home"]),
             WORKSPACE_MARKER: spec.ws_id,
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "roost.agent",
-            "--listen",
-            f"unix:{paths['socket']}",
-            "--workspace-root",
-            str(paths["root"]),
-            "--state-dir",
-            str(paths["state"]),
-            "--scratch-dir",
-            str(paths["scratch"]),
-        ]
-        paths["socket"].unlink(missing_ok=True)  # a restart must not mistake the old socket for the new agent
-        pid = spawn_detached(argv, env=env, log_path=paths["log"], cwd=paths["root"])
-        runtime = {"agent_pid": pid, "socket": str(paths["socket"]), "workspace": spec.ws_id}
+        identity = identity_of(ws_dir, spec.ws_id, create=True)
+        pid = None
         try:
-            wait_for_socket(paths["socket"], pid, paths["log"], BOOT_DEADLINE)
+            with bind_listener(ws_dir) as listener:
+                key_fd = key_pipe(identity)
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "roost.agent",
+                    "--listen",
+                    f"socket-fd:{listener.fileno()}",
+                    "--workspace-id",
+                    spec.ws_id,
+                    "--key-fd",
+                    str(key_fd),
+                    "--workspace-root",
+                    str(paths["root"]),
+                    "--state-dir",
+                    str(paths["state"]),
+                    "--scratch-dir",
+                    str(paths["scratch"]),
+                ]
+                try:
+                    pid = spawn_detached(
+                        argv, env=env, log_path=paths["log"], cwd=paths["root"], pass_fds=(listener.fileno(), key_fd)
+                    )
+                finally:
+                    os.close(key_fd)
+            await_agent(ws_dir / SOCKET, pid, paths["log"], BOOT_DEADLINE, identity)
         except BaseException:
             kill_tree(spec.ws_id, pid)
             raise
-        return runtime
+        return {"agent_pid": pid, "socket": str(ws_dir / SOCKET), "workspace": spec.ws_id}

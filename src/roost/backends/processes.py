@@ -27,8 +27,13 @@ WORKSPACE_MARKER = "ROOST_WORKSPACE_ID"
 _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn_detached(argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path) -> int:
-    """Start `argv` in a new session, detached from our terminal; return its pid."""
+def spawn_detached(
+    argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path, pass_fds: Sequence[int] = ()
+) -> int:
+    """Start `argv` in a new session, detached from our terminal; return its pid.
+
+    `pass_fds` are inherited under the same numbers; every other descriptor is closed.
+    """
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         proc = subprocess.Popen(
@@ -40,6 +45,7 @@ def spawn_detached(argv: Sequence[str], *, env: dict[str, str], log_path: Path, 
             stderr=log_fd,
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         raise BackendError(f"cannot start {argv[0]}: {exc.strerror}", code="backend_start_failed") from None
@@ -191,27 +197,3 @@ def log_tail(log_path: Path, lines: int = 1) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_for_socket(socket_path: Path, pid: int, log_path: Path, deadline: float) -> None:
-    """Wait until the agent's socket appears, failing fast if the process dies.
-
-    Raises:
-        BackendError: agent_start_failed with the last line the process logged.
-    """
-    end = time.monotonic() + deadline
-    delay = 0.001
-    while not socket_path.exists():
-        if not is_alive(pid):
-            reap(pid)
-            raise BackendError(
-                f"the workspace failed to start: {log_tail(log_path) or 'no output'}",
-                code="agent_start_failed",
-                hint="run `roost doctor`",
-            )
-        if time.monotonic() >= end:
-            raise BackendError(
-                f"the agent did not start within {deadline:.0f}s", code="agent_start_failed", hint="run `roost doctor`"
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)

@@ -4,6 +4,7 @@ Layout::
 
     blobs/sha256/<hex>      OCI blobs (layers, configs), verified on arrival
     rootfs/<key>/           one unpacked root filesystem per content key
+    idmapped/<key>@u<U>g<G> a copy owned by a user namespace's host ids (see idshift)
     envs/<env>.json         which rootfs an environment name currently means
     tmp/                    builds and pulls in progress
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import ImageError
+from roost.images.idshift import make_shifted, shifted_name
 from roost.store.atomic import write_atomic
 from roost.store.locks import file_lock
 
@@ -88,6 +90,7 @@ class ImageCache:
         self._rootfs = root / "rootfs"
         self._envs = root / "envs"
         self._tmp = root / "tmp"
+        self._idmapped = root / "idmapped"
 
     def ensure(self) -> None:
         for directory in (self.root, self.blobs, self._rootfs, self._envs, self._tmp):
@@ -102,6 +105,31 @@ class ImageCache:
 
     def rootfs(self, key: str) -> Path:
         return self._rootfs / key
+
+    def shifted_rootfs(self, key: str, uid_offset: int, gid_offset: int) -> Path:
+        """The rootfs of `key` owned by ids shifted by the offsets, made on first use.
+
+        Raises:
+            ImageError: image_missing, copy_failed, disk_full, image_invalid.
+        """
+        source = self.rootfs(key)
+        if uid_offset == 0 and gid_offset == 0:
+            return source
+        final = self._idmapped / shifted_name(key, uid_offset, gid_offset)
+        if (final / MARKER).is_file():
+            return final
+        if not (source / MARKER).is_file():
+            raise ImageError(f"image {key} is not cached", code="image_missing", hint="pull or build it again")
+        with self.lock(f"idmap-{key}"):
+            if (final / MARKER).is_file():
+                return final  # another process made it while we waited
+            self._idmapped.mkdir(mode=0o700, exist_ok=True)
+            with self.staging("idmap") as staged:
+                shifted = make_shifted(source, staged, uid_offset, gid_offset)
+                if final.exists():
+                    shutil.rmtree(final)  # a copy whose making was interrupted
+                os.rename(shifted, final)
+        return final
 
     @contextmanager
     def staging(self, prefix: str) -> Iterator[Path]:
@@ -165,6 +193,10 @@ class ImageCache:
             if path.name not in referenced:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
+        if self._idmapped.is_dir():
+            for path in self._idmapped.iterdir():
+                if path.name.partition("@")[0] not in referenced:
+                    shutil.rmtree(path, ignore_errors=True)
         now = time.time()
         for path in self._tmp.iterdir():
             if now - path.stat().st_mtime > _STALE_SECONDS:

@@ -28,6 +28,7 @@ from roost.protocol import (
     read_frame,
     write_frame,
 )
+from roost.protocol.identity import AgentIdentity, new_nonce
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -68,21 +69,31 @@ def _disconnected(detail: str) -> AgentError:
 class AgentClient:
     """A handshaken, multiplexed connection to one agent."""
 
-    def __init__(self, stream: ByteStream, *, client_name: str = "roost") -> None:
+    def __init__(
+        self, stream: ByteStream, *, client_name: str = "roost", identity: AgentIdentity | None = None
+    ) -> None:
         self._stream = stream
         self._send_lock = threading.Lock()
         self._pending: dict[int, queue.SimpleQueue[Frame | _Broken]] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._broken: RoostError | None = None
-        self.hello = self._handshake(client_name)
+        try:
+            self.hello = self._handshake(client_name, identity)
+        except BaseException:
+            self._close_stream()
+            raise
         self._reader = threading.Thread(target=self._read_loop, name="agent-reader", daemon=True)
         self._reader.start()
 
     # -- set-up and tear-down -----------------------------------------------
-    def _handshake(self, client_name: str) -> dict[str, Any]:
+    def _handshake(self, client_name: str, identity: AgentIdentity | None) -> dict[str, Any]:
+        hello: dict[str, Any] = {"versions": list(PROTOCOL_VERSIONS), "client": client_name}
+        nonce = new_nonce()
+        if identity is not None:
+            hello["nonce"] = nonce
         try:
-            write_frame(self._stream.sendall, Kind.HELLO, {"versions": list(PROTOCOL_VERSIONS), "client": client_name})
+            write_frame(self._stream.sendall, Kind.HELLO, hello)
             frame = read_frame(self._stream.recv_into)
         except FrameError as exc:
             raise ProtocolError(f"bad handshake from the agent: {exc}") from None
@@ -98,10 +109,21 @@ class AgentClient:
             )
         if frame.kind is not Kind.HELLO:
             raise ProtocolError(f"expected HELLO from the agent, got {frame.kind.name}")
+        if identity is not None:
+            wrong = identity.check(nonce, frame.header)
+            if wrong is not None:
+                raise AgentError(
+                    f"the agent that answered is not workspace {identity.workspace_id}'s: {wrong}",
+                    code="agent_identity_mismatch",
+                    hint="check `roost workspace status`; the workspace may need to be recreated",
+                )
         return dict(frame.header)
 
     def close(self) -> None:
         self._fail_all(_disconnected("connection closed by the host"))
+        self._close_stream()
+
+    def _close_stream(self) -> None:
         # close() alone leaves the socket open while our reader is blocked in
         # recv on it, so the agent would never see the end of the stream.
         shutdown = getattr(self._stream, "shutdown", None)

@@ -11,6 +11,7 @@ import time
 
 from roost.errors import AgentError
 from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.identity import AgentIdentity
 from roost.rpc.client import AgentClient
 
 
@@ -41,6 +42,10 @@ def open_unix(path: str, *, timeout: float = 0.0, poll: float = 0.005) -> socket
                 os.close(dir_fd)
 
 
-def connect_unix(path: str, *, timeout: float = 0.0) -> AgentClient:
-    """Connect and handshake with the agent listening on `path`."""
-    return AgentClient(open_unix(path, timeout=timeout))
+def connect_unix(path: str, *, timeout: float = 0.0, identity: AgentIdentity | None = None) -> AgentClient:
+    """Connect and handshake with the agent listening on `path`; with `identity`, it must prove it.
+
+    Raises:
+        AgentError: agent_unreachable, agent_disconnected, agent_identity_mismatch.
+    """
+    return AgentClient(open_unix(path, timeout=timeout), identity=identity)

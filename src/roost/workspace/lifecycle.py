@@ -22,7 +22,7 @@ from roost.errors import ConflictError, InvalidArgument, NotFound, RoostError, W
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
-from roost.images.manager import ensure_image, rootfs_path
+from roost.images.manager import ensure_image
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
@@ -104,7 +104,7 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
         # Before any record exists: a long build or a failed pull leaves nothing behind.
         cache = ImageCache(images_dir(rt.home))
         image = ensure_image(cache, options.env, options.progress)
-        rootfs, image_key = str(rootfs_path(cache, image)), image.key
+        rootfs, image_key = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))), image.key
     with rt.store.global_lock():
         if options.name is not None and any(
             isinstance(r, WorkspaceRecord) and r.name == options.name for r in rt.store.records()
@@ -329,13 +329,13 @@ def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
         image_key = record.runtime.get("image")
         if backend.needs_image and isinstance(image_key, str):
             cache = ImageCache(images_dir(rt.home))
-            rootfs = cache.rootfs(image_key)
-            if not rootfs.is_dir():
+            if not cache.rootfs(image_key).is_dir():
                 raise NotFound(
                     f"the image this workspace was made from ({record.env}) is no longer cached",
                     code="image_missing",
                     hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
                 )
+            rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
             spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
         runtime = backend.start(rt.store.dir(ws_id), spec, record.runtime)
         record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)

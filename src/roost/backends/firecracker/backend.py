@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from roost.backends.base import Availability, CreateSpec
+from roost.backends.base import Availability, CreateSpec, Protection
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.errors import AgentError, BackendError, InvalidArgument
@@ -312,6 +312,22 @@ class FirecrackerBackend:
         if state not in ("Running", "Paused"):
             return f"the VM is not running (Firecracker says {state!r})"
         return None
+
+    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+        jail = runtime.get("jail")
+        if isinstance(jail, dict):
+            jailed = Protection(
+                "jailer",
+                True,
+                f"the VMM is chrooted, runs as uid {jail.get('uid')} in its own pid namespace"
+                + ("" if jail.get("cgroup_version") is None else f", in cgroup v{jail.get('cgroup_version')} limits"),
+            )
+        else:
+            jailed = Protection("jailer", False, "off: the VMM runs as roost's user (set ROOST_JAILER=1 as root)")
+        return (Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"), jailed)
+
+    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+        return 0, 0  # the guest has its own kernel and its own ids
 
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         # No clean guest shutdown first: the disk goes with the directory, so

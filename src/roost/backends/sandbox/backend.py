@@ -1,0 +1,321 @@
+"""The sandbox backend: each workspace in its own Linux namespaces, via bubblewrap.
+
+One workspace starts like this (launcher.py runs the first steps):
+
+    launcher (host python, as roost's user)
+      joins the workspace's cgroups (memory incl. tmpfs, pids, cpu)
+      new user + mount namespace; ids 0..65535 inside are unprivileged host ids (idmap.py)
+      becomes the namespace's root; stages what bwrap binds on a private tmpfs at /tmp
+      overlay root: the env's rootfs (owned by those ids) read-only + the workspace's layers
+    exec bwrap: new pid, ipc, uts, net and cgroup namespaces, the overlay as /,
+      /workspace and the agent's state dir bound from the host, roost's agent code
+      read-only, /tmp and /dev/shm sized within the memory limit, capabilities cut
+      to a small set (in the namespace only), no new privileges, the seccomp filter
+      (seccomp_filter.py)
+      -> python3 (the env's own) running the guest agent on the listening socket the
+         host bound at <ws_dir>/agent.sock and passed down as a descriptor
+
+`--die-with-parent` is deliberately absent: the agent outlives the CLI.
+
+Imports: backends.base, backends.host_agent, backends.processes, backends.sandbox.*, errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import roost
+from roost.backends.base import Availability, CreateSpec, Protection
+from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
+from roost.backends.sandbox import cgroups, seccomp_filter
+from roost.backends.sandbox.idmap import IdMap, host_id_map
+from roost.backends.sandbox.launcher import STAGE
+from roost.errors import BackendError
+
+BOOT_DEADLINE = 20.0
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_MEM_MIB = 2048
+DEFAULT_PIDS = 1024
+# Roughly Docker's default set: enough for package managers and su, never mount
+# or ptrace of others. Capabilities of the workspace's own user namespace only.
+KEPT_CAPABILITIES = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETFCAP",
+)
+_AGENT_LAUNCH = "import sys; sys.path.insert(0, '/opt/roost'); from roost.agent.__main__ import main; sys.exit(main())"
+# <ws_dir>/layers holds the overlay's upper and work dirs (they must share a mount).
+_OWNED = ("layers", "layers/upper", "layers/work", "workspace", "agent")
+
+
+def _agent_code() -> Path:
+    """The installed `roost` package directory, bound read-only at /opt/roost/roost."""
+    return Path(roost.__file__).resolve().parent
+
+
+def _launcher() -> Path:
+    return Path(__file__).with_name("launcher.py")
+
+
+@cache
+def _probe() -> tuple[bool, str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    argv = [bwrap, "--unshare-user", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--", "/bin/true"]
+    try:
+        result = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap does not run: {exc}"
+    if result.returncode != 0:
+        reason = result.stderr.decode(errors="replace").strip().splitlines()
+        detail = reason[-1] if reason else f"exit {result.returncode}"
+        return False, f"bwrap cannot create a user namespace: {detail} (user namespaces may be disabled)"
+    version = subprocess.run([bwrap, "--version"], capture_output=True, check=False).stdout.decode().strip()
+    return True, f"{version}: user, pid, ipc, uts, mount, net and cgroup namespaces; overlay root; seccomp; cgroups"
+
+
+def _limits(resources: dict[str, Any]) -> cgroups.Limits:
+    mem = resources.get("mem_mib")
+    pids = resources.get("pids")
+    vcpus = resources.get("vcpus")
+    return cgroups.Limits(
+        memory_bytes=(mem if isinstance(mem, int) else DEFAULT_MEM_MIB) * 1024 * 1024,
+        pids=pids if isinstance(pids, int) else DEFAULT_PIDS,
+        vcpus=vcpus if isinstance(vcpus, int) else None,
+    )
+
+
+class SandboxBackend(HostAgentBackend):
+    """Workspaces as bubblewrap sandboxes over a cached environment rootfs."""
+
+    name = "sandbox"
+    isolated = True
+    needs_image = True
+    gone = "the sandbox process is gone"
+
+    def availability(self) -> Availability:
+        ok, reason = _probe()
+        return Availability(self.name, ok, reason, isolated=True)
+
+    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+        id_map = self._id_map(runtime)
+        if os.geteuid() != 0:
+            return 0, 0  # a normal user's cache is owned by that user, who is root inside
+        return id_map.root_uid, id_map.root_gid
+
+    @staticmethod
+    def _id_map(runtime: dict[str, Any] | None) -> IdMap:
+        recorded = IdMap.from_runtime((runtime or {}).get("id_map"))
+        return recorded if recorded is not None else host_id_map()
+
+    def _bwrap_argv(self, ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
+        tmpfs_size = str(limits.memory_bytes)
+        argv = [
+            shutil.which("bwrap") or "bwrap",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-net",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "roost",
+            "--bind",
+            f"{STAGE}/merged",
+            "/",
+            # Host-wide knobs under /proc/sys belong to host root, which is not mapped
+            # in the workspace's user namespace: reading works, writing fails.
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            tmpfs_size,
+            "--tmpfs",
+            "/tmp",
+            "--size",
+            tmpfs_size,
+            "--tmpfs",
+            "/dev/shm",
+            "--bind",
+            f"{STAGE}/workspace",
+            "/workspace",
+            "--bind",
+            f"{STAGE}/agent",
+            "/var/lib/roost-agent",
+            "--ro-bind",
+            f"{STAGE}/code",
+            "/opt/roost/roost",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            GUEST_PATH,
+            "--setenv",
+            "HOME",
+            "/root",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--setenv",
+            WORKSPACE_MARKER,
+            ws_id,
+            "--chdir",
+            "/workspace",
+            "--cap-drop",
+            "ALL",
+        ]
+        for capability in KEPT_CAPABILITIES:
+            argv += ["--cap-add", capability]
+        argv += [
+            "--seccomp",
+            str(fds.seccomp),
+            "--",
+            "/usr/bin/python3",
+            "-B",
+            "-c",
+            _AGENT_LAUNCH,
+            "--listen",
+            f"socket-fd:{fds.listener}",
+            "--workspace-id",
+            ws_id,
+            "--key-fd",
+            str(fds.key),
+            "--workspace-root",
+            "/workspace",
+            "--state-dir",
+            "/var/lib/roost-agent",
+            "--scratch-dir",
+            "/workspace/.roost-staging",
+        ]
+        return argv
+
+    def create(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not spec.rootfs:
+            raise BackendError("the sandbox backend needs an environment image", code="image_missing")
+        id_map = self._id_map(runtime)
+        limits = _limits(spec.resources)
+        _prepare_dirs(ws_dir, id_map)
+        log = ws_dir / "sandbox.log"
+        enforcement = cgroups.create(spec.ws_id, limits)
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: spec.ws_id}
+        identity = identity_of(ws_dir, spec.ws_id, create=True)
+        pid = None
+        try:
+            with bind_listener(ws_dir) as listener:
+                fds = _Fds(listener.fileno(), key_pipe(identity), seccomp_filter.filter_fd())
+                config = {
+                    "cgroup_procs": enforcement.procs_files,
+                    "id_map": id_map.launch_config(),
+                    "rootfs": spec.rootfs,
+                    "binds": [
+                        [str(ws_dir / "layers"), "layers", False],
+                        [str(ws_dir / "workspace"), "workspace", False],
+                        [str(ws_dir / "agent"), "agent", False],
+                        [str(_agent_code()), "code", True],
+                    ],
+                    "rlimits": {"core": 0, "nofile": 65536},
+                    "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
+                    "argv": self._bwrap_argv(spec.ws_id, limits, fds),
+                }
+                argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
+                try:
+                    pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
+                finally:
+                    os.close(fds.key)
+                    os.close(fds.seccomp)
+            await_agent(ws_dir / "agent.sock", pid, log, BOOT_DEADLINE, identity)
+            # Health follows the agent itself, not the launcher that started it.
+            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", deadline=2.0)
+            if agent_pid is None:
+                raise BackendError("the sandbox started but its agent is not running", code="agent_start_failed")
+        except BaseException:
+            kill_tree(spec.ws_id, pid)
+            cgroups.remove(enforcement)
+            raise
+        return {
+            "agent_pid": agent_pid,
+            "sandbox_pid": pid,
+            "socket": str(ws_dir / "agent.sock"),
+            "workspace": spec.ws_id,
+            "image": spec.image_key,
+            "id_map": id_map.to_runtime(),
+            "cgroups": enforcement.to_runtime(),
+        }
+
+    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
+        return self.create(ws_dir, spec, runtime)
+
+    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+        try:
+            kill_tree(ws_id, recorded_pid(runtime))
+        except OSError as exc:
+            raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
+        finally:
+            cgroups.remove(cgroups.Enforcement.from_runtime(runtime.get("cgroups")))
+
+    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+        id_map = self._id_map(runtime)
+        enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+        seccomp = seccomp_filter.status()
+        found = [
+            Protection(
+                "user_namespace",
+                True,
+                f"root inside is host uid {id_map.root_uid}, gid {id_map.root_gid}; {id_map.note}",
+            ),
+            Protection("seccomp", seccomp.available, seccomp.reason),
+        ]
+        for controller in cgroups.CONTROLLERS:
+            if controller in enforcement.enforced:
+                found.append(Protection(f"cgroup_{controller}", True, enforcement.enforced[controller]))
+            else:
+                reason = enforcement.not_enforced.get(controller, "not set up")
+                found.append(Protection(f"cgroup_{controller}", False, f"not enforced: {reason}"))
+        found.append(
+            Protection(
+                "agent_channel",
+                True,
+                "socket bound by the host outside the workspace, passed as a descriptor; the agent proves its workspace",
+            )
+        )
+        return tuple(found)
+
+
+def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
+    """The workspace's own directories, owned by its root (an unprivileged host id)."""
+    for name in _OWNED:
+        (ws_dir / name).mkdir(mode=0o700, exist_ok=True)
+    if os.geteuid() == 0:
+        for name in _OWNED:
+            os.chown(ws_dir / name, id_map.root_uid, id_map.root_gid)
+    os.chmod(ws_dir / "workspace", 0o755)
+
+
+class _Fds(NamedTuple):
+    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter."""
+
+    listener: int
+    key: int
+    seccomp: int
+
+
+def _cpus(vcpus: int) -> list[int]:
+    available = sorted(os.sched_getaffinity(0))
+    return available[: max(1, min(vcpus, len(available)))]
