@@ -63,6 +63,7 @@ class Roost:
         backend: str | None = None,
         vcpus: int | None = None,
         mem_mib: int | None = None,
+        pids: int | None = None,
         network_policy: str = "off",
         ephemeral: bool = True,
         progress: ProgressFn | None = None,
@@ -86,6 +87,7 @@ class Roost:
             backend=backend,
             vcpus=vcpus,
             mem_mib=mem_mib,
+            pids=pids,
             network_policy=network_policy,
             progress=progress,
         )
@@ -128,6 +130,7 @@ class Roost:
         seed_path: str | os.PathLike[str] | None = None,
         vcpus: int | None = None,
         mem_mib: int | None = None,
+        pids: int | None = None,
         network_policy: str = "off",
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
@@ -139,6 +142,7 @@ class Roost:
             seed_path=seed_path,
             vcpus=vcpus,
             mem_mib=mem_mib,
+            pids=pids,
             network_policy=network_policy,
             progress=progress,
         )

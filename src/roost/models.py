@@ -28,6 +28,7 @@ __all__ = [
     "OutputSlice",
     "PatchResult",
     "PatchedFile",
+    "Protection",
     "PruneResult",
     "ResetResult",
     "ServiceInfo",
@@ -176,6 +177,16 @@ class PatchResult(_Value):
 
 
 @dataclass(frozen=True)
+class Protection(_Value):
+    """One layer of a workspace's isolation (user_namespace, seccomp, cgroup_memory, ...),
+    whether it holds, and how or why not."""
+
+    name: str
+    active: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class WorkspaceInfo(_Value):
     """A workspace as users see it (no host paths)."""
 
@@ -194,6 +205,8 @@ class WorkspaceInfo(_Value):
     # Counts per state, filled in by status calls that ask the agent.
     services: dict[str, int] | None = None
     shells: dict[str, int] | None = None
+    # What isolates this workspace; an inactive one says why it is not enforced.
+    protections: tuple[Protection, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +223,8 @@ class DoctorReport(_Value):
     default_backend: str
     backends: dict[str, DoctorCheck]
     checks: tuple[DoctorCheck, ...]
+    # Per available backend: what isolates a workspace made on this host now, and why a layer would be off.
+    protections: dict[str, tuple[Protection, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roost.backends.base import Availability, Backend, CreateSpec, Protection
+from roost.backends.base import Availability, Backend, CreateSpec
 from roost.errors import BackendError, InvalidArgument
+from roost.models import Protection
 
 __all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "Protection", "get_backend", "select_backend"]
 

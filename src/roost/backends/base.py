@@ -3,7 +3,7 @@
 Backends differ only in isolation and transport; every workspace operation
 runs in the guest agent. A backend never imports another backend.
 
-Imports: errors, rpc and the standard library only.
+Imports: errors, models, rpc and the standard library only.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from roost.models import Protection
 from roost.rpc import AgentClient
 
 
@@ -23,15 +24,6 @@ class Availability:
     available: bool
     reason: str
     isolated: bool
-
-
-@dataclass(frozen=True)
-class Protection:
-    """One layer of a workspace's isolation, and whether it holds here."""
-
-    name: str
-    active: bool
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -83,8 +75,9 @@ class Backend(Protocol):
         directory (cgroups, ...). Files are removed by the caller."""
         ...
 
-    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
-        """The layers isolating the workspace with this runtime, active or not and why."""
+    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
+        """The layers isolating the workspace with this runtime (None: a workspace made
+        here now), active or not and why."""
         ...
 
     def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:

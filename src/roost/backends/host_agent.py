@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import CreateSpec, Protection
+from roost.backends.base import CreateSpec
 from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
 from roost.errors import AgentError, BackendError, RoostError
+from roost.models import Protection
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity, new_key
@@ -177,7 +178,7 @@ class HostAgentBackend:
             return "the agent socket is missing"
         return None
 
-    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         return ()
 
     def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import Availability, CreateSpec, Protection
+from roost.backends.base import Availability, CreateSpec
 from roost.backends.host_agent import SOCKET, HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
+from roost.models import Protection
 
 BOOT_DEADLINE = 10.0
 
@@ -41,7 +42,7 @@ class MockBackend(HostAgentBackend):
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)
 
-    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: commands run as host processes of roost's own user"),)
 
     def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:

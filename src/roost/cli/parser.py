@@ -46,8 +46,11 @@ def _exec_options(parser: argparse.ArgumentParser) -> None:
 
 def _create_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="firecracker, sandbox or mock (default: best available)")
-    parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker); CPU affinity in the sandbox")
-    parser.add_argument("--mem-mib", type=int, help="memory in MiB (firecracker); per-process ulimit -v in the sandbox")
+    parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker); CPU time quota in the sandbox")
+    parser.add_argument(
+        "--mem-mib", type=int, help="memory in MiB, tmpfs included (firecracker default 1024, sandbox 2048)"
+    )
+    parser.add_argument("--pids", type=int, help="most processes at once (sandbox; default 1024)")
 
 
 def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

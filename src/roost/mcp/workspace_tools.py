@@ -31,14 +31,16 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         labels: Labels = None,
         seed_path: SeedPath = None,
         ttl_seconds: TtlSeconds = None,
-        vcpus: Annotated[int | None, Field(description="Virtual CPUs (VM backends).")] = None,
-        mem_mib: Annotated[int | None, Field(description="Memory in MiB (VM backends).")] = None,
+        vcpus: Annotated[int | None, Field(description="Virtual CPUs (a CPU time quota in the sandbox).")] = None,
+        mem_mib: Annotated[int | None, Field(description="Memory in MiB, tmpfs included.")] = None,
+        pids: Annotated[int | None, Field(description="Most processes at once (sandbox; default 1024).")] = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
         Files under /workspace, installed packages and state survive between calls
         until workspace_delete (or the TTL). Returns the workspace's id, name, env,
-        backend, state and labels; pass the id (or name) as `workspace` to the other tools.
+        backend, state, labels and protections (each isolation layer, and why one is not
+        enforced); pass the id (or name) as `workspace` to the other tools.
         """
 
         def work() -> dict[str, Any]:
@@ -51,6 +53,7 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
                 ttl_seconds=ttl_seconds,
                 vcpus=vcpus,
                 mem_mib=mem_mib,
+                pids=pids,
                 ephemeral=False,
             )
             return workspace.info().to_dict()

@@ -72,10 +72,12 @@ def report(rt: Runtime) -> DoctorReport:
     checks = _host_checks(rt)
     if warning:
         checks.append(DoctorCheck("isolation", False, warning))
+    protections = {name: get_backend(name, rt.home).protections(None) for name, check in backends.items() if check.ok}
     return DoctorReport(
         version=__version__,
         home=str(rt.home),
         default_backend=default,
         backends=backends,
         checks=tuple(checks),
+        protections=protections,
     )

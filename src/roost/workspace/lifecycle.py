@@ -44,6 +44,7 @@ class CreateOptions:
     backend: str | None = None
     vcpus: int | None = None
     mem_mib: int | None = None
+    pids: int | None = None
     network_policy: str = "off"
     progress: ProgressFn | None = None
 
@@ -67,7 +68,7 @@ def _validate(options: CreateOptions) -> None:
     validate_labels(options.labels)
     if options.ttl_seconds is not None and options.ttl_seconds <= 0:
         raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
-    for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib)):
+    for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib), ("pids", options.pids)):
         if value is not None and value <= 0:
             raise InvalidArgument(f"{what} must be positive")
     if options.network_policy not in NETWORK_POLICIES:
@@ -98,7 +99,8 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
     _validate(options)
     seed = tar_stream(options.seed_path) if options.seed_path else None
     backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
-    resources = {k: v for k, v in (("vcpus", options.vcpus), ("mem_mib", options.mem_mib)) if v is not None}
+    wanted = (("vcpus", options.vcpus), ("mem_mib", options.mem_mib), ("pids", options.pids))
+    resources = {k: v for k, v in wanted if v is not None}
     rootfs = image_key = None
     if backend.needs_image:
         # Before any record exists: a long build or a failed pull leaves nothing behind.
@@ -190,6 +192,7 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bo
         exec_count=record.exec_count,
         services=services,
         shells=shells,
+        protections=backend.protections(record.runtime),
     )
 
 

@@ -150,6 +150,10 @@ class Runtime:
             if exc.code in _AGENT_GONE:
                 self.forget(record.id)
                 self.check_health(record)
+            elif exc.code == "agent_identity_mismatch":
+                # Something answered in the agent's place: never talk to it again.
+                self.forget(record.id)
+                self.mark_unhealthy(record, exc.message)
             raise
 
     # -- health --------------------------------------------------------------
@@ -160,6 +164,10 @@ class Runtime:
         reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
         if reason is None:
             return record
+        return self.mark_unhealthy(record, reason)
+
+    def mark_unhealthy(self, record: WorkspaceRecord, reason: str) -> WorkspaceRecord:
+        """Persist that a running workspace is `unhealthy`, and why (best effort)."""
 
         def mark(current: WorkspaceRecord) -> WorkspaceRecord:
             if current.state != "running":

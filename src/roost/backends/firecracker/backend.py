@@ -25,10 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from roost.backends.base import Availability, CreateSpec, Protection
+from roost.backends.base import Availability, CreateSpec
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.errors import AgentError, BackendError, InvalidArgument
+from roost.models import Protection
 
 if TYPE_CHECKING:
     from roost.backends.firecracker.jail import Jail, JailSettings
@@ -313,8 +314,20 @@ class FirecrackerBackend:
             return f"the VM is not running (Firecracker says {state!r})"
         return None
 
-    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
-        jail = runtime.get("jail")
+    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
+        jail: object
+        if runtime is None:
+            binary, _ = self.find_binary()
+            try:
+                settings = None if binary is None else self.jail_settings(binary)
+            except BackendError as exc:
+                return (
+                    Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"),
+                    Protection("jailer", False, exc.message),
+                )
+            jail = None if settings is None else settings.to_runtime()
+        else:
+            jail = runtime.get("jail")
         if isinstance(jail, dict):
             jailed = Protection(
                 "jailer",

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import roost
-from roost.backends.base import Availability, CreateSpec, Protection
+from roost.backends.base import Availability, CreateSpec
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, seccomp_filter
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
 from roost.errors import BackendError
+from roost.models import Protection
 
 BOOT_DEADLINE = 20.0
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -127,7 +128,9 @@ class SandboxBackend(HostAgentBackend):
         return recorded if recorded is not None else host_id_map()
 
     def _bwrap_argv(self, ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
-        tmpfs_size = str(limits.memory_bytes)
+        # Each of /tmp and /dev/shm gets half the memory limit: their pages count
+        # against it, and filling both still leaves the workspace's processes room.
+        tmpfs_size = str(limits.memory_bytes // 2)
         argv = [
             shutil.which("bwrap") or "bwrap",
             "--unshare-pid",
@@ -231,6 +234,7 @@ class SandboxBackend(HostAgentBackend):
                         [str(_agent_code()), "code", True],
                     ],
                     "rlimits": {"core": 0, "nofile": 65536},
+                    # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
                     "argv": self._bwrap_argv(spec.ws_id, limits, fds),
                 }
@@ -270,9 +274,12 @@ class SandboxBackend(HostAgentBackend):
         finally:
             cgroups.remove(cgroups.Enforcement.from_runtime(runtime.get("cgroups")))
 
-    def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
+    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)
-        enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+        if runtime is None:
+            enforcement = cgroups.preview()
+        else:
+            enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
         seccomp = seccomp_filter.status()
         found = [
             Protection(

@@ -134,8 +134,11 @@ def _write(path: Path, value: str) -> None:
         fh.write(value)
 
 
-def _v1_limits(controller: str, directory: Path, limits: Limits) -> str | None:
-    """Write one controller's limits; return what is enforced (None: nothing to enforce)."""
+NO_CPU_QUOTA = "in place, no quota (give --vcpus to cap CPU time)"
+
+
+def _v1_limits(controller: str, directory: Path, limits: Limits) -> str:
+    """Write one controller's limits; return what is enforced."""
     if controller == "memory":
         _write(directory / "memory.limit_in_bytes", str(limits.memory_bytes))
         swap = directory / "memory.memsw.limit_in_bytes"
@@ -146,7 +149,7 @@ def _v1_limits(controller: str, directory: Path, limits: Limits) -> str | None:
         _write(directory / "pids.max", str(limits.pids))
         return f"{limits.pids} processes (v1)"
     if limits.vcpus is None:
-        return None
+        return NO_CPU_QUOTA
     _write(directory / "cpu.cfs_period_us", str(CPU_PERIOD_US))
     _write(directory / "cpu.cfs_quota_us", str(limits.vcpus * CPU_PERIOD_US))
     return f"{limits.vcpus} CPU(s) of time (v1)"
@@ -166,9 +169,12 @@ def _v2_limits(directory: Path, limits: Limits, available: set[str]) -> tuple[di
     if "pids" in available:
         _write(directory / "pids.max", str(limits.pids))
         enforced["pids"] = f"{limits.pids} processes (v2)"
-    if "cpu" in available and limits.vcpus is not None:
-        _write(directory / "cpu.max", f"{limits.vcpus * CPU_PERIOD_US} {CPU_PERIOD_US}")
-        enforced["cpu"] = f"{limits.vcpus} CPU(s) of time (v2)"
+    if "cpu" in available:
+        if limits.vcpus is None:
+            enforced["cpu"] = NO_CPU_QUOTA
+        else:
+            _write(directory / "cpu.max", f"{limits.vcpus * CPU_PERIOD_US} {CPU_PERIOD_US}")
+            enforced["cpu"] = f"{limits.vcpus} CPU(s) of time (v2)"
     return enforced, missing
 
 
@@ -195,14 +201,9 @@ def create(ws_id: str, limits: Limits) -> Enforcement:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             made.append(str(directory))
-            what = _v1_limits(controller, directory, limits)
+            enforced[controller] = _v1_limits(controller, directory, limits)
         except OSError as exc:
             missing[controller] = f"cannot set up {directory}: {exc.strerror}"
-            continue
-        if what is None:
-            missing[controller] = "no --vcpus given: CPU time is not limited"
-        else:
-            enforced[controller] = what
     return Enforcement(1, tuple(made), enforced, missing)
 
 
@@ -219,9 +220,35 @@ def _create_v2(ws_id: str, limits: Limits) -> Enforcement:
         enforced, missing = _v2_limits(directory, limits, set(wanted))
     except OSError as exc:
         return Enforcement(2, (), not_enforced=dict.fromkeys(CONTROLLERS, f"cannot set up {directory}: {exc.strerror}"))
-    if limits.vcpus is None and "cpu" not in missing:
-        missing["cpu"] = "no --vcpus given: CPU time is not limited"
     return Enforcement(2, (str(directory),), enforced, missing)
+
+
+def preview() -> Enforcement:
+    """What `create` would enforce on this host now, without making anything."""
+    version, description = host_version()
+    if version is None:
+        return Enforcement(None, not_enforced=dict.fromkeys(CONTROLLERS, description))
+    if os.geteuid() != 0:
+        return Enforcement(version, not_enforced={c: _unprivileged(version) for c in CONTROLLERS})
+    if version == 2:
+        try:
+            available = set((CGROUP_ROOT / "cgroup.controllers").read_text().split())
+        except OSError as exc:
+            available, description = set(), f"cannot read {CGROUP_ROOT}/cgroup.controllers: {exc.strerror}"
+        return Enforcement(
+            2,
+            enforced={c: "available (v2)" for c in CONTROLLERS if c in available},
+            not_enforced={c: f"the {c} controller is not available" for c in CONTROLLERS if c not in available},
+        )
+    dirs, missing = _v1_dirs("preview")
+    enforced = {}
+    for controller, directory in dirs.items():
+        parent = next(p for p in (directory.parent, *directory.parents) if p.exists())
+        if os.access(parent, os.W_OK):
+            enforced[controller] = "available (v1)"
+        else:
+            missing[controller] = f"{parent} is not writable"
+    return Enforcement(1, enforced=enforced, not_enforced=missing)
 
 
 def _pids(directory: str) -> list[int]:

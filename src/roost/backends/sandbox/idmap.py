@@ -169,7 +169,7 @@ def host_id_map() -> IdMap:
             note = f"root's subordinate ids from {SUBUID} and {SUBGID}"
         else:
             u_start = g_start = DEFAULT_ROOT_START
-            note = f"roost's default range (root has no {IDS}-id range in {SUBUID}/{SUBGID})"
+            note = f"roost's default range (root has no {IDS}-id range in {SUBUID} and {SUBGID})"
         return IdMap((IdRange(0, u_start, IDS),), (IdRange(0, g_start, IDS),), "direct", note)
     sub_u = subordinate_range(SUBUID, names, IDS - 1)
     sub_g = subordinate_range(SUBGID, names, IDS - 1)

@@ -25,6 +25,10 @@ def doctor(args: argparse.Namespace) -> int:
     print("checks:")
     for check in report.checks:
         print(f"  {'ok ' if check.ok else 'no '} {check.name:<12} {check.detail}")
+    for name, protections in report.protections.items():
+        print(f"protections of a new {name} workspace:")
+        for protection in protections:
+            print(f"  {'on ' if protection.active else 'OFF'} {protection.name:<15} {protection.detail}")
     return 0
 
 

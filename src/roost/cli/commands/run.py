@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             seed_path=args.seed_path,
             vcpus=args.vcpus,
             mem_mib=args.mem_mib,
+            pids=args.pids,
             network_policy=args.network,
             progress=progress,
         )

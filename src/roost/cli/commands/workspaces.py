@@ -35,7 +35,18 @@ def _describe(info: WorkspaceInfo) -> str:
     for what, counts in (("services", info.services), ("shells", info.shells)):
         if counts is not None:
             rows.append((what, ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
-    return "\n".join(f"{key:<8} {value}" for key, value in rows)
+    lines = [f"{key:<8} {value}" for key, value in rows]
+    if info.protections:
+        lines.append("protections")
+        lines += [f"  {'on ' if p.active else 'OFF'} {p.name:<15} {p.detail}" for p in info.protections]
+    return "\n".join(lines)
+
+
+def _not_enforced(info: WorkspaceInfo) -> list[str]:
+    """What the workspace was promised but this host does not enforce (mock's lack of isolation has its own label)."""
+    if not info.isolated:
+        return []
+    return [f"{p.name} is not enforced: {p.detail}" for p in info.protections if not p.active]
 
 
 def create(args: argparse.Namespace) -> int:
@@ -44,10 +55,12 @@ def create(args: argparse.Namespace) -> int:
         workspace = _create(roost, args, progress)
     for message in roost.warnings:
         warn(message)
+    info = workspace.info()
+    for message in _not_enforced(info):
+        warn(message)
     if args.id_only:
         print(workspace.id)
         return 0
-    info = workspace.info()
     if args.json:
         emit_json(info.to_dict())
     else:
@@ -67,6 +80,7 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
         backend=args.backend,
         vcpus=args.vcpus,
         mem_mib=args.mem_mib,
+        pids=args.pids,
         network_policy=args.network_policy,
         ephemeral=False,
         progress=progress,
