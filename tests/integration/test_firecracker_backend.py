@@ -163,7 +163,11 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     assert config["boot-source"]["kernel_image_path"] == str(setup.ws_dir / "vmlinux")
     assert config["boot-source"]["initrd_path"] == str(setup.ws_dir / "initrd.img")
     assert os.path.samefile(setup.ws_dir / "vmlinux", setup.image.kernel)
-    assert config["boot-source"]["boot_args"].split()[-2:] == ["reboot=k", "panic=1"]
+    boot_args = config["boot-source"]["boot_args"].split()
+    assert boot_args[-4:-2] == ["reboot=k", "panic=1"]
+    # The guest's init hands the agent its identity: this workspace's id and its own key.
+    key = (setup.ws_dir / "agent.key").read_bytes()
+    assert boot_args[-2:] == [f"roost.workspace={setup.ws_id}", f"roost.key={key.hex()}"]
     assert [(d["drive_id"], d["path_on_host"], d["is_root_device"]) for d in config["drives"]] == [
         ("rootfs", runtime["disk"], True)
     ]

@@ -42,6 +42,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from roost.guest.init import KEY_ENV, config_from_cmdline
+
 REPO = Path(__file__).resolve().parents[2]
 FETCH_SCRIPT = REPO / "scripts" / "fetch-firecracker.sh"
 CACHE_DIR = Path(os.environ.get("ROOST_FIRECRACKER_CACHE", REPO / ".cache" / "firecracker"))
@@ -252,13 +254,21 @@ class VsockRelay:
             conn.close()
 
 
-def start_agent(state: Path, listen: Path, *, parent_death_signal: bool = False) -> subprocess.Popen[bytes]:
-    """A real roost agent serving `state/workspace` on the Unix socket `listen`."""
+def start_agent(
+    state: Path, listen: Path, *, parent_death_signal: bool = False, boot_args: str = ""
+) -> subprocess.Popen[bytes]:
+    """A real roost agent serving `state/workspace` on the Unix socket `listen`, given the
+    identity `boot_args` carry (read by roost's own init parser, as a guest would)."""
     for name in ("workspace", "agent", "scratch"):
         (state / name).mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "roost.agent", "--listen", f"unix:{listen}"]
     argv += ["--workspace-root", str(state / "workspace"), "--state-dir", str(state / "agent")]
     argv += ["--scratch-dir", str(state / "scratch")]
+    config = config_from_cmdline(boot_args)
+    env = dict(os.environ)
+    if config.workspace_id and config.key_hex:
+        argv += ["--workspace-id", config.workspace_id]
+        env[KEY_ENV] = config.key_hex
 
     def die_with_parent() -> None:
         # Like a guest, the agent cannot outlive its VMM. (Set from the main thread: the
@@ -272,6 +282,7 @@ def start_agent(state: Path, listen: Path, *, parent_death_signal: bool = False)
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            env=env,
             preexec_fn=die_with_parent if parent_death_signal else None,
         )
     finally:
@@ -445,7 +456,8 @@ class FakeVmm:
                 disk.seek(BOOT_COUNTER_OFFSET)
                 disk.write(struct.pack("<Q", count + 1))
         self.state = "Running"
-        print(f"fake guest: booting with {self.boot.get('boot_args')}", flush=True)
+        shown = " ".join(w for w in str(self.boot.get("boot_args")).split() if not w.startswith("roost.key="))
+        print(f"fake guest: booting with {shown}", flush=True)
         if self._knob("exit_on_start"):
             self._jobs.put(lambda: os._exit(1))
             return
@@ -455,7 +467,8 @@ class FakeVmm:
 
             def boot_guest() -> None:  # on the main thread, so the agent's parent-death signal holds
                 socket_path = Path(state_dir) / "agent.sock"
-                self.agent = start_agent(Path(state_dir), socket_path, parent_death_signal=True)
+                boot_args = str(self.boot.get("boot_args") or "") if self.boot else ""
+                self.agent = start_agent(Path(state_dir), socket_path, parent_death_signal=True, boot_args=boot_args)
                 self.agent_socket = socket_path
                 done.set_result(None)
 

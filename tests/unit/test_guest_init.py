@@ -40,6 +40,7 @@ class FakeSystem:
     said: list[str] = field(default_factory=list)
     now: float = 0.0
     next_pid: int = 100
+    spawned_env: dict[str, str] = field(default_factory=dict)
 
     def say(self, message: str) -> None:
         self.said.append(message)
@@ -96,6 +97,7 @@ class FakeSystem:
     def spawn(self, argv: Sequence[str], env: dict[str, str]) -> int:
         self.next_pid += 1
         self.calls.append(("spawn", self.next_pid, tuple(argv)))
+        self.spawned_env = dict(env)
         return self.next_pid
 
     def wait_signal(self, timeout: float) -> int | None:
@@ -228,6 +230,26 @@ def test_the_serial_port_is_opened_by_init_and_handed_to_the_agent() -> None:
     argv = system.named("spawn")[0][2]
     assert isinstance(argv, tuple) and argv[argv.index("--listen") + 1] == "serial:fd:7"
     assert "agent listening on serial:/dev/vport1p1 (pid 101)" in system.said
+
+
+def test_the_workspace_identity_on_the_command_line_goes_to_the_agent_and_not_to_its_argv() -> None:
+    key = "ab" * 32
+    system = FakeSystem(cmdline=f"roost.workspace=ws-1234 roost.key={key}", signals=[signal.SIGTERM])
+    Init(system).run()
+    argv = system.named("spawn")[0][2]
+    assert isinstance(argv, tuple) and argv[argv.index("--workspace-id") + 1] == "ws-1234"
+    assert key not in " ".join(argv)
+    assert system.spawned_env["ROOST_AGENT_KEY"] == key
+
+
+def test_an_identity_without_a_valid_key_is_not_passed_on() -> None:
+    warnings: list[str] = []
+    config = config_from_cmdline("roost.workspace=ws-1234 roost.key=not-hex", warnings)
+    assert (config.workspace_id, config.key_hex) == ("ws-1234", "")
+    assert warnings == ["ignoring roost.key: not a hex string"]
+    system = FakeSystem(cmdline="roost.workspace=ws-1234 roost.key=zz", signals=[signal.SIGTERM])
+    Init(system).run()
+    assert "--workspace-id" not in system.named("spawn")[0][2]
 
 
 def test_a_missing_serial_port_halts_the_machine_instead_of_hanging_it() -> None:

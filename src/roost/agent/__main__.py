@@ -19,6 +19,7 @@ from roost.protocol.identity import KEY_BYTES, AgentIdentity
 
 # Environment variables meant for the agent itself, not for commands it runs.
 _PRIVATE_ENV_PREFIX = "ROOST_AGENT_"
+KEY_ENV = f"{_PRIVATE_ENV_PREFIX}KEY"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,9 +41,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _identity(args: argparse.Namespace) -> AgentIdentity | None:
-    """The identity the host gave us; the key is read once and its descriptor closed."""
-    if args.key_fd is None or not args.workspace_id:
+    """The identity the host gave us: the key from a descriptor (read once, then closed)
+    or, from a microVM's init, in hex in $ROOST_AGENT_KEY (never passed on to commands)."""
+    if not args.workspace_id:
         return None
+    if args.key_fd is None:
+        try:
+            key = bytes.fromhex(os.environ.get(KEY_ENV, ""))
+        except ValueError:
+            raise ListenError(f"${KEY_ENV} is not hex") from None
+        return AgentIdentity(args.workspace_id, key) if len(key) >= KEY_BYTES else None
     try:
         with os.fdopen(args.key_fd, "rb") as source:
             key = source.read(KEY_BYTES * 2)

@@ -23,42 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from roost.backends.agent_keys import identity_of
 from roost.backends.base import CreateSpec
 from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
 from roost.errors import AgentError, BackendError, RoostError
 from roost.models import Protection
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
-from roost.protocol.identity import AgentIdentity, new_key
+from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient, connect_unix
 
 SOCKET = "agent.sock"
-KEY_FILE = "agent.key"
 _UNREACHABLE_HINT = "check `roost workspace status`; the workspace may need to be recreated"
-
-
-def identity_of(ws_dir: Path, ws_id: str, *, create: bool = False) -> AgentIdentity:
-    """The workspace's identity key, kept 0600 in its directory (made with `create`).
-
-    Raises:
-        AgentError: agent_unreachable when the key is missing or unreadable.
-    """
-    path = ws_dir / KEY_FILE
-    if create and not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(new_key())
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as source:
-            key = source.read()
-    except OSError as exc:
-        raise AgentError(
-            f"the workspace's identity key is unreadable ({exc.strerror})",
-            code="agent_unreachable",
-            hint=_UNREACHABLE_HINT,
-        ) from None
-    return AgentIdentity(ws_id, key)
 
 
 def bind_listener(ws_dir: Path) -> socket.socket:

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from roost.backends.agent_keys import identity_of
 from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import SOCKET, HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
+from roost.backends.host_agent import SOCKET, HostAgentBackend, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
 from roost.models import Protection
 

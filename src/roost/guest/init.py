@@ -21,6 +21,7 @@ Imports: roost.guest.system and the standard library only (this file ships insid
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -32,6 +33,8 @@ from roost.guest.system import MS_NODEV, MS_NOEXEC, MS_NOSUID, LinuxSystem
 
 DEFAULT_VSOCK_PORT = 1024
 SERIAL_PORT_NAME = "roost.agent"
+# How init hands the agent its identity key (hex); see roost.agent.__main__.
+KEY_ENV = "ROOST_AGENT_KEY"
 HALT_COMMANDS = ("reboot", "poweroff")
 WORKSPACE = "/workspace"
 STATE_DIR = "/var/lib/roost-agent"
@@ -71,6 +74,9 @@ class InitConfig:
     agent: str = f"vsock:{DEFAULT_VSOCK_PORT}"
     halt: str = "reboot"
     hostname: str = "roost"
+    # The workspace the agent serves and the hex key it proves that with (both or neither).
+    workspace_id: str = ""
+    key_hex: str = ""
 
 
 def split_cmdline(text: str) -> list[str]:
@@ -118,17 +124,34 @@ def config_from_cmdline(text: str, warn: list[str] | None = None) -> InitConfig:
                 if warn is not None:
                     warn.append(f"ignoring roost.agent={value}: use vsock[:PORT] or serial[:NAME|PATH]")
                 continue
-            config = InitConfig(address, config.halt, config.hostname)
+            config = dataclasses.replace(config, agent=address)
         elif key == "roost.halt":
             if value not in HALT_COMMANDS:
                 if warn is not None:
                     warn.append(f"ignoring roost.halt={value}: use reboot or poweroff")
                 continue
-            config = InitConfig(config.agent, value, config.hostname)
+            config = dataclasses.replace(config, halt=value)
+        elif key == "roost.workspace":
+            config = dataclasses.replace(config, workspace_id=value)
+        elif key == "roost.key":
+            if not _is_hex(value):
+                if warn is not None:
+                    warn.append("ignoring roost.key: not a hex string")
+                continue
+            config = dataclasses.replace(config, key_hex=value)
     return config
 
 
-def agent_argv(python: str, listen: str) -> list[str]:
+def _is_hex(value: str) -> bool:
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return bool(value)
+
+
+def agent_argv(python: str, listen: str, workspace_id: str = "") -> list[str]:
+    identity = ["--workspace-id", workspace_id] if workspace_id else []
     return [
         python,
         "-I",
@@ -140,6 +163,7 @@ def agent_argv(python: str, listen: str) -> list[str]:
         WORKSPACE,
         "--state-dir",
         STATE_DIR,
+        *identity,
     ]
 
 
@@ -262,7 +286,11 @@ class Init:
 
     def start_agent(self) -> None:
         env = {"PATH": GUEST_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        self.agent_pid = self.system.spawn(agent_argv(self.python, self._listen), env)
+        workspace_id = ""
+        if self.config.workspace_id and self.config.key_hex:
+            workspace_id = self.config.workspace_id
+            env[KEY_ENV] = self.config.key_hex  # the agent keeps it out of what it runs
+        self.agent_pid = self.system.spawn(agent_argv(self.python, self._listen, workspace_id), env)
         self.system.say(f"agent listening on {self._shown} (pid {self.agent_pid})")
 
     def _may_restart(self) -> bool:

@@ -298,7 +298,7 @@ class FirecrackerBackend:
                 code="agent_unreachable",
                 hint="check `roost workspace status`; the workspace may need to be recreated",
             )
-        return vm.connector(int(runtime.get("agent_port", 0))).open_client(timeout)
+        return vm.connector(int(runtime.get("agent_port", 0))).open_client(timeout, vm.identity)
 
     def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
         vm = self._vm(ws_dir, runtime)

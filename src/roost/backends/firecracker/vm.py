@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from roost.backends.agent_keys import identity_of
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
 from roost.backends.firecracker.jail import Jail
 from roost.backends.firecracker.vsock import VsockConnector
@@ -45,6 +46,7 @@ from roost.backends.processes import (
 from roost.errors import BackendError, RoostError
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient
 
 API_SOCKET = "fc.sock"
@@ -206,6 +208,11 @@ class MicroVm:
         self._spawned_here = False
 
     @property
+    def identity(self) -> AgentIdentity:
+        """What the guest's agent must prove (the key is made with the workspace's first boot)."""
+        return identity_of(self.ws_dir, self.ws_id, create=True)
+
+    @property
     def sockets_dir(self) -> Path:
         """Where the VMM binds its sockets: its cwd, or its jail's root."""
         return self.jail.root if self.jail is not None else self.ws_dir
@@ -334,7 +341,9 @@ class MicroVm:
             initrd = self.jail.stage(Path(initrd), "initrd") if initrd else None
             disk = self.jail.stage(self.disk, DISK, writable=True)
         api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
-        api.put_boot_source(BootSource(kernel, with_required_args(plan.boot_args), initrd))
+        # The identity goes to init on the kernel command line (the guest's own, read by nothing else).
+        proof = f"roost.workspace={self.identity.workspace_id} roost.key={self.identity.key.hex()}"
+        api.put_boot_source(BootSource(kernel, f"{with_required_args(plan.boot_args)} {proof}", initrd))
         api.put_drive(Drive("rootfs", disk, is_root_device=True))
         # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
         api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
@@ -359,7 +368,8 @@ class MicroVm:
                 dead, code="vmm_died", hint="firecracker.log in the workspace directory has more"
             ) from None
         stream = self.connector(plan.agent_port).wait_for_agent(boot_timeout)
-        AgentClient(stream).close()  # the handshake proves the agent speaks our protocol
+        # The handshake proves the agent speaks our protocol and serves this workspace.
+        AgentClient(stream, identity=self.identity).close()
 
     def _death_within(self, seconds: float) -> str | None:
         """The death reason if the VMM exits within `seconds` (it may still be on its way out)."""
@@ -374,7 +384,7 @@ class MicroVm:
         stop its services and close its shells, so their records say so after a start."""
         try:
             # A guest whose agent does not answer at once will not flush either: do not wait long.
-            with self.connector(port).open_client(min(timeout, 1.0)) as client:
+            with self.connector(port).open_client(min(timeout, 1.0), self.identity) as client:
                 client.call(Op.EXEC, {"argv": ["sync"], "timeout": timeout})
                 client.call(Op.SHUTDOWN)
         except RoostError:

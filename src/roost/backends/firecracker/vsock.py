@@ -21,6 +21,7 @@ from pathlib import Path
 
 from roost.errors import AgentError, BackendError, ProtocolError
 from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient
 
 __all__ = ["HandshakenStream", "VsockConnector"]
@@ -163,11 +164,11 @@ class VsockConnector:
             )
         return stream
 
-    def open_client(self, timeout: float) -> AgentClient:
-        """`connect`, then the protocol handshake.
+    def open_client(self, timeout: float, identity: AgentIdentity | None = None) -> AgentClient:
+        """`connect`, then the protocol handshake (in which the agent proves `identity`).
 
         Raises:
-            AgentError: agent_unreachable, agent_disconnected.
+            AgentError: agent_unreachable, agent_disconnected, agent_identity_mismatch.
             ProtocolError: a bad handshake.
         """
-        return AgentClient(self.connect(timeout))
+        return AgentClient(self.connect(timeout), identity=identity)

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import roost
+from roost.backends.agent_keys import identity_of
 from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, identity_of, key_pipe
+from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, seccomp_filter
 from roost.backends.sandbox.idmap import IdMap, host_id_map
