@@ -98,21 +98,33 @@ def recorded_pid(runtime: dict[str, object]) -> int | None:
     return None
 
 
-def find_marked(ws_id: str, needle: str) -> int | None:
-    """The pid of a live process of workspace `ws_id` whose command line holds `needle`."""
+def _program(pid: int) -> str:
+    """The base name of `pid`'s argv[0]."""
+    return os.path.basename(read_proc_file(f"/proc/{pid}/cmdline").split(b"\0", 1)[0].decode(errors="replace"))
+
+
+def find_marked(ws_id: str, needle: str, program: str = "") -> int | None:
+    """The pid of a live process of workspace `ws_id` whose command line holds `needle`
+    (and whose argv[0]'s base name starts with `program`: a launcher's command line may
+    hold the same words)."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             pid = int(entry)
-            if is_alive(pid) and cmdline_contains(pid, needle) and carries_marker(pid, ws_id):
+            if (
+                is_alive(pid)
+                and cmdline_contains(pid, needle)
+                and _program(pid).startswith(program)
+                and carries_marker(pid, ws_id)
+            ):
                 return pid
     return None
 
 
-def wait_for_marked(ws_id: str, needle: str, *, deadline: float) -> int | None:
+def wait_for_marked(ws_id: str, needle: str, *, program: str = "", deadline: float) -> int | None:
     """`find_marked`, retried until `deadline` seconds have passed."""
     end = time.monotonic() + deadline
     while True:
-        pid = find_marked(ws_id, needle)
+        pid = find_marked(ws_id, needle, program)
         if pid is not None or time.monotonic() >= end:
             return pid
         time.sleep(0.01)

@@ -247,7 +247,7 @@ class SandboxBackend(HostAgentBackend):
                     os.close(fds.seccomp)
             await_agent(ws_dir / "agent.sock", pid, log, BOOT_DEADLINE, identity)
             # Health follows the agent itself, not the launcher that started it.
-            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", deadline=2.0)
+            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", program="python", deadline=2.0)
             if agent_pid is None:
                 raise BackendError("the sandbox started but its agent is not running", code="agent_start_failed")
         except BaseException:
@@ -273,7 +273,9 @@ class SandboxBackend(HostAgentBackend):
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
         finally:
-            cgroups.remove(cgroups.Enforcement.from_runtime(runtime.get("cgroups")))
+            recorded = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+            found = cgroups.made_for(ws_id)
+            cgroups.remove(cgroups.Enforcement(recorded.version, tuple({*recorded.dirs, *found.dirs})))
 
     def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)

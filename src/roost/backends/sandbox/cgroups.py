@@ -282,6 +282,19 @@ def remove(enforcement: Enforcement, *, deadline: float = 3.0) -> None:
                 time.sleep(0.01)
 
 
+def made_for(ws_id: str) -> Enforcement:
+    """The cgroups `create` would have made for `ws_id`, found on the host by name (for a
+    workspace whose record never learnt them, e.g. one killed while it was being created)."""
+    version, _ = host_version()
+    if version == 2:
+        candidates = [CGROUP_ROOT / PARENT / ws_id]
+    elif version == 1:
+        candidates = list(_v1_dirs(ws_id)[0].values())
+    else:
+        candidates = []
+    return Enforcement(version, tuple(str(d) for d in candidates if d.is_dir()))
+
+
 def usage(enforcement: Enforcement) -> dict[str, int]:
     """What the workspace uses now, where a cgroup counts it: memory_bytes, pids."""
     found: dict[str, int] = {}
