@@ -20,6 +20,7 @@ from helpers import pids_with_env, processes_mentioning
 from roost import Roost, RoostError, Workspace
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import StorageError
+from roost.store.records import WorkspaceStore
 
 TMPFS_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -135,3 +136,27 @@ def test_create_on_a_full_disk_fails_with_disk_full_and_leaves_nothing(roost: Ro
     assert caught.value.code == "disk_full"
     assert list((roost.home / "workspaces").iterdir()) == []
     assert not processes_mentioning(str(roost.home / "workspaces"))
+
+
+def test_delete_reports_files_it_could_not_remove_instead_of_hiding_them(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    store = WorkspaceStore(tmp_path / "home")
+    store.ensure()
+    mount_point = store.create_dir("ws-0123456789") / "busy"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "roost-busy-test", str(mount_point)], timeout=10
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with pytest.raises(StorageError) as caught:  # a mount point cannot be removed while mounted
+            store.remove("ws-0123456789")
+        assert caught.value.code == "delete_incomplete"
+        assert "busy" in caught.value.message
+        assert "--force" in caught.value.hint
+    finally:
+        subprocess.run(["umount", str(mount_point)], timeout=10)
+    store.remove("ws-0123456789")
+    assert store.ids() == []

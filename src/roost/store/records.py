@@ -225,11 +225,12 @@ class WorkspaceStore:
         """
         failures: list[str] = []
 
-        def failed(function: Any, path: str, exc: BaseException) -> None:
-            if not isinstance(exc, FileNotFoundError):
+        def failed(function: Any, path: str, info: tuple[type[BaseException], BaseException, Any]) -> None:
+            exc = info[1]
+            if not isinstance(exc, FileNotFoundError):  # gone already is what we want
                 failures.append(f"{Path(path).name}: {exc.strerror if isinstance(exc, OSError) else exc}")
 
-        shutil.rmtree(self.dir(ws_id), onerror=lambda f, p, info: failed(f, p, info[1]))
+        shutil.rmtree(self.dir(ws_id), onerror=failed)
         if failures and self.dir(ws_id).exists():
             raise StorageError(
                 f"workspace {ws_id} was stopped but {len(failures)} of its files could not be removed "

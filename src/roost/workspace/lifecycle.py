@@ -260,7 +260,8 @@ def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
         labels={},
         ttl_seconds=None,
         expires_at=None,
-        health=f"{error.message} ({error.hint})",
+        health=error.message if error.remedy is not None else f"{error.message} ({error.hint})",
+        remedy=error.remedy,
     )
 
 

@@ -96,9 +96,7 @@ def list_workspaces(args: argparse.Namespace) -> int:
     ]
     print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
     for info in infos:
-        if info.state == "corrupt":
-            warn(f"{info.id}: {info.health}")
-        elif info.hint:
+        if info.hint:
             warn(f"{info.id} is {info.state} ({info.health}); {info.hint}")
     return 0
 
