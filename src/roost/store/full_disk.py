@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from roost.errors import StorageError, is_disk_full
 
-HINT = "free space on the disk that holds roost's state; `roost workspace delete` frees a workspace even on a full disk"
+HINT = "free space on the disk that holds roost's state (deleting a workspace frees its space, also on a full disk)"
 
 
 @contextmanager

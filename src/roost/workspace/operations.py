@@ -159,7 +159,7 @@ def _log(
             )
             return exec_id, None
     except RoostError as exc:
-        return None, f"{exc.code}: {exc.message}"
+        return None, f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
 
 
 def _entry(data: dict[str, Any]) -> FileEntry:
