@@ -49,9 +49,10 @@ def is_disk_full(exc: BaseException) -> bool:
 class Remedy:
     """The workspace operation that fixes an error, phrased by each face its own way.
 
-    `operation` is the operation's SDK/MCP name (`workspace_restart`); the CLI
-    spells it with spaces (`roost workspace restart WS`). `flags` are boolean
-    options that must be set (`force` -> `--force` / `force=true`).
+    `operation` is a `workspace_*` operation by its MCP tool name
+    (`workspace_restart`); the CLI spells those with spaces (`roost workspace
+    restart WS`). `flags` are boolean options that must be set (`force` ->
+    `--force` / `force=true`).
     """
 
     summary: str

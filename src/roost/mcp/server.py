@@ -57,7 +57,7 @@ throwaway command use run. In the full profile, shell_open gives you a bash that
 state between calls (type with shell_write, read with shell_read), and service_start runs \
 servers in the background until a readiness probe passes. Long outputs are cut to head and tail with a marker saying how to \
 read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}; \
-the hint names the tool that fixes it (e.g. workspace_restart for a workspace whose agent died)."""
+when one tool call fixes it, the hint names that call (e.g. workspace_restart for a workspace whose agent died)."""
 
 
 def _cwd() -> tuple[str, ...]:
