@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from roost.backends.processes import WORKSPACE_MARKER
 
 if TYPE_CHECKING:
     from roost import Roost
@@ -79,6 +82,50 @@ def cmdline(pid: int) -> list[str]:
             return [part.decode(errors="replace") for part in fh.read().split(b"\0") if part]
     except OSError:
         return []
+
+
+def recorded_root_pid(home: Path, ws_id: str) -> int:
+    """The workspace's root process as its backend recorded it (the agent, or the sandbox around it)."""
+    from roost.store.records import WorkspaceStore
+
+    pid = WorkspaceStore(home).load(ws_id).runtime.get("agent_pid")
+    assert isinstance(pid, int), "the backend records the workspace's root pid in its runtime"
+    return pid
+
+
+def agent_process(ws_id: str) -> int:
+    """The guest agent itself: a python process of the workspace listening for connections."""
+
+    def find() -> list[int]:
+        return [
+            pid
+            for pid in pids_with_env(WORKSPACE_MARKER, ws_id)
+            if (argv := cmdline(pid)) and os.path.basename(argv[0]).startswith("python") and "--listen" in argv
+        ]
+
+    (pid,) = wait_until(find, what="the workspace's agent process")
+    return pid
+
+
+def kill_agent(home: Path, ws_id: str) -> int:
+    """SIGKILL the workspace's agent (as a crash or the OOM killer would); wait until its root is gone too.
+
+    Harmless: the agent is a process the test's own workspace started.
+    """
+    pid = agent_process(ws_id)
+    root = recorded_root_pid(home, ws_id)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid) and not pid_alive(root), what="the agent to die")
+    return pid
+
+
+def processes_mentioning(text: str) -> set[int]:
+    """Live processes whose command line contains `text` (e.g. a test's own ROOST_HOME)."""
+    return {
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and text in " ".join(cmdline(int(entry))) and pid_alive(int(entry))
+    }
 
 
 def start_agent_process(tmp_path: Path, name: str, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], str]:

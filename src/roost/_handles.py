@@ -33,8 +33,9 @@ from roost.models import (
     WriteResult,
 )
 from roost.store.history import ExecHistory
+from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import lifecycle, operations, services, shells, snapshots
+from roost.workspace import lifecycle, operations, power, services, shells, snapshots
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 from roost.workspace.services import Readiness
@@ -221,12 +222,13 @@ class WorkspaceSnapshots:
 
 
 class Workspace:
-    """A handle on one workspace. Cheap: it holds only the id."""
+    """A handle on one workspace. Cheap: it holds only the id (and, for a `run`'s, its owner lock)."""
 
-    def __init__(self, rt: Runtime, ws_id: str, *, ephemeral: bool = False) -> None:
+    def __init__(self, rt: Runtime, ws_id: str, *, ephemeral: bool = False, owner: HeldLock | None = None) -> None:
         self._rt = rt
         self.id = ws_id
         self.ephemeral = ephemeral
+        self._owner = owner
         self.files = WorkspaceFiles(self)
         self.shells = WorkspaceShells(self)
         self.services = WorkspaceServices(self)
@@ -345,8 +347,14 @@ class Workspace:
         return lifecycle.info(self._rt, record, probe=False)
 
     def stop(self) -> WorkspaceInfo:
-        """Shut the workspace down (services stop, shells close), keeping /workspace and its disk."""
-        return lifecycle.info(self._rt, lifecycle.stop(self._rt, self.id), probe=False)
+        """Shut the workspace down (services stop, shells close), keeping /workspace and its disk.
+
+        An unhealthy workspace stops too: every process it left is killed.
+
+        Raises:
+            RoostError: workspace_failed, workspace_busy.
+        """
+        return lifecycle.info(self._rt, power.stop(self._rt, self.id), probe=False)
 
     def start(self) -> WorkspaceInfo:
         """Boot a stopped workspace again; /workspace is as it was left.
@@ -354,7 +362,18 @@ class Workspace:
         Raises:
             RoostError: workspace_not_stopped, image_missing, or the backend's boot failure.
         """
-        return lifecycle.info(self._rt, lifecycle.start(self._rt, self.id))
+        return lifecycle.info(self._rt, power.start(self._rt, self.id))
+
+    def restart(self) -> WorkspaceInfo:
+        """Stop whatever is left of the workspace, then start it: the way out of `unhealthy`.
+
+        Works from running, unhealthy and stopped; /workspace is kept, services
+        and shells are not.
+
+        Raises:
+            RoostError: workspace_failed, workspace_busy, image_missing, or the backend's boot failure.
+        """
+        return lifecycle.info(self._rt, power.restart(self._rt, self.id))
 
     def delete(self, *, force: bool = False) -> None:
         """Stop every process of the workspace and remove all its files."""
@@ -366,12 +385,17 @@ class Workspace:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.ephemeral:
-            try:
-                self.delete(force=True)
-            except RoostError:
-                if exc is None:
-                    raise
+        try:
+            if self.ephemeral:
+                try:
+                    self.delete(force=True)
+                except RoostError:
+                    if exc is None:
+                        raise
+        finally:
+            if self._owner is not None:
+                self._owner.release()
+                self._owner = None
 
     def __repr__(self) -> str:
         return f"Workspace({self.id!r})"

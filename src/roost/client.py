@@ -91,11 +91,51 @@ class Roost:
             network_policy=network_policy,
             progress=progress,
         )
+        return self._create(options, ephemeral=ephemeral)
+
+    def create_run_workspace(
+        self,
+        env: str = DEFAULT_ENV,
+        *,
+        backend: str | None = None,
+        seed_path: str | os.PathLike[str] | None = None,
+        vcpus: int | None = None,
+        mem_mib: int | None = None,
+        pids: int | None = None,
+        network_policy: str = "off",
+        progress: ProgressFn | None = None,
+    ) -> Workspace:
+        """A throwaway workspace for one command, as `run` makes it; use it as a context manager.
+
+        It is labelled `roost.run=1` and has a TTL of `RUN_TTL_SECONDS` (300).
+        This process owns it until its `with` block ends, which deletes it, and
+        reaping never removes a workspace whose owner is alive: the TTL only
+        matters for a workspace left behind by a process that was killed, which
+        the first `list` or `create` after it expires removes.
+
+        Raises:
+            RoostError: as `create_workspace`.
+        """
+        options = lifecycle.CreateOptions(
+            env=env,
+            labels={lifecycle.RUN_LABEL: "1"},
+            seed_path=os.fspath(seed_path) if seed_path is not None else None,
+            ttl_seconds=lifecycle.RUN_TTL_SECONDS,
+            backend=backend,
+            vcpus=vcpus,
+            mem_mib=mem_mib,
+            pids=pids,
+            network_policy=network_policy,
+            progress=progress,
+        )
+        return self._create(options, ephemeral=True, keep_owner=True)
+
+    def _create(self, options: lifecycle.CreateOptions, *, ephemeral: bool, keep_owner: bool = False) -> Workspace:
         lifecycle.reap_expired(self._rt)
-        record, warning = lifecycle.create(self._rt, options)
-        if warning:
-            self.warnings.append(warning)
-        return Workspace(self._rt, record.id, ephemeral=ephemeral)
+        created = lifecycle.create(self._rt, options, keep_owner=keep_owner)
+        if created.warning:
+            self.warnings.append(created.warning)
+        return Workspace(self._rt, created.record.id, ephemeral=ephemeral, owner=created.owner)
 
     def workspace(self, ref: str) -> Workspace:
         """A handle on an existing workspace by id, unique id prefix or name.
@@ -132,11 +172,16 @@ class Roost:
         mem_mib: int | None = None,
         pids: int | None = None,
         network_policy: str = "off",
+        stdin: bytes | str | None = None,
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
     ) -> ExecResult:
-        """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C)."""
-        workspace = self.create_workspace(
+        """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C).
+
+        A workspace whose process was killed before it could delete it is
+        reaped once its TTL has passed (see `create_run_workspace`).
+        """
+        workspace = self.create_run_workspace(
             env,
             backend=backend,
             seed_path=seed_path,
@@ -147,7 +192,7 @@ class Roost:
             progress=progress,
         )
         with workspace:
-            return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, on_output=on_output)
+            return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, stdin=stdin, on_output=on_output)
 
     def delete_workspace(self, ref: str, *, force: bool = False) -> str:
         """Delete a workspace by reference and return its id.

@@ -7,12 +7,18 @@ become `ImageError`, error frames from the guest agent become `AgentError`.
 Front ends map the tree to exit codes (CLI) or tool errors (MCP) and never
 look at anything else.
 
+Some errors also carry a `Remedy`: the one roost call that gets the user
+out of them, named once so each face can phrase it in its own terms (a
+command line for the CLI and SDK, a tool call for MCP).
+
 This module imports nothing from roost.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import errno
+from dataclasses import dataclass
+from typing import Any, Self
 
 __all__ = [
     "AgentError",
@@ -22,10 +28,47 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "ProtocolError",
+    "Remedy",
     "RoostError",
+    "StorageError",
     "WorkspaceError",
     "error_from_code",
+    "is_disk_full",
 ]
+
+# errno values that mean "the disk (or the user's quota on it) is full".
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError saying there is no space (or no quota) left."""
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """The workspace operation that fixes an error, phrased by each face its own way.
+
+    `operation` is a `workspace_*` operation by its MCP tool name
+    (`workspace_restart`); the CLI spells those with spaces (`roost workspace
+    restart WS`). `flags` are boolean options that must be set (`force` ->
+    `--force` / `force=true`).
+    """
+
+    summary: str
+    operation: str
+    workspace: str
+    flags: tuple[str, ...] = ()
+
+    def as_command(self) -> str:
+        """For people at a shell (CLI and SDK): `summary: `roost workspace restart ws-1``."""
+        words = ["roost", *self.operation.split("_"), self.workspace, *(f"--{flag}" for flag in self.flags)]
+        return f"{self.summary}: `{' '.join(words)}`"
+
+    def as_tool_call(self) -> str:
+        """For a model talking MCP: `summary: call workspace_restart with workspace="ws-1"`."""
+        arguments = [f'workspace="{self.workspace}"', *(f"{flag}=true" for flag in self.flags)]
+        return f"{self.summary}: call {self.operation} with {', '.join(arguments)}"
 
 
 class RoostError(Exception):
@@ -45,13 +88,23 @@ class RoostError(Exception):
         code: str | None = None,
         hint: str | None = None,
         details: dict[str, Any] | None = None,
+        remedy: Remedy | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.hint = hint if hint is not None else self.default_hint
+        self.remedy = remedy
+        if hint is None:
+            hint = remedy.as_command() if remedy is not None else self.default_hint
+        self.hint = hint
         self.details: dict[str, Any] = dict(details or {})
+
+    def with_remedy(self, remedy: Remedy) -> Self:
+        """Point this error at the call that fixes it; for the layer that knows which workspace failed."""
+        self.remedy = remedy
+        self.hint = remedy.as_command()
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
@@ -99,6 +152,12 @@ class ImageError(RoostError):
     code = "image_error"
 
 
+class StorageError(RoostError):
+    """A disk roost writes to is full: its state under ROOST_HOME, or a workspace's own files."""
+
+    code = "storage_error"
+
+
 class ProtocolError(RoostError):
     """The byte stream to the agent carried something that is not our protocol."""
 
@@ -129,6 +188,7 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "service_exists": ConflictError,
     "snapshot_not_found": NotFound,
     "snapshot_exists": ConflictError,
+    "disk_full": StorageError,
     "frame_too_large": ProtocolError,
     "protocol_error": ProtocolError,
     "unsupported_version": ProtocolError,

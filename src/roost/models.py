@@ -3,7 +3,7 @@
 Every value has `to_dict()` giving the JSON shape the CLI's `--json` and the
 MCP tools return, so the three faces agree by construction.
 
-This module imports nothing from roost.
+This module imports only `roost.errors` (for `Remedy`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from roost.errors import Remedy
 
 __all__ = [
     "DeleteResult",
@@ -61,6 +63,8 @@ class ExecResult(_Value):
     stdout_truncated: bool
     stderr_truncated: bool
     exec_id: int | None = None
+    # Why the exec is missing from the history (e.g. the disk is full); None once it was saved.
+    history_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -207,6 +211,22 @@ class WorkspaceInfo(_Value):
     shells: dict[str, int] | None = None
     # What isolates this workspace; an inactive one says why it is not enforced.
     protections: tuple[Protection, ...] = ()
+    # What gets an unhealthy or failed workspace going again; `hint` in `to_dict()`.
+    remedy: Remedy | None = None
+
+    @property
+    def hint(self) -> str | None:
+        """The remedy as a command line, or None when the workspace needs none."""
+        return self.remedy.as_command() if self.remedy is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "remedy":
+                data[f.name] = dict(value) if isinstance(value, dict) else value
+        data["hint"] = self.hint
+        return data
 
 
 @dataclass(frozen=True)

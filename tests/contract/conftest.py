@@ -51,11 +51,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def roost(tmp_path: Path, backend: str, shared_images: Path) -> Iterator[Roost]:
+def roost_home(tmp_path: Path, shared_images: Path) -> Path:
+    """The test's own `$ROOST_HOME` (a suite may override it, e.g. with a small tmpfs)."""
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "images").symlink_to(shared_images, target_is_directory=True)  # the default `<home>/images`
-    client = Roost(home=home, backend=backend)
+    return home
+
+
+@pytest.fixture
+def roost(roost_home: Path, backend: str) -> Iterator[Roost]:
+    client = Roost(home=roost_home, backend=backend)
     try:
         yield client
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cmdline, pid_alive, pids_with_env, wait_until
+from helpers import cmdline, kill_agent, pid_alive, pids_with_env, recorded_root_pid, wait_until
 from roost import Roost, RoostError, Workspace
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.store.records import WorkspaceStore
@@ -30,36 +29,6 @@ AGENT_GONE_CODES = ("agent_unreachable", "agent_disconnected", "workspace_unheal
 def _workspace_dirs(roost: Roost) -> list[str]:
     root = roost.home / "workspaces"
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-
-
-def _root_pid(roost: Roost, ws: Workspace) -> int:
-    """The workspace's root process as its backend recorded it (the agent, or the sandbox around it)."""
-    pid = WorkspaceStore(roost.home).load(ws.id).runtime.get("agent_pid")
-    assert isinstance(pid, int), "the backend records the workspace's root pid in its runtime"
-    return pid
-
-
-def _agent_process(ws: Workspace) -> int:
-    """The guest agent itself: a python process of the workspace listening for connections."""
-
-    def find() -> list[int]:
-        return [
-            pid
-            for pid in pids_with_env(WORKSPACE_MARKER, ws.id)
-            if (argv := cmdline(pid)) and os.path.basename(argv[0]).startswith("python") and "--listen" in argv
-        ]
-
-    (pid,) = wait_until(find, what="the workspace's agent process")
-    return pid
-
-
-def _kill_agent(roost: Roost, ws: Workspace) -> int:
-    """SIGKILL the agent (as a crash or the OOM killer would) and wait until the workspace's root is gone."""
-    pid = _agent_process(ws)
-    root = _root_pid(roost, ws)
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not pid_alive(pid) and not pid_alive(root), what="the agent to die")
-    return pid
 
 
 def _seed_tree(root: Path) -> Path:
@@ -420,7 +389,7 @@ def test_logs_record_execs_and_exec_output_pages_them(workspace: Workspace) -> N
 def test_ttl_reaping_deletes_an_expired_workspace(roost: Roost) -> None:
     doomed = roost.create_workspace("debian:12", ttl_seconds=1)
     lasting = roost.create_workspace("debian:12", ttl_seconds=3600)
-    agent = _root_pid(roost, doomed)
+    agent = recorded_root_pid(roost.home, doomed.id)
     WorkspaceStore(roost.home).update(doomed.id, lambda r: r.replace(expires_at="2000-01-01T00:00:00.000000Z"))
     assert roost.reap_expired() == [doomed.id]
     assert _workspace_dirs(roost) == [lasting.id]
@@ -442,7 +411,7 @@ def test_update_changes_name_labels_and_ttl(workspace: Workspace, roost: Roost) 
 
 def test_a_killed_agent_makes_the_workspace_unhealthy_not_a_traceback(roost: Roost, workspace: Workspace) -> None:
     assert workspace.exec("true").ok  # a live connection exists when the agent dies
-    _kill_agent(roost, workspace)
+    kill_agent(roost.home, workspace.id)
     started = time.monotonic()
     with pytest.raises(RoostError) as info:
         workspace.exec("true")
@@ -462,7 +431,7 @@ def test_a_killed_agent_makes_the_workspace_unhealthy_not_a_traceback(roost: Roo
 
 
 def test_a_fresh_client_notices_a_dead_agent_promptly(roost: Roost, workspace: Workspace) -> None:
-    _kill_agent(roost, workspace)
+    kill_agent(roost.home, workspace.id)
     started = time.monotonic()
     with Roost(home=roost.home) as fresh, pytest.raises(RoostError) as info:
         fresh.workspace(workspace.id).exec("true")
@@ -483,7 +452,7 @@ def test_an_agent_killed_mid_exec_ends_the_exec_with_agent_disconnected(roost: R
     thread.start()
     try:
         wait_until(lambda: "/workspace/started" in _paths(workspace), what="the exec to start")
-        _kill_agent(roost, workspace)
+        kill_agent(roost.home, workspace.id)
         started = time.monotonic()
         thread.join(PROMPT)
         assert not thread.is_alive(), "the exec did not notice its agent die"

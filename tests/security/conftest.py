@@ -1,46 +1,44 @@
-"""Fixtures for the attack regression suite: real sandboxes (and mock workspaces where an
-attack applies to every backend), each test in its own `$ROOST_HOME` over the shared image
-cache, everything deleted at teardown.
+"""Security and fault regression tests from issue 11, each harmless when it fails.
 
-Every test here probes without exploiting: it opens for append without writing, calls
-system calls with arguments that could not do harm even if they were allowed, uses unique
-names, and cleans up what it made.
+Every test here probes without exploiting: it opens for append without writing,
+calls system calls with arguments that could not do harm even if they were
+allowed, uses unique names, and cleans up what it made.
+
+Fixtures: the contract suite's (reused, not copied): `backend`, `roost_home`,
+`roost` (once per backend this machine can run, its workspaces all deleted at
+teardown) and `workspace`; the e2e suite's CLI runner on the same home and
+backend (`cli`); and `sandbox` / `mock` for attacks that concern one backend
+(the sandbox's boundary; mock as the unfiltered control).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from contract.conftest import backend, roost, roost_home, shared_images, workspace
+from e2e.conftest import RoostCli
 from helpers import delete_all_workspaces
 from roost import Roost
 from roost.backends import get_backend
-from roost.config import IMAGES_ENV
-from roost.images.cache import ImageCache
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["backend", "cli", "mock", "roost", "roost_home", "sandbox", "shared_images", "workspace"]
+
 SANDBOX = get_backend("sandbox").availability()
-needs_sandbox = pytest.mark.skipif(
-    not SANDBOX.available, reason=f"the sandbox backend cannot run here: {SANDBOX.reason}"
-)
 
 
-@pytest.fixture(scope="session")
-def shared_images() -> Path:
-    images = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
-    if ImageCache(images).lookup("debian:12") is None:
-        pytest.skip(f"debian:12 is not in the shared image cache {images}; run `make images`")
-    return images
+@pytest.fixture
+def cli(roost: Roost, backend: str) -> RoostCli:
+    """`python -m roost` as a separate process on the test's home and backend."""
+    runner = RoostCli(roost.home)
+    runner.env["ROOST_BACKEND"] = backend
+    return runner
 
 
-def _roost(tmp_path: Path, images: Path, backend: str) -> Iterator[Roost]:
-    home = tmp_path / f"home-{backend}"
-    home.mkdir(mode=0o700)
-    (home / "images").symlink_to(images, target_is_directory=True)
-    client = Roost(home=home, backend=backend)
+def _client(home: Path, backend_name: str) -> Iterator[Roost]:
+    client = Roost(home=home, backend=backend_name)
     try:
         yield client
     finally:
@@ -49,22 +47,14 @@ def _roost(tmp_path: Path, images: Path, backend: str) -> Iterator[Roost]:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, shared_images: Path) -> Iterator[Roost]:
+def sandbox(roost_home: Path) -> Iterator[Roost]:
     """A Roost on the sandbox backend (skips where bubblewrap cannot run)."""
     if not SANDBOX.available:
         pytest.skip(f"the sandbox backend cannot run here: {SANDBOX.reason}")
-    yield from _roost(tmp_path, shared_images, "sandbox")
+    yield from _client(roost_home, "sandbox")
 
 
 @pytest.fixture
-def mock(tmp_path: Path, shared_images: Path) -> Iterator[Roost]:
-    """A Roost on the mock backend (host processes, no isolation): controls and host-path rules."""
-    yield from _roost(tmp_path, shared_images, "mock")
-
-
-@pytest.fixture(params=["mock", "sandbox"])
-def any_backend(request: pytest.FixtureRequest, tmp_path: Path, shared_images: Path) -> Iterator[Roost]:
-    """A Roost on each of mock and sandbox, for rules every backend must keep."""
-    if request.param == "sandbox" and not SANDBOX.available:
-        pytest.skip(f"the sandbox backend cannot run here: {SANDBOX.reason}")
-    yield from _roost(tmp_path, shared_images, str(request.param))
+def mock(roost_home: Path) -> Iterator[Roost]:
+    """A Roost on the mock backend (host processes, no isolation): the unfiltered control."""
+    yield from _client(roost_home, "mock")

@@ -43,13 +43,13 @@ def test_swapping_paths_inside_a_workspace_cannot_redirect_the_host(sandbox: Roo
         later.close()
 
 
-def test_an_agent_answering_for_another_workspace_marks_the_workspace_unhealthy(any_backend: Roost) -> None:
-    ws = any_backend.create_workspace("debian:12", ephemeral=False)
-    other = any_backend.create_workspace("debian:12", ephemeral=False)
-    ws_dir = any_backend.home / "workspaces"
+def test_an_agent_answering_for_another_workspace_marks_the_workspace_unhealthy(roost: Roost) -> None:
+    ws = roost.create_workspace("debian:12", ephemeral=False)
+    other = roost.create_workspace("debian:12", ephemeral=False)
+    ws_dir = roost.home / "workspaces"
     # Give `ws` the other workspace's key, as if the wrong agent sat behind its socket.
     (ws_dir / ws.id / "agent.key").write_bytes((ws_dir / other.id / "agent.key").read_bytes())
-    later = Roost(home=any_backend.home, backend=ws.info().backend)
+    later = Roost(home=roost.home, backend=ws.info().backend)
     try:
         with pytest.raises(RoostError) as caught:
             later.workspace(ws.id).exec(["true"])

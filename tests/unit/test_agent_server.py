@@ -7,6 +7,7 @@ wire, the dispatcher and the handlers are exercised together.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -24,11 +25,21 @@ from typing import Any
 import pytest
 
 from helpers import pid_alive, read_pids, wait_until
+from roost.agent.context import RequestContext
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import AGENT_VERSION, Connection, agent_info
 from roost.errors import AgentError, RoostError
-from roost.protocol import MAX_BODY_BYTES, MAX_HEADER_BYTES, PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
+from roost.protocol import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    PROTOCOL_VERSIONS,
+    Frame,
+    Kind,
+    OpError,
+    read_frame,
+    write_frame,
+)
 from roost.rpc import AgentClient, connect_unix
 
 IO_TIMEOUT = 10.0
@@ -670,3 +681,27 @@ def test_agent_process_idle_rss_is_reported(agent_process: tuple[subprocess.Pope
         rss = _rss_kib(proc.pid)
     print(f"idle agent RSS: {rss} KiB")
     assert 0 < rss < 512 * 1024
+
+
+def _runs_out_of_space(runtime: AgentRuntime, ctx: RequestContext) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _has_an_io_error(runtime: AgentRuntime, ctx: RequestContext) -> None:
+    raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> None:
+    runtime = AgentRuntime(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
+    table = OpTable(runtime, {"fill": f"{__name__}:_runs_out_of_space", "break": f"{__name__}:_has_an_io_error"})
+
+    def call(op: str) -> None:
+        table.call(RequestContext(1, op, {}, b"", lambda channel, data: None, None, threading.Event()))
+
+    with pytest.raises(OpError) as full:
+        call("fill")
+    with pytest.raises(OSError) as other:  # anything else stays a bug report (`internal`)
+        call("break")
+
+    assert (full.value.code, bool(full.value.hint)) == ("disk_full", True)
+    assert other.value.errno == errno.EIO

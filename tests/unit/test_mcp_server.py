@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from roost.client import Roost
-from roost.errors import InvalidArgument, NotFound
+from roost.errors import AgentError, InvalidArgument, NotFound, Remedy
 from roost.mcp.results import offload
 from roost.mcp.server import PROFILES, ServeOptions, build_server
 
@@ -45,6 +45,7 @@ CORE_TOOLS = {
     "workspace_reset",
     "workspace_stop",
     "workspace_start",
+    "workspace_restart",
 }
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}
@@ -180,3 +181,30 @@ async def test_blocking_work_runs_off_the_event_loop() -> None:
             await started.wait()
             released.set()
     assert results[0].structured_content == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("remedy", "command", "tool_call"),
+    [
+        (
+            Remedy("restart it", "workspace_restart", "ws-1"),
+            "restart it: `roost workspace restart ws-1`",
+            'restart it: call workspace_restart with workspace="ws-1"',
+        ),
+        (
+            Remedy("remove it", "workspace_delete", "ws-1", ("force",)),
+            "remove it: `roost workspace delete ws-1 --force`",
+            'remove it: call workspace_delete with workspace="ws-1", force=true',
+        ),
+    ],
+)
+async def test_a_remedy_reaches_a_model_as_the_tool_to_call_not_a_cli_command(
+    remedy: Remedy, command: str, tool_call: str
+) -> None:
+    error = AgentError("workspace ws-1 is unhealthy", code="workspace_unhealthy", remedy=remedy)
+
+    def unhealthy() -> dict[str, Any]:
+        raise error
+
+    assert error.hint == command  # what the CLI and the SDK show
+    assert _error(await offload(unhealthy))["hint"] == tool_call

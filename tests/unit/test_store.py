@@ -295,6 +295,47 @@ def test_lock_held_by_another_process_times_out_as_workspace_busy(tmp_path: Path
         pass
 
 
+_OWNER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from roost.store.records import WorkspaceStore
+
+    owner = WorkspaceStore(Path(sys.argv[1])).claim_owner(sys.argv[2])
+    print("owned", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_a_workspace_owner_counts_as_alive_until_its_process_is_killed(store: WorkspaceStore) -> None:
+    _add(store, "ws-0123456789")
+    assert not store.owner_alive("ws-0123456789")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(store.home), "ws-0123456789"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "owned"
+        assert store.owner_alive("ws-0123456789")
+        with pytest.raises(ConflictError) as info:
+            store.claim_owner("ws-0123456789")
+        assert info.value.code == "workspace_busy"
+    finally:
+        holder.kill()  # as kill -9 would: no cleanup runs in the holder
+        holder.wait(PROCESS_TIMEOUT)
+        holder.stdin.close()
+        holder.stdout.close()
+
+    assert not store.owner_alive("ws-0123456789")
+    with store.claim_owner("ws-0123456789"):
+        assert store.owner_alive("ws-0123456789")  # its own process sees it too
+    assert not store.owner_alive("ws-0123456789")
+
+
 def test_lock_on_a_missing_workspace_is_workspace_not_found(store: WorkspaceStore) -> None:
     with pytest.raises(NotFound) as info, store.lock("ws-0123456789"):
         pass

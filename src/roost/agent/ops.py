@@ -8,6 +8,7 @@ Imports: protocol, the agent's own modules and the standard library only.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -116,6 +117,7 @@ class AgentRuntime:
 
 
 Handler = Callable[[AgentRuntime, RequestContext], Reply]
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 T = TypeVar("T")
 
 # op name -> "module:function" under roost.agent
@@ -177,7 +179,22 @@ class OpTable:
             return handler
 
     def call(self, ctx: RequestContext) -> Reply:
-        return self._resolve(ctx.op)(self.runtime, ctx)
+        """Run the op's handler; a full disk becomes `disk_full` here, once, for every op.
+
+        Raises:
+            OpError: the handler's own error, or disk_full.
+        """
+        handler = self._resolve(ctx.op)
+        try:
+            return handler(self.runtime, ctx)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL_ERRNOS:
+                raise
+            raise OpError(
+                Code.DISK_FULL,
+                f"{ctx.op}: the workspace's disk is full ({os.strerror(exc.errno)})",
+                hint="free space in the workspace (delete files or snapshots), or delete workspaces you no longer need",
+            ) from None
 
 
 def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:

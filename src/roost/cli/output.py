@@ -10,7 +10,16 @@ import json
 import sys
 from typing import Any
 
-from roost.errors import AgentError, BackendError, ConflictError, ImageError, InvalidArgument, NotFound, RoostError
+from roost.errors import (
+    AgentError,
+    BackendError,
+    ConflictError,
+    ImageError,
+    InvalidArgument,
+    NotFound,
+    RoostError,
+    StorageError,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -30,6 +39,7 @@ _BY_CLASS: tuple[tuple[type[RoostError], int], ...] = (
     (ConflictError, EXIT_CONFLICT),
     (BackendError, EXIT_BACKEND),
     (AgentError, EXIT_BACKEND),
+    (StorageError, EXIT_BACKEND),
     (ImageError, EXIT_IMAGE),
 )
 
@@ -40,7 +50,7 @@ def exit_code_for(error: RoostError) -> int:
     for cls, code in _BY_CLASS:
         if isinstance(error, cls):
             return code
-    return EXIT_BACKEND if error.code in ("workspace_corrupt", "protocol_error") else EXIT_FAILURE
+    return EXIT_BACKEND if error.code in ("workspace_corrupt", "workspace_failed", "protocol_error") else EXIT_FAILURE
 
 
 def emit_json(document: Any) -> None:

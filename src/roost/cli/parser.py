@@ -231,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _leaf(wsub, "stop", f"{_H}.workspaces:stop", "shut a workspace down, keeping /workspace (start boots it again)")
     _leaf(wsub, "start", f"{_H}.workspaces:start", "boot a stopped workspace again")
+    _leaf(
+        wsub,
+        "restart",
+        f"{_H}.workspaces:restart",
+        "stop whatever is left of a workspace, then start it (the way out of unhealthy; /workspace is kept)",
+    )
     exec_ = _leaf(wsub, "exec", f"{_H}.run:workspace_exec", "run a command to completion in a workspace")
     _exec_options(exec_)
 

@@ -4,11 +4,14 @@ Success: the tool's dict as structured content, and the same dict as JSON
 text (after an optional note line). Failure: a tool error (`isError`) whose
 text and structured content are `{"error": {"code", "message", "hint"}}`.
 A `RoostError` keeps its own code; anything else becomes `internal`, with the
-traceback going to the server's log only, never to the model. Arguments that
+traceback going to the server's log only, never to the model. A remedy (the
+call that fixes an error, or an unhealthy or failed workspace) is phrased
+here, and only here, as the tool call a model can make, never as a CLI
+command it cannot run. Arguments that
 fail the tool's schema, and unknown tool names, come back in the same shape
 (`invalid_argument`, `unknown_tool`) through `RoostMCPServer`.
 
-This module imports `roost.errors`, the `mcp` server and types, pydantic, anyio and the standard library.
+This module imports `roost.errors`, `roost.models`, the `mcp` server and types, pydantic, anyio and the standard library.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
 from roost.errors import InvalidArgument, RoostError
+from roost.models import WorkspaceInfo
 
 logger = logging.getLogger("roost.mcp")
 
@@ -52,8 +56,17 @@ def success_result(reply: dict[str, Any] | ToolReply) -> CallToolResult:
 
 
 def error_result(error: RoostError) -> CallToolResult:
-    body = {"error": {"code": error.code, "message": error.message, "hint": error.hint}}
+    hint = error.remedy.as_tool_call() if error.remedy is not None else error.hint
+    body = {"error": {"code": error.code, "message": error.message, "hint": hint}}
     return CallToolResult(content=[TextContent(type="text", text=_dumps(body))], structured_content=body, is_error=True)
+
+
+def workspace_view(info: WorkspaceInfo) -> dict[str, Any]:
+    """A workspace as a model sees it: its `hint` names the tool to call, not a CLI command."""
+    view = info.to_dict()
+    if info.remedy is not None:
+        view["hint"] = info.remedy.as_tool_call()
+    return view
 
 
 def internal_error() -> RoostError:

@@ -56,7 +56,8 @@ across as many calls as you need; delete it with workspace_delete when done. For
 throwaway command use run. In the full profile, shell_open gives you a bash that keeps its \
 state between calls (type with shell_write, read with shell_read), and service_start runs \
 servers in the background until a readiness probe passes. Long outputs are cut to head and tail with a marker saying how to \
-read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}."""
+read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}; \
+when one tool call fixes it, the hint names that call (e.g. workspace_restart for a workspace whose agent died)."""
 
 
 def _cwd() -> tuple[str, ...]:

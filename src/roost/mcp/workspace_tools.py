@@ -1,4 +1,4 @@
-"""Workspace lifecycle tools: create, list, status, update, delete, and the environment catalog (profile `core`).
+"""Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
 Imports `roost.config`, `roost.images.catalog`, the MCP layer's siblings and the MCP types only.
 """
@@ -13,7 +13,7 @@ from pydantic import Field
 
 from roost.config import DEFAULT_ENV
 from roost.images.catalog import CATALOG
-from roost.mcp.results import offload
+from roost.mcp.results import offload, workspace_view
 from roost.mcp.toolkit import EnvName, SeedPath, ToolContext, WorkspaceRef, add_tool
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
@@ -56,7 +56,7 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
                 pids=pids,
                 ephemeral=False,
             )
-            return workspace.info().to_dict()
+            return workspace_view(workspace.info())
 
         return await offload(work)
 
@@ -64,13 +64,15 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         """List every workspace with its state and health (expired ones are reaped first)."""
 
         def work() -> dict[str, Any]:
-            return {"workspaces": [info.to_dict() for info in context.roost.list_workspaces()]}
+            return {"workspaces": [workspace_view(info) for info in context.roost.list_workspaces()]}
 
         return await offload(work)
 
     async def workspace_status(workspace: WorkspaceRef) -> CallToolResult:
-        """Show one workspace's state, health (its agent is probed), labels, TTL and exec count."""
-        return await offload(lambda: context.workspace(workspace).info().to_dict())
+        """Show one workspace's state, health (its agent is probed), labels, TTL and exec count.
+
+        An `unhealthy` or `failed` workspace comes with a `hint` naming the tool that fixes it."""
+        return await offload(lambda: workspace_view(context.workspace(workspace).info()))
 
     async def workspace_update(
         workspace: WorkspaceRef,
@@ -89,7 +91,7 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
                 changes["ttl_seconds"] = None
             elif ttl_seconds is not None:
                 changes["ttl_seconds"] = ttl_seconds
-            return handle.update(**changes).to_dict()
+            return workspace_view(handle.update(**changes))
 
         return await offload(work)
 
@@ -109,11 +111,17 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
     async def workspace_stop(workspace: WorkspaceRef) -> CallToolResult:
         """Shut a workspace down to save resources; /workspace is kept and workspace_start boots it again.
         Its services stop and its shells close."""
-        return await offload(lambda: context.workspace(workspace).stop().to_dict())
+        return await offload(lambda: workspace_view(context.workspace(workspace).stop()))
 
     async def workspace_start(workspace: WorkspaceRef) -> CallToolResult:
         """Boot a stopped workspace again; /workspace is as it was left."""
-        return await offload(lambda: context.workspace(workspace).start().to_dict())
+        return await offload(lambda: workspace_view(context.workspace(workspace).start()))
+
+    async def workspace_restart(workspace: WorkspaceRef) -> CallToolResult:
+        """Stop whatever is left of a workspace, then start it again: the way out of `unhealthy`
+        (its agent died). Works on running, unhealthy and stopped workspaces; /workspace is kept,
+        services and shells are not."""
+        return await offload(lambda: workspace_view(context.workspace(workspace).restart()))
 
     async def env_list() -> CallToolResult:
         """List the environments (images) a workspace can be created from."""
@@ -127,4 +135,5 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
     add_tool(server, workspace_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
     add_tool(server, workspace_stop, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
     add_tool(server, workspace_start, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
+    add_tool(server, workspace_restart, ToolAnnotations(open_world_hint=False))
     add_tool(server, env_list, _READ_ONLY)

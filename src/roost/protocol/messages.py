@@ -90,6 +90,7 @@ class Code:
     SERVICE_EXISTS = "service_exists"
     SNAPSHOT_NOT_FOUND = "snapshot_not_found"
     SNAPSHOT_EXISTS = "snapshot_exists"
+    DISK_FULL = "disk_full"
     INTERNAL = "internal"
 
 

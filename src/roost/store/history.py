@@ -17,6 +17,7 @@ from pathlib import Path
 from roost.errors import InvalidArgument, NotFound
 from roost.models import ExecRecord, OutputSlice
 from roost.store.atomic import write_atomic
+from roost.store.full_disk import state_write
 
 MAX_ENTRIES = 100
 HISTORY_FILE = "history.jsonl"
@@ -34,13 +35,24 @@ class ExecHistory:
         self._outputs = ws_dir / OUTPUT_DIR
 
     def append(self, record: ExecRecord, stdout: bytes, stderr: bytes) -> None:
-        """Add one exec; the caller holds the workspace lock."""
-        self._outputs.mkdir(mode=0o700, exist_ok=True)
-        for stream, data in (("stdout", stdout), ("stderr", stderr)):
-            write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
-        with open(self._file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
-        self._compact()
+        """Add one exec; the caller holds the workspace lock.
+
+        Raises:
+            StorageError: disk_full.
+        """
+        with state_write("the exec history"):
+            self._outputs.mkdir(mode=0o700, exist_ok=True)
+            try:
+                for stream, data in (("stdout", stdout), ("stderr", stderr)):
+                    write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
+                with open(self._file, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
+            except BaseException:
+                # No line names these outputs, so compaction would never remove them.
+                for stream in STREAMS:
+                    (self._outputs / f"{record.exec_id}.{stream}").unlink(missing_ok=True)
+                raise
+            self._compact()
 
     def _lines(self) -> list[str]:
         try:

@@ -4,6 +4,11 @@ Writes are atomic and happen under the workspace's lock; reads need no lock
 because a reader only ever sees a whole file. A record that does not parse
 is reported as `workspace_corrupt` with the way out, never a traceback.
 
+A workspace's owner (the process creating it, or a `run` for its whole
+life) holds the flock on `.owner` in its directory; the kernel drops it
+when that process dies, however it dies, so any reader can tell an
+interrupted create (state `creating`, owner gone) from one in progress.
+
 Imports: errors, store siblings and the standard library only.
 """
 
@@ -22,16 +27,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from roost.errors import ConflictError, InvalidArgument, NotFound, WorkspaceError
+from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, StorageError, WorkspaceError
 from roost.store.atomic import write_atomic
-from roost.store.locks import file_lock
+from roost.store.full_disk import state_write
+from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
+OWNER_FILE = ".owner"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 ID_PATTERN = re.compile(r"^ws-[0-9a-f]{10}$")
-STATES = ("creating", "running", "stopped", "unhealthy", "deleting")
+# creating -> running, or failed once its creator is gone; running <-> unhealthy (agent gone);
+# running/unhealthy -> stopped -> running (stop, start, restart); any -> deleting -> (removed).
+STATES = ("creating", "running", "stopped", "unhealthy", "failed", "deleting")
 
 
 def utc_now() -> str:
@@ -100,9 +109,13 @@ class WorkspaceRecord:
             raise WorkspaceError(
                 f"workspace record {where} is corrupt: {exc}",
                 code="workspace_corrupt",
-                hint=f"remove it with `roost workspace delete {Path(where).parent.name} --force`",
+                remedy=_force_delete(Path(where).parent.name),
             ) from None
         return record
+
+
+def _force_delete(ws_id: str) -> Remedy:
+    return Remedy("remove it", "workspace_delete", ws_id, flags=("force",))
 
 
 class WorkspaceStore:
@@ -155,7 +168,7 @@ class WorkspaceStore:
                 raise WorkspaceError(
                     f"workspace {ws_id} has no record (an interrupted create or delete)",
                     code="workspace_corrupt",
-                    hint=f"remove it with `roost workspace delete {ws_id} --force`",
+                    remedy=_force_delete(ws_id),
                 ) from None
             raise self._not_found(ws_id) from None
         try:
@@ -165,13 +178,37 @@ class WorkspaceStore:
             raise
 
     def save(self, record: WorkspaceRecord) -> None:
-        """Write a record atomically; callers hold `lock(record.id)`."""
-        write_atomic(self.dir(record.id) / RECORD_FILE, record.to_json())
+        """Write a record atomically; callers hold `lock(record.id)`.
+
+        Raises:
+            StorageError: disk_full.
+        """
+        with state_write("the workspace record"):
+            write_atomic(self.dir(record.id) / RECORD_FILE, record.to_json())
 
     def create_dir(self, ws_id: str) -> Path:
+        """Raises: StorageError: disk_full."""
         directory = self.dir(ws_id)
-        directory.mkdir(mode=0o700)
+        with state_write("a new workspace"):
+            directory.mkdir(mode=0o700)
         return directory
+
+    def claim_owner(self, ws_id: str) -> HeldLock:
+        """Become the workspace's owner until the returned lock is released or this process ends.
+
+        Raises:
+            ConflictError: workspace_busy when another live process owns it.
+            StorageError: disk_full.
+        """
+        with state_write("the workspace's owner lock"):
+            held = hold_lock(self.dir(ws_id) / OWNER_FILE)
+        if held is None:
+            raise ConflictError(f"workspace {ws_id} is owned by another process", code="workspace_busy")
+        return held
+
+    def owner_alive(self, ws_id: str) -> bool:
+        """True while the process that claimed the workspace still runs."""
+        return lock_is_held(self.dir(ws_id) / OWNER_FILE)
 
     def update(self, ws_id: str, change: Callable[[WorkspaceRecord], WorkspaceRecord]) -> WorkspaceRecord:
         """Read-modify-write one record under its lock."""
@@ -181,7 +218,31 @@ class WorkspaceStore:
             return record
 
     def remove(self, ws_id: str) -> None:
-        shutil.rmtree(self.dir(ws_id), ignore_errors=True)
+        """Remove the workspace's directory and everything in it; needs no free space.
+
+        Raises:
+            StorageError: delete_incomplete when something could not be removed.
+        """
+        failures: list[str] = []
+
+        def failed(function: Any, path: str, info: tuple[type[BaseException], BaseException, Any]) -> None:
+            exc = info[1]
+            if not isinstance(exc, FileNotFoundError):  # gone already is what we want
+                failures.append(f"{Path(path).name}: {exc.strerror if isinstance(exc, OSError) else exc}")
+
+        shutil.rmtree(self.dir(ws_id), onerror=failed)
+        if failures and self.dir(ws_id).exists():
+            raise StorageError(
+                f"workspace {ws_id} was stopped but {len(failures)} of its files could not be removed "
+                f"(first: {failures[0]})",
+                code="delete_incomplete",
+                remedy=Remedy(
+                    "check for mounts or immutable files in its directory, then remove the rest",
+                    "workspace_delete",
+                    ws_id,
+                    ("force",),
+                ),
+            )
 
     def records(self) -> Iterator[WorkspaceRecord | WorkspaceError]:
         """Every record, with corrupt ones yielded as their error instead of raised."""

@@ -3,35 +3,47 @@
 Create writes a `creating` record first and only marks the workspace
 `running` once its agent answers and the seed is in; any failure on the way
 (including Ctrl-C) tears down what was started and removes the directory,
-so no half-made workspace is left behind.
+so no half-made workspace is left behind. A creator that cannot clean up
+(`kill -9`, a crash) leaves its record `creating` with its owner lock gone:
+every later command shows that workspace as `failed`, and delete removes it.
 
-Imports: backends, images.catalog, store, workspace siblings, errors, models.
+Delete needs no free space: it kills every process of the workspace, then
+removes its directory, and writes nothing it cannot do without.
+
+Imports: backends, images, store, workspace siblings, errors, models.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from roost.backends import CreateSpec, select_backend
+from roost.backends import Backend, CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.config import images_dir
-from roost.errors import ConflictError, InvalidArgument, NotFound, RoostError, WorkspaceError
+from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
 from roost.images.manager import ensure_image
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
+from roost.store.full_disk import state_write
+from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
+from roost.workspace import recovery
 from roost.workspace.runtime import Runtime
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
 NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
+# What `run` puts on its throwaway workspace, so one its process left behind
+# (killed before it could delete it) is recognisable and reaped.
+RUN_LABEL = "roost.run"
+RUN_TTL_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -90,11 +102,24 @@ def _expiry(ttl_seconds: int | None) -> str | None:
     return (datetime.now(UTC) + timedelta(seconds=ttl_seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | None]:
-    """Create and boot a workspace; return its record and any backend warning.
+@dataclass(frozen=True)
+class Created:
+    """A new workspace: its record, any backend warning, and its owner lock when the caller keeps it."""
+
+    record: WorkspaceRecord
+    warning: str | None
+    owner: HeldLock | None = None
+
+
+def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> Created:
+    """Create and boot a workspace.
+
+    This process owns the workspace while it is being created; with
+    `keep_owner` it stays the owner until the caller releases `Created.owner`
+    (reaping never removes a workspace whose owner is alive).
 
     Raises:
-        RoostError: bad options, unknown env, missing seed, name taken, or a backend failure.
+        RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
     _validate(options)
     seed = tar_stream(options.seed_path) if options.seed_path else None
@@ -107,38 +132,35 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
         cache = ImageCache(images_dir(rt.home))
         image = ensure_image(cache, options.env, options.progress)
         rootfs, image_key = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))), image.key
-    with rt.store.global_lock():
-        if options.name is not None and any(
-            isinstance(r, WorkspaceRecord) and r.name == options.name for r in rt.store.records()
-        ):
-            raise ConflictError(
-                f"a workspace named {options.name!r} already exists",
-                code="name_taken",
-                hint="pick another --name or delete the old workspace",
-            )
-        ws_id = rt.store.new_id()
-        ws_dir = rt.store.create_dir(ws_id)
-        now = utc_now()
-        record = WorkspaceRecord(
-            id=ws_id,
-            env=options.env,
-            backend=backend.name,
-            state="creating",
-            created_at=now,
-            updated_at=now,
-            name=options.name,
-            labels=dict(options.labels),
-            ttl_seconds=options.ttl_seconds,
-            expires_at=_expiry(options.ttl_seconds),
-            resources=resources,
-            network_policy=options.network_policy,
-        )
-        with rt.store.lock(ws_id):
-            rt.store.save(record)
+    ws_id: str | None = None
+    owner: HeldLock | None = None
     runtime: dict[str, object] = {}
     try:
+        with rt.store.global_lock():
+            _check_name_free(rt, options.name)
+            ws_id = rt.store.new_id()
+            ws_dir = rt.store.create_dir(ws_id)
+            owner = rt.store.claim_owner(ws_id)
+            now = utc_now()
+            record = WorkspaceRecord(
+                id=ws_id,
+                env=options.env,
+                backend=backend.name,
+                state="creating",
+                created_at=now,
+                updated_at=now,
+                name=options.name,
+                labels=dict(options.labels),
+                ttl_seconds=options.ttl_seconds,
+                expires_at=_expiry(options.ttl_seconds),
+                resources=resources,
+                network_policy=options.network_policy,
+            )
+            with rt.store.lock(ws_id):
+                rt.store.save(record)
         spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs, image_key)
-        runtime = backend.create(ws_dir, spec)
+        with state_write("the workspace's files"):
+            runtime = backend.create(ws_dir, spec)
         record = rt.store.update(ws_id, lambda r: r.replace(runtime=runtime))
         if seed is not None:
             rt.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
@@ -146,13 +168,38 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
         rt.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
         record = rt.store.update(ws_id, lambda r: r.replace(state="running"))
     except BaseException:
-        rt.forget(ws_id)
-        try:
-            backend.destroy(ws_dir, ws_id, runtime)
-        finally:
-            rt.store.remove(ws_id)
+        if ws_id is not None:
+            _undo_create(rt, backend, ws_id, runtime)
+        if owner is not None:
+            owner.release()
         raise
-    return record, warning
+    assert owner is not None
+    if not keep_owner:
+        owner.release()
+        owner = None
+    return Created(record, warning, owner)
+
+
+def _check_name_free(rt: Runtime, name: str | None) -> None:
+    """Raises: ConflictError: name_taken. The caller holds the global lock."""
+    if name is not None and any(isinstance(r, WorkspaceRecord) and r.name == name for r in rt.store.records()):
+        raise ConflictError(
+            f"a workspace named {name!r} already exists",
+            code="name_taken",
+            hint="pick another --name or delete the old workspace",
+        )
+
+
+def _undo_create(rt: Runtime, backend: Backend, ws_id: str, runtime: dict[str, object]) -> None:
+    """Tear down a create that failed: every process, then the directory.
+
+    What cannot be torn down is left in place rather than hidden: its record
+    stays `creating` with no owner, so every list shows it as failed.
+    """
+    rt.forget(ws_id)
+    with contextlib.suppress(RoostError):
+        backend.destroy(rt.store.dir(ws_id), ws_id, dict(runtime))
+        rt.store.remove(ws_id)
 
 
 def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str, key: str) -> dict[str, int] | None:
@@ -188,12 +235,19 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bo
         labels=dict(record.labels),
         ttl_seconds=record.ttl_seconds,
         expires_at=record.expires_at,
-        health=record.reason if record.state == "unhealthy" else ("ok" if record.state == "running" else None),
+        health=_health(record),
         exec_count=record.exec_count,
         services=services,
         shells=shells,
         protections=backend.protections(record.runtime),
+        remedy=recovery.for_state(record.id, record.state),
     )
+
+
+def _health(record: WorkspaceRecord) -> str | None:
+    if record.state in ("unhealthy", "failed"):
+        return record.reason or "unknown reason"
+    return "ok" if record.state == "running" else None
 
 
 def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
@@ -209,7 +263,8 @@ def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
         labels={},
         ttl_seconds=None,
         expires_at=None,
-        health=f"{error.message} ({error.hint})",
+        health=error.message if error.remedy is not None else f"{error.message} ({error.hint})",
+        remedy=error.remedy,
     )
 
 
@@ -263,11 +318,13 @@ def update(
 def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
     """Stop every process of a workspace and remove all its files; return its id.
 
+    Works in every state (failed and unhealthy included) and on a full disk.
     With `force`, a workspace whose record is corrupt or missing is removed too.
 
     Raises:
         NotFound: workspace_not_found.
         WorkspaceError: workspace_corrupt (without force).
+        StorageError: delete_incomplete when files could not be removed.
     """
     if force and ref in rt.store.ids():
         ws_id = ref
@@ -282,7 +339,9 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
                 raise
             record = None
         if record is not None:
-            rt.store.save(record.replace(state="deleting"))
+            # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
+            with contextlib.suppress(StorageError):
+                rt.store.save(record.replace(state="deleting"))
             rt.backend(record).destroy(rt.store.dir(ws_id), ws_id, record.runtime)
         else:
             # The record is lost: kill whatever still carries the workspace's marker.
@@ -291,73 +350,25 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
     return ws_id
 
 
-def stop(rt: Runtime, ws_id: str) -> WorkspaceRecord:
-    """Shut a running (or unhealthy) workspace down, keeping /workspace; idempotent.
-
-    Raises:
-        ConflictError: workspace_busy while another command holds it.
-    """
-    rt.forget(ws_id)
-    with rt.store.lock(ws_id):
-        record = rt.store.load(ws_id)
-        if record.state == "stopped":
-            return record
-        if record.state not in ("running", "unhealthy"):
-            raise ConflictError(f"workspace {ws_id} is {record.state}", code="workspace_busy", hint="retry in a moment")
-        runtime = rt.backend(record).stop(rt.store.dir(ws_id), record.runtime)
-        record = record.replace(state="stopped", runtime=runtime, reason=None)
-        rt.store.save(record)
-        return record
-
-
-def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
-    """Boot a stopped workspace again from what it kept; a running one is left alone.
-
-    Raises:
-        NotFound: image_missing when its environment image was removed meanwhile.
-        BackendError: the backend could not boot it (the record stays stopped).
-    """
-    with rt.store.lock(ws_id):
-        record = rt.store.load(ws_id)
-        if record.state == "running":
-            return record
-        if record.state != "stopped":
-            raise ConflictError(
-                f"workspace {ws_id} is {record.state}, not stopped",
-                code="workspace_not_stopped",
-                hint=f"stop it first with `roost workspace stop {ws_id}`",
-            )
-        backend = rt.backend(record)
-        spec = CreateSpec(ws_id, record.env, dict(record.resources), record.network_policy)
-        image_key = record.runtime.get("image")
-        if backend.needs_image and isinstance(image_key, str):
-            cache = ImageCache(images_dir(rt.home))
-            if not cache.rootfs(image_key).is_dir():
-                raise NotFound(
-                    f"the image this workspace was made from ({record.env}) is no longer cached",
-                    code="image_missing",
-                    hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
-                )
-            rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
-            spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
-        runtime = backend.start(rt.store.dir(ws_id), spec, record.runtime)
-        record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)
-        rt.store.save(record)
-        return record
-
-
 def list_records(rt: Runtime) -> list[WorkspaceRecord | WorkspaceError]:
     return list(rt.store.records())
 
 
 def reap_expired(rt: Runtime) -> list[str]:
-    """Delete every workspace whose TTL has passed; return their ids."""
+    """Delete every workspace whose TTL has passed and whose owner is gone; return their ids.
+
+    A `run` keeps owning its workspace while it runs, so a run longer than
+    its workspace's TTL is never reaped from under it.
+    """
     now = datetime.now(UTC)
     reaped = []
     for record in rt.store.records():
-        if isinstance(record, WorkspaceRecord) and record.expires_at and parse_time(record.expires_at) <= now:
-            try:
-                reaped.append(delete(rt, record.id))
-            except RoostError:
-                continue
+        if not isinstance(record, WorkspaceRecord) or not record.expires_at:
+            continue
+        if parse_time(record.expires_at) > now or rt.store.owner_alive(record.id):
+            continue
+        try:
+            reaped.append(delete(rt, record.id))
+        except RoostError:
+            continue
     return reaped

@@ -102,7 +102,7 @@ def run_exec(
         _log(rt, record, spec, started_at, None, captured, error=exc.code)
         raise
     result = reply.result
-    exec_id = _log(rt, record, spec, started_at, result, captured)
+    exec_id, history_error = _log(rt, record, spec, started_at, result, captured)
     return ExecResult(
         exit_code=result.get("exit_code"),
         signal=result.get("signal"),
@@ -115,6 +115,7 @@ def run_exec(
         stdout_truncated=len(captured["stdout"]) < int(result.get("stdout_bytes", 0)),
         stderr_truncated=len(captured["stderr"]) < int(result.get("stderr_bytes", 0)),
         exec_id=exec_id,
+        history_error=history_error,
     )
 
 
@@ -127,8 +128,12 @@ def _log(
     captured: dict[str, bytearray],
     *,
     error: str | None = None,
-) -> int | None:
-    """Append the exec to the history; a workspace deleted meanwhile is not an error."""
+) -> tuple[int | None, str | None]:
+    """Append the exec to the history; return its id, or None and why it could not be saved.
+
+    Best effort: the command has run, so a history that cannot be written (a
+    full disk, a workspace deleted meanwhile) never turns its result into an error.
+    """
     result = result or {}
     try:
         with rt.store.lock(record.id):
@@ -152,9 +157,9 @@ def _log(
                 bytes(captured["stdout"][:HISTORY_CAP]),
                 bytes(captured["stderr"][:HISTORY_CAP]),
             )
-            return exec_id
-    except RoostError:
-        return None
+            return exec_id, None
+    except RoostError as exc:
+        return None, f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
 
 
 def _entry(data: dict[str, Any]) -> FileEntry:

@@ -3,9 +3,11 @@
 `Runtime.call` is the single path by which orchestration talks to an
 agent. It reuses one multiplexed connection per workspace, and when the
 agent turns out to be gone it records the workspace as `unhealthy` with the
-reason before re-raising, so the next `status` tells the truth.
+reason before re-raising, so the next `status` tells the truth. Every error
+that comes of a gone agent leaves here pointing at the same way out
+(`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, rpc, store, errors, config and the standard library.
+Imports: backends, rpc, store, workspace.recovery, errors, config and the standard library.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from roost.errors import AgentError, ConflictError, RoostError
 from roost.rpc import AgentClient, Reply
 from roost.rpc.client import OnData
 from roost.store.records import WorkspaceRecord, WorkspaceStore
+from roost.workspace import recovery
 
 CONNECT_TIMEOUT = 2.0
 _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
+INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
 
 
 class Runtime:
@@ -62,18 +66,20 @@ class Runtime:
                 client = self._clients.get(record.id)
                 if client is not None and client.alive:
                     return client
+            if record.state == "creating":
+                record = self.check_health(record)
             if record.state == "stopped":
                 raise ConflictError(
-                    f"workspace {record.id} is stopped",
-                    code="workspace_stopped",
-                    hint=f"start it with `roost workspace start {record.id}`",
+                    f"workspace {record.id} is stopped", code="workspace_stopped", remedy=recovery.start(record.id)
                 )
             if record.state == "unhealthy":
                 raise AgentError(
                     f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",
                     code="workspace_unhealthy",
-                    hint=f"delete it with `roost workspace delete {record.id}` and create a new one",
+                    remedy=recovery.restart(record.id),
                 )
+            if record.state == "failed":
+                raise recovery.failed_error(record.id, record.reason)
             backend = self.backend(record)
             client = backend.connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
             with self._lock:
@@ -142,39 +148,57 @@ class Runtime:
         """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
 
         Raises:
-            RoostError: the operation's error; `workspace_unhealthy` when the agent is gone.
+            RoostError: the operation's error; when the agent is gone, `agent_unreachable`,
+                `agent_disconnected` or `workspace_unhealthy`, each with the restart remedy.
         """
         try:
             return self.agent(record).call(op, args, body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
             if exc.code in _AGENT_GONE:
                 self.forget(record.id)
-                self.check_health(record)
+                if self.check_health(record).state in ("running", "unhealthy"):
+                    exc.with_remedy(recovery.restart(record.id))
             elif exc.code == "agent_identity_mismatch":
                 # Something answered in the agent's place: never talk to it again.
                 self.forget(record.id)
-                self.mark_unhealthy(record, exc.message)
+                self.mark(record, "unhealthy", exc.message)
+                exc.with_remedy(recovery.restart(record.id))
             raise
 
     # -- health --------------------------------------------------------------
     def check_health(self, record: WorkspaceRecord) -> WorkspaceRecord:
-        """Probe a running workspace; persist `unhealthy` with the reason if it is not."""
-        if record.state != "running":
+        """Probe a running workspace, or a creating one's creator; persist what went wrong.
+
+        A running workspace whose agent is gone becomes `unhealthy`; one still
+        `creating` whose creator is gone (killed, crashed) becomes `failed`.
+        Either way with the reason. When the record cannot be written (a full
+        disk), the caller still gets the truth.
+        """
+        if record.state == "running":
+            reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
+            new_state = "unhealthy"
+        elif record.state == "creating":
+            reason = None if self.store.owner_alive(record.id) else INTERRUPTED_CREATE
+            new_state = "failed"
+        else:
             return record
-        reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
         if reason is None:
             return record
-        return self.mark_unhealthy(record, reason)
+        return self.mark(record, new_state, reason)
 
-    def mark_unhealthy(self, record: WorkspaceRecord, reason: str) -> WorkspaceRecord:
-        """Persist that a running workspace is `unhealthy`, and why (best effort)."""
+    def mark(self, record: WorkspaceRecord, new_state: str, reason: str) -> WorkspaceRecord:
+        """Persist that `record` (still in the state it was read in) is now `new_state`, and why.
+
+        When the record cannot be written (a full disk), the caller still gets the truth.
+        """
+        was = record.state
 
         def mark(current: WorkspaceRecord) -> WorkspaceRecord:
-            if current.state != "running":
+            if current.state != was:
                 return current
-            return current.replace(state="unhealthy", reason=reason)
+            return current.replace(state=new_state, reason=reason)
 
         try:
             return self.store.update(record.id, mark)
         except RoostError:
-            return record
+            return mark(record)

@@ -296,7 +296,7 @@ class FirecrackerBackend:
             raise AgentError(
                 f"the workspace VM is not running: {dead}",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; the workspace may need to be recreated",
+                hint="check `roost workspace status`; `roost workspace restart` boots it again",
             )
         return vm.connector(int(runtime.get("agent_port", 0))).open_client(timeout, vm.identity)
 

@@ -160,7 +160,7 @@ class VsockConnector:
             raise AgentError(
                 reason if dead else f"the workspace agent is not answering on vsock port {self.port} ({reason})",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; the workspace may need to be restarted or recreated",
+                hint="check `roost workspace status`; `roost workspace restart` boots it again",
             )
         return stream
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     env = key_values(args.env, "--env")
     stdin = _stdin(args)
     with progress_for(args.json, f"prepare {args.env_name}") as progress:
-        workspace = roost.create_workspace(
+        workspace = roost.create_run_workspace(
             args.env_name,
             backend=args.backend,
             seed_path=args.seed_path,
@@ -86,4 +86,6 @@ def workspace_exec(args: argparse.Namespace) -> int:
         stdin=_stdin(args),
         on_output=None if args.json else _stream,
     )
+    if result.history_error and not args.json:
+        warn(f"the command ran, but it is missing from `roost workspace logs`: {result.history_error}")
     return _finish(result, args.json)

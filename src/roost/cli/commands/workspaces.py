@@ -1,4 +1,4 @@
-"""`roost workspace create|list|status|update|logs|delete`.
+"""`roost workspace create|list|status|update|logs|delete|stop|start|restart`.
 
 Imports: cli siblings, client, models, errors and the standard library.
 """
@@ -27,6 +27,7 @@ def _describe(info: WorkspaceInfo) -> str:
         ("backend", _backend_label(info)),
         ("state", info.state),
         ("health", info.health or "-"),
+        *((("hint", info.hint),) if info.hint else ()),
         ("created", info.created_at),
         ("expires", info.expires_at or "never"),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
@@ -109,8 +110,8 @@ def list_workspaces(args: argparse.Namespace) -> int:
     ]
     print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
     for info in infos:
-        if info.state == "corrupt":
-            warn(f"{info.id}: {info.health}")
+        if info.hint:
+            warn(f"{info.id} is {info.state} ({info.health}); {info.hint}")
     return 0
 
 
@@ -187,17 +188,24 @@ def delete(args: argparse.Namespace) -> int:
 
 def stop(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).stop()
-    if args.json:
-        emit_json(info.to_dict())
-    else:
-        print(f"stopped {info.id} (/workspace is kept; `roost workspace start {info.id}` boots it again)")
-    return 0
+    return _report(
+        args, info, f"stopped {info.id} (/workspace is kept; `roost workspace start {info.id}` boots it again)"
+    )
 
 
 def start(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).start()
+    return _report(args, info, f"started {info.id}: {info.state}")
+
+
+def restart(args: argparse.Namespace) -> int:
+    info = sdk(args).workspace(args.workspace).restart()
+    return _report(args, info, f"restarted {info.id}: {info.state} (/workspace is kept; services and shells are not)")
+
+
+def _report(args: argparse.Namespace, info: WorkspaceInfo, line: str) -> int:
     if args.json:
         emit_json(info.to_dict())
     else:
-        print(f"started {info.id}: {info.state}")
+        print(line)
     return 0

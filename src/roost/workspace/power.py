@@ -1,0 +1,110 @@
+"""Stop, start and restart: a workspace's processes go and come back; /workspace stays.
+
+`stop` takes a running or unhealthy workspace down (a dead agent is no
+obstacle: the backend kills whatever the workspace left, services and
+daemons included); `start` boots a stopped one over what it kept; `restart`
+does both under one hold of the workspace's lock, and is the way out of
+`unhealthy`. A workspace whose create never finished (`failed`) can only be
+deleted; one still being created is busy.
+
+Imports: backends, config, images.cache, store, workspace siblings, errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from roost.backends import CreateSpec
+from roost.config import images_dir
+from roost.errors import ConflictError, NotFound, RoostError
+from roost.images.cache import ImageCache
+from roost.store.records import WorkspaceRecord
+from roost.workspace import recovery
+from roost.workspace.runtime import Runtime
+
+
+def stop(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+    """Shut a running (or unhealthy) workspace down, keeping /workspace; idempotent.
+
+    Raises:
+        ConflictError: workspace_busy while it is being created or deleted.
+        WorkspaceError: workspace_failed.
+    """
+    rt.forget(ws_id)
+    with rt.store.lock(ws_id):
+        return _stop(rt, rt.store.load(ws_id))
+
+
+def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+    """Boot a stopped workspace again from what it kept; a running one is left alone.
+
+    Raises:
+        ConflictError: workspace_not_stopped for an unhealthy one (restart it), workspace_busy.
+        WorkspaceError: workspace_failed.
+        NotFound: image_missing when its environment image was removed meanwhile.
+        BackendError: the backend could not boot it (the record stays stopped).
+    """
+    with rt.store.lock(ws_id):
+        record = rt.store.load(ws_id)
+        if record.state == "running":
+            return record
+        if record.state == "unhealthy":
+            raise ConflictError(
+                f"workspace {ws_id} is unhealthy, not stopped: {record.reason or 'unknown reason'}",
+                code="workspace_not_stopped",
+                remedy=recovery.restart(ws_id),
+            )
+        if record.state != "stopped":
+            raise _refusal(rt, record)
+        return _start(rt, record)
+
+
+def restart(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+    """Stop (whatever is left of) a running, unhealthy or stopped workspace, then start it.
+
+    Raises:
+        the errors of `stop` and `start`.
+    """
+    rt.forget(ws_id)
+    with rt.store.lock(ws_id):
+        return _start(rt, _stop(rt, rt.store.load(ws_id)))
+
+
+def _stop(rt: Runtime, record: WorkspaceRecord) -> WorkspaceRecord:
+    """The caller holds the workspace's lock."""
+    if record.state == "stopped":
+        return record
+    if record.state not in ("running", "unhealthy"):
+        raise _refusal(rt, record)
+    runtime = rt.backend(record).stop(rt.store.dir(record.id), record.runtime)
+    record = record.replace(state="stopped", runtime=runtime, reason=None)
+    rt.store.save(record)
+    return record
+
+
+def _start(rt: Runtime, record: WorkspaceRecord) -> WorkspaceRecord:
+    """The caller holds the workspace's lock; `record` is stopped."""
+    backend = rt.backend(record)
+    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy)
+    image_key = record.runtime.get("image")
+    if backend.needs_image and isinstance(image_key, str):
+        cache = ImageCache(images_dir(rt.home))
+        if not cache.rootfs(image_key).is_dir():
+            raise NotFound(
+                f"the image this workspace was made from ({record.env}) is no longer cached",
+                code="image_missing",
+                hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
+            )
+        rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
+        spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
+    runtime = backend.start(rt.store.dir(record.id), spec, record.runtime)
+    record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)
+    rt.store.save(record)
+    return record
+
+
+def _refusal(rt: Runtime, record: WorkspaceRecord) -> RoostError:
+    """Why a workspace in a state other than running, unhealthy or stopped cannot be stopped or started."""
+    if record.state == "failed" or (record.state == "creating" and not rt.store.owner_alive(record.id)):
+        return recovery.failed_error(record.id, record.reason)
+    return ConflictError(f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment")
