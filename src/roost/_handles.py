@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+from roost.confinement import HostArg
 from roost.errors import RoostError
 from roost.models import (
     DeleteResult,
@@ -267,11 +268,14 @@ class Workspace:
         )
         return operations.run_exec(self._rt, self._record(), spec, on_output)
 
-    def sync_push(
-        self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False
-    ) -> SyncResult:
-        """Copy a host directory (or tar file) into the workspace."""
-        return operations.sync_push(self._rt, self._record(), os.fspath(source), dest, delete)
+    def sync_push(self, source: HostArg, *, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+        """Copy a host directory (or tar file) into the workspace.
+
+        The source is read without following any symlink inside it (links are
+        copied as links); a `ConfinedPath` is also opened without following one
+        on the way from its root.
+        """
+        return operations.sync_push(self._rt, self._record(), source, dest, delete)
 
     def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none."""
