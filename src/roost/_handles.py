@@ -6,7 +6,6 @@ the entry point that hands these out.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -298,13 +297,19 @@ class Workspace:
             self._rt, self._record(), against=against, paths=tuple(paths), stat=stat, max_bytes=max_bytes
         )
 
-    def export(self, path: str, output: str | os.PathLike[str], *, format: str = "dir") -> ExportResult:
+    def export(self, path: str, output: HostArg, *, format: str = "dir") -> ExportResult:
         """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
 
+        What crosses is checked on the host: setuid/setgid/sticky and
+        group/other write bits are stripped, and symlinks that are absolute or
+        lead out of the exported tree, special files and hard links to
+        anything outside it are left out and listed in `ExportResult.skipped`.
+
         Raises:
-            RoostError: output_exists, path_not_found, path_outside_workspace.
+            RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped,
+                path_not_found, path_outside_workspace.
         """
-        return snapshots.export(self._rt, self._record(), path, os.fspath(output), format)
+        return snapshots.export(self._rt, self._record(), path, output, format)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping
