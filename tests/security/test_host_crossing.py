@@ -18,8 +18,18 @@ from pathlib import Path
 
 import pytest
 
+import contract.conftest as contract_fixtures
 from roost import Roost, RoostError, Workspace
 from roost.workspace.transfer import tar_stream
+
+# Each test taking `roost` or `workspace` runs on every backend this machine has (mock and
+# sandbox here), with the contract suite's fixtures.
+backend, roost, shared_images, workspace = (
+    contract_fixtures.backend,
+    contract_fixtures.roost,
+    contract_fixtures.shared_images,
+    contract_fixtures.workspace,
+)
 
 SECRET = "host-only secret\n"
 
