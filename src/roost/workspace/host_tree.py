@@ -103,7 +103,7 @@ def host_path(path: HostArg, *, home: Path, output: bool = False) -> HostPath:
     return HostPath("/", tuple(p for p in real.split("/") if p), given)
 
 
-def walk_error(exc: OSError, where: HostPath, parent_fd: int, parts: tuple[str, ...], missing: str) -> RoostError:
+def _walk_error(exc: OSError, where: HostPath, parent_fd: int, parts: tuple[str, ...], missing: str) -> RoostError:
     """The error for failing to open `parts[-1]` in `parent_fd` on the way along `where`."""
     shown = where.shown
     if exc.errno == errno.ENOENT:
@@ -135,14 +135,14 @@ def open_parent(where: HostPath, *, missing: str) -> int:
     try:
         fd = os.open(where.anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # trusted as given
     except OSError as exc:
-        raise walk_error(exc, where, -1, (where.anchor,), missing) from None
+        raise _walk_error(exc, where, -1, (where.anchor,), missing) from None
     try:
         where.check(fd)
         for i, part in enumerate(where.parts[:-1]):
             try:
                 child = os.open(part, DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
-                raise walk_error(exc, where, fd, where.parts[: i + 1], missing) from None
+                raise _walk_error(exc, where, fd, where.parts[: i + 1], missing) from None
             os.close(fd)
             fd = child
             where.check(fd)
@@ -174,7 +174,7 @@ def open_entry(where: HostPath, *, missing: str) -> tuple[int, os.stat_result]:
             )
         fd = os.open(name, ENTRY_FLAGS, dir_fd=parent)
     except OSError as exc:
-        raise walk_error(exc, where, parent, where.parts, missing) from None
+        raise _walk_error(exc, where, parent, where.parts, missing) from None
     finally:
         os.close(parent)
     try:

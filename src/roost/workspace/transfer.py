@@ -9,7 +9,7 @@ transfer instead of being read through. Sockets, fifos and devices are left
 out. A tar file (any compression tarfile reads) is streamed as it is; the
 agent checks every member (links that leave the archive are rejected there).
 
-Imports: errors, workspace.host_tree and the standard library only.
+Imports: confinement, errors, workspace.host_tree and the standard library only.
 """
 
 from __future__ import annotations
