@@ -6,11 +6,11 @@ the entry point that hands these out.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+from roost.confinement import HostArg
 from roost.errors import RoostError
 from roost.models import (
     DeleteResult,
@@ -269,11 +269,14 @@ class Workspace:
         )
         return operations.run_exec(self._rt, self._record(), spec, on_output)
 
-    def sync_push(
-        self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False
-    ) -> SyncResult:
-        """Copy a host directory (or tar file) into the workspace."""
-        return operations.sync_push(self._rt, self._record(), os.fspath(source), dest, delete)
+    def sync_push(self, source: HostArg, *, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+        """Copy a host directory (or tar file) into the workspace.
+
+        The source is read without following any symlink inside it (links are
+        copied as links); a `ConfinedPath` is also opened without following one
+        on the way from its root.
+        """
+        return operations.sync_push(self._rt, self._record(), source, dest, delete)
 
     def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none."""
@@ -296,13 +299,19 @@ class Workspace:
             self._rt, self._record(), against=against, paths=tuple(paths), stat=stat, max_bytes=max_bytes
         )
 
-    def export(self, path: str, output: str | os.PathLike[str], *, format: str = "dir") -> ExportResult:
+    def export(self, path: str, output: HostArg, *, format: str = "dir") -> ExportResult:
         """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
 
+        What crosses is checked on the host: setuid/setgid/sticky and
+        group/other write bits are stripped, and symlinks that are absolute or
+        lead out of the exported tree, special files and hard links to
+        anything outside it are left out and listed in `ExportResult.skipped`.
+
         Raises:
-            RoostError: output_exists, path_not_found, path_outside_workspace.
+            RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped,
+                path_not_found, path_outside_workspace.
         """
-        return snapshots.export(self._rt, self._record(), path, os.fspath(output), format)
+        return snapshots.export(self._rt, self._record(), path, output, format)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from roost._handles import Readiness, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
 from roost.config import DEFAULT_ENV, default_home
+from roost.confinement import HostArg
 from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
@@ -58,7 +59,7 @@ class Roost:
         *,
         name: str | None = None,
         labels: dict[str, str] | None = None,
-        seed_path: str | os.PathLike[str] | None = None,
+        seed_path: HostArg | None = None,
         ttl_seconds: int | None = None,
         backend: str | None = None,
         vcpus: int | None = None,
@@ -73,6 +74,10 @@ class Roost:
         With `ephemeral` (the default), using the handle as a context manager
         deletes the workspace on exit. `progress(step, done, total)` hears
         about image pulls and builds, which the first create of an env may need.
+        `seed_path` (a directory or tar file) is resolved once as given; no
+        symlink inside it is followed (links are copied as links, and the
+        workspace refuses ones that lead out). A `ConfinedPath` is opened from
+        its root without following any link on the way.
 
         Raises:
             RoostError: env_not_found, seed_not_found, name_taken, invalid_argument,
@@ -82,7 +87,7 @@ class Roost:
             env=env,
             name=name,
             labels=dict(labels or {}),
-            seed_path=os.fspath(seed_path) if seed_path is not None else None,
+            seed_path=seed_path,
             ttl_seconds=ttl_seconds,
             backend=backend,
             vcpus=vcpus,
@@ -98,7 +103,7 @@ class Roost:
         env: str = DEFAULT_ENV,
         *,
         backend: str | None = None,
-        seed_path: str | os.PathLike[str] | None = None,
+        seed_path: HostArg | None = None,
         vcpus: int | None = None,
         mem_mib: int | None = None,
         pids: int | None = None,
@@ -119,7 +124,7 @@ class Roost:
         options = lifecycle.CreateOptions(
             env=env,
             labels={lifecycle.RUN_LABEL: "1"},
-            seed_path=os.fspath(seed_path) if seed_path is not None else None,
+            seed_path=seed_path,
             ttl_seconds=lifecycle.RUN_TTL_SECONDS,
             backend=backend,
             vcpus=vcpus,
@@ -167,7 +172,7 @@ class Roost:
         timeout: float | None = None,
         cwd: str | None = None,
         env_vars: dict[str, str] | None = None,
-        seed_path: str | os.PathLike[str] | None = None,
+        seed_path: HostArg | None = None,
         vcpus: int | None = None,
         mem_mib: int | None = None,
         pids: int | None = None,

@@ -36,6 +36,7 @@ __all__ = [
     "ServiceInfo",
     "ShellInfo",
     "ShellOutput",
+    "SkippedEntry",
     "SnapshotInfo",
     "SyncResult",
     "WorkspaceInfo",
@@ -353,11 +354,33 @@ class DiffResult(_Value):
 
 
 @dataclass(frozen=True)
+class SkippedEntry(_Value):
+    """A workspace entry an export left out, and why.
+
+    `reason` is stable: `absolute_symlink`, `symlink_escapes`, `special_file`,
+    `hardlink_outside`, `unsafe_name`, `duplicate`, `parent_not_directory` or
+    `parent_skipped`; `detail` says it in words.
+    """
+
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class ExportResult(_Value):
+    """What an export wrote: `files` and `bytes` as written on the host.
+
+    `skipped` lists (up to a bound) what was left out by the host-crossing
+    rules; `skipped_count` counts all of it.
+    """
+
     path: str
     format: str
     files: int
     bytes: int
+    skipped: tuple[SkippedEntry, ...] = ()
+    skipped_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ EXPECTED_CHANGES = {
     "run.sh": "mode_changed",
 }
 TEXT_ONLY = ["README.md", "old.txt", "run.sh", "passwd-link"]
+# Absolute links never cross to the host: every export format leaves them out and lists them.
+ABSOLUTE_LINKS = {"passwd-link": "/etc/passwd", "etc-link": "/etc"}
 
 State = dict[str, tuple[object, ...]]
 
@@ -112,10 +114,15 @@ def exact_state(root: Path, *, skip_git: bool = True, exec_bit_only: bool = Fals
 
 
 def workspace_state(ws: Workspace, scratch: Path, label: str) -> State:
-    """The exact state of /workspace (.git included), read through an export."""
+    """The exact state of /workspace (.git included), read through an export plus the links it leaves out."""
     out = scratch / f"state-{label}"
-    ws.export("/workspace", out)
-    return exact_state(out, skip_git=False)
+    result = ws.export("/workspace", out)
+    state = exact_state(out, skip_git=False)
+    listed = ws.exec("find . -type l -printf '%P\\t%l\\n'")
+    assert listed.exit_code == 0, listed.stderr
+    links = dict(line.split("\t", 1) for line in listed.stdout.splitlines())
+    assert {s.path for s in result.skipped} == {p for p, t in links.items() if t.startswith("/")}
+    return state | {path: ("link", target) for path, target in links.items()}
 
 
 def expect_error(code: str, call: object, *args: object, **kwargs: object) -> RoostError:
@@ -276,8 +283,9 @@ def test_the_exported_patch_makes_a_fresh_copy_of_the_seed_equal_to_the_workspac
     changed: Changed, tmp_path: Path
 ) -> None:
     exported = changed.ws.export("/workspace", tmp_path / "changes.patch", format="patch")
-    assert (exported.format, exported.files) == ("patch", len(EXPECTED_CHANGES))
+    assert (exported.format, exported.files) == ("patch", len(EXPECTED_CHANGES) - len(ABSOLUTE_LINKS))
     assert exported.bytes == (tmp_path / "changes.patch").stat().st_size
+    assert {s.path: s.reason for s in exported.skipped} == dict.fromkeys(ABSOLUTE_LINKS, "absolute_symlink")
 
     copy = fresh_copy(changed.seed, tmp_path / "copy")
     subprocess.run(
@@ -290,7 +298,7 @@ def test_the_exported_patch_makes_a_fresh_copy_of_the_seed_equal_to_the_workspac
 
     changed.ws.export("/workspace", tmp_path / "now")
     assert exact_state(copy, exec_bit_only=True) == exact_state(tmp_path / "now", exec_bit_only=True)
-    assert os.readlink(copy / "passwd-link") == "/etc/passwd"
+    assert not os.path.lexists(copy / "passwd-link"), "the patch carried no absolute link"
     assert (copy / "run.sh").stat().st_mode & 0o111
 
 
@@ -306,6 +314,7 @@ def test_a_text_only_patch_applies_with_gnu_patch(changed: Changed, tmp_path: Pa
     now = exact_state(tmp_path / "now", exec_bit_only=True)
     expected = {p: v for p, v in now.items() if p.split("/")[0] in {*TEXT_ONLY, "src"}}
     expected["becomes_dir"] = ("file", False, b"a file for now\n")  # left out of the patch: still the seed's
+    expected["passwd-link"] = ("link", "/etc/passwd")  # in the diff text, though no export carries it
     assert exact_state(copy, exec_bit_only=True) == expected
 
 
@@ -315,13 +324,13 @@ def test_export_writes_a_single_file(changed: Changed, tmp_path: Path) -> None:
     assert (tmp_path / "README.out").read_text() == README.replace("line 6\n", "line six\n")
 
 
-def test_export_writes_a_directory_tree_keeping_links_as_links_and_modes(changed: Changed, tmp_path: Path) -> None:
+def test_export_writes_a_directory_tree_with_modes_leaving_absolute_links_out(changed: Changed, tmp_path: Path) -> None:
     out = tmp_path / "tree"
     result = changed.ws.export("/workspace", out)
 
     assert result.format == "dir" and out.is_dir()
-    assert os.readlink(out / "passwd-link") == "/etc/passwd"
-    assert os.readlink(out / "etc-link") == "/etc"
+    assert not os.path.lexists(out / "passwd-link") and not os.path.lexists(out / "etc-link")
+    assert {s.path: s.reason for s in result.skipped} == dict.fromkeys(ABSOLUTE_LINKS, "absolute_symlink")
     assert stat.S_IMODE((out / "run.sh").stat().st_mode) == 0o755
     assert (out / "logo.bin").read_bytes() == b"\0\1\2\377PNG"
     assert (out / "becomes_dir" / "inside.txt").read_text() == "inside\n"
@@ -333,9 +342,9 @@ def test_export_of_a_directory_holding_one_file_is_still_a_directory(changed: Ch
     assert sorted(os.listdir(tmp_path / "one")) == ["inside.txt"]
 
 
-def test_export_of_a_link_writes_the_link_itself(changed: Changed, tmp_path: Path) -> None:
-    changed.ws.export("etc-link", tmp_path / "link")
-    assert os.readlink(tmp_path / "link") == "/etc"
+def test_export_of_a_lone_absolute_link_is_refused_and_writes_nothing(changed: Changed, tmp_path: Path) -> None:
+    expect_error("export_skipped", changed.ws.export, "etc-link", tmp_path / "link")
+    assert os.listdir(tmp_path) == []
 
 
 def test_export_as_tar_holds_every_member_with_safe_relative_names(changed: Changed, tmp_path: Path) -> None:
@@ -345,9 +354,9 @@ def test_export_as_tar_holds_every_member_with_safe_relative_names(changed: Chan
         members = {m.name: m for m in tar.getmembers()}
     assert result.format == "tar"
     visible = {name for name in members if not name.startswith(".git/")}
-    assert visible == {*EXPECTED_CHANGES, ".git", "src", "src/app.py"} - {"old.txt"}
+    assert visible == {*EXPECTED_CHANGES, ".git", "src", "src/app.py"} - {"old.txt", *ABSOLUTE_LINKS}
     assert not [n for n in members if n.startswith("/") or ".." in n.split("/")]
-    assert members["passwd-link"].issym() and members["passwd-link"].linkname == "/etc/passwd"
+    assert {s.path for s in result.skipped} == set(ABSOLUTE_LINKS)
     assert members["run.sh"].mode & 0o777 == 0o755
 
 

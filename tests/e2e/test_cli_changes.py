@@ -129,7 +129,9 @@ def test_export_patch_applies_with_git_apply_to_a_copy_of_the_seed(
     out = tmp_path / "changes.patch"
     proc = module_roost("workspace", "export", changed.id, "/workspace", "-o", str(out), "--format", "patch")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"exported /workspace as patch to {out} (5 files,")
+    assert proc.stdout.startswith(f"exported /workspace as patch to {out} (4 files,")
+    assert "skipped 1 entries that may not cross to the host:" in proc.stdout
+    assert "passwd-link  a symlink to '/etc/passwd', which leads out of the tree" in proc.stdout
 
     copy = tmp_path / "copy"
     shutil.copytree(changed.seed, copy, symlinks=True)

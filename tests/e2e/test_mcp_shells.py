@@ -35,16 +35,18 @@ async def poll(what: str, check: Any, timeout: float = 10.0) -> Any:
 
 
 async def test_an_agent_drives_a_shell_over_mcp(tmp_path: Path, mcp_home: Path, errlog: TextIO) -> None:
+    allowed = tmp_path / "allowed"  # a root may not hold the server's ROOST_HOME (tmp_path/home)
+    allowed.mkdir()
     with anyio.fail_after(DEADLINE):
         tools: dict[str, set[str]] = {}
 
         async def list_tools(profile: str) -> None:
-            async with mcp_session(profile, mcp_home, errlog, allow_root=tmp_path) as session:
+            async with mcp_session(profile, mcp_home, errlog, allow_root=allowed) as session:
                 tools[profile] = {tool.name for tool in (await session.list_tools()).tools}
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(list_tools, "core")
-            async with mcp_session("full", mcp_home, errlog, allow_root=tmp_path) as session:
+            async with mcp_session("full", mcp_home, errlog, allow_root=allowed) as session:
                 assert {tool.name for tool in (await session.list_tools()).tools} >= SHELL_TOOLS
                 await _drive_a_shell(session)
         assert not tools["core"] & SHELL_TOOLS

@@ -59,7 +59,8 @@ def anyio_backend() -> str:
 @asynccontextmanager
 async def _client(tmp_path: Path, profile: str) -> AsyncIterator[Client]:
     roost = Roost(home=tmp_path / "home", backend="mock")
-    server = build_server(ServeOptions(profile=profile, allow_roots=(str(tmp_path),)), roost)
+    (tmp_path / "allowed").mkdir(exist_ok=True)
+    server = build_server(ServeOptions(profile=profile, allow_roots=(str(tmp_path / "allowed"),)), roost)
     async with Client(server) as client:
         yield client
 
@@ -77,13 +78,13 @@ def _error(result: CallToolResult) -> dict[str, Any]:
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
 def test_non_loopback_host_is_refused(host: str, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument) as info:
-        build_server(ServeOptions(transport="http", host=host, allow_roots=(str(tmp_path),)))
+        build_server(ServeOptions(transport="http", host=host))
     assert info.value.code == "invalid_argument"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 def test_loopback_hosts_are_accepted(host: str, tmp_path: Path) -> None:
-    ServeOptions(transport="http", host=host, allow_roots=(str(tmp_path),)).validate()
+    ServeOptions(transport="http", host=host).validate()
 
 
 @pytest.mark.parametrize("options", [ServeOptions(profile="bogus"), ServeOptions(transport="bogus")])
@@ -92,8 +93,8 @@ def test_unknown_profile_or_transport_is_refused(options: ServeOptions) -> None:
         options.validate()
 
 
-def test_allowed_roots_default_to_the_working_directory() -> None:
-    assert ServeOptions().allow_roots == (str(Path.cwd()),)
+def test_no_host_directory_is_allowed_unless_named() -> None:
+    assert ServeOptions().allow_roots == ()
 
 
 @pytest.mark.parametrize(

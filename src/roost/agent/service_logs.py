@@ -1,7 +1,8 @@
 """Service log files: bounded, rotated, and read back by tail or from an offset.
 
 Each service writes `stdout.log`, `stderr.log` and `combined.log` (both in
-arrival order) under the agent's state dir, outside /workspace. A file past
+arrival order) under the agent's state dir, outside /workspace, readable
+by their owner only (the state dir lives on the host). A file past
 `max_bytes` is rotated to `<name>.1` (one generation kept), so a chatty
 service costs at most twice the limit per stream.
 
@@ -10,6 +11,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 
@@ -17,12 +19,18 @@ STREAMS = {"stdout": "stdout.log", "stderr": "stderr.log", "both": "combined.log
 MAX_LOG_BYTES = 8 * 1024 * 1024
 
 
+def _open_private(path: str) -> io.BufferedWriter:
+    """A log opened for appending, readable by its owner only: the state dir is the host's too."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 class RotatingLog:
     def __init__(self, path: str, max_bytes: int = MAX_LOG_BYTES) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._fh = open(path, "ab")  # noqa: SIM115 - lives as long as the service
+        self._fh = _open_private(path)  # lives as long as the service
         self._size = self._fh.tell()
 
     def write(self, data: bytes) -> None:
@@ -32,7 +40,7 @@ class RotatingLog:
             if self._size + len(data) > self.max_bytes and self._size:
                 self._fh.close()
                 os.replace(self.path, self.path + ".1")
-                self._fh = open(self.path, "ab")  # noqa: SIM115
+                self._fh = _open_private(self.path)
                 self._size = 0
             self._fh.write(data)
             self._fh.flush()

@@ -102,7 +102,8 @@ class ServiceSupervisor:
     # -- records -------------------------------------------------------------
     def _save(self, run: _Run) -> None:
         path = os.path.join(run.directory, "record.json")
-        with open(path + ".tmp", "w") as fh:
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as fh:
             json.dump(run.record.to_dict(), fh)
         os.replace(path + ".tmp", path)
 
@@ -163,6 +164,7 @@ class ServiceSupervisor:
                     hint="stop it first, or pick another name",
                 )
             directory = os.path.join(self._root, spec.name)
+            os.makedirs(self._root, mode=0o700, exist_ok=True)  # makedirs gives only the leaf its mode
             os.makedirs(directory, mode=0o700, exist_ok=True)
             record = ServiceRecord(
                 name=spec.name,

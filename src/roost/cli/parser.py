@@ -292,7 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="host directory tools may read seeds from (default: the current directory)",
+        help="host directory tools may read seeds from and export into (repeatable; default: none; "
+        "never /, your home, ROOST_HOME or the image cache)",
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="http: bearer token file (created 0600 if missing; default: a new token per start in "
+        "$ROOST_HOME/mcp/http-PORT.token, shown once)",
     )
     serve.add_argument("--backend", help="backend for workspaces created through MCP")
     return root

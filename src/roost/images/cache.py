@@ -93,8 +93,15 @@ class ImageCache:
         self._idmapped = root / "idmapped"
 
     def ensure(self) -> None:
+        """Create the cache's directories (0700), tightening its top directory if loose.
+
+        Rootfs trees inside keep the modes their images give them (a sandbox needs them); the
+        top directory being 0700 is what keeps other users out.
+        """
         for directory in (self.root, self.blobs, self._rootfs, self._envs, self._tmp):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.root.stat().st_mode & 0o077:
+            os.chmod(self.root, 0o700)
 
     @contextmanager
     def lock(self, name: str = "cache", timeout: float = 1800.0) -> Iterator[None]:

@@ -277,11 +277,8 @@ def _lstat_or_none(path: str) -> os.stat_result | None:
         return None
 
 
-def apply_layer(layer_path: Path, dest: Path, *, whiteouts: bool = True) -> LayerStats:
+def apply_layer(layer_path: Path, dest: Path) -> LayerStats:
     """Apply one gzip'd or plain tar layer onto the directory `dest`, with OCI whiteouts.
-
-    With `whiteouts=False` the archive is plain content (a workspace export):
-    `.wh.` names are ordinary files, extracted like any other.
 
     Layers must be applied lowest first. Entries are processed as they stream
     by, so an archive rejected half-way leaves `dest` partly written: apply
@@ -301,7 +298,7 @@ def apply_layer(layer_path: Path, dest: Path, *, whiteouts: bool = True) -> Laye
                 parts = _entry_parts(member.name, "entry")
                 if not parts:
                     continue
-                if whiteouts and parts[-1].startswith(WHITEOUT_PREFIX):
+                if parts[-1].startswith(WHITEOUT_PREFIX):
                     applier.whiteout(parts)
                 else:
                     applier.add(member, parts, tar)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -29,7 +28,14 @@ def parser() -> argparse.ArgumentParser:
         dest="allow_roots",
         action="append",
         metavar="DIR",
-        help="host directory tools may read seed/sync sources from (repeatable; default: the cwd)",
+        help="host directory tools may read seeds and sync sources from and export into (repeatable; "
+        "default: none, so tools refuse host paths; never /, your home, ROOST_HOME or the image cache)",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="http: file holding the bearer token clients must send (created 0600 if missing; "
+        "default: a new token each start, in $ROOST_HOME/mcp/http-PORT.token)",
     )
     p.add_argument("--home", default=None, help="roost state directory (default $ROOST_HOME)")
     p.add_argument("--backend", default=None, help="workspace backend (default: best available or $ROOST_BACKEND)")
@@ -43,9 +49,10 @@ def options_from_args(argv: Sequence[str] | None = None) -> ServeOptions:
         transport=args.transport,
         host=args.host,
         port=args.port,
-        allow_roots=tuple(args.allow_roots or (os.getcwd(),)),
+        allow_roots=tuple(args.allow_roots or ()),
         home=args.home,
         backend=args.backend,
+        token_file=args.token_file,
     )
 
 

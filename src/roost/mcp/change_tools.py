@@ -47,7 +47,10 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
             Literal["dir", "tar", "patch"], Field(description="dir: the files; tar: an archive; patch: the diff.")
         ] = "dir",
     ) -> CallToolResult:
-        """Copy a workspace path out to a new host path, or write its diff against the baseline as a patch."""
+        """Copy a workspace path out to a new host path, or write its diff against the baseline as a patch.
+
+        setuid/setgid and group/other write bits are stripped; symlinks that are absolute or lead out of
+        the exported tree, and special files, are left out and listed in `skipped`."""
 
         def work() -> dict[str, Any]:
             target = context.roots.confine(output_path, param="output_path")

@@ -10,19 +10,21 @@ Imports `roost.client`, `roost.errors`, the MCP layer's siblings and the `mcp` s
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from mcp.server import MCPServer
 
 from roost import __version__
 from roost.client import Roost
+from roost.config import default_home, images_dir
 from roost.errors import InvalidArgument
 from roost.mcp.change_tools import register_change_tools
 from roost.mcp.exec_tools import register_exec_tools
 from roost.mcp.file_tools import register_file_tools
 from roost.mcp.host_paths import AllowedRoots
+from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
 from roost.mcp.results import RoostMCPServer
 from roost.mcp.run_tools import register_run_tools
 from roost.mcp.service_tools import register_service_tools
@@ -60,10 +62,6 @@ read the rest. Failures come back as tool errors: {"error": {"code", "message", 
 when one tool call fixes it, the hint names that call (e.g. workspace_restart for a workspace whose agent died)."""
 
 
-def _cwd() -> tuple[str, ...]:
-    return (os.getcwd(),)
-
-
 @dataclass(frozen=True)
 class ServeOptions:
     """How to run the server.
@@ -72,18 +70,22 @@ class ServeOptions:
         profile: `run` (one-shot `run` only), `core` (workspaces, exec, files, diff, snapshots) or `full` (core plus shells and services).
         transport: `stdio` or `http` (streamable HTTP on host:port, path /mcp).
         host: loopback only: 127.0.0.1, ::1 or localhost.
-        allow_roots: host directories `seed_path` and `source` may name (default: the cwd).
+        allow_roots: host directories `seed_path`, `source` and `output_path` may name
+            (default: none, so every host path is refused).
         home: roost state directory (default `$ROOST_HOME` or ~/.local/share/roost).
         backend: workspace backend (default: best available, or `$ROOST_BACKEND`).
+        token_file: http: the file holding the bearer token (made, 0600, if missing);
+            default: a new token each start in `<home>/mcp/http-<port>.token`.
     """
 
     profile: str = "full"
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8765
-    allow_roots: tuple[str, ...] = field(default_factory=_cwd)
+    allow_roots: tuple[str, ...] = ()
     home: str | None = None
     backend: str | None = None
+    token_file: str | None = None
 
     def validate(self) -> None:
         """Raises:
@@ -100,20 +102,42 @@ class ServeOptions:
             )
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"port {self.port} is out of range", hint="use a port between 1 and 65535")
+        if self.token_file is not None and self.transport != "http":
+            raise InvalidArgument("--token-file is for --transport http", hint="drop it, or serve over http")
+
+    @property
+    def url(self) -> str:
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{shown}:{self.port}"
 
 
-def build_server(options: ServeOptions, roost: Roost | None = None) -> MCPServer:
+def allowed_roots(options: ServeOptions, home: Path) -> AllowedRoots:
+    """Raises: InvalidArgument: root_not_allowed (see `AllowedRoots`)."""
+    return AllowedRoots(
+        options.allow_roots, roost_home=str(home), image_cache=str(images_dir(home)), user_home=str(Path.home())
+    )
+
+
+def build_server(options: ServeOptions, roost: Roost | None = None, *, token: str | None = None) -> MCPServer:
     """An MCP server with the tools of `options.profile`, all sharing `roost` (a new `Roost` if None).
 
+    With `token`, its HTTP app answers only requests bearing that token.
+
     Raises:
-        InvalidArgument: bad options or an allowed root that is not a directory.
+        InvalidArgument: bad options or a root that is not allowed.
     """
     options.validate()
-    roots = AllowedRoots(options.allow_roots)
+    roots = allowed_roots(options, roost.home if roost is not None else _home(options))
     if roost is None:
         roost = Roost(home=options.home, backend=options.backend)
     server = RoostMCPServer(
-        "roost", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING", warn_on_duplicate_tools=True
+        "roost",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        warn_on_duplicate_tools=True,
+        token_verifier=None if token is None else StaticTokenVerifier(token),
+        auth=None if token is None else auth_settings(options.url),
     )
     context = ToolContext(roost=roost, roots=roots)
     for register in PROFILES[options.profile]:
@@ -128,14 +152,30 @@ def serve(options: ServeOptions) -> None:
         InvalidArgument: bad options (checked before anything starts).
     """
     options.validate()
+    allowed_roots(options, _home(options))  # a root refused before anything else starts
     roost = Roost(home=options.home, backend=options.backend)
     try:
-        server = build_server(options, roost)
+        if not options.allow_roots:
+            say("roost MCP server: no --allow-root given, so tools refuse every host path")
         if options.transport == "stdio":
-            server.run("stdio")
+            build_server(options, roost).run("stdio")
+            return
+        token = server_token(options.token_file, roost.home, options.port)
+        server = build_server(options, roost, token=token.value)
+        say(f"roost MCP server ({options.profile}) on {options.url}/mcp")
+        if token.generated:
+            say(f"bearer token (shown once; also in {token.path}, mode 0600): {token.value}")
         else:
-            shown = f"[{options.host}]" if ":" in options.host else options.host
-            print(f"roost MCP server ({options.profile}) on http://{shown}:{options.port}/mcp", file=sys.stderr)
-            server.run("streamable-http", host=options.host, port=options.port)
+            say(f"bearer token: the one in {token.path}")
+        say("clients send it as the header  Authorization: Bearer <token>")
+        server.run("streamable-http", host=options.host, port=options.port)
     finally:
         roost.close()
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _home(options: ServeOptions) -> Path:
+    return Path(options.home).expanduser() if options.home else default_home()

@@ -1,7 +1,8 @@
 """Bounded exec history of a workspace, with the captured output of each exec.
 
 ``workspaces/<id>/history.jsonl`` holds one JSON line per exec; the output
-of exec N lives in ``outputs/N.stdout`` and ``outputs/N.stderr``. Only the
+of exec N lives in ``outputs/N.stdout`` and ``outputs/N.stderr``, all readable
+by their owner only (0600, in a 0700 directory). Only the
 newest `MAX_ENTRIES` are kept: older lines and their outputs are dropped
 when the file is compacted. All writes happen under the workspace lock.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from roost.errors import InvalidArgument, NotFound
@@ -45,7 +47,10 @@ class ExecHistory:
             try:
                 for stream, data in (("stdout", stdout), ("stderr", stderr)):
                     write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
-                with open(self._file, "a", encoding="utf-8") as fh:
+                fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                    if os.fstat(fd).st_mode & 0o077:
+                        os.fchmod(fd, 0o600)  # written 0644 by older roosts: it holds full command lines
                     fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
             except BaseException:
                 # No line names these outputs, so compaction would never remove them.

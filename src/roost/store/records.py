@@ -126,11 +126,25 @@ class WorkspaceStore:
         self.root = home / "workspaces"
 
     def ensure(self) -> None:
-        """Create the home (0700) and tighten it if someone loosened it."""
+        """Create the home and `workspaces/` (0700), tightening them if someone loosened them.
+
+        Raises:
+            OSError: the home cannot be created or is not ours to change.
+        """
         for directory in (self.home, self.root):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if directory.stat().st_mode & 0o077:
                 os.chmod(directory, 0o700)
+
+    def open(self) -> None:
+        """`ensure`, as far as it goes: run when a client starts, so every later write lands in a
+        private home (nested `mkdir(parents=True)` calls would make a missing one 0755) and a home
+        an older roost left loose is tightened. A home that cannot be made is reported by the
+        first operation that needs it."""
+        try:
+            self.ensure()
+        except OSError:
+            pass
 
     def dir(self, ws_id: str) -> Path:
         return self.root / ws_id

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from roost.backends import Backend, CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.config import images_dir
+from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache
@@ -51,7 +52,7 @@ class CreateOptions:
     env: str
     name: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    seed_path: str | None = None
+    seed_path: HostArg | None = None
     ttl_seconds: int | None = None
     backend: str | None = None
     vcpus: int | None = None
@@ -122,7 +123,7 @@ def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> 
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
     _validate(options)
-    seed = tar_stream(options.seed_path) if options.seed_path else None
+    seed = tar_stream(options.seed_path, home=rt.home) if options.seed_path is not None else None
     backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
     wanted = (("vcpus", options.vcpus), ("mem_mib", options.mem_mib), ("pids", options.pids))
     resources = {k: v for k, v in wanted if v is not None}

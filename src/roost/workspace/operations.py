@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.models import (
     DeleteResult,
@@ -215,7 +216,7 @@ def delete_file(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool
 
 
 def sync_push(
-    rt: Runtime, record: WorkspaceRecord, source: str, dest: str = "/workspace", delete: bool = False
+    rt: Runtime, record: WorkspaceRecord, source: HostArg, dest: str = "/workspace", delete: bool = False
 ) -> SyncResult:
     """Copy a host directory or tar into the workspace (validated, then applied).
 
@@ -223,7 +224,7 @@ def sync_push(
         NotFound: seed_not_found for a missing source.
         RoostError: archive_rejected for unsafe members (nothing is changed).
     """
-    stream = tar_stream(source)
+    stream = tar_stream(source, home=rt.home)
     result = rt.call(record, Op.ARCHIVE_IMPORT, {"dest": dest, "delete": delete}, upload=stream).result
     return SyncResult(
         dest=str(result.get("dest", dest)),

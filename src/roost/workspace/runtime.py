@@ -34,6 +34,7 @@ class Runtime:
 
     def __init__(self, home: Path, backend: str | None = None) -> None:
         self.store = WorkspaceStore(home)
+        self.store.open()
         self.requested_backend = backend
         self._clients: dict[str, AgentClient] = {}
         self._connecting: dict[str, threading.Lock] = {}

@@ -1,33 +1,37 @@
 """Diff, export, snapshots and reset from the host's side.
 
 The agent computes diffs and keeps snapshots; this module shapes its
-answers into models, writes exports to host paths (never over an existing
-one, always via a temp name then rename, tar members checked on the way
-in), and stops shells and services before a reset.
+answers into models, writes exports to host paths (every member judged on
+the host by `export_filter`, built in a staging directory by
+`export_target`, never over an existing path), and stops shells and
+services before a reset.
 
-Imports: images.layers (safe tar unpacking), models, protocol, errors,
-store records, workspace siblings.
+Imports: confinement, models, protocol, errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any
+import tarfile
+from typing import Any, BinaryIO
 
-from roost.errors import ConflictError, InvalidArgument, NotFound
-from roost.images.layers import apply_layer
+from roost.confinement import HostArg
+from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
 from roost.models import DiffEntry, DiffResult, ExportResult, ResetResult, SnapshotInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations, services, shells
+from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
+from roost.workspace.export_patch import filter_patch
+from roost.workspace.export_target import OUTPUT, ExportTarget, export_target
+from roost.workspace.host_tree import HostPath, host_path
 from roost.workspace.runtime import Runtime
 
 BASELINE = "baseline"
 EXPORT_FORMATS = ("dir", "tar", "patch")
 DEFAULT_DIFF_BYTES = 1024 * 1024
+SPACE_HINT = "free some space where the output goes, or export somewhere else"
 
 
 def _entry(data: dict[str, Any]) -> DiffEntry:
@@ -67,54 +71,89 @@ def diff(
     )
 
 
-def _fresh_output(output: str) -> Path:
-    target = Path(output).expanduser().absolute()
-    if os.path.lexists(target):
-        raise ConflictError(f"{output} already exists", code="output_exists", hint="choose a new --output path")
-    if not target.parent.is_dir():
-        raise InvalidArgument(f"the directory of {output} does not exist", code="output_dir_missing")
-    return target
-
-
-def export(rt: Runtime, record: WorkspaceRecord, path: str, output: str, fmt: str = "dir") -> ExportResult:
+def export(rt: Runtime, record: WorkspaceRecord, path: str, output: HostArg, fmt: str = "dir") -> ExportResult:
     """Write a workspace path to a new host path: its files (`dir`), a tar, or its diff as a patch.
 
+    Everything crossing is judged on the host (see `export_filter`); what a
+    rule refuses is left out and listed in `skipped`. The output is built in
+    a private staging directory beside it and moved into place last, and an
+    existing path is never written over.
+
     Raises:
-        ConflictError: output_exists.  InvalidArgument: bad format or output directory.
+        ConflictError: output_exists.  InvalidArgument: bad format, output_dir_missing,
+            path_not_allowed (a symlink on the way to the output), export_skipped
+            (a single entry that may not cross).
         RoostError: path_not_found, path_outside_workspace (from the agent).
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
-    target = _fresh_output(output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.roost-", dir=target.parent))
+    where = host_path(output, home=rt.home, output=True)
     try:
+        return _export(rt, record, path, where, fmt)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
+        raise RoostError(
+            f"writing {where.shown} failed: {exc.strerror or exc}",
+            code="export_failed",
+            hint="check the output directory's permissions and free space",
+        ) from None
+
+
+def _export(rt: Runtime, record: WorkspaceRecord, path: str, where: HostPath, fmt: str) -> ExportResult:
+    with export_target(where) as target:
         if fmt == "patch":
-            patch = diff(rt, record, paths=(path,), max_bytes=None)
-            data = patch.patch.encode()
-            (staging / "out").write_bytes(data)
-            os.replace(staging / "out", target)
-            return ExportResult(str(target), fmt, len(patch.changes), len(data))
+            return _export_patch(rt, record, path, target)
         # The tar of a directory holding one file looks like the tar of that file: ask first.
-        is_dir = operations.stat_file(rt, record, path).type == "dir"
-        tar_path = staging / "export.tar"
-        with open(tar_path, "wb") as fh:
+        lone = operations.stat_file(rt, record, path).type != "dir"
+        archive = target.scratch_file("agent.tar")
+        with archive:
 
             def save(_channel: str, chunk: bytes) -> None:
-                fh.write(chunk)
+                archive.write(chunk)
 
-            reply = rt.call(record, Op.ARCHIVE_EXPORT, {"path": path}, on_data=save)
-        result = reply.result
-        if fmt == "tar":
-            os.replace(tar_path, target)
-        else:
-            tree = staging / "tree"
-            tree.mkdir()
-            apply_layer(tar_path, tree, whiteouts=False)  # refuses escapes, never writes through links
-            entries = list(tree.iterdir())
-            os.replace(tree if is_dir or len(entries) != 1 else entries[0], target)
-        return ExportResult(str(target), fmt, int(result.get("files", 0)), int(result.get("bytes", 0)))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            rt.call(record, Op.ARCHIVE_EXPORT, {"path": path}, on_data=save)
+            plan = _plan(archive, lone)
+            if lone and plan.empty and plan.skipped:
+                first = plan.skipped[0]
+                raise InvalidArgument(
+                    f"nothing to export: {path} is skipped ({first.detail})",
+                    code="export_skipped",
+                    hint="export the file or directory it points at, or the directory holding it",
+                )
+            archive.seek(0)
+            if fmt == "tar":
+                with target.scratch_file(OUTPUT) as out:
+                    written = write_tar(archive, plan, out)
+                target.publish(OUTPUT)
+            else:
+                tree = target.scratch_dir(OUTPUT)
+                try:
+                    written = write_tree(archive, plan, tree)
+                    names = os.listdir(tree)
+                finally:
+                    os.close(tree)
+                target.publish(f"{OUTPUT}/{names[0]}" if lone and len(names) == 1 else OUTPUT)
+    return ExportResult(target.shown_path, fmt, written.files, written.bytes, tuple(plan.skipped), plan.skipped_count)
+
+
+def _plan(archive: BinaryIO, lone: bool) -> ExportPlan:
+    archive.seek(0)
+    try:
+        return plan_export(archive, lone=lone)
+    except tarfile.TarError as exc:
+        raise ProtocolError(f"the workspace sent an unreadable archive: {exc}", code="archive_corrupt") from None
+
+
+def _export_patch(rt: Runtime, record: WorkspaceRecord, path: str, target: ExportTarget) -> ExportResult:
+    patch = diff(rt, record, paths=(path,), max_bytes=None)
+    crossing = filter_patch(patch.patch, patch.changes)
+    data = crossing.text.encode()
+    with target.scratch_file(OUTPUT) as out:
+        out.write(data)
+    target.publish(OUTPUT)
+    files = len({c.path for c in patch.changes} - {s.path for s in crossing.skipped})
+    return ExportResult(target.shown_path, "patch", files, len(data), crossing.skipped, len(crossing.skipped))
 
 
 def _snapshot(data: dict[str, Any]) -> SnapshotInfo:

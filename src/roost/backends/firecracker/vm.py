@@ -283,7 +283,7 @@ class MicroVm:
             argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
         else:
             argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
-        with open(self.log, "a") as log:
+        with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         end = time.monotonic() + API_READY_TIMEOUT
         launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)

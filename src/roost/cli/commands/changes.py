@@ -43,11 +43,15 @@ def export(args: argparse.Namespace) -> int:
     result = sdk(args).workspace(args.workspace).export(args.path, args.output, format=args.format)
     if args.json:
         emit_json(result.to_dict())
-    else:
-        print(
-            f"exported {args.path} as {result.format} to {result.path} ({result.files} files, "
-            f"{human_size(result.bytes)})"
-        )
+        return 0
+    print(
+        f"exported {args.path} as {result.format} to {result.path} ({result.files} files, {human_size(result.bytes)})"
+    )
+    if result.skipped_count:
+        print(f"skipped {result.skipped_count} entries that may not cross to the host:")
+        print(table([[entry.path, entry.detail] for entry in result.skipped], ["PATH", "WHY"]))
+        if result.skipped_count > len(result.skipped):
+            print(f"... and {result.skipped_count - len(result.skipped)} more")
     return 0
 
 

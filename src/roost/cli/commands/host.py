@@ -33,8 +33,6 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def mcp_serve(args: argparse.Namespace) -> int:
-    import os
-
     from roost.mcp.server import ServeOptions, serve
 
     serve(
@@ -43,9 +41,10 @@ def mcp_serve(args: argparse.Namespace) -> int:
             transport=args.transport,
             host=args.host,
             port=args.port,
-            allow_roots=tuple(args.allow_root) or (os.getcwd(),),
+            allow_roots=tuple(args.allow_root),
             home=args.home,
             backend=args.backend,
+            token_file=args.token_file,
         )
     )
     return 0
