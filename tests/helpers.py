@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -143,6 +144,19 @@ def start_agent_process(tmp_path: Path, name: str, timeout: float = 10.0) -> tup
     wait_until(lambda: os.path.exists(sock_path) or proc.poll() is not None, timeout=timeout)
     assert proc.poll() is None, "the agent did not start"
     return proc, sock_path
+
+
+@contextmanager
+def roost_client(home: Path, backend: str) -> Iterator[Roost]:
+    """A Roost on `home` and `backend` whose workspaces (all of them) and connections go at exit."""
+    from roost import Roost
+
+    client = Roost(home=home, backend=backend)
+    try:
+        yield client
+    finally:
+        delete_all_workspaces(client)
+        client.close()
 
 
 def delete_all_workspaces(client: Roost) -> None:

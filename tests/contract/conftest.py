@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import delete_all_workspaces
+from helpers import roost_client
 from roost import Roost, RoostError, Workspace
 from roost.backends import BACKEND_NAMES, get_backend
 from roost.config import IMAGES_ENV
@@ -61,13 +61,9 @@ def roost_home(tmp_path: Path, shared_images: Path) -> Path:
 
 @pytest.fixture
 def roost(roost_home: Path, backend: str) -> Iterator[Roost]:
-    client = Roost(home=roost_home, backend=backend)
-    try:
+    # Whatever a test created (or left half-broken) goes at teardown, processes included.
+    with roost_client(roost_home, backend) as client:
         yield client
-    finally:
-        # Whatever a test created (or left half-broken) goes, processes included.
-        delete_all_workspaces(client)
-        client.close()
 
 
 @pytest.fixture

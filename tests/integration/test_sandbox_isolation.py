@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cmdline, delete_all_workspaces, pid_alive, pids_with_env, wait_until
+from helpers import cmdline, pid_alive, pids_with_env, roost_client, wait_until
 from roost import Roost, Workspace
 from roost.backends import get_backend
 from roost.backends.processes import WORKSPACE_MARKER
@@ -45,12 +45,8 @@ def roost(tmp_path: Path, shared_images: Path) -> Iterator[Roost]:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "images").symlink_to(shared_images, target_is_directory=True)
-    client = Roost(home=home, backend="sandbox")
-    try:
+    with roost_client(home, "sandbox") as client:
         yield client
-    finally:
-        delete_all_workspaces(client)
-        client.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from contract.conftest import backend, roost, roost_home, shared_images, workspace
 from e2e.conftest import RoostCli
-from helpers import delete_all_workspaces
+from helpers import roost_client
 from roost import Roost
 from roost.backends import get_backend
 
@@ -37,24 +37,17 @@ def cli(roost: Roost, backend: str) -> RoostCli:
     return runner
 
 
-def _client(home: Path, backend_name: str) -> Iterator[Roost]:
-    client = Roost(home=home, backend=backend_name)
-    try:
-        yield client
-    finally:
-        delete_all_workspaces(client)
-        client.close()
-
-
 @pytest.fixture
 def sandbox(roost_home: Path) -> Iterator[Roost]:
     """A Roost on the sandbox backend (skips where bubblewrap cannot run)."""
     if not SANDBOX.available:
         pytest.skip(f"the sandbox backend cannot run here: {SANDBOX.reason}")
-    yield from _client(roost_home, "sandbox")
+    with roost_client(roost_home, "sandbox") as client:
+        yield client
 
 
 @pytest.fixture
 def mock(roost_home: Path) -> Iterator[Roost]:
     """A Roost on the mock backend (host processes, no isolation): the unfiltered control."""
-    yield from _client(roost_home, "mock")
+    with roost_client(roost_home, "mock") as client:
+        yield client

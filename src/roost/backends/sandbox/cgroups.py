@@ -185,13 +185,21 @@ def _unprivileged(version: int | None) -> str:
     return f"roost runs as {user}; cgroup v1 cannot be delegated to a normal user"
 
 
-def create(ws_id: str, limits: Limits) -> Enforcement:
-    """Make the workspace's cgroups with their limits (what cannot be made is reported, not raised)."""
+def _usable() -> tuple[int, None] | tuple[int | None, Enforcement]:
+    """The hierarchy roost can make cgroups in here, or why none (as what is not enforced)."""
     version, description = host_version()
     if version is None:
-        return Enforcement(None, not_enforced=dict.fromkeys(CONTROLLERS, description))
+        return None, Enforcement(None, not_enforced=dict.fromkeys(CONTROLLERS, description))
     if os.geteuid() != 0:
-        return Enforcement(version, not_enforced={c: _unprivileged(version) for c in CONTROLLERS})
+        return version, Enforcement(version, not_enforced={c: _unprivileged(version) for c in CONTROLLERS})
+    return version, None
+
+
+def create(ws_id: str, limits: Limits) -> Enforcement:
+    """Make the workspace's cgroups with their limits (what cannot be made is reported, not raised)."""
+    version, refused = _usable()
+    if refused is not None:
+        return refused
     if version == 2:
         return _create_v2(ws_id, limits)
     dirs, missing = _v1_dirs(ws_id)
@@ -225,16 +233,14 @@ def _create_v2(ws_id: str, limits: Limits) -> Enforcement:
 
 def preview() -> Enforcement:
     """What `create` would enforce on this host now, without making anything."""
-    version, description = host_version()
-    if version is None:
-        return Enforcement(None, not_enforced=dict.fromkeys(CONTROLLERS, description))
-    if os.geteuid() != 0:
-        return Enforcement(version, not_enforced={c: _unprivileged(version) for c in CONTROLLERS})
+    version, refused = _usable()
+    if refused is not None:
+        return refused
     if version == 2:
         try:
             available = set((CGROUP_ROOT / "cgroup.controllers").read_text().split())
-        except OSError as exc:
-            available, description = set(), f"cannot read {CGROUP_ROOT}/cgroup.controllers: {exc.strerror}"
+        except OSError:
+            available = set()
         return Enforcement(
             2,
             enforced={c: "available (v2)" for c in CONTROLLERS if c in available},
