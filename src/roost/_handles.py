@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from roost.errors import RoostError
+from roost import arguments
+from roost.errors import InvalidArgument, RoostError
 from roost.models import (
     DeleteResult,
     DiffResult,
@@ -36,8 +37,8 @@ from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord
 from roost.workspace import lifecycle, operations, services, shells, snapshots
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
+from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
-from roost.workspace.services import Readiness
 
 __all__ = [
     "Readiness",
@@ -260,7 +261,7 @@ class Workspace:
         spec = ExecSpec(
             command=command,
             cwd=cwd,
-            env=dict(env or {}),
+            env=env or {},
             timeout=timeout,
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,
             max_output_bytes=max_output_bytes,
@@ -271,7 +272,7 @@ class Workspace:
         self, source: str | os.PathLike[str], *, dest: str = "/workspace", delete: bool = False
     ) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace."""
-        return operations.sync_push(self._rt, self._record(), os.fspath(source), dest, delete)
+        return operations.sync_push(self._rt, self._record(), arguments.host_path(source, "source"), dest, delete)
 
     def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none."""
@@ -300,7 +301,7 @@ class Workspace:
         Raises:
             RoostError: output_exists, path_not_found, path_outside_workspace.
         """
-        return snapshots.export(self._rt, self._record(), path, os.fspath(output), format)
+        return snapshots.export(self._rt, self._record(), path, arguments.host_path(output, "output"), format)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping
@@ -333,6 +334,8 @@ class Workspace:
         Raises:
             RoostError: invalid_argument, name_taken, workspace_busy.
         """
+        if isinstance(remove_labels, str):
+            raise InvalidArgument("remove_labels must be a list of label keys", hint=f"e.g. [{remove_labels!r}]")
         record = lifecycle.update(
             self._rt,
             self.id,

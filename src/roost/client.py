@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from roost import arguments
 from roost._handles import Readiness, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
 from roost.config import DEFAULT_ENV, default_home
 from roost.images.build import ProgressFn
@@ -80,8 +81,8 @@ class Roost:
         options = lifecycle.CreateOptions(
             env=env,
             name=name,
-            labels=dict(labels or {}),
-            seed_path=os.fspath(seed_path) if seed_path is not None else None,
+            labels=labels or {},
+            seed_path=arguments.host_path(seed_path, "seed_path") if seed_path is not None else None,
             ttl_seconds=ttl_seconds,
             backend=backend,
             vcpus=vcpus,
