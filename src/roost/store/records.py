@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from roost.arguments import WORKSPACE_ID_PREFIX
 from roost.errors import ConflictError, InvalidArgument, NotFound, WorkspaceError
 from roost.store.atomic import write_atomic
 from roost.store.locks import file_lock
@@ -29,8 +30,7 @@ from roost.store.locks import file_lock
 SCHEMA_VERSION = 1
 RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-ID_PATTERN = re.compile(r"^ws-[0-9a-f]{10}$")
+ID_PATTERN = re.compile(rf"^{WORKSPACE_ID_PREFIX}[0-9a-f]{{10}}$")
 STATES = ("creating", "running", "stopped", "unhealthy", "deleting")
 
 
@@ -40,15 +40,6 @@ def utc_now() -> str:
 
 def parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def validate_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name) or ID_PATTERN.fullmatch(name):
-        raise InvalidArgument(
-            f"invalid workspace name {name!r}",
-            hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit (and not shaped like an id)",
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -124,7 +115,7 @@ class WorkspaceStore:
 
     @staticmethod
     def new_id() -> str:
-        return "ws-" + secrets.token_hex(5)
+        return WORKSPACE_ID_PREFIX + secrets.token_hex(5)
 
     def ids(self) -> list[str]:
         if not self.root.is_dir():
@@ -156,6 +147,7 @@ class WorkspaceStore:
                     f"workspace {ws_id} has no record (an interrupted create or delete)",
                     code="workspace_corrupt",
                     hint=f"remove it with `roost workspace delete {ws_id} --force`",
+                    details={"workspace": ws_id},
                 ) from None
             raise self._not_found(ws_id) from None
         try:

@@ -11,10 +11,10 @@ Imports: backends, images.catalog, store, workspace siblings, errors, models.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from roost import arguments
 from roost.backends import CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.config import images_dir
@@ -25,12 +25,11 @@ from roost.images.catalog import env_spec
 from roost.images.manager import ensure_image, rootfs_path
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
-from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
+from roost.store.records import WorkspaceRecord, parse_time, utc_now
 from roost.workspace.runtime import Runtime
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
-LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
 NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
 
 
@@ -48,28 +47,23 @@ class CreateOptions:
     progress: ProgressFn | None = None
 
 
-TTL_HINT = "give a whole number of seconds above 0, e.g. 3600"
+def _validate(options: CreateOptions) -> dict[str, int]:
+    """Check every option before anything exists on disk; return the resources asked for.
 
-
-def validate_labels(labels: dict[str, str]) -> dict[str, str]:
-    for key, value in labels.items():
-        if not LABEL_KEY.fullmatch(key):
-            raise InvalidArgument(f"invalid label key {key!r}", hint="use letters, digits and _ . - /")
-        if not isinstance(value, str) or len(value) > 256:
-            raise InvalidArgument(f"label {key!r} must be a string of at most 256 characters")
-    return dict(labels)
-
-
-def _validate(options: CreateOptions) -> None:
+    Raises:
+        RoostError: env_not_found, or invalid_argument naming the bad option and its valid range.
+    """
+    if not isinstance(options.env, str) or not options.env:
+        raise InvalidArgument(f"env must be an environment name, not {options.env!r}", hint="e.g. debian:12")
     env_spec(options.env)
     if options.name is not None:
-        validate_name(options.name)
-    validate_labels(options.labels)
-    if options.ttl_seconds is not None and options.ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
-    for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib)):
-        if value is not None and value <= 0:
-            raise InvalidArgument(f"{what} must be positive")
+        arguments.workspace_name(options.name)
+    arguments.labels(options.labels)
+    if options.ttl_seconds is not None:
+        arguments.ttl_seconds(options.ttl_seconds)
+    if options.seed_path is not None and (not isinstance(options.seed_path, str) or not options.seed_path):
+        raise InvalidArgument("seed_path must be a host directory or tar file", hint="e.g. ./repo")
+    resources = arguments.resources(options.vcpus, options.mem_mib)
     if options.network_policy not in NETWORK_POLICIES:
         raise InvalidArgument(
             f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
@@ -81,6 +75,7 @@ def _validate(options: CreateOptions) -> None:
             code="network_policy_unsupported",
             hint="use the default, off (network policies are a later milestone)",
         )
+    return resources
 
 
 def _expiry(ttl_seconds: int | None) -> str | None:
@@ -95,10 +90,9 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, or a backend failure.
     """
-    _validate(options)
+    resources = _validate(options)
     seed = tar_stream(options.seed_path) if options.seed_path else None
     backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
-    resources = {k: v for k, v in (("vcpus", options.vcpus), ("mem_mib", options.mem_mib)) if v is not None}
     rootfs = image_key = None
     if backend.needs_image:
         # Before any record exists: a long build or a failed pull leaves nothing behind.
@@ -115,7 +109,6 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
                 hint="pick another --name or delete the old workspace",
             )
         ws_id = rt.store.new_id()
-        ws_dir = rt.store.create_dir(ws_id)
         now = utc_now()
         record = WorkspaceRecord(
             id=ws_id,
@@ -131,8 +124,13 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
             resources=resources,
             network_policy=options.network_policy,
         )
-        with rt.store.lock(ws_id):
-            rt.store.save(record)
+        ws_dir = rt.store.create_dir(ws_id)
+        try:
+            with rt.store.lock(ws_id):
+                rt.store.save(record)
+        except BaseException:
+            rt.store.remove(ws_id)  # a directory without a record would list as corrupt
+            raise
     runtime: dict[str, object] = {}
     try:
         spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs, image_key)
@@ -227,10 +225,12 @@ def update(
         ConflictError: name_taken.
     """
     if name is not None:
-        validate_name(name)
-    validate_labels(labels or {})
-    if ttl_seconds is not None and ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
+        arguments.workspace_name(name)
+    arguments.labels(labels)
+    if ttl_seconds is not None:
+        arguments.ttl_seconds(ttl_seconds)
+    if not all(isinstance(key, str) for key in remove_labels):
+        raise InvalidArgument("remove_labels must be a list of label keys", hint="e.g. ['team']")
 
     def change(record: WorkspaceRecord) -> WorkspaceRecord:
         new_labels = {k: v for k, v in record.labels.items() if k not in remove_labels}
