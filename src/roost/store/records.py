@@ -188,34 +188,41 @@ class WorkspaceStore:
     def resolve(self, ref: str) -> str:
         """Turn an id, a unique id prefix or a name into an id.
 
+        A reference that starts with `ws-` is an id or an id prefix; anything
+        else is a name. Names may not start with `ws-` (see
+        `roost.arguments.workspace_name`), so the two never overlap.
+
         Raises:
+            InvalidArgument: an empty reference.
             NotFound: workspace_not_found.
             ConflictError: workspace_ambiguous for a prefix matching several.
         """
-        if not ref:
-            raise InvalidArgument("empty workspace reference")
+        if not isinstance(ref, str) or not ref:
+            raise InvalidArgument(
+                f"a workspace reference must be a non-empty string, not {ref!r}",
+                hint="give the workspace's id, a unique id prefix, or its name",
+            )
         ids = self.ids()
+        if not ref.startswith(WORKSPACE_ID_PREFIX):
+            for ws_id in ids:
+                try:
+                    if self.load(ws_id).name == ref:
+                        return ws_id
+                except (WorkspaceError, NotFound):
+                    continue  # a corrupt or vanishing record has no name to match
+            raise self._not_found(ref)
         if ref in ids:
             return ref
-        named = []
-        for ws_id in ids:
-            try:
-                if self.load(ws_id).name == ref:
-                    named.append(ws_id)
-            except (WorkspaceError, NotFound):
-                continue
-        if named:
-            return named[0]
-        matches = [ws_id for ws_id in ids if ws_id.startswith(ref) or ws_id[3:].startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
+        matches = [ws_id for ws_id in ids if ws_id.startswith(ref)]
         if len(matches) > 1:
             raise ConflictError(
                 f"{ref!r} matches {len(matches)} workspaces: {', '.join(matches[:5])}",
                 code="workspace_ambiguous",
                 hint="give more characters of the id",
             )
-        raise self._not_found(ref)
+        if not matches:
+            raise self._not_found(ref)
+        return matches[0]
 
     @staticmethod
     def _not_found(ref: str) -> NotFound:
