@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from roost.cli.commands.common import key_values, sdk
-from roost.cli.output import emit_json, human_size, table, warn
+from roost.cli.output import emit_json, human_size, shown, table, warn
 from roost.cli.progress import ProgressFn, progress_for
 from roost.client import Roost, Workspace
 from roost.models import WorkspaceInfo
@@ -35,7 +35,7 @@ def _describe(info: WorkspaceInfo) -> str:
     for what, counts in (("services", info.services), ("shells", info.shells)):
         if counts is not None:
             rows.append((what, ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
-    return "\n".join(f"{key:<8} {value}" for key, value in rows)
+    return "\n".join(f"{key:<8} {shown(value)}" for key, value in rows)
 
 
 def create(args: argparse.Namespace) -> int:
@@ -51,9 +51,8 @@ def create(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(info.to_dict())
     else:
-        print(
-            f"created {info.id}" + (f" ({info.name})" if info.name else "") + f": {info.env} on {_backend_label(info)}"
-        )
+        name = f" ({info.name})" if info.name else ""
+        print(shown(f"created {info.id}{name}: {info.env} on {_backend_label(info)}"))
     return 0
 
 
