@@ -5,7 +5,7 @@ tests call `build_server` and talk to it in process. One `Roost` instance
 serves every call: it is safe for concurrent calls, and each tool runs its
 blocking work in a worker thread (see `roost.mcp.results`).
 
-Imports `roost.client`, `roost.errors`, the MCP layer's siblings and the `mcp` server.
+Imports `roost.client`, `roost.errors`, `roost.arguments`, the MCP layer's siblings and the `mcp` server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mcp.server import MCPServer
 
-from roost import __version__
+from roost import __version__, arguments
 from roost.client import Roost
 from roost.errors import InvalidArgument
 from roost.mcp.change_tools import register_change_tools
@@ -97,8 +97,7 @@ class ServeOptions:
                 f"refusing to listen on {self.host!r}: the MCP server runs commands for whoever connects",
                 hint="use --host 127.0.0.1 (or ::1, localhost) and tunnel if you need remote access",
             )
-        if not 0 <= self.port <= 65535:
-            raise InvalidArgument(f"port {self.port} is out of range", hint="use a port between 1 and 65535")
+        arguments.port(self.port)
 
 
 def build_server(options: ServeOptions, roost: Roost | None = None) -> MCPServer:
