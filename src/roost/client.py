@@ -25,7 +25,7 @@ from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
 from roost.workspace import doctor, envs, lifecycle
-from roost.workspace.operations import OutputCallback
+from roost.workspace.operations import ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -133,7 +133,13 @@ class Roost:
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
     ) -> ExecResult:
-        """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C)."""
+        """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C).
+
+        Raises:
+            RoostError: invalid_argument for a bad command, cwd, env or timeout (before any
+                workspace is made), or whatever creating the workspace or running the command raises.
+        """
+        ExecSpec(command=command, cwd=cwd, env=env_vars or {}, timeout=timeout).args()
         workspace = self.create_workspace(
             env,
             backend=backend,
