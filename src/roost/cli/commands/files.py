@@ -22,11 +22,13 @@ def _read_host(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"{what} {path!r} does not exist", code="host_file_not_found") from None
+        raise NotFound(f"{what} {path!r} does not exist", code="host_file_not_found", hint="check the path") from None
     except IsADirectoryError:
-        raise InvalidArgument(f"{what} {path!r} is a directory") from None
+        raise InvalidArgument(f"{what} {path!r} is a directory", hint="give a file") from None
     except PermissionError:
-        raise InvalidArgument(f"cannot read {what} {path!r}: permission denied") from None
+        raise InvalidArgument(
+            f"cannot read {what} {path!r}: permission denied", hint="check the file's permissions"
+        ) from None
 
 
 def _entry_row(entry: FileEntry) -> list[str]:
