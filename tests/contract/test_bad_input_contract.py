@@ -46,6 +46,13 @@ PARAMETERS: dict[str, Call] = {
     "services.stop timeout": lambda ws, sh, v: ws.services.stop("svc", timeout=v),
     "diff max_bytes": lambda ws, sh, v: ws.diff(max_bytes=v),
 }
+
+
+def _with_probe(**probe: Any) -> Callable[[Workspace], object]:
+    """Start a service with the readiness probe `probe`."""
+    return lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(**probe))
+
+
 OTHER_BAD_CALLS: dict[str, tuple[Callable[[Workspace], object], str]] = {
     "exec env name": (lambda ws: ws.exec("true", env={"1A": "x"}), "invalid_argument"),
     "exec env NUL": (lambda ws: ws.exec("true", env={"A": "x\0y"}), "invalid_argument"),
@@ -58,27 +65,12 @@ OTHER_BAD_CALLS: dict[str, tuple[Callable[[Workspace], object], str]] = {
     "service name": (lambda ws: ws.services.start("Bad Name", "sleep 60"), "invalid_argument"),
     "service env": (lambda ws: ws.services.start("svc", "sleep 60", env={"": "x"}), "invalid_argument"),
     "service restart": (lambda ws: ws.services.start("svc", "sleep 60", restart="sometimes"), "invalid_argument"),
-    "ready port 0": (lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(tcp="0")), "invalid_argument"),
-    "ready port 70000": (
-        lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(tcp="127.0.0.1:70000")),
-        "invalid_argument",
-    ),
-    "ready url scheme": (
-        lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(http="ftp://127.0.0.1/")),
-        "invalid_argument",
-    ),
-    "ready url host": (
-        lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(http="http:///x")),
-        "invalid_argument",
-    ),
-    "ready file outside": (
-        lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(file="../../etc/passwd")),
-        "path_outside_workspace",
-    ),
-    "ready command blank": (
-        lambda ws: ws.services.start("svc", "sleep 60", ready=Readiness(command=" ")),
-        "invalid_argument",
-    ),
+    "ready port 0": (_with_probe(tcp="0"), "invalid_argument"),
+    "ready port 70000": (_with_probe(tcp="127.0.0.1:70000"), "invalid_argument"),
+    "ready url scheme": (_with_probe(http="ftp://127.0.0.1/"), "invalid_argument"),
+    "ready url host": (_with_probe(http="http:///x"), "invalid_argument"),
+    "ready file outside": (_with_probe(file="../../etc/passwd"), "path_outside_workspace"),
+    "ready command blank": (_with_probe(command=" "), "invalid_argument"),
     "snapshot name": (lambda ws: ws.snapshots.create("a b"), "invalid_argument"),
     "diff against": (lambda ws: ws.diff(against="../baseline"), "invalid_argument"),
     "rename to an id": (lambda ws: ws.update(name="ws-0123456789"), "invalid_argument"),

@@ -109,15 +109,8 @@ def _run_all(roost: RoostCli, calls: list[list[str]], at_once: int = 6) -> list[
     """Run the calls a few at a time (they do not depend on each other) and collect every outcome."""
     done: list[subprocess.CompletedProcess[str]] = []
     for start in range(0, len(calls), at_once):
-        running = [(call, roost.popen(*call)) for call in calls[start : start + at_once]]
-        for call, proc in running:
-            try:
-                out, err = proc.communicate(timeout=30)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
-            done.append(subprocess.CompletedProcess(roost.argv(*call), proc.returncode, out, err))
+        running = [roost.popen(*call) for call in calls[start : start + at_once]]
+        done += map(roost.finish, running)
     return done
 
 
