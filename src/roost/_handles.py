@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+from roost import arguments
 from roost.confinement import HostArg
-from roost.errors import RoostError
+from roost.errors import InvalidArgument, RoostError
 from roost.models import (
     DeleteResult,
     DiffResult,
@@ -37,8 +38,8 @@ from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
 from roost.workspace import lifecycle, operations, power, services, shells, snapshots
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
+from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
-from roost.workspace.services import Readiness
 
 __all__ = [
     "Readiness",
@@ -262,7 +263,7 @@ class Workspace:
         spec = ExecSpec(
             command=command,
             cwd=cwd,
-            env=dict(env or {}),
+            env=env or {},
             timeout=timeout,
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,
             max_output_bytes=max_output_bytes,
@@ -276,7 +277,7 @@ class Workspace:
         copied as links); a `ConfinedPath` is also opened without following one
         on the way from its root.
         """
-        return operations.sync_push(self._rt, self._record(), source, dest, delete)
+        return operations.sync_push(self._rt, self._record(), arguments.host_path(source, "source"), dest, delete)
 
     def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none."""
@@ -311,7 +312,7 @@ class Workspace:
             RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped,
                 path_not_found, path_outside_workspace.
         """
-        return snapshots.export(self._rt, self._record(), path, output, format)
+        return snapshots.export(self._rt, self._record(), path, arguments.host_path(output, "output"), format)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping
@@ -344,6 +345,8 @@ class Workspace:
         Raises:
             RoostError: invalid_argument, name_taken, workspace_busy.
         """
+        if isinstance(remove_labels, str):
+            raise InvalidArgument("remove_labels must be a list of label keys", hint=f"e.g. [{remove_labels!r}]")
         record = lifecycle.update(
             self._rt,
             self.id,

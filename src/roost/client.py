@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from roost import arguments
 from roost._handles import Readiness, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
@@ -25,7 +26,7 @@ from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
 from roost.workspace import doctor, envs, lifecycle
-from roost.workspace.operations import OutputCallback
+from roost.workspace.operations import ExecSpec, OutputCallback
 from roost.workspace.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ class Roost:
         options = lifecycle.CreateOptions(
             env=env,
             name=name,
-            labels=dict(labels or {}),
-            seed_path=seed_path,
+            labels=labels or {},
+            seed_path=arguments.host_path(seed_path, "seed_path") if seed_path is not None else None,
             ttl_seconds=ttl_seconds,
             backend=backend,
             vcpus=vcpus,
@@ -185,7 +186,12 @@ class Roost:
 
         A workspace whose process was killed before it could delete it is
         reaped once its TTL has passed (see `create_run_workspace`).
+
+        Raises:
+            RoostError: invalid_argument for a bad command, cwd, env or timeout (before any
+                workspace is made), or whatever creating the workspace or running the command raises.
         """
+        ExecSpec(command=command, cwd=cwd, env=env_vars or {}, timeout=timeout).args()
         workspace = self.create_run_workspace(
             env,
             backend=backend,

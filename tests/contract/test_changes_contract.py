@@ -22,7 +22,7 @@ import pytest
 
 from helpers import wait_until
 from roost import Roost, RoostError, Workspace
-from roost.workspace.services import Readiness
+from roost.workspace.readiness import Readiness
 
 pytestmark = [
     pytest.mark.contract,

@@ -79,6 +79,16 @@ class RoostCli:
             env=self.env,
         )
 
+    def finish(self, proc: subprocess.Popen[str], timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Wait for a `popen` call with a deadline (killing it past that) and return its outcome."""
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
     def create(self, *args: str) -> str:
         """Create a workspace (extra `args` go to `workspace create`) and return its id."""
         proc = self("workspace", "create", "debian:12", *args, "--id-only", check_rc=0)

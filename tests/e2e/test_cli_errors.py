@@ -210,15 +210,7 @@ def test_a_corrupt_record_is_reported_and_force_delete_removes_it(roost: RoostCl
 
 def test_concurrent_updates_of_one_workspace_all_land(module_roost: RoostCli, shared_workspace: str) -> None:
     racers = [module_roost.popen("workspace", "update", shared_workspace, "--label", f"k{n}=v{n}") for n in range(10)]
-    outcomes = []
-    for proc in racers:
-        try:
-            _, stderr = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        outcomes.append((proc.returncode, stderr))
+    outcomes = [(done.returncode, done.stderr) for done in map(module_roost.finish, racers)]
     assert outcomes == [(0, "")] * 10
     labels = module_roost.record(shared_workspace)["labels"]
     assert {f"k{n}": f"v{n}" for n in range(10)}.items() <= labels.items()

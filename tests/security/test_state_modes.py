@@ -15,7 +15,7 @@ from pathlib import Path
 
 from roost import Roost, Workspace
 from roost.images.cache import ImageCache
-from roost.workspace.services import Readiness
+from roost.workspace.readiness import Readiness
 
 # Trees whose modes belong to the workspace, by their name in a workspace directory
 # (/workspace; a sandbox's overlay layers).

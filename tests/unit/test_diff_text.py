@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 import zlib
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roost.agent.diff_text import binary_change, git_blob_id, is_binary, patch_for
+from roost.agent.diff_text import binary_change, git_blob_id, is_binary, patch_for, quoted
+from roost.agent.patch import _unquote
 from roost.agent.snapshots import compare
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry, scan
 
@@ -301,3 +303,48 @@ def test_any_text_change_round_trips_through_git_apply(
         Path(scratch, "t.txt").write_bytes(before)
         _run(["git", "apply", "--whitespace=nowarn", "-"], Path(scratch), stdin=patch)
         assert Path(scratch, "t.txt").read_bytes() == after
+
+
+# Names a workspace may give its files: controls, quotes, backslashes, bidi overrides, C1,
+# bytes that are not UTF-8 (surrogate-escaped), and a plain non-ASCII name that needs nothing.
+UNSAFE_NAMES = [
+    "\x1b[2Jclear",
+    "bell\x07",
+    "tab\tand\nnewline",
+    'quote"back\\slash',
+    "\u202eevil.txt",
+    "c1\u009bcsi",
+    "\udcff-not-utf8",
+]
+TERMINAL_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_a_path_a_terminal_would_obey_is_c_quoted_and_git_apply_restores_its_exact_bytes(
+    tmp_path: Path, name: str
+) -> None:
+    before, after, copy = tmp_path / "before", tmp_path / "after", tmp_path / "copy"
+    for root in (before, after, copy):
+        root.mkdir()
+    raw = os.fsencode(name)
+    (after / os.fsdecode(raw)).write_bytes(b"hi\n")
+
+    patch = render_trees(before, after)
+
+    assert not TERMINAL_CONTROLS.search(patch), patch
+    patch.encode()  # nothing undecodable is left to send
+    _run(["git", "apply", "--whitespace=nowarn", "-"], copy, stdin=patch)
+    assert os.listdir(os.fsencode(copy)) == [raw]
+    assert (copy / name).read_bytes() == b"hi\n"
+
+
+def test_a_plain_non_ascii_path_stays_readable() -> None:
+    patch = _render("café.txt", "added", None, _file("café.txt", b"x\n"))
+    assert patch.startswith("diff --git a/café.txt b/café.txt\n")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF)))
+def test_the_agents_patch_reader_unquotes_every_quoted_path_back_to_itself(name: str) -> None:
+    header = quoted("b/" + name)
+    assert not TERMINAL_CONTROLS.search(header)
+    assert _unquote(header) == "b/" + name

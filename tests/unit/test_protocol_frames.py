@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import tracemalloc
 from typing import Any
@@ -128,6 +129,16 @@ def test_decoder_fed_one_byte_at_a_time_yields_every_frame(frames_in: list[Frame
     decoder = FrameDecoder()
     out = [frame for i in range(len(stream)) for frame in decoder.feed(stream[i : i + 1])]
     assert out == frames_in
+
+
+@given(st.binary(min_size=1, max_size=40))
+def test_a_header_naming_a_file_that_is_not_utf8_round_trips_byte_for_byte(raw_name: bytes) -> None:
+    # The agent holds such names surrogate-escaped (os.fsdecode); they must reach the host intact.
+    name = "/workspace/" + raw_name.decode("utf-8", "surrogateescape")
+    frame = Frame(Kind.RESPONSE, {"id": 1, "result": {"entries": [{"path": name}]}})
+    decoded = FrameDecoder().feed(encode_frame(frame))
+    assert decoded == [frame]
+    assert os.fsencode(decoded[0].header["result"]["entries"][0]["path"]) == b"/workspace/" + raw_name
 
 
 def test_frame_request_id_is_zero_unless_an_integer() -> None:

@@ -15,7 +15,6 @@ from roost.agent.service_model import (
     ACTIVE,
     EXITED,
     FAILED,
-    NAME,
     READY,
     STARTING,
     STATES,
@@ -27,6 +26,7 @@ from roost.agent.service_model import (
     should_restart,
 )
 from roost.protocol import Code, OpError
+from roost.protocol.limits import SERVICE_NAME
 
 
 def _record(state: str = STARTING, **changes: Any) -> ServiceRecord:
@@ -52,7 +52,7 @@ def test_an_invalid_name_is_invalid_argument_with_a_hint(name: object) -> None:
     assert "a-z 0-9" in caught.value.hint
 
 
-@given(st.from_regex(NAME, fullmatch=True))
+@given(st.from_regex(SERVICE_NAME, fullmatch=True))
 def test_every_name_the_pattern_allows_is_accepted(name: str) -> None:
     assert ServiceSpec.check_name(name) == name
 

@@ -156,8 +156,6 @@ def test_resolve_by_id_prefix_and_name(store: WorkspaceStore) -> None:
     assert store.resolve("ws-abc0000002") == "ws-abc0000002"
     assert store.resolve("ws-abc0000001") == "ws-abc0000001"
     assert store.resolve("ws-de") == "ws-def0000003"
-    assert store.resolve("def") == "ws-def0000003"  # the id's hex without "ws-"
-    assert store.resolve("abc0000002") == "ws-abc0000002"
     assert store.resolve("alpha") == "ws-abc0000001"
     assert store.resolve("beta") == "ws-def0000003"
 
@@ -165,7 +163,7 @@ def test_resolve_by_id_prefix_and_name(store: WorkspaceStore) -> None:
 def test_ambiguous_prefix_is_workspace_ambiguous(store: WorkspaceStore) -> None:
     _add(store, "ws-abc0000001")
     _add(store, "ws-abc0000002")
-    for ref in ("abc", "ws-abc", "ws-"):
+    for ref in ("ws-abc", "ws-"):
         with pytest.raises(ConflictError) as info:
             store.resolve(ref)
         assert info.value.code == "workspace_ambiguous"
@@ -180,11 +178,15 @@ def test_unknown_reference_is_workspace_not_found(store: WorkspaceStore) -> None
         assert info.value.code == "workspace_not_found"
 
 
-def test_name_wins_over_a_prefix_and_corrupt_records_do_not_break_resolving(store: WorkspaceStore) -> None:
+def test_a_reference_without_ws_prefix_is_only_ever_a_name(store: WorkspaceStore) -> None:
     _add(store, "ws-abc0000001", name="abc")
     _add(store, "ws-abc0000002")
+    _add(store, "ws-def0000003")
     store.create_dir("ws-abc0000003")  # no record: skipped while matching names
     assert store.resolve("abc") == "ws-abc0000001"
+    for ref in ("def", "abc0000002"):  # the hex of an id is not a reference to it
+        with pytest.raises(NotFound):
+            store.resolve(ref)
 
 
 # -- the home directory --------------------------------------------------------------

@@ -4,6 +4,9 @@ Text files get unified hunks (3 lines of context, `\\ No newline at end of
 file` where due); symlinks are diffed as their target text with mode
 120000, as git does; binary files get a `GIT binary patch` literal with the
 full blob ids git apply needs; a type change is a deletion plus an addition.
+A path holding a control character, a quote, a backslash, a byte that is
+not UTF-8 or a character that reorders text is C-quoted in the headers, as
+git does, so printing a patch can never drive a terminal.
 
 Standard library only.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import re
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -20,6 +24,25 @@ from roost.agent.trees import FILE, SYMLINK, Entry
 
 NULL_ID = "0" * 40
 Loader = Callable[[Entry], bytes]
+# Controls (C0, DEL, C1), lone surrogates (bytes that were not UTF-8), bidi controls, quote, backslash.
+_NEEDS_QUOTES = re.compile('[\x00-\x1f"\\\\\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]')
+_C_ESCAPES = {0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r", 0x22: '"', 0x5C: "\\"}
+
+
+def quoted(name: str) -> str:
+    """`name` as a patch header writes it: as is, or C-quoted (octal escapes for the
+    bytes that need them) when it holds anything `_NEEDS_QUOTES` matches."""
+    if not _NEEDS_QUOTES.search(name):
+        return name
+    out = []
+    for byte in name.encode("utf-8", "surrogateescape"):
+        if byte in _C_ESCAPES:
+            out.append("\\" + _C_ESCAPES[byte])
+        elif byte < 0x20 or byte >= 0x7F:
+            out.append(f"\\{byte:03o}")
+        else:
+            out.append(chr(byte))
+    return '"' + "".join(out) + '"'
 
 
 def is_binary(data: bytes) -> bool:
@@ -91,7 +114,7 @@ def _one_side(path: str, old: Entry | None, new: Entry | None, load: Loader) -> 
     """One `diff --git` block for an added, deleted or modified path of a single kind."""
     before = load(old) if old is not None else b""
     after = load(new) if new is not None else b""
-    yield f"diff --git a/{path} b/{path}\n"
+    yield f"diff --git {quoted('a/' + path)} {quoted('b/' + path)}\n"
     if old is None and new is not None:
         yield f"new file mode {_mode(new)}\n"
     elif new is None and old is not None:
@@ -107,8 +130,8 @@ def _one_side(path: str, old: Entry | None, new: Entry | None, load: Loader) -> 
         yield "GIT binary patch\n"
         yield from _binary_literal(after)
         return
-    yield f"--- {'a/' + path if old is not None else '/dev/null'}\n"
-    yield f"+++ {'b/' + path if new is not None else '/dev/null'}\n"
+    yield f"--- {quoted('a/' + path) if old is not None else '/dev/null'}\n"
+    yield f"+++ {quoted('b/' + path) if new is not None else '/dev/null'}\n"
     yield from _hunks(before, after)
 
 

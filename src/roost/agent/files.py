@@ -18,9 +18,10 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.ops import AgentRuntime
 from roost.protocol import Code, OpError
+from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
+from roost.protocol.limits import MAX_FILE_OFFSET
+from roost.protocol.limits import MAX_FILE_READ_BYTES as MAX_READ_BYTES
 
-DEFAULT_READ_BYTES = 1024 * 1024
-MAX_READ_BYTES = 8 * 1024 * 1024
 MAX_LIST_ENTRIES = 100_000
 
 
@@ -97,6 +98,8 @@ def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     guest = ctx.arg_str("path")
     offset = ctx.arg_int("offset", 0)
+    if offset > MAX_FILE_OFFSET:
+        raise OpError(Code.INVALID_ARGUMENT, f"offset must be at most {MAX_FILE_OFFSET}")
     max_bytes = ctx.arg_int("max_bytes", DEFAULT_READ_BYTES)
     if max_bytes > MAX_READ_BYTES:
         raise OpError(

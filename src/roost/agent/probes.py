@@ -33,6 +33,8 @@ def _file(paths: WorkspacePaths, target: str, cwd: str) -> tuple[bool, str]:
 
 def _tcp(target: str) -> tuple[bool, str]:
     host, _, port = target.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address, bracketed so its colons are not the port's
     try:
         number = int(port)
     except ValueError:

@@ -12,14 +12,13 @@ Standard library and `roost.protocol` only.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from roost.protocol import Code, OpError
+from roost.protocol.limits import SERVICE_NAME, SERVICE_NAME_RULE
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 STARTING, READY, FAILED, EXITED, STOPPED = "starting", "ready", "failed", "exited", "stopped"
 STATES = (STARTING, READY, FAILED, EXITED, STOPPED)
 ACTIVE = (STARTING, READY)
@@ -83,12 +82,8 @@ class ServiceSpec:
 
     @staticmethod
     def check_name(name: object) -> str:
-        if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise OpError(
-                Code.INVALID_ARGUMENT,
-                f"invalid service name {name!r}",
-                hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit",
-            )
+        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
+            raise OpError(Code.INVALID_ARGUMENT, f"invalid service name {name!r}", hint=f"use {SERVICE_NAME_RULE}")
         return name
 
 

@@ -15,11 +15,11 @@ from roost.agent.context import Reply, RequestContext
 from roost.agent.ops import AgentRuntime
 from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
 from roost.protocol import Code, OpError
+from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
+from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
+from roost.protocol.limits import MAX_SHELL_WAIT_MS as MAX_WAIT_MS
+from roost.protocol.limits import MAX_TERMINAL_CELLS
 from roost.protocol.messages import CH_PTY
-
-DEFAULT_READ = 64 * 1024
-MAX_READ = 4 * 1024 * 1024
-MAX_WAIT_MS = 120_000
 
 
 def registry(runtime: AgentRuntime) -> ShellRegistry:
@@ -33,8 +33,10 @@ def _session(runtime: AgentRuntime, ctx: RequestContext) -> ShellSession:
 def _size(ctx: RequestContext, default_cols: int, default_rows: int) -> tuple[int, int]:
     cols = ctx.arg_int("cols", default_cols, minimum=1)
     rows = ctx.arg_int("rows", default_rows, minimum=1)
-    if cols > 1000 or rows > 1000:
-        raise OpError(Code.INVALID_ARGUMENT, "cols and rows must be at most 1000", hint="e.g. cols 120, rows 32")
+    if cols > MAX_TERMINAL_CELLS or rows > MAX_TERMINAL_CELLS:
+        raise OpError(
+            Code.INVALID_ARGUMENT, f"cols and rows must be at most {MAX_TERMINAL_CELLS}", hint="e.g. cols 120, rows 32"
+        )
     return cols, rows
 
 

@@ -98,7 +98,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
     def load(entry: Entry) -> bytes:
         if entry.kind == SYMLINK:
-            return (entry.target or "").encode()
+            return os.fsencode(entry.target or "")
         if entry.digest and store.blobs.has(entry.digest):
             return store.blobs.read(entry.digest)
         try:
@@ -131,7 +131,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             sent += len(piece)
             unsent += len(piece)
             if unsent >= SEND_CHUNK:
-                ctx.send(CH_DATA, "".join(pending).encode())
+                ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
                 pending.clear()
                 unsent = 0
     if truncated_files or cut_in is not None:
@@ -141,6 +141,6 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             "narrow it with --path, or export it with --format patch ...]\n"
         )
     if pending:
-        ctx.send(CH_DATA, "".join(pending).encode())
+        ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
     truncated = truncated_files > 0 or cut_in is not None
     return Reply({"against": against, "changes": summary, "counts": counts, "truncated": truncated})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -25,9 +24,9 @@ from typing import Any
 
 from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, Tree, scan
 from roost.protocol import Code, OpError
+from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 
 BASELINE = "baseline"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 EXCLUDED = frozenset({".roost-staging"})
 
 
@@ -40,12 +39,8 @@ class Change:
 
 
 def check_name(name: object) -> str:
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise OpError(
-            Code.INVALID_ARGUMENT,
-            f"invalid snapshot name {name!r}",
-            hint="use 1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit",
-        )
+    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+        raise OpError(Code.INVALID_ARGUMENT, f"invalid snapshot name {name!r}", hint=f"use {SNAPSHOT_NAME_RULE}")
     return name
 
 

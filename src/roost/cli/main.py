@@ -25,11 +25,18 @@ def _dispatch(args_list: list[str]) -> int:
     import importlib
 
     from roost.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, emit_error
-    from roost.cli.parser import build_parser
-    from roost.errors import RoostError
+    from roost.cli.parser import UsageError, build_parser
+    from roost.errors import InvalidArgument, RoostError
 
     parser = build_parser()
-    args = _parse(parser, args_list)
+    try:
+        args = _parse(parser, args_list)
+    except UsageError as exc:
+        as_json = "--json" in args_list[: args_list.index("--") if "--" in args_list else len(args_list)]
+        if not as_json:
+            sys.stderr.write(exc.usage)
+        refused = InvalidArgument(f"{exc.prog}: {exc.message}", hint=f"see `{exc.prog} --help`")
+        return emit_error(refused, as_json=as_json)
     if args.version:
         from roost import __version__
 

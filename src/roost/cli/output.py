@@ -1,12 +1,18 @@
 """How the CLI speaks: one JSON document with --json, readable text otherwise,
 errors on stderr with a stable code and a hint, and exit codes by error kind.
 
+Human output never lets a string from a workspace or a user drive the
+terminal: `shown` escapes control characters (a file named `\x1b[2J` must
+not clear the screen) and every renderer passes such strings through it;
+`table` does it for every cell. JSON output stays exact.
+
 Imports: errors and the standard library only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -44,6 +50,28 @@ _BY_CLASS: tuple[tuple[type[RoostError], int], ...] = (
 )
 
 
+# C0 controls and DEL, C1 controls, lone surrogates (undecodable bytes of a file name),
+# line and paragraph separators, and the bidirectional overrides and isolates that
+# can make text read differently from what it is.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# The same, but line feeds and tabs pass: for messages that are several lines on purpose.
+_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # a byte that was not UTF-8, as surrogateescape carries it
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(text: object, *, lines: bool = False) -> str:
+    """`text` safe to print on a terminal: control and direction-changing characters escaped
+    as `\\x1b`, `\\u202e`; with `lines`, line feeds and tabs are kept."""
+    return (_UNSAFE_IN_LINES if lines else _UNSAFE).sub(_escape, str(text))
+
+
 def exit_code_for(error: RoostError) -> int:
     if error.code in _BY_CODE:
         return _BY_CODE[error.code]
@@ -62,24 +90,22 @@ def emit_error(error: RoostError, *, as_json: bool) -> int:
     if as_json:
         sys.stderr.write(json.dumps({"error": error.to_dict()}, sort_keys=True) + "\n")
     else:
-        sys.stderr.write(f"roost: error: {error.message} [{error.code}]\n")
+        sys.stderr.write(f"roost: error: {shown(error.message, lines=True)} [{error.code}]\n")
         if error.hint:
-            sys.stderr.write(f"hint: {error.hint}\n")
+            sys.stderr.write(f"hint: {shown(error.hint, lines=True)}\n")
     sys.stderr.flush()
     return exit_code_for(error)
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"roost: warning: {message}\n")
+    sys.stderr.write(f"roost: warning: {shown(message, lines=True)}\n")
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    """Left-aligned columns, two spaces apart."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
-    lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
-        for row in [headers, *rows]
-    ]
+    """Left-aligned columns, two spaces apart; every cell passes through `shown`."""
+    cells = [[shown(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=False)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in cells]
     return "\n".join(lines)
 
 

@@ -1,14 +1,36 @@
 """The `roost` command line grammar. Each leaf names its handler as "module:function"
 so only the code a command needs is imported.
 
+A command line the grammar refuses raises `UsageError` instead of exiting, so
+the entry point reports it like every other error (`invalid_argument`, and a
+JSON document with `--json`).
+
 Imports: the standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 _H = "roost.cli.commands"
+
+
+class UsageError(Exception):
+    """argparse refused the command line; `usage` is the refusing (sub)command's usage text."""
+
+    def __init__(self, message: str, prog: str, usage: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and subparsers, which inherit the class) that raises instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog, self.format_usage())
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +169,7 @@ def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root: argparse.ArgumentParser = _Parser(
         prog="roost",
         description="Persistent, isolated Linux workspaces for coding agents.",
         epilog="Every command takes --json. Workspaces are named by id, unique id prefix, or name.",

@@ -1,7 +1,7 @@
 """Progress for long work (image builds and pulls): a rich bar on a terminal,
 one line per step when stderr is not a terminal, nothing at all with --json.
 
-Imports: rich (lazily) and the standard library.
+Imports: cli.output, rich (lazily) and the standard library.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from roost.cli.output import shown
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -22,7 +24,7 @@ def _line_reporter() -> ProgressFn:
             return  # per-blob byte counts: too chatty for a log
         if step != last[0]:
             last[0] = step
-            sys.stderr.write(f"roost: [{done}/{total}] {step}\n")
+            sys.stderr.write(f"roost: [{done}/{total}] {shown(step)}\n")
             sys.stderr.flush()
 
     return report
@@ -37,7 +39,10 @@ def progress_for(as_json: bool, title: str) -> Iterator[ProgressFn | None]:
     if not sys.stderr.isatty():
         yield _line_reporter()
         return
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    title = escape(shown(title))  # the title names what the user typed: neither markup nor control codes
 
     columns: list[Any] = [
         TextColumn("[bold]{task.fields[title]}"),

@@ -113,8 +113,6 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
         def work() -> dict[str, Any]:
             handle = context.workspace(workspace)
             if exec_id is None:
-                if limit < 1:
-                    raise InvalidArgument("limit must be at least 1")
                 return {"workspace": handle.id, "execs": [entry.to_dict() for entry in handle.logs(limit)]}
             if not 0 <= max_bytes <= MAX_MODEL_CHARS:
                 raise InvalidArgument(

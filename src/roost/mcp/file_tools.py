@@ -36,7 +36,9 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> dict[str, Any]:
             if not 1 <= max_entries <= MAX_LIST_ENTRIES:
-                raise InvalidArgument(f"max_entries must be between 1 and {MAX_LIST_ENTRIES}")
+                raise InvalidArgument(
+                    f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="narrow the path, or page it"
+                )
             listing = context.workspace(workspace).files.list(path, recursive=recursive).to_dict()
             entries = listing["entries"]
             if len(entries) > max_entries:

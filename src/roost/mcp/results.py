@@ -9,7 +9,12 @@ call that fixes an error, or an unhealthy or failed workspace) is phrased
 here, and only here, as the tool call a model can make, never as a CLI
 command it cannot run. Arguments that
 fail the tool's schema, and unknown tool names, come back in the same shape
-(`invalid_argument`, `unknown_tool`) through `RoostMCPServer`.
+(`invalid_argument`, `unknown_tool`) through `RoostMCPServer`. So does `true`
+or `false` given for a number: pydantic's lax mode would read it as 1 or 0.
+
+A file name that is not UTF-8 reaches the SDK surrogate-escaped, which JSON
+on the wire cannot carry: results show each such byte as `\\xNN` instead, so
+a workspace can never make a result unsendable (and the server fall over).
 
 This module imports `roost.errors`, `roost.models`, the `mcp` server and types, pydantic, anyio and the standard library.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +39,7 @@ from roost.errors import InvalidArgument, RoostError
 from roost.models import WorkspaceInfo
 
 logger = logging.getLogger("roost.mcp")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ ToolWork = Callable[[], dict[str, Any] | ToolReply]
 def success_result(reply: dict[str, Any] | ToolReply) -> CallToolResult:
     if isinstance(reply, dict):
         reply = ToolReply(reply)
+    reply = ToolReply(_sendable(reply.data), reply.note)
     text = _dumps(reply.data)
     if reply.note:
         text = f"{reply.note}\n{text}"
@@ -57,7 +65,7 @@ def success_result(reply: dict[str, Any] | ToolReply) -> CallToolResult:
 
 def error_result(error: RoostError) -> CallToolResult:
     hint = error.remedy.as_tool_call() if error.remedy is not None else error.hint
-    body = {"error": {"code": error.code, "message": error.message, "hint": hint}}
+    body = _sendable({"error": {"code": error.code, "message": error.message, "hint": hint}})
     return CallToolResult(content=[TextContent(type="text", text=_dumps(body))], structured_content=body, is_error=True)
 
 
@@ -95,6 +103,10 @@ class RoostMCPServer(MCPServer):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        schema = next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
+        refused = _boolean_for_number(name, schema, arguments) if schema is not None else None
+        if refused is not None:
+            return error_result(refused)
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -114,6 +126,43 @@ def _invalid_arguments(tool: str, error: ValidationError) -> RoostError:
         f"{'.'.join(str(part) for part in item['loc']) or 'arguments'}: {item['msg']}" for item in error.errors()
     )
     return InvalidArgument(f"invalid arguments for {tool}: {problems}", hint="check the tool's input schema")
+
+
+def _boolean_for_number(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> RoostError | None:
+    """The error for the first argument that is true/false where the schema wants no boolean."""
+    properties = schema.get("properties", {})
+    for key, value in arguments.items():
+        if isinstance(value, bool) and key in properties and not _accepts_boolean(properties[key]):
+            return InvalidArgument(
+                f"invalid arguments for {tool}: {key}: expected a number, got {str(value).lower()}",
+                hint="check the tool's input schema",
+            )
+    return None
+
+
+def _accepts_boolean(schema: dict[str, Any]) -> bool:
+    kinds = schema.get("type")
+    if kinds == "boolean" or (isinstance(kinds, list) and "boolean" in kinds):
+        return True
+    if "type" not in schema and not any(k in schema for k in ("anyOf", "oneOf", "allOf", "$ref", "enum", "const")):
+        return True  # an unconstrained parameter takes anything
+    return any(_accepts_boolean(option) for option in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def _sendable(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) written out as an escape."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape_surrogate, value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_sendable(key): _sendable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sendable(item) for item in value]
+    return value
 
 
 def _dumps(data: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ tests call `build_server` and talk to it in process. One `Roost` instance
 serves every call: it is safe for concurrent calls, and each tool runs its
 blocking work in a worker thread (see `roost.mcp.results`).
 
-Imports `roost.client`, `roost.errors`, the MCP layer's siblings and the `mcp` server.
+Imports `roost.client`, `roost.errors`, `roost.arguments`, the MCP layer's siblings and the `mcp` server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mcp.server import MCPServer
 
-from roost import __version__
+from roost import __version__, arguments
 from roost.client import Roost
 from roost.config import default_home, images_dir
 from roost.errors import InvalidArgument
@@ -100,8 +100,7 @@ class ServeOptions:
                 f"refusing to listen on {self.host!r}: the MCP server runs commands for whoever connects",
                 hint="use --host 127.0.0.1 (or ::1, localhost) and tunnel if you need remote access",
             )
-        if not 0 <= self.port <= 65535:
-            raise InvalidArgument(f"port {self.port} is out of range", hint="use a port between 1 and 65535")
+        arguments.port(self.port)
         if self.token_file is not None and self.transport != "http":
             raise InvalidArgument("--token-file is for --transport http", hint="drop it, or serve over http")
 

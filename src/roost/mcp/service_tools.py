@@ -1,6 +1,6 @@
 """Service tools (full profile): start, list, status, logs and stop named background services.
 
-Imports the MCP layer's siblings, the SDK's `Readiness` and the MCP types only.
+Imports the MCP layer's siblings, the SDK's `Readiness`, `roost.arguments` (for its bounds) and the MCP types only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
 from roost.mcp.results import offload
@@ -30,8 +31,17 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
         ready_tcp: Annotated[str | None, Field(description="Ready once [host:]port accepts a connection.")] = None,
         ready_http: Annotated[str | None, Field(description="Ready once GET of this URL answers 2xx/3xx.")] = None,
         ready_command: Annotated[str | None, Field(description="Ready once this shell command exits 0.")] = None,
-        ready_timeout: Annotated[float, Field(description="Seconds to wait for readiness.", gt=0, le=600)] = 30.0,
-        ready_interval_ms: Annotated[int, Field(description="Probe interval.", ge=10, le=60_000)] = 100,
+        ready_timeout: Annotated[
+            float, Field(description="Seconds to wait for readiness.", gt=0, le=arguments.MAX_READY_TIMEOUT_S)
+        ] = 30.0,
+        ready_interval_ms: Annotated[
+            int,
+            Field(
+                description="Probe interval.",
+                ge=arguments.MIN_READY_INTERVAL_MS,
+                le=arguments.MAX_READY_INTERVAL_MS,
+            ),
+        ] = 100,
         restart: Annotated[Literal["no", "on-failure", "always"], Field(description="Restart policy.")] = "no",
     ) -> CallToolResult:
         """Start a long-running process (server, watcher) and wait until it is ready.
@@ -68,7 +78,7 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
         workspace: WorkspaceRef,
         name: ServiceName,
         stream: Annotated[Literal["stdout", "stderr", "both"], Field(description="Which output.")] = "both",
-        tail: Annotated[int, Field(description="Only the last N lines.", ge=1, le=100_000)] = 200,
+        tail: Annotated[int, Field(description="Only the last N lines.", ge=1, le=arguments.MAX_LOG_TAIL_LINES)] = 200,
     ) -> CallToolResult:
         """The last lines a service printed (capped for the model)."""
 
@@ -82,7 +92,10 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
     async def service_stop(
         workspace: WorkspaceRef,
         name: ServiceName,
-        timeout: Annotated[float | None, Field(description="Grace seconds before KILL (default 10).", ge=0)] = None,
+        timeout: Annotated[
+            float | None,
+            Field(description="Grace seconds before KILL (default 10).", ge=0, le=arguments.MAX_STOP_GRACE_S),
+        ] = None,
     ) -> CallToolResult:
         """Stop a service: TERM its process group, KILL after the grace period (a dead one stops at once)."""
         return await offload(lambda: context.workspace(workspace).services.stop(name, timeout=timeout).to_dict())

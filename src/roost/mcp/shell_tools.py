@@ -3,7 +3,7 @@
 A shell keeps its state (cwd, variables, running programs) between calls;
 reads page through its output with a byte cursor, each capped at max_bytes.
 
-Imports the MCP layer's siblings, `roost.models` and the MCP types only.
+Imports the MCP layer's siblings, `roost.models`, `roost.protocol.limits` (for its bounds) and the MCP types only.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
 from roost.mcp.toolkit import Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool
+from roost.protocol.limits import MAX_SHELL_WAIT_MS, MAX_TERMINAL_CELLS
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
@@ -26,8 +27,8 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
     async def shell_open(
         workspace: WorkspaceRef,
         cwd: Cwd = None,
-        cols: Annotated[int, Field(description="Terminal width.", ge=1, le=1000)] = 120,
-        rows: Annotated[int, Field(description="Terminal height.", ge=1, le=1000)] = 32,
+        cols: Annotated[int, Field(description="Terminal width.", ge=1, le=MAX_TERMINAL_CELLS)] = 120,
+        rows: Annotated[int, Field(description="Terminal height.", ge=1, le=MAX_TERMINAL_CELLS)] = 32,
         env: EnvVars = None,
     ) -> CallToolResult:
         """Start an interactive bash on a PTY in the workspace and return its id.
@@ -52,9 +53,15 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
         ] = DEFAULT_MODEL_CHARS,
         wait_for_idle_ms: Annotated[
             int | None,
-            Field(description="First wait until the shell has printed nothing for this long (e.g. 300).", ge=0),
+            Field(
+                description="First wait until the shell has printed nothing for this long (e.g. 300).",
+                ge=0,
+                le=MAX_SHELL_WAIT_MS,
+            ),
         ] = 300,
-        timeout_ms: Annotated[int, Field(description="Stop waiting after this long.", ge=1, le=120_000)] = 10_000,
+        timeout_ms: Annotated[
+            int, Field(description="Stop waiting after this long.", ge=1, le=MAX_SHELL_WAIT_MS)
+        ] = 10_000,
         plain: Annotated[bool, Field(description="Strip terminal control sequences (colours, redraws).")] = True,
     ) -> CallToolResult:
         """Read a shell's output from `cursor`; pass next_cursor to the next call.
@@ -102,8 +109,8 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
     async def shell_resize(
         workspace: WorkspaceRef,
         shell: ShellRef,
-        cols: Annotated[int, Field(ge=1, le=1000)],
-        rows: Annotated[int, Field(ge=1, le=1000)],
+        cols: Annotated[int, Field(ge=1, le=MAX_TERMINAL_CELLS)],
+        rows: Annotated[int, Field(ge=1, le=MAX_TERMINAL_CELLS)],
     ) -> CallToolResult:
         """Change a shell's terminal size (the program in it gets SIGWINCH)."""
 

@@ -1,6 +1,7 @@
 """Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
-Imports `roost.config`, `roost.images.catalog`, the MCP layer's siblings and the MCP types only.
+Imports `roost.config`, `roost.images.catalog`, `roost.arguments` (for its bounds), the MCP layer's siblings
+and the MCP types only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost import arguments
 from roost.config import DEFAULT_ENV
 from roost.images.catalog import CATALOG
 from roost.mcp.results import offload, workspace_view
@@ -18,7 +20,17 @@ from roost.mcp.toolkit import EnvName, SeedPath, ToolContext, WorkspaceRef, add_
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
-    int | None, Field(description="Delete the workspace automatically this many seconds after creation.")
+    int | None,
+    Field(
+        description="Delete the workspace automatically this many seconds after creation "
+        f"(1 to {arguments.MAX_TTL_SECONDS}).",
+        ge=1,
+        le=arguments.MAX_TTL_SECONDS,
+    ),
+]
+WorkspaceName = Annotated[
+    str | None,
+    Field(description="A unique name: 1-63 of a-z 0-9 _ . -, not starting with 'ws-' (which marks ids)."),
 ]
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -27,13 +39,34 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
     async def workspace_create(
         env: EnvName = DEFAULT_ENV,
-        name: Annotated[str | None, Field(description="A unique name to refer to the workspace by.")] = None,
+        name: WorkspaceName = None,
         labels: Labels = None,
         seed_path: SeedPath = None,
         ttl_seconds: TtlSeconds = None,
-        vcpus: Annotated[int | None, Field(description="Virtual CPUs (a CPU time quota in the sandbox).")] = None,
-        mem_mib: Annotated[int | None, Field(description="Memory in MiB, tmpfs included.")] = None,
-        pids: Annotated[int | None, Field(description="Most processes at once (sandbox; default 1024).")] = None,
+        vcpus: Annotated[
+            int | None,
+            Field(
+                description=f"Virtual CPUs (1 to {arguments.MAX_VCPUS}; a CPU time quota in the sandbox).",
+                ge=1,
+                le=arguments.MAX_VCPUS,
+            ),
+        ] = None,
+        mem_mib: Annotated[
+            int | None,
+            Field(
+                description=f"Memory in MiB, tmpfs included ({arguments.MIN_MEM_MIB} to {arguments.MAX_MEM_MIB}).",
+                ge=arguments.MIN_MEM_MIB,
+                le=arguments.MAX_MEM_MIB,
+            ),
+        ] = None,
+        pids: Annotated[
+            int | None,
+            Field(
+                description=f"Most processes at once (sandbox; default 1024; {arguments.MIN_PIDS} to {arguments.MAX_PIDS}).",
+                ge=arguments.MIN_PIDS,
+                le=arguments.MAX_PIDS,
+            ),
+        ] = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
@@ -76,10 +109,17 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
 
     async def workspace_update(
         workspace: WorkspaceRef,
-        name: Annotated[str | None, Field(description="New name.")] = None,
+        name: WorkspaceName = None,
         labels: Annotated[dict[str, str] | None, Field(description="Labels to add or overwrite.")] = None,
         remove_labels: Annotated[list[str] | None, Field(description="Label keys to remove.")] = None,
-        ttl_seconds: Annotated[int | None, Field(description="New TTL in seconds, counted from now.")] = None,
+        ttl_seconds: Annotated[
+            int | None,
+            Field(
+                description=f"New TTL in seconds, counted from now (1 to {arguments.MAX_TTL_SECONDS}).",
+                ge=1,
+                le=arguments.MAX_TTL_SECONDS,
+            ),
+        ] = None,
         clear_ttl: Annotated[bool, Field(description="Remove the TTL so the workspace lives until deleted.")] = False,
     ) -> CallToolResult:
         """Rename a workspace, change its labels, or set or clear its TTL."""

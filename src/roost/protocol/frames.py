@@ -75,7 +75,12 @@ class Frame:
 
 def encode_header(kind: Kind, header: dict[str, Any], body_len: int) -> bytes:
     """Return prefix + JSON header for a frame whose body has `body_len` bytes."""
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 reaches us surrogate-escaped; JSON's \udcXX escape
+        # carries it across losslessly (and the other side's json.loads restores it).
+        raw = json.dumps(header, separators=(",", ":")).encode()
     if len(raw) > MAX_HEADER_BYTES:
         raise FrameError(f"frame header is {len(raw)} bytes; limit is {MAX_HEADER_BYTES}", "frame_too_large")
     if body_len > MAX_BODY_BYTES:

@@ -16,8 +16,10 @@ import json
 import os
 from pathlib import Path
 
+from roost import arguments
 from roost.errors import InvalidArgument, NotFound
 from roost.models import ExecRecord, OutputSlice
+from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 
@@ -80,7 +82,13 @@ class ExecHistory:
                 (self._outputs / f"{exec_id}.{stream}").unlink(missing_ok=True)
 
     def entries(self, limit: int | None = None) -> list[ExecRecord]:
-        """Newest last; lines that do not parse (a torn append) are skipped."""
+        """The newest `limit` (1 or more; all when None), newest last; lines that do not parse
+        (a torn append) are skipped.
+
+        Raises:
+            InvalidArgument: a limit that is not a whole number from 1.
+        """
+        limit = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
         known = {f.name for f in dataclasses.fields(ExecRecord)}
         records: list[ExecRecord] = []
         for line in self._lines():
@@ -99,13 +107,10 @@ class ExecHistory:
             NotFound: exec_not_found when the exec is unknown or was dropped.
         """
         if stream not in STREAMS:
-            raise InvalidArgument(f"stream must be one of {', '.join(STREAMS)}")
-        if offset < 0 or max_bytes < 0:
-            raise InvalidArgument("offset and max_bytes must not be negative")
-        if max_bytes > MAX_SLICE:
-            raise InvalidArgument(
-                f"max_bytes above {MAX_SLICE}", code="read_too_large", hint="read in pages with offset"
-            )
+            raise InvalidArgument(f"unknown output stream {stream!r}", hint=f"use one of {', '.join(STREAMS)}")
+        arguments.whole_number(exec_id, "exec id", 1, MAX_FILE_OFFSET, example=1)
+        arguments.file_offset(offset)
+        arguments.read_size(max_bytes, "max_bytes", MAX_SLICE)
         path = self._outputs / f"{exec_id}.{stream}"
         try:
             with open(path, "rb") as fh:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from roost.arguments import WORKSPACE_ID_PREFIX
 from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, StorageError, WorkspaceError
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
@@ -36,8 +37,7 @@ SCHEMA_VERSION = 1
 RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
 OWNER_FILE = ".owner"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-ID_PATTERN = re.compile(r"^ws-[0-9a-f]{10}$")
+ID_PATTERN = re.compile(rf"^{WORKSPACE_ID_PREFIX}[0-9a-f]{{10}}$")
 # creating -> running, or failed once its creator is gone; running <-> unhealthy (agent gone);
 # running/unhealthy -> stopped -> running (stop, start, restart); any -> deleting -> (removed).
 STATES = ("creating", "running", "stopped", "unhealthy", "failed", "deleting")
@@ -49,15 +49,6 @@ def utc_now() -> str:
 
 def parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def validate_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name) or ID_PATTERN.fullmatch(name):
-        raise InvalidArgument(
-            f"invalid workspace name {name!r}",
-            hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit (and not shaped like an id)",
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -151,7 +142,7 @@ class WorkspaceStore:
 
     @staticmethod
     def new_id() -> str:
-        return "ws-" + secrets.token_hex(5)
+        return WORKSPACE_ID_PREFIX + secrets.token_hex(5)
 
     def ids(self) -> list[str]:
         if not self.root.is_dir():
@@ -183,6 +174,7 @@ class WorkspaceStore:
                     f"workspace {ws_id} has no record (an interrupted create or delete)",
                     code="workspace_corrupt",
                     remedy=_force_delete(ws_id),
+                    details={"workspace": ws_id},
                 ) from None
             raise self._not_found(ws_id) from None
         try:
@@ -271,34 +263,41 @@ class WorkspaceStore:
     def resolve(self, ref: str) -> str:
         """Turn an id, a unique id prefix or a name into an id.
 
+        A reference that starts with `ws-` is an id or an id prefix; anything
+        else is a name. Names may not start with `ws-` (see
+        `roost.arguments.workspace_name`), so the two never overlap.
+
         Raises:
+            InvalidArgument: an empty reference.
             NotFound: workspace_not_found.
             ConflictError: workspace_ambiguous for a prefix matching several.
         """
-        if not ref:
-            raise InvalidArgument("empty workspace reference")
+        if not isinstance(ref, str) or not ref:
+            raise InvalidArgument(
+                f"a workspace reference must be a non-empty string, not {ref!r}",
+                hint="give the workspace's id, a unique id prefix, or its name",
+            )
         ids = self.ids()
+        if not ref.startswith(WORKSPACE_ID_PREFIX):
+            for ws_id in ids:
+                try:
+                    if self.load(ws_id).name == ref:
+                        return ws_id
+                except (WorkspaceError, NotFound):
+                    continue  # a corrupt or vanishing record has no name to match
+            raise self._not_found(ref)
         if ref in ids:
             return ref
-        named = []
-        for ws_id in ids:
-            try:
-                if self.load(ws_id).name == ref:
-                    named.append(ws_id)
-            except (WorkspaceError, NotFound):
-                continue
-        if named:
-            return named[0]
-        matches = [ws_id for ws_id in ids if ws_id.startswith(ref) or ws_id[3:].startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
+        matches = [ws_id for ws_id in ids if ws_id.startswith(ref)]
         if len(matches) > 1:
             raise ConflictError(
                 f"{ref!r} matches {len(matches)} workspaces: {', '.join(matches[:5])}",
                 code="workspace_ambiguous",
                 hint="give more characters of the id",
             )
-        raise self._not_found(ref)
+        if not matches:
+            raise self._not_found(ref)
+        return matches[0]
 
     @staticmethod
     def _not_found(ref: str) -> NotFound:

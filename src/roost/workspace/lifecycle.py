@@ -16,10 +16,10 @@ Imports: backends, images, store, workspace siblings, errors, models.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from roost import arguments
 from roost.backends import Backend, CreateSpec, select_backend
 from roost.backends.processes import kill_tree
 from roost.config import images_dir
@@ -33,13 +33,12 @@ from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock
-from roost.store.records import WorkspaceRecord, parse_time, utc_now, validate_name
+from roost.store.records import WorkspaceRecord, parse_time, utc_now
 from roost.workspace import recovery
 from roost.workspace.runtime import Runtime
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
-LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$")
 NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
 # What `run` puts on its throwaway workspace, so one its process left behind
 # (killed before it could delete it) is recognisable and reaped.
@@ -62,28 +61,21 @@ class CreateOptions:
     progress: ProgressFn | None = None
 
 
-TTL_HINT = "give a whole number of seconds above 0, e.g. 3600"
+def _validate(options: CreateOptions) -> dict[str, int]:
+    """Check every option before anything exists on disk; return the resources asked for.
 
-
-def validate_labels(labels: dict[str, str]) -> dict[str, str]:
-    for key, value in labels.items():
-        if not LABEL_KEY.fullmatch(key):
-            raise InvalidArgument(f"invalid label key {key!r}", hint="use letters, digits and _ . - /")
-        if not isinstance(value, str) or len(value) > 256:
-            raise InvalidArgument(f"label {key!r} must be a string of at most 256 characters")
-    return dict(labels)
-
-
-def _validate(options: CreateOptions) -> None:
+    Raises:
+        RoostError: env_not_found, or invalid_argument naming the bad option and its valid range.
+    """
+    if not isinstance(options.env, str) or not options.env:
+        raise InvalidArgument(f"env must be an environment name, not {options.env!r}", hint="e.g. debian:12")
     env_spec(options.env)
     if options.name is not None:
-        validate_name(options.name)
-    validate_labels(options.labels)
-    if options.ttl_seconds is not None and options.ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
-    for what, value in (("vcpus", options.vcpus), ("mem-mib", options.mem_mib), ("pids", options.pids)):
-        if value is not None and value <= 0:
-            raise InvalidArgument(f"{what} must be positive")
+        arguments.workspace_name(options.name)
+    arguments.labels(options.labels)
+    if options.ttl_seconds is not None:
+        arguments.ttl_seconds(options.ttl_seconds)
+    resources = arguments.resources(options.vcpus, options.mem_mib, options.pids)
     if options.network_policy not in NETWORK_POLICIES:
         raise InvalidArgument(
             f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
@@ -95,6 +87,7 @@ def _validate(options: CreateOptions) -> None:
             code="network_policy_unsupported",
             hint="use the default, off (network policies are a later milestone)",
         )
+    return resources
 
 
 def _expiry(ttl_seconds: int | None) -> str | None:
@@ -122,11 +115,9 @@ def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
-    _validate(options)
+    resources = _validate(options)
     seed = tar_stream(options.seed_path, home=rt.home) if options.seed_path is not None else None
     backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
-    wanted = (("vcpus", options.vcpus), ("mem_mib", options.mem_mib), ("pids", options.pids))
-    resources = {k: v for k, v in wanted if v is not None}
     rootfs = image_key = None
     if backend.needs_image:
         # Before any record exists: a long build or a failed pull leaves nothing behind.
@@ -286,10 +277,12 @@ def update(
         ConflictError: name_taken.
     """
     if name is not None:
-        validate_name(name)
-    validate_labels(labels or {})
-    if ttl_seconds is not None and ttl_seconds <= 0:
-        raise InvalidArgument("ttl must be a positive number of seconds", hint=TTL_HINT)
+        arguments.workspace_name(name)
+    arguments.labels(labels)
+    if ttl_seconds is not None:
+        arguments.ttl_seconds(ttl_seconds)
+    if not all(isinstance(key, str) for key in remove_labels):
+        raise InvalidArgument("remove_labels must be a list of label keys", hint="e.g. ['team']")
 
     def change(record: WorkspaceRecord) -> WorkspaceRecord:
         new_labels = {k: v for k, v in record.labels.items() if k not in remove_labels}

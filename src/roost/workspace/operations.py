@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost import arguments
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.models import (
@@ -29,6 +30,7 @@ from roost.models import (
     WriteResult,
 )
 from roost.protocol import Op
+from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.runtime import Runtime
@@ -50,17 +52,24 @@ class ExecSpec:
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
 
     def args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {"env": dict(self.env), "max_output_bytes": self.max_output_bytes}
-        if isinstance(self.command, str):
-            args["command"] = self.command
-        else:
-            args["argv"] = list(self.command)
+        """The agent's arguments, every one checked first.
+
+        Raises:
+            InvalidArgument: a bad command, cwd, env, timeout, stdin or output cap.
+        """
+        command = arguments.command(self.command)
+        args: dict[str, Any] = {"command" if isinstance(command, str) else "argv": command}
+        args["env"] = arguments.env_vars(self.env)
+        if self.max_output_bytes is not None:
+            arguments.whole_number(self.max_output_bytes, "max_output_bytes", 0, MAX_FILE_OFFSET, unit="bytes")
+        args["max_output_bytes"] = self.max_output_bytes
         if self.cwd is not None:
-            args["cwd"] = self.cwd
-        if self.timeout is not None:
-            if self.timeout <= 0:
-                raise InvalidArgument("timeout must be a positive number of seconds")
-            args["timeout"] = self.timeout
+            args["cwd"] = arguments.guest_path(self.cwd, "cwd")
+        timeout = arguments.exec_timeout(self.timeout)
+        if timeout is not None:
+            args["timeout"] = timeout
+        if self.stdin is not None and not isinstance(self.stdin, bytes | bytearray):
+            raise InvalidArgument("stdin must be text or bytes", hint="e.g. stdin='input\\n'")
         return args
 
     def display(self) -> str:
@@ -75,8 +84,6 @@ def run_exec(
     Raises:
         RoostError: command_not_found, path errors, or the agent going away.
     """
-    if not spec.command or (not isinstance(spec.command, str) and not all(isinstance(a, str) for a in spec.command)):
-        raise InvalidArgument("give a command to run", hint="e.g. -- python3 -c 'print(1)'")
     args = spec.args()
     captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
     # A caller who streams already has every byte: keep only what the
@@ -176,21 +183,22 @@ def _entry(data: dict[str, Any]) -> FileEntry:
 
 
 def list_files(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> FileListing:
-    reply = rt.call(record, Op.FILE_LIST, {"path": path, "recursive": recursive})
+    reply = rt.call(record, Op.FILE_LIST, {"path": arguments.guest_path(path), "recursive": bool(recursive)})
     entries = tuple(_entry(e) for e in reply.result.get("entries", []))
     return FileListing(str(reply.result.get("path", path)), entries, bool(reply.result.get("truncated")))
 
 
 def stat_file(rt: Runtime, record: WorkspaceRecord, path: str) -> FileEntry:
-    return _entry(rt.call(record, Op.FILE_STAT, {"path": path}).result)
+    return _entry(rt.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
 
 
 def read_file(
     rt: Runtime, record: WorkspaceRecord, path: str, offset: int = 0, max_bytes: int | None = None
 ) -> FileContent:
-    args: dict[str, Any] = {"path": path, "offset": offset}
+    """Raises: InvalidArgument: a bad path, offset or size (read_too_large above 8 MiB), before any call."""
+    args: dict[str, Any] = {"path": arguments.guest_path(path), "offset": arguments.file_offset(offset)}
     if max_bytes is not None:
-        args["max_bytes"] = max_bytes
+        args["max_bytes"] = arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
     reply = rt.call(record, Op.FILE_READ, args)
     result = reply.result
     return FileContent(
@@ -203,15 +211,18 @@ def read_file(
 
 
 def write_file(rt: Runtime, record: WorkspaceRecord, path: str, data: bytes, mode: int | None = None) -> WriteResult:
-    args: dict[str, Any] = {"path": path}
+    args: dict[str, Any] = {"path": arguments.guest_path(path)}
     if mode is not None:
-        args["mode"] = mode
+        args["mode"] = arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
+    if not isinstance(data, bytes | bytearray):
+        raise InvalidArgument(f"file content must be text or bytes, not {type(data).__name__}", hint="e.g. 'hello\\n'")
     result = rt.call(record, Op.FILE_WRITE, args, upload=[data]).result
     return WriteResult(str(result["path"]), int(result["size"]), int(result["mode"]))
 
 
 def delete_file(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> DeleteResult:
-    result = rt.call(record, Op.FILE_DELETE, {"path": path, "recursive": recursive}).result
+    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
+    result = rt.call(record, Op.FILE_DELETE, args).result
     return DeleteResult(str(result["path"]), str(result["type"]))
 
 
@@ -224,8 +235,9 @@ def sync_push(
         NotFound: seed_not_found for a missing source.
         RoostError: archive_rejected for unsafe members (nothing is changed).
     """
+    args = {"dest": arguments.guest_path(dest, "dest"), "delete": bool(delete)}
     stream = tar_stream(source, home=rt.home)
-    result = rt.call(record, Op.ARCHIVE_IMPORT, {"dest": dest, "delete": delete}, upload=stream).result
+    result = rt.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
     return SyncResult(
         dest=str(result.get("dest", dest)),
         files=int(result.get("files", 0)),
@@ -242,8 +254,8 @@ def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str, dry_run: bool 
     Raises:
         RoostError: patch_rejected naming the first hunk that does not apply.
     """
-    if not patch.strip():
-        raise InvalidArgument("the patch is empty")
+    if not isinstance(patch, str) or not patch.strip():
+        raise InvalidArgument("the patch is empty", hint="give the text of a unified diff, e.g. from git diff")
     result = rt.call(record, Op.PATCH_APPLY, {"dry_run": dry_run}, patch.encode()).result
     files = tuple(PatchedFile(str(f["path"]), str(f["action"]), int(f["hunks"])) for f in result.get("files", []))
     return PatchResult(files, bool(result.get("dry_run", dry_run)))

@@ -1,53 +1,27 @@
 """Services from the host's side: typed calls into the agent's supervisor.
 
-Imports: models, protocol, errors, store records, workspace siblings.
+Every argument is checked (see `roost.arguments` and `Readiness`) before the
+agent is asked to start anything.
+
+Imports: arguments, models, protocol, errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from roost import arguments
 from roost.errors import InvalidArgument
 from roost.models import ServiceInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
+from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
 
-PROBES = ("file", "tcp", "http", "command")
 RESTART = ("no", "on-failure", "always")
 LOG_STREAMS = ("stdout", "stderr", "both")
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Exactly one of file/tcp/http/command, with how long and how often to probe."""
-
-    file: str | None = None
-    tcp: str | None = None
-    http: str | None = None
-    command: str | None = None
-    timeout_s: float = 30.0
-    interval_ms: int = 100
-
-    def to_args(self) -> dict[str, Any] | None:
-        given = {
-            k: v
-            for k, v in (("file", self.file), ("tcp", self.tcp), ("http", self.http), ("command", self.command))
-            if v is not None
-        }
-        if not given:
-            return None
-        if len(given) > 1:
-            raise InvalidArgument(
-                f"give one readiness probe, not {len(given)} ({', '.join(given)})",
-                hint="pick one of --ready-file, --ready-tcp, --ready-http, --ready-command",
-            )
-        if self.timeout_s <= 0 or self.interval_ms <= 0:
-            raise InvalidArgument("--ready-timeout and --ready-interval-ms must be positive")
-        return {**given, "timeout_s": self.timeout_s, "interval_s": self.interval_ms / 1000}
 
 
 def _info(data: dict[str, Any]) -> ServiceInfo:
@@ -81,18 +55,25 @@ def start_service(
     ready: Readiness | None = None,
     restart: str = "no",
 ) -> ServiceInfo:
-    if restart not in RESTART:
-        raise InvalidArgument(f"restart must be one of {', '.join(RESTART)}")
-    if not command:
-        raise InvalidArgument("give the service's command", hint="e.g. -- python3 -m http.server 8000")
-    args: dict[str, Any] = {"name": name, "env": dict(env or {}), "restart": restart}
-    if isinstance(command, str):
-        args["command"] = command
-    else:
-        args["argv"] = list(command)
+    """Start a service once every argument is known to be good, and wait for its readiness.
+
+    Raises:
+        InvalidArgument: a bad name, command, cwd, env, restart policy or readiness probe
+            (nothing is started).
+        RoostError: service_exists, or the agent's own failure.
+    """
+    args: dict[str, Any] = {"name": arguments.service_name(name)}
+    checked = arguments.command(command, "service's command")
+    args["command" if isinstance(checked, str) else "argv"] = checked
     if cwd is not None:
-        args["cwd"] = cwd
-    probe = (ready or Readiness()).to_args()
+        args["cwd"] = arguments.guest_path(cwd, "cwd")
+    args["env"] = arguments.env_vars(env)
+    if restart not in RESTART:
+        raise InvalidArgument(f"unknown restart policy {restart!r}", hint=f"use one of {', '.join(RESTART)}")
+    args["restart"] = restart
+    if ready is not None and not isinstance(ready, Readiness):
+        raise InvalidArgument("ready must be a Readiness", hint="e.g. Readiness(tcp='8000')")
+    probe = (ready or Readiness()).to_args(cwd)
     if probe is not None:
         args["ready"] = probe
     return _info(rt.call(record, Op.SERVICE_START, args).result)
@@ -106,14 +87,20 @@ def service_status(rt: Runtime, record: WorkspaceRecord, name: str) -> ServiceIn
     return _info(rt.call(record, Op.SERVICE_STATUS, {"name": name}).result)
 
 
+def _log_args(name: str, stream: str, tail: int | None) -> dict[str, Any]:
+    if stream not in LOG_STREAMS:
+        raise InvalidArgument(f"unknown log stream {stream!r}", hint=f"use one of {', '.join(LOG_STREAMS)}")
+    args: dict[str, Any] = {"name": name, "stream": stream}
+    lines = arguments.optional_count(tail, "tail", arguments.MAX_LOG_TAIL_LINES, low=0, unit="lines")
+    if lines is not None:
+        args["tail"] = lines
+    return args
+
+
 def service_logs(
     rt: Runtime, record: WorkspaceRecord, name: str, *, stream: str = "both", tail: int | None = None
 ) -> str:
-    if stream not in LOG_STREAMS:
-        raise InvalidArgument(f"stream must be one of {', '.join(LOG_STREAMS)}")
-    args: dict[str, Any] = {"name": name, "stream": stream}
-    if tail is not None:
-        args["tail"] = tail
+    args = _log_args(name, stream, tail)
     return rt.call(record, Op.SERVICE_LOGS, args).body.decode("utf-8", errors="replace")
 
 
@@ -128,20 +115,15 @@ def follow_logs(
     tail: int | None = None,
 ) -> None:
     """Stream a service's log until `stop` is set or the service ends."""
-    if stream not in LOG_STREAMS:
-        raise InvalidArgument(f"stream must be one of {', '.join(LOG_STREAMS)}")
-    args: dict[str, Any] = {"name": name, "stream": stream, "follow": True}
-    if tail is not None:
-        args["tail"] = tail
+    args = {**_log_args(name, stream, tail), "follow": True}
     rt.call_until(record, Op.SERVICE_LOGS, args, lambda _ch, data: on_output(data), stop)
 
 
 def stop_service(rt: Runtime, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:
     args: dict[str, Any] = {"name": name}
-    if timeout is not None:
-        if timeout < 0:
-            raise InvalidArgument("timeout must not be negative")
-        args["timeout"] = timeout if timeout > 0 else 0.001
+    grace = arguments.stop_grace(timeout)
+    if grace is not None:
+        args["timeout"] = grace if grace > 0 else 0.001  # the agent takes a positive grace; this is "at once"
     return _info(rt.call(record, Op.SERVICE_STOP, args).result)
 
 

@@ -13,9 +13,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from roost import arguments
 from roost.errors import InvalidArgument
 from roost.models import ShellInfo, ShellOutput
 from roost.protocol import Op
+from roost.protocol.limits import MAX_SHELL_READ_BYTES, MAX_SHELL_WAIT_MS
 from roost.store.records import WorkspaceRecord
 from roost.workspace.runtime import Runtime
 from roost.workspace.terminal_text import plain_text
@@ -38,11 +40,6 @@ def _info(data: dict[str, Any]) -> ShellInfo:
     )
 
 
-def _check_size(cols: int, rows: int) -> None:
-    if not (0 < cols <= 1000 and 0 < rows <= 1000):
-        raise InvalidArgument("cols and rows must be between 1 and 1000", hint="e.g. --cols 120 --rows 32")
-
-
 def open_shell(
     rt: Runtime,
     record: WorkspaceRecord,
@@ -52,10 +49,10 @@ def open_shell(
     rows: int = 32,
     env: dict[str, str] | None = None,
 ) -> ShellInfo:
-    _check_size(cols, rows)
-    args: dict[str, Any] = {"cols": cols, "rows": rows, "env": dict(env or {})}
+    cols, rows = arguments.terminal_size(cols, rows)
+    args: dict[str, Any] = {"cols": cols, "rows": rows, "env": arguments.env_vars(env)}
     if cwd is not None:
-        args["cwd"] = cwd
+        args["cwd"] = arguments.guest_path(cwd, "cwd")
     return _info(rt.call(record, Op.SHELL_OPEN, args).result)
 
 
@@ -74,17 +71,17 @@ def read_shell(
     wait_for_idle_ms: int | None = None,
     timeout_ms: int | None = None,
 ) -> ShellOutput:
-    if cursor < 0 or max_bytes <= 0:
-        raise InvalidArgument(
-            "cursor must be >= 0 and max_bytes > 0", hint="start at cursor 0, or the last next_cursor"
-        )
-    args: dict[str, Any] = {"id": shell_id, "cursor": cursor, "max_bytes": max_bytes}
-    if wait_for_idle_ms is not None:
-        if wait_for_idle_ms < 0:
-            raise InvalidArgument("wait_for_idle_ms must be >= 0", hint="e.g. 300 waits for 300 ms of quiet")
-        args["wait_idle_ms"] = wait_for_idle_ms
-        if timeout_ms is not None:
-            args["timeout_ms"] = timeout_ms
+    args: dict[str, Any] = {
+        "id": shell_id,
+        "cursor": arguments.file_offset(cursor, "cursor"),
+        "max_bytes": arguments.read_size(max_bytes, "max_bytes", MAX_SHELL_READ_BYTES, low=1),
+    }
+    idle = arguments.optional_count(wait_for_idle_ms, "wait_for_idle_ms", MAX_SHELL_WAIT_MS, low=0, unit="ms")
+    deadline = arguments.optional_count(timeout_ms, "timeout_ms", MAX_SHELL_WAIT_MS, unit="ms")
+    if idle is not None:
+        args["wait_idle_ms"] = idle
+        if deadline is not None:
+            args["timeout_ms"] = deadline
     reply = rt.call(record, Op.SHELL_READ, args)
     result = reply.result
     return ShellOutput(
@@ -101,6 +98,8 @@ def read_shell(
 
 
 def write_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
+    if not isinstance(data, str | bytes):
+        raise InvalidArgument(f"shell input must be text or bytes, not {type(data).__name__}", hint="e.g. 'ls -la'")
     payload = data.encode() if isinstance(data, str) else data
     if newline:
         payload += b"\n"
@@ -110,14 +109,14 @@ def write_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, data: str |
 
 
 def signal_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:
-    name = signal.upper().removeprefix("SIG")
+    name = signal.upper().removeprefix("SIG") if isinstance(signal, str) else ""
     if name not in SIGNAL_NAMES:
         raise InvalidArgument(f"unknown signal {signal!r}", hint=f"use one of {', '.join(SIGNAL_NAMES)}")
     return str(rt.call(record, Op.SHELL_SIGNAL, {"id": shell_id, "signal": name}).result["signal"])
 
 
 def resize_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
-    _check_size(cols, rows)
+    cols, rows = arguments.terminal_size(cols, rows)
     rt.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
 
 
@@ -147,6 +146,6 @@ def attach_shell(
     """Stream a shell's output to `on_output` until `stop` is set or the shell ends."""
     args: dict[str, Any] = {"id": shell_id}
     if cursor is not None:
-        args["cursor"] = cursor
+        args["cursor"] = arguments.file_offset(cursor, "cursor")
     rt.call_until(record, Op.SHELL_ATTACH, args, lambda _ch, data: on_output(data), stop)
     return next(s for s in list_shells(rt, record) if s.id == shell_id)

@@ -16,10 +16,12 @@ import os
 import tarfile
 from typing import Any, BinaryIO
 
+from roost import arguments
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
 from roost.models import DiffEntry, DiffResult, ExportResult, ResetResult, SnapshotInfo
 from roost.protocol import Op
+from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations, services, shells
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
@@ -58,8 +60,13 @@ def diff(
     stat: bool = False,
     max_bytes: int | None = DEFAULT_DIFF_BYTES,
 ) -> DiffResult:
-    """Raises: RoostError: snapshot_not_found, path_outside_workspace."""
-    args: dict[str, Any] = {"against": against, "paths": list(paths), "stat": stat, "max_bytes": max_bytes}
+    """Raises: RoostError: snapshot_not_found, path_outside_workspace; invalid_argument before any call."""
+    args: dict[str, Any] = {
+        "against": arguments.snapshot_name(against),
+        "paths": [arguments.guest_path(path) for path in paths],
+        "stat": bool(stat),
+        "max_bytes": arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes"),
+    }
     reply = rt.call(record, Op.DIFF, args)
     result = reply.result
     return DiffResult(
@@ -87,6 +94,7 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str, output: HostArg, fmt
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
+    arguments.guest_path(path)
     where = host_path(output, home=rt.home, output=True)
     try:
         return _export(rt, record, path, where, fmt)
@@ -168,7 +176,7 @@ def _snapshot(data: dict[str, Any]) -> SnapshotInfo:
 
 def create_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> SnapshotInfo:
     """Raises: RoostError: snapshot_exists, invalid_argument."""
-    return _snapshot(rt.call(record, Op.SNAPSHOT_CREATE, {"name": name}).result)
+    return _snapshot(rt.call(record, Op.SNAPSHOT_CREATE, {"name": arguments.snapshot_name(name)}).result)
 
 
 def list_snapshots(rt: Runtime, record: WorkspaceRecord) -> list[SnapshotInfo]:
@@ -177,11 +185,12 @@ def list_snapshots(rt: Runtime, record: WorkspaceRecord) -> list[SnapshotInfo]:
 
 def delete_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> None:
     """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
-    rt.call(record, Op.SNAPSHOT_DELETE, {"name": name})
+    rt.call(record, Op.SNAPSHOT_DELETE, {"name": arguments.snapshot_name(name)})
 
 
 def reset(rt: Runtime, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
     """Stop services and close shells, then restore /workspace exactly to `snapshot`."""
+    arguments.snapshot_name(snapshot)
     # Names only: reading every manifest (10,000 rows each) would cost more than the reset.
     listed = rt.call(record, Op.SNAPSHOT_LIST, {"names_only": True}).result.get("snapshots", [])
     if snapshot not in {s.get("name") for s in listed}:

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from roost.cli.commands.common import sdk
-from roost.cli.output import emit_json, human_size, table, warn
+from roost.cli.output import emit_json, human_size, shown, table, warn
 
 
 def diff(args: argparse.Namespace) -> int:
@@ -45,7 +45,8 @@ def export(args: argparse.Namespace) -> int:
         emit_json(result.to_dict())
         return 0
     print(
-        f"exported {args.path} as {result.format} to {result.path} ({result.files} files, {human_size(result.bytes)})"
+        f"exported {shown(args.path)} as {result.format} to {shown(result.path)} ({result.files} files, "
+        f"{human_size(result.bytes)})"
     )
     if result.skipped_count:
         print(f"skipped {result.skipped_count} entries that may not cross to the host:")
@@ -61,7 +62,7 @@ def snapshot_create(args: argparse.Namespace) -> int:
         emit_json(snap.to_dict())
     else:
         stored = human_size(snap.stored_bytes or 0)
-        print(f"snapshot {snap.name}: {snap.files} files, {human_size(snap.size_bytes)} ({stored} newly stored)")
+        print(f"snapshot {shown(snap.name)}: {snap.files} files, {human_size(snap.size_bytes)} ({stored} newly stored)")
     return 0
 
 
@@ -84,7 +85,7 @@ def snapshot_delete(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"deleted": args.name})
     else:
-        print(f"deleted snapshot {args.name}")
+        print(f"deleted snapshot {shown(args.name)}")
     return 0
 
 
@@ -94,8 +95,8 @@ def reset(args: argparse.Namespace) -> int:
         emit_json(result.to_dict())
         return 0
     if result.stopped_services:
-        print(f"stopped services: {', '.join(result.stopped_services)}")
+        print(shown(f"stopped services: {', '.join(result.stopped_services)}"))
     if result.closed_shells:
-        print(f"closed shells: {', '.join(result.closed_shells)}")
-    print(f"reset to {result.snapshot}: {result.restored} restored, {result.removed} removed")
+        print(shown(f"closed shells: {', '.join(result.closed_shells)}"))
+    print(f"reset to {shown(result.snapshot)}: {result.restored} restored, {result.removed} removed")
     return 0

@@ -42,7 +42,7 @@ def command_from(args: argparse.Namespace) -> str | list[str]:
     argv = [str(arg) for arg in args.argv or []]
     if args.shell is not None:
         if argv:
-            raise InvalidArgument("give either -c SCRIPT or -- CMD..., not both")
+            raise InvalidArgument("give either -c SCRIPT or -- CMD..., not both", hint="drop one of them")
         return str(args.shell)
     if not argv:
         raise InvalidArgument("no command given", hint="add the command after --, e.g. -- git --version")
@@ -57,7 +57,9 @@ def parse_mode(text: str | None) -> int | None:
     try:
         mode = int(text, 8)
     except ValueError:
-        raise InvalidArgument(f"mode {text!r} is not an octal number such as 0644") from None
+        raise InvalidArgument(f"mode {text!r} is not an octal number", hint="e.g. --mode 0644") from None
     if not 0 <= mode <= 0o7777:
-        raise InvalidArgument(f"mode {text!r} is out of range")
+        raise InvalidArgument(
+            f"mode {text!r} is out of range", hint="give permission bits from 0000 to 7777, e.g. 0644"
+        )
     return mode

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from roost.cli.commands.common import sdk
-from roost.cli.output import emit_json, human_size, table
+from roost.cli.output import emit_json, human_size, shown, table
 from roost.cli.progress import progress_for
 from roost.models import EnvInfo
 
@@ -25,7 +25,7 @@ def _describe(info: EnvInfo) -> str:
         ("created", info.created_at or "-"),
         ("registry", info.registry_reference or "- (set ROOST_REGISTRY)"),
     ]
-    return "\n".join(f"{key:<9} {value}" for key, value in rows)
+    return "\n".join(f"{key:<9} {shown(value)}" for key, value in rows)
 
 
 def env_list(args: argparse.Namespace) -> int:

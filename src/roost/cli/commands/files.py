@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from roost.cli.commands.common import parse_mode, sdk
-from roost.cli.output import emit_json, human_size, table, warn
+from roost.cli.output import emit_json, human_size, shown, table, warn
 from roost.errors import InvalidArgument, NotFound
 from roost.models import FileEntry
 
@@ -22,11 +22,13 @@ def _read_host(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"{what} {path!r} does not exist", code="host_file_not_found") from None
+        raise NotFound(f"{what} {path!r} does not exist", code="host_file_not_found", hint="check the path") from None
     except IsADirectoryError:
-        raise InvalidArgument(f"{what} {path!r} is a directory") from None
+        raise InvalidArgument(f"{what} {path!r} is a directory", hint="give a file") from None
     except PermissionError:
-        raise InvalidArgument(f"cannot read {what} {path!r}: permission denied") from None
+        raise InvalidArgument(
+            f"cannot read {what} {path!r}: permission denied", hint="check the file's permissions"
+        ) from None
 
 
 def _entry_row(entry: FileEntry) -> list[str]:
@@ -88,7 +90,7 @@ def file_write(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result.to_dict())
     else:
-        print(f"wrote {result.path} ({human_size(result.size)}, mode {result.mode:o})")
+        print(f"wrote {shown(result.path)} ({human_size(result.size)}, mode {result.mode:o})")
     return 0
 
 
@@ -97,7 +99,7 @@ def file_delete(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result.to_dict())
     else:
-        print(f"deleted {result.path}")
+        print(f"deleted {shown(result.path)}")
     return 0
 
 
@@ -109,7 +111,7 @@ def sync_push(args: argparse.Namespace) -> int:
         deleted = f", deleted {result.deleted}" if args.delete else ""
         print(
             f"pushed {result.files} files, {result.dirs} dirs, {result.symlinks} links "
-            f"({human_size(result.bytes)}) into {result.dest}{deleted}"
+            f"({human_size(result.bytes)}) into {shown(result.dest)}{deleted}"
         )
     return 0
 
@@ -124,5 +126,5 @@ def patch_apply(args: argparse.Namespace) -> int:
         return 0
     verb = "would apply" if result.dry_run else "applied"
     for f in result.files:
-        print(f"{verb}: {f.action:<8} {f.path} ({f.hunks} hunk{'s' if f.hunks != 1 else ''})")
+        print(f"{verb}: {f.action:<8} {shown(f.path)} ({f.hunks} hunk{'s' if f.hunks != 1 else ''})")
     return 0

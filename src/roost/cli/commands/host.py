@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from roost.cli.commands.common import sdk
-from roost.cli.output import emit_json
+from roost.cli.output import emit_json, shown
 
 
 def doctor(args: argparse.Namespace) -> int:
@@ -21,14 +21,14 @@ def doctor(args: argparse.Namespace) -> int:
     print(f"default backend: {report.default_backend}")
     print("backends:")
     for name, check in report.backends.items():
-        print(f"  {'ok ' if check.ok else 'no '} {name:<12} {check.detail}")
+        print(f"  {'ok ' if check.ok else 'no '} {name:<12} {shown(check.detail)}")
     print("checks:")
     for check in report.checks:
-        print(f"  {'ok ' if check.ok else 'no '} {check.name:<12} {check.detail}")
+        print(f"  {'ok ' if check.ok else 'no '} {check.name:<12} {shown(check.detail)}")
     for name, protections in report.protections.items():
         print(f"protections of a new {name} workspace:")
         for protection in protections:
-            print(f"  {'on ' if protection.active else 'OFF'} {protection.name:<15} {protection.detail}")
+            print(f"  {'on ' if protection.active else 'OFF'} {protection.name:<15} {shown(protection.detail)}")
     return 0
 
 

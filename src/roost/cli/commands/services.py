@@ -10,7 +10,7 @@ import sys
 import threading
 
 from roost.cli.commands.common import command_from, key_values, sdk
-from roost.cli.output import EXIT_FAILURE, emit_error, emit_json, table
+from roost.cli.output import EXIT_FAILURE, emit_error, emit_json, shown, table
 from roost.client import Readiness
 from roost.errors import RoostError
 from roost.models import ServiceInfo
@@ -29,7 +29,7 @@ def _describe(service: ServiceInfo) -> str:
         ("ready", service.ready_at or "-"),
         ("stopped", service.stopped_at or "-"),
     ]
-    return "\n".join(f"{key:<8} {value}" for key, value in rows)
+    return "\n".join(f"{key:<8} {shown(value)}" for key, value in rows)
 
 
 def service_start(args: argparse.Namespace) -> int:
@@ -56,10 +56,10 @@ def service_start(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(service.to_dict())
     elif service.state != "failed":
-        print(f"{service.name} is {service.state} (pid {service.pid})")
+        print(f"{shown(service.name)} is {service.state} (pid {service.pid})")
     if service.state == "failed":
         if not args.json and service.log_tail:
-            sys.stderr.write(f"--- last output of {service.name} ---\n{service.log_tail}")
+            sys.stderr.write(f"--- last output of {shown(service.name)} ---\n{service.log_tail}")
             if not service.log_tail.endswith("\n"):
                 sys.stderr.write("\n")
         failure = RoostError(
@@ -131,5 +131,5 @@ def service_stop(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(service.to_dict())
     else:
-        print(f"{service.name} is {service.state}")
+        print(f"{shown(service.name)} is {service.state}")
     return 0

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from roost.cli.commands.common import key_values, sdk
-from roost.cli.output import emit_json, table
+from roost.cli.output import emit_json, shown, table
 from roost.models import ShellInfo
 
 
@@ -17,7 +17,7 @@ def _describe(shell: ShellInfo) -> str:
     ended = (
         f" (exit {shell.exit_code})" if shell.exit_code is not None else (f" ({shell.signal})" if shell.signal else "")
     )
-    return f"{shell.id}  {shell.state}{ended}  {shell.cols}x{shell.rows}  {shell.cwd}"
+    return shown(f"{shell.id}  {shell.state}{ended}  {shell.cols}x{shell.rows}  {shell.cwd}")
 
 
 def shell_open(args: argparse.Namespace) -> int:

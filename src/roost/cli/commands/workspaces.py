@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from roost.cli.commands.common import key_values, sdk
-from roost.cli.output import emit_json, human_size, table, warn
+from roost.cli.output import emit_json, human_size, shown, table, warn
 from roost.cli.progress import ProgressFn, progress_for
 from roost.client import Roost, Workspace
 from roost.models import WorkspaceInfo
@@ -36,10 +36,10 @@ def _describe(info: WorkspaceInfo) -> str:
     for what, counts in (("services", info.services), ("shells", info.shells)):
         if counts is not None:
             rows.append((what, ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
-    lines = [f"{key:<8} {value}" for key, value in rows]
+    lines = [f"{key:<8} {shown(value)}" for key, value in rows]
     if info.protections:
         lines.append("protections")
-        lines += [f"  {'on ' if p.active else 'OFF'} {p.name:<15} {p.detail}" for p in info.protections]
+        lines += [f"  {'on ' if p.active else 'OFF'} {p.name:<15} {shown(p.detail)}" for p in info.protections]
     return "\n".join(lines)
 
 
@@ -65,9 +65,8 @@ def create(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(info.to_dict())
     else:
-        print(
-            f"created {info.id}" + (f" ({info.name})" if info.name else "") + f": {info.env} on {_backend_label(info)}"
-        )
+        name = f" ({info.name})" if info.name else ""
+        print(shown(f"created {info.id}{name}: {info.env} on {_backend_label(info)}"))
     return 0
 
 

@@ -1,0 +1,303 @@
+"""Checks for the values callers hand roost: numbers in range, names, labels, environments, commands.
+
+Every face (CLI, SDK, MCP) reaches workspaces through the SDK, and the
+workspace layer runs these checks before it makes a directory, writes a
+record or calls an agent. A bad value is therefore refused once, the same
+way on every face, as `invalid_argument` with a hint naming the valid
+range; it never surfaces later as an OverflowError, a ValueError from deep
+inside, or a half-made workspace.
+
+Each check takes the value as given (`object`: a Python caller may pass
+anything, and `True` is an `int` in Python) and returns it typed.
+
+Imports: confinement, errors, protocol.limits and the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+
+from roost.confinement import ConfinedPath, HostArg
+from roost.errors import InvalidArgument
+from roost.protocol.limits import (
+    MAX_FILE_OFFSET,
+    MAX_TERMINAL_CELLS,
+    SERVICE_NAME,
+    SERVICE_NAME_RULE,
+    SNAPSHOT_NAME,
+    SNAPSHOT_NAME_RULE,
+)
+
+# Workspace ids are this prefix and hex digits; names must never read as one.
+WORKSPACE_ID_PREFIX = "ws-"
+
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600  # ten years
+MAX_EXEC_TIMEOUT_S = 7 * 24 * 3600  # a week
+MAX_READY_TIMEOUT_S = 3600
+MIN_READY_INTERVAL_MS = 10
+MAX_READY_INTERVAL_MS = 60_000
+MAX_STOP_GRACE_S = 3600
+MAX_VCPUS = 256
+MIN_MEM_MIB = 64
+MAX_MEM_MIB = 1024 * 1024  # 1 TiB
+MIN_PIDS = 16  # the agent, a shell and a command need a few
+MAX_PIDS = 4_194_304  # the kernel's pid_max ceiling
+MAX_LOG_TAIL_LINES = 1_000_000
+MAX_PORT = 65535
+
+_WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}")
+MAX_LABEL_VALUE = 256
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole_number(value: object, what: str, low: int, high: int, *, unit: str = "", example: int | None = None) -> int:
+    """An `int` (not a bool, not a float) from `low` to `high`, counting `unit`s.
+
+    Raises:
+        InvalidArgument: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        of = f" of {unit}" if unit else ""
+        hint = f"give a whole number from {low} to {high}" + (f", e.g. {example}" if example is not None else "")
+        raise InvalidArgument(f"{what} must be a whole number{of} from {low} to {high}, not {_shown(value)}", hint=hint)
+    return value
+
+
+def seconds(value: object, what: str, high: float, *, zero_ok: bool = False, example: float = 60) -> float:
+    """A finite number of seconds above 0 (or from 0, with `zero_ok`) and at most `high`.
+
+    NaN fails every comparison, so it is refused with the infinities.
+
+    Raises:
+        InvalidArgument: anything else.
+    """
+    lowest_ok = 0.0 if zero_ok else math.nextafter(0.0, 1.0)
+    if not isinstance(value, bool) and isinstance(value, int | float) and lowest_ok <= value <= high:
+        return float(value) + 0.0  # -0.0 becomes 0.0
+    span = f"from 0 to {high:g}" if zero_ok else f"above 0 and at most {high:g}"
+    raise InvalidArgument(
+        f"{what} must be a number of seconds {span}, not {_shown(value)}",
+        hint=f"give a number of seconds {span}, e.g. {example:g}",
+    )
+
+
+# -- numbers of the public surface -----------------------------------------------------
+
+
+def ttl_seconds(value: object) -> int:
+    """Raises: InvalidArgument: not a whole number of seconds from 1 to ten years."""
+    return whole_number(value, "ttl", 1, MAX_TTL_SECONDS, unit="seconds", example=3600)
+
+
+def exec_timeout(value: object) -> float | None:
+    """Raises: InvalidArgument: not None nor seconds above 0 and at most a week."""
+    return None if value is None else seconds(value, "timeout", MAX_EXEC_TIMEOUT_S)
+
+
+def stop_grace(value: object) -> float | None:
+    """Seconds between TERM and KILL; 0 kills at once. Raises: InvalidArgument."""
+    return None if value is None else seconds(value, "timeout", MAX_STOP_GRACE_S, zero_ok=True, example=10)
+
+
+def file_offset(value: object, what: str = "offset") -> int:
+    """A byte offset (or a cursor) into a file or stream. Raises: InvalidArgument."""
+    return whole_number(value, what, 0, MAX_FILE_OFFSET, unit="bytes", example=0)
+
+
+def read_size(value: object, what: str, limit: int, *, low: int = 0) -> int:
+    """How many bytes one call may return.
+
+    Raises:
+        InvalidArgument: not a whole number from `low` (invalid_argument), or above `limit` (read_too_large).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+        raise InvalidArgument(
+            f"{what} {value} is above the per-call limit of {limit}",
+            code="read_too_large",
+            hint="read in pages with the offset or cursor",
+        )
+    return whole_number(value, what, low, limit, unit="bytes", example=min(65536, limit))
+
+
+def optional_count(value: object, what: str, high: int, *, low: int = 1, unit: str = "") -> int | None:
+    """None, or a whole number from `low` to `high`. Raises: InvalidArgument."""
+    return None if value is None else whole_number(value, what, low, high, unit=unit)
+
+
+def terminal_size(cols: object, rows: object) -> tuple[int, int]:
+    """Raises: InvalidArgument: cols or rows outside 1..1000."""
+    return (
+        whole_number(cols, "cols", 1, MAX_TERMINAL_CELLS, example=120),
+        whole_number(rows, "rows", 1, MAX_TERMINAL_CELLS, example=32),
+    )
+
+
+def resources(vcpus: object, mem_mib: object, pids: object = None) -> dict[str, int]:
+    """The resource requests that were given, checked. Raises: InvalidArgument."""
+    given: dict[str, int] = {}
+    if vcpus is not None:
+        given["vcpus"] = whole_number(vcpus, "vcpus", 1, MAX_VCPUS, example=2)
+    if mem_mib is not None:
+        given["mem_mib"] = whole_number(mem_mib, "mem-mib", MIN_MEM_MIB, MAX_MEM_MIB, unit="MiB", example=1024)
+    if pids is not None:
+        given["pids"] = whole_number(pids, "pids", MIN_PIDS, MAX_PIDS, example=1024)
+    return given
+
+
+def port(value: object, what: str = "port") -> int:
+    """Raises: InvalidArgument: not a TCP port number 1..65535."""
+    return whole_number(value, what, 1, MAX_PORT, example=8000)
+
+
+# -- names -------------------------------------------------------------------------------
+
+
+def workspace_name(name: object) -> str:
+    """A name that can never be mistaken for an id or an id prefix.
+
+    A reference that starts with `ws-` is read as an id or an id prefix and
+    anything else as a name, so a name may not start with `ws-`.
+
+    Raises:
+        InvalidArgument: anything else.
+    """
+    if not isinstance(name, str) or not _WORKSPACE_NAME.fullmatch(name):
+        raise InvalidArgument(
+            f"invalid workspace name {_shown(name)}",
+            hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit",
+        )
+    if name.startswith(WORKSPACE_ID_PREFIX):
+        raise InvalidArgument(
+            f"workspace name {name!r} could be read as a workspace id",
+            hint=f"names may not start with {WORKSPACE_ID_PREFIX!r}, which marks ids; e.g. 'app-1'",
+        )
+    return name
+
+
+def service_name(name: object) -> str:
+    """Raises: InvalidArgument: not 1-63 of a-z 0-9 _ . - starting with a letter or digit."""
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
+        raise InvalidArgument(f"invalid service name {_shown(name)}", hint=f"use {SERVICE_NAME_RULE}")
+    return name
+
+
+def snapshot_name(name: object) -> str:
+    """Raises: InvalidArgument: not 1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit."""
+    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+        raise InvalidArgument(f"invalid snapshot name {_shown(name)}", hint=f"use {SNAPSHOT_NAME_RULE}")
+    return name
+
+
+def labels(value: object) -> dict[str, str]:
+    """Label keys of letters, digits and `_ . - /`; values strings of at most 256 characters.
+
+    Raises:
+        InvalidArgument: a bad key or value.
+    """
+    given = _mapping(value, "labels", "e.g. {'team': 'core'}")
+    for key, text in given.items():
+        if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
+            raise InvalidArgument(
+                f"invalid label key {_shown(key)}",
+                hint="use 1-63 of letters, digits and _ . - / starting with a letter or digit",
+            )
+        if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE:
+            raise InvalidArgument(
+                f"label {key!r} must be a string of at most {MAX_LABEL_VALUE} characters",
+                hint="shorten the value",
+            )
+    return given
+
+
+# -- what runs in the workspace ----------------------------------------------------------
+
+
+def env_vars(value: object, what: str = "env") -> dict[str, str]:
+    """Environment variables: POSIX-style names (letters, digits, `_`, not starting with a digit),
+    string values without NUL (a C string cannot hold one).
+
+    Raises:
+        InvalidArgument: a bad name or value.
+    """
+    given = _mapping(value, what, "e.g. {'DEBUG': '1'}")
+    for name, text in given.items():
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            raise InvalidArgument(
+                f"invalid environment variable name {_shown(name)}",
+                hint="use letters, digits and _, not starting with a digit, e.g. MY_VAR",
+            )
+        if not isinstance(text, str) or "\0" in text:
+            raise InvalidArgument(
+                f"environment variable {name} must be a string without NUL bytes", hint="remove the NUL byte"
+            )
+    return given
+
+
+def _mapping(value: object, what: str, example: str) -> dict[str, str]:
+    """A copy of a dict (None: empty) whose items the caller still checks one by one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what} must map names to values, not {_shown(value)}", hint=example)
+    return dict(value)
+
+
+def command(value: object, what: str = "command") -> str | list[str]:
+    """A script for `bash -c` (not blank) or an argv (a non-empty list of strings, the first not empty).
+
+    Raises:
+        InvalidArgument: anything else, or a NUL byte anywhere.
+    """
+    hint = "e.g. -- python3 -c 'print(1)', or a script with -c"
+    if isinstance(value, str):
+        if not value.strip():
+            raise InvalidArgument(f"give a {what} to run", hint=hint)
+        if "\0" in value:
+            raise InvalidArgument(f"the {what} contains a NUL byte", hint="remove the NUL byte")
+        return value
+    if isinstance(value, Sequence) and value and all(isinstance(arg, str) for arg in value):
+        argv = list(value)
+        if not argv[0]:
+            raise InvalidArgument(f"the {what}'s program name is empty", hint=hint)
+        if any("\0" in arg for arg in argv):
+            raise InvalidArgument(f"the {what} contains a NUL byte", hint="remove the NUL byte")
+        return argv
+    raise InvalidArgument(f"give a {what} to run: a string or a list of strings, not {_shown(value)}", hint=hint)
+
+
+def guest_path(value: object, what: str = "path") -> str:
+    """A path inside the workspace as given (the agent resolves and confines it).
+
+    Raises:
+        InvalidArgument: not a non-empty string, or a NUL byte in it.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"{what} must be a non-empty path, not {_shown(value)}", hint="e.g. /workspace/src")
+    if "\0" in value:
+        raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
+    return value
+
+
+def host_path(value: object, what: str) -> HostArg:
+    """A path on the host (seed, sync source, export output): a string, or a `ConfinedPath` as it is.
+
+    Raises:
+        InvalidArgument: not a non-empty str or os.PathLike of str, or a NUL byte in it.
+    """
+    if isinstance(value, ConfinedPath):
+        return value
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"{what} must be a host path, not {_shown(value)}", hint="e.g. ./repo")
+    if "\0" in path:
+        raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
+    return path
