@@ -15,6 +15,7 @@ PACKAGES=(
     ca-certificates  # uv and pip talk to PyPI over TLS
     python3        # Debian 12's 3.11 is enough for uv and roost
     bubblewrap     # the sandbox backend
+    libseccomp2    # the sandbox's seccomp filter is compiled by libseccomp (through pyseccomp)
     util-linux     # unshare: the sandbox's private mount namespace
     mmdebstrap     # building environment images from the Debian mirror
     e2fsprogs      # mkfs.ext4 -d: guest disk images
