@@ -41,6 +41,7 @@ from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
 from roost.errors import BackendError
 from roost.models import Protection
+from roost.ownership import OwnerOutOfRange, shift_tree
 
 BOOT_DEADLINE = 20.0
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -215,6 +216,8 @@ class SandboxBackend(HostAgentBackend):
             raise BackendError("the sandbox backend needs an environment image", code="image_missing")
         id_map = self._id_map(runtime)
         limits = _limits(spec.resources)
+        if runtime is not None and runtime.get("id_map") is None:
+            _adopt_legacy_layout(ws_dir, id_map)
         _prepare_dirs(ws_dir, id_map)
         log = ws_dir / "sandbox.log"
         enforcement = cgroups.create(spec.ws_id, limits)
@@ -306,6 +309,32 @@ class SandboxBackend(HostAgentBackend):
             )
         )
         return tuple(found)
+
+
+def _adopt_legacy_layout(ws_dir: Path, id_map: IdMap) -> None:
+    """A workspace made before sandboxes had their own user namespace: move its overlay
+    layers under layers/ and give what it wrote to the namespace's ids, so a start keeps it.
+
+    Raises:
+        BackendError: workspace_unadoptable when its files cannot be moved over.
+    """
+    try:
+        (ws_dir / "layers").mkdir(mode=0o700, exist_ok=True)
+        for name in ("upper", "work"):
+            if (ws_dir / name).is_dir() and not (ws_dir / "layers" / name).exists():
+                os.rename(ws_dir / name, ws_dir / "layers" / name)
+        if os.geteuid() == 0 and id_map.root_uid != 0:
+            for name in ("layers/upper", "workspace", "agent"):
+                if (ws_dir / name).is_dir():
+                    shift_tree(ws_dir / name, id_map.root_uid, id_map.root_gid)
+        for name in ("lower", "merged", "run"):  # the old mount points and socket dir
+            shutil.rmtree(ws_dir / name, ignore_errors=True)
+    except (OSError, OwnerOutOfRange) as exc:
+        raise BackendError(
+            f"cannot move this workspace's files to the sandbox's user namespace: {exc}",
+            code="workspace_unadoptable",
+            hint="it was made by an older roost; recreate it (its /workspace is on the host under the workspace's directory)",
+        ) from None
 
 
 def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
