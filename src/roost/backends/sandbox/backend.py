@@ -305,7 +305,9 @@ def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
     if os.geteuid() == 0:
         for name in _OWNED:
             os.chown(ws_dir / name, id_map.root_uid, id_map.root_gid)
-    os.chmod(ws_dir / "workspace", 0o755)
+    # The upper dir's root is the sandbox's `/`: the env's other users must be able to traverse it.
+    for name in ("layers/upper", "workspace"):
+        os.chmod(ws_dir / name, 0o755)
 
 
 class _Fds(NamedTuple):
