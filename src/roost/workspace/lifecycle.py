@@ -147,6 +147,7 @@ def create(rt: Runtime, options: CreateOptions) -> tuple[WorkspaceRecord, str | 
         rt.forget(ws_id)
         try:
             backend.destroy(ws_dir, ws_id, runtime)
+            backend.discard_files(ws_dir, runtime)
         finally:
             rt.store.remove(ws_id)
         raise
@@ -265,6 +266,7 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
     Raises:
         NotFound: workspace_not_found.
         WorkspaceError: workspace_corrupt (without force).
+        BackendError: process_survived, cleanup_failed (the workspace stays, to delete again).
     """
     if force and ref in rt.store.ids():
         ws_id = ref
@@ -280,7 +282,9 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
             record = None
         if record is not None:
             rt.store.save(record.replace(state="deleting"))
-            rt.backend(record).destroy(rt.store.dir(ws_id), ws_id, record.runtime)
+            backend = rt.backend(record)
+            backend.destroy(rt.store.dir(ws_id), ws_id, record.runtime)
+            backend.discard_files(rt.store.dir(ws_id), record.runtime)
         else:
             # The record is lost: kill whatever still carries the workspace's marker.
             kill_tree(ws_id, None)

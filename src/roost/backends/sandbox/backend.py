@@ -41,6 +41,9 @@ from roost.backends.sandbox.launcher import STAGE
 from roost.errors import BackendError
 
 BOOT_DEADLINE = 20.0
+# Deleting a big tree (a workspace full of node_modules) can take a while, but not forever.
+REMOVE_DEADLINE = 600.0
+CLEANUP_HINT = "`roost doctor` checks newuidmap and subordinate ids; then retry `roost workspace delete --force`"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_MEM_MIB = 2048
 DEFAULT_PIDS = 1024
@@ -270,6 +273,10 @@ class SandboxBackend(HostAgentBackend):
         finally:
             cgroups.remove(cgroups.Enforcement.from_runtime(runtime.get("cgroups")))
 
+    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+        if os.geteuid() != 0:
+            _remove_as_workspace_root(ws_dir, self._id_map(runtime))
+
     def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)
         enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
@@ -308,6 +315,35 @@ def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
     # The upper dir's root is the sandbox's `/`: the env's other users must be able to traverse it.
     for name in ("layers/upper", "workspace"):
         os.chmod(ws_dir / name, 0o755)
+
+
+def _remove_as_workspace_root(ws_dir: Path, id_map: IdMap) -> None:
+    """Delete what the sandbox wrote, from a namespace with its id map (see launcher.py).
+
+    A normal user cannot unlink what the workspace left owned by subordinate
+    ids (or made read-only) from outside; root can, so root never needs this.
+
+    Raises:
+        BackendError: cleanup_failed.
+    """
+    targets = [str(ws_dir / name) for name in _OWNED if "/" not in name and os.path.lexists(ws_dir / name)]
+    if not targets:
+        return
+    config = json.dumps({"id_map": id_map.launch_config(), "remove": targets})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", str(_launcher()), config],
+            capture_output=True,
+            timeout=REMOVE_DEADLINE,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendError(
+            f"cannot remove the workspace's files: {exc}", code="cleanup_failed", hint=CLEANUP_HINT
+        ) from None
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+        raise BackendError(f"cannot remove the workspace's files: {detail}", code="cleanup_failed", hint=CLEANUP_HINT)
 
 
 class _Fds(NamedTuple):
