@@ -274,8 +274,11 @@ class SandboxBackend(HostAgentBackend):
             cgroups.remove(cgroups.Enforcement.from_runtime(runtime.get("cgroups")))
 
     def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
-        if os.geteuid() != 0:
-            _remove_as_workspace_root(ws_dir, self._id_map(runtime))
+        if os.geteuid() == 0:
+            return  # root removes anything the workspace left
+        left = _remove_own_files(ws_dir)
+        if left:
+            _remove_as_workspace_root(left, self._id_map(runtime))
 
     def protections(self, runtime: dict[str, Any]) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)
@@ -317,19 +320,36 @@ def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
         os.chmod(ws_dir / name, 0o755)
 
 
-def _remove_as_workspace_root(ws_dir: Path, id_map: IdMap) -> None:
-    """Delete what the sandbox wrote, from a namespace with its id map (see launcher.py).
+def _remove_own_files(ws_dir: Path) -> list[Path]:
+    """Remove what the sandbox wrote as roost's user, where that suffices; return the trees it could not.
+
+    The common case, files owned by the workspace's root (the user), needs no namespace.
+    """
+    work = ws_dir / "layers" / "work" / "work"
+    if work.is_dir() and not work.is_symlink():
+        os.chmod(work, 0o700)  # overlayfs leaves its own work dir mode 000; it is ours
+    left = []
+    for name in (n for n in _OWNED if "/" not in n):
+        path = ws_dir / name
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            left.append(path)
+    return left
+
+
+def _remove_as_workspace_root(targets: list[Path], id_map: IdMap) -> None:
+    """Delete `targets` from a namespace with the workspace's id map (see launcher.py).
 
     A normal user cannot unlink what the workspace left owned by subordinate
-    ids (or made read-only) from outside; root can, so root never needs this.
+    ids (or locked) from outside; the namespace's root can.
 
     Raises:
         BackendError: cleanup_failed.
     """
-    targets = [str(ws_dir / name) for name in _OWNED if "/" not in name and os.path.lexists(ws_dir / name)]
-    if not targets:
-        return
-    config = json.dumps({"id_map": id_map.launch_config(), "remove": targets})
+    config = json.dumps({"id_map": id_map.launch_config(), "remove": [str(t) for t in targets]})
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-S", str(_launcher()), config],
