@@ -143,7 +143,7 @@ def check_unprivileged_build() -> None:
             "building an environment as a normal user needs a user namespace over subordinate ids: "
             + "; ".join(r.detail for r in missing),
             code="userns_unavailable",
-            hint="; ".join(r.fix for r in missing if r.fix) + " (`roost doctor` lists these checks)",
+            hint="; ".join([*(r.fix for r in missing if r.fix), "`roost doctor` lists these checks"]),
         )
 
 
