@@ -12,8 +12,10 @@ tarball, which roost's own layer code unpacks: every file ends up owned by
 the user, who is root inside the user's sandboxes; the owners the tarball
 names are not kept (outside a namespace only root could set them), device
 nodes are skipped (the sandbox mounts its own /dev), and setuid/setgid bits
-are kept (su and friends need them inside; on the host they only grant the
-user's own ids, in the 0700 image cache).
+are kept: the image must stay a working Debian where they matter (pushed to
+a registry, made into a VM disk); inside a sandbox no_new_privs makes them
+inert, and on the host they grant only the user's own ids, inside the 0700
+image cache.
 
 Imports: images.catalog, images.layers, userns, errors and the standard library.
 """
