@@ -17,6 +17,11 @@ One workspace starts like this (launcher.py runs the first steps):
 
 `--die-with-parent` is deliberately absent: the agent outlives the CLI.
 
+Run by a normal user, the workspace can leave files owned by that user's
+subordinate ids, which the user cannot unlink from outside: `discard_files`
+removes those from a namespace with the workspace's own map (launcher.py's
+remove mode).
+
 Imports: backends.base, backends.host_agent, backends.processes, backends.sandbox.*, errors.
 """
 
