@@ -2,7 +2,7 @@
 #
 #   make demo        install everything, then run roost's main job (roost run debian:12 -- git --version)
 #   make test        install everything, then run the test suite (pytest -n auto)
-#   make check       lint + format check + mypy --strict on src/ + tests (what CI runs)
+#   make check       lint + format check + mypy --strict on src/ + tests, also as a normal user (what CI runs)
 #   make help        all targets
 
 SHELL := /bin/bash
@@ -28,10 +28,10 @@ UV_RUN := uv run --frozen
 PY_PATHS := $(wildcard src tests benchmarks scripts examples)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps bootstrap images demo test check lint fmt format-check typecheck dist-check bench clean
+.PHONY: help setup system-deps bootstrap images demo test test-unprivileged check lint fmt format-check typecheck dist-check bench clean
 
 help: ## show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 system-deps: ## install missing Debian packages (scripts/install-system-deps.sh)
 	@bash scripts/install-system-deps.sh
@@ -54,6 +54,11 @@ test: setup images ## run the test suite (no tests collected counts as failure)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
+# As root: the sandbox contract and security tests again as a normal user (created once,
+# with subordinate ids; it stays). Skips with a reason where that cannot run.
+test-unprivileged: setup images ## as root: the sandbox contract + security tests as a normal user
+	@bash scripts/test-unprivileged.sh $(PYTEST_ARGS)
+
 lint: bootstrap ## ruff check
 	$(UV_RUN) ruff check $(PY_PATHS)
 
@@ -68,7 +73,7 @@ typecheck: bootstrap ## mypy (strict on src/)
 	$(UV_RUN) mypy
 
 # Prerequisites run in order (no -j here), so the cheap checks fail first.
-check: setup lint format-check typecheck test ## lint + format check + typecheck + tests (CI runs this)
+check: setup lint format-check typecheck test test-unprivileged ## lint + format check + typecheck + tests, also as a normal user (CI runs this)
 
 dist-check: bootstrap ## build wheel+sdist, install the wheel in a fresh venv, smoke the installed roost
 	@bash scripts/dist-check.sh

@@ -16,7 +16,8 @@ PACKAGES=(
     python3        # Debian 12's 3.11 is enough for uv and roost
     bubblewrap     # the sandbox backend
     libseccomp2    # the sandbox's seccomp filter is compiled by libseccomp (through pyseccomp)
-    util-linux     # unshare: the sandbox's private mount namespace
+    util-linux     # unshare: the sandbox's private mount namespace; runuser and setpriv for the unprivileged tests
+    uidmap         # newuidmap/newgidmap: a normal user's sandboxes and image builds map subordinate ids
     mmdebstrap     # building environment images from the Debian mirror
     e2fsprogs      # mkfs.ext4 -d: guest disk images
     qemu-system-x86  # the QEMU smoke: boots the guest image with software emulation

@@ -3,8 +3,10 @@
 # default, or $ROOST_IMAGES), so the timed test run never pays for a build:
 #   - the debian:12 environment rootfs (sandbox contract tests), when bwrap works;
 #   - the debian:12 guest image (kernel, initramfs, disk) for the QEMU smoke,
-#     when qemu-system-x86_64 is installed.
-# Both are content-addressed and reused when already there.
+#     when qemu-system-x86_64 is installed;
+#   - as root: the normal user the unprivileged tests run as, its venv and its own
+#     debian:12 image (scripts/test-unprivileged.sh --prepare-only; skips with a reason).
+# All are content-addressed and reused when already there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export ROOST_IMAGES="${ROOST_IMAGES:-$PWD/.cache/images}"
@@ -28,4 +30,8 @@ from roost.images.guest.build import ensure_guest_image
 image = ensure_guest_image(ImageCache(Path(os.environ["ROOST_IMAGES"])), "debian:12")
 print(f"images: guest image for debian:12 ready ({image.rootfs.parent.name})")
 PY
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/test-unprivileged.sh --prepare-only
 fi

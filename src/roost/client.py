@@ -248,7 +248,7 @@ class Roost:
         """Build an environment locally with mmdebstrap/debootstrap from apt's mirror.
 
         Raises:
-            ImageError: build_failed, disk_full, no_bootstrap_tool.
+            ImageError: build_failed, disk_full, no_bootstrap_tool, userns_unavailable.
         """
         return envs.build(self._rt, name, progress)
 

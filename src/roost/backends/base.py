@@ -75,6 +75,16 @@ class Backend(Protocol):
         directory (cgroups, ...). Files are removed by the caller."""
         ...
 
+    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+        """After `destroy`, before the caller removes `ws_dir`: delete what the
+        workspace wrote there that roost's user cannot delete directly (e.g.
+        files owned by a normal user's subordinate ids).
+
+        Raises:
+            BackendError: cleanup_failed.
+        """
+        ...
+
     def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         """The layers isolating the workspace with this runtime (None: a workspace made
         here now), active or not and why."""

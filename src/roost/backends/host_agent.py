@@ -160,6 +160,9 @@ class HostAgentBackend:
     def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
         return 0, 0
 
+    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+        return None  # the agent runs as roost's user: its files are roost's to delete
+
     def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
         try:
             # Every process of the workspace carries its marker; killing the

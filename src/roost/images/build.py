@@ -3,9 +3,21 @@
 The Debian mirror is read at run time from apt's own configuration on this
 host (`/etc/apt/sources.list.d/*.sources`, then `/etc/apt/sources.list`),
 or `$ROOST_DEBIAN_MIRROR`; it is never hard-coded. Subprocess failures are
-translated here, once, into `ImageError`s.
+translated here, once, into `ImageError`s, with a hint that fits the cause.
 
-Imports: images.catalog, errors and the standard library.
+As root, the tool writes the rootfs directory itself. As a normal user,
+mmdebstrap runs in unshare mode (a user namespace over the user's
+subordinate ids, see `roost.userns`, checked before it starts) and writes a
+tarball, which roost's own layer code unpacks: every file ends up owned by
+the user, who is root inside the user's sandboxes; the owners the tarball
+names are not kept (outside a namespace only root could set them), device
+nodes are skipped (the sandbox mounts its own /dev), and setuid/setgid bits
+are kept: the image must stay a working Debian where they matter (pushed to
+a registry, made into a VM disk); inside a sandbox no_new_privs makes them
+inert, and on the host they grant only the user's own ids, inside the 0700
+image cache.
+
+Imports: images.catalog, images.layers, userns, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ from pathlib import Path
 
 from roost.errors import ImageError
 from roost.images.catalog import EnvSpec
+from roost.images.layers import apply_layer
+from roost.userns import requirements
 
 ProgressFn = Callable[[str, int, int], None]
 """progress(step_description, steps_done, steps_total)"""
@@ -96,16 +110,22 @@ def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     )
 
 
-def bootstrap_tool() -> tuple[str, str]:
-    """('mmdebstrap'|'debootstrap', path).
+def bootstrap_tool(*, unprivileged: bool = False) -> tuple[str, str]:
+    """('mmdebstrap'|'debootstrap', path); a normal user's build needs mmdebstrap (unshare mode).
 
     Raises:
         ImageError: no_bootstrap_tool.
     """
-    for tool in ("mmdebstrap", "debootstrap"):
+    for tool in ("mmdebstrap",) if unprivileged else ("mmdebstrap", "debootstrap"):
         path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None)
         if path:
             return tool, path
+    if unprivileged:
+        raise ImageError(
+            "building an environment as a normal user needs mmdebstrap (debootstrap needs root)",
+            code="no_bootstrap_tool",
+            hint="install it: apt-get install mmdebstrap (as root)",
+        )
     raise ImageError(
         "neither mmdebstrap nor debootstrap is installed",
         code="no_bootstrap_tool",
@@ -113,10 +133,28 @@ def bootstrap_tool() -> tuple[str, str]:
     )
 
 
-def _command(tool: str, path: str, spec: EnvSpec, dest: Path, mirror: str) -> list[str]:
+def check_unprivileged_build() -> None:
+    """Refuse early, naming every fix, when a normal user's build cannot get its user namespace.
+
+    Raises:
+        ImageError: userns_unavailable.
+    """
+    missing = [r for r in requirements() if not r.ok]
+    if missing:
+        raise ImageError(
+            "building an environment as a normal user needs a user namespace over subordinate ids: "
+            + "; ".join(r.detail for r in missing),
+            code="userns_unavailable",
+            hint="; ".join([*(r.fix for r in missing if r.fix), "`roost doctor` lists these checks"]),
+        )
+
+
+def _command(tool: str, path: str, spec: EnvSpec, dest: Path, mirror: str, *, unprivileged: bool = False) -> list[str]:
     packages = ",".join(spec.packages)
     if tool == "mmdebstrap":
         argv = [path, "--variant=minbase", f"--include={packages}"]
+        if unprivileged:
+            argv += ["--mode=unshare", "--format=tar"]
         hooks = Path("/usr/share/mmdebstrap/hooks/merged-usr")
         if hooks.is_dir():
             argv.append(f"--hook-dir={hooks}")
@@ -126,16 +164,23 @@ def _command(tool: str, path: str, spec: EnvSpec, dest: Path, mirror: str) -> li
 
 
 def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None) -> str:
-    """Bootstrap `spec` into the empty directory `dest`; return the tool used.
+    """Bootstrap `spec` into `dest` (absent or empty); return the tool used.
 
     Raises:
-        ImageError: build_failed (with the tool's last lines), disk_full.
+        ImageError: build_failed (with the tool's last lines), disk_full,
+            no_bootstrap_tool, userns_unavailable (a normal user without
+            user namespaces, newuidmap or subordinate ids).
     """
-    tool, path = bootstrap_tool()
+    unprivileged = os.geteuid() != 0
+    tool, path = bootstrap_tool(unprivileged=unprivileged)
+    if unprivileged:
+        check_unprivileged_build()
     mirror = debian_mirror()
-    argv = _command(tool, path, spec, dest, mirror)
+    # A normal user's mmdebstrap writes a tarball beside `dest`, unpacked below.
+    output = dest.with_name(f"{dest.name}.tar") if unprivileged else dest
+    argv = _command(tool, path, spec, output, mirror, unprivileged=unprivileged)
     unshare = shutil.which("unshare")
-    if os.geteuid() == 0 and unshare:
+    if not unprivileged and unshare:
         # As root the tool mounts /proc, /sys and /dev into the target; in a
         # private mount namespace those mounts die with it, even on a kill.
         argv = [unshare, "--mount", "--propagation", "private", "--", *argv]
@@ -169,10 +214,52 @@ def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None)
         raise ImageError(
             f"{tool} failed building {spec.name} (exit {code}): {_cause(tail)}",
             code="build_failed",
-            hint="check that the Debian mirror in apt's sources is reachable",
+            hint=_failure_hint(tail, mirror),
             details={"log_tail": list(tail)},
         )
+    if unprivileged:
+        if progress:
+            progress("unpacking the image", total - 1, total)
+        _unpack(output, dest)
     return tool
+
+
+def _unpack(tarball: Path, dest: Path) -> None:
+    """Unpack mmdebstrap's tarball into `dest` as the user, then drop the tarball.
+
+    Raises:
+        ImageError: layer_rejected, layer_corrupt, layer_write_failed.
+    """
+    try:
+        dest.mkdir(mode=0o755, exist_ok=True)
+        apply_layer(tarball, dest)  # a Debian tree has no .wh. entries
+    finally:
+        tarball.unlink(missing_ok=True)
+
+
+# Lines of a failed bootstrap that point at the mirror or the network, and at the user namespace.
+_NETWORK_MARKERS = (
+    "Failed to fetch",
+    "Could not resolve",
+    "Temporary failure resolving",
+    "Could not connect",
+    "Connection failed",
+    "Connection timed out",
+    "Unable to connect",
+    "Release file",
+    "does not have a Release",
+)
+_USERNS_MARKERS = ("chroot mode", "unshare", "newuidmap", "newgidmap", "subuid", "subgid", "user namespace")
+
+
+def _failure_hint(tail: deque[str], mirror: str) -> str:
+    """What to do about a failed bootstrap, from what it printed (the mirror only when it is to blame)."""
+    text = "\n".join(tail)
+    if any(marker in text for marker in _NETWORK_MARKERS):
+        return f"check that the Debian mirror {mirror} is reachable, or set {MIRROR_ENV} to one that is"
+    if any(marker in text for marker in _USERNS_MARKERS):
+        return "the build could not set up its user namespace: `roost doctor` says what is missing and how to fix it"
+    return "the tool's last lines are in the error's details (`--json`)"
 
 
 def _cause(tail: deque[str]) -> str:
@@ -207,7 +294,11 @@ def finish_rootfs(spec: EnvSpec, root: Path) -> None:
 
 
 def tree_digest(root: Path) -> str:
-    """A sha256 over every path, type, mode, link target and file content under `root`."""
+    """A sha256 over every path, type, mode, link target and file content under `root`.
+
+    Raises:
+        ImageError: build_failed when a file in the tree cannot be read.
+    """
     digest = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -219,7 +310,12 @@ def tree_digest(root: Path) -> str:
             if stat.S_ISLNK(st.st_mode):
                 digest.update(os.readlink(full).encode() + b"\0")
             elif stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        digest.update(chunk)
+                try:
+                    with open(full, "rb") as fh:
+                        while chunk := fh.read(1 << 20):
+                            digest.update(chunk)
+                except OSError as exc:
+                    raise ImageError(
+                        f"cannot read {rel} in the built rootfs: {exc.strerror}", code="build_failed"
+                    ) from None
     return "sha256:" + digest.hexdigest()

@@ -66,7 +66,7 @@ def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None)
     """Build `env` with mmdebstrap/debootstrap and cache it (replacing any cached one).
 
     Raises:
-        ImageError: build_failed, disk_full, no_bootstrap_tool, image_incomplete.
+        ImageError: build_failed, disk_full, no_bootstrap_tool, userns_unavailable, image_incomplete.
     """
     spec = env_spec(env)
     with cache.lock(env):

@@ -1,6 +1,6 @@
 """`roost doctor`: which backend this host gets, and exactly why.
 
-Imports: backends, images (cache and sources), models, config, workspace.runtime.
+Imports: backends, images (cache and sources), models, config, userns, workspace.runtime.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from roost.errors import RoostError
 from roost.images.cache import ImageCache
 from roost.images.manager import configured_sources
 from roost.models import DoctorCheck, DoctorReport
+from roost.userns import requirements
 from roost.workspace.runtime import Runtime
 
 
@@ -54,6 +55,15 @@ def _host_checks(rt: Runtime) -> list[DoctorCheck]:
     ]
 
 
+def _unprivileged_checks() -> list[DoctorCheck]:
+    """As a normal user: what sandboxes and image builds need for a user namespace over subordinate ids."""
+    if os.geteuid() == 0:
+        return []  # root writes any id map itself
+    return [
+        DoctorCheck(r.name, r.ok, r.detail if r.fix is None else f"{r.detail}; fix: {r.fix}") for r in requirements()
+    ]
+
+
 def report(rt: Runtime) -> DoctorReport:
     backends: dict[str, DoctorCheck] = {}
     for name in BACKEND_NAMES:
@@ -69,7 +79,7 @@ def report(rt: Runtime) -> DoctorReport:
             warning = f"the {chosen.name} backend is selected: workspaces are NOT isolated"
     except RoostError as exc:
         default, warning = "none", exc.message
-    checks = _host_checks(rt)
+    checks = _host_checks(rt) + _unprivileged_checks()
     if warning:
         checks.append(DoctorCheck("isolation", False, warning))
     protections = {name: get_backend(name, rt.home).protections(None) for name, check in backends.items() if check.ok}

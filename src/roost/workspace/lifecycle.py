@@ -191,6 +191,7 @@ def _undo_create(rt: Runtime, backend: Backend, ws_id: str, runtime: dict[str, o
     rt.forget(ws_id)
     with contextlib.suppress(RoostError):
         backend.destroy(rt.store.dir(ws_id), ws_id, dict(runtime))
+        backend.discard_files(rt.store.dir(ws_id), dict(runtime))
         rt.store.remove(ws_id)
 
 
@@ -319,6 +320,7 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
         NotFound: workspace_not_found.
         WorkspaceError: workspace_corrupt (without force).
         StorageError: delete_incomplete when files could not be removed.
+        BackendError: process_survived, cleanup_failed (the workspace stays, to delete again).
     """
     if force and ref in rt.store.ids():
         ws_id = ref
@@ -336,7 +338,9 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
             # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
             with contextlib.suppress(StorageError):
                 rt.store.save(record.replace(state="deleting"))
-            rt.backend(record).destroy(rt.store.dir(ws_id), ws_id, record.runtime)
+            backend = rt.backend(record)
+            backend.destroy(rt.store.dir(ws_id), ws_id, record.runtime)
+            backend.discard_files(rt.store.dir(ws_id), record.runtime)
         else:
             # The record is lost: kill whatever still carries the workspace's marker.
             kill_tree(ws_id, None)

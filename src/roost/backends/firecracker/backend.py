@@ -351,6 +351,9 @@ class FirecrackerBackend:
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
 
+    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+        return None  # the guest writes only into its disk image, a file roost owns
+
     # -- stop and start (for `roost workspace stop|start`) ----------------------------
     def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
         """Wind the guest down (sync; services stopped, shells closed), power it off

@@ -17,6 +17,11 @@ One workspace starts like this (launcher.py runs the first steps):
 
 `--die-with-parent` is deliberately absent: the agent outlives the CLI.
 
+Run by a normal user, the workspace can leave files owned by that user's
+subordinate ids, which the user cannot unlink from outside: `discard_files`
+removes those from a namespace with the workspace's own map (launcher.py's
+remove mode).
+
 Imports: backends.base, backends.host_agent, backends.processes, backends.sandbox.*, errors.
 """
 
@@ -44,6 +49,9 @@ from roost.models import Protection
 from roost.ownership import OwnerOutOfRange, shift_tree
 
 BOOT_DEADLINE = 20.0
+# Deleting a big tree (a workspace full of node_modules) can take a while, but not forever.
+REMOVE_DEADLINE = 600.0
+CLEANUP_HINT = "`roost doctor` checks newuidmap and subordinate ids; then retry `roost workspace delete --force`"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_MEM_MIB = 2048
 DEFAULT_PIDS = 1024
@@ -280,6 +288,13 @@ class SandboxBackend(HostAgentBackend):
             found = cgroups.made_for(ws_id)
             cgroups.remove(cgroups.Enforcement(recorded.version, tuple({*recorded.dirs, *found.dirs})))
 
+    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+        if os.geteuid() == 0:
+            return  # root removes anything the workspace left
+        left = _remove_own_files(ws_dir)
+        if left:
+            _remove_as_workspace_root(left, self._id_map(runtime))
+
     def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)
         if runtime is None:
@@ -344,7 +359,55 @@ def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
     if os.geteuid() == 0:
         for name in _OWNED:
             os.chown(ws_dir / name, id_map.root_uid, id_map.root_gid)
-    os.chmod(ws_dir / "workspace", 0o755)
+    # The upper dir's root is the sandbox's `/`: the env's other users must be able to traverse it.
+    for name in ("layers/upper", "workspace"):
+        os.chmod(ws_dir / name, 0o755)
+
+
+def _remove_own_files(ws_dir: Path) -> list[Path]:
+    """Remove what the sandbox wrote as roost's user, where that suffices; return the trees it could not.
+
+    The common case, files owned by the workspace's root (the user), needs no namespace.
+    """
+    work = ws_dir / "layers" / "work" / "work"
+    if work.is_dir() and not work.is_symlink():
+        os.chmod(work, 0o700)  # overlayfs leaves its own work dir mode 000; it is ours
+    left = []
+    for name in (n for n in _OWNED if "/" not in n):
+        path = ws_dir / name
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            left.append(path)
+    return left
+
+
+def _remove_as_workspace_root(targets: list[Path], id_map: IdMap) -> None:
+    """Delete `targets` from a namespace with the workspace's id map (see launcher.py).
+
+    A normal user cannot unlink what the workspace left owned by subordinate
+    ids (or locked) from outside; the namespace's root can.
+
+    Raises:
+        BackendError: cleanup_failed.
+    """
+    config = json.dumps({"id_map": id_map.launch_config(), "remove": [str(t) for t in targets]})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", str(_launcher()), config],
+            capture_output=True,
+            timeout=REMOVE_DEADLINE,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendError(
+            f"cannot remove the workspace's files: {exc}", code="cleanup_failed", hint=CLEANUP_HINT
+        ) from None
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+        raise BackendError(f"cannot remove the workspace's files: {detail}", code="cleanup_failed", hint=CLEANUP_HINT)
 
 
 class _Fds(NamedTuple):

@@ -12,24 +12,21 @@ capability over the host, also when roost itself runs as root:
   `newuidmap`/`newgidmap` (Debian's `uidmap`). Without them only root is
   mapped: the workspace runs, but cannot chown files to other users.
 
-Imports: errors and the standard library.
+Imports: errors, userns and the standard library.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from roost.errors import BackendError
+from roost.userns import SUBGID, SUBUID, id_map_helpers, subordinate_ids, subordinate_range, user_names
 
 IDS = 65536  # 0..65535 inside: every id a Debian system uses
 DEFAULT_ROOT_START = 1_000_000_000
-SUBUID = Path("/etc/subuid")
-SUBGID = Path("/etc/subgid")
 
 
 @dataclass(frozen=True)
@@ -131,36 +128,10 @@ def _lookup(ranges: tuple[IdRange, ...], inside: int) -> int | None:
     return None
 
 
-def subordinate_range(path: Path, names: tuple[str, ...], minimum: int) -> tuple[int, int] | None:
-    """The first range of at least `minimum` ids that `path` gives any of `names` (a name or a uid)."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        fields = line.strip().split(":")
-        if len(fields) != 3 or fields[0] not in names:
-            continue
-        try:
-            start, count = int(fields[1]), int(fields[2])
-        except ValueError:
-            continue
-        if count >= minimum:
-            return start, count
-    return None
-
-
-def _names(uid: int) -> tuple[str, ...]:
-    try:
-        return (pwd.getpwuid(uid).pw_name, str(uid))
-    except KeyError:
-        return (str(uid),)
-
-
 def host_id_map() -> IdMap:
     """The map new workspaces of this host and user get."""
     uid, gid = os.geteuid(), os.getegid()
-    names = _names(uid)
+    names = user_names(uid)
     if uid == 0:
         sub_u = subordinate_range(SUBUID, names, IDS)
         sub_g = subordinate_range(SUBGID, names, IDS)
@@ -173,22 +144,18 @@ def host_id_map() -> IdMap:
         return IdMap((IdRange(0, u_start, IDS),), (IdRange(0, g_start, IDS),), "direct", note)
     sub_u = subordinate_range(SUBUID, names, IDS - 1)
     sub_g = subordinate_range(SUBGID, names, IDS - 1)
-    helpers = shutil.which("newuidmap") is not None and shutil.which("newgidmap") is not None
-    if sub_u is not None and sub_g is not None and helpers:
+    helpers = id_map_helpers()
+    if sub_u is not None and sub_g is not None and helpers.ok:
         return IdMap(
             (IdRange(0, uid, 1), IdRange(1, sub_u[0], IDS - 1)),
             (IdRange(0, gid, 1), IdRange(1, sub_g[0], IDS - 1)),
             "newidmap",
             "root is you; ids 1-65535 are your subordinate ids",
         )
-    missing = []
-    if not helpers:
-        missing.append("newuidmap/newgidmap (apt-get install uidmap)")
-    if sub_u is None or sub_g is None:
-        missing.append(f"a range of {IDS - 1} ids for {names[0]} in {SUBUID} and {SUBGID} (usermod --add-subuids)")
+    missing = [f"{r.detail} (fix: {r.fix})" for r in (helpers, subordinate_ids(uid)) if not r.ok]
     return IdMap(
         (IdRange(0, uid, 1),),
         (IdRange(0, gid, 1),),
         "direct",
-        f"root is you and no other id is mapped: missing {' and '.join(missing)}",
+        f"root is you and no other id is mapped: {'; '.join(missing)}",
     )

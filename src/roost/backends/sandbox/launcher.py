@@ -23,6 +23,13 @@ installed). In order:
 
 CONFIG is a JSON object; backend.py builds it. Failures are one line on
 stderr, `roost-sandbox: ...`, and exit status 1.
+
+With `{"id_map": ..., "remove": [PATH, ...]}` instead, the launcher removes
+those host paths as the root of a namespace with the workspace's map (steps
+2 and 3, then a removal that never follows symlinks) and exits 0. A normal
+user needs this after a workspace ends: files it left owned by subordinate
+ids, or without write permission, can only be deleted from inside such a
+namespace.
 """
 
 from __future__ import annotations
@@ -205,12 +212,30 @@ def launch(config: dict[str, Any]) -> None:
     os.execv(argv[0], argv)
 
 
+def remove(config: dict[str, Any]) -> None:
+    """Delete `config["remove"]` as the namespace's root, whose capabilities cover every mapped owner."""
+    import shutil  # only this job needs it; the launch path stays lean
+
+    _enter_user_namespace(config["id_map"])
+    _become_root()
+    for path in config["remove"]:
+        # rmtree works on directory descriptors with O_NOFOLLOW: a planted symlink is unlinked, not followed.
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print("usage: launcher.py CONFIG_JSON", file=sys.stderr)
         return 2
     try:
-        launch(json.loads(sys.argv[1]))
+        config = json.loads(sys.argv[1])
+        if "remove" in config:
+            remove(config)
+            return 0
+        launch(config)
     except (LaunchError, OSError, KeyError, ValueError) as exc:
         print(f"roost-sandbox: {exc}", file=sys.stderr)
         return 1
