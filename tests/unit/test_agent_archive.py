@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from roost.agent import dirfd
 from roost.agent.archive import export_archive, import_archive
 from roost.agent.context import RequestContext, UploadBuffer
 from roost.agent.ops import AgentRuntime
@@ -271,3 +272,37 @@ def test_import_cancelled_leaves_dest_untouched(runtime: AgentRuntime, ws: Path)
     assert err.value.code == "cancelled"
     assert _snapshot(ws) == {}
     assert _scratch_is_empty(runtime)
+
+
+def test_export_never_reads_a_file_swapped_for_a_link_after_it_was_listed(
+    runtime: AgentRuntime, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "secret").write_text("outside")
+    (ws / "d").mkdir()
+    (ws / "d" / "f.txt").write_text("inside")
+    real_open_regular = dirfd.open_regular
+
+    def swap_then_open(dir_fd: int, name: str) -> tuple[int, os.stat_result] | None:
+        os.unlink(ws / "d" / "f.txt")  # listed as a regular file; a link out by the time it is opened
+        os.symlink(tmp_path / "secret", ws / "d" / "f.txt")
+        return real_open_regular(dir_fd, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dirfd, "open_regular", swap_then_open)
+        data, result = _export(runtime, path="d")
+    assert b"outside" not in data
+    assert (result["files"], result["skipped"]) == (0, 1)
+
+
+def test_import_never_stages_through_a_scratch_dir_swapped_for_a_link(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / ".roost-staging").symlink_to(outside)  # the sandbox keeps its scratch inside /workspace
+    runtime = AgentRuntime(WorkspacePaths(str(ws)), str(tmp_path / "state"), str(ws / ".roost-staging"), {})
+    with pytest.raises(OpError) as err:
+        _import(runtime, _tar(_file("f", b"x")))
+    assert err.value.code == "invalid_argument"
+    assert list(outside.iterdir()) == []
+    assert not (ws / "f").exists()

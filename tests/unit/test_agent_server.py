@@ -306,6 +306,34 @@ def test_exec_runs_in_the_requested_cwd(client: AgentClient, root: Path) -> None
     assert relative["stdout"].decode().strip() == str(root / "sub" / "dir")
 
 
+def test_exec_starts_in_the_directory_it_checked_even_if_the_path_is_swapped_for_a_link_before_the_start(
+    client: AgentClient, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "d").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    real_popen = subprocess.Popen
+
+    def swap_then_start(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        os.rename(root / "d", root / "d.real")  # the workspace wins the race: d is a link out now
+        os.symlink(outside, root / "d")
+        return real_popen(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", swap_then_start)
+        _, streams = _exec(client, command="pwd -P; touch here", cwd="/workspace/d")
+    assert streams["stdout"].decode().strip() == str(root / "d.real")
+    assert list(outside.iterdir()) == []
+    assert (root / "d.real" / "here").exists()
+
+
+def test_exec_child_holds_no_descriptor_of_its_cwd(client: AgentClient, root: Path) -> None:
+    (root / "sub").mkdir()
+    code = "import os; print(' '.join(sorted(os.listdir('/proc/self/fd'))))"
+    _, streams = _exec(client, argv=[sys.executable, "-c", code], cwd="sub")
+    assert streams["stdout"].split() == [b"0", b"1", b"2", b"3"]  # 3: the listing's own
+
+
 def test_exec_command_is_a_shell_string_and_argv_is_taken_literally(client: AgentClient) -> None:
     _, shell = _exec(client, command="echo a; echo b | tr b c")
     _, literal = _exec(client, argv=["printf", "%s", "a; echo b | $HOME"])

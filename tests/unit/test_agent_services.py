@@ -144,8 +144,8 @@ def supervisor(tmp_path: Path, workspace_root: Path, fake_os: FakeProcesses) -> 
         proc.exit(-9)
 
 
-def _spec(name: str = "web", *, probe: ProbeSpec | None = None, restart: str = "no", cwd: Path) -> ServiceSpec:
-    return ServiceSpec(name=name, argv=["server"], cwd=str(cwd), probe=probe, restart=restart)
+def _spec(name: str = "web", *, probe: ProbeSpec | None = None, restart: str = "no") -> ServiceSpec:
+    return ServiceSpec(name=name, argv=["server"], cwd="/workspace", probe=probe, restart=restart)
 
 
 def _state(supervisor: ServiceSupervisor, name: str) -> ServiceRecord:
@@ -166,9 +166,9 @@ def _wait_restarted(supervisor: ServiceSupervisor, name: str, restarts: int) -> 
 
 
 def test_stop_treats_an_already_exited_process_as_stopped_without_term_or_waiting(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    assert supervisor.start(_spec(cwd=workspace_root)).state == READY
+    assert supervisor.start(_spec()).state == READY
     # Its main process is gone but not yet reaped, and a descendant keeps the pipes open.
     fake_os.latest().become_zombie(0)
     began = time.monotonic()
@@ -180,9 +180,9 @@ def test_stop_treats_an_already_exited_process_as_stopped_without_term_or_waitin
 
 
 def test_stop_terms_the_process_group_and_a_service_that_obeys_needs_no_kill_wait(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    started = supervisor.start(_spec(cwd=workspace_root))
+    started = supervisor.start(_spec())
     began = time.monotonic()
     record = supervisor.stop("web", grace_s=10.0)
     assert time.monotonic() - began < QUICK
@@ -191,10 +191,10 @@ def test_stop_terms_the_process_group_and_a_service_that_obeys_needs_no_kill_wai
 
 
 def test_stop_kills_a_service_that_ignores_term_once_the_grace_period_ends(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
     fake_os.ignores_term = True
-    supervisor.start(_spec(cwd=workspace_root))
+    supervisor.start(_spec())
     began = time.monotonic()
     record = supervisor.stop("web", grace_s=0.1)
     took = time.monotonic() - began
@@ -204,11 +204,11 @@ def test_stop_kills_a_service_that_ignores_term_once_the_grace_period_ends(
 
 
 def test_stop_all_stops_every_active_service_within_one_grace_period(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
     fake_os.ignores_term = True
     for name in ("web", "worker", "queue"):
-        supervisor.start(_spec(name, cwd=workspace_root))
+        supervisor.start(_spec(name))
     stopped = supervisor.stop_all(grace_s=0.5)
     assert sorted(stopped) == ["queue", "web", "worker"]
     # All three are asked at once and share the grace period; one at a time would alternate.
@@ -220,9 +220,9 @@ def test_stop_all_stops_every_active_service_within_one_grace_period(
 
 
 def test_stopping_a_stopped_service_again_signals_nothing(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    supervisor.start(_spec(cwd=workspace_root))
+    supervisor.start(_spec())
     supervisor.stop("web")
     sent = list(fake_os.signals)
     assert supervisor.stop("web").state == STOPPED
@@ -246,20 +246,20 @@ def test_an_unknown_service_is_service_not_found(supervisor: ServiceSupervisor) 
     ],
 )
 def test_a_service_that_cannot_be_spawned_is_failed_with_the_reason(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path, error: OSError, reason: str
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses, error: OSError, reason: str
 ) -> None:
     fake_os.spawn_error = error
-    record = supervisor.start(_spec(cwd=workspace_root))
+    record = supervisor.start(_spec())
     assert (record.state, record.reason, record.pid) == (FAILED, reason, None)
     assert record.stopped_at
 
 
 def test_a_process_that_exits_while_starting_fails_with_its_code_and_output(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
     probe = ProbeSpec("file", ".never", timeout_s=IO_TIMEOUT, interval_s=0.01)
     outcome: list[ServiceRecord] = []
-    starter = threading.Thread(target=lambda: outcome.append(supervisor.start(_spec(probe=probe, cwd=workspace_root))))
+    starter = threading.Thread(target=lambda: outcome.append(supervisor.start(_spec(probe=probe))))
     starter.start()
     wait_until(lambda: fake_os.spawned, what="the spawn")
     proc = fake_os.latest()
@@ -272,10 +272,10 @@ def test_a_process_that_exits_while_starting_fails_with_its_code_and_output(
 
 
 def test_a_probe_that_never_passes_fails_the_service_and_ends_its_process(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
     probe = ProbeSpec("file", ".never", timeout_s=0.1, interval_s=0.01)
-    record = supervisor.start(_spec(probe=probe, cwd=workspace_root))
+    record = supervisor.start(_spec(probe=probe))
     assert record.state == FAILED
     assert record.reason == "readiness probe timed out after 0.1s: .never does not exist yet"
     assert fake_os.sent()[0] == signal.SIGTERM
@@ -287,21 +287,21 @@ def test_a_file_probe_is_ready_once_the_file_appears_relative_to_the_cwd(
 ) -> None:
     probe = ProbeSpec("file", ".ready", timeout_s=IO_TIMEOUT, interval_s=0.01)
     (workspace_root / ".ready").touch()
-    record = supervisor.start(_spec(probe=probe, cwd=workspace_root))
+    record = supervisor.start(_spec(probe=probe))
     assert record.state == READY
     assert record.ready_at and record.started_at
     assert record.cwd == "/workspace"
 
 
 def test_a_running_name_is_refused_and_a_stopped_one_starts_again(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    first = supervisor.start(_spec(cwd=workspace_root))
+    first = supervisor.start(_spec())
     with pytest.raises(OpError) as caught:
-        supervisor.start(_spec(cwd=workspace_root))
+        supervisor.start(_spec())
     assert caught.value.code == "service_exists"
     supervisor.stop("web")
-    again = supervisor.start(_spec(cwd=workspace_root))
+    again = supervisor.start(_spec())
     assert again.state == READY
     assert again.pid != first.pid
 
@@ -310,11 +310,11 @@ def test_a_running_name_is_refused_and_a_stopped_one_starts_again(
 
 
 def test_on_failure_restarts_a_crash_with_growing_count_and_no_never_does(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    supervisor.start(_spec("keeps", restart="on-failure", cwd=workspace_root))
+    supervisor.start(_spec("keeps", restart="on-failure"))
     keeps = fake_os.latest()
-    supervisor.start(_spec("once", restart="no", cwd=workspace_root))
+    supervisor.start(_spec("once", restart="no"))
     once = fake_os.latest()
     keeps.exit(1)
     once.exit(1)
@@ -331,11 +331,11 @@ def test_on_failure_restarts_a_crash_with_growing_count_and_no_never_does(
 
 
 def test_on_failure_leaves_a_clean_exit_alone_and_always_restarts_it(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
 ) -> None:
-    supervisor.start(_spec("clean", restart="on-failure", cwd=workspace_root))
+    supervisor.start(_spec("clean", restart="on-failure"))
     clean = fake_os.latest()
-    supervisor.start(_spec("always", restart="always", cwd=workspace_root))
+    supervisor.start(_spec("always", restart="always"))
     always = fake_os.latest()
     clean.exit(0)
     always.exit(0)
@@ -344,10 +344,24 @@ def test_on_failure_leaves_a_clean_exit_alone_and_always_restarts_it(
     assert _state(supervisor, "clean").exit_code == 0
 
 
-def test_stopping_a_service_waiting_to_restart_cancels_the_restart(
-    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path
+def test_a_restart_whose_working_directory_became_a_link_out_fails_without_starting(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path, tmp_path: Path
 ) -> None:
-    supervisor.start(_spec(restart="always", cwd=workspace_root))
+    (workspace_root / "app").mkdir()
+    supervisor.start(ServiceSpec("web", ["server"], "/workspace/app", restart="always"))
+    os.rename(workspace_root / "app", workspace_root / "app.old")
+    os.symlink(tmp_path, workspace_root / "app")  # the workspace points the service's cwd out
+    fake_os.latest().exit(0)
+    wait_until(lambda: _state(supervisor, "web").restarts == 1, what="the restart")
+    record = wait_until(lambda: (r := _state(supervisor, "web")).state == FAILED and r, what="the failed restart")
+    assert record.reason == "'/workspace/app' resolves outside /workspace through a symlink"
+    assert len(fake_os.spawned) == 1
+
+
+def test_stopping_a_service_waiting_to_restart_cancels_the_restart(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
+) -> None:
+    supervisor.start(_spec(restart="always"))
     fake_os.latest().exit(0)
     wait_until(lambda: _state(supervisor, "web").state == "exited", what="the exit")
     began = time.monotonic()
@@ -367,7 +381,7 @@ def test_stopping_a_service_waiting_to_restart_cancels_the_restart(
 def test_records_and_logs_live_in_the_state_dir_never_in_the_workspace(
     supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path, tmp_path: Path
 ) -> None:
-    supervisor.start(_spec(cwd=workspace_root))
+    supervisor.start(_spec())
     fake_os.latest().print("out\n")
     fake_os.latest().print("err\n", "stderr")
     service_dir = tmp_path / "state" / "services" / "web"
@@ -383,8 +397,8 @@ def test_records_and_logs_live_in_the_state_dir_never_in_the_workspace(
 def test_a_new_supervisor_on_the_same_state_dir_reports_old_services_stopped(
     supervisor: ServiceSupervisor, fake_os: FakeProcesses, workspace_root: Path, tmp_path: Path
 ) -> None:
-    supervisor.start(_spec("running", cwd=workspace_root))
-    supervisor.start(_spec("done", cwd=workspace_root))
+    supervisor.start(_spec("running"))
+    supervisor.start(_spec("done"))
     supervisor.stop("done")
     later = ServiceSupervisor(str(tmp_path / "state"), WorkspacePaths(str(workspace_root)), {}, FakeProcesses())
     records = {r.name: r for r in later.records()}
@@ -517,7 +531,7 @@ def test_the_real_supervisor_stops_a_service_whose_process_exited_at_once(
     tmp_path: Path, workspace_root: Path, service_groups: ServiceGroups
 ) -> None:
     supervisor = ServiceSupervisor(str(tmp_path / "state"), WorkspacePaths(str(workspace_root)), dict(os.environ))
-    spec = ServiceSpec("brief", ["sh", "-c", "sleep 1000 & echo $! > bg.pid; exit 0"], str(workspace_root))
+    spec = ServiceSpec("brief", ["sh", "-c", "sleep 1000 & echo $! > bg.pid; exit 0"], "/workspace")
     service_groups.add(supervisor.start(spec).pid)
     child = wait_until(lambda: read_pids(workspace_root / "bg.pid"), what="the background child's pid")[0]
     began = time.monotonic()

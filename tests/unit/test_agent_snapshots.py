@@ -70,7 +70,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(root: Path, state_dir: Path) -> Snapshots:
-    store = Snapshots(str(state_dir), str(root))
+    store = Snapshots(str(state_dir), WorkspacePaths(str(root)))
     store.create(BASELINE)
     return store
 

@@ -10,7 +10,22 @@ from pathlib import Path
 import pytest
 
 from roost.agent import trees
+from roost.agent.dirtree import walk
 from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, hash_file, scan
+
+
+def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
+    """`scan` of the directory at `root`, as the agent calls it: with an open descriptor."""
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        return scan(fd, *args, **kwargs)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+
+
+def add_file(store: ContentStore, path: Path) -> str:
+    with open(path, "rb") as fh:
+        return store.add(fh.fileno())
 
 
 def _sha(data: bytes) -> str:
@@ -36,9 +51,9 @@ class CountingHash:
     def __init__(self) -> None:
         self.paths: list[str] = []
 
-    def __call__(self, path: str) -> str:
-        self.paths.append(os.path.basename(path))
-        return hash_file(path)
+    def __call__(self, dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+        self.paths.append(name)
+        return hash_file(dir_fd, name)
 
 
 def _scan_counting(
@@ -48,12 +63,12 @@ def _scan_counting(
     counter = CountingHash()
     with monkeypatch.context() as patch:
         patch.setattr(trees, "hash_file", counter)
-        tree = scan(str(root), previous, previous_at_ns=time.time_ns(), racy_ns=racy_ns)
+        tree = scan_dir(root, previous, previous_at_ns=time.time_ns(), racy_ns=racy_ns)
     return tree, sorted(counter.paths)
 
 
 def test_scan_records_every_path_with_its_kind_mode_size_and_digest(root: Path) -> None:
-    tree = scan(str(root))
+    tree = scan_dir(root)
 
     assert sorted(tree) == ["README", "run.sh", "src", "src/pkg", "src/pkg/mod.py"]
     readme = tree["README"]
@@ -68,7 +83,7 @@ def test_scan_records_a_symlink_by_its_target_and_never_follows_it(root: Path) -
     os.symlink("/etc", root / "etc")
     os.symlink("missing", root / "dangling")
 
-    tree = scan(str(root))
+    tree = scan_dir(root)
 
     assert (tree["passwd"].kind, tree["passwd"].target, tree["passwd"].digest) == (SYMLINK, "/etc/passwd", None)
     assert (tree["etc"].kind, tree["etc"].target) == (SYMLINK, "/etc")
@@ -80,7 +95,7 @@ def test_scan_leaves_out_excluded_paths_and_everything_under_them(root: Path) ->
     (root / ".roost-staging" / "half").mkdir(parents=True)
     (root / ".roost-staging" / "half" / "upload").write_text("partial")
 
-    tree = scan(str(root), exclude=frozenset({".roost-staging"}))
+    tree = scan_dir(root, exclude=frozenset({".roost-staging"}))
 
     assert not [path for path in tree if path.startswith(".roost-staging")]
     assert "README" in tree
@@ -106,7 +121,7 @@ def test_files_changed_just_before_the_previous_scan_are_hashed_again(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """git's racy-clean rule: a same-size rewrite in the same clock tick would keep its stat."""
-    first = scan(str(root))
+    first = scan_dir(root)
 
     _, hashed = _scan_counting(monkeypatch, root, first, racy_ns=60 * 1_000_000_000)
 
@@ -114,7 +129,7 @@ def test_files_changed_just_before_the_previous_scan_are_hashed_again(
 
 
 def test_a_file_replaced_under_the_same_name_is_hashed_again(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = scan(str(root))
+    first = scan_dir(root)
     replacement = root / "README.new"
     replacement.write_text("README\n")  # same size, new inode
     os.replace(replacement, root / "README")
@@ -127,7 +142,7 @@ def test_a_file_replaced_under_the_same_name_is_hashed_again(root: Path, monkeyp
 
 def test_a_path_that_was_a_link_is_hashed_when_it_becomes_a_file(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     os.symlink("README", root / "alias")
-    first = scan(str(root))
+    first = scan_dir(root)
     os.unlink(root / "alias")
     (root / "alias").write_text("now a file\n")
 
@@ -139,7 +154,7 @@ def test_a_path_that_was_a_link_is_hashed_when_it_becomes_a_file(root: Path, mon
 
 def test_entries_round_trip_through_their_rows(root: Path) -> None:
     os.symlink("/etc/passwd", root / "passwd")
-    for entry in scan(str(root)).values():
+    for entry in scan_dir(root).values():
         assert Entry.from_row(entry.to_row()) == entry
 
 
@@ -149,7 +164,7 @@ def test_the_store_keeps_each_content_once_under_its_digest(tmp_path: Path) -> N
     (tmp_path / "b").write_bytes(b"same bytes")
     (tmp_path / "c").write_bytes(b"other bytes")
 
-    digests = [store.add(str(tmp_path / name)) for name in ("a", "b", "c")]
+    digests = [add_file(store, tmp_path / name) for name in ("a", "b", "c")]
 
     assert digests == [_sha(b"same bytes"), _sha(b"same bytes"), _sha(b"other bytes")]
     stored = sorted(
@@ -163,8 +178,44 @@ def test_the_store_keeps_each_content_once_under_its_digest(tmp_path: Path) -> N
 def test_the_store_leaves_no_temporary_files_behind(tmp_path: Path) -> None:
     store = ContentStore(str(tmp_path / "blobs"))
     (tmp_path / "a").write_bytes(b"x" * 3_000_000)  # more than one read chunk
-    store.add(str(tmp_path / "a"))
-    store.add(str(tmp_path / "a"))
+    add_file(store, tmp_path / "a")
+    add_file(store, tmp_path / "a")
 
     assert [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(".")] == []
     assert store.read(_sha(b"x" * 3_000_000)) == b"x" * 3_000_000
+
+
+def test_a_file_swapped_for_a_link_between_listing_and_hashing_is_recorded_as_the_link(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "outside.txt").write_text("outside\n")
+
+    def swap_then_hash(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+        if name == "README":
+            os.unlink(root / "README")
+            os.symlink(tmp_path / "outside.txt", root / "README")
+        return hash_file(dir_fd, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trees, "hash_file", swap_then_hash)
+        tree = scan_dir(root)
+    assert (tree["README"].kind, tree["README"].target) == (SYMLINK, str(tmp_path / "outside.txt"))
+    assert tree["README"].digest is None
+
+
+def test_a_walk_does_not_descend_into_a_directory_swapped_for_a_link_after_it_was_listed(
+    root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("outside\n")
+    seen = []
+    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for found in walk(top, ordered=True):
+            seen.append(found.rel)
+            if found.rel == "src":  # listed and stat'ed as a directory; the workspace swaps it now
+                os.rename(root / "src", tmp_path / "src-moved")
+                os.symlink(tmp_path / "outside", root / "src")
+    finally:
+        os.close(top)
+    assert seen == ["README", "run.sh", "src"]

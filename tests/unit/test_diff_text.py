@@ -44,6 +44,14 @@ def _render(path: str, change: str, old: tuple[Entry, bytes] | None, new: tuple[
     )
 
 
+def _scan(root: Path) -> dict[str, Entry]:
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        return scan(fd)
+    finally:
+        os.close(fd)
+
+
 def render_trees(before: Path, after: Path) -> str:
     """The whole patch from directory `before` to directory `after`, as the agent renders it."""
 
@@ -52,7 +60,7 @@ def render_trees(before: Path, after: Path) -> str:
             return (entry.target or "").encode()
         return (root / entry.path).read_bytes()
 
-    old, new = scan(str(before)), scan(str(after))
+    old, new = _scan(before), _scan(after)
     pieces: list[str] = []
     for change in compare(old, new):
 

@@ -10,19 +10,23 @@ Imports: protocol, the agent's own modules and the standard library only.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
+from roost.agent.dirtree import Found, walk
 from roost.agent.ops import AgentRuntime
+from roost.agent.paths import WorkspacePaths
+from roost.agent.resolve import Beneath, Location
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
 
@@ -30,8 +34,6 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
 CHUNK_BYTES = 1024 * 1024
-# The kernel gives up after 40 links in one lookup; resolving staged links does the same.
-MAX_LINK_HOPS = 40
 REJECT_HINT = "the archive must hold only regular files, directories and links that stay inside it"
 
 
@@ -115,60 +117,28 @@ def _parts(name: str, what: str) -> list[str]:
     return parts
 
 
-def _check_parents(staging: str, parts: list[str], name: str) -> None:
-    # Only the staged tree matters: anything it holds was put there by this archive.
-    path = staging
-    for part in parts[:-1]:
-        path = os.path.join(path, part)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        if stat.S_ISLNK(st.st_mode):
-            raise _reject(f"member {name!r} passes through the symlink {part!r} created earlier in the archive")
-        if not stat.S_ISDIR(st.st_mode):
-            raise _reject(f"member {name!r} passes through {part!r}, which is not a directory")
-
-
-def _stays_inside(staging: str, rel: str) -> bool:
-    """Whether resolving `rel` through the staged symlinks ends inside `staging`."""
-    resolved: list[str] = []
-    todo = deque(rel.split("/"))
-    hops = 0
-    while todo:
-        part = todo.popleft()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not resolved:
-                return False
-            resolved.pop()
-            continue
-        resolved.append(part)
-        path = os.path.join(staging, *resolved)
-        if os.path.islink(path):
-            hops += 1
-            target = os.readlink(path)
-            if hops > MAX_LINK_HOPS or target.startswith("/"):
-                return False
-            resolved.pop()
-            todo.extendleft(reversed(target.split("/")))
-    return True
-
-
-def _clear(path: str, keep_dir: bool) -> None:
+def _locate_staged(staging: Beneath, rel: str, name: str, *, make_dirs: bool = False) -> Location:
+    """Where member `name` goes in the staged tree; never through a link the archive made."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+        return staging.locate(rel, follow_final=False, make_dirs=make_dirs, follow_links=False)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _reject(f"member {name!r} passes through a symlink created earlier in the archive") from None
+        if exc.errno in (errno.ENOTDIR, errno.ENOENT):
+            raise _reject(f"member {name!r} passes through something that is not a directory") from None
+        raise
+
+
+def _clear(found: Location, keep_dir: bool) -> None:
+    if found.st is None:
         return
-    if stat.S_ISDIR(st.st_mode):
-        if not keep_dir:
-            shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    if not stat.S_ISDIR(found.st.st_mode):
+        os.unlink(found.name, dir_fd=found.dir_fd)
+    elif not keep_dir:
+        shutil.rmtree(found.name, dir_fd=found.dir_fd)
 
 
-def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: str, tally: _Tally) -> None:
+def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, tally: _Tally) -> None:
     name = member.name
     parts = _parts(name, "member")
     if not parts:
@@ -179,25 +149,33 @@ def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: str, t
     if not kind_ok:
         raise _reject(f"member {name!r} is a device, fifo or other special file")
     rel = "/".join(parts)
-    _check_parents(staging, parts, name)
-    target = os.path.join(staging, *parts)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    _clear(target, keep_dir=member.isdir())
+    found = _locate_staged(staging, rel, name, make_dirs=True)
+    try:
+        _place(tar, member, staging, found, tally)
+    finally:
+        staging.release(found)
+
+
+def _place(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, found: Location, tally: _Tally) -> None:
+    name, rel, at = member.name, found.rel, found.dir_fd
+    _clear(found, keep_dir=member.isdir())
     tally.dir_meta.pop(rel, None)
     mode = member.mode & 0o777  # setuid, setgid and sticky bits never survive an import
+    times = (member.mtime, member.mtime)
     if member.isdir():
-        os.makedirs(target, exist_ok=True)
+        if found.st is None or not stat.S_ISDIR(found.st.st_mode):
+            os.mkdir(found.name, dir_fd=at)
         tally.dir_meta[rel] = (mode, float(member.mtime))
         tally.dirs += 1
     elif member.isreg():
         source = tar.extractfile(member)
         if source is None:
             raise _reject(f"member {name!r} has no data")
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(found.name, dirfd.NEW_FILE_FLAGS, 0o600, dir_fd=at)
         with os.fdopen(fd, "wb") as out, source:
             shutil.copyfileobj(source, out, CHUNK_BYTES)
             os.fchmod(out.fileno(), mode)
-        os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+        os.utime(found.name, times, dir_fd=at, follow_symlinks=False)
         tally.files += 1
         tally.bytes += member.size
     elif member.issym():
@@ -207,22 +185,35 @@ def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: str, t
         lexical = posixpath.normpath(posixpath.join(posixpath.dirname(rel), link))
         if lexical == ".." or lexical.startswith("../"):
             raise _reject(f"symlink {name!r} points outside the archive ({link!r})")
-        os.symlink(link, target)
-        os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+        os.symlink(link, found.name, dir_fd=at)
+        os.utime(found.name, times, dir_fd=at, follow_symlinks=False)
         tally.links.append(rel)
         tally.symlinks += 1
     else:
         link_parts = _parts(member.linkname, f"hardlink {name!r} target")
-        _check_parents(staging, link_parts, member.linkname)
-        source_path = os.path.join(staging, *link_parts)
-        if not link_parts or not os.path.isfile(source_path) or os.path.islink(source_path):
-            raise _reject(f"hardlink {name!r} must point at a regular file earlier in the archive")
-        os.link(source_path, target, follow_symlinks=False)
+        source_at = _locate_staged(staging, "/".join(link_parts), member.linkname) if link_parts else None
+        try:
+            if source_at is None or source_at.st is None or not stat.S_ISREG(source_at.st.st_mode):
+                raise _reject(f"hardlink {name!r} must point at a regular file earlier in the archive")
+            os.link(source_at.name, found.name, src_dir_fd=source_at.dir_fd, dst_dir_fd=at, follow_symlinks=False)
+        finally:
+            if source_at is not None:
+                staging.release(source_at)
         tally.files += 1
 
 
-def _stage(ctx: RequestContext, staging: str) -> _Tally:
+def _stays_inside(staging: Beneath, rel: str) -> bool:
+    """Whether following the staged link `rel` (through the other staged links) stays inside the archive."""
+    try:
+        staging.release(staging.locate(rel))
+    except OSError as exc:
+        return exc.errno not in (errno.EXDEV, errno.ELOOP)  # a link through a missing dir leads nowhere
+    return True
+
+
+def _stage(ctx: RequestContext, staging_fd: int) -> _Tally:
     tally = _Tally()
+    staging = Beneath(staging_fd)
     reader = _UploadReader(ctx.upload())
     try:
         with tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|*") as tar:
@@ -239,57 +230,93 @@ def _stage(ctx: RequestContext, staging: str) -> _Tally:
     return tally
 
 
-def _remove(path: str) -> int:
-    """Delete a file, link or tree; return how many entries went."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        count = 1 + sum(len(dirs) + len(files) for _, dirs, files in os.walk(path))
-        shutil.rmtree(path)
-        return count
-    os.unlink(path)
-    return 1
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
-def _merge(source_dir: str, dest_dir: str, delete: bool, protected: str = "") -> int:
-    """Move the staged entries of `source_dir` into `dest_dir`; return how many entries were deleted.
+def _open_dir(dir_fd: int, name: str) -> int | None:
+    try:
+        return os.open(name, dirfd.DIR_READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None  # not a directory (any more): replaced instead of merged into
 
-    `protected` (the scratch root, which may sit inside the workspace and holds
-    `source_dir`) is never deleted.
+
+def _merge(source_fd: int, dest_fd: int, delete: bool, protected: tuple[int, int]) -> int:
+    """Move the staged entries of `source_fd` into `dest_fd`; return how many entries were deleted.
+
+    `protected` (the scratch dir's device and inode: it may sit inside the
+    workspace and holds the source) is never deleted.
     """
-    names = sorted(os.listdir(source_dir))
+    names = sorted(os.listdir(source_fd))
     deleted = 0
     if delete:
         keep = set(names)
-        for existing in sorted(os.listdir(dest_dir)):
-            path = os.path.join(dest_dir, existing)
-            if existing not in keep and path != protected:
-                deleted += _remove(path)
+        for existing in sorted(os.listdir(dest_fd)):
+            st = _lstat(dest_fd, existing)
+            if existing not in keep and st is not None and (st.st_dev, st.st_ino) != protected:
+                deleted += dirfd.remove(dest_fd, existing)
     for name in names:
-        source = os.path.join(source_dir, name)
-        dest = os.path.join(dest_dir, name)
-        source_is_dir = stat.S_ISDIR(os.lstat(source).st_mode)
-        try:
-            dest_mode: int | None = os.lstat(dest).st_mode
-        except FileNotFoundError:
-            dest_mode = None
-        if dest_mode is not None and stat.S_ISDIR(dest_mode):
+        source_is_dir = stat.S_ISDIR(os.stat(name, dir_fd=source_fd, follow_symlinks=False).st_mode)
+        dest_st = _lstat(dest_fd, name)
+        if dest_st is not None and stat.S_ISDIR(dest_st.st_mode):
             if source_is_dir:
-                deleted += _merge(source, dest, delete, protected)
+                deleted += _merge_dirs(source_fd, dest_fd, name, delete, protected)
                 continue
-            shutil.rmtree(dest)
-        elif dest_mode is not None and source_is_dir:
-            os.unlink(dest)  # never merge into whatever a link in the destination points at
-        os.replace(source, dest)  # scratch shares the workspace's filesystem, so this is a rename
+            shutil.rmtree(name, dir_fd=dest_fd)
+        elif dest_st is not None and source_is_dir:
+            os.unlink(name, dir_fd=dest_fd)  # never merge into whatever a link in the destination points at
+        # scratch shares the workspace's filesystem, so this is a rename
+        os.replace(name, name, src_dir_fd=source_fd, dst_dir_fd=dest_fd)
     return deleted
 
 
-def _apply_dir_meta(dest: str, meta: dict[str, tuple[int, float]]) -> None:
+def _merge_dirs(source_fd: int, dest_fd: int, name: str, delete: bool, protected: tuple[int, int]) -> int:
+    source_child = os.open(name, dirfd.DIR_READ_FLAGS, dir_fd=source_fd)
+    try:
+        dest_child = _open_dir(dest_fd, name)
+        if dest_child is None:  # swapped since it was looked at: replace it whole
+            dirfd.remove(dest_fd, name)
+            os.replace(name, name, src_dir_fd=source_fd, dst_dir_fd=dest_fd)
+            return 0
+        try:
+            return _merge(source_child, dest_child, delete, protected)
+        finally:
+            os.close(dest_child)
+    finally:
+        os.close(source_child)
+
+
+def _apply_dir_meta(dest_fd: int, meta: dict[str, tuple[int, float]]) -> None:
     # Deepest first, after all moves, so read-only directories and their mtimes are set last.
+    dest = Beneath(dest_fd)
     for rel in sorted(meta, key=lambda r: r.count("/"), reverse=True):
-        path = os.path.join(dest, *rel.split("/"))
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            mode, mtime = meta[rel]
-            os.chmod(path, mode)
-            os.utime(path, (mtime, mtime))
+        try:
+            found = dest.locate(rel, follow_final=False, follow_links=False)
+        except OSError:
+            continue  # moved away meanwhile: nothing of ours to set
+        try:
+            if found.st is not None and stat.S_ISDIR(found.st.st_mode):
+                mode, mtime = meta[rel]
+                dirfd.set_mode(found.dir_fd, found.name, mode)
+                os.utime(found.name, (mtime, mtime), dir_fd=found.dir_fd, follow_symlinks=False)
+        finally:
+            dest.release(found)
+
+
+def _check_dest(runtime: AgentRuntime, guest: str) -> None:
+    """Refuse a destination that cannot be a directory before reading the upload (a missing one is made)."""
+    try:
+        with runtime.paths.locate(guest) as found:
+            if found.st is not None and not stat.S_ISDIR(found.st.st_mode):
+                raise OpError(
+                    Code.NOT_A_DIRECTORY, f"{guest} exists and is not a directory", hint="import into a directory"
+                )
+    except OpError as exc:
+        if exc.code != Code.PATH_NOT_FOUND:
+            raise
 
 
 def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -301,18 +328,16 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     """
     guest = ctx.arg_str("dest", "/workspace")
     delete = ctx.arg_bool("delete", False)
-    dest = runtime.paths.host(guest)
-    if os.path.lexists(dest) and not os.path.isdir(dest):
-        raise OpError(Code.NOT_A_DIRECTORY, f"{guest} exists and is not a directory", hint="import into a directory")
+    _check_dest(runtime, guest)
     with runtime.staging_dir("import-") as staging:
-        tally = _stage(ctx, staging)
+        tally = _stage(ctx, staging.fd)
         _check_cancelled(ctx)
-        os.makedirs(dest, exist_ok=True)
-        deleted = _merge(staging, dest, delete, os.path.realpath(runtime.scratch_dir))
-        _apply_dir_meta(dest, tally.dir_meta)
+        with runtime.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
+            deleted = _merge(staging.fd, dest.fd, delete, staging.scratch)
+            _apply_dir_meta(dest.fd, tally.dir_meta)
     return Reply(
         {
-            "dest": runtime.paths.guest(dest),
+            "dest": WorkspacePaths.to_guest(dest.rel),
             "files": tally.files,
             "dirs": tally.dirs,
             "symlinks": tally.symlinks,
@@ -322,17 +347,50 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     )
 
 
-def _walk(root: str) -> Iterator[tuple[str, str]]:
-    """Yield (host path, relative name) under `root`, parents before children, never through links."""
-    pending = [(root, "")]
-    while pending:
-        directory, prefix = pending.pop()
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name, reverse=True)
-        for entry in reversed(entries):
-            rel = f"{prefix}{entry.name}"
-            yield entry.path, rel
-        pending.extend((e.path, f"{prefix}{e.name}/") for e in entries if e.is_dir(follow_symlinks=False))
+class _TarInfos:
+    """Tar headers from lstat results (what `gettarinfo` does, but by dir fd and name, never by path)."""
+
+    def __init__(self) -> None:
+        self._inodes: dict[tuple[int, int], str] = {}
+        self._owners: dict[tuple[int, int], tuple[str, str]] = {}
+
+    def _names(self, uid: int, gid: int) -> tuple[str, str]:
+        if (uid, gid) not in self._owners:
+            import grp
+            import pwd
+
+            try:
+                user = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                user = ""
+            try:
+                group = grp.getgrgid(gid).gr_name
+            except KeyError:
+                group = ""
+            self._owners[(uid, gid)] = (user, group)
+        return self._owners[(uid, gid)]
+
+    def make(self, st: os.stat_result, arcname: str, dir_fd: int, name: str) -> tarfile.TarInfo | None:
+        info = tarfile.TarInfo(arcname)
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self._inodes:
+                info.type, info.linkname = tarfile.LNKTYPE, self._inodes[key]
+            else:
+                info.type, info.size = tarfile.REGTYPE, st.st_size
+                if st.st_nlink > 1:
+                    self._inodes[key] = arcname
+        elif stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
+        else:
+            return None  # devices, fifos, sockets: skipped
+        info.mode = stat.S_IMODE(mode)
+        info.uid, info.gid, info.mtime = st.st_uid, st.st_gid, int(st.st_mtime)
+        info.uname, info.gname = self._names(st.st_uid, st.st_gid)
+        return info
 
 
 def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -342,36 +400,55 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         OpError: path_not_found, permission_denied, path_outside_workspace, cancelled.
     """
     guest = ctx.arg_str("path", "/workspace")
-    host = runtime.paths.host(guest, follow_final=False)
-    try:
-        top = os.lstat(host)
-    except FileNotFoundError:
-        raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist") from None
-    if stat.S_ISDIR(top.st_mode):
-        members: Iterator[tuple[str, str]] = _walk(host)
-    else:
-        members = iter([(host, os.path.basename(host))])
-    counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0}
-    writer = _ChannelWriter(ctx)
-    with tarfile.open(fileobj=cast(BinaryIO, writer), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for path, name in members:
-            _check_cancelled(ctx)
-            info = tar.gettarinfo(path, arcname=name)
-            if info is None or not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
-                counts["skipped"] += 1
-                continue
-            if info.isreg():
-                try:
-                    # O_NOFOLLOW: a file swapped for a link since the lstat is not followed out of the workspace.
-                    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as fh:
-                        tar.addfile(info, fh)
-                except PermissionError:
-                    raise OpError(Code.PERMISSION_DENIED, f"cannot read {runtime.paths.guest(path)}") from None
-                counts["files"] += 1
-                counts["bytes"] += info.size
+    with runtime.paths.locate(guest, follow_final=False) as found:
+        if found.st is None:
+            raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
+        counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0}
+        writer = _ChannelWriter(ctx)
+        with tarfile.open(fileobj=cast(BinaryIO, writer), mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            if not stat.S_ISDIR(found.st.st_mode):
+                _add(tar, _TarInfos(), Found(posixpath.basename(found.rel), found.name, found.dir_fd, found.st), counts)
             else:
-                tar.addfile(info)
-                key = "dirs" if info.isdir() else "symlinks" if info.issym() else "files"
-                counts[key] += 1
-    writer.flush()
-    return Reply({"path": runtime.paths.guest(host), **counts})
+                try:
+                    top = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
+                except OSError as exc:
+                    raise runtime.paths.error(exc, guest) from None
+                try:
+                    infos = _TarInfos()
+                    for member in walk(top, ordered=True):
+                        _check_cancelled(ctx)
+                        _add(tar, infos, member, counts)
+                finally:
+                    os.close(top)
+        writer.flush()
+    return Reply({"path": WorkspacePaths.to_guest(found.rel), **counts})
+
+
+def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str, int]) -> None:
+    """Add one entry; a regular file is read through an fd opened without following links."""
+    st = member.st
+    opened = None
+    if stat.S_ISREG(st.st_mode):
+        opened = dirfd.open_regular(member.dir_fd, member.name)
+        if opened is None:
+            counts["skipped"] += 1  # replaced by something else since it was listed
+            return
+        st = opened[1]  # the header must describe what is read
+    try:
+        info = infos.make(st, member.rel, member.dir_fd, member.name)
+    except OSError:
+        info = None  # a link that went away since it was listed
+    if info is None:
+        counts["skipped"] += 1
+    elif opened is not None and info.isreg():
+        with os.fdopen(opened[0], "rb") as fh:
+            opened = None
+            tar.addfile(info, fh)
+        counts["files"] += 1
+        counts["bytes"] += info.size
+    else:
+        tar.addfile(info)
+        key = "dirs" if info.isdir() else "symlinks" if info.issym() else "files"
+        counts[key] += 1
+    if opened is not None:
+        os.close(opened[0])

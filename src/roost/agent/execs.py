@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
+from roost.agent.dirfd import fd_path
 from roost.agent.ops import AgentRuntime
 from roost.protocol import Code, OpError
 
@@ -120,9 +121,7 @@ class _OutputPump:
 
 def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     argv = _command_argv(ctx)
-    cwd = runtime.paths.host(ctx.arg_str("cwd", "/workspace"))
-    if not os.path.isdir(cwd):
-        raise OpError(Code.PATH_NOT_FOUND, f"working directory {ctx.args.get('cwd', '/workspace')!r} does not exist")
+    guest_cwd = ctx.arg_str("cwd", "/workspace")
     env = dict(runtime.base_env)
     env.update(ctx.arg_str_map("env"))
     timeout = ctx.arg_opt_float("timeout")
@@ -133,16 +132,17 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE if wants_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-        )
+        with runtime.paths.directory(guest_cwd) as cwd:
+            proc = subprocess.Popen(
+                argv,
+                cwd=fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
+                env=env,
+                stdin=subprocess.PIPE if wants_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+            )
     except FileNotFoundError:
         raise OpError(
             Code.COMMAND_NOT_FOUND,

@@ -1,22 +1,30 @@
 """File operations inside the workspace: list, stat, read, write, delete.
 
-Every path goes through `WorkspacePaths`, so nothing outside /workspace is
-reachable, by name or through a symlink. Writes are atomic (temp file in the
-same directory, then rename): a reader never sees half a file.
+Every path is resolved by `WorkspacePaths` into an open parent directory
+and a final name, and used only through those (the *at calls, O_NOFOLLOW):
+nothing outside /workspace is reachable, by name, through a symlink, or by
+swapping a directory for a symlink mid-operation. Writes are atomic (temp
+file in the same directory, then rename): a reader never sees half a file.
 
 Imports: protocol, the agent's own modules and the standard library only.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
 import shutil
 import stat
-import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
+from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
+from roost.agent.dirtree import Found, walk
 from roost.agent.ops import AgentRuntime
+from roost.agent.paths import WorkspacePaths
 from roost.protocol import Code, OpError
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
 from roost.protocol.limits import MAX_FILE_OFFSET
@@ -35,33 +43,44 @@ def _kind(mode: int) -> str:
     return "other"
 
 
-def _entry(runtime: AgentRuntime, host_path: str, st: os.stat_result) -> dict[str, Any]:
+def _entry(rel: str, st: os.stat_result, dir_fd: int, name: str) -> dict[str, Any]:
+    guest = WorkspacePaths.to_guest(rel)
     entry: dict[str, Any] = {
-        "path": runtime.paths.guest(host_path),
-        "name": os.path.basename(host_path) or "/",
+        "path": guest,
+        "name": posixpath.basename(guest),
         "type": _kind(st.st_mode),
         "size": st.st_size,
         "mode": stat.S_IMODE(st.st_mode),
         "mtime": st.st_mtime,
     }
     if stat.S_ISLNK(st.st_mode):
-        entry["target"] = os.readlink(host_path)
+        try:
+            entry["target"] = os.readlink(name, dir_fd=dir_fd)
+        except OSError:
+            entry["target"] = None  # replaced since it was listed
     return entry
 
 
-def _lstat(path: str, guest: str) -> os.stat_result:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist") from None
-    except NotADirectoryError:
-        raise OpError(Code.NOT_A_DIRECTORY, f"a parent of {guest} is not a directory") from None
+def _join(rel: str, child: str) -> str:
+    return f"{rel}/{child}" if rel else child
+
+
+def _open_error(runtime: AgentRuntime, exc: OSError, guest: str) -> Exception:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # looked up as one kind, opened as a link or another kind
+        return OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being opened", hint="try again")
+    return runtime.paths.error(exc, guest)
+
+
+def _existing(st: os.stat_result | None, guest: str) -> os.stat_result:
+    if st is None:
+        raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
+    return st
 
 
 def stat_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     guest = ctx.arg_str("path")
-    host = runtime.paths.host(guest, follow_final=False)
-    return Reply(_entry(runtime, host, _lstat(host, guest)))
+    with runtime.paths.locate(guest, follow_final=False) as found:
+        return Reply(_entry(found.rel, _existing(found.st, guest), found.dir_fd, found.name))
 
 
 def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -69,30 +88,39 @@ def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     recursive = ctx.arg_bool("recursive", False)
     limit = ctx.arg_int("max_entries", 10_000, minimum=1)
     limit = min(limit, MAX_LIST_ENTRIES)
-    host = runtime.paths.host(guest)
-    st = _lstat(host, guest)
-    if not stat.S_ISDIR(st.st_mode):
-        return Reply({"path": runtime.paths.guest(host), "entries": [_entry(runtime, host, st)], "truncated": False})
+    with runtime.paths.locate(guest) as found:
+        st = _existing(found.st, guest)
+        top = WorkspacePaths.to_guest(found.rel)
+        if not stat.S_ISDIR(st.st_mode):
+            return Reply(
+                {"path": top, "entries": [_entry(found.rel, st, found.dir_fd, found.name)], "truncated": False}
+            )
+        try:
+            fd = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
+        except OSError as exc:
+            raise _open_error(runtime, exc, guest) from None
     entries: list[dict[str, Any]] = []
     truncated = False
-    pending = [host]
-    while pending and not truncated:
-        directory = pending.pop()
-        try:
-            with os.scandir(directory) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except PermissionError:
-            continue
-        for child in children:
+    try:
+        for child in walk(fd) if recursive else _children(fd):
             if len(entries) >= limit:
                 truncated = True
                 break
-            child_st = child.stat(follow_symlinks=False)
-            entries.append(_entry(runtime, child.path, child_st))
-            if recursive and stat.S_ISDIR(child_st.st_mode):
-                pending.append(child.path)
+            entries.append(_entry(_join(found.rel, child.rel), child.st, child.dir_fd, child.name))
+    finally:
+        os.close(fd)
     entries.sort(key=lambda e: str(e["path"]))
-    return Reply({"path": runtime.paths.guest(host), "entries": entries, "truncated": truncated})
+    return Reply({"path": top, "entries": entries, "truncated": truncated})
+
+
+def _children(fd: int) -> Iterator[Found]:
+    with os.scandir(fd) as it:
+        children = list(it)
+    for child in children:
+        try:
+            yield Found(child.name, child.name, fd, child.stat(follow_symlinks=False))
+        except FileNotFoundError:
+            continue  # gone since it was listed
 
 
 def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -107,22 +135,29 @@ def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             f"max_bytes {max_bytes} is above the per-call limit of {MAX_READ_BYTES}",
             hint="read in pages with offset, or export the file",
         )
-    host = runtime.paths.host(guest)
-    st = _lstat(host, guest)
-    if stat.S_ISDIR(st.st_mode):
-        raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory", hint="list it instead")
-    if not stat.S_ISREG(st.st_mode):
-        raise OpError(Code.INVALID_ARGUMENT, f"{guest} is not a regular file")
-    try:
-        with open(host, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(max_bytes)
-    except PermissionError:
-        raise OpError(Code.PERMISSION_DENIED, f"cannot read {guest}") from None
+    with runtime.paths.locate(guest) as found:
+        st = _existing(found.st, guest)
+        if stat.S_ISDIR(st.st_mode):
+            raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory", hint="list it instead")
+        if not stat.S_ISREG(st.st_mode):
+            raise OpError(Code.INVALID_ARGUMENT, f"{guest} is not a regular file")
+        try:
+            fd = os.open(found.name, dirfd.READ_FLAGS, dir_fd=found.dir_fd)
+        except PermissionError:
+            raise OpError(Code.PERMISSION_DENIED, f"cannot read {guest}") from None
+        except OSError as exc:
+            raise _open_error(runtime, exc, guest) from None
+        try:
+            st = os.fstat(fd)  # what was opened, in case it changed since the lookup
+            if not stat.S_ISREG(st.st_mode):
+                raise OpError(Code.INVALID_ARGUMENT, f"{guest} is not a regular file")
+            data = os.pread(fd, max_bytes, offset)
+        finally:
+            os.close(fd)
     end = offset + len(data)
     return Reply(
         {
-            "path": runtime.paths.guest(host),
+            "path": WorkspacePaths.to_guest(found.rel),
             "size": st.st_size,
             "offset": offset,
             "length": len(data),
@@ -138,38 +173,40 @@ def write_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777):
         raise OpError(Code.INVALID_ARGUMENT, "mode must be an integer permission value such as 420 (0o644)")
     parents = ctx.arg_bool("parents", True)
-    host = runtime.paths.host(guest)
-    if os.path.isdir(host):
-        raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory")
-    directory = os.path.dirname(host)
-    if not os.path.isdir(directory):
-        if not parents:
-            raise OpError(Code.PATH_NOT_FOUND, f"the directory of {guest} does not exist")
+    with ExitStack() as stack:
         try:
-            os.makedirs(directory, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise OpError(Code.NOT_A_DIRECTORY, f"a parent of {guest} is not a directory") from None
-    fd, temp = tempfile.mkstemp(prefix=".roost-write-", dir=directory)
+            found = stack.enter_context(runtime.paths.locate(guest, make_parents=parents))
+        except OpError as exc:
+            if exc.code == Code.PATH_NOT_FOUND and not parents:
+                raise OpError(Code.PATH_NOT_FOUND, f"the directory of {guest} does not exist") from None
+            raise
+        if found.st is not None and stat.S_ISDIR(found.st.st_mode):
+            raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory")
+        if mode is None:
+            mode = stat.S_IMODE(found.st.st_mode) if found.st is not None else 0o644
+        size = _write_atomically(ctx, found.dir_fd, found.name, mode, guest)
+    return Reply({"path": WorkspacePaths.to_guest(found.rel), "size": size, "mode": mode})
+
+
+def _write_atomically(ctx: RequestContext, dir_fd: int, name: str, mode: int, guest: str) -> int:
+    fd, temp = dirfd.create_temp(dir_fd, ".roost-write-")
     size = 0
     try:
         with os.fdopen(fd, "wb") as fh:
             for chunk in ctx.upload():
                 fh.write(chunk)
                 size += len(chunk)
-        if mode is None:
-            try:
-                mode = stat.S_IMODE(os.stat(host).st_mode)
-            except FileNotFoundError:
-                mode = 0o644
-        os.chmod(temp, mode)
-        os.replace(temp, host)
-    except BaseException:
+            os.fchmod(fh.fileno(), mode)
         try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
+            dirfd.replace(dir_fd, temp, name)
+        except OSError as exc:
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory") from None
+            raise
+    except BaseException:
+        dirfd.discard(dir_fd, temp)
         raise
-    return Reply({"path": runtime.paths.guest(host), "size": size, "mode": mode})
+    return size
 
 
 def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -177,18 +214,23 @@ def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     recursive = ctx.arg_bool("recursive", False)
     if runtime.paths.relative(guest) == "":
         raise OpError(Code.INVALID_ARGUMENT, "refusing to delete /workspace itself", hint="delete its contents instead")
-    host = runtime.paths.host(guest, follow_final=False)
-    st = _lstat(host, guest)
-    if stat.S_ISDIR(st.st_mode):
-        if recursive:
-            shutil.rmtree(host)
-        else:
-            try:
-                os.rmdir(host)
-            except OSError:
+    with runtime.paths.locate(guest, follow_final=False) as found:
+        st = _existing(found.st, guest)
+        try:
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(found.name, dir_fd=found.dir_fd)
+            elif recursive:
+                shutil.rmtree(found.name, dir_fd=found.dir_fd)  # fd-based: never follows a link inside
+            else:
+                os.rmdir(found.name, dir_fd=found.dir_fd)
+        except FileNotFoundError:
+            raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist") from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise OpError(
                     Code.DIRECTORY_NOT_EMPTY, f"{guest} is a non-empty directory", hint="pass recursive to delete it"
                 ) from None
-    else:
-        os.unlink(host)
-    return Reply({"path": runtime.paths.guest(host), "deleted": True, "type": _kind(st.st_mode)})
+            if exc.errno in (errno.EISDIR, errno.ENOTDIR):
+                raise OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being deleted") from None
+            raise
+    return Reply({"path": WorkspacePaths.to_guest(found.rel), "deleted": True, "type": _kind(st.st_mode)})

@@ -13,15 +13,18 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.paths import WorkspacePaths
 from roost.protocol import Code, Op, OpError
 from roost.protocol.identity import AgentIdentity
+
+if TYPE_CHECKING:
+    from roost.agent.staging import Staging
 
 
 class InflightCalls:
@@ -94,26 +97,11 @@ class AgentRuntime:
                 logging.getLogger("roost.agent").exception("stopping %s failed", name)
         return stopped
 
-    @contextmanager
-    def staging_dir(self, prefix: str) -> Iterator[str]:
-        """A private directory on the workspace's own mount (renames into it are atomic).
+    def staging_dir(self, prefix: str) -> AbstractContextManager[Staging]:
+        """A private directory on the workspace's own mount (renames from it are atomic), removed afterwards."""
+        from roost.agent.staging import staging_dir  # imported here: shutil pulls in bz2/lzma
 
-        Removed afterwards, and the scratch root too once empty, so nothing
-        lingers where users look.
-        """
-        import shutil  # imported here: shutil pulls in bz2/lzma, which an idle agent never needs
-        import tempfile
-
-        os.makedirs(self.scratch_dir, mode=0o700, exist_ok=True)
-        path = tempfile.mkdtemp(prefix=prefix, dir=self.scratch_dir)
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-            try:
-                os.rmdir(self.scratch_dir)
-            except OSError:
-                pass  # another staging dir is in use
+        return staging_dir(self.paths, self.scratch_dir, prefix)
 
 
 Handler = Callable[[AgentRuntime, RequestContext], Reply]

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
 from roost.agent.ops import AgentRuntime
-from roost.agent.paths import GUEST_ROOT
+from roost.agent.paths import GUEST_ROOT, WorkspacePaths
 from roost.protocol import Code, OpError
 
 HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -313,7 +314,7 @@ def _apply_hunks(label: str, content: str, hunks: list[Hunk]) -> str:
 
 @dataclass
 class _Change:
-    host: str
+    rel: str  # where the file is, relative to the root, its directory's links resolved
     content: str | None  # None deletes the file
     mode: int
 
@@ -324,104 +325,138 @@ class _Plan:
     def __init__(self, runtime: AgentRuntime) -> None:
         self.paths = runtime.paths
         self.changes: dict[str, _Change] = {}
+        self._found: dict[str, os.stat_result | None] = {}
 
     def locate(self, name: str) -> tuple[str, str]:
+        """(guest path as the patch names it, root-relative key with the parent's links resolved)."""
         rel = self.paths.relative(name)
         if not rel:
             raise _reject(f"the patch names the workspace root {name!r} as a file")
-        return f"{GUEST_ROOT}/{rel}", self.paths.host(name, follow_final=False)
+        try:
+            with self.paths.locate(name, follow_final=False) as found:
+                key, st = found.rel, found.st
+        except OpError as exc:
+            if exc.code != Code.PATH_NOT_FOUND:
+                raise
+            key, st = rel, None  # its directory does not exist yet: written with its parents
+        self._found.setdefault(key, st)
+        return f"{GUEST_ROOT}/{rel}", key
 
-    def exists(self, host: str) -> bool:
-        change = self.changes.get(host)
-        return os.path.lexists(host) if change is None else change.content is not None
+    def exists(self, key: str) -> bool:
+        change = self.changes.get(key)
+        return self._found.get(key) is not None if change is None else change.content is not None
 
-    def read(self, guest: str, host: str) -> tuple[str, int]:
-        change = self.changes.get(host)
+    def read(self, guest: str, key: str) -> tuple[str, int]:
+        change = self.changes.get(key)
         if change is not None:
             if change.content is None:
                 raise _reject(f"{guest} is deleted earlier in this patch")
             return change.content, change.mode
-        try:
-            st = os.lstat(host)
-        except (FileNotFoundError, NotADirectoryError):
-            raise _reject(f"{guest} does not exist, so it cannot be modified or deleted") from None
+        st = self._found.get(key)
+        if st is None:
+            raise _reject(f"{guest} does not exist, so it cannot be modified or deleted")
         if not stat.S_ISREG(st.st_mode):
             raise _reject(f"{guest} is not a regular file (patching through symlinks is not supported)")
-        with os.fdopen(os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as fh:
+        with self.paths.locate(key, follow_final=False) as found:
+            opened = dirfd.open_regular(found.dir_fd, found.name)
+        if opened is None:
+            raise _reject(f"{guest} changed while the patch was being read")
+        fd, st = opened
+        with os.fdopen(fd, "rb") as fh:
             return fh.read().decode("utf-8", "surrogateescape"), stat.S_IMODE(st.st_mode)
 
-    def put(self, host: str, content: str | None, mode: int) -> None:
-        self.changes.pop(host, None)  # re-insert so writes follow the patch's order
-        self.changes[host] = _Change(host, content, mode)
+    def put(self, key: str, content: str | None, mode: int) -> None:
+        self.changes.pop(key, None)  # re-insert so writes follow the patch's order
+        self.changes[key] = _Change(key, content, mode)
 
     def add(self, patch: FilePatch) -> list[dict[str, Any]]:
         hunks = len(patch.hunks)
         if patch.old is None and patch.new is None:
             raise _reject("a file section has /dev/null on both sides")
         if patch.added:
-            guest, host = self.locate(patch.new or patch.old or "")
-            if self.exists(host):
+            guest, key = self.locate(patch.new or patch.old or "")
+            if self.exists(key):
                 raise _reject(f"{guest} already exists; the patch creates it")
-            self.put(host, _apply_hunks(guest, "", patch.hunks), patch.mode or DEFAULT_NEW_MODE)
+            self.put(key, _apply_hunks(guest, "", patch.hunks), patch.mode or DEFAULT_NEW_MODE)
             return [{"path": guest, "action": "added", "hunks": hunks}]
-        guest, host = self.locate(patch.old or "")
-        content, mode = self.read(guest, host)
+        guest, key = self.locate(patch.old or "")
+        content, mode = self.read(guest, key)
         if patch.deleted:
             if _apply_hunks(guest, content, patch.hunks):
                 raise _reject(f"{guest}: the patch deletes the file but leaves some of its lines")
-            self.put(host, None, mode)
+            self.put(key, None, mode)
             return [{"path": guest, "action": "deleted", "hunks": hunks}]
         mode = mode if patch.mode is None else patch.mode
         if patch.old == patch.new:
-            self.put(host, _apply_hunks(guest, content, patch.hunks), mode)
+            self.put(key, _apply_hunks(guest, content, patch.hunks), mode)
             return [{"path": guest, "action": "modified", "hunks": hunks}]
         if not (patch.renamed or patch.copied):
             raise _reject(
                 f"the old and new names differ ({patch.old} vs {patch.new})",
                 hint="only git rename/copy headers may change a file's name",
             )
-        new_guest, new_host = self.locate(patch.new or "")
-        if self.exists(new_host):
+        new_guest, new_key = self.locate(patch.new or "")
+        if self.exists(new_key):
             raise _reject(f"{new_guest} already exists; the patch renames or copies {guest} onto it")
-        self.put(new_host, _apply_hunks(new_guest, content, patch.hunks), mode)
+        self.put(new_key, _apply_hunks(new_guest, content, patch.hunks), mode)
         entries = [{"path": new_guest, "action": "added", "hunks": hunks}]
         if patch.renamed:
-            self.put(host, None, mode)
+            self.put(key, None, mode)
             entries.append({"path": guest, "action": "deleted", "hunks": 0})
         return entries
 
 
-def _write(changes: list[_Change], root: str) -> None:
-    # Every new file is fully on disk under a temporary name before any target is replaced.
-    staged: list[tuple[str, str]] = []
+def _write(changes: list[_Change], paths: WorkspacePaths) -> None:
+    """Write the plan: every new file is fully on disk under a temporary name before any target is replaced.
+
+    Each step looks its directory up again from the root (never through a
+    link out), so the number of open descriptors stays small however many
+    files the patch touches.
+    """
+    staged: list[tuple[str, str]] = []  # (key, temp name in the key's directory)
     try:
         for change in changes:
             if change.content is None:
                 continue
-            parent = os.path.dirname(change.host)
-            os.makedirs(parent, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".roost-patch.", suffix=".tmp", dir=parent)
-            staged.append((temp, change.host))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(change.content.encode("utf-8", "surrogateescape"))
-                os.fchmod(fh.fileno(), change.mode)
-                fh.flush()
-                os.fsync(fh.fileno())
+            with paths.locate(change.rel, follow_final=False, make_parents=True) as found:
+                fd, temp = dirfd.create_temp(found.dir_fd, ".roost-patch.")
+                staged.append((change.rel, temp))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(change.content.encode("utf-8", "surrogateescape"))
+                    os.fchmod(fh.fileno(), change.mode)
+                    fh.flush()
+                    os.fsync(fh.fileno())
     except BaseException:
-        for temp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        for key, temp in staged:
+            _discard(paths, key, temp)
         raise
-    for temp, target in staged:
-        os.replace(temp, target)
+    for key, temp in staged:
+        with paths.locate(key, follow_final=False) as found:
+            dirfd.replace(found.dir_fd, temp, found.name)
     for change in changes:
-        if change.content is None and os.path.lexists(change.host):
-            os.unlink(change.host)
-            # As git does: a directory emptied by the patch goes with its last file.
-            parent = os.path.dirname(change.host)
-            while parent != root and parent.startswith(root + os.sep) and not os.listdir(parent):
-                os.rmdir(parent)
-                parent = os.path.dirname(parent)
+        if change.content is None:
+            _delete(paths, change.rel)
+
+
+def _discard(paths: WorkspacePaths, key: str, temp: str) -> None:
+    with contextlib.suppress(OpError, OSError), paths.locate(key, follow_final=False) as found:
+        dirfd.discard(found.dir_fd, temp)
+
+
+def _delete(paths: WorkspacePaths, key: str) -> None:
+    """Remove the file `key`; as git does, a directory emptied by the patch goes with its last file."""
+    with paths.locate(key, follow_final=False) as found:
+        if found.st is None:
+            return
+        os.unlink(found.name, dir_fd=found.dir_fd)
+    parent = posixpath.dirname(key)
+    while parent:
+        with paths.locate(parent, follow_final=False, follow_links=False) as found:
+            try:
+                os.rmdir(found.name, dir_fd=found.dir_fd)
+            except OSError:
+                return  # not empty (or not a directory): the walk up ends here
+        parent = posixpath.dirname(parent)
 
 
 def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -440,5 +475,5 @@ def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     for patch in _Parser(text).parse():
         files.extend(plan.add(patch))
     if not dry_run:
-        _write(list(plan.changes.values()), runtime.paths.root)
+        _write(list(plan.changes.values()), runtime.paths)
     return Reply({"files": files, "dry_run": dry_run})

@@ -11,11 +11,12 @@ Imports: the agent's own modules and the standard library only.
 from __future__ import annotations
 
 import http.client
-import os
+import posixpath
 import socket
 import subprocess
 import urllib.parse
 
+from roost.agent.dirfd import fd_path
 from roost.agent.paths import WorkspacePaths
 from roost.agent.service_model import ProbeSpec
 from roost.protocol import OpError
@@ -25,10 +26,10 @@ ATTEMPT_TIMEOUT_S = 2.0
 
 def _file(paths: WorkspacePaths, target: str, cwd: str) -> tuple[bool, str]:
     try:
-        path = paths.host(target if target.startswith("/") else os.path.join(paths.guest(cwd), target))
+        exists = paths.exists(target if target.startswith("/") else posixpath.join(cwd, target))
     except OpError as exc:
         return False, exc.message
-    return (True, "") if os.path.exists(path) else (False, f"{target} does not exist yet")
+    return (True, "") if exists else (False, f"{target} does not exist yet")
 
 
 def _tcp(target: str) -> tuple[bool, str]:
@@ -62,19 +63,12 @@ def _http(target: str) -> tuple[bool, str]:
     return (True, "") if 200 <= status < 400 else (False, f"GET {target} answered {status}")
 
 
-def _command(target: str, cwd: str, env: dict[str, str]) -> tuple[bool, str]:
+def _command(target: str, paths: WorkspacePaths, cwd: str, env: dict[str, str]) -> tuple[bool, str]:
     try:
-        result = subprocess.run(
-            ["/bin/sh", "-c", target],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=ATTEMPT_TIMEOUT_S,
-            start_new_session=True,
-            check=False,
-        )
+        with paths.directory(cwd) as where:
+            result = _run_probe(target, fd_path(where.fd), env)
+    except OpError as exc:
+        return False, exc.message
     except subprocess.TimeoutExpired:
         return False, f"probe command did not finish in {ATTEMPT_TIMEOUT_S:.0f}s"
     except OSError as exc:
@@ -82,12 +76,26 @@ def _command(target: str, cwd: str, env: dict[str, str]) -> tuple[bool, str]:
     return (True, "") if result.returncode == 0 else (False, f"probe command exited {result.returncode}")
 
 
+def _run_probe(target: str, cwd: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["/bin/sh", "-c", target],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=ATTEMPT_TIMEOUT_S,
+        start_new_session=True,
+        check=False,
+    )
+
+
 def attempt(probe: ProbeSpec, paths: WorkspacePaths, cwd: str, env: dict[str, str]) -> tuple[bool, str]:
-    """One try of `probe`; `cwd` is the service's host working directory."""
+    """One try of `probe`; `cwd` is the service's working directory as the workspace names it."""
     if probe.kind == "file":
         return _file(paths, probe.target, cwd)
     if probe.kind == "tcp":
         return _tcp(probe.target)
     if probe.kind == "http":
         return _http(probe.target)
-    return _command(probe.target, cwd, env)
+    return _command(probe.target, paths, cwd, env)

@@ -5,7 +5,6 @@ Imports: the agent's own modules, protocol and the standard library only.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from typing import Any
@@ -49,10 +48,8 @@ def _with_log(runtime: AgentRuntime, record: ServiceRecord) -> dict[str, Any]:
 
 def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     name = ServiceSpec.check_name(ctx.args.get("name"))
-    guest_cwd = ctx.arg_str("cwd", "/workspace")
-    cwd = runtime.paths.host(guest_cwd)
-    if not os.path.isdir(cwd):
-        raise OpError(Code.PATH_NOT_FOUND, f"working directory {guest_cwd!r} does not exist")
+    with runtime.paths.directory(ctx.arg_str("cwd", "/workspace")) as found:
+        cwd = runtime.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
     restart = ctx.arg_str("restart", "no")
     if restart not in RESTART_POLICIES:
         raise OpError(Code.INVALID_ARGUMENT, f"restart must be one of {', '.join(RESTART_POLICIES)}")

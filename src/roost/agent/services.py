@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost.agent.dirfd import fd_path
 from roost.agent.paths import WorkspacePaths
 from roost.agent.probes import attempt
 from roost.agent.procfs import is_running, session_of
@@ -169,7 +170,7 @@ class ServiceSupervisor:
             record = ServiceRecord(
                 name=spec.name,
                 command=spec.argv,
-                cwd=self._paths.guest(spec.cwd),
+                cwd=spec.cwd,
                 state=STARTING,
                 restart=spec.restart,
                 probe=None
@@ -199,18 +200,26 @@ class ServiceSupervisor:
             with self._lock:
                 if run.stopping:
                     return  # stopped while a restart was pending
-                run.proc = self._os.spawn(run.spec, run.spec.cwd, env)
+                with self._paths.directory(run.spec.cwd) as cwd:
+                    run.proc = self._os.spawn(run.spec, fd_path(cwd.fd), env)
+        except OpError as exc:  # the working directory went away (or became a link out) since the last start
+            self._launch_failed(run, exc.message)
+            return
         except FileNotFoundError:
-            self._move(run, FAILED, reason=f"command not found: {run.spec.argv[0]}", stopped_at=now_iso())
-            run.done.set()
+            self._launch_failed(run, f"command not found: {run.spec.argv[0]}")
             return
         except OSError as exc:
-            self._move(run, FAILED, reason=f"cannot start: {exc.strerror}", stopped_at=now_iso())
-            run.done.set()
+            self._launch_failed(run, f"cannot start: {exc.strerror}")
             return
         run.done.clear()
         self._move(run, STARTING, pid=run.proc.pid, started_at=now_iso(), exit_code=None, signal=None, reason=None)
         threading.Thread(target=self._watch, args=(run, run.proc), name=f"svc-{run.spec.name}", daemon=True).start()
+
+    def _launch_failed(self, run: _Run, reason: str) -> None:
+        # A restart fails from exited or failed: it was starting, however briefly.
+        self._move(run, STARTING, only_from=(EXITED, FAILED))
+        self._move(run, FAILED, reason=reason, stopped_at=now_iso())
+        run.done.set()
 
     def _await_ready(self, run: _Run) -> None:
         probe = run.spec.probe

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
+from roost.agent.dirfd import fd_path
 from roost.agent.ops import AgentRuntime
 from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
 from roost.protocol import Code, OpError
@@ -55,9 +56,6 @@ def _status(session: ShellSession) -> dict[str, Any]:
 
 def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     guest_cwd = ctx.arg_str("cwd", "/workspace")
-    cwd = runtime.paths.host(guest_cwd)
-    if not os.path.isdir(cwd):
-        raise OpError(Code.PATH_NOT_FOUND, f"working directory {guest_cwd!r} does not exist")
     cols, rows = _size(ctx, 120, 32)
     command = ctx.args.get("command") or ["bash", "-i"]
     if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
@@ -65,7 +63,8 @@ def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     env = dict(runtime.base_env)
     env.update({"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)})
     env.update(ctx.arg_str_map("env"))
-    record = registry(runtime).open(command, cwd, env, cols, rows, runtime.paths.guest(cwd))
+    with runtime.paths.directory(guest_cwd) as cwd:
+        record = registry(runtime).open(command, fd_path(cwd.fd), env, cols, rows, runtime.paths.to_guest(cwd.rel))
     return Reply(record.to_dict())
 
 

@@ -20,7 +20,7 @@ SEND_CHUNK = 256 * 1024
 
 
 def snapshots(runtime: AgentRuntime) -> Snapshots:
-    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths.root))
+    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths))
 
 
 def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -101,11 +101,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             return os.fsencode(entry.target or "")
         if entry.digest and store.blobs.has(entry.digest):
             return store.blobs.read(entry.digest)
-        try:
-            with open(os.path.join(store.root, entry.path), "rb") as fh:
-                return fh.read()
-        except OSError:
-            return b""
+        return store.read_current(entry.path)
 
     summary = []
     counts: dict[str, int] = {}

@@ -16,12 +16,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from roost.agent import dirfd
+from roost.agent.paths import WorkspacePaths
 from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
@@ -64,8 +69,8 @@ def compare(old: Tree, new: Tree) -> list[Change]:
 class Snapshots:
     """Snapshots of one workspace root, kept under `state_dir`."""
 
-    def __init__(self, state_dir: str, root: str) -> None:
-        self.root = root
+    def __init__(self, state_dir: str, paths: WorkspacePaths) -> None:
+        self.paths = paths
         self._dir = os.path.join(state_dir, "snapshots")
         self._index = os.path.join(state_dir, "tree-index.json")
         self.blobs = ContentStore(os.path.join(state_dir, "blobs"))
@@ -108,7 +113,7 @@ class Snapshots:
         except (OSError, ValueError, KeyError, TypeError):
             previous, previous_at = {}, 0
         started = time.time_ns()
-        tree = scan(self.root, previous, EXCLUDED, previous_at)
+        tree = scan(self.paths.root_fd(), previous, EXCLUDED, previous_at)
         self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in tree.values()]})
         return tree
 
@@ -125,7 +130,10 @@ class Snapshots:
         new_bytes = 0
         for path, entry in list(tree.items()):
             if entry.kind == FILE and (entry.digest is None or not self.blobs.has(entry.digest)):
-                digest = self.blobs.add(os.path.join(self.root, path))
+                digest = self._store(path)
+                if digest is None:  # gone, or no longer a file, since the scan
+                    del tree[path]
+                    continue
                 new_bytes += entry.size
                 if digest != entry.digest:  # it changed between scan and copy: keep what was copied
                     tree[path] = Entry(path, FILE, entry.mode, os.path.getsize(self.blobs.path(digest)), digest)
@@ -134,6 +142,34 @@ class Snapshots:
             self._manifest(name), {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]}
         )
         return {"name": name, "created_at": created, **self._totals(tree), "stored_bytes": new_bytes}
+
+    @contextmanager
+    def _opened(self, rel: str) -> Iterator[int | None]:
+        """The regular file a scan found at `rel`, opened through dir fds with no link followed; None if it changed."""
+        try:
+            with self.paths.locate(rel, follow_final=False, follow_links=False) as found:
+                opened = dirfd.open_regular(found.dir_fd, found.name)
+        except OpError:
+            opened = None
+        try:
+            yield None if opened is None else opened[0]
+        finally:
+            if opened is not None:
+                os.close(opened[0])
+
+    def _store(self, rel: str) -> str | None:
+        with self._opened(rel) as fd:
+            return None if fd is None else self.blobs.add(fd)
+
+    def read_current(self, rel: str) -> bytes:
+        """What the workspace file `rel` holds now (b"" when it is gone or not a file)."""
+        with self._opened(rel) as fd:
+            if fd is None:
+                return b""
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     @staticmethod
     def _totals(tree: Tree) -> dict[str, int]:
@@ -183,53 +219,90 @@ class Snapshots:
                         os.unlink(os.path.join(folder, rest))
 
     def reset(self, name: str) -> dict[str, int]:
-        """Make /workspace equal to snapshot `name`: content, modes, links; extra paths removed."""
+        """Make /workspace equal to snapshot `name`: content, modes, links; extra paths removed.
+
+        Every change is made relative to directory fds found without
+        following any link, so a workspace racing the reset cannot turn it
+        into a write or delete outside /workspace.
+        """
         target = self.load(name)
         current = self.current()
-        removed = restored = 0
-        for path in sorted(current, reverse=True):  # children before their directories
-            present, wanted = current[path], target.get(path)
-            if wanted is None or wanted.kind != present.kind:
-                full = os.path.join(self.root, path)
-                if present.kind == DIR:
-                    shutil.rmtree(full, ignore_errors=True)
-                elif os.path.lexists(full):
-                    os.unlink(full)
-                removed += 1
+        doomed = {p for p, e in current.items() if target.get(p) is None or target[p].kind != e.kind}
+        for path in sorted(doomed, reverse=True):  # children before their directories
+            if not _inside_doomed_dir(path, doomed, current):
+                self._remove(path)
+        restored = 0
+        reset_dirs = []
         for path in sorted(target):  # parents before their children
-            want, have = target[path], current.get(path)
+            want, have = target[path], None if path in doomed else current.get(path)
             if want.kind not in (FILE, DIR, SYMLINK):
                 continue  # sockets and fifos are not kept
-            full = os.path.join(self.root, path)
-            if have is not None and have.kind == want.kind and have.same_content(want):
-                if have.mode != want.mode and want.kind != SYMLINK:
-                    os.chmod(full, want.mode)
-                continue
-            self._restore(full, want)
-            restored += 1
-        for path in sorted((p for p, e in target.items() if e.kind == DIR), reverse=True):
-            os.chmod(os.path.join(self.root, path), target[path].mode)
+            if have is not None and have.same_content(want):
+                if have.mode == want.mode or want.kind == SYMLINK:
+                    continue
+                if want.kind == FILE:
+                    self._set_mode(path, want.mode)
+                    continue
+            else:
+                self._restore(path, want)
+                restored += 1
+            if want.kind == DIR:
+                reset_dirs.append(path)
+        # Directory modes last, deepest first: a read-only directory is set after its children.
+        for path in sorted(reset_dirs, reverse=True):
+            self._set_mode(path, target[path].mode)
         # No rescan to refresh the index: what was restored has new stat data, so the next scan hashes it.
-        return {"restored": restored, "removed": removed}
+        return {"restored": restored, "removed": len(doomed)}
 
-    def _restore(self, full: str, want: Entry) -> None:
-        parent = os.path.dirname(full)
-        if want.kind == DIR:
-            os.makedirs(full, mode=0o700, exist_ok=True)
-            return
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full)
-        fd, temp = tempfile.mkstemp(dir=parent, prefix=".roost-reset-")
-        os.close(fd)
+    def _remove(self, rel: str) -> None:
         try:
+            with self.paths.locate(rel, follow_final=False, follow_links=False) as found:
+                if found.st is None:
+                    return
+                if stat.S_ISDIR(found.st.st_mode):
+                    shutil.rmtree(found.name, dir_fd=found.dir_fd, ignore_errors=True)
+                else:
+                    os.unlink(found.name, dir_fd=found.dir_fd)
+        except (OpError, FileNotFoundError):
+            pass  # already gone
+
+    def _set_mode(self, rel: str, mode: int) -> None:
+        with self.paths.locate(rel, follow_final=False, follow_links=False) as found:
+            dirfd.set_mode(found.dir_fd, found.name, mode)
+
+    def _restore(self, rel: str, want: Entry) -> None:
+        with self.paths.locate(rel, follow_final=False, make_parents=True, follow_links=False) as found:
+            at, name = found.dir_fd, found.name
+            is_dir = found.st is not None and stat.S_ISDIR(found.st.st_mode)
+            if want.kind == DIR:
+                if not is_dir:
+                    os.mkdir(name, 0o700, dir_fd=at)
+                return
+            if is_dir:
+                shutil.rmtree(name, dir_fd=at)
             if want.kind == SYMLINK:
-                os.unlink(temp)
-                os.symlink(str(want.target), temp)
-            elif want.kind == FILE and want.digest is not None:
-                shutil.copyfile(self.blobs.path(want.digest), temp)
-                os.chmod(temp, want.mode)
-            os.replace(temp, full)
-        except BaseException:
-            if os.path.lexists(temp):
-                os.unlink(temp)
-            raise
+                temp = dirfd.temp_symlink(at, ".roost-reset-", str(want.target))
+            else:
+                fd, temp = dirfd.create_temp(at, ".roost-reset-")
+                try:
+                    with os.fdopen(fd, "wb") as out, open(self.blobs.path(str(want.digest)), "rb") as blob:
+                        shutil.copyfileobj(blob, out, 1 << 20)
+                        os.fchmod(out.fileno(), want.mode)
+                except BaseException:
+                    dirfd.discard(at, temp)
+                    raise
+            try:
+                dirfd.replace(at, temp, name)
+            except BaseException:
+                dirfd.discard(at, temp)
+                raise
+
+
+def _inside_doomed_dir(path: str, doomed: set[str], current: Tree) -> bool:
+    """Whether a directory above `path` goes too (removing it takes `path` along)."""
+    parent = path.rpartition("/")[0]
+    while parent:
+        if parent in doomed and current[parent].kind == DIR:
+            return True
+        parent = parent.rpartition("/")[0]
+    return False

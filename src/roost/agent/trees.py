@@ -4,25 +4,31 @@ A scan records, per path, its kind, mode, size, symlink target and (for
 files) the sha256 of its content. Hashing is skipped for files whose inode,
 size, mtime and ctime match the previous scan, the way git's index does, so
 rescanning a large unchanged tree costs one stat per path. Symlinks are
-recorded as links and never followed.
+recorded as links and never followed: the walk goes by directory fds and
+opens files with O_NOFOLLOW, so an entry swapped while the scan runs is
+recorded as what it has become.
 
 The store keeps each distinct content once under `<dir>/<2 hex>/<rest>`;
 snapshots of a tree whose content is already stored cost only their manifest.
 
-Standard library only.
+Imports: the agent's own modules and the standard library only.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
+
+from roost.agent.dirtree import DIR_READ_FLAGS, Found, walk
 
 CHUNK = 1 << 20
 FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"
+# O_NONBLOCK: a file swapped for a fifo is not waited on.
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -72,34 +78,21 @@ class Entry:
 Tree = dict[str, Entry]
 
 
-def hash_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+    """sha256 of the regular file `name` in `dir_fd`, and the fstat of what was read.
+
+    Raises:
+        OSError: it is gone, unreadable, or no longer a regular file (ELOOP for a link, EINVAL otherwise).
+    """
+    fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
+        digest = hashlib.sha256()
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _walk(root: str, exclude: frozenset[str]) -> Iterator[tuple[str, os.stat_result]]:
-    pending = [(root, "")]
-    while pending:
-        directory, prefix = pending.pop()
-        try:
-            with os.scandir(directory) as it:
-                children = list(it)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        for child in children:
-            rel = prefix + child.name
-            if rel in exclude:
-                continue
-            try:
-                st = child.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # removed while we looked
-            yield rel, st
-            if stat.S_ISDIR(st.st_mode):
-                pending.append((child.path, rel + "/"))
+    return digest.hexdigest(), st
 
 
 # Files changed this close before the previous scan may have changed again
@@ -109,45 +102,86 @@ RACY_NS = 50_000_000
 
 
 def scan(
-    root: str,
+    root_fd: int,
     previous: Tree | None = None,
     exclude: frozenset[str] = frozenset(),
     previous_at_ns: int = 0,
     racy_ns: int = RACY_NS,
 ) -> Tree:
-    """Every path under `root` (relative, '/'-separated), hashing only what changed since `previous`.
+    """Every path under directory `root_fd` (relative, '/'-separated), hashing only what changed since `previous`.
 
-    `previous_at_ns` is when `previous` was taken; a cached hash is reused
-    only for files last modified well before then (git's racy-clean rule).
+    `root_fd` may be an O_PATH descriptor. `previous_at_ns` is when
+    `previous` was taken; a cached hash is reused only for files last
+    modified well before then (git's racy-clean rule).
     """
     previous = previous or {}
     trusted_before = previous_at_ns - racy_ns
     tree: Tree = {}
-    for rel, st in _walk(root, exclude):
-        mode = stat.S_IMODE(st.st_mode)
-        if stat.S_ISDIR(st.st_mode):
-            tree[rel] = Entry(rel, DIR, mode)
-        elif stat.S_ISLNK(st.st_mode):
-            tree[rel] = Entry(rel, SYMLINK, mode, target=os.readlink(os.path.join(root, rel)))
-        elif stat.S_ISREG(st.st_mode):
+    top = os.open(".", DIR_READ_FLAGS, dir_fd=root_fd)
+    try:
+        for found in walk(top, exclude=exclude):
+            rel, st = found.rel, found.st
             known = previous.get(rel)
-            if (
-                known is not None
-                and known.kind == FILE
-                and (known.ino, known.size, known.mtime_ns, known.ctime_ns)
-                == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                and max(st.st_mtime_ns, st.st_ctime_ns) < trusted_before
-            ):
-                digest = known.digest
-            else:
-                try:
-                    digest = hash_file(os.path.join(root, rel))
-                except (FileNotFoundError, PermissionError):
-                    continue
-            tree[rel] = Entry(rel, FILE, mode, st.st_size, digest, None, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        else:
-            tree[rel] = Entry(rel, OTHER, mode)
+            if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before):
+                # The common case, inline: one stat per path, nothing read.
+                tree[rel] = _file_entry(rel, st, known.digest if known else None)
+                continue
+            entry = _entry(found, known, trusted_before)
+            if entry is not None:
+                tree[rel] = entry
+    finally:
+        os.close(top)
     return tree
+
+
+def _unchanged(known: Entry | None, st: os.stat_result, trusted_before: int) -> bool:
+    """Whether the hash of the previous scan still holds for a file with this stat (git's racy-clean rule)."""
+    return (
+        known is not None
+        and known.kind == FILE
+        and (known.ino, known.size, known.mtime_ns, known.ctime_ns)
+        == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        and max(st.st_mtime_ns, st.st_ctime_ns) < trusted_before
+    )
+
+
+def _file_entry(rel: str, st: os.stat_result, digest: str | None) -> Entry:
+    return Entry(
+        rel, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest, None, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+    )
+
+
+def _entry(found: Found, known: Entry | None, trusted_before: int, retried: bool = False) -> Entry | None:
+    """The scan record of one entry; None when it vanished (or cannot be read) while we looked."""
+    rel, st = found.rel, found.st
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        return Entry(rel, DIR, mode)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return Entry(rel, SYMLINK, mode, target=os.readlink(found.name, dir_fd=found.dir_fd))
+        except OSError:
+            return None if retried else _again(found, known, trusted_before)
+    if not stat.S_ISREG(st.st_mode):
+        return Entry(rel, OTHER, mode)
+    if known is not None and _unchanged(known, st, trusted_before):
+        return _file_entry(rel, st, known.digest)
+    try:
+        digest, st = hash_file(found.dir_fd, found.name)
+    except PermissionError:
+        return None
+    except OSError:
+        return None if retried else _again(found, known, trusted_before)
+    return _file_entry(rel, st, digest)
+
+
+def _again(found: Found, known: Entry | None, trusted_before: int) -> Entry | None:
+    """It changed kind while scanned (a file swapped for a link, say): record what is there now."""
+    try:
+        st = os.stat(found.name, dir_fd=found.dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    return _entry(Found(found.rel, found.name, found.dir_fd, st), known, trusted_before, retried=True)
 
 
 class ContentStore:
@@ -162,14 +196,14 @@ class ContentStore:
     def has(self, digest: str) -> bool:
         return os.path.exists(self.path(digest))
 
-    def add(self, source: str) -> str:
-        """Copy `source` in (hashing as it is read, so a file changing under us is stored as read)."""
+    def add(self, source_fd: int) -> str:
+        """Copy open file `source_fd` in (hashing as it is read, so a file changing under us is stored as read)."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         digest = hashlib.sha256()
         fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".in-")
         try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while chunk := src.read(CHUNK):
+            with os.fdopen(fd, "wb") as out:
+                while chunk := os.read(source_fd, CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
             name = digest.hexdigest()

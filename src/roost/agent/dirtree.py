@@ -1,0 +1,84 @@
+"""Walking a directory tree through directory fds, never through a symlink.
+
+`walk` visits every entry under an open directory depth-first, parents
+before children. Each directory is opened relative to its parent with
+O_NOFOLLOW, so a directory swapped for a symlink after it was listed is
+skipped, not followed; only the directories on the current path are held
+open, so a wide tree costs no more descriptors than a deep one.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from typing import NamedTuple
+
+DIR_READ_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class Found(NamedTuple):
+    """One entry: its path from the top, its name in `dir_fd` and its lstat.
+
+    `dir_fd` stays open only until the walk moves on. A NamedTuple, not a
+    dataclass: a scan makes one per path, and this is several times cheaper.
+    """
+
+    rel: str
+    name: str
+    dir_fd: int
+    st: os.stat_result
+
+
+def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
+    with os.scandir(fd) as it:
+        entries = list(it)
+    if ordered:
+        entries.sort(key=lambda e: e.name)
+    return entries
+
+
+def walk(top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = False) -> Iterator[Found]:
+    """Every entry under the directory `top_fd` (which must be readable, and stays open).
+
+    `exclude` names paths (relative to the top) to skip with all they hold;
+    `ordered` sorts each directory's entries by name. Directories that
+    cannot be read, and entries gone before they are looked at, are skipped.
+    """
+    stack: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
+    try:
+        stack.append((top_fd, "", iter(_entries(top_fd, ordered))))
+        while stack:
+            fd, prefix, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                if fd != top_fd:
+                    os.close(fd)
+                continue
+            rel = prefix + entry.name
+            if rel in exclude:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we looked
+            yield Found(rel, entry.name, fd, st)
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            try:
+                child = os.open(entry.name, DIR_READ_FLAGS, dir_fd=fd)
+            except OSError:
+                continue  # unreadable, gone, or no longer a directory (a link now: ELOOP/ENOTDIR)
+            try:
+                children = _entries(child, ordered)
+            except OSError:
+                os.close(child)
+                continue
+            stack.append((child, rel + "/", iter(children)))
+    finally:
+        for fd, _, _ in stack:
+            if fd != top_fd:
+                os.close(fd)
