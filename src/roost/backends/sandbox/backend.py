@@ -157,6 +157,7 @@ class SandboxBackend(HostAgentBackend):
             # in the workspace's user namespace: reading works, writing fails.
             "--proc",
             "/proc",
+            *_masked_proc_files(),
             "--dev",
             "/dev",
             "--size",
@@ -324,6 +325,25 @@ class SandboxBackend(HostAgentBackend):
             )
         )
         return tuple(found)
+
+
+# Host-wide state procfs shows to anyone allowed to look (as Docker does, masked):
+# the descriptions of keys the workspace's uid may view, kernel memory, timer and
+# scheduler internals. Each is covered by an empty read-only file.
+MASKED_PROC_FILES = (
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/kcore",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/latency_stats",
+)
+
+
+def _masked_proc_files() -> list[str]:
+    # The sandbox's procfs has what the host's has (one kernel); bwrap cannot make a missing one.
+    present = [path for path in MASKED_PROC_FILES if os.path.exists(path)]
+    return [arg for path in present for arg in ("--ro-bind", "/dev/null", path)]
 
 
 def _adopt_legacy_layout(ws_dir: Path, id_map: IdMap) -> None:
