@@ -41,17 +41,13 @@ from roost.backends.agent_keys import identity_of
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
-from roost.backends.sandbox import cgroups, seccomp_filter
+from roost.backends.sandbox import cgroups, layout, seccomp_filter
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
 from roost.errors import BackendError
 from roost.models import Protection
-from roost.ownership import OwnerOutOfRange, shift_tree
 
 BOOT_DEADLINE = 20.0
-# Deleting a big tree (a workspace full of node_modules) can take a while, but not forever.
-REMOVE_DEADLINE = 600.0
-CLEANUP_HINT = "`roost doctor` checks newuidmap and subordinate ids; then retry `roost workspace delete --force`"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_MEM_MIB = 2048
 DEFAULT_PIDS = 1024
@@ -72,8 +68,6 @@ KEPT_CAPABILITIES = (
     "CAP_SETFCAP",
 )
 _AGENT_LAUNCH = "import sys; sys.path.insert(0, '/opt/roost'); from roost.agent.__main__ import main; sys.exit(main())"
-# <ws_dir>/layers holds the overlay's upper and work dirs (they must share a mount).
-_OWNED = ("layers", "layers/upper", "layers/work", "workspace", "agent")
 
 
 def _agent_code() -> Path:
@@ -226,8 +220,8 @@ class SandboxBackend(HostAgentBackend):
         id_map = self._id_map(runtime)
         limits = _limits(spec.resources)
         if runtime is not None and runtime.get("id_map") is None:
-            _adopt_legacy_layout(ws_dir, id_map)
-        _prepare_dirs(ws_dir, id_map)
+            layout.adopt_legacy(ws_dir, id_map)
+        layout.prepare(ws_dir, id_map)
         log = ws_dir / "sandbox.log"
         enforcement = cgroups.create(spec.ws_id, limits)
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: spec.ws_id}
@@ -292,9 +286,9 @@ class SandboxBackend(HostAgentBackend):
     def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
         if os.geteuid() == 0:
             return  # root removes anything the workspace left
-        left = _remove_own_files(ws_dir)
+        left = layout.remove_own_files(ws_dir)
         if left:
-            _remove_as_workspace_root(left, self._id_map(runtime))
+            layout.remove_as_workspace_root(left, self._id_map(runtime), _launcher())
 
     def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
         id_map = self._id_map(runtime)
@@ -344,90 +338,6 @@ def _masked_proc_files() -> list[str]:
     # The sandbox's procfs has what the host's has (one kernel); bwrap cannot make a missing one.
     present = [path for path in MASKED_PROC_FILES if os.path.exists(path)]
     return [arg for path in present for arg in ("--ro-bind", "/dev/null", path)]
-
-
-def _adopt_legacy_layout(ws_dir: Path, id_map: IdMap) -> None:
-    """A workspace made before sandboxes had their own user namespace: move its overlay
-    layers under layers/ and give what it wrote to the namespace's ids, so a start keeps it.
-
-    Raises:
-        BackendError: workspace_unadoptable when its files cannot be moved over.
-    """
-    try:
-        (ws_dir / "layers").mkdir(mode=0o700, exist_ok=True)
-        for name in ("upper", "work"):
-            if (ws_dir / name).is_dir() and not (ws_dir / "layers" / name).exists():
-                os.rename(ws_dir / name, ws_dir / "layers" / name)
-        if os.geteuid() == 0 and id_map.root_uid != 0:
-            for name in ("layers/upper", "workspace", "agent"):
-                if (ws_dir / name).is_dir():
-                    shift_tree(ws_dir / name, id_map.root_uid, id_map.root_gid)
-        for name in ("lower", "merged", "run"):  # the old mount points and socket dir
-            shutil.rmtree(ws_dir / name, ignore_errors=True)
-    except (OSError, OwnerOutOfRange) as exc:
-        raise BackendError(
-            f"cannot move this workspace's files to the sandbox's user namespace: {exc}",
-            code="workspace_unadoptable",
-            hint="it was made by an older roost; recreate it (its /workspace is on the host under the workspace's directory)",
-        ) from None
-
-
-def _prepare_dirs(ws_dir: Path, id_map: IdMap) -> None:
-    """The workspace's own directories, owned by its root (an unprivileged host id)."""
-    for name in _OWNED:
-        (ws_dir / name).mkdir(mode=0o700, exist_ok=True)
-    if os.geteuid() == 0:
-        for name in _OWNED:
-            os.chown(ws_dir / name, id_map.root_uid, id_map.root_gid)
-    # The upper dir's root is the sandbox's `/`: the env's other users must be able to traverse it.
-    for name in ("layers/upper", "workspace"):
-        os.chmod(ws_dir / name, 0o755)
-
-
-def _remove_own_files(ws_dir: Path) -> list[Path]:
-    """Remove what the sandbox wrote as roost's user, where that suffices; return the trees it could not.
-
-    The common case, files owned by the workspace's root (the user), needs no namespace.
-    """
-    work = ws_dir / "layers" / "work" / "work"
-    if work.is_dir() and not work.is_symlink():
-        os.chmod(work, 0o700)  # overlayfs leaves its own work dir mode 000; it is ours
-    left = []
-    for name in (n for n in _OWNED if "/" not in n):
-        path = ws_dir / name
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            left.append(path)
-    return left
-
-
-def _remove_as_workspace_root(targets: list[Path], id_map: IdMap) -> None:
-    """Delete `targets` from a namespace with the workspace's id map (see launcher.py).
-
-    A normal user cannot unlink what the workspace left owned by subordinate
-    ids (or locked) from outside; the namespace's root can.
-
-    Raises:
-        BackendError: cleanup_failed.
-    """
-    config = json.dumps({"id_map": id_map.launch_config(), "remove": [str(t) for t in targets]})
-    try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-S", str(_launcher()), config],
-            capture_output=True,
-            timeout=REMOVE_DEADLINE,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BackendError(
-            f"cannot remove the workspace's files: {exc}", code="cleanup_failed", hint=CLEANUP_HINT
-        ) from None
-    if done.returncode != 0:
-        detail = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
-        raise BackendError(f"cannot remove the workspace's files: {detail}", code="cleanup_failed", hint=CLEANUP_HINT)
 
 
 class _Fds(NamedTuple):
