@@ -15,6 +15,7 @@ from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.models import (
     DeleteResult,
+    DiffEntry,
     DiffResult,
     ExecRecord,
     ExecResult,
@@ -29,6 +30,7 @@ from roost.models import (
     ShellInfo,
     ShellOutput,
     SnapshotInfo,
+    SnapshotPage,
     SyncResult,
     WorkspaceInfo,
     WriteResult,
@@ -36,13 +38,16 @@ from roost.models import (
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import lifecycle, operations, power, services, shells, snapshots
+from roost.workspace import diffs, lifecycle, operations, power, services, shells, snapshots
+from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
+from roost.workspace.streamed import Streamed
 
 __all__ = [
     "Readiness",
+    "Streamed",
     "Workspace",
     "WorkspaceFiles",
     "WorkspaceServices",
@@ -57,13 +62,39 @@ class WorkspaceFiles:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
 
-    def list(self, path: str = "/workspace", *, recursive: bool = False) -> FileListing:
-        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive)
+    def list(
+        self,
+        path: str | bytes = "/workspace",
+        *,
+        recursive: bool = False,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> FileListing:
+        """The entries of `path` in tree order (a parent before what it holds, siblings by the bytes of their names).
 
-    def stat(self, path: str) -> FileEntry:
+        Without `limit`, all of them. With it, one page: pass its
+        `next_cursor` as `cursor` for the next (None once nothing is left).
+        For a listing too large to hold, iterate `iter` instead.
+
+        Raises:
+            RoostError: path_not_found, path_outside_workspace, invalid_argument (a bad cursor or limit).
+        """
+        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive, cursor=cursor, limit=limit)
+
+    def iter(self, path: str | bytes = "/workspace", *, recursive: bool = False) -> Streamed[FileEntry]:
+        """Every entry of `path`, in the order of `list`, each as it arrives (bounded memory at any size).
+
+        Stop early with `close()` or a `with` block; the workspace stops walking too.
+
+        Raises:
+            RoostError: path_not_found, path_outside_workspace, when iterated.
+        """
+        return operations.iter_files(self._ws._rt, self._ws._record(), path, recursive)
+
+    def stat(self, path: str | bytes) -> FileEntry:
         return operations.stat_file(self._ws._rt, self._ws._record(), path)
 
-    def read(self, path: str, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
+    def read(self, path: str | bytes, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
         """Read up to `max_bytes` (default 1 MiB, limit 8 MiB) from `offset`.
 
         Raises:
@@ -71,12 +102,12 @@ class WorkspaceFiles:
         """
         return operations.read_file(self._ws._rt, self._ws._record(), path, offset, max_bytes)
 
-    def write(self, path: str, data: bytes | str, *, mode: int | None = None) -> WriteResult:
+    def write(self, path: str | bytes, data: bytes | str, *, mode: int | None = None) -> WriteResult:
         """Write a file atomically, creating parent directories."""
         payload = data.encode() if isinstance(data, str) else data
         return operations.write_file(self._ws._rt, self._ws._record(), path, payload, mode)
 
-    def delete(self, path: str, *, recursive: bool = False) -> DeleteResult:
+    def delete(self, path: str | bytes, *, recursive: bool = False) -> DeleteResult:
         return operations.delete_file(self._ws._rt, self._ws._record(), path, recursive)
 
 
@@ -215,7 +246,20 @@ class WorkspaceSnapshots:
         return snapshots.create_snapshot(self._ws._rt, self._ws._record(), name)
 
     def list(self) -> list[SnapshotInfo]:
+        """Every snapshot, the baseline first, then by creation time."""
         return snapshots.list_snapshots(self._ws._rt, self._ws._record())
+
+    def iter(self) -> Streamed[SnapshotInfo]:
+        """The snapshots in the order of `list`, each as it arrives."""
+        return snapshots.iter_snapshots(self._ws._rt, self._ws._record())
+
+    def page(self, *, cursor: str | None = None, limit: int | None = None) -> SnapshotPage:
+        """Up to `limit` snapshots after `cursor`; pass `next_cursor` on for the next page (None: done).
+
+        Raises:
+            RoostError: invalid_argument (a bad cursor or limit).
+        """
+        return snapshots.snapshot_page(self._ws._rt, self._ws._record(), cursor=cursor, limit=limit)
 
     def delete(self, name: str) -> None:
         """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
@@ -270,7 +314,7 @@ class Workspace:
         )
         return operations.run_exec(self._rt, self._record(), spec, on_output)
 
-    def sync_push(self, source: HostArg, *, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+    def sync_push(self, source: HostArg, *, dest: str | bytes = "/workspace", delete: bool = False) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace.
 
         The source is read without following any symlink inside it (links are
@@ -279,28 +323,61 @@ class Workspace:
         """
         return operations.sync_push(self._rt, self._record(), arguments.host_path(source, "source"), dest, delete)
 
-    def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
-        """Apply a unified diff to /workspace, all hunks or none."""
+    def apply_patch(self, patch: str | bytes, *, dry_run: bool = False) -> PatchResult:
+        """Apply a unified diff to /workspace, all hunks or none (bytes: names in it are taken as bytes)."""
         return operations.apply_patch(self._rt, self._record(), patch, dry_run)
 
     def diff(
         self,
         *,
         against: str = "baseline",
-        paths: Sequence[str] = (),
+        paths: Sequence[str | bytes] = (),
         stat: bool = False,
-        max_bytes: int | None = snapshots.DEFAULT_DIFF_BYTES,
+        max_bytes: int | None = DEFAULT_DIFF_BYTES,
+        cursor: str | None = None,
+        limit: int | None = None,
     ) -> DiffResult:
         """What changed since the baseline (or a snapshot): a summary and a git-style patch.
 
-        Raises:
-            RoostError: snapshot_not_found, path_outside_workspace.
-        """
-        return snapshots.diff(
-            self._rt, self._record(), against=against, paths=tuple(paths), stat=stat, max_bytes=max_bytes
-        )
+        `max_bytes` caps the patch text (None: no cap). Without `limit`, every
+        change is listed and the patch is cut where the cap falls. With it, one
+        page of at most `limit` changes that ends before a patch that no longer
+        fits; pass its `next_cursor` as `cursor` for the next (None: done).
 
-    def export(self, path: str, output: HostArg, *, format: str = "dir") -> ExportResult:
+        Raises:
+            RoostError: snapshot_not_found, path_outside_workspace, invalid_argument.
+        """
+        args = diffs.diff_args(against=against, paths=paths, stat=stat, max_bytes=max_bytes, cursor=cursor, limit=limit)
+        return diffs.diff(self._rt, self._record(), args)
+
+    def diff_entries(self, *, against: str = "baseline", paths: Sequence[str | bytes] = ()) -> Streamed[DiffEntry]:
+        """Each changed path (no patch text) in tree order, as it arrives: any number in bounded memory.
+
+        Raises:
+            RoostError: snapshot_not_found, path_outside_workspace, when iterated; invalid_argument at once.
+        """
+        args = diffs.diff_args(against=against, paths=paths, stat=True)
+        return diffs.stream_entries(self._rt, self._record(), args)
+
+    def diff_stream(
+        self,
+        *,
+        against: str = "baseline",
+        paths: Sequence[str | bytes] = (),
+        max_bytes: int | None = None,
+    ) -> Streamed[DiffEntry | str]:
+        """The diff as it arrives: each change's `DiffEntry`, then its patch text in `str` pieces.
+
+        Joining the pieces gives the patch `diff` returns; `summary` then holds
+        `against`, `counts` and `truncated`.
+
+        Raises:
+            RoostError: as `diff_entries`.
+        """
+        args = diffs.diff_args(against=against, paths=paths, max_bytes=max_bytes)
+        return diffs.stream_diff(self._rt, self._record(), args)
+
+    def export(self, path: str | bytes, output: HostArg, *, format: str = "dir") -> ExportResult:
         """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
 
         What crosses is checked on the host: setuid/setgid/sticky and

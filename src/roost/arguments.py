@@ -10,7 +10,7 @@ inside, or a half-made workspace.
 Each check takes the value as given (`object`: a Python caller may pass
 anything, and `True` is an `int` in Python) and returns it typed.
 
-Imports: confinement, errors, protocol.limits and the standard library only.
+Imports: confinement, errors, protocol (limits, names, records) and the standard library only.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME,
     SNAPSHOT_NAME_RULE,
 )
+from roost.protocol.names import as_bytes, to_text
+from roost.protocol.records import CursorError, decode_cursor
 
 # Workspace ids are this prefix and hex digits; names must never read as one.
 WORKSPACE_ID_PREFIX = "ws-"
@@ -275,15 +277,42 @@ def command(value: object, what: str = "command") -> str | list[str]:
 
 
 def guest_path(value: object, what: str = "path") -> str:
-    """A path inside the workspace as given (the agent resolves and confines it).
+    """A path inside the workspace, as `str` (`os.fsdecode` form) or `bytes`, in the text form the agent reads.
+
+    The agent resolves and confines it; see `roost.protocol.names` for the form.
 
     Raises:
-        InvalidArgument: not a non-empty string, or a NUL byte in it.
+        InvalidArgument: not a non-empty str or bytes, a NUL byte in it, or a str no bytes decode to.
     """
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str | bytes) or not value:
         raise InvalidArgument(f"{what} must be a non-empty path, not {_shown(value)}", hint="e.g. /workspace/src")
-    if "\0" in value:
+    if (isinstance(value, str) and "\0" in value) or (isinstance(value, bytes) and b"\0" in value):
         raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
+    try:
+        raw = as_bytes(value)
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            f"{what} {_shown(value)} holds a surrogate that stands for no byte",
+            hint="give the path as bytes, or as os.fsdecode makes it from bytes",
+        ) from None
+    return to_text(raw)
+
+
+def list_cursor(value: object) -> str | None:
+    """A `next_cursor` a listing handed out (None: from the start).
+
+    Raises:
+        InvalidArgument: anything that is not such a cursor.
+    """
+    if value is None:
+        return None
+    hint = "pass a next_cursor exactly as it was given, or none to start at the beginning"
+    if not isinstance(value, str):
+        raise InvalidArgument(f"cursor must be a string, not {_shown(value)}", hint=hint)
+    try:
+        decode_cursor(value)
+    except CursorError as exc:
+        raise InvalidArgument(f"cursor {_shown(value)}: {exc}", hint=hint) from None
     return value
 
 

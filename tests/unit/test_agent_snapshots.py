@@ -22,6 +22,7 @@ from roost.agent.snapshot_ops import diff
 from roost.agent.snapshots import BASELINE, Snapshots, check_name, compare
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry
 from roost.protocol import Code, OpError
+from roost.protocol.records import decode_records
 
 State = dict[str, tuple[str, int, bytes | str | None]]
 
@@ -310,14 +311,19 @@ def runtime(root: Path, state_dir: Path, store: Snapshots) -> AgentRuntime:
 
 
 def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
+    """The op's result with the change records it streamed under `changes`, its patch text, and its DATA bodies."""
     sent: list[tuple[str, bytes]] = []
     ctx = RequestContext(
         1, "diff", args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
     )
     result = diff(runtime, ctx).result
-    assert {channel for channel, _ in sent} <= {"data"}
+    assert {channel for channel, _ in sent} <= {"records"}
     chunks = [data for _, data in sent]
-    return result, b"".join(chunks).decode(), chunks
+    records = [record for chunk in chunks for record in decode_records(chunk)]
+    changes = [record for record in records if "patch" not in record]
+    assert result["count"] == len(changes)
+    patch = "".join(record["patch"] for record in records if "patch" in record)
+    return {**result, "changes": changes}, patch, chunks
 
 
 def test_the_diff_op_summarises_every_change_and_streams_the_patch(runtime: AgentRuntime, root: Path) -> None:

@@ -6,17 +6,20 @@ Imports: the agent's own modules, protocol and the standard library only.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.diff_text import binary_change, patch_for
 from roost.agent.ops import AgentRuntime
+from roost.agent.record_page import RecordPage
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
 from roost.agent.trees import SYMLINK, Entry
-from roost.protocol import Code, OpError
-from roost.protocol.messages import CH_DATA
+from roost.protocol.names import to_text
+from roost.protocol.records import path_key
 
-SEND_CHUNK = 256 * 1024
+# Patch text per record: big enough that a record's framing costs nothing, small enough to stream.
+PATCH_RECORD_CHARS = 32 * 1024
 
 
 def snapshots(runtime: AgentRuntime) -> Snapshots:
@@ -30,10 +33,19 @@ def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stream the snapshots as records, the baseline first, then by creation time (`names_only`: by name)."""
     store = snapshots(runtime)
     names_only = ctx.arg_bool("names_only", False)
+    page = RecordPage(ctx)
     with store.lock:
-        return Reply({"snapshots": store.list(names_only)})
+        listed = store.list(names_only)
+    for snapshot in listed:
+        rank = b"0" if snapshot["name"] == BASELINE else b"1"
+        when = b"" if names_only else str(snapshot["created_at"]).encode()
+        key = (rank, when, str(snapshot["name"]).encode())
+        if not page.seen(key) and not page.add(key, snapshot):
+            break
+    return Reply(page.summary())
 
 
 def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -53,10 +65,7 @@ def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:
-    raw = ctx.args.get("paths") or []
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        raise OpError(Code.INVALID_ARGUMENT, "'paths' must be a list of paths")
-    return [runtime.paths.relative(p) for p in raw]
+    return [runtime.paths.relative(p) for p in ctx.arg_paths("paths")]
 
 
 def _selected(path: str, filters: list[str]) -> bool:
@@ -64,10 +73,11 @@ def _selected(path: str, filters: list[str]) -> bool:
 
 
 def _summary(change: Change, binary: bool) -> dict[str, Any]:
+    """One change's record; every name in it in its text form."""
     entry = change.new or change.old
     assert entry is not None
     item: dict[str, Any] = {
-        "path": change.path,
+        "path": to_text(change.path),
         "change": change.change,
         "kind": entry.kind,
         "old_size": change.old.size if change.old else None,
@@ -77,24 +87,66 @@ def _summary(change: Change, binary: bool) -> dict[str, Any]:
         "binary": binary,
     }
     if entry.kind == SYMLINK or (change.old and change.old.kind == SYMLINK):
-        item["old_target"] = change.old.target if change.old else None
-        item["new_target"] = change.new.target if change.new else None
+        item["old_target"] = _target(change.old)
+        item["new_target"] = _target(change.new)
     return item
 
 
+def _target(entry: Entry | None) -> str | None:
+    return None if entry is None or entry.target is None else to_text(entry.target)
+
+
+class _PatchBudget:
+    """The patch text one call may still send (`max_bytes`; None: all of it)."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.sent = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.cap is not None and self.sent >= self.cap
+
+    def take(self, pieces: Iterator[str]) -> tuple[list[str], bool]:
+        """The pieces that fit in what is left of the budget (the last may overshoot it); whether all did."""
+        kept: list[str] = []
+        for piece in pieces:
+            if self.spent:
+                return kept, False
+            kept.append(piece)
+            self.sent += len(piece.encode())
+        return kept, True
+
+
+def _send_patch(page: RecordPage, pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for start in range(0, len(text), PATCH_RECORD_CHARS):
+        page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
+
+
 def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Summary in the result; the patch text streamed on the data channel (capped at max_bytes)."""
+    """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
+
+    `max_bytes` caps the patch text of the call. Without `limit` every change
+    is listed and the patch is cut where the cap falls, with a marker saying
+    what is missing. With `limit` (a page) the page ends before a change
+    whose patch no longer fits, so the next page starts with it whole; only
+    a page's first patch is ever cut. `counts` covers every change, not only
+    the page's.
+    """
     store = snapshots(runtime)
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
-    cap = ctx.args.get("max_bytes")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
-        raise OpError(Code.INVALID_ARGUMENT, "max_bytes must be a positive integer or null")
+    budget = _PatchBudget(ctx.arg_opt_int("max_bytes", minimum=1))
     filters = _filters(runtime, ctx)
+    page = RecordPage(ctx)
     with store.lock:
         base = store.load(against)
         now = store.current()
     changes = [c for c in compare(base, now) if _selected(c.path, filters)]
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.change] = counts.get(change.change, 0) + 1
 
     def load(entry: Entry) -> bytes:
         if entry.kind == SYMLINK:
@@ -103,40 +155,44 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             return store.blobs.read(entry.digest)
         return store.read_current(entry.path)
 
-    summary = []
-    counts: dict[str, int] = {}
-    sent = unsent = 0
-    pending: list[str] = []
-    truncated_files = 0
+    paged = page.limit is not None
+    unshown = 0  # changes listed without their patch (the cap was spent)
     cut_in: str | None = None  # the path whose patch the cap cut part-way
     for change in changes:
-        binary = binary_change(change.old, change.new, load)
-        summary.append(_summary(change, binary))
-        counts[change.change] = counts.get(change.change, 0) + 1
-        if stat_only:
+        key = path_key(change.path)
+        if page.seen(key):
             continue
-        if cap is not None and sent >= cap:
-            truncated_files += 1
-            continue
-        for piece in patch_for(change.path, change.change, change.old, change.new, load):
-            # The cap holds inside one file's patch too: one huge file must not flood the caller.
-            if cap is not None and sent >= cap:
-                cut_in = change.path
+        pieces: list[str] = []
+        whole = True
+        if not stat_only and not budget.spent:
+            first = page.count == 0
+            pieces, whole = budget.take(patch_for(change.path, change.change, change.old, change.new, load))
+            if not whole and paged and not first:
+                page.stop_before()  # whole on the next page
                 break
-            pending.append(piece)
-            sent += len(piece)
-            unsent += len(piece)
-            if unsent >= SEND_CHUNK:
-                ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
-                pending.clear()
-                unsent = 0
-    if truncated_files or cut_in is not None:
-        partial = f"the patch of {cut_in} is incomplete; " if cut_in is not None else ""
-        pending.append(
-            f"\n[... diff cut at {cap} bytes: {partial}{truncated_files} more changed path(s) not shown; "
-            "narrow it with --path, or export it with --format patch ...]\n"
+        elif not stat_only:
+            if paged:
+                page.stop_before()
+                break
+            unshown += 1
+        if not page.add(key, _summary(change, binary_change(change.old, change.new, load))):
+            break
+        if not whole:
+            cut_in = change.path
+            if paged:  # the next page starts after it: say where the rest is
+                pieces.append(
+                    f"\n[... the patch of {to_text(change.path)} is cut at {budget.cap} bytes; "
+                    "read the file itself, or export the diff as a patch ...]\n"
+                )
+        if pieces:
+            _send_patch(page, pieces)
+    if unshown or (cut_in is not None and not paged):
+        partial = f"the patch of {to_text(cut_in)} is incomplete; " if cut_in is not None else ""
+        page.attach(
+            {
+                "patch": f"\n[... diff cut at {budget.cap} bytes: {partial}{unshown} more changed path(s) not shown; "
+                "narrow it with --path, or export it with --format patch ...]\n"
+            }
         )
-    if pending:
-        ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
-    truncated = truncated_files > 0 or cut_in is not None
-    return Reply({"against": against, "changes": summary, "counts": counts, "truncated": truncated})
+    truncated = unshown > 0 or cut_in is not None
+    return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
