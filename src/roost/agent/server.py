@@ -33,13 +33,12 @@ from roost.protocol import (
     write_frame,
 )
 from roost.protocol.identity import NONCE_MAX
+from roost.protocol.messages import DATA_CHUNK_BYTES
 
 log = logging.getLogger("roost.agent")
 
 AGENT_VERSION = "0.1.0"
-# DATA frames carry at most this much; smaller than the hard limit so a
-# stream of output never needs a frame near the ceiling.
-DATA_CHUNK = 1024 * 1024
+DATA_CHUNK = DATA_CHUNK_BYTES
 # A sender waiting for CREDIT is woken by credit, cancel or close; this only bounds a missed wake-up.
 CREDIT_WAIT_S = 1.0
 

@@ -32,6 +32,9 @@ from typing import Any
 # flow control by window and CREDIT, file names in their text form (`roost.protocol.names`).
 PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
 
+# The agent cuts streamed output into DATA frames of at most this much (well under the hard
+# body limit, so a stream never needs a frame near the ceiling).
+DATA_CHUNK_BYTES = 1024 * 1024
 # What a host grants a streamed call: a few frames in flight keep the pipe full.
 STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 

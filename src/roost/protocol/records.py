@@ -3,10 +3,10 @@
 Every op whose result grows with the workspace (listings, diffs, snapshot,
 shell and service lists, the files a patch touched) sends it the same way:
 
-* Each item is one *record*, a JSON object on a line of its own (UTF-8,
-  ending in `\\n`), sent on the `records` channel. A DATA body holds whole
-  lines only, about `RECORD_FRAME_BYTES` of them, so a receiver decodes each
-  frame as it comes and never holds more than one.
+* Each item is one *record*, a JSON object. Records travel on the
+  `records` channel, a batch of them per DATA body: the body is one JSON
+  array (UTF-8) of about `RECORD_FRAME_BYTES`, never cut across frames, so
+  a receiver decodes each frame as it comes and never holds more than one.
 * The RESPONSE header carries only a summary: `count` (records sent) and
   `next_cursor`, plus the op's own totals. Nothing in it grows with the result.
 * Records come in a fixed order by a *key* (paths: tree order, a parent
@@ -29,6 +29,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from roost.protocol.messages import DATA_CHUNK_BYTES
+
 __all__ = [
     "MAX_CURSOR_CHARS",
     "RECORD_FRAME_BYTES",
@@ -38,7 +40,7 @@ __all__ = [
     "decode_cursor",
     "decode_records",
     "encode_cursor",
-    "encode_record",
+    "encode_records",
     "path_key",
 ]
 
@@ -81,53 +83,72 @@ def decode_cursor(cursor: str) -> Key:
     return tuple(raw.split(b"\0"))
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
-    """One record as its line on the wire."""
+def encode_records(records: list[dict[str, Any]]) -> bytes:
+    """One DATA body: `records` as a JSON array (one encoder call for the batch: it is the costly part)."""
     try:
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-        return text.encode() + b"\n"
+        return json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
     except UnicodeEncodeError:
         # A lone surrogate in some free text (names never: they travel in their text form).
-        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        return json.dumps(records, separators=(",", ":")).encode()
 
 
 def decode_records(body: bytes) -> list[dict[str, Any]]:
     """The records of one DATA body.
 
     Raises:
-        ValueError: a line that is not a JSON object.
+        ValueError: the body is not a JSON array of objects.
     """
-    records = []
-    for line in body.split(b"\n"):
-        if not line:
-            continue
-        record = json.loads(line)
-        if not isinstance(record, dict):
-            raise ValueError("a record is not a JSON object")
-        records.append(record)
+    records = json.loads(body)
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise ValueError("a records body is not a JSON array of objects")
     return records
 
 
-class RecordWriter:
-    """Packs records into DATA bodies of whole lines, about `frame_bytes` each, sent through `send(channel, body)`."""
+def _weight(record: dict[str, Any]) -> int:
+    """About how many bytes `record` encodes to: cheap, and never far below for the records we send."""
+    return 16 + sum(len(value) + 8 if isinstance(value, str) else 24 for value in record.values())
 
-    def __init__(self, send: Callable[[str, bytes], None], channel: str, frame_bytes: int = RECORD_FRAME_BYTES) -> None:
+
+class RecordWriter:
+    """Batches records into DATA bodies of about `frame_bytes`, sent through `send(channel, body)`.
+
+    A body is never larger than `max_body` (the sender's frame size, so no
+    body is cut across frames): a batch that encodes larger is sent in halves.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[str, bytes], None],
+        channel: str,
+        frame_bytes: int = RECORD_FRAME_BYTES,
+        max_body: int = DATA_CHUNK_BYTES,
+    ) -> None:
         self._send = send
         self._channel = channel
         self._frame_bytes = frame_bytes
-        self._lines: list[bytes] = []
-        self._size = 0
+        self._max_body = max_body
+        self._batch: list[dict[str, Any]] = []
+        self._weight = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        line = encode_record(record)
-        if self._lines and self._size + len(line) > self._frame_bytes:
+        self._batch.append(record)
+        self._weight += _weight(record)
+        if self._weight >= self._frame_bytes:
             self.flush()
-        self._lines.append(line)
-        self._size += len(line)
 
     def flush(self) -> None:
-        if self._lines:
-            body = b"".join(self._lines)
-            self._lines.clear()
-            self._size = 0
+        if self._batch:
+            batch, self._batch, self._weight = self._batch, [], 0
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: list[dict[str, Any]]) -> None:
+        """Raises: ValueError: one record alone encodes larger than a body may be."""
+        body = encode_records(batch)
+        if len(body) <= self._max_body:
             self._send(self._channel, body)
+        elif len(batch) == 1:
+            raise ValueError(f"one record encodes to {len(body)} bytes, more than a frame carries ({self._max_body})")
+        else:
+            half = len(batch) // 2
+            self._send_batch(batch[:half])
+            self._send_batch(batch[half:])
