@@ -33,16 +33,10 @@ class Streamed(Generic[T]):
     def __init__(
         self, rt: Runtime, record: WorkspaceRecord, op: str, args: dict[str, Any], item: Callable[[dict[str, Any]], T]
     ) -> None:
-        self._summary: dict[str, Any] | None = None
-        self._items = self._run(rt, record, op, args, item)
-
-    def _run(
-        self, rt: Runtime, record: WorkspaceRecord, op: str, args: dict[str, Any], item: Callable[[dict[str, Any]], T]
-    ) -> Generator[T, None, None]:
-        with rt.records(record, op, args) as stream:
-            for data in stream:
-                yield item(data)
-            self._summary = stream.result
+        # The summary lands in a list the generator shares, not on `self`: no cycle, so a
+        # Streamed dropped part-way is closed (and its call cancelled) as soon as it goes.
+        self._summaries: list[dict[str, Any]] = []
+        self._items = _items(rt, record, op, args, item, self._summaries)
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -58,9 +52,9 @@ class Streamed(Generic[T]):
         Raises:
             RuntimeError: the items have not all been read.
         """
-        if self._summary is None:
+        if not self._summaries:
             raise RuntimeError("the stream has not been read to its end")
-        return self._summary
+        return self._summaries[0]
 
     def close(self) -> None:
         """Stop early: the agent's call is cancelled."""
@@ -71,3 +65,17 @@ class Streamed(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _items(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    op: str,
+    args: dict[str, Any],
+    item: Callable[[dict[str, Any]], T],
+    summaries: list[dict[str, Any]],
+) -> Generator[T, None, None]:
+    with rt.records(record, op, args) as stream:
+        for data in stream:
+            yield item(data)
+        summaries.append(stream.result)
