@@ -52,12 +52,14 @@ async def test_a_3000_entry_directory_and_diff_page_until_every_entry_was_seen_o
             paths = [entry["path"] for page in listed for entry in page]
             assert paths == [f"/workspace/m/f{i:04d}" for i in range(1, MANY + 1)]
 
-            changed = await pages(session, "workspace_diff", "changes", workspace=ws, max_entries=1000)
-            assert len(changed) >= 4, "a page ends at max_entries or where its patch budget runs out"
+            changed = await pages(session, "workspace_diff", "changes", workspace=ws, stat=True, max_entries=1000)
+            assert [len(page) for page in changed] == [1000, 1000, 1000, 1]
             seen = [c["path"] for page in changed for c in page]
-            assert len(seen) == len(set(seen)) == MANY + 1
-            first = await call(session, "workspace_diff", workspace=ws, stat=True, max_entries=1000)
-            assert first["counts"] == {"added": MANY + 1} and len(first["changes"]) == 1000
+            assert seen == ["m", *(f"m/f{i:04d}" for i in range(1, MANY + 1))]
+            patched = await call(session, "workspace_diff", workspace=ws, max_entries=1000)
+            assert patched["counts"] == {"added": MANY + 1} and patched["next_cursor"]
+            assert len(patched["changes"]) < 1000, "a page also ends where its patch budget runs out"
+            assert patched["patch"].count("diff --git ") == len(patched["changes"]) - 1  # the directory has none
 
             error = await call_error(session, "file_list", workspace=ws, path="m", cursor="not-a-cursor")
             assert error["code"] == "invalid_argument"
