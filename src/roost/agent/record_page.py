@@ -39,9 +39,9 @@ class RecordPage:
         """Whether the cursor says the record with `key` was sent by an earlier call."""
         return self.after is not None and key <= self.after
 
-    @property
-    def full(self) -> bool:
-        return self.next_cursor is not None
+    def has_room(self) -> bool:
+        """Whether another record fits in this page (`limit`)."""
+        return self.limit is None or self.count < self.limit
 
     def add(self, key: Key, record: dict[str, Any]) -> bool:
         """Send `record` unless the page is full; False means stop (`next_cursor` is set).
@@ -49,9 +49,8 @@ class RecordPage:
         Raises:
             OpError: cancelled, when the call was.
         """
-        if self.limit is not None and self.count >= self.limit:
-            assert self._last is not None
-            self.next_cursor = encode_cursor(self._last)
+        if not self.has_room():
+            self.stop_before()
             return False
         if self._ctx.cancelled.is_set():
             raise OpError(Code.CANCELLED, f"{self._ctx.op} cancelled")

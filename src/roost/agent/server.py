@@ -38,7 +38,6 @@ from roost.protocol.messages import DATA_CHUNK_BYTES
 log = logging.getLogger("roost.agent")
 
 AGENT_VERSION = "0.1.0"
-DATA_CHUNK = DATA_CHUNK_BYTES
 # A sender waiting for CREDIT is woken by credit, cancel or close; this only bounds a missed wake-up.
 CREDIT_WAIT_S = 1.0
 
@@ -111,10 +110,10 @@ class Connection:
     ) -> Callable[[str, bytes], None]:
         def send(channel: str, data: bytes) -> None:
             view = memoryview(data)
-            for start in range(0, len(view), DATA_CHUNK):
+            for start in range(0, len(view), DATA_CHUNK_BYTES):
                 if cancelled.is_set():
                     raise OpError(Code.CANCELLED, "call cancelled")
-                piece = bytes(view[start : start + DATA_CHUNK])
+                piece = bytes(view[start : start + DATA_CHUNK_BYTES])
                 if window is not None:
                     window.acquire(len(piece), cancelled)
                 self._write(Kind.DATA, {"id": request_id, "ch": channel}, piece)
@@ -164,7 +163,7 @@ class Connection:
         hello.update(
             version=version,
             ops=sorted(self._ops.names()),
-            limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK},
+            limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK_BYTES},
         )
         identity = self._ops.runtime.identity
         nonce = frame.header.get("nonce")

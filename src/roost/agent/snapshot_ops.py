@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.diff_text import binary_change, patch_for
+from roost.agent.diff_text import Loader, binary_change, patch_for
 from roost.agent.ops import AgentRuntime
 from roost.agent.record_page import RecordPage
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
 from roost.agent.trees import SYMLINK, Entry
 from roost.protocol.names import to_text
-from roost.protocol.records import path_key
+from roost.protocol.records import Key, path_key
 
 # Patch text per record: big enough that a record's framing costs nothing, small enough to stream.
 PATCH_RECORD_CHARS = 32 * 1024
@@ -96,19 +96,41 @@ def _target(entry: Entry | None) -> str | None:
     return None if entry is None or entry.target is None else to_text(entry.target)
 
 
-class _PatchBudget:
-    """The patch text one call may still send (`max_bytes`; None: all of it)."""
+class _PatchText:
+    """Patch text sent as `{"patch": text}` records after its change, at most `cap` bytes per call (None: all)."""
 
-    def __init__(self, cap: int | None) -> None:
+    def __init__(self, page: RecordPage, cap: int | None) -> None:
+        self._page = page
         self.cap = cap
         self.sent = 0
+        self.cut_in: str | None = None  # the path whose patch the cap cut part-way
 
     @property
     def spent(self) -> bool:
         return self.cap is not None and self.sent >= self.cap
 
-    def take(self, pieces: Iterator[str]) -> tuple[list[str], bool]:
-        """The pieces that fit in what is left of the budget (the last may overshoot it); whether all did."""
+    def stream(self, pieces: Iterator[str]) -> bool:
+        """Send `pieces` as they are made, until the cap (the last may pass it); whether all went.
+
+        Holds one record's worth at a time, however large the file's patch.
+        """
+        pending: list[str] = []
+        size = 0
+        for piece in pieces:
+            if self.spent:
+                self.send(pending)
+                return False
+            pending.append(piece)
+            size += len(piece)
+            self.sent += len(piece.encode())
+            if size >= PATCH_RECORD_CHARS:
+                self.send(pending)
+                pending, size = [], 0
+        self.send(pending)
+        return True
+
+    def measure(self, pieces: Iterator[str]) -> tuple[list[str], bool]:
+        """The pieces that fit in what is left (the last may pass it), held, not sent; whether all did."""
         kept: list[str] = []
         for piece in pieces:
             if self.spent:
@@ -117,11 +139,34 @@ class _PatchBudget:
             self.sent += len(piece.encode())
         return kept, True
 
+    def send(self, pieces: list[str]) -> None:
+        text = "".join(pieces)
+        for start in range(0, len(text), PATCH_RECORD_CHARS):
+            self._page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
 
-def _send_patch(page: RecordPage, pieces: list[str]) -> None:
-    text = "".join(pieces)
-    for start in range(0, len(text), PATCH_RECORD_CHARS):
-        page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
+
+def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, load: Loader) -> bool:
+    """Add `change` and its whole patch to a page; False when the page must end before it.
+
+    Only a page's first patch is cut (and says so), or one patch larger than
+    the budget would stop every page from moving on.
+    """
+    if not page.has_room() or text.spent:
+        page.stop_before()
+        return False
+    pieces, whole = text.measure(patch_for(change.path, change.change, change.old, change.new, load))
+    if not whole and page.count:
+        page.stop_before()
+        return False
+    page.add(key, _summary(change, binary_change(change.old, change.new, load)))
+    if not whole:
+        text.cut_in = change.path
+        pieces.append(
+            f"\n[... the patch of {to_text(change.path)} is cut at {text.cap} bytes; "
+            "read the file itself, or export the diff as a patch ...]\n"
+        )
+    text.send(pieces)
+    return True
 
 
 def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -137,9 +182,10 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     store = snapshots(runtime)
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
-    budget = _PatchBudget(ctx.arg_opt_int("max_bytes", minimum=1))
+    cap = ctx.arg_opt_int("max_bytes", minimum=1)
     filters = _filters(runtime, ctx)
     page = RecordPage(ctx)
+    text = _PatchText(page, cap)
     with store.lock:
         base = store.load(against)
         now = store.current()
@@ -155,44 +201,30 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             return store.blobs.read(entry.digest)
         return store.read_current(entry.path)
 
-    paged = page.limit is not None
     unshown = 0  # changes listed without their patch (the cap was spent)
-    cut_in: str | None = None  # the path whose patch the cap cut part-way
     for change in changes:
         key = path_key(change.path)
         if page.seen(key):
             continue
-        pieces: list[str] = []
-        whole = True
-        if not stat_only and not budget.spent:
-            first = page.count == 0
-            pieces, whole = budget.take(patch_for(change.path, change.change, change.old, change.new, load))
-            if not whole and paged and not first:
-                page.stop_before()  # whole on the next page
+        if not stat_only and page.limit is not None:
+            if not _page_change(page, text, key, change, load):
                 break
-        elif not stat_only:
-            if paged:
-                page.stop_before()
-                break
-            unshown += 1
+            continue
         if not page.add(key, _summary(change, binary_change(change.old, change.new, load))):
             break
-        if not whole:
-            cut_in = change.path
-            if paged:  # the next page starts after it: say where the rest is
-                pieces.append(
-                    f"\n[... the patch of {to_text(change.path)} is cut at {budget.cap} bytes; "
-                    "read the file itself, or export the diff as a patch ...]\n"
-                )
-        if pieces:
-            _send_patch(page, pieces)
-    if unshown or (cut_in is not None and not paged):
-        partial = f"the patch of {to_text(cut_in)} is incomplete; " if cut_in is not None else ""
-        page.attach(
-            {
-                "patch": f"\n[... diff cut at {budget.cap} bytes: {partial}{unshown} more changed path(s) not shown; "
+        if stat_only:
+            continue
+        if text.spent:
+            unshown += 1
+        elif not text.stream(patch_for(change.path, change.change, change.old, change.new, load)):
+            text.cut_in = change.path
+    if unshown or (text.cut_in is not None and page.limit is None):
+        partial = f"the patch of {to_text(text.cut_in)} is incomplete; " if text.cut_in is not None else ""
+        text.send(
+            [
+                f"\n[... diff cut at {cap} bytes: {partial}{unshown} more changed path(s) not shown; "
                 "narrow it with --path, or export it with --format patch ...]\n"
-            }
+            ]
         )
-    truncated = unshown > 0 or cut_in is not None
+    truncated = unshown > 0 or text.cut_in is not None
     return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
