@@ -202,9 +202,9 @@ class AgentClient:
                 write_frame(self._stream.sendall, kind, header, body)
         except FrameError as exc:
             op = header.get("op")
-            what = f"the arguments of {op}" if kind is Kind.REQUEST and op else f"a {kind.name} frame"
+            what = f"the arguments of {op} do not" if kind is Kind.REQUEST and op else f"a {kind.name} frame does not"
             raise ProtocolError(
-                f"{what} do not fit in one frame ({exc})",
+                f"{what} fit in one frame ({exc})",
                 code=exc.code,
                 hint="pass large data as stdin or a file in the workspace, not as an argument",
             ) from None
