@@ -96,10 +96,10 @@ def service_logs(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
         raise OpError(Code.INVALID_ARGUMENT, "tail must be a whole number of lines")
     offset = size(run.directory, stream)
-    data = tail(run.directory, stream, lines)
+    # On the data channel, not as the RESPONSE body: a log kept with its rotated part can pass one body's limit.
+    ctx.send(CH_DATA, tail(run.directory, stream, lines))
     if not ctx.arg_bool("follow", False):
-        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state}, data)
-    ctx.send(CH_DATA, data)
+        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state})
     while not ctx.cancelled.is_set():
         fresh, offset = read_from(run.directory, stream, offset)
         if fresh:

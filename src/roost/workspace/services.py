@@ -104,7 +104,7 @@ def service_logs(
     rt: Runtime, record: WorkspaceRecord, name: str, *, stream: str = "both", tail: int | None = None
 ) -> str:
     args = _log_args(name, stream, tail)
-    return rt.call(record, Op.SERVICE_LOGS, args).body.decode("utf-8", errors="replace")
+    return rt.call(record, Op.SERVICE_LOGS, args).streams.get("data", b"").decode("utf-8", errors="replace")
 
 
 def follow_logs(
