@@ -6,6 +6,7 @@ the entry point that hands these out.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -54,6 +55,11 @@ __all__ = [
     "WorkspaceShells",
     "WorkspaceSnapshots",
 ]
+
+
+def _native(path: str | bytes | None) -> str | None:
+    """A path given as bytes, as the `str` `os.fsdecode` makes of it (names are bytes: both are welcome)."""
+    return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
 class WorkspaceFiles:
@@ -118,10 +124,10 @@ class WorkspaceShells:
         self._ws = workspace
 
     def open(
-        self, *, cwd: str | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
+        self, *, cwd: str | bytes | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
     ) -> ShellInfo:
         """Start an interactive bash on a PTY; it keeps running between calls."""
-        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=cwd, cols=cols, rows=rows, env=env)
+        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=_native(cwd), cols=cols, rows=rows, env=env)
 
     def list(self) -> list[ShellInfo]:
         """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
@@ -187,7 +193,7 @@ class WorkspaceServices:
         name: str,
         command: str | Sequence[str],
         *,
-        cwd: str | None = None,
+        cwd: str | bytes | None = None,
         env: dict[str, str] | None = None,
         ready: Readiness | None = None,
         restart: str = "no",
@@ -200,7 +206,7 @@ class WorkspaceServices:
             RoostError: service_exists (same name still running), invalid_argument.
         """
         return services.start_service(
-            self._ws._rt, self._ws._record(), name, command, cwd=cwd, env=env, ready=ready, restart=restart
+            self._ws._rt, self._ws._record(), name, command, cwd=_native(cwd), env=env, ready=ready, restart=restart
         )
 
     def list(self) -> list[ServiceInfo]:
@@ -292,7 +298,7 @@ class Workspace:
         self,
         command: str | Sequence[str],
         *,
-        cwd: str | None = None,
+        cwd: str | bytes | None = None,
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         stdin: bytes | str | None = None,
@@ -306,7 +312,7 @@ class Workspace:
         """
         spec = ExecSpec(
             command=command,
-            cwd=cwd,
+            cwd=_native(cwd),
             env=env or {},
             timeout=timeout,
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,

@@ -147,6 +147,12 @@ def test_a_name_that_is_not_utf8_works_in_every_operation_that_names_files(
     subprocess.run(["git", "apply", str(tmp_path / "odd.patch")], cwd=applied, check=True, timeout=TOOL_TIMEOUT)
     assert (applied / os.fsdecode(ODD)).read_bytes() == b"first\n"
 
+    # A working directory is a name too: exec runs in it, and the history keeps it.
+    ran = workspace.exec(["cat", os.fsdecode(ODD_FILE)], cwd=b"/workspace/" + ODD_DIR)
+    assert (ran.exit_code, ran.stdout) == (0, "first\n")
+    last = workspace.logs(1)[0]
+    assert os.fsencode(last.cwd) == b"/workspace/" + ODD_DIR and last.to_dict()["cwd"] == '"/workspace/d\\377"'
+
     # snapshots: a reset brings the name back with its content.
     workspace.snapshots.create("odd")
     workspace.files.write(full, b"second\n")
