@@ -23,7 +23,7 @@ from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
 from roost.agent.server import Connection, agent_info
-from roost.errors import ProtocolError, RoostError
+from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
 from roost.rpc import AgentClient, RecordStream
@@ -232,4 +232,10 @@ def test_arguments_too_large_for_a_request_say_so_before_anything_is_sent(agent:
         agent.client().call("emit", {"count": 1, "padding": "x" * 70_000})
     error = caught.value
     assert error.code == "frame_too_large" and "the arguments of emit do not fit in one frame" in error.message
+    assert "stdin or a file" in (error.hint or "")
+
+
+def test_frame_too_large_from_any_source_is_never_blamed_on_versions() -> None:
+    error = error_from_code("frame_too_large", "frame header of 70000 bytes exceeds 65536")
+    assert isinstance(error, ProtocolError) and "version" not in (error.hint or "")
     assert "stdin or a file" in (error.hint or "")
