@@ -57,7 +57,7 @@ class CursorError(ValueError):
 
 def path_key(rel: str) -> Key:
     """The order key of a relative path: its components as bytes (tree order when compared)."""
-    return tuple(os.fsencode(part) for part in rel.split("/")) if rel else ()
+    return tuple(os.fsencode(rel).split(b"/")) if rel else ()
 
 
 def encode_cursor(key: Sequence[bytes]) -> str:
