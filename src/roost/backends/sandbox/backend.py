@@ -196,6 +196,8 @@ class SandboxBackend(HostAgentBackend):
             str(fds.seccomp),
             "--",
             "/usr/bin/python3",
+            # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
+            "-I",
             "-B",
             "-c",
             _AGENT_LAUNCH,
