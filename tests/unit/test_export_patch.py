@@ -55,3 +55,36 @@ def test_deleting_a_link_and_plain_text_changes_pass_untouched() -> None:
 def test_a_path_with_spaces_is_read_from_its_header() -> None:
     filtered = filter_patch(link_section("a b/c d", "/x"), [])
     assert [s.path for s in filtered.skipped] == ["a b/c d"]
+
+
+def retarget_section(path: str, old: str, new: str, index: str = "") -> str:
+    """A link's retarget as a patch carries it: no mode line (git keeps the checkout's), maybe an index line."""
+    return (
+        f"diff --git a/{path} b/{path}\n{index}--- a/{path}\n+++ b/{path}\n"
+        f"@@ -1 +1 @@\n-{old}\n\\ No newline at end of file\n+{new}\n\\ No newline at end of file\n"
+    )
+
+
+def test_the_patch_text_alone_decides_so_a_lying_change_list_cannot_hide_a_link() -> None:
+    """The agent that wrote the patch may leave the path out of its change list (or be honest
+    and name it by a quoted path): the sections are judged from the text."""
+    quoted = (
+        'diff --git "a/l\\033" "b/l\\033"\nnew file mode 120000\n--- /dev/null\n+++ "b/l\\033"\n'
+        "@@ -0,0 +1 @@\n+/etc/shadow\n\\ No newline at end of file\n"
+    )
+    patch = (
+        TEXT
+        + retarget_section("plain", "notes.txt", "/etc/shadow")
+        + retarget_section("indexed", "a", "../../x", index="index 1234567..89abcde 120000\n")
+        + quoted
+    )
+
+    filtered = filter_patch(patch, [entry("notes.txt", change="modified")])
+
+    assert filtered.text == TEXT
+    assert [s.path for s in filtered.skipped] == ["plain", "indexed", "l\x1b"]
+
+
+def test_a_one_line_file_change_that_stays_inside_passes() -> None:
+    section = retarget_section("VERSION", "1.0", "1.1")
+    assert filter_patch(section, []).text == section
