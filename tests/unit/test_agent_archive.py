@@ -116,7 +116,15 @@ def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: Age
 
     assert _snapshot(ws / "copy") == _snapshot(src)
     assert (ws / "copy" / "run.sh").stat().st_mtime == 1_500_000_000
-    assert exported == {"path": "/workspace/src", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "skipped": 0}
+    assert exported == {
+        "path": "/workspace/src",
+        "files": 3,
+        "dirs": 2,
+        "symlinks": 2,
+        "bytes": 26,
+        "skipped": 0,
+        "changed": 0,
+    }
     assert result == {"dest": "/workspace/copy", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "deleted": 0}
 
 
@@ -306,3 +314,19 @@ def test_import_never_stages_through_a_scratch_dir_swapped_for_a_link(tmp_path: 
     assert err.value.code == "invalid_argument"
     assert list(outside.iterdir()) == []
     assert not (ws / "f").exists()
+
+
+def test_a_file_that_shrinks_while_it_is_exported_is_padded_so_the_tar_stays_whole() -> None:
+    from roost.agent.archive import _SizedReader
+
+    reader = _SizedReader(io.BytesIO(b"abc"), 8)  # the header promised 8 bytes; 3 are left
+    out = io.BytesIO()
+    info = tarfile.TarInfo("log.txt")
+    info.size = 8
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        tar.addfile(info, reader)  # type: ignore[arg-type]
+    assert reader.shrank
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        member = tar.extractfile("log.txt")
+        assert member is not None and member.read() == b"abc" + bytes(5)

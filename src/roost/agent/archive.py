@@ -403,7 +403,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     with runtime.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
-        counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0}
+        counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0, "changed": 0}
         writer = _ChannelWriter(ctx)
         with tarfile.open(fileobj=cast(BinaryIO, writer), mode="w|", format=tarfile.PAX_FORMAT) as tar:
             if not stat.S_ISDIR(found.st.st_mode):
@@ -422,6 +422,26 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                     os.close(top)
         writer.flush()
     return Reply({"path": WorkspacePaths.to_guest(found.rel), **counts})
+
+
+class _SizedReader:
+    """A file read as exactly the size its header promised: a file that shrinks while it is
+    read (a log being rotated) is padded with zeros, as GNU tar does, so the stream stays a
+    valid tar; the export says how many changed."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh = fh
+        self._left = size
+        self.shrank = False
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._left if size < 0 else min(size, self._left)
+        data = self._fh.read(want)
+        if len(data) < want:
+            self.shrank = True
+            data += bytes(want - len(data))
+        self._left -= len(data)
+        return data
 
 
 def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str, int]) -> None:
@@ -443,9 +463,12 @@ def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str
     elif opened is not None and info.isreg():
         with os.fdopen(opened[0], "rb") as fh:
             opened = None
-            tar.addfile(info, fh)
+            reader = _SizedReader(fh, info.size)
+            tar.addfile(info, reader)
         counts["files"] += 1
         counts["bytes"] += info.size
+        if reader.shrank:
+            counts["changed"] += 1
     else:
         tar.addfile(info)
         key = "dirs" if info.isdir() else "symlinks" if info.issym() else "files"
