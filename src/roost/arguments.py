@@ -30,6 +30,11 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME,
     SNAPSHOT_NAME_RULE,
 )
+from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
+
+# The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
+SHELL_WAIT_LIMIT_MS = _MAX_SHELL_WAIT_MS
+TERMINAL_CELLS_LIMIT = MAX_TERMINAL_CELLS
 
 # Workspace ids are this prefix and hex digits; names must never read as one.
 WORKSPACE_ID_PREFIX = "ws-"

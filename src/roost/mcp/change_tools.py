@@ -53,7 +53,7 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         the exported tree, and special files, are left out and listed in `skipped`."""
 
         def work() -> dict[str, Any]:
-            target = context.roots.confine(output_path, param="output_path")
+            target = context.roots.confine(output_path, param="output_path", output=True)
             result = context.workspace(workspace).export(path, target, format=format).to_dict()
             result["path"] = output_path  # as the caller named it, not the resolved host path
             return result
