@@ -22,7 +22,8 @@ subordinate ids, which the user cannot unlink from outside: `discard_files`
 removes those from a namespace with the workspace's own map (launcher.py's
 remove mode).
 
-Imports: backends.base, backends.host_agent, backends.processes, backends.sandbox.*, errors.
+Imports: roost (to find its code), backends.agent_keys, backends.base, backends.host_agent,
+backends.processes, backends.sandbox.*, errors, models.
 """
 
 from __future__ import annotations
