@@ -165,7 +165,7 @@ def _v2_limits(directory: Path, limits: Limits, available: set[str]) -> tuple[di
 def _unprivileged(version: int | None) -> str:
     user = os.environ.get("USER") or str(os.geteuid())
     if version == 2:
-        return f"roost runs as {user}, and no cgroup v2 subtree is delegated to it"
+        return f"roost runs as {user}, and does not yet use a cgroup v2 subtree delegated to a normal user"
     return f"roost runs as {user}; cgroup v1 cannot be delegated to a normal user"
 
 
