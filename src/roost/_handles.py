@@ -290,29 +290,59 @@ class Workspace:
         paths: Sequence[str] = (),
         stat: bool = False,
         max_bytes: int | None = snapshots.DEFAULT_DIFF_BYTES,
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
     ) -> DiffResult:
         """What changed since the baseline (or a snapshot): a summary and a git-style patch.
 
+        `exclude` takes gitignore patterns relative to /workspace (`"node_modules/"`,
+        `"*.log"`, `"/build"`, `"!keep.log"`); `gitignore` also honours the workspace's
+        `.gitignore` files and `.git/info/exclude` as git does. Excluded
+        directories are not scanned at all. `.git` itself is left out under
+        `gitignore` unless `include_git_dir` is True.
+
         Raises:
-            RoostError: snapshot_not_found, path_outside_workspace.
+            RoostError: snapshot_not_found, path_outside_workspace; invalid_argument for a bad pattern.
         """
+        rules = snapshots.ignore_rules(exclude, gitignore, include_git_dir)
         return snapshots.diff(
-            self._rt, self._record(), against=against, paths=tuple(paths), stat=stat, max_bytes=max_bytes
+            self._rt,
+            self._record(),
+            against=against,
+            paths=tuple(paths),
+            stat=stat,
+            max_bytes=max_bytes,
+            ignore=rules,
         )
 
-    def export(self, path: str, output: HostArg, *, format: str = "dir") -> ExportResult:
+    def export(
+        self,
+        path: str,
+        output: HostArg,
+        *,
+        format: str = "dir",
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
+    ) -> ExportResult:
         """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
 
         What crosses is checked on the host: setuid/setgid/sticky and
         group/other write bits are stripped, and symlinks that are absolute or
         lead out of the exported tree, special files and hard links to
         anything outside it are left out and listed in `ExportResult.skipped`.
+        `exclude` and `gitignore` leave paths out as for `diff`; `.git` is left
+        out of a patch (and under `gitignore`) unless `include_git_dir` is True.
 
         Raises:
             RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped,
-                path_not_found, path_outside_workspace.
+                path_not_found, path_outside_workspace, path_excluded (the rules exclude `path`
+                itself; dir and tar), invalid_argument for a bad pattern.
         """
-        return snapshots.export(self._rt, self._record(), path, arguments.host_path(output, "output"), format)
+        rules = snapshots.ignore_rules(exclude, gitignore, include_git_dir, fmt=format)
+        where = arguments.host_path(output, "output")
+        return snapshots.export(self._rt, self._record(), path, where, format, rules)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping

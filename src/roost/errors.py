@@ -177,6 +177,7 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "invalid_argument": InvalidArgument,
     "path_not_found": NotFound,
     "path_outside_workspace": InvalidArgument,
+    "path_excluded": InvalidArgument,
     "read_too_large": InvalidArgument,
     "archive_rejected": InvalidArgument,
     "patch_rejected": ConflictError,

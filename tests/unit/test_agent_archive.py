@@ -163,6 +163,41 @@ def test_export_of_a_missing_path_is_path_not_found(runtime: AgentRuntime) -> No
     assert err.value.code == "path_not_found"
 
 
+def _names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getnames()
+
+
+def test_export_leaves_out_what_the_rules_and_the_ignore_files_above_the_path_exclude(
+    runtime: AgentRuntime, ws: Path
+) -> None:
+    (ws / "app" / "build").mkdir(parents=True)
+    (ws / "app" / ".git").mkdir()
+    for rel in ("app/main.c", "app/main.o", "app/build/out", "app/notes.log", "app/.git/HEAD"):
+        (ws / rel).write_text("x")
+    (ws / ".gitignore").write_text("*.o\n")  # above the exported directory: it still applies
+    (ws / "app" / ".gitignore").write_text("build/\n")
+
+    data, result = _export(runtime, path="app", exclude=["*.log"], gitignore=True, include_git_dir=False)
+
+    assert _names(data) == [".gitignore", "main.c"]
+    assert result["files"] == 2
+    assert _names(_export(runtime, path="app", exclude=["*.log"])[0]) == [
+        ".git", ".git/HEAD", ".gitignore", "build", "build/out", "main.c", "main.o",
+    ]  # fmt: skip
+
+
+def test_export_of_a_path_the_rules_exclude_is_path_excluded(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "node_modules" / "pkg").mkdir(parents=True)
+    (ws / "node_modules" / "pkg" / "index.js").write_text("x")
+    (ws / "debug.log").write_text("x")
+
+    for path, args in (("node_modules/pkg", {"exclude": ["node_modules/"]}), ("debug.log", {"exclude": ["*.log"]})):
+        with pytest.raises(OpError) as err:
+            _export(runtime, path=path, **args)
+        assert err.value.code == "path_excluded" and err.value.hint
+
+
 def test_import_creates_a_missing_dest_and_reads_compressed_streams(runtime: AgentRuntime, ws: Path) -> None:
     data = gzip.compress(_tar((_member("dir", tarfile.DIRTYPE, mode=0o755), b""), _file("dir/a.txt", b"abc")))
     result = _import(runtime, data, dest="new/place")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirtree import Found, walk
+from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
 from roost.agent.resolve import Beneath, Location
@@ -394,15 +395,23 @@ class _TarInfos:
 
 
 def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Stream an uncompressed tar of `path` on the data channel.
+    """Stream an uncompressed tar of `path` on the data channel, less what ignore rules exclude.
 
     Raises:
-        OpError: path_not_found, permission_denied, path_outside_workspace, cancelled.
+        OpError: path_not_found, permission_denied, path_outside_workspace, cancelled,
+            path_excluded (the rules exclude `path` itself).
     """
     guest = ctx.arg_str("path", "/workspace")
+    ignore = ignore_filter(ctx.args)
     with runtime.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
+        if ignore is not None and ignore.descend(runtime.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
+            raise OpError(
+                Code.PATH_EXCLUDED,
+                f"{guest} is itself excluded by the ignore rules, so there is nothing to export",
+                hint="name a path the rules keep, or drop the --exclude pattern or --gitignore that matches it",
+            )
         counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0, "changed": 0}
         writer = _ChannelWriter(ctx)
         with tarfile.open(fileobj=cast(BinaryIO, writer), mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -415,7 +424,8 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                     raise runtime.paths.error(exc, guest) from None
                 try:
                     infos = _TarInfos()
-                    for member in walk(top, ordered=True):
+                    prune = None if ignore is None else ignore.below(found.rel)
+                    for member in walk(top, ordered=True, prune=prune):
                         _check_cancelled(ctx)
                         _add(tar, infos, member, counts)
                 finally:

@@ -4,7 +4,9 @@
 before children. Each directory is opened relative to its parent with
 O_NOFOLLOW, so a directory swapped for a symlink after it was listed is
 skipped, not followed; only the directories on the current path are held
-open, so a wide tree costs no more descriptors than a deep one.
+open, so a wide tree costs no more descriptors than a deep one. A `Pruner`
+(ignore rules) sees each directory as the walk enters it and may leave any
+entry out; a directory it leaves out is never opened.
 
 Standard library only.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 DIR_READ_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -32,6 +34,16 @@ class Found(NamedTuple):
     st: os.stat_result
 
 
+class Pruner(Protocol):
+    """Decides which entries a walk leaves out. `prefix` is the directory's path from the top plus "/" ("" for the top)."""
+
+    def enter(self, prefix: str, dir_fd: int) -> None:
+        """The walk is about to judge the entries of this directory (open as `dir_fd` for the call only)."""
+
+    def excluded(self, prefix: str, name: str, is_dir: bool) -> bool:
+        """Whether entry `name` of directory `prefix` is left out, with all it holds."""
+
+
 def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
     with os.scandir(fd) as it:
         entries = list(it)
@@ -40,16 +52,21 @@ def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
     return entries
 
 
-def walk(top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = False) -> Iterator[Found]:
+def walk(
+    top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = False, prune: Pruner | None = None
+) -> Iterator[Found]:
     """Every entry under the directory `top_fd` (which must be readable, and stays open).
 
     `exclude` names paths (relative to the top) to skip with all they hold;
-    `ordered` sorts each directory's entries by name. Directories that
-    cannot be read, and entries gone before they are looked at, are skipped.
+    `prune` leaves out whatever it judges excluded; `ordered` sorts each
+    directory's entries by name. Directories that cannot be read, and
+    entries gone before they are looked at, are skipped.
     """
     stack: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
     try:
         stack.append((top_fd, "", iter(_entries(top_fd, ordered))))
+        if prune is not None:
+            prune.enter("", top_fd)
         while stack:
             fd, prefix, entries = stack[-1]
             entry = next(entries, None)
@@ -65,6 +82,8 @@ def walk(top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = 
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we looked
+            if prune is not None and prune.excluded(prefix, entry.name, stat.S_ISDIR(st.st_mode)):
+                continue
             yield Found(rel, entry.name, fd, st)
             if not stat.S_ISDIR(st.st_mode):
                 continue
@@ -78,6 +97,8 @@ def walk(top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = 
                 os.close(child)
                 continue
             stack.append((child, rel + "/", iter(children)))
+            if prune is not None:
+                prune.enter(rel + "/", child)
     finally:
         for fd, _, _ in stack:
             if fd != top_fd:

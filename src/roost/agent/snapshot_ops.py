@@ -10,9 +10,10 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.diff_text import binary_change, patch_for
+from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
-from roost.agent.trees import SYMLINK, Entry
+from roost.agent.trees import DIR, SYMLINK, Entry
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
 
@@ -83,7 +84,11 @@ def _summary(change: Change, binary: bool) -> dict[str, Any]:
 
 
 def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Summary in the result; the patch text streamed on the data channel (capped at max_bytes)."""
+    """Summary in the result; the patch text streamed on the data channel (capped at max_bytes).
+
+    Ignore rules (`exclude`, `gitignore`, `include_git_dir`) leave paths out
+    of both sides: excluded directories are not even scanned.
+    """
     store = snapshots(runtime)
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
@@ -91,9 +96,12 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
         raise OpError(Code.INVALID_ARGUMENT, "max_bytes must be a positive integer or null")
     filters = _filters(runtime, ctx)
+    ignore = ignore_filter(ctx.args)
     with store.lock:
         base = store.load(against)
-        now = store.current()
+        now = store.current(ignore)
+    if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
+        base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
     changes = [c for c in compare(base, now) if _selected(c.path, filters)]
 
     def load(entry: Entry) -> bytes:

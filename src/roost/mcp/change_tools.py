@@ -16,6 +16,11 @@ from roost.mcp.results import offload
 from roost.mcp.toolkit import ToolContext, WorkspaceRef, add_tool
 
 SnapshotName = Annotated[str, Field(description="Snapshot name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.")]
+Exclude = Annotated[
+    list[str] | None,
+    Field(description="gitignore patterns relative to /workspace to leave out, e.g. ['node_modules/', '*.log']."),
+]
+Gitignore = Annotated[bool, Field(description="Also honour the workspace's .gitignore files and .git/info/exclude.")]
 
 
 def register_change_tools(server: MCPServer, context: ToolContext) -> None:
@@ -27,13 +32,25 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         max_bytes: Annotated[
             int, Field(description="Cap on the patch text.", ge=1024, le=MAX_MODEL_CHARS)
         ] = DEFAULT_MODEL_CHARS,
+        exclude: Exclude = None,
+        gitignore: Gitignore = False,
+        include_git_dir: Annotated[
+            bool | None, Field(description="Keep .git (default: left out only when gitignore is on).")
+        ] = None,
     ) -> CallToolResult:
         """What changed in /workspace: a summary per path (added, modified, deleted, type_changed,
-        mode_changed) and a git-style patch. `truncated` says the patch was cut; narrow with paths."""
+        mode_changed) and a git-style patch. `truncated` says the patch was cut; narrow with paths,
+        or leave build output and dependencies out with exclude or gitignore."""
 
         def work() -> dict[str, Any]:
             result = context.workspace(workspace).diff(
-                against=against, paths=paths or (), stat=stat, max_bytes=max_bytes
+                against=against,
+                paths=paths or (),
+                stat=stat,
+                max_bytes=max_bytes,
+                exclude=exclude or (),
+                gitignore=gitignore,
+                include_git_dir=include_git_dir,
             )
             return result.to_dict()
 
@@ -46,15 +63,32 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         format: Annotated[
             Literal["dir", "tar", "patch"], Field(description="dir: the files; tar: an archive; patch: the diff.")
         ] = "dir",
+        exclude: Exclude = None,
+        gitignore: Gitignore = False,
+        include_git_dir: Annotated[
+            bool | None, Field(description="Keep .git (default: left out of a patch and when gitignore is on).")
+        ] = None,
     ) -> CallToolResult:
         """Copy a workspace path out to a new host path, or write its diff against the baseline as a patch.
 
         setuid/setgid and group/other write bits are stripped; symlinks that are absolute or lead out of
-        the exported tree, and special files, are left out and listed in `skipped`."""
+        the exported tree, and special files, are left out and listed in `skipped`. exclude and
+        gitignore leave paths out; .git never goes into a patch unless include_git_dir is true."""
 
         def work() -> dict[str, Any]:
             target = context.roots.confine(output_path, param="output_path", output=True)
-            result = context.workspace(workspace).export(path, target, format=format).to_dict()
+            result = (
+                context.workspace(workspace)
+                .export(
+                    path,
+                    target,
+                    format=format,
+                    exclude=exclude or (),
+                    gitignore=gitignore,
+                    include_git_dir=include_git_dir,
+                )
+                .to_dict()
+            )
             result["path"] = output_path  # as the caller named it, not the resolved host path
             return result
 

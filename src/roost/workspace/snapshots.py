@@ -21,6 +21,7 @@ from roost.confinement import HostArg
 from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
 from roost.models import DiffEntry, DiffResult, ExportResult, ResetResult, SnapshotInfo
 from roost.protocol import Op
+from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations, services, shells
@@ -59,14 +60,20 @@ def diff(
     paths: tuple[str, ...] = (),
     stat: bool = False,
     max_bytes: int | None = DEFAULT_DIFF_BYTES,
+    ignore: IgnoreSpec | None = None,
 ) -> DiffResult:
-    """Raises: RoostError: snapshot_not_found, path_outside_workspace; invalid_argument before any call."""
+    """`ignore` leaves paths out of both sides (`ignore_rules` checks and builds it).
+
+    Raises: RoostError: snapshot_not_found, path_outside_workspace; invalid_argument before any call.
+    """
     args: dict[str, Any] = {
         "against": arguments.snapshot_name(against),
         "paths": [arguments.guest_path(path) for path in paths],
         "stat": bool(stat),
         "max_bytes": arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes"),
     }
+    if ignore is not None and ignore.active:
+        args.update(ignore.to_args())
     reply = rt.call(record, Op.DIFF, args)
     result = reply.result
     return DiffResult(
@@ -78,26 +85,51 @@ def diff(
     )
 
 
-def export(rt: Runtime, record: WorkspaceRecord, path: str, output: HostArg, fmt: str = "dir") -> ExportResult:
+def ignore_rules(
+    exclude: object = (), gitignore: object = False, include_git_dir: object = None, *, fmt: str | None = None
+) -> IgnoreSpec:
+    """The checked ignore rules of a diff (`fmt` None) or an export in format `fmt`.
+
+    `.git` stays in unless `include_git_dir` says otherwise, except where
+    git would never carry it: under `gitignore`, and in a patch (`git
+    apply` refuses any path inside `.git`).
+
+    Raises:
+        InvalidArgument: see `arguments.ignore_spec`.
+    """
+    keep_git = not (gitignore is True or fmt == "patch")
+    return arguments.ignore_spec(exclude, gitignore, include_git_dir, git_dir_default=keep_git)
+
+
+def export(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    path: str,
+    output: HostArg,
+    fmt: str = "dir",
+    ignore: IgnoreSpec | None = None,
+) -> ExportResult:
     """Write a workspace path to a new host path: its files (`dir`), a tar, or its diff as a patch.
 
     Everything crossing is judged on the host (see `export_filter`); what a
-    rule refuses is left out and listed in `skipped`. The output is built in
-    a private staging directory beside it and moved into place last, and an
-    existing path is never written over.
+    rule refuses is left out and listed in `skipped`. What `ignore` excludes
+    (default: `ignore_rules(fmt=fmt)`) never leaves the workspace. The
+    output is built in a private staging directory beside it and moved into
+    place last, and an existing path is never written over.
 
     Raises:
         ConflictError: output_exists.  InvalidArgument: bad format, output_dir_missing,
             path_not_allowed (a symlink on the way to the output), export_skipped
-            (a single entry that may not cross).
+            (a single entry that may not cross), path_excluded (the rules exclude `path`).
         RoostError: path_not_found, path_outside_workspace (from the agent).
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
     arguments.guest_path(path)
+    rules = ignore_rules(fmt=fmt) if ignore is None else ignore
     where = host_path(output, home=rt.home, output=True)
     try:
-        return _export(rt, record, path, where, fmt)
+        return _export(rt, record, path, where, fmt, rules)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
@@ -108,10 +140,12 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str, output: HostArg, fmt
         ) from None
 
 
-def _export(rt: Runtime, record: WorkspaceRecord, path: str, where: HostPath, fmt: str) -> ExportResult:
+def _export(
+    rt: Runtime, record: WorkspaceRecord, path: str, where: HostPath, fmt: str, ignore: IgnoreSpec
+) -> ExportResult:
     with export_target(where) as target:
         if fmt == "patch":
-            return _export_patch(rt, record, path, target)
+            return _export_patch(rt, record, path, target, ignore)
         # The tar of a directory holding one file looks like the tar of that file: ask first.
         lone = operations.stat_file(rt, record, path).type != "dir"
         archive = target.scratch_file("agent.tar")
@@ -120,7 +154,8 @@ def _export(rt: Runtime, record: WorkspaceRecord, path: str, where: HostPath, fm
             def save(_channel: str, chunk: bytes) -> None:
                 archive.write(chunk)
 
-            rt.call(record, Op.ARCHIVE_EXPORT, {"path": path}, on_data=save)
+            args = {"path": path, **(ignore.to_args() if ignore.active else {})}
+            rt.call(record, Op.ARCHIVE_EXPORT, args, on_data=save)
             plan = _plan(archive, lone)
             if lone and plan.empty and plan.skipped:
                 first = plan.skipped[0]
@@ -153,8 +188,10 @@ def _plan(archive: BinaryIO, lone: bool) -> ExportPlan:
         raise ProtocolError(f"the workspace sent an unreadable archive: {exc}", code="archive_corrupt") from None
 
 
-def _export_patch(rt: Runtime, record: WorkspaceRecord, path: str, target: ExportTarget) -> ExportResult:
-    patch = diff(rt, record, paths=(path,), max_bytes=None)
+def _export_patch(
+    rt: Runtime, record: WorkspaceRecord, path: str, target: ExportTarget, ignore: IgnoreSpec
+) -> ExportResult:
+    patch = diff(rt, record, paths=(path,), max_bytes=None, ignore=ignore)
     crossing = filter_patch(patch.patch, patch.changes)
     data = crossing.text.encode()
     with target.scratch_file(OUTPUT) as out:

@@ -16,7 +16,15 @@ def diff(args: argparse.Namespace) -> int:
     result = (
         sdk(args)
         .workspace(args.workspace)
-        .diff(against=args.against, paths=args.path, stat=args.stat, max_bytes=args.max_bytes)
+        .diff(
+            against=args.against,
+            paths=args.path,
+            stat=args.stat,
+            max_bytes=args.max_bytes,
+            exclude=args.exclude,
+            gitignore=args.gitignore,
+            include_git_dir=args.include_git_dir,
+        )
     )
     if args.json:
         emit_json(result.to_dict())
@@ -40,7 +48,18 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    result = sdk(args).workspace(args.workspace).export(args.path, args.output, format=args.format)
+    result = (
+        sdk(args)
+        .workspace(args.workspace)
+        .export(
+            args.path,
+            args.output,
+            format=args.format,
+            exclude=args.exclude,
+            gitignore=args.gitignore,
+            include_git_dir=args.include_git_dir,
+        )
+    )
     if args.json:
         emit_json(result.to_dict())
         return 0
