@@ -26,6 +26,7 @@ from benchmarks import (
     cli_latency,
     firecracker,
     guest_image,
+    ignore_rules,
     image_build,
     mcp_exec,
     sandbox,
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **services.benchmarks(),
     **shells.benchmarks(),
     **changes.benchmarks(),
+    **ignore_rules.benchmarks(),
 }
 
 

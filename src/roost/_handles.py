@@ -342,27 +342,52 @@ class Workspace:
         max_bytes: int | None = DEFAULT_DIFF_BYTES,
         cursor: str | None = None,
         limit: int | None = None,
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
     ) -> DiffResult:
         """What changed since the baseline (or a snapshot): a summary and a git-style patch.
 
         `max_bytes` caps the patch text (None: no cap). Without `limit`, every
         change is listed and the patch is cut where the cap falls. With it, one
         page of at most `limit` changes that ends before a patch that no longer
-        fits; pass its `next_cursor` as `cursor` for the next (None: done).
+        fits; pass its `next_cursor` as `cursor` for the next (None: done), with
+        the same ignore rules.
+
+        `exclude` takes gitignore patterns relative to /workspace (`"node_modules/"`,
+        `"*.log"`, `"/build"`, `"!keep.log"`); `gitignore` also honours the workspace's
+        `.gitignore` files and `.git/info/exclude` as git does. Excluded
+        directories are not scanned at all. `.git` itself is left out under
+        `gitignore` unless `include_git_dir` is True.
 
         Raises:
-            RoostError: snapshot_not_found, path_outside_workspace, invalid_argument.
+            RoostError: snapshot_not_found, path_outside_workspace; invalid_argument (a bad
+                cursor, limit or pattern).
         """
-        args = diffs.diff_args(against=against, paths=paths, stat=stat, max_bytes=max_bytes, cursor=cursor, limit=limit)
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(
+            against=against, paths=paths, stat=stat, max_bytes=max_bytes, cursor=cursor, limit=limit, ignore=rules
+        )
         return diffs.diff(self._rt, self._record(), args)
 
-    def diff_entries(self, *, against: str = "baseline", paths: Sequence[str | bytes] = ()) -> Streamed[DiffEntry]:
+    def diff_entries(
+        self,
+        *,
+        against: str = "baseline",
+        paths: Sequence[str | bytes] = (),
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
+    ) -> Streamed[DiffEntry]:
         """Each changed path (no patch text) in tree order, as it arrives: any number in bounded memory.
+
+        `exclude`, `gitignore` and `include_git_dir` leave paths out as for `diff`.
 
         Raises:
             RoostError: snapshot_not_found, path_outside_workspace, when iterated; invalid_argument at once.
         """
-        args = diffs.diff_args(against=against, paths=paths, stat=True)
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(against=against, paths=paths, stat=True, ignore=rules)
         return diffs.stream_entries(self._rt, self._record(), args)
 
     def diff_stream(
@@ -371,31 +396,50 @@ class Workspace:
         against: str = "baseline",
         paths: Sequence[str | bytes] = (),
         max_bytes: int | None = None,
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
     ) -> Streamed[DiffEntry | str]:
         """The diff as it arrives: each change's `DiffEntry`, then its patch text in `str` pieces.
 
         Joining the pieces gives the patch `diff` returns; `summary` then holds
-        `against`, `counts` and `truncated`.
+        `against`, `counts` and `truncated`. `exclude`, `gitignore` and
+        `include_git_dir` leave paths out as for `diff`.
 
         Raises:
             RoostError: as `diff_entries`.
         """
-        args = diffs.diff_args(against=against, paths=paths, max_bytes=max_bytes)
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(against=against, paths=paths, max_bytes=max_bytes, ignore=rules)
         return diffs.stream_diff(self._rt, self._record(), args)
 
-    def export(self, path: str | bytes, output: HostArg, *, format: str = "dir") -> ExportResult:
+    def export(
+        self,
+        path: str | bytes,
+        output: HostArg,
+        *,
+        format: str = "dir",
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
+    ) -> ExportResult:
         """Write `path` to a new host path as files (`dir`), a `tar`, or its diff as a `patch`.
 
         What crosses is checked on the host: setuid/setgid/sticky and
         group/other write bits are stripped, and symlinks that are absolute or
         lead out of the exported tree, special files and hard links to
         anything outside it are left out and listed in `ExportResult.skipped`.
+        `exclude` and `gitignore` leave paths out as for `diff`; `.git` is left
+        out of a patch (and under `gitignore`) unless `include_git_dir` is True.
 
         Raises:
             RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped,
-                path_not_found, path_outside_workspace.
+                path_not_found, path_outside_workspace, path_excluded (the rules exclude `path`
+                itself; dir and tar), invalid_argument for a bad pattern.
         """
-        return snapshots.export(self._rt, self._record(), path, arguments.host_path(output, "output"), format)
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir, fmt=format)
+        where = arguments.host_path(output, "output")
+        return snapshots.export(self._rt, self._record(), path, where, format, rules)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping

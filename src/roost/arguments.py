@@ -10,7 +10,7 @@ inside, or a half-made workspace.
 Each check takes the value as given (`object`: a Python caller may pass
 anything, and `True` is an `int` in Python) and returns it typed.
 
-Imports: confinement, errors, protocol (limits, names, records) and the standard library only.
+Imports: confinement, errors, protocol (limits, ignore, names, records) and the standard library only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from collections.abc import Sequence
 
 from roost.confinement import ConfinedPath, HostArg
 from roost.errors import InvalidArgument
+from roost.protocol.ignore import IgnoreSpec, parse_pattern
 from roost.protocol.limits import (
+    MAX_EXCLUDE_PATTERN_BYTES,
+    MAX_EXCLUDE_PATTERNS,
     MAX_FILE_OFFSET,
     MAX_TERMINAL_CELLS,
     SERVICE_NAME,
@@ -30,8 +33,13 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME,
     SNAPSHOT_NAME_RULE,
 )
+from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
 from roost.protocol.names import as_bytes, to_text
 from roost.protocol.records import CursorError, decode_cursor
+
+# The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
+SHELL_WAIT_LIMIT_MS = _MAX_SHELL_WAIT_MS
+TERMINAL_CELLS_LIMIT = MAX_TERMINAL_CELLS
 
 # Workspace ids are this prefix and hex digits; names must never read as one.
 WORKSPACE_ID_PREFIX = "ws-"
@@ -330,3 +338,58 @@ def host_path(value: object, what: str) -> HostArg:
     if "\0" in path:
         raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
     return path
+
+
+_EXCLUDE_HINT = "give gitignore patterns relative to /workspace, e.g. 'node_modules/', '*.log' or '/build'"
+
+
+def _exclude_pattern(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"an exclude pattern must be a non-empty string, not {_shown(value)}", hint=_EXCLUDE_HINT)
+    if any(c in value for c in "\0\n\r"):
+        raise InvalidArgument(f"exclude pattern {_shown(value)} holds a newline or NUL", hint="give one pattern each")
+    negated, pattern = value.startswith("!"), value.removeprefix("!")
+    # A guest path reads as the anchored pattern it means: "/workspace/build" is "/build".
+    if pattern.rstrip("/") == "/workspace":
+        raise InvalidArgument(f"exclude pattern {value!r} names all of /workspace", hint=_EXCLUDE_HINT)
+    if pattern.startswith("/workspace/"):
+        pattern = pattern.removeprefix("/workspace")
+    if pattern.startswith("#"):
+        pattern = "\\" + pattern  # one pattern per --exclude, never a comment line
+    pattern = ("!" if negated else "") + pattern
+    encoded = pattern.encode("utf-8", "surrogateescape")
+    if len(encoded) > MAX_EXCLUDE_PATTERN_BYTES:
+        raise InvalidArgument(
+            f"exclude pattern {_shown(value)} is over {MAX_EXCLUDE_PATTERN_BYTES} bytes", hint=_EXCLUDE_HINT
+        )
+    parsed = parse_pattern(encoded)
+    if parsed is None or parsed.regex is None:
+        raise InvalidArgument(
+            f"exclude pattern {value!r} can never match anything (an unclosed '[' or a trailing backslash?)",
+            hint="close the bracket, or escape a literal '[' as '\\['",
+        )
+    return pattern
+
+
+def ignore_spec(exclude: object, gitignore: object, include_git_dir: object, *, git_dir_default: bool) -> IgnoreSpec:
+    """The ignore rules of a diff or export, checked: `--exclude`, `--gitignore`, `--include-git-dir`.
+
+    `include_git_dir` None takes `git_dir_default`.
+
+    Raises:
+        InvalidArgument: not a list of patterns, a pattern that is empty, too long, holds a
+            newline or can never match, too many patterns, or a flag that is not a bool.
+    """
+    if isinstance(exclude, str | bytes) or not isinstance(exclude, Sequence):
+        raise InvalidArgument(f"exclude must be a list of patterns, not {_shown(exclude)}", hint=_EXCLUDE_HINT)
+    if len(exclude) > MAX_EXCLUDE_PATTERNS:
+        raise InvalidArgument(
+            f"{len(exclude)} exclude patterns; at most {MAX_EXCLUDE_PATTERNS} per call",
+            hint="exclude a common directory, or use a glob that covers several",
+        )
+    patterns = tuple(_exclude_pattern(p) for p in exclude)
+    for value, what in ((gitignore, "gitignore"), (include_git_dir, "include_git_dir")):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidArgument(f"{what} must be true or false, not {_shown(value)}", hint=f"e.g. {what}=True")
+    keep_git = git_dir_default if include_git_dir is None else include_git_dir
+    return IgnoreSpec(patterns, bool(gitignore), bool(keep_git))

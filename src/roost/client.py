@@ -125,7 +125,7 @@ class Roost:
         options = lifecycle.CreateOptions(
             env=env,
             labels={lifecycle.RUN_LABEL: "1"},
-            seed_path=seed_path,
+            seed_path=arguments.host_path(seed_path, "seed_path") if seed_path is not None else None,
             ttl_seconds=lifecycle.RUN_TTL_SECONDS,
             backend=backend,
             vcpus=vcpus,

@@ -153,7 +153,8 @@ class ImageError(RoostError):
 
 
 class StorageError(RoostError):
-    """A disk roost writes to is full: its state under ROOST_HOME, or a workspace's own files."""
+    """roost cannot keep its files: a full disk (its state under ROOST_HOME, or a workspace's
+    own files), a state directory it cannot use, or files a delete could not remove."""
 
     code = "storage_error"
 
@@ -176,6 +177,7 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
     "invalid_argument": InvalidArgument,
     "path_not_found": NotFound,
     "path_outside_workspace": InvalidArgument,
+    "path_excluded": InvalidArgument,
     "read_too_large": InvalidArgument,
     "archive_rejected": InvalidArgument,
     "patch_rejected": ConflictError,

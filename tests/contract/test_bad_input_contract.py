@@ -134,6 +134,8 @@ def test_a_refused_create_or_run_leaves_no_workspace_and_no_directory(roost: Roo
         "run timeout": ("true", {"timeout": math.nan}),
         "run env": ("true", {"env_vars": {"1A": "x"}}),
         "run command": ("", {}),
+        "run seed_path": ("true", {"seed_path": 3}),
+        "run pids": ("true", {"pids": 0}),
     }.items():
         error = _refused(lambda command=command, kwargs=kwargs: roost.run("debian:12", command, **kwargs), name)
         assert error.code == "invalid_argument", (name, error.message)

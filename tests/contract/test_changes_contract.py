@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -372,6 +373,178 @@ def test_export_never_writes_over_an_existing_output(changed: Changed, tmp_path:
         expect_error("output_exists", changed.ws.export, "README.md", tmp_path / "taken", format=fmt)
     assert (tmp_path / "taken").read_text() == "mine\n"
     assert sorted(os.listdir(tmp_path)) == ["taken"], "no staging directory left behind"
+
+
+# -- ignore rules: a checkout with build output, dependencies and its own .git ---------------
+
+# Run in /workspace: edit tracked sources, and change what git ignores and .git itself,
+# the way a build, `npm install` and `git add` would.
+WORK_ON_A_CHECKOUT = r"""
+set -e
+sed -i 's/return 0/return 1/' src/main.c
+printf 'int util(void);\n' > src/util.c
+printf 'rebuilt' > build/app
+printf 'more' >> debug.log
+mkdir -p node_modules/new && echo 'module.exports = 2' > node_modules/new/index.js
+printf 'x' > src/main.o
+printf 'staged' >> .git/index
+echo 0000000000000000000000000000000000000000 > .git/refs/heads/wip
+"""
+
+
+def make_checkout_with_ignored_output(root: Path) -> Path:
+    """A git checkout as a developer has it: tracked sources and .gitignore files, and ignored output."""
+    tracked = {
+        ".gitignore": "build/\nnode_modules/\n*.log\n",
+        "src/.gitignore": "*.o\n!keep.o\n",
+        "src/main.c": "int main(void) { return 0; }\n",
+        "src/keep.o": "tracked despite *.o\n",
+    }
+    ignored = {"build/app": "built", "node_modules/dep/index.js": "module.exports = 1\n", "debug.log": "log\n"}
+    for rel, text in tracked.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "-qm", "seed")
+    for rel, text in ignored.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    assert git(root, "status", "--porcelain") == "", "the output is ignored, the checkout clean"
+    return root
+
+
+@pytest.fixture
+def checkout(roost: Roost, tmp_path: Path) -> Changed:
+    seed = make_checkout_with_ignored_output(tmp_path / "checkout")
+    ws = roost.create_workspace("debian:12", seed_path=seed)
+    done = ws.exec(WORK_ON_A_CHECKOUT)
+    assert done.exit_code == 0, done.stderr
+    return Changed(seed, ws)
+
+
+def git_apply(checkout: Path, patch: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "apply", *options, str(patch)], cwd=checkout, capture_output=True, text=True, timeout=TOOL_TIMEOUT
+    )
+
+
+def test_an_exported_patch_of_a_checkout_applies_to_the_hosts_checkout(checkout: Changed, tmp_path: Path) -> None:
+    ws, seed = checkout.ws, checkout.seed
+    with_git = ws.export("/workspace", tmp_path / "with-git.patch", format="patch", include_git_dir=True)
+    assert with_git.files > 0
+    refused = git_apply(seed, tmp_path / "with-git.patch", "--check")
+    assert refused.returncode != 0 and "invalid path '.git/" in refused.stderr, "what a patch with .git does"
+
+    plain = ws.export("/workspace", tmp_path / "plain.patch", format="patch")
+    kept = ws.export("/workspace", tmp_path / "kept.patch", format="patch", gitignore=True)
+
+    assert ".git/" not in (tmp_path / "plain.patch").read_text(), ".git is left out of a patch by default"
+    assert plain.files == with_git.files - 2, "all but .git/index and .git/refs/heads/wip"
+    assert git_apply(seed, tmp_path / "plain.patch", "--check").returncode == 0
+    assert git_apply(seed, tmp_path / "kept.patch", "--check").returncode == 0
+    assert kept.files == 2 and "b/src/util.c" in (tmp_path / "kept.patch").read_text()
+    copy = fresh_copy(seed, tmp_path / "copy")
+    assert git_apply(copy, tmp_path / "kept.patch").returncode == 0
+    assert (copy / "src" / "main.c").read_text() == "int main(void) { return 1; }\n"
+    assert (copy / "src" / "util.c").read_text() == "int util(void);\n"
+    assert (copy / "build" / "app").read_text() == "built", "ignored output is not in the patch"
+    assert git(copy, "status", "--porcelain") == " M src/main.c\n?? src/util.c\n"
+
+
+def test_exclude_and_gitignore_leave_the_same_paths_out_of_a_diff_and_a_dir_export(
+    checkout: Changed, tmp_path: Path
+) -> None:
+    ws = checkout.ws
+    everything = {c.path for c in ws.diff(stat=True).changes}
+    assert {".git/index", "build/app", "debug.log", "node_modules/new/index.js", "src/main.o"} <= everything
+
+    excluded = {c.path for c in ws.diff(stat=True, exclude=["node_modules/", "/build", "*.log"]).changes}
+    ignored = {c.path for c in ws.diff(stat=True, gitignore=True).changes}
+    taken_back = {c.path for c in ws.diff(stat=True, gitignore=True, exclude=["!src/*.o"]).changes}
+
+    assert excluded == everything - {"build/app", "debug.log", "node_modules/new", "node_modules/new/index.js"}
+    assert ignored == {"src/main.c", "src/util.c"}
+    assert taken_back == {"src/main.c", "src/main.o", "src/util.c"}
+    ws.export("/workspace", tmp_path / "tree", gitignore=True)
+    assert sorted(str(p.relative_to(tmp_path / "tree")) for p in (tmp_path / "tree").rglob("*")) == [
+        ".gitignore", "src", "src/.gitignore", "src/keep.o", "src/main.c", "src/util.c",
+    ]  # fmt: skip
+    expect_error("path_excluded", ws.export, "node_modules/dep", tmp_path / "dep", gitignore=True)
+    expect_error("invalid_argument", ws.diff, exclude=["[unclosed"])
+
+
+# Run in /workspace: sources enough for several pages and a patch of many records, and as
+# much again in an ignored node_modules.
+GENERATE_SOURCES = r"""
+set -e
+for i in $(seq -w 1 30); do
+    seq 1 1200 > src/gen$i.c
+    seq 1 1200 > node_modules/new/gen$i.js
+done
+"""
+
+
+def test_ignore_rules_hold_on_every_page_of_a_diff_in_its_streams_and_in_a_streamed_patch_export(
+    checkout: Changed, tmp_path: Path
+) -> None:
+    ws, seed = checkout.ws, checkout.seed
+    done = ws.exec(GENERATE_SOURCES)
+    assert done.exit_code == 0, done.stderr
+    rules: dict[str, Any] = {"gitignore": True, "exclude": ["src/gen0*"]}
+    kept = ["src/main.c", *(f"src/gen{i}.c" for i in range(10, 31)), "src/util.c"]
+    whole = ws.diff(max_bytes=None, **rules)
+    assert sorted(c.path for c in whole.changes) == sorted(kept) and whole.counts == {"added": 22, "modified": 1}
+
+    paths: list[str] = []
+    patch = ""
+    cursor = None
+    pages = 0
+    while pages <= len(kept):  # pages end; each holds at least one change
+        page = ws.diff(max_bytes=16384, limit=5, cursor=cursor, **rules)
+        assert page.counts == whole.counts, "every page counts the same filtered diff"
+        paths += [c.path for c in page.changes]
+        patch += page.patch
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert paths == [c.path for c in whole.changes] and patch == whole.patch
+    assert pages >= len(kept) // 5 + 1 and not page.truncated, "the entry limit and the patch budget end pages"
+
+    with ws.diff_entries(**rules) as entries:
+        assert [c.path for c in entries] == paths
+    with ws.diff_stream(**rules) as parts:
+        assert "".join(p for p in parts if isinstance(p, str)) == whole.patch
+
+    result = ws.export("/workspace", tmp_path / "src.patch", format="patch", **rules)
+    text = (tmp_path / "src.patch").read_text()
+    assert len(text) > 64 * 1024, "the patch crossed in many records"
+    assert (result.files, result.skipped) == (len(kept), ())
+    assert text.count("diff --git ") == len(kept) and "node_modules" not in text and "gen01" not in text
+    assert git_apply(seed, tmp_path / "src.patch", "--check").returncode == 0
+
+
+def test_an_exported_patch_judges_a_link_retarget_by_its_text(roost: Roost, tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    for name in ("notes.txt", "other.txt"):
+        (seed / name).write_text(f"{name}\n")
+    os.symlink("notes.txt", seed / "stays-inside")
+    os.symlink("notes.txt", seed / "leaves")
+    ws = roost.create_workspace("debian:12", seed_path=seed)
+    done = ws.exec("ln -sfn other.txt stays-inside && ln -sfn /etc/passwd leaves")
+    assert done.exit_code == 0, done.stderr
+
+    result = ws.export("/workspace", tmp_path / "links.patch", format="patch")
+
+    text = (tmp_path / "links.patch").read_text()
+    assert [(s.path, s.reason) for s in result.skipped] == [("leaves", "absolute_symlink")]
+    assert "/etc/passwd" not in text and "diff --git a/leaves" not in text
+    assert "diff --git a/stays-inside b/stays-inside\nindex " in text and " 120000\n" in text
+    copy = fresh_copy(seed, tmp_path / "copy")
+    assert git_apply(copy, tmp_path / "links.patch").returncode == 0
+    assert (os.readlink(copy / "stays-inside"), os.readlink(copy / "leaves")) == ("other.txt", "notes.txt")
 
 
 # -- snapshots: names --------------------------------------------------------------------

@@ -117,6 +117,28 @@ def test_diff_path_filter_and_json_document(module_roost: RoostCli, changed: Cha
     }
 
 
+def test_diff_stat_and_export_leave_out_what_exclude_patterns_match(
+    module_roost: RoostCli, changed: Changed, tmp_path: Path
+) -> None:
+    rules = ["--exclude", "*.bin", "--exclude", "/workspace/old.txt"]
+    table = module_roost("workspace", "diff", changed.id, "--stat", *rules, check_rc=0).stdout.splitlines()
+    rows = {m["path"]: m["change"] for m in map(STAT_ROW.match, table[1:-1]) if m}
+    assert rows == {"hello.txt": "modified", "passwd-link": "added", "run.sh": "mode_changed"}
+    assert table[-1] == "1 added, 1 mode_changed, 1 modified"
+
+    document = module_roost.json("workspace", "diff", changed.id, "--stat", "--exclude", "*.txt", "--gitignore")
+    assert sorted(c["path"] for c in document["changes"]) == ["logo.bin", "passwd-link", "run.sh"]
+
+    out = tmp_path / "tree"
+    module_roost("workspace", "export", changed.id, "/workspace", "-o", str(out), *rules, check_rc=0)
+    assert sorted(os.listdir(out)) == [".git", "hello.txt", "run.sh"]
+    module_roost("workspace", "export", changed.id, ".", "-o", str(tmp_path / "t2"), "--gitignore", check_rc=0)
+    assert ".git" not in os.listdir(tmp_path / "t2")
+
+    bad = module_roost("workspace", "diff", changed.id, "--exclude", "[oops", "--json")
+    assert "can never match" in module_roost.error(bad, 2, "invalid_argument")["message"]
+
+
 def test_a_capped_diff_ends_with_a_marker_and_warns_on_stderr(module_roost: RoostCli, changed: Changed) -> None:
     proc = module_roost("workspace", "diff", changed.id, "--max-bytes", "40", check_rc=0)
     assert "[... diff cut at 40 bytes:" in proc.stdout

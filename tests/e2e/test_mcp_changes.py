@@ -68,6 +68,10 @@ async def test_the_core_profile_diffs_exports_and_checkpoints_a_workspace(
             assert " a\n-b\n+B\n c\n" in diff["patch"] and "root:" not in diff["patch"]
             only = await call(session, "workspace_diff", workspace="agent", paths=["notes.txt"], stat=True)
             assert [c["path"] for c in only["changes"]] == ["notes.txt"] and only["patch"] == ""
+            kept = await call(session, "workspace_diff", workspace="agent", stat=True, exclude=["*.bin", "/gone.txt"])
+            assert sorted(c["path"] for c in kept["changes"]) == ["notes.txt", "passwd-link", "run.sh"]
+            ignored = await call(session, "workspace_diff", workspace="agent", stat=True, gitignore=True)
+            assert len(ignored["changes"]) == 5, "the seed has no .gitignore: only .git could go, and it is unchanged"
 
             exported = await call(
                 session,
@@ -138,6 +142,13 @@ async def test_change_tools_fail_with_codes_and_exports_stay_under_the_allowed_r
                 session, "workspace_export", workspace="agent", path="/etc/passwd", output_path="passwd"
             )
             assert error["code"] == "path_outside_workspace"
+
+            error = await call_error(
+                session, "workspace_export", workspace="agent", path="notes.txt", output_path="n", exclude=["*.txt"]
+            )
+            assert error["code"] == "path_excluded"
+            error = await call_error(session, "workspace_diff", workspace="agent", exclude=["dir\\"])
+            assert error["code"] == "invalid_argument"
 
             for tool, arguments, code in (
                 ("workspace_diff", {"against": "never-made"}, "snapshot_not_found"),

@@ -60,6 +60,13 @@ async def test_a_3000_entry_directory_and_diff_page_until_every_entry_was_seen_o
             assert patched["counts"] == {"added": MANY + 1} and patched["next_cursor"]
             assert len(patched["changes"]) < 1000, "a page also ends where its patch budget runs out"
             assert patched["patch"].count("diff --git ") == len(patched["changes"]) - 1  # the directory has none
+            rules = {"exclude": ["m/f1*", "/m/f2*"], "gitignore": True}
+            kept = await pages(session, "workspace_diff", "changes", workspace=ws, stat=True, max_entries=400, **rules)
+            assert [len(page) for page in kept] == [400, 400, 201], "every page leaves the same paths out"
+            assert [c["path"] for page in kept for c in page] == [
+                "m",
+                *(f"m/f{i:04d}" for i in [*range(1, 1000), 3000]),
+            ]
 
             error = await call_error(session, "file_list", workspace=ws, path="m", cursor="not-a-cursor")
             assert error["code"] == "invalid_argument"

@@ -116,7 +116,15 @@ def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: Age
 
     assert _snapshot(ws / "copy") == _snapshot(src)
     assert (ws / "copy" / "run.sh").stat().st_mtime == 1_500_000_000
-    assert exported == {"path": "/workspace/src", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "skipped": 0}
+    assert exported == {
+        "path": "/workspace/src",
+        "files": 3,
+        "dirs": 2,
+        "symlinks": 2,
+        "bytes": 26,
+        "skipped": 0,
+        "changed": 0,
+    }
     assert result == {"dest": "/workspace/copy", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "deleted": 0}
 
 
@@ -153,6 +161,41 @@ def test_export_of_a_missing_path_is_path_not_found(runtime: AgentRuntime) -> No
     with pytest.raises(OpError) as err:
         _export(runtime, path="nope")
     assert err.value.code == "path_not_found"
+
+
+def _names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getnames()
+
+
+def test_export_leaves_out_what_the_rules_and_the_ignore_files_above_the_path_exclude(
+    runtime: AgentRuntime, ws: Path
+) -> None:
+    (ws / "app" / "build").mkdir(parents=True)
+    (ws / "app" / ".git").mkdir()
+    for rel in ("app/main.c", "app/main.o", "app/build/out", "app/notes.log", "app/.git/HEAD"):
+        (ws / rel).write_text("x")
+    (ws / ".gitignore").write_text("*.o\n")  # above the exported directory: it still applies
+    (ws / "app" / ".gitignore").write_text("build/\n")
+
+    data, result = _export(runtime, path="app", exclude=["*.log"], gitignore=True, include_git_dir=False)
+
+    assert _names(data) == [".gitignore", "main.c"]
+    assert result["files"] == 2
+    assert _names(_export(runtime, path="app", exclude=["*.log"])[0]) == [
+        ".git", ".git/HEAD", ".gitignore", "build", "build/out", "main.c", "main.o",
+    ]  # fmt: skip
+
+
+def test_export_of_a_path_the_rules_exclude_is_path_excluded(runtime: AgentRuntime, ws: Path) -> None:
+    (ws / "node_modules" / "pkg").mkdir(parents=True)
+    (ws / "node_modules" / "pkg" / "index.js").write_text("x")
+    (ws / "debug.log").write_text("x")
+
+    for path, args in (("node_modules/pkg", {"exclude": ["node_modules/"]}), ("debug.log", {"exclude": ["*.log"]})):
+        with pytest.raises(OpError) as err:
+            _export(runtime, path=path, **args)
+        assert err.value.code == "path_excluded" and err.value.hint
 
 
 def test_import_creates_a_missing_dest_and_reads_compressed_streams(runtime: AgentRuntime, ws: Path) -> None:
@@ -306,3 +349,19 @@ def test_import_never_stages_through_a_scratch_dir_swapped_for_a_link(tmp_path: 
     assert err.value.code == "invalid_argument"
     assert list(outside.iterdir()) == []
     assert not (ws / "f").exists()
+
+
+def test_a_file_that_shrinks_while_it_is_exported_is_padded_so_the_tar_stays_whole() -> None:
+    from roost.agent.archive import _SizedReader
+
+    reader = _SizedReader(io.BytesIO(b"abc"), 8)  # the header promised 8 bytes; 3 are left
+    out = io.BytesIO()
+    info = tarfile.TarInfo("log.txt")
+    info.size = 8
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        tar.addfile(info, reader)  # type: ignore[arg-type]
+    assert reader.shrank
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        member = tar.extractfile("log.txt")
+        assert member is not None and member.read() == b"abc" + bytes(5)

@@ -6,10 +6,12 @@ server would call them.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -477,3 +479,87 @@ def test_diff_paths_name_bytes_that_are_not_utf8_in_their_quoted_form(runtime: A
     result, patch, _ = call_diff(runtime, paths=['"/workspace/caf\\351.txt"'])
     assert [c["path"] for c in result["changes"]] == ['"caf\\351.txt"']
     assert 'diff --git "a/caf\\351.txt" "b/caf\\351.txt"' in patch
+
+
+# -- the diff op with ignore rules --------------------------------------------------------
+
+
+def test_the_diff_op_leaves_excluded_paths_out_of_both_sides(runtime: AgentRuntime, root: Path) -> None:
+    (root / ".gitignore").write_text("node_modules/\n")
+    (root / "node_modules" / "pkg").mkdir(parents=True)
+    (root / "node_modules" / "pkg" / "index.js").write_text("added\n")
+    (root / "data.bin").unlink()  # a deletion the rules hide: the baseline side is filtered too
+    (root / "README").write_text("changed\n")
+    (root / "debug.log").write_text("log\n")
+
+    result, patch, _ = call_diff(runtime, exclude=["*.bin", "*.log"], gitignore=True)
+
+    assert [c["path"] for c in result["changes"]] == [".gitignore", "README"]
+    assert "index.js" not in patch and "debug.log" not in patch
+    everything, _, _ = call_diff(runtime, stat=True)
+    assert {"data.bin", "debug.log", "node_modules/pkg/index.js"} <= {c["path"] for c in everything["changes"]}
+
+
+def test_the_diff_op_leaves_git_out_only_when_asked(runtime: AgentRuntime, root: Path) -> None:
+    (root / ".git").mkdir()
+    (root / ".git" / "index").write_bytes(b"DIRC")
+
+    kept, _, _ = call_diff(runtime, stat=True)
+    left, patch, _ = call_diff(runtime, include_git_dir=False)
+
+    assert {c["path"] for c in kept["changes"]} == {".git", ".git/index"}
+    assert left["changes"] == [] and patch == ""
+
+
+def test_a_filtered_diff_keeps_the_cached_hashes_of_what_it_skipped(
+    runtime: AgentRuntime, root: Path, state_dir: Path
+) -> None:
+    (root / "node_modules").mkdir()
+    for i in range(20):
+        (root / "node_modules" / f"m{i}.js").write_text(f"{i}\n")
+    call_diff(runtime, stat=True)
+    # A hash is trusted only for files changed well before its scan: date that scan a second later.
+    index = json.loads((state_dir / "tree-index.json").read_text())
+    index["scanned_at_ns"] = time.time_ns() + 1_000_000_000
+    (state_dir / "tree-index.json").write_text(json.dumps(index))
+    cached = {row[0]: row[4] for row in index["entries"] if row[0].startswith("node_modules/")}
+
+    call_diff(runtime, stat=True, exclude=["node_modules/"])
+
+    kept = {row[0]: row[4] for row in json.loads((state_dir / "tree-index.json").read_text())["entries"]}
+    assert len(cached) == 20 and {path: kept.get(path) for path in cached} == cached
+
+
+def test_a_filtered_diff_drops_cached_hashes_its_scan_could_not_trust_yet(
+    runtime: AgentRuntime, root: Path, state_dir: Path
+) -> None:
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "m.js").write_text("1\n")
+    call_diff(runtime, stat=True)
+    # Date the scan to the file's own change: a write within the same clock tick could follow unseen.
+    index = json.loads((state_dir / "tree-index.json").read_text())
+    index["scanned_at_ns"] = os.stat(root / "node_modules" / "m.js").st_ctime_ns
+    (state_dir / "tree-index.json").write_text(json.dumps(index))
+
+    call_diff(runtime, stat=True, exclude=["node_modules/"])
+
+    rows = json.loads((state_dir / "tree-index.json").read_text())["entries"]
+    assert "node_modules/m.js" not in {row[0] for row in rows}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"exclude": "*.log"},
+        {"exclude": [3]},
+        {"exclude": [""]},
+        {"exclude": ["x" * 600]},
+        {"exclude": ["*"] * 65},
+        {"gitignore": "yes"},
+        {"include_git_dir": 1},
+    ],
+)
+def test_the_diff_op_refuses_malformed_ignore_arguments(runtime: AgentRuntime, args: dict[str, Any]) -> None:
+    with pytest.raises(OpError) as caught:
+        call_diff(runtime, **args)
+    assert caught.value.code == Code.INVALID_ARGUMENT

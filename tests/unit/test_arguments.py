@@ -232,3 +232,40 @@ def test_a_readiness_probe_that_can_work_goes_to_the_agent_unchanged(spec: Readi
     kind = next(k for k in ("file", "tcp", "http", "command") if getattr(spec, k) is not None)
     assert args[kind] == getattr(spec, kind)
     assert args["interval_s"] == spec.interval_ms / 1000
+
+
+@pytest.mark.parametrize(
+    "exclude",
+    [
+        "*.log",  # one string, not a list of them
+        [""],
+        ["   "],
+        [3],
+        ["a\nb"],
+        ["nul\0"],
+        ["[abc"],  # an unclosed bracket: git would never match it
+        ["dir\\"],
+        ["/workspace"],
+        ["/workspace/"],
+        ["x" * 513],
+        ["*.tmp"] * 65,
+    ],
+)
+def test_exclude_patterns_that_cannot_mean_anything_are_refused_with_a_hint(exclude: object) -> None:
+    _refused(lambda v: arguments.ignore_spec(v, False, None, git_dir_default=True), exclude)
+
+
+def test_exclude_patterns_read_a_workspace_path_as_anchored_and_never_as_a_comment() -> None:
+    spec = arguments.ignore_spec(
+        ["/workspace/build/", "!/workspace/build/keep", "#notes", "node_modules/"], True, None, git_dir_default=False
+    )
+    assert spec.exclude == ("/build/", "!/build/keep", "\\#notes", "node_modules/")
+    assert (spec.gitignore, spec.include_git_dir) == (True, False)
+
+
+def test_include_git_dir_takes_the_callers_default_unless_given() -> None:
+    assert arguments.ignore_spec((), False, None, git_dir_default=True).include_git_dir is True
+    assert arguments.ignore_spec((), False, None, git_dir_default=False).include_git_dir is False
+    assert arguments.ignore_spec((), True, True, git_dir_default=False).include_git_dir is True
+    _refused(lambda v: arguments.ignore_spec((), v, None, git_dir_default=True), "yes")
+    _refused(lambda v: arguments.ignore_spec((), False, v, git_dir_default=True), 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.workspace.export_filter import plan_export, safe_mode, write_tar, write_tree
+from roost.workspace.export_filter import LoneEntryMismatch, plan_export, safe_mode, write_tar, write_tree
 
 
 def member(
@@ -248,3 +248,20 @@ def test_write_tar_rewrites_every_header_and_drops_extended_attributes() -> None
     assert members["suid"].mode == 0o755
     assert {(m.uid, m.gid) for m in members.values()} == {(os.getuid(), os.getgid())}
     assert not any("xattr" in key for m in members.values() for key in m.pax_headers)
+
+
+def test_a_single_entry_export_that_arrives_as_a_tree_is_refused() -> None:
+    """An agent that says "file" but sends `d/` with `d/l -> ../x` would, once `d` is published
+    as the output itself, plant a link one level above the output."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        directory = tarfile.TarInfo("d")
+        directory.type = tarfile.DIRTYPE
+        tar.addfile(directory)
+        link = tarfile.TarInfo("d/l")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "../.ssh/authorized_keys"
+        tar.addfile(link)
+    archive.seek(0)
+    with pytest.raises(LoneEntryMismatch):
+        plan_export(archive, lone=True)

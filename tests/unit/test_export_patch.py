@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from roost.agent.diff_text import patch_for
+from roost.agent.trees import SYMLINK, Entry
 from roost.models import DiffEntry, SkippedEntry
 from roost.workspace.export_patch import MAX_LINK_SECTION, PatchFilter
 
@@ -112,3 +114,72 @@ def test_a_huge_text_section_streams_through_in_runs() -> None:
     crossing.finish()
     assert "".join(writes) == section
     assert len(writes) < 100, "text that passes is written in runs, not line by line"
+
+
+def retarget_section(path: str, old: str, new: str, index: str = "") -> str:
+    """A link's retarget as a patch carries it: no mode line (git keeps the checkout's), maybe an index line."""
+    return (
+        f"diff --git a/{path} b/{path}\n{index}--- a/{path}\n+++ b/{path}\n"
+        f"@@ -1 +1 @@\n-{old}\n\\ No newline at end of file\n+{new}\n\\ No newline at end of file\n"
+    )
+
+
+@pytest.mark.parametrize("piece", [None, 1, 9])
+def test_the_patch_text_alone_decides_so_a_lying_change_list_cannot_hide_a_link(piece: int | None) -> None:
+    """The agent that wrote the patch may leave the path out of its change list (or be honest
+    and name it by a quoted path): the sections are judged from the text."""
+    quoted = (
+        'diff --git "a/l\\033" "b/l\\033"\nnew file mode 120000\n--- /dev/null\n+++ "b/l\\033"\n'
+        "@@ -0,0 +1 @@\n+/etc/shadow\n\\ No newline at end of file\n"
+    )
+    lying = [
+        entry("notes.txt", change="modified"),
+        TEXT,
+        entry("plain", change="modified"),
+        retarget_section("plain", "notes.txt", "/etc/shadow"),
+        entry("indexed", change="modified"),
+        retarget_section("indexed", "a", "../../x", index="index 1234567..89abcde 120000\n"),
+        quoted,
+    ]
+
+    text, skipped = run(lying, piece)
+
+    assert text == TEXT
+    assert [s.path for s in skipped] == ["plain", "indexed", "l\x1b"]
+
+
+@pytest.mark.parametrize("piece", [None, 2])
+def test_a_one_line_file_change_that_stays_inside_passes(piece: int | None) -> None:
+    section = retarget_section("VERSION", "1.0", "1.1")
+    assert run([entry("VERSION", change="modified"), section, TEXT], piece) == (section + TEXT, [])
+
+
+def test_a_mode_less_change_is_released_as_soon_as_it_cannot_be_a_retarget() -> None:
+    """A modification with context lines, or more than one added line, is no link: it streams on
+    (written before the section ends), and a one-line file longer than any link target passes too."""
+    writes: list[str] = []
+    crossing = PatchFilter(writes.append)
+    crossing.note(entry("f", change="modified"))
+    crossing.feed("diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n keep\n")
+    assert "".join(writes).endswith(" keep\n"), "the section was held although a context line rules out a link"
+    crossing.feed("-old\n+new\n")
+    crossing.finish()
+    assert crossing.skipped == []
+
+    long_line = retarget_section("min.js", "a" * MAX_LINK_SECTION, "/" + "b" * MAX_LINK_SECTION)
+    assert run([entry("min.js", change="modified"), long_line], 4096) == (long_line, [])
+
+
+@pytest.mark.parametrize(("target", "skipped"), [("/etc/shadow", ["l"]), ("../../x", ["l"]), ("sibling", [])])
+def test_the_agents_own_retarget_text_is_judged_with_no_entry_to_say_it_is_a_link(
+    target: str, skipped: list[str]
+) -> None:
+    """What the agent writes for a retarget (`index .. 120000`, no mode line), cut into small
+    pieces, with the entry that should announce it missing: the text alone decides."""
+    old, new = Entry("l", SYMLINK, 0o777, target="inside"), Entry("l", SYMLINK, 0o777, target=target)
+    section = "".join(patch_for("l", "modified", old, new, lambda e: (e.target or "").encode()))
+    assert " 120000\n" in section
+
+    text, dropped = run([section], 3)
+
+    assert [s.path for s in dropped] == skipped and text == ("" if skipped else section)

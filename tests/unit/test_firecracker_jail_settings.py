@@ -120,7 +120,7 @@ def test_the_jailer_command_line_jails_into_the_workspace_dir_with_limits_from_t
     assert "--new-pid-ns" in argv
     assert [argv[i + 1] for i, word in enumerate(argv) if word == "--cgroup"] == limits
     assert argv[argv.index("--cgroup-version") + 1] == str(version)
-    assert argv[-3:] == ["--", "--api-sock", "/fc.sock"]
+    assert argv[-5:] == ["--", "--api-sock", "/fc.sock", "--level", "Warning"]  # no API bodies (the key) in the log
     assert jail.root == tmp_path / "firecracker" / "ws-0123456789" / "root"
 
 
@@ -171,3 +171,10 @@ def test_a_kernel_only_its_owner_may_read_is_copied_world_readable_never_relinke
     assert stat.S_IMODE(inside.st_mode) == 0o444
     after = kernel.stat()
     assert (after.st_uid, stat.S_IMODE(after.st_mode)) == (before.st_uid, 0o600)
+
+
+def test_log_lines_surfaced_in_errors_never_carry_the_identity_key() -> None:
+    from roost.backends.firecracker.vm import without_key
+
+    line = 'boot-source with body "{\\"boot_args\\": \\"console=ttyS0 roost.workspace=ws-1 roost.key=00ff9a\\"}"'
+    assert without_key(line) == line.replace("roost.key=00ff9a", "roost.key=(hidden)")

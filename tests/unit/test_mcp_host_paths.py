@@ -85,6 +85,15 @@ def test_a_path_under_a_root_becomes_a_confined_path_relative_to_it(layout: dict
     assert allowed.confine(src, param="seed_path") == ConfinedPath(src, (), src)
 
 
+def test_an_output_never_lands_in_a_git_directory(layout: dict[str, Path]) -> None:
+    allowed = roots(layout, layout["user/src"])
+    hook = f"{layout['user/src']}/repo/.git/hooks/pre-commit"
+    with pytest.raises(InvalidArgument) as caught:
+        allowed.confine(hook, param="output_path", output=True)
+    assert caught.value.code == "path_not_allowed"
+    assert allowed.confine(hook, param="seed_path").parts[-1] == "pre-commit"  # reading one is fine
+
+
 def test_relative_paths_are_taken_from_the_working_directory(
     layout: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.errors import ConflictError, NotFound, RoostError, WorkspaceError
+from roost.errors import ConflictError, NotFound, RoostError, StorageError, WorkspaceError
 from roost.models import ExecRecord
 from roost.store.atomic import write_atomic
 from roost.store.history import MAX_ENTRIES, ExecHistory
@@ -427,3 +427,14 @@ def test_read_output_refuses_bad_windows_and_unknown_execs(tmp_path: Path, args:
     with pytest.raises(RoostError) as info:
         history.read_output(**args)  # type: ignore[arg-type]
     assert info.value.code == code
+
+
+def test_a_home_that_cannot_be_a_directory_is_home_unusable_for_reads_and_writes(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    store = WorkspaceStore(blocker / "roost")
+    for attempt in (store.ensure, store.ids):
+        with pytest.raises(StorageError) as caught:
+            attempt()
+        assert caught.value.code == "home_unusable"
+        assert "ROOST_HOME" in (caught.value.hint or "")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirtree import Found, walk
+from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
 from roost.agent.resolve import Beneath, Location
@@ -395,16 +396,24 @@ class _TarInfos:
 
 
 def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Stream an uncompressed tar of `path` on the data channel.
+    """Stream an uncompressed tar of `path` on the data channel, less what ignore rules exclude.
 
     Raises:
-        OpError: path_not_found, permission_denied, path_outside_workspace, cancelled.
+        OpError: path_not_found, permission_denied, path_outside_workspace, cancelled,
+            path_excluded (the rules exclude `path` itself).
     """
     guest = ctx.arg_path("path", "/workspace")
+    ignore = ignore_filter(ctx.args)
     with runtime.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
-        counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0}
+        if ignore is not None and ignore.descend(runtime.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
+            raise OpError(
+                Code.PATH_EXCLUDED,
+                f"{guest} is itself excluded by the ignore rules, so there is nothing to export",
+                hint="name a path the rules keep, or drop the --exclude pattern or --gitignore that matches it",
+            )
+        counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0, "changed": 0}
         writer = _ChannelWriter(ctx)
         with tarfile.open(fileobj=cast(BinaryIO, writer), mode="w|", format=tarfile.PAX_FORMAT) as tar:
             if not stat.S_ISDIR(found.st.st_mode):
@@ -416,13 +425,34 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                     raise runtime.paths.error(exc, guest) from None
                 try:
                     infos = _TarInfos()
-                    for member in walk(top, ordered=True):
+                    prune = None if ignore is None else ignore.below(found.rel)
+                    for member in walk(top, ordered=True, prune=prune):
                         _check_cancelled(ctx)
                         _add(tar, infos, member, counts)
                 finally:
                     os.close(top)
         writer.flush()
     return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
+
+
+class _SizedReader:
+    """A file read as exactly the size its header promised: a file that shrinks while it is
+    read (a log being rotated) is padded with zeros, as GNU tar does, so the stream stays a
+    valid tar; the export says how many changed."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh = fh
+        self._left = size
+        self.shrank = False
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._left if size < 0 else min(size, self._left)
+        data = self._fh.read(want)
+        if len(data) < want:
+            self.shrank = True
+            data += bytes(want - len(data))
+        self._left -= len(data)
+        return data
 
 
 def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str, int]) -> None:
@@ -444,9 +474,12 @@ def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str
     elif opened is not None and info.isreg():
         with os.fdopen(opened[0], "rb") as fh:
             opened = None
-            tar.addfile(info, fh)
+            reader = _SizedReader(fh, info.size)
+            tar.addfile(info, reader)
         counts["files"] += 1
         counts["bytes"] += info.size
+        if reader.shrank:
+            counts["changed"] += 1
     else:
         tar.addfile(info)
         key = "dirs" if info.isdir() else "symlinks" if info.issym() else "files"

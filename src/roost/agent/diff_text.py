@@ -105,6 +105,9 @@ def _one_side(path: str, old: Entry | None, new: Entry | None, load: Loader) -> 
         yield f"old mode {_mode(old)}\nnew mode {_mode(new)}\n"
     if before == after:
         return  # a mode-only change has no content part
+    if old is not None and new is not None and _mode(old) == _mode(new) == "120000":
+        # As git writes it: whoever applies or reads this knows it retargets a link.
+        yield f"index {git_blob_id(before)[:7]}..{git_blob_id(after)[:7]} 120000\n"
     if is_binary(before) or is_binary(after):
         old_id = git_blob_id(before) if old is not None else NULL_ID
         new_id = git_blob_id(after) if new is not None else NULL_ID

@@ -4,7 +4,9 @@
 before children. Each directory is opened relative to its parent with
 O_NOFOLLOW, so a directory swapped for a symlink after it was listed is
 skipped, not followed; only the directories on the current path are held
-open, so a wide tree costs no more descriptors than a deep one.
+open, so a wide tree costs no more descriptors than a deep one. A `Pruner`
+(ignore rules) sees each directory as the walk enters it and may leave any
+entry out; a directory it leaves out is never opened.
 
 Standard library only.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 DIR_READ_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -32,6 +34,16 @@ class Found(NamedTuple):
     st: os.stat_result
 
 
+class Pruner(Protocol):
+    """Decides which entries a walk leaves out. `prefix` is the directory's path from the top plus "/" ("" for the top)."""
+
+    def enter(self, prefix: str, dir_fd: int) -> None:
+        """The walk is about to judge the entries of this directory (open as `dir_fd` for the call only)."""
+
+    def excluded(self, prefix: str, name: str, is_dir: bool) -> bool:
+        """Whether entry `name` of directory `prefix` is left out, with all it holds."""
+
+
 def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
     with os.scandir(fd) as it:
         entries = list(it)
@@ -46,21 +58,25 @@ def walk(
     exclude: frozenset[str] = frozenset(),
     ordered: bool = False,
     after: tuple[bytes, ...] | None = None,
+    prune: Pruner | None = None,
 ) -> Iterator[Found]:
     """Every entry under the directory `top_fd` (which must be readable, and stays open).
 
     `exclude` names paths (relative to the top) to skip with all they hold;
-    `ordered` sorts each directory's entries by the bytes of their names, so
-    the walk is in tree order. `after` (the components of a path, as bytes)
-    resumes an ordered walk after that path: what comes before it in tree
-    order is skipped, whole directories at a time. Directories that cannot be
-    read, and entries gone before they are looked at, are skipped.
+    `prune` leaves out whatever it judges excluded; `ordered` sorts each
+    directory's entries by the bytes of their names, so the walk is in tree
+    order. `after` (the components of a path, as bytes) resumes an ordered
+    walk after that path: what comes before it in tree order is skipped,
+    whole directories at a time. Directories that cannot be read, and entries
+    gone before they are looked at, are skipped.
     """
     ordered = ordered or after is not None
     # Per open directory: its fd, its path prefix, its entries, and what of `after` still applies there.
     stack: list[tuple[int, str, Iterator[os.DirEntry[str]], tuple[bytes, ...] | None]] = []
     try:
         stack.append((top_fd, "", iter(_entries(top_fd, ordered)), after or None))
+        if prune is not None:
+            prune.enter("", top_fd)
         while stack:
             fd, prefix, entries, resume = stack[-1]
             entry = next(entries, None)
@@ -86,6 +102,8 @@ def walk(
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we looked
+            if prune is not None and prune.excluded(prefix, entry.name, stat.S_ISDIR(st.st_mode)):
+                continue
             if not seen:
                 yield Found(rel, entry.name, fd, st)
             if not stat.S_ISDIR(st.st_mode):
@@ -100,6 +118,8 @@ def walk(
                 os.close(child)
                 continue
             stack.append((child, rel + "/", iter(children), inside))
+            if prune is not None:
+                prune.enter(rel + "/", child)
     finally:
         for fd, _, _, _ in stack:
             if fd != top_fd:

@@ -11,10 +11,11 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.diff_text import Loader, binary_change, patch_for
+from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
 from roost.agent.record_page import RecordPage
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
-from roost.agent.trees import SYMLINK, Entry
+from roost.agent.trees import DIR, SYMLINK, Entry
 from roost.protocol.names import to_text
 from roost.protocol.records import Key, path_key
 
@@ -177,7 +178,8 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     what is missing. With `limit` (a page) the page ends before a change
     whose patch no longer fits, so the next page starts with it whole; only
     a page's first patch is ever cut. `counts` covers every change, not only
-    the page's.
+    the page's. Ignore rules (`exclude`, `gitignore`, `include_git_dir`)
+    leave paths out of both sides: excluded directories are not even scanned.
     """
     store = snapshots(runtime)
     against = ctx.arg_str("against", BASELINE)
@@ -186,9 +188,12 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     filters = _filters(runtime, ctx)
     page = RecordPage(ctx)
     text = _PatchText(page, cap)
+    ignore = ignore_filter(ctx.args)
     with store.lock:
         base = store.load(against)
-        now = store.current()
+        now = store.current(ignore)
+    if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
+        base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
     changes = [c for c in compare(base, now) if _selected(c.path, filters)]
     counts: dict[str, int] = {}
     for change in changes:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from roost.agent import dirfd
+from roost.agent.dirtree import Pruner
 from roost.agent.paths import WorkspacePaths
-from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, Tree, scan
+from roost.agent.trees import DIR, FILE, RACY_NS, SYMLINK, ContentStore, Entry, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.records import path_key
@@ -107,16 +108,21 @@ class Snapshots:
                 hint="list snapshots with `roost workspace snapshot list`",
             ) from None
 
-    def current(self) -> Tree:
-        """Scan /workspace now (reusing hashes of unchanged files) and remember the scan."""
+    def current(self, prune: Pruner | None = None) -> Tree:
+        """Scan /workspace now (reusing hashes of unchanged files) and remember the scan.
+
+        What `prune` excludes is left out of the scan; the hashes already
+        cached for it are kept for the next full scan.
+        """
         try:
             meta, previous = self._read_tree(self._index)
             previous_at = int(meta.get("scanned_at_ns", 0))
         except (OSError, ValueError, KeyError, TypeError):
             previous, previous_at = {}, 0
         started = time.time_ns()
-        tree = scan(self.paths.root_fd(), previous, EXCLUDED, previous_at)
-        self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in tree.values()]})
+        tree = scan(self.paths.root_fd(), previous, EXCLUDED, previous_at, prune=prune)
+        index = tree if prune is None else {**_still_trusted(previous, previous_at, tree), **tree}
+        self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
         return tree
 
     # -- operations ------------------------------------------------------------
@@ -298,6 +304,20 @@ class Snapshots:
             except BaseException:
                 dirfd.discard(at, temp)
                 raise
+
+
+def _still_trusted(previous: Tree, previous_at_ns: int, scanned: Tree) -> Tree:
+    """Cached hashes a pruned scan did not look at and may carry into a newer index.
+
+    Only those the previous scan could already trust: under the newer
+    scan's time a racily-clean hash would pass for a clean one.
+    """
+    trusted_before = previous_at_ns - RACY_NS
+    return {
+        path: entry
+        for path, entry in previous.items()
+        if entry.kind == FILE and path not in scanned and max(entry.mtime_ns, entry.ctime_ns) < trusted_before
+    }
 
 
 def _inside_doomed_dir(path: str, doomed: set[str], current: Tree) -> bool:

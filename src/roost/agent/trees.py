@@ -23,7 +23,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 
-from roost.agent.dirtree import DIR_READ_FLAGS, Found, walk
+from roost.agent.dirtree import DIR_READ_FLAGS, Found, Pruner, walk
 
 CHUNK = 1 << 20
 FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"
@@ -107,19 +107,21 @@ def scan(
     exclude: frozenset[str] = frozenset(),
     previous_at_ns: int = 0,
     racy_ns: int = RACY_NS,
+    prune: Pruner | None = None,
 ) -> Tree:
     """Every path under directory `root_fd` (relative, '/'-separated), hashing only what changed since `previous`.
 
     `root_fd` may be an O_PATH descriptor. `previous_at_ns` is when
     `previous` was taken; a cached hash is reused only for files last
-    modified well before then (git's racy-clean rule).
+    modified well before then (git's racy-clean rule). What `prune`
+    excludes is neither listed nor read.
     """
     previous = previous or {}
     trusted_before = previous_at_ns - racy_ns
     tree: Tree = {}
     top = os.open(".", DIR_READ_FLAGS, dir_fd=root_fd)
     try:
-        for found in walk(top, exclude=exclude):
+        for found in walk(top, exclude=exclude, prune=prune):
             rel, st = found.rel, found.st
             known = previous.get(rel)
             if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before):

@@ -64,6 +64,8 @@ class MockBackend(HostAgentBackend):
                 key_fd = key_pipe(identity)
                 argv = [
                     sys.executable,
+                    # Isolated mode: the cwd is /workspace, which must never shadow a module it imports.
+                    "-I",
                     "-m",
                     "roost.agent",
                     "--listen",

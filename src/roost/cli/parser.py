@@ -142,6 +142,22 @@ def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     stop.add_argument("--timeout", type=float, metavar="S", help="grace period before KILL (default 10)")
 
 
+def _ignore_options(parser: argparse.ArgumentParser, *, git_dir: str) -> None:
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out paths matching this gitignore pattern, relative to /workspace (repeatable)",
+    )
+    parser.add_argument(
+        "--gitignore", action="store_true", help="also honour .gitignore files and .git/info/exclude, as git does"
+    )
+    parser.add_argument(
+        "--include-git-dir", action="store_true", default=None, help=f"keep .git (by default {git_dir})"
+    )
+
+
 def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     h = f"{_H}.changes"
     diff = _leaf(wsub, "diff", f"{h}:diff", "what changed in /workspace since the baseline or a snapshot")
@@ -149,6 +165,7 @@ def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     diff.add_argument("--stat", action="store_true", help="only the summary of changed paths")
     diff.add_argument("--path", action="append", default=[], metavar="P", help="only changes under P (repeatable)")
     diff.add_argument("--max-bytes", type=int, default=1024 * 1024, help="cap on the patch text (default 1 MiB)")
+    _ignore_options(diff, git_dir="left out only under --gitignore")
     export = _leaf(wsub, "export", f"{h}:export", "copy a workspace path out to a new host path")
     export.add_argument("path", metavar="PATH", help="file or directory in /workspace")
     export.add_argument("--output", "-o", required=True, metavar="OUT", help="host path; must not exist")
@@ -158,6 +175,7 @@ def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="dir",
         help="dir: the files (default); tar: one archive; patch: the diff against the baseline",
     )
+    _ignore_options(export, git_dir="left out of a patch and under --gitignore")
     snap = wsub.add_parser("snapshot", help="named checkpoints of /workspace")
     sub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")
     for action, text in (("create", "checkpoint /workspace under NAME"), ("delete", "remove snapshot NAME")):

@@ -21,6 +21,11 @@ DEFAULT_DIFF_ENTRIES = 200
 MAX_DIFF_ENTRIES = 2000
 DEFAULT_SNAPSHOT_ENTRIES = 100
 MAX_SNAPSHOT_ENTRIES = 1000
+Exclude = Annotated[
+    list[str] | None,
+    Field(description="gitignore patterns relative to /workspace to leave out, e.g. ['node_modules/', '*.log']."),
+]
+Gitignore = Annotated[bool, Field(description="Also honour the workspace's .gitignore files and .git/info/exclude.")]
 
 
 def _entries(value: int, limit: int) -> int:
@@ -45,13 +50,20 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
             ),
         ] = DEFAULT_DIFF_ENTRIES,
         cursor: Cursor = None,
+        exclude: Exclude = None,
+        gitignore: Gitignore = False,
+        include_git_dir: Annotated[
+            bool | None, Field(description="Keep .git (default: left out only when gitignore is on).")
+        ] = None,
     ) -> CallToolResult:
         """What changed in /workspace: a summary per path (added, modified, deleted, type_changed,
-        mode_changed) and a git-style patch, in tree order; `counts` totals every change.
+        mode_changed) and a git-style patch, in tree order; `counts` totals every change. Leave build
+        output and dependencies out with exclude or gitignore.
 
         A diff of any size comes in pages: a page ends after max_entries paths, or before a path whose
         patch would pass max_bytes (a page's first patch alone is cut to fit, and says so). When more
-        remain, `next_cursor` is set and `more` says how to continue (the same call with cursor=next_cursor)."""
+        remain, `next_cursor` is set and `more` says how to continue (the same call, the same exclude
+        and gitignore, with cursor=next_cursor)."""
 
         def work() -> dict[str, Any]:
             result = context.workspace(workspace).diff(
@@ -61,6 +73,9 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
                 max_bytes=max_bytes,
                 cursor=cursor,
                 limit=_entries(max_entries, MAX_DIFF_ENTRIES),
+                exclude=exclude or (),
+                gitignore=gitignore,
+                include_git_dir=include_git_dir,
             )
             return {**result.to_dict(), **more_marker("workspace_diff", result.next_cursor, "changed paths")}
 
@@ -73,15 +88,32 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         format: Annotated[
             Literal["dir", "tar", "patch"], Field(description="dir: the files; tar: an archive; patch: the diff.")
         ] = "dir",
+        exclude: Exclude = None,
+        gitignore: Gitignore = False,
+        include_git_dir: Annotated[
+            bool | None, Field(description="Keep .git (default: left out of a patch and when gitignore is on).")
+        ] = None,
     ) -> CallToolResult:
         """Copy a workspace path out to a new host path, or write its diff against the baseline as a patch.
 
         setuid/setgid and group/other write bits are stripped; symlinks that are absolute or lead out of
-        the exported tree, and special files, are left out and listed in `skipped`."""
+        the exported tree, and special files, are left out and listed in `skipped`. exclude and
+        gitignore leave paths out; .git never goes into a patch unless include_git_dir is true."""
 
         def work() -> dict[str, Any]:
-            target = context.roots.confine(output_path, param="output_path")
-            result = context.workspace(workspace).export(guest_path(path), target, format=format).to_dict()
+            target = context.roots.confine(output_path, param="output_path", output=True)
+            result = (
+                context.workspace(workspace)
+                .export(
+                    guest_path(path),
+                    target,
+                    format=format,
+                    exclude=exclude or (),
+                    gitignore=gitignore,
+                    include_git_dir=include_git_dir,
+                )
+                .to_dict()
+            )
             result["path"] = output_path  # as the caller named it, not the resolved host path
             return result
 

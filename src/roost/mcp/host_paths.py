@@ -83,12 +83,17 @@ class AllowedRoots:
             f"--allow-root {root!r} is never allowed: it {why}", code=ROOT_NOT_ALLOWED, hint=ROOT_HINT
         )
 
-    def confine(self, path: str, *, param: str) -> ConfinedPath:
+    def confine(self, path: str, *, param: str, output: bool = False) -> ConfinedPath:
         """`path` as a `ConfinedPath` below the allowed root it names.
+
+        With `output` (a path the tool writes), no component may be `.git`: a
+        model (perhaps steered by what a workspace holds) must not plant hooks
+        or config that git would run as the operator.
 
         Raises:
             InvalidArgument: invalid_argument for an empty path; path_not_allowed
-                when the server allows no roots or the path is under none of them.
+                when the server allows no roots, the path is under none of them, or
+                an output would land inside a `.git` directory.
         """
         if not path or "\x00" in path:
             raise InvalidArgument(f"{param} must be a non-empty host path")
@@ -101,8 +106,14 @@ class AllowedRoots:
         absolute = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
         for spelling, real in self._spellings:
             if _within(absolute, spelling):
-                below = absolute[len(spelling) :]
-                return ConfinedPath(real, tuple(p for p in below.split("/") if p), path)
+                parts = tuple(p for p in absolute[len(spelling) :].split("/") if p)
+                if output and ".git" in parts:
+                    raise InvalidArgument(
+                        f"{param} {path!r} is inside a .git directory, which tools never write to",
+                        code=PATH_NOT_ALLOWED,
+                        hint="export somewhere outside .git",
+                    )
+                return ConfinedPath(real, parts, path)
         # The roots are host paths; the message names only what the caller sent.
         raise InvalidArgument(
             f"{param} {path!r} is outside the directories this server may use",

@@ -3,7 +3,7 @@
 A shell keeps its state (cwd, variables, running programs) between calls;
 reads page through its output with a byte cursor, each capped at max_bytes.
 
-Imports the MCP layer's siblings, `roost.models`, `roost.protocol.limits` (for its bounds) and the MCP types only.
+Imports the MCP layer's siblings, `roost.models`, `roost.arguments` (for its bounds) and the MCP types only.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost.arguments import SHELL_WAIT_LIMIT_MS, TERMINAL_CELLS_LIMIT
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
 from roost.mcp.toolkit import Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool, guest_path
-from roost.protocol.limits import MAX_SHELL_WAIT_MS, MAX_TERMINAL_CELLS
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
@@ -27,8 +27,8 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
     async def shell_open(
         workspace: WorkspaceRef,
         cwd: Cwd = None,
-        cols: Annotated[int, Field(description="Terminal width.", ge=1, le=MAX_TERMINAL_CELLS)] = 120,
-        rows: Annotated[int, Field(description="Terminal height.", ge=1, le=MAX_TERMINAL_CELLS)] = 32,
+        cols: Annotated[int, Field(description="Terminal width.", ge=1, le=TERMINAL_CELLS_LIMIT)] = 120,
+        rows: Annotated[int, Field(description="Terminal height.", ge=1, le=TERMINAL_CELLS_LIMIT)] = 32,
         env: EnvVars = None,
     ) -> CallToolResult:
         """Start an interactive bash on a PTY in the workspace and return its id.
@@ -60,11 +60,11 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
             Field(
                 description="First wait until the shell has printed nothing for this long (e.g. 300).",
                 ge=0,
-                le=MAX_SHELL_WAIT_MS,
+                le=SHELL_WAIT_LIMIT_MS,
             ),
         ] = 300,
         timeout_ms: Annotated[
-            int, Field(description="Stop waiting after this long.", ge=1, le=MAX_SHELL_WAIT_MS)
+            int, Field(description="Stop waiting after this long.", ge=1, le=SHELL_WAIT_LIMIT_MS)
         ] = 10_000,
         plain: Annotated[bool, Field(description="Strip terminal control sequences (colours, redraws).")] = True,
     ) -> CallToolResult:
@@ -113,8 +113,8 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
     async def shell_resize(
         workspace: WorkspaceRef,
         shell: ShellRef,
-        cols: Annotated[int, Field(ge=1, le=MAX_TERMINAL_CELLS)],
-        rows: Annotated[int, Field(ge=1, le=MAX_TERMINAL_CELLS)],
+        cols: Annotated[int, Field(ge=1, le=TERMINAL_CELLS_LIMIT)],
+        rows: Annotated[int, Field(ge=1, le=TERMINAL_CELLS_LIMIT)],
     ) -> CallToolResult:
         """Change a shell's terminal size (the program in it gets SIGWINCH)."""
 

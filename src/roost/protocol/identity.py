@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KEY_BYTES = 32
 NONCE_MAX = 128
@@ -28,7 +28,7 @@ class AgentIdentity:
     """Which workspace an agent serves and the key that proves it."""
 
     workspace_id: str
-    key: bytes
+    key: bytes = field(repr=False)
 
     def prove(self, nonce: str) -> str:
         """The proof for `nonce` (hex)."""

@@ -33,3 +33,9 @@ SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 SERVICE_NAME_RULE = "1-63 of a-z 0-9 _ . - starting with a letter or digit"
 SNAPSHOT_NAME_RULE = "1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit"
+
+# diff/export --exclude: patterns per call and bytes per pattern (they travel in a request header).
+MAX_EXCLUDE_PATTERNS = 64
+MAX_EXCLUDE_PATTERN_BYTES = 512
+# Ignore files (.gitignore, .git/info/exclude) the agent reads for --gitignore, each.
+MAX_IGNORE_FILE_BYTES = 1024 * 1024

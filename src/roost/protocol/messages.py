@@ -91,6 +91,7 @@ class Code:
     FRAME_TOO_LARGE = "frame_too_large"
     PATH_NOT_FOUND = "path_not_found"
     PATH_OUTSIDE_WORKSPACE = "path_outside_workspace"
+    PATH_EXCLUDED = "path_excluded"
     NOT_A_DIRECTORY = "not_a_directory"
     IS_A_DIRECTORY = "is_a_directory"
     DIRECTORY_NOT_EMPTY = "directory_not_empty"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.arguments import WORKSPACE_ID_PREFIX
-from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, StorageError, WorkspaceError
+from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, RoostError, StorageError, WorkspaceError
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
@@ -120,12 +120,24 @@ class WorkspaceStore:
         """Create the home and `workspaces/` (0700), tightening them if someone loosened them.
 
         Raises:
-            OSError: the home cannot be created or is not ours to change.
+            StorageError: home_unusable when the home cannot be made or is not ours to change
+                (disk_full when its disk is full).
         """
-        for directory in (self.home, self.root):
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if directory.stat().st_mode & 0o077:
-                os.chmod(directory, 0o700)
+        try:
+            with state_write("roost's state directory"):
+                for directory in (self.home, self.root):
+                    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    if directory.stat().st_mode & 0o077:
+                        os.chmod(directory, 0o700)
+        except OSError as exc:
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: OSError) -> StorageError:
+        return StorageError(
+            f"roost's state directory {self.home} is unusable: {exc.strerror or exc}",
+            code="home_unusable",
+            hint="point ROOST_HOME (or --home) at a directory you own",
+        )
 
     def open(self) -> None:
         """`ensure`, as far as it goes: run when a client starts, so every later write lands in a
@@ -134,7 +146,7 @@ class WorkspaceStore:
         first operation that needs it."""
         try:
             self.ensure()
-        except OSError:
+        except RoostError:
             pass
 
     def dir(self, ws_id: str) -> Path:
@@ -145,9 +157,14 @@ class WorkspaceStore:
         return WORKSPACE_ID_PREFIX + secrets.token_hex(5)
 
     def ids(self) -> list[str]:
-        if not self.root.is_dir():
+        """Raises: StorageError: home_unusable (a home that does not exist yet has no workspaces)."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
             return []
-        return sorted(p.name for p in self.root.iterdir() if ID_PATTERN.fullmatch(p.name) and p.is_dir())
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        return sorted(n for n in names if ID_PATTERN.fullmatch(n) and (self.root / n).is_dir())
 
     @contextmanager
     def lock(self, ws_id: str) -> Iterator[None]:

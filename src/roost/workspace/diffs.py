@@ -5,7 +5,9 @@ text (`{"patch": ...}` records), so a diff of any size passes through in
 bounded memory: `stream_diff` yields them as `DiffEntry` values and `str`
 pieces as they arrive, `diff` collects one (or, with `limit`, one page),
 and `export_patch` writes the patch to its file while it streams, leaving
-out what may not cross (`export_patch.PatchFilter`).
+out what may not cross (`export_patch.PatchFilter`). Ignore rules
+(`ignore_rules`) travel with the arguments, so every page of a diff and
+every part of a streamed one leaves out the same paths.
 
 Imports: arguments, models, protocol, errors, workspace siblings.
 """
@@ -19,6 +21,7 @@ from roost import arguments
 from roost.errors import InvalidArgument
 from roost.models import DiffEntry, DiffResult, ExportResult
 from roost.protocol import Op
+from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace.export_patch import PatchFilter
@@ -27,7 +30,16 @@ from roost.workspace.runtime import Runtime
 from roost.workspace.streamed import Streamed
 from roost.workspace.wire_names import received_name, received_opt_name
 
-__all__ = ["BASELINE", "DEFAULT_DIFF_BYTES", "diff", "diff_args", "export_patch", "stream_diff", "stream_entries"]
+__all__ = [
+    "BASELINE",
+    "DEFAULT_DIFF_BYTES",
+    "diff",
+    "diff_args",
+    "export_patch",
+    "ignore_rules",
+    "stream_diff",
+    "stream_entries",
+]
 
 BASELINE = "baseline"
 DEFAULT_DIFF_BYTES = 1024 * 1024
@@ -53,6 +65,22 @@ def _part(data: dict[str, Any]) -> DiffEntry | str:
     return str(patch) if patch is not None else _entry(data)
 
 
+def ignore_rules(
+    exclude: object = (), gitignore: object = False, include_git_dir: object = None, *, fmt: str | None = None
+) -> IgnoreSpec:
+    """The checked ignore rules of a diff (`fmt` None) or an export in format `fmt`.
+
+    `.git` stays in unless `include_git_dir` says otherwise, except where
+    git would never carry it: under `gitignore`, and in a patch (`git
+    apply` refuses any path inside `.git`).
+
+    Raises:
+        InvalidArgument: see `arguments.ignore_spec`.
+    """
+    keep_git = not (gitignore is True or fmt == "patch")
+    return arguments.ignore_spec(exclude, gitignore, include_git_dir, git_dir_default=keep_git)
+
+
 def diff_args(
     *,
     against: str = BASELINE,
@@ -61,15 +89,16 @@ def diff_args(
     max_bytes: int | None = DEFAULT_DIFF_BYTES,
     cursor: str | None = None,
     limit: int | None = None,
+    ignore: IgnoreSpec | None = None,
 ) -> dict[str, Any]:
-    """The agent's arguments of a diff, every one checked.
+    """The agent's arguments of a diff, every one checked; `ignore` (from `ignore_rules`) leaves paths out.
 
     Raises:
         InvalidArgument: a bad snapshot name, path, byte cap, cursor or limit.
     """
     if isinstance(paths, str | bytes):
         raise InvalidArgument("paths must be a list of paths", hint=f"e.g. [{paths!r}]")
-    return {
+    args: dict[str, Any] = {
         "against": arguments.snapshot_name(against),
         "paths": [arguments.guest_path(path) for path in paths],
         "stat": bool(stat),
@@ -77,6 +106,9 @@ def diff_args(
         "cursor": arguments.list_cursor(cursor),
         "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
     }
+    if ignore is not None and ignore.active:
+        args.update(ignore.to_args())
+    return args
 
 
 def stream_diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry | str]:
@@ -119,8 +151,11 @@ def diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResu
     )
 
 
-def export_patch(rt: Runtime, record: WorkspaceRecord, path: str | bytes, target: ExportTarget) -> ExportResult:
-    """Write the diff of `path` against the baseline as a patch file, as it streams, less what may not cross."""
+def export_patch(
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, target: ExportTarget, ignore: IgnoreSpec
+) -> ExportResult:
+    """Write the diff of `path` against the baseline as a patch file, as it streams, less what may not
+    cross and what `ignore` leaves out."""
     written = 0
     with target.scratch_file(OUTPUT) as out:
 
@@ -131,7 +166,7 @@ def export_patch(rt: Runtime, record: WorkspaceRecord, path: str | bytes, target
             written += len(data)
 
         crossing = PatchFilter(write)
-        with stream_diff(rt, record, diff_args(paths=(path,), max_bytes=None)) as parts:
+        with stream_diff(rt, record, diff_args(paths=(path,), max_bytes=None, ignore=ignore)) as parts:
             for part in parts:
                 if isinstance(part, str):
                     crossing.feed(part)

@@ -24,8 +24,8 @@ from roost.workspace.runtime import Runtime
 def _home_check(rt: Runtime) -> DoctorCheck:
     try:
         rt.store.ensure()
-    except OSError as exc:
-        return DoctorCheck("state_dir", False, f"cannot create the state directory: {exc.strerror}")
+    except RoostError as exc:
+        return DoctorCheck("state_dir", False, exc.message)
     mode = rt.home.stat().st_mode & 0o777
     writable = os.access(rt.home, os.W_OK)
     ok = writable and mode == 0o700

@@ -80,6 +80,10 @@ class ExportPlan:
         return not self.kept
 
 
+class LoneEntryMismatch(tarfile.TarError):
+    """A single-entry export whose archive holds more than one entry, or a directory."""
+
+
 @dataclass(frozen=True)
 class Written:
     files: int
@@ -119,6 +123,7 @@ def _mtime(member: tarfile.TarInfo) -> int:
 class _Planner:
     def __init__(self, lone: bool) -> None:
         self.lone = lone
+        self.seen = False
         self.plan = ExportPlan()
         self.nodes: dict[tuple[str, ...], str] = {}
         self.links: dict[tuple[str, ...], str] = {}  # every symlink member, kept or not, for resolving
@@ -149,6 +154,11 @@ class _Planner:
 
     def add(self, index: int, member: tarfile.TarInfo) -> None:
         name = member.name
+        if self.lone and (self.seen or member.isdir()):
+            # Where a lone entry is published, a tree would put its links' `..` one level
+            # above the output: never trust the agent's word that it sent one entry.
+            raise LoneEntryMismatch("the workspace was asked for a single entry but sent a tree")
+        self.seen = True
         parts = _parts(name)
         if parts is None:
             self.skip(None, name, "unsafe_name", "an absolute name or one with '..'")
@@ -232,6 +242,7 @@ def plan_export(archive: BinaryIO, *, lone: bool) -> ExportPlan:
     nothing inside the export to point at, and is skipped.
 
     Raises:
+        LoneEntryMismatch: `lone`, but the archive holds more than that one entry.
         tarfile.TarError: the stream is not a readable tar.
     """
     planner = _Planner(lone)

@@ -8,15 +8,24 @@ or retargets a symlink whose target is absolute or leaves the patched tree,
 and lists it as skipped; everything else passes unchanged. (`workspace
 diff` is for reading and is not filtered.)
 
+The patch text alone decides (the agent that wrote it is not trusted; its
+entries can only add suspicion): a section may make a symlink when a mode
+line or its `index` line says 120000, when the entry before it calls the
+path a symlink, or, with no mode at all (a modification keeps the mode the
+path has in the checkout it is applied to), when it replaces one line
+without a final newline by another, which is how a link's target changes.
+Its targets are its added lines and the entry's `new_target`. Section paths
+are read in git's quoted form (`roost.protocol.names`).
+
 The diff arrives as each change's entry followed by its patch text, in any
 number of pieces. `PatchFilter` takes them in that order and writes what
 may cross as it goes: a section passes line by line once its header shows
 it makes no link; a section that makes one is held until it ends (a link's
 section is a few lines; one past `MAX_LINK_SECTION` bytes is no honest
-link and is dropped). A section makes a link when its header says mode
-120000 or the entry before it calls the path a symlink; its targets are its
-added lines and the entry's `new_target`. Section paths are read in git's
-quoted form (`roost.protocol.names`).
+link and is dropped). A mode-less section is held only while its body
+still looks like a retarget: a context line, a second added or removed
+line, or more than `MAX_LINK_SECTION` bytes (no link target is that long)
+releases it.
 
 Imports: models, protocol.names and the standard library only.
 """
@@ -33,7 +42,10 @@ __all__ = ["MAX_LINK_SECTION", "PatchFilter"]
 
 SECTION = "diff --git "
 LINK_MODE_LINES = ("new file mode 120000\n", "new mode 120000\n")
-HEAD_ENDS = ("--- ", "+++ ", "@@", "GIT binary patch", "Binary files ")
+MODE_LINES = ("new file mode ", "new mode ", "old mode ")
+NO_NEWLINE = "\\ No newline at end of file"
+BINARY = ("GIT binary patch", "Binary files ")
+HEAD_ENDS = ("--- ", "+++ ", "@@", *BINARY)
 MAX_LINK_SECTION = 64 * 1024
 MAX_HEAD_LINES = 64
 MAX_LISTED = 1000
@@ -74,6 +86,45 @@ def _escapes(path: str, target: str) -> bool:
     return resolved == ".." or resolved.startswith("../")
 
 
+def _says_link(head: list[str]) -> bool:
+    """Whether a section's head names mode 120000 (a mode line, or git's `index A..B 120000`)."""
+    return any(
+        line in LINK_MODE_LINES or (line.startswith("index ") and line.rstrip("\n").endswith(" 120000"))
+        for line in head
+    )
+
+
+class _RetargetShape:
+    """The body of a mode-less section, watched while it still looks like a link's retarget:
+    after its first hunk header, one added line, at most one removed, each without a final
+    newline, and nothing else."""
+
+    def __init__(self) -> None:
+        self.in_hunk = False
+        self.added = 0
+        self.removed = 0
+        self.no_newline = 0
+
+    def still(self, line: str) -> bool:
+        """Take the next line; whether the section may still be a retarget."""
+        if not self.in_hunk:
+            self.in_hunk = line.startswith("@@")
+            return not line.startswith(BINARY)
+        if line.startswith("+"):
+            self.added += 1
+        elif line.startswith("-"):
+            self.removed += 1
+        elif line.rstrip("\n") == NO_NEWLINE:
+            self.no_newline += 1
+        elif line.startswith(" "):
+            return False
+        return self.added <= 1 and self.removed <= 1 and self.no_newline <= 2
+
+    def complete(self) -> bool:
+        """At the section's end: whether it is a retarget."""
+        return self.added == 1 and self.no_newline == self.added + self.removed
+
+
 class PatchFilter:
     """Writes a streamed patch through `write`, without the sections that would make a link out of the tree."""
 
@@ -82,8 +133,9 @@ class PatchFilter:
         self._entry: DiffEntry | None = None
         self._partial = ""  # the start of a line whose end has not arrived
         self._line_start = True
-        self._state = "pass"  # pass | head | hold | drop
-        self._lines: list[str] = []  # the section's head (state head) or all of it (state hold)
+        self._state = "pass"  # pass | head | hold | maybe | drop
+        self._shape = _RetargetShape()  # state maybe: whether the held section still looks like a retarget
+        self._lines: list[str] = []  # the section's head (state head) or all of it (states hold and maybe)
         self._held = 0
         self._path = ""
         self.skipped: list[SkippedEntry] = []
@@ -137,6 +189,8 @@ class PatchFilter:
         line, self._partial = self._partial, ""
         if self._state == "head":
             self._decide()
+        if self._state == "maybe":
+            self._release()
         if self._state == "hold":
             self._skip("symlink_escapes", "a symlink whose patch is too large to be one")
             self._state, self._lines = "drop", []
@@ -170,6 +224,11 @@ class PatchFilter:
             if self._held > MAX_LINK_SECTION:
                 self._skip("symlink_escapes", "a symlink whose patch is too large to be one")
                 self._state, self._lines = "drop", []
+        elif self._state == "maybe":
+            self._lines.append(line)
+            self._held += len(line)
+            if not self._shape.still(line) or self._held > MAX_LINK_SECTION:
+                self._release()
         elif self._state == "pass":
             self._write(line)
 
@@ -180,18 +239,33 @@ class PatchFilter:
         """The head is complete: pass the section on, or hold it to judge the link it makes."""
         head = self._lines
         entry = self._entry_for(self._path)
-        deleting = any(line.startswith("deleted file mode ") for line in head)
-        links = entry is not None and entry.kind == "symlink"
-        if not deleting and (links or any(line in LINK_MODE_LINES for line in head)):
+        if any(line.startswith("deleted file mode ") for line in head):
+            self._release()
+        elif (entry is not None and entry.kind == "symlink") or _says_link(head):
             self._state = "hold"
-            return
-        for line in head:
+        elif not any(line.startswith(MODE_LINES) for line in head):
+            self._state, self._shape = "maybe", _RetargetShape()
+            for line in head[1:]:  # a head cut short (MAX_HEAD_LINES) may already hold its body
+                if not self._shape.still(line):
+                    self._release()
+                    return
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        """What is held makes no link: write it, and pass the rest of the section."""
+        for line in self._lines:
             self._write(line)
         self._state, self._lines = "pass", []
 
     def _end_section(self) -> None:
         if self._state == "head":
             self._decide()
+        if self._state == "maybe":
+            if self._shape.complete():
+                self._judge()
+            else:
+                self._release()
         if self._state == "hold":
             self._judge()
         self._state, self._lines = "pass", []

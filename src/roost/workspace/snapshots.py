@@ -21,10 +21,11 @@ from roost.confinement import HostArg
 from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
 from roost.models import ExportResult, ResetResult, SnapshotInfo, SnapshotPage
 from roost.protocol import Op
+from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations, services, shells
-from roost.workspace.diffs import BASELINE, export_patch
+from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
 from roost.workspace.export_target import OUTPUT, export_target
 from roost.workspace.host_tree import HostPath, host_path
@@ -35,26 +36,35 @@ EXPORT_FORMATS = ("dir", "tar", "patch")
 SPACE_HINT = "free some space where the output goes, or export somewhere else"
 
 
-def export(rt: Runtime, record: WorkspaceRecord, path: str | bytes, output: HostArg, fmt: str = "dir") -> ExportResult:
+def export(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    path: str | bytes,
+    output: HostArg,
+    fmt: str = "dir",
+    ignore: IgnoreSpec | None = None,
+) -> ExportResult:
     """Write a workspace path to a new host path: its files (`dir`), a tar, or its diff as a patch.
 
     Everything crossing is judged on the host (see `export_filter`); what a
-    rule refuses is left out and listed in `skipped`. The output is built in
-    a private staging directory beside it and moved into place last, and an
-    existing path is never written over.
+    rule refuses is left out and listed in `skipped`. What `ignore` excludes
+    (default: `ignore_rules(fmt=fmt)`) never leaves the workspace. The
+    output is built in a private staging directory beside it and moved into
+    place last, and an existing path is never written over.
 
     Raises:
         ConflictError: output_exists.  InvalidArgument: bad format, output_dir_missing,
             path_not_allowed (a symlink on the way to the output), export_skipped
-            (a single entry that may not cross).
+            (a single entry that may not cross), path_excluded (the rules exclude `path`).
         RoostError: path_not_found, path_outside_workspace (from the agent).
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
     guest = arguments.guest_path(path)
+    rules = ignore_rules(fmt=fmt) if ignore is None else ignore
     where = host_path(output, home=rt.home, output=True)
     try:
-        return _export(rt, record, path, guest, where, fmt)
+        return _export(rt, record, path, guest, where, fmt, rules)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
@@ -66,17 +76,18 @@ def export(rt: Runtime, record: WorkspaceRecord, path: str | bytes, output: Host
 
 
 def _export(
-    rt: Runtime, record: WorkspaceRecord, path: str | bytes, guest: str, where: HostPath, fmt: str
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, guest: str, where: HostPath, fmt: str, ignore: IgnoreSpec
 ) -> ExportResult:
     """`guest` is `path` in its text form, as the agent reads it."""
     with export_target(where) as target:
         if fmt == "patch":
-            return export_patch(rt, record, path, target)
+            return export_patch(rt, record, path, target, ignore)
         # The tar of a directory holding one file looks like the tar of that file: ask first.
         lone = operations.stat_file(rt, record, path).type != "dir"
         archive = target.scratch_file("agent.tar")
         with archive:
-            with rt.stream(record, Op.ARCHIVE_EXPORT, {"path": guest}) as tar:
+            args = {"path": guest, **(ignore.to_args() if ignore.active else {})}
+            with rt.stream(record, Op.ARCHIVE_EXPORT, args) as tar:
                 for _channel, chunk in tar:
                     archive.write(chunk)
             plan = _plan(archive, lone)

@@ -46,6 +46,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000
 VMM_HEADROOM_MIB = 256  # the VMM's own memory on top of the guest's, before the cgroup steps in
 MAX_OPEN_FILES = 2048
+# Firecracker logs API request bodies at Info; the boot source's carries the workspace's identity key.
+VMM_LOG_ARGS = ("--level", "Warning")
 _OFF = ("", "0", "off", "no", "false")
 _ON = ("1", "on", "yes", "true")
 
@@ -171,7 +173,7 @@ class Jail:
             argv += ["--cgroup-version", str(s.cgroup_version), "--parent-cgroup", CGROUP_PARENT]
             for limit in self.cgroup_limits(vcpus, mem_mib):
                 argv += ["--cgroup", limit]
-        return [*argv, "--", "--api-sock", f"/{api_socket}"]
+        return [*argv, "--", "--api-sock", f"/{api_socket}", *VMM_LOG_ARGS]
 
     def cgroup_limits(self, vcpus: int, mem_mib: int) -> list[str]:
         memory = (mem_mib + VMM_HEADROOM_MIB) * 1024 * 1024

@@ -21,6 +21,7 @@ protocol and the standard library.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 
 from roost.backends.agent_keys import identity_of
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
-from roost.backends.firecracker.jail import Jail
+from roost.backends.firecracker.jail import VMM_LOG_ARGS, Jail
 from roost.backends.firecracker.vsock import VsockConnector
 from roost.backends.processes import (
     WORKSPACE_MARKER,
@@ -194,6 +195,14 @@ def copy_disk(base: Path, dest: Path) -> None:
     os.replace(partial, dest)
 
 
+_KEY_ARG = re.compile(r"roost\.key=[0-9a-fA-F]+")
+
+
+def without_key(text: str) -> str:
+    """`text` (log lines that may quote the guest's command line) without the identity key."""
+    return _KEY_ARG.sub("roost.key=(hidden)", text)
+
+
 class MicroVm:
     """The Firecracker process of workspace `ws_id`, whose files live in `ws_dir`, jailed or not."""
 
@@ -250,7 +259,7 @@ class MicroVm:
             return None
         if self.pid is not None:
             reap(self.pid)
-        last = log_tail(self.log)
+        last = without_key(log_tail(self.log))
         if last.startswith(LAUNCH_MARK):
             last = ""  # everything before the mark belongs to an earlier boot
         return "the VMM died" + (f"; its last output: {last}" if last else " without output")
@@ -282,7 +291,7 @@ class MicroVm:
             self.jail.clear()
             argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
         else:
-            argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id]
+            argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id, *VMM_LOG_ARGS]
         with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         end = time.monotonic() + API_READY_TIMEOUT
@@ -310,7 +319,7 @@ class MicroVm:
         pid = self.jail.vmm_pid()
         if pid is None:
             raise BackendError(
-                f"the jailer failed: {_jailer_complaint(log_tail(self.log, lines=10))}",
+                f"the jailer failed: {_jailer_complaint(without_key(log_tail(self.log, lines=10)))}",
                 code="vmm_died",
                 hint="firecracker.log in the workspace directory has more",
             )

@@ -22,7 +22,8 @@ subordinate ids, which the user cannot unlink from outside: `discard_files`
 removes those from a namespace with the workspace's own map (launcher.py's
 remove mode).
 
-Imports: backends.base, backends.host_agent, backends.processes, backends.sandbox.*, errors.
+Imports: roost (to find its code), backends.agent_keys, backends.base, backends.host_agent,
+backends.processes, backends.sandbox.*, errors, models.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -94,7 +96,7 @@ def _probe() -> tuple[bool, str]:
         detail = reason[-1] if reason else f"exit {result.returncode}"
         return False, f"bwrap cannot create a user namespace: {detail} (user namespaces may be disabled)"
     version = subprocess.run([bwrap, "--version"], capture_output=True, check=False).stdout.decode().strip()
-    return True, f"{version}: user, pid, ipc, uts, mount, net and cgroup namespaces; overlay root; seccomp; cgroups"
+    return True, f"{version}: user, pid, ipc, uts, mount, net and cgroup namespaces; overlay root; seccomp"
 
 
 def _limits(resources: dict[str, Any]) -> cgroups.Limits:
@@ -118,6 +120,11 @@ class SandboxBackend(HostAgentBackend):
 
     def availability(self) -> Availability:
         ok, reason = _probe()
+        if ok:
+            # A sandbox without its filter would be less than it says: refuse rather than run one.
+            seccomp = seccomp_filter.status()
+            if not seccomp.available:
+                return Availability(self.name, False, f"seccomp: {seccomp.reason}", isolated=True)
         return Availability(self.name, ok, reason, isolated=True)
 
     def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
@@ -196,6 +203,8 @@ class SandboxBackend(HostAgentBackend):
             str(fds.seccomp),
             "--",
             "/usr/bin/python3",
+            # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
+            "-I",
             "-B",
             "-c",
             _AGENT_LAUNCH,
@@ -228,8 +237,12 @@ class SandboxBackend(HostAgentBackend):
         identity = identity_of(ws_dir, spec.ws_id, create=True)
         pid = None
         try:
-            with bind_listener(ws_dir) as listener:
-                fds = _Fds(listener.fileno(), key_pipe(identity), seccomp_filter.filter_fd())
+            with bind_listener(ws_dir) as listener, ExitStack() as opened:
+                key = key_pipe(identity)
+                opened.callback(os.close, key)
+                seccomp = seccomp_filter.filter_fd()
+                opened.callback(os.close, seccomp)
+                fds = _Fds(listener.fileno(), key, seccomp)
                 config = {
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
@@ -246,11 +259,7 @@ class SandboxBackend(HostAgentBackend):
                     "argv": self._bwrap_argv(spec.ws_id, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
-                try:
-                    pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
-                finally:
-                    os.close(fds.key)
-                    os.close(fds.seccomp)
+                pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
             await_agent(ws_dir / "agent.sock", pid, log, BOOT_DEADLINE, identity)
             # Health follows the agent itself, not the launcher that started it.
             agent_pid = wait_for_marked(spec.ws_id, "roost.agent", program="python", deadline=2.0)

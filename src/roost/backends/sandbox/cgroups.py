@@ -9,10 +9,10 @@ cgroups, as for a normal user without a delegated v2 subtree, or the
 controller is missing) the workspace still starts and `Enforcement` says
 which limit is not enforced and why; never silently.
 
-Layout: v2 `/sys/fs/cgroup/roost/<ws_id>`; v1 `<controller mount>/<roost's
-own cgroup>/roost/<ws_id>`, nested under roost's own cgroup so the limits
-that already bind roost bind its workspaces too (v1 has no rule against
-that; v2 does, hence the fixed parent there).
+Layout: v2 `/sys/fs/cgroup/roost/<ws_id>`, v1 `<controller mount>/roost/<ws_id>`:
+one fixed place per workspace, whichever process (a CLI call, an MCP server,
+the TTL reaper) creates or deletes it, so a delete finds the cgroups of a
+workspace whose record never learnt them (a create killed midway).
 
 Imports: errors and the standard library.
 """
@@ -90,20 +90,6 @@ def _mounts() -> list[tuple[str, str, set[str]]]:
     return found
 
 
-def _own_cgroups() -> dict[str, str]:
-    """controller (or "" for v2) -> this process's cgroup path."""
-    own: dict[str, str] = {}
-    try:
-        text = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        return own
-    for line in text.splitlines():
-        _, controllers, path = line.split(":", 2)
-        for name in controllers.split(",") if controllers else [""]:
-            own[name] = path
-    return own
-
-
 def host_version() -> tuple[int | None, str]:
     """Which hierarchy limits go to here, and a description."""
     mounts = _mounts()
@@ -116,7 +102,6 @@ def host_version() -> tuple[int | None, str]:
 
 
 def _v1_dirs(ws_id: str) -> tuple[dict[str, Path], dict[str, str]]:
-    own = _own_cgroups()
     dirs: dict[str, Path] = {}
     missing: dict[str, str] = {}
     for controller in CONTROLLERS:
@@ -124,8 +109,7 @@ def _v1_dirs(ws_id: str) -> tuple[dict[str, Path], dict[str, str]]:
         if point is None:
             missing[controller] = f"the {controller} controller is not mounted"
             continue
-        base = own.get(controller, "/").lstrip("/")
-        dirs[controller] = Path(point) / base / PARENT / ws_id
+        dirs[controller] = Path(point) / PARENT / ws_id
     return dirs, missing
 
 
@@ -181,7 +165,7 @@ def _v2_limits(directory: Path, limits: Limits, available: set[str]) -> tuple[di
 def _unprivileged(version: int | None) -> str:
     user = os.environ.get("USER") or str(os.geteuid())
     if version == 2:
-        return f"roost runs as {user}, and no cgroup v2 subtree is delegated to it"
+        return f"roost runs as {user}, and does not yet use a cgroup v2 subtree delegated to a normal user"
     return f"roost runs as {user}; cgroup v1 cannot be delegated to a normal user"
 
 

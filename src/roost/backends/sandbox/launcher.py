@@ -35,6 +35,7 @@ namespace.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import resource
@@ -63,7 +64,11 @@ _LOCKABLE = (
     (os.ST_RELATIME, 0x200000),
 )
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """libc, loaded on first use (the host imports this module for its constants)."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 class LaunchError(Exception):
@@ -79,7 +84,7 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     def enc(value: str | None) -> bytes | None:
         return None if value is None else os.fsencode(value)
 
-    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+    if _libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         raise _os_error(f"mount {target}")
 
 
@@ -127,7 +132,7 @@ def _enter_user_namespace(id_map: dict[str, Any]) -> None:
         finally:
             os._exit(code)
     os.close(ready_r)
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+    if _libc().unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
         error = _os_error("cannot create a user namespace")
         os.close(ready_w)
         os.waitpid(helper, 0)

@@ -32,11 +32,17 @@ def _counts_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
 
 
+def _ignore_rules(args: argparse.Namespace) -> dict[str, Any]:
+    """`--exclude`, `--gitignore` and `--include-git-dir` as the SDK's keyword arguments."""
+    return {"exclude": args.exclude, "gitignore": args.gitignore, "include_git_dir": args.include_git_dir}
+
+
 def diff(args: argparse.Namespace) -> int:
     """The diff is printed as it arrives, however large (`--json` too: one document, streamed)."""
     ws = sdk(args).workspace(args.workspace)
+    ignore = _ignore_rules(args)
     if args.stat:
-        with ws.diff_entries(against=args.against, paths=args.path) as entries:
+        with ws.diff_entries(against=args.against, paths=args.path, **ignore) as entries:
             changed = started(entries)
             if args.json:
                 return _json_document(args, (entry.to_dict() for entry in changed), entries, lambda: ())
@@ -46,7 +52,7 @@ def diff(args: argparse.Namespace) -> int:
             counts = entries.summary.get("counts", {})
         print(_counts_line(counts) if rows.rows else f"no changes since {args.against}")
         return 0
-    with ws.diff_stream(against=args.against, paths=args.path, max_bytes=args.max_bytes) as parts:
+    with ws.diff_stream(against=args.against, paths=args.path, max_bytes=args.max_bytes, **ignore) as parts:
         items = started(parts)
         if args.json:
             # The changes come first in the document, the patch text after: it waits in a spooled file.
@@ -102,7 +108,9 @@ def _json_document(
 
 
 def export(args: argparse.Namespace) -> int:
-    result = sdk(args).workspace(args.workspace).export(args.path, args.output, format=args.format)
+    result = (
+        sdk(args).workspace(args.workspace).export(args.path, args.output, format=args.format, **_ignore_rules(args))
+    )
     if args.json:
         emit_json(result.to_dict())
         return 0
