@@ -34,7 +34,7 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME_RULE,
 )
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
-from roost.protocol.names import as_bytes, to_text
+from roost.protocol.names import NameFormError, as_bytes, from_text, to_text
 from roost.protocol.records import CursorError, decode_cursor
 
 # The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
@@ -304,6 +304,20 @@ def guest_path(value: object, what: str = "path") -> str:
             hint="give the path as bytes, or as os.fsdecode makes it from bytes",
         ) from None
     return to_text(raw)
+
+
+def name_from_text(text: str, what: str = "path") -> str:
+    """A name in its text form (as listings, diffs and patches write it, C-quoted where needed) as a native `str`.
+
+    For front ends that take names back as a model or a script was given them.
+
+    Raises:
+        InvalidArgument: a quoted name that is not well formed.
+    """
+    try:
+        return from_text(text)
+    except NameFormError as exc:
+        raise InvalidArgument(f"{what}: {exc}", hint="pass the name exactly as a listing gave it") from None
 
 
 def list_cursor(value: object) -> str | None:

@@ -91,3 +91,6 @@ async def test_a_name_that_is_not_utf8_is_listed_quoted_and_taken_back_quoted(mc
 
             error = await call_error(session, "file_read", workspace=ws, path='"caf\\351')
             assert error["code"] == "invalid_argument"
+            await call(session, "file_write", workspace=ws, path=entry["path"], content="x" * 4096)
+            capped = await call(session, "file_read", workspace=ws, path=entry["path"], max_output_chars=1024)
+            assert f"read the rest with file_read path={entry['path']} offset=" in capped["content"]

@@ -24,7 +24,6 @@ from roost.mcp.toolkit import (
     guest_path,
     more_marker,
 )
-from roost.protocol.names import to_text
 
 DEFAULT_LIST_ENTRIES = 500
 MAX_LIST_ENTRIES = 10_000
@@ -87,7 +86,7 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
 
             def resume(head: int, omitted: int) -> str:
                 size = min(omitted, MAX_MODEL_CHARS)
-                where = f"path={to_text(content.path)} offset={content.offset + head} max_bytes={size}"
+                where = f"path={view['path']} offset={content.offset + head} max_bytes={size}"
                 return f"read the rest with file_read {where}"
 
             capped = cap_text(view["content"], limit, resume)

@@ -3,7 +3,7 @@
 A tool group is a function `register(server, context)` that adds its tools to
 the server; profiles are lists of groups (see `roost.mcp.server.PROFILES`).
 
-This module imports `roost.client`, the MCP server class, pydantic and the standard library.
+This module imports `roost.client`, `roost.arguments`, the MCP server class, pydantic and the standard library.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from roost.arguments import name_from_text
 from roost.client import Roost, Workspace
-from roost.errors import InvalidArgument
 from roost.mcp.host_paths import AllowedRoots
-from roost.protocol.names import NameFormError, from_text
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,7 @@ def guest_path(text: str | None, param: str = "path") -> str | None:
     Raises:
         InvalidArgument: a quoted name that is not well formed.
     """
-    if text is None:
-        return None
-    try:
-        return from_text(text)
-    except NameFormError as exc:
-        raise InvalidArgument(f"{param}: {exc}", hint="pass the name exactly as a listing gave it") from None
+    return None if text is None else name_from_text(text, param)
 
 
 def more_marker(tool: str, next_cursor: str | None, what: str) -> dict[str, str]:
