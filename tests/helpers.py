@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from roost.backends.processes import WORKSPACE_MARKER
 
 if TYPE_CHECKING:
     from roost import Roost
+    from roost.rpc import AgentClient
 
 T = TypeVar("T")
 
@@ -172,3 +173,14 @@ def delete_all_workspaces(client: Roost) -> None:
             client.workspace(ws_dir.name).delete(force=True)
         except RoostError:
             continue
+
+
+def listed(
+    client: AgentClient, op: str, args: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records an agent op streams (as the host reads them, under a window) and its summary."""
+    from roost.rpc import RecordStream
+
+    with RecordStream(client.stream(op, args)) as stream:
+        records = list(stream)
+        return records, stream.result

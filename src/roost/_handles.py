@@ -6,6 +6,7 @@ the entry point that hands these out.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -15,6 +16,7 @@ from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.models import (
     DeleteResult,
+    DiffEntry,
     DiffResult,
     ExecRecord,
     ExecResult,
@@ -29,6 +31,7 @@ from roost.models import (
     ShellInfo,
     ShellOutput,
     SnapshotInfo,
+    SnapshotPage,
     SyncResult,
     WorkspaceInfo,
     WriteResult,
@@ -36,13 +39,16 @@ from roost.models import (
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import lifecycle, operations, power, services, shells, snapshots
+from roost.workspace import diffs, lifecycle, operations, power, services, shells, snapshots
+from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
+from roost.workspace.streamed import Streamed
 
 __all__ = [
     "Readiness",
+    "Streamed",
     "Workspace",
     "WorkspaceFiles",
     "WorkspaceServices",
@@ -51,19 +57,50 @@ __all__ = [
 ]
 
 
+def _native(path: str | bytes | None) -> str | None:
+    """A path given as bytes, as the `str` `os.fsdecode` makes of it (names are bytes: both are welcome)."""
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
 class WorkspaceFiles:
     """File operations of one workspace (`ws.files`)."""
 
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
 
-    def list(self, path: str = "/workspace", *, recursive: bool = False) -> FileListing:
-        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive)
+    def list(
+        self,
+        path: str | bytes = "/workspace",
+        *,
+        recursive: bool = False,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> FileListing:
+        """The entries of `path` in tree order (a parent before what it holds, siblings by the bytes of their names).
 
-    def stat(self, path: str) -> FileEntry:
+        Without `limit`, all of them. With it, one page: pass its
+        `next_cursor` as `cursor` for the next (None once nothing is left).
+        For a listing too large to hold, iterate `iter` instead.
+
+        Raises:
+            RoostError: path_not_found, path_outside_workspace, invalid_argument (a bad cursor or limit).
+        """
+        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive, cursor=cursor, limit=limit)
+
+    def iter(self, path: str | bytes = "/workspace", *, recursive: bool = False) -> Streamed[FileEntry]:
+        """Every entry of `path`, in the order of `list`, each as it arrives (bounded memory at any size).
+
+        Stop early with `close()` or a `with` block; the workspace stops walking too.
+
+        Raises:
+            RoostError: path_not_found, path_outside_workspace, when iterated.
+        """
+        return operations.iter_files(self._ws._rt, self._ws._record(), path, recursive)
+
+    def stat(self, path: str | bytes) -> FileEntry:
         return operations.stat_file(self._ws._rt, self._ws._record(), path)
 
-    def read(self, path: str, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
+    def read(self, path: str | bytes, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
         """Read up to `max_bytes` (default 1 MiB, limit 8 MiB) from `offset`.
 
         Raises:
@@ -71,12 +108,12 @@ class WorkspaceFiles:
         """
         return operations.read_file(self._ws._rt, self._ws._record(), path, offset, max_bytes)
 
-    def write(self, path: str, data: bytes | str, *, mode: int | None = None) -> WriteResult:
+    def write(self, path: str | bytes, data: bytes | str, *, mode: int | None = None) -> WriteResult:
         """Write a file atomically, creating parent directories."""
         payload = data.encode() if isinstance(data, str) else data
         return operations.write_file(self._ws._rt, self._ws._record(), path, payload, mode)
 
-    def delete(self, path: str, *, recursive: bool = False) -> DeleteResult:
+    def delete(self, path: str | bytes, *, recursive: bool = False) -> DeleteResult:
         return operations.delete_file(self._ws._rt, self._ws._record(), path, recursive)
 
 
@@ -87,10 +124,10 @@ class WorkspaceShells:
         self._ws = workspace
 
     def open(
-        self, *, cwd: str | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
+        self, *, cwd: str | bytes | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
     ) -> ShellInfo:
         """Start an interactive bash on a PTY; it keeps running between calls."""
-        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=cwd, cols=cols, rows=rows, env=env)
+        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=_native(cwd), cols=cols, rows=rows, env=env)
 
     def list(self) -> list[ShellInfo]:
         """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
@@ -156,7 +193,7 @@ class WorkspaceServices:
         name: str,
         command: str | Sequence[str],
         *,
-        cwd: str | None = None,
+        cwd: str | bytes | None = None,
         env: dict[str, str] | None = None,
         ready: Readiness | None = None,
         restart: str = "no",
@@ -169,7 +206,7 @@ class WorkspaceServices:
             RoostError: service_exists (same name still running), invalid_argument.
         """
         return services.start_service(
-            self._ws._rt, self._ws._record(), name, command, cwd=cwd, env=env, ready=ready, restart=restart
+            self._ws._rt, self._ws._record(), name, command, cwd=_native(cwd), env=env, ready=ready, restart=restart
         )
 
     def list(self) -> list[ServiceInfo]:
@@ -215,7 +252,20 @@ class WorkspaceSnapshots:
         return snapshots.create_snapshot(self._ws._rt, self._ws._record(), name)
 
     def list(self) -> list[SnapshotInfo]:
+        """Every snapshot, the baseline first, then by creation time."""
         return snapshots.list_snapshots(self._ws._rt, self._ws._record())
+
+    def iter(self) -> Streamed[SnapshotInfo]:
+        """The snapshots in the order of `list`, each as it arrives."""
+        return snapshots.iter_snapshots(self._ws._rt, self._ws._record())
+
+    def page(self, *, cursor: str | None = None, limit: int | None = None) -> SnapshotPage:
+        """Up to `limit` snapshots after `cursor`; pass `next_cursor` on for the next page (None: done).
+
+        Raises:
+            RoostError: invalid_argument (a bad cursor or limit).
+        """
+        return snapshots.snapshot_page(self._ws._rt, self._ws._record(), cursor=cursor, limit=limit)
 
     def delete(self, name: str) -> None:
         """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
@@ -248,7 +298,7 @@ class Workspace:
         self,
         command: str | Sequence[str],
         *,
-        cwd: str | None = None,
+        cwd: str | bytes | None = None,
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         stdin: bytes | str | None = None,
@@ -262,7 +312,7 @@ class Workspace:
         """
         spec = ExecSpec(
             command=command,
-            cwd=cwd,
+            cwd=_native(cwd),
             env=env or {},
             timeout=timeout,
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,
@@ -270,7 +320,7 @@ class Workspace:
         )
         return operations.run_exec(self._rt, self._record(), spec, on_output)
 
-    def sync_push(self, source: HostArg, *, dest: str = "/workspace", delete: bool = False) -> SyncResult:
+    def sync_push(self, source: HostArg, *, dest: str | bytes = "/workspace", delete: bool = False) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace.
 
         The source is read without following any symlink inside it (links are
@@ -279,22 +329,30 @@ class Workspace:
         """
         return operations.sync_push(self._rt, self._record(), arguments.host_path(source, "source"), dest, delete)
 
-    def apply_patch(self, patch: str, *, dry_run: bool = False) -> PatchResult:
-        """Apply a unified diff to /workspace, all hunks or none."""
+    def apply_patch(self, patch: str | bytes, *, dry_run: bool = False) -> PatchResult:
+        """Apply a unified diff to /workspace, all hunks or none (bytes: names in it are taken as bytes)."""
         return operations.apply_patch(self._rt, self._record(), patch, dry_run)
 
     def diff(
         self,
         *,
         against: str = "baseline",
-        paths: Sequence[str] = (),
+        paths: Sequence[str | bytes] = (),
         stat: bool = False,
-        max_bytes: int | None = snapshots.DEFAULT_DIFF_BYTES,
+        max_bytes: int | None = DEFAULT_DIFF_BYTES,
+        cursor: str | None = None,
+        limit: int | None = None,
         exclude: Sequence[str] = (),
         gitignore: bool = False,
         include_git_dir: bool | None = None,
     ) -> DiffResult:
         """What changed since the baseline (or a snapshot): a summary and a git-style patch.
+
+        `max_bytes` caps the patch text (None: no cap). Without `limit`, every
+        change is listed and the patch is cut where the cap falls. With it, one
+        page of at most `limit` changes that ends before a patch that no longer
+        fits; pass its `next_cursor` as `cursor` for the next (None: done), with
+        the same ignore rules.
 
         `exclude` takes gitignore patterns relative to /workspace (`"node_modules/"`,
         `"*.log"`, `"/build"`, `"!keep.log"`); `gitignore` also honours the workspace's
@@ -303,22 +361,61 @@ class Workspace:
         `gitignore` unless `include_git_dir` is True.
 
         Raises:
-            RoostError: snapshot_not_found, path_outside_workspace; invalid_argument for a bad pattern.
+            RoostError: snapshot_not_found, path_outside_workspace; invalid_argument (a bad
+                cursor, limit or pattern).
         """
-        rules = snapshots.ignore_rules(exclude, gitignore, include_git_dir)
-        return snapshots.diff(
-            self._rt,
-            self._record(),
-            against=against,
-            paths=tuple(paths),
-            stat=stat,
-            max_bytes=max_bytes,
-            ignore=rules,
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(
+            against=against, paths=paths, stat=stat, max_bytes=max_bytes, cursor=cursor, limit=limit, ignore=rules
         )
+        return diffs.diff(self._rt, self._record(), args)
+
+    def diff_entries(
+        self,
+        *,
+        against: str = "baseline",
+        paths: Sequence[str | bytes] = (),
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
+    ) -> Streamed[DiffEntry]:
+        """Each changed path (no patch text) in tree order, as it arrives: any number in bounded memory.
+
+        `exclude`, `gitignore` and `include_git_dir` leave paths out as for `diff`.
+
+        Raises:
+            RoostError: snapshot_not_found, path_outside_workspace, when iterated; invalid_argument at once.
+        """
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(against=against, paths=paths, stat=True, ignore=rules)
+        return diffs.stream_entries(self._rt, self._record(), args)
+
+    def diff_stream(
+        self,
+        *,
+        against: str = "baseline",
+        paths: Sequence[str | bytes] = (),
+        max_bytes: int | None = None,
+        exclude: Sequence[str] = (),
+        gitignore: bool = False,
+        include_git_dir: bool | None = None,
+    ) -> Streamed[DiffEntry | str]:
+        """The diff as it arrives: each change's `DiffEntry`, then its patch text in `str` pieces.
+
+        Joining the pieces gives the patch `diff` returns; `summary` then holds
+        `against`, `counts` and `truncated`. `exclude`, `gitignore` and
+        `include_git_dir` leave paths out as for `diff`.
+
+        Raises:
+            RoostError: as `diff_entries`.
+        """
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
+        args = diffs.diff_args(against=against, paths=paths, max_bytes=max_bytes, ignore=rules)
+        return diffs.stream_diff(self._rt, self._record(), args)
 
     def export(
         self,
-        path: str,
+        path: str | bytes,
         output: HostArg,
         *,
         format: str = "dir",
@@ -340,7 +437,7 @@ class Workspace:
                 path_not_found, path_outside_workspace, path_excluded (the rules exclude `path`
                 itself; dir and tar), invalid_argument for a bad pattern.
         """
-        rules = snapshots.ignore_rules(exclude, gitignore, include_git_dir, fmt=format)
+        rules = diffs.ignore_rules(exclude, gitignore, include_git_dir, fmt=format)
         where = arguments.host_path(output, "output")
         return snapshots.export(self._rt, self._record(), path, where, format, rules)
 

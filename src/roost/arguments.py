@@ -10,7 +10,7 @@ inside, or a half-made workspace.
 Each check takes the value as given (`object`: a Python caller may pass
 anything, and `True` is an `int` in Python) and returns it typed.
 
-Imports: confinement, errors, protocol (limits, ignore) and the standard library only.
+Imports: confinement, errors, protocol (limits, ignore, names, records) and the standard library only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME_RULE,
 )
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
+from roost.protocol.names import NameFormError, as_bytes, from_text, to_text
+from roost.protocol.records import CursorError, decode_cursor
 
 # The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
 SHELL_WAIT_LIMIT_MS = _MAX_SHELL_WAIT_MS
@@ -283,15 +285,56 @@ def command(value: object, what: str = "command") -> str | list[str]:
 
 
 def guest_path(value: object, what: str = "path") -> str:
-    """A path inside the workspace as given (the agent resolves and confines it).
+    """A path inside the workspace, as `str` (`os.fsdecode` form) or `bytes`, in the text form the agent reads.
+
+    The agent resolves and confines it; see `roost.protocol.names` for the form.
 
     Raises:
-        InvalidArgument: not a non-empty string, or a NUL byte in it.
+        InvalidArgument: not a non-empty str or bytes, a NUL byte in it, or a str no bytes decode to.
     """
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str | bytes) or not value:
         raise InvalidArgument(f"{what} must be a non-empty path, not {_shown(value)}", hint="e.g. /workspace/src")
-    if "\0" in value:
+    if (isinstance(value, str) and "\0" in value) or (isinstance(value, bytes) and b"\0" in value):
         raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
+    try:
+        raw = as_bytes(value)
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            f"{what} {_shown(value)} holds a surrogate that stands for no byte",
+            hint="give the path as bytes, or as os.fsdecode makes it from bytes",
+        ) from None
+    return to_text(raw)
+
+
+def name_from_text(text: str, what: str = "path") -> str:
+    """A name in its text form (as listings, diffs and patches write it, C-quoted where needed) as a native `str`.
+
+    For front ends that take names back as a model or a script was given them.
+
+    Raises:
+        InvalidArgument: a quoted name that is not well formed.
+    """
+    try:
+        return from_text(text)
+    except NameFormError as exc:
+        raise InvalidArgument(f"{what}: {exc}", hint="pass the name exactly as a listing gave it") from None
+
+
+def list_cursor(value: object) -> str | None:
+    """A `next_cursor` a listing handed out (None: from the start).
+
+    Raises:
+        InvalidArgument: anything that is not such a cursor.
+    """
+    if value is None:
+        return None
+    hint = "pass a next_cursor exactly as it was given, or none to start at the beginning"
+    if not isinstance(value, str):
+        raise InvalidArgument(f"cursor must be a string, not {_shown(value)}", hint=hint)
+    try:
+        decode_cursor(value)
+    except CursorError as exc:
+        raise InvalidArgument(f"cursor {_shown(value)}: {exc}", hint=hint) from None
     return value
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from roost import arguments
-from roost._handles import Readiness, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
+from roost._handles import Readiness, Streamed, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
 from roost.images.build import ProgressFn
@@ -32,7 +32,7 @@ from roost.workspace.runtime import Runtime
 if TYPE_CHECKING:
     from roost.backends.firecracker.binary import InstalledRuntime
 
-__all__ = ["Readiness", "Roost", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
+__all__ = ["Readiness", "Roost", "Streamed", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
 
 
 class Roost:

@@ -208,6 +208,11 @@ _DEFAULT_HINTS: dict[str, str] = {
     "cancelled": "the call was stopped before it finished",
     "internal": "this is a bug in the roost agent; please report it",
     "unknown_op": "roost and the workspace agent are different versions; recreate the workspace",
+    # Not a version mismatch: one argument or result was too large for a single frame.
+    "frame_too_large": (
+        "a frame holds a 64 KiB header and a 16 MiB body: pass large data as stdin or a file in the workspace; "
+        "results that grow with the workspace stream, so a result too large for one frame is a bug to report"
+    ),
 }
 
 

@@ -3,7 +3,14 @@
 Every value has `to_dict()` giving the JSON shape the CLI's `--json` and the
 MCP tools return, so the three faces agree by construction.
 
-This module imports only `roost.errors` (for `Remedy`).
+File names are bytes. In these values a name is a `str` as `os.fsdecode`
+makes it (a byte that is not UTF-8 is a lone surrogate), ready for `os`
+calls; `to_dict()` writes every name in its text form (as is, or C-quoted
+as git quotes it: `roost.protocol.names`), which JSON carries losslessly.
+
+This module imports only `roost.errors` (for `Remedy`) and
+`roost.protocol.names` (a standard-library-only leaf: the one definition of
+that text form, shared with the guest agent).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roost.errors import Remedy
+from roost.protocol.names import as_bytes, to_text
 
 __all__ = [
     "DeleteResult",
@@ -38,15 +46,37 @@ __all__ = [
     "ShellOutput",
     "SkippedEntry",
     "SnapshotInfo",
+    "SnapshotPage",
     "SyncResult",
     "WorkspaceInfo",
     "WriteResult",
 ]
 
 
+# Field metadata: the field holds a file name (or None), written in its text form by `to_dict`.
+NAME: dict[str, Any] = {"file_name": True}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Value):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 class _Value:
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.metadata.get("file_name") and isinstance(value, str):
+                data[f.name] = to_text(value)
+            else:
+                data[f.name] = _plain(value)
+        return data
 
 
 @dataclass(frozen=True)
@@ -79,7 +109,7 @@ class ExecRecord(_Value):
     exec_id: int
     started_at: str
     command: str
-    cwd: str
+    cwd: str = field(metadata=NAME)
     exit_code: int | None
     signal: str | None
     timed_out: bool
@@ -104,20 +134,30 @@ class OutputSlice(_Value):
 
 @dataclass(frozen=True)
 class FileEntry(_Value):
-    path: str
-    name: str
+    """One entry of a workspace directory. `type`: file, dir, symlink or other; `target` for a symlink."""
+
+    path: str = field(metadata=NAME)
+    name: str = field(metadata=NAME)
     type: str
     size: int
     mode: int
     mtime: float
-    target: str | None = None
+    target: str | None = field(default=None, metadata=NAME)
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's bytes, exactly as the file system has them."""
+        return as_bytes(self.path)
 
 
 @dataclass(frozen=True)
 class FileListing(_Value):
-    path: str
+    """A directory's entries, in tree order. With a `limit`, a page: `next_cursor` continues it (None: done)."""
+
+    path: str = field(metadata=NAME)
     entries: tuple[FileEntry, ...]
     truncated: bool
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +176,7 @@ class FileContent:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path,
+            "path": to_text(self.path),
             "size": self.size,
             "offset": self.offset,
             "length": len(self.data),
@@ -147,20 +187,20 @@ class FileContent:
 
 @dataclass(frozen=True)
 class WriteResult(_Value):
-    path: str
+    path: str = field(metadata=NAME)
     size: int
     mode: int
 
 
 @dataclass(frozen=True)
 class DeleteResult(_Value):
-    path: str
+    path: str = field(metadata=NAME)
     type: str
 
 
 @dataclass(frozen=True)
 class SyncResult(_Value):
-    dest: str
+    dest: str = field(metadata=NAME)
     files: int
     dirs: int
     symlinks: int
@@ -170,7 +210,7 @@ class SyncResult(_Value):
 
 @dataclass(frozen=True)
 class PatchedFile(_Value):
-    path: str
+    path: str = field(metadata=NAME)
     action: str
     hunks: int
 
@@ -276,7 +316,7 @@ class ShellInfo(_Value):
 
     id: str
     command: tuple[str, ...]
-    cwd: str
+    cwd: str = field(metadata=NAME)
     cols: int
     rows: int
     state: str
@@ -311,7 +351,7 @@ class ServiceInfo(_Value):
 
     name: str
     command: tuple[str, ...]
-    cwd: str
+    cwd: str = field(metadata=NAME)
     state: str
     restart: str
     probe: dict[str, Any] | None
@@ -330,7 +370,7 @@ class ServiceInfo(_Value):
 class DiffEntry(_Value):
     """One changed path: added, deleted, modified, type_changed or mode_changed."""
 
-    path: str
+    path: str = field(metadata=NAME)
     change: str
     kind: str
     old_size: int | None
@@ -338,19 +378,29 @@ class DiffEntry(_Value):
     old_mode: int | None
     new_mode: int | None
     binary: bool
-    old_target: str | None = None
-    new_target: str | None = None
+    old_target: str | None = field(default=None, metadata=NAME)
+    new_target: str | None = field(default=None, metadata=NAME)
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's bytes, exactly as the file system has them."""
+        return as_bytes(self.path)
 
 
 @dataclass(frozen=True)
 class DiffResult(_Value):
-    """What changed in /workspace since the baseline or a snapshot, with the patch text."""
+    """What changed in /workspace since the baseline or a snapshot, with the patch text.
+
+    `counts` covers every change; `changes` and `patch` are this page's when a
+    `limit` was given, and `next_cursor` continues it (None: nothing is left).
+    """
 
     against: str
     changes: tuple[DiffEntry, ...]
     counts: dict[str, int]
     patch: str
     truncated: bool
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +412,7 @@ class SkippedEntry(_Value):
     `parent_skipped`; `detail` says it in words.
     """
 
-    path: str
+    path: str = field(metadata=NAME)
     reason: str
     detail: str
 
@@ -375,7 +425,7 @@ class ExportResult(_Value):
     rules; `skipped_count` counts all of it.
     """
 
-    path: str
+    path: str = field(metadata=NAME)
     format: str
     files: int
     bytes: int
@@ -390,6 +440,14 @@ class SnapshotInfo(_Value):
     files: int
     size_bytes: int
     stored_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotPage(_Value):
+    """Some of a workspace's snapshots, baseline first; `next_cursor` continues the list (None: done)."""
+
+    snapshots: tuple[SnapshotInfo, ...]
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -471,6 +472,79 @@ def test_exclude_and_gitignore_leave_the_same_paths_out_of_a_diff_and_a_dir_expo
     ]  # fmt: skip
     expect_error("path_excluded", ws.export, "node_modules/dep", tmp_path / "dep", gitignore=True)
     expect_error("invalid_argument", ws.diff, exclude=["[unclosed"])
+
+
+# Run in /workspace: sources enough for several pages and a patch of many records, and as
+# much again in an ignored node_modules.
+GENERATE_SOURCES = r"""
+set -e
+for i in $(seq -w 1 30); do
+    seq 1 1200 > src/gen$i.c
+    seq 1 1200 > node_modules/new/gen$i.js
+done
+"""
+
+
+def test_ignore_rules_hold_on_every_page_of_a_diff_in_its_streams_and_in_a_streamed_patch_export(
+    checkout: Changed, tmp_path: Path
+) -> None:
+    ws, seed = checkout.ws, checkout.seed
+    done = ws.exec(GENERATE_SOURCES)
+    assert done.exit_code == 0, done.stderr
+    rules: dict[str, Any] = {"gitignore": True, "exclude": ["src/gen0*"]}
+    kept = ["src/main.c", *(f"src/gen{i}.c" for i in range(10, 31)), "src/util.c"]
+    whole = ws.diff(max_bytes=None, **rules)
+    assert sorted(c.path for c in whole.changes) == sorted(kept) and whole.counts == {"added": 22, "modified": 1}
+
+    paths: list[str] = []
+    patch = ""
+    cursor = None
+    pages = 0
+    while pages <= len(kept):  # pages end; each holds at least one change
+        page = ws.diff(max_bytes=16384, limit=5, cursor=cursor, **rules)
+        assert page.counts == whole.counts, "every page counts the same filtered diff"
+        paths += [c.path for c in page.changes]
+        patch += page.patch
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert paths == [c.path for c in whole.changes] and patch == whole.patch
+    assert pages >= len(kept) // 5 + 1 and not page.truncated, "the entry limit and the patch budget end pages"
+
+    with ws.diff_entries(**rules) as entries:
+        assert [c.path for c in entries] == paths
+    with ws.diff_stream(**rules) as parts:
+        assert "".join(p for p in parts if isinstance(p, str)) == whole.patch
+
+    result = ws.export("/workspace", tmp_path / "src.patch", format="patch", **rules)
+    text = (tmp_path / "src.patch").read_text()
+    assert len(text) > 64 * 1024, "the patch crossed in many records"
+    assert (result.files, result.skipped) == (len(kept), ())
+    assert text.count("diff --git ") == len(kept) and "node_modules" not in text and "gen01" not in text
+    assert git_apply(seed, tmp_path / "src.patch", "--check").returncode == 0
+
+
+def test_an_exported_patch_judges_a_link_retarget_by_its_text(roost: Roost, tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    for name in ("notes.txt", "other.txt"):
+        (seed / name).write_text(f"{name}\n")
+    os.symlink("notes.txt", seed / "stays-inside")
+    os.symlink("notes.txt", seed / "leaves")
+    ws = roost.create_workspace("debian:12", seed_path=seed)
+    done = ws.exec("ln -sfn other.txt stays-inside && ln -sfn /etc/passwd leaves")
+    assert done.exit_code == 0, done.stderr
+
+    result = ws.export("/workspace", tmp_path / "links.patch", format="patch")
+
+    text = (tmp_path / "links.patch").read_text()
+    assert [(s.path, s.reason) for s in result.skipped] == [("leaves", "absolute_symlink")]
+    assert "/etc/passwd" not in text and "diff --git a/leaves" not in text
+    assert "diff --git a/stays-inside b/stays-inside\nindex " in text and " 120000\n" in text
+    copy = fresh_copy(seed, tmp_path / "copy")
+    assert git_apply(copy, tmp_path / "links.patch").returncode == 0
+    assert (os.readlink(copy / "stays-inside"), os.readlink(copy / "leaves")) == ("other.txt", "notes.txt")
 
 
 # -- snapshots: names --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import Connection, agent_info
 from roost.errors import AgentError
-from roost.protocol import Kind, read_frame, write_frame
+from roost.protocol import PROTOCOL_VERSIONS, Kind, read_frame, write_frame
 from roost.protocol.identity import AgentIdentity, new_key
 from roost.rpc import AgentClient
 
@@ -75,7 +75,7 @@ def test_a_proof_is_bound_to_the_nonce_it_answers() -> None:
 
 def test_the_key_never_crosses_the_wire(serve) -> None:  # type: ignore[no-untyped-def]
     sock = serve(AgentIdentity("ws-aaaa", KEY))
-    write_frame(sock.sendall, Kind.HELLO, {"versions": [1], "client": "test", "nonce": "n"})
+    write_frame(sock.sendall, Kind.HELLO, {"versions": list(PROTOCOL_VERSIONS), "client": "test", "nonce": "n"})
     frame = read_frame(sock.recv_into)
     assert frame is not None and frame.kind is Kind.HELLO
     raw = repr(frame.header).encode()

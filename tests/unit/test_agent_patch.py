@@ -16,6 +16,8 @@ from roost.agent.ops import AgentRuntime
 from roost.agent.patch import apply_patch
 from roost.agent.paths import WorkspacePaths
 from roost.protocol import OpError
+from roost.protocol.messages import CH_RECORDS
+from roost.protocol.records import decode_records
 
 Tree = dict[str, tuple[int, bytes]]
 
@@ -32,11 +34,21 @@ def ws(runtime: AgentRuntime) -> Path:
 
 
 def _apply(runtime: AgentRuntime, patch: str, *, as_body: bool = False, **args: object) -> dict[str, object]:
+    """The op's result, with the files it streamed as records under `files`."""
     body = patch.encode() if as_body else b""
     if not as_body:
         args["patch"] = patch
-    ctx = RequestContext(1, "patch.apply", args, body, lambda ch, data: None, None, threading.Event())
-    return apply_patch(runtime, ctx).result
+    sent: list[bytes] = []
+
+    def send(channel: str, data: bytes) -> None:
+        assert channel == CH_RECORDS
+        sent.append(data)
+
+    ctx = RequestContext(1, "patch.apply", args, body, send, None, threading.Event())
+    result = apply_patch(runtime, ctx).result
+    files = [record for body in sent for record in decode_records(body)]
+    assert result["count"] == len(files)
+    return {**result, "files": files}
 
 
 def _reject(runtime: AgentRuntime, patch: str, code: str = "patch_rejected") -> OpError:
@@ -91,7 +103,11 @@ def test_modifies_a_file_with_several_hunks_and_keeps_its_mode(runtime: AgentRun
     expected = NUMBERS.replace("line 3\n", "line three\n").replace("line 19\n", "line 18.5\nline 19\n")
     assert (ws / "numbers.txt").read_text() == expected
     assert stat.S_IMODE((ws / "numbers.txt").stat().st_mode) == 0o755
-    assert result == {"files": [{"path": "/workspace/numbers.txt", "action": "modified", "hunks": 2}], "dry_run": False}
+    assert result == {
+        "files": [{"path": "/workspace/numbers.txt", "action": "modified", "hunks": 2}],
+        "dry_run": False,
+        "count": 1,
+    }
 
 
 def test_reads_the_patch_from_the_body_when_no_argument_is_given(runtime: AgentRuntime, ws: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from helpers import pid_alive, read_pids, wait_until
+from helpers import listed, pid_alive, read_pids, wait_until
 from roost.agent.context import RequestContext
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
@@ -524,12 +524,20 @@ def test_stat_and_list_describe_entries(client: AgentClient, root: Path) -> None
     )
     link = client.call("file.stat", {"path": "link"}).result
     assert (link["type"], link["target"]) == ("symlink", "top.txt")
-    shallow = client.call("file.list", {"path": "/workspace"}).result
-    assert [e["path"] for e in shallow["entries"]] == ["/workspace/a", "/workspace/link", "/workspace/top.txt"]
-    deep = client.call("file.list", {"path": "/workspace", "recursive": True}).result
-    assert "/workspace/a/inner.txt" in [e["path"] for e in deep["entries"]]
-    limited = client.call("file.list", {"path": "/workspace", "max_entries": 1}).result
-    assert limited["truncated"] is True and len(limited["entries"]) == 1
+    shallow, summary = listed(client, "file.list", {"path": "/workspace"})
+    assert [e["path"] for e in shallow] == ["/workspace/a", "/workspace/link", "/workspace/top.txt"]
+    assert summary == {"path": "/workspace", "count": 3, "next_cursor": None}
+    deep, _ = listed(client, "file.list", {"path": "/workspace", "recursive": True})
+    assert [e["path"] for e in deep] == [
+        "/workspace/a",
+        "/workspace/a/inner.txt",
+        "/workspace/link",
+        "/workspace/top.txt",
+    ]
+    first, summary = listed(client, "file.list", {"path": "/workspace", "limit": 1})
+    assert [e["path"] for e in first] == ["/workspace/a"] and summary["next_cursor"]
+    rest, summary = listed(client, "file.list", {"path": "/workspace", "cursor": summary["next_cursor"]})
+    assert [e["path"] for e in rest] == ["/workspace/link", "/workspace/top.txt"] and summary["next_cursor"] is None
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../x", "/workspace/../etc/passwd", "a/../../x", "/workspacefoo/x"])

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import pytest
 
-from helpers import cmdline, pid_alive, process_state, read_pids, start_agent_process, wait_until
+from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_agent_process, wait_until
 from roost.agent.paths import WorkspacePaths
 from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
 from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
@@ -560,9 +560,10 @@ def test_after_an_agent_restart_its_old_services_are_stopped_and_their_processes
 
     second, sock = start_agent_process(tmp_path, "second")
     agent_processes.append(second)
-    (listed,) = _call(sock, "service.list", {})["services"]
-    assert (listed["name"], listed["state"], listed["reason"]) == ("web", STOPPED, "the agent restarted")
-    assert listed["stopped_at"]
+    with connect_unix(sock, timeout=IO_TIMEOUT) as client:
+        (service,) = listed(client, "service.list")[0]
+    assert (service["name"], service["state"], service["reason"]) == ("web", STOPPED, "the agent restarted")
+    assert service["stopped_at"]
     wait_until(lambda: not pid_alive(started["pid"]), timeout=2.0, what="the old service's process to end")
     again = _call(sock, "service.start", {"name": "web", "argv": ["sleep", "1000"]})
     service_groups.add(again["pid"])

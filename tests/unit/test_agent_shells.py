@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers import cmdline, pid_alive, start_agent_process, wait_until
+from helpers import cmdline, listed, pid_alive, start_agent_process, wait_until
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import Connection, agent_info
@@ -110,7 +110,7 @@ def _read_until(client: AgentClient, shell_id: str, needle: str, cursor: int = 0
 
 
 def _shells(client: AgentClient) -> dict[str, dict[str, Any]]:
-    return {s["id"]: s for s in client.call("shell.list").result["shells"]}
+    return {s["id"]: s for s in listed(client, "shell.list")[0]}
 
 
 def _code(client: AgentClient, op: str, args: dict[str, Any], **kw: Any) -> RoostError:

@@ -24,6 +24,7 @@ from roost.agent.snapshot_ops import diff
 from roost.agent.snapshots import BASELINE, Snapshots, check_name, compare
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry
 from roost.protocol import Code, OpError
+from roost.protocol.records import decode_records
 
 State = dict[str, tuple[str, int, bytes | str | None]]
 
@@ -312,14 +313,19 @@ def runtime(root: Path, state_dir: Path, store: Snapshots) -> AgentRuntime:
 
 
 def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
+    """The op's result with the change records it streamed under `changes`, its patch text, and its DATA bodies."""
     sent: list[tuple[str, bytes]] = []
     ctx = RequestContext(
         1, "diff", args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
     )
     result = diff(runtime, ctx).result
-    assert {channel for channel, _ in sent} <= {"data"}
+    assert {channel for channel, _ in sent} <= {"records"}
     chunks = [data for _, data in sent]
-    return result, b"".join(chunks).decode(), chunks
+    records = [record for chunk in chunks for record in decode_records(chunk)]
+    changes = [record for record in records if "patch" not in record]
+    assert result["count"] == len(changes)
+    patch = "".join(record["patch"] for record in records if "patch" in record)
+    return {**result, "changes": changes}, patch, chunks
 
 
 def test_the_diff_op_summarises_every_change_and_streams_the_patch(runtime: AgentRuntime, root: Path) -> None:
@@ -426,6 +432,53 @@ def test_the_diff_op_against_a_snapshot_shows_only_later_changes(
 
     assert [c["path"] for c in result["changes"]] == ["second.txt"]
     assert result["against"] == "checkpoint"
+
+
+def test_the_diff_op_pages_through_every_change_once_with_each_patch_whole(runtime: AgentRuntime, root: Path) -> None:
+    for i in range(40):
+        (root / f"f{i:02d}.txt").write_text(f"file {i}\n" * (1 + i % 5))
+    whole, whole_patch, _ = call_diff(runtime, max_bytes=None)
+
+    changes: list[str] = []
+    patch = ""
+    cursor = None
+    pages = 0
+    while True:
+        args: dict[str, Any] = {"max_bytes": 400, "limit": 7}
+        if cursor is not None:
+            args["cursor"] = cursor
+        page, text, _ = call_diff(runtime, **args)
+        assert 1 <= len(page["changes"]) <= 7
+        assert len(text.encode()) < 400 + 200, "a page ends before a patch that does not fit"
+        assert page["counts"] == whole["counts"], "counts cover the whole diff on every page"
+        changes += [c["path"] for c in page["changes"]]
+        patch += text
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert changes == [c["path"] for c in whole["changes"]]
+    assert patch == whole_patch and pages > 40 * 40 // 400
+    assert "[..." not in patch
+
+
+def test_a_page_whose_first_patch_is_too_large_cuts_it_says_so_and_moves_on(runtime: AgentRuntime, root: Path) -> None:
+    (root / "README").write_text("".join(f"line {i}\n" for i in range(5_000)))
+    (root / "small.txt").write_text("small\n")
+
+    first, text, _ = call_diff(runtime, max_bytes=2048, limit=10)
+    assert [c["path"] for c in first["changes"]] == ["README"]
+    assert "the patch of README is cut at 2048 bytes" in text and first["truncated"] is True
+    second, text, _ = call_diff(runtime, max_bytes=2048, limit=10, cursor=first["next_cursor"])
+    assert [c["path"] for c in second["changes"]] == ["small.txt"] and "+small" in text
+    assert second["next_cursor"] is None
+
+
+def test_diff_paths_name_bytes_that_are_not_utf8_in_their_quoted_form(runtime: AgentRuntime, root: Path) -> None:
+    (root / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"x\n")
+    result, patch, _ = call_diff(runtime, paths=['"/workspace/caf\\351.txt"'])
+    assert [c["path"] for c in result["changes"]] == ['"caf\\351.txt"']
+    assert 'diff --git "a/caf\\351.txt" "b/caf\\351.txt"' in patch
 
 
 # -- the diff op with ignore rules --------------------------------------------------------

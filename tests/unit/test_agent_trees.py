@@ -219,3 +219,40 @@ def test_a_walk_does_not_descend_into_a_directory_swapped_for_a_link_after_it_wa
     finally:
         os.close(top)
     assert seen == ["README", "run.sh", "src"]
+
+
+def _walked(root: Path, **kwargs: object) -> list[str]:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return [found.rel for found in walk(fd, **kwargs)]  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+
+
+def test_an_ordered_walk_is_in_tree_order_by_the_bytes_of_names(tmp_path: Path) -> None:
+    for rel in ["a-c", "a/b", "a/z", os.fsdecode(b"\xe9"), "\u00e9", "B", "a.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    # A directory comes before what it holds, and "a/..." before "a-c" because its name is shorter.
+    assert [os.fsencode(rel) for rel in _walked(tmp_path, ordered=True)] == [
+        b"B",
+        b"a",
+        b"a/b",
+        b"a/z",
+        b"a-c",
+        b"a.txt",
+        "\u00e9".encode(),
+        b"\xe9",
+    ]
+
+
+def test_a_walk_resumed_after_any_entry_yields_exactly_what_followed_it(tmp_path: Path) -> None:
+    for rel in ["a/b/c", "a/b/d", "a/e", "f", "g/h/i/j", "g/k", os.fsdecode(b"g/\xff")]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    whole = _walked(tmp_path, ordered=True)
+    for i, rel in enumerate(whole):
+        after = tuple(os.fsencode(part) for part in rel.split("/"))
+        assert _walked(tmp_path, after=after) == whole[i + 1 :], rel
+    # A key that names nothing (removed since) resumes where it would have been.
+    assert _walked(tmp_path, after=(b"a", b"b", b"cc")) == whole[whole.index("a/b/d") :]

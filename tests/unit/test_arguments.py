@@ -269,3 +269,16 @@ def test_include_git_dir_takes_the_callers_default_unless_given() -> None:
     assert arguments.ignore_spec((), True, True, git_dir_default=False).include_git_dir is True
     _refused(lambda v: arguments.ignore_spec((), v, None, git_dir_default=True), "yes")
     _refused(lambda v: arguments.ignore_spec((), False, v, git_dir_default=True), 1)
+
+
+def test_a_name_in_its_text_form_comes_back_native_and_a_malformed_one_is_refused_with_a_hint() -> None:
+    odd = b"caf\xe9\x01.txt".decode("utf-8", "surrogateescape")
+    assert arguments.name_from_text('"caf\\351\\001.txt"') == odd
+    assert arguments.name_from_text("plain/name.txt") == "plain/name.txt"
+    assert arguments.guest_path(arguments.name_from_text('"/workspace/caf\\351\\001.txt"')) == (
+        '"/workspace/caf\\351\\001.txt"'
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        arguments.name_from_text('"caf\\351', "cwd")
+    assert caught.value.code == "invalid_argument" and caught.value.message.startswith("cwd: ")
+    assert caught.value.hint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import tarfile
@@ -176,9 +177,13 @@ def test_unsafe_names_duplicates_and_entries_below_links_or_files_are_skipped() 
     }
 
 
-def test_names_that_are_not_utf8_are_listed_readably() -> None:
-    name = b"bad-\xff-name".decode("utf-8", "surrogateescape")
-    assert skipped(archive(member(name, tarfile.FIFOTYPE))) == {"bad-\\xff-name": "special_file"}
+def test_names_that_are_not_utf8_are_listed_as_their_bytes_and_quoted_in_json() -> None:
+    name = os.fsdecode(b"bad-\xff-name")
+    plan = plan_export(archive(member(name, tarfile.FIFOTYPE)), lone=False)
+    (entry,) = plan.skipped
+    assert (os.fsencode(entry.path), entry.reason) == (b"bad-\xff-name", "special_file")
+    assert entry.to_dict()["path"] == '"bad-\\377-name"'
+    json.dumps(entry.to_dict())  # nothing in it JSON cannot carry
 
 
 def test_the_listing_is_bounded_but_the_count_is_not() -> None:

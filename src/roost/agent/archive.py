@@ -30,6 +30,7 @@ from roost.agent.paths import WorkspacePaths
 from roost.agent.resolve import Beneath, Location
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
+from roost.protocol.names import to_text
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -327,7 +328,7 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         OpError: archive_rejected for an unsafe or unreadable archive (dest untouched),
             path_outside_workspace, not_a_directory, cancelled.
     """
-    guest = ctx.arg_str("dest", "/workspace")
+    guest = ctx.arg_path("dest", "/workspace")
     delete = ctx.arg_bool("delete", False)
     _check_dest(runtime, guest)
     with runtime.staging_dir("import-") as staging:
@@ -338,7 +339,7 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             _apply_dir_meta(dest.fd, tally.dir_meta)
     return Reply(
         {
-            "dest": WorkspacePaths.to_guest(dest.rel),
+            "dest": to_text(WorkspacePaths.to_guest(dest.rel)),
             "files": tally.files,
             "dirs": tally.dirs,
             "symlinks": tally.symlinks,
@@ -401,7 +402,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         OpError: path_not_found, permission_denied, path_outside_workspace, cancelled,
             path_excluded (the rules exclude `path` itself).
     """
-    guest = ctx.arg_str("path", "/workspace")
+    guest = ctx.arg_path("path", "/workspace")
     ignore = ignore_filter(ctx.args)
     with runtime.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
@@ -431,7 +432,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 finally:
                     os.close(top)
         writer.flush()
-    return Reply({"path": WorkspacePaths.to_guest(found.rel), **counts})
+    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
 
 
 class _SizedReader:

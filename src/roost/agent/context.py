@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roost.protocol import Code, OpError
+from roost.protocol.names import NameFormError, from_text
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,23 @@ class RequestContext:
             raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be a string")
         return value
 
+    def arg_path(self, name: str, default: str | None = None) -> str:
+        """A path argument in its text form (`roost.protocol.names`), as the native name it stands for."""
+        return _native_path(name, self.arg_str(name, default))
+
+    def arg_paths(self, name: str) -> list[str]:
+        """A list of path arguments (absent: empty), each as the native name it stands for."""
+        value = self.args.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be a list of paths")
+        return [_native_path(name, p) for p in value]
+
+    def arg_opt_int(self, name: str, *, minimum: int = 0) -> int | None:
+        value = self.args.get(name)
+        if value is None:
+            return None
+        return self.arg_int(name, minimum, minimum=minimum)
+
     def arg_int(self, name: str, default: int, *, minimum: int = 0) -> int:
         value = self.args.get(name, default)
         if value is None:
@@ -155,3 +173,12 @@ class RequestContext:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must map strings to strings")
         return dict(value)
+
+
+def _native_path(name: str, text: str) -> str:
+    try:
+        return from_text(text)
+    except NameFormError as exc:
+        raise OpError(
+            Code.INVALID_ARGUMENT, f"argument {name!r}: {exc}", hint="quote names as roost lists them"
+        ) from None

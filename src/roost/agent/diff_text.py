@@ -6,9 +6,10 @@ file` where due); symlinks are diffed as their target text with mode
 full blob ids git apply needs; a type change is a deletion plus an addition.
 A path holding a control character, a quote, a backslash, a byte that is
 not UTF-8 or a character that reorders text is C-quoted in the headers, as
-git does, so printing a patch can never drive a terminal.
+git does (`roost.protocol.names`, the form every name takes as text), so
+printing a patch can never drive a terminal and `git apply` gets the bytes.
 
-Standard library only.
+Imports: protocol.names, the agent's trees and the standard library only.
 """
 
 from __future__ import annotations
@@ -16,33 +17,14 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
-import re
 import zlib
 from collections.abc import Callable, Iterator
 
 from roost.agent.trees import FILE, SYMLINK, Entry
+from roost.protocol.names import to_text as quoted
 
 NULL_ID = "0" * 40
 Loader = Callable[[Entry], bytes]
-# Controls (C0, DEL, C1), lone surrogates (bytes that were not UTF-8), bidi controls, quote, backslash.
-_NEEDS_QUOTES = re.compile('[\x00-\x1f"\\\\\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]')
-_C_ESCAPES = {0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r", 0x22: '"', 0x5C: "\\"}
-
-
-def quoted(name: str) -> str:
-    """`name` as a patch header writes it: as is, or C-quoted (octal escapes for the
-    bytes that need them) when it holds anything `_NEEDS_QUOTES` matches."""
-    if not _NEEDS_QUOTES.search(name):
-        return name
-    out = []
-    for byte in name.encode("utf-8", "surrogateescape"):
-        if byte in _C_ESCAPES:
-            out.append("\\" + _C_ESCAPES[byte])
-        elif byte < 0x20 or byte >= 0x7F:
-            out.append(f"\\{byte:03o}")
-        else:
-            out.append(chr(byte))
-    return '"' + "".join(out) + '"'
 
 
 def is_binary(data: bytes) -> bool:

@@ -48,27 +48,37 @@ def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
     with os.scandir(fd) as it:
         entries = list(it)
     if ordered:
-        entries.sort(key=lambda e: e.name)
+        entries.sort(key=lambda e: os.fsencode(e.name))
     return entries
 
 
 def walk(
-    top_fd: int, *, exclude: frozenset[str] = frozenset(), ordered: bool = False, prune: Pruner | None = None
+    top_fd: int,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    ordered: bool = False,
+    after: tuple[bytes, ...] | None = None,
+    prune: Pruner | None = None,
 ) -> Iterator[Found]:
     """Every entry under the directory `top_fd` (which must be readable, and stays open).
 
     `exclude` names paths (relative to the top) to skip with all they hold;
     `prune` leaves out whatever it judges excluded; `ordered` sorts each
-    directory's entries by name. Directories that cannot be read, and
-    entries gone before they are looked at, are skipped.
+    directory's entries by the bytes of their names, so the walk is in tree
+    order. `after` (the components of a path, as bytes) resumes an ordered
+    walk after that path: what comes before it in tree order is skipped,
+    whole directories at a time. Directories that cannot be read, and entries
+    gone before they are looked at, are skipped.
     """
-    stack: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
+    ordered = ordered or after is not None
+    # Per open directory: its fd, its path prefix, its entries, and what of `after` still applies there.
+    stack: list[tuple[int, str, Iterator[os.DirEntry[str]], tuple[bytes, ...] | None]] = []
     try:
-        stack.append((top_fd, "", iter(_entries(top_fd, ordered))))
+        stack.append((top_fd, "", iter(_entries(top_fd, ordered)), after or None))
         if prune is not None:
             prune.enter("", top_fd)
         while stack:
-            fd, prefix, entries = stack[-1]
+            fd, prefix, entries, resume = stack[-1]
             entry = next(entries, None)
             if entry is None:
                 stack.pop()
@@ -78,13 +88,24 @@ def walk(
             rel = prefix + entry.name
             if rel in exclude:
                 continue
+            inside: tuple[bytes, ...] | None = None
+            seen = False
+            if resume is not None:
+                name = os.fsencode(entry.name)
+                if name < resume[0]:
+                    continue  # it and all it holds come before `after`
+                if name == resume[0]:
+                    seen, inside = True, resume[1:] or None  # `after` is this entry or below it
+                else:
+                    stack[-1] = (fd, prefix, entries, None)  # everything from here on comes after
             try:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we looked
             if prune is not None and prune.excluded(prefix, entry.name, stat.S_ISDIR(st.st_mode)):
                 continue
-            yield Found(rel, entry.name, fd, st)
+            if not seen:
+                yield Found(rel, entry.name, fd, st)
             if not stat.S_ISDIR(st.st_mode):
                 continue
             try:
@@ -96,10 +117,10 @@ def walk(
             except OSError:
                 os.close(child)
                 continue
-            stack.append((child, rel + "/", iter(children)))
+            stack.append((child, rel + "/", iter(children), inside))
             if prune is not None:
                 prune.enter(rel + "/", child)
     finally:
-        for fd, _, _ in stack:
+        for fd, _, _, _ in stack:
             if fd != top_fd:
                 os.close(fd)

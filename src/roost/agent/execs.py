@@ -121,7 +121,7 @@ class _OutputPump:
 
 def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     argv = _command_argv(ctx)
-    guest_cwd = ctx.arg_str("cwd", "/workspace")
+    guest_cwd = ctx.arg_path("cwd", "/workspace")
     env = dict(runtime.base_env)
     env.update(ctx.arg_str_map("env"))
     timeout = ctx.arg_opt_float("timeout")

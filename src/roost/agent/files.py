@@ -25,12 +25,13 @@ from roost.agent.context import Reply, RequestContext
 from roost.agent.dirtree import Found, walk
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
+from roost.agent.record_page import RecordPage
 from roost.protocol import Code, OpError
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.protocol.limits import MAX_FILE_READ_BYTES as MAX_READ_BYTES
-
-MAX_LIST_ENTRIES = 100_000
+from roost.protocol.names import to_text
+from roost.protocol.records import path_key
 
 
 def _kind(mode: int) -> str:
@@ -44,10 +45,11 @@ def _kind(mode: int) -> str:
 
 
 def _entry(rel: str, st: os.stat_result, dir_fd: int, name: str) -> dict[str, Any]:
+    """One file's record; every name in it in its text form."""
     guest = WorkspacePaths.to_guest(rel)
     entry: dict[str, Any] = {
-        "path": guest,
-        "name": posixpath.basename(guest),
+        "path": to_text(guest),
+        "name": to_text(posixpath.basename(guest)),
         "type": _kind(st.st_mode),
         "size": st.st_size,
         "mode": stat.S_IMODE(st.st_mode),
@@ -55,7 +57,7 @@ def _entry(rel: str, st: os.stat_result, dir_fd: int, name: str) -> dict[str, An
     }
     if stat.S_ISLNK(st.st_mode):
         try:
-            entry["target"] = os.readlink(name, dir_fd=dir_fd)
+            entry["target"] = to_text(os.readlink(name, dir_fd=dir_fd))
         except OSError:
             entry["target"] = None  # replaced since it was listed
     return entry
@@ -78,45 +80,51 @@ def _existing(st: os.stat_result | None, guest: str) -> os.stat_result:
 
 
 def stat_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_str("path")
+    guest = ctx.arg_path("path")
     with runtime.paths.locate(guest, follow_final=False) as found:
         return Reply(_entry(found.rel, _existing(found.st, guest), found.dir_fd, found.name))
 
 
 def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_str("path", "/workspace")
+    """Stream the entries of `path` (a lone entry when it is not a directory) as records, in tree order.
+
+    The cursor key is an entry's path below `path`.
+    """
+    guest = ctx.arg_path("path", "/workspace")
     recursive = ctx.arg_bool("recursive", False)
-    limit = ctx.arg_int("max_entries", 10_000, minimum=1)
-    limit = min(limit, MAX_LIST_ENTRIES)
+    page = RecordPage(ctx)
     with runtime.paths.locate(guest) as found:
         st = _existing(found.st, guest)
         top = WorkspacePaths.to_guest(found.rel)
         if not stat.S_ISDIR(st.st_mode):
-            return Reply(
-                {"path": top, "entries": [_entry(found.rel, st, found.dir_fd, found.name)], "truncated": False}
-            )
+            key = path_key(posixpath.basename(found.rel))
+            if not page.seen(key):
+                page.add(key, _entry(found.rel, st, found.dir_fd, found.name))
+            return Reply({"path": to_text(top), **page.summary()})
         try:
             fd = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
         except OSError as exc:
             raise _open_error(runtime, exc, guest) from None
-    entries: list[dict[str, Any]] = []
-    truncated = False
     try:
-        for child in walk(fd) if recursive else _children(fd):
-            if len(entries) >= limit:
-                truncated = True
+        children = walk(fd, ordered=True, after=page.after) if recursive else _children(fd, page.after)
+        for child in children:
+            if not page.add(
+                path_key(child.rel), _entry(_join(found.rel, child.rel), child.st, child.dir_fd, child.name)
+            ):
                 break
-            entries.append(_entry(_join(found.rel, child.rel), child.st, child.dir_fd, child.name))
     finally:
         os.close(fd)
-    entries.sort(key=lambda e: str(e["path"]))
-    return Reply({"path": top, "entries": entries, "truncated": truncated})
+    return Reply({"path": to_text(top), **page.summary()})
 
 
-def _children(fd: int) -> Iterator[Found]:
+def _children(fd: int, after: tuple[bytes, ...] | None) -> Iterator[Found]:
+    """The entries of one directory in name order (by bytes), those after `after[0]` only when given."""
     with os.scandir(fd) as it:
-        children = list(it)
+        children = sorted(it, key=lambda e: os.fsencode(e.name))
+    first = after[0] if after else None
     for child in children:
+        if first is not None and os.fsencode(child.name) <= first:
+            continue
         try:
             yield Found(child.name, child.name, fd, child.stat(follow_symlinks=False))
         except FileNotFoundError:
@@ -124,7 +132,7 @@ def _children(fd: int) -> Iterator[Found]:
 
 
 def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_str("path")
+    guest = ctx.arg_path("path")
     offset = ctx.arg_int("offset", 0)
     if offset > MAX_FILE_OFFSET:
         raise OpError(Code.INVALID_ARGUMENT, f"offset must be at most {MAX_FILE_OFFSET}")
@@ -157,7 +165,7 @@ def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     end = offset + len(data)
     return Reply(
         {
-            "path": WorkspacePaths.to_guest(found.rel),
+            "path": to_text(WorkspacePaths.to_guest(found.rel)),
             "size": st.st_size,
             "offset": offset,
             "length": len(data),
@@ -168,7 +176,7 @@ def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def write_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_str("path")
+    guest = ctx.arg_path("path")
     mode = ctx.args.get("mode")
     if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777):
         raise OpError(Code.INVALID_ARGUMENT, "mode must be an integer permission value such as 420 (0o644)")
@@ -185,7 +193,7 @@ def write_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         if mode is None:
             mode = stat.S_IMODE(found.st.st_mode) if found.st is not None else 0o644
         size = _write_atomically(ctx, found.dir_fd, found.name, mode, guest)
-    return Reply({"path": WorkspacePaths.to_guest(found.rel), "size": size, "mode": mode})
+    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), "size": size, "mode": mode})
 
 
 def _write_atomically(ctx: RequestContext, dir_fd: int, name: str, mode: int, guest: str) -> int:
@@ -210,7 +218,7 @@ def _write_atomically(ctx: RequestContext, dir_fd: int, name: str, mode: int, gu
 
 
 def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_str("path")
+    guest = ctx.arg_path("path")
     recursive = ctx.arg_bool("recursive", False)
     if runtime.paths.relative(guest) == "":
         raise OpError(Code.INVALID_ARGUMENT, "refusing to delete /workspace itself", hint="delete its contents instead")
@@ -233,4 +241,4 @@ def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             if exc.errno in (errno.EISDIR, errno.ENOTDIR):
                 raise OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being deleted") from None
             raise
-    return Reply({"path": WorkspacePaths.to_guest(found.rel), "deleted": True, "type": _kind(st.st_mode)})
+    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), "deleted": True, "type": _kind(st.st_mode)})

@@ -25,13 +25,13 @@ from roost.agent.context import Reply, RequestContext
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import GUEST_ROOT, WorkspacePaths
 from roost.protocol import Code, OpError
+from roost.protocol.messages import CH_RECORDS
+from roost.protocol.names import NameFormError, from_text, to_text
+from roost.protocol.records import RecordWriter
 
 HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 DEFAULT_NEW_MODE = 0o644
 REJECT_HINT = "regenerate the diff against the current files; hunks must match exactly where they say"
-# git quotes unusual file names C-style, with octal escapes for non-ASCII bytes.
-QUOTE_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-QUOTED_BYTE = re.compile(rb'\\([0-7]{3}|[abtnvfr"\\])')
 GIT_HEADERS_IGNORED = ("similarity index ", "dissimilarity index ")
 
 
@@ -62,15 +62,11 @@ class FilePatch:
 
 
 def _unquote(text: str) -> str:
-    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
-        return text
-
-    def byte(match: re.Match[bytes]) -> bytes:
-        code = match[1].decode()
-        return bytes([int(code, 8) & 0xFF if code.isdigit() else QUOTE_ESCAPES[code]])
-
-    raw = QUOTED_BYTE.sub(byte, text[1:-1].encode("utf-8", "surrogateescape"))
-    return raw.decode("utf-8", "surrogateescape")
+    """A file name as a header writes it: as is, or C-quoted as git quotes unusual names."""
+    try:
+        return from_text(text)
+    except NameFormError as exc:
+        raise _reject(f"a file name in the patch is badly quoted: {exc}") from None
 
 
 def _split_quoted(text: str) -> tuple[str, str]:
@@ -460,7 +456,11 @@ def _delete(paths: WorkspacePaths, key: str) -> None:
 
 
 def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Apply the unified diff in `patch` (or the request body) to the workspace.
+    """Apply the unified diff in `patch` (or the request body or upload) to the workspace.
+
+    Each file touched is streamed as a record `{"path", "action", "hunks"}`,
+    in the patch's order, once the whole patch has applied (or, with
+    `dry_run`, would).
 
     Raises:
         OpError: patch_rejected when any hunk does not apply exactly (nothing is changed),
@@ -476,4 +476,8 @@ def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         files.extend(plan.add(patch))
     if not dry_run:
         _write(list(plan.changes.values()), runtime.paths)
-    return Reply({"files": files, "dry_run": dry_run})
+    records = RecordWriter(ctx.send, CH_RECORDS)
+    for touched in files:
+        records.add({**touched, "path": to_text(touched["path"])})
+    records.flush()
+    return Reply({"count": len(files), "dry_run": dry_run})

@@ -33,19 +33,55 @@ from roost.protocol import (
     write_frame,
 )
 from roost.protocol.identity import NONCE_MAX
+from roost.protocol.messages import DATA_CHUNK_BYTES
 
 log = logging.getLogger("roost.agent")
 
 AGENT_VERSION = "0.1.0"
-# DATA frames carry at most this much; smaller than the hard limit so a
-# stream of output never needs a frame near the ceiling.
-DATA_CHUNK = 1024 * 1024
+# A sender waiting for CREDIT is woken by credit, cancel or close; this only bounds a missed wake-up.
+CREDIT_WAIT_S = 1.0
 
 
 class ByteStream(Protocol):
     def recv_into(self, buffer: memoryview) -> int: ...
     def sendall(self, data: bytes) -> object: ...
     def close(self) -> None: ...
+
+
+class SendWindow:
+    """How far one call's DATA may run ahead of the host: `size` bytes unacknowledged, then wait for CREDIT.
+
+    A frame is always let through when nothing is in flight, so a window
+    smaller than one frame slows a call down but never stalls it.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def acquire(self, n: int, cancelled: threading.Event) -> None:
+        """Raises: OpError: cancelled.  OSError: the connection closed while waiting."""
+        with self._cond:
+            while self._in_flight and self._in_flight + n > self._size:
+                if cancelled.is_set():
+                    raise OpError(Code.CANCELLED, "call cancelled")
+                if self._closed:
+                    raise OSError("connection closed")
+                self._cond.wait(CREDIT_WAIT_S)
+            self._in_flight += n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - n)
+            self._cond.notify_all()
+
+    def wake(self, *, closed: bool = False) -> None:
+        """Let a waiting sender look again (it was cancelled, or the connection closed)."""
+        with self._cond:
+            self._closed = self._closed or closed
+            self._cond.notify_all()
 
 
 class Connection:
@@ -59,6 +95,7 @@ class Connection:
         self._calls_lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
         self._uploads: dict[int, UploadBuffer] = {}
+        self._windows: dict[int, SendWindow] = {}
         self._closed = False
 
     # -- writing -------------------------------------------------------------
@@ -68,13 +105,18 @@ class Connection:
                 raise OSError("connection closed")
             write_frame(self._stream.sendall, kind, header, body)
 
-    def _sender(self, request_id: int, cancelled: threading.Event) -> Callable[[str, bytes], None]:
+    def _sender(
+        self, request_id: int, cancelled: threading.Event, window: SendWindow | None
+    ) -> Callable[[str, bytes], None]:
         def send(channel: str, data: bytes) -> None:
             view = memoryview(data)
-            for start in range(0, len(view), DATA_CHUNK):
+            for start in range(0, len(view), DATA_CHUNK_BYTES):
                 if cancelled.is_set():
                     raise OpError(Code.CANCELLED, "call cancelled")
-                self._write(Kind.DATA, {"id": request_id, "ch": channel}, bytes(view[start : start + DATA_CHUNK]))
+                piece = bytes(view[start : start + DATA_CHUNK_BYTES])
+                if window is not None:
+                    window.acquire(len(piece), cancelled)
+                self._write(Kind.DATA, {"id": request_id, "ch": channel}, piece)
 
         return send
 
@@ -121,7 +163,7 @@ class Connection:
         hello.update(
             version=version,
             ops=sorted(self._ops.names()),
-            limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK},
+            limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK_BYTES},
         )
         identity = self._ops.runtime.identity
         nonce = frame.header.get("nonce")
@@ -142,10 +184,18 @@ class Connection:
             upload = self._uploads.get(rid)
             if upload is not None:
                 upload.end()
+        elif frame.kind is Kind.CREDIT:
+            window = self._windows.get(rid)
+            granted = frame.header.get("bytes")
+            if isinstance(granted, int) and not isinstance(granted, bool) and window is not None:
+                window.release(granted)
         elif frame.kind is Kind.CANCEL:
             event = self._cancels.get(rid)
             if event is not None:
                 event.set()
+            window = self._windows.get(rid)
+            if window is not None:
+                window.wake()
         else:
             raise FrameError(f"unexpected {frame.kind.name} frame from the host")
 
@@ -153,17 +203,23 @@ class Connection:
         rid = frame.request_id
         op = frame.header.get("op")
         args = frame.header.get("args") or {}
+        size = frame.header.get("window")
         if rid <= 0 or not isinstance(op, str) or not isinstance(args, dict):
             raise FrameError("REQUEST needs a positive id, an op name and an args object")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise FrameError("a REQUEST's window must be a positive number of bytes")
         with self._calls_lock:
             if rid in self._cancels:
                 raise FrameError(f"request id {rid} is already in flight")
             upload = UploadBuffer() if frame.header.get("upload") else None
+            window = SendWindow(size) if size is not None else None
             cancelled = threading.Event()
-            ctx = RequestContext(rid, op, args, frame.body, self._sender(rid, cancelled), upload, cancelled)
+            ctx = RequestContext(rid, op, args, frame.body, self._sender(rid, cancelled, window), upload, cancelled)
             self._cancels[rid] = cancelled
             if upload is not None:
                 self._uploads[rid] = upload
+            if window is not None:
+                self._windows[rid] = window
         threading.Thread(target=self._run, args=(ctx, upload), name=f"op-{op}-{rid}", daemon=True).start()
 
     def _run(self, ctx: RequestContext, upload: UploadBuffer | None) -> None:
@@ -172,7 +228,9 @@ class Connection:
         inflight.add(ctx.cancelled)
         try:
             reply = self._ops.call(ctx)
-            self._try_write(Kind.RESPONSE, {"id": rid, "result": reply.result}, reply.body)
+            self._try_write(
+                Kind.RESPONSE, {"id": rid, "result": reply.result}, reply.body, what=f"the result of {ctx.op}"
+            )
         except OpError as exc:
             self._try_write(Kind.ERROR, exc.to_header(rid))
         except Exception as exc:  # a bug in an op must not take the agent down
@@ -187,15 +245,18 @@ class Connection:
             with self._calls_lock:
                 self._cancels.pop(rid, None)
                 self._uploads.pop(rid, None)
+                self._windows.pop(rid, None)
             inflight.remove(ctx.cancelled)
 
-    def _try_write(self, kind: Kind, header: dict[str, Any], body: bytes = b"") -> None:
+    def _try_write(self, kind: Kind, header: dict[str, Any], body: bytes = b"", *, what: str = "a reply") -> None:
         try:
             self._write(kind, header, body)
         except FrameError as exc:
-            # The reply itself broke a limit: say so instead of going silent.
+            # The reply itself broke a limit: say what, instead of going silent.
             rid = header.get("id", 0)
-            self._try_write(Kind.ERROR, {"id": rid, "code": exc.code, "message": str(exc), "hint": ""})
+            message = f"{what} does not fit in one frame ({exc})"
+            hint = "results that grow with the workspace stream as records; this one did not: please report it"
+            self._try_write(Kind.ERROR, {"id": rid, "code": exc.code, "message": message, "hint": hint})
         except OSError:
             pass
 
@@ -207,6 +268,8 @@ class Connection:
                 event.set()
             for upload in self._uploads.values():
                 upload.discard()
+            for window in self._windows.values():
+                window.wake(closed=True)
         try:
             self._stream.close()
         except OSError:

@@ -11,11 +11,13 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.ops import AgentRuntime
+from roost.agent.record_page import RecordPage
 from roost.agent.service_logs import STREAMS, read_from, size, tail
 from roost.agent.service_model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services import ServiceSupervisor
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
+from roost.protocol.names import to_text
 
 FOLLOW_POLL_S = 0.1
 
@@ -38,8 +40,13 @@ def _argv(ctx: RequestContext) -> list[str]:
     return list(argv)
 
 
+def _wire(record: ServiceRecord) -> dict[str, Any]:
+    """A service's record as it is sent: its cwd in the text form of names."""
+    return {**record.to_dict(), "cwd": to_text(record.cwd)}
+
+
 def _with_log(runtime: AgentRuntime, record: ServiceRecord) -> dict[str, Any]:
-    result = record.to_dict()
+    result = _wire(record)
     if record.state == FAILED:
         run = supervisor(runtime).get(record.name)
         result["log_tail"] = supervisor(runtime).failure_log(run)
@@ -48,7 +55,7 @@ def _with_log(runtime: AgentRuntime, record: ServiceRecord) -> dict[str, Any]:
 
 def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     name = ServiceSpec.check_name(ctx.args.get("name"))
-    with runtime.paths.directory(ctx.arg_str("cwd", "/workspace")) as found:
+    with runtime.paths.directory(ctx.arg_path("cwd", "/workspace")) as found:
         cwd = runtime.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
     restart = ctx.arg_str("restart", "no")
     if restart not in RESTART_POLICIES:
@@ -65,7 +72,13 @@ def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def list_services(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    return Reply({"services": [r.to_dict() for r in supervisor(runtime).records()]})
+    """Stream every service's record, by name."""
+    page = RecordPage(ctx)
+    for record in supervisor(runtime).records():
+        key = (record.name.encode(),)
+        if not page.seen(key) and not page.add(key, _wire(record)):
+            break
+    return Reply(page.summary())
 
 
 def service_status(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -83,10 +96,10 @@ def service_logs(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
         raise OpError(Code.INVALID_ARGUMENT, "tail must be a whole number of lines")
     offset = size(run.directory, stream)
-    data = tail(run.directory, stream, lines)
+    # On the data channel, not as the RESPONSE body: a log kept with its rotated part can pass one body's limit.
+    ctx.send(CH_DATA, tail(run.directory, stream, lines))
     if not ctx.arg_bool("follow", False):
-        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state}, data)
-    ctx.send(CH_DATA, data)
+        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state})
     while not ctx.cancelled.is_set():
         fresh, offset = read_from(run.directory, stream, offset)
         if fresh:
@@ -101,4 +114,4 @@ def service_logs(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 def stop_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     grace = ctx.arg_opt_float("timeout")
     record = supervisor(runtime).stop(ctx.arg_str("name"), 10.0 if grace is None else grace)
-    return Reply(record.to_dict())
+    return Reply(_wire(record))

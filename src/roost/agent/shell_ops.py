@@ -14,6 +14,8 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirfd import fd_path
 from roost.agent.ops import AgentRuntime
+from roost.agent.record_page import RecordPage
+from roost.agent.shell_records import ShellRecord
 from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
 from roost.protocol import Code, OpError
 from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
@@ -21,6 +23,7 @@ from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as MAX_WAIT_MS
 from roost.protocol.limits import MAX_TERMINAL_CELLS
 from roost.protocol.messages import CH_PTY
+from roost.protocol.names import to_text
 
 
 def registry(runtime: AgentRuntime) -> ShellRegistry:
@@ -49,13 +52,18 @@ def _not_running(session: ShellSession) -> OpError:
     )
 
 
+def _wire(record: ShellRecord) -> dict[str, Any]:
+    """A shell's record as it is sent: its cwd in the text form of names."""
+    return {**record.to_dict(), "cwd": to_text(record.cwd)}
+
+
 def _status(session: ShellSession) -> dict[str, Any]:
     record = session.record
     return {"id": record.id, "state": record.state, "exit_code": record.exit_code, "signal": record.signal}
 
 
 def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest_cwd = ctx.arg_str("cwd", "/workspace")
+    guest_cwd = ctx.arg_path("cwd", "/workspace")
     cols, rows = _size(ctx, 120, 32)
     command = ctx.args.get("command") or ["bash", "-i"]
     if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
@@ -65,11 +73,17 @@ def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     env.update(ctx.arg_str_map("env"))
     with runtime.paths.directory(guest_cwd) as cwd:
         record = registry(runtime).open(command, fd_path(cwd.fd), env, cols, rows, runtime.paths.to_guest(cwd.rel))
-    return Reply(record.to_dict())
+    return Reply(_wire(record))
 
 
 def list_shells(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    return Reply({"shells": [r.to_dict() for r in registry(runtime).records()]})
+    """Stream every shell's record, oldest first."""
+    page = RecordPage(ctx)
+    for record in registry(runtime).records():
+        key = (record.created_at.encode(), record.id.encode())
+        if not page.seen(key) and not page.add(key, _wire(record)):
+            break
+    return Reply(page.summary())
 
 
 def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -123,7 +137,7 @@ def resize_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 def close_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     record = registry(runtime).close(ctx.arg_str("id"))
-    return Reply(record.to_dict())
+    return Reply(_wire(record))
 
 
 def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:

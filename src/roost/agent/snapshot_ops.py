@@ -6,18 +6,21 @@ Imports: the agent's own modules, protocol and the standard library only.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.diff_text import binary_change, patch_for
+from roost.agent.diff_text import Loader, binary_change, patch_for
 from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
+from roost.agent.record_page import RecordPage
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
 from roost.agent.trees import DIR, SYMLINK, Entry
-from roost.protocol import Code, OpError
-from roost.protocol.messages import CH_DATA
+from roost.protocol.names import to_text
+from roost.protocol.records import Key, path_key
 
-SEND_CHUNK = 256 * 1024
+# Patch text per record: big enough that a record's framing costs nothing, small enough to stream.
+PATCH_RECORD_CHARS = 32 * 1024
 
 
 def snapshots(runtime: AgentRuntime) -> Snapshots:
@@ -31,10 +34,19 @@ def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stream the snapshots as records, the baseline first, then by creation time (`names_only`: by name)."""
     store = snapshots(runtime)
     names_only = ctx.arg_bool("names_only", False)
+    page = RecordPage(ctx)
     with store.lock:
-        return Reply({"snapshots": store.list(names_only)})
+        listed = store.list(names_only)
+    for snapshot in listed:
+        rank = b"0" if snapshot["name"] == BASELINE else b"1"
+        when = b"" if names_only else str(snapshot["created_at"]).encode()
+        key = (rank, when, str(snapshot["name"]).encode())
+        if not page.seen(key) and not page.add(key, snapshot):
+            break
+    return Reply(page.summary())
 
 
 def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -54,10 +66,7 @@ def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:
-    raw = ctx.args.get("paths") or []
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        raise OpError(Code.INVALID_ARGUMENT, "'paths' must be a list of paths")
-    return [runtime.paths.relative(p) for p in raw]
+    return [runtime.paths.relative(p) for p in ctx.arg_paths("paths")]
 
 
 def _selected(path: str, filters: list[str]) -> bool:
@@ -65,10 +74,11 @@ def _selected(path: str, filters: list[str]) -> bool:
 
 
 def _summary(change: Change, binary: bool) -> dict[str, Any]:
+    """One change's record; every name in it in its text form."""
     entry = change.new or change.old
     assert entry is not None
     item: dict[str, Any] = {
-        "path": change.path,
+        "path": to_text(change.path),
         "change": change.change,
         "kind": entry.kind,
         "old_size": change.old.size if change.old else None,
@@ -78,24 +88,106 @@ def _summary(change: Change, binary: bool) -> dict[str, Any]:
         "binary": binary,
     }
     if entry.kind == SYMLINK or (change.old and change.old.kind == SYMLINK):
-        item["old_target"] = change.old.target if change.old else None
-        item["new_target"] = change.new.target if change.new else None
+        item["old_target"] = _target(change.old)
+        item["new_target"] = _target(change.new)
     return item
 
 
-def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Summary in the result; the patch text streamed on the data channel (capped at max_bytes).
+def _target(entry: Entry | None) -> str | None:
+    return None if entry is None or entry.target is None else to_text(entry.target)
 
-    Ignore rules (`exclude`, `gitignore`, `include_git_dir`) leave paths out
-    of both sides: excluded directories are not even scanned.
+
+class _PatchText:
+    """Patch text sent as `{"patch": text}` records after its change, at most `cap` bytes per call (None: all)."""
+
+    def __init__(self, page: RecordPage, cap: int | None) -> None:
+        self._page = page
+        self.cap = cap
+        self.sent = 0
+        self.cut_in: str | None = None  # the path whose patch the cap cut part-way
+
+    @property
+    def spent(self) -> bool:
+        return self.cap is not None and self.sent >= self.cap
+
+    def stream(self, pieces: Iterator[str]) -> bool:
+        """Send `pieces` as they are made, until the cap (the last may pass it); whether all went.
+
+        Holds one record's worth at a time, however large the file's patch.
+        """
+        pending: list[str] = []
+        size = 0
+        for piece in pieces:
+            if self.spent:
+                self.send(pending)
+                return False
+            pending.append(piece)
+            size += len(piece)
+            self.sent += len(piece.encode())
+            if size >= PATCH_RECORD_CHARS:
+                self.send(pending)
+                pending, size = [], 0
+        self.send(pending)
+        return True
+
+    def measure(self, pieces: Iterator[str]) -> tuple[list[str], bool]:
+        """The pieces that fit in what is left (the last may pass it), held, not sent; whether all did."""
+        kept: list[str] = []
+        for piece in pieces:
+            if self.spent:
+                return kept, False
+            kept.append(piece)
+            self.sent += len(piece.encode())
+        return kept, True
+
+    def send(self, pieces: list[str]) -> None:
+        text = "".join(pieces)
+        for start in range(0, len(text), PATCH_RECORD_CHARS):
+            self._page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
+
+
+def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, load: Loader) -> bool:
+    """Add `change` and its whole patch to a page; False when the page must end before it.
+
+    Only a page's first patch is cut (and says so), or one patch larger than
+    the budget would stop every page from moving on.
+    """
+    if not page.has_room() or text.spent:
+        page.stop_before()
+        return False
+    pieces, whole = text.measure(patch_for(change.path, change.change, change.old, change.new, load))
+    if not whole and page.count:
+        page.stop_before()
+        return False
+    page.add(key, _summary(change, binary_change(change.old, change.new, load)))
+    if not whole:
+        text.cut_in = change.path
+        pieces.append(
+            f"\n[... the patch of {to_text(change.path)} is cut at {text.cap} bytes; "
+            "read the file itself, or export the diff as a patch ...]\n"
+        )
+    text.send(pieces)
+    return True
+
+
+def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
+
+    `max_bytes` caps the patch text of the call. Without `limit` every change
+    is listed and the patch is cut where the cap falls, with a marker saying
+    what is missing. With `limit` (a page) the page ends before a change
+    whose patch no longer fits, so the next page starts with it whole; only
+    a page's first patch is ever cut. `counts` covers every change, not only
+    the page's. Ignore rules (`exclude`, `gitignore`, `include_git_dir`)
+    leave paths out of both sides: excluded directories are not even scanned.
     """
     store = snapshots(runtime)
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
-    cap = ctx.args.get("max_bytes")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
-        raise OpError(Code.INVALID_ARGUMENT, "max_bytes must be a positive integer or null")
+    cap = ctx.arg_opt_int("max_bytes", minimum=1)
     filters = _filters(runtime, ctx)
+    page = RecordPage(ctx)
+    text = _PatchText(page, cap)
     ignore = ignore_filter(ctx.args)
     with store.lock:
         base = store.load(against)
@@ -103,6 +195,9 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
         base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
     changes = [c for c in compare(base, now) if _selected(c.path, filters)]
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.change] = counts.get(change.change, 0) + 1
 
     def load(entry: Entry) -> bytes:
         if entry.kind == SYMLINK:
@@ -111,40 +206,30 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             return store.blobs.read(entry.digest)
         return store.read_current(entry.path)
 
-    summary = []
-    counts: dict[str, int] = {}
-    sent = unsent = 0
-    pending: list[str] = []
-    truncated_files = 0
-    cut_in: str | None = None  # the path whose patch the cap cut part-way
+    unshown = 0  # changes listed without their patch (the cap was spent)
     for change in changes:
-        binary = binary_change(change.old, change.new, load)
-        summary.append(_summary(change, binary))
-        counts[change.change] = counts.get(change.change, 0) + 1
+        key = path_key(change.path)
+        if page.seen(key):
+            continue
+        if not stat_only and page.limit is not None:
+            if not _page_change(page, text, key, change, load):
+                break
+            continue
+        if not page.add(key, _summary(change, binary_change(change.old, change.new, load))):
+            break
         if stat_only:
             continue
-        if cap is not None and sent >= cap:
-            truncated_files += 1
-            continue
-        for piece in patch_for(change.path, change.change, change.old, change.new, load):
-            # The cap holds inside one file's patch too: one huge file must not flood the caller.
-            if cap is not None and sent >= cap:
-                cut_in = change.path
-                break
-            pending.append(piece)
-            sent += len(piece)
-            unsent += len(piece)
-            if unsent >= SEND_CHUNK:
-                ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
-                pending.clear()
-                unsent = 0
-    if truncated_files or cut_in is not None:
-        partial = f"the patch of {cut_in} is incomplete; " if cut_in is not None else ""
-        pending.append(
-            f"\n[... diff cut at {cap} bytes: {partial}{truncated_files} more changed path(s) not shown; "
-            "narrow it with --path, or export it with --format patch ...]\n"
+        if text.spent:
+            unshown += 1
+        elif not text.stream(patch_for(change.path, change.change, change.old, change.new, load)):
+            text.cut_in = change.path
+    if unshown or (text.cut_in is not None and page.limit is None):
+        partial = f"the patch of {to_text(text.cut_in)} is incomplete; " if text.cut_in is not None else ""
+        text.send(
+            [
+                f"\n[... diff cut at {cap} bytes: {partial}{unshown} more changed path(s) not shown; "
+                "narrow it with --path, or export it with --format patch ...]\n"
+            ]
         )
-    if pending:
-        ctx.send(CH_DATA, "".join(pending).encode("utf-8", "surrogateescape"))
-    truncated = truncated_files > 0 or cut_in is not None
-    return Reply({"against": against, "changes": summary, "counts": counts, "truncated": truncated})
+    truncated = unshown > 0 or text.cut_in is not None
+    return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})

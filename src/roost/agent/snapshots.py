@@ -31,6 +31,7 @@ from roost.agent.paths import WorkspacePaths
 from roost.agent.trees import DIR, FILE, RACY_NS, SYMLINK, ContentStore, Entry, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
+from roost.protocol.records import path_key
 
 BASELINE = "baseline"
 EXCLUDED = frozenset({".roost-staging"})
@@ -51,8 +52,9 @@ def check_name(name: object) -> str:
 
 
 def compare(old: Tree, new: Tree) -> list[Change]:
+    """What changed from `old` to `new`, in tree order (the order every path list is sent in)."""
     changes = []
-    for path in sorted(old.keys() | new.keys()):
+    for path in sorted(old.keys() | new.keys(), key=path_key):
         before, after = old.get(path), new.get(path)
         if before is None:
             changes.append(Change(path, "added", None, after))

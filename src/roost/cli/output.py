@@ -4,17 +4,24 @@ errors on stderr with a stable code and a hint, and exit codes by error kind.
 Human output never lets a string from a workspace or a user drive the
 terminal: `shown` escapes control characters (a file named `\x1b[2J` must
 not clear the screen) and every renderer passes such strings through it;
-`table` does it for every cell. JSON output stays exact.
+`table` and `StreamedTable` do it for every cell. JSON output stays exact
+(names in it are in their quoted text form, which `to_dict` gives them).
+
+Results of any size are printed as they arrive: `StreamedTable` rows with
+fixed column widths, and `JsonStream` for one JSON document whose arrays
+and long strings are written piece by piece.
 
 Imports: errors and the standard library only.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from roost.errors import (
     AgentError,
@@ -26,6 +33,8 @@ from roost.errors import (
     RoostError,
     StorageError,
 )
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -116,3 +125,79 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+class StreamedTable:
+    """Rows printed as they arrive: every column but the last padded to a fixed width, every cell through `shown`.
+
+    The header comes with the first row, so an empty listing prints nothing.
+    """
+
+    def __init__(self, headers: list[str], widths: list[int]) -> None:
+        self._headers = headers
+        self._widths = widths
+        self.rows = 0
+
+    def _line(self, cells: list[str]) -> str:
+        padded = [shown(cell).ljust(width) for cell, width in zip(cells, self._widths, strict=False)]
+        return "  ".join([*padded, *(shown(cell) for cell in cells[len(self._widths) :])]).rstrip()
+
+    def row(self, cells: list[str]) -> None:
+        if not self.rows:
+            sys.stdout.write(self._line(self._headers) + "\n")
+        sys.stdout.write(self._line(cells) + "\n")
+        self.rows += 1
+
+
+def started(items: Iterator[T]) -> Iterator[T]:
+    """`items` with its first one fetched already, so a failure at the start comes before any output."""
+    marker = object()
+    first = next(items, marker)
+    return iter(()) if first is marker else itertools.chain((first,), items)  # type: ignore[arg-type]
+
+
+def _dumped(value: Any, indent: str) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str).replace("\n", "\n" + indent)
+
+
+class JsonStream:
+    """One JSON object written to stdout member by member, laid out as `emit_json` lays one out.
+
+    Write members in sorted key order to match it. Should the command fail
+    part-way, the document is cut short; the exit status and stderr say why.
+    """
+
+    def __init__(self) -> None:
+        self._members = 0
+        sys.stdout.write("{")
+
+    def _key(self, key: str) -> None:
+        sys.stdout.write(("," if self._members else "") + "\n  " + json.dumps(key) + ": ")
+        self._members += 1
+
+    def value(self, key: str, value: Any) -> None:
+        self._key(key)
+        sys.stdout.write(_dumped(value, "  "))
+
+    def array(self, key: str, items: Iterable[Any]) -> int:
+        """Write `items` as the array `key`, each as it comes; return how many there were."""
+        self._key(key)
+        sys.stdout.write("[")
+        count = 0
+        for item in items:
+            sys.stdout.write(("," if count else "") + "\n    " + _dumped(item, "    "))
+            count += 1
+        sys.stdout.write("\n  ]" if count else "]")
+        return count
+
+    def text(self, key: str, pieces: Iterable[str]) -> None:
+        """Write the string `key` from its pieces, never holding it whole."""
+        self._key(key)
+        sys.stdout.write('"')
+        for piece in pieces:
+            sys.stdout.write(json.dumps(piece)[1:-1])
+        sys.stdout.write('"')
+
+    def close(self) -> None:
+        sys.stdout.write("\n}\n" if self._members else "}\n")
+        sys.stdout.flush()

@@ -11,11 +11,16 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
-from roost.mcp.toolkit import ToolContext, WorkspaceRef, add_tool
+from roost.mcp.toolkit import NAMES_NOTE, Cursor, ToolContext, WorkspaceRef, add_tool, guest_path, more_marker
 
 SnapshotName = Annotated[str, Field(description="Snapshot name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.")]
+DEFAULT_DIFF_ENTRIES = 200
+MAX_DIFF_ENTRIES = 2000
+DEFAULT_SNAPSHOT_ENTRIES = 100
+MAX_SNAPSHOT_ENTRIES = 1000
 Exclude = Annotated[
     list[str] | None,
     Field(description="gitignore patterns relative to /workspace to leave out, e.g. ['node_modules/', '*.log']."),
@@ -23,15 +28,28 @@ Exclude = Annotated[
 Gitignore = Annotated[bool, Field(description="Also honour the workspace's .gitignore files and .git/info/exclude.")]
 
 
+def _entries(value: int, limit: int) -> int:
+    if not 1 <= value <= limit:
+        raise InvalidArgument(f"max_entries must be between 1 and {limit}", hint="page through the rest with cursor")
+    return value
+
+
 def register_change_tools(server: MCPServer, context: ToolContext) -> None:
     async def workspace_diff(
         workspace: WorkspaceRef,
         against: Annotated[str, Field(description="`baseline` (the state at create) or a snapshot name.")] = "baseline",
-        paths: Annotated[list[str] | None, Field(description="Only changes under these paths.")] = None,
+        paths: Annotated[list[str] | None, Field(description=f"Only changes under these paths. {NAMES_NOTE}")] = None,
         stat: Annotated[bool, Field(description="Only the summary of changed paths, no patch text.")] = False,
         max_bytes: Annotated[
-            int, Field(description="Cap on the patch text.", ge=1024, le=MAX_MODEL_CHARS)
+            int, Field(description="Patch text per call.", ge=1024, le=MAX_MODEL_CHARS)
         ] = DEFAULT_MODEL_CHARS,
+        max_entries: Annotated[
+            int,
+            Field(
+                description=f"Most changed paths per call (default {DEFAULT_DIFF_ENTRIES}, at most {MAX_DIFF_ENTRIES})."
+            ),
+        ] = DEFAULT_DIFF_ENTRIES,
+        cursor: Cursor = None,
         exclude: Exclude = None,
         gitignore: Gitignore = False,
         include_git_dir: Annotated[
@@ -39,26 +57,33 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         ] = None,
     ) -> CallToolResult:
         """What changed in /workspace: a summary per path (added, modified, deleted, type_changed,
-        mode_changed) and a git-style patch. `truncated` says the patch was cut; narrow with paths,
-        or leave build output and dependencies out with exclude or gitignore."""
+        mode_changed) and a git-style patch, in tree order; `counts` totals every change. Leave build
+        output and dependencies out with exclude or gitignore.
+
+        A diff of any size comes in pages: a page ends after max_entries paths, or before a path whose
+        patch would pass max_bytes (a page's first patch alone is cut to fit, and says so). When more
+        remain, `next_cursor` is set and `more` says how to continue (the same call, the same exclude
+        and gitignore, with cursor=next_cursor)."""
 
         def work() -> dict[str, Any]:
             result = context.workspace(workspace).diff(
                 against=against,
-                paths=paths or (),
+                paths=[guest_path(p, "paths") for p in paths or ()],
                 stat=stat,
                 max_bytes=max_bytes,
+                cursor=cursor,
+                limit=_entries(max_entries, MAX_DIFF_ENTRIES),
                 exclude=exclude or (),
                 gitignore=gitignore,
                 include_git_dir=include_git_dir,
             )
-            return result.to_dict()
+            return {**result.to_dict(), **more_marker("workspace_diff", result.next_cursor, "changed paths")}
 
         return await offload(work)
 
     async def workspace_export(
         workspace: WorkspaceRef,
-        path: Annotated[str, Field(description="File or directory in /workspace.")],
+        path: Annotated[str, Field(description=f"File or directory in /workspace. {NAMES_NOTE}")],
         output_path: Annotated[str, Field(description="New host path to write (under the server's allowed roots).")],
         format: Annotated[
             Literal["dir", "tar", "patch"], Field(description="dir: the files; tar: an archive; patch: the diff.")
@@ -80,7 +105,7 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
             result = (
                 context.workspace(workspace)
                 .export(
-                    path,
+                    guest_path(path),
                     target,
                     format=format,
                     exclude=exclude or (),
@@ -98,11 +123,25 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         """Checkpoint /workspace under a name (cheap: unchanged content is stored once)."""
         return await offload(lambda: context.workspace(workspace).snapshots.create(name).to_dict())
 
-    async def snapshot_list(workspace: WorkspaceRef) -> CallToolResult:
-        """List snapshots, the baseline first."""
-        return await offload(
-            lambda: {"snapshots": [s.to_dict() for s in context.workspace(workspace).snapshots.list()]}
-        )
+    async def snapshot_list(
+        workspace: WorkspaceRef,
+        max_entries: Annotated[
+            int,
+            Field(
+                description=f"Most snapshots per call (default {DEFAULT_SNAPSHOT_ENTRIES}, at most {MAX_SNAPSHOT_ENTRIES})."
+            ),
+        ] = DEFAULT_SNAPSHOT_ENTRIES,
+        cursor: Cursor = None,
+    ) -> CallToolResult:
+        """List snapshots, the baseline first, then by creation time. When more remain than max_entries,
+        `next_cursor` is set and `more` says how to continue (the same call with cursor=next_cursor)."""
+
+        def work() -> dict[str, Any]:
+            limit = _entries(max_entries, MAX_SNAPSHOT_ENTRIES)
+            page = context.workspace(workspace).snapshots.page(cursor=cursor, limit=limit)
+            return {**page.to_dict(), **more_marker("snapshot_list", page.next_cursor, "snapshots")}
+
+        return await offload(work)
 
     async def snapshot_delete(workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
         """Delete a snapshot (not the baseline)."""

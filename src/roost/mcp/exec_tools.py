@@ -35,6 +35,7 @@ from roost.mcp.toolkit import (
     ToolContext,
     WorkspaceRef,
     add_tool,
+    guest_path,
 )
 from roost.models import ExecResult
 
@@ -82,7 +83,7 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
             handle = context.workspace(workspace)
-            result = handle.exec(command, cwd=cwd, env=env, timeout=timeout, stdin=stdin)
+            result = handle.exec(command, cwd=guest_path(cwd, "cwd"), env=env, timeout=timeout, stdin=stdin)
             view = exec_view(result, limit, resume_with_logs(handle.id, result))
             return ToolReply(view, timed_out_note(result, timeout))
 

@@ -14,7 +14,16 @@ from pydantic import Field
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import MAX_MODEL_CHARS, cap_text, model_chars
 from roost.mcp.results import offload
-from roost.mcp.toolkit import GuestPath, MaxOutputChars, ToolContext, WorkspaceRef, add_tool
+from roost.mcp.toolkit import (
+    Cursor,
+    GuestPath,
+    MaxOutputChars,
+    ToolContext,
+    WorkspaceRef,
+    add_tool,
+    guest_path,
+    more_marker,
+)
 
 DEFAULT_LIST_ENTRIES = 500
 MAX_LIST_ENTRIES = 10_000
@@ -29,22 +38,27 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         recursive: Annotated[bool, Field(description="Walk subdirectories too.")] = False,
         max_entries: Annotated[
             int,
-            Field(description=f"Most entries to return (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES})."),
+            Field(
+                description=f"Most entries per call (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES}); "
+                "page through the rest with cursor."
+            ),
         ] = DEFAULT_LIST_ENTRIES,
+        cursor: Cursor = None,
     ) -> CallToolResult:
-        """List a directory in a workspace: name, type, size, mode, mtime (and link target) per entry."""
+        """List a directory in a workspace: path, name, type, size, mode, mtime (and link target) per entry,
+        in tree order (a directory before what it holds).
+
+        A listing of any size comes in pages of at most max_entries: when more remain, `truncated` is true,
+        `next_cursor` is set and `more` says how to continue (the same call with cursor=next_cursor)."""
 
         def work() -> dict[str, Any]:
             if not 1 <= max_entries <= MAX_LIST_ENTRIES:
                 raise InvalidArgument(
-                    f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="narrow the path, or page it"
+                    f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="page through the rest with cursor"
                 )
-            listing = context.workspace(workspace).files.list(path, recursive=recursive).to_dict()
-            entries = listing["entries"]
-            if len(entries) > max_entries:
-                listing["entries"] = entries[:max_entries]
-                listing["truncated"] = True
-            return listing
+            files = context.workspace(workspace).files
+            listing = files.list(guest_path(path), recursive=recursive, cursor=cursor, limit=max_entries)
+            return {**listing.to_dict(), **more_marker("file_list", listing.next_cursor, "entries")}
 
         return await offload(work)
 
@@ -67,14 +81,13 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> dict[str, Any]:
             limit = model_chars(max_output_chars)
-            content = context.workspace(workspace).files.read(path, offset=offset, max_bytes=max_bytes)
+            content = context.workspace(workspace).files.read(guest_path(path), offset=offset, max_bytes=max_bytes)
             view = content.to_dict()
 
             def resume(head: int, omitted: int) -> str:
                 size = min(omitted, MAX_MODEL_CHARS)
-                return (
-                    f"read the rest with file_read path={content.path} offset={content.offset + head} max_bytes={size}"
-                )
+                where = f"path={view['path']} offset={content.offset + head} max_bytes={size}"
+                return f"read the rest with file_read {where}"
 
             capped = cap_text(view["content"], limit, resume)
             view["content"] = capped.text
@@ -90,7 +103,9 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         mode: Annotated[int | None, Field(description="Permission bits, e.g. 493 for 0o755.")] = None,
     ) -> CallToolResult:
         """Write a text file in a workspace atomically, creating parent directories; replaces any existing file."""
-        return await offload(lambda: context.workspace(workspace).files.write(path, content, mode=mode).to_dict())
+        return await offload(
+            lambda: context.workspace(workspace).files.write(guest_path(path), content, mode=mode).to_dict()
+        )
 
     async def file_delete(
         workspace: WorkspaceRef,
@@ -98,7 +113,9 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         recursive: Annotated[bool, Field(description="Delete a directory and everything in it.")] = False,
     ) -> CallToolResult:
         """Delete a file, symlink or (with recursive) directory in a workspace."""
-        return await offload(lambda: context.workspace(workspace).files.delete(path, recursive=recursive).to_dict())
+        return await offload(
+            lambda: context.workspace(workspace).files.delete(guest_path(path), recursive=recursive).to_dict()
+        )
 
     async def patch_apply(
         workspace: WorkspaceRef,
@@ -122,7 +139,7 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> dict[str, Any]:
             real = context.roots.confine(source, param="source")
-            return context.workspace(workspace).sync_push(real, dest=dest, delete=delete).to_dict()
+            return context.workspace(workspace).sync_push(real, dest=guest_path(dest, "dest"), delete=delete).to_dict()
 
         return await offload(work)
 

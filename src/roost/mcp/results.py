@@ -12,9 +12,11 @@ fail the tool's schema, and unknown tool names, come back in the same shape
 (`invalid_argument`, `unknown_tool`) through `RoostMCPServer`. So does `true`
 or `false` given for a number: pydantic's lax mode would read it as 1 or 0.
 
-A file name that is not UTF-8 reaches the SDK surrogate-escaped, which JSON
-on the wire cannot carry: results show each such byte as `\\xNN` instead, so
-a workspace can never make a result unsendable (and the server fall over).
+File names reach results in their quoted text form (`to_dict` writes them
+so). Any other string holding a byte that is not UTF-8 (an error message
+naming a file, say) arrives surrogate-escaped, which JSON on the wire cannot
+carry: results show each such byte as `\\xNN` instead, so a workspace can
+never make a result unsendable (and the server fall over).
 
 This module imports `roost.errors`, `roost.models`, the `mcp` server and types, pydantic, anyio and the standard library.
 """

@@ -24,6 +24,7 @@ from roost.mcp.toolkit import (
     SeedPath,
     ToolContext,
     add_tool,
+    guest_path,
 )
 
 
@@ -49,7 +50,9 @@ def register_run_tools(server: MCPServer, context: ToolContext) -> None:
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
             seed = context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
-            result = context.roost.run(env, command, timeout=timeout, cwd=cwd, env_vars=env_vars, seed_path=seed)
+            result = context.roost.run(
+                env, command, timeout=timeout, cwd=guest_path(cwd, "cwd"), env_vars=env_vars, seed_path=seed
+            )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
             view.pop("exec_id", None)
             return ToolReply(view, timed_out_note(result, timeout))

@@ -15,7 +15,7 @@ from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Command, Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool
+from roost.mcp.toolkit import Command, Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool, guest_path
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
 
@@ -60,7 +60,7 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
                 interval_ms=ready_interval_ms,
             )
             service = context.workspace(workspace).services.start(
-                name, command, cwd=cwd, env=env, ready=ready, restart=restart
+                name, command, cwd=guest_path(cwd, "cwd"), env=env, ready=ready, restart=restart
             )
             return service.to_dict()
 

@@ -18,7 +18,7 @@ from roost.arguments import SHELL_WAIT_LIMIT_MS, TERMINAL_CELLS_LIMIT
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool
+from roost.mcp.toolkit import Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool, guest_path
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
@@ -37,7 +37,11 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
         programs stay. Type with shell_write, read with shell_read.
         """
         return await offload(
-            lambda: context.workspace(workspace).shells.open(cwd=cwd, cols=cols, rows=rows, env=env).to_dict()
+            lambda: (
+                context.workspace(workspace)
+                .shells.open(cwd=guest_path(cwd, "cwd"), cols=cols, rows=rows, env=env)
+                .to_dict()
+            )
         )
 
     async def shell_list(workspace: WorkspaceRef) -> CallToolResult:

@@ -3,7 +3,7 @@
 A tool group is a function `register(server, context)` that adds its tools to
 the server; profiles are lists of groups (see `roost.mcp.server.PROFILES`).
 
-This module imports `roost.client`, the MCP server class, pydantic and the standard library.
+This module imports `roost.client`, `roost.arguments`, the MCP server class, pydantic and the standard library.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from roost.arguments import name_from_text
 from roost.client import Roost, Workspace
 from roost.mcp.host_paths import AllowedRoots
 
@@ -59,7 +60,13 @@ ExecTimeout = Annotated[
         "null for no limit). A timed-out command still returns its partial output with timed_out=true."
     ),
 ]
-Cwd = Annotated[str | None, Field(description="Working directory inside the workspace (default /workspace).")]
+NAMES_NOTE = (
+    "A name that is not valid UTF-8, or holds a control character, quote or backslash, is written C-quoted as git "
+    'writes it ("caf\\351.txt"); give it back exactly as listed.'
+)
+Cwd = Annotated[
+    str | None, Field(description=f"Working directory inside the workspace (default /workspace). {NAMES_NOTE}")
+]
 EnvVars = Annotated[dict[str, str] | None, Field(description="Extra environment variables for the command.")]
 MaxOutputChars = Annotated[
     int | None,
@@ -76,4 +83,32 @@ SeedPath = Annotated[
     ),
 ]
 EnvName = Annotated[str, Field(description="Environment name, e.g. debian:12 (see env_list).")]
-GuestPath = Annotated[str, Field(description="A path inside the workspace, absolute or relative to /workspace.")]
+GuestPath = Annotated[
+    str, Field(description=f"A path inside the workspace, absolute or relative to /workspace. {NAMES_NOTE}")
+]
+Cursor = Annotated[
+    str | None,
+    Field(description="Where to continue: the next_cursor a previous call returned (omit to start at the beginning)."),
+]
+
+
+@overload
+def guest_path(text: str, param: str = "path") -> str: ...
+@overload
+def guest_path(text: None, param: str = "path") -> None: ...
+
+
+def guest_path(text: str | None, param: str = "path") -> str | None:
+    """A guest path as a model gives it (names C-quoted where listings quote them), as the SDK takes it.
+
+    Raises:
+        InvalidArgument: a quoted name that is not well formed.
+    """
+    return None if text is None else name_from_text(text, param)
+
+
+def more_marker(tool: str, next_cursor: str | None, what: str) -> dict[str, str]:
+    """The fields a paged result adds when more remains: how to get the rest."""
+    if next_cursor is None:
+        return {}
+    return {"more": f"more {what} follow: call {tool} again with the same arguments and cursor={next_cursor!r}"}

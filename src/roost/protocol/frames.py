@@ -45,6 +45,7 @@ class Kind(enum.IntEnum):
     RESPONSE = 5
     ERROR = 6
     CANCEL = 7
+    CREDIT = 8
 
 
 class FrameError(Exception):

@@ -14,6 +14,13 @@ every call with exactly one RESPONSE ``{"id": n, "result": {..}}`` or ERROR
 asks the agent to stop a running call; the call still ends with its one
 RESPONSE or ERROR.
 
+A REQUEST may carry ``"window": bytes``: the agent then never has more than
+that many bytes of DATA bodies for the call in flight unacknowledged, and
+the host acknowledges what it has consumed with CREDIT ``{"id": n, "bytes":
+k}``. So a host reading a stream slower than the agent makes it holds at
+most one window of it. Results that grow with the workspace always stream
+this way, as records (see `roost.protocol.records`).
+
 Standard library only: the guest agent imports it.
 """
 
@@ -21,7 +28,15 @@ from __future__ import annotations
 
 from typing import Any
 
-PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+# 2: results that grow with the workspace stream as records (never in a header),
+# flow control by window and CREDIT, file names in their text form (`roost.protocol.names`).
+PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
+
+# The agent cuts streamed output into DATA frames of at most this much (well under the hard
+# body limit, so a stream never needs a frame near the ceiling).
+DATA_CHUNK_BYTES = 1024 * 1024
+# What a host grants a streamed call: a few frames in flight keep the pipe full.
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 
 # Channels of DATA frames.
 CH_STDIN = "stdin"
@@ -29,6 +44,7 @@ CH_STDOUT = "stdout"
 CH_STDERR = "stderr"
 CH_DATA = "data"
 CH_PTY = "pty"
+CH_RECORDS = "records"
 
 
 class Op:

@@ -6,6 +6,11 @@ threads (an MCP server's tool calls, say) share one connection. Errors are
 translated here, once: error frames become `RoostError`s by code, a stream
 that ends mid-call becomes `AgentError(agent_disconnected)`.
 
+`call` waits for a whole answer; `stream` hands a call's DATA frames to the
+caller one at a time under a window (the agent sends no more than that
+ahead of what the caller has taken), so a result of any size passes through
+in bounded memory.
+
 Imports: protocol, errors and the standard library only.
 """
 
@@ -29,6 +34,7 @@ from roost.protocol import (
     write_frame,
 )
 from roost.protocol.identity import AgentIdentity, new_nonce
+from roost.protocol.messages import STREAM_WINDOW_BYTES
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -102,11 +108,15 @@ class AgentClient:
         if frame is None:
             raise _disconnected("closed during handshake")
         if frame.kind is Kind.ERROR:
-            raise error_from_code(
-                str(frame.header.get("code", "protocol_error")),
-                str(frame.header.get("message", "handshake refused")),
-                frame.header.get("hint") or None,
-            )
+            code = str(frame.header.get("code", "protocol_error"))
+            message = str(frame.header.get("message", "handshake refused"))
+            if code == "unsupported_version":
+                raise ProtocolError(
+                    f"the workspace's agent does not speak this roost's protocol {list(PROTOCOL_VERSIONS)} ({message})",
+                    code=code,
+                    hint="restart the workspace, so that its agent runs this roost's code",
+                )
+            raise error_from_code(code, message, frame.header.get("hint") or None)
         if frame.kind is not Kind.HELLO:
             raise ProtocolError(f"expected HELLO from the agent, got {frame.kind.name}")
         if identity is not None:
@@ -191,7 +201,13 @@ class AgentClient:
             with self._send_lock:
                 write_frame(self._stream.sendall, kind, header, body)
         except FrameError as exc:
-            raise ProtocolError(str(exc), code=exc.code, hint="send less per call") from None
+            op = header.get("op")
+            what = f"the arguments of {op} do not" if kind is Kind.REQUEST and op else f"a {kind.name} frame does not"
+            raise ProtocolError(
+                f"{what} fit in one frame ({exc})",
+                code=exc.code,
+                hint="pass large data as stdin or a file in the workspace, not as an argument",
+            ) from None
         except OSError as exc:
             raise _disconnected(str(exc)) from None
 
@@ -216,17 +232,9 @@ class AgentClient:
             RoostError: the agent's error for this call, translated by code.
             AgentError: agent_disconnected when the stream ends first.
         """
-        if self._broken is not None:
-            raise self._broken
-        rid = next(self._ids)
-        waiter: queue.SimpleQueue[Frame | _Broken] = queue.SimpleQueue()
-        with self._pending_lock:
-            self._pending[rid] = waiter
+        rid, waiter = self._register()
         try:
-            header: dict[str, Any] = {"id": rid, "op": op, "args": args or {}}
-            if upload is not None:
-                header["upload"] = True
-            self._send(Kind.REQUEST, header, body)
+            self._send(Kind.REQUEST, _request(rid, op, args, upload is not None), body)
             if on_start is not None:
                 on_start(rid)
             if upload is not None:
@@ -249,32 +257,60 @@ class AgentClient:
     def _await(self, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], on_data: OnData | None) -> Reply:
         collected: dict[str, list[bytes]] = {}
         while True:
-            item = waiter.get()
-            if isinstance(item, _Broken):
-                raise item.error
-            if item.kind is Kind.DATA:
-                channel = str(item.header.get("ch", "data"))
+            frame = _answer(rid, waiter.get())
+            if frame.kind is Kind.DATA:
+                channel = str(frame.header.get("ch", "data"))
                 if on_data is not None:
-                    on_data(channel, item.body)
+                    on_data(channel, frame.body)
                 else:
-                    collected.setdefault(channel, []).append(item.body)
-            elif item.kind is Kind.RESPONSE:
-                result = item.header.get("result")
-                return Reply(
-                    result if isinstance(result, dict) else {},
-                    item.body,
-                    {ch: b"".join(parts) for ch, parts in collected.items()},
-                )
-            elif item.kind is Kind.ERROR:
-                details = item.header.get("details")
-                raise error_from_code(
-                    str(item.header.get("code", "agent_error")),
-                    str(item.header.get("message", "the agent reported an error")),
-                    item.header.get("hint") or None,
-                    details if isinstance(details, dict) else None,
-                )
+                    collected.setdefault(channel, []).append(frame.body)
             else:
-                raise ProtocolError(f"unexpected {item.kind.name} frame for request {rid}")
+                return Reply(_result(frame), frame.body, {ch: b"".join(parts) for ch, parts in collected.items()})
+
+    def stream(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        upload: Iterable[bytes] | None = None,
+        window: int = STREAM_WINDOW_BYTES,
+    ) -> CallStream:
+        """Start one operation whose DATA the caller takes frame by frame (see `CallStream`).
+
+        An `upload` is sent whole before this returns, so only ops that read
+        their upload to the end before they stream anything take one
+        (`patch.apply`); any other would wait on a window nobody credits.
+
+        Raises:
+            RoostError: the connection is broken, or the request cannot be sent.
+        """
+        rid, waiter = self._register()
+        try:
+            self._send(Kind.REQUEST, {**_request(rid, op, args, upload is not None), "window": window})
+            if upload is not None:
+                self._upload(rid, upload)
+        except BaseException:
+            self._forget(rid)
+            self.cancel(rid)
+            raise
+        return CallStream(self, rid, waiter, window)
+
+    def _register(self) -> tuple[int, queue.SimpleQueue[Frame | _Broken]]:
+        """A new request id and the queue its frames will arrive in."""
+        if self._broken is not None:
+            raise self._broken
+        rid = next(self._ids)
+        waiter: queue.SimpleQueue[Frame | _Broken] = queue.SimpleQueue()
+        with self._pending_lock:
+            self._pending[rid] = waiter
+        return rid, waiter
+
+    def _forget(self, rid: int) -> None:
+        with self._pending_lock:
+            self._pending.pop(rid, None)
+
+    def _credit(self, rid: int, consumed: int) -> None:
+        self._send(Kind.CREDIT, {"id": rid, "bytes": consumed})
 
     def cancel(self, rid: int) -> None:
         """Ask the agent to stop call `rid` (best effort)."""
@@ -282,3 +318,104 @@ class AgentClient:
             self._send(Kind.CANCEL, {"id": rid})
         except RoostError:
             pass
+
+
+class CallStream:
+    """One streamed call: its DATA frames as `(channel, body)` pairs, in order, as the caller takes them.
+
+    The agent runs at most one window ahead: each frame taken is credited
+    back once a quarter window has been. After the last frame, `result`
+    holds the RESPONSE's result. `close()` (also on leaving a `with` block)
+    cancels a call that has not finished and drops what it still sends.
+    """
+
+    def __init__(self, client: AgentClient, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], window: int) -> None:
+        self._client = client
+        self._rid = rid
+        self._waiter = waiter
+        self._threshold = max(1, window // 4)
+        self._uncredited = 0
+        self._result: dict[str, Any] | None = None
+        self._done = False
+
+    def __iter__(self) -> CallStream:
+        return self
+
+    def __next__(self) -> tuple[str, bytes]:
+        """Raises: RoostError: the agent's error for this call, or the connection's end."""
+        if self._done:
+            raise StopIteration
+        try:
+            item = self._waiter.get()
+        except BaseException:  # interrupted while waiting: the agent must stop too
+            self.close()
+            raise
+        try:
+            frame = _answer(self._rid, item)
+        except RoostError:  # the call is over, one way or another
+            self._finish()
+            raise
+        if frame.kind is not Kind.DATA:
+            self._result = _result(frame)
+            self._finish()
+            raise StopIteration
+        self._uncredited += len(frame.body)
+        if self._uncredited >= self._threshold:
+            self._client._credit(self._rid, self._uncredited)
+            self._uncredited = 0
+        return str(frame.header.get("ch", "data")), frame.body
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The call's result; only once every frame has been taken."""
+        if self._result is None:
+            raise RuntimeError("the stream has not been read to its end")
+        return self._result
+
+    def _finish(self) -> None:
+        self._done = True
+        self._client._forget(self._rid)
+
+    def close(self) -> None:
+        if not self._done:
+            self._finish()
+            self._client.cancel(self._rid)
+
+    def __enter__(self) -> CallStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _request(rid: int, op: str, args: dict[str, Any] | None, upload: bool) -> dict[str, Any]:
+    header: dict[str, Any] = {"id": rid, "op": op, "args": args or {}}
+    if upload:
+        header["upload"] = True
+    return header
+
+
+def _answer(rid: int, item: Frame | _Broken) -> Frame:
+    """A DATA or RESPONSE frame of call `rid`.
+
+    Raises:
+        RoostError: the call's ERROR (by code), the connection's end, or a frame that has no place here.
+    """
+    if isinstance(item, _Broken):
+        raise item.error
+    if item.kind in (Kind.DATA, Kind.RESPONSE):
+        return item
+    if item.kind is Kind.ERROR:
+        details = item.header.get("details")
+        raise error_from_code(
+            str(item.header.get("code", "agent_error")),
+            str(item.header.get("message", "the agent reported an error")),
+            item.header.get("hint") or None,
+            details if isinstance(details, dict) else None,
+        )
+    raise ProtocolError(f"unexpected {item.kind.name} frame for request {rid}")
+
+
+def _result(frame: Frame) -> dict[str, Any]:
+    result = frame.header.get("result")
+    return result if isinstance(result, dict) else {}

@@ -91,7 +91,10 @@ class Written:
 
 
 def _shown(name: str) -> str:
-    """A member name as text a person can read: bytes that are not UTF-8 become `\\xNN`."""
+    """A name as text for a sentence (`detail`): bytes that are not UTF-8 become `\\xNN`.
+
+    The `path` of a skipped entry keeps the name itself (its bytes, as `os.fsdecode` has them).
+    """
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -129,7 +132,7 @@ class _Planner:
     def skip(self, parts: tuple[str, ...] | None, name: str, reason: str, detail: str) -> None:
         if parts:
             self.nodes.setdefault(parts, SKIPPED)
-        self.plan.skip(_shown(name), reason, detail)
+        self.plan.skip(name, reason, detail)
 
     def parents_ok(self, index: int, parts: tuple[str, ...], name: str) -> bool:
         missing = []
@@ -171,7 +174,7 @@ class _Planner:
             return
         state = self.nodes.get(parts)
         if state is not None and not (state == IMPLICIT and member.isdir()):
-            self.plan.skip(_shown(name), "duplicate", "appears more than once in the archive")
+            self.plan.skip(name, "duplicate", "appears more than once in the archive")
             return
         if member.isdir():
             self.keep(index, _Kept(parts, DIR, safe_mode(member.mode, directory=True), _mtime(member)))
@@ -228,7 +231,7 @@ class _Planner:
                 del self.plan.kept[index]
                 self.nodes[parts] = SKIPPED
                 target = _shown(self.links[parts])
-                self.plan.skip(_shown("/".join(parts)), "symlink_escapes", f"points outside the export ({target!r})")
+                self.plan.skip("/".join(parts), "symlink_escapes", f"points outside the export ({target!r})")
         return self.plan
 
 

@@ -195,14 +195,14 @@ def _undo_create(rt: Runtime, backend: Backend, ws_id: str, runtime: dict[str, o
         rt.store.remove(ws_id)
 
 
-def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str, key: str) -> dict[str, int] | None:
+def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str) -> dict[str, int] | None:
+    counts: dict[str, int] = {}
     try:
-        items = rt.call(record, op).result.get(key, [])
+        with rt.records(record, op) as items:
+            for item in items:
+                counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
     except RoostError:
         return None  # the agent cannot say; health already tells why
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
     return counts
 
 
@@ -214,8 +214,8 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bo
     if probe:
         record = rt.check_health(record)
     running = record.state == "running"
-    services = _state_counts(rt, record, Op.SERVICE_LIST, "services") if counts and running else None
-    shells = _state_counts(rt, record, Op.SHELL_LIST, "shells") if counts and running else None
+    services = _state_counts(rt, record, Op.SERVICE_LIST) if counts and running else None
+    shells = _state_counts(rt, record, Op.SHELL_LIST) if counts and running else None
     backend = rt.backend(record)
     return WorkspaceInfo(
         id=record.id,

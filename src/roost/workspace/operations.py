@@ -34,7 +34,9 @@ from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.runtime import Runtime
+from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
+from roost.workspace.wire_names import received_name, received_opt_name
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
 # Per stream, what the exec history keeps of any exec for later paging.
@@ -172,28 +174,65 @@ def _log(
 
 def _entry(data: dict[str, Any]) -> FileEntry:
     return FileEntry(
-        path=str(data["path"]),
-        name=str(data["name"]),
+        path=received_name(data["path"]),
+        name=received_name(data["name"]),
         type=str(data["type"]),
         size=int(data["size"]),
         mode=int(data["mode"]),
         mtime=float(data["mtime"]),
-        target=data.get("target"),
+        target=received_opt_name(data.get("target")),
     )
 
 
-def list_files(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> FileListing:
-    reply = rt.call(record, Op.FILE_LIST, {"path": arguments.guest_path(path), "recursive": bool(recursive)})
-    entries = tuple(_entry(e) for e in reply.result.get("entries", []))
-    return FileListing(str(reply.result.get("path", path)), entries, bool(reply.result.get("truncated")))
+def iter_files(rt: Runtime, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> Streamed[FileEntry]:
+    """Every entry of `path` in tree order (just `path` when it is not a directory), as they arrive.
+
+    Its `summary`: `path` (the directory listed, as the workspace names it) and `count`.
+
+    Raises:
+        InvalidArgument: a bad path, at once.
+        RoostError: path_not_found, path_outside_workspace and the agent's other errors, when iterated.
+    """
+    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
+    return Streamed(rt, record, Op.FILE_LIST, args, _entry)
 
 
-def stat_file(rt: Runtime, record: WorkspaceRecord, path: str) -> FileEntry:
+def list_files(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    path: str | bytes,
+    recursive: bool = False,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> FileListing:
+    """The entries of `path`: all of them, or with `limit` one page that `next_cursor` continues.
+
+    Raises:
+        InvalidArgument: a bad path, cursor or limit, before any call.
+        RoostError: as `iter_files`.
+    """
+    args: dict[str, Any] = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
+    args["cursor"] = arguments.list_cursor(cursor)
+    args["limit"] = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
+    with rt.records(record, Op.FILE_LIST, args) as stream:
+        entries = tuple(_entry(item) for item in stream)
+        result = stream.result
+    next_cursor = result.get("next_cursor")
+    return FileListing(
+        received_name(result.get("path", args["path"])),
+        entries,
+        next_cursor is not None,
+        str(next_cursor) if next_cursor else None,
+    )
+
+
+def stat_file(rt: Runtime, record: WorkspaceRecord, path: str | bytes) -> FileEntry:
     return _entry(rt.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
 
 
 def read_file(
-    rt: Runtime, record: WorkspaceRecord, path: str, offset: int = 0, max_bytes: int | None = None
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, offset: int = 0, max_bytes: int | None = None
 ) -> FileContent:
     """Raises: InvalidArgument: a bad path, offset or size (read_too_large above 8 MiB), before any call."""
     args: dict[str, Any] = {"path": arguments.guest_path(path), "offset": arguments.file_offset(offset)}
@@ -202,7 +241,7 @@ def read_file(
     reply = rt.call(record, Op.FILE_READ, args)
     result = reply.result
     return FileContent(
-        path=str(result["path"]),
+        path=received_name(result["path"]),
         size=int(result["size"]),
         offset=int(result["offset"]),
         data=reply.body,
@@ -210,24 +249,26 @@ def read_file(
     )
 
 
-def write_file(rt: Runtime, record: WorkspaceRecord, path: str, data: bytes, mode: int | None = None) -> WriteResult:
+def write_file(
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, data: bytes, mode: int | None = None
+) -> WriteResult:
     args: dict[str, Any] = {"path": arguments.guest_path(path)}
     if mode is not None:
         args["mode"] = arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
     if not isinstance(data, bytes | bytearray):
         raise InvalidArgument(f"file content must be text or bytes, not {type(data).__name__}", hint="e.g. 'hello\\n'")
     result = rt.call(record, Op.FILE_WRITE, args, upload=[data]).result
-    return WriteResult(str(result["path"]), int(result["size"]), int(result["mode"]))
+    return WriteResult(received_name(result["path"]), int(result["size"]), int(result["mode"]))
 
 
-def delete_file(rt: Runtime, record: WorkspaceRecord, path: str, recursive: bool = False) -> DeleteResult:
+def delete_file(rt: Runtime, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> DeleteResult:
     args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
     result = rt.call(record, Op.FILE_DELETE, args).result
-    return DeleteResult(str(result["path"]), str(result["type"]))
+    return DeleteResult(received_name(result["path"]), str(result["type"]))
 
 
 def sync_push(
-    rt: Runtime, record: WorkspaceRecord, source: HostArg, dest: str = "/workspace", delete: bool = False
+    rt: Runtime, record: WorkspaceRecord, source: HostArg, dest: str | bytes = "/workspace", delete: bool = False
 ) -> SyncResult:
     """Copy a host directory or tar into the workspace (validated, then applied).
 
@@ -239,7 +280,7 @@ def sync_push(
     stream = tar_stream(source, home=rt.home)
     result = rt.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
     return SyncResult(
-        dest=str(result.get("dest", dest)),
+        dest=received_name(result.get("dest", args["dest"])),
         files=int(result.get("files", 0)),
         dirs=int(result.get("dirs", 0)),
         symlinks=int(result.get("symlinks", 0)),
@@ -248,14 +289,17 @@ def sync_push(
     )
 
 
-def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str, dry_run: bool = False) -> PatchResult:
-    """Apply a unified diff all-or-nothing.
+def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str | bytes, dry_run: bool = False) -> PatchResult:
+    """Apply a unified diff all-or-nothing; the patch is uploaded, so it may be of any size.
 
     Raises:
         RoostError: patch_rejected naming the first hunk that does not apply.
     """
-    if not isinstance(patch, str) or not patch.strip():
+    if not isinstance(patch, str | bytes) or not patch.strip():
         raise InvalidArgument("the patch is empty", hint="give the text of a unified diff, e.g. from git diff")
-    result = rt.call(record, Op.PATCH_APPLY, {"dry_run": dry_run}, patch.encode()).result
-    files = tuple(PatchedFile(str(f["path"]), str(f["action"]), int(f["hunks"])) for f in result.get("files", []))
+    # A patch names files by their bytes: text that came from bytes (os.fsdecode) goes back to them.
+    data = patch if isinstance(patch, bytes) else patch.encode("utf-8", "surrogateescape")
+    with rt.records(record, Op.PATCH_APPLY, {"dry_run": dry_run}, upload=[data]) as stream:
+        files = tuple(PatchedFile(received_name(f["path"]), str(f["action"]), int(f["hunks"])) for f in stream)
+        result = stream.result
     return PatchResult(files, bool(result.get("dry_run", dry_run)))

@@ -12,14 +12,15 @@ Imports: backends, rpc, store, workspace.recovery, errors, config and the standa
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from roost.backends import Backend, get_backend
 from roost.errors import AgentError, ConflictError, RoostError
-from roost.rpc import AgentClient, Reply
+from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
 from roost.store.records import WorkspaceRecord, WorkspaceStore
 from roost.workspace import recovery
@@ -155,16 +156,61 @@ class Runtime:
         try:
             return self.agent(record).call(op, args, body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
-            if exc.code in _AGENT_GONE:
-                self.forget(record.id)
-                if self.check_health(record).state in ("running", "unhealthy"):
-                    exc.with_remedy(recovery.restart(record.id))
-            elif exc.code == "agent_identity_mismatch":
-                # Something answered in the agent's place: never talk to it again.
-                self.forget(record.id)
-                self.mark(record, "unhealthy", exc.message)
-                exc.with_remedy(recovery.restart(record.id))
+            self._explain(record, exc)
             raise
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        record: WorkspaceRecord,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        upload: Iterable[bytes] | None = None,
+    ) -> Iterator[CallStream]:
+        """Run one agent operation whose DATA is taken frame by frame, in bounded memory (`AgentClient.stream`).
+
+        Errors, also those met while the frames are read, are explained as
+        `call` explains them; leaving the block cancels a call not read to its end.
+
+        Raises:
+            RoostError: as `call`.
+        """
+        try:
+            with self.agent(record).stream(op, args, upload=upload) as stream:
+                yield stream
+        except RoostError as exc:
+            self._explain(record, exc)
+            raise
+
+    @contextlib.contextmanager
+    def records(
+        self,
+        record: WorkspaceRecord,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        upload: Iterable[bytes] | None = None,
+    ) -> Iterator[RecordStream]:
+        """`stream` for an operation whose result is records (see `roost.protocol.records`)."""
+        with self.stream(record, op, args, upload=upload) as stream:
+            yield RecordStream(stream)
+
+    def _explain(self, record: WorkspaceRecord, exc: RoostError) -> None:
+        """Record what a failed call says about the workspace, and point the error at the way out."""
+        if exc.code in _AGENT_GONE:
+            self.forget(record.id)
+            if self.check_health(record).state in ("running", "unhealthy"):
+                exc.with_remedy(recovery.restart(record.id))
+        elif exc.code == "agent_identity_mismatch":
+            # Something answered in the agent's place: never talk to it again.
+            self.forget(record.id)
+            self.mark(record, "unhealthy", exc.message)
+            exc.with_remedy(recovery.restart(record.id))
+        elif exc.code == "unsupported_version":
+            # An agent started by an older roost: a restart runs this roost's agent.
+            self.forget(record.id)
+            exc.with_remedy(recovery.restart(record.id))
 
     # -- health --------------------------------------------------------------
     def check_health(self, record: WorkspaceRecord) -> WorkspaceRecord:

@@ -19,6 +19,7 @@ from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
 from roost.workspace.readiness import Readiness
 from roost.workspace.runtime import Runtime
+from roost.workspace.wire_names import received_name
 
 RESTART = ("no", "on-failure", "always")
 LOG_STREAMS = ("stdout", "stderr", "both")
@@ -28,7 +29,7 @@ def _info(data: dict[str, Any]) -> ServiceInfo:
     return ServiceInfo(
         name=str(data["name"]),
         command=tuple(data.get("command") or ()),
-        cwd=str(data.get("cwd", "/workspace")),
+        cwd=received_name(data.get("cwd", "/workspace")),
         state=str(data["state"]),
         restart=str(data.get("restart", "no")),
         probe=data.get("probe"),
@@ -80,7 +81,9 @@ def start_service(
 
 
 def list_services(rt: Runtime, record: WorkspaceRecord) -> list[ServiceInfo]:
-    return [_info(s) for s in rt.call(record, Op.SERVICE_LIST).result.get("services", [])]
+    """Every service, by name (streamed: the list has no length limit)."""
+    with rt.records(record, Op.SERVICE_LIST) as listed:
+        return [_info(s) for s in listed]
 
 
 def service_status(rt: Runtime, record: WorkspaceRecord, name: str) -> ServiceInfo:
@@ -101,7 +104,7 @@ def service_logs(
     rt: Runtime, record: WorkspaceRecord, name: str, *, stream: str = "both", tail: int | None = None
 ) -> str:
     args = _log_args(name, stream, tail)
-    return rt.call(record, Op.SERVICE_LOGS, args).body.decode("utf-8", errors="replace")
+    return rt.call(record, Op.SERVICE_LOGS, args).streams.get("data", b"").decode("utf-8", errors="replace")
 
 
 def follow_logs(

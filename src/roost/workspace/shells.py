@@ -21,6 +21,7 @@ from roost.protocol.limits import MAX_SHELL_READ_BYTES, MAX_SHELL_WAIT_MS
 from roost.store.records import WorkspaceRecord
 from roost.workspace.runtime import Runtime
 from roost.workspace.terminal_text import plain_text
+from roost.workspace.wire_names import received_name
 
 SIGNAL_NAMES = ("INT", "TERM", "HUP", "KILL", "QUIT")
 
@@ -29,7 +30,7 @@ def _info(data: dict[str, Any]) -> ShellInfo:
     return ShellInfo(
         id=str(data["id"]),
         command=tuple(data.get("command") or ()),
-        cwd=str(data.get("cwd", "/workspace")),
+        cwd=received_name(data.get("cwd", "/workspace")),
         cols=int(data.get("cols", 0)),
         rows=int(data.get("rows", 0)),
         state=str(data["state"]),
@@ -57,7 +58,9 @@ def open_shell(
 
 
 def list_shells(rt: Runtime, record: WorkspaceRecord) -> list[ShellInfo]:
-    return [_info(s) for s in rt.call(record, Op.SHELL_LIST).result.get("shells", [])]
+    """Every shell, oldest first (streamed: the list has no length limit)."""
+    with rt.records(record, Op.SHELL_LIST) as listed:
+        return [_info(s) for s in listed]
 
 
 def read_shell(

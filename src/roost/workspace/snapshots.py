@@ -1,10 +1,10 @@
-"""Diff, export, snapshots and reset from the host's side.
+"""Export, snapshots and reset from the host's side (diffs: `workspace.diffs`).
 
-The agent computes diffs and keeps snapshots; this module shapes its
-answers into models, writes exports to host paths (every member judged on
-the host by `export_filter`, built in a staging directory by
-`export_target`, never over an existing path), and stops shells and
-services before a reset.
+The agent keeps snapshots; this module shapes its answers into models,
+writes exports to host paths (every member judged on the host by
+`export_filter`, built in a staging directory by `export_target`, never
+over an existing path; a patch by `diffs.export_patch`), and stops shells
+and services before a reset.
 
 Imports: confinement, models, protocol, errors, store records, workspace siblings.
 """
@@ -19,92 +19,27 @@ from typing import Any, BinaryIO
 from roost import arguments
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
-from roost.models import DiffEntry, DiffResult, ExportResult, ResetResult, SnapshotInfo
+from roost.models import ExportResult, ResetResult, SnapshotInfo, SnapshotPage
 from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations, services, shells
+from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
-from roost.workspace.export_patch import filter_patch
-from roost.workspace.export_target import OUTPUT, ExportTarget, export_target
+from roost.workspace.export_target import OUTPUT, export_target
 from roost.workspace.host_tree import HostPath, host_path
 from roost.workspace.runtime import Runtime
+from roost.workspace.streamed import Streamed
 
-BASELINE = "baseline"
 EXPORT_FORMATS = ("dir", "tar", "patch")
-DEFAULT_DIFF_BYTES = 1024 * 1024
 SPACE_HINT = "free some space where the output goes, or export somewhere else"
-
-
-def _entry(data: dict[str, Any]) -> DiffEntry:
-    return DiffEntry(
-        path=str(data["path"]),
-        change=str(data["change"]),
-        kind=str(data["kind"]),
-        old_size=data.get("old_size"),
-        new_size=data.get("new_size"),
-        old_mode=data.get("old_mode"),
-        new_mode=data.get("new_mode"),
-        binary=bool(data.get("binary")),
-        old_target=data.get("old_target"),
-        new_target=data.get("new_target"),
-    )
-
-
-def diff(
-    rt: Runtime,
-    record: WorkspaceRecord,
-    *,
-    against: str = BASELINE,
-    paths: tuple[str, ...] = (),
-    stat: bool = False,
-    max_bytes: int | None = DEFAULT_DIFF_BYTES,
-    ignore: IgnoreSpec | None = None,
-) -> DiffResult:
-    """`ignore` leaves paths out of both sides (`ignore_rules` checks and builds it).
-
-    Raises: RoostError: snapshot_not_found, path_outside_workspace; invalid_argument before any call.
-    """
-    args: dict[str, Any] = {
-        "against": arguments.snapshot_name(against),
-        "paths": [arguments.guest_path(path) for path in paths],
-        "stat": bool(stat),
-        "max_bytes": arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes"),
-    }
-    if ignore is not None and ignore.active:
-        args.update(ignore.to_args())
-    reply = rt.call(record, Op.DIFF, args)
-    result = reply.result
-    return DiffResult(
-        against=str(result["against"]),
-        changes=tuple(_entry(c) for c in result.get("changes", [])),
-        counts=dict(result.get("counts", {})),
-        patch=reply.streams.get("data", b"").decode("utf-8", errors="replace"),
-        truncated=bool(result.get("truncated")),
-    )
-
-
-def ignore_rules(
-    exclude: object = (), gitignore: object = False, include_git_dir: object = None, *, fmt: str | None = None
-) -> IgnoreSpec:
-    """The checked ignore rules of a diff (`fmt` None) or an export in format `fmt`.
-
-    `.git` stays in unless `include_git_dir` says otherwise, except where
-    git would never carry it: under `gitignore`, and in a patch (`git
-    apply` refuses any path inside `.git`).
-
-    Raises:
-        InvalidArgument: see `arguments.ignore_spec`.
-    """
-    keep_git = not (gitignore is True or fmt == "patch")
-    return arguments.ignore_spec(exclude, gitignore, include_git_dir, git_dir_default=keep_git)
 
 
 def export(
     rt: Runtime,
     record: WorkspaceRecord,
-    path: str,
+    path: str | bytes,
     output: HostArg,
     fmt: str = "dir",
     ignore: IgnoreSpec | None = None,
@@ -125,11 +60,11 @@ def export(
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
-    arguments.guest_path(path)
+    guest = arguments.guest_path(path)
     rules = ignore_rules(fmt=fmt) if ignore is None else ignore
     where = host_path(output, home=rt.home, output=True)
     try:
-        return _export(rt, record, path, where, fmt, rules)
+        return _export(rt, record, path, guest, where, fmt, rules)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
@@ -141,26 +76,25 @@ def export(
 
 
 def _export(
-    rt: Runtime, record: WorkspaceRecord, path: str, where: HostPath, fmt: str, ignore: IgnoreSpec
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, guest: str, where: HostPath, fmt: str, ignore: IgnoreSpec
 ) -> ExportResult:
+    """`guest` is `path` in its text form, as the agent reads it."""
     with export_target(where) as target:
         if fmt == "patch":
-            return _export_patch(rt, record, path, target, ignore)
+            return export_patch(rt, record, path, target, ignore)
         # The tar of a directory holding one file looks like the tar of that file: ask first.
         lone = operations.stat_file(rt, record, path).type != "dir"
         archive = target.scratch_file("agent.tar")
         with archive:
-
-            def save(_channel: str, chunk: bytes) -> None:
-                archive.write(chunk)
-
-            args = {"path": path, **(ignore.to_args() if ignore.active else {})}
-            rt.call(record, Op.ARCHIVE_EXPORT, args, on_data=save)
+            args = {"path": guest, **(ignore.to_args() if ignore.active else {})}
+            with rt.stream(record, Op.ARCHIVE_EXPORT, args) as tar:
+                for _channel, chunk in tar:
+                    archive.write(chunk)
             plan = _plan(archive, lone)
             if lone and plan.empty and plan.skipped:
                 first = plan.skipped[0]
                 raise InvalidArgument(
-                    f"nothing to export: {path} is skipped ({first.detail})",
+                    f"nothing to export: {guest} is skipped ({first.detail})",
                     code="export_skipped",
                     hint="export the file or directory it points at, or the directory holding it",
                 )
@@ -188,19 +122,6 @@ def _plan(archive: BinaryIO, lone: bool) -> ExportPlan:
         raise ProtocolError(f"the workspace sent an unreadable archive: {exc}", code="archive_corrupt") from None
 
 
-def _export_patch(
-    rt: Runtime, record: WorkspaceRecord, path: str, target: ExportTarget, ignore: IgnoreSpec
-) -> ExportResult:
-    patch = diff(rt, record, paths=(path,), max_bytes=None, ignore=ignore)
-    crossing = filter_patch(patch.patch, patch.changes)
-    data = crossing.text.encode()
-    with target.scratch_file(OUTPUT) as out:
-        out.write(data)
-    target.publish(OUTPUT)
-    files = len({c.path for c in patch.changes} - {s.path for s in crossing.skipped})
-    return ExportResult(target.shown_path, "patch", files, len(data), crossing.skipped, len(crossing.skipped))
-
-
 def _snapshot(data: dict[str, Any]) -> SnapshotInfo:
     return SnapshotInfo(
         name=str(data["name"]),
@@ -216,8 +137,31 @@ def create_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> Snapshot
     return _snapshot(rt.call(record, Op.SNAPSHOT_CREATE, {"name": arguments.snapshot_name(name)}).result)
 
 
+def iter_snapshots(rt: Runtime, record: WorkspaceRecord) -> Streamed[SnapshotInfo]:
+    """Every snapshot as it arrives, the baseline first, then by creation time."""
+    return Streamed(rt, record, Op.SNAPSHOT_LIST, {}, _snapshot)
+
+
 def list_snapshots(rt: Runtime, record: WorkspaceRecord) -> list[SnapshotInfo]:
-    return [_snapshot(s) for s in rt.call(record, Op.SNAPSHOT_LIST).result.get("snapshots", [])]
+    return list(iter_snapshots(rt, record))
+
+
+def snapshot_page(
+    rt: Runtime, record: WorkspaceRecord, *, cursor: str | None = None, limit: int | None = None
+) -> SnapshotPage:
+    """Up to `limit` snapshots after `cursor`; `next_cursor` continues (None: done).
+
+    Raises:
+        InvalidArgument: a bad cursor or limit.
+    """
+    args = {
+        "cursor": arguments.list_cursor(cursor),
+        "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
+    }
+    listed = Streamed(rt, record, Op.SNAPSHOT_LIST, args, _snapshot)
+    snapshots = tuple(listed)
+    next_cursor = listed.summary.get("next_cursor")
+    return SnapshotPage(snapshots, str(next_cursor) if next_cursor else None)
 
 
 def delete_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> None:
@@ -229,8 +173,9 @@ def reset(rt: Runtime, record: WorkspaceRecord, snapshot: str = BASELINE) -> Res
     """Stop services and close shells, then restore /workspace exactly to `snapshot`."""
     arguments.snapshot_name(snapshot)
     # Names only: reading every manifest (10,000 rows each) would cost more than the reset.
-    listed = rt.call(record, Op.SNAPSHOT_LIST, {"names_only": True}).result.get("snapshots", [])
-    if snapshot not in {s.get("name") for s in listed}:
+    with rt.records(record, Op.SNAPSHOT_LIST, {"names_only": True}) as listed:
+        known = any(s.get("name") == snapshot for s in listed)
+    if not known:
         raise NotFound(
             f"no snapshot {snapshot!r}",
             code="snapshot_not_found",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from roost.cli.commands.common import parse_mode, sdk
-from roost.cli.output import emit_json, human_size, shown, table, warn
+from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, started, table, warn
 from roost.errors import InvalidArgument, NotFound
 from roost.models import FileEntry
 
@@ -42,15 +42,25 @@ def _entry_row(entry: FileEntry) -> list[str]:
     ]
 
 
+# MODE is always 10 characters wide (drwxr-xr-x); SIZE at most 10 (1023.9 KiB).
+_LIST_WIDTHS = [10, 10]
+
+
 def file_list(args: argparse.Namespace) -> int:
-    listing = sdk(args).workspace(args.workspace).files.list(args.path, recursive=args.recursive)
-    if args.json:
-        emit_json(listing.to_dict())
-        return 0
-    if listing.entries:
-        print(table([_entry_row(e) for e in listing.entries], ["MODE", "SIZE", "PATH"]))
-    if listing.truncated:
-        warn("listing truncated")
+    """Entries are printed as they arrive, however many there are (`--json` too: one document, streamed)."""
+    with sdk(args).workspace(args.workspace).files.iter(args.path, recursive=args.recursive) as entries:
+        items = started(entries)
+        if args.json:
+            document = JsonStream()
+            document.array("entries", (entry.to_dict() for entry in items))
+            document.value("next_cursor", None)
+            document.value("path", entries.summary.get("path"))
+            document.value("truncated", False)
+            document.close()
+            return 0
+        rows = StreamedTable(["MODE", "SIZE", "PATH"], _LIST_WIDTHS)
+        for entry in items:
+            rows.row(_entry_row(entry))
     return 0
 
 

@@ -1,0 +1,178 @@
+"""Diffs from the host's side: streamed change by change, collected into a `DiffResult`, or exported as a patch.
+
+The agent sends each change (tree order) as a record followed by its patch
+text (`{"patch": ...}` records), so a diff of any size passes through in
+bounded memory: `stream_diff` yields them as `DiffEntry` values and `str`
+pieces as they arrive, `diff` collects one (or, with `limit`, one page),
+and `export_patch` writes the patch to its file while it streams, leaving
+out what may not cross (`export_patch.PatchFilter`). Ignore rules
+(`ignore_rules`) travel with the arguments, so every page of a diff and
+every part of a streamed one leaves out the same paths.
+
+Imports: arguments, models, protocol, errors, workspace siblings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from roost import arguments
+from roost.errors import InvalidArgument
+from roost.models import DiffEntry, DiffResult, ExportResult
+from roost.protocol import Op
+from roost.protocol.ignore import IgnoreSpec
+from roost.protocol.limits import MAX_FILE_OFFSET
+from roost.store.records import WorkspaceRecord
+from roost.workspace.export_patch import PatchFilter
+from roost.workspace.export_target import OUTPUT, ExportTarget
+from roost.workspace.runtime import Runtime
+from roost.workspace.streamed import Streamed
+from roost.workspace.wire_names import received_name, received_opt_name
+
+__all__ = [
+    "BASELINE",
+    "DEFAULT_DIFF_BYTES",
+    "diff",
+    "diff_args",
+    "export_patch",
+    "ignore_rules",
+    "stream_diff",
+    "stream_entries",
+]
+
+BASELINE = "baseline"
+DEFAULT_DIFF_BYTES = 1024 * 1024
+
+
+def _entry(data: dict[str, Any]) -> DiffEntry:
+    return DiffEntry(
+        path=received_name(data["path"]),
+        change=str(data["change"]),
+        kind=str(data["kind"]),
+        old_size=data.get("old_size"),
+        new_size=data.get("new_size"),
+        old_mode=data.get("old_mode"),
+        new_mode=data.get("new_mode"),
+        binary=bool(data.get("binary")),
+        old_target=received_opt_name(data.get("old_target")),
+        new_target=received_opt_name(data.get("new_target")),
+    )
+
+
+def _part(data: dict[str, Any]) -> DiffEntry | str:
+    patch = data.get("patch")
+    return str(patch) if patch is not None else _entry(data)
+
+
+def ignore_rules(
+    exclude: object = (), gitignore: object = False, include_git_dir: object = None, *, fmt: str | None = None
+) -> IgnoreSpec:
+    """The checked ignore rules of a diff (`fmt` None) or an export in format `fmt`.
+
+    `.git` stays in unless `include_git_dir` says otherwise, except where
+    git would never carry it: under `gitignore`, and in a patch (`git
+    apply` refuses any path inside `.git`).
+
+    Raises:
+        InvalidArgument: see `arguments.ignore_spec`.
+    """
+    keep_git = not (gitignore is True or fmt == "patch")
+    return arguments.ignore_spec(exclude, gitignore, include_git_dir, git_dir_default=keep_git)
+
+
+def diff_args(
+    *,
+    against: str = BASELINE,
+    paths: Sequence[str | bytes] = (),
+    stat: bool = False,
+    max_bytes: int | None = DEFAULT_DIFF_BYTES,
+    cursor: str | None = None,
+    limit: int | None = None,
+    ignore: IgnoreSpec | None = None,
+) -> dict[str, Any]:
+    """The agent's arguments of a diff, every one checked; `ignore` (from `ignore_rules`) leaves paths out.
+
+    Raises:
+        InvalidArgument: a bad snapshot name, path, byte cap, cursor or limit.
+    """
+    if isinstance(paths, str | bytes):
+        raise InvalidArgument("paths must be a list of paths", hint=f"e.g. [{paths!r}]")
+    args: dict[str, Any] = {
+        "against": arguments.snapshot_name(against),
+        "paths": [arguments.guest_path(path) for path in paths],
+        "stat": bool(stat),
+        "max_bytes": arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes"),
+        "cursor": arguments.list_cursor(cursor),
+        "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
+    }
+    if ignore is not None and ignore.active:
+        args.update(ignore.to_args())
+    return args
+
+
+def stream_diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry | str]:
+    """Each change's `DiffEntry`, then its patch text in `str` pieces, in tree order, as they arrive.
+
+    `args` come from `diff_args`. The summary: `against`, `counts` (every
+    change), `truncated`, `count` and `next_cursor`.
+    """
+    return Streamed(rt, record, Op.DIFF, args, _part)
+
+
+def stream_entries(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry]:
+    """Each change's `DiffEntry` as it arrives (`args` from `diff_args` with `stat`: no patch text is sent)."""
+    return Streamed(rt, record, Op.DIFF, args, _entry)
+
+
+def diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResult:
+    """The whole diff (or, with a `limit`, one page of it) as one value.
+
+    Raises:
+        RoostError: snapshot_not_found, path_outside_workspace; invalid_argument before any call.
+    """
+    changes: list[DiffEntry] = []
+    patch: list[str] = []
+    with stream_diff(rt, record, args) as parts:
+        for part in parts:
+            if isinstance(part, str):
+                patch.append(part)
+            else:
+                changes.append(part)
+        summary = parts.summary
+    next_cursor = summary.get("next_cursor")
+    return DiffResult(
+        against=str(summary.get("against", args["against"])),
+        changes=tuple(changes),
+        counts={str(k): int(v) for k, v in dict(summary.get("counts", {})).items()},
+        patch="".join(patch),
+        truncated=bool(summary.get("truncated")),
+        next_cursor=str(next_cursor) if next_cursor else None,
+    )
+
+
+def export_patch(
+    rt: Runtime, record: WorkspaceRecord, path: str | bytes, target: ExportTarget, ignore: IgnoreSpec
+) -> ExportResult:
+    """Write the diff of `path` against the baseline as a patch file, as it streams, less what may not
+    cross and what `ignore` leaves out."""
+    written = 0
+    with target.scratch_file(OUTPUT) as out:
+
+        def write(text: str) -> None:
+            nonlocal written
+            data = text.encode("utf-8", "backslashreplace")
+            out.write(data)
+            written += len(data)
+
+        crossing = PatchFilter(write)
+        with stream_diff(rt, record, diff_args(paths=(path,), max_bytes=None, ignore=ignore)) as parts:
+            for part in parts:
+                if isinstance(part, str):
+                    crossing.feed(part)
+                else:
+                    crossing.note(part)
+        crossing.finish()
+    target.publish(OUTPUT)
+    files = max(0, crossing.entries - crossing.skipped_count)
+    return ExportResult(target.shown_path, "patch", files, written, tuple(crossing.skipped), crossing.skipped_count)

@@ -1,0 +1,81 @@
+"""A result that arrives item by item: what the SDK hands out for listings and diffs of any size.
+
+`Streamed` runs one record-streaming agent call (`Runtime.records`) when it
+is first iterated, turns each record into a model value as it arrives, and
+keeps the call's summary (the RESPONSE's small result, e.g. counts and
+`next_cursor`) once the last item is read. Stopping early (`close()`, the
+end of a `with` block, or dropping the iterator) cancels the call, so the
+agent stops walking too.
+
+Imports: workspace.runtime, store records and the standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Generic, TypeVar
+
+from roost.store.records import WorkspaceRecord
+from roost.workspace.runtime import Runtime
+
+T = TypeVar("T")
+
+__all__ = ["Streamed"]
+
+
+class Streamed(Generic[T]):
+    """Items of a streamed result, in order, each as it arrives. Iterate it once.
+
+    `summary` is the call's result in its JSON form (names in their text
+    form), available once every item has been read.
+    """
+
+    def __init__(
+        self, rt: Runtime, record: WorkspaceRecord, op: str, args: dict[str, Any], item: Callable[[dict[str, Any]], T]
+    ) -> None:
+        # The summary lands in a list the generator shares, not on `self`: no cycle, so a
+        # Streamed dropped part-way is closed (and its call cancelled) as soon as it goes.
+        self._summaries: list[dict[str, Any]] = []
+        self._items = _items(rt, record, op, args, item, self._summaries)
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        """Raises: RoostError: the call's error, met when the call starts or mid-way."""
+        return next(self._items)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The call's result (counts, `next_cursor`, ...).
+
+        Raises:
+            RuntimeError: the items have not all been read.
+        """
+        if not self._summaries:
+            raise RuntimeError("the stream has not been read to its end")
+        return self._summaries[0]
+
+    def close(self) -> None:
+        """Stop early: the agent's call is cancelled."""
+        self._items.close()
+
+    def __enter__(self) -> Streamed[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _items(
+    rt: Runtime,
+    record: WorkspaceRecord,
+    op: str,
+    args: dict[str, Any],
+    item: Callable[[dict[str, Any]], T],
+    summaries: list[dict[str, Any]],
+) -> Generator[T, None, None]:
+    with rt.records(record, op, args) as stream:
+        for data in stream:
+            yield item(data)
+        summaries.append(stream.result)
