@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from roost.agent.content import ContentStore
 from roost.agent.context import RequestContext
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
@@ -45,8 +46,8 @@ def exact_state(root: Path) -> State:
 
 
 def blob_bytes(state_dir: Path) -> int:
-    blobs = state_dir / "blobs"
-    return sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file()) if blobs.is_dir() else 0
+    """The content bytes the store under `state_dir` holds, as a fresh agent would find them."""
+    return ContentStore(str(state_dir / "blobs")).content_bytes()
 
 
 @pytest.fixture

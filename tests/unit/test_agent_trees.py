@@ -1,4 +1,4 @@
-"""Tree scans with a stat cache, and the content-addressed store, on real directories."""
+"""Tree scans with a stat cache, on real directories."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from roost.agent import trees
 from roost.agent.dirtree import walk
-from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, hash_file, scan
+from roost.agent.trees import DIR, FILE, SYMLINK, Entry, hash_file, scan
 
 
 def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
@@ -21,11 +21,6 @@ def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
         return scan(fd, *args, **kwargs)  # type: ignore[arg-type]
     finally:
         os.close(fd)
-
-
-def add_file(store: ContentStore, path: Path) -> str:
-    with open(path, "rb") as fh:
-        return store.add(fh.fileno())
 
 
 def _sha(data: bytes) -> str:
@@ -156,33 +151,6 @@ def test_entries_round_trip_through_their_rows(root: Path) -> None:
     os.symlink("/etc/passwd", root / "passwd")
     for entry in scan_dir(root).values():
         assert Entry.from_row(entry.to_row()) == entry
-
-
-def test_the_store_keeps_each_content_once_under_its_digest(tmp_path: Path) -> None:
-    store = ContentStore(str(tmp_path / "blobs"))
-    (tmp_path / "a").write_bytes(b"same bytes")
-    (tmp_path / "b").write_bytes(b"same bytes")
-    (tmp_path / "c").write_bytes(b"other bytes")
-
-    digests = [add_file(store, tmp_path / name) for name in ("a", "b", "c")]
-
-    assert digests == [_sha(b"same bytes"), _sha(b"same bytes"), _sha(b"other bytes")]
-    stored = sorted(
-        p.relative_to(tmp_path / "blobs").as_posix() for p in (tmp_path / "blobs").rglob("*") if p.is_file()
-    )
-    assert stored == sorted(f"{d[:2]}/{d[2:]}" for d in {digests[0], digests[2]})
-    assert store.has(digests[0]) and not store.has(_sha(b"never stored"))
-    assert store.read(digests[2]) == b"other bytes"
-
-
-def test_the_store_leaves_no_temporary_files_behind(tmp_path: Path) -> None:
-    store = ContentStore(str(tmp_path / "blobs"))
-    (tmp_path / "a").write_bytes(b"x" * 3_000_000)  # more than one read chunk
-    add_file(store, tmp_path / "a")
-    add_file(store, tmp_path / "a")
-
-    assert [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(".")] == []
-    assert store.read(_sha(b"x" * 3_000_000)) == b"x" * 3_000_000
 
 
 def test_a_file_swapped_for_a_link_between_listing_and_hashing_is_recorded_as_the_link(

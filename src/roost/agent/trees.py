@@ -8,8 +8,9 @@ recorded as links and never followed: the walk goes by directory fds and
 opens files with O_NOFOLLOW, so an entry swapped while the scan runs is
 recorded as what it has become.
 
-The store keeps each distinct content once under `<dir>/<2 hex>/<rest>`;
-snapshots of a tree whose content is already stored cost only their manifest.
+A scan given a `Keeper` (the content store's pack writer) also keeps every
+content the keeper lacks, copied while it is hashed: taking a snapshot is
+one pass over the tree that reads each new file once.
 
 Imports: the agent's own modules and the standard library only.
 """
@@ -20,8 +21,8 @@ import errno
 import hashlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
+from typing import Protocol
 
 from roost.agent.dirtree import DIR_READ_FLAGS, Found, walk
 
@@ -78,6 +79,14 @@ class Entry:
 Tree = dict[str, Entry]
 
 
+class Keeper(Protocol):
+    """Where a scan keeps the contents it reads (see `content.PackWriter`)."""
+
+    def has(self, digest: str) -> bool: ...
+
+    def add(self, source_fd: int) -> tuple[str, int]: ...
+
+
 def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
     """sha256 of the regular file `name` in `dir_fd`, and the fstat of what was read.
 
@@ -95,6 +104,23 @@ def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
     return digest.hexdigest(), st
 
 
+def keep_file(dir_fd: int, name: str, keeper: Keeper) -> tuple[str, int, os.stat_result]:
+    """Copy the regular file `name` in `dir_fd` into `keeper`: its digest and size as read, and its fstat.
+
+    Raises:
+        OSError: as `hash_file`.
+    """
+    fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
+        digest, size = keeper.add(fd)
+    finally:
+        os.close(fd)
+    return digest, size, st
+
+
 # Files changed this close before the previous scan may have changed again
 # within the same timestamp tick (coarse-clock kernels): never trust those.
 # Coarse kernel clocks tick every 1-10 ms; 50 ms leaves a wide margin.
@@ -107,12 +133,14 @@ def scan(
     exclude: frozenset[str] = frozenset(),
     previous_at_ns: int = 0,
     racy_ns: int = RACY_NS,
+    keeper: Keeper | None = None,
 ) -> Tree:
     """Every path under directory `root_fd` (relative, '/'-separated), hashing only what changed since `previous`.
 
     `root_fd` may be an O_PATH descriptor. `previous_at_ns` is when
     `previous` was taken; a cached hash is reused only for files last
-    modified well before then (git's racy-clean rule).
+    modified well before then (git's racy-clean rule). With a `keeper`,
+    every file content it does not have yet is read into it.
     """
     previous = previous or {}
     trusted_before = previous_at_ns - racy_ns
@@ -122,11 +150,11 @@ def scan(
         for found in walk(top, exclude=exclude):
             rel, st = found.rel, found.st
             known = previous.get(rel)
-            if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before):
+            if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before) and _kept(known, keeper):
                 # The common case, inline: one stat per path, nothing read.
                 tree[rel] = _file_entry(rel, st, known.digest if known else None)
                 continue
-            entry = _entry(found, known, trusted_before)
+            entry = _entry(found, known, trusted_before, keeper)
             if entry is not None:
                 tree[rel] = entry
     finally:
@@ -145,13 +173,27 @@ def _unchanged(known: Entry | None, st: os.stat_result, trusted_before: int) -> 
     )
 
 
-def _file_entry(rel: str, st: os.stat_result, digest: str | None) -> Entry:
+def _kept(known: Entry | None, keeper: Keeper | None) -> bool:
+    return keeper is None or (known is not None and known.digest is not None and keeper.has(known.digest))
+
+
+def _file_entry(rel: str, st: os.stat_result, digest: str | None, size: int | None = None) -> Entry:
     return Entry(
-        rel, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest, None, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+        rel,
+        FILE,
+        stat.S_IMODE(st.st_mode),
+        st.st_size if size is None else size,
+        digest,
+        None,
+        st.st_ino,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
     )
 
 
-def _entry(found: Found, known: Entry | None, trusted_before: int, retried: bool = False) -> Entry | None:
+def _entry(
+    found: Found, known: Entry | None, trusted_before: int, keeper: Keeper | None = None, retried: bool = False
+) -> Entry | None:
     """The scan record of one entry; None when it vanished (or cannot be read) while we looked."""
     rel, st = found.rel, found.st
     mode = stat.S_IMODE(st.st_mode)
@@ -161,64 +203,28 @@ def _entry(found: Found, known: Entry | None, trusted_before: int, retried: bool
         try:
             return Entry(rel, SYMLINK, mode, target=os.readlink(found.name, dir_fd=found.dir_fd))
         except OSError:
-            return None if retried else _again(found, known, trusted_before)
+            return None if retried else _again(found, known, trusted_before, keeper)
     if not stat.S_ISREG(st.st_mode):
         return Entry(rel, OTHER, mode)
-    if known is not None and _unchanged(known, st, trusted_before):
+    if known is not None and _unchanged(known, st, trusted_before) and _kept(known, keeper):
         return _file_entry(rel, st, known.digest)
+    size = None
     try:
-        digest, st = hash_file(found.dir_fd, found.name)
+        if keeper is None:
+            digest, st = hash_file(found.dir_fd, found.name)
+        else:
+            digest, size, st = keep_file(found.dir_fd, found.name, keeper)
     except PermissionError:
         return None
     except OSError:
-        return None if retried else _again(found, known, trusted_before)
-    return _file_entry(rel, st, digest)
+        return None if retried else _again(found, known, trusted_before, keeper)
+    return _file_entry(rel, st, digest, size)
 
 
-def _again(found: Found, known: Entry | None, trusted_before: int) -> Entry | None:
+def _again(found: Found, known: Entry | None, trusted_before: int, keeper: Keeper | None) -> Entry | None:
     """It changed kind while scanned (a file swapped for a link, say): record what is there now."""
     try:
         st = os.stat(found.name, dir_fd=found.dir_fd, follow_symlinks=False)
     except OSError:
         return None
-    return _entry(Found(found.rel, found.name, found.dir_fd, st), known, trusted_before, retried=True)
-
-
-class ContentStore:
-    """Distinct file contents by sha256, written once, read by digest."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-
-    def path(self, digest: str) -> str:
-        return os.path.join(self.directory, digest[:2], digest[2:])
-
-    def has(self, digest: str) -> bool:
-        return os.path.exists(self.path(digest))
-
-    def add(self, source_fd: int) -> str:
-        """Copy open file `source_fd` in (hashing as it is read, so a file changing under us is stored as read)."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        digest = hashlib.sha256()
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".in-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := os.read(source_fd, CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            name = digest.hexdigest()
-            final = self.path(name)
-            if os.path.exists(final):
-                os.unlink(temp)
-            else:
-                os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-                os.replace(temp, final)
-            return name
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
-
-    def read(self, digest: str) -> bytes:
-        with open(self.path(digest), "rb") as fh:
-            return fh.read()
+    return _entry(Found(found.rel, found.name, found.dir_fd, st), known, trusted_before, keeper, retried=True)
