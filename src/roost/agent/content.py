@@ -90,7 +90,9 @@ class PackWriter:
 
     def __init__(self, store: ContentStore) -> None:
         self._store = store
-        os.makedirs(store.packs, mode=0o700, exist_ok=True)
+        # makedirs gives `mode` to the last directory only: both are private.
+        for directory in (store.directory, store.packs):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         self.name = os.urandom(8).hex()
         self._temp = os.path.join(store.packs, f".tmp-{self.name}")
         self._fd = -1  # opened on the first content: a snapshot of unchanged files makes no file at all

@@ -13,7 +13,9 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -21,14 +23,15 @@ DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class DirCursor:
     """The open parent directories of root-relative paths under `top_fd` (which the caller keeps open).
 
-    With `make`, missing directories on the way are created (mode 0700;
-    the caller sets the mode it wants). Use as a context manager, or call
-    `close`.
+    With `make`, missing directories on the way are created with
+    `make_mode` (before the umask; callers that care set the mode they
+    want afterwards). Use as a context manager, or call `close`.
     """
 
-    def __init__(self, top_fd: int, *, make: bool = False) -> None:
+    def __init__(self, top_fd: int, *, make: bool = False, make_mode: int = 0o700) -> None:
         self._top = top_fd
         self._make = make
+        self._make_mode = make_mode
         self._names: list[str] = []
         self._fds: list[int] = []
 
@@ -59,17 +62,27 @@ class DirCursor:
     def _enter(self, name: str) -> None:
         at = self._fds[-1] if self._fds else self._top
         try:
-            fd = os.open(name, DIR_FLAGS, dir_fd=at)
+            fd = self._open(name, at)
         except FileNotFoundError:
             if not self._make:
                 raise
             try:
-                os.mkdir(name, 0o700, dir_fd=at)
+                os.mkdir(name, self._make_mode, dir_fd=at)
             except FileExistsError:
                 pass  # made meanwhile: open whatever it is, with the same checks
-            fd = os.open(name, DIR_FLAGS, dir_fd=at)
+            fd = self._open(name, at)
         self._fds.append(fd)
         self._names.append(name)
+
+    @staticmethod
+    def _open(name: str, at: int) -> int:
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=at)
+        except NotADirectoryError:
+            # O_DIRECTORY is checked before O_NOFOLLOW: a link says ENOTDIR. Say ELOOP, as for any link.
+            if stat.S_ISLNK(os.stat(name, dir_fd=at, follow_symlinks=False).st_mode):
+                raise OSError(errno.ELOOP, f"{name!r} is a symlink") from None
+            raise
 
     def _leave(self, keep: int) -> None:
         while len(self._fds) > keep:
