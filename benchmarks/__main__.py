@@ -29,6 +29,7 @@ from benchmarks import (
     image_build,
     mcp_exec,
     sandbox,
+    scale,
     sdk_exec,
     services,
     shells,
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **services.benchmarks(),
     **shells.benchmarks(),
     **changes.benchmarks(),
+    **scale.benchmarks(),
 }
 
 
