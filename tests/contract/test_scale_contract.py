@@ -17,6 +17,7 @@ import textwrap
 import pytest
 
 from roost import Roost, RoostError, Workspace
+from roost.store.records import WorkspaceRecord, WorkspaceStore
 from roost.store.trash import STALE_SECONDS, TRASH_DIR
 
 FILES = 3000
@@ -99,6 +100,28 @@ def test_a_write_through_a_restored_file_never_changes_what_the_snapshot_holds(w
 
     assert workspace.files.read("kept.txt").data == b"as snapshotted\n"
     assert workspace.diff(against="kept", stat=True).changes == ()
+
+
+def test_an_exec_reads_the_workspace_record_once_and_never_rewrites_it(
+    roost: Roost, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = roost.home / "workspaces" / workspace.id / "workspace.json"
+    before = record.stat()
+    loads: list[str] = []
+    real_load = WorkspaceStore.load
+
+    def counting_load(store: WorkspaceStore, ws_id: str) -> WorkspaceRecord:
+        loads.append(ws_id)
+        return real_load(store, ws_id)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(WorkspaceStore, "load", counting_load)
+        results = [workspace.exec(["true"]) for _ in range(5)]
+
+    after = record.stat()
+    assert [r.exec_id for r in results] == [1, 2, 3, 4, 5]
+    assert loads == [workspace.id] * 5
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
 
 
 COUNT_EXECS = textwrap.dedent(

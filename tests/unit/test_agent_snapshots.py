@@ -425,3 +425,50 @@ def test_the_diff_op_against_a_snapshot_shows_only_later_changes(
 
     assert [c["path"] for c in result["changes"]] == ["second.txt"]
     assert result["against"] == "checkpoint"
+
+
+# -- durability ---------------------------------------------------------------------
+
+
+class CountingFsync:
+    """Wraps os.fsync, counting the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._real = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        self._real(fd)
+
+
+def _fsyncs_of_a_snapshot(store: Snapshots, root: Path, files: int, name: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    (root / name).mkdir()
+    for index in range(files):
+        (root / name / f"f{index}").write_text(f"{name} {index}\n")
+    counter = CountingFsync()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", counter)
+        store.create(name)
+    return counter.calls
+
+
+def test_a_snapshot_is_synced_once_whatever_the_number_of_files(
+    store: Snapshots, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    few = _fsyncs_of_a_snapshot(store, root, 3, "few", monkeypatch)
+    many = _fsyncs_of_a_snapshot(store, root, 300, "many", monkeypatch)
+
+    assert 0 < few == many <= 4  # the pack and its directory, the manifest and its directory
+    assert len(store.load("many")) == len(store.load("few")) + 301
+
+
+def test_a_snapshot_survives_the_agent_restarting(store: Snapshots, root: Path, state_dir: Path) -> None:
+    (root / "kept.bin").write_bytes(b"k" * 5000)
+    store.create("kept")
+    (root / "kept.bin").write_bytes(b"changed")
+
+    reopened = Snapshots(str(state_dir), WorkspacePaths(str(root)))  # a new agent: nothing from memory
+    reopened.reset("kept")
+
+    assert (root / "kept.bin").read_bytes() == b"k" * 5000
