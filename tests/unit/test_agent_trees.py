@@ -46,7 +46,7 @@ class CountingHash:
     def __init__(self) -> None:
         self.paths: list[str] = []
 
-    def __call__(self, dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+    def __call__(self, dir_fd: int, name: str) -> trees.Hashed:
         self.paths.append(name)
         return hash_file(dir_fd, name)
 
@@ -158,7 +158,7 @@ def test_a_file_swapped_for_a_link_between_listing_and_hashing_is_recorded_as_th
 ) -> None:
     (tmp_path / "outside.txt").write_text("outside\n")
 
-    def swap_then_hash(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+    def swap_then_hash(dir_fd: int, name: str) -> trees.Hashed:
         if name == "README":
             os.unlink(root / "README")
             os.symlink(tmp_path / "outside.txt", root / "README")
@@ -187,3 +187,35 @@ def test_a_walk_does_not_descend_into_a_directory_swapped_for_a_link_after_it_wa
     finally:
         os.close(top)
     assert seen == ["README", "run.sh", "src"]
+
+
+def test_a_scan_says_which_files_are_binary_as_a_diff_would(root: Path) -> None:
+    (root / "nul.bin").write_bytes(b"text\0more")
+    (root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    # A character split across the read chunks is still text.
+    (root / "split.txt").write_bytes(b"a" * (trees.CHUNK - 1) + "é\n".encode())
+
+    tree = scan_dir(root)
+
+    binary = {path: entry.binary for path, entry in tree.items() if entry.kind == FILE}
+    assert binary == {
+        "README": False,
+        "run.sh": False,
+        "src/pkg/mod.py": False,
+        "nul.bin": True,
+        "latin1.txt": True,
+        "split.txt": False,
+    }
+
+
+def test_a_diff_takes_binary_from_the_scan_without_reading_the_file(root: Path) -> None:
+    from roost.agent.diff_text import binary_change
+
+    tree = scan_dir(root)
+
+    def never(entry: Entry) -> bytes:
+        raise AssertionError(f"{entry.path} was read")
+
+    assert binary_change(None, tree["README"], never) is False
+    assert binary_change(tree["README"], Entry("README", FILE, 0o644, 3, "d", binary=True), never) is True
+    assert binary_change(None, Entry("old", FILE, 0o644, 3, "d"), lambda e: b"\0") is True  # an older scan: read

@@ -24,7 +24,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -103,11 +103,11 @@ class PackWriter:
     def has(self, digest: str) -> bool:
         return digest in self._rows or self._store.has(digest)
 
-    def add(self, source_fd: int) -> tuple[str, int]:
+    def add(self, source_fd: int, on_chunk: Callable[[bytes], None] | None = None) -> tuple[str, int]:
         """Copy the open file `source_fd` in from where it stands, hashing what is read; (digest, size).
 
         A file changing under us is stored as read. A content the store
-        already holds takes no space.
+        already holds takes no space. `on_chunk` sees every chunk read.
         """
         digest = hashlib.sha256()
         start = self._end
@@ -115,6 +115,8 @@ class PackWriter:
         size = 0
         while chunk := os.read(source_fd, CHUNK):
             digest.update(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view) :]

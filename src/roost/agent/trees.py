@@ -17,12 +17,14 @@ Imports: the agent's own modules and the standard library only.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from roost.agent.dirtree import DIR_READ_FLAGS, Found, walk
 
@@ -43,6 +45,7 @@ class Entry:
     ino: int = 0
     mtime_ns: int = 0
     ctime_ns: int = 0
+    binary: bool | None = None  # for files read by a scan: not text (a NUL early on, or not UTF-8)
 
     def same_content(self, other: Entry) -> bool:
         return self.kind == other.kind and self.digest == other.digest and self.target == other.target
@@ -58,11 +61,13 @@ class Entry:
             self.ino,
             self.mtime_ns,
             self.ctime_ns,
+            self.binary,
         ]
 
     @classmethod
     def from_row(cls, row: list[object]) -> Entry:
-        path, kind, mode, size, digest, target, ino, mtime_ns, ctime_ns = row
+        path, kind, mode, size, digest, target, ino, mtime_ns, ctime_ns = row[:9]
+        binary = row[9] if len(row) > 9 else None  # rows of older agents have no such column
         return cls(
             str(path),
             str(kind),
@@ -73,6 +78,7 @@ class Entry:
             int(str(ino)),
             int(str(mtime_ns)),
             int(str(ctime_ns)),
+            None if binary is None else bool(binary),
         )
 
 
@@ -84,11 +90,52 @@ class Keeper(Protocol):
 
     def has(self, digest: str) -> bool: ...
 
-    def add(self, source_fd: int) -> tuple[str, int]: ...
+    def add(self, source_fd: int, on_chunk: Callable[[bytes], None] | None = None) -> tuple[str, int]: ...
 
 
-def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
-    """sha256 of the regular file `name` in `dir_fd`, and the fstat of what was read.
+class Hashed(NamedTuple):
+    """What reading one file found: its digest, the bytes read, whether it is binary, and its fstat."""
+
+    digest: str
+    size: int
+    binary: bool
+    st: os.stat_result
+
+
+class TextCheck:
+    """Whether bytes fed in order are binary as a diff sees it: a NUL in the first 8 KiB, or not UTF-8."""
+
+    HEAD = 8192
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._seen = 0
+        self._binary = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._binary:
+            return
+        if self._seen < self.HEAD and b"\0" in chunk[: self.HEAD - self._seen]:
+            self._binary = True
+            return
+        self._seen += len(chunk)
+        try:
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self._binary = True
+
+    @property
+    def binary(self) -> bool:
+        if not self._binary:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._binary = True
+        return self._binary
+
+
+def hash_file(dir_fd: int, name: str) -> Hashed:
+    """sha256 of the regular file `name` in `dir_fd`, whether it is binary, and the fstat of what was read.
 
     Raises:
         OSError: it is gone, unreadable, or no longer a regular file (ELOOP for a link, EINVAL otherwise).
@@ -99,13 +146,17 @@ def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
         digest = hashlib.sha256()
+        text = TextCheck()
+        size = 0
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
-    return digest.hexdigest(), st
+            text.feed(chunk)
+            size += len(chunk)
+    return Hashed(digest.hexdigest(), size, text.binary, st)
 
 
-def keep_file(dir_fd: int, name: str, keeper: Keeper) -> tuple[str, int, os.stat_result]:
-    """Copy the regular file `name` in `dir_fd` into `keeper`: its digest and size as read, and its fstat.
+def keep_file(dir_fd: int, name: str, keeper: Keeper) -> Hashed:
+    """Copy the regular file `name` in `dir_fd` into `keeper`, hashing it as `hash_file` does.
 
     Raises:
         OSError: as `hash_file`.
@@ -115,10 +166,11 @@ def keep_file(dir_fd: int, name: str, keeper: Keeper) -> tuple[str, int, os.stat
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
-        digest, size = keeper.add(fd)
+        text = TextCheck()
+        digest, size = keeper.add(fd, text.feed)
     finally:
         os.close(fd)
-    return digest, size, st
+    return Hashed(digest, size, text.binary, st)
 
 
 # Files changed this close before the previous scan may have changed again
@@ -152,7 +204,7 @@ def scan(
             known = previous.get(rel)
             if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before) and _kept(known, keeper):
                 # The common case, inline: one stat per path, nothing read.
-                tree[rel] = _file_entry(rel, st, known.digest if known else None)
+                tree[rel] = _file_entry(rel, st, known)
                 continue
             entry = _entry(found, known, trusted_before, keeper)
             if entry is not None:
@@ -170,6 +222,7 @@ def _unchanged(known: Entry | None, st: os.stat_result, trusted_before: int) -> 
         and (known.ino, known.size, known.mtime_ns, known.ctime_ns)
         == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         and max(st.st_mtime_ns, st.st_ctime_ns) < trusted_before
+        and known.binary is not None  # an older agent's scan did not say: read it once more
     )
 
 
@@ -177,17 +230,20 @@ def _kept(known: Entry | None, keeper: Keeper | None) -> bool:
     return keeper is None or (known is not None and known.digest is not None and keeper.has(known.digest))
 
 
-def _file_entry(rel: str, st: os.stat_result, digest: str | None, size: int | None = None) -> Entry:
+def _file_entry(rel: str, st: os.stat_result, known: Entry | Hashed | None) -> Entry:
+    """A file's entry: its stat now, and digest, size and binary from `known` (the previous scan, or a read)."""
+    size = known.size if isinstance(known, Hashed) else st.st_size
     return Entry(
         rel,
         FILE,
         stat.S_IMODE(st.st_mode),
-        st.st_size if size is None else size,
-        digest,
+        size,
+        None if known is None else known.digest,
         None,
         st.st_ino,
         st.st_mtime_ns,
         st.st_ctime_ns,
+        None if known is None else known.binary,
     )
 
 
@@ -207,18 +263,14 @@ def _entry(
     if not stat.S_ISREG(st.st_mode):
         return Entry(rel, OTHER, mode)
     if known is not None and _unchanged(known, st, trusted_before) and _kept(known, keeper):
-        return _file_entry(rel, st, known.digest)
-    size = None
+        return _file_entry(rel, st, known)
     try:
-        if keeper is None:
-            digest, st = hash_file(found.dir_fd, found.name)
-        else:
-            digest, size, st = keep_file(found.dir_fd, found.name, keeper)
+        hashed = hash_file(found.dir_fd, found.name) if keeper is None else keep_file(found.dir_fd, found.name, keeper)
     except PermissionError:
         return None
     except OSError:
         return None if retried else _again(found, known, trusted_before, keeper)
-    return _file_entry(rel, st, digest, size)
+    return _file_entry(rel, hashed.st, hashed)
 
 
 def _again(found: Found, known: Entry | None, trusted_before: int, keeper: Keeper | None) -> Entry | None:
