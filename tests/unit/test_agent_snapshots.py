@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helpers import wait_until
 from roost.agent.content import ContentStore
 from roost.agent.context import RequestContext
 from roost.agent.ops import AgentRuntime
@@ -472,3 +473,83 @@ def test_a_snapshot_survives_the_agent_restarting(store: Snapshots, root: Path, 
     reopened.reset("kept")
 
     assert (root / "kept.bin").read_bytes() == b"k" * 5000
+
+
+# -- directories set aside by a reset ---------------------------------------------
+
+
+def _many(root: Path, top: str, files: int = 150) -> None:
+    for index in range(files):
+        directory = root / top / f"d{index // 50}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"f{index}").write_text(f"{top} {index}\n")
+
+
+def _inodes(root: Path, top: str) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_ino for p in (root / top).rglob("*")}
+
+
+@pytest.fixture
+def aside_store(root: Path, state_dir: Path, tmp_path: Path) -> Snapshots:
+    store = Snapshots(str(state_dir), WorkspacePaths(str(root)), str(tmp_path / "scratch"))
+    store.create(BASELINE)
+    return store
+
+
+def test_reset_away_and_back_renames_a_large_directory_back_whole(aside_store: Snapshots, root: Path) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    wanted, inodes = exact_state(root), _inodes(root, "node_modules")
+
+    aside_store.reset(BASELINE)
+    assert not (root / "node_modules").exists()
+    back = aside_store.reset("installed")
+
+    assert exact_state(root) == wanted
+    assert _inodes(root, "node_modules") == inodes  # the same files, renamed back: nothing created again
+    assert back["restored"] == len(inodes) + 1
+
+
+def test_a_set_aside_directory_changed_meanwhile_is_not_taken_back(
+    aside_store: Snapshots, root: Path, tmp_path: Path
+) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    wanted = exact_state(root)
+    aside_store.reset(BASELINE)
+    [kept] = (tmp_path / "scratch" / "reset-aside").iterdir()
+    (kept / "d0" / "f0").write_text("tampered while set aside\n")
+    (kept / "d1" / "extra").write_text("and grown\n")
+
+    aside_store.reset("installed")
+
+    assert exact_state(root) == wanted
+
+
+def test_what_a_reset_set_aside_goes_once_a_later_reset_ends(
+    aside_store: Snapshots, root: Path, tmp_path: Path
+) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    aside_store.reset(BASELINE)
+    assert len(list((tmp_path / "scratch" / "reset-aside").iterdir())) == 1
+
+    aside_store.reset(BASELINE)  # sets nothing aside, so the previous one's directory goes
+
+    wait_until(lambda: not (tmp_path / "scratch").exists(), what="the aside directory to be removed")
+    assert not (root / "node_modules").exists()
+
+
+def test_directories_set_aside_inside_the_workspace_never_show_in_a_snapshot_or_diff(
+    root: Path, state_dir: Path
+) -> None:
+    store = Snapshots(str(state_dir / "inside"), WorkspacePaths(str(root)), str(root / ".roost-staging"))
+    store.create(BASELINE)
+    _many(root, "build")
+    store.create("built")
+    store.reset(BASELINE)
+
+    assert (root / ".roost-staging" / "reset-aside").is_dir()
+    assert [c.path for c in compare(store.load(BASELINE), store.current())] == []
+    store.create("after")
+    assert not [p for p in store.load("after") if p.startswith(".roost-staging")]

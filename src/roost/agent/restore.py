@@ -10,7 +10,9 @@ workspace racing the reset cannot turn it into a write or delete outside
 /workspace. File contents are copied out of the content store, never
 linked: a later write in the workspace cannot reach a stored content.
 A file that did not exist is created in place (O_EXCL); one that did is
-replaced atomically by a temporary file.
+replaced atomically by a temporary file. Large directories removed are set
+aside, and renamed back whole by a later reset that wants them exactly as
+they are (`set_aside.py`).
 
 Imports: protocol, the agent's own modules and the standard library only.
 """
@@ -20,38 +22,76 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from contextlib import nullcontext
 
 from roost.agent import dirfd
 from roost.agent.content import ContentStore, PackReader
 from roost.agent.cursor import DirCursor
 from roost.agent.paths import WorkspacePaths
+from roost.agent.set_aside import Session, SetAside, below
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry, Tree
 
 KEPT_KINDS = (FILE, DIR, SYMLINK)  # sockets and fifos are not kept
 
 
-def restore(paths: WorkspacePaths, blobs: ContentStore, target: Tree, current: Tree) -> dict[str, int]:
-    """Turn the tree `current` (a fresh scan of the root) into `target`; counts of what was restored and removed.
+def restore(
+    paths: WorkspacePaths,
+    blobs: ContentStore,
+    target: Tree,
+    current: Tree,
+    aside: SetAside | None = None,
+    scanned_at_ns: int = 0,
+) -> dict[str, int]:
+    """Turn the tree `current` (a scan of the root begun at `scanned_at_ns`) into `target`.
+
+    With `aside`, large directories removed are set aside rather than
+    deleted, and directories a previous reset set aside are renamed back
+    when they hold exactly what `target` wants. Returns counts of the paths
+    restored and removed.
 
     Raises:
         OpError: a path of the workspace's making gets in the way (a parent turned into a link, say).
         OSError: the store or the disk failed.
     """
+    with aside.session(scanned_at_ns) if aside is not None else nullcontext() as session:
+        return _restore(paths, blobs, target, current, session)
+
+
+def _restore(
+    paths: WorkspacePaths, blobs: ContentStore, target: Tree, current: Tree, session: Session | None
+) -> dict[str, int]:
     doomed = {p for p, e in current.items() if p not in target or target[p].kind != e.kind}
     root = paths.root_fd()
     path = ""
     try:
         with DirCursor(root) as cursor:
+            ordered_current = sorted(current) if session is not None else []
             for path in sorted(doomed, reverse=True):  # children before their directories
-                if not _inside_doomed_dir(path, doomed, current):
-                    _remove(cursor, path)
+                if _inside_doomed_dir(path, doomed, current):
+                    continue
+                if session is not None and current[path].kind == DIR:
+                    at, name = cursor.parent(path)
+                    if session.put(at, name, path, below(current, ordered_current, path)):
+                        continue
+                _remove(cursor, path)
         restored = 0
         reset_dirs = []
+        taken: list[str] = []
+        ordered_target = sorted(target)
         with DirCursor(root, make=True) as cursor, blobs.reading() as reader:
-            for path in sorted(target):  # parents before their children
+            for path in ordered_target:  # parents before their children
+                if taken and path.startswith(taken[-1] + "/"):
+                    continue  # came back with its directory
                 want, have = target[path], None if path in doomed else current.get(path)
                 if want.kind not in KEPT_KINDS:
                     continue
+                if want.kind == DIR and have is None and session is not None:
+                    wanted = below(target, ordered_target, path)
+                    if session.take(*cursor.parent(path), path, wanted):
+                        taken.append(path)
+                        restored += 1 + len(wanted)
+                        reset_dirs.append(path)
+                        continue
                 if have is not None and have.same_content(want):
                     if have.mode == want.mode or want.kind == SYMLINK:
                         continue

@@ -20,7 +20,7 @@ SEND_CHUNK = 256 * 1024
 
 
 def snapshots(runtime: AgentRuntime) -> Snapshots:
-    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths))
+    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths, runtime.scratch_dir))
 
 
 def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:

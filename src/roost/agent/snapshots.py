@@ -27,10 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from roost.agent import dirfd
+from roost.agent import dirfd, staging
 from roost.agent.content import ContentStore
 from roost.agent.paths import WorkspacePaths
 from roost.agent.restore import restore
+from roost.agent.set_aside import ASIDE_DIR, SetAside
 from roost.agent.trees import FILE, SYMLINK, Entry, Keeper, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
@@ -75,7 +76,8 @@ def compare(old: Tree, new: Tree) -> list[Change]:
 class Snapshots:
     """Snapshots of one workspace root, kept under `state_dir`."""
 
-    def __init__(self, state_dir: str, paths: WorkspacePaths) -> None:
+    def __init__(self, state_dir: str, paths: WorkspacePaths, scratch_dir: str | None = None) -> None:
+        """`scratch_dir`, on the workspace's filesystem, is where resets set directories aside (none: never)."""
         self.paths = paths
         self._dir = os.path.join(state_dir, "snapshots")
         self._index = os.path.join(state_dir, "tree-index.json")
@@ -84,6 +86,7 @@ class Snapshots:
         self.lock = threading.Lock()
         self._last_scan: tuple[Tree, int] | None = None  # the newest scan and when it began
         self._manifests: dict[str, tuple[tuple[int, int, int], Tree]] = {}
+        self._aside = None if scratch_dir is None else _set_aside(paths, scratch_dir)
 
     # -- persistence -----------------------------------------------------------
     def _write_json(self, path: str, data: dict[str, Any], *, durable: bool = False) -> None:
@@ -265,5 +268,13 @@ class Snapshots:
         """
         target = self.load(name)
         current = self.current()
+        scanned_at = self._last_scan[1] if self._last_scan is not None else 0
         # No rescan to refresh the index: what was restored has new stat data, so the next scan hashes it.
-        return restore(self.paths, self.blobs, target, current)
+        return restore(self.paths, self.blobs, target, current, self._aside, scanned_at)
+
+
+def _set_aside(paths: WorkspacePaths, scratch_dir: str) -> SetAside:
+    return SetAside(
+        lambda: staging.open_kept_dir(paths, scratch_dir, ASIDE_DIR),
+        lambda: staging.drop_kept_dir(paths, scratch_dir, ASIDE_DIR),
+    )
