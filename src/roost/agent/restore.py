@@ -69,11 +69,13 @@ def _restore(
             for path in sorted(doomed, reverse=True):  # children before their directories
                 if _inside_doomed_dir(path, doomed, current):
                     continue
-                if session is not None and current[path].kind == DIR:
-                    at, name = cursor.parent(path)
-                    if session.put(at, name, path, below(current, ordered_current, path)):
-                        continue
-                _remove(cursor, path)
+                moved = (
+                    session is not None
+                    and current[path].kind == DIR
+                    and _set_aside(cursor, session, path, below(current, ordered_current, path))
+                )
+                if not moved:
+                    _remove(cursor, path)
         restored = 0
         reset_dirs = []
         taken: list[str] = []
@@ -119,6 +121,14 @@ def _inside_doomed_dir(path: str, doomed: set[str], current: Tree) -> bool:
             return True
         parent = parent.rpartition("/")[0]
     return False
+
+
+def _set_aside(cursor: DirCursor, session: Session, rel: str, entries: Tree) -> bool:
+    try:
+        at, name = cursor.parent(rel)
+    except OSError:
+        return False  # its parent is gone or no longer ours: `_remove` finds nothing to do either
+    return session.put(at, name, rel, entries)
 
 
 def _remove(cursor: DirCursor, rel: str) -> None:

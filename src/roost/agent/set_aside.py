@@ -81,7 +81,6 @@ class Session:
     offered: dict[str, Kept]
     scanned_at_ns: int
     kept: dict[str, Kept] = field(default_factory=dict)
-    spent: list[str] = field(default_factory=list)
 
     def put(self, at: int, name: str, rel: str, entries: Tree) -> bool:
         """Move the directory `name` in `at` (workspace path `rel`) aside; False when it was not moved."""
@@ -99,8 +98,7 @@ class Session:
         """Rename back the directory set aside from `rel` if it holds exactly `want`; whether it did."""
         kept = self.offered.pop(rel, None)
         if kept is None:
-            return False
-        self.spent.append(kept.name)
+            return False  # (what is not taken back is removed once the reset ends)
         try:
             fd = os.open(kept.name, DIR_READ_FLAGS, dir_fd=self.fd)
         except OSError:
@@ -118,7 +116,6 @@ class Session:
                 # Swapped after it was checked: take the stranger out, and restore the usual way.
                 shutil.rmtree(name, dir_fd=at, ignore_errors=True)
                 return False
-            self.spent.pop()
             return True
         finally:
             os.close(fd)
