@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -553,3 +554,31 @@ def test_directories_set_aside_inside_the_workspace_never_show_in_a_snapshot_or_
     assert [c.path for c in compare(store.load(BASELINE), store.current())] == []
     store.create("after")
     assert not [p for p in store.load("after") if p.startswith(".roost-staging")]
+
+
+def test_after_a_directory_came_back_the_next_scan_reads_none_of_its_files(
+    aside_store: Snapshots, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.agent import trees
+
+    _many(root, "node_modules")
+    real_now = time.time_ns
+    with monkeypatch.context() as patch:
+        # As if a second passed since the files were written: none is too fresh to trust its stat data.
+        patch.setattr(time, "time_ns", lambda: real_now() + 1_000_000_000)
+        aside_store.create("installed")
+        aside_store.reset(BASELINE)
+        aside_store.reset("installed")
+    read: list[str] = []
+    real = trees.hash_file
+
+    def counting(dir_fd: int, name: str) -> trees.Hashed:
+        read.append(name)
+        return real(dir_fd, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trees, "hash_file", counting)
+        tree = aside_store.current()
+
+    assert read == []
+    assert compare(aside_store.load("installed"), tree) == []

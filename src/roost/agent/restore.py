@@ -41,20 +41,25 @@ def restore(
     current: Tree,
     aside: SetAside | None = None,
     scanned_at_ns: int = 0,
+    came_back: Tree | None = None,
 ) -> dict[str, int]:
     """Turn the tree `current` (a scan of the root begun at `scanned_at_ns`) into `target`.
 
     With `aside`, large directories removed are set aside rather than
     deleted, and directories a previous reset set aside are renamed back
-    when they hold exactly what `target` wants. Returns counts of the paths
-    restored and removed.
+    when they hold exactly what `target` wants; `came_back` receives their
+    entries (stat data included: a rename leaves it as the check saw it).
+    Returns counts of the paths restored and removed.
 
     Raises:
         OpError: a path of the workspace's making gets in the way (a parent turned into a link, say).
         OSError: the store or the disk failed.
     """
     with aside.session(scanned_at_ns) if aside is not None else nullcontext() as session:
-        return _restore(paths, blobs, target, current, session)
+        counts = _restore(paths, blobs, target, current, session)
+        if session is not None and came_back is not None:
+            came_back.update(session.taken)
+        return counts
 
 
 def _restore(

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from roost.agent.dirfd import DIR_READ_FLAGS
 from roost.agent.trees import SYMLINK, Tree, scan
@@ -81,6 +81,7 @@ class Session:
     offered: dict[str, Kept]
     scanned_at_ns: int
     kept: dict[str, Kept] = field(default_factory=dict)
+    taken: Tree = field(default_factory=dict)  # what came back, by workspace path, as last scanned
 
     def put(self, at: int, name: str, rel: str, entries: Tree) -> bool:
         """Move the directory `name` in `at` (workspace path `rel`) aside; False when it was not moved."""
@@ -105,7 +106,8 @@ class Session:
             return False
         try:
             held = os.fstat(fd)
-            if not _same(scan(fd, kept.entries, previous_at_ns=kept.scanned_at_ns), want):
+            found = scan(fd, kept.entries, previous_at_ns=kept.scanned_at_ns)
+            if not _same(found, want):
                 return False
             try:
                 os.rename(kept.name, name, src_dir_fd=self.fd, dst_dir_fd=at)
@@ -116,6 +118,8 @@ class Session:
                 # Swapped after it was checked: take the stranger out, and restore the usual way.
                 shutil.rmtree(name, dir_fd=at, ignore_errors=True)
                 return False
+            # Renaming the directory left its files' stat data as the check saw it: later scans reuse it.
+            self.taken.update((f"{rel}/{path}", replace(entry, path=f"{rel}/{path}")) for path, entry in found.items())
             return True
         finally:
             os.close(fd)

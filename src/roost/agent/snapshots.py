@@ -269,8 +269,13 @@ class Snapshots:
         target = self.load(name)
         current = self.current()
         scanned_at = self._last_scan[1] if self._last_scan is not None else 0
-        # No rescan to refresh the index: what was restored has new stat data, so the next scan hashes it.
-        return restore(self.paths, self.blobs, target, current, self._aside, scanned_at)
+        came_back: Tree = {}
+        # No rescan to refresh the index: what was written has new stat data, so the next scan hashes it;
+        # directories renamed back kept theirs, and the next scan reuses it.
+        counts = restore(self.paths, self.blobs, target, current, self._aside, scanned_at, came_back)
+        if came_back and self._last_scan is not None:
+            self._last_scan = ({**self._last_scan[0], **came_back}, scanned_at)
+        return counts
 
 
 def _set_aside(paths: WorkspacePaths, scratch_dir: str) -> SetAside:
