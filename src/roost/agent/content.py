@@ -13,7 +13,7 @@ a snapshot holds.
 Stores made by older agents kept one file per content (`<dir>/<2 hex>/<rest>`);
 those are still read, and collected once no snapshot needs them.
 
-Imports: the standard library only.
+Imports: the agent's own modules and the standard library only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from roost.agent.dirfd import fsync_dir
 
 CHUNK = 1 << 20
 PACKS = "packs"
@@ -46,14 +48,6 @@ class Located:
     pack: str | None
     offset: int
     size: int
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_range(source_fd: int, dest_fd: int, offset: int, size: int) -> None:
@@ -158,7 +152,7 @@ class PackWriter:
         os.close(self._fd)
         self._fd = -1
         os.replace(self._temp, self._store.pack_path(self.name))
-        _fsync_dir(self._store.packs)
+        fsync_dir(self._store.packs)
         self._store.register(self.name, self._rows)
         return self.name
 

@@ -107,11 +107,7 @@ class Snapshots:
                 os.unlink(temp)
             raise
         if durable:
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            dirfd.fsync_dir(directory)
 
     def _read_tree(self, path: str) -> tuple[dict[str, Any], Tree]:
         with open(path) as fh:
