@@ -119,6 +119,8 @@ class TextCheck:
             self._binary = True
             return
         self._seen += len(chunk)
+        if chunk.isascii() and not self._decoder.getstate()[0]:
+            return  # ASCII with no sequence pending is UTF-8: no need to decode (the common case, and fast)
         try:
             self._decoder.decode(chunk)
         except UnicodeDecodeError:
