@@ -182,7 +182,7 @@ KILLED_DELETE = textwrap.dedent(
 def test_a_delete_killed_midway_never_shows_a_half_workspace_and_a_later_command_reaps_it(
     roost: Roost, workspace: Workspace, backend: str
 ) -> None:
-    assert workspace.exec(["python3", "-c", MAKE_TREE]).exit_code == 0
+    assert workspace.exec("mkdir -p src && for i in 1 2 3; do echo $i > src/f$i; done").exit_code == 0
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_DELETE, str(roost.home), backend, workspace.id],
         capture_output=True,
