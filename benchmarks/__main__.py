@@ -30,6 +30,7 @@ from benchmarks import (
     image_build,
     mcp_exec,
     sandbox,
+    scale,
     sdk_exec,
     services,
     shells,
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **shells.benchmarks(),
     **changes.benchmarks(),
     **ignore_rules.benchmarks(),
+    **scale.benchmarks(),
 }
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from helpers import wait_until
 from roost import Roost, RoostError, Workspace
+from roost.agent.content import ContentStore
 from roost.workspace.readiness import Readiness
 
 pytestmark = [
@@ -142,8 +143,14 @@ def agent_dir(roost: Roost, ws: Workspace) -> Path:
 
 
 def blob_bytes(roost: Roost, ws: Workspace) -> int:
+    """The bytes of distinct contents the workspace's snapshots hold, read as a fresh agent would."""
+    return ContentStore(str(agent_dir(roost, ws) / "blobs")).content_bytes()
+
+
+def blob_files(roost: Roost, ws: Workspace) -> dict[str, int]:
+    """Every file of the content store with its size."""
     blobs = agent_dir(roost, ws) / "blobs"
-    return sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file()) if blobs.is_dir() else 0
+    return {p.relative_to(blobs).as_posix(): p.stat().st_size for p in blobs.rglob("*") if p.is_file()}
 
 
 # -- one changed workspace per backend, shared by the read-only tests ----------------
@@ -622,6 +629,7 @@ def test_reset_stops_services_and_closes_shells_first_and_says_which(roost: Roos
 
 def test_a_second_snapshot_of_an_unchanged_workspace_stores_nothing_new(roost: Roost, seeded: Workspace) -> None:
     stored_at_create = blob_bytes(roost, seeded)
+    files_at_create = blob_files(roost, seeded)
     assert stored_at_create > 0
 
     first = seeded.snapshots.create("first")
@@ -630,6 +638,7 @@ def test_a_second_snapshot_of_an_unchanged_workspace_stores_nothing_new(roost: R
     assert (first.stored_bytes, second.stored_bytes) == (0, 0)
     assert first.files == second.files and first.size_bytes == second.size_bytes > 0
     assert blob_bytes(roost, seeded) == stored_at_create
+    assert blob_files(roost, seeded) == files_at_create  # their manifests are all they cost
 
     seeded.files.write("big.bin", b"\1" * 100_000)
     third = seeded.snapshots.create("third")

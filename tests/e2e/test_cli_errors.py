@@ -84,10 +84,10 @@ def test_update_refuses_a_bad_option_and_changes_nothing(
 
 
 def test_exec_without_a_command_is_refused_and_runs_nothing(module_roost: RoostCli, shared_workspace: str) -> None:
-    before = module_roost.record(shared_workspace)["exec_count"]
+    before = module_roost.json("workspace", "status", shared_workspace)["exec_count"]
     module_roost.error(module_roost("workspace", "exec", shared_workspace, "--json"), 2, "invalid_argument")
     module_roost.error(module_roost("workspace", "exec", shared_workspace, "--json", "--"), 2, "invalid_argument")
-    assert module_roost.record(shared_workspace)["exec_count"] == before
+    assert module_roost.json("workspace", "status", shared_workspace)["exec_count"] == before
 
 
 def test_a_taken_name_is_a_conflict(roost: RoostCli) -> None:

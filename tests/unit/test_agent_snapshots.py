@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from helpers import wait_until
+from roost.agent.content import ContentStore
 from roost.agent.context import RequestContext
 from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
@@ -48,8 +50,8 @@ def exact_state(root: Path) -> State:
 
 
 def blob_bytes(state_dir: Path) -> int:
-    blobs = state_dir / "blobs"
-    return sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file()) if blobs.is_dir() else 0
+    """The content bytes the store under `state_dir` holds, as a fresh agent would find them."""
+    return ContentStore(str(state_dir / "blobs")).content_bytes()
 
 
 @pytest.fixture
@@ -312,6 +314,11 @@ def runtime(root: Path, state_dir: Path, store: Snapshots) -> AgentRuntime:
     return runtime
 
 
+def restarted(runtime: AgentRuntime) -> AgentRuntime:
+    """The same workspace served by a new agent: nothing kept in memory, the scan index read from disk."""
+    return AgentRuntime(runtime.paths, runtime.state_dir, runtime.scratch_dir, dict(runtime.base_env))
+
+
 def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
     """The op's result with the change records it streamed under `changes`, its patch text, and its DATA bodies."""
     sent: list[tuple[str, bytes]] = []
@@ -524,7 +531,7 @@ def test_a_filtered_diff_keeps_the_cached_hashes_of_what_it_skipped(
     (state_dir / "tree-index.json").write_text(json.dumps(index))
     cached = {row[0]: row[4] for row in index["entries"] if row[0].startswith("node_modules/")}
 
-    call_diff(runtime, stat=True, exclude=["node_modules/"])
+    call_diff(restarted(runtime), stat=True, exclude=["node_modules/"])
 
     kept = {row[0]: row[4] for row in json.loads((state_dir / "tree-index.json").read_text())["entries"]}
     assert len(cached) == 20 and {path: kept.get(path) for path in cached} == cached
@@ -541,7 +548,7 @@ def test_a_filtered_diff_drops_cached_hashes_its_scan_could_not_trust_yet(
     index["scanned_at_ns"] = os.stat(root / "node_modules" / "m.js").st_ctime_ns
     (state_dir / "tree-index.json").write_text(json.dumps(index))
 
-    call_diff(runtime, stat=True, exclude=["node_modules/"])
+    call_diff(restarted(runtime), stat=True, exclude=["node_modules/"])
 
     rows = json.loads((state_dir / "tree-index.json").read_text())["entries"]
     assert "node_modules/m.js" not in {row[0] for row in rows}
@@ -563,3 +570,158 @@ def test_the_diff_op_refuses_malformed_ignore_arguments(runtime: AgentRuntime, a
     with pytest.raises(OpError) as caught:
         call_diff(runtime, **args)
     assert caught.value.code == Code.INVALID_ARGUMENT
+
+
+# -- durability ---------------------------------------------------------------------
+
+
+class CountingFsync:
+    """Wraps os.fsync, counting the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._real = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        self._real(fd)
+
+
+def _fsyncs_of_a_snapshot(store: Snapshots, root: Path, files: int, name: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    (root / name).mkdir()
+    for index in range(files):
+        (root / name / f"f{index}").write_text(f"{name} {index}\n")
+    counter = CountingFsync()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", counter)
+        store.create(name)
+    return counter.calls
+
+
+def test_a_snapshot_is_synced_once_whatever_the_number_of_files(
+    store: Snapshots, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    few = _fsyncs_of_a_snapshot(store, root, 3, "few", monkeypatch)
+    many = _fsyncs_of_a_snapshot(store, root, 300, "many", monkeypatch)
+
+    assert 0 < few == many <= 4  # the pack and its directory, the manifest and its directory
+    assert len(store.load("many")) == len(store.load("few")) + 301
+
+
+def test_a_snapshot_survives_the_agent_restarting(store: Snapshots, root: Path, state_dir: Path) -> None:
+    (root / "kept.bin").write_bytes(b"k" * 5000)
+    store.create("kept")
+    (root / "kept.bin").write_bytes(b"changed")
+
+    reopened = Snapshots(str(state_dir), WorkspacePaths(str(root)))  # a new agent: nothing from memory
+    reopened.reset("kept")
+
+    assert (root / "kept.bin").read_bytes() == b"k" * 5000
+
+
+# -- directories set aside by a reset ---------------------------------------------
+
+
+def _many(root: Path, top: str, files: int = 150) -> None:
+    for index in range(files):
+        directory = root / top / f"d{index // 50}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"f{index}").write_text(f"{top} {index}\n")
+
+
+def _inodes(root: Path, top: str) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_ino for p in (root / top).rglob("*")}
+
+
+@pytest.fixture
+def aside_store(root: Path, state_dir: Path, tmp_path: Path) -> Snapshots:
+    store = Snapshots(str(state_dir), WorkspacePaths(str(root)), str(tmp_path / "scratch"))
+    store.create(BASELINE)
+    return store
+
+
+def test_reset_away_and_back_renames_a_large_directory_back_whole(aside_store: Snapshots, root: Path) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    wanted, inodes = exact_state(root), _inodes(root, "node_modules")
+
+    aside_store.reset(BASELINE)
+    assert not (root / "node_modules").exists()
+    back = aside_store.reset("installed")
+
+    assert exact_state(root) == wanted
+    assert _inodes(root, "node_modules") == inodes  # the same files, renamed back: nothing created again
+    assert back["restored"] == len(inodes) + 1
+
+
+def test_a_set_aside_directory_changed_meanwhile_is_not_taken_back(
+    aside_store: Snapshots, root: Path, tmp_path: Path
+) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    wanted = exact_state(root)
+    aside_store.reset(BASELINE)
+    [kept] = (tmp_path / "scratch" / "reset-aside").iterdir()
+    (kept / "d0" / "f0").write_text("tampered while set aside\n")
+    (kept / "d1" / "extra").write_text("and grown\n")
+
+    aside_store.reset("installed")
+
+    assert exact_state(root) == wanted
+
+
+def test_what_a_reset_set_aside_goes_once_a_later_reset_ends(
+    aside_store: Snapshots, root: Path, tmp_path: Path
+) -> None:
+    _many(root, "node_modules")
+    aside_store.create("installed")
+    aside_store.reset(BASELINE)
+    assert len(list((tmp_path / "scratch" / "reset-aside").iterdir())) == 1
+
+    aside_store.reset(BASELINE)  # sets nothing aside, so the previous one's directory goes
+
+    wait_until(lambda: not (tmp_path / "scratch").exists(), what="the aside directory to be removed")
+    assert not (root / "node_modules").exists()
+
+
+def test_directories_set_aside_inside_the_workspace_never_show_in_a_snapshot_or_diff(
+    root: Path, state_dir: Path
+) -> None:
+    store = Snapshots(str(state_dir / "inside"), WorkspacePaths(str(root)), str(root / ".roost-staging"))
+    store.create(BASELINE)
+    _many(root, "build")
+    store.create("built")
+    store.reset(BASELINE)
+
+    assert (root / ".roost-staging" / "reset-aside").is_dir()
+    assert [c.path for c in compare(store.load(BASELINE), store.current())] == []
+    store.create("after")
+    assert not [p for p in store.load("after") if p.startswith(".roost-staging")]
+
+
+def test_after_a_directory_came_back_the_next_scan_reads_none_of_its_files(
+    aside_store: Snapshots, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.agent import trees
+
+    _many(root, "node_modules")
+    real_now = time.time_ns
+    with monkeypatch.context() as patch:
+        # As if a second passed since the files were written: none is too fresh to trust its stat data.
+        patch.setattr(time, "time_ns", lambda: real_now() + 1_000_000_000)
+        aside_store.create("installed")
+        aside_store.reset(BASELINE)
+        aside_store.reset("installed")
+    read: list[str] = []
+    real = trees.hash_file
+
+    def counting(dir_fd: int, name: str) -> trees.Hashed:
+        read.append(name)
+        return real(dir_fd, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trees, "hash_file", counting)
+        tree = aside_store.current()
+
+    assert read == []
+    assert compare(aside_store.load("installed"), tree) == []

@@ -1,4 +1,4 @@
-"""Tree scans with a stat cache, and the content-addressed store, on real directories."""
+"""Tree scans with a stat cache, on real directories."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from roost.agent import trees
 from roost.agent.dirtree import walk
-from roost.agent.trees import DIR, FILE, SYMLINK, ContentStore, Entry, hash_file, scan
+from roost.agent.trees import DIR, FILE, SYMLINK, Entry, hash_file, scan
 
 
 def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
@@ -21,11 +21,6 @@ def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
         return scan(fd, *args, **kwargs)  # type: ignore[arg-type]
     finally:
         os.close(fd)
-
-
-def add_file(store: ContentStore, path: Path) -> str:
-    with open(path, "rb") as fh:
-        return store.add(fh.fileno())
 
 
 def _sha(data: bytes) -> str:
@@ -51,7 +46,7 @@ class CountingHash:
     def __init__(self) -> None:
         self.paths: list[str] = []
 
-    def __call__(self, dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+    def __call__(self, dir_fd: int, name: str) -> trees.Hashed:
         self.paths.append(name)
         return hash_file(dir_fd, name)
 
@@ -158,39 +153,12 @@ def test_entries_round_trip_through_their_rows(root: Path) -> None:
         assert Entry.from_row(entry.to_row()) == entry
 
 
-def test_the_store_keeps_each_content_once_under_its_digest(tmp_path: Path) -> None:
-    store = ContentStore(str(tmp_path / "blobs"))
-    (tmp_path / "a").write_bytes(b"same bytes")
-    (tmp_path / "b").write_bytes(b"same bytes")
-    (tmp_path / "c").write_bytes(b"other bytes")
-
-    digests = [add_file(store, tmp_path / name) for name in ("a", "b", "c")]
-
-    assert digests == [_sha(b"same bytes"), _sha(b"same bytes"), _sha(b"other bytes")]
-    stored = sorted(
-        p.relative_to(tmp_path / "blobs").as_posix() for p in (tmp_path / "blobs").rglob("*") if p.is_file()
-    )
-    assert stored == sorted(f"{d[:2]}/{d[2:]}" for d in {digests[0], digests[2]})
-    assert store.has(digests[0]) and not store.has(_sha(b"never stored"))
-    assert store.read(digests[2]) == b"other bytes"
-
-
-def test_the_store_leaves_no_temporary_files_behind(tmp_path: Path) -> None:
-    store = ContentStore(str(tmp_path / "blobs"))
-    (tmp_path / "a").write_bytes(b"x" * 3_000_000)  # more than one read chunk
-    add_file(store, tmp_path / "a")
-    add_file(store, tmp_path / "a")
-
-    assert [p.name for p in (tmp_path / "blobs").iterdir() if p.name.startswith(".")] == []
-    assert store.read(_sha(b"x" * 3_000_000)) == b"x" * 3_000_000
-
-
 def test_a_file_swapped_for_a_link_between_listing_and_hashing_is_recorded_as_the_link(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "outside.txt").write_text("outside\n")
 
-    def swap_then_hash(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
+    def swap_then_hash(dir_fd: int, name: str) -> trees.Hashed:
         if name == "README":
             os.unlink(root / "README")
             os.symlink(tmp_path / "outside.txt", root / "README")
@@ -256,3 +224,35 @@ def test_a_walk_resumed_after_any_entry_yields_exactly_what_followed_it(tmp_path
         assert _walked(tmp_path, after=after) == whole[i + 1 :], rel
     # A key that names nothing (removed since) resumes where it would have been.
     assert _walked(tmp_path, after=(b"a", b"b", b"cc")) == whole[whole.index("a/b/d") :]
+
+
+def test_a_scan_says_which_files_are_binary_as_a_diff_would(root: Path) -> None:
+    (root / "nul.bin").write_bytes(b"text\0more")
+    (root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    # A character split across the read chunks is still text.
+    (root / "split.txt").write_bytes(b"a" * (trees.CHUNK - 1) + "é\n".encode())
+
+    tree = scan_dir(root)
+
+    binary = {path: entry.binary for path, entry in tree.items() if entry.kind == FILE}
+    assert binary == {
+        "README": False,
+        "run.sh": False,
+        "src/pkg/mod.py": False,
+        "nul.bin": True,
+        "latin1.txt": True,
+        "split.txt": False,
+    }
+
+
+def test_a_diff_takes_binary_from_the_scan_without_reading_the_file(root: Path) -> None:
+    from roost.agent.diff_text import binary_change
+
+    tree = scan_dir(root)
+
+    def never(entry: Entry) -> bytes:
+        raise AssertionError(f"{entry.path} was read")
+
+    assert binary_change(None, tree["README"], never) is False
+    assert binary_change(tree["README"], Entry("README", FILE, 0o644, 3, "d", binary=True), never) is True
+    assert binary_change(None, Entry("old", FILE, 0o644, 3, "d"), lambda e: b"\0") is True  # an older scan: read

@@ -15,7 +15,7 @@ import pytest
 from roost.errors import ConflictError, NotFound, RoostError, StorageError, WorkspaceError
 from roost.models import ExecRecord
 from roost.store.atomic import write_atomic
-from roost.store.history import MAX_ENTRIES, ExecHistory
+from roost.store.history import COMPACT_EVERY, MAX_ENTRIES, ExecHistory
 from roost.store.locks import file_lock
 from roost.store.records import SCHEMA_VERSION, WorkspaceRecord, WorkspaceStore, utc_now
 
@@ -363,7 +363,7 @@ def _exec_record(exec_id: int, **changes: object) -> ExecRecord:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_history_keeps_the_newest_entries_and_deletes_old_outputs(tmp_path: Path) -> None:
+def test_history_lists_and_serves_only_the_newest_entries_and_compaction_deletes_old_outputs(tmp_path: Path) -> None:
     history = ExecHistory(tmp_path)
     total = MAX_ENTRIES + 5
     for exec_id in range(1, total + 1):
@@ -372,13 +372,53 @@ def test_history_keeps_the_newest_entries_and_deletes_old_outputs(tmp_path: Path
     assert len(entries) == MAX_ENTRIES == 100
     assert [e.exec_id for e in entries] == list(range(6, total + 1))
     assert history.entries(limit=3) == entries[-3:]
-    outputs = sorted(os.listdir(tmp_path / "outputs"))
-    assert len(outputs) == 2 * MAX_ENTRIES
-    assert "1.stdout" not in outputs and "5.stderr" not in outputs and "6.stdout" in outputs
     with pytest.raises(NotFound) as info:
         history.read_output(5, "stdout")
     assert info.value.code == "exec_not_found"
     assert history.read_output(6, "stderr").data == "err6"
+
+    for exec_id in range(total + 1, MAX_ENTRIES + COMPACT_EVERY + 1):  # up to the next compaction
+        history.append(_exec_record(exec_id), f"out{exec_id}".encode(), b"")
+    outputs = sorted(os.listdir(tmp_path / "outputs"))
+    first_kept = COMPACT_EVERY + 1
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == MAX_ENTRIES
+    assert f"{first_kept - 1}.stdout" not in outputs and f"{first_kept}.stdout" in outputs
+    assert len([o for o in outputs if o.endswith(".stdout")]) == MAX_ENTRIES
+    assert history.last_id() == MAX_ENTRIES + COMPACT_EVERY
+
+
+def test_the_exec_counter_is_the_last_line_of_the_history(tmp_path: Path) -> None:
+    history = ExecHistory(tmp_path)
+    assert history.last_id() == 0
+    for exec_id in (1, 2, 3):
+        history.append(_exec_record(exec_id), b"", b"")
+
+    assert ExecHistory(tmp_path).last_id() == 3  # another process, as a later CLI call
+
+
+def test_an_append_after_a_torn_line_starts_a_line_of_its_own(tmp_path: Path) -> None:
+    history = ExecHistory(tmp_path)
+    history.append(_exec_record(1), b"", b"")
+    with open(tmp_path / "history.jsonl", "a") as fh:
+        fh.write('{"exec_id": 2, "comm')  # a crash mid-append
+    assert history.last_id() == 1
+
+    history.append(_exec_record(2), b"", b"")
+
+    assert [e.exec_id for e in history.entries()] == [1, 2]
+    assert history.last_id() == 2
+
+
+def test_an_exec_that_printed_nothing_reads_back_empty_without_an_output_file(tmp_path: Path) -> None:
+    history = ExecHistory(tmp_path)
+    history.append(_exec_record(1), b"", b"only stderr")
+
+    empty = history.read_output(1, "stdout")
+
+    assert (empty.data, empty.size, empty.eof) == ("", 0, True)
+    assert sorted(os.listdir(tmp_path / "outputs")) == ["1.stderr"]
+    with pytest.raises(NotFound):
+        history.read_output(2, "stdout")
 
 
 def test_history_round_trips_exec_records(tmp_path: Path) -> None:

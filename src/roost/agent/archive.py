@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
+from roost.agent.cursor import DirCursor
 from roost.agent.dirtree import Found, walk
 from roost.agent.ignore_filter import ignore_filter
 from roost.agent.ops import AgentRuntime
@@ -124,11 +125,24 @@ def _locate_staged(staging: Beneath, rel: str, name: str, *, make_dirs: bool = F
     try:
         return staging.locate(rel, follow_final=False, make_dirs=make_dirs, follow_links=False)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _reject(f"member {name!r} passes through a symlink created earlier in the archive") from None
-        if exc.errno in (errno.ENOTDIR, errno.ENOENT):
-            raise _reject(f"member {name!r} passes through something that is not a directory") from None
-        raise
+        raise _staging_error(exc, name) from None
+
+
+def _staging_error(exc: OSError, name: str) -> Exception:
+    if exc.errno == errno.ELOOP:
+        return _reject(f"member {name!r} passes through a symlink created earlier in the archive")
+    if exc.errno in (errno.ENOTDIR, errno.ENOENT):
+        return _reject(f"member {name!r} passes through something that is not a directory")
+    return exc
+
+
+def _place_staged(cursor: DirCursor, rel: str, name: str) -> Location:
+    """As `_locate_staged` with parents made, by the directories the member before left open (tar order)."""
+    try:
+        at, final = cursor.parent(rel)
+        return Location(at, final, rel, _lstat(at, final))
+    except OSError as exc:
+        raise _staging_error(exc, name) from None
 
 
 def _clear(found: Location, keep_dir: bool) -> None:
@@ -140,7 +154,9 @@ def _clear(found: Location, keep_dir: bool) -> None:
         shutil.rmtree(found.name, dir_fd=found.dir_fd)
 
 
-def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, tally: _Tally) -> None:
+def _stage_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, cursor: DirCursor, tally: _Tally
+) -> None:
     name = member.name
     parts = _parts(name, "member")
     if not parts:
@@ -150,12 +166,7 @@ def _stage_member(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneat
     kind_ok = member.isreg() or member.isdir() or member.issym() or member.islnk()
     if not kind_ok:
         raise _reject(f"member {name!r} is a device, fifo or other special file")
-    rel = "/".join(parts)
-    found = _locate_staged(staging, rel, name, make_dirs=True)
-    try:
-        _place(tar, member, staging, found, tally)
-    finally:
-        staging.release(found)
+    _place(tar, member, staging, _place_staged(cursor, "/".join(parts), name), tally)
 
 
 def _place(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, found: Location, tally: _Tally) -> None:
@@ -174,10 +185,16 @@ def _place(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Beneath, foun
         if source is None:
             raise _reject(f"member {name!r} has no data")
         fd = os.open(found.name, dirfd.NEW_FILE_FLAGS, 0o600, dir_fd=at)
-        with os.fdopen(fd, "wb") as out, source:
-            shutil.copyfileobj(source, out, CHUNK_BYTES)
-            os.fchmod(out.fileno(), mode)
-        os.utime(found.name, times, dir_fd=at, follow_symlinks=False)
+        try:
+            with source:
+                while chunk := source.read(CHUNK_BYTES):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            os.utime(fd, times)
+        finally:
+            os.close(fd)
         tally.files += 1
         tally.bytes += member.size
     elif member.issym():
@@ -218,10 +235,14 @@ def _stage(ctx: RequestContext, staging_fd: int) -> _Tally:
     staging = Beneath(staging_fd)
     reader = _UploadReader(ctx.upload())
     try:
-        with tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|*") as tar:
+        # 0o777 before the umask: a directory the archive only implies gets the usual mode.
+        with (
+            tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|*") as tar,
+            DirCursor(staging_fd, make=True, make_mode=0o777) as cursor,
+        ):
             while (member := tar.next()) is not None:
                 _check_cancelled(ctx)
-                _stage_member(tar, member, staging, tally)
+                _stage_member(tar, member, staging, cursor, tally)
     except (tarfile.TarError, EOFError) as exc:
         raise _reject(f"not a readable tar stream: {exc}") from None
     reader.drain()

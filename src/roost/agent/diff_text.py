@@ -134,4 +134,8 @@ def patch_for(path: str, change: str, old: Entry | None, new: Entry | None, load
 
 
 def binary_change(old: Entry | None, new: Entry | None, load: Loader) -> bool:
-    return any(e is not None and e.kind == FILE and is_binary(load(e)) for e in (old, new))
+    """Whether either side is a binary file; from what the scan saw when it read the file, else by loading it."""
+    return any(
+        e is not None and e.kind == FILE and (e.binary if e.binary is not None else is_binary(load(e)))
+        for e in (old, new)
+    )

@@ -54,6 +54,15 @@ def temp_symlink(dir_fd: int, prefix: str, target: str) -> str:
             continue
 
 
+def fsync_dir(path: str) -> None:
+    """Make the names in the agent's own directory `path` (new or renamed files) survive a power cut."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def discard(dir_fd: int, name: str) -> None:
     """Remove the file `name` if it is still there."""
     try:

@@ -24,7 +24,7 @@ PATCH_RECORD_CHARS = 32 * 1024
 
 
 def snapshots(runtime: AgentRuntime) -> Snapshots:
-    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths))
+    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths, runtime.scratch_dir))
 
 
 def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
@@ -191,7 +191,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     ignore = ignore_filter(ctx.args)
     with store.lock:
         base = store.load(against)
-        now = store.current(ignore)
+        now = store.current(prune=ignore)
     if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
         base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
     changes = [c for c in compare(base, now) if _selected(c.path, filters)]

@@ -2,11 +2,15 @@
 
 A snapshot is a manifest (every path with kind, mode and content digest)
 whose file contents live once in a shared `ContentStore`; `baseline` is the
-one taken at create, after seeding. Comparing rescans the tree with the
-stat cache, so only changed files are read; resetting rewrites only what
-differs and removes what the snapshot does not have. Everything lives in
-the agent's state dir, outside /workspace, and excludes service logs and
-agent records by construction.
+one taken at create, after seeding. Taking one is a single scan that copies
+each new content into one new pack; it is durable when `create` returns
+(the pack and the manifest are synced, nothing per file). Comparing rescans
+the tree with the stat cache, so only changed files are read; the last scan
+and the manifests used last are kept in memory, so a diff of an unchanged
+tree reads no JSON. Resetting (`restore.py`) rewrites only what differs and
+removes what the snapshot does not have. Everything lives in the agent's
+state dir, outside /workspace, and excludes service logs and agent records
+by construction.
 
 Imports: the agent's own modules, protocol and the standard library only.
 """
@@ -15,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -25,16 +27,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from roost.agent import dirfd
+from roost.agent import dirfd, staging
+from roost.agent.content import ContentStore
 from roost.agent.dirtree import Pruner
 from roost.agent.paths import WorkspacePaths
-from roost.agent.trees import DIR, FILE, RACY_NS, SYMLINK, ContentStore, Entry, Tree, scan
+from roost.agent.restore import restore
+from roost.agent.set_aside import ASIDE_DIR, SetAside
+from roost.agent.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.records import path_key
 
 BASELINE = "baseline"
 EXCLUDED = frozenset({".roost-staging"})
+# Manifests kept parsed in memory (a 20,000-entry one is a few MB): the ones diff and reset use over and over.
+CACHED_MANIFESTS = 4
 
 
 @dataclass(frozen=True)
@@ -72,22 +79,38 @@ def compare(old: Tree, new: Tree) -> list[Change]:
 class Snapshots:
     """Snapshots of one workspace root, kept under `state_dir`."""
 
-    def __init__(self, state_dir: str, paths: WorkspacePaths) -> None:
+    def __init__(self, state_dir: str, paths: WorkspacePaths, scratch_dir: str | None = None) -> None:
+        """`scratch_dir`, on the workspace's filesystem, is where resets set directories aside (none: never)."""
         self.paths = paths
         self._dir = os.path.join(state_dir, "snapshots")
         self._index = os.path.join(state_dir, "tree-index.json")
         self.blobs = ContentStore(os.path.join(state_dir, "blobs"))
         # One operation at a time: they share the scan index.
         self.lock = threading.Lock()
+        self._last_scan: tuple[Tree, int] | None = None  # the newest scan and when it began
+        self._manifests: dict[str, tuple[tuple[int, int, int], Tree]] = {}
+        self._aside = None if scratch_dir is None else _set_aside(paths, scratch_dir)
 
     # -- persistence -----------------------------------------------------------
-    def _write_json(self, path: str, data: dict[str, Any]) -> None:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        with os.fdopen(fd, "w") as fh:
-            # dumps, not dump: only the one-shot encoder is the C one (10x faster on 10,000 entries).
-            fh.write(json.dumps(data, separators=(",", ":")))
-        os.replace(temp, path)
+    def _write_json(self, path: str, data: dict[str, Any], *, durable: bool = False) -> None:
+        """Replace `path` atomically; `durable` also syncs it and its directory before returning."""
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                # dumps, not dump: only the one-shot encoder is the C one (10x faster on 10,000 entries).
+                fh.write(json.dumps(data, separators=(",", ":")))
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+        if durable:
+            dirfd.fsync_dir(directory)
 
     def _read_tree(self, path: str) -> tuple[dict[str, Any], Tree]:
         with open(path) as fh:
@@ -99,34 +122,64 @@ class Snapshots:
         return os.path.join(self._dir, f"{name}.json")
 
     def load(self, name: str) -> Tree:
+        """Snapshot `name`'s tree (parsed once, then from memory while its manifest is unchanged).
+
+        Callers must not change the tree they get.
+
+        Raises:
+            OpError: snapshot_not_found, invalid_argument for a bad name.
+        """
+        path = self._manifest(check_name(name))
         try:
-            return self._read_tree(self._manifest(check_name(name)))[1]
+            st = os.stat(path)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._manifests.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            tree = self._read_tree(path)[1]
         except FileNotFoundError:
             raise OpError(
                 Code.SNAPSHOT_NOT_FOUND,
                 f"no snapshot {name!r}",
                 hint="list snapshots with `roost workspace snapshot list`",
             ) from None
+        self._manifests.pop(name, None)
+        while len(self._manifests) >= CACHED_MANIFESTS:
+            del self._manifests[next(iter(self._manifests))]
+        self._manifests[name] = (key, tree)
+        return tree
 
-    def current(self, prune: Pruner | None = None) -> Tree:
+    def current(self, keeper: Keeper | None = None, prune: Pruner | None = None) -> Tree:
         """Scan /workspace now (reusing hashes of unchanged files) and remember the scan.
 
+        With `keeper`, every content it lacks is copied into it on the way.
         What `prune` excludes is left out of the scan; the hashes already
-        cached for it are kept for the next full scan.
+        cached for it are kept for the next full scan. The scan index on disk
+        is rewritten only when the scan found something new.
         """
-        try:
-            meta, previous = self._read_tree(self._index)
-            previous_at = int(meta.get("scanned_at_ns", 0))
-        except (OSError, ValueError, KeyError, TypeError):
-            previous, previous_at = {}, 0
+        if self._last_scan is not None:
+            previous, previous_at = self._last_scan
+        else:
+            try:
+                meta, previous = self._read_tree(self._index)
+                previous_at = int(meta.get("scanned_at_ns", 0))
+            except (OSError, ValueError, KeyError, TypeError):
+                previous, previous_at = {}, 0
         started = time.time_ns()
-        tree = scan(self.paths.root_fd(), previous, EXCLUDED, previous_at, prune=prune)
+        tree = scan(self.paths.root_fd(), previous, EXCLUDED, previous_at, keeper=keeper, prune=prune)
         index = tree if prune is None else {**_still_trusted(previous, previous_at, tree), **tree}
-        self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
+        self._last_scan = (index, started)
+        if index != previous:
+            self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
         return tree
 
     # -- operations ------------------------------------------------------------
     def create(self, name: str) -> dict[str, Any]:
+        """Take snapshot `name` of /workspace now; durable (contents and manifest synced) when it returns.
+
+        Raises:
+            OpError: invalid_argument, snapshot_exists.
+        """
         check_name(name)
         if os.path.exists(self._manifest(name)):
             raise OpError(
@@ -134,22 +187,15 @@ class Snapshots:
                 f"a snapshot named {name!r} already exists",
                 hint="pick another name or delete the old one first",
             )
-        tree = self.current()
-        new_bytes = 0
-        for path, entry in list(tree.items()):
-            if entry.kind == FILE and (entry.digest is None or not self.blobs.has(entry.digest)):
-                digest = self._store(path)
-                if digest is None:  # gone, or no longer a file, since the scan
-                    del tree[path]
-                    continue
-                new_bytes += entry.size
-                if digest != entry.digest:  # it changed between scan and copy: keep what was copied
-                    tree[path] = Entry(path, FILE, entry.mode, os.path.getsize(self.blobs.path(digest)), digest)
+        with self.blobs.writing() as keeper:
+            tree = self.current(keeper)
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._write_json(
-            self._manifest(name), {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]}
+            self._manifest(name),
+            {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]},
+            durable=True,
         )
-        return {"name": name, "created_at": created, **self._totals(tree), "stored_bytes": new_bytes}
+        return {"name": name, "created_at": created, **self._totals(tree), "stored_bytes": keeper.new_bytes}
 
     @contextmanager
     def _opened(self, rel: str) -> Iterator[int | None]:
@@ -164,10 +210,6 @@ class Snapshots:
         finally:
             if opened is not None:
                 os.close(opened[0])
-
-    def _store(self, rel: str) -> str | None:
-        with self._opened(rel) as fd:
-            return None if fd is None else self.blobs.add(fd)
 
     def read_current(self, rel: str) -> bytes:
         """What the workspace file `rel` holds now (b"" when it is gone or not a file)."""
@@ -207,6 +249,7 @@ class Snapshots:
             raise OpError(Code.INVALID_ARGUMENT, "the baseline cannot be deleted", hint="it is what diff compares to")
         self.load(name)
         os.unlink(self._manifest(name))
+        self._manifests.pop(name, None)
         self._collect_garbage()
 
     def _collect_garbage(self) -> None:
@@ -214,96 +257,27 @@ class Snapshots:
             e.digest
             for name in os.listdir(self._dir)
             if name.endswith(".json")
-            for e in self._read_tree(os.path.join(self._dir, name))[1].values()
+            for e in self.load(name[: -len(".json")]).values()
             if e.digest
         }
-        if not os.path.isdir(self.blobs.directory):
-            return
-        for prefix in os.listdir(self.blobs.directory):
-            folder = os.path.join(self.blobs.directory, prefix)
-            if len(prefix) == 2 and os.path.isdir(folder):
-                for rest in os.listdir(folder):
-                    if prefix + rest not in live:
-                        os.unlink(os.path.join(folder, rest))
+        self.blobs.collect(live)
 
     def reset(self, name: str) -> dict[str, int]:
         """Make /workspace equal to snapshot `name`: content, modes, links; extra paths removed.
 
-        Every change is made relative to directory fds found without
-        following any link, so a workspace racing the reset cannot turn it
-        into a write or delete outside /workspace.
+        Raises:
+            OpError: snapshot_not_found, and path errors when the workspace races the reset.
         """
         target = self.load(name)
         current = self.current()
-        doomed = {p for p, e in current.items() if target.get(p) is None or target[p].kind != e.kind}
-        for path in sorted(doomed, reverse=True):  # children before their directories
-            if not _inside_doomed_dir(path, doomed, current):
-                self._remove(path)
-        restored = 0
-        reset_dirs = []
-        for path in sorted(target):  # parents before their children
-            want, have = target[path], None if path in doomed else current.get(path)
-            if want.kind not in (FILE, DIR, SYMLINK):
-                continue  # sockets and fifos are not kept
-            if have is not None and have.same_content(want):
-                if have.mode == want.mode or want.kind == SYMLINK:
-                    continue
-                if want.kind == FILE:
-                    self._set_mode(path, want.mode)
-                    continue
-            else:
-                self._restore(path, want)
-                restored += 1
-            if want.kind == DIR:
-                reset_dirs.append(path)
-        # Directory modes last, deepest first: a read-only directory is set after its children.
-        for path in sorted(reset_dirs, reverse=True):
-            self._set_mode(path, target[path].mode)
-        # No rescan to refresh the index: what was restored has new stat data, so the next scan hashes it.
-        return {"restored": restored, "removed": len(doomed)}
-
-    def _remove(self, rel: str) -> None:
-        try:
-            with self.paths.locate(rel, follow_final=False, follow_links=False) as found:
-                if found.st is None:
-                    return
-                if stat.S_ISDIR(found.st.st_mode):
-                    shutil.rmtree(found.name, dir_fd=found.dir_fd, ignore_errors=True)
-                else:
-                    os.unlink(found.name, dir_fd=found.dir_fd)
-        except (OpError, FileNotFoundError):
-            pass  # already gone
-
-    def _set_mode(self, rel: str, mode: int) -> None:
-        with self.paths.locate(rel, follow_final=False, follow_links=False) as found:
-            dirfd.set_mode(found.dir_fd, found.name, mode)
-
-    def _restore(self, rel: str, want: Entry) -> None:
-        with self.paths.locate(rel, follow_final=False, make_parents=True, follow_links=False) as found:
-            at, name = found.dir_fd, found.name
-            is_dir = found.st is not None and stat.S_ISDIR(found.st.st_mode)
-            if want.kind == DIR:
-                if not is_dir:
-                    os.mkdir(name, 0o700, dir_fd=at)
-                return
-            if is_dir:
-                shutil.rmtree(name, dir_fd=at)
-            if want.kind == SYMLINK:
-                temp = dirfd.temp_symlink(at, ".roost-reset-", str(want.target))
-            else:
-                fd, temp = dirfd.create_temp(at, ".roost-reset-")
-                try:
-                    with os.fdopen(fd, "wb") as out, open(self.blobs.path(str(want.digest)), "rb") as blob:
-                        shutil.copyfileobj(blob, out, 1 << 20)
-                        os.fchmod(out.fileno(), want.mode)
-                except BaseException:
-                    dirfd.discard(at, temp)
-                    raise
-            try:
-                dirfd.replace(at, temp, name)
-            except BaseException:
-                dirfd.discard(at, temp)
-                raise
+        scanned_at = self._last_scan[1] if self._last_scan is not None else 0
+        came_back: Tree = {}
+        # No rescan to refresh the index: what was written has new stat data, so the next scan hashes it;
+        # directories renamed back kept theirs, and the next scan reuses it.
+        counts = restore(self.paths, self.blobs, target, current, self._aside, scanned_at, came_back)
+        if came_back and self._last_scan is not None:
+            self._last_scan = ({**self._last_scan[0], **came_back}, scanned_at)
+        return counts
 
 
 def _still_trusted(previous: Tree, previous_at_ns: int, scanned: Tree) -> Tree:
@@ -320,11 +294,8 @@ def _still_trusted(previous: Tree, previous_at_ns: int, scanned: Tree) -> Tree:
     }
 
 
-def _inside_doomed_dir(path: str, doomed: set[str], current: Tree) -> bool:
-    """Whether a directory above `path` goes too (removing it takes `path` along)."""
-    parent = path.rpartition("/")[0]
-    while parent:
-        if parent in doomed and current[parent].kind == DIR:
-            return True
-        parent = parent.rpartition("/")[0]
-    return False
+def _set_aside(paths: WorkspacePaths, scratch_dir: str) -> SetAside:
+    return SetAside(
+        lambda: staging.open_kept_dir(paths, scratch_dir, ASIDE_DIR),
+        lambda: staging.drop_kept_dir(paths, scratch_dir, ASIDE_DIR),
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from roost.agent.dirfd import DIR_READ_FLAGS
 from roost.agent.paths import WorkspacePaths
+from roost.protocol import OpError
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,41 @@ def _remove_if_empty(paths: WorkspacePaths, scratch: str, rel: str | None) -> No
                 paths.beneath().release(found)
     except OSError:
         pass  # another staging dir is in use (or the workspace took the name)
+
+
+def open_kept_dir(paths: WorkspacePaths, scratch_dir: str, name: str) -> int:
+    """The private directory `name` under `scratch_dir`, made if missing and kept until `drop_kept_dir`.
+
+    Raises:
+        OSError, OpError: the scratch directory or `name` cannot be made or opened (a link there, say).
+    """
+    scratch = os.path.abspath(scratch_dir)
+    scratch_fd = _open_scratch(paths, scratch, _inside(paths, scratch))
+    try:
+        try:
+            os.mkdir(name, 0o700, dir_fd=scratch_fd)
+        except FileExistsError:
+            pass
+        return os.open(name, DIR_READ_FLAGS, dir_fd=scratch_fd)
+    finally:
+        os.close(scratch_fd)
+
+
+def drop_kept_dir(paths: WorkspacePaths, scratch_dir: str, name: str) -> None:
+    """Remove the kept directory `name` if it is empty, and the scratch directory once that is empty too."""
+    scratch = os.path.abspath(scratch_dir)
+    rel = _inside(paths, scratch)
+    try:
+        scratch_fd = _open_scratch(paths, scratch, rel)
+    except (OSError, OpError):
+        return
+    try:
+        os.rmdir(name, dir_fd=scratch_fd)
+    except OSError:
+        return  # in use again, or not empty
+    finally:
+        os.close(scratch_fd)
+    _remove_if_empty(paths, scratch, rel)
 
 
 @contextmanager

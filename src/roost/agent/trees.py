@@ -8,20 +8,23 @@ recorded as links and never followed: the walk goes by directory fds and
 opens files with O_NOFOLLOW, so an entry swapped while the scan runs is
 recorded as what it has become.
 
-The store keeps each distinct content once under `<dir>/<2 hex>/<rest>`;
-snapshots of a tree whose content is already stored cost only their manifest.
+A scan given a `Keeper` (the content store's pack writer) also keeps every
+content the keeper lacks, copied while it is hashed: taking a snapshot is
+one pass over the tree that reads each new file once.
 
 Imports: the agent's own modules and the standard library only.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import hashlib
 import os
 import stat
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from roost.agent.dirtree import DIR_READ_FLAGS, Found, Pruner, walk
 
@@ -42,6 +45,7 @@ class Entry:
     ino: int = 0
     mtime_ns: int = 0
     ctime_ns: int = 0
+    binary: bool | None = None  # for files read by a scan: not text (a NUL early on, or not UTF-8)
 
     def same_content(self, other: Entry) -> bool:
         return self.kind == other.kind and self.digest == other.digest and self.target == other.target
@@ -57,11 +61,13 @@ class Entry:
             self.ino,
             self.mtime_ns,
             self.ctime_ns,
+            self.binary,
         ]
 
     @classmethod
     def from_row(cls, row: list[object]) -> Entry:
-        path, kind, mode, size, digest, target, ino, mtime_ns, ctime_ns = row
+        path, kind, mode, size, digest, target, ino, mtime_ns, ctime_ns = row[:9]
+        binary = row[9] if len(row) > 9 else None  # rows of older agents have no such column
         return cls(
             str(path),
             str(kind),
@@ -72,14 +78,66 @@ class Entry:
             int(str(ino)),
             int(str(mtime_ns)),
             int(str(ctime_ns)),
+            None if binary is None else bool(binary),
         )
 
 
 Tree = dict[str, Entry]
 
 
-def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
-    """sha256 of the regular file `name` in `dir_fd`, and the fstat of what was read.
+class Keeper(Protocol):
+    """Where a scan keeps the contents it reads (see `content.PackWriter`)."""
+
+    def has(self, digest: str) -> bool: ...
+
+    def add(self, source_fd: int, on_chunk: Callable[[bytes], None] | None = None) -> tuple[str, int]: ...
+
+
+class Hashed(NamedTuple):
+    """What reading one file found: its digest, the bytes read, whether it is binary, and its fstat."""
+
+    digest: str
+    size: int
+    binary: bool
+    st: os.stat_result
+
+
+class TextCheck:
+    """Whether bytes fed in order are binary as a diff sees it: a NUL in the first 8 KiB, or not UTF-8."""
+
+    HEAD = 8192
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._seen = 0
+        self._binary = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._binary:
+            return
+        if self._seen < self.HEAD and b"\0" in chunk[: self.HEAD - self._seen]:
+            self._binary = True
+            return
+        self._seen += len(chunk)
+        if chunk.isascii() and not self._decoder.getstate()[0]:
+            return  # ASCII with no sequence pending is UTF-8: no need to decode (the common case, and fast)
+        try:
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self._binary = True
+
+    @property
+    def binary(self) -> bool:
+        if not self._binary:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._binary = True
+        return self._binary
+
+
+def hash_file(dir_fd: int, name: str) -> Hashed:
+    """sha256 of the regular file `name` in `dir_fd`, whether it is binary, and the fstat of what was read.
 
     Raises:
         OSError: it is gone, unreadable, or no longer a regular file (ELOOP for a link, EINVAL otherwise).
@@ -90,9 +148,31 @@ def hash_file(dir_fd: int, name: str) -> tuple[str, os.stat_result]:
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
         digest = hashlib.sha256()
+        text = TextCheck()
+        size = 0
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
-    return digest.hexdigest(), st
+            text.feed(chunk)
+            size += len(chunk)
+    return Hashed(digest.hexdigest(), size, text.binary, st)
+
+
+def keep_file(dir_fd: int, name: str, keeper: Keeper) -> Hashed:
+    """Copy the regular file `name` in `dir_fd` into `keeper`, hashing it as `hash_file` does.
+
+    Raises:
+        OSError: as `hash_file`.
+    """
+    fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
+        text = TextCheck()
+        digest, size = keeper.add(fd, text.feed)
+    finally:
+        os.close(fd)
+    return Hashed(digest, size, text.binary, st)
 
 
 # Files changed this close before the previous scan may have changed again
@@ -107,13 +187,15 @@ def scan(
     exclude: frozenset[str] = frozenset(),
     previous_at_ns: int = 0,
     racy_ns: int = RACY_NS,
+    keeper: Keeper | None = None,
     prune: Pruner | None = None,
 ) -> Tree:
     """Every path under directory `root_fd` (relative, '/'-separated), hashing only what changed since `previous`.
 
     `root_fd` may be an O_PATH descriptor. `previous_at_ns` is when
     `previous` was taken; a cached hash is reused only for files last
-    modified well before then (git's racy-clean rule). What `prune`
+    modified well before then (git's racy-clean rule). With a `keeper`,
+    every file content it does not have yet is read into it. What `prune`
     excludes is neither listed nor read.
     """
     previous = previous or {}
@@ -124,11 +206,11 @@ def scan(
         for found in walk(top, exclude=exclude, prune=prune):
             rel, st = found.rel, found.st
             known = previous.get(rel)
-            if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before):
+            if stat.S_ISREG(st.st_mode) and _unchanged(known, st, trusted_before) and _kept(known, keeper):
                 # The common case, inline: one stat per path, nothing read.
-                tree[rel] = _file_entry(rel, st, known.digest if known else None)
+                tree[rel] = _file_entry(rel, st, known)
                 continue
-            entry = _entry(found, known, trusted_before)
+            entry = _entry(found, known, trusted_before, keeper)
             if entry is not None:
                 tree[rel] = entry
     finally:
@@ -144,16 +226,34 @@ def _unchanged(known: Entry | None, st: os.stat_result, trusted_before: int) -> 
         and (known.ino, known.size, known.mtime_ns, known.ctime_ns)
         == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         and max(st.st_mtime_ns, st.st_ctime_ns) < trusted_before
+        and known.binary is not None  # an older agent's scan did not say: read it once more
     )
 
 
-def _file_entry(rel: str, st: os.stat_result, digest: str | None) -> Entry:
+def _kept(known: Entry | None, keeper: Keeper | None) -> bool:
+    return keeper is None or (known is not None and known.digest is not None and keeper.has(known.digest))
+
+
+def _file_entry(rel: str, st: os.stat_result, known: Entry | Hashed | None) -> Entry:
+    """A file's entry: its stat now, and digest, size and binary from `known` (the previous scan, or a read)."""
+    size = known.size if isinstance(known, Hashed) else st.st_size
     return Entry(
-        rel, FILE, stat.S_IMODE(st.st_mode), st.st_size, digest, None, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+        rel,
+        FILE,
+        stat.S_IMODE(st.st_mode),
+        size,
+        None if known is None else known.digest,
+        None,
+        st.st_ino,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        None if known is None else known.binary,
     )
 
 
-def _entry(found: Found, known: Entry | None, trusted_before: int, retried: bool = False) -> Entry | None:
+def _entry(
+    found: Found, known: Entry | None, trusted_before: int, keeper: Keeper | None = None, retried: bool = False
+) -> Entry | None:
     """The scan record of one entry; None when it vanished (or cannot be read) while we looked."""
     rel, st = found.rel, found.st
     mode = stat.S_IMODE(st.st_mode)
@@ -163,64 +263,24 @@ def _entry(found: Found, known: Entry | None, trusted_before: int, retried: bool
         try:
             return Entry(rel, SYMLINK, mode, target=os.readlink(found.name, dir_fd=found.dir_fd))
         except OSError:
-            return None if retried else _again(found, known, trusted_before)
+            return None if retried else _again(found, known, trusted_before, keeper)
     if not stat.S_ISREG(st.st_mode):
         return Entry(rel, OTHER, mode)
-    if known is not None and _unchanged(known, st, trusted_before):
-        return _file_entry(rel, st, known.digest)
+    if known is not None and _unchanged(known, st, trusted_before) and _kept(known, keeper):
+        return _file_entry(rel, st, known)
     try:
-        digest, st = hash_file(found.dir_fd, found.name)
+        hashed = hash_file(found.dir_fd, found.name) if keeper is None else keep_file(found.dir_fd, found.name, keeper)
     except PermissionError:
         return None
     except OSError:
-        return None if retried else _again(found, known, trusted_before)
-    return _file_entry(rel, st, digest)
+        return None if retried else _again(found, known, trusted_before, keeper)
+    return _file_entry(rel, hashed.st, hashed)
 
 
-def _again(found: Found, known: Entry | None, trusted_before: int) -> Entry | None:
+def _again(found: Found, known: Entry | None, trusted_before: int, keeper: Keeper | None) -> Entry | None:
     """It changed kind while scanned (a file swapped for a link, say): record what is there now."""
     try:
         st = os.stat(found.name, dir_fd=found.dir_fd, follow_symlinks=False)
     except OSError:
         return None
-    return _entry(Found(found.rel, found.name, found.dir_fd, st), known, trusted_before, retried=True)
-
-
-class ContentStore:
-    """Distinct file contents by sha256, written once, read by digest."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-
-    def path(self, digest: str) -> str:
-        return os.path.join(self.directory, digest[:2], digest[2:])
-
-    def has(self, digest: str) -> bool:
-        return os.path.exists(self.path(digest))
-
-    def add(self, source_fd: int) -> str:
-        """Copy open file `source_fd` in (hashing as it is read, so a file changing under us is stored as read)."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        digest = hashlib.sha256()
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".in-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := os.read(source_fd, CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            name = digest.hexdigest()
-            final = self.path(name)
-            if os.path.exists(final):
-                os.unlink(temp)
-            else:
-                os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-                os.replace(temp, final)
-            return name
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
-
-    def read(self, digest: str) -> bytes:
-        with open(self.path(digest), "rb") as fh:
-            return fh.read()
+    return _entry(Found(found.rel, found.name, found.dir_fd, st), known, trusted_before, keeper, retried=True)

@@ -31,9 +31,13 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = 
         except FileNotFoundError:
             pass
         raise
-    if not durable:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in directory `path` (a new or renamed file) survive a power cut."""
+    dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(dir_fd)
     finally:

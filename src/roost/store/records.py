@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, Roost
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
+from roost.store.trash import Trash, remove_tree
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "workspace.json"
@@ -109,12 +109,22 @@ def _force_delete(ws_id: str) -> Remedy:
     return Remedy("remove it", "workspace_delete", ws_id, flags=("force",))
 
 
+def _remove_rest(ws_id: str) -> Remedy:
+    return Remedy(
+        "check for mounts or immutable files in its directory, then remove the rest",
+        "workspace_delete",
+        ws_id,
+        ("force",),
+    )
+
+
 class WorkspaceStore:
     """The on-disk home of all workspaces under one `$ROOST_HOME`."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self.root = home / "workspaces"
+        self.trash = Trash(home)
 
     def ensure(self) -> None:
         """Create the home and `workspaces/` (0700), tightening them if someone loosened them.
@@ -148,6 +158,7 @@ class WorkspaceStore:
             self.ensure()
         except RoostError:
             pass
+        self.trash.reap()  # what a delete killed midway left behind
 
     def dir(self, ws_id: str) -> Path:
         return self.root / ws_id
@@ -241,31 +252,28 @@ class WorkspaceStore:
             return record
 
     def remove(self, ws_id: str) -> None:
-        """Remove the workspace's directory and everything in it; needs no free space.
+        """Remove the workspace's directory and everything in it, before returning; needs no free space.
 
         Raises:
             StorageError: delete_incomplete when something could not be removed.
         """
-        failures: list[str] = []
+        remove_tree(self.dir(ws_id), f"workspace {ws_id}", _remove_rest(ws_id))
 
-        def failed(function: Any, path: str, info: tuple[type[BaseException], BaseException, Any]) -> None:
-            exc = info[1]
-            if not isinstance(exc, FileNotFoundError):  # gone already is what we want
-                failures.append(f"{Path(path).name}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    def discard(self, ws_id: str) -> None:
+        """Take the stopped workspace's directory out of sight at once and free its space (see `trash`).
 
-        shutil.rmtree(self.dir(ws_id), onerror=failed)
-        if failures and self.dir(ws_id).exists():
-            raise StorageError(
-                f"workspace {ws_id} was stopped but {len(failures)} of its files could not be removed "
-                f"(first: {failures[0]})",
-                code="delete_incomplete",
-                remedy=Remedy(
-                    "check for mounts or immutable files in its directory, then remove the rest",
-                    "workspace_delete",
-                    ws_id,
-                    ("force",),
-                ),
-            )
+        Raises:
+            StorageError: delete_incomplete when it is removed in place (no rename possible, or a
+                nearly full disk) and something stays.
+        """
+        try:
+            tomb = self.trash.bury(self.dir(ws_id))
+        except FileNotFoundError:
+            return
+        except OSError:
+            self.remove(ws_id)  # not renamable (a mount point, say): remove it where it is
+            return
+        self.trash.release(tomb, f"workspace {ws_id}")
 
     def records(self) -> Iterator[WorkspaceRecord | WorkspaceError]:
         """Every record, with corrupt ones yielded as their error instead of raised."""

@@ -32,6 +32,7 @@ from roost.images.manager import ensure_image
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.full_disk import state_write
+from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord, parse_time, utc_now
 from roost.workspace import recovery
@@ -229,7 +230,7 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bo
         ttl_seconds=record.ttl_seconds,
         expires_at=record.expires_at,
         health=_health(record),
-        exec_count=record.exec_count,
+        exec_count=max(record.exec_count, ExecHistory(rt.store.dir(record.id)).last_id()),
         services=services,
         shells=shells,
         protections=backend.protections(record.runtime),
@@ -344,7 +345,7 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
         else:
             # The record is lost: kill whatever still carries the workspace's marker.
             kill_tree(ws_id, None)
-        rt.store.remove(ws_id)
+        rt.store.discard(ws_id)
     return ws_id
 
 

@@ -145,12 +145,12 @@ def _log(
     full disk, a workspace deleted meanwhile) never turns its result into an error.
     """
     result = result or {}
+    history = ExecHistory(rt.store.dir(record.id))
     try:
         with rt.store.lock(record.id):
-            current = rt.store.load(record.id)
-            exec_id = current.exec_count + 1
-            rt.store.save(current.replace(exec_count=exec_id))
-            ExecHistory(rt.store.dir(record.id)).append(
+            # The counter lives in the history (records of older roosts kept it themselves): no record rewrite.
+            exec_id = max(record.exec_count, history.last_id()) + 1
+            history.append(
                 ExecRecord(
                     exec_id=exec_id,
                     started_at=started_at,
