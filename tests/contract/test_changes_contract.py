@@ -600,6 +600,16 @@ def test_reset_to_a_snapshot_then_to_the_baseline_restores_each_exactly(seeded: 
     assert seeded.diff().changes == ()
 
 
+def test_a_reset_to_a_missing_snapshot_stops_nothing(seeded: Workspace) -> None:
+    seeded.services.start("ticker", "while true; do sleep 0.05; done", ready=Readiness(command="true"))
+    shell = seeded.shells.open()
+    with pytest.raises(RoostError) as caught:
+        seeded.reset(snapshot="never-taken")
+    assert caught.value.code == "snapshot_not_found"
+    assert seeded.services.status("ticker").state == "ready"
+    assert [s.state for s in seeded.shells.list()] == ["running"] and seeded.shells.list()[0].id == shell.id
+
+
 def test_reset_stops_services_and_closes_shells_first_and_says_which(roost: Roost, seeded: Workspace) -> None:
     seeded.exec("echo scratch > scratch.txt")
     service = seeded.services.start(

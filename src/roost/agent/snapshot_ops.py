@@ -58,11 +58,21 @@ def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
 
 def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stop the services and close the shells (they would see files change under them), then
+    restore /workspace to the snapshot; one call, one result naming what was stopped.
+
+    Raises:
+        OpError: snapshot_not_found (nothing is stopped then), invalid_argument.
+    """
     store = snapshots(runtime)
     name = ctx.arg_str("snapshot", BASELINE)
     with store.lock:
+        store.load(name)  # a missing snapshot stops nothing
+        stopped = runtime.stop_children()
         result = store.reset(name)
-    return Reply({"snapshot": name, **result})
+    return Reply(
+        {"snapshot": name, **result, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
+    )
 
 
 def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:

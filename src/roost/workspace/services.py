@@ -128,13 +128,3 @@ def stop_service(rt: Runtime, record: WorkspaceRecord, name: str, *, timeout: fl
     if grace is not None:
         args["timeout"] = grace if grace > 0 else 0.001  # the agent takes a positive grace; this is "at once"
     return _info(rt.call(record, Op.SERVICE_STOP, args).result)
-
-
-def stop_all(rt: Runtime, record: WorkspaceRecord) -> list[str]:
-    """Stop every starting or ready service (before a reset); return their names."""
-    stopped = []
-    for service in list_services(rt, record):
-        if service.state in ("starting", "ready"):
-            stop_service(rt, record, service.name, timeout=2.0)
-            stopped.append(service.name)
-    return stopped

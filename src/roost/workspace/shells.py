@@ -127,16 +127,6 @@ def close_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str) -> ShellInf
     return _info(rt.call(record, Op.SHELL_CLOSE, {"id": shell_id}).result)
 
 
-def close_all(rt: Runtime, record: WorkspaceRecord) -> list[str]:
-    """Close every running shell (before a reset); return their ids."""
-    closed = []
-    for shell in list_shells(rt, record):
-        if shell.state in ("running", "exited"):
-            close_shell(rt, record, shell.id)
-            closed.append(shell.id)
-    return closed
-
-
 def attach_shell(
     rt: Runtime,
     record: WorkspaceRecord,

@@ -18,13 +18,13 @@ from typing import Any, BinaryIO
 
 from roost import arguments
 from roost.confinement import HostArg
-from roost.errors import InvalidArgument, NotFound, ProtocolError, RoostError
+from roost.errors import InvalidArgument, ProtocolError, RoostError
 from roost.models import ExportResult, ResetResult, SnapshotInfo, SnapshotPage
 from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
-from roost.workspace import operations, services, shells
+from roost.workspace import operations
 from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
 from roost.workspace.export_target import OUTPUT, export_target
@@ -170,24 +170,18 @@ def delete_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> None:
 
 
 def reset(rt: Runtime, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
-    """Stop services and close shells, then restore /workspace exactly to `snapshot`."""
+    """Stop services and close shells, then restore /workspace exactly to `snapshot`: the agent
+    does all of it in one call (it owns winding its children down).
+
+    Raises:
+        RoostError: snapshot_not_found (nothing stopped), invalid_argument.
+    """
     arguments.snapshot_name(snapshot)
-    # Names only: reading every manifest (10,000 rows each) would cost more than the reset.
-    with rt.records(record, Op.SNAPSHOT_LIST, {"names_only": True}) as listed:
-        known = any(s.get("name") == snapshot for s in listed)
-    if not known:
-        raise NotFound(
-            f"no snapshot {snapshot!r}",
-            code="snapshot_not_found",
-            hint="list them with `roost workspace snapshot list`",
-        )
-    stopped = services.stop_all(rt, record)
-    closed = shells.close_all(rt, record)
     result = rt.call(record, Op.RESET, {"snapshot": snapshot}).result
     return ResetResult(
         snapshot=snapshot,
         restored=int(result.get("restored", 0)),
         removed=int(result.get("removed", 0)),
-        stopped_services=tuple(stopped),
-        closed_shells=tuple(closed),
+        stopped_services=tuple(str(name) for name in result.get("services_stopped", [])),
+        closed_shells=tuple(str(shell) for shell in result.get("shells_closed", [])),
     )
