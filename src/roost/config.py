@@ -35,3 +35,8 @@ def images_dir(home: Path) -> Path:
     """`$ROOST_IMAGES`, else `<home>/images`: shareable between homes (tests do)."""
     explicit = os.environ.get(IMAGES_ENV)
     return Path(explicit).expanduser() if explicit else home / "images"
+
+
+def package_dir() -> Path:
+    """Where the installed `roost` package lives (its agent code is bound into, or copied onto, guests)."""
+    return Path(__file__).resolve().parent

@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 
-from roost.agent.listen import ListenError, serve
+from roost.agent.fd_stream import ListenError
+from roost.agent.listen import serve
 from roost.agent.ops import AgentRuntime, OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.server import agent_info

@@ -14,37 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from roost.agent.fd_stream import FdStream, ListenError
 from roost.agent.ops import OpTable
 from roost.agent.server import Connection
 from roost.protocol.addresses import unix_sockaddr
-
-
-class ListenError(Exception):
-    pass
-
-
-class FdStream:
-    """A byte stream over one file descriptor (serial port, socketpair end)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    def recv_into(self, buffer: memoryview) -> int:
-        data = os.read(self._fd, len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-
-    def close(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
 
 
 def _bind(spec: str) -> socket.socket:
@@ -93,7 +66,7 @@ def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], 
         Connection(stream, ops, info).serve()
         return
     if spec.startswith("serial:"):
-        from roost.agent.serial_port import serve_serial  # it builds on FdStream above
+        from roost.agent.serial_port import serve_serial  # loaded only for a serial port
 
         serve_serial(spec[len("serial:") :], ops, info, on_ready)
         return

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from roost.agent.listen import FdStream, ListenError
+from roost.agent.fd_stream import FdStream, ListenError
 from roost.agent.ops import OpTable
 from roost.agent.server import Connection
 

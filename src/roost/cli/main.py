@@ -14,7 +14,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     if args_list in (["--version"], ["-V"]):
-        from roost import __version__
+        from roost._version import __version__
 
         print(f"roost {__version__}")
         return 0
@@ -38,7 +38,7 @@ def _dispatch(args_list: list[str]) -> int:
         refused = InvalidArgument(f"{exc.prog}: {exc.message}", hint=f"see `{exc.prog} --help`")
         return emit_error(refused, as_json=as_json)
     if args.version:
-        from roost import __version__
+        from roost._version import __version__
 
         print(f"roost {__version__}")
         return 0

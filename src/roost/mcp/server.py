@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mcp.server import MCPServer
 
-from roost import __version__, arguments
+from roost import arguments
+from roost._version import __version__
 from roost.client import Roost
 from roost.config import default_home, images_dir
 from roost.errors import InvalidArgument

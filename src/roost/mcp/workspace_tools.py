@@ -1,6 +1,6 @@
 """Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
-Imports `roost.config`, `roost.images.catalog`, `roost.arguments` (for its bounds), the MCP layer's siblings
+Imports `roost.config`, `roost.arguments` (for its bounds), the MCP layer's siblings
 and the MCP types only.
 """
 
@@ -14,7 +14,6 @@ from pydantic import Field
 
 from roost import arguments
 from roost.config import DEFAULT_ENV
-from roost.images.catalog import CATALOG
 from roost.mcp.results import offload, workspace_view
 from roost.mcp.toolkit import EnvName, SeedPath, ToolContext, WorkspaceRef, add_tool
 
@@ -164,9 +163,17 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(lambda: workspace_view(context.workspace(workspace).restart()))
 
     async def env_list() -> CallToolResult:
-        """List the environments (images) a workspace can be created from."""
-        environments = [{"name": spec.name, "description": spec.description} for spec in CATALOG.values()]
-        return await offload(lambda: {"environments": environments})
+        """List the environments (images) a workspace can be created from, and whether each is ready."""
+
+        def work() -> dict[str, Any]:
+            return {
+                "environments": [
+                    {"name": env.name, "description": env.description, "cached": env.cached}
+                    for env in context.roost.envs()
+                ]
+            }
+
+        return await offload(work)
 
     add_tool(server, workspace_create, ToolAnnotations(title="Create a workspace", open_world_hint=False))
     add_tool(server, workspace_list, _READ_ONLY)

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 
-from roost import __version__
+from roost._version import __version__
 from roost.backends import BACKEND_NAMES, get_backend, select_backend
 from roost.backends.kvm import probe_kvm
 from roost.config import images_dir

@@ -38,7 +38,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import roost
 from roost.backends.agent_keys import identity_of
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe
@@ -46,6 +45,7 @@ from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, 
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
+from roost.config import package_dir
 from roost.errors import BackendError
 from roost.models import Protection
 
@@ -74,7 +74,7 @@ _AGENT_LAUNCH = "import sys; sys.path.insert(0, '/opt/roost'); from roost.agent.
 
 def _agent_code() -> Path:
     """The installed `roost` package directory, bound read-only at /opt/roost/roost."""
-    return Path(roost.__file__).resolve().parent
+    return package_dir()
 
 
 def _launcher() -> Path:

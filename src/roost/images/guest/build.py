@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import roost
+from roost.config import package_dir
 from roost.errors import ImageError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache, check_free_space
@@ -77,7 +77,7 @@ class GuestImage:
 
 
 def _package_dir() -> Path:
-    return Path(roost.__file__).resolve().parent
+    return package_dir()
 
 
 def image_key(env_key: str, kernel: KernelBundle, busybox_sha256: str, code_digest: str) -> str:

@@ -65,7 +65,11 @@ class GuestFile:
 
 def guest_files(package_dir: Path) -> list[GuestFile]:
     """roost's files for the guest disk, from the `roost` package directory on this host (sorted by path)."""
-    files = [GuestFile(f"{CODE_PATH}/roost/__init__.py", (package_dir / "__init__.py").read_bytes())]
+    # The package's __init__ names its version from _version.py: both, and nothing else at the top.
+    files = [
+        GuestFile(f"{CODE_PATH}/roost/{name}", (package_dir / name).read_bytes())
+        for name in ("__init__.py", "_version.py")
+    ]
     for package in GUEST_PACKAGES:
         for source in sorted((package_dir / package).rglob("*.py")):
             relative = source.relative_to(package_dir).as_posix()

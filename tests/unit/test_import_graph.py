@@ -1,0 +1,125 @@
+"""The import graph of `src/roost` points only down (DESIGN.md, "Layers") and has no circles.
+
+Read from the source with `ast`, imports inside functions included: a lazy import is still
+a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+BACKENDS = ("roost.backends.firecracker", "roost.backends.sandbox", "roost.backends.mock")
+FRONT_ENDS = ("roost.cli", "roost.mcp")
+BEHIND_THE_SDK = (
+    "roost.workspace",
+    "roost.backends",
+    "roost.store",
+    "roost.images",
+    "roost.rpc",
+    "roost.protocol",
+    "roost.agent",
+    "roost.guest",
+)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in (SRC / "roost").rglob("*.py"):
+        name = ".".join(path.relative_to(SRC).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str) -> Iterator[str]:
+    """The roost modules `name` imports (`from pkg import mod` counts as `pkg.mod`)."""
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES else node.module
+                for alias in node.names
+            ]
+        else:
+            continue
+        yield from (target for target in targets if target in MODULES and target != name)
+
+
+GRAPH = {name: set(_imports(name)) for name in MODULES}
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(name: str) -> None:  # Tarjan's strongly connected components
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for other in GRAPH[name]:
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == name:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for name in sorted(MODULES):
+        if name not in index:
+            visit(name)
+    assert circles == []
+
+
+def test_the_agent_imports_only_itself_and_the_protocol() -> None:
+    wrong = {
+        name: sorted(other for other in GRAPH[name] if not _within(other, ("roost.agent", "roost.protocol")))
+        for name in MODULES
+        if _within(name, ("roost.agent",))
+    }
+    assert {name: others for name, others in wrong.items() if others} == {}
+
+
+def test_the_protocol_imports_only_itself() -> None:
+    wrong = {name: sorted(GRAPH[name] - {n for n in MODULES if _within(n, ("roost.protocol",))}) for name in MODULES}
+    assert {n: o for n, o in wrong.items() if _within(n, ("roost.protocol",)) and o} == {}
+
+
+def test_backends_never_import_each_other() -> None:
+    crossing = {
+        (name, other)
+        for name in MODULES
+        for other in GRAPH[name]
+        for mine in BACKENDS
+        if _within(name, (mine,)) and _within(other, BACKENDS) and not _within(other, (mine,))
+    }
+    assert crossing == set()
+
+
+def test_front_ends_reach_below_only_through_the_sdk() -> None:
+    reaching = {
+        (name, other)
+        for name in MODULES
+        if _within(name, FRONT_ENDS)
+        for other in GRAPH[name]
+        if _within(other, BEHIND_THE_SDK)
+    }
+    assert reaching == set()
