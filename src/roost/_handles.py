@@ -292,8 +292,6 @@ class Workspace:
         """Current state, probing the agent's health, with service and shell counts per state."""
         return lifecycle.info(self._rt, self._record(), counts=True)
 
-    status = info
-
     def exec(
         self,
         command: str | Sequence[str],
