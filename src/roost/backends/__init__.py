@@ -11,10 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from roost.backends.base import Availability, Backend, CreateSpec
-from roost.errors import BackendError, InvalidArgument
+from roost.errors import BackendError, InvalidArgument, RoostError
 from roost.models import Protection
 
-__all__ = ["BACKEND_NAMES", "Availability", "Backend", "CreateSpec", "Protection", "get_backend", "select_backend"]
+__all__ = [
+    "BACKEND_NAMES",
+    "Availability",
+    "Backend",
+    "CreateSpec",
+    "Protection",
+    "destroy_leftovers",
+    "get_backend",
+    "select_backend",
+]
 
 # In order of preference.
 BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")
@@ -70,3 +79,13 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
             warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"
             return backend, warning
     raise BackendError("no backend can run on this host", code="backend_unavailable", hint="run `roost doctor`")
+
+
+def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> None:
+    """Stop what any backend may have left of workspace `ws_id` whose record is lost (its
+    processes, a sandbox's cgroups, a VMM): each backend finds its own by the workspace's id."""
+    for name in BACKEND_NAMES:
+        try:
+            get_backend(name, home).destroy(ws_dir, ws_id, {"workspace": ws_id})
+        except RoostError:
+            continue  # one backend's trouble must not keep the others from cleaning up

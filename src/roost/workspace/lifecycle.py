@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from roost import arguments
-from roost.backends import Backend, CreateSpec, select_backend
-from roost.backends.processes import kill_tree
+from roost.backends import Backend, CreateSpec, destroy_leftovers, select_backend
 from roost.config import images_dir
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
@@ -343,8 +342,8 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
             backend.destroy(rt.store.dir(ws_id), ws_id, record.runtime)
             backend.discard_files(rt.store.dir(ws_id), record.runtime)
         else:
-            # The record is lost: kill whatever still carries the workspace's marker.
-            kill_tree(ws_id, None)
+            # The record is lost, and with it which backend ran the workspace: ask them all.
+            destroy_leftovers(rt.store.dir(ws_id), ws_id, rt.home)
         rt.store.discard(ws_id)
     return ws_id
 
