@@ -109,10 +109,10 @@ def test_a_binary_on_a_host_whose_kvm_boots_guests_is_available(tmp_path: Path) 
 
 def test_the_default_guest_image_source_counts_only_when_the_guest_builder_is_installed(tmp_path: Path) -> None:
     check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).availability()
-    has_builder = importlib.util.find_spec("roost.images.guest.build") is not None
+    has_builder = importlib.util.find_spec("roost.images.vm.build") is not None
     assert check.available is has_builder
     if not has_builder:
-        assert check.reason.endswith("but this roost has no guest image builder (roost.images.guest)")
+        assert check.reason.endswith("but this roost has no guest image builder (roost.images.vm)")
 
 
 def test_asking_for_firecracker_where_it_cannot_run_is_backend_unavailable_with_the_reason() -> None:

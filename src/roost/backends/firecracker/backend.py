@@ -8,7 +8,7 @@ boots it and waits, under a boot deadline, until the agent answers over
 vsock. Everything after that goes through the agent like every other backend.
 
 The guest image (kernel, initramfs, ext4 rootfs, kernel command line, the
-agent's vsock port) comes from `roost.images.guest.build.ensure_guest_image`,
+agent's vsock port) comes from `roost.images.vm.build.ensure_guest_image`,
 or from the `guest_images` callable a test or embedder passes in.
 
 Imports: backends.base, backends.kvm, backends.processes,
@@ -41,11 +41,11 @@ STOP_GRACE = 10.0
 FLUSH_TIMEOUT = 5.0
 DEFAULT_VCPUS = 2
 DEFAULT_MEM_MIB = 1024
-GUEST_BUILDER = "roost.images.guest.build"
+GUEST_BUILDER = "roost.images.vm.build"
 
 
 class GuestBootImage(Protocol):
-    """What a boot needs from the guest image pipeline (`roost.images.guest.build.GuestImage`)."""
+    """What a boot needs from the guest image pipeline (`roost.images.vm.build.GuestImage`)."""
 
     @property
     def kernel(self) -> Path: ...
@@ -69,7 +69,7 @@ def _guest_builder_missing() -> str | None:
         found = importlib.util.find_spec(GUEST_BUILDER) is not None
     except ImportError:
         found = False
-    return None if found else "this roost has no guest image builder (roost.images.guest)"
+    return None if found else "this roost has no guest image builder (roost.images.vm)"
 
 
 def guest_image_from_pipeline(spec: CreateSpec, home: Path) -> GuestBootImage:

@@ -10,7 +10,7 @@ directory appears only by rename from the cache's tmp/ once complete, so a
 half-built guest image is never used. Builds are serialised across
 processes by the cache's `guest` lock.
 
-Imports: roost (to find its package directory), images.* (cache, manager, build, guest.*), errors
+Imports: roost (to find its package directory), images.* (cache, manager, build, vm.*), errors
 and the standard library.
 """
 
@@ -29,8 +29,9 @@ from roost.config import package_dir
 from roost.errors import ImageError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache, check_free_space
-from roost.images.guest.debs import AptSource, unpack
-from roost.images.guest.disk import (
+from roost.images.manager import ensure_image
+from roost.images.vm.debs import AptSource, unpack
+from roost.images.vm.disk import (
     HEADROOM_BYTES,
     build_disk,
     bytecode,
@@ -38,9 +39,8 @@ from roost.images.guest.disk import (
     guest_files,
     guest_python_tag,
 )
-from roost.images.guest.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
-from roost.images.guest.kernel import KernelBundle, ensure_kernel
-from roost.images.manager import ensure_image
+from roost.images.vm.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
+from roost.images.vm.kernel import KernelBundle, ensure_kernel
 
 AGENT_VSOCK_PORT = 1024
 # reboot=k: the guest ends the VM with a keyboard-controller reset, which Firecracker turns into
