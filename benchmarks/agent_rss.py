@@ -39,7 +39,7 @@ def run(settings: Settings) -> Result:
     with temp_home() as home, Roost(home=home, backend=BACKEND) as roost:
         ws = roost.create_workspace(ENV)
         try:
-            pid = _find_agent(roost._rt.store.load(ws.id).runtime, home)
+            pid = _find_agent(roost._engine.store.load(ws.id).runtime, home)
             time.sleep(SETTLE_SECONDS)
             idle_mib = rss_mib(pid)
             ws.exec(["true"])

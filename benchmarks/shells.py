@@ -125,7 +125,7 @@ def idle_shells_rss(settings: Settings) -> Result:
     with sandbox.roost_on("mock") as roost:
         ws = roost.create_workspace(ENV)
         try:
-            pid = roost._rt.store.load(ws.id).runtime.get("agent_pid")
+            pid = roost._engine.store.load(ws.id).runtime.get("agent_pid")
             if not isinstance(pid, int):
                 raise RuntimeError("the workspace record names no agent_pid")
             ws.exec(["true"])  # the agent has served a call: its baseline, not its first import

@@ -34,7 +34,7 @@ from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import AgentError, BackendError, RoostError
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord, utc_now
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 
 pytestmark = pytest.mark.integration
 
@@ -185,21 +185,21 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
 ) -> None:
     backend = setup.backend(fake_vmm)
 
-    class OneBackendRuntime(Runtime):
+    class OneBackendEngine(Engine):
         def backend(self, record: WorkspaceRecord) -> Backend:
             return backend
 
-    rt = OneBackendRuntime(setup.home)
+    engine = OneBackendEngine(setup.home)
     runtime = backend.create(setup.ws_dir, setup.spec())
     now = utc_now()
     record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, runtime=runtime)
-    rt.store.save(record)
+    engine.store.save(record)
     errors: list[BaseException] = []
     started = threading.Event()
 
     def long_exec() -> None:
         try:
-            rt.call(record, Op.EXEC, {"argv": ["sleep", "30"]}, on_start=lambda _rid: started.set())
+            engine.call(record, Op.EXEC, {"argv": ["sleep", "30"]}, on_start=lambda _rid: started.set())
         except BaseException as exc:
             errors.append(exc)
 
@@ -211,11 +211,11 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
         worker.join(10)
         assert not worker.is_alive()
     finally:
-        rt.close()
+        engine.close()
     [error] = errors
     assert isinstance(error, AgentError)
     assert error.code == "agent_disconnected"
-    after = rt.store.load(setup.ws_id)
+    after = engine.store.load(setup.ws_id)
     assert after.state == "unhealthy"
     assert after.reason is not None and after.reason.startswith("the VMM died")
     with pytest.raises(AgentError) as caught:

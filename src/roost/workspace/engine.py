@@ -1,6 +1,6 @@
-"""The orchestration root: one store, backend selection, and agent connections.
+"""The engine under the SDK: one workspace store, backend selection, and agent connections.
 
-`Runtime.call` is the single path by which orchestration talks to an
+`Engine.call` is the single path by which orchestration talks to an
 agent. It reuses one multiplexed connection per workspace, and when the
 agent turns out to be gone it records the workspace as `unhealthy` with the
 reason before re-raising, so the next `status` tells the truth. Every error
@@ -30,8 +30,10 @@ _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
 INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
 
 
-class Runtime:
-    """Shared state of one `Roost` instance (and of one CLI process)."""
+class Engine:
+    """What one `Roost` instance (and one CLI process) works with: the store of its home, the
+    backends, and one shared connection per workspace agent; every `roost.workspace` function
+    takes it first."""
 
     def __init__(self, home: Path, backend: str | None = None) -> None:
         self.store = WorkspaceStore(home)
