@@ -123,3 +123,7 @@ def test_front_ends_reach_below_only_through_the_sdk() -> None:
         if _within(other, BEHIND_THE_SDK)
     }
     assert reaching == set()
+
+
+def test_the_workspace_state_machine_imports_nothing() -> None:
+    assert GRAPH["roost.store.states"] == set()

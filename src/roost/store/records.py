@@ -9,7 +9,7 @@ life) holds the flock on `.owner` in its directory; the kernel drops it
 when that process dies, however it dies, so any reader can tell an
 interrupted create (state `creating`, owner gone) from one in progress.
 
-Imports: errors, store siblings and the standard library only.
+Imports: arguments, errors, store siblings and the standard library only.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, Roost
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
+from roost.store.states import STATES, can_move
 from roost.store.trash import Trash, remove_tree
 
 SCHEMA_VERSION = 1
@@ -38,9 +39,6 @@ RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
 OWNER_FILE = ".owner"
 ID_PATTERN = re.compile(rf"^{WORKSPACE_ID_PREFIX}[0-9a-f]{{10}}$")
-# creating -> running, or failed once its creator is gone; running <-> unhealthy (agent gone);
-# running/unhealthy -> stopped -> running (stop, start, restart); any -> deleting -> (removed).
-STATES = ("creating", "running", "stopped", "unhealthy", "failed", "deleting")
 
 
 def utc_now() -> str:
@@ -73,7 +71,25 @@ class WorkspaceRecord:
     schema_version: int = SCHEMA_VERSION
 
     def replace(self, **changes: Any) -> WorkspaceRecord:
+        """The record with `changes` (never its state: see `moved_to`), updated now."""
+        if "state" in changes:
+            raise TypeError("a workspace changes state through moved_to, which checks the move")
         return dataclasses.replace(self, updated_at=utc_now(), **changes)
+
+    def moved_to(self, state: str, **changes: Any) -> WorkspaceRecord:
+        """The record in `state` (with `changes`), updated now.
+
+        Raises:
+            ConflictError: workspace_busy when a workspace in its state cannot move there
+                (see `roost.store.states`), as when a delete got to it first.
+        """
+        if not can_move(self.state, state):
+            raise ConflictError(
+                f"workspace {self.id} is {self.state}: it cannot become {state}",
+                code="workspace_busy",
+                hint="retry in a moment",
+            )
+        return dataclasses.replace(self, state=state, updated_at=utc_now(), **changes)
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True).encode() + b"\n"

@@ -23,6 +23,7 @@ from roost.errors import AgentError, ConflictError, RoostError
 from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
 from roost.store.records import WorkspaceRecord, WorkspaceStore
+from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery
 
 CONNECT_TIMEOUT = 2.0
@@ -70,19 +71,19 @@ class Engine:
                 client = self._clients.get(record.id)
                 if client is not None and client.alive:
                     return client
-            if record.state == "creating":
+            if record.state == CREATING:
                 record = self.check_health(record)
-            if record.state == "stopped":
+            if record.state == STOPPED:
                 raise ConflictError(
                     f"workspace {record.id} is stopped", code="workspace_stopped", remedy=recovery.start(record.id)
                 )
-            if record.state == "unhealthy":
+            if record.state == UNHEALTHY:
                 raise AgentError(
                     f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",
                     code="workspace_unhealthy",
                     remedy=recovery.restart(record.id),
                 )
-            if record.state == "failed":
+            if record.state == FAILED:
                 raise recovery.failed_error(record.id, record.reason)
             backend = self.backend(record)
             client = backend.connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
@@ -202,12 +203,12 @@ class Engine:
         """Record what a failed call says about the workspace, and point the error at the way out."""
         if exc.code in _AGENT_GONE:
             self.forget(record.id)
-            if self.check_health(record).state in ("running", "unhealthy"):
+            if self.check_health(record).state in (RUNNING, UNHEALTHY):
                 exc.with_remedy(recovery.restart(record.id))
         elif exc.code == "agent_identity_mismatch":
             # Something answered in the agent's place: never talk to it again.
             self.forget(record.id)
-            self.mark(record, "unhealthy", exc.message)
+            self.mark(record, UNHEALTHY, exc.message)
             exc.with_remedy(recovery.restart(record.id))
         elif exc.code == "unsupported_version":
             # An agent started by an older roost: a restart runs this roost's agent.
@@ -223,12 +224,12 @@ class Engine:
         Either way with the reason. When the record cannot be written (a full
         disk), the caller still gets the truth.
         """
-        if record.state == "running":
+        if record.state == RUNNING:
             reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
-            new_state = "unhealthy"
-        elif record.state == "creating":
+            new_state = UNHEALTHY
+        elif record.state == CREATING:
             reason = None if self.store.owner_alive(record.id) else INTERRUPTED_CREATE
-            new_state = "failed"
+            new_state = FAILED
         else:
             return record
         if reason is None:
@@ -238,14 +239,16 @@ class Engine:
     def mark(self, record: WorkspaceRecord, new_state: str, reason: str) -> WorkspaceRecord:
         """Persist that `record` (still in the state it was read in) is now `new_state`, and why.
 
-        When the record cannot be written (a full disk), the caller still gets the truth.
+        A record that changed meanwhile, or whose state cannot move there (one being
+        deleted), is left as it is. When the record cannot be written (a full disk),
+        the caller still gets the truth.
         """
         was = record.state
 
         def mark(current: WorkspaceRecord) -> WorkspaceRecord:
-            if current.state != was:
+            if current.state != was or not can_move(was, new_state):
                 return current
-            return current.replace(state=new_state, reason=reason)
+            return current.moved_to(new_state, reason=reason)
 
         try:
             return self.store.update(record.id, mark)

@@ -34,6 +34,7 @@ from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord, parse_time, utc_now
+from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
 from roost.workspace import recovery
 from roost.workspace.engine import Engine
 from roost.workspace.transfer import tar_stream
@@ -138,7 +139,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
                 id=ws_id,
                 env=options.env,
                 backend=backend.name,
-                state="creating",
+                state=CREATING,
                 created_at=now,
                 updated_at=now,
                 name=options.name,
@@ -158,7 +159,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
         # What diff, export --format patch and reset compare against.
         engine.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
-        record = engine.store.update(ws_id, lambda r: r.replace(state="running"))
+        record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
             _undo_create(engine, backend, ws_id, runtime)
@@ -213,7 +214,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
     """
     if probe:
         record = engine.check_health(record)
-    running = record.state == "running"
+    running = record.state == RUNNING
     services = _state_counts(engine, record, Op.SERVICE_LIST) if counts and running else None
     shells = _state_counts(engine, record, Op.SHELL_LIST) if counts and running else None
     backend = engine.backend(record)
@@ -238,9 +239,9 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
 
 
 def _health(record: WorkspaceRecord) -> str | None:
-    if record.state in ("unhealthy", "failed"):
+    if record.state in (UNHEALTHY, FAILED):
         return record.reason or "unknown reason"
-    return "ok" if record.state == "running" else None
+    return "ok" if record.state == RUNNING else None
 
 
 def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
@@ -337,7 +338,7 @@ def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
         if record is not None:
             # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
             with contextlib.suppress(StorageError):
-                engine.store.save(record.replace(state="deleting"))
+                engine.store.save(record.moved_to(DELETING))
             backend = engine.backend(record)
             backend.destroy(engine.store.dir(ws_id), ws_id, record.runtime)
             backend.discard_files(engine.store.dir(ws_id), record.runtime)

@@ -19,6 +19,7 @@ from roost.config import images_dir
 from roost.errors import ConflictError, NotFound, RoostError
 from roost.images.cache import ImageCache
 from roost.store.records import WorkspaceRecord
+from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
 from roost.workspace import recovery
 from roost.workspace.engine import Engine
 
@@ -46,15 +47,15 @@ def start(engine: Engine, ws_id: str) -> WorkspaceRecord:
     """
     with engine.store.lock(ws_id):
         record = engine.store.load(ws_id)
-        if record.state == "running":
+        if record.state == RUNNING:
             return record
-        if record.state == "unhealthy":
+        if record.state == UNHEALTHY:
             raise ConflictError(
                 f"workspace {ws_id} is unhealthy, not stopped: {record.reason or 'unknown reason'}",
                 code="workspace_not_stopped",
                 remedy=recovery.restart(ws_id),
             )
-        if record.state != "stopped":
+        if record.state != STOPPED:
             raise _refusal(engine, record)
         return _start(engine, record)
 
@@ -72,12 +73,12 @@ def restart(engine: Engine, ws_id: str) -> WorkspaceRecord:
 
 def _stop(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The caller holds the workspace's lock."""
-    if record.state == "stopped":
+    if record.state == STOPPED:
         return record
-    if record.state not in ("running", "unhealthy"):
+    if record.state not in (RUNNING, UNHEALTHY):
         raise _refusal(engine, record)
     runtime = engine.backend(record).stop(engine.store.dir(record.id), record.runtime)
-    record = record.replace(state="stopped", runtime=runtime, reason=None)
+    record = record.moved_to(STOPPED, runtime=runtime, reason=None)
     engine.store.save(record)
     return record
 
@@ -98,13 +99,13 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
         spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
     runtime = backend.start(engine.store.dir(record.id), spec, record.runtime)
-    record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)
+    record = record.moved_to(RUNNING, runtime={**record.runtime, **runtime}, reason=None)
     engine.store.save(record)
     return record
 
 
 def _refusal(engine: Engine, record: WorkspaceRecord) -> RoostError:
     """Why a workspace in a state other than running, unhealthy or stopped cannot be stopped or started."""
-    if record.state == "failed" or (record.state == "creating" and not engine.store.owner_alive(record.id)):
+    if record.state == FAILED or (record.state == CREATING and not engine.store.owner_alive(record.id)):
         return recovery.failed_error(record.id, record.reason)
     return ConflictError(f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment")
