@@ -28,6 +28,7 @@ from roost.backends import Backend
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.api import FirecrackerApi
 from roost.backends.firecracker.backend import FirecrackerBackend
+from roost.backends.firecracker.boot import FirecrackerBoot
 from roost.backends.firecracker.jail import CGROUP_PARENT, CGROUP_ROOT, JailSettings, cgroup_version
 from roost.backends.kvm import KvmReport
 from roost.backends.processes import WORKSPACE_MARKER
@@ -139,8 +140,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
                 pass
 
 
-def run(backend: Backend, ws_dir: Path, runtime: dict[str, Any], *argv: str) -> tuple[int, bytes]:
-    with backend.connect(ws_dir, runtime, timeout=5) as client:
+def run(backend: Backend[FirecrackerBoot], ws_dir: Path, boot: FirecrackerBoot, *argv: str) -> tuple[int, bytes]:
+    with backend.connect(ws_dir, boot, timeout=5) as client:
         reply = client.call(Op.EXEC, {"argv": list(argv)})
     return int(reply.result["exit_code"]), reply.streams.get("stdout", b"")
 
@@ -149,14 +150,12 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec(image_key="sha256:abc"))
-    assert runtime["workspace"] == setup.ws_id
-    assert runtime["disk"] == str(setup.ws_dir / "disk.ext4")
-    assert runtime["image"] == "sha256:abc"
-    assert pids_with_env(WORKSPACE_MARKER, setup.ws_id) >= {runtime["vmm_pid"]}
+    boot = backend.create(setup.ws_dir, setup.spec())
+    assert boot.workspace == setup.ws_id
+    assert pids_with_env(WORKSPACE_MARKER, setup.ws_id) >= {boot.vmm_pid}
     assert boot_count(setup.ws_dir / "disk.ext4") == 1  # the workspace's own copy was booted
     assert boot_count(setup.image.rootfs) == 0  # never the shared base image
-    with FirecrackerApi(runtime["api_socket"]) as api:
+    with FirecrackerApi(setup.ws_dir / "fc.sock") as api:
         config = api.vm_config()
     assert (config["machine-config"]["vcpu_count"], config["machine-config"]["mem_size_mib"]) == (1, 256)
     # The workspace boots its own links to the image's kernel and initramfs.
@@ -169,15 +168,15 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     key = (setup.ws_dir / "agent.key").read_bytes()
     assert boot_args[-2:] == [f"roost.workspace={setup.ws_id}", f"roost.key={key.hex()}"]
     assert [(d["drive_id"], d["path_on_host"], d["is_root_device"]) for d in config["drives"]] == [
-        ("rootfs", runtime["disk"], True)
+        ("rootfs", str(setup.ws_dir / "disk.ext4"), True)
     ]
     assert config["vsock"] == {"guest_cid": 3, "uds_path": "v.sock"}
-    assert run(backend, setup.ws_dir, runtime, "echo", "inside") == (0, b"inside\n")
-    assert backend.health(setup.ws_dir, runtime) is None
+    assert run(backend, setup.ws_dir, boot, "echo", "inside") == (0, b"inside\n")
+    assert backend.health(setup.ws_dir, boot) is None
 
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
     assert setup.leftovers() == {**NOTHING, "disk": True}  # the caller removes the directory
-    assert backend.health(setup.ws_dir, runtime) is not None
+    assert backend.health(setup.ws_dir, boot) is not None
 
 
 def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_unhealthy(
@@ -186,13 +185,13 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     backend = setup.backend(fake_vmm)
 
     class OneBackendEngine(Engine):
-        def backend(self, record: WorkspaceRecord) -> Backend:
+        def backend(self, record: WorkspaceRecord) -> Backend[FirecrackerBoot]:
             return backend
 
     engine = OneBackendEngine(setup.home)
-    runtime = backend.create(setup.ws_dir, setup.spec())
+    boot = backend.create(setup.ws_dir, setup.spec())
     now = utc_now()
-    record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, runtime=runtime)
+    record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, boot=boot)
     engine.store.save(record)
     errors: list[BaseException] = []
     started = threading.Event()
@@ -207,7 +206,7 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     worker.start()
     try:
         assert started.wait(10)
-        os.kill(runtime["vmm_pid"], signal.SIGKILL)
+        os.kill(boot.vmm_pid, signal.SIGKILL)
         worker.join(10)
         assert not worker.is_alive()
     finally:
@@ -219,10 +218,10 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     assert after.state == "unhealthy"
     assert after.reason is not None and after.reason.startswith("the VMM died")
     with pytest.raises(AgentError) as caught:
-        backend.connect(setup.ws_dir, runtime, timeout=5)
+        backend.connect(setup.ws_dir, boot, timeout=5)
     assert caught.value.code == "agent_unreachable"
     assert "the VMM died" in caught.value.message
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
     assert setup.leftovers() == {**NOTHING, "disk": True}
 
 
@@ -257,12 +256,12 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    assert run(backend, setup.ws_dir, runtime, "sh", "-c", "echo kept > note")[0] == 0
+    boot = backend.create(setup.ws_dir, setup.spec())
+    assert run(backend, setup.ws_dir, boot, "sh", "-c", "echo kept > note")[0] == 0
 
-    stopped = backend.stop(setup.ws_dir, runtime)
-    assert stopped["vmm_pid"] is None
-    assert stopped["stopped_cleanly"] is True  # the guest powered off on Ctrl-Alt-Del, nothing was killed
+    stopped = backend.stop(setup.ws_dir, boot)
+    assert stopped.vmm_pid is None
+    assert stopped.stopped_cleanly is True  # the guest powered off on Ctrl-Alt-Del, nothing was killed
     assert setup.leftovers() == {**NOTHING, "disk": True}
     assert "Ctrl-Alt-Del" in (setup.ws_dir / "firecracker.log").read_text()
 
@@ -271,7 +270,7 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     setup.image.initrd.unlink()
 
     started = backend.start(setup.ws_dir, setup.spec(), stopped)
-    assert started["vmm_pid"] not in (None, runtime["vmm_pid"])
+    assert started.vmm_pid not in (None, boot.vmm_pid)
     assert boot_count(setup.ws_dir / "disk.ext4") == 2  # the same disk, booted twice
     assert run(backend, setup.ws_dir, started, "cat", "note") == (0, b"kept\n")
     assert backend.health(setup.ws_dir, started) is None
@@ -280,14 +279,14 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
 
 def test_start_after_a_crash_removes_the_stale_sockets_the_dead_vmm_left(setup: Setup, fake_vmm: Path) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    os.kill(runtime["vmm_pid"], signal.SIGKILL)
+    boot = backend.create(setup.ws_dir, setup.spec())
+    os.kill(boot.vmm_pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while backend.health(setup.ws_dir, runtime) is None and time.monotonic() < deadline:
+    while backend.health(setup.ws_dir, boot) is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert (setup.ws_dir / "fc.sock").is_socket() and (setup.ws_dir / "v.sock").is_socket()
 
-    restarted = backend.start(setup.ws_dir, setup.spec(), runtime)
+    restarted = backend.start(setup.ws_dir, setup.spec(), boot)
     assert run(backend, setup.ws_dir, restarted, "true") == (0, b"")
     backend.destroy(setup.ws_dir, setup.ws_id, restarted)
 
@@ -306,14 +305,14 @@ def test_start_refuses_a_workspace_disk_that_is_no_longer_ext4(setup: Setup, fak
 
 def test_a_vmm_that_stops_answering_its_api_is_reported_unhealthy(setup: Setup, fake_vmm: Path) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    os.kill(runtime["vmm_pid"], signal.SIGSTOP)
+    boot = backend.create(setup.ws_dir, setup.spec())
+    os.kill(boot.vmm_pid, signal.SIGSTOP)
     try:
-        reason = backend.health(setup.ws_dir, runtime)
+        reason = backend.health(setup.ws_dir, boot)
     finally:
-        os.kill(runtime["vmm_pid"], signal.SIGCONT)
+        os.kill(boot.vmm_pid, signal.SIGCONT)
     assert reason is not None and reason.startswith("the VMM does not answer on its API socket")
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
 
 
 # -- the real Firecracker binary: the failures it can show without KVM ---------------------------

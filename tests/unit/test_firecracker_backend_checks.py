@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from roost.backends import BACKEND_NAMES, PREFERENCE, get_backend, select_backen
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.backend import FirecrackerBackend
 from roost.backends.firecracker.binary import FIRECRACKER_ENV, runtime_dir
-from roost.backends.firecracker.vm import BootPlan, check_disk, check_kernel, copy_disk, with_required_args
+from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
+from roost.backends.firecracker.vm import check_disk, check_kernel, copy_disk, with_required_args
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.cli.main import main
 from roost.errors import AgentError, BackendError, InvalidArgument
 
+PLAN = BootPlan("/k/vmlinux", None, "console=ttyS0", 1024)
 HARDWARE = KvmReport("hardware", True, "hardware virtualisation (kvm, kvm_intel)")
 PVM = KvmReport("pvm", False, "nested PVM (kvm_pvm is loaded): only PVM guest kernels boot")
 NO_KVM = KvmReport("none", False, "/dev/kvm is missing (no KVM on this host)")
@@ -205,11 +208,11 @@ def test_create_with_a_missing_or_compressed_kernel_fails_before_copying_the_dis
 
 def test_a_vm_that_was_never_started_is_unhealthy_and_unreachable(tmp_path: Path) -> None:
     backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
-    runtime = {"vmm_pid": os.getpid(), "workspace": "ws-00000000aa", "agent_port": 1024}  # alive, but not ours
-    reason = backend.health(tmp_path, runtime)
+    boot = FirecrackerBoot("ws-00000000aa", os.getpid(), PLAN)  # alive, but not ours
+    reason = backend.health(tmp_path, boot)
     assert reason == "the VMM died without output"
     with pytest.raises(AgentError) as caught:
-        backend.connect(tmp_path, runtime, timeout=5)
+        backend.connect(tmp_path, boot, timeout=5)
     assert caught.value.code == "agent_unreachable"
 
 
@@ -218,8 +221,8 @@ def test_stopping_a_vm_that_is_already_gone_only_clears_its_stale_sockets(tmp_pa
     stale.bind(str(tmp_path / "fc.sock"))
     stale.close()
     backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
-    runtime = {"vmm_pid": None, "workspace": "ws-00000000aa", "agent_port": 1024, "disk": "kept"}
-    assert backend.stop(tmp_path, runtime) == {**runtime, "vmm_pid": None, "stopped_cleanly": False}
+    boot = FirecrackerBoot("ws-00000000aa", None, PLAN)
+    assert backend.stop(tmp_path, boot) == replace(boot, vmm_pid=None, stopped_cleanly=False)
     assert not (tmp_path / "fc.sock").exists()
 
 
@@ -276,12 +279,12 @@ def test_a_copy_that_fails_leaves_no_partial_disk(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rootfs.ext4"]
 
 
-def test_the_boot_plan_round_trips_through_the_runtime_record() -> None:
+def test_the_boot_plan_round_trips_through_the_workspace_record() -> None:
     plan = BootPlan("/k/vmlinux", "/k/initrd", "console=ttyS0", 1024, vcpus=4, mem_mib=2048)
-    assert BootPlan.from_runtime(json.loads(json.dumps(plan.to_runtime()))) == plan
+    assert BootPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
 
 
-def test_a_runtime_record_without_the_boot_plan_is_runtime_corrupt() -> None:
+def test_a_workspace_record_without_the_boot_plan_is_runtime_corrupt() -> None:
     with pytest.raises(BackendError) as caught:
-        BootPlan.from_runtime({"kernel": "/k/vmlinux"})
+        BootPlan.from_json({"kernel": "/k/vmlinux"})
     assert caught.value.code == "runtime_corrupt"

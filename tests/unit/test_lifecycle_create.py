@@ -11,14 +11,14 @@ import pytest
 from roost import Roost
 from roost.store.records import WorkspaceRecord, WorkspaceStore
 from roost.workspace import lifecycle
-from roost.workspace.engine import Engine
+from roost.workspace.engine import Engine, read_boot
 
 
 class UnsavableStore(WorkspaceStore):
     """A store whose record writes fail the way a full disk or a Ctrl-C makes them fail."""
 
     def __init__(self, home: Path, failure: BaseException) -> None:
-        super().__init__(home)
+        super().__init__(home, read_boot)
         self.failure = failure
         self.attempts = 0
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends import Backend, get_backend
-from roost.errors import AgentError, ConflictError, RoostError
+from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
 from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
-from roost.store.records import WorkspaceRecord, WorkspaceStore
+from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery
 
@@ -31,13 +31,27 @@ _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
 INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
 
 
+def read_boot(backend: str, stored: dict[str, Any]) -> BootRecord:
+    """The boot record backend `backend` keeps in a workspace's record, from its stored form.
+
+    Raises:
+        ValueError: an unknown backend; ValueError, TypeError, BackendError (runtime_corrupt):
+            not a record of that backend.
+    """
+    try:
+        found: Backend[BootRecord] = get_backend(backend)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
+    return found.read_boot(stored)
+
+
 class Engine:
     """What one `Roost` instance (and one CLI process) works with: the store of its home, the
     backends, and one shared connection per workspace agent; every `roost.workspace` function
     takes it first."""
 
     def __init__(self, home: Path, backend: str | None = None) -> None:
-        self.store = WorkspaceStore(home)
+        self.store = WorkspaceStore(home, read_boot)
         self.store.open()
         self.requested_backend = backend
         self._clients: dict[str, AgentClient] = {}
@@ -48,7 +62,7 @@ class Engine:
     def home(self) -> Path:
         return self.store.home
 
-    def backend(self, record: WorkspaceRecord) -> Backend:
+    def backend(self, record: WorkspaceRecord) -> Backend[Any]:
         return get_backend(record.backend, self.home)
 
     def record(self, ref: str) -> WorkspaceRecord:
@@ -86,7 +100,7 @@ class Engine:
             if record.state == FAILED:
                 raise recovery.failed_error(record.id, record.reason)
             backend = self.backend(record)
-            client = backend.connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
+            client = backend.connect(self.store.dir(record.id), record.boot, timeout=CONNECT_TIMEOUT)
             with self._lock:
                 dead = self._clients.get(record.id)
                 self._clients[record.id] = client
@@ -225,7 +239,7 @@ class Engine:
         disk), the caller still gets the truth.
         """
         if record.state == RUNNING:
-            reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
+            reason = self.backend(record).health(self.store.dir(record.id), record.boot)
             new_state = UNHEALTHY
         elif record.state == CREATING:
             reason = None if self.store.owner_alive(record.id) else INTERRUPTED_CREATE

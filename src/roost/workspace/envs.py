@@ -69,11 +69,7 @@ def push(engine: Engine, name: str, reference: str, progress: ProgressFn | None 
 
 def prune(engine: Engine) -> PruneResult:
     """Remove cached rootfs dirs and blobs no env name or live workspace uses."""
-    in_use = {
-        str(r.runtime["image"])
-        for r in engine.store.records()
-        if isinstance(r, WorkspaceRecord) and r.runtime.get("image")
-    }
+    in_use = {r.image for r in engine.store.records() if isinstance(r, WorkspaceRecord) and r.image is not None}
     images = cache(engine)
     with images.lock():
         removed = images.prune(in_use)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from roost import arguments
 from roost.backends import Backend, CreateSpec, destroy_leftovers, select_backend
@@ -33,7 +34,7 @@ from roost.protocol import Op
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
-from roost.store.records import WorkspaceRecord, parse_time, utc_now
+from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
 from roost.workspace import recovery
 from roost.workspace.engine import Engine
@@ -127,7 +128,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         rootfs, image_key = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))), image.key
     ws_id: str | None = None
     owner: HeldLock | None = None
-    runtime: dict[str, object] = {}
+    boot: BootRecord | None = None
     try:
         with engine.store.global_lock():
             _check_name_free(engine, options.name)
@@ -148,13 +149,14 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
                 expires_at=_expiry(options.ttl_seconds),
                 resources=resources,
                 network_policy=options.network_policy,
+                image=image_key,
             )
             with engine.store.lock(ws_id):
                 engine.store.save(record)
-        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs, image_key)
+        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs)
         with state_write("the workspace's files"):
-            runtime = backend.create(ws_dir, spec)
-        record = engine.store.update(ws_id, lambda r: r.replace(runtime=runtime))
+            boot = backend.create(ws_dir, spec)
+        record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
         if seed is not None:
             engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
         # What diff, export --format patch and reset compare against.
@@ -162,7 +164,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
-            _undo_create(engine, backend, ws_id, runtime)
+            _undo_create(engine, backend, ws_id, boot)
         if owner is not None:
             owner.release()
         raise
@@ -183,7 +185,7 @@ def _check_name_free(engine: Engine, name: str | None) -> None:
         )
 
 
-def _undo_create(engine: Engine, backend: Backend, ws_id: str, runtime: dict[str, object]) -> None:
+def _undo_create(engine: Engine, backend: Backend[Any], ws_id: str, boot: BootRecord | None) -> None:
     """Tear down a create that failed: every process, then the directory.
 
     What cannot be torn down is left in place rather than hidden: its record
@@ -191,8 +193,8 @@ def _undo_create(engine: Engine, backend: Backend, ws_id: str, runtime: dict[str
     """
     engine.forget(ws_id)
     with contextlib.suppress(RoostError):
-        backend.destroy(engine.store.dir(ws_id), ws_id, dict(runtime))
-        backend.discard_files(engine.store.dir(ws_id), dict(runtime))
+        backend.destroy(engine.store.dir(ws_id), ws_id, boot)
+        backend.discard_files(engine.store.dir(ws_id), boot)
         engine.store.remove(ws_id)
 
 
@@ -233,7 +235,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         exec_count=max(record.exec_count, ExecHistory(engine.store.dir(record.id)).last_id()),
         services=services,
         shells=shells,
-        protections=backend.protections(record.runtime),
+        protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
     )
 
@@ -340,8 +342,8 @@ def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
             with contextlib.suppress(StorageError):
                 engine.store.save(record.moved_to(DELETING))
             backend = engine.backend(record)
-            backend.destroy(engine.store.dir(ws_id), ws_id, record.runtime)
-            backend.discard_files(engine.store.dir(ws_id), record.runtime)
+            backend.destroy(engine.store.dir(ws_id), ws_id, record.boot)
+            backend.discard_files(engine.store.dir(ws_id), record.boot)
         else:
             # The record is lost, and with it which backend ran the workspace: ask them all.
             destroy_leftovers(engine.store.dir(ws_id), ws_id, engine.home)

@@ -75,20 +75,22 @@ def _stop(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The caller holds the workspace's lock."""
     if record.state == STOPPED:
         return record
-    if record.state not in (RUNNING, UNHEALTHY):
+    if record.state not in (RUNNING, UNHEALTHY) or record.boot is None:
         raise _refusal(engine, record)
-    runtime = engine.backend(record).stop(engine.store.dir(record.id), record.runtime)
-    record = record.moved_to(STOPPED, runtime=runtime, reason=None)
+    boot = engine.backend(record).stop(engine.store.dir(record.id), record.boot)
+    record = record.moved_to(STOPPED, boot=boot, reason=None)
     engine.store.save(record)
     return record
 
 
 def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The caller holds the workspace's lock; `record` is stopped."""
+    if record.boot is None:
+        raise _refusal(engine, record)
     backend = engine.backend(record)
     spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy)
-    image_key = record.runtime.get("image")
-    if backend.needs_image and isinstance(image_key, str):
+    image_key = record.image
+    if backend.needs_image and image_key is not None:
         cache = ImageCache(images_dir(engine.home))
         if not cache.rootfs(image_key).is_dir():
             raise NotFound(
@@ -96,16 +98,21 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
                 code="image_missing",
                 hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
             )
-        rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
-        spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
-    runtime = backend.start(engine.store.dir(record.id), spec, record.runtime)
-    record = record.moved_to(RUNNING, runtime={**record.runtime, **runtime}, reason=None)
+        rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.boot))
+        spec = dataclasses.replace(spec, rootfs=str(rootfs))
+    boot = backend.start(engine.store.dir(record.id), spec, record.boot)
+    record = record.moved_to(RUNNING, boot=boot, reason=None)
     engine.store.save(record)
     return record
 
 
 def _refusal(engine: Engine, record: WorkspaceRecord) -> RoostError:
-    """Why a workspace in a state other than running, unhealthy or stopped cannot be stopped or started."""
-    if record.state == FAILED or (record.state == CREATING and not engine.store.owner_alive(record.id)):
+    """Why a workspace in a state other than running, unhealthy or stopped, or one its backend
+    never booted (a create that did not get that far), cannot be stopped or started."""
+    if record.state == CREATING and engine.store.owner_alive(record.id):
+        return ConflictError(
+            f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment"
+        )
+    if record.state in (FAILED, CREATING) or record.boot is None:
         return recovery.failed_error(record.id, record.reason)
     return ConflictError(f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment")

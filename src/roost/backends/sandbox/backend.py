@@ -40,9 +40,10 @@ from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
 from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe
-from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
+from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
+from roost.backends.sandbox.boot import SandboxBoot
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
 from roost.config import package_dir
@@ -110,7 +111,7 @@ def _limits(resources: dict[str, Any]) -> cgroups.Limits:
     )
 
 
-class SandboxBackend(HostAgentBackend):
+class SandboxBackend(HostAgentBackend[SandboxBoot]):
     """Workspaces as bubblewrap sandboxes over a cached environment rootfs."""
 
     name = "sandbox"
@@ -127,15 +128,19 @@ class SandboxBackend(HostAgentBackend):
                 return Availability(self.name, False, f"seccomp: {seccomp.reason}", isolated=True)
         return Availability(self.name, ok, reason, isolated=True)
 
-    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
-        id_map = self._id_map(runtime)
+    def read_boot(self, stored: dict[str, Any]) -> SandboxBoot:
+        return SandboxBoot.from_json(stored)
+
+    def rootfs_id_offset(self, boot: SandboxBoot | None) -> tuple[int, int]:
+        id_map = self._id_map(boot)
         if os.geteuid() != 0:
             return 0, 0  # a normal user's cache is owned by that user, who is root inside
         return id_map.root_uid, id_map.root_gid
 
     @staticmethod
-    def _id_map(runtime: dict[str, Any] | None) -> IdMap:
-        recorded = IdMap.from_runtime((runtime or {}).get("id_map"))
+    def _id_map(boot: SandboxBoot | None) -> IdMap:
+        """The workspace's id map; this host's for a new workspace or one from before id maps."""
+        recorded = None if boot is None else boot.id_map
         return recorded if recorded is not None else host_id_map()
 
     def _bwrap_argv(self, ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
@@ -223,12 +228,13 @@ class SandboxBackend(HostAgentBackend):
         ]
         return argv
 
-    def create(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot | None = None) -> SandboxBoot:
+        """Boot a new sandbox, or (given the `boot` it had) boot a stopped one again."""
         if not spec.rootfs:
             raise BackendError("the sandbox backend needs an environment image", code="image_missing")
-        id_map = self._id_map(runtime)
+        id_map = self._id_map(boot)
         limits = _limits(spec.resources)
-        if runtime is not None and runtime.get("id_map") is None:
+        if boot is not None and boot.id_map is None:
             layout.adopt_legacy(ws_dir, id_map)
         layout.prepare(ws_dir, id_map)
         log = ws_dir / "sandbox.log"
@@ -269,42 +275,31 @@ class SandboxBackend(HostAgentBackend):
             kill_tree(spec.ws_id, pid)
             cgroups.remove(enforcement)
             raise
-        return {
-            "agent_pid": agent_pid,
-            "sandbox_pid": pid,
-            "socket": str(ws_dir / "agent.sock"),
-            "workspace": spec.ws_id,
-            "image": spec.image_key,
-            "id_map": id_map.to_runtime(),
-            "cgroups": enforcement.to_runtime(),
-        }
+        return SandboxBoot(spec.ws_id, agent_pid, sandbox_pid=pid, id_map=id_map, cgroups=enforcement)
 
-    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
-        return self.create(ws_dir, spec, runtime)
+    def start(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot) -> SandboxBoot:
+        return self.create(ws_dir, spec, boot)
 
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+    def destroy(self, ws_dir: Path, ws_id: str, boot: SandboxBoot | None) -> None:
         try:
-            kill_tree(ws_id, recorded_pid(runtime))
+            kill_tree(ws_id, live_agent(boot))
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
         finally:
-            recorded = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+            recorded = cgroups.Enforcement.from_json(None) if boot is None else boot.cgroups
             found = cgroups.made_for(ws_id)
             cgroups.remove(cgroups.Enforcement(recorded.version, tuple({*recorded.dirs, *found.dirs})))
 
-    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+    def discard_files(self, ws_dir: Path, boot: SandboxBoot | None) -> None:
         if os.geteuid() == 0:
             return  # root removes anything the workspace left
         left = layout.remove_own_files(ws_dir)
         if left:
-            layout.remove_as_workspace_root(left, self._id_map(runtime), _launcher())
+            layout.remove_as_workspace_root(left, self._id_map(boot), _launcher())
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
-        id_map = self._id_map(runtime)
-        if runtime is None:
-            enforcement = cgroups.preview()
-        else:
-            enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+    def protections(self, boot: SandboxBoot | None) -> tuple[Protection, ...]:
+        id_map = self._id_map(boot)
+        enforcement = cgroups.preview() if boot is None else boot.cgroups
         seccomp = seccomp_filter.status()
         found = [
             Protection(
