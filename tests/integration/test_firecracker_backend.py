@@ -33,8 +33,11 @@ from roost.backends.firecracker.jail import CGROUP_PARENT, CGROUP_ROOT, JailSett
 from roost.backends.kvm import KvmReport
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import AgentError, BackendError, RoostError
+from roost.images.build import ProgressFn
+from roost.images.cache import EnvImage, ImageCache
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord, utc_now
+from roost.workspace import boot_images, lifecycle, operations
 from roost.workspace.engine import Engine
 
 pytestmark = pytest.mark.integration
@@ -62,7 +65,9 @@ class Setup:
     state: Path
 
     def spec(self, **changes: Any) -> CreateSpec:
-        return replace(CreateSpec(self.ws_id, "debian:12", {"vcpus": 1, "mem_mib": 256}), **changes)
+        """What orchestration hands the backend: the guest image it prepared among it."""
+        made = CreateSpec(self.ws_id, "debian:12", {"vcpus": 1, "mem_mib": 256}, guest_image=self.image)
+        return replace(made, **changes)
 
     def leftovers(self) -> dict[str, Any]:
         """What a failed or deleted workspace must not leave: processes, sockets, a disk."""
@@ -72,17 +77,9 @@ class Setup:
             "disk": (self.ws_dir / "disk.ext4").exists(),
         }
 
-    def backend(
-        self,
-        binary: Path,
-        image: GuestImage | None = None,
-        boot_timeout: float = 20.0,
-        jail: JailSettings | None = None,
-    ) -> FirecrackerBackend:
-        chosen = image or self.image
+    def backend(self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None) -> FirecrackerBackend:
         return FirecrackerBackend(
             binary=binary,
-            guest_images=lambda spec, home: chosen,
             kvm=lambda: KvmReport("hardware", True, "a test double"),
             boot_timeout=boot_timeout,
             stop_grace=5.0,
@@ -225,14 +222,59 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     assert setup.leftovers() == {**NOTHING, "disk": True}
 
 
+def test_a_create_through_orchestration_prepares_the_guest_image_first_then_boots_it(
+    setup: Setup, fake_vmm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = setup.backend(fake_vmm)
+    heard: list[str] = []
+
+    class OneBackendEngine(Engine):
+        def backend(self, record: WorkspaceRecord) -> Backend[FirecrackerBoot]:
+            return backend
+
+        def select_backend(self, requested: str | None = None) -> tuple[Backend[FirecrackerBoot], str | None]:
+            return backend, None
+
+    def env_image(cache: ImageCache, env: str, progress: ProgressFn | None) -> EnvImage:
+        assert progress is not None
+        progress(f"pulling {env}", 1, 2)
+        return EnvImage(env, "sha256-env", "registry", utc_now(), 0)
+
+    def guest_image(cache: ImageCache, env: str, progress: ProgressFn | None) -> GuestImage:
+        assert progress is not None
+        # Before the workspace exists: a build that fails leaves nothing behind.
+        assert list(setup.home.glob("workspaces/*/workspace.json")) == []
+        progress("building the root disk (mkfs.ext4)", 4, 6)
+        return setup.image
+
+    engine = OneBackendEngine(setup.home)
+    options = lifecycle.CreateOptions(env="debian:12", progress=lambda step, _done, _total: heard.append(step))
+    with monkeypatch.context() as patched:
+        patched.setattr(boot_images, "ensure_image", env_image)
+        patched.setattr(boot_images, "ensure_guest_image", guest_image)
+        created = lifecycle.create(engine, options)
+    ws_id = created.record.id
+    try:
+        assert heard == ["pulling debian:12", "building the root disk (mkfs.ext4)"]
+        assert (created.record.state, created.record.image) == ("running", "sha256-env")
+        assert isinstance(created.record.boot, FirecrackerBoot)
+        assert boot_count(engine.store.dir(ws_id) / "disk.ext4") == 1  # its own copy of the image it was handed
+        echoed = operations.run_exec(engine, engine.store.load(ws_id), operations.ExecSpec(["echo", "inside"]))
+        assert echoed.stdout == "inside\n"
+    finally:
+        lifecycle.delete(engine, ws_id)
+        engine.close()
+    assert pids_with_env(WORKSPACE_MARKER, ws_id) == set()
+
+
 def test_an_agent_that_never_answers_hits_the_boot_deadline_and_leaves_no_process_socket_or_disk(
     setup: Setup, fake_vmm: Path
 ) -> None:
     silent = replace(setup.image, boot_args=setup.image.boot_args + " fake.agent=never")
-    backend = setup.backend(fake_vmm, silent, boot_timeout=0.5)
+    backend = setup.backend(fake_vmm, boot_timeout=0.5)
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=silent))
     assert caught.value.code == "boot_timeout"
     assert f"vsock port {PORT} within 0.5s" in caught.value.message
     assert "firecracker.log" in caught.value.hint
@@ -242,10 +284,10 @@ def test_an_agent_that_never_answers_hits_the_boot_deadline_and_leaves_no_proces
 
 def test_a_vmm_that_dies_while_booting_fails_at_once_with_its_last_output(setup: Setup, fake_vmm: Path) -> None:
     dying = replace(setup.image, boot_args=setup.image.boot_args + " fake.exit_on_start=1")
-    backend = setup.backend(fake_vmm, dying, boot_timeout=30)
+    backend = setup.backend(fake_vmm, boot_timeout=30)
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=dying))
     assert caught.value.code == "vmm_died"
     assert caught.value.message.startswith("the VMM died; its last output: fake guest: booting")
     assert time.monotonic() - started < 10
@@ -360,9 +402,10 @@ def test_a_jailed_create_gets_as_far_as_instance_start_and_a_refusal_leaves_no_v
 def test_an_image_without_its_initrd_fails_create_before_any_vmm_starts_and_nothing_is_left(
     setup: Setup, real_binary: Path
 ) -> None:
-    backend = setup.backend(real_binary, replace(setup.image, initrd=setup.image.initrd.with_name("gone.img")))
+    backend = setup.backend(real_binary)
+    gone = replace(setup.image, initrd=setup.image.initrd.with_name("gone.img"))
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=gone))
     assert caught.value.code == "initrd_missing"
     assert "gone.img" in caught.value.message
     assert "roost env build" in caught.value.hint

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import Availability, Backend, CreateSpec
+from roost.backends.base import Availability, Backend, CreateSpec, GuestBootImage, ImageKind
 from roost.errors import BackendError, InvalidArgument, RoostError
 from roost.models import Protection
 
@@ -20,6 +20,8 @@ __all__ = [
     "Availability",
     "Backend",
     "CreateSpec",
+    "GuestBootImage",
+    "ImageKind",
     "Protection",
     "destroy_leftovers",
     "get_backend",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from roost.models import Protection
 from roost.rpc import AgentClient
@@ -26,16 +26,39 @@ class Availability:
     isolated: bool
 
 
+ImageKind = Literal["none", "rootfs", "guest"]
+"""What a backend boots a workspace from, which orchestration prepares before `create`:
+nothing of the image cache, the environment's root filesystem (`CreateSpec.rootfs`), or a
+microVM guest image built from it (`CreateSpec.guest_image`)."""
+
+
+class GuestBootImage(Protocol):
+    """What a microVM boots (roost.images.vm.build.GuestImage): an uncompressed ELF kernel, a
+    gzip'd cpio initramfs, an ext4 root disk (shared: copy it), the kernel command line, and
+    the vsock port the guest's agent listens on."""
+
+    @property
+    def kernel(self) -> Path: ...
+    @property
+    def initrd(self) -> Path: ...
+    @property
+    def rootfs(self) -> Path: ...
+    @property
+    def boot_args(self) -> str: ...
+    @property
+    def agent_vsock_port(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class CreateSpec:
-    """What a backend needs to know to boot one workspace."""
+    """What a backend needs to know to boot one workspace, its image made ready (see `ImageKind`)."""
 
     ws_id: str
     env: str
     resources: dict[str, Any] = field(default_factory=dict)
     network_policy: str = "off"
-    # The environment's cached root filesystem, for backends that need one.
     rootfs: str | None = None
+    guest_image: GuestBootImage | None = None
 
 
 BootT = TypeVar("BootT")
@@ -49,7 +72,7 @@ class Backend(Protocol[BootT]):
 
     name: str
     isolated: bool
-    needs_image: bool
+    image_kind: ImageKind
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""

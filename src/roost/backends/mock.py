@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec
+from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.host_agent import SOCKET, HostAgentBackend, HostAgentBoot, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
 from roost.models import Protection
@@ -38,7 +38,7 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
 
     name = "mock"
     isolated = False
-    needs_image = False
+    image_kind: ImageKind = "none"
 
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)

@@ -10,7 +10,7 @@ import shutil
 import sys
 
 from roost._version import __version__
-from roost.backends import BACKEND_NAMES, get_backend, select_backend
+from roost.backends import BACKEND_NAMES, get_backend
 from roost.backends.kvm import probe_kvm
 from roost.config import images_dir
 from roost.errors import RoostError
@@ -72,7 +72,7 @@ def report(engine: Engine) -> DoctorReport:
         check = backend.availability()
         backends[name] = DoctorCheck(name, check.available, check.reason)
     try:
-        chosen, warning = select_backend(engine.requested_backend, engine.home)
+        chosen, warning = engine.select_backend()
         default = chosen.name
         if warning is None and not chosen.isolated:
             # Chosen explicitly (--backend, $ROOST_BACKEND) still isolates nothing; doctor must say so.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from roost.backends import Backend, get_backend
+from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
 from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
@@ -63,7 +63,18 @@ class Engine:
         return self.store.home
 
     def backend(self, record: WorkspaceRecord) -> Backend[Any]:
+        """The backend that runs the workspace of `record`."""
         return get_backend(record.backend, self.home)
+
+    def select_backend(self, requested: str | None = None) -> tuple[Backend[Any], str | None]:
+        """The backend for a new workspace (`requested`, else this engine's, else the best
+        available) and, for a fallback that isolates nothing, a warning.
+
+        Raises:
+            InvalidArgument: unknown_backend.
+            BackendError: backend_unavailable.
+        """
+        return select_backend(requested or self.requested_backend, self.home)
 
     def record(self, ref: str) -> WorkspaceRecord:
         return self.store.load(self.store.resolve(ref))

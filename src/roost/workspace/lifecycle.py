@@ -21,14 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from roost import arguments
-from roost.backends import Backend, CreateSpec, destroy_leftovers, select_backend
-from roost.config import images_dir
+from roost.backends import Backend, CreateSpec, destroy_leftovers
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
-from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
-from roost.images.manager import ensure_image
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.full_disk import state_write
@@ -36,7 +33,7 @@ from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
-from roost.workspace import recovery
+from roost.workspace import boot_images, recovery
 from roost.workspace.engine import Engine
 from roost.workspace.transfer import tar_stream
 
@@ -119,13 +116,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     """
     resources = _validate(options)
     seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
-    backend, warning = select_backend(options.backend or engine.requested_backend, engine.home)
-    rootfs = image_key = None
-    if backend.needs_image:
-        # Before any record exists: a long build or a failed pull leaves nothing behind.
-        cache = ImageCache(images_dir(engine.home))
-        image = ensure_image(cache, options.env, options.progress)
-        rootfs, image_key = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))), image.key
+    backend, warning = engine.select_backend(options.backend)
+    # Before any record exists: a long build or a failed pull leaves nothing behind.
+    image = boot_images.for_create(engine.home, backend, options.env, options.progress)
     ws_id: str | None = None
     owner: HeldLock | None = None
     boot: BootRecord | None = None
@@ -135,25 +128,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             ws_id = engine.store.new_id()
             ws_dir = engine.store.create_dir(ws_id)
             owner = engine.store.claim_owner(ws_id)
-            now = utc_now()
-            record = WorkspaceRecord(
-                id=ws_id,
-                env=options.env,
-                backend=backend.name,
-                state=CREATING,
-                created_at=now,
-                updated_at=now,
-                name=options.name,
-                labels=dict(options.labels),
-                ttl_seconds=options.ttl_seconds,
-                expires_at=_expiry(options.ttl_seconds),
-                resources=resources,
-                network_policy=options.network_policy,
-                image=image_key,
-            )
             with engine.store.lock(ws_id):
-                engine.store.save(record)
-        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs)
+                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key))
+        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, image.rootfs, image.guest_image)
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
@@ -173,6 +150,28 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         owner.release()
         owner = None
     return Created(record, warning, owner)
+
+
+def _new_record(
+    ws_id: str, options: CreateOptions, backend: str, resources: dict[str, int], image: str | None
+) -> WorkspaceRecord:
+    """The record of a workspace being created, before its backend boots it."""
+    now = utc_now()
+    return WorkspaceRecord(
+        id=ws_id,
+        env=options.env,
+        backend=backend,
+        state=CREATING,
+        created_at=now,
+        updated_at=now,
+        name=options.name,
+        labels=dict(options.labels),
+        ttl_seconds=options.ttl_seconds,
+        expires_at=_expiry(options.ttl_seconds),
+        resources=resources,
+        network_policy=options.network_policy,
+        image=image,
+    )
 
 
 def _check_name_free(engine: Engine, name: str | None) -> None:

@@ -7,20 +7,16 @@ does both under one hold of the workspace's lock, and is the way out of
 `unhealthy`. A workspace whose create never finished (`failed`) can only be
 deleted; one still being created is busy.
 
-Imports: backends, config, images.cache, store, workspace siblings, errors.
+Imports: backends, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from roost.backends import CreateSpec
-from roost.config import images_dir
-from roost.errors import ConflictError, NotFound, RoostError
-from roost.images.cache import ImageCache
+from roost.errors import ConflictError, RoostError
 from roost.store.records import WorkspaceRecord
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
-from roost.workspace import recovery
+from roost.workspace import boot_images, recovery
 from roost.workspace.engine import Engine
 
 
@@ -88,18 +84,8 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     if record.boot is None:
         raise _refusal(engine, record)
     backend = engine.backend(record)
-    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy)
-    image_key = record.image
-    if backend.needs_image and image_key is not None:
-        cache = ImageCache(images_dir(engine.home))
-        if not cache.rootfs(image_key).is_dir():
-            raise NotFound(
-                f"the image this workspace was made from ({record.env}) is no longer cached",
-                code="image_missing",
-                hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
-            )
-        rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.boot))
-        spec = dataclasses.replace(spec, rootfs=str(rootfs))
+    rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
+    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy, rootfs)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)
     engine.store.save(record)

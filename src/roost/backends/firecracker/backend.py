@@ -8,25 +8,22 @@ boots it and waits, under a boot deadline, until the agent answers over
 vsock. Everything after that goes through the agent like every other backend.
 
 The guest image (kernel, initramfs, ext4 rootfs, kernel command line, the
-agent's vsock port) comes from `roost.images.vm.build.ensure_guest_image`,
-or from the `guest_images` callable a test or embedder passes in.
+agent's vsock port) comes in the create spec: orchestration builds it (see
+`roost.workspace.boot_images`) before the workspace exists.
 
-Imports: backends.base, backends.kvm, backends.processes,
-backends.firecracker.*, config, errors, rpc, and images (lazily, to build
-the guest image) and the standard library. Never another backend.
+Imports: backends.base, backends.kvm, backends.firecracker.*, errors, models,
+rpc and the standard library. Never another backend, nor images.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from roost.backends.base import Availability, CreateSpec
+from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
@@ -43,52 +40,6 @@ STOP_GRACE = 10.0
 FLUSH_TIMEOUT = 5.0
 DEFAULT_VCPUS = 2
 DEFAULT_MEM_MIB = 1024
-GUEST_BUILDER = "roost.images.vm.build"
-
-
-class GuestBootImage(Protocol):
-    """What a boot needs from the guest image pipeline (`roost.images.vm.build.GuestImage`)."""
-
-    @property
-    def kernel(self) -> Path: ...
-    @property
-    def initrd(self) -> Path: ...
-    @property
-    def rootfs(self) -> Path: ...
-    @property
-    def boot_args(self) -> str: ...
-    @property
-    def agent_vsock_port(self) -> int: ...
-
-
-GuestImageSource = Callable[[CreateSpec, Path], GuestBootImage]
-"""Given the create spec and `$ROOST_HOME`, the guest image to boot (built or pulled if need be)."""
-
-
-def _guest_builder_missing() -> str | None:
-    """Why the default guest image source cannot work here, or None (found, not imported: cheap)."""
-    try:
-        found = importlib.util.find_spec(GUEST_BUILDER) is not None
-    except ImportError:
-        found = False
-    return None if found else "this roost has no guest image builder (roost.images.vm)"
-
-
-def guest_image_from_pipeline(spec: CreateSpec, home: Path) -> GuestBootImage:
-    """The default `GuestImageSource`: roost's guest image pipeline over the home's image cache.
-
-    Raises:
-        BackendError: guest_image_unavailable when the pipeline is not there.
-        ImageError: whatever building or pulling the image hit.
-    """
-    missing = _guest_builder_missing()
-    if missing is not None:
-        raise BackendError(missing, code="guest_image_unavailable", hint="use `--backend sandbox` on this install")
-    from roost.config import images_dir
-    from roost.images.cache import ImageCache
-
-    builder = importlib.import_module(GUEST_BUILDER)
-    return cast(GuestBootImage, builder.ensure_guest_image(ImageCache(images_dir(home)), spec.env))
 
 
 def _home_of(ws_dir: Path) -> Path:
@@ -105,19 +56,18 @@ class FirecrackerBackend:
     """Workspaces as Firecracker microVMs (needs KVM that boots stock guest kernels).
 
     Every argument has a working default; they exist for `roost doctor` (`home`: whose
-    `runtime install` to look at) and for tests and embedders (`binary`, `guest_images`, `kvm`).
+    `runtime install` to look at) and for tests and embedders (`binary`, `kvm`, `jail`).
     """
 
     name = "firecracker"
     isolated = True
-    needs_image = True
+    image_kind: ImageKind = "guest"
 
     def __init__(
         self,
         *,
         home: Path | None = None,
         binary: Path | None = None,
-        guest_images: GuestImageSource | None = None,
         kvm: Callable[[], KvmReport] = probe_kvm,
         boot_timeout: float = BOOT_TIMEOUT,
         stop_grace: float = STOP_GRACE,
@@ -126,7 +76,6 @@ class FirecrackerBackend:
         self._home = home
         self._jail = jail
         self._binary = binary
-        self._guest_images = guest_images
         self._kvm = kvm
         self.boot_timeout = boot_timeout
         self.stop_grace = stop_grace
@@ -174,10 +123,6 @@ class FirecrackerBackend:
                 problems.append(f"KVM {kvm.kind}: {kvm.detail}")
             prefix = f"{found}, but " if binary is not None else ""
             return Availability(self.name, False, prefix + "; ".join(problems), isolated=True)
-        if self._guest_images is None:
-            missing = _guest_builder_missing()
-            if missing is not None:
-                return Availability(self.name, False, f"{found}, but {missing}", isolated=True)
         return Availability(self.name, True, f"{found}; KVM: {kvm.detail}", isolated=True)
 
     def _jail_text(self, binary: Path) -> str:
@@ -236,7 +181,9 @@ class FirecrackerBackend:
             )
         home = _home_of(ws_dir)
         binary = self.require_binary(home)
-        image = (self._guest_images or guest_image_from_pipeline)(spec, home)
+        image = spec.guest_image
+        if image is None:
+            raise BackendError("the firecracker backend needs a guest image", code="image_missing")
         check_kernel(str(image.kernel))
         plan = BootPlan(
             kernel=str(ws_dir / KERNEL),

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec
+from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
@@ -116,7 +116,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
 
     name = "sandbox"
     isolated = True
-    needs_image = True
+    image_kind: ImageKind = "rootfs"
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
