@@ -143,91 +143,6 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         recorded = None if boot is None else boot.id_map
         return recorded if recorded is not None else host_id_map()
 
-    def _bwrap_argv(self, ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
-        # Each of /tmp and /dev/shm gets half the memory limit: their pages count
-        # against it, and filling both still leaves the workspace's processes room.
-        tmpfs_size = str(limits.memory_bytes // 2)
-        argv = [
-            shutil.which("bwrap") or "bwrap",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-net",
-            "--unshare-cgroup-try",
-            "--hostname",
-            "roost",
-            "--bind",
-            f"{STAGE}/merged",
-            "/",
-            # Host-wide knobs under /proc/sys belong to host root, which is not mapped
-            # in the workspace's user namespace: reading works, writing fails.
-            "--proc",
-            "/proc",
-            *_masked_proc_files(),
-            "--dev",
-            "/dev",
-            "--size",
-            tmpfs_size,
-            "--tmpfs",
-            "/tmp",
-            "--size",
-            tmpfs_size,
-            "--tmpfs",
-            "/dev/shm",
-            "--bind",
-            f"{STAGE}/workspace",
-            "/workspace",
-            "--bind",
-            f"{STAGE}/agent",
-            "/var/lib/roost-agent",
-            "--ro-bind",
-            f"{STAGE}/code",
-            "/opt/roost/roost",
-            "--clearenv",
-            "--setenv",
-            "PATH",
-            GUEST_PATH,
-            "--setenv",
-            "HOME",
-            "/root",
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-            "--setenv",
-            WORKSPACE_MARKER,
-            ws_id,
-            "--chdir",
-            "/workspace",
-            "--cap-drop",
-            "ALL",
-        ]
-        for capability in KEPT_CAPABILITIES:
-            argv += ["--cap-add", capability]
-        argv += [
-            "--seccomp",
-            str(fds.seccomp),
-            "--",
-            "/usr/bin/python3",
-            # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
-            "-I",
-            "-B",
-            "-c",
-            _AGENT_LAUNCH,
-            "--listen",
-            f"socket-fd:{fds.listener}",
-            "--workspace-id",
-            ws_id,
-            "--key-fd",
-            str(fds.key),
-            "--workspace-root",
-            "/workspace",
-            "--state-dir",
-            "/var/lib/roost-agent",
-            "--scratch-dir",
-            "/workspace/.roost-staging",
-        ]
-        return argv
-
     def create(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot | None = None) -> SandboxBoot:
         """Boot a new sandbox, or (given the `boot` it had) boot a stopped one again."""
         if not spec.rootfs:
@@ -262,7 +177,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "rlimits": {"core": 0, "nofile": 65536},
                     # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
-                    "argv": self._bwrap_argv(spec.ws_id, limits, fds),
+                    "argv": _bwrap_argv(spec.ws_id, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
                 pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
@@ -323,6 +238,92 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
             )
         )
         return tuple(found)
+
+
+def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
+    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent."""
+    return [
+        shutil.which("bwrap") or "bwrap",
+        *_namespaces(ws_id),
+        *_file_system(limits),
+        "--seccomp",
+        str(fds.seccomp),
+        "--",
+        *_agent_argv(ws_id, fds),
+    ]
+
+
+def _namespaces(ws_id: str) -> list[str]:
+    """New pid, ipc, uts, net and cgroup namespaces, a clean environment, and capabilities cut
+    to `KEPT_CAPABILITIES` (of the workspace's own user namespace)."""
+    argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
+    argv += ["--hostname", "roost", "--clearenv"]
+    for name, value in (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"), (WORKSPACE_MARKER, ws_id)):
+        argv += ["--setenv", name, value]
+    argv += ["--chdir", "/workspace", "--cap-drop", "ALL"]
+    for capability in KEPT_CAPABILITIES:
+        argv += ["--cap-add", capability]
+    return argv
+
+
+def _file_system(limits: cgroups.Limits) -> list[str]:
+    """The overlay as `/`, procfs with host-wide files masked, sized tmpfs mounts, and what is bound in."""
+    # Each of /tmp and /dev/shm gets half the memory limit: their pages count
+    # against it, and filling both still leaves the workspace's processes room.
+    tmpfs_size = str(limits.memory_bytes // 2)
+    return [
+        "--bind",
+        f"{STAGE}/merged",
+        "/",
+        # Host-wide knobs under /proc/sys belong to host root, which is not mapped
+        # in the workspace's user namespace: reading works, writing fails.
+        "--proc",
+        "/proc",
+        *_masked_proc_files(),
+        "--dev",
+        "/dev",
+        "--size",
+        tmpfs_size,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        tmpfs_size,
+        "--tmpfs",
+        "/dev/shm",
+        "--bind",
+        f"{STAGE}/workspace",
+        "/workspace",
+        "--bind",
+        f"{STAGE}/agent",
+        "/var/lib/roost-agent",
+        "--ro-bind",
+        f"{STAGE}/code",
+        "/opt/roost/roost",
+    ]
+
+
+def _agent_argv(ws_id: str, fds: _Fds) -> list[str]:
+    """The env's python3 running roost's agent on the descriptors the host passed down."""
+    return [
+        "/usr/bin/python3",
+        # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
+        "-I",
+        "-B",
+        "-c",
+        _AGENT_LAUNCH,
+        "--listen",
+        f"socket-fd:{fds.listener}",
+        "--workspace-id",
+        ws_id,
+        "--key-fd",
+        str(fds.key),
+        "--workspace-root",
+        "/workspace",
+        "--state-dir",
+        "/var/lib/roost-agent",
+        "--scratch-dir",
+        "/workspace/.roost-staging",
+    ]
 
 
 # Host-wide state procfs shows to anyone allowed to look (as Docker does, masked):
