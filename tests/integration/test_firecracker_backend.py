@@ -225,15 +225,7 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
 def test_a_create_through_orchestration_prepares_the_guest_image_first_then_boots_it(
     setup: Setup, fake_vmm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = setup.backend(fake_vmm)
     heard: list[str] = []
-
-    class OneBackendEngine(Engine):
-        def backend(self, record: WorkspaceRecord) -> Backend[FirecrackerBoot]:
-            return backend
-
-        def select_backend(self, requested: str | None = None) -> tuple[Backend[FirecrackerBoot], str | None]:
-            return backend, None
 
     def env_image(cache: ImageCache, env: str, progress: ProgressFn | None) -> EnvImage:
         assert progress is not None
@@ -247,7 +239,7 @@ def test_a_create_through_orchestration_prepares_the_guest_image_first_then_boot
         progress("building the root disk (mkfs.ext4)", 4, 6)
         return setup.image
 
-    engine = OneBackendEngine(setup.home)
+    engine = Engine(setup.home, "firecracker", backends={"firecracker": setup.backend(fake_vmm)})
     options = lifecycle.CreateOptions(env="debian:12", progress=lambda step, _done, _total: heard.append(step))
     with monkeypatch.context() as patched:
         patched.setattr(boot_images, "ensure_image", env_image)

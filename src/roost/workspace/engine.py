@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended 
 
 
 def read_boot(backend: str, stored: dict[str, Any]) -> BootRecord:
-    """The boot record backend `backend` keeps in a workspace's record, from its stored form.
+    """The boot record built-in backend `backend` keeps in a workspace's record, from its stored form.
 
     Raises:
         ValueError: an unknown backend; ValueError, TypeError, BackendError (runtime_corrupt):
@@ -48,10 +48,16 @@ def read_boot(backend: str, stored: dict[str, Any]) -> BootRecord:
 class Engine:
     """What one `Roost` instance (and one CLI process) works with: the store of its home, the
     backends, and one shared connection per workspace agent; every `roost.workspace` function
-    takes it first."""
+    takes it first.
 
-    def __init__(self, home: Path, backend: str | None = None) -> None:
-        self.store = WorkspaceStore(home, read_boot)
+    `backends` are used by name before the built-in ones (an embedder's, or a test's in-memory one).
+    """
+
+    def __init__(
+        self, home: Path, backend: str | None = None, *, backends: Mapping[str, Backend[Any]] | None = None
+    ) -> None:
+        self._backends = dict(backends or {})
+        self.store = WorkspaceStore(home, self._read_boot)
         self.store.open()
         self.requested_backend = backend
         self._clients: dict[str, AgentClient] = {}
@@ -63,8 +69,12 @@ class Engine:
         return self.store.home
 
     def backend(self, record: WorkspaceRecord) -> Backend[Any]:
-        """The backend that runs the workspace of `record`."""
-        return get_backend(record.backend, self.home)
+        """The backend that runs the workspace of `record`.
+
+        Raises:
+            InvalidArgument: unknown_backend.
+        """
+        return self._backends.get(record.backend) or get_backend(record.backend, self.home)
 
     def select_backend(self, requested: str | None = None) -> tuple[Backend[Any], str | None]:
         """The backend for a new workspace (`requested`, else this engine's, else the best
@@ -74,7 +84,13 @@ class Engine:
             InvalidArgument: unknown_backend.
             BackendError: backend_unavailable.
         """
-        return select_backend(requested or self.requested_backend, self.home)
+        name = requested or self.requested_backend
+        given = self._backends.get(name) if name is not None else None
+        return (given, None) if given is not None else select_backend(name, self.home)
+
+    def _read_boot(self, backend: str, stored: dict[str, Any]) -> BootRecord:
+        given = self._backends.get(backend)
+        return read_boot(backend, stored) if given is None else given.read_boot(stored)
 
     def record(self, ref: str) -> WorkspaceRecord:
         return self.store.load(self.store.resolve(ref))
