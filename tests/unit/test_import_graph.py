@@ -10,6 +10,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 BACKENDS = ("roost.backends.firecracker", "roost.backends.sandbox", "roost.backends.mock")
 FRONT_ENDS = ("roost.cli", "roost.mcp")
@@ -129,8 +131,9 @@ def test_front_ends_reach_below_only_through_the_sdk() -> None:
     assert _reaching(FRONT_ENDS, BEHIND_THE_SDK) == set()
 
 
-def test_the_workspace_state_machine_imports_nothing() -> None:
-    assert GRAPH["roost.store.states"] == set()
+@pytest.mark.parametrize("pure", ["roost.store.states", "roost.store.record_versions"])
+def test_the_workspace_state_machine_and_record_versions_import_nothing(pure: str) -> None:
+    assert GRAPH[pure] == set()
 
 
 def test_backends_only_boot_and_reach_neither_images_nor_the_store_nor_orchestration() -> None:

@@ -6,9 +6,9 @@ is reported as `workspace_corrupt` with the way out, never a traceback.
 
 What a workspace's backend must keep to find, reach, stop and boot it again
 is a typed record of that backend's own (`boot`); the store reads it through
-the `BootReader` it is given, and never looks inside. Version 1 records kept
-it in an untyped `runtime` object, with the image key among it; they are
-read as version 2 and written back as such.
+the `BootReader` it is given, and never looks inside. Records of an older
+schema are read as the current one (see `record_versions`) and written back
+as such.
 
 A workspace's owner (the process creating it, or a `run` for its whole
 life) holds the flock on `.owner` in its directory; the kernel drops it
@@ -37,10 +37,10 @@ from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, Roost
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
+from roost.store.record_versions import SCHEMA_VERSION, current_form
 from roost.store.states import STATES, can_move
 from roost.store.trash import Trash, remove_tree
 
-SCHEMA_VERSION = 2
 RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
 OWNER_FILE = ".owner"
@@ -127,7 +127,7 @@ class WorkspaceRecord:
     def from_json(cls, raw: bytes, where: str, read_boot: BootReader) -> WorkspaceRecord:
         """Raises: WorkspaceError: workspace_corrupt (with the way out) for anything but a whole record."""
         try:
-            data = _current(json.loads(raw))
+            data = current_form(json.loads(raw))
             known = {f.name for f in dataclasses.fields(cls)}
             record = cls(**{k: v for k, v in data.items() if k in known and k != "boot"})
             for name in ("id", "env", "backend", "state", "created_at", "updated_at"):
@@ -152,29 +152,6 @@ class WorkspaceRecord:
                 remedy=_force_delete(Path(where).parent.name),
             ) from None
         return record
-
-
-def _current(data: object) -> dict[str, Any]:
-    """A stored record as this version writes it (an older version's upgraded).
-
-    Raises:
-        ValueError: not a record of a version this roost reads.
-    """
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    version = data.get("schema_version")
-    if version == 1:
-        # Version 1 kept the backend's facts in an untyped `runtime` object (empty until booted),
-        # the environment image's key among them; each backend reads its own facts as they were.
-        runtime = data.get("runtime", {})
-        if not isinstance(runtime, dict):
-            raise ValueError("runtime must be an object")
-        image = runtime.get("image")
-        data = {k: v for k, v in data.items() if k != "runtime"}
-        return {**data, "schema_version": SCHEMA_VERSION, "image": image, "boot": runtime or None}
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version!r}, this roost reads 1 and {SCHEMA_VERSION}")
-    return data
 
 
 def _force_delete(ws_id: str) -> Remedy:
