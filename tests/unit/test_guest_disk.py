@@ -16,8 +16,8 @@ import pytest
 from roost.errors import ImageError
 from roost.images.build import MOUNT_POINTS
 from roost.images.cache import MARKER
-from roost.images.guest.build import GuestImage, image_key, load_guest_image, prune_older
-from roost.images.guest.disk import (
+from roost.images.vm.build import GuestImage, image_key, load_guest_image, prune_older
+from roost.images.vm.disk import (
     INIT_PATH,
     GuestFile,
     add_guest_files,
@@ -30,7 +30,7 @@ from roost.images.guest.disk import (
     resolve_inside,
     tree_blocks,
 )
-from roost.images.guest.kernel import KernelBundle
+from roost.images.vm.kernel import KernelBundle
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "src" / "roost"
 

@@ -10,6 +10,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 BACKENDS = ("roost.backends.firecracker", "roost.backends.sandbox", "roost.backends.mock")
 FRONT_ENDS = ("roost.cli", "roost.mcp")
@@ -114,12 +116,29 @@ def test_backends_never_import_each_other() -> None:
     assert crossing == set()
 
 
-def test_front_ends_reach_below_only_through_the_sdk() -> None:
-    reaching = {
+def _reaching(importers: tuple[str, ...], imported: tuple[str, ...]) -> set[tuple[str, str]]:
+    """Every import from a module of the `importers` packages to one of the `imported` packages."""
+    return {
         (name, other)
         for name in MODULES
-        if _within(name, FRONT_ENDS)
+        if _within(name, importers)
         for other in GRAPH[name]
-        if _within(other, BEHIND_THE_SDK)
+        if _within(other, imported)
     }
-    assert reaching == set()
+
+
+def test_front_ends_reach_below_only_through_the_sdk() -> None:
+    assert _reaching(FRONT_ENDS, BEHIND_THE_SDK) == set()
+
+
+@pytest.mark.parametrize("pure", ["roost.store.states", "roost.store.record_versions"])
+def test_the_workspace_state_machine_and_record_versions_import_nothing(pure: str) -> None:
+    assert GRAPH[pure] == set()
+
+
+def test_backends_only_boot_and_reach_neither_images_nor_the_store_nor_orchestration() -> None:
+    assert _reaching(("roost.backends",), ("roost.images", "roost.store", "roost.workspace")) == set()
+
+
+def test_the_store_knows_no_backend_image_or_orchestration() -> None:
+    assert _reaching(("roost.store",), ("roost.backends", "roost.images", "roost.workspace", "roost.rpc")) == set()

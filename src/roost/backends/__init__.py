@@ -9,8 +9,9 @@ Imports: backends.*, errors, config.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from roost.backends.base import Availability, Backend, CreateSpec
+from roost.backends.base import Availability, Backend, CreateSpec, GuestBootImage, ImageKind
 from roost.errors import BackendError, InvalidArgument, RoostError
 from roost.models import Protection
 
@@ -19,6 +20,8 @@ __all__ = [
     "Availability",
     "Backend",
     "CreateSpec",
+    "GuestBootImage",
+    "ImageKind",
     "Protection",
     "destroy_leftovers",
     "get_backend",
@@ -30,7 +33,7 @@ BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 PREFERENCE: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 
 
-def get_backend(name: str, home: Path | None = None) -> Backend:
+def get_backend(name: str, home: Path | None = None) -> Backend[Any]:
     """The backend called `name`, for the roost state directory `home`.
 
     Raises:
@@ -55,7 +58,7 @@ def get_backend(name: str, home: Path | None = None) -> Backend:
     )
 
 
-def select_backend(requested: str | None, home: Path | None = None) -> tuple[Backend, str | None]:
+def select_backend(requested: str | None, home: Path | None = None) -> tuple[Backend[Any], str | None]:
     """The backend to use and, when it is a fallback that isolates nothing, a warning.
 
     Raises:
@@ -86,6 +89,6 @@ def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> Non
     processes, a sandbox's cgroups, a VMM): each backend finds its own by the workspace's id."""
     for name in BACKEND_NAMES:
         try:
-            get_backend(name, home).destroy(ws_dir, ws_id, {"workspace": ws_id})
+            get_backend(name, home).destroy(ws_dir, ws_id, None)
         except RoostError:
             continue  # one backend's trouble must not keep the others from cleaning up

@@ -5,12 +5,13 @@ stop kills whatever it left, start boots it again over the /workspace it
 kept. A failed one (its create was interrupted) never got its baseline, so
 the only way out is to delete it and create it again.
 
-Imports: errors only.
+Imports: errors and store.states only.
 """
 
 from __future__ import annotations
 
 from roost.errors import Remedy, WorkspaceError
+from roost.store.states import FAILED, UNHEALTHY
 
 
 def restart(ws_id: str) -> Remedy:
@@ -29,9 +30,9 @@ def delete_failed(ws_id: str) -> Remedy:
 
 def for_state(ws_id: str, state: str) -> Remedy | None:
     """What a workspace in `state` needs, for `status` and `list`; None when it needs nothing."""
-    if state == "unhealthy":
+    if state == UNHEALTHY:
         return restart(ws_id)
-    if state == "failed":
+    if state == FAILED:
         return delete_failed(ws_id)
     return None
 

@@ -54,18 +54,18 @@ _ON = ("1", "on", "yes", "true")
 
 @dataclass(frozen=True)
 class JailSettings:
-    """How workspaces of this host are jailed; persisted in each workspace's runtime record."""
+    """How workspaces of this host are jailed; persisted in each workspace's record."""
 
     jailer: str
     uid: int = NOBODY
     gid: int = NOBODY
     cgroup_version: int | None = 1  # None: no cgroups
 
-    def to_runtime(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"jailer": self.jailer, "uid": self.uid, "gid": self.gid, "cgroup_version": self.cgroup_version}
 
     @classmethod
-    def from_runtime(cls, value: object) -> JailSettings | None:
+    def from_json(cls, value: object) -> JailSettings | None:
         """The settings a workspace was created with (None: not jailed).
 
         Raises:

@@ -14,7 +14,7 @@ directory as its cwd and binds its sockets by relative name, so a deep
 In jailer mode (see `jail`) the sockets live in the jail's root instead, and
 the VMM sees the kernel, initrd and disk there under short absolute names.
 
-Imports: backends.processes, backends.firecracker.{api,jail,vsock}, errors, rpc,
+Imports: backends.agent_keys, backends.processes, backends.firecracker.{api,boot,jail,vsock}, errors, rpc,
 protocol and the standard library.
 """
 
@@ -27,12 +27,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from roost.backends.agent_keys import identity_of
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
+from roost.backends.firecracker.boot import BootPlan
 from roost.backends.firecracker.jail import VMM_LOG_ARGS, Jail
 from roost.backends.firecracker.vsock import VsockConnector
 from roost.backends.processes import (
@@ -64,45 +64,6 @@ LAUNCH_MARK = "--- roost: starting"
 _EXT4_MAGIC_OFFSET = 1080
 _EXT4_MAGIC = b"\x53\xef"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class BootPlan:
-    """Everything a boot needs, persisted in the runtime record so `start` can boot again."""
-
-    kernel: str
-    initrd: str | None
-    boot_args: str
-    agent_port: int
-    vcpus: int = 2
-    mem_mib: int = 1024
-
-    def to_runtime(self) -> dict[str, Any]:
-        return {
-            "kernel": self.kernel,
-            "initrd": self.initrd,
-            "boot_args": self.boot_args,
-            "agent_port": self.agent_port,
-            "vcpus": self.vcpus,
-            "mem_mib": self.mem_mib,
-        }
-
-    @classmethod
-    def from_runtime(cls, runtime: dict[str, Any]) -> BootPlan:
-        """Raises: BackendError: runtime_corrupt when the record lacks a field."""
-        try:
-            return cls(
-                kernel=str(runtime["kernel"]),
-                initrd=str(runtime["initrd"]) if runtime.get("initrd") else None,
-                boot_args=str(runtime["boot_args"]),
-                agent_port=int(runtime["agent_port"]),
-                vcpus=int(runtime.get("vcpus", 2)),
-                mem_mib=int(runtime.get("mem_mib", 1024)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BackendError(
-                f"the workspace's VM record lacks {exc}", code="runtime_corrupt", hint="recreate the workspace"
-            ) from None
 
 
 def with_required_args(boot_args: str) -> str:

@@ -53,7 +53,7 @@ class Enforcement:
     def procs_files(self) -> list[str]:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
-    def to_runtime(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "version": self.version,
             "dirs": list(self.dirs),
@@ -62,7 +62,7 @@ class Enforcement:
         }
 
     @classmethod
-    def from_runtime(cls, value: object) -> Enforcement:
+    def from_json(cls, value: object) -> Enforcement:
         if not isinstance(value, dict):
             return cls(None, not_enforced=dict.fromkeys(CONTROLLERS, "made before roost had cgroup limits"))
         version = value.get("version")

@@ -1,6 +1,6 @@
-"""The orchestration root: one store, backend selection, and agent connections.
+"""The engine under the SDK: one workspace store, backend selection, and agent connections.
 
-`Runtime.call` is the single path by which orchestration talks to an
+`Engine.call` is the single path by which orchestration talks to an
 agent. It reuses one multiplexed connection per workspace, and when the
 agent turns out to be gone it records the workspace as `unhealthy` with the
 reason before re-raising, so the next `status` tells the truth. Every error
@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from roost.backends import Backend, get_backend
-from roost.errors import AgentError, ConflictError, RoostError
+from roost.backends import Backend, get_backend, select_backend
+from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
 from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
-from roost.store.records import WorkspaceRecord, WorkspaceStore
+from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
+from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery
 
 CONNECT_TIMEOUT = 2.0
@@ -30,11 +31,33 @@ _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
 INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
 
 
-class Runtime:
-    """Shared state of one `Roost` instance (and of one CLI process)."""
+def read_boot(backend: str, stored: dict[str, Any]) -> BootRecord:
+    """The boot record built-in backend `backend` keeps in a workspace's record, from its stored form.
 
-    def __init__(self, home: Path, backend: str | None = None) -> None:
-        self.store = WorkspaceStore(home)
+    Raises:
+        ValueError: an unknown backend; ValueError, TypeError, BackendError (runtime_corrupt):
+            not a record of that backend.
+    """
+    try:
+        found: Backend[BootRecord] = get_backend(backend)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
+    return found.read_boot(stored)
+
+
+class Engine:
+    """What one `Roost` instance (and one CLI process) works with: the store of its home, the
+    backends, and one shared connection per workspace agent; every `roost.workspace` function
+    takes it first.
+
+    `backends` are used by name before the built-in ones (an embedder's, or a test's in-memory one).
+    """
+
+    def __init__(
+        self, home: Path, backend: str | None = None, *, backends: Mapping[str, Backend[Any]] | None = None
+    ) -> None:
+        self._backends = dict(backends or {})
+        self.store = WorkspaceStore(home, self._read_boot)
         self.store.open()
         self.requested_backend = backend
         self._clients: dict[str, AgentClient] = {}
@@ -45,8 +68,29 @@ class Runtime:
     def home(self) -> Path:
         return self.store.home
 
-    def backend(self, record: WorkspaceRecord) -> Backend:
-        return get_backend(record.backend, self.home)
+    def backend(self, record: WorkspaceRecord) -> Backend[Any]:
+        """The backend that runs the workspace of `record`.
+
+        Raises:
+            InvalidArgument: unknown_backend.
+        """
+        return self._backends.get(record.backend) or get_backend(record.backend, self.home)
+
+    def select_backend(self, requested: str | None = None) -> tuple[Backend[Any], str | None]:
+        """The backend for a new workspace (`requested`, else this engine's, else the best
+        available) and, for a fallback that isolates nothing, a warning.
+
+        Raises:
+            InvalidArgument: unknown_backend.
+            BackendError: backend_unavailable.
+        """
+        name = requested or self.requested_backend
+        given = self._backends.get(name) if name is not None else None
+        return (given, None) if given is not None else select_backend(name, self.home)
+
+    def _read_boot(self, backend: str, stored: dict[str, Any]) -> BootRecord:
+        given = self._backends.get(backend)
+        return read_boot(backend, stored) if given is None else given.read_boot(stored)
 
     def record(self, ref: str) -> WorkspaceRecord:
         return self.store.load(self.store.resolve(ref))
@@ -68,22 +112,22 @@ class Runtime:
                 client = self._clients.get(record.id)
                 if client is not None and client.alive:
                     return client
-            if record.state == "creating":
+            if record.state == CREATING:
                 record = self.check_health(record)
-            if record.state == "stopped":
+            if record.state == STOPPED:
                 raise ConflictError(
                     f"workspace {record.id} is stopped", code="workspace_stopped", remedy=recovery.start(record.id)
                 )
-            if record.state == "unhealthy":
+            if record.state == UNHEALTHY:
                 raise AgentError(
                     f"workspace {record.id} is unhealthy: {record.reason or 'unknown reason'}",
                     code="workspace_unhealthy",
                     remedy=recovery.restart(record.id),
                 )
-            if record.state == "failed":
+            if record.state == FAILED:
                 raise recovery.failed_error(record.id, record.reason)
             backend = self.backend(record)
-            client = backend.connect(self.store.dir(record.id), record.runtime, timeout=CONNECT_TIMEOUT)
+            client = backend.connect(self.store.dir(record.id), record.boot, timeout=CONNECT_TIMEOUT)
             with self._lock:
                 dead = self._clients.get(record.id)
                 self._clients[record.id] = client
@@ -200,12 +244,12 @@ class Runtime:
         """Record what a failed call says about the workspace, and point the error at the way out."""
         if exc.code in _AGENT_GONE:
             self.forget(record.id)
-            if self.check_health(record).state in ("running", "unhealthy"):
+            if self.check_health(record).state in (RUNNING, UNHEALTHY):
                 exc.with_remedy(recovery.restart(record.id))
         elif exc.code == "agent_identity_mismatch":
             # Something answered in the agent's place: never talk to it again.
             self.forget(record.id)
-            self.mark(record, "unhealthy", exc.message)
+            self.mark(record, UNHEALTHY, exc.message)
             exc.with_remedy(recovery.restart(record.id))
         elif exc.code == "unsupported_version":
             # An agent started by an older roost: a restart runs this roost's agent.
@@ -221,12 +265,12 @@ class Runtime:
         Either way with the reason. When the record cannot be written (a full
         disk), the caller still gets the truth.
         """
-        if record.state == "running":
-            reason = self.backend(record).health(self.store.dir(record.id), record.runtime)
-            new_state = "unhealthy"
-        elif record.state == "creating":
+        if record.state == RUNNING:
+            reason = self.backend(record).health(self.store.dir(record.id), record.boot)
+            new_state = UNHEALTHY
+        elif record.state == CREATING:
             reason = None if self.store.owner_alive(record.id) else INTERRUPTED_CREATE
-            new_state = "failed"
+            new_state = FAILED
         else:
             return record
         if reason is None:
@@ -236,14 +280,16 @@ class Runtime:
     def mark(self, record: WorkspaceRecord, new_state: str, reason: str) -> WorkspaceRecord:
         """Persist that `record` (still in the state it was read in) is now `new_state`, and why.
 
-        When the record cannot be written (a full disk), the caller still gets the truth.
+        A record that changed meanwhile, or whose state cannot move there (one being
+        deleted), is left as it is. When the record cannot be written (a full disk),
+        the caller still gets the truth.
         """
         was = record.state
 
         def mark(current: WorkspaceRecord) -> WorkspaceRecord:
-            if current.state != was:
+            if current.state != was or not can_move(was, new_state):
                 return current
-            return current.replace(state=new_state, reason=reason)
+            return current.moved_to(new_state, reason=reason)
 
         try:
             return self.store.update(record.id, mark)

@@ -13,7 +13,7 @@ so busybox `insmod` can load them.
 The result lives in `<cache>/guest/kernels/<key>/`, keyed by the package's
 sha256 and the module list, and appears there only by rename once complete.
 
-Imports: images.cache, images.guest.debs, images.guest.vmlinux, errors and the standard library.
+Imports: images.cache, images.vm.debs, images.vm.vmlinux, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
-from roost.images.guest.debs import AptSource, DebRef, first_dependency, unpack
-from roost.images.guest.vmlinux import extract_vmlinux
+from roost.images.vm.debs import AptSource, DebRef, first_dependency, unpack
+from roost.images.vm.vmlinux import extract_vmlinux
 
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
 # What the guest needs, by module name; dependencies are added automatically.

@@ -10,7 +10,7 @@ directory appears only by rename from the cache's tmp/ once complete, so a
 half-built guest image is never used. Builds are serialised across
 processes by the cache's `guest` lock.
 
-Imports: roost (to find its package directory), images.* (cache, manager, build, guest.*), errors
+Imports: roost (to find its package directory), images.* (cache, manager, build, vm.*), errors
 and the standard library.
 """
 
@@ -24,13 +24,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from roost.config import package_dir
 from roost.errors import ImageError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache, check_free_space
-from roost.images.guest.debs import AptSource, unpack
-from roost.images.guest.disk import (
+from roost.images.manager import ensure_image
+from roost.images.vm.debs import AptSource, unpack
+from roost.images.vm.disk import (
     HEADROOM_BYTES,
     build_disk,
     bytecode,
@@ -38,9 +40,8 @@ from roost.images.guest.disk import (
     guest_files,
     guest_python_tag,
 )
-from roost.images.guest.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
-from roost.images.guest.kernel import KernelBundle, ensure_kernel
-from roost.images.manager import ensure_image
+from roost.images.vm.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
+from roost.images.vm.kernel import KernelBundle, ensure_kernel
 
 AGENT_VSOCK_PORT = 1024
 # reboot=k: the guest ends the VM with a keyboard-controller reset, which Firecracker turns into
@@ -157,6 +158,28 @@ def _link_or_copy(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
+def _manifest(
+    key: str, env: str, env_key: str, kernel: KernelBundle, built: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """What `guest.json` says of a guest image: its key, what it was made from, and how it was built."""
+    return {
+        "format": FORMAT_VERSION,
+        "key": key,
+        "env": env,
+        "env_key": env_key,
+        "kernel": {
+            "package": kernel.package,
+            "version": kernel.version,
+            "release": kernel.release,
+            "compression": kernel.compression,
+            "modules": list(kernel.load_order),
+        },
+        **built,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "build_seconds": round(seconds, 2),
+    }
+
+
 def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> GuestImage:
     """The guest image for `env` (kernel, initramfs, ext4 root disk), built into the cache if missing.
 
@@ -203,23 +226,8 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
             step("building the root disk (mkfs.ext4)", 4)
             disk_bytes = build_disk(rootfs, files, staged, out / DISK_FILE)
             os.chmod(out / DISK_FILE, 0o444)
-            manifest = {
-                "format": FORMAT_VERSION,
-                "key": key,
-                "env": env,
-                "env_key": env_image.key,
-                "kernel": {
-                    "package": kernel.package,
-                    "version": kernel.version,
-                    "release": kernel.release,
-                    "compression": kernel.compression,
-                    "modules": list(kernel.load_order),
-                },
-                "busybox": busybox_version,
-                "disk_bytes": disk_bytes,
-                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "build_seconds": round(time.monotonic() - started, 2),
-            }
+            built = {"busybox": busybox_version, "disk_bytes": disk_bytes}
+            manifest = _manifest(key, env, env_image.key, kernel, built, time.monotonic() - started)
             (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             step("committing", 5)
             final.parent.mkdir(parents=True, exist_ok=True)

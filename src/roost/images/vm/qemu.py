@@ -9,7 +9,7 @@ agent is listening needs no polling. Used by the QEMU integration test
 and the guest-image benchmark; the caller wraps `connect()`'s socket in
 `roost.rpc.AgentClient`.
 
-Imports: images.guest.build, errors and the standard library.
+Imports: images.vm.build, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from roost.errors import ImageError
-from roost.images.guest.build import GuestImage
+from roost.images.vm.build import GuestImage
 
 QEMU = "qemu-system-x86_64"
 READY_MARK = "roost-init: agent listening on "
