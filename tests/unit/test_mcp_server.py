@@ -16,7 +16,7 @@ from mcp.types import CallToolResult, TextContent
 
 from roost.cli.parser import build_parser
 from roost.client import Roost
-from roost.errors import AgentError, InvalidArgument, NotFound, Remedy
+from roost.errors import AgentError, InvalidArgument, NotFound, Remedy, operator_remedy
 from roost.mcp.__main__ import options_from_args
 from roost.mcp.results import offload
 from roost.mcp.server import PROFILES, ServeOptions, build_server
@@ -227,6 +227,17 @@ async def test_blocking_work_runs_off_the_event_loop() -> None:
             Remedy("remove it", "workspace_delete", "ws-1", ("force",)),
             "remove it: `roost workspace delete ws-1 --force`",
             'remove it: call workspace_delete with workspace="ws-1", force=true',
+        ),
+        (
+            Remedy("see which shells there are", "shell_list", "ws-1"),
+            "see which shells there are: `roost workspace shell list ws-1`",
+            'see which shells there are: call shell_list with workspace="ws-1"',
+        ),
+        (Remedy("list them", "env_list"), "list them: `roost env list`", "list them: call env_list"),
+        (
+            operator_remedy("build it first", "env_build", "debian:12"),
+            "build it first: `roost env build debian:12`",
+            "build it first: ask whoever runs the MCP server to run `roost env build debian:12` on its host",
         ),
     ],
 )
