@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roost.backends.base import Availability, Backend, CreateSpec
-from roost.errors import BackendError, InvalidArgument, RoostError
+from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
 
 __all__ = [
@@ -69,7 +69,7 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
             raise BackendError(
                 f"backend {requested!r} is not available: {check.reason}",
                 code="backend_unavailable",
-                hint="run `roost doctor` to see what this host can run",
+                remedy=operator_remedy("see what this host can run", "doctor"),
             )
         return backend, None
     for name in PREFERENCE:
@@ -78,7 +78,11 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
         if check.available:
             warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"
             return backend, warning
-    raise BackendError("no backend can run on this host", code="backend_unavailable", hint="run `roost doctor`")
+    raise BackendError(
+        "no backend can run on this host",
+        code="backend_unavailable",
+        remedy=operator_remedy("see what this host lacks", "doctor"),
+    )
 
 
 def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> None:

@@ -178,7 +178,7 @@ def _check_name_free(rt: Runtime, name: str | None) -> None:
         raise ConflictError(
             f"a workspace named {name!r} already exists",
             code="name_taken",
-            hint="pick another --name or delete the old workspace",
+            hint="pick another name, or delete the workspace that has it",
         )
 
 
@@ -305,7 +305,7 @@ def update(
                 raise ConflictError(
                     f"a workspace named {name!r} already exists",
                     code="name_taken",
-                    hint="pick another --name or delete the old workspace",
+                    hint="pick another name, or delete the workspace that has it",
                 )
         return rt.store.update(ws_id, change)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from roost.backends.base import Availability, CreateSpec
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.kvm import KvmReport, probe_kvm
-from roost.errors import AgentError, BackendError, InvalidArgument
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, InvalidArgument, operator_remedy
 from roost.models import Protection
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def guest_image_from_pipeline(spec: CreateSpec, home: Path) -> GuestBootImage:
     """
     missing = _guest_builder_missing()
     if missing is not None:
-        raise BackendError(missing, code="guest_image_unavailable", hint="use `--backend sandbox` on this install")
+        raise BackendError(missing, code="guest_image_unavailable", hint="use the sandbox backend on this install")
     from roost.config import images_dir
     from roost.images.cache import ImageCache
 
@@ -141,7 +141,9 @@ class FirecrackerBackend:
         """Raises: BackendError: firecracker_missing."""
         binary, where = self.find_binary(home)
         if binary is None:
-            raise BackendError(where, code="firecracker_missing", hint="run `roost runtime install`")
+            raise BackendError(
+                where, code="firecracker_missing", remedy=operator_remedy("install it", "runtime_install")
+            )
         return binary
 
     def jail_settings(self, binary: Path) -> JailSettings | None:
@@ -296,7 +298,7 @@ class FirecrackerBackend:
             raise AgentError(
                 f"the workspace VM is not running: {dead}",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; `roost workspace restart` boots it again",
+                remedy=CHECK_WORKSPACE,
             )
         return vm.connector(int(runtime.get("agent_port", 0))).open_client(timeout, vm.identity)
 
