@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from roost import arguments
-from roost.backends import Backend, CreateSpec, destroy_leftovers, select_backend
+from roost.backends import Backend, CreateSpec, destroy_leftovers
 from roost.config import images_dir
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
@@ -117,7 +117,7 @@ def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> 
     """
     resources = _validate(options)
     seed = tar_stream(options.seed_path, home=rt.home) if options.seed_path is not None else None
-    backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
+    backend, warning = rt.select_backend(options.backend)
     rootfs = image_key = None
     if backend.needs_image:
         # Before any record exists: a long build or a failed pull leaves nothing behind.

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from roost.backends import Backend, get_backend
+from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, RoostError
 from roost.rpc import AgentClient, CallStream, RecordStream, Reply
 from roost.rpc.client import OnData
@@ -31,12 +31,18 @@ INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended 
 
 
 class Runtime:
-    """Shared state of one `Roost` instance (and of one CLI process)."""
+    """Shared state of one `Roost` instance (and of one CLI process).
 
-    def __init__(self, home: Path, backend: str | None = None) -> None:
+    `backends` are used by name before the built-in ones (a test's in-memory backend).
+    """
+
+    def __init__(
+        self, home: Path, backend: str | None = None, *, backends: Mapping[str, Backend] | None = None
+    ) -> None:
         self.store = WorkspaceStore(home)
         self.store.open()
         self.requested_backend = backend
+        self._backends = dict(backends or {})
         self._clients: dict[str, AgentClient] = {}
         self._connecting: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -46,7 +52,17 @@ class Runtime:
         return self.store.home
 
     def backend(self, record: WorkspaceRecord) -> Backend:
-        return get_backend(record.backend, self.home)
+        return self._backends.get(record.backend) or get_backend(record.backend, self.home)
+
+    def select_backend(self, requested: str | None) -> tuple[Backend, str | None]:
+        """The backend for a new workspace (`requested`, else this runtime's) and any warning about it.
+
+        Raises:
+            RoostError: as `roost.backends.select_backend`.
+        """
+        name = requested or self.requested_backend
+        chosen = self._backends.get(name) if name is not None else None
+        return (chosen, None) if chosen is not None else select_backend(name, self.home)
 
     def record(self, ref: str) -> WorkspaceRecord:
         return self.store.load(self.store.resolve(ref))
