@@ -1,7 +1,8 @@
-"""Workspace handles of the SDK: `Workspace` and its `files`, `shells` and `services`.
+"""Workspace handles of the SDK: `Workspace` and its `files`, `shells`, `services` and `snapshots`.
 
-Each method is a thin call into `roost.workspace`; see `roost.client` for
-the entry point that hands these out.
+Each method is a thin call into `roost.workspace` (the exec history's, into
+`roost.store.history`); see `roost.client` for the entry point that hands
+these out.
 """
 
 from __future__ import annotations
