@@ -6,7 +6,7 @@ CLI error is, and then replaces this process with the MCP server program
 what an MCP client that spawned it talks to. The CLI runs that program; it
 never imports it.
 
-Imports: cli siblings, client, errors, serve_options and the standard library.
+Imports: cli siblings, errors, serve_options and the standard library.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`roost run` and `roost workspace exec`: run a command, stream its output,
 exit with its exit code.
 
-Imports: cli siblings, client, models, errors and the standard library.
+Imports: cli siblings, models, errors and the standard library.
 """
 
 from __future__ import annotations
