@@ -19,35 +19,29 @@ from mcp.server import MCPServer
 from roost._version import __version__
 from roost.client import Roost
 from roost.config import default_home, images_dir
-from roost.mcp.change_tools import register_change_tools
-from roost.mcp.exec_tools import register_exec_tools
-from roost.mcp.file_tools import register_file_tools
+from roost.mcp.change_tools import ChangeTools
+from roost.mcp.exec_tools import ExecTools
+from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
 from roost.mcp.results import RoostMCPServer
-from roost.mcp.run_tools import register_run_tools
-from roost.mcp.service_tools import register_service_tools
-from roost.mcp.shell_tools import register_shell_tools
+from roost.mcp.run_tools import RunTools
+from roost.mcp.service_tools import ServiceTools
+from roost.mcp.shell_tools import ShellTools
 from roost.mcp.toolkit import ToolContext, ToolGroup
-from roost.mcp.workspace_tools import register_workspace_tools
+from roost.mcp.workspace_tools import WorkspaceTools
 from roost.serve_options import ServeOptions
 
 __all__ = ["PROFILES", "ServeOptions", "build_server", "serve"]
 
-_CORE: tuple[ToolGroup, ...] = (
-    register_run_tools,
-    register_workspace_tools,
-    register_exec_tools,
-    register_file_tools,
-    register_change_tools,
-)
+_CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileTools, ChangeTools)
 
 # A profile is the tool groups it registers (its name is one of serve_options.PROFILE_NAMES);
 # a new feature adds its group here.
-PROFILES: dict[str, tuple[ToolGroup, ...]] = {
-    "run": (register_run_tools,),
+PROFILES: dict[str, tuple[type[ToolGroup], ...]] = {
+    "run": (RunTools,),
     "core": _CORE,
-    "full": (*_CORE, register_shell_tools, register_service_tools),
+    "full": (*_CORE, ShellTools, ServiceTools),
 }
 
 INSTRUCTIONS = """\
@@ -90,8 +84,8 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
         auth=None if token is None else auth_settings(options.url),
     )
     context = ToolContext(roost=roost, roots=roots)
-    for register in PROFILES[options.profile]:
-        register(server, context)
+    for group in PROFILES[options.profile]:
+        group(context).register(server)
     return server
 
 
