@@ -2,8 +2,8 @@
 
 Each face phrases a way out in its own terms: a `Remedy` (the operation, spelt as a command line by
 the CLI and the SDK, as a tool call by MCP), or the CLI's own hint for a code whose way out is one of
-its options. Read from the source with `ast`: every `hint=` argument, every module constant named
-`*HINT*`, and the summary of every `Remedy` and `operator_remedy`.
+its options. Read from the source with `ast`: every `hint=` argument, every name assigned that has
+`hint` in it, and the summary of every `Remedy` and `operator_remedy`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _hints(tree: ast.AST) -> Iterator[tuple[int, str]]:
             if name in ("Remedy", "operator_remedy") and node.args:
                 yield from ((node.lineno, text) for text in _texts(node.args[0]))
         elif isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and "HINT" in target.id for target in node.targets
+            isinstance(target, ast.Name) and "hint" in target.id.lower() for target in node.targets
         ):
             yield from ((node.lineno, text) for text in _texts(node.value))
 
@@ -60,6 +60,7 @@ def test_the_scan_sees_the_spellings_it_looks_for() -> None:
     source = """
 raise NotFound("gone", hint="list them with `roost workspace list`")
 UNREACHABLE_HINT = "check `roost workspace status`"
+hint = "or pass --force"
 raise Oops("x", hint=f"pick another --name than {name}")
 Remedy("pass --force", "workspace_delete", ws_id)
 """
@@ -69,4 +70,5 @@ Remedy("pass --force", "workspace_delete", ws_id)
         "check `roost workspace status`",
         "pick another --name than ",
         "pass --force",
+        "or pass --force",
     }

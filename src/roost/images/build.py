@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.errors import ImageError, Remedy, operator_remedy
+from roost.errors import ImageError, operator_remedy
 from roost.images.cache import FREE_IMAGE_SPACE
 from roost.images.catalog import EnvSpec
 from roost.images.layers import apply_layer
@@ -205,21 +205,7 @@ def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None)
                     progress(label, done, total)
     code = proc.wait()
     if code != 0:
-        text = "\n".join(tail)
-        if "No space left on device" in text:
-            raise ImageError(
-                f"{tool} ran out of disk space building {spec.name}",
-                code="disk_full",
-                remedy=FREE_IMAGE_SPACE,
-            )
-        hint, remedy = _way_out(tail, mirror)
-        raise ImageError(
-            f"{tool} failed building {spec.name} (exit {code}): {_cause(tail)}",
-            code="build_failed",
-            hint=hint,
-            remedy=remedy,
-            details={"log_tail": list(tail)},
-        )
+        raise _failure(tool, spec.name, code, tail, mirror)
     if unprivileged:
         if progress:
             progress("unpacking the image", total - 1, total)
@@ -255,15 +241,21 @@ _NETWORK_MARKERS = (
 _USERNS_MARKERS = ("chroot mode", "unshare", "newuidmap", "newgidmap", "subuid", "subgid", "user namespace")
 
 
-def _way_out(tail: deque[str], mirror: str) -> tuple[str | None, Remedy | None]:
-    """What to do about a failed bootstrap, from what it printed (the mirror only when it is to blame):
-    a hint, or the remedy that names the way out."""
+def _failure(tool: str, env: str, code: int, tail: deque[str], mirror: str) -> ImageError:
+    """Why a bootstrap failed and what to do about it, from what it printed (the mirror only when it is to blame)."""
     text = "\n".join(tail)
+    if "No space left on device" in text:
+        return ImageError(f"{tool} ran out of disk space building {env}", code="disk_full", remedy=FREE_IMAGE_SPACE)
+    message = f"{tool} failed building {env} (exit {code}): {_cause(tail)}"
+    details = {"log_tail": list(tail)}
     if any(marker in text for marker in _NETWORK_MARKERS):
-        return f"check that the Debian mirror {mirror} is reachable, or set {MIRROR_ENV} to one that is", None
+        hint = f"check that the Debian mirror {mirror} is reachable, or set {MIRROR_ENV} to one that is"
+        return ImageError(message, code="build_failed", hint=hint, details=details)
     if any(marker in text for marker in _USERNS_MARKERS):
-        return None, operator_remedy("the build could not set up its user namespace; see what is missing", "doctor")
-    return "the tool's last lines are in the error's details (the CLI prints them with --json)", None
+        remedy = operator_remedy("the build could not set up its user namespace; see what is missing", "doctor")
+        return ImageError(message, code="build_failed", remedy=remedy, details=details)
+    hint = "the tool's last lines are in the error's details (the CLI prints them with --json)"
+    return ImageError(message, code="build_failed", hint=hint, details=details)
 
 
 def _cause(tail: deque[str]) -> str:
