@@ -2,8 +2,8 @@
 
 Models over an API, as docker-py's are: each handle is bound once to its
 workspace (`BoundWorkspace`: an engine and an id) and each method is one
-call into `roost.workspace`, with the workspace's record read once per
-call. `roost.client` hands them out.
+call into `roost.workspace` (the exec history's, into `roost.store.history`),
+with the workspace's record read once per call. `roost.client` hands them out.
 
 Imports: arguments, confinement, errors, models, store, workspace and the standard library.
 """

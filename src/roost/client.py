@@ -14,7 +14,7 @@ Methods mirror the CLI one to one. Each is a thin call into
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,11 +181,16 @@ class Roost:
         stdin: bytes | str | None = None,
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> ExecResult:
         """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C).
 
-        A workspace whose process was killed before it could delete it is
-        reaped once its TTL has passed (see `create_run_workspace`).
+        `progress` hears about the create (see `create_workspace`); `on_ready()`
+        is called once the workspace is up and before the command starts (a
+        terminal can take its progress display down there and show `warnings`
+        before the command's output). A workspace whose process was killed
+        before it could delete it is reaped once its TTL has passed (see
+        `create_run_workspace`).
 
         Raises:
             RoostError: invalid_argument for a bad command, cwd, env or timeout (before any
@@ -203,6 +208,8 @@ class Roost:
             progress=progress,
         )
         with workspace:
+            if on_ready is not None:
+                on_ready()
             return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, stdin=stdin, on_output=on_output)
 
     def delete_workspace(self, ref: str, *, force: bool = False) -> str:

@@ -126,6 +126,20 @@ def test_ephemeral_workspace_is_deleted_when_its_block_ends(roost: Roost) -> Non
     assert ws_id not in _workspace_dirs(roost)
 
 
+def test_run_is_ready_before_its_command_runs_and_deletes_its_workspace_after(roost: Roost) -> None:
+    seen: list[object] = []
+    result = roost.run(
+        "debian:12",
+        "cat -",
+        stdin="fed",
+        on_ready=lambda: seen.append([ws.state for ws in roost.list_workspaces()]),
+        on_output=lambda channel, data: seen.append((channel, data)),
+    )
+    assert (result.exit_code, result.stdout) == (0, "fed")
+    assert seen == [["running"], ("stdout", b"fed")]
+    assert roost.list_workspaces() == []
+
+
 # -- exec --------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary, wait_for_path
+from firecracker_fakes import firecracker_binary, wait_for_path
 
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
 from roost.errors import BackendError

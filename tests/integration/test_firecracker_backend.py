@@ -1,6 +1,6 @@
 """`FirecrackerBackend` end to end without KVM: create, exec, stop, start, crash and delete.
 
-The VMM is the fake from `test_firecracker_support` (Firecracker's API and fault texts, checked
+The VMM is the fake from `firecracker_fakes` (Firecracker's API and fault texts, checked
 against the real binary there; its "guest" is a real roost agent behind a host-side vsock relay),
 so every line of the backend runs: disk copy, launch, API configuration, InstanceStart, the vsock
 handshake under a boot deadline, health, and teardown. Two tests use the real Firecracker binary
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_firecracker_support import BOOT_COUNTER_OFFSET, firecracker_binary, jailer_binary, write_fake_vmm
+from firecracker_fakes import BOOT_COUNTER_OFFSET, jailer_binary, write_fake_vmm
 
-from helpers import pids_with_env
+from helpers import pids_with_env, wait_until
 from roost.backends import Backend
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.api import FirecrackerApi
@@ -315,9 +315,7 @@ def test_start_after_a_crash_removes_the_stale_sockets_the_dead_vmm_left(setup: 
     backend = setup.backend(fake_vmm)
     boot = backend.create(setup.ws_dir, setup.spec())
     os.kill(boot.vmm_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while backend.health(setup.ws_dir, boot) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: backend.health(setup.ws_dir, boot), what="health to notice the VMM is gone")
     assert (setup.ws_dir / "fc.sock").is_socket() and (setup.ws_dir / "v.sock").is_socket()
 
     restarted = backend.start(setup.ws_dir, setup.spec(), boot)
@@ -350,14 +348,6 @@ def test_a_vmm_that_stops_answering_its_api_is_reported_unhealthy(setup: Setup, 
 
 
 # -- the real Firecracker binary: the failures it can show without KVM ---------------------------
-@pytest.fixture(scope="module")
-def real_binary() -> Path:
-    binary, reason = firecracker_binary()
-    if binary is None:
-        pytest.skip(reason)
-    return binary
-
-
 def test_real_firecracker_refusing_the_kernel_is_a_vmm_fault_and_nothing_is_left(
     setup: Setup, real_binary: Path
 ) -> None:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary, jailer_binary
+from firecracker_fakes import firecracker_binary, jailer_binary
 
 from helpers import pid_alive
 from roost.backends.firecracker.backend import FirecrackerBackend

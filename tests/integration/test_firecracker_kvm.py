@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary
+from firecracker_fakes import firecracker_binary
 
 from helpers import delete_all_workspaces, pids_with_env
 from roost import Roost

@@ -364,14 +364,16 @@ def test_stopping_a_service_waiting_to_restart_cancels_the_restart(
     supervisor.start(_spec(restart="always"))
     fake_os.latest().exit(0)
     wait_until(lambda: _state(supervisor, "web").state == "exited", what="the exit")
+    (restarter,) = wait_until(
+        lambda: [t for t in threading.enumerate() if t.name == "svc-restart-web"], what="the pending restart"
+    )
     began = time.monotonic()
     assert supervisor.stop("web").state == STOPPED
     assert time.monotonic() - began < QUICK
-    # The backoff (0.1 s) passes; the stopped service stays stopped with one process ever spawned.
-    deadline = time.monotonic() + 0.3
-    while time.monotonic() < deadline:
-        assert _state(supervisor, "web").state == STOPPED
-        time.sleep(0.02)
+    # The restart wakes from its backoff, sees the stop and gives up: one process ever spawned.
+    restarter.join(IO_TIMEOUT)
+    assert not restarter.is_alive()
+    assert _state(supervisor, "web").state == STOPPED
     assert len(fake_os.spawned) == 1
 
 
@@ -491,10 +493,18 @@ def test_os_processes_counts_a_live_child_as_running_until_it_ends() -> None:
         proc.wait(IO_TIMEOUT)
 
 
-def test_os_processes_signalling_a_group_that_is_gone_is_not_an_error() -> None:
-    proc = subprocess.Popen(["true"], start_new_session=True)
-    proc.wait(IO_TIMEOUT)
-    OsProcesses().signal_group(proc.pid, signal.SIGTERM)
+def test_os_processes_signal_the_group_its_gone_leader_left_then_a_gone_group_quietly(tmp_path: Path) -> None:
+    member_pid = tmp_path / "member.pid"
+    leader = subprocess.Popen(["sh", "-c", f"sleep 1000 & echo $! > {member_pid}"], start_new_session=True)
+    leader.wait(IO_TIMEOUT)
+    (member,) = wait_until(lambda: read_pids(member_pid), what="the member the leader left in its group")
+    try:
+        OsProcesses().signal_group(leader.pid, signal.SIGKILL)  # the group, not the (gone) leader's pid
+        wait_until(lambda: not pid_alive(member), what="the kill to reach the group's member")
+        OsProcesses().signal_group(leader.pid, signal.SIGTERM)  # no one is left in it: not an error
+    finally:
+        if pid_alive(member):
+            os.kill(member, signal.SIGKILL)  # the test's own child's child
 
 
 # -- across agent restarts ------------------------------------------------------------------------

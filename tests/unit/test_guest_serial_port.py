@@ -108,9 +108,11 @@ def test_waiting_for_a_host_sees_a_connected_peer_and_gives_up_on_stop() -> None
 
 def test_ending_a_session_leaves_the_port_open() -> None:
     left, right = socket.socketpair()
+    right.settimeout(DEADLINE)
     try:
         PortStream(left.fileno()).close()
-        os.fstat(left.fileno())
+        os.write(left.fileno(), b"still open")  # raises EBADF had the session closed the port
+        assert right.recv(64) == b"still open"
     finally:
         left.close()
         right.close()

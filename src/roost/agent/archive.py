@@ -432,7 +432,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             raise OpError(
                 Code.PATH_EXCLUDED,
                 f"{guest} is itself excluded by the ignore rules, so there is nothing to export",
-                hint="name a path the rules keep, or drop the --exclude pattern or --gitignore that matches it",
+                hint="name a path the rules keep, or drop the exclude pattern or .gitignore rule that matches it",
             )
         counts = {"files": 0, "dirs": 0, "symlinks": 0, "bytes": 0, "skipped": 0, "changed": 0}
         writer = _ChannelWriter(ctx)

@@ -54,7 +54,7 @@ def _read_below(dir_fd: int, parts: tuple[str, ...], shown: str) -> bytes | None
             raise OpError(
                 Code.INVALID_ARGUMENT,
                 f"{shown} is {st.st_size} bytes; ignore files are read up to {MAX_IGNORE_FILE_BYTES}",
-                hint="shorten that file, or leave out --gitignore and name what to skip with --exclude",
+                hint="shorten that file, or stop reading .gitignore files and name what to skip as exclude patterns",
             )
         chunks = []
         while chunk := os.read(fd, 1 << 16):

@@ -57,7 +57,7 @@ class ProbeSpec:
             raise OpError(
                 Code.INVALID_ARGUMENT,
                 f"give exactly one readiness probe, not {len(kinds)} ({', '.join(kinds) or 'none'})",
-                hint="pick one of --ready-file, --ready-tcp, --ready-http, --ready-command",
+                hint="pick one readiness probe: a file, a TCP address, an HTTP URL or a command",
             )
         kind = kinds[0]
         target = raw[kind]

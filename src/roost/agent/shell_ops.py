@@ -48,7 +48,7 @@ def _not_running(session: ShellSession) -> OpError:
     return OpError(
         Code.SHELL_NOT_RUNNING,
         f"shell {session.record.id} has {session.record.state}",
-        hint="its output can still be read; open a new shell with `roost workspace shell open`",
+        hint="its output can still be read; open a new shell (shell open)",
     )
 
 

@@ -164,10 +164,10 @@ class ShellRegistry:
                 raise OpError(
                     Code.SHELL_NOT_RUNNING,
                     f"shell {shell_id} is {self._past[shell_id].state}",
-                    hint="open a new shell with `roost workspace shell open`",
+                    hint="open a new shell (shell open)",
                 )
             raise OpError(
-                Code.SHELL_NOT_FOUND, f"no shell {shell_id!r}", hint="list shells with `roost workspace shell list`"
+                Code.SHELL_NOT_FOUND, f"no shell {shell_id!r}", hint="see which shells there are (shell list)"
             )
         return session
 

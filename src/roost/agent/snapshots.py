@@ -141,7 +141,7 @@ class Snapshots:
             raise OpError(
                 Code.SNAPSHOT_NOT_FOUND,
                 f"no snapshot {name!r}",
-                hint="list snapshots with `roost workspace snapshot list`",
+                hint="see which snapshots there are (snapshot list)",
             ) from None
         self._manifests.pop(name, None)
         while len(self._manifests) >= CACHED_MANIFESTS:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.base import Availability, Backend, CreateSpec, GuestBootImage, ImageKind
-from roost.errors import BackendError, InvalidArgument, RoostError
+from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
 
 __all__ = [
@@ -72,7 +72,7 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
             raise BackendError(
                 f"backend {requested!r} is not available: {check.reason}",
                 code="backend_unavailable",
-                hint="run `roost doctor` to see what this host can run",
+                remedy=operator_remedy("see what this host can run", "doctor"),
             )
         return backend, None
     for name in PREFERENCE:
@@ -81,7 +81,11 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
         if check.available:
             warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"
             return backend, warning
-    raise BackendError("no backend can run on this host", code="backend_unavailable", hint="run `roost doctor`")
+    raise BackendError(
+        "no backend can run on this host",
+        code="backend_unavailable",
+        remedy=operator_remedy("see what this host lacks", "doctor"),
+    )
 
 
 def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> None:

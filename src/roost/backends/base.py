@@ -1,9 +1,13 @@
-"""The seam every backend implements: boot an agent, hand back a stream to it.
+"""The seam every backend implements: boot, stop, start and destroy a workspace's
+agent, and hand back a handshaken connection to it (`AgentClient`).
 
 Backends differ only in isolation and transport; every workspace operation
-runs in the guest agent. A backend never imports another backend.
+runs in the guest agent. A backend never imports another backend, and boots
+from what orchestration made ready (`CreateSpec`). What a backend must remember
+about a workspace (its boot record) it returns from `create`, `stop` and
+`start` (the workspace's record keeps it as `boot`) and is given back on every call.
 
-Imports: errors, models, rpc and the standard library only.
+Imports: models, rpc and the standard library only.
 """
 
 from __future__ import annotations

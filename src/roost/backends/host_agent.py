@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 from roost.backends.agent_keys import identity_of
 from roost.backends.base import CreateSpec
 from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
-from roost.errors import AgentError, BackendError, RoostError
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, RoostError, operator_remedy
 from roost.models import Protection
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
@@ -37,7 +37,6 @@ from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient, connect_unix
 
 SOCKET = "agent.sock"
-_UNREACHABLE_HINT = "check `roost workspace status`; the workspace may need to be recreated"
 
 
 @dataclass(frozen=True)
@@ -112,11 +111,13 @@ def await_agent(socket_path: Path, pid: int, log_path: Path, deadline: float, id
             raise BackendError(
                 f"the workspace failed to start: {log_tail(log_path) or 'no output'}",
                 code="agent_start_failed",
-                hint="run `roost doctor`",
+                remedy=operator_remedy("see what this host lacks", "doctor"),
             )
         if remaining <= 0:
             raise BackendError(
-                f"the agent did not start within {deadline:.0f}s", code="agent_start_failed", hint="run `roost doctor`"
+                f"the agent did not start within {deadline:.0f}s",
+                code="agent_start_failed",
+                remedy=operator_remedy("see what this host lacks", "doctor"),
             )
         try:
             # The socket exists before the agent runs: a connect lands in the
@@ -172,7 +173,7 @@ class HostAgentBackend(Generic[AgentBootT]):
     def connect(self, ws_dir: Path, boot: AgentBootT | None, *, timeout: float) -> AgentClient:
         if boot is None or live_agent(boot) is None:
             raise AgentError(
-                f"the workspace is not running ({self.gone})", code="agent_unreachable", hint=_UNREACHABLE_HINT
+                f"the workspace is not running ({self.gone})", code="agent_unreachable", remedy=CHECK_WORKSPACE
             )
         identity = identity_of(ws_dir, boot.workspace)
         # The socket's place is roost's own directory: never a path the record

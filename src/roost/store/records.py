@@ -196,7 +196,7 @@ class WorkspaceStore:
         return StorageError(
             f"roost's state directory {self.home} is unusable: {exc.strerror or exc}",
             code="home_unusable",
-            hint="point ROOST_HOME (or --home) at a directory you own",
+            hint="point ROOST_HOME at a directory you own",
         )
 
     def open(self) -> None:
@@ -379,5 +379,5 @@ class WorkspaceStore:
         return NotFound(
             f"no workspace {ref!r}",
             code="workspace_not_found",
-            hint="list workspaces with `roost workspace list`",
+            remedy=Remedy("see which workspaces there are", "workspace_list"),
         )

@@ -255,6 +255,8 @@ class Engine:
             # An agent started by an older roost: a restart runs this roost's agent.
             self.forget(record.id)
             exc.with_remedy(recovery.restart(record.id))
+        elif (way_out := recovery.for_error(exc.code, record.id)) is not None:
+            exc.with_remedy(way_out)
 
     # -- health --------------------------------------------------------------
     def check_health(self, record: WorkspaceRecord) -> WorkspaceRecord:

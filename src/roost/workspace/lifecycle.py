@@ -1,16 +1,21 @@
-"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping.
+"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping (stop, start
+and restart are in `workspace.power`).
 
-Create writes a `creating` record first and only marks the workspace
-`running` once its agent answers and the seed is in; any failure on the way
-(including Ctrl-C) tears down what was started and removes the directory,
-so no half-made workspace is left behind. A creator that cannot clean up
-(`kill -9`, a crash) leaves its record `creating` with its owner lock gone:
-every later command shows that workspace as `failed`, and delete removes it.
+Create checks every option and, for a backend that needs one, gets the env's
+image before anything exists on disk. It then writes a `creating` record and
+only marks the workspace `running` once its agent answers, the seed is in and
+the baseline snapshot is taken; any failure on the way (including Ctrl-C)
+tears down what was started and removes the directory, so no half-made
+workspace is left behind. A creator that cannot clean up (`kill -9`, a crash)
+leaves its record `creating` with its owner lock gone: every later command
+shows that workspace as `failed`, and delete removes it.
 
-Delete needs no free space: it kills every process of the workspace, then
-removes its directory, and writes nothing it cannot do without.
+Delete needs no free space: its backend stops every process of the workspace
+(every backend does, when the record is lost), then the directory is moved
+out of sight to be freed in the background (`store.trash`), and nothing is
+written that it cannot do without.
 
-Imports: backends, images, store, workspace siblings, errors, models.
+Imports: arguments, backends, confinement, images, models, protocol, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -180,7 +185,7 @@ def _check_name_free(engine: Engine, name: str | None) -> None:
         raise ConflictError(
             f"a workspace named {name!r} already exists",
             code="name_taken",
-            hint="pick another --name or delete the old workspace",
+            hint="pick another name, or delete the workspace that has it",
         )
 
 
@@ -307,7 +312,7 @@ def update(
                 raise ConflictError(
                     f"a workspace named {name!r} already exists",
                     code="name_taken",
-                    hint="pick another --name or delete the old workspace",
+                    hint="pick another name, or delete the workspace that has it",
                 )
         return engine.store.update(ws_id, change)
 

@@ -1,4 +1,5 @@
-"""The one way out of each broken workspace state, as a `Remedy` every face can phrase.
+"""The one way out of each broken workspace state, and of the agent's errors
+that have one, as a `Remedy` every face can phrase.
 
 An unhealthy workspace (its agent, sandbox or VM is gone) is restarted:
 stop kills whatever it left, start boots it again over the /workspace it
@@ -26,6 +27,22 @@ def start(ws_id: str) -> Remedy:
 
 def delete_failed(ws_id: str) -> Remedy:
     return Remedy("delete it, then create it again", "workspace_delete", ws_id)
+
+
+# Agent errors whose way out is another operation on the same workspace: (summary, operation).
+_BY_CODE = {
+    "path_not_found": ("see what is in /workspace", "file_list"),
+    "shell_not_found": ("see which shells there are", "shell_list"),
+    "shell_not_running": ("open a new shell (this one's output can still be read)", "shell_open"),
+    "service_not_found": ("see which services there are", "service_list"),
+    "snapshot_not_found": ("see which snapshots there are", "snapshot_list"),
+}
+
+
+def for_error(code: str, ws_id: str) -> Remedy | None:
+    """The operation that gets past an agent's error with `code` in workspace `ws_id`; None when there is none."""
+    way_out = _BY_CODE.get(code)
+    return None if way_out is None else Remedy(way_out[0], way_out[1], ws_id)
 
 
 def for_state(ws_id: str, state: str) -> Remedy | None:

@@ -109,7 +109,7 @@ def write_shell(
     if newline:
         payload += b"\n"
     if not payload:
-        raise InvalidArgument("nothing to write", hint="give --input TEXT, or drop --no-newline")
+        raise InvalidArgument("nothing to write", hint="give the text to type, or send the newline")
     return int(engine.call(record, Op.SHELL_WRITE, {"id": shell_id}, upload=[payload]).result["written"])
 
 

@@ -27,7 +27,7 @@ from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
-from roost.errors import AgentError, BackendError, InvalidArgument
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, InvalidArgument, operator_remedy
 from roost.models import Protection
 
 if TYPE_CHECKING:
@@ -92,7 +92,9 @@ class FirecrackerBackend:
         """Raises: BackendError: firecracker_missing."""
         binary, where = self.find_binary(home)
         if binary is None:
-            raise BackendError(where, code="firecracker_missing", hint="run `roost runtime install`")
+            raise BackendError(
+                where, code="firecracker_missing", remedy=operator_remedy("install it", "runtime_install")
+            )
         return binary
 
     def jail_settings(self, binary: Path) -> JailSettings | None:
@@ -230,7 +232,7 @@ class FirecrackerBackend:
             raise AgentError(
                 f"the workspace VM is not running: {dead}",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; `roost workspace restart` boots it again",
+                remedy=CHECK_WORKSPACE,
             )
         return vm.connector(boot.plan.agent_port).open_client(timeout, vm.identity)
 

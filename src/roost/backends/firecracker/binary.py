@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.config import default_home
-from roost.errors import BackendError, InvalidArgument
+from roost.errors import BackendError, InvalidArgument, operator_remedy
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -96,7 +96,7 @@ def _version_of(path: str, mtime_ns: int) -> str:
         raise BackendError(
             f"{path} is not a working firecracker: {first}",
             code="firecracker_broken",
-            hint="reinstall it with `roost runtime install`",
+            remedy=operator_remedy("reinstall it", "runtime_install"),
         )
     return match.group(1)
 

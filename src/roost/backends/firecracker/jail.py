@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.processes import is_alive, read_proc_file
-from roost.errors import BackendError
+from roost.errors import BackendError, operator_remedy
 
 JAILER_ENV = "ROOST_JAILER"
 UID_ENV = "ROOST_JAILER_UID"
@@ -103,7 +103,7 @@ def settings_from_env(environ: Mapping[str, str], firecracker: Path) -> JailSett
             raise BackendError(
                 f"{JAILER_ENV}={value} but no jailer is beside {firecracker} or on PATH",
                 code="jailer_missing",
-                hint=f"run `roost runtime install`, or set {JAILER_ENV} to the jailer's path",
+                remedy=operator_remedy(f"set {JAILER_ENV} to the jailer's path, or install it", "runtime_install"),
             )
         jailer = found
     else:

@@ -44,7 +44,7 @@ from roost.backends.processes import (
     reap,
     spawn_detached,
 )
-from roost.errors import BackendError, RoostError
+from roost.errors import BackendError, RoostError, operator_remedy
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity
@@ -63,6 +63,7 @@ REQUIRED_BOOT_ARGS = ("reboot=k", "panic=1")
 LAUNCH_MARK = "--- roost: starting"
 _EXT4_MAGIC_OFFSET = 1080
 _EXT4_MAGIC = b"\x53\xef"
+REBUILD_GUEST_IMAGE = operator_remedy("rebuild the guest image", "env_build", "ENV")
 T = TypeVar("T")
 
 
@@ -82,13 +83,13 @@ def check_kernel(path: str) -> None:
         raise BackendError(
             f"the guest kernel {path} cannot be read: {exc.strerror}",
             code="kernel_missing",
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         ) from None
     if magic != b"\x7fELF":
         raise BackendError(
             f"the guest kernel {path} is not an uncompressed ELF vmlinux",
             code="kernel_invalid",
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         )
 
 
@@ -104,7 +105,9 @@ def check_disk(path: Path) -> None:
         raise BackendError(
             f"the disk {path} is not an ext4 filesystem (corrupted or truncated)",
             code="disk_corrupt",
-            hint="for a base image, rebuild it (`roost env build ENV`); a workspace disk cannot be repaired by roost",
+            remedy=operator_remedy(
+                "a workspace disk cannot be repaired by roost; for a base image, rebuild it", "env_build", "ENV"
+            ),
         )
 
 
@@ -127,7 +130,7 @@ def keep_boot_file(source: Path, dest: Path, *, code: str) -> None:
         raise BackendError(
             f"the guest {dest.name} cannot be had from {source}: {exc.strerror}",
             code=code,
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         ) from None
 
 

@@ -118,7 +118,7 @@ def _write(path: Path, value: str) -> None:
         fh.write(value)
 
 
-NO_CPU_QUOTA = "in place, no quota (give --vcpus to cap CPU time)"
+NO_CPU_QUOTA = "in place, no quota (a vCPU count caps CPU time)"
 
 
 def _v1_limits(controller: str, directory: Path, limits: Limits) -> str:

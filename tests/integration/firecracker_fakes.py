@@ -1,4 +1,4 @@
-"""Test doubles for the firecracker backend, and the checks that keep them honest.
+"""Test doubles for the firecracker backend (test_firecracker_fakes.py checks them against the real binary).
 
 - `firecracker_binary()`: the real, pinned Firecracker (`$ROOST_FIRECRACKER`, the repo's
   `.cache/firecracker`, else `scripts/fetch-firecracker.sh` under a lock shared by xdist workers);
@@ -14,8 +14,6 @@
   guest agent listens on), `fake.state=DIR` (the guest's files), `fake.agent=never` (a guest
   whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting). Each
   boot adds one to a counter at byte 4096 of the root drive, so tests can see the disk persist.
-
-The tests at the bottom check the fake against the real binary: same requests, same answers.
 
 Imports: the standard library only (the fake VMM runs as its own process).
 """
@@ -37,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -547,124 +545,3 @@ def write_fake_vmm(directory: Path) -> Path:
 
 if __name__ == "__main__":
     sys.exit(fake_vmm_main(sys.argv[1:]))
-
-
-# -- keeping the fake honest: the same requests against the real binary ---------------------------
-import pytest  # noqa: E402 - the fake VMM above runs without pytest
-
-
-def _run_vmm(binary: Path, cwd: Path) -> Iterator[Callable[[str, str, Any], tuple[int, Any]]]:
-    import httpx2 as httpx
-
-    proc = subprocess.Popen(
-        [str(binary), "--api-sock", "fc.sock", "--id", "conformance"],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_path(cwd / "fc.sock", proc)
-        client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(cwd / "fc.sock")), base_url="http://localhost", timeout=5
-        )
-
-        def call(method: str, path: str, body: Any) -> tuple[int, Any]:
-            response = client.request(method, path, json=body)
-            return response.status_code, response.json() if response.content else None
-
-        yield call
-        client.close()
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def real_binary() -> Path:
-    binary, reason = firecracker_binary()
-    if binary is None:
-        pytest.skip(reason)
-    return binary
-
-
-def _conformance_requests(tmp: Path) -> list[tuple[str, str, Any]]:
-    kernel, disk, missing = tmp / "vmlinux", tmp / "disk.img", tmp / "missing"
-    kernel.write_bytes(b"")  # opens fine; no ELF header, so InstanceStart fails fast (never boots)
-    disk.write_bytes(b"\0" * 8192)
-    (tmp / "taken.sock").write_bytes(b"")
-    drive = {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True, "is_read_only": False}
-    return [
-        ("GET", "/", None),
-        ("PUT", "/machine-config", {"vcpu_count": 0, "mem_size_mib": 128}),
-        ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 0}),
-        ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}),
-        ("PUT", "/actions", {"action_type": "InstanceStart"}),
-        ("PUT", "/boot-source", {"kernel_image_path": str(missing)}),
-        ("PUT", "/boot-source", {"kernel_image_path": str(kernel), "initrd_path": str(missing)}),
-        ("PUT", "/boot-source", {"kernel_image_path": str(kernel), "boot_args": "console=ttyS0 reboot=k"}),
-        ("PUT", "/drives/rootfs", {**drive, "path_on_host": str(missing)}),
-        ("PUT", "/drives/other", drive),
-        ("PUT", "/drives/rootfs", drive),
-        ("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(tmp / "taken.sock")}),
-        ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "v.sock"}),
-        ("PUT", "/actions", {"action_type": "SendCtrlAltDel"}),
-        ("PATCH", "/vm", {"state": "Paused"}),
-        ("PUT", "/bogus", {}),
-        ("PUT", "/actions", {"action_type": "InstanceStart"}),
-        ("GET", "/", None),
-    ]
-
-
-def _modelled(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of GET /vm/config the fake models."""
-    machine = config["machine-config"]
-    return {
-        "machine": (machine["vcpu_count"], machine["mem_size_mib"]),
-        "boot": config["boot-source"],
-        "drives": [
-            {k: d[k] for k in ("drive_id", "path_on_host", "is_root_device", "is_read_only")} for d in config["drives"]
-        ],
-        "vsock": config["vsock"],
-    }
-
-
-def _answers(binary: Path, cwd: Path, requests: list[tuple[str, str, Any]]) -> list[tuple[int, Any]]:
-    cwd.mkdir()
-    answers = []
-    runner = _run_vmm(binary, cwd)
-    call = next(runner)
-    try:
-        for method, path, body in requests:
-            answers.append(call(method, path, body))
-        answers.append((200, _modelled(call("GET", "/vm/config", None)[1])))
-    finally:
-        runner.close()
-    return answers
-
-
-def test_the_fake_vmm_answers_every_request_the_way_the_real_firecracker_does(
-    real_binary: Path, tmp_path: Path
-) -> None:
-    (tmp_path / "files").mkdir()
-    requests = _conformance_requests(tmp_path / "files")
-    real_answers = _answers(real_binary, tmp_path / "real", requests)
-    fake_answers = _answers(write_fake_vmm(tmp_path), tmp_path / "fake", requests)
-    for (method, path, body), real, faked in zip(
-        [*requests, ("GET", "/vm/config", None)], real_answers, fake_answers, strict=True
-    ):
-        assert faked == real, f"{method} {path} {body}: firecracker said {real}, the fake said {faked}"
-
-
-def test_the_relay_closes_connects_for_a_port_nothing_listens_on(tmp_path: Path) -> None:
-    relay = VsockRelay(tmp_path / "v.sock", lambda: tmp_path / "agent.sock", port=1024)
-    try:
-        with unix_connect(tmp_path / "v.sock", timeout=5) as sock:
-            sock.sendall(b"CONNECT 7\n")
-            assert sock.recv(64) == b""
-        with unix_connect(tmp_path / "v.sock", timeout=5) as sock:
-            sock.sendall(b"CONNECT 1024\n")
-            assert sock.recv(64) == b""  # the right port, but no agent socket yet
-        assert relay.attempts == 2
-        assert relay.handshakes == 0
-    finally:
-        relay.close()
