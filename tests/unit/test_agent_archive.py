@@ -15,8 +15,8 @@ import pytest
 from roost.agent import dirfd
 from roost.agent.archive import export_archive, import_archive
 from roost.agent.context import RequestContext, UploadBuffer
-from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import OpError
 
 Tree = dict[str, tuple[str, int, bytes]]

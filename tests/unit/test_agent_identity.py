@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.ops import AgentRuntime, OpTable
+from roost.agent.ops import OpTable
 from roost.agent.paths import WorkspacePaths
+from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info
 from roost.errors import AgentError
 from roost.protocol import PROTOCOL_VERSIONS, Kind, read_frame, write_frame

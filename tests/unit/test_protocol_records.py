@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.ops import AgentRuntime, OpTable
+from roost.agent.ops import OpTable
 from roost.agent.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame

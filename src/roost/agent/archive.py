@@ -26,9 +26,9 @@ from roost.agent.context import Reply, RequestContext
 from roost.agent.cursor import DirCursor
 from roost.agent.dirtree import Found, walk
 from roost.agent.ignore_filter import ignore_filter
-from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
 from roost.agent.resolve import Beneath, Location
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text

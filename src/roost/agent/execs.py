@@ -24,7 +24,7 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirfd import fd_path
-from roost.agent.ops import AgentRuntime
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024

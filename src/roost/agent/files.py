@@ -23,9 +23,9 @@ from typing import Any
 from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirtree import Found, walk
-from roost.agent.ops import AgentRuntime
 from roost.agent.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
 from roost.protocol.limits import MAX_FILE_OFFSET

@@ -22,8 +22,8 @@ from typing import Any
 
 from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
-from roost.agent.ops import AgentRuntime
 from roost.agent.paths import GUEST_ROOT, WorkspacePaths
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.names import NameFormError, from_text, to_text

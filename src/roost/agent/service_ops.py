@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.ops import AgentRuntime
 from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime
 from roost.agent.service_logs import STREAMS, read_from, size, tail
 from roost.agent.service_model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services import ServiceSupervisor

@@ -13,8 +13,8 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.dirfd import fd_path
-from roost.agent.ops import AgentRuntime
 from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime
 from roost.agent.shell_records import ShellRecord
 from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
 from roost.protocol import Code, OpError

@@ -12,8 +12,8 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.diff_text import Loader, binary_change, patch_for
 from roost.agent.ignore_filter import ignore_filter
-from roost.agent.ops import AgentRuntime
 from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
 from roost.agent.trees import DIR, SYMLINK, Entry
 from roost.protocol.names import to_text
