@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent import dirfd
 from roost.agent.archive import export_archive, import_archive
 from roost.agent.context import RequestContext, UploadBuffer
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs import dirfd
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.protocol import OpError
 

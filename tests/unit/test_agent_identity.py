@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info
 from roost.errors import AgentError

@@ -26,8 +26,8 @@ import pytest
 
 from helpers import listed, pid_alive, read_pids, wait_until
 from roost.agent.context import RequestContext
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import AGENT_VERSION, Connection, agent_info
 from roost.errors import AgentError, RoostError

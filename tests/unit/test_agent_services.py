@@ -23,7 +23,7 @@ from typing import Any, cast
 import pytest
 
 from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_agent_process, wait_until
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
 from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services import OsProcesses, ServiceSupervisor

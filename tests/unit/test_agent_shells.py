@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from helpers import cmdline, listed, pid_alive, start_agent_process, wait_until
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info
 from roost.agent.shell_ops import registry

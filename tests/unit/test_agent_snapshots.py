@@ -20,7 +20,7 @@ import pytest
 from helpers import wait_until
 from roost.agent.content import ContentStore
 from roost.agent.context import RequestContext
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.snapshot_ops import diff
 from roost.agent.snapshots import BASELINE, Snapshots, check_name, compare

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from roost.agent import trees
-from roost.agent.dirtree import walk
+from roost.agent.fs.dirtree import walk
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry, hash_file, scan
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.listen import ListenError, serve
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.serial_port import PortStream, wait_for_host
 from roost.agent.server import agent_info

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from roost.agent.context import Reply, RequestContext
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info

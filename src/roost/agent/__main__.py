@@ -12,9 +12,9 @@ import signal
 import sys
 
 from roost.agent.fd_stream import ListenError
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.listen import serve
 from roost.agent.ops import OpTable
-from roost.agent.paths import WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import agent_info
 from roost.protocol.identity import KEY_BYTES, AgentIdentity

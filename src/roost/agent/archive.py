@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
-from roost.agent.cursor import DirCursor
-from roost.agent.dirtree import Found, walk
-from roost.agent.ignore_filter import ignore_filter
-from roost.agent.paths import WorkspacePaths
-from roost.agent.resolve import Beneath, Location
+from roost.agent.fs import dirfd
+from roost.agent.fs.cursor import DirCursor
+from roost.agent.fs.dirtree import Found, walk
+from roost.agent.fs.ignore_filter import ignore_filter
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.fs.resolve import Beneath, Location
 from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA

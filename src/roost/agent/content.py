@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from roost.agent.dirfd import fsync_dir
+from roost.agent.fs.dirfd import fsync_dir
 
 CHUNK = 1 << 20
 PACKS = "packs"

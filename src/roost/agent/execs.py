@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.dirfd import fd_path
+from roost.agent.fs.dirfd import fd_path
 from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 

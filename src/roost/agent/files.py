@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
-from roost.agent.dirtree import Found, walk
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs import dirfd
+from roost.agent.fs.dirtree import Found, walk
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from roost.agent import dirfd
 from roost.agent.context import Reply, RequestContext
-from roost.agent.paths import GUEST_ROOT, WorkspacePaths
+from roost.agent.fs import dirfd
+from roost.agent.fs.paths import GUEST_ROOT, WorkspacePaths
 from roost.agent.runtime import AgentRuntime
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_RECORDS

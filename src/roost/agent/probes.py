@@ -16,8 +16,8 @@ import socket
 import subprocess
 import urllib.parse
 
-from roost.agent.dirfd import fd_path
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.dirfd import fd_path
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.service_model import ProbeSpec
 from roost.protocol import OpError
 

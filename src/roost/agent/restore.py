@@ -24,10 +24,10 @@ import shutil
 import stat
 from contextlib import nullcontext
 
-from roost.agent import dirfd
 from roost.agent.content import ContentStore, PackReader
-from roost.agent.cursor import DirCursor
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs import dirfd
+from roost.agent.fs.cursor import DirCursor
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.set_aside import Session, SetAside, below
 from roost.agent.trees import DIR, FILE, SYMLINK, Entry, Tree
 

@@ -15,11 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.paths import WorkspacePaths
 from roost.protocol.identity import AgentIdentity
 
 if TYPE_CHECKING:
-    from roost.agent.staging import Staging
+    from roost.agent.fs.staging import Staging
 
 T = TypeVar("T")
 
@@ -96,6 +96,6 @@ class AgentRuntime:
 
     def staging_dir(self, prefix: str) -> AbstractContextManager[Staging]:
         """A private directory on the workspace's own mount (renames from it are atomic), removed afterwards."""
-        from roost.agent.staging import staging_dir  # imported here: shutil pulls in bz2/lzma
+        from roost.agent.fs.staging import staging_dir  # imported here: shutil pulls in bz2/lzma
 
         return staging_dir(self.paths, self.scratch_dir, prefix)

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.agent.dirfd import fd_path
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.dirfd import fd_path
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.probes import attempt
 from roost.agent.procfs import is_running, session_of
 from roost.agent.service_logs import ServiceLogs, tail

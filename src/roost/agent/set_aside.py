@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from roost.agent.dirfd import DIR_READ_FLAGS
+from roost.agent.fs.dirfd import DIR_READ_FLAGS
 from roost.agent.trees import SYMLINK, Tree, scan
 from roost.protocol import OpError
 

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.dirfd import fd_path
+from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
 from roost.agent.shell_records import ShellRecord

@@ -11,7 +11,7 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.diff_text import Loader, binary_change, patch_for
-from roost.agent.ignore_filter import ignore_filter
+from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
 from roost.agent.snapshots import BASELINE, Change, Snapshots, compare

@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from roost.agent import dirfd, staging
 from roost.agent.content import ContentStore
-from roost.agent.dirtree import Pruner
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs import dirfd, staging
+from roost.agent.fs.dirtree import Pruner
+from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.restore import restore
 from roost.agent.set_aside import ASIDE_DIR, SetAside
 from roost.agent.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan

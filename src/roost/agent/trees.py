@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from roost.agent.dirtree import DIR_READ_FLAGS, Found, Pruner, walk
+from roost.agent.fs.dirtree import DIR_READ_FLAGS, Found, Pruner, walk
 
 CHUNK = 1 << 20
 FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"

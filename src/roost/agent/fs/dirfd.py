@@ -7,7 +7,7 @@ helpers here are the few compound steps the agent needs on top of the os
 module's dir_fd arguments: a private temp file, an atomic replace, a mode
 change that leaves links alone, removing a tree and counting what went.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the agent's file-system layer (`roost.agent.fs`) and the standard library only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 
-from roost.agent.dirtree import walk
+from roost.agent.fs.dirtree import walk
 
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a fifo never hangs us

@@ -13,7 +13,7 @@ Ignore files are read through directory fds with O_NOFOLLOW, like every
 other agent file access: a `.gitignore` that is a symlink is not read
 (git refuses those too).
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the agent's file-system layer (`roost.agent.fs`) and the standard library only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
-from roost.agent.dirtree import DIR_READ_FLAGS, Pruner
+from roost.agent.fs.dirtree import DIR_READ_FLAGS, Pruner
 from roost.protocol import Code, OpError
 from roost.protocol.ignore import IgnorePattern, IgnoreSpec, RuleChain, parse_lines, parse_pattern
 from roost.protocol.limits import MAX_IGNORE_FILE_BYTES

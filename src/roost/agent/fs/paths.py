@@ -7,7 +7,7 @@ followed only while they stay inside), handing back open directories, never
 a string to look up again: what was checked is what gets used. Errors are
 translated here, once, into the agent's codes and messages.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the agent's file-system layer (`roost.agent.fs`) and the standard library only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from roost.agent.resolve import Beneath, Location
+from roost.agent.fs.resolve import Beneath, Location
 from roost.protocol import Code, OpError
 
 GUEST_ROOT = "/workspace"

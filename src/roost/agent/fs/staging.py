@@ -8,7 +8,7 @@ everything here hands out directory fds (opened without following links),
 never paths, so swapping the scratch directory for a symlink can at worst
 make the import fail.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the agent's file-system layer (`roost.agent.fs`) and the standard library only.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from roost.agent.dirfd import DIR_READ_FLAGS
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.dirfd import DIR_READ_FLAGS
+from roost.agent.fs.paths import WorkspacePaths
 from roost.protocol import OpError
 
 
