@@ -24,14 +24,14 @@ from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.runtime import AgentRuntime
 from roost.agent.server import Connection, agent_info
-from roost.agent.shell_ops import registry
-from roost.agent.shells import ShellRegistry
+from roost.agent.shells.handlers import registry
+from roost.agent.shells.registry import ShellRegistry
 from roost.errors import RoostError
 from roost.rpc import AgentClient, connect_unix
 from roost.workspace.terminal_text import plain_text
 
 IO_TIMEOUT = 10.0
-GRACE = 0.5  # roost.agent.shells.CLOSE_GRACE_S: what `close` allows a program after HUP
+GRACE = 0.5  # roost.agent.shells.registry.CLOSE_GRACE_S: what `close` allows a program after HUP
 
 
 @dataclass

@@ -6,7 +6,7 @@ copies output into each shell's `ByteRing` and notices when shells end.
 The shell gets the terminal as its controlling tty by opening it itself
 after `setsid` (through `/bin/sh`), so no Python runs between fork and exec.
 
-Imports: the agent's own modules and the standard library only.
+Imports: this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import threading
 import time
 
 from roost.agent.procfs import session_members
-from roost.agent.ring import ByteRing
-from roost.agent.shell_records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
+from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
+from roost.agent.shells.ring import ByteRing
 from roost.protocol import Code, OpError
 
 RING_BYTES = 4 * 1024 * 1024

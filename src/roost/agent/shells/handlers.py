@@ -3,7 +3,7 @@
 Thin translations between requests and the `ShellRegistry`; the registry is
 made on first use and lives as long as the agent.
 
-Imports: the agent's own modules, protocol and the standard library only.
+Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
-from roost.agent.shell_records import ShellRecord
-from roost.agent.shells import ShellRegistry, ShellSession, set_window, signal_number
+from roost.agent.shells.records import ShellRecord
+from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
 from roost.protocol import Code, OpError
 from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
 from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
