@@ -24,9 +24,9 @@ import pytest
 
 from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_agent_process, wait_until
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
-from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
-from roost.agent.services import OsProcesses, ServiceSupervisor
+from roost.agent.services.logs import RotatingLog, ServiceLogs, read_from, size, tail
+from roost.agent.services.model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services.supervisor import OsProcesses, ServiceSupervisor
 from roost.protocol import OpError
 from roost.rpc import connect_unix
 

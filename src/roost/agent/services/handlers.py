@@ -1,6 +1,6 @@
 """Agent operations on services: start, list, status, logs, stop.
 
-Imports: the agent's own modules, protocol and the standard library only.
+Imports: the request core, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
-from roost.agent.service_logs import STREAMS, read_from, size, tail
-from roost.agent.service_model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
-from roost.agent.services import ServiceSupervisor
+from roost.agent.services.logs import STREAMS, read_from, size, tail
+from roost.agent.services.model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services.supervisor import ServiceSupervisor
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text

@@ -5,7 +5,7 @@ whole), with its output pumped into rotating logs by a watcher thread that
 also notices when it exits and applies the restart policy. Every OS action
 on processes goes through `OsProcesses`, so tests can substitute failures.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.probes import attempt
 from roost.agent.procfs import is_running, session_of
-from roost.agent.service_logs import ServiceLogs, tail
-from roost.agent.service_model import (
+from roost.agent.services.logs import ServiceLogs, tail
+from roost.agent.services.model import (
     ACTIVE,
     EXITED,
     FAILED,
@@ -39,6 +38,7 @@ from roost.agent.service_model import (
     restart_delay,
     should_restart,
 )
+from roost.agent.services.probes import attempt
 from roost.protocol import Code, OpError
 
 LOG_LINES_ON_FAILURE = 20

@@ -5,7 +5,7 @@ connection to [host:]port succeeds (host defaults to 127.0.0.1). `http`:
 GET answers 2xx or 3xx. `command`: a shell command exits 0. Every attempt
 is bounded by its own short timeout so a probe never hangs the supervisor.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import urllib.parse
 
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.service_model import ProbeSpec
+from roost.agent.services.model import ProbeSpec
 from roost.protocol import OpError
 
 ATTEMPT_TIMEOUT_S = 2.0
