@@ -47,11 +47,11 @@ _HANDLERS: dict[str, str] = {
     Op.SERVICE_STATUS: "roost.agent.services.handlers:service_status",
     Op.SERVICE_LOGS: "roost.agent.services.handlers:service_logs",
     Op.SERVICE_STOP: "roost.agent.services.handlers:stop_service",
-    Op.SNAPSHOT_CREATE: "roost.agent.snapshot_ops:create_snapshot",
-    Op.SNAPSHOT_LIST: "roost.agent.snapshot_ops:list_snapshots",
-    Op.SNAPSHOT_DELETE: "roost.agent.snapshot_ops:delete_snapshot",
-    Op.DIFF: "roost.agent.snapshot_ops:diff",
-    Op.RESET: "roost.agent.snapshot_ops:reset",
+    Op.SNAPSHOT_CREATE: "roost.agent.snapshots.handlers:create_snapshot",
+    Op.SNAPSHOT_LIST: "roost.agent.snapshots.handlers:list_snapshots",
+    Op.SNAPSHOT_DELETE: "roost.agent.snapshots.handlers:delete_snapshot",
+    Op.DIFF: "roost.agent.snapshots.handlers:diff",
+    Op.RESET: "roost.agent.snapshots.handlers:reset",
 }
 
 

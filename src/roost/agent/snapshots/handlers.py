@@ -1,6 +1,6 @@
 """Agent operations on snapshots: create, list, delete, diff against one, reset to one.
 
-Imports: the agent's own modules, protocol and the standard library only.
+Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.diff_text import Loader, binary_change, patch_for
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
-from roost.agent.snapshots import BASELINE, Change, Snapshots, compare
-from roost.agent.trees import DIR, SYMLINK, Entry
+from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
+from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
+from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
 from roost.protocol.names import to_text
 from roost.protocol.records import Key, path_key
 

@@ -9,7 +9,7 @@ not UTF-8 or a character that reorders text is C-quoted in the headers, as
 git does (`roost.protocol.names`, the form every name takes as text), so
 printing a patch can never drive a terminal and `git apply` gets the bytes.
 
-Imports: protocol.names, the agent's trees and the standard library only.
+Imports: protocol.names, this package's trees and the standard library only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 
-from roost.agent.trees import FILE, SYMLINK, Entry
+from roost.agent.snapshots.trees import FILE, SYMLINK, Entry
 from roost.protocol.names import to_text as quoted
 
 NULL_ID = "0" * 40

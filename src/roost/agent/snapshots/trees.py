@@ -12,7 +12,7 @@ A scan given a `Keeper` (the content store's pack writer) also keeps every
 content the keeper lacks, copied while it is hashed: taking a snapshot is
 one pass over the tree that reads each new file once.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the agent's `fs` layer and the standard library only.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ replaced atomically by a temporary file. Large directories removed are set
 aside, and renamed back whole by a later reset that wants them exactly as
 they are (`set_aside.py`).
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the agent's `fs` layer, this package and the standard library only.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import shutil
 import stat
 from contextlib import nullcontext
 
-from roost.agent.content import ContentStore, PackReader
 from roost.agent.fs import dirfd
 from roost.agent.fs.cursor import DirCursor
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.set_aside import Session, SetAside, below
-from roost.agent.trees import DIR, FILE, SYMLINK, Entry, Tree
+from roost.agent.snapshots.content import ContentStore, PackReader
+from roost.agent.snapshots.set_aside import Session, SetAside, below
+from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry, Tree
 
 KEPT_KINDS = (FILE, DIR, SYMLINK)  # sockets and fifos are not kept
 

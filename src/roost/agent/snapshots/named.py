@@ -12,7 +12,7 @@ removes what the snapshot does not have. Everything lives in the agent's
 state dir, outside /workspace, and excludes service logs and agent records
 by construction.
 
-Imports: the agent's own modules, protocol and the standard library only.
+Imports: the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from roost.agent.content import ContentStore
 from roost.agent.fs import dirfd, staging
 from roost.agent.fs.dirtree import Pruner
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.restore import restore
-from roost.agent.set_aside import ASIDE_DIR, SetAside
-from roost.agent.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan
+from roost.agent.snapshots.content import ContentStore
+from roost.agent.snapshots.restore import restore
+from roost.agent.snapshots.set_aside import ASIDE_DIR, SetAside
+from roost.agent.snapshots.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.records import path_key

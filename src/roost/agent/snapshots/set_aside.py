@@ -18,7 +18,7 @@ stay on one filesystem); where that is inside /workspace it is
 by directory fds opened without following links, and a directory swapped
 while it was checked is never renamed back.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the agent's `fs` layer, this package and the standard library only.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from roost.agent.fs.dirfd import DIR_READ_FLAGS
-from roost.agent.trees import SYMLINK, Tree, scan
+from roost.agent.snapshots.trees import SYMLINK, Tree, scan
 from roost.protocol import OpError
 
 ASIDE_DIR = "reset-aside"

@@ -13,7 +13,7 @@ a snapshot holds.
 Stores made by older agents kept one file per content (`<dir>/<2 hex>/<rest>`);
 those are still read, and collected once no snapshot needs them.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the agent's `fs` layer and the standard library only.
 """
 
 from __future__ import annotations
