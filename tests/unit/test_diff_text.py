@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roost.agent.patch import _unquote
+from roost.agent.files.patch import _unquote
 from roost.agent.snapshots.diff_text import binary_change, git_blob_id, is_binary, patch_for, quoted
 from roost.agent.snapshots.named import compare
 from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry, scan

@@ -5,7 +5,7 @@ unpacked into a private staging directory first, so a hostile or broken
 archive never touches the destination. The checks are written out here
 because Debian 12's python (3.11.2) predates tarfile's extraction filters.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the request core, the agent's `fs` layer and the standard library only.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ nothing outside /workspace is reachable, by name, through a symlink, or by
 swapping a directory for a symlink mid-operation. Writes are atomic (temp
 file in the same directory, then rename): a reader never sees half a file.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the request core, the agent's `fs` layer and the standard library only.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ file's new content is computed in memory before anything is written, so a
 patch that fails anywhere changes nothing. Understands plain `diff -u`/`-ruN`
 output and `git diff` output (extended headers, modes, renames, copies).
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the request core, the agent's `fs` layer and the standard library only.
 """
 
 from __future__ import annotations
