@@ -14,7 +14,7 @@ import pytest
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.runtime import AgentRuntime
-from roost.agent.server import Connection, agent_info
+from roost.agent.server.connection import Connection, agent_info
 from roost.errors import AgentError
 from roost.protocol import PROTOCOL_VERSIONS, Kind, read_frame, write_frame
 from roost.protocol.identity import AgentIdentity, new_key

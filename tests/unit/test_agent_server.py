@@ -29,7 +29,7 @@ from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.runtime import AgentRuntime
-from roost.agent.server import AGENT_VERSION, Connection, agent_info
+from roost.agent.server.connection import AGENT_VERSION, Connection, agent_info
 from roost.errors import AgentError, RoostError
 from roost.protocol import (
     MAX_BODY_BYTES,

@@ -23,7 +23,7 @@ from helpers import cmdline, listed, pid_alive, start_agent_process, wait_until
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.runtime import AgentRuntime
-from roost.agent.server import Connection, agent_info
+from roost.agent.server.connection import Connection, agent_info
 from roost.agent.shells.handlers import registry
 from roost.agent.shells.registry import ShellRegistry
 from roost.errors import RoostError

@@ -23,7 +23,7 @@ from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.record_page import RecordPage
 from roost.agent.runtime import AgentRuntime
-from roost.agent.server import Connection, agent_info
+from roost.agent.server.connection import Connection, agent_info
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records

@@ -11,12 +11,12 @@ import os
 import signal
 import sys
 
-from roost.agent.fd_stream import ListenError
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.listen import serve
 from roost.agent.ops import OpTable
 from roost.agent.runtime import AgentRuntime
-from roost.agent.server import agent_info
+from roost.agent.server.connection import agent_info
+from roost.agent.server.fd_stream import ListenError
+from roost.agent.server.listen import serve
 from roost.protocol.identity import KEY_BYTES, AgentIdentity
 
 # Environment variables meant for the agent itself, not for commands it runs.

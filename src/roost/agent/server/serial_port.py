@@ -10,7 +10,7 @@ gets a fresh protocol session on it.
 
 `serial:PATH` or `serial:fd:N` as the agent's `--listen` address.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the op table, this package and the standard library only.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from roost.agent.fd_stream import FdStream, ListenError
 from roost.agent.ops import OpTable
-from roost.agent.server import Connection
+from roost.agent.server.connection import Connection
+from roost.agent.server.fd_stream import FdStream, ListenError
 
 # How long one poll for "is a host there?" blocks, and the pause between
 # looks while none is (the port reports HUP at once then, so poll cannot wait).

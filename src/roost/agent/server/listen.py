@@ -3,7 +3,7 @@ inherited as a descriptor), a vsock port, an fd, or a virtio-serial port.
 
 Never a network interface: there is no TCP listener, on purpose.
 
-Imports: the agent's own modules and the standard library only.
+Imports: protocol, the op table, this package and the standard library only.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from roost.agent.fd_stream import FdStream, ListenError
 from roost.agent.ops import OpTable
-from roost.agent.server import Connection
+from roost.agent.server.connection import Connection
+from roost.agent.server.fd_stream import FdStream, ListenError
 from roost.protocol.addresses import unix_sockaddr
 
 
@@ -66,7 +66,7 @@ def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], 
         Connection(stream, ops, info).serve()
         return
     if spec.startswith("serial:"):
-        from roost.agent.serial_port import serve_serial  # loaded only for a serial port
+        from roost.agent.server.serial_port import serve_serial  # loaded only for a serial port
 
         serve_serial(spec[len("serial:") :], ops, info, on_ready)
         return

@@ -7,7 +7,7 @@ requests interleave whole. When the stream ends, every call still running
 on it is cancelled (execs are killed), so a host that dies leaves no work
 behind.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: protocol, the op table, the request core and the standard library only.
 """
 
 from __future__ import annotations
