@@ -23,7 +23,6 @@ from typing import Any
 
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.procfs import is_running, session_of
 from roost.agent.services.logs import ServiceLogs, tail
 from roost.agent.services.model import (
     ACTIVE,
@@ -39,6 +38,7 @@ from roost.agent.services.model import (
     should_restart,
 )
 from roost.agent.services.probes import attempt
+from roost.agent.system.procfs import is_running, session_of
 from roost.protocol import Code, OpError
 
 LOG_LINES_ON_FAILURE = 20

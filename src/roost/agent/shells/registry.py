@@ -23,9 +23,9 @@ import termios
 import threading
 import time
 
-from roost.agent.procfs import session_members
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
 from roost.agent.shells.ring import ByteRing
+from roost.agent.system.procfs import session_members
 from roost.protocol import Code, OpError
 
 RING_BYTES = 4 * 1024 * 1024
