@@ -730,7 +730,7 @@ def _has_an_io_error(runtime: AgentRuntime, ctx: RequestContext) -> None:
 
 def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> None:
     runtime = AgentRuntime(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
-    table = OpTable(runtime, {"fill": f"{__name__}:_runs_out_of_space", "break": f"{__name__}:_has_an_io_error"})
+    table = OpTable(runtime, {"fill": _runs_out_of_space, "break": _has_an_io_error})
 
     def call(op: str) -> None:
         table.call(RequestContext(1, op, {}, b"", lambda channel, data: None, None, threading.Event()))

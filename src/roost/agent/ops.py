@@ -1,82 +1,145 @@
-"""The agent's operation table: op name -> handler, imported on first use.
+"""The agent's operation table: which module serves each op, and calling its handler.
 
-Handler modules load lazily so an idle agent stays small (tarfile alone
-pulls in compression modules it may never need).
+Each operation package registers the ops it serves in its handler module's
+`HANDLERS`. The table below routes every op to a loader of that module: a
+real import (the import graph sees it) made on the op's first call, so an
+idle agent stays small (tarfile alone pulls in compression modules it may
+never need) and starts fast.
 
-Imports: protocol, the agent's own modules and the standard library only.
+Imports: the request core (`context`, `runtime`), the operation packages'
+handler modules (lazily, in the loaders), protocol and the standard
+library. Never the server.
 """
 
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.runtime import AgentRuntime
+from roost.agent.runtime import AgentRuntime, Handler
 from roost.protocol import Code, Op, OpError
 
-Handler = Callable[[AgentRuntime, RequestContext], Reply]
+Handlers = Mapping[str, Handler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
-# op name -> "module:function" under roost.agent
-_HANDLERS: dict[str, str] = {
-    Op.PING: "roost.agent.ops:ping",
-    Op.SHUTDOWN: "roost.agent.ops:shutdown",
-    Op.EXEC: "roost.agent.execs.handlers:run_exec",
-    Op.FILE_LIST: "roost.agent.files.handlers:list_files",
-    Op.FILE_READ: "roost.agent.files.handlers:read_file",
-    Op.FILE_WRITE: "roost.agent.files.handlers:write_file",
-    Op.FILE_DELETE: "roost.agent.files.handlers:delete_file",
-    Op.FILE_STAT: "roost.agent.files.handlers:stat_file",
-    Op.ARCHIVE_IMPORT: "roost.agent.files.archive:import_archive",
-    Op.ARCHIVE_EXPORT: "roost.agent.files.archive:export_archive",
-    Op.PATCH_APPLY: "roost.agent.files.patch:apply_patch",
-    Op.SHELL_OPEN: "roost.agent.shells.handlers:open_shell",
-    Op.SHELL_LIST: "roost.agent.shells.handlers:list_shells",
-    Op.SHELL_READ: "roost.agent.shells.handlers:read_shell",
-    Op.SHELL_WRITE: "roost.agent.shells.handlers:write_shell",
-    Op.SHELL_SIGNAL: "roost.agent.shells.handlers:signal_shell",
-    Op.SHELL_RESIZE: "roost.agent.shells.handlers:resize_shell",
-    Op.SHELL_CLOSE: "roost.agent.shells.handlers:close_shell",
-    Op.SHELL_ATTACH: "roost.agent.shells.handlers:attach_shell",
-    Op.SERVICE_START: "roost.agent.services.handlers:start_service",
-    Op.SERVICE_LIST: "roost.agent.services.handlers:list_services",
-    Op.SERVICE_STATUS: "roost.agent.services.handlers:service_status",
-    Op.SERVICE_LOGS: "roost.agent.services.handlers:service_logs",
-    Op.SERVICE_STOP: "roost.agent.services.handlers:stop_service",
-    Op.SNAPSHOT_CREATE: "roost.agent.snapshots.handlers:create_snapshot",
-    Op.SNAPSHOT_LIST: "roost.agent.snapshots.handlers:list_snapshots",
-    Op.SNAPSHOT_DELETE: "roost.agent.snapshots.handlers:delete_snapshot",
-    Op.DIFF: "roost.agent.snapshots.handlers:diff",
-    Op.RESET: "roost.agent.snapshots.handlers:reset",
+
+def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    return Reply({"pong": True, "pid": os.getpid()})
+
+
+def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stop services and close shells before answering, so their records say so."""
+    runtime.shutdown.set()
+    stopped = runtime.stop_children()
+    return Reply({"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]})
+
+
+# The loaders: each imports one handler module, the first time one of its ops is called.
+def _agent_handlers() -> Handlers:
+    return {Op.PING: ping, Op.SHUTDOWN: shutdown}
+
+
+def _exec_handlers() -> Handlers:
+    from roost.agent.execs import handlers
+
+    return handlers.HANDLERS
+
+
+def _file_handlers() -> Handlers:
+    from roost.agent.files import handlers
+
+    return handlers.HANDLERS
+
+
+def _archive_handlers() -> Handlers:
+    from roost.agent.files import archive
+
+    return archive.HANDLERS
+
+
+def _patch_handlers() -> Handlers:
+    from roost.agent.files import patch
+
+    return patch.HANDLERS
+
+
+def _shell_handlers() -> Handlers:
+    from roost.agent.shells import handlers
+
+    return handlers.HANDLERS
+
+
+def _service_handlers() -> Handlers:
+    from roost.agent.services import handlers
+
+    return handlers.HANDLERS
+
+
+def _snapshot_handlers() -> Handlers:
+    from roost.agent.snapshots import handlers
+
+    return handlers.HANDLERS
+
+
+Loader = Callable[[], Handlers]
+# Every op this agent serves (the HELLO lists them without loading a handler module) and its loader.
+ROUTES: dict[str, Loader] = {
+    Op.PING: _agent_handlers,
+    Op.SHUTDOWN: _agent_handlers,
+    Op.EXEC: _exec_handlers,
+    Op.FILE_LIST: _file_handlers,
+    Op.FILE_READ: _file_handlers,
+    Op.FILE_WRITE: _file_handlers,
+    Op.FILE_DELETE: _file_handlers,
+    Op.FILE_STAT: _file_handlers,
+    Op.ARCHIVE_IMPORT: _archive_handlers,
+    Op.ARCHIVE_EXPORT: _archive_handlers,
+    Op.PATCH_APPLY: _patch_handlers,
+    Op.SHELL_OPEN: _shell_handlers,
+    Op.SHELL_LIST: _shell_handlers,
+    Op.SHELL_READ: _shell_handlers,
+    Op.SHELL_WRITE: _shell_handlers,
+    Op.SHELL_SIGNAL: _shell_handlers,
+    Op.SHELL_RESIZE: _shell_handlers,
+    Op.SHELL_CLOSE: _shell_handlers,
+    Op.SHELL_ATTACH: _shell_handlers,
+    Op.SERVICE_START: _service_handlers,
+    Op.SERVICE_LIST: _service_handlers,
+    Op.SERVICE_STATUS: _service_handlers,
+    Op.SERVICE_LOGS: _service_handlers,
+    Op.SERVICE_STOP: _service_handlers,
+    Op.SNAPSHOT_CREATE: _snapshot_handlers,
+    Op.SNAPSHOT_LIST: _snapshot_handlers,
+    Op.SNAPSHOT_DELETE: _snapshot_handlers,
+    Op.DIFF: _snapshot_handlers,
+    Op.RESET: _snapshot_handlers,
 }
 
 
 class OpTable:
     """Resolves op names to handlers and calls them with the runtime."""
 
-    def __init__(self, runtime: AgentRuntime, handlers: dict[str, str] | None = None) -> None:
+    def __init__(self, runtime: AgentRuntime, handlers: Handlers | None = None) -> None:
+        """`handlers` (tests): serve exactly these, in place of the agent's own ops."""
         self.runtime = runtime
-        self._specs = dict(_HANDLERS if handlers is None else handlers)
+        self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
         self._loaded: dict[str, Handler] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return list(self._specs)
+        return list(self._routes)
 
     def _resolve(self, op: str) -> Handler:
         with self._lock:
             handler = self._loaded.get(op)
             if handler is None:
-                spec = self._specs.get(op)
-                if spec is None:
+                load = self._routes.get(op)
+                if load is None:
                     raise OpError(Code.UNKNOWN_OP, f"unknown operation {op!r}", hint="roost and the agent differ")
-                module_name, func_name = spec.split(":")
-                handler = getattr(importlib.import_module(module_name), func_name)
-                self._loaded[op] = handler
+                handler = self._loaded[op] = load()[op]
             return handler
 
     def call(self, ctx: RequestContext) -> Reply:
@@ -96,14 +159,3 @@ class OpTable:
                 f"{ctx.op}: the workspace's disk is full ({os.strerror(exc.errno)})",
                 hint="free space in the workspace (delete files or snapshots), or delete workspaces you no longer need",
             ) from None
-
-
-def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    return Reply({"pong": True, "pid": os.getpid()})
-
-
-def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    """Stop services and close shells before answering, so their records say so."""
-    runtime.shutdown.set()
-    stopped = runtime.stop_children()
-    return Reply({"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]})

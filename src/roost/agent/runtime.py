@@ -1,9 +1,9 @@
-"""What every operation handler may use: where things live, the base environment, long-lived parts.
+"""What every operation handler is given: where things live, the base environment, long-lived parts.
 
 `AgentRuntime` is made once by the entry point and handed to every
-handler; `InflightCalls` lets shutdown cancel and drain the calls running.
+`Handler`; `InflightCalls` lets shutdown cancel and drain the calls running.
 
-Imports: protocol, the agent's own file-system layer and the standard library only.
+Imports: the request context, the agent's `fs` layer, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.protocol.identity import AgentIdentity
 
@@ -99,3 +100,7 @@ class AgentRuntime:
         from roost.agent.fs.staging import staging_dir  # imported here: shutil pulls in bz2/lzma
 
         return staging_dir(self.paths, self.scratch_dir, prefix)
+
+
+# An operation: the runtime and one request in, the final answer out (or OpError raised).
+Handler = Callable[[AgentRuntime, RequestContext], Reply]

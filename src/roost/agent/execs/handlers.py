@@ -24,8 +24,8 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.dirfd import fd_path
-from roost.agent.runtime import AgentRuntime
-from roost.protocol import Code, OpError
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.protocol import Code, Op, OpError
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
 PIPE_SIZE = 1024 * 1024
@@ -225,3 +225,9 @@ def _supervise(
         "stdout_truncated": pump.sent["stdout"] < pump.totals["stdout"],
         "stderr_truncated": pump.sent["stderr"] < pump.totals["stderr"],
     }
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.EXEC: run_exec,
+}

@@ -28,8 +28,8 @@ from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.fs.resolve import Beneath, Location
-from roost.agent.runtime import AgentRuntime
-from roost.protocol import Code, OpError
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text
 
@@ -507,3 +507,10 @@ def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str
         counts[key] += 1
     if opened is not None:
         os.close(opened[0])
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.ARCHIVE_IMPORT: import_archive,
+    Op.ARCHIVE_EXPORT: export_archive,
+}

@@ -25,8 +25,8 @@ from roost.agent.fs import dirfd
 from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime
-from roost.protocol import Code, OpError
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.protocol.limits import MAX_FILE_READ_BYTES as MAX_READ_BYTES
@@ -242,3 +242,13 @@ def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 raise OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being deleted") from None
             raise
     return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), "deleted": True, "type": _kind(st.st_mode)})
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.FILE_LIST: list_files,
+    Op.FILE_READ: read_file,
+    Op.FILE_WRITE: write_file,
+    Op.FILE_DELETE: delete_file,
+    Op.FILE_STAT: stat_file,
+}

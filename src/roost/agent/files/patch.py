@@ -23,8 +23,8 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs import dirfd
 from roost.agent.fs.paths import GUEST_ROOT, WorkspacePaths
-from roost.agent.runtime import AgentRuntime
-from roost.protocol import Code, OpError
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.names import NameFormError, from_text, to_text
 from roost.protocol.records import RecordWriter
@@ -481,3 +481,9 @@ def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         records.add({**touched, "path": to_text(touched["path"])})
     records.flush()
     return Reply({"count": len(files), "dry_run": dry_run})
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.PATCH_APPLY: apply_patch,
+}

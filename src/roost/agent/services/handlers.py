@@ -11,11 +11,11 @@ from typing import Any
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime
+from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.services.logs import STREAMS, read_from, size, tail
 from roost.agent.services.model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services.supervisor import ServiceSupervisor
-from roost.protocol import Code, OpError
+from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text
 
@@ -115,3 +115,13 @@ def stop_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     grace = ctx.arg_opt_float("timeout")
     record = supervisor(runtime).stop(ctx.arg_str("name"), 10.0 if grace is None else grace)
     return Reply(_wire(record))
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.SERVICE_START: start_service,
+    Op.SERVICE_LIST: list_services,
+    Op.SERVICE_STATUS: service_status,
+    Op.SERVICE_LOGS: service_logs,
+    Op.SERVICE_STOP: stop_service,
+}

@@ -14,10 +14,10 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime
+from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.shells.records import ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
-from roost.protocol import Code, OpError
+from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
 from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as MAX_WAIT_MS
@@ -157,3 +157,16 @@ def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     result = _status(session)
     result["next_cursor"] = cursor
     return Reply(result)
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.SHELL_OPEN: open_shell,
+    Op.SHELL_LIST: list_shells,
+    Op.SHELL_READ: read_shell,
+    Op.SHELL_WRITE: write_shell,
+    Op.SHELL_SIGNAL: signal_shell,
+    Op.SHELL_RESIZE: resize_shell,
+    Op.SHELL_CLOSE: close_shell,
+    Op.SHELL_ATTACH: attach_shell,
+}

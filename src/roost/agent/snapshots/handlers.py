@@ -12,10 +12,11 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime
+from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
 from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
 from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
+from roost.protocol import Op
 from roost.protocol.names import to_text
 from roost.protocol.records import Key, path_key
 
@@ -243,3 +244,13 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         )
     truncated = unshown > 0 or text.cut_in is not None
     return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.SNAPSHOT_CREATE: create_snapshot,
+    Op.SNAPSHOT_LIST: list_snapshots,
+    Op.SNAPSHOT_DELETE: delete_snapshot,
+    Op.DIFF: diff,
+    Op.RESET: reset,
+}
