@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +26,8 @@ from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.services.logs import RotatingLog, ServiceLogs, read_from, size, tail
 from roost.agent.services.model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
-from roost.agent.services.supervisor import OsProcesses, ServiceSupervisor
+from roost.agent.services.supervisor import ServiceSupervisor
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import OpError
 from roost.rpc import connect_unix
 
@@ -95,7 +96,9 @@ class FakeProcesses(OsProcesses):
         self.spawn_error: OSError | None = None
         self._pids = itertools.count(1_000_001)
 
-    def spawn(self, spec: ServiceSpec, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, argv: Sequence[str], cwd: str, env: dict[str, str], *, stdin: int, stdout: int, stderr: int
+    ) -> subprocess.Popen[bytes]:
         if self.spawn_error is not None:
             raise self.spawn_error
         proc = FakeProcess(next(self._pids), ignores_term=self.ignores_term)

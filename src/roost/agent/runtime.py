@@ -3,7 +3,7 @@
 `AgentRuntime` is made once by the entry point and handed to every
 `Handler`; `InflightCalls` lets shutdown cancel and drain the calls running.
 
-Imports: the request context, the agent's `fs` layer, protocol and the standard library only.
+Imports: the request context, the agent's `fs` and `system` layers, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.system.processes import OsProcesses
 from roost.protocol.identity import AgentIdentity
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class AgentRuntime:
     identity: AgentIdentity | None = None
     shutdown: threading.Event = field(default_factory=threading.Event)
     inflight: InflightCalls = field(default_factory=InflightCalls)
+    # The one seam to processes: execs, shells and services start and signal theirs through it.
+    processes: OsProcesses = field(default_factory=OsProcesses)
     _parts: dict[str, Any] = field(default_factory=dict)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -25,6 +25,7 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import Code, Op, OpError
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
@@ -56,13 +57,6 @@ def _grow_pipe(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     except (OSError, AttributeError):
         pass  # a smaller pipe only costs throughput
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _feed_stdin(proc: subprocess.Popen[bytes], ctx: RequestContext) -> None:
@@ -133,15 +127,13 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     started = time.monotonic()
     try:
         with runtime.paths.directory(guest_cwd) as cwd:
-            proc = subprocess.Popen(
+            proc = runtime.processes.spawn(
                 argv,
-                cwd=fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
-                env=env,
+                fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
+                env,
                 stdin=subprocess.PIPE if wants_stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
             )
     except FileNotFoundError:
         raise OpError(
@@ -158,20 +150,21 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if wants_stdin:
         feeder = threading.Thread(target=_feed_stdin, args=(proc, ctx), daemon=True)
         feeder.start()
-    outcome = _supervise(proc, ctx, cap_arg, timeout, started)
+    outcome = _supervise(runtime.processes, proc, ctx, cap_arg, timeout, started)
     if feeder is not None:
         feeder.join(timeout=1.0)
     return Reply(outcome)
 
 
 def _supervise(
+    processes: OsProcesses,
     proc: subprocess.Popen[bytes],
     ctx: RequestContext,
     cap: int | None,
     timeout: float | None,
     started: float,
 ) -> dict[str, Any]:
-    pgid = proc.pid
+    pgid = proc.pid  # its own session's leader: the group is everything it started
     pump = _OutputPump(proc, ctx, cap)
     deadline = None if timeout is None else started + timeout
     timed_out = cancelled = False
@@ -181,14 +174,14 @@ def _supervise(
             now = time.monotonic()
             if ctx.cancelled.is_set() and not cancelled:
                 cancelled = True
-                _kill_group(pgid)
+                processes.signal_group(pgid, signal.SIGKILL)
             if deadline is not None and now >= deadline and not timed_out:
                 timed_out = True
-                _kill_group(pgid)
-            if linger_until is None and proc.poll() is not None:
+                processes.signal_group(pgid, signal.SIGKILL)
+            if linger_until is None and processes.exited(proc):
                 linger_until = now + LINGER_SECONDS
             if linger_until is not None and now >= linger_until:
-                _kill_group(pgid)  # descendants still hold the pipes
+                processes.signal_group(pgid, signal.SIGKILL)  # descendants still hold the pipes
                 break
             wait = 0.05 if linger_until is None else max(0.0, min(0.05, linger_until - now))
             if deadline is not None:
@@ -197,7 +190,7 @@ def _supervise(
                 pump.pump(wait)
             except (OpError, OSError):  # host cancelled or went away while we were sending
                 cancelled = True
-                _kill_group(pgid)
+                processes.signal_group(pgid, signal.SIGKILL)
                 break
     finally:
         pump.close()

@@ -23,7 +23,9 @@ FOLLOW_POLL_S = 0.1
 
 
 def supervisor(runtime: AgentRuntime) -> ServiceSupervisor:
-    return runtime.part("services", lambda: ServiceSupervisor(runtime.state_dir, runtime.paths, runtime.base_env))
+    return runtime.part(
+        "services", lambda: ServiceSupervisor(runtime.state_dir, runtime.paths, runtime.base_env, runtime.processes)
+    )
 
 
 def _argv(ctx: RequestContext) -> list[str]:

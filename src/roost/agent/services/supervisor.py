@@ -3,7 +3,7 @@
 Each service runs in its own session (so its process group can be signalled
 whole), with its output pumped into rotating logs by a watcher thread that
 also notices when it exits and applies the restart policy. Every OS action
-on processes goes through `OsProcesses`, so tests can substitute failures.
+on processes goes through the agent's `OsProcesses`, so tests can substitute failures.
 
 Imports: the agent's `fs` layer, this package, protocol and the standard library only.
 """
@@ -38,43 +38,12 @@ from roost.agent.services.model import (
     should_restart,
 )
 from roost.agent.services.probes import attempt
-from roost.agent.system.procfs import is_running, session_of
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import Code, OpError
 
 LOG_LINES_ON_FAILURE = 20
 NO_PROBE_GRACE_S = 0.05
 READ_CHUNK = 65536
-
-
-class OsProcesses:
-    """The only place services touch processes: spawn, signal, reap, inspect."""
-
-    def spawn(self, spec: ServiceSpec, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            spec.argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-    def signal_group(self, pgid: int, sig: int) -> None:
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def exited(self, proc: subprocess.Popen[bytes]) -> bool:
-        """True once the process is gone; a zombie counts as gone (and is reaped here)."""
-        if proc.poll() is not None:
-            return True
-        if is_running(proc.pid):
-            return False
-        proc.poll()  # it turned zombie since the first poll: reap it now, so its return code is known
-        return True
 
 
 @dataclass
@@ -135,7 +104,7 @@ class ServiceSupervisor:
                 continue
             run = _Run(ServiceSpec(record.name, record.command, record.cwd), record, directory)
             if record.state in ACTIVE:
-                if record.pid and _session_leader(record.pid):
+                if record.pid and self._os.leads_a_session(record.pid):
                     self._os.signal_group(record.pid, signal.SIGKILL)
                 run.record = record.moved_to(STOPPED, stopped_at=now_iso(), reason="the agent restarted")
                 self._save(run)
@@ -201,7 +170,14 @@ class ServiceSupervisor:
                 if run.stopping:
                     return  # stopped while a restart was pending
                 with self._paths.directory(run.spec.cwd) as cwd:
-                    run.proc = self._os.spawn(run.spec, fd_path(cwd.fd), env)
+                    run.proc = self._os.spawn(
+                        run.spec.argv,
+                        fd_path(cwd.fd),
+                        env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
         except OpError as exc:  # the working directory went away (or became a link out) since the last start
             self._launch_failed(run, exc.message)
             return
@@ -354,7 +330,3 @@ class ServiceSupervisor:
 
     def failure_log(self, run: _Run) -> str:
         return tail(run.directory, "both", LOG_LINES_ON_FAILURE).decode("utf-8", errors="replace")
-
-
-def _session_leader(pid: int) -> bool:
-    return session_of(pid) == pid

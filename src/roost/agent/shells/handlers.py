@@ -8,7 +8,6 @@ Imports: the request core, the agent's `fs` layer, this package, protocol and th
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
@@ -27,7 +26,7 @@ from roost.protocol.names import to_text
 
 
 def registry(runtime: AgentRuntime) -> ShellRegistry:
-    return runtime.part("shells", lambda: ShellRegistry(runtime.state_dir))
+    return runtime.part("shells", lambda: ShellRegistry(runtime.state_dir, processes=runtime.processes))
 
 
 def _session(runtime: AgentRuntime, ctx: RequestContext) -> ShellSession:
@@ -119,10 +118,7 @@ def signal_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if not session.running:
         raise _not_running(session)
     group = session.foreground_group()
-    try:
-        os.killpg(group, number)
-    except ProcessLookupError:
-        pass  # the foreground job ended on its own meanwhile
+    runtime.processes.signal_group(group, number)  # a job that ended on its own meanwhile is left alone
     return Reply({"id": session.record.id, "signal": ctx.arg_str("signal", "INT").upper(), "process_group": group})
 
 

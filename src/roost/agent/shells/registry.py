@@ -25,7 +25,7 @@ import time
 
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
 from roost.agent.shells.ring import ByteRing
-from roost.agent.system.procfs import session_members
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import Code, OpError
 
 RING_BYTES = 4 * 1024 * 1024
@@ -86,8 +86,9 @@ class ShellSession:
 class ShellRegistry:
     """All shells of this agent, their reader thread and their records."""
 
-    def __init__(self, state_dir: str, ring_bytes: int = RING_BYTES) -> None:
+    def __init__(self, state_dir: str, ring_bytes: int = RING_BYTES, processes: OsProcesses | None = None) -> None:
         self._store = ShellRecordStore(state_dir)
+        self._os = processes or OsProcesses()
         self._ring_bytes = ring_bytes
         self._sessions: dict[str, ShellSession] = {}
         self._past: dict[str, ShellRecord] = {r.id: r for r in self._store.adopt_previous()}
@@ -105,17 +106,15 @@ class ShellRegistry:
         try:
             set_window(master, cols, rows)
             tty_path = os.ttyname(slave)
-            proc = subprocess.Popen(
+            proc = self._os.spawn(
                 ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *argv],
-                cwd=cwd,
-                env=env,
+                cwd,
+                env,
                 # The child holds the terminal from the fork on: were nobody to hold it
                 # until /bin/sh reopens it, the reader would see EIO and end the shell.
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                start_new_session=True,
-                close_fds=True,
             )
         except FileNotFoundError:
             os.close(master)
@@ -194,14 +193,14 @@ class ShellRegistry:
         session = self.get(shell_id)
         shell_id = session.record.id
         sid = session.proc.pid
-        if session.proc.poll() is None or session_members(sid):
-            for pid in session_members(sid):
-                _signal(pid, signal.SIGHUP)
+        if not self._os.exited(session.proc) or self._os.session_members(sid):
+            for pid in self._os.session_members(sid):
+                self._os.signal(pid, signal.SIGHUP)
             deadline = time.monotonic() + grace_s
-            while session_members(sid) and time.monotonic() < deadline:
+            while self._os.session_members(sid) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            for pid in session_members(sid):
-                _signal(pid, signal.SIGKILL)
+            for pid in self._os.session_members(sid):
+                self._os.signal(pid, signal.SIGKILL)
         self._finish(session)
         with self._lock:
             self._sessions.pop(shell_id, None)
@@ -227,7 +226,7 @@ class ShellRegistry:
         try:
             code = session.proc.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
-            _signal(session.proc.pid, signal.SIGKILL)
+            self._os.signal(session.proc.pid, signal.SIGKILL)
             code = session.proc.wait()
         with self._lock:
             try:
@@ -292,15 +291,8 @@ class ShellRegistry:
         with self._lock:
             sessions = list(self._sessions.values())
         for session in sessions:
-            if session.running and session.proc.poll() is not None:
+            if session.running and self._os.exited(session.proc):
                 self._schedule_finish(session)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def signal_number(name: str) -> int:
