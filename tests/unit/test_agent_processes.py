@@ -71,6 +71,15 @@ def test_an_exec_timing_out_is_started_and_killed_through_the_runtimes_processes
     assert ("group", processes.signals[0][1], signal.SIGKILL) in processes.signals
 
 
+def test_a_shell_is_started_and_signalled_through_the_runtimes_processes(runtime: AgentRuntime) -> None:
+    processes = runtime.processes
+    assert isinstance(processes, RecordingProcesses)
+    shell = _call(runtime, "shell.open", command=["sleep", "30"]).result
+    _call(runtime, "shell.signal", id=shell["id"], signal="TERM")
+    assert processes.spawned[0][-2:] == ["sleep", "30"]
+    assert processes.signals[0] == ("group", shell["pid"], signal.SIGTERM)  # its own group: no job of its own
+
+
 def test_a_service_is_started_and_stopped_through_the_runtimes_processes(runtime: AgentRuntime) -> None:
     processes = runtime.processes
     assert isinstance(processes, RecordingProcesses)

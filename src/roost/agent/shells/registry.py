@@ -77,10 +77,16 @@ class ShellSession:
             view = view[written:]
 
     def foreground_group(self) -> int:
+        """The terminal's foreground job; the shell's own group until it has one.
+
+        Right after `open` the shell may not hold its terminal yet, and the
+        kernel then answers 0 (which, signalled, is the agent's own group).
+        """
         try:
-            return os.tcgetpgrp(self.master)
+            group = os.tcgetpgrp(self.master)
         except OSError:
             return self.proc.pid
+        return group if group > 0 else self.proc.pid
 
 
 class ShellRegistry:
