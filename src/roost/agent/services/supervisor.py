@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost.agent.fs.atomic_json import write_json
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.services.logs import ServiceLogs, tail
@@ -71,11 +72,7 @@ class ServiceSupervisor:
 
     # -- records -------------------------------------------------------------
     def _save(self, run: _Run) -> None:
-        path = os.path.join(run.directory, "record.json")
-        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(run.record.to_dict(), fh)
-        os.replace(path + ".tmp", path)
+        write_json(os.path.join(run.directory, "record.json"), run.record.to_dict())
 
     def _move(self, run: _Run, state: str, *, only_from: tuple[str, ...] | None = None, **changes: Any) -> bool:
         """Change state (and fields) and persist; with `only_from`, only from those states."""

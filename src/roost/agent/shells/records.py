@@ -6,7 +6,7 @@ starts belongs to an agent that is gone, so it becomes `lost`. Records live
 under the agent's state dir, outside /workspace, one JSON file each,
 replaced atomically.
 
-Standard library only.
+Imports: the agent's file-system layer (`roost.agent.fs`) and the standard library only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from roost.agent.fs.atomic_json import write_json
 
 RUNNING, EXITED, CLOSED, LOST = "running", "exited", "closed", "lost"
 _TRANSITIONS = {RUNNING: {EXITED, CLOSED, LOST}, EXITED: {CLOSED}, CLOSED: set(), LOST: {CLOSED}}
@@ -57,11 +58,7 @@ class ShellRecordStore:
         self.dir = os.path.join(state_dir, "shells")
 
     def save(self, record: ShellRecord) -> None:
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record.to_dict(), fh)
-        os.replace(temp, os.path.join(self.dir, f"{record.id}.json"))
+        write_json(os.path.join(self.dir, f"{record.id}.json"), record.to_dict())
 
     def load_all(self) -> list[ShellRecord]:
         if not os.path.isdir(self.dir):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roost.agent.fs import dirfd, staging
+from roost.agent.fs.atomic_json import write_json
 from roost.agent.fs.dirtree import Pruner
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.snapshots.content import ContentStore
@@ -92,26 +92,6 @@ class Snapshots:
         self._aside = None if scratch_dir is None else _set_aside(paths, scratch_dir)
 
     # -- persistence -----------------------------------------------------------
-    def _write_json(self, path: str, data: dict[str, Any], *, durable: bool = False) -> None:
-        """Replace `path` atomically; `durable` also syncs it and its directory before returning."""
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                # dumps, not dump: only the one-shot encoder is the C one (10x faster on 10,000 entries).
-                fh.write(json.dumps(data, separators=(",", ":")))
-                if durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
-        if durable:
-            dirfd.fsync_dir(directory)
-
     def _read_tree(self, path: str) -> tuple[dict[str, Any], Tree]:
         with open(path) as fh:
             data = json.load(fh)
@@ -170,7 +150,7 @@ class Snapshots:
         index = tree if prune is None else {**_still_trusted(previous, previous_at, tree), **tree}
         self._last_scan = (index, started)
         if index != previous:
-            self._write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
+            write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
         return tree
 
     # -- operations ------------------------------------------------------------
@@ -190,7 +170,7 @@ class Snapshots:
         with self.blobs.writing() as keeper:
             tree = self.current(keeper)
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._write_json(
+        write_json(
             self._manifest(name),
             {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]},
             durable=True,
