@@ -7,7 +7,7 @@ stream; what is beyond is counted, not sent, and flagged as truncated.
 Processes left holding the output pipes after the command exits are killed
 after a short grace: background work belongs in services, not execs.
 
-Imports: protocol, the request core, the agent's `fs` layer and the standard library only.
+Imports: protocol, the request core, the agent's `fs` and `system` layers and the standard library only.
 """
 
 from __future__ import annotations

@@ -6,13 +6,12 @@ state machine can be read and tested on its own.
     starting --ready--> ready --exit--> exited | failed --restart--> starting
         \\--probe timeout / exit--> failed           any --stop--> stopped
 
-Standard library and `roost.protocol` only.
+Imports: the agent's clock (`system.clock`), protocol and the standard library only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +30,6 @@ _NEXT = {
     EXITED: {STARTING, STOPPED},
     STOPPED: {STARTING},
 }
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ whole), with its output pumped into rotating logs by a watcher thread that
 also notices when it exits and applies the restart policy. Every OS action
 on processes goes through the agent's `OsProcesses`, so tests can substitute failures.
 
-Imports: the agent's `fs` layer, this package, protocol and the standard library only.
+Imports: the agent's `fs` and `system` layers, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from roost.agent.services.model import (
     STOPPED,
     ServiceRecord,
     ServiceSpec,
-    now_iso,
     restart_delay,
     should_restart,
 )
 from roost.agent.services.probes import attempt
+from roost.agent.system.clock import now_iso
 from roost.agent.system.processes import OsProcesses
 from roost.protocol import Code, OpError
 

@@ -6,7 +6,7 @@ starts belongs to an agent that is gone, so it becomes `lost`. Records live
 under the agent's state dir, outside /workspace, one JSON file each,
 replaced atomically.
 
-Imports: the agent's file-system layer (`roost.agent.fs`) and the standard library only.
+Imports: the agent's `fs` and `system` layers and the standard library only.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from roost.agent.fs.atomic_json import write_json
+from roost.agent.system.clock import now_iso
 
 RUNNING, EXITED, CLOSED, LOST = "running", "exited", "closed", "lost"
 _TRANSITIONS = {RUNNING: {EXITED, CLOSED, LOST}, EXITED: {CLOSED}, CLOSED: set(), LOST: {CLOSED}}
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass(frozen=True)

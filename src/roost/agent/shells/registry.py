@@ -6,7 +6,7 @@ copies output into each shell's `ByteRing` and notices when shells end.
 The shell gets the terminal as its controlling tty by opening it itself
 after `setsid` (through `/bin/sh`), so no Python runs between fork and exec.
 
-Imports: this package, protocol and the standard library only.
+Imports: the agent's `system` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import termios
 import threading
 import time
 
-from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore, now_iso
+from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
 from roost.agent.shells.ring import ByteRing
+from roost.agent.system.clock import now_iso
 from roost.agent.system.processes import OsProcesses
 from roost.protocol import Code, OpError
 

@@ -12,7 +12,7 @@ removes what the snapshot does not have. Everything lives in the agent's
 state dir, outside /workspace, and excludes service logs and agent records
 by construction.
 
-Imports: the agent's `fs` layer, this package, protocol and the standard library only.
+Imports: the agent's `fs` and `system` layers, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from roost.agent.snapshots.content import ContentStore
 from roost.agent.snapshots.restore import restore
 from roost.agent.snapshots.set_aside import ASIDE_DIR, SetAside
 from roost.agent.snapshots.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan
+from roost.agent.system.clock import now_iso
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.records import path_key
@@ -169,7 +170,7 @@ class Snapshots:
             )
         with self.blobs.writing() as keeper:
             tree = self.current(keeper)
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        created = now_iso()
         write_json(
             self._manifest(name),
             {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]},
