@@ -218,6 +218,14 @@ def test_malformed_exec_arguments_are_invalid_argument(client: AgentClient, args
     assert _code(info) == "invalid_argument"
 
 
+@pytest.mark.parametrize("op", ["exec", "service.start"])
+@pytest.mark.parametrize("what", [{"argv": ["echo", "a\0b"]}, {"command": "echo a\0b"}], ids=["argv", "command"])
+def test_a_nul_byte_in_what_to_run_is_invalid_argument(client: AgentClient, op: str, what: dict[str, Any]) -> None:
+    with pytest.raises(RoostError) as info:
+        client.call(op, {"name": "nul", **what} if op == "service.start" else what)
+    assert _code(info) == "invalid_argument"
+
+
 # -- multiplexing ------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import threading
@@ -33,23 +32,6 @@ PIPE_SIZE = 1024 * 1024
 READ_SIZE = 1024 * 1024
 # After the command exits, how long descendants may keep its pipes open.
 LINGER_SECONDS = 0.25
-
-
-def _command_argv(ctx: RequestContext) -> list[str]:
-    argv = ctx.args.get("argv")
-    command = ctx.args.get("command")
-    if (argv is None) == (command is None):
-        raise OpError(Code.INVALID_ARGUMENT, "give exactly one of 'argv' (a list) or 'command' (a shell string)")
-    if command is not None:
-        if not isinstance(command, str) or not command.strip():
-            raise OpError(Code.INVALID_ARGUMENT, "'command' must be a non-empty string")
-        shell = shutil.which("bash") or "/bin/sh"
-        return [shell, "-c", command]
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise OpError(Code.INVALID_ARGUMENT, "'argv' must be a non-empty list of strings")
-    if any("\0" in a for a in argv):
-        raise OpError(Code.INVALID_ARGUMENT, "arguments may not contain NUL bytes")
-    return list(argv)
 
 
 def _grow_pipe(fd: int) -> None:
@@ -114,7 +96,7 @@ class _OutputPump:
 
 
 def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    argv = _command_argv(ctx)
+    argv = ctx.arg_command()
     guest_cwd = ctx.arg_path("cwd", "/workspace")
     env = dict(runtime.base_env)
     env.update(ctx.arg_str_map("env"))

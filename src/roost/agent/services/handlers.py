@@ -5,7 +5,6 @@ Imports: the request core, this package, protocol and the standard library only.
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -26,20 +25,6 @@ def supervisor(runtime: AgentRuntime) -> ServiceSupervisor:
     return runtime.part(
         "services", lambda: ServiceSupervisor(runtime.state_dir, runtime.paths, runtime.base_env, runtime.processes)
     )
-
-
-def _argv(ctx: RequestContext) -> list[str]:
-    argv = ctx.args.get("argv")
-    command = ctx.args.get("command")
-    if (argv is None) == (command is None):
-        raise OpError(Code.INVALID_ARGUMENT, "give exactly one of 'argv' or 'command'")
-    if command is not None:
-        if not isinstance(command, str) or not command.strip():
-            raise OpError(Code.INVALID_ARGUMENT, "'command' must be a non-empty string")
-        return [shutil.which("bash") or "/bin/sh", "-c", command]
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise OpError(Code.INVALID_ARGUMENT, "'argv' must be a non-empty list of strings")
-    return list(argv)
 
 
 def _wire(record: ServiceRecord) -> dict[str, Any]:
@@ -64,7 +49,7 @@ def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         raise OpError(Code.INVALID_ARGUMENT, f"restart must be one of {', '.join(RESTART_POLICIES)}")
     spec = ServiceSpec(
         name=name,
-        argv=_argv(ctx),
+        argv=ctx.arg_command(),
         cwd=cwd,
         env=ctx.arg_str_map("env"),
         probe=ProbeSpec.from_args(ctx.args.get("ready")),
