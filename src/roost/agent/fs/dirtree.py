@@ -52,6 +52,10 @@ def _entries(fd: int, ordered: bool) -> list[os.DirEntry[str]]:
     return entries
 
 
+# Per open directory on the current path: its fd, its path prefix, its entries, and what of `after` still applies there.
+_Open = tuple[int, str, Iterator[os.DirEntry[str]], tuple[bytes, ...] | None]
+
+
 def walk(
     top_fd: int,
     *,
@@ -71,56 +75,69 @@ def walk(
     gone before they are looked at, are skipped.
     """
     ordered = ordered or after is not None
-    # Per open directory: its fd, its path prefix, its entries, and what of `after` still applies there.
-    stack: list[tuple[int, str, Iterator[os.DirEntry[str]], tuple[bytes, ...] | None]] = []
+    stack: list[_Open] = []
     try:
         stack.append((top_fd, "", iter(_entries(top_fd, ordered)), after or None))
         if prune is not None:
             prune.enter("", top_fd)
-        while stack:
-            fd, prefix, entries, resume = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
-                stack.pop()
-                if fd != top_fd:
-                    os.close(fd)
-                continue
-            rel = prefix + entry.name
-            if rel in exclude:
-                continue
-            inside: tuple[bytes, ...] | None = None
-            seen = False
-            if resume is not None:
-                name = os.fsencode(entry.name)
-                if name < resume[0]:
-                    continue  # it and all it holds come before `after`
-                if name == resume[0]:
-                    seen, inside = True, resume[1:] or None  # `after` is this entry or below it
-                else:
-                    stack[-1] = (fd, prefix, entries, None)  # everything from here on comes after
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # removed while we looked
-            if prune is not None and prune.excluded(prefix, entry.name, stat.S_ISDIR(st.st_mode)):
-                continue
-            if not seen:
-                yield Found(rel, entry.name, fd, st)
-            if not stat.S_ISDIR(st.st_mode):
-                continue
-            try:
-                child = os.open(entry.name, DIR_READ_FLAGS, dir_fd=fd)
-            except OSError:
-                continue  # unreadable, gone, or no longer a directory (a link now: ELOOP/ENOTDIR)
-            try:
-                children = _entries(child, ordered)
-            except OSError:
-                os.close(child)
-                continue
-            stack.append((child, rel + "/", iter(children), inside))
-            if prune is not None:
-                prune.enter(rel + "/", child)
+        yield from _walk(stack, top_fd, exclude, ordered, prune)
     finally:
         for fd, _, _, _ in stack:
             if fd != top_fd:
                 os.close(fd)
+
+
+def _walk(
+    stack: list[_Open], top_fd: int, exclude: frozenset[str], ordered: bool, prune: Pruner | None
+) -> Iterator[Found]:
+    """`walk`'s loop: entries of the directory on top of `stack`, descending into each subdirectory as it comes."""
+    while stack:
+        fd, prefix, entries, resume = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            if fd != top_fd:
+                os.close(fd)
+            continue
+        rel = prefix + entry.name
+        if rel in exclude:
+            continue
+        inside: tuple[bytes, ...] | None = None
+        seen = False
+        if resume is not None:
+            name = os.fsencode(entry.name)
+            if name < resume[0]:
+                continue  # it and all it holds come before `after`
+            if name == resume[0]:
+                seen, inside = True, resume[1:] or None  # `after` is this entry or below it
+            else:
+                stack[-1] = (fd, prefix, entries, None)  # everything from here on comes after
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # removed while we looked
+        if prune is not None and prune.excluded(prefix, entry.name, stat.S_ISDIR(st.st_mode)):
+            continue
+        if not seen:
+            yield Found(rel, entry.name, fd, st)
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        opened = _open_dir(fd, entry.name, ordered)
+        if opened is None:
+            continue
+        stack.append((opened[0], rel + "/", iter(opened[1]), inside))
+        if prune is not None:
+            prune.enter(rel + "/", opened[0])
+
+
+def _open_dir(parent_fd: int, name: str, ordered: bool) -> tuple[int, list[os.DirEntry[str]]] | None:
+    """Subdirectory `name` opened without following a link, and its entries; None if it cannot be read."""
+    try:
+        child = os.open(name, DIR_READ_FLAGS, dir_fd=parent_fd)
+    except OSError:
+        return None  # unreadable, gone, or no longer a directory (a link now: ELOOP/ENOTDIR)
+    try:
+        return child, _entries(child, ordered)
+    except OSError:
+        os.close(child)
+        return None
