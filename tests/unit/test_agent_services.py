@@ -309,6 +309,17 @@ def test_a_running_name_is_refused_and_a_stopped_one_starts_again(
     assert again.pid != first.pid
 
 
+def test_a_service_killed_by_a_real_time_signal_fails_naming_the_signal_by_number(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
+) -> None:
+    assert supervisor.start(_spec()).state == READY
+    fake_os.latest().exit(-(signal.SIGRTMIN + 1))  # real-time signals have no name of their own
+    wait_until(lambda: supervisor.get("web").done.is_set(), what="the watcher to record the exit")
+    record = _state(supervisor, "web")
+    assert (record.state, record.exit_code, record.signal) == (FAILED, None, str(signal.SIGRTMIN + 1))
+    assert record.reason == f"process was killed by {signal.SIGRTMIN + 1}"
+
+
 # -- restart policies -----------------------------------------------------------------------------
 
 

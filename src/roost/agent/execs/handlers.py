@@ -24,7 +24,7 @@ from typing import Any
 from roost.agent.context import Reply, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.runtime import AgentRuntime, Handler
-from roost.agent.system.processes import OsProcesses
+from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, Op, OpError
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
@@ -182,19 +182,12 @@ def _supervise(
     returncode = proc.wait()
     if ctx.cancelled.is_set() or cancelled:
         raise OpError(Code.CANCELLED, "exec cancelled by the host")
-    duration_ms = round((time.monotonic() - started) * 1000, 3)
-    exit_code = returncode if returncode >= 0 else None
-    sig = None
-    if returncode < 0:
-        try:
-            sig = signal.Signals(-returncode).name
-        except ValueError:
-            sig = str(-returncode)
+    exit_code, sig = exit_status(returncode)
     return {
         "exit_code": exit_code,
         "signal": sig,
         "timed_out": timed_out,
-        "duration_ms": duration_ms,
+        "duration_ms": round((time.monotonic() - started) * 1000, 3),
         "stdout_bytes": pump.totals["stdout"],
         "stderr_bytes": pump.totals["stderr"],
         "stdout_truncated": pump.sent["stdout"] < pump.totals["stdout"],

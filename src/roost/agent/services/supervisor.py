@@ -39,7 +39,7 @@ from roost.agent.services.model import (
 )
 from roost.agent.services.probes import attempt
 from roost.agent.system.clock import now_iso
-from roost.agent.system.processes import OsProcesses
+from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, OpError
 
 LOG_LINES_ON_FAILURE = 20
@@ -259,8 +259,7 @@ class ServiceSupervisor:
         self._exited(run, proc, code)
 
     def _exited(self, run: _Run, proc: subprocess.Popen[bytes], code: int) -> None:
-        sig = signal.Signals(-code).name if code < 0 else None
-        exit_code = code if code >= 0 else None
+        exit_code, sig = exit_status(code)
         if not run.stopping and run.record.state in ACTIVE:
             was_starting = run.record.state == STARTING
             state = EXITED if code == 0 and not was_starting else FAILED

@@ -26,7 +26,7 @@ import time
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
 from roost.agent.shells.ring import ByteRing
 from roost.agent.system.clock import now_iso
-from roost.agent.system.processes import OsProcesses
+from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, OpError
 
 RING_BYTES = 4 * 1024 * 1024
@@ -247,8 +247,8 @@ class ShellRegistry:
             pass
         session.ring.close()
         if session.record.state == RUNNING:
-            sig = signal.Signals(-code).name if code < 0 else None
-            self._update(session, EXITED, exit_code=code if code >= 0 else None, signal=sig, closed_at=now_iso())
+            exit_code, sig = exit_status(code)
+            self._update(session, EXITED, exit_code=exit_code, signal=sig, closed_at=now_iso())
 
     # -- reading ---------------------------------------------------------------
     def _wake(self) -> None:

@@ -11,6 +11,7 @@ Imports: this package and the standard library only.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,16 @@ class OsProcesses:
     def leads_a_session(self, pid: int) -> bool:
         """Whether `pid` is running and leads its own session (as every child spawned here does)."""
         return session_of(pid) == pid
+
+
+def exit_status(returncode: int) -> tuple[int | None, str | None]:
+    """A `Popen.returncode` as records carry it: (exit code, None), or (None, the signal that ended it)."""
+    if returncode >= 0:
+        return returncode, None
+    try:
+        return None, signal.Signals(-returncode).name
+    except ValueError:  # a real-time signal, which has no name of its own
+        return None, str(-returncode)
 
 
 def _check_id(pid: int) -> None:
