@@ -6,6 +6,7 @@ Imports: the request core, the agent's `fs` layer, this package, protocol and th
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,6 +182,30 @@ def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, l
     return True
 
 
+def _changes(store: Snapshots, against: str, ctx: RequestContext, filters: list[str]) -> list[Change]:
+    """The changes from snapshot `against` to the workspace now, in tree order, left to the request's rules."""
+    ignore = ignore_filter(ctx.args)
+    with store.lock:
+        base = store.load(against)
+        now = store.current(prune=ignore)
+    if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
+        base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
+    return [c for c in compare(base, now) if _selected(c.path, filters)]
+
+
+def _content_loader(store: Snapshots) -> Loader:
+    """What an entry holds: a link's target, the content a snapshot stored, else the workspace's file as it is now."""
+
+    def load(entry: Entry) -> bytes:
+        if entry.kind == SYMLINK:
+            return os.fsencode(entry.target or "")
+        if entry.digest and store.blobs.has(entry.digest):
+            return store.blobs.read(entry.digest)
+        return store.read_current(entry.path)
+
+    return load
+
+
 def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
 
@@ -196,27 +221,11 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
     cap = ctx.arg_opt_int("max_bytes", minimum=1)
-    filters = _filters(runtime, ctx)
     page = RecordPage(ctx)
     text = _PatchText(page, cap)
-    ignore = ignore_filter(ctx.args)
-    with store.lock:
-        base = store.load(against)
-        now = store.current(prune=ignore)
-    if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
-        base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
-    changes = [c for c in compare(base, now) if _selected(c.path, filters)]
-    counts: dict[str, int] = {}
-    for change in changes:
-        counts[change.change] = counts.get(change.change, 0) + 1
-
-    def load(entry: Entry) -> bytes:
-        if entry.kind == SYMLINK:
-            return os.fsencode(entry.target or "")
-        if entry.digest and store.blobs.has(entry.digest):
-            return store.blobs.read(entry.digest)
-        return store.read_current(entry.path)
-
+    changes = _changes(store, against, ctx, _filters(runtime, ctx))
+    counts = dict(Counter(change.change for change in changes))  # by first appearance, as they are listed
+    load = _content_loader(store)
     unshown = 0  # changes listed without their patch (the cap was spent)
     for change in changes:
         key = path_key(change.path)
