@@ -1,6 +1,6 @@
 """Entry point: ``python3 -m roost.agent --listen unix:PATH|socket-fd:N|vsock:PORT|fd:N``.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the server, the op table, the runtime, the agent's `fs` layer, protocol and the standard library only.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ state machine can be read and tested on its own.
     starting --ready--> ready --exit--> exited | failed --restart--> starting
         \\--probe timeout / exit--> failed           any --stop--> stopped
 
-Imports: the agent's clock (`system.clock`), protocol and the standard library only.
+Standard library and `roost.protocol` only.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ replaced atomically by a temporary file. Large directories removed are set
 aside, and renamed back whole by a later reset that wants them exactly as
 they are (`set_aside.py`).
 
-Imports: protocol, the agent's `fs` layer, this package and the standard library only.
+Imports: the agent's `fs` layer, this package and the standard library only.
 """
 
 from __future__ import annotations
