@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.server import Connection, agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import Connection, agent_info
 from roost.backends import Availability, CreateSpec, ImageKind, Protection
 from roost.errors import CHECK_WORKSPACE, AgentError, RoostError
 from roost.protocol import OpError

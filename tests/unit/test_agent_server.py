@@ -26,9 +26,10 @@ import pytest
 
 from helpers import listed, pid_alive, read_pids, wait_until
 from roost.agent.context import RequestContext
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.server import AGENT_VERSION, Connection, agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import AGENT_VERSION, Connection, agent_info
 from roost.errors import AgentError, RoostError
 from roost.protocol import (
     MAX_BODY_BYTES,
@@ -214,6 +215,14 @@ def test_unknown_op_is_refused_and_the_connection_stays_usable(client: AgentClie
 def test_malformed_exec_arguments_are_invalid_argument(client: AgentClient, args: dict[str, Any]) -> None:
     with pytest.raises(RoostError) as info:
         client.call("exec", args)
+    assert _code(info) == "invalid_argument"
+
+
+@pytest.mark.parametrize("op", ["exec", "service.start"])
+@pytest.mark.parametrize("what", [{"argv": ["echo", "a\0b"]}, {"command": "echo a\0b"}], ids=["argv", "command"])
+def test_a_nul_byte_in_what_to_run_is_invalid_argument(client: AgentClient, op: str, what: dict[str, Any]) -> None:
+    with pytest.raises(RoostError) as info:
+        client.call(op, {"name": "nul", **what} if op == "service.start" else what)
     assert _code(info) == "invalid_argument"
 
 
@@ -726,7 +735,7 @@ def _has_an_io_error(runtime: AgentRuntime, ctx: RequestContext) -> None:
 
 def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> None:
     runtime = AgentRuntime(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
-    table = OpTable(runtime, {"fill": f"{__name__}:_runs_out_of_space", "break": f"{__name__}:_has_an_io_error"})
+    table = OpTable(runtime, {"fill": _runs_out_of_space, "break": _has_an_io_error})
 
     def call(op: str) -> None:
         table.call(RequestContext(1, op, {}, b"", lambda channel, data: None, None, threading.Event()))

@@ -16,17 +16,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_agent_process, wait_until
-from roost.agent.paths import WorkspacePaths
-from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
-from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
-from roost.agent.services import OsProcesses, ServiceSupervisor
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.services.logs import RotatingLog, ServiceLogs, read_from, size, tail
+from roost.agent.services.model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services.supervisor import ServiceSupervisor
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import OpError
 from roost.rpc import connect_unix
 
@@ -95,7 +96,9 @@ class FakeProcesses(OsProcesses):
         self.spawn_error: OSError | None = None
         self._pids = itertools.count(1_000_001)
 
-    def spawn(self, spec: ServiceSpec, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, argv: Sequence[str], cwd: str, env: dict[str, str], *, stdin: int, stdout: int, stderr: int
+    ) -> subprocess.Popen[bytes]:
         if self.spawn_error is not None:
             raise self.spawn_error
         proc = FakeProcess(next(self._pids), ignores_term=self.ignores_term)
@@ -304,6 +307,17 @@ def test_a_running_name_is_refused_and_a_stopped_one_starts_again(
     again = supervisor.start(_spec())
     assert again.state == READY
     assert again.pid != first.pid
+
+
+def test_a_service_killed_by_a_real_time_signal_fails_naming_the_signal_by_number(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
+) -> None:
+    assert supervisor.start(_spec()).state == READY
+    fake_os.latest().exit(-(signal.SIGRTMIN + 1))  # real-time signals have no name of their own
+    wait_until(lambda: supervisor.get("web").done.is_set(), what="the watcher to record the exit")
+    record = _state(supervisor, "web")
+    assert (record.state, record.exit_code, record.signal) == (FAILED, None, str(signal.SIGRTMIN + 1))
+    assert record.reason == f"process was killed by {signal.SIGRTMIN + 1}"
 
 
 # -- restart policies -----------------------------------------------------------------------------

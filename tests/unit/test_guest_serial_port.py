@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.listen import ListenError, serve
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.serial_port import PortStream, wait_for_host
-from roost.agent.server import agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import agent_info
+from roost.agent.server.listen import ListenError, serve
+from roost.agent.server.serial_port import PortStream, wait_for_host
 from roost.rpc import AgentClient
 
 DEADLINE = 10.0

@@ -26,6 +26,18 @@ BEHIND_THE_SDK = (
     "roost.guest",
 )
 
+# The agent's units, lowest layer first (see roost/agent/__init__.py): a unit imports its own modules and
+# those of lower layers; the units of one layer never import each other.
+OPERATIONS = tuple(f"roost.agent.{name}" for name in ("execs", "files", "shells", "services", "snapshots"))
+AGENT_LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
+    {"fs": ("roost.agent.fs",), "system": ("roost.agent.system",)},
+    {"request core": ("roost.agent.context", "roost.agent.record_page", "roost.agent.runtime")},
+    {package.rpartition(".")[2]: (package,) for package in OPERATIONS},
+    {"op table": ("roost.agent.ops",)},
+    {"server": ("roost.agent.server",)},
+    {"entry point": ("roost.agent.__main__",)},
+)
+
 
 def _modules() -> dict[str, Path]:
     found = {}
@@ -167,3 +179,43 @@ def test_backends_only_boot_and_reach_neither_images_nor_the_store_nor_orchestra
 
 def test_the_store_knows_no_backend_image_or_orchestration() -> None:
     assert _reaching(("roost.store",), ("roost.backends", "roost.images", "roost.workspace", "roost.rpc")) == set()
+
+
+def _agent_unit(name: str) -> tuple[int, str] | None:
+    """(layer, unit) of an agent module; None for one no layer holds."""
+    for layer, units in enumerate(AGENT_LAYERS):
+        for unit, packages in units.items():
+            if _within(name, packages):
+                return layer, unit
+    return None
+
+
+AGENT_MODULES = sorted(name for name in MODULES if _within(name, ("roost.agent",)) and name != "roost.agent")
+
+
+def test_every_agent_module_has_a_layer() -> None:
+    assert [name for name in AGENT_MODULES if _agent_unit(name) is None] == []
+
+
+def test_the_agent_imports_only_down_its_layers_and_never_across_one() -> None:
+    wrong = set()
+    for name in AGENT_MODULES:
+        mine = _agent_unit(name)
+        for other in GRAPH[name]:
+            theirs = _agent_unit(other)
+            if mine is None or theirs is None or theirs == mine:
+                continue
+            if theirs[0] >= mine[0]:  # up a layer, or across to another unit of its own
+                wrong.add((name, other))
+    assert wrong == set()
+
+
+def test_only_the_op_table_reaches_the_operation_packages() -> None:
+    reaching = {
+        (name, other)
+        for name in AGENT_MODULES
+        if not _within(name, (*OPERATIONS, "roost.agent.ops"))
+        for other in GRAPH[name]
+        if _within(other, OPERATIONS)
+    }
+    assert reaching == set()
