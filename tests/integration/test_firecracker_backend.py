@@ -180,12 +180,7 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-
-    class OneBackendEngine(Engine):
-        def backend(self, record: WorkspaceRecord) -> Backend[FirecrackerBoot]:
-            return backend
-
-    engine = OneBackendEngine(setup.home)
+    engine = Engine(setup.home, backends={"firecracker": backend})
     boot = backend.create(setup.ws_dir, setup.spec())
     now = utc_now()
     record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, boot=boot)
