@@ -3,7 +3,7 @@
 Preference: firecracker (when KVM can boot a guest), then sandbox (when
 bubblewrap works), then mock, with a warning because mock isolates nothing.
 
-Imports: backends.*, errors, config.
+Imports: backends.* (the built-in backends lazily), errors, models.
 """
 
 from __future__ import annotations

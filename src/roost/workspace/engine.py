@@ -7,7 +7,7 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, rpc, store, workspace.recovery, errors, config and the standard library.
+Imports: backends, rpc, store (records, states), workspace.recovery, errors and the standard library.
 """
 
 from __future__ import annotations

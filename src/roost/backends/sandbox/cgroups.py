@@ -14,7 +14,7 @@ one fixed place per workspace, whichever process (a CLI call, an MCP server,
 the TTL reaper) creates or deletes it, so a delete finds the cgroups of a
 workspace whose record never learnt them (a create killed midway).
 
-Imports: errors and the standard library.
+Imports: the standard library only.
 """
 
 from __future__ import annotations
