@@ -1,8 +1,11 @@
-"""Shared pieces: statistics, result records, temporary roost homes, the venv's `roost`.
+"""Shared pieces: settings, statistics, result records (met, failed, skipped), temporary
+roost homes, the venv's `roost` script and the environment to run it in, resident memory.
 
-Every benchmark runs against its own temporary `ROOST_HOME` with the mock
-backend, and `temp_home` deletes whatever workspaces are left in it on the
-way out, so a failed benchmark leaves no agent processes behind.
+Every benchmark runs against a temporary `ROOST_HOME` of its own (`temp_home`;
+sandbox.py's `warm_home` links in the shared image cache), on the mock backend
+(`BACKEND`) unless it measures another one, and `temp_home` deletes whatever
+workspaces are left in it, on any backend, on the way out, so a failed
+benchmark leaves no agent processes behind.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Resident memory of an idle guest agent right after workspace creation: target < 20 MB (MiB).
 
-The agent pid comes from the workspace record (`runtime["agent_pid"]`); when a
-backend records none, the agent is found in /proc by its socket path.
+The agent pid comes from the workspace record (`boot.agent_pid`); when a
+backend records none, the agent is found in /proc by its home in its command line.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ DESCRIPTION = "VmRSS of the idle agent process after workspace create, mock back
 SETTLE_SECONDS = 0.3
 
 
-def _find_agent(runtime: dict[str, object], home: Path) -> int:
-    pid = runtime.get("agent_pid")
+def _find_agent(boot: dict[str, object], home: Path) -> int:
+    pid = boot.get("agent_pid")
     if isinstance(pid, int):
         return pid
-    needle = str(runtime.get("socket") or home).encode()
+    needle = str(home).encode()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -39,7 +39,8 @@ def run(settings: Settings) -> Result:
     with temp_home() as home, Roost(home=home, backend=BACKEND) as roost:
         ws = roost.create_workspace(ENV)
         try:
-            pid = _find_agent(roost._rt.store.load(ws.id).runtime, home)
+            boot = roost._engine.store.load(ws.id).boot
+            pid = _find_agent({} if boot is None else boot.to_json(), home)
             time.sleep(SETTLE_SECONDS)
             idle_mib = rss_mib(pid)
             ws.exec(["true"])

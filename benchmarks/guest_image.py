@@ -22,7 +22,7 @@ from benchmarks._harness import ENV, Result, Settings, log, skipped, summarize
 
 if TYPE_CHECKING:
     from roost.images.cache import ImageCache
-    from roost.images.guest.build import GuestImage
+    from roost.images.vm.build import GuestImage
 
 REPO = Path(__file__).resolve().parents[1]
 DESCRIPTION = f"guest image for {ENV}: cold build, sizes, and QEMU/TCG boot to a ready agent (reported only)"
@@ -52,7 +52,7 @@ def _temp_cache_with_env(root: Path) -> ImageCache | None:
 
 
 def _boot_once(image: GuestImage, workdir: Path) -> dict[str, float]:
-    from roost.images.guest.qemu import QemuGuest
+    from roost.images.vm.qemu import QemuGuest
     from roost.rpc import AgentClient
 
     with QemuGuest(image, workdir) as vm:
@@ -69,8 +69,8 @@ def _boot_once(image: GuestImage, workdir: Path) -> dict[str, float]:
 
 
 def run(settings: Settings) -> Result:
-    from roost.images.guest.build import ensure_guest_image
-    from roost.images.guest.qemu import qemu_binary
+    from roost.images.vm.build import ensure_guest_image
+    from roost.images.vm.qemu import qemu_binary
 
     if settings.quick:
         return skipped(DESCRIPTION, "a cold guest build downloads the kernel and boots QEMU; not run with --quick")

@@ -5,7 +5,7 @@
 - PTY output throughput into the agent's ring: `head -c 200000000 /dev/zero` in the shell,
   bytes that reached the ring over the time until the prompt returned: target >= 50 MB/s;
 - 50 idle shells in one workspace (mock): growth of the agent's VmRSS (the agent pid is the
-  workspace record's `runtime["agent_pid"]`): target < 30 MiB.
+  workspace record's `boot.agent_pid`): target < 30 MiB.
 
 The sandbox runs use a temporary home linked to the shared, warm image cache
 (see `benchmarks/sandbox.py`) and are skipped, with the reason, when it cannot.
@@ -125,7 +125,8 @@ def idle_shells_rss(settings: Settings) -> Result:
     with sandbox.roost_on("mock") as roost:
         ws = roost.create_workspace(ENV)
         try:
-            pid = roost._rt.store.load(ws.id).runtime.get("agent_pid")
+            boot = roost._engine.store.load(ws.id).boot
+            pid = None if boot is None else boot.to_json().get("agent_pid")
             if not isinstance(pid, int):
                 raise RuntimeError("the workspace record names no agent_pid")
             ws.exec(["true"])  # the agent has served a call: its baseline, not its first import

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 from roost.images.cache import ImageCache
-from roost.images.guest.build import ensure_guest_image
+from roost.images.vm.build import ensure_guest_image
 
 image = ensure_guest_image(ImageCache(Path(os.environ["ROOST_IMAGES"])), "debian:12")
 print(f"images: guest image for debian:12 ready ({image.rootfs.parent.name})")

@@ -88,11 +88,14 @@ def cmdline(pid: int) -> list[str]:
 
 def recorded_root_pid(home: Path, ws_id: str) -> int:
     """The workspace's root process as its backend recorded it (the agent, or the sandbox around it)."""
+    from roost.backends.host_agent import HostAgentBoot
     from roost.store.records import WorkspaceStore
+    from roost.workspace.engine import read_boot
 
-    pid = WorkspaceStore(home).load(ws_id).runtime.get("agent_pid")
-    assert isinstance(pid, int), "the backend records the workspace's root pid in its runtime"
-    return pid
+    boot = WorkspaceStore(home, read_boot).load(ws_id).boot
+    assert isinstance(boot, HostAgentBoot), "the backend records the workspace's root pid in its record"
+    assert boot.agent_pid is not None, "the backend records the workspace's root pid in its record"
+    return boot.agent_pid
 
 
 def agent_process(ws_id: str) -> int:

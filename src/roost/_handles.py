@@ -1,7 +1,11 @@
-"""Workspace handles of the SDK: `Workspace` and its `files`, `shells` and `services`.
+"""Workspace handles of the SDK: `Workspace` and its `files`, `shells`, `services` and `snapshots`.
 
-Each method is a thin call into `roost.workspace`; see `roost.client` for
-the entry point that hands these out.
+Models over an API, as docker-py's are: each handle is bound once to its
+workspace (`BoundWorkspace`: an engine and an id) and each method is one
+call into `roost.workspace` (the exec history's, into `roost.store.history`),
+with the workspace's record read once per call. `roost.client` hands them out.
+
+Imports: arguments, confinement, errors, models, store, workspace and the standard library.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
 
 from roost import arguments
 from roost.confinement import HostArg
@@ -41,9 +46,9 @@ from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
 from roost.workspace import diffs, lifecycle, operations, power, services, shells, snapshots
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
+from roost.workspace.engine import Engine
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
-from roost.workspace.runtime import Runtime
 from roost.workspace.streamed import Streamed
 
 __all__ = [
@@ -57,6 +62,35 @@ __all__ = [
 ]
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class BoundWorkspace:
+    """One workspace of one engine, as every handle of it holds it."""
+
+    __slots__ = ("engine", "id")
+
+    def __init__(self, engine: Engine, ws_id: str) -> None:
+        self.engine = engine
+        self.id = ws_id
+
+    def record(self) -> WorkspaceRecord:
+        """Its record as it is now (another process may have stopped or restarted it).
+
+        Raises:
+            NotFound: workspace_not_found once it is deleted.
+            WorkspaceError: workspace_corrupt.
+        """
+        return self.engine.store.load(self.id)
+
+    def __call__(
+        self, operation: Callable[Concatenate[Engine, WorkspaceRecord, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`operation(engine, record, *args, **kwargs)` with the record read now."""
+        return operation(self.engine, self.record(), *args, **kwargs)
+
+
 def _native(path: str | bytes | None) -> str | None:
     """A path given as bytes, as the `str` `os.fsdecode` makes of it (names are bytes: both are welcome)."""
     return os.fsdecode(path) if isinstance(path, bytes) else path
@@ -65,8 +99,8 @@ def _native(path: str | bytes | None) -> str | None:
 class WorkspaceFiles:
     """File operations of one workspace (`ws.files`)."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
 
     def list(
         self,
@@ -85,7 +119,7 @@ class WorkspaceFiles:
         Raises:
             RoostError: path_not_found, path_outside_workspace, invalid_argument (a bad cursor or limit).
         """
-        return operations.list_files(self._ws._rt, self._ws._record(), path, recursive, cursor=cursor, limit=limit)
+        return self._bound(operations.list_files, path, recursive, cursor=cursor, limit=limit)
 
     def iter(self, path: str | bytes = "/workspace", *, recursive: bool = False) -> Streamed[FileEntry]:
         """Every entry of `path`, in the order of `list`, each as it arrives (bounded memory at any size).
@@ -95,10 +129,10 @@ class WorkspaceFiles:
         Raises:
             RoostError: path_not_found, path_outside_workspace, when iterated.
         """
-        return operations.iter_files(self._ws._rt, self._ws._record(), path, recursive)
+        return self._bound(operations.iter_files, path, recursive)
 
     def stat(self, path: str | bytes) -> FileEntry:
-        return operations.stat_file(self._ws._rt, self._ws._record(), path)
+        return self._bound(operations.stat_file, path)
 
     def read(self, path: str | bytes, *, offset: int = 0, max_bytes: int | None = None) -> FileContent:
         """Read up to `max_bytes` (default 1 MiB, limit 8 MiB) from `offset`.
@@ -106,32 +140,32 @@ class WorkspaceFiles:
         Raises:
             RoostError: path_not_found, path_outside_workspace, read_too_large, is_a_directory.
         """
-        return operations.read_file(self._ws._rt, self._ws._record(), path, offset, max_bytes)
+        return self._bound(operations.read_file, path, offset, max_bytes)
 
     def write(self, path: str | bytes, data: bytes | str, *, mode: int | None = None) -> WriteResult:
         """Write a file atomically, creating parent directories."""
         payload = data.encode() if isinstance(data, str) else data
-        return operations.write_file(self._ws._rt, self._ws._record(), path, payload, mode)
+        return self._bound(operations.write_file, path, payload, mode)
 
     def delete(self, path: str | bytes, *, recursive: bool = False) -> DeleteResult:
-        return operations.delete_file(self._ws._rt, self._ws._record(), path, recursive)
+        return self._bound(operations.delete_file, path, recursive)
 
 
 class WorkspaceShells:
     """PTY shell sessions of one workspace (`ws.shells`); they outlive this process."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
 
     def open(
         self, *, cwd: str | bytes | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
     ) -> ShellInfo:
         """Start an interactive bash on a PTY; it keeps running between calls."""
-        return shells.open_shell(self._ws._rt, self._ws._record(), cwd=_native(cwd), cols=cols, rows=rows, env=env)
+        return self._bound(shells.open_shell, cwd=_native(cwd), cols=cols, rows=rows, env=env)
 
     def list(self) -> list[ShellInfo]:
         """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
-        return shells.list_shells(self._ws._rt, self._ws._record())
+        return self._bound(shells.list_shells)
 
     def read(
         self,
@@ -148,9 +182,8 @@ class WorkspaceShells:
         Raises:
             RoostError: shell_not_found, shell_not_running, read_too_large.
         """
-        return shells.read_shell(
-            self._ws._rt,
-            self._ws._record(),
+        return self._bound(
+            shells.read_shell,
             shell_id,
             cursor=cursor,
             max_bytes=max_bytes,
@@ -161,32 +194,32 @@ class WorkspaceShells:
 
     def write(self, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
         """Type into the shell (a newline is added unless `newline=False`); return bytes written."""
-        return shells.write_shell(self._ws._rt, self._ws._record(), shell_id, data, newline=newline)
+        return self._bound(shells.write_shell, shell_id, data, newline=newline)
 
     def signal(self, shell_id: str, signal: str = "INT") -> str:
         """Send INT, TERM, HUP, KILL or QUIT to the shell's foreground job."""
-        return shells.signal_shell(self._ws._rt, self._ws._record(), shell_id, signal)
+        return self._bound(shells.signal_shell, shell_id, signal)
 
     def resize(self, shell_id: str, cols: int, rows: int) -> None:
         """Change the terminal size; the foreground program gets SIGWINCH."""
-        shells.resize_shell(self._ws._rt, self._ws._record(), shell_id, cols, rows)
+        self._bound(shells.resize_shell, shell_id, cols, rows)
 
     def close(self, shell_id: str) -> ShellInfo:
         """End the shell: HUP, then KILL after a short grace."""
-        return shells.close_shell(self._ws._rt, self._ws._record(), shell_id)
+        return self._bound(shells.close_shell, shell_id)
 
     def attach(
         self, shell_id: str, on_output: Callable[[bytes], None], stop: threading.Event, *, cursor: int | None = None
     ) -> ShellInfo:
         """Stream the shell's output to `on_output` until `stop` is set or the shell ends."""
-        return shells.attach_shell(self._ws._rt, self._ws._record(), shell_id, on_output, stop, cursor=cursor)
+        return self._bound(shells.attach_shell, shell_id, on_output, stop, cursor=cursor)
 
 
 class WorkspaceServices:
     """Named background services of one workspace (`ws.services`)."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
 
     def start(
         self,
@@ -205,20 +238,20 @@ class WorkspaceServices:
         Raises:
             RoostError: service_exists (same name still running), invalid_argument.
         """
-        return services.start_service(
-            self._ws._rt, self._ws._record(), name, command, cwd=_native(cwd), env=env, ready=ready, restart=restart
+        return self._bound(
+            services.start_service, name, command, cwd=_native(cwd), env=env, ready=ready, restart=restart
         )
 
     def list(self) -> list[ServiceInfo]:
-        return services.list_services(self._ws._rt, self._ws._record())
+        return self._bound(services.list_services)
 
     def status(self, name: str) -> ServiceInfo:
         """Raises: RoostError: service_not_found."""
-        return services.service_status(self._ws._rt, self._ws._record(), name)
+        return self._bound(services.service_status, name)
 
     def logs(self, name: str, *, stream: str = "both", tail: int | None = None) -> str:
         """The service's captured output (`stream`: stdout, stderr or both), last `tail` lines."""
-        return services.service_logs(self._ws._rt, self._ws._record(), name, stream=stream, tail=tail)
+        return self._bound(services.service_logs, name, stream=stream, tail=tail)
 
     def follow(
         self,
@@ -230,18 +263,18 @@ class WorkspaceServices:
         tail: int | None = None,
     ) -> None:
         """Stream the log to `on_output` until `stop` is set or the service ends."""
-        services.follow_logs(self._ws._rt, self._ws._record(), name, on_output, stop, stream=stream, tail=tail)
+        self._bound(services.follow_logs, name, on_output, stop, stream=stream, tail=tail)
 
     def stop(self, name: str, *, timeout: float | None = None) -> ServiceInfo:
         """TERM the service's process group, KILL after `timeout` (default 10 s); a dead one stops at once."""
-        return services.stop_service(self._ws._rt, self._ws._record(), name, timeout=timeout)
+        return self._bound(services.stop_service, name, timeout=timeout)
 
 
 class WorkspaceSnapshots:
     """Named snapshots of /workspace (`ws.snapshots`); `baseline` is taken at create."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
 
     def create(self, name: str) -> SnapshotInfo:
         """Checkpoint /workspace; unchanged content is stored once, so this is cheap.
@@ -249,15 +282,15 @@ class WorkspaceSnapshots:
         Raises:
             RoostError: snapshot_exists, invalid_argument.
         """
-        return snapshots.create_snapshot(self._ws._rt, self._ws._record(), name)
+        return self._bound(snapshots.create_snapshot, name)
 
     def list(self) -> list[SnapshotInfo]:
         """Every snapshot, the baseline first, then by creation time."""
-        return snapshots.list_snapshots(self._ws._rt, self._ws._record())
+        return self._bound(snapshots.list_snapshots)
 
     def iter(self) -> Streamed[SnapshotInfo]:
         """The snapshots in the order of `list`, each as it arrives."""
-        return snapshots.iter_snapshots(self._ws._rt, self._ws._record())
+        return self._bound(snapshots.iter_snapshots)
 
     def page(self, *, cursor: str | None = None, limit: int | None = None) -> SnapshotPage:
         """Up to `limit` snapshots after `cursor`; pass `next_cursor` on for the next page (None: done).
@@ -265,32 +298,30 @@ class WorkspaceSnapshots:
         Raises:
             RoostError: invalid_argument (a bad cursor or limit).
         """
-        return snapshots.snapshot_page(self._ws._rt, self._ws._record(), cursor=cursor, limit=limit)
+        return self._bound(snapshots.snapshot_page, cursor=cursor, limit=limit)
 
     def delete(self, name: str) -> None:
         """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
-        snapshots.delete_snapshot(self._ws._rt, self._ws._record(), name)
+        self._bound(snapshots.delete_snapshot, name)
 
 
 class Workspace:
     """A handle on one workspace. Cheap: it holds only the id (and, for a `run`'s, its owner lock)."""
 
-    def __init__(self, rt: Runtime, ws_id: str, *, ephemeral: bool = False, owner: HeldLock | None = None) -> None:
-        self._rt = rt
+    def __init__(self, engine: Engine, ws_id: str, *, ephemeral: bool = False, owner: HeldLock | None = None) -> None:
+        self._engine = engine
+        self._bound = BoundWorkspace(engine, ws_id)
         self.id = ws_id
         self.ephemeral = ephemeral
         self._owner = owner
-        self.files = WorkspaceFiles(self)
-        self.shells = WorkspaceShells(self)
-        self.services = WorkspaceServices(self)
-        self.snapshots = WorkspaceSnapshots(self)
-
-    def _record(self) -> WorkspaceRecord:
-        return self._rt.store.load(self.id)
+        self.files = WorkspaceFiles(self._bound)
+        self.shells = WorkspaceShells(self._bound)
+        self.services = WorkspaceServices(self._bound)
+        self.snapshots = WorkspaceSnapshots(self._bound)
 
     def info(self) -> WorkspaceInfo:
         """Current state, probing the agent's health, with service and shell counts per state."""
-        return lifecycle.info(self._rt, self._record(), counts=True)
+        return self._bound(lifecycle.info, counts=True)
 
     def exec(
         self,
@@ -316,7 +347,7 @@ class Workspace:
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,
             max_output_bytes=max_output_bytes,
         )
-        return operations.run_exec(self._rt, self._record(), spec, on_output)
+        return self._bound(operations.run_exec, spec, on_output)
 
     def sync_push(self, source: HostArg, *, dest: str | bytes = "/workspace", delete: bool = False) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace.
@@ -325,11 +356,11 @@ class Workspace:
         copied as links); a `ConfinedPath` is also opened without following one
         on the way from its root.
         """
-        return operations.sync_push(self._rt, self._record(), arguments.host_path(source, "source"), dest, delete)
+        return self._bound(operations.sync_push, arguments.host_path(source, "source"), dest, delete)
 
     def apply_patch(self, patch: str | bytes, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none (bytes: names in it are taken as bytes)."""
-        return operations.apply_patch(self._rt, self._record(), patch, dry_run)
+        return self._bound(operations.apply_patch, patch, dry_run)
 
     def diff(
         self,
@@ -366,7 +397,7 @@ class Workspace:
         args = diffs.diff_args(
             against=against, paths=paths, stat=stat, max_bytes=max_bytes, cursor=cursor, limit=limit, ignore=rules
         )
-        return diffs.diff(self._rt, self._record(), args)
+        return self._bound(diffs.diff, args)
 
     def diff_entries(
         self,
@@ -386,7 +417,7 @@ class Workspace:
         """
         rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
         args = diffs.diff_args(against=against, paths=paths, stat=True, ignore=rules)
-        return diffs.stream_entries(self._rt, self._record(), args)
+        return self._bound(diffs.stream_entries, args)
 
     def diff_stream(
         self,
@@ -409,7 +440,7 @@ class Workspace:
         """
         rules = diffs.ignore_rules(exclude, gitignore, include_git_dir)
         args = diffs.diff_args(against=against, paths=paths, max_bytes=max_bytes, ignore=rules)
-        return diffs.stream_diff(self._rt, self._record(), args)
+        return self._bound(diffs.stream_diff, args)
 
     def export(
         self,
@@ -437,24 +468,24 @@ class Workspace:
         """
         rules = diffs.ignore_rules(exclude, gitignore, include_git_dir, fmt=format)
         where = arguments.host_path(output, "output")
-        return snapshots.export(self._rt, self._record(), path, where, format, rules)
+        return self._bound(snapshots.export, path, where, format, rules)
 
     def reset(self, *, snapshot: str = "baseline") -> ResetResult:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping
         services and closing shells first; the result names them."""
-        return snapshots.reset(self._rt, self._record(), snapshot)
+        return self._bound(snapshots.reset, snapshot)
 
     def logs(self, limit: int | None = None) -> list[ExecRecord]:
         """The exec history, oldest first (the newest 100 are kept)."""
-        self._record()
-        return ExecHistory(self._rt.store.dir(self.id)).entries(limit)
+        self._bound.record()  # it must exist
+        return ExecHistory(self._engine.store.dir(self.id)).entries(limit)
 
     def exec_output(
         self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536
     ) -> OutputSlice:
         """A window of a past exec's saved output."""
-        self._record()
-        return ExecHistory(self._rt.store.dir(self.id)).read_output(exec_id, stream, offset, max_bytes)
+        self._bound.record()  # it must exist
+        return ExecHistory(self._engine.store.dir(self.id)).read_output(exec_id, stream, offset, max_bytes)
 
     def update(
         self,
@@ -473,7 +504,7 @@ class Workspace:
         if isinstance(remove_labels, str):
             raise InvalidArgument("remove_labels must be a list of label keys", hint=f"e.g. [{remove_labels!r}]")
         record = lifecycle.update(
-            self._rt,
+            self._engine,
             self.id,
             name=name,
             labels=labels,
@@ -481,7 +512,7 @@ class Workspace:
             ttl_seconds=ttl_seconds,
             clear_ttl=clear_ttl,
         )
-        return lifecycle.info(self._rt, record, probe=False)
+        return lifecycle.info(self._engine, record, probe=False)
 
     def stop(self) -> WorkspaceInfo:
         """Shut the workspace down (services stop, shells close), keeping /workspace and its disk.
@@ -491,7 +522,7 @@ class Workspace:
         Raises:
             RoostError: workspace_failed, workspace_busy.
         """
-        return lifecycle.info(self._rt, power.stop(self._rt, self.id), probe=False)
+        return lifecycle.info(self._engine, power.stop(self._engine, self.id), probe=False)
 
     def start(self) -> WorkspaceInfo:
         """Boot a stopped workspace again; /workspace is as it was left.
@@ -499,7 +530,7 @@ class Workspace:
         Raises:
             RoostError: workspace_not_stopped, image_missing, or the backend's boot failure.
         """
-        return lifecycle.info(self._rt, power.start(self._rt, self.id))
+        return lifecycle.info(self._engine, power.start(self._engine, self.id))
 
     def restart(self) -> WorkspaceInfo:
         """Stop whatever is left of the workspace, then start it: the way out of `unhealthy`.
@@ -510,11 +541,11 @@ class Workspace:
         Raises:
             RoostError: workspace_failed, workspace_busy, image_missing, or the backend's boot failure.
         """
-        return lifecycle.info(self._rt, power.restart(self._rt, self.id))
+        return lifecycle.info(self._engine, power.restart(self._engine, self.id))
 
     def delete(self, *, force: bool = False) -> None:
         """Stop every process of the workspace and remove all its files."""
-        lifecycle.delete(self._rt, self.id, force=force)
+        lifecycle.delete(self._engine, self.id, force=force)
 
     def __enter__(self) -> Workspace:
         return self

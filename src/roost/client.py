@@ -14,7 +14,7 @@ Methods mirror the CLI one to one. Each is a thin call into
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,8 @@ from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
 from roost.workspace import doctor, envs, lifecycle
+from roost.workspace.engine import Engine
 from roost.workspace.operations import ExecSpec, OutputCallback
-from roost.workspace.runtime import Runtime
 
 if TYPE_CHECKING:
     from roost.backends.firecracker.binary import InstalledRuntime
@@ -47,12 +47,12 @@ class Roost:
     def __init__(self, home: str | os.PathLike[str] | None = None, backend: str | None = None) -> None:
         from roost.config import requested_backend
 
-        self._rt = Runtime(Path(home) if home is not None else default_home(), backend or requested_backend())
+        self._engine = Engine(Path(home) if home is not None else default_home(), backend or requested_backend())
         self.warnings: list[str] = []
 
     @property
     def home(self) -> Path:
-        return self._rt.home
+        return self._engine.home
 
     def create_workspace(
         self,
@@ -137,11 +137,11 @@ class Roost:
         return self._create(options, ephemeral=True, keep_owner=True)
 
     def _create(self, options: lifecycle.CreateOptions, *, ephemeral: bool, keep_owner: bool = False) -> Workspace:
-        lifecycle.reap_expired(self._rt)
-        created = lifecycle.create(self._rt, options, keep_owner=keep_owner)
+        lifecycle.reap_expired(self._engine)
+        created = lifecycle.create(self._engine, options, keep_owner=keep_owner)
         if created.warning:
             self.warnings.append(created.warning)
-        return Workspace(self._rt, created.record.id, ephemeral=ephemeral, owner=created.owner)
+        return Workspace(self._engine, created.record.id, ephemeral=ephemeral, owner=created.owner)
 
     def workspace(self, ref: str) -> Workspace:
         """A handle on an existing workspace by id, unique id prefix or name.
@@ -150,7 +150,7 @@ class Roost:
             NotFound: workspace_not_found.
             ConflictError: workspace_ambiguous.
         """
-        return Workspace(self._rt, self._rt.store.resolve(ref), ephemeral=False)
+        return Workspace(self._engine, self._engine.store.resolve(ref), ephemeral=False)
 
     def list_workspaces(self) -> list[WorkspaceInfo]:
         """Every workspace (expired ones are reaped first).
@@ -158,10 +158,10 @@ class Roost:
         A workspace whose record cannot be read is listed with state
         `corrupt` and the way out in `health`.
         """
-        lifecycle.reap_expired(self._rt)
+        lifecycle.reap_expired(self._engine)
         return [
-            lifecycle.info(self._rt, r, probe=True) if isinstance(r, WorkspaceRecord) else lifecycle.corrupt_info(r)
-            for r in lifecycle.list_records(self._rt)
+            lifecycle.info(self._engine, r, probe=True) if isinstance(r, WorkspaceRecord) else lifecycle.corrupt_info(r)
+            for r in lifecycle.list_records(self._engine)
         ]
 
     def run(
@@ -181,11 +181,16 @@ class Roost:
         stdin: bytes | str | None = None,
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> ExecResult:
         """Create a workspace, run one command, delete the workspace (even on failure or Ctrl-C).
 
-        A workspace whose process was killed before it could delete it is
-        reaped once its TTL has passed (see `create_run_workspace`).
+        `progress` hears about the create (see `create_workspace`); `on_ready()`
+        is called once the workspace is up and before the command starts (a
+        terminal can take its progress display down there and show `warnings`
+        before the command's output). A workspace whose process was killed
+        before it could delete it is reaped once its TTL has passed (see
+        `create_run_workspace`).
 
         Raises:
             RoostError: invalid_argument for a bad command, cwd, env or timeout (before any
@@ -203,6 +208,8 @@ class Roost:
             progress=progress,
         )
         with workspace:
+            if on_ready is not None:
+                on_ready()
             return workspace.exec(command, cwd=cwd, env=env_vars, timeout=timeout, stdin=stdin, on_output=on_output)
 
     def delete_workspace(self, ref: str, *, force: bool = False) -> str:
@@ -215,11 +222,11 @@ class Roost:
             NotFound: workspace_not_found.
             WorkspaceError: workspace_corrupt, without force.
         """
-        return lifecycle.delete(self._rt, ref, force=force)
+        return lifecycle.delete(self._engine, ref, force=force)
 
     def envs(self) -> list[EnvInfo]:
         """Every environment in the catalog, with its cached image if any."""
-        return envs.list_envs(self._rt)
+        return envs.list_envs(self._engine)
 
     def inspect_env(self, name: str) -> EnvInfo:
         """One environment and its cached image.
@@ -227,7 +234,7 @@ class Roost:
         Raises:
             NotFound: env_not_found.
         """
-        return envs.inspect_env(self._rt, name)
+        return envs.inspect_env(self._engine, name)
 
     def pull_env(
         self,
@@ -242,7 +249,7 @@ class Roost:
         Raises:
             ImageError: no_registry, registry_unreachable, image_not_found, digest_mismatch.
         """
-        return envs.pull(self._rt, name, registry, digest, progress)
+        return envs.pull(self._engine, name, registry, digest, progress)
 
     def build_env(self, name: str, *, progress: ProgressFn | None = None) -> EnvInfo:
         """Build an environment locally with mmdebstrap/debootstrap from apt's mirror.
@@ -250,15 +257,15 @@ class Roost:
         Raises:
             ImageError: build_failed, disk_full, no_bootstrap_tool, userns_unavailable.
         """
-        return envs.build(self._rt, name, progress)
+        return envs.build(self._engine, name, progress)
 
     def push_env(self, name: str, reference: str, *, progress: ProgressFn | None = None) -> str:
         """Publish a cached environment to `host[:port]/repo:tag`; return the manifest digest."""
-        return envs.push(self._rt, name, reference, progress)
+        return envs.push(self._engine, name, reference, progress)
 
     def prune_envs(self) -> PruneResult:
         """Remove cached images that no env name or workspace uses."""
-        return envs.prune(self._rt)
+        return envs.prune(self._engine)
 
     def install_runtime(self, version: str | None = None) -> InstalledRuntime:
         """Install Firecracker's official release for this host (default v1.12.1) into `<home>/runtime`.
@@ -276,15 +283,15 @@ class Roost:
 
     def doctor(self) -> DoctorReport:
         """What this host can run and why (KVM, PVM, bubblewrap, images)."""
-        return doctor.report(self._rt)
+        return doctor.report(self._engine)
 
     def reap_expired(self) -> list[str]:
         """Delete workspaces whose TTL has passed; return their ids."""
-        return lifecycle.reap_expired(self._rt)
+        return lifecycle.reap_expired(self._engine)
 
     def close(self) -> None:
         """Close agent connections (workspaces keep running)."""
-        self._rt.close()
+        self._engine.close()
 
     def __enter__(self) -> Roost:
         return self

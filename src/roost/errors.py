@@ -9,7 +9,9 @@ look at anything else.
 
 Some errors also carry a `Remedy`: the one roost call that gets the user
 out of them, named once so each face can phrase it in its own terms (a
-command line for the CLI and SDK, a tool call for MCP).
+command line for the CLI and SDK, a tool call for MCP). A plain `hint`
+names no face's spelling: no command line, no `--flag`, no tool (a face
+that has a better one of its own puts it in, by code).
 
 This module imports nothing from roost.
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 __all__ = [
+    "CHECK_WORKSPACE",
     "AgentError",
     "BackendError",
     "ConflictError",
@@ -34,6 +37,7 @@ __all__ = [
     "WorkspaceError",
     "error_from_code",
     "is_disk_full",
+    "operator_remedy",
 ]
 
 # errno values that mean "the disk (or the user's quota on it) is full".
@@ -47,28 +51,59 @@ def is_disk_full(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class Remedy:
-    """The workspace operation that fixes an error, phrased by each face its own way.
+    """The roost operation that fixes an error, phrased by each face its own way.
 
-    `operation` is a `workspace_*` operation by its MCP tool name
-    (`workspace_restart`); the CLI spells those with spaces (`roost workspace
-    restart WS`). `flags` are boolean options that must be set (`force` ->
-    `--force` / `force=true`).
+    `operation` is named as its MCP tool is (`workspace_restart`, `shell_list`,
+    `env_list`); the CLI spells it in words, operations on a workspace under
+    `roost workspace` (`roost workspace restart WS`, `roost workspace shell
+    list WS`, `roost env list`). `workspace` is the workspace it acts on (None:
+    none, or not known where the error is raised). `flags` are boolean options
+    that must be set (`force` -> `--force` / `force=true`).
+
+    An `operator` remedy is one only whoever runs roost on the host can carry
+    out, which no MCP tool does (`doctor`, `env_build`, `runtime_install`): a
+    model is told to ask for it. `arguments` are its command line's own
+    (`env_build` takes the environment: `roost env build debian:12`).
     """
 
     summary: str
     operation: str
-    workspace: str
+    workspace: str | None = None
     flags: tuple[str, ...] = ()
+    operator: bool = False
+    arguments: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        """The command line that carries it out: `roost workspace restart ws-1`."""
+        words = ["roost", *self.operation.split("_")]
+        if self.workspace is not None:
+            if words[1] != "workspace":
+                words.insert(1, "workspace")
+            words.append(self.workspace)
+        words += [*self.arguments, *(f"--{flag}" for flag in self.flags)]
+        return " ".join(words)
 
     def as_command(self) -> str:
         """For people at a shell (CLI and SDK): `summary: `roost workspace restart ws-1``."""
-        words = ["roost", *self.operation.split("_"), self.workspace, *(f"--{flag}" for flag in self.flags)]
-        return f"{self.summary}: `{' '.join(words)}`"
+        return f"{self.summary}: `{self.command()}`"
 
     def as_tool_call(self) -> str:
         """For a model talking MCP: `summary: call workspace_restart with workspace="ws-1"`."""
-        arguments = [f'workspace="{self.workspace}"', *(f"{flag}=true" for flag in self.flags)]
-        return f"{self.summary}: call {self.operation} with {', '.join(arguments)}"
+        if self.operator:
+            return f"{self.summary}: ask whoever runs the MCP server to run `{self.command()}` on its host"
+        arguments = [f'workspace="{self.workspace}"'] if self.workspace is not None else []
+        arguments += [f"{flag}=true" for flag in self.flags]
+        return f"{self.summary}: call {self.operation}" + (f" with {', '.join(arguments)}" if arguments else "")
+
+
+# An agent that cannot be reached, where the workspace is not known (the orchestration layer,
+# which knows it, points such errors at restarting that workspace when that is the way out).
+CHECK_WORKSPACE = Remedy("check the workspace's state; it may need a restart", "workspace_status")
+
+
+def operator_remedy(summary: str, operation: str, *arguments: str) -> Remedy:
+    """A remedy only the host's operator can carry out (see `Remedy.operator`)."""
+    return Remedy(summary, operation, operator=True, arguments=arguments)
 
 
 class RoostError(Exception):
@@ -200,11 +235,11 @@ _AGENT_CODE_CLASSES: dict[str, type[RoostError]] = {
 
 # Hints for agent errors that arrive without one.
 _DEFAULT_HINTS: dict[str, str] = {
-    "path_not_found": "check the path with `roost workspace file list`",
+    "path_not_found": "check the path: list the directory it should be in",
     "not_a_directory": "a parent of the path is a file",
     "is_a_directory": "give a file path, or list the directory instead",
-    "directory_not_empty": "pass --recursive to delete it with its contents",
-    "permission_denied": "check the file's mode with `roost workspace file stat`",
+    "directory_not_empty": "delete it recursively to remove its contents too",
+    "permission_denied": "check the file's mode (stat it)",
     "cancelled": "the call was stopped before it finished",
     "internal": "this is a bug in the roost agent; please report it",
     "unknown_op": "roost and the workspace agent are different versions; recreate the workspace",

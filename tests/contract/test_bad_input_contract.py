@@ -130,6 +130,7 @@ def test_a_refused_create_or_run_leaves_no_workspace_and_no_directory(roost: Roo
         env = options.pop("env", "debian:12")
         error = _refused(lambda env=env, options=options: roost.create_workspace(env, **options), name)
         assert error.code == "invalid_argument", (name, error.message)
+    made: list[str] = []
     for name, (command, kwargs) in {
         "run timeout": ("true", {"timeout": math.nan}),
         "run env": ("true", {"env_vars": {"1A": "x"}}),
@@ -137,7 +138,13 @@ def test_a_refused_create_or_run_leaves_no_workspace_and_no_directory(roost: Roo
         "run seed_path": ("true", {"seed_path": 3}),
         "run pids": ("true", {"pids": 0}),
     }.items():
-        error = _refused(lambda command=command, kwargs=kwargs: roost.run("debian:12", command, **kwargs), name)
+        error = _refused(
+            lambda command=command, kwargs=kwargs: roost.run(
+                "debian:12", command, on_ready=lambda: made.append("a workspace"), **kwargs
+            ),
+            name,
+        )
         assert error.code == "invalid_argument", (name, error.message)
+    assert made == []  # refused before a workspace was made, not after
     assert roost.list_workspaces() == []
     assert not (roost.home / "workspaces").exists() or list((roost.home / "workspaces").iterdir()) == []

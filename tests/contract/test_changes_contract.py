@@ -23,7 +23,7 @@ import pytest
 
 from helpers import wait_until
 from roost import Roost, RoostError, Workspace
-from roost.agent.content import ContentStore
+from roost.agent.snapshots.content import ContentStore
 from roost.workspace.readiness import Readiness
 
 pytestmark = [

@@ -264,6 +264,10 @@ def test_shell_errors_carry_stable_codes(workspace: Workspace) -> None:
         return info.value.code
 
     assert code(workspace.shells.read, "sh-00000000") == "shell_not_found"
+    with pytest.raises(RoostError) as unknown:
+        workspace.shells.read("sh-00000000")
+    assert unknown.value.remedy is not None
+    assert (unknown.value.remedy.operation, unknown.value.remedy.workspace) == ("shell_list", workspace.id)
     assert code(workspace.shells.write, "sh-00000000", "true") == "shell_not_found"
     assert code(workspace.shells.write, gone, "true") == "shell_not_running"
     assert code(workspace.shells.signal, gone, "INT") == "shell_not_running"

@@ -19,6 +19,7 @@ from helpers import cmdline, kill_agent, pid_alive, pids_with_env, recorded_root
 from roost import Roost, RoostError, Workspace
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.store.records import WorkspaceStore
+from roost.workspace.engine import read_boot
 
 pytestmark = pytest.mark.contract
 
@@ -123,6 +124,20 @@ def test_ephemeral_workspace_is_deleted_when_its_block_ends(roost: Roost) -> Non
         assert ws.exec("true").ok
         ws_id = ws.id
     assert ws_id not in _workspace_dirs(roost)
+
+
+def test_run_is_ready_before_its_command_runs_and_deletes_its_workspace_after(roost: Roost) -> None:
+    seen: list[object] = []
+    result = roost.run(
+        "debian:12",
+        "cat -",
+        stdin="fed",
+        on_ready=lambda: seen.append([ws.state for ws in roost.list_workspaces()]),
+        on_output=lambda channel, data: seen.append((channel, data)),
+    )
+    assert (result.exit_code, result.stdout) == (0, "fed")
+    assert seen == [["running"], ("stdout", b"fed")]
+    assert roost.list_workspaces() == []
 
 
 # -- exec --------------------------------------------------------------------------
@@ -390,7 +405,9 @@ def test_ttl_reaping_deletes_an_expired_workspace(roost: Roost) -> None:
     doomed = roost.create_workspace("debian:12", ttl_seconds=1)
     lasting = roost.create_workspace("debian:12", ttl_seconds=3600)
     agent = recorded_root_pid(roost.home, doomed.id)
-    WorkspaceStore(roost.home).update(doomed.id, lambda r: r.replace(expires_at="2000-01-01T00:00:00.000000Z"))
+    WorkspaceStore(roost.home, read_boot).update(
+        doomed.id, lambda r: r.replace(expires_at="2000-01-01T00:00:00.000000Z")
+    )
     assert roost.reap_expired() == [doomed.id]
     assert _workspace_dirs(roost) == [lasting.id]
     assert not pid_alive(agent)

@@ -1,4 +1,7 @@
-"""Driving `python -m roost.mcp` over stdio with the real MCP client, for the e2e MCP tests.
+"""Driving the MCP server over stdio with the real MCP client, for the e2e MCP tests.
+
+The server runs as `python -m roost.mcp` (`SERVER_PROGRAM`), or as `roost mcp serve`
+(`ROOST_MCP_SERVE`), which checks its options and becomes that program.
 
 The fixtures these go with (`anyio_backend`, `mcp_home`, `errlog`) are in this folder's conftest.py.
 """
@@ -7,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,17 +18,27 @@ from typing import Any, TextIO
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
+SERVER_PROGRAM = ("-m", "roost.mcp")
+ROOST_MCP_SERVE = ("-m", "roost", "mcp", "serve")
+
 
 @asynccontextmanager
 async def mcp_session(
-    profile: str, home: Path, errlog: TextIO, *, allow_root: Path | None = None, cwd: Path | None = None
+    profile: str,
+    home: Path,
+    errlog: TextIO,
+    *,
+    allow_root: Path | None = None,
+    cwd: Path | None = None,
+    program: Sequence[str] = SERVER_PROGRAM,
 ) -> AsyncIterator[ClientSession]:
     """An initialized session with a server of `profile` on the mock backend, its state in `home`.
 
     With `allow_root`, the server may read and write under that directory (`--allow-root`). The server
     runs in `cwd`, by default the allowed root, or without one the directory that holds `home`.
+    `program` is how Python starts it (`SERVER_PROGRAM` or `ROOST_MCP_SERVE`).
     """
-    args = ["-m", "roost.mcp", "--profile", profile]
+    args = [*program, "--profile", profile]
     if allow_root is not None:
         args += ["--allow-root", str(allow_root)]
     params = StdioServerParameters(

@@ -162,7 +162,7 @@ def test_a_patch_that_does_not_apply_changes_no_file(
 
 def test_an_agent_killed_mid_exec_fails_the_exec_promptly_and_marks_the_workspace_unhealthy(roost: RoostCli) -> None:
     ws_id = roost.create()
-    agent_pid = roost.record(ws_id)["runtime"]["agent_pid"]
+    agent_pid = roost.record(ws_id)["boot"]["agent_pid"]
     running = roost.popen("workspace", "exec", ws_id, "--json", "--", "sleep", "30")
     try:
         sleeper = wait_until(
@@ -195,7 +195,7 @@ def test_an_agent_killed_mid_exec_fails_the_exec_promptly_and_marks_the_workspac
 
 def test_a_corrupt_record_is_reported_and_force_delete_removes_it(roost: RoostCli) -> None:
     ws_id = roost.create()
-    agent_pid = roost.record(ws_id)["runtime"]["agent_pid"]
+    agent_pid = roost.record(ws_id)["boot"]["agent_pid"]
     roost.record_path(ws_id).write_text("{ this is not json")
 
     error = roost.error(roost("workspace", "status", ws_id, "--json"), 5, "workspace_corrupt")

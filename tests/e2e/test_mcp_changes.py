@@ -160,6 +160,8 @@ async def test_change_tools_fail_with_codes_and_exports_stay_under_the_allowed_r
             ):
                 error = await call_error(session, tool, workspace="agent", **arguments)
                 assert error["code"] == code, (tool, arguments)
+                if code == "snapshot_not_found":  # the tool to call, never a command line
+                    assert "call snapshot_list with workspace=" in error["hint"] and "roost " not in error["hint"]
 
 
 async def test_reset_reports_the_services_it_stopped_and_the_shells_it_closed(

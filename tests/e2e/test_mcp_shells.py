@@ -105,8 +105,10 @@ async def _drive_a_shell(session: ClientSession) -> None:
     assert closed["state"] == "closed"
     error = await call_error(session, "shell_write", workspace=ws, shell=shell, input="true")
     assert error["code"] == "shell_not_running"
+    assert error["hint"].endswith(f'call shell_open with workspace="{ws}"'), error
     error = await call_error(session, "shell_read", workspace=ws, shell="sh-00000000")
     assert error["code"] == "shell_not_found"
+    assert error["hint"] == f'see which shells there are: call shell_list with workspace="{ws}"', error
     error = await call_error(session, "shell_read", workspace=ws, shell=shell, max_bytes=10**7)
     assert error["code"] == "invalid_argument"
     await call(session, "workspace_delete", workspace=ws)

@@ -1,7 +1,8 @@
 """`roost mcp serve` driven over stdio by the real MCP client, against the mock backend.
 
-The server runs as `python -m roost.mcp` (what `roost mcp serve` calls) in a
-subprocess with its own ROOST_HOME; every wait has a deadline.
+The server runs as `python -m roost.mcp` (the program `roost mcp serve` becomes)
+in a subprocess with its own ROOST_HOME, and once as `roost mcp serve` itself;
+every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any, TextIO
 
 import anyio
 import pytest
-from mcp_helpers import call, call_error, mcp_session, text_of
+from mcp_helpers import ROOST_MCP_SERVE, call, call_error, mcp_session, text_of
+
+from roost import Roost
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -48,6 +51,27 @@ async def test_each_profile_exposes_its_tools(mcp_home: Path, allowed: Path, err
     assert core_expected | {"run"} <= names["core"]
     assert names["core"] <= names["full"]
     assert not {name for name in names["core"] if name.startswith(("shell_", "service_", "secret_"))}
+
+
+async def test_roost_mcp_serve_becomes_the_same_server_with_every_option_passed_on(
+    tmp_path: Path, mcp_home: Path, allowed: Path, errlog: TextIO
+) -> None:
+    # What clients are configured to launch. The state directory comes from the CLI's own --home
+    # (the environment names another one), the allowed root from --allow-root.
+    unused_home = tmp_path / "env-home"
+    serve = (ROOST_MCP_SERVE[0], ROOST_MCP_SERVE[1], "--home", str(mcp_home), *ROOST_MCP_SERVE[2:])
+    with anyio.fail_after(DEADLINE):
+        async with mcp_session("core", mcp_home, errlog, allow_root=allowed) as session:
+            expected = {tool.name for tool in (await session.list_tools()).tools}
+        async with mcp_session("core", unused_home, errlog, allow_root=allowed, program=serve) as session:
+            assert {tool.name for tool in (await session.list_tools()).tools} == expected
+            info = await call(session, "workspace_create", name="via-cli", seed_path=str(allowed / "repo"))
+            with Roost(home=mcp_home, backend="mock") as roost:
+                assert [ws.id for ws in roost.list_workspaces()] == [info["id"]]
+            result = await call(session, "workspace_exec", workspace="via-cli", command="cat README")
+            assert (result["exit_code"], result["stdout"]) == (0, "seeded\n")
+            await call(session, "workspace_delete", workspace="via-cli")
+    assert not unused_home.exists()
 
 
 async def test_exec_returns_structured_output_and_big_output_pages_back_in_full(

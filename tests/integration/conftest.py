@@ -1,4 +1,5 @@
-"""Integration fixtures: a real local OCI registry (Debian's docker-registry on 127.0.0.1), one per xdist worker."""
+"""Integration fixtures: a real local OCI registry (Debian's docker-registry on 127.0.0.1), one per xdist
+worker, and the real, pinned Firecracker binary (fakes of it are in firecracker_fakes.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from firecracker_fakes import firecracker_binary
 from registry import RunningRegistry, fetch_registry_binary, start_registry, stop_registry_process
 
 
@@ -36,3 +38,12 @@ def local_registry(running_registry: RunningRegistry) -> str:
 def local_registry_storage(running_registry: RunningRegistry) -> Path:
     """The registry's filesystem storage root, for tests that tamper with stored blobs."""
     return running_registry.storage
+
+
+@pytest.fixture(scope="session")
+def real_binary() -> Path:
+    """The pinned firecracker binary; skips (with the reason) when it cannot be had."""
+    binary, reason = firecracker_binary()
+    if binary is None:
+        pytest.skip(reason)
+    return binary

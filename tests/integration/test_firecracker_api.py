@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary, wait_for_path
+from firecracker_fakes import wait_for_path
 
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
 from roost.errors import BackendError
@@ -30,14 +30,6 @@ class RunningVmm:
     disk: Path
 
 
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    found, reason = firecracker_binary()
-    if found is None:
-        pytest.skip(reason)
-    return found
-
-
 def _start(binary: Path, cwd: Path, socket_name: str = "fc.sock") -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [str(binary), "--api-sock", socket_name, "--id", "roost-test"],
@@ -50,11 +42,11 @@ def _start(binary: Path, cwd: Path, socket_name: str = "fc.sock") -> subprocess.
 
 
 @pytest.fixture
-def vmm(binary: Path, tmp_path: Path) -> Iterator[RunningVmm]:
+def vmm(real_binary: Path, tmp_path: Path) -> Iterator[RunningVmm]:
     kernel, disk = tmp_path / "vmlinux", tmp_path / "disk.ext4"
     kernel.write_bytes(b"")  # exists; never booted
     disk.write_bytes(b"\0" * 65536)
-    proc = _start(binary, tmp_path)
+    proc = _start(real_binary, tmp_path)
     api = FirecrackerApi(tmp_path / "fc.sock", timeout=5)
     try:
         yield RunningVmm(api, proc, tmp_path, kernel, disk)
@@ -181,10 +173,12 @@ def test_a_vmm_that_died_is_unreachable_not_a_fault(vmm: RunningVmm) -> None:
     assert "fc.sock" in caught.value.message
 
 
-def test_a_socket_path_longer_than_sockaddr_un_is_reached_through_its_directory(binary: Path, tmp_path: Path) -> None:
+def test_a_socket_path_longer_than_sockaddr_un_is_reached_through_its_directory(
+    real_binary: Path, tmp_path: Path
+) -> None:
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
-    proc = _start(binary, deep)  # binds the relative name in its cwd
+    proc = _start(real_binary, deep)  # binds the relative name in its cwd
     try:
         assert len(str(deep / "fc.sock")) > 108
         with FirecrackerApi(deep / "fc.sock") as api:

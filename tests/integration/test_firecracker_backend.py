@@ -1,6 +1,6 @@
 """`FirecrackerBackend` end to end without KVM: create, exec, stop, start, crash and delete.
 
-The VMM is the fake from `test_firecracker_support` (Firecracker's API and fault texts, checked
+The VMM is the fake from `firecracker_fakes` (Firecracker's API and fault texts, checked
 against the real binary there; its "guest" is a real roost agent behind a host-side vsock relay),
 so every line of the backend runs: disk copy, launch, API configuration, InstanceStart, the vsock
 handshake under a boot deadline, health, and teardown. Two tests use the real Firecracker binary
@@ -21,20 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_firecracker_support import BOOT_COUNTER_OFFSET, firecracker_binary, jailer_binary, write_fake_vmm
+from firecracker_fakes import BOOT_COUNTER_OFFSET, jailer_binary, write_fake_vmm
 
-from helpers import pids_with_env
+from helpers import pids_with_env, wait_until
 from roost.backends import Backend
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.api import FirecrackerApi
 from roost.backends.firecracker.backend import FirecrackerBackend
+from roost.backends.firecracker.boot import FirecrackerBoot
 from roost.backends.firecracker.jail import CGROUP_PARENT, CGROUP_ROOT, JailSettings, cgroup_version
 from roost.backends.kvm import KvmReport
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import AgentError, BackendError, RoostError
+from roost.images.build import ProgressFn
+from roost.images.cache import EnvImage, ImageCache
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord, utc_now
-from roost.workspace.runtime import Runtime
+from roost.workspace import boot_images, lifecycle, operations
+from roost.workspace.engine import Engine
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +65,9 @@ class Setup:
     state: Path
 
     def spec(self, **changes: Any) -> CreateSpec:
-        return replace(CreateSpec(self.ws_id, "debian:12", {"vcpus": 1, "mem_mib": 256}), **changes)
+        """What orchestration hands the backend: the guest image it prepared among it."""
+        made = CreateSpec(self.ws_id, "debian:12", {"vcpus": 1, "mem_mib": 256}, guest_image=self.image)
+        return replace(made, **changes)
 
     def leftovers(self) -> dict[str, Any]:
         """What a failed or deleted workspace must not leave: processes, sockets, a disk."""
@@ -71,17 +77,9 @@ class Setup:
             "disk": (self.ws_dir / "disk.ext4").exists(),
         }
 
-    def backend(
-        self,
-        binary: Path,
-        image: GuestImage | None = None,
-        boot_timeout: float = 20.0,
-        jail: JailSettings | None = None,
-    ) -> FirecrackerBackend:
-        chosen = image or self.image
+    def backend(self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None) -> FirecrackerBackend:
         return FirecrackerBackend(
             binary=binary,
-            guest_images=lambda spec, home: chosen,
             kvm=lambda: KvmReport("hardware", True, "a test double"),
             boot_timeout=boot_timeout,
             stop_grace=5.0,
@@ -139,8 +137,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
                 pass
 
 
-def run(backend: Backend, ws_dir: Path, runtime: dict[str, Any], *argv: str) -> tuple[int, bytes]:
-    with backend.connect(ws_dir, runtime, timeout=5) as client:
+def run(backend: Backend[FirecrackerBoot], ws_dir: Path, boot: FirecrackerBoot, *argv: str) -> tuple[int, bytes]:
+    with backend.connect(ws_dir, boot, timeout=5) as client:
         reply = client.call(Op.EXEC, {"argv": list(argv)})
     return int(reply.result["exit_code"]), reply.streams.get("stdout", b"")
 
@@ -149,14 +147,12 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec(image_key="sha256:abc"))
-    assert runtime["workspace"] == setup.ws_id
-    assert runtime["disk"] == str(setup.ws_dir / "disk.ext4")
-    assert runtime["image"] == "sha256:abc"
-    assert pids_with_env(WORKSPACE_MARKER, setup.ws_id) >= {runtime["vmm_pid"]}
+    boot = backend.create(setup.ws_dir, setup.spec())
+    assert boot.workspace == setup.ws_id
+    assert pids_with_env(WORKSPACE_MARKER, setup.ws_id) >= {boot.vmm_pid}
     assert boot_count(setup.ws_dir / "disk.ext4") == 1  # the workspace's own copy was booted
     assert boot_count(setup.image.rootfs) == 0  # never the shared base image
-    with FirecrackerApi(runtime["api_socket"]) as api:
+    with FirecrackerApi(setup.ws_dir / "fc.sock") as api:
         config = api.vm_config()
     assert (config["machine-config"]["vcpu_count"], config["machine-config"]["mem_size_mib"]) == (1, 256)
     # The workspace boots its own links to the image's kernel and initramfs.
@@ -169,37 +165,32 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     key = (setup.ws_dir / "agent.key").read_bytes()
     assert boot_args[-2:] == [f"roost.workspace={setup.ws_id}", f"roost.key={key.hex()}"]
     assert [(d["drive_id"], d["path_on_host"], d["is_root_device"]) for d in config["drives"]] == [
-        ("rootfs", runtime["disk"], True)
+        ("rootfs", str(setup.ws_dir / "disk.ext4"), True)
     ]
     assert config["vsock"] == {"guest_cid": 3, "uds_path": "v.sock"}
-    assert run(backend, setup.ws_dir, runtime, "echo", "inside") == (0, b"inside\n")
-    assert backend.health(setup.ws_dir, runtime) is None
+    assert run(backend, setup.ws_dir, boot, "echo", "inside") == (0, b"inside\n")
+    assert backend.health(setup.ws_dir, boot) is None
 
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
     assert setup.leftovers() == {**NOTHING, "disk": True}  # the caller removes the directory
-    assert backend.health(setup.ws_dir, runtime) is not None
+    assert backend.health(setup.ws_dir, boot) is not None
 
 
 def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_unhealthy(
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-
-    class OneBackendRuntime(Runtime):
-        def backend(self, record: WorkspaceRecord) -> Backend:
-            return backend
-
-    rt = OneBackendRuntime(setup.home)
-    runtime = backend.create(setup.ws_dir, setup.spec())
+    engine = Engine(setup.home, backends={"firecracker": backend})
+    boot = backend.create(setup.ws_dir, setup.spec())
     now = utc_now()
-    record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, runtime=runtime)
-    rt.store.save(record)
+    record = WorkspaceRecord(setup.ws_id, "debian:12", "firecracker", "running", now, now, boot=boot)
+    engine.store.save(record)
     errors: list[BaseException] = []
     started = threading.Event()
 
     def long_exec() -> None:
         try:
-            rt.call(record, Op.EXEC, {"argv": ["sleep", "30"]}, on_start=lambda _rid: started.set())
+            engine.call(record, Op.EXEC, {"argv": ["sleep", "30"]}, on_start=lambda _rid: started.set())
         except BaseException as exc:
             errors.append(exc)
 
@@ -207,33 +198,70 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
     worker.start()
     try:
         assert started.wait(10)
-        os.kill(runtime["vmm_pid"], signal.SIGKILL)
+        os.kill(boot.vmm_pid, signal.SIGKILL)
         worker.join(10)
         assert not worker.is_alive()
     finally:
-        rt.close()
+        engine.close()
     [error] = errors
     assert isinstance(error, AgentError)
     assert error.code == "agent_disconnected"
-    after = rt.store.load(setup.ws_id)
+    after = engine.store.load(setup.ws_id)
     assert after.state == "unhealthy"
     assert after.reason is not None and after.reason.startswith("the VMM died")
     with pytest.raises(AgentError) as caught:
-        backend.connect(setup.ws_dir, runtime, timeout=5)
+        backend.connect(setup.ws_dir, boot, timeout=5)
     assert caught.value.code == "agent_unreachable"
     assert "the VMM died" in caught.value.message
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
     assert setup.leftovers() == {**NOTHING, "disk": True}
+
+
+def test_a_create_through_orchestration_prepares_the_guest_image_first_then_boots_it(
+    setup: Setup, fake_vmm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str] = []
+
+    def env_image(cache: ImageCache, env: str, progress: ProgressFn | None) -> EnvImage:
+        assert progress is not None
+        progress(f"pulling {env}", 1, 2)
+        return EnvImage(env, "sha256-env", "registry", utc_now(), 0)
+
+    def guest_image(cache: ImageCache, env: str, progress: ProgressFn | None) -> GuestImage:
+        assert progress is not None
+        # Before the workspace exists: a build that fails leaves nothing behind.
+        assert list(setup.home.glob("workspaces/*/workspace.json")) == []
+        progress("building the root disk (mkfs.ext4)", 4, 6)
+        return setup.image
+
+    engine = Engine(setup.home, "firecracker", backends={"firecracker": setup.backend(fake_vmm)})
+    options = lifecycle.CreateOptions(env="debian:12", progress=lambda step, _done, _total: heard.append(step))
+    with monkeypatch.context() as patched:
+        patched.setattr(boot_images, "ensure_image", env_image)
+        patched.setattr(boot_images, "ensure_guest_image", guest_image)
+        created = lifecycle.create(engine, options)
+    ws_id = created.record.id
+    try:
+        assert heard == ["pulling debian:12", "building the root disk (mkfs.ext4)"]
+        assert (created.record.state, created.record.image) == ("running", "sha256-env")
+        assert isinstance(created.record.boot, FirecrackerBoot)
+        assert boot_count(engine.store.dir(ws_id) / "disk.ext4") == 1  # its own copy of the image it was handed
+        echoed = operations.run_exec(engine, engine.store.load(ws_id), operations.ExecSpec(["echo", "inside"]))
+        assert echoed.stdout == "inside\n"
+    finally:
+        lifecycle.delete(engine, ws_id)
+        engine.close()
+    assert pids_with_env(WORKSPACE_MARKER, ws_id) == set()
 
 
 def test_an_agent_that_never_answers_hits_the_boot_deadline_and_leaves_no_process_socket_or_disk(
     setup: Setup, fake_vmm: Path
 ) -> None:
     silent = replace(setup.image, boot_args=setup.image.boot_args + " fake.agent=never")
-    backend = setup.backend(fake_vmm, silent, boot_timeout=0.5)
+    backend = setup.backend(fake_vmm, boot_timeout=0.5)
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=silent))
     assert caught.value.code == "boot_timeout"
     assert f"vsock port {PORT} within 0.5s" in caught.value.message
     assert "firecracker.log" in caught.value.hint
@@ -243,10 +271,10 @@ def test_an_agent_that_never_answers_hits_the_boot_deadline_and_leaves_no_proces
 
 def test_a_vmm_that_dies_while_booting_fails_at_once_with_its_last_output(setup: Setup, fake_vmm: Path) -> None:
     dying = replace(setup.image, boot_args=setup.image.boot_args + " fake.exit_on_start=1")
-    backend = setup.backend(fake_vmm, dying, boot_timeout=30)
+    backend = setup.backend(fake_vmm, boot_timeout=30)
     started = time.monotonic()
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=dying))
     assert caught.value.code == "vmm_died"
     assert caught.value.message.startswith("the VMM died; its last output: fake guest: booting")
     assert time.monotonic() - started < 10
@@ -257,12 +285,12 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     setup: Setup, fake_vmm: Path
 ) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    assert run(backend, setup.ws_dir, runtime, "sh", "-c", "echo kept > note")[0] == 0
+    boot = backend.create(setup.ws_dir, setup.spec())
+    assert run(backend, setup.ws_dir, boot, "sh", "-c", "echo kept > note")[0] == 0
 
-    stopped = backend.stop(setup.ws_dir, runtime)
-    assert stopped["vmm_pid"] is None
-    assert stopped["stopped_cleanly"] is True  # the guest powered off on Ctrl-Alt-Del, nothing was killed
+    stopped = backend.stop(setup.ws_dir, boot)
+    assert stopped.vmm_pid is None
+    assert stopped.stopped_cleanly is True  # the guest powered off on Ctrl-Alt-Del, nothing was killed
     assert setup.leftovers() == {**NOTHING, "disk": True}
     assert "Ctrl-Alt-Del" in (setup.ws_dir / "firecracker.log").read_text()
 
@@ -271,7 +299,7 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
     setup.image.initrd.unlink()
 
     started = backend.start(setup.ws_dir, setup.spec(), stopped)
-    assert started["vmm_pid"] not in (None, runtime["vmm_pid"])
+    assert started.vmm_pid not in (None, boot.vmm_pid)
     assert boot_count(setup.ws_dir / "disk.ext4") == 2  # the same disk, booted twice
     assert run(backend, setup.ws_dir, started, "cat", "note") == (0, b"kept\n")
     assert backend.health(setup.ws_dir, started) is None
@@ -280,14 +308,12 @@ def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_ag
 
 def test_start_after_a_crash_removes_the_stale_sockets_the_dead_vmm_left(setup: Setup, fake_vmm: Path) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    os.kill(runtime["vmm_pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while backend.health(setup.ws_dir, runtime) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    boot = backend.create(setup.ws_dir, setup.spec())
+    os.kill(boot.vmm_pid, signal.SIGKILL)
+    wait_until(lambda: backend.health(setup.ws_dir, boot), what="health to notice the VMM is gone")
     assert (setup.ws_dir / "fc.sock").is_socket() and (setup.ws_dir / "v.sock").is_socket()
 
-    restarted = backend.start(setup.ws_dir, setup.spec(), runtime)
+    restarted = backend.start(setup.ws_dir, setup.spec(), boot)
     assert run(backend, setup.ws_dir, restarted, "true") == (0, b"")
     backend.destroy(setup.ws_dir, setup.ws_id, restarted)
 
@@ -306,25 +332,17 @@ def test_start_refuses_a_workspace_disk_that_is_no_longer_ext4(setup: Setup, fak
 
 def test_a_vmm_that_stops_answering_its_api_is_reported_unhealthy(setup: Setup, fake_vmm: Path) -> None:
     backend = setup.backend(fake_vmm)
-    runtime = backend.create(setup.ws_dir, setup.spec())
-    os.kill(runtime["vmm_pid"], signal.SIGSTOP)
+    boot = backend.create(setup.ws_dir, setup.spec())
+    os.kill(boot.vmm_pid, signal.SIGSTOP)
     try:
-        reason = backend.health(setup.ws_dir, runtime)
+        reason = backend.health(setup.ws_dir, boot)
     finally:
-        os.kill(runtime["vmm_pid"], signal.SIGCONT)
+        os.kill(boot.vmm_pid, signal.SIGCONT)
     assert reason is not None and reason.startswith("the VMM does not answer on its API socket")
-    backend.destroy(setup.ws_dir, setup.ws_id, runtime)
+    backend.destroy(setup.ws_dir, setup.ws_id, boot)
 
 
 # -- the real Firecracker binary: the failures it can show without KVM ---------------------------
-@pytest.fixture(scope="module")
-def real_binary() -> Path:
-    binary, reason = firecracker_binary()
-    if binary is None:
-        pytest.skip(reason)
-    return binary
-
-
 def test_real_firecracker_refusing_the_kernel_is_a_vmm_fault_and_nothing_is_left(
     setup: Setup, real_binary: Path
 ) -> None:
@@ -361,9 +379,10 @@ def test_a_jailed_create_gets_as_far_as_instance_start_and_a_refusal_leaves_no_v
 def test_an_image_without_its_initrd_fails_create_before_any_vmm_starts_and_nothing_is_left(
     setup: Setup, real_binary: Path
 ) -> None:
-    backend = setup.backend(real_binary, replace(setup.image, initrd=setup.image.initrd.with_name("gone.img")))
+    backend = setup.backend(real_binary)
+    gone = replace(setup.image, initrd=setup.image.initrd.with_name("gone.img"))
     with pytest.raises(BackendError) as caught:
-        backend.create(setup.ws_dir, setup.spec())
+        backend.create(setup.ws_dir, setup.spec(guest_image=gone))
     assert caught.value.code == "initrd_missing"
     assert "gone.img" in caught.value.message
     assert "roost env build" in caught.value.hint

@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary, jailer_binary
+from firecracker_fakes import firecracker_binary, jailer_binary
 
 from helpers import pid_alive
 from roost.backends.firecracker.backend import FirecrackerBackend
+from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.firecracker.jail import CGROUP_PARENT, CGROUP_ROOT, Jail, JailSettings, cgroup_version
-from roost.backends.firecracker.vm import BootPlan, MicroVm
+from roost.backends.firecracker.vm import MicroVm
 from roost.backends.kvm import KvmReport
 from roost.errors import BackendError
 
@@ -131,21 +133,17 @@ def test_another_process_recognises_the_jailed_vmm_by_its_record_and_no_other(
     ws_dir, _, ws_id = workspace_files
     jailed.launch(firecracker, PLAN)
     backend = FirecrackerBackend(binary=firecracker, jail=None)
-    runtime = {
-        "workspace": ws_id,
-        "vmm_pid": jailed.pid,
-        "jail": {**JailSettings(str(jailer), NOBODY, NOBODY).to_runtime(), "exec_name": firecracker.name},
-    }
+    boot = FirecrackerBoot(ws_id, jailed.pid, PLAN, JailSettings(str(jailer), NOBODY, NOBODY), firecracker.name)
 
     # Its API answers through the jail's socket: the VM exists but was never started.
-    assert backend.health(ws_dir, runtime) == "the VM is not running (Firecracker says 'Not started')"
-    stranger = {**runtime, "workspace": "ws-0000000000"}
+    assert backend.health(ws_dir, boot) == "the VM is not running (Firecracker says 'Not started')"
+    stranger = replace(boot, workspace="ws-0000000000")
     assert "the VMM died" in (backend.health(ws_dir, stranger) or "")
 
     # Even with its pid forgotten, delete finds the jailed VMM through the jailer's pid file.
     pid = jailed.pid
     assert pid is not None
-    backend.destroy(ws_dir, ws_id, {**runtime, "vmm_pid": None})
+    backend.destroy(ws_dir, ws_id, replace(boot, vmm_pid=None))
     assert not pid_alive(pid)
 
 

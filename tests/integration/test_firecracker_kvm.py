@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import firecracker_binary
+from firecracker_fakes import firecracker_binary
 
 from helpers import delete_all_workspaces, pids_with_env
 from roost import Roost
@@ -30,8 +30,8 @@ def _why_not() -> str | None:
     kvm = probe_kvm()
     if not kvm.can_boot_guests:
         return f"needs KVM that boots stock guest kernels; here: {kvm.kind}: {kvm.detail}"
-    if importlib.util.find_spec("roost.images.guest.build") is None:
-        return "roost.images.guest.build (the guest image builder) is not in this tree"
+    if importlib.util.find_spec("roost.images.vm.build") is None:
+        return "roost.images.vm.build (the guest image builder) is not in this tree"
     return None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_firecracker_support import VsockRelay, start_agent, unix_listener
+from firecracker_fakes import VsockRelay, start_agent, unix_listener
 
 from helpers import wait_until
 from roost.backends.firecracker.vsock import VsockConnector

@@ -26,8 +26,8 @@ from helpers import wait_until
 from roost.config import IMAGES_ENV
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
-from roost.images.guest.build import GuestImage, ensure_guest_image
-from roost.images.guest.qemu import QemuGuest, qemu_binary
+from roost.images.vm.build import GuestImage, ensure_guest_image
+from roost.images.vm.qemu import QemuGuest, qemu_binary
 from roost.rpc import AgentClient
 
 REPO = Path(__file__).resolve().parents[2]

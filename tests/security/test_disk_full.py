@@ -21,6 +21,7 @@ from roost import Roost, RoostError, Workspace
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.errors import StorageError
 from roost.store.records import WorkspaceStore
+from roost.workspace.engine import read_boot
 
 TMPFS_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -141,7 +142,7 @@ def test_create_on_a_full_disk_fails_with_disk_full_and_leaves_nothing(roost: Ro
 def test_delete_reports_files_it_could_not_remove_instead_of_hiding_them(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    store = WorkspaceStore(tmp_path / "home")
+    store = WorkspaceStore(tmp_path / "home", read_boot)
     store.ensure()
     mount_point = store.create_dir("ws-0123456789") / "busy"
     mount_point.mkdir()

@@ -24,6 +24,7 @@ from helpers import pids_with_env, processes_mentioning, wait_until
 from roost import Roost
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.store.records import WorkspaceRecord, WorkspaceStore
+from roost.workspace.engine import read_boot
 
 SEED_FILES = 256  # x 64 KiB: seeding and the baseline take long enough to be caught in the act
 DEADLINE = 30.0
@@ -71,12 +72,12 @@ def _nothing_left(roost: Roost, ws_id: str) -> bool:
 def test_a_create_killed_while_seeding_shows_failed_and_delete_removes_everything(
     roost: Roost, cli: RoostCli, tmp_path: Path
 ) -> None:
-    store = WorkspaceStore(roost.home)
+    store = WorkspaceStore(roost.home, read_boot)
     seed = _seed(tmp_path / "seed")
 
     def seeding() -> WorkspaceRecord | None:
         record = _only_record(store)
-        return record if record is not None and record.state == "creating" and record.runtime else None
+        return record if record is not None and record.state == "creating" and record.boot else None
 
     with _cli_process(cli, "workspace", "create", "debian:12", "--seed-path", str(seed)) as proc:
         ws_id = wait_until(seeding, timeout=DEADLINE, interval=0.001, what="the create to start seeding").id
@@ -102,7 +103,7 @@ def test_a_create_killed_while_seeding_shows_failed_and_delete_removes_everythin
 def test_a_killed_run_leaves_a_labelled_workspace_that_is_reaped_only_once_its_owner_is_gone(
     roost: Roost, cli: RoostCli
 ) -> None:
-    store = WorkspaceStore(roost.home)
+    store = WorkspaceStore(roost.home, read_boot)
 
     def running() -> WorkspaceRecord | None:
         record = _only_record(store)

@@ -27,8 +27,10 @@ def _make_legacy(ws_dir: Path) -> None:
     (ws_dir / "run").mkdir()
     record_path = ws_dir / "workspace.json"
     record = json.loads(record_path.read_text())
-    del record["runtime"]["id_map"]
-    record_path.write_text(json.dumps(record))
+    # As that roost wrote it: schema 1, its backend's facts in `runtime`, no id map among them.
+    runtime = {key: value for key, value in record.pop("boot").items() if key != "id_map"}
+    runtime["image"] = record.pop("image")
+    record_path.write_text(json.dumps({**record, "schema_version": 1, "runtime": runtime}))
 
 
 def test_a_workspace_made_before_user_namespaces_starts_with_its_files(sandbox: Roost) -> None:

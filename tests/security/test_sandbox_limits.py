@@ -40,7 +40,7 @@ print(len(children), refused)
 def _enforcement(roost: Roost, ws_id: str) -> cgroups.Enforcement:
     """The cgroups the workspace's record names (what an operator would look up on disk)."""
     record = json.loads((roost.home / "workspaces" / ws_id / "workspace.json").read_text())
-    return cgroups.Enforcement.from_runtime(record["runtime"].get("cgroups"))
+    return cgroups.Enforcement.from_json(record["boot"].get("cgroups"))
 
 
 def _require(enforcement: cgroups.Enforcement, controller: str) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent import dirfd
-from roost.agent.archive import export_archive, import_archive
 from roost.agent.context import RequestContext, UploadBuffer
-from roost.agent.ops import AgentRuntime
-from roost.agent.paths import WorkspacePaths
+from roost.agent.files.archive import export_archive, import_archive
+from roost.agent.fs import dirfd
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import OpError
 
 Tree = dict[str, tuple[str, int, bytes]]
@@ -352,7 +352,7 @@ def test_import_never_stages_through_a_scratch_dir_swapped_for_a_link(tmp_path: 
 
 
 def test_a_file_that_shrinks_while_it_is_exported_is_padded_so_the_tar_stays_whole() -> None:
-    from roost.agent.archive import _SizedReader
+    from roost.agent.files.archive import _SizedReader
 
     reader = _SizedReader(io.BytesIO(b"abc"), 8)  # the header promised 8 bytes; 3 are left
     out = io.BytesIO()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent import trees
-from roost.agent.content import ContentStore
+from roost.agent.snapshots import trees
+from roost.agent.snapshots.content import ContentStore
 
 
 def _sha(data: bytes) -> str:

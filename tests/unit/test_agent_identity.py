@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.server import Connection, agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import Connection, agent_info
 from roost.errors import AgentError
 from roost.protocol import PROTOCOL_VERSIONS, Kind, read_frame, write_frame
 from roost.protocol.identity import AgentIdentity, new_key

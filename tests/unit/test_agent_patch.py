@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from roost.agent.context import RequestContext
-from roost.agent.ops import AgentRuntime
-from roost.agent.patch import apply_patch
-from roost.agent.paths import WorkspacePaths
+from roost.agent.files.patch import apply_patch
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.runtime import AgentRuntime
 from roost.protocol import OpError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.records import decode_records

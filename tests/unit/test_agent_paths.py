@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.paths import WorkspacePaths
-from roost.agent.resolve import MAX_LINK_HOPS, Beneath
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.fs.resolve import MAX_LINK_HOPS, Beneath
 from roost.protocol import OpError
 
 

@@ -16,17 +16,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from helpers import cmdline, listed, pid_alive, process_state, read_pids, start_agent_process, wait_until
-from roost.agent.paths import WorkspacePaths
-from roost.agent.service_logs import RotatingLog, ServiceLogs, read_from, size, tail
-from roost.agent.service_model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
-from roost.agent.services import OsProcesses, ServiceSupervisor
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.services.logs import RotatingLog, ServiceLogs, read_from, size, tail
+from roost.agent.services.model import FAILED, READY, STOPPED, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services.supervisor import ServiceSupervisor
+from roost.agent.system.processes import OsProcesses
 from roost.protocol import OpError
 from roost.rpc import connect_unix
 
@@ -95,7 +96,9 @@ class FakeProcesses(OsProcesses):
         self.spawn_error: OSError | None = None
         self._pids = itertools.count(1_000_001)
 
-    def spawn(self, spec: ServiceSpec, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, argv: Sequence[str], cwd: str, env: dict[str, str], *, stdin: int, stdout: int, stderr: int
+    ) -> subprocess.Popen[bytes]:
         if self.spawn_error is not None:
             raise self.spawn_error
         proc = FakeProcess(next(self._pids), ignores_term=self.ignores_term)
@@ -306,6 +309,17 @@ def test_a_running_name_is_refused_and_a_stopped_one_starts_again(
     assert again.pid != first.pid
 
 
+def test_a_service_killed_by_a_real_time_signal_fails_naming_the_signal_by_number(
+    supervisor: ServiceSupervisor, fake_os: FakeProcesses
+) -> None:
+    assert supervisor.start(_spec()).state == READY
+    fake_os.latest().exit(-(signal.SIGRTMIN + 1))  # real-time signals have no name of their own
+    wait_until(lambda: supervisor.get("web").done.is_set(), what="the watcher to record the exit")
+    record = _state(supervisor, "web")
+    assert (record.state, record.exit_code, record.signal) == (FAILED, None, str(signal.SIGRTMIN + 1))
+    assert record.reason == f"process was killed by {signal.SIGRTMIN + 1}"
+
+
 # -- restart policies -----------------------------------------------------------------------------
 
 
@@ -364,14 +378,16 @@ def test_stopping_a_service_waiting_to_restart_cancels_the_restart(
     supervisor.start(_spec(restart="always"))
     fake_os.latest().exit(0)
     wait_until(lambda: _state(supervisor, "web").state == "exited", what="the exit")
+    (restarter,) = wait_until(
+        lambda: [t for t in threading.enumerate() if t.name == "svc-restart-web"], what="the pending restart"
+    )
     began = time.monotonic()
     assert supervisor.stop("web").state == STOPPED
     assert time.monotonic() - began < QUICK
-    # The backoff (0.1 s) passes; the stopped service stays stopped with one process ever spawned.
-    deadline = time.monotonic() + 0.3
-    while time.monotonic() < deadline:
-        assert _state(supervisor, "web").state == STOPPED
-        time.sleep(0.02)
+    # The restart wakes from its backoff, sees the stop and gives up: one process ever spawned.
+    restarter.join(IO_TIMEOUT)
+    assert not restarter.is_alive()
+    assert _state(supervisor, "web").state == STOPPED
     assert len(fake_os.spawned) == 1
 
 
@@ -491,10 +507,18 @@ def test_os_processes_counts_a_live_child_as_running_until_it_ends() -> None:
         proc.wait(IO_TIMEOUT)
 
 
-def test_os_processes_signalling_a_group_that_is_gone_is_not_an_error() -> None:
-    proc = subprocess.Popen(["true"], start_new_session=True)
-    proc.wait(IO_TIMEOUT)
-    OsProcesses().signal_group(proc.pid, signal.SIGTERM)
+def test_os_processes_signal_the_group_its_gone_leader_left_then_a_gone_group_quietly(tmp_path: Path) -> None:
+    member_pid = tmp_path / "member.pid"
+    leader = subprocess.Popen(["sh", "-c", f"sleep 1000 & echo $! > {member_pid}"], start_new_session=True)
+    leader.wait(IO_TIMEOUT)
+    (member,) = wait_until(lambda: read_pids(member_pid), what="the member the leader left in its group")
+    try:
+        OsProcesses().signal_group(leader.pid, signal.SIGKILL)  # the group, not the (gone) leader's pid
+        wait_until(lambda: not pid_alive(member), what="the kill to reach the group's member")
+        OsProcesses().signal_group(leader.pid, signal.SIGTERM)  # no one is left in it: not an error
+    finally:
+        if pid_alive(member):
+            os.kill(member, signal.SIGKILL)  # the test's own child's child
 
 
 # -- across agent restarts ------------------------------------------------------------------------

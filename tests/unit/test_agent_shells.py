@@ -15,22 +15,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from helpers import cmdline, listed, pid_alive, start_agent_process, wait_until
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.server import Connection, agent_info
-from roost.agent.shell_ops import registry
-from roost.agent.shells import ShellRegistry
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import Connection, agent_info
+from roost.agent.shells.handlers import registry
+from roost.agent.shells.records import RUNNING, ShellRecord
+from roost.agent.shells.registry import ShellRegistry, ShellSession
 from roost.errors import RoostError
 from roost.rpc import AgentClient, connect_unix
 from roost.workspace.terminal_text import plain_text
 
 IO_TIMEOUT = 10.0
-GRACE = 0.5  # roost.agent.shells.CLOSE_GRACE_S: what `close` allows a program after HUP
+GRACE = 0.5  # roost.agent.shells.registry.CLOSE_GRACE_S: what `close` allows a program after HUP
 
 
 @dataclass
@@ -458,3 +460,23 @@ def test_a_shell_can_be_named_by_a_unique_prefix_of_its_id(client: AgentClient) 
 
     assert closed["id"] == record["id"]
     assert _code(client, "shell.read", {"id": "sh-zzzzzzzz"}).code == "shell_not_found"
+
+
+class _Started:
+    """A stand-in for the shell's process: only its pid is looked at."""
+
+    pid = 424242
+
+
+def test_a_shell_with_no_foreground_job_yet_counts_as_its_own_foreground_group() -> None:
+    # A terminal no session holds yet: the kernel names foreground group 0, the caller's own group.
+    master, slave = os.openpty()
+    record = ShellRecord("sh-test", ["sh"], "/workspace", 80, 24, RUNNING, "2026-01-01T00:00:00Z")
+    session = ShellSession(record, cast("subprocess.Popen[bytes]", _Started()), master, 1024)
+    try:
+        assert os.tcgetpgrp(master) == 0
+        assert session.foreground_group() == _Started.pid
+    finally:
+        session.ring.close()
+        os.close(master)
+        os.close(slave)

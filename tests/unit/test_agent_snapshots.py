@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from helpers import wait_until
-from roost.agent.content import ContentStore
 from roost.agent.context import RequestContext
-from roost.agent.ops import AgentRuntime
-from roost.agent.paths import WorkspacePaths
-from roost.agent.snapshot_ops import diff
-from roost.agent.snapshots import BASELINE, Snapshots, check_name, compare
-from roost.agent.trees import DIR, FILE, SYMLINK, Entry
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.runtime import AgentRuntime
+from roost.agent.snapshots.content import ContentStore
+from roost.agent.snapshots.handlers import diff
+from roost.agent.snapshots.named import BASELINE, Snapshots, check_name, compare
+from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry
 from roost.protocol import Code, OpError
 from roost.protocol.records import decode_records
 
@@ -702,7 +702,7 @@ def test_directories_set_aside_inside_the_workspace_never_show_in_a_snapshot_or_
 def test_after_a_directory_came_back_the_next_scan_reads_none_of_its_files(
     aside_store: Snapshots, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from roost.agent import trees
+    from roost.agent.snapshots import trees
 
     _many(root, "node_modules")
     real_now = time.time_ns

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent import trees
-from roost.agent.dirtree import walk
-from roost.agent.trees import DIR, FILE, SYMLINK, Entry, hash_file, scan
+from roost.agent.fs.dirtree import walk
+from roost.agent.snapshots import trees
+from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry, hash_file, scan
 
 
 def scan_dir(root: Path, *args: object, **kwargs: object) -> trees.Tree:
@@ -246,7 +246,7 @@ def test_a_scan_says_which_files_are_binary_as_a_diff_would(root: Path) -> None:
 
 
 def test_a_diff_takes_binary_from_the_scan_without_reading_the_file(root: Path) -> None:
-    from roost.agent.diff_text import binary_change
+    from roost.agent.snapshots.diff_text import binary_change
 
     tree = scan_dir(root)
 

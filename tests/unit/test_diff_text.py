@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roost.agent.diff_text import binary_change, git_blob_id, is_binary, patch_for, quoted
-from roost.agent.patch import _unquote
-from roost.agent.snapshots import compare
-from roost.agent.trees import DIR, FILE, SYMLINK, Entry, scan
+from roost.agent.files.patch import _unquote
+from roost.agent.snapshots.diff_text import binary_change, git_blob_id, is_binary, patch_for, quoted
+from roost.agent.snapshots.named import compare
+from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry, scan
 
 TOOL_TIMEOUT = 30.0
 

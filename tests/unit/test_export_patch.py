@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from roost.agent.diff_text import patch_for
-from roost.agent.trees import SYMLINK, Entry
+from roost.agent.snapshots.diff_text import patch_for
+from roost.agent.snapshots.trees import SYMLINK, Entry
 from roost.models import DiffEntry, SkippedEntry
 from roost.workspace.export_patch import MAX_LINK_SECTION, PatchFilter
 

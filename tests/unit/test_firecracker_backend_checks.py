@@ -3,12 +3,11 @@ files it will hand Firecracker, its per-workspace disk, and what it records to b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,11 +15,13 @@ from roost.backends import BACKEND_NAMES, PREFERENCE, get_backend, select_backen
 from roost.backends.base import CreateSpec
 from roost.backends.firecracker.backend import FirecrackerBackend
 from roost.backends.firecracker.binary import FIRECRACKER_ENV, runtime_dir
-from roost.backends.firecracker.vm import BootPlan, check_disk, check_kernel, copy_disk, with_required_args
+from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
+from roost.backends.firecracker.vm import check_disk, check_kernel, copy_disk, with_required_args
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.cli.main import main
 from roost.errors import AgentError, BackendError, InvalidArgument
 
+PLAN = BootPlan("/k/vmlinux", None, "console=ttyS0", 1024)
 HARDWARE = KvmReport("hardware", True, "hardware virtualisation (kvm, kvm_intel)")
 PVM = KvmReport("pvm", False, "nested PVM (kvm_pvm is loaded): only PVM guest kernels boot")
 NO_KVM = KvmReport("none", False, "/dev/kvm is missing (no KVM on this host)")
@@ -51,10 +52,8 @@ class Image:
         self.agent_vsock_port = 1024
 
 
-def backend_with(kvm: KvmReport, binary: Path | None, image: Any = None) -> FirecrackerBackend:
-    return FirecrackerBackend(
-        binary=binary, kvm=lambda: kvm, guest_images=(lambda s, h: image) if image else None, jail=None
-    )
+def backend_with(kvm: KvmReport, binary: Path | None) -> FirecrackerBackend:
+    return FirecrackerBackend(binary=binary, kvm=lambda: kvm, jail=None)
 
 
 # -- availability -----------------------------------------------------------------------------------
@@ -74,7 +73,7 @@ def test_without_a_binary_or_usable_kvm_the_reason_names_both(tmp_path: Path, mo
 
 
 def test_a_binary_on_a_pvm_host_is_named_with_its_version_and_why_it_cannot_boot(tmp_path: Path) -> None:
-    check = backend_with(PVM, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path)).availability()
+    check = backend_with(PVM, fake_firecracker(tmp_path / "firecracker")).availability()
     assert not check.available
     assert check.reason.startswith(
         f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off, but KVM pvm: nested PVM"
@@ -82,37 +81,29 @@ def test_a_binary_on_a_pvm_host_is_named_with_its_version_and_why_it_cannot_boot
 
 
 def test_a_given_binary_that_does_not_exist_is_named(tmp_path: Path) -> None:
-    check = backend_with(HARDWARE, tmp_path / "nope", Image(tmp_path)).availability()
+    check = backend_with(HARDWARE, tmp_path / "nope").availability()
     assert not check.available
     assert check.reason == f"{tmp_path / 'nope'} is not an executable file"
 
 
 def test_without_dev_kvm_the_reason_says_so(tmp_path: Path) -> None:
-    check = backend_with(NO_KVM, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path)).availability()
+    check = backend_with(NO_KVM, fake_firecracker(tmp_path / "firecracker")).availability()
     assert not check.available
     assert "/dev/kvm is missing" in check.reason
 
 
 def test_a_binary_that_is_not_firecracker_makes_the_backend_unavailable(tmp_path: Path) -> None:
-    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker", "exit 1"), Image(tmp_path)).availability()
+    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker", "exit 1")).availability()
     assert not check.available
     assert "is not a working firecracker" in check.reason
 
 
 def test_a_binary_on_a_host_whose_kvm_boots_guests_is_available(tmp_path: Path) -> None:
-    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path)).availability()
+    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).availability()
     assert check.available
     assert (
         check.reason == f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off; KVM: {HARDWARE.detail}"
     )
-
-
-def test_the_default_guest_image_source_counts_only_when_the_guest_builder_is_installed(tmp_path: Path) -> None:
-    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).availability()
-    has_builder = importlib.util.find_spec("roost.images.guest.build") is not None
-    assert check.available is has_builder
-    if not has_builder:
-        assert check.reason.endswith("but this roost has no guest image builder (roost.images.guest)")
 
 
 def test_asking_for_firecracker_where_it_cannot_run_is_backend_unavailable_with_the_reason() -> None:
@@ -168,9 +159,10 @@ def _ws_dir(tmp_path: Path) -> Path:
 
 
 def test_create_with_a_network_policy_is_refused_until_networking_lands(tmp_path: Path) -> None:
-    backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"), Image(tmp_path))
+    backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
+    spec = CreateSpec("ws-00000000aa", "debian:12", network_policy="egress", guest_image=Image(tmp_path))
     with pytest.raises(InvalidArgument) as caught:
-        backend.create(_ws_dir(tmp_path), CreateSpec("ws-00000000aa", "debian:12", network_policy="egress"))
+        backend.create(_ws_dir(tmp_path), spec)
     assert caught.value.code == "network_policy_unsupported"
 
 
@@ -178,11 +170,21 @@ def test_create_without_a_binary_is_firecracker_missing(tmp_path: Path, monkeypa
     with monkeypatch.context() as patched:
         patched.setenv(FIRECRACKER_ENV, str(tmp_path / "nowhere"))
         with pytest.raises(BackendError) as caught:
-            backend_with(HARDWARE, None, Image(tmp_path)).create(
-                _ws_dir(tmp_path), CreateSpec("ws-00000000aa", "debian:12")
+            backend_with(HARDWARE, None).create(
+                _ws_dir(tmp_path), CreateSpec("ws-00000000aa", "debian:12", guest_image=Image(tmp_path))
             )
     assert caught.value.code == "firecracker_missing"
     assert "roost runtime install" in caught.value.hint
+
+
+def test_create_without_the_guest_image_orchestration_prepares_is_image_missing(tmp_path: Path) -> None:
+    ws_dir = _ws_dir(tmp_path)
+    with pytest.raises(BackendError) as caught:
+        backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).create(
+            ws_dir, CreateSpec("ws-00000000aa", "debian:12")
+        )
+    assert caught.value.code == "image_missing"
+    assert list(ws_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize(("kernel", "code"), [(None, "kernel_missing"), (b"\x1f\x8b compressed", "kernel_invalid")])
@@ -196,8 +198,8 @@ def test_create_with_a_missing_or_compressed_kernel_fails_before_copying_the_dis
         image.kernel.write_bytes(kernel)
     ws_dir = _ws_dir(tmp_path)
     with pytest.raises(BackendError) as caught:
-        backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"), image).create(
-            ws_dir, CreateSpec("ws-00000000aa", "debian:12")
+        backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).create(
+            ws_dir, CreateSpec("ws-00000000aa", "debian:12", guest_image=image)
         )
     assert caught.value.code == code
     assert list(ws_dir.iterdir()) == []
@@ -205,11 +207,11 @@ def test_create_with_a_missing_or_compressed_kernel_fails_before_copying_the_dis
 
 def test_a_vm_that_was_never_started_is_unhealthy_and_unreachable(tmp_path: Path) -> None:
     backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
-    runtime = {"vmm_pid": os.getpid(), "workspace": "ws-00000000aa", "agent_port": 1024}  # alive, but not ours
-    reason = backend.health(tmp_path, runtime)
+    boot = FirecrackerBoot("ws-00000000aa", os.getpid(), PLAN)  # alive, but not ours
+    reason = backend.health(tmp_path, boot)
     assert reason == "the VMM died without output"
     with pytest.raises(AgentError) as caught:
-        backend.connect(tmp_path, runtime, timeout=5)
+        backend.connect(tmp_path, boot, timeout=5)
     assert caught.value.code == "agent_unreachable"
 
 
@@ -218,8 +220,8 @@ def test_stopping_a_vm_that_is_already_gone_only_clears_its_stale_sockets(tmp_pa
     stale.bind(str(tmp_path / "fc.sock"))
     stale.close()
     backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
-    runtime = {"vmm_pid": None, "workspace": "ws-00000000aa", "agent_port": 1024, "disk": "kept"}
-    assert backend.stop(tmp_path, runtime) == {**runtime, "vmm_pid": None, "stopped_cleanly": False}
+    boot = FirecrackerBoot("ws-00000000aa", None, PLAN)
+    assert backend.stop(tmp_path, boot) == replace(boot, vmm_pid=None, stopped_cleanly=False)
     assert not (tmp_path / "fc.sock").exists()
 
 
@@ -276,12 +278,12 @@ def test_a_copy_that_fails_leaves_no_partial_disk(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rootfs.ext4"]
 
 
-def test_the_boot_plan_round_trips_through_the_runtime_record() -> None:
+def test_the_boot_plan_round_trips_through_the_workspace_record() -> None:
     plan = BootPlan("/k/vmlinux", "/k/initrd", "console=ttyS0", 1024, vcpus=4, mem_mib=2048)
-    assert BootPlan.from_runtime(json.loads(json.dumps(plan.to_runtime()))) == plan
+    assert BootPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
 
 
-def test_a_runtime_record_without_the_boot_plan_is_runtime_corrupt() -> None:
+def test_a_workspace_record_without_the_boot_plan_is_runtime_corrupt() -> None:
     with pytest.raises(BackendError) as caught:
-        BootPlan.from_runtime({"kernel": "/k/vmlinux"})
+        BootPlan.from_json({"kernel": "/k/vmlinux"})
     assert caught.value.code == "runtime_corrupt"

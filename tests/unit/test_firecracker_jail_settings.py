@@ -84,10 +84,10 @@ def test_jailer_mode_needs_root(runtime_dir: Path, monkeypatch: pytest.MonkeyPat
 def test_settings_survive_the_runtime_record_and_a_damaged_one_is_runtime_corrupt() -> None:
     settings = JailSettings("/opt/jailer", 1000, 1001, None)
 
-    assert JailSettings.from_runtime(settings.to_runtime()) == settings
-    assert JailSettings.from_runtime(None) is None
+    assert JailSettings.from_json(settings.to_json()) == settings
+    assert JailSettings.from_json(None) is None
     with pytest.raises(BackendError) as caught:
-        JailSettings.from_runtime({"jailer": "/opt/jailer", "uid": "x"})
+        JailSettings.from_json({"jailer": "/opt/jailer", "uid": "x"})
     assert caught.value.code == "runtime_corrupt"
 
 

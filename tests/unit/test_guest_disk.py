@@ -16,8 +16,9 @@ import pytest
 from roost.errors import ImageError
 from roost.images.build import MOUNT_POINTS
 from roost.images.cache import MARKER
-from roost.images.guest.build import GuestImage, image_key, load_guest_image, prune_older
-from roost.images.guest.disk import (
+from roost.images.vm.build import GuestImage, image_key, load_guest_image, prune_older
+from roost.images.vm.disk import (
+    CODE_PATH,
     INIT_PATH,
     GuestFile,
     add_guest_files,
@@ -30,7 +31,7 @@ from roost.images.guest.disk import (
     resolve_inside,
     tree_blocks,
 )
-from roost.images.guest.kernel import KernelBundle
+from roost.images.vm.kernel import KernelBundle
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "src" / "roost"
 
@@ -60,6 +61,33 @@ def test_guest_files_carry_the_agent_protocol_and_init_but_nothing_host_only() -
     launcher = next(f for f in files if f.path == INIT_PATH)
     assert launcher.mode == 0o755 and launcher.data.startswith(b"#!/usr/bin/python3")
     assert files_digest(files) == files_digest(guest_files(PACKAGE_DIR))
+
+
+def test_the_guest_files_alone_import_every_agent_module(tmp_path: Path) -> None:
+    """Every module of the agent's packages is shipped, and needs nothing but them and the stdlib."""
+    for item in guest_files(PACKAGE_DIR):
+        target = tmp_path / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(item.data)
+    code = tmp_path / CODE_PATH
+    modules = sorted(
+        ".".join(source.relative_to(code).with_suffix("").parts).removesuffix(".__init__")
+        for source in (code / "roost" / "agent").rglob("*.py")
+    )
+    shipped = sorted(
+        ".".join(source.relative_to(PACKAGE_DIR.parent).with_suffix("").parts).removesuffix(".__init__")
+        for source in (PACKAGE_DIR / "agent").rglob("*.py")
+    )
+    assert modules == shipped
+    # -S: no site-packages, so the copy (not this checkout) is all there is to import.
+    probe = (
+        "import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+        "print(all(importlib.import_module(m).__file__.startswith(sys.argv[1]) for m in sys.argv[2:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(code), *modules], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "True", "")
 
 
 def test_paths_resolve_through_the_trees_own_symlinks_and_never_leave_it(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.images.guest.initramfs import (
+from roost.images.vm.initramfs import (
     BUSYBOX_APPLETS,
     INIT_SCRIPT,
     ROOT_INIT,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from roost.errors import ImageError
-from roost.images.guest.debs import AptSource, DebRef, apt_state_stamp, first_dependency, parse_stanza
-from roost.images.guest.kernel import (
+from roost.images.vm.debs import AptSource, DebRef, apt_state_stamp, first_dependency, parse_stanza
+from roost.images.vm.kernel import (
     GUEST_MODULES,
     ModuleTree,
     bundle_key,

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.listen import ListenError, serve
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.serial_port import PortStream, wait_for_host
-from roost.agent.server import agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import agent_info
+from roost.agent.server.listen import ListenError, serve
+from roost.agent.server.serial_port import PortStream, wait_for_host
 from roost.rpc import AgentClient
 
 DEADLINE = 10.0
@@ -108,9 +109,11 @@ def test_waiting_for_a_host_sees_a_connected_peer_and_gives_up_on_stop() -> None
 
 def test_ending_a_session_leaves_the_port_open() -> None:
     left, right = socket.socketpair()
+    right.settimeout(DEADLINE)
     try:
         PortStream(left.fileno()).close()
-        os.fstat(left.fileno())
+        os.write(left.fileno(), b"still open")  # raises EBADF had the session closed the port
+        assert right.recv(64) == b"still open"
     finally:
         left.close()
         right.close()

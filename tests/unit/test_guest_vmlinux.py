@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from roost.errors import ImageError
-from roost.images.guest.vmlinux import extract_vmlinux, lz4_block
+from roost.images.vm.vmlinux import extract_vmlinux, lz4_block
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 40 + b"kernel text" * 100
 

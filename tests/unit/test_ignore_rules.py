@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from roost.agent.dirtree import DIR_READ_FLAGS, walk
-from roost.agent.ignore_filter import IgnoreFilter
+from roost.agent.fs.dirtree import DIR_READ_FLAGS, walk
+from roost.agent.fs.ignore_filter import IgnoreFilter
 from roost.protocol import OpError
 from roost.protocol.ignore import IgnoreSpec, RuleChain, parse_lines
 from roost.protocol.limits import MAX_IGNORE_FILE_BYTES

@@ -13,6 +13,7 @@ import pytest
 from roost.backends import get_backend
 from roost.backends.kvm import probe_kvm
 from roost.cli.main import main
+from roost.workspace import doctor
 
 VMX_FLAGS = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr vmx ssse3 sse4_1 sse4_2"
 SVM_FLAGS = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr svm sse4a"
@@ -127,12 +128,29 @@ def doctor_report(
     return json.loads(out)  # type: ignore[no-any-return]
 
 
-def test_doctor_reports_the_kernels_own_kvm_verdict(doctor_report: dict[str, Any]) -> None:
-    checks = {check["name"]: check for check in doctor_report["checks"]}
-    kvm = probe_kvm()
-    assert checks["kvm"]["ok"] is kvm.can_boot_guests
-    assert checks["kvm"]["detail"] == f"{kvm.kind}: {kvm.detail}"
-    assert checks["kvm"]["detail"].split(":", 1)[0] in ("hardware", "pvm", "none")
+@pytest.mark.parametrize(
+    ("host", "ok", "kind"),
+    [
+        ({"device": False}, False, "none"),
+        ({"modules": ("kvm", "kvm_pvm")}, False, "pvm"),
+        ({"modules": ("kvm", "kvm_intel"), "flags": VMX_FLAGS}, True, "hardware"),
+    ],
+    ids=["no-kvm", "nested-pvm", "hardware"],
+)
+def test_doctor_reports_the_kvm_verdict_of_the_host_it_runs_on(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    host: dict[str, Any],
+    ok: bool,
+    kind: str,
+) -> None:
+    root = fake_host(tmp_path / "host", **host)
+    with monkeypatch.context() as patched:
+        patched.setattr(doctor, "probe_kvm", lambda: probe_kvm(root))  # this fake host is the one doctor reads
+        assert main(["--home", str(tmp_path / "home"), "doctor", "--json"]) == 0
+    checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
+    assert (checks["kvm"]["ok"], checks["kvm"]["detail"].split(":", 1)[0]) == (ok, kind)
 
 
 def test_doctor_names_the_default_backend_and_why_the_others_were_passed_over(doctor_report: dict[str, Any]) -> None:

@@ -11,14 +11,14 @@ import pytest
 from roost import Roost
 from roost.store.records import WorkspaceRecord, WorkspaceStore
 from roost.workspace import lifecycle
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine, read_boot
 
 
 class UnsavableStore(WorkspaceStore):
     """A store whose record writes fail the way a full disk or a Ctrl-C makes them fail."""
 
     def __init__(self, home: Path, failure: BaseException) -> None:
-        super().__init__(home)
+        super().__init__(home, read_boot)
         self.failure = failure
         self.attempts = 0
 
@@ -29,11 +29,11 @@ class UnsavableStore(WorkspaceStore):
 
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
 def test_a_create_whose_first_record_write_fails_leaves_no_directory(tmp_path: Path, failure: BaseException) -> None:
-    rt = Runtime(tmp_path / "home", "mock")
-    store = UnsavableStore(rt.home, failure)
-    rt.store = store
+    engine = Engine(tmp_path / "home", "mock")
+    store = UnsavableStore(engine.home, failure)
+    engine.store = store
     with pytest.raises(type(failure)):
-        lifecycle.create(rt, lifecycle.CreateOptions(env="debian:12", name="doomed"))
+        lifecycle.create(engine, lifecycle.CreateOptions(env="debian:12", name="doomed"))
     assert store.attempts == 1
     assert list(store.root.iterdir()) == []
 

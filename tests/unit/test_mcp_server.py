@@ -14,10 +14,13 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from roost.cli.parser import build_parser
 from roost.client import Roost
-from roost.errors import AgentError, InvalidArgument, NotFound, Remedy
+from roost.errors import AgentError, InvalidArgument, NotFound, Remedy, operator_remedy
+from roost.mcp.__main__ import options_from_args
 from roost.mcp.results import offload
 from roost.mcp.server import PROFILES, ServeOptions, build_server
+from roost.serve_options import PROFILE_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -82,9 +85,14 @@ def test_non_loopback_host_is_refused(host: str, tmp_path: Path) -> None:
     assert info.value.code == "invalid_argument"
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
-def test_loopback_hosts_are_accepted(host: str, tmp_path: Path) -> None:
-    ServeOptions(transport="http", host=host).validate()
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("127.0.0.1", "http://127.0.0.1:8765"), ("::1", "http://[::1]:8765"), ("localhost", "http://localhost:8765")],
+)
+def test_loopback_hosts_are_accepted_and_served_at_their_url(host: str, url: str) -> None:
+    options = ServeOptions(transport="http", host=host)
+    options.validate()
+    assert options.url == url
 
 
 @pytest.mark.parametrize("options", [ServeOptions(profile="bogus"), ServeOptions(transport="bogus")])
@@ -95,6 +103,29 @@ def test_unknown_profile_or_transport_is_refused(options: ServeOptions) -> None:
 
 def test_no_host_directory_is_allowed_unless_named() -> None:
     assert ServeOptions().allow_roots == ()
+    assert options_from_args([]) == ServeOptions()
+
+
+SERVE_ARGV = ["--profile", "core", "--transport", "http", "--host", "::1", "--port", "9000"]
+SERVE_ARGV += ["--allow-root", "/a", "--allow-root", "/b", "--token-file", "/t", "--backend", "mock"]
+
+
+def test_roost_mcp_serve_and_the_server_program_read_one_grammar_into_the_same_options() -> None:
+    cli = build_parser().parse_args(["--home", "/h", "mcp", "serve", *SERVE_ARGV])
+    expected = ServeOptions("core", "http", "::1", 9000, ("/a", "/b"), home="/h", backend="mock", token_file="/t")
+    assert ServeOptions.from_arguments(cli) == options_from_args([*SERVE_ARGV, "--home", "/h"]) == expected
+    assert ServeOptions.from_arguments(build_parser().parse_args(["mcp", "serve"])) == ServeOptions()
+
+
+@pytest.mark.parametrize(
+    "options", [ServeOptions(), ServeOptions("run", home="/h", backend="mock", allow_roots=("x",))]
+)
+def test_the_options_the_cli_hands_the_server_program_read_back_whole(options: ServeOptions) -> None:
+    assert options_from_args(options.argv()) == options
+
+
+def test_every_profile_name_the_options_accept_has_its_tools() -> None:
+    assert tuple(PROFILES) == PROFILE_NAMES
 
 
 @pytest.mark.parametrize(
@@ -196,6 +227,17 @@ async def test_blocking_work_runs_off_the_event_loop() -> None:
             Remedy("remove it", "workspace_delete", "ws-1", ("force",)),
             "remove it: `roost workspace delete ws-1 --force`",
             'remove it: call workspace_delete with workspace="ws-1", force=true',
+        ),
+        (
+            Remedy("see which shells there are", "shell_list", "ws-1"),
+            "see which shells there are: `roost workspace shell list ws-1`",
+            'see which shells there are: call shell_list with workspace="ws-1"',
+        ),
+        (Remedy("list them", "env_list"), "list them: `roost env list`", "list them: call env_list"),
+        (
+            operator_remedy("build it first", "env_build", "debian:12"),
+            "build it first: `roost env build debian:12`",
+            "build it first: ask whoever runs the MCP server to run `roost env build debian:12` on its host",
         ),
     ],
 )

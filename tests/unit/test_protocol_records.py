@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 
 from roost.agent.context import Reply, RequestContext
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable, ping
 from roost.agent.record_page import RecordPage
-from roost.agent.server import Connection, agent_info
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import Connection, agent_info
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
 from roost.rpc import AgentClient, RecordStream
 
 IO_TIMEOUT = 20.0
-EMIT = f"{__name__}:emit"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -67,7 +67,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     root = tmp_path / "ws"
     root.mkdir()
     runtime = AgentRuntime(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
-    ops = OpTable(runtime, {"emit": EMIT, "huge": f"{__name__}:huge", "ping": "roost.agent.ops:ping"})
+    ops = OpTable(runtime, {"emit": emit, "huge": huge, "ping": ping})
     agent_sock, host_sock = socket.socketpair()
     host_sock.settimeout(IO_TIMEOUT)  # a broken agent fails the test instead of hanging it
     thread = threading.Thread(target=Connection(agent_sock, ops, agent_info()).serve, daemon=True)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import wait_until
-from roost.agent.ring import ByteRing
+from roost.agent.shells.ring import ByteRing
 
 
 class Chatter:

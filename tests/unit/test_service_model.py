@@ -1,6 +1,6 @@
 """The service model on its own: names, probe specs, the state machine, records and backoff.
 
-`roost.agent.service_model` is pure, so nothing here starts a process.
+`roost.agent.services.model` is pure, so nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roost.agent.service_model import (
+from roost.agent.services.model import (
     ACTIVE,
     EXITED,
     FAILED,

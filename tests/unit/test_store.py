@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from roost.backends.host_agent import HostAgentBoot
 from roost.errors import ConflictError, NotFound, RoostError, StorageError, WorkspaceError
 from roost.models import ExecRecord
 from roost.store.atomic import write_atomic
 from roost.store.history import COMPACT_EVERY, MAX_ENTRIES, ExecHistory
 from roost.store.locks import file_lock
 from roost.store.records import SCHEMA_VERSION, WorkspaceRecord, WorkspaceStore, utc_now
+from roost.workspace.engine import read_boot
 
 PROCESS_TIMEOUT = 30.0
 
@@ -30,7 +32,7 @@ def _record(ws_id: str, **changes: object) -> WorkspaceRecord:
 
 @pytest.fixture
 def store(tmp_path: Path) -> WorkspaceStore:
-    created = WorkspaceStore(tmp_path / "home")
+    created = WorkspaceStore(tmp_path / "home", read_boot)
     created.ensure()
     return created
 
@@ -74,10 +76,10 @@ def test_record_round_trips_through_json_and_the_store(store: WorkspaceStore) ->
         ttl_seconds=60,
         expires_at=utc_now(),
         resources={"vcpus": 2},
-        runtime={"agent_pid": 1, "socket": "/tmp/x"},
+        boot=HostAgentBoot("ws-0123456789", 1),
         exec_count=3,
     )
-    assert WorkspaceRecord.from_json(record.to_json(), "here") == record
+    assert WorkspaceRecord.from_json(record.to_json(), "here", read_boot) == record
     store.create_dir(record.id)
     store.save(record)
     assert store.load(record.id) == record
@@ -194,14 +196,14 @@ def test_a_reference_without_ws_prefix_is_only_ever_a_name(store: WorkspaceStore
 
 def test_home_is_created_private(tmp_path: Path) -> None:
     home = tmp_path / "deep" / "home"
-    WorkspaceStore(home).ensure()
+    WorkspaceStore(home, read_boot).ensure()
     assert home.stat().st_mode & 0o777 == 0o700
     assert (home / "workspaces").stat().st_mode & 0o777 == 0o700
 
 
 def test_home_loosened_by_someone_is_tightened_again(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    store = WorkspaceStore(home)
+    store = WorkspaceStore(home, read_boot)
     store.ensure()
     os.chmod(home, 0o755)
     os.chmod(home / "workspaces", 0o777)
@@ -218,9 +220,10 @@ _UPDATER = textwrap.dedent(
     import sys
     from pathlib import Path
     from roost.store.records import WorkspaceStore
+    from roost.workspace.engine import read_boot
 
     home, ws_id, worker, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    store = WorkspaceStore(Path(home))
+    store = WorkspaceStore(Path(home), read_boot)
     print("ready", flush=True)
     sys.stdin.readline()  # everyone starts together
     for i in range(count):
@@ -302,8 +305,9 @@ _OWNER = textwrap.dedent(
     import sys
     from pathlib import Path
     from roost.store.records import WorkspaceStore
+    from roost.workspace.engine import read_boot
 
-    owner = WorkspaceStore(Path(sys.argv[1])).claim_owner(sys.argv[2])
+    owner = WorkspaceStore(Path(sys.argv[1]), read_boot).claim_owner(sys.argv[2])
     print("owned", flush=True)
     sys.stdin.readline()
     """
@@ -472,7 +476,7 @@ def test_read_output_refuses_bad_windows_and_unknown_execs(tmp_path: Path, args:
 def test_a_home_that_cannot_be_a_directory_is_home_unusable_for_reads_and_writes(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    store = WorkspaceStore(blocker / "roost")
+    store = WorkspaceStore(blocker / "roost", read_boot)
     for attempt in (store.ensure, store.ids):
         with pytest.raises(StorageError) as caught:
             attempt()

@@ -1,6 +1,6 @@
 """Entry point: ``python3 -m roost.agent --listen unix:PATH|socket-fd:N|vsock:PORT|fd:N``.
 
-Imports: the agent's own modules and the standard library only.
+Imports: the server, the op table, the runtime, the agent's `fs` layer, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import os
 import signal
 import sys
 
-from roost.agent.fd_stream import ListenError
-from roost.agent.listen import serve
-from roost.agent.ops import AgentRuntime, OpTable
-from roost.agent.paths import WorkspacePaths
-from roost.agent.server import agent_info
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
+from roost.agent.runtime import AgentRuntime
+from roost.agent.server.connection import agent_info
+from roost.agent.server.fd_stream import ListenError
+from roost.agent.server.listen import serve
 from roost.protocol.identity import KEY_BYTES, AgentIdentity
 
 # Environment variables meant for the agent itself, not for commands it runs.

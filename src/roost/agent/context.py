@@ -168,6 +168,22 @@ class RequestContext:
             raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be true or false")
         return value
 
+    def arg_command(self) -> list[str]:
+        """What to run, as an argv: `argv` (a list) or `command` (a shell string for bash, else sh); exactly one."""
+        argv = self.args.get("argv")
+        command = self.args.get("command")
+        if (argv is None) == (command is None):
+            raise OpError(Code.INVALID_ARGUMENT, "give exactly one of 'argv' (a list) or 'command' (a shell string)")
+        if command is not None:
+            if not isinstance(command, str) or not command.strip():
+                raise OpError(Code.INVALID_ARGUMENT, "'command' must be a non-empty string")
+            argv = [_shell(), "-c", command]
+        elif not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise OpError(Code.INVALID_ARGUMENT, "'argv' must be a non-empty list of strings")
+        if any("\0" in a for a in argv):
+            raise OpError(Code.INVALID_ARGUMENT, "arguments may not contain NUL bytes")
+        return list(argv)
+
     def arg_str_map(self, name: str) -> dict[str, str]:
         value = self.args.get(name) or {}
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -182,3 +198,10 @@ def _native_path(name: str, text: str) -> str:
         raise OpError(
             Code.INVALID_ARGUMENT, f"argument {name!r}: {exc}", hint="quote names as roost lists them"
         ) from None
+
+
+def _shell() -> str:
+    """bash where the workspace has it, else sh."""
+    import shutil  # imported here: shutil pulls in bz2 and lzma, which an idle agent never needs
+
+    return shutil.which("bash") or "/bin/sh"

@@ -3,15 +3,16 @@
 Preference: firecracker (when KVM can boot a guest), then sandbox (when
 bubblewrap works), then mock, with a warning because mock isolates nothing.
 
-Imports: backends.*, errors, config.
+Imports: backends.* (the built-in backends lazily), errors, models.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from roost.backends.base import Availability, Backend, CreateSpec
-from roost.errors import BackendError, InvalidArgument, RoostError
+from roost.backends.base import Availability, Backend, CreateSpec, GuestBootImage, ImageKind
+from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "Availability",
     "Backend",
     "CreateSpec",
+    "GuestBootImage",
+    "ImageKind",
     "Protection",
     "destroy_leftovers",
     "get_backend",
@@ -30,7 +33,7 @@ BACKEND_NAMES: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 PREFERENCE: tuple[str, ...] = ("firecracker", "sandbox", "mock")
 
 
-def get_backend(name: str, home: Path | None = None) -> Backend:
+def get_backend(name: str, home: Path | None = None) -> Backend[Any]:
     """The backend called `name`, for the roost state directory `home`.
 
     Raises:
@@ -55,7 +58,7 @@ def get_backend(name: str, home: Path | None = None) -> Backend:
     )
 
 
-def select_backend(requested: str | None, home: Path | None = None) -> tuple[Backend, str | None]:
+def select_backend(requested: str | None, home: Path | None = None) -> tuple[Backend[Any], str | None]:
     """The backend to use and, when it is a fallback that isolates nothing, a warning.
 
     Raises:
@@ -69,7 +72,7 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
             raise BackendError(
                 f"backend {requested!r} is not available: {check.reason}",
                 code="backend_unavailable",
-                hint="run `roost doctor` to see what this host can run",
+                remedy=operator_remedy("see what this host can run", "doctor"),
             )
         return backend, None
     for name in PREFERENCE:
@@ -78,7 +81,11 @@ def select_backend(requested: str | None, home: Path | None = None) -> tuple[Bac
         if check.available:
             warning = None if check.isolated else f"using the {name} backend: workspaces are NOT isolated"
             return backend, warning
-    raise BackendError("no backend can run on this host", code="backend_unavailable", hint="run `roost doctor`")
+    raise BackendError(
+        "no backend can run on this host",
+        code="backend_unavailable",
+        remedy=operator_remedy("see what this host lacks", "doctor"),
+    )
 
 
 def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> None:
@@ -86,6 +93,6 @@ def destroy_leftovers(ws_dir: Path, ws_id: str, home: Path | None = None) -> Non
     processes, a sandbox's cgroups, a VMM): each backend finds its own by the workspace's id."""
     for name in BACKEND_NAMES:
         try:
-            get_backend(name, home).destroy(ws_dir, ws_id, {"workspace": ws_id})
+            get_backend(name, home).destroy(ws_dir, ws_id, None)
         except RoostError:
             continue  # one backend's trouble must not keep the others from cleaning up

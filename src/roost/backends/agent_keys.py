@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from roost.errors import AgentError
+from roost.errors import CHECK_WORKSPACE, AgentError
 from roost.protocol.identity import AgentIdentity, new_key
 
 KEY_FILE = "agent.key"
@@ -38,6 +38,6 @@ def identity_of(ws_dir: Path, ws_id: str, *, create: bool = False) -> AgentIdent
         raise AgentError(
             f"the workspace's identity key is unreadable ({exc.strerror})",
             code="agent_unreachable",
-            hint="check `roost workspace status`; the workspace may need to be recreated",
+            remedy=CHECK_WORKSPACE,
         ) from None
     return AgentIdentity(ws_id, key)

@@ -1,16 +1,20 @@
-"""The seam every backend implements: boot an agent, hand back a stream to it.
+"""The seam every backend implements: boot, stop, start and destroy a workspace's
+agent, and hand back a handshaken connection to it (`AgentClient`).
 
 Backends differ only in isolation and transport; every workspace operation
-runs in the guest agent. A backend never imports another backend.
+runs in the guest agent. A backend never imports another backend, and boots
+from what orchestration made ready (`CreateSpec`). What a backend must remember
+about a workspace (its boot record) it returns from `create`, `stop` and
+`start` (the workspace's record keeps it as `boot`) and is given back on every call.
 
-Imports: errors, models, rpc and the standard library only.
+Imports: models, rpc and the standard library only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from roost.models import Protection
 from roost.rpc import AgentClient
@@ -26,30 +30,69 @@ class Availability:
     isolated: bool
 
 
+ImageKind = Literal["none", "rootfs", "guest"]
+"""What a backend boots a workspace from, which orchestration prepares before `create`:
+nothing of the image cache, the environment's root filesystem (`CreateSpec.rootfs`), or a
+microVM guest image built from it (`CreateSpec.guest_image`)."""
+
+
+class GuestBootImage(Protocol):
+    """What a microVM boots (roost.images.vm.build.GuestImage): an uncompressed ELF kernel, a
+    gzip'd cpio initramfs, an ext4 root disk (shared: copy it), the kernel command line, and
+    the vsock port the guest's agent listens on."""
+
+    @property
+    def kernel(self) -> Path: ...
+    @property
+    def initrd(self) -> Path: ...
+    @property
+    def rootfs(self) -> Path: ...
+    @property
+    def boot_args(self) -> str: ...
+    @property
+    def agent_vsock_port(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class CreateSpec:
-    """What a backend needs to know to boot one workspace."""
+    """What a backend needs to know to boot one workspace, its image made ready (see `ImageKind`)."""
 
     ws_id: str
     env: str
     resources: dict[str, Any] = field(default_factory=dict)
     network_policy: str = "off"
-    # The environment's cached root filesystem, for backends that need one.
     rootfs: str | None = None
-    image_key: str | None = None
+    guest_image: GuestBootImage | None = None
 
 
-class Backend(Protocol):
+BootT = TypeVar("BootT")
+
+
+class Backend(Protocol[BootT]):
+    """One way of isolating workspaces; `BootT` is what its boots leave in a workspace's record
+    (a frozen value with `to_json()`): enough for any later process to find, reach, stop and
+    boot the workspace again. Methods given None for it deal with a workspace that was never
+    booted (a create that did not get that far) or, where said, one made here now."""
+
     name: str
     isolated: bool
-    needs_image: bool
+    image_kind: ImageKind
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""
         ...
 
-    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
-        """Boot the workspace and its agent; return the runtime facts to persist.
+    def read_boot(self, stored: dict[str, Any]) -> BootT:
+        """This backend's boot record from the JSON object its `to_json()` stored, or any older
+        roost stored for it (unknown keys are ignored).
+
+        Raises:
+            ValueError, TypeError, BackendError (runtime_corrupt): `stored` is not one.
+        """
+        ...
+
+    def create(self, ws_dir: Path, spec: CreateSpec) -> BootT:
+        """Boot the workspace and its agent; return what its record must keep.
 
         On failure the backend cleans up what it started before raising.
 
@@ -58,7 +101,7 @@ class Backend(Protocol):
         """
         ...
 
-    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
+    def connect(self, ws_dir: Path, boot: BootT | None, *, timeout: float) -> AgentClient:
         """Open a handshaken connection to the workspace's agent.
 
         Raises:
@@ -66,16 +109,17 @@ class Backend(Protocol):
         """
         ...
 
-    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
+    def health(self, ws_dir: Path, boot: BootT | None) -> str | None:
         """None when the workspace is alive, else why it is not."""
         ...
 
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+    def destroy(self, ws_dir: Path, ws_id: str, boot: BootT | None) -> None:
         """Stop every process of the workspace and free what it held outside its
-        directory (cgroups, ...). Files are removed by the caller."""
+        directory (cgroups, ...), found by the workspace's id where `boot` is None
+        or out of date. Files are removed by the caller."""
         ...
 
-    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+    def discard_files(self, ws_dir: Path, boot: BootT | None) -> None:
         """After `destroy`, before the caller removes `ws_dir`: delete what the
         workspace wrote there that roost's user cannot delete directly (e.g.
         files owned by a normal user's subordinate ids).
@@ -85,22 +129,22 @@ class Backend(Protocol):
         """
         ...
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
-        """The layers isolating the workspace with this runtime (None: a workspace made
-        here now), active or not and why."""
+    def protections(self, boot: BootT | None) -> tuple[Protection, ...]:
+        """The layers isolating the workspace this boot record describes (None: a workspace
+        made here now), active or not and why."""
         ...
 
-    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+    def rootfs_id_offset(self, boot: BootT | None) -> tuple[int, int]:
         """How far the env rootfs's owners must be shifted (uid, gid) for this workspace
-        (`runtime` None: a new one); (0, 0) uses the cached rootfs as it is."""
+        (`boot` None: a new one); (0, 0) uses the cached rootfs as it is."""
         ...
 
-    def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
-        """Shut the workspace down cleanly, keeping /workspace and its disk; return the runtime to persist."""
+    def stop(self, ws_dir: Path, boot: BootT) -> BootT:
+        """Shut the workspace down cleanly, keeping /workspace and its disk; return what its record must keep."""
         ...
 
-    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
-        """Boot a stopped workspace again from what `stop` kept; return the runtime to persist.
+    def start(self, ws_dir: Path, spec: CreateSpec, boot: BootT) -> BootT:
+        """Boot a stopped workspace again from what `stop` kept; return what its record must keep.
 
         Raises:
             BackendError: the workspace could not be started again.

@@ -8,25 +8,28 @@ the workspace's identity key on another descriptor. Nothing a workspace
 does to its own files can move, replace or redirect that socket, and every
 connection checks the agent's proof of identity (see protocol.identity).
 
-Connecting fails fast once the recorded agent is gone (no retries), health
-means "that process is still our agent", and destroy kills the workspace's
-whole process tree.
+A workspace's record keeps its agent's pid (`HostAgentBoot`). Connecting
+fails fast once that agent is gone (no retries), health means "that process
+is still our agent", and destroy kills the workspace's whole process tree.
 
-Imports: backends.base, backends.processes, errors, protocol, rpc and the standard library.
+Imports: backends.agent_keys, backends.base, backends.processes, errors, models, protocol, rpc
+and the standard library.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from roost.backends.agent_keys import identity_of
 from roost.backends.base import CreateSpec
 from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
-from roost.errors import AgentError, BackendError, RoostError
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, RoostError, operator_remedy
 from roost.models import Protection
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
@@ -34,7 +37,31 @@ from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient, connect_unix
 
 SOCKET = "agent.sock"
-_UNREACHABLE_HINT = "check `roost workspace status`; the workspace may need to be recreated"
+
+
+@dataclass(frozen=True)
+class HostAgentBoot:
+    """What a workspace's record keeps of an agent that is a host process: whose it is, and its
+    pid (None once stopped). Its socket is always `<ws_dir>/agent.sock`, never read from here."""
+
+    workspace: str
+    agent_pid: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"workspace": self.workspace, "agent_pid": self.agent_pid}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> HostAgentBoot:
+        """Raises: ValueError: `stored` names no workspace, or holds a pid that is not a number."""
+        workspace, pid = stored.get("workspace"), stored.get("agent_pid")
+        if not isinstance(workspace, str) or not workspace:
+            raise ValueError("the agent's record names no workspace")
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+            raise ValueError(f"the agent's pid {pid!r} is not a number")
+        return HostAgentBoot(workspace, pid)
+
+
+AgentBootT = TypeVar("AgentBootT", bound=HostAgentBoot)
 
 
 def bind_listener(ws_dir: Path) -> socket.socket:
@@ -84,11 +111,13 @@ def await_agent(socket_path: Path, pid: int, log_path: Path, deadline: float, id
             raise BackendError(
                 f"the workspace failed to start: {log_tail(log_path) or 'no output'}",
                 code="agent_start_failed",
-                hint="run `roost doctor`",
+                remedy=operator_remedy("see what this host lacks", "doctor"),
             )
         if remaining <= 0:
             raise BackendError(
-                f"the agent did not start within {deadline:.0f}s", code="agent_start_failed", hint="run `roost doctor`"
+                f"the agent did not start within {deadline:.0f}s",
+                code="agent_start_failed",
+                remedy=operator_remedy("see what this host lacks", "doctor"),
             )
         try:
             # The socket exists before the agent runs: a connect lands in the
@@ -110,63 +139,67 @@ def await_agent(socket_path: Path, pid: int, log_path: Path, deadline: float, id
         return
 
 
-class HostAgentBackend:
+def live_agent(boot: HostAgentBoot | None) -> int | None:
+    """The recorded agent's pid while that process is still the workspace's agent."""
+    return None if boot is None else recorded_pid(boot.workspace, boot.agent_pid)
+
+
+class HostAgentBackend(Generic[AgentBootT]):
     """Base of backends whose agent is a host process; `gone` names it in messages.
 
-    Subclasses implement `create`; starting a stopped workspace is creating
-    it again over the directories (and overlay) it kept.
+    Subclasses implement `create` and `read_boot`; starting a stopped workspace
+    is creating it again over the directories (and overlay) it kept.
     """
 
     gone = "the agent process is gone"
 
-    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+    def create(self, ws_dir: Path, spec: CreateSpec) -> AgentBootT:
         raise NotImplementedError
 
-    def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
+    def stop(self, ws_dir: Path, boot: AgentBootT) -> AgentBootT:
         """Ask the agent to shut down (it stops services and closes shells), then make sure."""
-        ws_id = str(runtime.get("workspace", ""))
-        if recorded_pid(runtime) is not None:
+        if live_agent(boot) is not None:
             try:
-                with self.connect(ws_dir, runtime, timeout=1.0) as client:
+                with self.connect(ws_dir, boot, timeout=1.0) as client:
                     client.call(Op.SHUTDOWN)
             except RoostError:
                 pass  # it is going away either way
-        self.destroy(ws_dir, ws_id, runtime)
-        return {**runtime, "agent_pid": None}
+        self.destroy(ws_dir, boot.workspace, boot)
+        return dataclasses.replace(boot, agent_pid=None)
 
-    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
+    def start(self, ws_dir: Path, spec: CreateSpec, boot: AgentBootT) -> AgentBootT:
         return self.create(ws_dir, spec)
 
-    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
-        if recorded_pid(runtime) is None:
+    def connect(self, ws_dir: Path, boot: AgentBootT | None, *, timeout: float) -> AgentClient:
+        if boot is None or live_agent(boot) is None:
             raise AgentError(
-                f"the workspace is not running ({self.gone})", code="agent_unreachable", hint=_UNREACHABLE_HINT
+                f"the workspace is not running ({self.gone})", code="agent_unreachable", remedy=CHECK_WORKSPACE
             )
-        identity = identity_of(ws_dir, str(runtime.get("workspace", "")))
-        # The socket's place is roost's own directory: never a path the runtime
-        # record (or the workspace) could point elsewhere.
+        identity = identity_of(ws_dir, boot.workspace)
+        # The socket's place is roost's own directory: never a path the record
+        # (or the workspace) could point elsewhere.
         return connect_unix(str(ws_dir / SOCKET), timeout=timeout, identity=identity)
 
-    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
-        if recorded_pid(runtime) is None:
+    def health(self, ws_dir: Path, boot: AgentBootT | None) -> str | None:
+        if live_agent(boot) is None:
             return self.gone
         if not (ws_dir / SOCKET).exists():
             return "the agent socket is missing"
         return None
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
+    def protections(self, boot: AgentBootT | None) -> tuple[Protection, ...]:
         return ()
 
-    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+    def rootfs_id_offset(self, boot: AgentBootT | None) -> tuple[int, int]:
         return 0, 0
 
-    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+    def discard_files(self, ws_dir: Path, boot: AgentBootT | None) -> None:
         return None  # the agent runs as roost's user: its files are roost's to delete
 
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+    def destroy(self, ws_dir: Path, ws_id: str, boot: AgentBootT | None) -> None:
         try:
             # Every process of the workspace carries its marker; killing the
             # agent's tree (and a sandbox's pid-namespace init) takes the rest.
-            kill_tree(ws_id, recorded_pid(runtime))
+            kill_tree(ws_id, live_agent(boot))
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None

@@ -4,7 +4,7 @@ For development and tests only. Commands run on the host as the calling
 user; `/workspace` is a host directory. Everything that shows a mock
 workspace labels it unisolated.
 
-Imports: backends.base, backends.processes, errors, rpc and the standard library.
+Imports: backends.agent_keys, backends.base, backends.host_agent, backends.processes, models and the standard library.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import SOCKET, HostAgentBackend, await_agent, bind_listener, key_pipe
+from roost.backends.base import Availability, CreateSpec, ImageKind
+from roost.backends.host_agent import SOCKET, HostAgentBackend, HostAgentBoot, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
 from roost.models import Protection
 
@@ -33,20 +33,23 @@ def _layout(ws_dir: Path) -> dict[str, Path]:
     }
 
 
-class MockBackend(HostAgentBackend):
+class MockBackend(HostAgentBackend[HostAgentBoot]):
     """Runs each workspace's agent as a detached host process."""
 
     name = "mock"
     isolated = False
-    needs_image = False
+    image_kind: ImageKind = "none"
 
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
+    def read_boot(self, stored: dict[str, Any]) -> HostAgentBoot:
+        return HostAgentBoot.from_json(stored)
+
+    def protections(self, boot: HostAgentBoot | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: commands run as host processes of roost's own user"),)
 
-    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+    def create(self, ws_dir: Path, spec: CreateSpec) -> HostAgentBoot:
         paths = _layout(ws_dir)
         for key in ("root", "state", "scratch", "home"):
             paths[key].mkdir(mode=0o700, exist_ok=True)
@@ -91,4 +94,4 @@ class MockBackend(HostAgentBackend):
         except BaseException:
             kill_tree(spec.ws_id, pid)
             raise
-        return {"agent_pid": pid, "socket": str(ws_dir / SOCKET), "workspace": spec.ws_id}
+        return HostAgentBoot(spec.ws_id, pid)

@@ -90,11 +90,9 @@ def carries_marker(pid: int, ws_id: str) -> bool:
     return f"{WORKSPACE_MARKER}={ws_id}".encode() in read_proc_file(f"/proc/{pid}/environ").split(b"\0")
 
 
-def recorded_pid(runtime: dict[str, object]) -> int | None:
-    """The recorded agent pid if that process is still this workspace's agent."""
-    pid = runtime.get("agent_pid")
-    ws_id = runtime.get("workspace")
-    if isinstance(pid, int) and isinstance(ws_id, str) and is_alive(pid) and carries_marker(pid, ws_id):
+def recorded_pid(ws_id: str, pid: int | None) -> int | None:
+    """`pid`, as a workspace's record keeps it, if that process still lives and is workspace `ws_id`'s."""
+    if pid is not None and is_alive(pid) and carries_marker(pid, ws_id):
         return pid
     return None
 

@@ -2,7 +2,7 @@
 
 `roost --version` answers before argparse or any of roost is imported.
 
-Imports: cli siblings lazily; errors.
+Imports (lazily): cli siblings, errors, _version.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """How the CLI speaks: one JSON document with --json, readable text otherwise,
-errors on stderr with a stable code and a hint, and exit codes by error kind.
+errors on stderr with a stable code and a hint (naming the CLI's option where
+one is the way out), and exit codes by error kind.
 
 Human output never lets a string from a workspace or a user drive the
 terminal: `shown` escapes control characters (a file named `\x1b[2J` must
@@ -48,6 +49,12 @@ EXIT_COMMAND_NOT_FOUND = 127
 EXIT_INTERRUPTED = 130
 
 _BY_CODE = {"command_not_found": EXIT_COMMAND_NOT_FOUND, "exec_timeout": EXIT_TIMEOUT}
+# Ways out that are a CLI option: the CLI names the option (hints from the layers below name no face's spelling).
+_HINTS_BY_CODE = {
+    "name_taken": "pick another --name, or delete the workspace that has it",
+    "directory_not_empty": "pass --recursive to delete it with its contents",
+    "home_unusable": "point ROOST_HOME (or --home) at a directory you own",
+}
 _BY_CLASS: tuple[tuple[type[RoostError], int], ...] = (
     (InvalidArgument, EXIT_USAGE),
     (NotFound, EXIT_NOT_FOUND),
@@ -95,13 +102,19 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def hint_for(error: RoostError) -> str:
+    """The error's hint as the CLI says it: with the option that is the way out, where one is."""
+    return _HINTS_BY_CODE.get(error.code, error.hint)
+
+
 def emit_error(error: RoostError, *, as_json: bool) -> int:
+    hint = hint_for(error)
     if as_json:
-        sys.stderr.write(json.dumps({"error": error.to_dict()}, sort_keys=True) + "\n")
+        sys.stderr.write(json.dumps({"error": {**error.to_dict(), "hint": hint}}, sort_keys=True) + "\n")
     else:
         sys.stderr.write(f"roost: error: {shown(error.message, lines=True)} [{error.code}]\n")
-        if error.hint:
-            sys.stderr.write(f"hint: {shown(error.hint, lines=True)}\n")
+        if hint:
+            sys.stderr.write(f"hint: {shown(hint, lines=True)}\n")
     sys.stderr.flush()
     return exit_code_for(error)
 

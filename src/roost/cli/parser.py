@@ -5,13 +5,16 @@ A command line the grammar refuses raises `UsageError` instead of exiting, so
 the entry point reports it like every other error (`invalid_argument`, and a
 JSON document with `--json`).
 
-Imports: the standard library only.
+Imports: serve_options (the grammar `roost mcp serve` shares with `python -m roost.mcp`)
+and the standard library.
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import NoReturn
+
+from roost.serve_options import add_serve_arguments
 
 _H = "roost.cli.commands"
 
@@ -323,23 +326,5 @@ def build_parser() -> argparse.ArgumentParser:
         dest="mcp_command", metavar="ACTION"
     )
     serve = _leaf(mcp, "serve", f"{_H}.host:mcp_serve", "serve roost's tools over MCP", workspace=False)
-    serve.add_argument("--profile", choices=["run", "core", "full"], default="full")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (loopback only)")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument(
-        "--allow-root",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="host directory tools may read seeds from and export into (repeatable; default: none; "
-        "never /, your home, ROOST_HOME or the image cache)",
-    )
-    serve.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help="http: bearer token file (created 0600 if missing; default: a new token per start in "
-        "$ROOST_HOME/mcp/http-PORT.token, shown once)",
-    )
-    serve.add_argument("--backend", help="backend for workspaces created through MCP")
+    add_serve_arguments(serve)
     return root

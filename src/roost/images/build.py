@@ -32,7 +32,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.errors import ImageError
+from roost.errors import ImageError, operator_remedy
+from roost.images.cache import FREE_IMAGE_SPACE
 from roost.images.catalog import EnvSpec
 from roost.images.layers import apply_layer
 from roost.userns import requirements
@@ -145,7 +146,7 @@ def check_unprivileged_build() -> None:
             "building an environment as a normal user needs a user namespace over subordinate ids: "
             + "; ".join(r.detail for r in missing),
             code="userns_unavailable",
-            hint="; ".join([*(r.fix for r in missing if r.fix), "`roost doctor` lists these checks"]),
+            remedy=operator_remedy("; ".join([*(r.fix for r in missing if r.fix), "see every check"]), "doctor"),
         )
 
 
@@ -204,19 +205,7 @@ def run_bootstrap(spec: EnvSpec, dest: Path, progress: ProgressFn | None = None)
                     progress(label, done, total)
     code = proc.wait()
     if code != 0:
-        text = "\n".join(tail)
-        if "No space left on device" in text:
-            raise ImageError(
-                f"{tool} ran out of disk space building {spec.name}",
-                code="disk_full",
-                hint="free some space (`roost env prune`) or point ROOST_IMAGES at a larger disk",
-            )
-        raise ImageError(
-            f"{tool} failed building {spec.name} (exit {code}): {_cause(tail)}",
-            code="build_failed",
-            hint=_failure_hint(tail, mirror),
-            details={"log_tail": list(tail)},
-        )
+        raise _failure(tool, spec.name, code, tail, mirror)
     if unprivileged:
         if progress:
             progress("unpacking the image", total - 1, total)
@@ -252,14 +241,21 @@ _NETWORK_MARKERS = (
 _USERNS_MARKERS = ("chroot mode", "unshare", "newuidmap", "newgidmap", "subuid", "subgid", "user namespace")
 
 
-def _failure_hint(tail: deque[str], mirror: str) -> str:
-    """What to do about a failed bootstrap, from what it printed (the mirror only when it is to blame)."""
+def _failure(tool: str, env: str, code: int, tail: deque[str], mirror: str) -> ImageError:
+    """Why a bootstrap failed and what to do about it, from what it printed (the mirror only when it is to blame)."""
     text = "\n".join(tail)
+    if "No space left on device" in text:
+        return ImageError(f"{tool} ran out of disk space building {env}", code="disk_full", remedy=FREE_IMAGE_SPACE)
+    message = f"{tool} failed building {env} (exit {code}): {_cause(tail)}"
+    details = {"log_tail": list(tail)}
     if any(marker in text for marker in _NETWORK_MARKERS):
-        return f"check that the Debian mirror {mirror} is reachable, or set {MIRROR_ENV} to one that is"
+        hint = f"check that the Debian mirror {mirror} is reachable, or set {MIRROR_ENV} to one that is"
+        return ImageError(message, code="build_failed", hint=hint, details=details)
     if any(marker in text for marker in _USERNS_MARKERS):
-        return "the build could not set up its user namespace: `roost doctor` says what is missing and how to fix it"
-    return "the tool's last lines are in the error's details (`--json`)"
+        remedy = operator_remedy("the build could not set up its user namespace; see what is missing", "doctor")
+        return ImageError(message, code="build_failed", remedy=remedy, details=details)
+    hint = "the tool's last lines are in the error's details (the CLI prints them with --json)"
+    return ImageError(message, code="build_failed", hint=hint, details=details)
 
 
 def _cause(tail: deque[str]) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roost.errors import ImageError
+from roost.errors import ImageError, operator_remedy
 from roost.images.idshift import make_shifted, shifted_name
 from roost.store.atomic import write_atomic
 from roost.store.locks import file_lock
@@ -38,6 +38,8 @@ from roost.store.locks import file_lock
 MARKER = ".roost-image.json"
 # A tmp/ entry older than this belongs to a build that died.
 _STALE_SECONDS = 6 * 3600
+# The way out of a full image disk, for every step that can run into one.
+FREE_IMAGE_SPACE = operator_remedy("point ROOST_IMAGES at a larger disk, or free some space", "env_prune")
 
 
 @dataclass(frozen=True)
@@ -230,5 +232,5 @@ def check_free_space(path: Path, needed_bytes: int) -> None:
         raise ImageError(
             f"only {free // (1024 * 1024)} MiB free under {path}; an image needs about {needed_bytes // (1024 * 1024)} MiB",
             code="disk_full",
-            hint="free some space (`roost env prune`) or point ROOST_IMAGES at a larger disk",
+            remedy=FREE_IMAGE_SPACE,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roost.errors import NotFound
+from roost.errors import NotFound, Remedy
 
 
 @dataclass(frozen=True)
@@ -65,5 +65,5 @@ def env_spec(name: str) -> EnvSpec:
         raise NotFound(
             f"unknown environment {name!r}",
             code="env_not_found",
-            hint=f"known environments: {', '.join(sorted(CATALOG))} (see `roost env list`)",
+            remedy=Remedy(f"known environments: {', '.join(sorted(CATALOG))}; list them", "env_list"),
         ) from None

@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from roost.errors import ImageError, InvalidArgument, RoostError
+from roost.errors import ImageError, InvalidArgument, RoostError, operator_remedy
 from roost.images.build import ProgressFn, finish_rootfs, run_bootstrap, tree_digest
 from roost.images.cache import EnvImage, ImageCache, check_free_space, tree_size
 from roost.images.catalog import EnvSpec, env_spec
@@ -118,7 +118,7 @@ def pull_image(
         raise ImageError(
             f"no registry is configured for {env}",
             code="no_registry",
-            hint=f"set {REGISTRY_ENV}=host:port/prefix, or build it with `roost env build {env}`",
+            remedy=operator_remedy(f"set {REGISTRY_ENV}=host:port/prefix, or build it", "env_build", env),
         )
     with cache.lock(env):
         return pull_into_cache(cache, spec, reference, progress)

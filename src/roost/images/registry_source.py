@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from roost.errors import ImageError
+from roost.errors import ImageError, operator_remedy
 from roost.images.build import ProgressFn, finish_rootfs
 from roost.images.cache import MARKER, EnvImage, ImageCache, tree_size
 from roost.images.catalog import EnvSpec, env_spec
@@ -74,7 +74,9 @@ def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn |
     image = cache.lookup(env)
     if image is None:
         raise ImageError(
-            f"{env} is not in the image cache", code="not_cached", hint=f"build it first: `roost env build {env}`"
+            f"{env} is not in the image cache",
+            code="not_cached",
+            remedy=operator_remedy("build it first", "env_build", env),
         )
     ref = parse_reference(reference)
     with cache.staging("push") as staged:

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
-from roost.mcp.toolkit import NAMES_NOTE, Cursor, ToolContext, WorkspaceRef, add_tool, guest_path, more_marker
+from roost.mcp.toolkit import (
+    NAMES_NOTE,
+    Cursor,
+    ToolGroup,
+    WorkspaceRef,
+    guest_path,
+    more_marker,
+)
 
 SnapshotName = Annotated[str, Field(description="Snapshot name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.")]
 DEFAULT_DIFF_ENTRIES = 200
@@ -34,8 +40,20 @@ def _entries(value: int, limit: int) -> int:
     return value
 
 
-def register_change_tools(server: MCPServer, context: ToolContext) -> None:
+class ChangeTools(ToolGroup):
+    """The tools for diff, export, snapshots and reset."""
+
+    TOOLS = (
+        ("workspace_diff", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("workspace_export", ToolAnnotations(open_world_hint=False)),
+        ("snapshot_create", ToolAnnotations(open_world_hint=False)),
+        ("snapshot_list", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("snapshot_delete", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+        ("workspace_reset", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    )
+
     async def workspace_diff(
+        self,
         workspace: WorkspaceRef,
         against: Annotated[str, Field(description="`baseline` (the state at create) or a snapshot name.")] = "baseline",
         paths: Annotated[list[str] | None, Field(description=f"Only changes under these paths. {NAMES_NOTE}")] = None,
@@ -66,7 +84,7 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         and gitignore, with cursor=next_cursor)."""
 
         def work() -> dict[str, Any]:
-            result = context.workspace(workspace).diff(
+            result = self.context.workspace(workspace).diff(
                 against=against,
                 paths=[guest_path(p, "paths") for p in paths or ()],
                 stat=stat,
@@ -82,6 +100,7 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(work)
 
     async def workspace_export(
+        self,
         workspace: WorkspaceRef,
         path: Annotated[str, Field(description=f"File or directory in /workspace. {NAMES_NOTE}")],
         output_path: Annotated[str, Field(description="New host path to write (under the server's allowed roots).")],
@@ -101,9 +120,9 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
         gitignore leave paths out; .git never goes into a patch unless include_git_dir is true."""
 
         def work() -> dict[str, Any]:
-            target = context.roots.confine(output_path, param="output_path", output=True)
+            target = self.context.roots.confine(output_path, param="output_path", output=True)
             result = (
-                context.workspace(workspace)
+                self.context.workspace(workspace)
                 .export(
                     guest_path(path),
                     target,
@@ -119,11 +138,12 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
 
         return await offload(work)
 
-    async def snapshot_create(workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
+    async def snapshot_create(self, workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
         """Checkpoint /workspace under a name (cheap: unchanged content is stored once)."""
-        return await offload(lambda: context.workspace(workspace).snapshots.create(name).to_dict())
+        return await offload(lambda: self.context.workspace(workspace).snapshots.create(name).to_dict())
 
     async def snapshot_list(
+        self,
         workspace: WorkspaceRef,
         max_entries: Annotated[
             int,
@@ -138,31 +158,25 @@ def register_change_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> dict[str, Any]:
             limit = _entries(max_entries, MAX_SNAPSHOT_ENTRIES)
-            page = context.workspace(workspace).snapshots.page(cursor=cursor, limit=limit)
+            page = self.context.workspace(workspace).snapshots.page(cursor=cursor, limit=limit)
             return {**page.to_dict(), **more_marker("snapshot_list", page.next_cursor, "snapshots")}
 
         return await offload(work)
 
-    async def snapshot_delete(workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
+    async def snapshot_delete(self, workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
         """Delete a snapshot (not the baseline)."""
 
         def work() -> dict[str, Any]:
-            context.workspace(workspace).snapshots.delete(name)
+            self.context.workspace(workspace).snapshots.delete(name)
             return {"deleted": name}
 
         return await offload(work)
 
     async def workspace_reset(
+        self,
         workspace: WorkspaceRef,
         snapshot: Annotated[str, Field(description="`baseline` or a snapshot name.")] = "baseline",
     ) -> CallToolResult:
         """Restore /workspace exactly to the baseline or a snapshot. Services are stopped and shells
         closed first; the result lists them."""
-        return await offload(lambda: context.workspace(workspace).reset(snapshot=snapshot).to_dict())
-
-    add_tool(server, workspace_diff, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, workspace_export, ToolAnnotations(open_world_hint=False))
-    add_tool(server, snapshot_create, ToolAnnotations(open_world_hint=False))
-    add_tool(server, snapshot_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, snapshot_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
-    add_tool(server, workspace_reset, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+        return await offload(lambda: self.context.workspace(workspace).reset(snapshot=snapshot).to_dict())

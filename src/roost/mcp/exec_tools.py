@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -32,9 +31,8 @@ from roost.mcp.toolkit import (
     EnvVars,
     ExecTimeout,
     MaxOutputChars,
-    ToolContext,
+    ToolGroup,
     WorkspaceRef,
-    add_tool,
     guest_path,
 )
 from roost.models import ExecResult
@@ -61,8 +59,16 @@ def resume_with_logs(workspace_id: str, result: ExecResult) -> Callable[[str], R
     return for_stream
 
 
-def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
+class ExecTools(ToolGroup):
+    """The tools for `workspace_exec`, and `workspace_logs` for the history and saved output."""
+
+    TOOLS = (
+        ("workspace_exec", ToolAnnotations(title="Run a command in a workspace", open_world_hint=False)),
+        ("workspace_logs", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+    )
+
     async def workspace_exec(
+        self,
         workspace: WorkspaceRef,
         command: Command,
         cwd: Cwd = None,
@@ -82,7 +88,7 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
-            handle = context.workspace(workspace)
+            handle = self.context.workspace(workspace)
             result = handle.exec(command, cwd=guest_path(cwd, "cwd"), env=env, timeout=timeout, stdin=stdin)
             view = exec_view(result, limit, resume_with_logs(handle.id, result))
             return ToolReply(view, timed_out_note(result, timeout))
@@ -90,6 +96,7 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(work)
 
     async def workspace_logs(
+        self,
         workspace: WorkspaceRef,
         exec_id: Annotated[
             int | None, Field(description="Read this exec's saved output instead of listing the history.")
@@ -112,7 +119,7 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
         """
 
         def work() -> dict[str, Any]:
-            handle = context.workspace(workspace)
+            handle = self.context.workspace(workspace)
             if exec_id is None:
                 return {"workspace": handle.id, "execs": [entry.to_dict() for entry in handle.logs(limit)]}
             if not 0 <= max_bytes <= MAX_MODEL_CHARS:
@@ -124,6 +131,3 @@ def register_exec_tools(server: MCPServer, context: ToolContext) -> None:
             return window
 
         return await offload(work)
-
-    add_tool(server, workspace_exec, ToolAnnotations(title="Run a command in a workspace", open_world_hint=False))
-    add_tool(server, workspace_logs, ToolAnnotations(read_only_hint=True, open_world_hint=False))

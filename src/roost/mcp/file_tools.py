@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -18,9 +17,8 @@ from roost.mcp.toolkit import (
     Cursor,
     GuestPath,
     MaxOutputChars,
-    ToolContext,
+    ToolGroup,
     WorkspaceRef,
-    add_tool,
     guest_path,
     more_marker,
 )
@@ -31,8 +29,20 @@ MAX_LIST_ENTRIES = 10_000
 _LOCAL = ToolAnnotations(open_world_hint=False)
 
 
-def register_file_tools(server: MCPServer, context: ToolContext) -> None:
+class FileTools(ToolGroup):
+    """The tools for list, read, write and delete files, apply a patch, push a host directory."""
+
+    TOOLS = (
+        ("file_list", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("file_read", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("file_write", ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)),
+        ("file_delete", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+        ("patch_apply", _LOCAL),
+        ("workspace_sync_push", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    )
+
     async def file_list(
+        self,
         workspace: WorkspaceRef,
         path: GuestPath = "/workspace",
         recursive: Annotated[bool, Field(description="Walk subdirectories too.")] = False,
@@ -56,13 +66,14 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
                 raise InvalidArgument(
                     f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="page through the rest with cursor"
                 )
-            files = context.workspace(workspace).files
+            files = self.context.workspace(workspace).files
             listing = files.list(guest_path(path), recursive=recursive, cursor=cursor, limit=max_entries)
             return {**listing.to_dict(), **more_marker("file_list", listing.next_cursor, "entries")}
 
         return await offload(work)
 
     async def file_read(
+        self,
         workspace: WorkspaceRef,
         path: GuestPath,
         offset: Annotated[int, Field(description="Byte offset to start reading at.")] = 0,
@@ -81,7 +92,7 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> dict[str, Any]:
             limit = model_chars(max_output_chars)
-            content = context.workspace(workspace).files.read(guest_path(path), offset=offset, max_bytes=max_bytes)
+            content = self.context.workspace(workspace).files.read(guest_path(path), offset=offset, max_bytes=max_bytes)
             view = content.to_dict()
 
             def resume(head: int, omitted: int) -> str:
@@ -97,6 +108,7 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(work)
 
     async def file_write(
+        self,
         workspace: WorkspaceRef,
         path: GuestPath,
         content: Annotated[str, Field(description="The whole new content of the file (UTF-8 text).")],
@@ -104,20 +116,22 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
     ) -> CallToolResult:
         """Write a text file in a workspace atomically, creating parent directories; replaces any existing file."""
         return await offload(
-            lambda: context.workspace(workspace).files.write(guest_path(path), content, mode=mode).to_dict()
+            lambda: self.context.workspace(workspace).files.write(guest_path(path), content, mode=mode).to_dict()
         )
 
     async def file_delete(
+        self,
         workspace: WorkspaceRef,
         path: GuestPath,
         recursive: Annotated[bool, Field(description="Delete a directory and everything in it.")] = False,
     ) -> CallToolResult:
         """Delete a file, symlink or (with recursive) directory in a workspace."""
         return await offload(
-            lambda: context.workspace(workspace).files.delete(guest_path(path), recursive=recursive).to_dict()
+            lambda: self.context.workspace(workspace).files.delete(guest_path(path), recursive=recursive).to_dict()
         )
 
     async def patch_apply(
+        self,
         workspace: WorkspaceRef,
         patch: Annotated[
             str, Field(description="A unified diff (as from `diff -u` or `git diff`), paths relative to /workspace.")
@@ -125,9 +139,10 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         dry_run: Annotated[bool, Field(description="Check that the patch applies without changing anything.")] = False,
     ) -> CallToolResult:
         """Apply a unified diff to /workspace: all hunks or none. Returns each file touched and how."""
-        return await offload(lambda: context.workspace(workspace).apply_patch(patch, dry_run=dry_run).to_dict())
+        return await offload(lambda: self.context.workspace(workspace).apply_patch(patch, dry_run=dry_run).to_dict())
 
     async def workspace_sync_push(
+        self,
         workspace: WorkspaceRef,
         source: Annotated[
             str, Field(description="Host directory or tar file to copy; must lie under a root the server allows.")
@@ -138,14 +153,11 @@ def register_file_tools(server: MCPServer, context: ToolContext) -> None:
         """Copy a host directory (or tar file) into a workspace, atomically from the workspace's point of view."""
 
         def work() -> dict[str, Any]:
-            real = context.roots.confine(source, param="source")
-            return context.workspace(workspace).sync_push(real, dest=guest_path(dest, "dest"), delete=delete).to_dict()
+            real = self.context.roots.confine(source, param="source")
+            return (
+                self.context.workspace(workspace)
+                .sync_push(real, dest=guest_path(dest, "dest"), delete=delete)
+                .to_dict()
+            )
 
         return await offload(work)
-
-    add_tool(server, file_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, file_read, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, file_write, ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False))
-    add_tool(server, file_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
-    add_tool(server, patch_apply, _LOCAL)
-    add_tool(server, workspace_sync_push, ToolAnnotations(destructive_hint=True, open_world_hint=False))

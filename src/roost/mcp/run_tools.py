@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 
 from roost.config import DEFAULT_ENV
@@ -22,14 +21,18 @@ from roost.mcp.toolkit import (
     ExecTimeout,
     MaxOutputChars,
     SeedPath,
-    ToolContext,
-    add_tool,
+    ToolGroup,
     guest_path,
 )
 
 
-def register_run_tools(server: MCPServer, context: ToolContext) -> None:
+class RunTools(ToolGroup):
+    """The tools for `run`: one command in a throwaway workspace."""
+
+    TOOLS = (("run", ToolAnnotations(title="Run a command in a throwaway workspace", open_world_hint=False)),)
+
     async def run(
+        self,
         command: Command,
         env: EnvName = DEFAULT_ENV,
         timeout: ExecTimeout = DEFAULT_EXEC_TIMEOUT,
@@ -49,8 +52,8 @@ def register_run_tools(server: MCPServer, context: ToolContext) -> None:
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
-            seed = context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
-            result = context.roost.run(
+            seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
+            result = self.context.roost.run(
                 env, command, timeout=timeout, cwd=guest_path(cwd, "cwd"), env_vars=env_vars, seed_path=seed
             )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
@@ -58,8 +61,6 @@ def register_run_tools(server: MCPServer, context: ToolContext) -> None:
             return ToolReply(view, timed_out_note(result, timeout))
 
         return await offload(work)
-
-    add_tool(server, run, ToolAnnotations(title="Run a command in a throwaway workspace", open_world_hint=False))
 
 
 def _gone(offset: int, omitted: int) -> str:

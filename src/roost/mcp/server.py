@@ -1,56 +1,48 @@
-"""Build and run roost's MCP server: options, profiles (which tool groups to register) and transports.
+"""Build and run roost's MCP server: profiles (which tool groups to register) and transports.
 
-`roost mcp serve` and `python -m roost.mcp` call `serve(ServeOptions(...))`;
-tests call `build_server` and talk to it in process. One `Roost` instance
+`python -m roost.mcp` calls `serve(ServeOptions(...))` (and `roost mcp serve`
+becomes that program, see `roost.serve_options`); tests call `build_server`
+and talk to it in process. One `Roost` instance
 serves every call: it is safe for concurrent calls, and each tool runs its
 blocking work in a worker thread (see `roost.mcp.results`).
 
-Imports `roost.client`, `roost.errors`, `roost.arguments`, the MCP layer's siblings and the `mcp` server.
+Imports `roost.client`, `roost.config`, `roost.serve_options`, the MCP layer's siblings and the `mcp` server.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from mcp.server import MCPServer
 
-from roost import arguments
 from roost._version import __version__
 from roost.client import Roost
 from roost.config import default_home, images_dir
-from roost.errors import InvalidArgument
-from roost.mcp.change_tools import register_change_tools
-from roost.mcp.exec_tools import register_exec_tools
-from roost.mcp.file_tools import register_file_tools
+from roost.mcp.change_tools import ChangeTools
+from roost.mcp.exec_tools import ExecTools
+from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
 from roost.mcp.results import RoostMCPServer
-from roost.mcp.run_tools import register_run_tools
-from roost.mcp.service_tools import register_service_tools
-from roost.mcp.shell_tools import register_shell_tools
+from roost.mcp.run_tools import RunTools
+from roost.mcp.service_tools import ServiceTools
+from roost.mcp.shell_tools import ShellTools
 from roost.mcp.toolkit import ToolContext, ToolGroup
-from roost.mcp.workspace_tools import register_workspace_tools
+from roost.mcp.workspace_tools import WorkspaceTools
+from roost.serve_options import ServeOptions
 
-__all__ = ["PROFILES", "TRANSPORTS", "ServeOptions", "build_server", "serve"]
+__all__ = ["PROFILES", "ServeOptions", "build_server", "serve"]
 
-_CORE: tuple[ToolGroup, ...] = (
-    register_run_tools,
-    register_workspace_tools,
-    register_exec_tools,
-    register_file_tools,
-    register_change_tools,
-)
+_CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileTools, ChangeTools)
 
-# A profile is the tool groups it registers; a new feature adds its group here.
-PROFILES: dict[str, tuple[ToolGroup, ...]] = {
-    "run": (register_run_tools,),
+# A profile is the tool groups it registers (its name is one of serve_options.PROFILE_NAMES);
+# a new feature adds its group here.
+PROFILES: dict[str, tuple[type[ToolGroup], ...]] = {
+    "run": (RunTools,),
     "core": _CORE,
-    "full": (*_CORE, register_shell_tools, register_service_tools),
+    "full": (*_CORE, ShellTools, ServiceTools),
 }
-TRANSPORTS = ("stdio", "http")
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 INSTRUCTIONS = """\
 roost gives you persistent, isolated Linux workspaces. Create one with workspace_create, \
@@ -61,54 +53,6 @@ state between calls (type with shell_write, read with shell_read), and service_s
 servers in the background until a readiness probe passes. Long outputs are cut to head and tail with a marker saying how to \
 read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}; \
 when one tool call fixes it, the hint names that call (e.g. workspace_restart for a workspace whose agent died)."""
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """How to run the server.
-
-    Attributes:
-        profile: `run` (one-shot `run` only), `core` (workspaces, exec, files, diff, snapshots) or `full` (core plus shells and services).
-        transport: `stdio` or `http` (streamable HTTP on host:port, path /mcp).
-        host: loopback only: 127.0.0.1, ::1 or localhost.
-        allow_roots: host directories `seed_path`, `source` and `output_path` may name
-            (default: none, so every host path is refused).
-        home: roost state directory (default `$ROOST_HOME` or ~/.local/share/roost).
-        backend: workspace backend (default: best available, or `$ROOST_BACKEND`).
-        token_file: http: the file holding the bearer token (made, 0600, if missing);
-            default: a new token each start in `<home>/mcp/http-<port>.token`.
-    """
-
-    profile: str = "full"
-    transport: str = "stdio"
-    host: str = "127.0.0.1"
-    port: int = 8765
-    allow_roots: tuple[str, ...] = ()
-    home: str | None = None
-    backend: str | None = None
-    token_file: str | None = None
-
-    def validate(self) -> None:
-        """Raises:
-        InvalidArgument: an unknown profile or transport, a non-loopback host, or a bad port.
-        """
-        if self.profile not in PROFILES:
-            raise InvalidArgument(f"unknown profile {self.profile!r}", hint=f"use one of: {', '.join(PROFILES)}")
-        if self.transport not in TRANSPORTS:
-            raise InvalidArgument(f"unknown transport {self.transport!r}", hint=f"use one of: {', '.join(TRANSPORTS)}")
-        if self.host not in LOOPBACK_HOSTS:
-            raise InvalidArgument(
-                f"refusing to listen on {self.host!r}: the MCP server runs commands for whoever connects",
-                hint="use --host 127.0.0.1 (or ::1, localhost) and tunnel if you need remote access",
-            )
-        arguments.port(self.port)
-        if self.token_file is not None and self.transport != "http":
-            raise InvalidArgument("--token-file is for --transport http", hint="drop it, or serve over http")
-
-    @property
-    def url(self) -> str:
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{shown}:{self.port}"
 
 
 def allowed_roots(options: ServeOptions, home: Path) -> AllowedRoots:
@@ -140,8 +84,8 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
         auth=None if token is None else auth_settings(options.url),
     )
     context = ToolContext(roost=roost, roots=roots)
-    for register in PROFILES[options.profile]:
-        register(server, context)
+    for group in PROFILES[options.profile]:
+        group(context).register(server)
     return server
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -15,13 +14,24 @@ from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Command, Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool, guest_path
+from roost.mcp.toolkit import Command, Cwd, EnvVars, ToolGroup, WorkspaceRef, guest_path
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
 
 
-def register_service_tools(server: MCPServer, context: ToolContext) -> None:
+class ServiceTools(ToolGroup):
+    """The tools for named background services and their readiness."""
+
+    TOOLS = (
+        ("service_start", ToolAnnotations(title="Start a background service", open_world_hint=False)),
+        ("service_list", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("service_status", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("service_logs", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("service_stop", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    )
+
     async def service_start(
+        self,
         workspace: WorkspaceRef,
         name: ServiceName,
         command: Command,
@@ -59,22 +69,25 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
                 timeout_s=ready_timeout,
                 interval_ms=ready_interval_ms,
             )
-            service = context.workspace(workspace).services.start(
+            service = self.context.workspace(workspace).services.start(
                 name, command, cwd=guest_path(cwd, "cwd"), env=env, ready=ready, restart=restart
             )
             return service.to_dict()
 
         return await offload(work)
 
-    async def service_list(workspace: WorkspaceRef) -> CallToolResult:
+    async def service_list(self, workspace: WorkspaceRef) -> CallToolResult:
         """List the workspace's services and their states (starting, ready, failed, exited, stopped)."""
-        return await offload(lambda: {"services": [s.to_dict() for s in context.workspace(workspace).services.list()]})
+        return await offload(
+            lambda: {"services": [s.to_dict() for s in self.context.workspace(workspace).services.list()]}
+        )
 
-    async def service_status(workspace: WorkspaceRef, name: ServiceName) -> CallToolResult:
+    async def service_status(self, workspace: WorkspaceRef, name: ServiceName) -> CallToolResult:
         """One service: state, pid, exit code, times, restarts, and the reason it failed if it did."""
-        return await offload(lambda: context.workspace(workspace).services.status(name).to_dict())
+        return await offload(lambda: self.context.workspace(workspace).services.status(name).to_dict())
 
     async def service_logs(
+        self,
         workspace: WorkspaceRef,
         name: ServiceName,
         stream: Annotated[Literal["stdout", "stderr", "both"], Field(description="Which output.")] = "both",
@@ -83,13 +96,14 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
         """The last lines a service printed (capped for the model)."""
 
         def work() -> dict[str, Any]:
-            text = context.workspace(workspace).services.logs(name, stream=stream, tail=tail)
+            text = self.context.workspace(workspace).services.logs(name, stream=stream, tail=tail)
             capped = cap_text(text, DEFAULT_MODEL_CHARS)
             return {"name": name, "stream": stream, "log": capped.text, "truncated_for_model": capped.truncated}
 
         return await offload(work)
 
     async def service_stop(
+        self,
         workspace: WorkspaceRef,
         name: ServiceName,
         timeout: Annotated[
@@ -98,10 +112,4 @@ def register_service_tools(server: MCPServer, context: ToolContext) -> None:
         ] = None,
     ) -> CallToolResult:
         """Stop a service: TERM its process group, KILL after the grace period (a dead one stops at once)."""
-        return await offload(lambda: context.workspace(workspace).services.stop(name, timeout=timeout).to_dict())
-
-    add_tool(server, service_start, ToolAnnotations(title="Start a background service", open_world_hint=False))
-    add_tool(server, service_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, service_status, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, service_logs, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, service_stop, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+        return await offload(lambda: self.context.workspace(workspace).services.stop(name, timeout=timeout).to_dict())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -18,13 +17,26 @@ from roost.arguments import SHELL_WAIT_LIMIT_MS, TERMINAL_CELLS_LIMIT
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Cwd, EnvVars, ToolContext, WorkspaceRef, add_tool, guest_path
+from roost.mcp.toolkit import Cwd, EnvVars, ToolGroup, WorkspaceRef, guest_path
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
 
-def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
+class ShellTools(ToolGroup):
+    """The tools for PTY shells that persist between calls."""
+
+    TOOLS = (
+        ("shell_open", ToolAnnotations(title="Open a shell", open_world_hint=False)),
+        ("shell_list", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("shell_read", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
+        ("shell_write", ToolAnnotations(open_world_hint=False)),
+        ("shell_signal", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+        ("shell_resize", ToolAnnotations(open_world_hint=False)),
+        ("shell_close", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    )
+
     async def shell_open(
+        self,
         workspace: WorkspaceRef,
         cwd: Cwd = None,
         cols: Annotated[int, Field(description="Terminal width.", ge=1, le=TERMINAL_CELLS_LIMIT)] = 120,
@@ -38,17 +50,18 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
         """
         return await offload(
             lambda: (
-                context.workspace(workspace)
+                self.context.workspace(workspace)
                 .shells.open(cwd=guest_path(cwd, "cwd"), cols=cols, rows=rows, env=env)
                 .to_dict()
             )
         )
 
-    async def shell_list(workspace: WorkspaceRef) -> CallToolResult:
+    async def shell_list(self, workspace: WorkspaceRef) -> CallToolResult:
         """List the workspace's shells and their state (running, exited, closed, lost)."""
-        return await offload(lambda: {"shells": [s.to_dict() for s in context.workspace(workspace).shells.list()]})
+        return await offload(lambda: {"shells": [s.to_dict() for s in self.context.workspace(workspace).shells.list()]})
 
     async def shell_read(
+        self,
         workspace: WorkspaceRef,
         shell: ShellRef,
         cursor: Annotated[int, Field(description="Byte offset to read from: 0, or next_cursor of the last read.")] = 0,
@@ -77,7 +90,7 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
             if max_bytes > MAX_MODEL_CHARS:
                 raise InvalidArgument(f"max_bytes must be at most {MAX_MODEL_CHARS}", hint="page with next_cursor")
             return (
-                context.workspace(workspace)
+                self.context.workspace(workspace)
                 .shells.read(
                     shell,
                     cursor=cursor,
@@ -92,6 +105,7 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(work)
 
     async def shell_write(
+        self,
         workspace: WorkspaceRef,
         shell: ShellRef,
         input: Annotated[str, Field(description="Text to type.")],
@@ -99,18 +113,25 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
     ) -> CallToolResult:
         """Type text into a shell (Enter is pressed unless newline=false). Read the result with shell_read."""
         return await offload(
-            lambda: {"id": shell, "written": context.workspace(workspace).shells.write(shell, input, newline=newline)}
+            lambda: {
+                "id": shell,
+                "written": self.context.workspace(workspace).shells.write(shell, input, newline=newline),
+            }
         )
 
     async def shell_signal(
+        self,
         workspace: WorkspaceRef,
         shell: ShellRef,
         signal: Annotated[Literal["INT", "TERM", "HUP", "KILL", "QUIT"], Field(description="INT is Ctrl-C.")] = "INT",
     ) -> CallToolResult:
         """Send a signal to the shell's foreground program (INT interrupts it like Ctrl-C)."""
-        return await offload(lambda: {"id": shell, "signal": context.workspace(workspace).shells.signal(shell, signal)})
+        return await offload(
+            lambda: {"id": shell, "signal": self.context.workspace(workspace).shells.signal(shell, signal)}
+        )
 
     async def shell_resize(
+        self,
         workspace: WorkspaceRef,
         shell: ShellRef,
         cols: Annotated[int, Field(ge=1, le=TERMINAL_CELLS_LIMIT)],
@@ -119,19 +140,11 @@ def register_shell_tools(server: MCPServer, context: ToolContext) -> None:
         """Change a shell's terminal size (the program in it gets SIGWINCH)."""
 
         def work() -> dict[str, Any]:
-            context.workspace(workspace).shells.resize(shell, cols, rows)
+            self.context.workspace(workspace).shells.resize(shell, cols, rows)
             return {"id": shell, "cols": cols, "rows": rows}
 
         return await offload(work)
 
-    async def shell_close(workspace: WorkspaceRef, shell: ShellRef) -> CallToolResult:
+    async def shell_close(self, workspace: WorkspaceRef, shell: ShellRef) -> CallToolResult:
         """End a shell and everything running in it (HUP, then KILL after a short grace)."""
-        return await offload(lambda: context.workspace(workspace).shells.close(shell).to_dict())
-
-    add_tool(server, shell_open, ToolAnnotations(title="Open a shell", open_world_hint=False))
-    add_tool(server, shell_list, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, shell_read, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    add_tool(server, shell_write, ToolAnnotations(open_world_hint=False))
-    add_tool(server, shell_signal, ToolAnnotations(destructive_hint=True, open_world_hint=False))
-    add_tool(server, shell_resize, ToolAnnotations(open_world_hint=False))
-    add_tool(server, shell_close, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+        return await offload(lambda: self.context.workspace(workspace).shells.close(shell).to_dict())

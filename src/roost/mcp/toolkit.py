@@ -1,7 +1,9 @@
-"""What every tool group shares: the per-server context and the parameter types models see.
+"""What every tool group shares: the per-server context, the group's shape and the parameter types models see.
 
-A tool group is a function `register(server, context)` that adds its tools to
-the server; profiles are lists of groups (see `roost.mcp.server.PROFILES`).
+A tool group is a `ToolGroup` class: each tool is one of its async methods
+(its signature is the schema a model sees, its docstring the description),
+and `TOOLS` names them with their annotations. Profiles are lists of groups
+(see `roost.mcp.server.PROFILES`).
 
 This module imports `roost.client`, `roost.arguments`, the MCP server class, pydantic and the standard library.
 """
@@ -9,9 +11,8 @@ This module imports `roost.client`, `roost.arguments`, the MCP server class, pyd
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, overload
+from typing import Annotated, ClassVar, overload
 
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
@@ -38,12 +39,19 @@ class ToolContext:
         return self.roost.workspace(ref)
 
 
-ToolGroup = Callable[[MCPServer, ToolContext], None]
+class ToolGroup:
+    """Tools that share one `ToolContext`, each an async method named in `TOOLS` with its annotations."""
 
+    TOOLS: ClassVar[tuple[tuple[str, ToolAnnotations], ...]] = ()
 
-def add_tool(server: MCPServer, fn: Callable[..., Any], annotations: ToolAnnotations) -> None:
-    """Register `fn` under its own name; its docstring, dedented, is the description the model reads."""
-    server.add_tool(fn, description=inspect.getdoc(fn), annotations=annotations)
+    def __init__(self, context: ToolContext) -> None:
+        self.context = context
+
+    def register(self, server: MCPServer) -> None:
+        """Add every tool to `server` under its method's name; its docstring, dedented, is what the model reads."""
+        for name, hints in self.TOOLS:
+            tool = getattr(self, name)
+            server.add_tool(tool, description=inspect.getdoc(tool), annotations=hints)
 
 
 DEFAULT_EXEC_TIMEOUT = 600.0

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost import arguments
 from roost.config import DEFAULT_ENV
 from roost.mcp.results import offload, workspace_view
-from roost.mcp.toolkit import EnvName, SeedPath, ToolContext, WorkspaceRef, add_tool
+from roost.mcp.toolkit import EnvName, SeedPath, ToolGroup, WorkspaceRef
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
@@ -35,8 +34,23 @@ WorkspaceName = Annotated[
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
+class WorkspaceTools(ToolGroup):
+    """The tools for the workspace lifecycle and the environment catalog."""
+
+    TOOLS = (
+        ("workspace_create", ToolAnnotations(title="Create a workspace", open_world_hint=False)),
+        ("workspace_list", _READ_ONLY),
+        ("workspace_status", _READ_ONLY),
+        ("workspace_update", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
+        ("workspace_delete", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+        ("workspace_stop", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
+        ("workspace_start", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
+        ("workspace_restart", ToolAnnotations(open_world_hint=False)),
+        ("env_list", _READ_ONLY),
+    )
+
     async def workspace_create(
+        self,
         env: EnvName = DEFAULT_ENV,
         name: WorkspaceName = None,
         labels: Labels = None,
@@ -76,8 +90,8 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         """
 
         def work() -> dict[str, Any]:
-            seed = context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
-            workspace = context.roost.create_workspace(
+            seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
+            workspace = self.context.roost.create_workspace(
                 env,
                 name=name,
                 labels=labels,
@@ -92,21 +106,22 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
 
         return await offload(work)
 
-    async def workspace_list() -> CallToolResult:
+    async def workspace_list(self) -> CallToolResult:
         """List every workspace with its state and health (expired ones are reaped first)."""
 
         def work() -> dict[str, Any]:
-            return {"workspaces": [workspace_view(info) for info in context.roost.list_workspaces()]}
+            return {"workspaces": [workspace_view(info) for info in self.context.roost.list_workspaces()]}
 
         return await offload(work)
 
-    async def workspace_status(workspace: WorkspaceRef) -> CallToolResult:
+    async def workspace_status(self, workspace: WorkspaceRef) -> CallToolResult:
         """Show one workspace's state, health (its agent is probed), labels, TTL and exec count.
 
         An `unhealthy` or `failed` workspace comes with a `hint` naming the tool that fixes it."""
-        return await offload(lambda: workspace_view(context.workspace(workspace).info()))
+        return await offload(lambda: workspace_view(self.context.workspace(workspace).info()))
 
     async def workspace_update(
+        self,
         workspace: WorkspaceRef,
         name: WorkspaceName = None,
         labels: Annotated[dict[str, str] | None, Field(description="Labels to add or overwrite.")] = None,
@@ -124,7 +139,7 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         """Rename a workspace, change its labels, or set or clear its TTL."""
 
         def work() -> dict[str, Any]:
-            handle = context.workspace(workspace)
+            handle = self.context.workspace(workspace)
             changes: dict[str, Any] = {"name": name, "labels": labels, "remove_labels": tuple(remove_labels or ())}
             if clear_ttl:
                 changes["ttl_seconds"] = None
@@ -135,52 +150,43 @@ def register_workspace_tools(server: MCPServer, context: ToolContext) -> None:
         return await offload(work)
 
     async def workspace_delete(
+        self,
         workspace: WorkspaceRef,
         force: Annotated[bool, Field(description="Delete even if the workspace is unhealthy or busy.")] = False,
     ) -> CallToolResult:
         """Delete a workspace: stop all its processes and remove all its files. This cannot be undone."""
 
         def work() -> dict[str, Any]:
-            handle = context.workspace(workspace)
+            handle = self.context.workspace(workspace)
             handle.delete(force=force)
             return {"id": handle.id, "deleted": True}
 
         return await offload(work)
 
-    async def workspace_stop(workspace: WorkspaceRef) -> CallToolResult:
+    async def workspace_stop(self, workspace: WorkspaceRef) -> CallToolResult:
         """Shut a workspace down to save resources; /workspace is kept and workspace_start boots it again.
         Its services stop and its shells close."""
-        return await offload(lambda: workspace_view(context.workspace(workspace).stop()))
+        return await offload(lambda: workspace_view(self.context.workspace(workspace).stop()))
 
-    async def workspace_start(workspace: WorkspaceRef) -> CallToolResult:
+    async def workspace_start(self, workspace: WorkspaceRef) -> CallToolResult:
         """Boot a stopped workspace again; /workspace is as it was left."""
-        return await offload(lambda: workspace_view(context.workspace(workspace).start()))
+        return await offload(lambda: workspace_view(self.context.workspace(workspace).start()))
 
-    async def workspace_restart(workspace: WorkspaceRef) -> CallToolResult:
+    async def workspace_restart(self, workspace: WorkspaceRef) -> CallToolResult:
         """Stop whatever is left of a workspace, then start it again: the way out of `unhealthy`
         (its agent died). Works on running, unhealthy and stopped workspaces; /workspace is kept,
         services and shells are not."""
-        return await offload(lambda: workspace_view(context.workspace(workspace).restart()))
+        return await offload(lambda: workspace_view(self.context.workspace(workspace).restart()))
 
-    async def env_list() -> CallToolResult:
+    async def env_list(self) -> CallToolResult:
         """List the environments (images) a workspace can be created from, and whether each is ready."""
 
         def work() -> dict[str, Any]:
             return {
                 "environments": [
                     {"name": env.name, "description": env.description, "cached": env.cached}
-                    for env in context.roost.envs()
+                    for env in self.context.roost.envs()
                 ]
             }
 
         return await offload(work)
-
-    add_tool(server, workspace_create, ToolAnnotations(title="Create a workspace", open_world_hint=False))
-    add_tool(server, workspace_list, _READ_ONLY)
-    add_tool(server, workspace_status, _READ_ONLY)
-    add_tool(server, workspace_update, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
-    add_tool(server, workspace_delete, ToolAnnotations(destructive_hint=True, open_world_hint=False))
-    add_tool(server, workspace_stop, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
-    add_tool(server, workspace_start, ToolAnnotations(idempotent_hint=True, open_world_hint=False))
-    add_tool(server, workspace_restart, ToolAnnotations(open_world_hint=False))
-    add_tool(server, env_list, _READ_ONLY)

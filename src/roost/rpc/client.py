@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from roost.errors import AgentError, ProtocolError, RoostError, error_from_code
+from roost.errors import CHECK_WORKSPACE, AgentError, ProtocolError, RoostError, error_from_code
 from roost.protocol import (
     PROTOCOL_VERSIONS,
     Frame,
@@ -68,7 +68,7 @@ def _disconnected(detail: str) -> AgentError:
     return AgentError(
         f"the workspace agent went away mid-call ({detail})",
         code="agent_disconnected",
-        hint="check `roost workspace status`; the workspace may need to be recreated",
+        remedy=CHECK_WORKSPACE,
     )
 
 
@@ -125,7 +125,7 @@ class AgentClient:
                 raise AgentError(
                     f"the agent that answered is not workspace {identity.workspace_id}'s: {wrong}",
                     code="agent_identity_mismatch",
-                    hint="check `roost workspace status`; the workspace may need to be recreated",
+                    remedy=CHECK_WORKSPACE,
                 )
         return dict(frame.header)
 

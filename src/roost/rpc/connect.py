@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from roost.errors import AgentError
+from roost.errors import CHECK_WORKSPACE, AgentError
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity
 from roost.rpc.client import AgentClient
@@ -34,7 +34,7 @@ def open_unix(path: str, *, timeout: float = 0.0, poll: float = 0.005) -> socket
                 raise AgentError(
                     f"the workspace agent is not answering ({exc.strerror})",
                     code="agent_unreachable",
-                    hint="check `roost workspace status`; the workspace may need to be recreated",
+                    remedy=CHECK_WORKSPACE,
                 ) from None
             time.sleep(poll)
         finally:

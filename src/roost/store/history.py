@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from roost import arguments
-from roost.errors import InvalidArgument, NotFound
+from roost.errors import InvalidArgument, NotFound, Remedy
 from roost.models import ExecRecord, OutputSlice
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.atomic import fsync_dir, write_atomic
@@ -172,12 +172,11 @@ class ExecHistory:
             data=data.decode("utf-8", errors="replace"),
         )
 
-    @staticmethod
-    def _not_found(exec_id: int) -> NotFound:
+    def _not_found(self, exec_id: int) -> NotFound:
         return NotFound(
             f"no saved output for exec {exec_id}",
             code="exec_not_found",
-            hint=f"only the newest {MAX_ENTRIES} execs are kept; see `roost workspace logs`",
+            remedy=Remedy(f"only the newest {MAX_ENTRIES} execs are kept; list them", "workspace_logs", self._dir.name),
         )
 
 

@@ -4,12 +4,18 @@ Writes are atomic and happen under the workspace's lock; reads need no lock
 because a reader only ever sees a whole file. A record that does not parse
 is reported as `workspace_corrupt` with the way out, never a traceback.
 
+What a workspace's backend must keep to find, reach, stop and boot it again
+is a typed record of that backend's own (`boot`); the store reads it through
+the `BootReader` it is given, and never looks inside. Records of an older
+schema are read as the current one (see `record_versions`) and written back
+as such.
+
 A workspace's owner (the process creating it, or a `run` for its whole
 life) holds the flock on `.owner` in its directory; the kernel drops it
 when that process dies, however it dies, so any reader can tell an
 interrupted create (state `creating`, owner gone) from one in progress.
 
-Imports: errors, store siblings and the standard library only.
+Imports: arguments, errors, store siblings and the standard library only.
 """
 
 from __future__ import annotations
@@ -24,23 +30,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from roost.arguments import WORKSPACE_ID_PREFIX
 from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, RoostError, StorageError, WorkspaceError
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
+from roost.store.record_versions import SCHEMA_VERSION, current_form
+from roost.store.states import STATES, can_move
 from roost.store.trash import Trash, remove_tree
 
-SCHEMA_VERSION = 1
 RECORD_FILE = "workspace.json"
 LOCK_FILE = ".lock"
 OWNER_FILE = ".owner"
 ID_PATTERN = re.compile(rf"^{WORKSPACE_ID_PREFIX}[0-9a-f]{{10}}$")
-# creating -> running, or failed once its creator is gone; running <-> unhealthy (agent gone);
-# running/unhealthy -> stopped -> running (stop, start, restart); any -> deleting -> (removed).
-STATES = ("creating", "running", "stopped", "unhealthy", "failed", "deleting")
 
 
 def utc_now() -> str:
@@ -51,9 +55,29 @@ def parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+class BootRecord(Protocol):
+    """What a backend's boot leaves in a workspace's record (a frozen value of the backend's own)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class BootReader(Protocol):
+    def __call__(self, backend: str, stored: dict[str, Any], /) -> BootRecord:
+        """The boot record of backend `backend` from the JSON object its `to_json()` stored.
+
+        Raises:
+            ValueError, TypeError or RoostError: it is not one.
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class WorkspaceRecord:
-    """Everything roost knows about one workspace, as persisted."""
+    """Everything roost knows about one workspace, as persisted.
+
+    `image` is the key of the environment image it was made from (None: it needs none);
+    `boot` what its backend's last boot left (None: never booted, a create that did not get that far).
+    """
 
     id: str
     env: str
@@ -67,38 +91,63 @@ class WorkspaceRecord:
     expires_at: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     network_policy: str = "off"
-    runtime: dict[str, Any] = field(default_factory=dict)
+    image: str | None = None
+    boot: BootRecord | None = None
     reason: str | None = None
     exec_count: int = 0
     schema_version: int = SCHEMA_VERSION
 
     def replace(self, **changes: Any) -> WorkspaceRecord:
+        """The record with `changes` (never its state: see `moved_to`), updated now."""
+        if "state" in changes:
+            raise TypeError("a workspace changes state through moved_to, which checks the move")
         return dataclasses.replace(self, updated_at=utc_now(), **changes)
 
+    def moved_to(self, state: str, **changes: Any) -> WorkspaceRecord:
+        """The record in `state` (with `changes`), updated now.
+
+        Raises:
+            ConflictError: workspace_busy when a workspace in its state cannot move there
+                (see `roost.store.states`), as when a delete got to it first.
+        """
+        if not can_move(self.state, state):
+            raise ConflictError(
+                f"workspace {self.id} is {self.state}: it cannot become {state}",
+                code="workspace_busy",
+                hint="retry in a moment",
+            )
+        return dataclasses.replace(self, state=state, updated_at=utc_now(), **changes)
+
     def to_json(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True).encode() + b"\n"
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["boot"] = None if self.boot is None else self.boot.to_json()
+        return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
-    def from_json(cls, raw: bytes, where: str) -> WorkspaceRecord:
+    def from_json(cls, raw: bytes, where: str, read_boot: BootReader) -> WorkspaceRecord:
+        """Raises: WorkspaceError: workspace_corrupt (with the way out) for anything but a whole record."""
         try:
-            data = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            version = data.get("schema_version")
-            if version != SCHEMA_VERSION:
-                raise ValueError(f"schema_version {version!r}, this roost reads {SCHEMA_VERSION}")
+            data = current_form(json.loads(raw))
             known = {f.name for f in dataclasses.fields(cls)}
-            record = cls(**{k: v for k, v in data.items() if k in known})
+            record = cls(**{k: v for k, v in data.items() if k in known and k != "boot"})
             for name in ("id", "env", "backend", "state", "created_at", "updated_at"):
                 if not isinstance(getattr(record, name), str):
                     raise ValueError(f"field {name!r} is not a string")
             if record.state not in STATES:
                 raise ValueError(f"unknown state {record.state!r}")
-            if not isinstance(record.labels, dict) or not isinstance(record.runtime, dict):
-                raise ValueError("labels and runtime must be objects")
-        except (ValueError, TypeError) as exc:
+            if not isinstance(record.labels, dict):
+                raise ValueError("labels must be an object")
+            if record.image is not None and not isinstance(record.image, str):
+                raise ValueError("image must be a string")
+            boot = data.get("boot")
+            if boot is not None:
+                if not isinstance(boot, dict):
+                    raise ValueError("boot must be an object")
+                record = dataclasses.replace(record, boot=read_boot(record.backend, boot))
+        except (ValueError, TypeError, RoostError) as exc:
+            why = exc.message if isinstance(exc, RoostError) else str(exc)
             raise WorkspaceError(
-                f"workspace record {where} is corrupt: {exc}",
+                f"workspace record {where} is corrupt: {why}",
                 code="workspace_corrupt",
                 remedy=_force_delete(Path(where).parent.name),
             ) from None
@@ -121,10 +170,11 @@ def _remove_rest(ws_id: str) -> Remedy:
 class WorkspaceStore:
     """The on-disk home of all workspaces under one `$ROOST_HOME`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, read_boot: BootReader) -> None:
         self.home = home
         self.root = home / "workspaces"
         self.trash = Trash(home)
+        self._read_boot = read_boot
 
     def ensure(self) -> None:
         """Create the home and `workspaces/` (0700), tightening them if someone loosened them.
@@ -146,7 +196,7 @@ class WorkspaceStore:
         return StorageError(
             f"roost's state directory {self.home} is unusable: {exc.strerror or exc}",
             code="home_unusable",
-            hint="point ROOST_HOME (or --home) at a directory you own",
+            hint="point ROOST_HOME at a directory you own",
         )
 
     def open(self) -> None:
@@ -206,7 +256,7 @@ class WorkspaceStore:
                 ) from None
             raise self._not_found(ws_id) from None
         try:
-            return WorkspaceRecord.from_json(raw, str(path))
+            return WorkspaceRecord.from_json(raw, str(path), self._read_boot)
         except WorkspaceError as exc:
             exc.details["workspace"] = ws_id
             raise
@@ -329,5 +379,5 @@ class WorkspaceStore:
         return NotFound(
             f"no workspace {ref!r}",
             code="workspace_not_found",
-            hint="list workspaces with `roost workspace list`",
+            remedy=Remedy("see which workspaces there are", "workspace_list"),
         )

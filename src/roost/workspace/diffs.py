@@ -24,9 +24,9 @@ from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
+from roost.workspace.engine import Engine
 from roost.workspace.export_patch import PatchFilter
 from roost.workspace.export_target import OUTPUT, ExportTarget
-from roost.workspace.runtime import Runtime
 from roost.workspace.streamed import Streamed
 from roost.workspace.wire_names import received_name, received_opt_name
 
@@ -111,21 +111,21 @@ def diff_args(
     return args
 
 
-def stream_diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry | str]:
+def stream_diff(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry | str]:
     """Each change's `DiffEntry`, then its patch text in `str` pieces, in tree order, as they arrive.
 
     `args` come from `diff_args`. The summary: `against`, `counts` (every
     change), `truncated`, `count` and `next_cursor`.
     """
-    return Streamed(rt, record, Op.DIFF, args, _part)
+    return Streamed(engine, record, Op.DIFF, args, _part)
 
 
-def stream_entries(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry]:
+def stream_entries(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry]:
     """Each change's `DiffEntry` as it arrives (`args` from `diff_args` with `stat`: no patch text is sent)."""
-    return Streamed(rt, record, Op.DIFF, args, _entry)
+    return Streamed(engine, record, Op.DIFF, args, _entry)
 
 
-def diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResult:
+def diff(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResult:
     """The whole diff (or, with a `limit`, one page of it) as one value.
 
     Raises:
@@ -133,7 +133,7 @@ def diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResu
     """
     changes: list[DiffEntry] = []
     patch: list[str] = []
-    with stream_diff(rt, record, args) as parts:
+    with stream_diff(engine, record, args) as parts:
         for part in parts:
             if isinstance(part, str):
                 patch.append(part)
@@ -152,7 +152,7 @@ def diff(rt: Runtime, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResu
 
 
 def export_patch(
-    rt: Runtime, record: WorkspaceRecord, path: str | bytes, target: ExportTarget, ignore: IgnoreSpec
+    engine: Engine, record: WorkspaceRecord, path: str | bytes, target: ExportTarget, ignore: IgnoreSpec
 ) -> ExportResult:
     """Write the diff of `path` against the baseline as a patch file, as it streams, less what may not
     cross and what `ignore` leaves out."""
@@ -166,7 +166,7 @@ def export_patch(
             written += len(data)
 
         crossing = PatchFilter(write)
-        with stream_diff(rt, record, diff_args(paths=(path,), max_bytes=None, ignore=ignore)) as parts:
+        with stream_diff(engine, record, diff_args(paths=(path,), max_bytes=None, ignore=ignore)) as parts:
             for part in parts:
                 if isinstance(part, str):
                     crossing.feed(part)

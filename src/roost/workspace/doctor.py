@@ -1,6 +1,6 @@
 """`roost doctor`: which backend this host gets, and exactly why.
 
-Imports: backends, images (cache and sources), models, config, userns, workspace.runtime.
+Imports: backends, images (cache and sources), models, config, userns, workspace.engine.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 import sys
 
 from roost._version import __version__
-from roost.backends import BACKEND_NAMES, get_backend, select_backend
+from roost.backends import BACKEND_NAMES, get_backend
 from roost.backends.kvm import probe_kvm
 from roost.config import images_dir
 from roost.errors import RoostError
@@ -18,40 +18,40 @@ from roost.images.cache import ImageCache
 from roost.images.manager import configured_sources
 from roost.models import DoctorCheck, DoctorReport
 from roost.userns import requirements
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 
 
-def _home_check(rt: Runtime) -> DoctorCheck:
+def _home_check(engine: Engine) -> DoctorCheck:
     try:
-        rt.store.ensure()
+        engine.store.ensure()
     except RoostError as exc:
         return DoctorCheck("state_dir", False, exc.message)
-    mode = rt.home.stat().st_mode & 0o777
-    writable = os.access(rt.home, os.W_OK)
+    mode = engine.home.stat().st_mode & 0o777
+    writable = os.access(engine.home, os.W_OK)
     ok = writable and mode == 0o700
     return DoctorCheck("state_dir", ok, f"mode {mode:o}, {'writable' if writable else 'NOT writable'}")
 
 
-def _images_check(rt: Runtime) -> DoctorCheck:
+def _images_check(engine: Engine) -> DoctorCheck:
     try:
         sources = ", ".join(configured_sources())
     except RoostError as exc:
         return DoctorCheck("images", False, exc.message)
-    cached = [image.env for image in ImageCache(images_dir(rt.home)).images()]
+    cached = [image.env for image in ImageCache(images_dir(engine.home)).images()]
     tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
     detail = f"cached: {', '.join(cached) or 'none'}; sources: {sources}; builder: {tool or 'none'}"
     return DoctorCheck("images", bool(cached) or tool is not None, detail)
 
 
-def _host_checks(rt: Runtime) -> list[DoctorCheck]:
+def _host_checks(engine: Engine) -> list[DoctorCheck]:
     kvm = probe_kvm()
     bwrap = shutil.which("bwrap")
     return [
         DoctorCheck("python", sys.version_info >= (3, 11), sys.version.split()[0]),
-        _home_check(rt),
+        _home_check(engine),
         DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
-        _images_check(rt),
+        _images_check(engine),
     ]
 
 
@@ -64,28 +64,30 @@ def _unprivileged_checks() -> list[DoctorCheck]:
     ]
 
 
-def report(rt: Runtime) -> DoctorReport:
+def report(engine: Engine) -> DoctorReport:
     backends: dict[str, DoctorCheck] = {}
     for name in BACKEND_NAMES:
         # Firecracker's check names its binary (this home's `runtime install` too), version and KVM verdict.
-        backend = get_backend(name, rt.home)
+        backend = get_backend(name, engine.home)
         check = backend.availability()
         backends[name] = DoctorCheck(name, check.available, check.reason)
     try:
-        chosen, warning = select_backend(rt.requested_backend, rt.home)
+        chosen, warning = engine.select_backend()
         default = chosen.name
         if warning is None and not chosen.isolated:
             # Chosen explicitly (--backend, $ROOST_BACKEND) still isolates nothing; doctor must say so.
             warning = f"the {chosen.name} backend is selected: workspaces are NOT isolated"
     except RoostError as exc:
         default, warning = "none", exc.message
-    checks = _host_checks(rt) + _unprivileged_checks()
+    checks = _host_checks(engine) + _unprivileged_checks()
     if warning:
         checks.append(DoctorCheck("isolation", False, warning))
-    protections = {name: get_backend(name, rt.home).protections(None) for name, check in backends.items() if check.ok}
+    protections = {
+        name: get_backend(name, engine.home).protections(None) for name, check in backends.items() if check.ok
+    }
     return DoctorReport(
         version=__version__,
-        home=str(rt.home),
+        home=str(engine.home),
         default_backend=default,
         backends=backends,
         checks=tuple(checks),

@@ -4,7 +4,7 @@ Joins the catalog (what exists), the image cache (what is here) and the
 workspace records (what is in use, so prune never pulls a rootfs from
 under a running sandbox).
 
-Imports: images, models, store records, workspace.runtime, config.
+Imports: images, models, store records, workspace.engine, config.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from roost.images.manager import build_image, pull_image, registry_reference
 from roost.images.registry_source import push_env
 from roost.models import EnvInfo, PruneResult
 from roost.store.records import WorkspaceRecord
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 
 
-def cache(rt: Runtime) -> ImageCache:
-    return ImageCache(images_dir(rt.home))
+def cache(engine: Engine) -> ImageCache:
+    return ImageCache(images_dir(engine.home))
 
 
 def _info(name: str, image: EnvImage | None) -> EnvInfo:
@@ -40,35 +40,37 @@ def _info(name: str, image: EnvImage | None) -> EnvInfo:
     )
 
 
-def list_envs(rt: Runtime) -> list[EnvInfo]:
-    images = cache(rt)
+def list_envs(engine: Engine) -> list[EnvInfo]:
+    images = cache(engine)
     return [_info(name, images.lookup(name)) for name in sorted(CATALOG)]
 
 
-def inspect_env(rt: Runtime, name: str) -> EnvInfo:
-    return _info(name, cache(rt).lookup(name))
+def inspect_env(engine: Engine, name: str) -> EnvInfo:
+    return _info(name, cache(engine).lookup(name))
 
 
 def pull(
-    rt: Runtime, name: str, registry: str | None = None, digest: str | None = None, progress: ProgressFn | None = None
+    engine: Engine,
+    name: str,
+    registry: str | None = None,
+    digest: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> EnvInfo:
-    return _info(name, pull_image(cache(rt), name, registry=registry, digest=digest, progress=progress))
+    return _info(name, pull_image(cache(engine), name, registry=registry, digest=digest, progress=progress))
 
 
-def build(rt: Runtime, name: str, progress: ProgressFn | None = None) -> EnvInfo:
-    return _info(name, build_image(cache(rt), name, progress))
+def build(engine: Engine, name: str, progress: ProgressFn | None = None) -> EnvInfo:
+    return _info(name, build_image(cache(engine), name, progress))
 
 
-def push(rt: Runtime, name: str, reference: str, progress: ProgressFn | None = None) -> str:
-    return push_env(cache(rt), name, reference, progress)
+def push(engine: Engine, name: str, reference: str, progress: ProgressFn | None = None) -> str:
+    return push_env(cache(engine), name, reference, progress)
 
 
-def prune(rt: Runtime) -> PruneResult:
+def prune(engine: Engine) -> PruneResult:
     """Remove cached rootfs dirs and blobs no env name or live workspace uses."""
-    in_use = {
-        str(r.runtime["image"]) for r in rt.store.records() if isinstance(r, WorkspaceRecord) and r.runtime.get("image")
-    }
-    images = cache(rt)
+    in_use = {r.image for r in engine.store.records() if isinstance(r, WorkspaceRecord) and r.image is not None}
+    images = cache(engine)
     with images.lock():
         removed = images.prune(in_use)
     return PruneResult(removed=tuple(removed), in_use=tuple(sorted(in_use)))

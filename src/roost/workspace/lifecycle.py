@@ -1,16 +1,21 @@
-"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping.
+"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping (stop, start
+and restart are in `workspace.power`).
 
-Create writes a `creating` record first and only marks the workspace
-`running` once its agent answers and the seed is in; any failure on the way
-(including Ctrl-C) tears down what was started and removes the directory,
-so no half-made workspace is left behind. A creator that cannot clean up
-(`kill -9`, a crash) leaves its record `creating` with its owner lock gone:
-every later command shows that workspace as `failed`, and delete removes it.
+Create checks every option and, for a backend that needs one, gets the env's
+image before anything exists on disk. It then writes a `creating` record and
+only marks the workspace `running` once its agent answers, the seed is in and
+the baseline snapshot is taken; any failure on the way (including Ctrl-C)
+tears down what was started and removes the directory, so no half-made
+workspace is left behind. A creator that cannot clean up (`kill -9`, a crash)
+leaves its record `creating` with its owner lock gone: every later command
+shows that workspace as `failed`, and delete removes it.
 
-Delete needs no free space: it kills every process of the workspace, then
-removes its directory, and writes nothing it cannot do without.
+Delete needs no free space: its backend stops every process of the workspace
+(every backend does, when the record is lost), then the directory is moved
+out of sight to be freed in the background (`store.trash`), and nothing is
+written that it cannot do without.
 
-Imports: backends, images, store, workspace siblings, errors, models.
+Imports: arguments, backends, confinement, images, models, protocol, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -18,24 +23,23 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from roost import arguments
-from roost.backends import Backend, CreateSpec, destroy_leftovers, select_backend
-from roost.config import images_dir
+from roost.backends import Backend, CreateSpec, destroy_leftovers
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
-from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
-from roost.images.manager import ensure_image
 from roost.models import WorkspaceInfo
 from roost.protocol import Op
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
-from roost.store.records import WorkspaceRecord, parse_time, utc_now
-from roost.workspace import recovery
-from roost.workspace.runtime import Runtime
+from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
+from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
+from roost.workspace import boot_images, recovery
+from roost.workspace.engine import Engine
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
@@ -105,7 +109,7 @@ class Created:
     owner: HeldLock | None = None
 
 
-def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> Created:
+def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) -> Created:
     """Create and boot a workspace.
 
     This process owns the workspace while it is being created; with
@@ -116,52 +120,33 @@ def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> 
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
     resources = _validate(options)
-    seed = tar_stream(options.seed_path, home=rt.home) if options.seed_path is not None else None
-    backend, warning = select_backend(options.backend or rt.requested_backend, rt.home)
-    rootfs = image_key = None
-    if backend.needs_image:
-        # Before any record exists: a long build or a failed pull leaves nothing behind.
-        cache = ImageCache(images_dir(rt.home))
-        image = ensure_image(cache, options.env, options.progress)
-        rootfs, image_key = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))), image.key
+    seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
+    backend, warning = engine.select_backend(options.backend)
+    # Before any record exists: a long build or a failed pull leaves nothing behind.
+    image = boot_images.for_create(engine.home, backend, options.env, options.progress)
     ws_id: str | None = None
     owner: HeldLock | None = None
-    runtime: dict[str, object] = {}
+    boot: BootRecord | None = None
     try:
-        with rt.store.global_lock():
-            _check_name_free(rt, options.name)
-            ws_id = rt.store.new_id()
-            ws_dir = rt.store.create_dir(ws_id)
-            owner = rt.store.claim_owner(ws_id)
-            now = utc_now()
-            record = WorkspaceRecord(
-                id=ws_id,
-                env=options.env,
-                backend=backend.name,
-                state="creating",
-                created_at=now,
-                updated_at=now,
-                name=options.name,
-                labels=dict(options.labels),
-                ttl_seconds=options.ttl_seconds,
-                expires_at=_expiry(options.ttl_seconds),
-                resources=resources,
-                network_policy=options.network_policy,
-            )
-            with rt.store.lock(ws_id):
-                rt.store.save(record)
-        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, rootfs, image_key)
+        with engine.store.global_lock():
+            _check_name_free(engine, options.name)
+            ws_id = engine.store.new_id()
+            ws_dir = engine.store.create_dir(ws_id)
+            owner = engine.store.claim_owner(ws_id)
+            with engine.store.lock(ws_id):
+                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key))
+        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, image.rootfs, image.guest_image)
         with state_write("the workspace's files"):
-            runtime = backend.create(ws_dir, spec)
-        record = rt.store.update(ws_id, lambda r: r.replace(runtime=runtime))
+            boot = backend.create(ws_dir, spec)
+        record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
         if seed is not None:
-            rt.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
+            engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
         # What diff, export --format patch and reset compare against.
-        rt.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
-        record = rt.store.update(ws_id, lambda r: r.replace(state="running"))
+        engine.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
+        record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
-            _undo_create(rt, backend, ws_id, runtime)
+            _undo_create(engine, backend, ws_id, boot)
         if owner is not None:
             owner.release()
         raise
@@ -172,33 +157,55 @@ def create(rt: Runtime, options: CreateOptions, *, keep_owner: bool = False) -> 
     return Created(record, warning, owner)
 
 
-def _check_name_free(rt: Runtime, name: str | None) -> None:
+def _new_record(
+    ws_id: str, options: CreateOptions, backend: str, resources: dict[str, int], image: str | None
+) -> WorkspaceRecord:
+    """The record of a workspace being created, before its backend boots it."""
+    now = utc_now()
+    return WorkspaceRecord(
+        id=ws_id,
+        env=options.env,
+        backend=backend,
+        state=CREATING,
+        created_at=now,
+        updated_at=now,
+        name=options.name,
+        labels=dict(options.labels),
+        ttl_seconds=options.ttl_seconds,
+        expires_at=_expiry(options.ttl_seconds),
+        resources=resources,
+        network_policy=options.network_policy,
+        image=image,
+    )
+
+
+def _check_name_free(engine: Engine, name: str | None) -> None:
     """Raises: ConflictError: name_taken. The caller holds the global lock."""
-    if name is not None and any(isinstance(r, WorkspaceRecord) and r.name == name for r in rt.store.records()):
+    if name is not None and any(isinstance(r, WorkspaceRecord) and r.name == name for r in engine.store.records()):
         raise ConflictError(
             f"a workspace named {name!r} already exists",
             code="name_taken",
-            hint="pick another --name or delete the old workspace",
+            hint="pick another name, or delete the workspace that has it",
         )
 
 
-def _undo_create(rt: Runtime, backend: Backend, ws_id: str, runtime: dict[str, object]) -> None:
+def _undo_create(engine: Engine, backend: Backend[Any], ws_id: str, boot: BootRecord | None) -> None:
     """Tear down a create that failed: every process, then the directory.
 
     What cannot be torn down is left in place rather than hidden: its record
     stays `creating` with no owner, so every list shows it as failed.
     """
-    rt.forget(ws_id)
+    engine.forget(ws_id)
     with contextlib.suppress(RoostError):
-        backend.destroy(rt.store.dir(ws_id), ws_id, dict(runtime))
-        backend.discard_files(rt.store.dir(ws_id), dict(runtime))
-        rt.store.remove(ws_id)
+        backend.destroy(engine.store.dir(ws_id), ws_id, boot)
+        backend.discard_files(engine.store.dir(ws_id), boot)
+        engine.store.remove(ws_id)
 
 
-def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str) -> dict[str, int] | None:
+def _state_counts(engine: Engine, record: WorkspaceRecord, op: str) -> dict[str, int] | None:
     counts: dict[str, int] = {}
     try:
-        with rt.records(record, op) as items:
+        with engine.records(record, op) as items:
             for item in items:
                 counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
     except RoostError:
@@ -206,17 +213,17 @@ def _state_counts(rt: Runtime, record: WorkspaceRecord, op: str) -> dict[str, in
     return counts
 
 
-def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bool = False) -> WorkspaceInfo:
+def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts: bool = False) -> WorkspaceInfo:
     """The user-facing view of a record, probing health when asked.
 
     With `counts`, also asks the agent how many services and shells are in each state.
     """
     if probe:
-        record = rt.check_health(record)
-    running = record.state == "running"
-    services = _state_counts(rt, record, Op.SERVICE_LIST) if counts and running else None
-    shells = _state_counts(rt, record, Op.SHELL_LIST) if counts and running else None
-    backend = rt.backend(record)
+        record = engine.check_health(record)
+    running = record.state == RUNNING
+    services = _state_counts(engine, record, Op.SERVICE_LIST) if counts and running else None
+    shells = _state_counts(engine, record, Op.SHELL_LIST) if counts and running else None
+    backend = engine.backend(record)
     return WorkspaceInfo(
         id=record.id,
         name=record.name,
@@ -229,18 +236,18 @@ def info(rt: Runtime, record: WorkspaceRecord, *, probe: bool = True, counts: bo
         ttl_seconds=record.ttl_seconds,
         expires_at=record.expires_at,
         health=_health(record),
-        exec_count=max(record.exec_count, ExecHistory(rt.store.dir(record.id)).last_id()),
+        exec_count=max(record.exec_count, ExecHistory(engine.store.dir(record.id)).last_id()),
         services=services,
         shells=shells,
-        protections=backend.protections(record.runtime),
+        protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
     )
 
 
 def _health(record: WorkspaceRecord) -> str | None:
-    if record.state in ("unhealthy", "failed"):
+    if record.state in (UNHEALTHY, FAILED):
         return record.reason or "unknown reason"
-    return "ok" if record.state == "running" else None
+    return "ok" if record.state == RUNNING else None
 
 
 def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
@@ -262,7 +269,7 @@ def corrupt_info(error: WorkspaceError) -> WorkspaceInfo:
 
 
 def update(
-    rt: Runtime,
+    engine: Engine,
     ws_id: str,
     *,
     name: str | None = None,
@@ -298,19 +305,19 @@ def update(
         return record.replace(**changes)
 
     if name is None:
-        return rt.store.update(ws_id, change)
-    with rt.store.global_lock():
-        for other in rt.store.records():
+        return engine.store.update(ws_id, change)
+    with engine.store.global_lock():
+        for other in engine.store.records():
             if isinstance(other, WorkspaceRecord) and other.name == name and other.id != ws_id:
                 raise ConflictError(
                     f"a workspace named {name!r} already exists",
                     code="name_taken",
-                    hint="pick another --name or delete the old workspace",
+                    hint="pick another name, or delete the workspace that has it",
                 )
-        return rt.store.update(ws_id, change)
+        return engine.store.update(ws_id, change)
 
 
-def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
+def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
     """Stop every process of a workspace and remove all its files; return its id.
 
     Works in every state (failed and unhealthy included) and on a full disk.
@@ -322,14 +329,14 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
         StorageError: delete_incomplete when files could not be removed.
         BackendError: process_survived, cleanup_failed (the workspace stays, to delete again).
     """
-    if force and ref in rt.store.ids():
+    if force and ref in engine.store.ids():
         ws_id = ref
     else:
-        ws_id = rt.store.resolve(ref)
-    rt.forget(ws_id)
-    with rt.store.lock(ws_id):
+        ws_id = engine.store.resolve(ref)
+    engine.forget(ws_id)
+    with engine.store.lock(ws_id):
         try:
-            record: WorkspaceRecord | None = rt.store.load(ws_id)
+            record: WorkspaceRecord | None = engine.store.load(ws_id)
         except WorkspaceError:
             if not force:
                 raise
@@ -337,22 +344,22 @@ def delete(rt: Runtime, ref: str, *, force: bool = False) -> str:
         if record is not None:
             # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
             with contextlib.suppress(StorageError):
-                rt.store.save(record.replace(state="deleting"))
-            backend = rt.backend(record)
-            backend.destroy(rt.store.dir(ws_id), ws_id, record.runtime)
-            backend.discard_files(rt.store.dir(ws_id), record.runtime)
+                engine.store.save(record.moved_to(DELETING))
+            backend = engine.backend(record)
+            backend.destroy(engine.store.dir(ws_id), ws_id, record.boot)
+            backend.discard_files(engine.store.dir(ws_id), record.boot)
         else:
             # The record is lost, and with it which backend ran the workspace: ask them all.
-            destroy_leftovers(rt.store.dir(ws_id), ws_id, rt.home)
-        rt.store.discard(ws_id)
+            destroy_leftovers(engine.store.dir(ws_id), ws_id, engine.home)
+        engine.store.discard(ws_id)
     return ws_id
 
 
-def list_records(rt: Runtime) -> list[WorkspaceRecord | WorkspaceError]:
-    return list(rt.store.records())
+def list_records(engine: Engine) -> list[WorkspaceRecord | WorkspaceError]:
+    return list(engine.store.records())
 
 
-def reap_expired(rt: Runtime) -> list[str]:
+def reap_expired(engine: Engine) -> list[str]:
     """Delete every workspace whose TTL has passed and whose owner is gone; return their ids.
 
     A `run` keeps owning its workspace while it runs, so a run longer than
@@ -360,13 +367,13 @@ def reap_expired(rt: Runtime) -> list[str]:
     """
     now = datetime.now(UTC)
     reaped = []
-    for record in rt.store.records():
+    for record in engine.store.records():
         if not isinstance(record, WorkspaceRecord) or not record.expires_at:
             continue
-        if parse_time(record.expires_at) > now or rt.store.owner_alive(record.id):
+        if parse_time(record.expires_at) > now or engine.store.owner_alive(record.id):
             continue
         try:
-            reaped.append(delete(rt, record.id))
+            reaped.append(delete(engine, record.id))
         except RoostError:
             continue
     return reaped

@@ -33,7 +33,7 @@ from roost.protocol import Op
 from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
 from roost.workspace.wire_names import received_name, received_opt_name
@@ -79,7 +79,7 @@ class ExecSpec:
 
 
 def run_exec(
-    rt: Runtime, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None
+    engine: Engine, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None
 ) -> ExecResult:
     """Run a command to completion in the workspace and log it.
 
@@ -101,7 +101,7 @@ def run_exec(
 
     started_at = utc_now()
     try:
-        reply = rt.call(
+        reply = engine.call(
             record,
             Op.EXEC,
             args,
@@ -109,10 +109,10 @@ def run_exec(
             on_data=on_data,
         )
     except RoostError as exc:
-        _log(rt, record, spec, started_at, None, captured, error=exc.code)
+        _log(engine, record, spec, started_at, None, captured, error=exc.code)
         raise
     result = reply.result
-    exec_id, history_error = _log(rt, record, spec, started_at, result, captured)
+    exec_id, history_error = _log(engine, record, spec, started_at, result, captured)
     return ExecResult(
         exit_code=result.get("exit_code"),
         signal=result.get("signal"),
@@ -130,7 +130,7 @@ def run_exec(
 
 
 def _log(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     spec: ExecSpec,
     started_at: str,
@@ -145,9 +145,9 @@ def _log(
     full disk, a workspace deleted meanwhile) never turns its result into an error.
     """
     result = result or {}
-    history = ExecHistory(rt.store.dir(record.id))
+    history = ExecHistory(engine.store.dir(record.id))
     try:
-        with rt.store.lock(record.id):
+        with engine.store.lock(record.id):
             # The counter lives in the history (records of older roosts kept it themselves): no record rewrite.
             exec_id = max(record.exec_count, history.last_id()) + 1
             history.append(
@@ -184,7 +184,9 @@ def _entry(data: dict[str, Any]) -> FileEntry:
     )
 
 
-def iter_files(rt: Runtime, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> Streamed[FileEntry]:
+def iter_files(
+    engine: Engine, record: WorkspaceRecord, path: str | bytes, recursive: bool = False
+) -> Streamed[FileEntry]:
     """Every entry of `path` in tree order (just `path` when it is not a directory), as they arrive.
 
     Its `summary`: `path` (the directory listed, as the workspace names it) and `count`.
@@ -194,11 +196,11 @@ def iter_files(rt: Runtime, record: WorkspaceRecord, path: str | bytes, recursiv
         RoostError: path_not_found, path_outside_workspace and the agent's other errors, when iterated.
     """
     args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    return Streamed(rt, record, Op.FILE_LIST, args, _entry)
+    return Streamed(engine, record, Op.FILE_LIST, args, _entry)
 
 
 def list_files(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     path: str | bytes,
     recursive: bool = False,
@@ -215,7 +217,7 @@ def list_files(
     args: dict[str, Any] = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
     args["cursor"] = arguments.list_cursor(cursor)
     args["limit"] = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
-    with rt.records(record, Op.FILE_LIST, args) as stream:
+    with engine.records(record, Op.FILE_LIST, args) as stream:
         entries = tuple(_entry(item) for item in stream)
         result = stream.result
     next_cursor = result.get("next_cursor")
@@ -227,18 +229,18 @@ def list_files(
     )
 
 
-def stat_file(rt: Runtime, record: WorkspaceRecord, path: str | bytes) -> FileEntry:
-    return _entry(rt.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
+def stat_file(engine: Engine, record: WorkspaceRecord, path: str | bytes) -> FileEntry:
+    return _entry(engine.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
 
 
 def read_file(
-    rt: Runtime, record: WorkspaceRecord, path: str | bytes, offset: int = 0, max_bytes: int | None = None
+    engine: Engine, record: WorkspaceRecord, path: str | bytes, offset: int = 0, max_bytes: int | None = None
 ) -> FileContent:
     """Raises: InvalidArgument: a bad path, offset or size (read_too_large above 8 MiB), before any call."""
     args: dict[str, Any] = {"path": arguments.guest_path(path), "offset": arguments.file_offset(offset)}
     if max_bytes is not None:
         args["max_bytes"] = arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
-    reply = rt.call(record, Op.FILE_READ, args)
+    reply = engine.call(record, Op.FILE_READ, args)
     result = reply.result
     return FileContent(
         path=received_name(result["path"]),
@@ -250,25 +252,25 @@ def read_file(
 
 
 def write_file(
-    rt: Runtime, record: WorkspaceRecord, path: str | bytes, data: bytes, mode: int | None = None
+    engine: Engine, record: WorkspaceRecord, path: str | bytes, data: bytes, mode: int | None = None
 ) -> WriteResult:
     args: dict[str, Any] = {"path": arguments.guest_path(path)}
     if mode is not None:
         args["mode"] = arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
     if not isinstance(data, bytes | bytearray):
         raise InvalidArgument(f"file content must be text or bytes, not {type(data).__name__}", hint="e.g. 'hello\\n'")
-    result = rt.call(record, Op.FILE_WRITE, args, upload=[data]).result
+    result = engine.call(record, Op.FILE_WRITE, args, upload=[data]).result
     return WriteResult(received_name(result["path"]), int(result["size"]), int(result["mode"]))
 
 
-def delete_file(rt: Runtime, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> DeleteResult:
+def delete_file(engine: Engine, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> DeleteResult:
     args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    result = rt.call(record, Op.FILE_DELETE, args).result
+    result = engine.call(record, Op.FILE_DELETE, args).result
     return DeleteResult(received_name(result["path"]), str(result["type"]))
 
 
 def sync_push(
-    rt: Runtime, record: WorkspaceRecord, source: HostArg, dest: str | bytes = "/workspace", delete: bool = False
+    engine: Engine, record: WorkspaceRecord, source: HostArg, dest: str | bytes = "/workspace", delete: bool = False
 ) -> SyncResult:
     """Copy a host directory or tar into the workspace (validated, then applied).
 
@@ -277,8 +279,8 @@ def sync_push(
         RoostError: archive_rejected for unsafe members (nothing is changed).
     """
     args = {"dest": arguments.guest_path(dest, "dest"), "delete": bool(delete)}
-    stream = tar_stream(source, home=rt.home)
-    result = rt.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
+    stream = tar_stream(source, home=engine.home)
+    result = engine.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
     return SyncResult(
         dest=received_name(result.get("dest", args["dest"])),
         files=int(result.get("files", 0)),
@@ -289,7 +291,7 @@ def sync_push(
     )
 
 
-def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str | bytes, dry_run: bool = False) -> PatchResult:
+def apply_patch(engine: Engine, record: WorkspaceRecord, patch: str | bytes, dry_run: bool = False) -> PatchResult:
     """Apply a unified diff all-or-nothing; the patch is uploaded, so it may be of any size.
 
     Raises:
@@ -299,7 +301,7 @@ def apply_patch(rt: Runtime, record: WorkspaceRecord, patch: str | bytes, dry_ru
         raise InvalidArgument("the patch is empty", hint="give the text of a unified diff, e.g. from git diff")
     # A patch names files by their bytes: text that came from bytes (os.fsdecode) goes back to them.
     data = patch if isinstance(patch, bytes) else patch.encode("utf-8", "surrogateescape")
-    with rt.records(record, Op.PATCH_APPLY, {"dry_run": dry_run}, upload=[data]) as stream:
+    with engine.records(record, Op.PATCH_APPLY, {"dry_run": dry_run}, upload=[data]) as stream:
         files = tuple(PatchedFile(received_name(f["path"]), str(f["action"]), int(f["hunks"])) for f in stream)
         result = stream.result
     return PatchResult(files, bool(result.get("dry_run", dry_run)))

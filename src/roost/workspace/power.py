@@ -7,35 +7,32 @@ does both under one hold of the workspace's lock, and is the way out of
 `unhealthy`. A workspace whose create never finished (`failed`) can only be
 deleted; one still being created is busy.
 
-Imports: backends, config, images.cache, store, workspace siblings, errors.
+Imports: backends, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from roost.backends import CreateSpec
-from roost.config import images_dir
-from roost.errors import ConflictError, NotFound, RoostError
-from roost.images.cache import ImageCache
+from roost.errors import ConflictError, RoostError
 from roost.store.records import WorkspaceRecord
-from roost.workspace import recovery
-from roost.workspace.runtime import Runtime
+from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
+from roost.workspace import boot_images, recovery
+from roost.workspace.engine import Engine
 
 
-def stop(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+def stop(engine: Engine, ws_id: str) -> WorkspaceRecord:
     """Shut a running (or unhealthy) workspace down, keeping /workspace; idempotent.
 
     Raises:
         ConflictError: workspace_busy while it is being created or deleted.
         WorkspaceError: workspace_failed.
     """
-    rt.forget(ws_id)
-    with rt.store.lock(ws_id):
-        return _stop(rt, rt.store.load(ws_id))
+    engine.forget(ws_id)
+    with engine.store.lock(ws_id):
+        return _stop(engine, engine.store.load(ws_id))
 
 
-def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+def start(engine: Engine, ws_id: str) -> WorkspaceRecord:
     """Boot a stopped workspace again from what it kept; a running one is left alone.
 
     Raises:
@@ -44,67 +41,64 @@ def start(rt: Runtime, ws_id: str) -> WorkspaceRecord:
         NotFound: image_missing when its environment image was removed meanwhile.
         BackendError: the backend could not boot it (the record stays stopped).
     """
-    with rt.store.lock(ws_id):
-        record = rt.store.load(ws_id)
-        if record.state == "running":
+    with engine.store.lock(ws_id):
+        record = engine.store.load(ws_id)
+        if record.state == RUNNING:
             return record
-        if record.state == "unhealthy":
+        if record.state == UNHEALTHY:
             raise ConflictError(
                 f"workspace {ws_id} is unhealthy, not stopped: {record.reason or 'unknown reason'}",
                 code="workspace_not_stopped",
                 remedy=recovery.restart(ws_id),
             )
-        if record.state != "stopped":
-            raise _refusal(rt, record)
-        return _start(rt, record)
+        if record.state != STOPPED:
+            raise _refusal(engine, record)
+        return _start(engine, record)
 
 
-def restart(rt: Runtime, ws_id: str) -> WorkspaceRecord:
+def restart(engine: Engine, ws_id: str) -> WorkspaceRecord:
     """Stop (whatever is left of) a running, unhealthy or stopped workspace, then start it.
 
     Raises:
         the errors of `stop` and `start`.
     """
-    rt.forget(ws_id)
-    with rt.store.lock(ws_id):
-        return _start(rt, _stop(rt, rt.store.load(ws_id)))
+    engine.forget(ws_id)
+    with engine.store.lock(ws_id):
+        return _start(engine, _stop(engine, engine.store.load(ws_id)))
 
 
-def _stop(rt: Runtime, record: WorkspaceRecord) -> WorkspaceRecord:
+def _stop(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The caller holds the workspace's lock."""
-    if record.state == "stopped":
+    if record.state == STOPPED:
         return record
-    if record.state not in ("running", "unhealthy"):
-        raise _refusal(rt, record)
-    runtime = rt.backend(record).stop(rt.store.dir(record.id), record.runtime)
-    record = record.replace(state="stopped", runtime=runtime, reason=None)
-    rt.store.save(record)
+    if record.state not in (RUNNING, UNHEALTHY) or record.boot is None:
+        raise _refusal(engine, record)
+    boot = engine.backend(record).stop(engine.store.dir(record.id), record.boot)
+    record = record.moved_to(STOPPED, boot=boot, reason=None)
+    engine.store.save(record)
     return record
 
 
-def _start(rt: Runtime, record: WorkspaceRecord) -> WorkspaceRecord:
+def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The caller holds the workspace's lock; `record` is stopped."""
-    backend = rt.backend(record)
-    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy)
-    image_key = record.runtime.get("image")
-    if backend.needs_image and isinstance(image_key, str):
-        cache = ImageCache(images_dir(rt.home))
-        if not cache.rootfs(image_key).is_dir():
-            raise NotFound(
-                f"the image this workspace was made from ({record.env}) is no longer cached",
-                code="image_missing",
-                hint="its changes outside /workspace cannot be kept; export /workspace and create a new one",
-            )
-        rootfs = cache.shifted_rootfs(image_key, *backend.rootfs_id_offset(record.runtime))
-        spec = dataclasses.replace(spec, rootfs=str(rootfs), image_key=image_key)
-    runtime = backend.start(rt.store.dir(record.id), spec, record.runtime)
-    record = record.replace(state="running", runtime={**record.runtime, **runtime}, reason=None)
-    rt.store.save(record)
+    if record.boot is None:
+        raise _refusal(engine, record)
+    backend = engine.backend(record)
+    rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
+    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy, rootfs)
+    boot = backend.start(engine.store.dir(record.id), spec, record.boot)
+    record = record.moved_to(RUNNING, boot=boot, reason=None)
+    engine.store.save(record)
     return record
 
 
-def _refusal(rt: Runtime, record: WorkspaceRecord) -> RoostError:
-    """Why a workspace in a state other than running, unhealthy or stopped cannot be stopped or started."""
-    if record.state == "failed" or (record.state == "creating" and not rt.store.owner_alive(record.id)):
+def _refusal(engine: Engine, record: WorkspaceRecord) -> RoostError:
+    """Why a workspace in a state other than running, unhealthy or stopped, or one its backend
+    never booted (a create that did not get that far), cannot be stopped or started."""
+    if record.state == CREATING and engine.store.owner_alive(record.id):
+        return ConflictError(
+            f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment"
+        )
+    if record.state in (FAILED, CREATING) or record.boot is None:
         return recovery.failed_error(record.id, record.reason)
     return ConflictError(f"workspace {record.id} is {record.state}", code="workspace_busy", hint="retry in a moment")

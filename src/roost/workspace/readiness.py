@@ -22,7 +22,7 @@ from roost.errors import InvalidArgument
 GUEST_ROOT = "/workspace"
 URL_SCHEMES = ("http", "https")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?")
-_PROBE_HINT = "pick one of --ready-file, --ready-tcp, --ready-http, --ready-command"
+_PROBE_HINT = "pick one readiness probe: a file, a TCP address, an HTTP URL or a command"
 
 
 @dataclass(frozen=True)

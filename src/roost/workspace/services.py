@@ -17,8 +17,8 @@ from roost.errors import InvalidArgument
 from roost.models import ServiceInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
+from roost.workspace.engine import Engine
 from roost.workspace.readiness import Readiness
-from roost.workspace.runtime import Runtime
 from roost.workspace.wire_names import received_name
 
 RESTART = ("no", "on-failure", "always")
@@ -46,7 +46,7 @@ def _info(data: dict[str, Any]) -> ServiceInfo:
 
 
 def start_service(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     name: str,
     command: str | Sequence[str],
@@ -77,17 +77,17 @@ def start_service(
     probe = (ready or Readiness()).to_args(cwd)
     if probe is not None:
         args["ready"] = probe
-    return _info(rt.call(record, Op.SERVICE_START, args).result)
+    return _info(engine.call(record, Op.SERVICE_START, args).result)
 
 
-def list_services(rt: Runtime, record: WorkspaceRecord) -> list[ServiceInfo]:
+def list_services(engine: Engine, record: WorkspaceRecord) -> list[ServiceInfo]:
     """Every service, by name (streamed: the list has no length limit)."""
-    with rt.records(record, Op.SERVICE_LIST) as listed:
+    with engine.records(record, Op.SERVICE_LIST) as listed:
         return [_info(s) for s in listed]
 
 
-def service_status(rt: Runtime, record: WorkspaceRecord, name: str) -> ServiceInfo:
-    return _info(rt.call(record, Op.SERVICE_STATUS, {"name": name}).result)
+def service_status(engine: Engine, record: WorkspaceRecord, name: str) -> ServiceInfo:
+    return _info(engine.call(record, Op.SERVICE_STATUS, {"name": name}).result)
 
 
 def _log_args(name: str, stream: str, tail: int | None) -> dict[str, Any]:
@@ -101,14 +101,14 @@ def _log_args(name: str, stream: str, tail: int | None) -> dict[str, Any]:
 
 
 def service_logs(
-    rt: Runtime, record: WorkspaceRecord, name: str, *, stream: str = "both", tail: int | None = None
+    engine: Engine, record: WorkspaceRecord, name: str, *, stream: str = "both", tail: int | None = None
 ) -> str:
     args = _log_args(name, stream, tail)
-    return rt.call(record, Op.SERVICE_LOGS, args).streams.get("data", b"").decode("utf-8", errors="replace")
+    return engine.call(record, Op.SERVICE_LOGS, args).streams.get("data", b"").decode("utf-8", errors="replace")
 
 
 def follow_logs(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     name: str,
     on_output: Callable[[bytes], None],
@@ -119,12 +119,12 @@ def follow_logs(
 ) -> None:
     """Stream a service's log until `stop` is set or the service ends."""
     args = {**_log_args(name, stream, tail), "follow": True}
-    rt.call_until(record, Op.SERVICE_LOGS, args, lambda _ch, data: on_output(data), stop)
+    engine.call_until(record, Op.SERVICE_LOGS, args, lambda _ch, data: on_output(data), stop)
 
 
-def stop_service(rt: Runtime, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:
+def stop_service(engine: Engine, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:
     args: dict[str, Any] = {"name": name}
     grace = arguments.stop_grace(timeout)
     if grace is not None:
         args["timeout"] = grace if grace > 0 else 0.001  # the agent takes a positive grace; this is "at once"
-    return _info(rt.call(record, Op.SERVICE_STOP, args).result)
+    return _info(engine.call(record, Op.SERVICE_STOP, args).result)

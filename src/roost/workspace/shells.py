@@ -19,7 +19,7 @@ from roost.models import ShellInfo, ShellOutput
 from roost.protocol import Op
 from roost.protocol.limits import MAX_SHELL_READ_BYTES, MAX_SHELL_WAIT_MS
 from roost.store.records import WorkspaceRecord
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 from roost.workspace.terminal_text import plain_text
 from roost.workspace.wire_names import received_name
 
@@ -42,7 +42,7 @@ def _info(data: dict[str, Any]) -> ShellInfo:
 
 
 def open_shell(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     *,
     cwd: str | None = None,
@@ -54,17 +54,17 @@ def open_shell(
     args: dict[str, Any] = {"cols": cols, "rows": rows, "env": arguments.env_vars(env)}
     if cwd is not None:
         args["cwd"] = arguments.guest_path(cwd, "cwd")
-    return _info(rt.call(record, Op.SHELL_OPEN, args).result)
+    return _info(engine.call(record, Op.SHELL_OPEN, args).result)
 
 
-def list_shells(rt: Runtime, record: WorkspaceRecord) -> list[ShellInfo]:
+def list_shells(engine: Engine, record: WorkspaceRecord) -> list[ShellInfo]:
     """Every shell, oldest first (streamed: the list has no length limit)."""
-    with rt.records(record, Op.SHELL_LIST) as listed:
+    with engine.records(record, Op.SHELL_LIST) as listed:
         return [_info(s) for s in listed]
 
 
 def read_shell(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     shell_id: str,
     *,
@@ -85,7 +85,7 @@ def read_shell(
         args["wait_idle_ms"] = idle
         if deadline is not None:
             args["timeout_ms"] = deadline
-    reply = rt.call(record, Op.SHELL_READ, args)
+    reply = engine.call(record, Op.SHELL_READ, args)
     result = reply.result
     return ShellOutput(
         id=shell_id,
@@ -100,35 +100,37 @@ def read_shell(
     )
 
 
-def write_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
+def write_shell(
+    engine: Engine, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True
+) -> int:
     if not isinstance(data, str | bytes):
         raise InvalidArgument(f"shell input must be text or bytes, not {type(data).__name__}", hint="e.g. 'ls -la'")
     payload = data.encode() if isinstance(data, str) else data
     if newline:
         payload += b"\n"
     if not payload:
-        raise InvalidArgument("nothing to write", hint="give --input TEXT, or drop --no-newline")
-    return int(rt.call(record, Op.SHELL_WRITE, {"id": shell_id}, upload=[payload]).result["written"])
+        raise InvalidArgument("nothing to write", hint="give the text to type, or send the newline")
+    return int(engine.call(record, Op.SHELL_WRITE, {"id": shell_id}, upload=[payload]).result["written"])
 
 
-def signal_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:
+def signal_shell(engine: Engine, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:
     name = signal.upper().removeprefix("SIG") if isinstance(signal, str) else ""
     if name not in SIGNAL_NAMES:
         raise InvalidArgument(f"unknown signal {signal!r}", hint=f"use one of {', '.join(SIGNAL_NAMES)}")
-    return str(rt.call(record, Op.SHELL_SIGNAL, {"id": shell_id, "signal": name}).result["signal"])
+    return str(engine.call(record, Op.SHELL_SIGNAL, {"id": shell_id, "signal": name}).result["signal"])
 
 
-def resize_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
+def resize_shell(engine: Engine, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
     cols, rows = arguments.terminal_size(cols, rows)
-    rt.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
+    engine.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
 
 
-def close_shell(rt: Runtime, record: WorkspaceRecord, shell_id: str) -> ShellInfo:
-    return _info(rt.call(record, Op.SHELL_CLOSE, {"id": shell_id}).result)
+def close_shell(engine: Engine, record: WorkspaceRecord, shell_id: str) -> ShellInfo:
+    return _info(engine.call(record, Op.SHELL_CLOSE, {"id": shell_id}).result)
 
 
 def attach_shell(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     shell_id: str,
     on_output: Callable[[bytes], None],
@@ -140,5 +142,5 @@ def attach_shell(
     args: dict[str, Any] = {"id": shell_id}
     if cursor is not None:
         args["cursor"] = arguments.file_offset(cursor, "cursor")
-    rt.call_until(record, Op.SHELL_ATTACH, args, lambda _ch, data: on_output(data), stop)
-    return next(s for s in list_shells(rt, record) if s.id == shell_id)
+    engine.call_until(record, Op.SHELL_ATTACH, args, lambda _ch, data: on_output(data), stop)
+    return next(s for s in list_shells(engine, record) if s.id == shell_id)

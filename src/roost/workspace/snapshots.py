@@ -26,10 +26,10 @@ from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
 from roost.workspace import operations
 from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
+from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
 from roost.workspace.export_target import OUTPUT, export_target
 from roost.workspace.host_tree import HostPath, host_path
-from roost.workspace.runtime import Runtime
 from roost.workspace.streamed import Streamed
 
 EXPORT_FORMATS = ("dir", "tar", "patch")
@@ -37,7 +37,7 @@ SPACE_HINT = "free some space where the output goes, or export somewhere else"
 
 
 def export(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     path: str | bytes,
     output: HostArg,
@@ -62,9 +62,9 @@ def export(
         raise InvalidArgument(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
     guest = arguments.guest_path(path)
     rules = ignore_rules(fmt=fmt) if ignore is None else ignore
-    where = host_path(output, home=rt.home, output=True)
+    where = host_path(output, home=engine.home, output=True)
     try:
-        return _export(rt, record, path, guest, where, fmt, rules)
+        return _export(engine, record, path, guest, where, fmt, rules)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
@@ -76,18 +76,24 @@ def export(
 
 
 def _export(
-    rt: Runtime, record: WorkspaceRecord, path: str | bytes, guest: str, where: HostPath, fmt: str, ignore: IgnoreSpec
+    engine: Engine,
+    record: WorkspaceRecord,
+    path: str | bytes,
+    guest: str,
+    where: HostPath,
+    fmt: str,
+    ignore: IgnoreSpec,
 ) -> ExportResult:
     """`guest` is `path` in its text form, as the agent reads it."""
     with export_target(where) as target:
         if fmt == "patch":
-            return export_patch(rt, record, path, target, ignore)
+            return export_patch(engine, record, path, target, ignore)
         # The tar of a directory holding one file looks like the tar of that file: ask first.
-        lone = operations.stat_file(rt, record, path).type != "dir"
+        lone = operations.stat_file(engine, record, path).type != "dir"
         archive = target.scratch_file("agent.tar")
         with archive:
             args = {"path": guest, **(ignore.to_args() if ignore.active else {})}
-            with rt.stream(record, Op.ARCHIVE_EXPORT, args) as tar:
+            with engine.stream(record, Op.ARCHIVE_EXPORT, args) as tar:
                 for _channel, chunk in tar:
                     archive.write(chunk)
             plan = _plan(archive, lone)
@@ -132,22 +138,22 @@ def _snapshot(data: dict[str, Any]) -> SnapshotInfo:
     )
 
 
-def create_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> SnapshotInfo:
+def create_snapshot(engine: Engine, record: WorkspaceRecord, name: str) -> SnapshotInfo:
     """Raises: RoostError: snapshot_exists, invalid_argument."""
-    return _snapshot(rt.call(record, Op.SNAPSHOT_CREATE, {"name": arguments.snapshot_name(name)}).result)
+    return _snapshot(engine.call(record, Op.SNAPSHOT_CREATE, {"name": arguments.snapshot_name(name)}).result)
 
 
-def iter_snapshots(rt: Runtime, record: WorkspaceRecord) -> Streamed[SnapshotInfo]:
+def iter_snapshots(engine: Engine, record: WorkspaceRecord) -> Streamed[SnapshotInfo]:
     """Every snapshot as it arrives, the baseline first, then by creation time."""
-    return Streamed(rt, record, Op.SNAPSHOT_LIST, {}, _snapshot)
+    return Streamed(engine, record, Op.SNAPSHOT_LIST, {}, _snapshot)
 
 
-def list_snapshots(rt: Runtime, record: WorkspaceRecord) -> list[SnapshotInfo]:
-    return list(iter_snapshots(rt, record))
+def list_snapshots(engine: Engine, record: WorkspaceRecord) -> list[SnapshotInfo]:
+    return list(iter_snapshots(engine, record))
 
 
 def snapshot_page(
-    rt: Runtime, record: WorkspaceRecord, *, cursor: str | None = None, limit: int | None = None
+    engine: Engine, record: WorkspaceRecord, *, cursor: str | None = None, limit: int | None = None
 ) -> SnapshotPage:
     """Up to `limit` snapshots after `cursor`; `next_cursor` continues (None: done).
 
@@ -158,18 +164,18 @@ def snapshot_page(
         "cursor": arguments.list_cursor(cursor),
         "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
     }
-    listed = Streamed(rt, record, Op.SNAPSHOT_LIST, args, _snapshot)
+    listed = Streamed(engine, record, Op.SNAPSHOT_LIST, args, _snapshot)
     snapshots = tuple(listed)
     next_cursor = listed.summary.get("next_cursor")
     return SnapshotPage(snapshots, str(next_cursor) if next_cursor else None)
 
 
-def delete_snapshot(rt: Runtime, record: WorkspaceRecord, name: str) -> None:
+def delete_snapshot(engine: Engine, record: WorkspaceRecord, name: str) -> None:
     """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
-    rt.call(record, Op.SNAPSHOT_DELETE, {"name": arguments.snapshot_name(name)})
+    engine.call(record, Op.SNAPSHOT_DELETE, {"name": arguments.snapshot_name(name)})
 
 
-def reset(rt: Runtime, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
+def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
     """Stop services and close shells, then restore /workspace exactly to `snapshot`: the agent
     does all of it in one call (it owns winding its children down).
 
@@ -177,7 +183,7 @@ def reset(rt: Runtime, record: WorkspaceRecord, snapshot: str = BASELINE) -> Res
         RoostError: snapshot_not_found (nothing stopped), invalid_argument.
     """
     arguments.snapshot_name(snapshot)
-    result = rt.call(record, Op.RESET, {"snapshot": snapshot}).result
+    result = engine.call(record, Op.RESET, {"snapshot": snapshot}).result
     return ResetResult(
         snapshot=snapshot,
         restored=int(result.get("restored", 0)),

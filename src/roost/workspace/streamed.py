@@ -1,13 +1,13 @@
 """A result that arrives item by item: what the SDK hands out for listings and diffs of any size.
 
-`Streamed` runs one record-streaming agent call (`Runtime.records`) when it
+`Streamed` runs one record-streaming agent call (`Engine.records`) when it
 is first iterated, turns each record into a model value as it arrives, and
 keeps the call's summary (the RESPONSE's small result, e.g. counts and
 `next_cursor`) once the last item is read. Stopping early (`close()`, the
 end of a `with` block, or dropping the iterator) cancels the call, so the
 agent stops walking too.
 
-Imports: workspace.runtime, store records and the standard library only.
+Imports: workspace.engine, store records and the standard library only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar
 
 from roost.store.records import WorkspaceRecord
-from roost.workspace.runtime import Runtime
+from roost.workspace.engine import Engine
 
 T = TypeVar("T")
 
@@ -31,12 +31,17 @@ class Streamed(Generic[T]):
     """
 
     def __init__(
-        self, rt: Runtime, record: WorkspaceRecord, op: str, args: dict[str, Any], item: Callable[[dict[str, Any]], T]
+        self,
+        engine: Engine,
+        record: WorkspaceRecord,
+        op: str,
+        args: dict[str, Any],
+        item: Callable[[dict[str, Any]], T],
     ) -> None:
         # The summary lands in a list the generator shares, not on `self`: no cycle, so a
         # Streamed dropped part-way is closed (and its call cancelled) as soon as it goes.
         self._summaries: list[dict[str, Any]] = []
-        self._items = _items(rt, record, op, args, item, self._summaries)
+        self._items = _items(engine, record, op, args, item, self._summaries)
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -68,14 +73,14 @@ class Streamed(Generic[T]):
 
 
 def _items(
-    rt: Runtime,
+    engine: Engine,
     record: WorkspaceRecord,
     op: str,
     args: dict[str, Any],
     item: Callable[[dict[str, Any]], T],
     summaries: list[dict[str, Any]],
 ) -> Generator[T, None, None]:
-    with rt.records(record, op, args) as stream:
+    with engine.records(record, op, args) as stream:
         for data in stream:
             yield item(data)
         summaries.append(stream.result)

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from roost.errors import BackendError
+from roost.errors import BackendError, Remedy
 from roost.protocol.addresses import unix_sockaddr
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 5.0
 FAULT_HINT = "the VMM rejected `{call}`; its log (firecracker.log in the workspace directory) has the details"
-UNREACHABLE_HINT = "the VMM is not answering on its API socket; check `roost workspace status` (it may have died)"
+UNREACHABLE = Remedy("the VMM is not answering on its API socket; check whether it died", "workspace_status")
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +151,7 @@ class FirecrackerApi:
             raise BackendError(
                 f"cannot reach the VMM API at {self.socket_path.name} ({call}): {exc or type(exc).__name__}",
                 code="vmm_unreachable",
-                hint=UNREACHABLE_HINT,
+                remedy=UNREACHABLE,
                 details={"call": call},
             ) from None
         if not response.is_success:

@@ -8,31 +8,30 @@ boots it and waits, under a boot deadline, until the agent answers over
 vsock. Everything after that goes through the agent like every other backend.
 
 The guest image (kernel, initramfs, ext4 rootfs, kernel command line, the
-agent's vsock port) comes from `roost.images.guest.build.ensure_guest_image`,
-or from the `guest_images` callable a test or embedder passes in.
+agent's vsock port) comes in the create spec: orchestration builds it (see
+`roost.workspace.boot_images`) before the workspace exists.
 
-Imports: backends.base, backends.kvm, backends.processes,
-backends.firecracker.*, config, errors, rpc, and images (lazily, to build
-the guest image) and the standard library. Never another backend.
+Imports: backends.base, backends.kvm, backends.firecracker.*, errors, models,
+rpc and the standard library. Never another backend, nor images.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from roost.backends.base import Availability, CreateSpec
+from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
+from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
-from roost.errors import AgentError, BackendError, InvalidArgument
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, InvalidArgument, operator_remedy
 from roost.models import Protection
 
 if TYPE_CHECKING:
-    from roost.backends.firecracker.jail import Jail, JailSettings
+    from roost.backends.firecracker.jail import JailSettings
     from roost.backends.firecracker.vm import MicroVm
     from roost.rpc import AgentClient
 
@@ -41,52 +40,6 @@ STOP_GRACE = 10.0
 FLUSH_TIMEOUT = 5.0
 DEFAULT_VCPUS = 2
 DEFAULT_MEM_MIB = 1024
-GUEST_BUILDER = "roost.images.guest.build"
-
-
-class GuestBootImage(Protocol):
-    """What a boot needs from the guest image pipeline (`roost.images.guest.build.GuestImage`)."""
-
-    @property
-    def kernel(self) -> Path: ...
-    @property
-    def initrd(self) -> Path: ...
-    @property
-    def rootfs(self) -> Path: ...
-    @property
-    def boot_args(self) -> str: ...
-    @property
-    def agent_vsock_port(self) -> int: ...
-
-
-GuestImageSource = Callable[[CreateSpec, Path], GuestBootImage]
-"""Given the create spec and `$ROOST_HOME`, the guest image to boot (built or pulled if need be)."""
-
-
-def _guest_builder_missing() -> str | None:
-    """Why the default guest image source cannot work here, or None (found, not imported: cheap)."""
-    try:
-        found = importlib.util.find_spec(GUEST_BUILDER) is not None
-    except ImportError:
-        found = False
-    return None if found else "this roost has no guest image builder (roost.images.guest)"
-
-
-def guest_image_from_pipeline(spec: CreateSpec, home: Path) -> GuestBootImage:
-    """The default `GuestImageSource`: roost's guest image pipeline over the home's image cache.
-
-    Raises:
-        BackendError: guest_image_unavailable when the pipeline is not there.
-        ImageError: whatever building or pulling the image hit.
-    """
-    missing = _guest_builder_missing()
-    if missing is not None:
-        raise BackendError(missing, code="guest_image_unavailable", hint="use `--backend sandbox` on this install")
-    from roost.config import images_dir
-    from roost.images.cache import ImageCache
-
-    builder = importlib.import_module(GUEST_BUILDER)
-    return cast(GuestBootImage, builder.ensure_guest_image(ImageCache(images_dir(home)), spec.env))
 
 
 def _home_of(ws_dir: Path) -> Path:
@@ -103,19 +56,18 @@ class FirecrackerBackend:
     """Workspaces as Firecracker microVMs (needs KVM that boots stock guest kernels).
 
     Every argument has a working default; they exist for `roost doctor` (`home`: whose
-    `runtime install` to look at) and for tests and embedders (`binary`, `guest_images`, `kvm`).
+    `runtime install` to look at) and for tests and embedders (`binary`, `kvm`, `jail`).
     """
 
     name = "firecracker"
     isolated = True
-    needs_image = True
+    image_kind: ImageKind = "guest"
 
     def __init__(
         self,
         *,
         home: Path | None = None,
         binary: Path | None = None,
-        guest_images: GuestImageSource | None = None,
         kvm: Callable[[], KvmReport] = probe_kvm,
         boot_timeout: float = BOOT_TIMEOUT,
         stop_grace: float = STOP_GRACE,
@@ -124,7 +76,6 @@ class FirecrackerBackend:
         self._home = home
         self._jail = jail
         self._binary = binary
-        self._guest_images = guest_images
         self._kvm = kvm
         self.boot_timeout = boot_timeout
         self.stop_grace = stop_grace
@@ -141,7 +92,9 @@ class FirecrackerBackend:
         """Raises: BackendError: firecracker_missing."""
         binary, where = self.find_binary(home)
         if binary is None:
-            raise BackendError(where, code="firecracker_missing", hint="run `roost runtime install`")
+            raise BackendError(
+                where, code="firecracker_missing", remedy=operator_remedy("install it", "runtime_install")
+            )
         return binary
 
     def jail_settings(self, binary: Path) -> JailSettings | None:
@@ -172,10 +125,6 @@ class FirecrackerBackend:
                 problems.append(f"KVM {kvm.kind}: {kvm.detail}")
             prefix = f"{found}, but " if binary is not None else ""
             return Availability(self.name, False, prefix + "; ".join(problems), isolated=True)
-        if self._guest_images is None:
-            missing = _guest_builder_missing()
-            if missing is not None:
-                return Availability(self.name, False, f"{found}, but {missing}", isolated=True)
         return Availability(self.name, True, f"{found}; KVM: {kvm.detail}", isolated=True)
 
     def _jail_text(self, binary: Path) -> str:
@@ -191,48 +140,33 @@ class FirecrackerBackend:
         return f"jailer: {settings.jailer} (uid {settings.uid}, gid {settings.gid}, {cgroups})"
 
     # -- lifecycle ----------------------------------------------------------------------
-    def _vm(self, ws_dir: Path, runtime: dict[str, Any]) -> MicroVm:
-        from roost.backends.firecracker.vm import MicroVm
-
-        pid = runtime.get("vmm_pid")
-        ws_id = str(runtime.get("workspace", ws_dir.name))
-        jail = self._jail_of(ws_dir, ws_id, runtime)
-        return MicroVm(ws_dir, ws_id, pid if isinstance(pid, int) else None, jail)
+    def read_boot(self, stored: dict[str, Any]) -> FirecrackerBoot:
+        return FirecrackerBoot.from_json(stored)
 
     @staticmethod
-    def _jail_of(ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> Jail | None:
-        """The jail a workspace was created with, from its runtime record (None: not jailed).
+    def _vm(ws_dir: Path, boot: FirecrackerBoot | None, ws_id: str | None = None) -> MicroVm:
+        """The VM `boot` describes (None: one never booted, found by `ws_id` or the directory's name)."""
+        from roost.backends.firecracker.jail import Jail
+        from roost.backends.firecracker.vm import MicroVm
 
-        Raises:
-            BackendError: runtime_corrupt.
-        """
-        if runtime.get("jail") is None:
-            return None
-        from roost.backends.firecracker.jail import Jail, JailSettings
+        if boot is None:
+            return MicroVm(ws_dir, ws_id or ws_dir.name)
+        ws_id = ws_id or boot.workspace
+        jail = None if boot.jail is None else Jail(ws_dir, ws_id, boot.jail, boot.exec_name)
+        return MicroVm(ws_dir, ws_id, boot.vmm_pid, jail)
 
-        settings = JailSettings.from_runtime(runtime["jail"])
-        assert settings is not None
-        return Jail(ws_dir, ws_id, settings, str(runtime["jail"].get("exec_name") or "firecracker"))
+    @staticmethod
+    def _booted(vm: MicroVm, plan: BootPlan) -> FirecrackerBoot:
+        """What the record keeps of a VM that has just booted."""
+        if vm.jail is None:
+            return FirecrackerBoot(vm.ws_id, vm.pid, plan)
+        return FirecrackerBoot(vm.ws_id, vm.pid, plan, vm.jail.settings, vm.jail.exec_name)
 
-    def _runtime(self, vm: MicroVm, plan: dict[str, Any], image_key: str | None) -> dict[str, Any]:
-        jail = None if vm.jail is None else {**vm.jail.settings.to_runtime(), "exec_name": vm.jail.exec_name}
-        return {
-            "jail": jail,
-            "vmm_pid": vm.pid,
-            "api_socket": str(vm.api_socket),
-            "vsock_socket": str(vm.vsock_socket),
-            "disk": str(vm.disk),
-            "workspace": vm.ws_id,
-            "image": image_key,
-            **plan,
-        }
-
-    def create(self, ws_dir: Path, spec: CreateSpec) -> dict[str, Any]:
+    def create(self, ws_dir: Path, spec: CreateSpec) -> FirecrackerBoot:
         from roost.backends.firecracker.jail import Jail
         from roost.backends.firecracker.vm import (
             INITRD,
             KERNEL,
-            BootPlan,
             MicroVm,
             check_kernel,
             copy_disk,
@@ -249,7 +183,9 @@ class FirecrackerBackend:
             )
         home = _home_of(ws_dir)
         binary = self.require_binary(home)
-        image = (self._guest_images or guest_image_from_pipeline)(spec, home)
+        image = spec.guest_image
+        if image is None:
+            raise BackendError("the firecracker backend needs a guest image", code="image_missing")
         check_kernel(str(image.kernel))
         plan = BootPlan(
             kernel=str(ws_dir / KERNEL),
@@ -273,7 +209,7 @@ class FirecrackerBackend:
         except BaseException:
             self._discard(vm, keep_disk=False)
             raise
-        return self._runtime(vm, plan.to_runtime(), spec.image_key)
+        return self._booted(vm, plan)
 
     @staticmethod
     def _discard(vm: MicroVm, *, keep_disk: bool) -> None:
@@ -289,19 +225,19 @@ class FirecrackerBackend:
                 (vm.ws_dir / name).unlink(missing_ok=True)
                 (vm.ws_dir / f"{name}.partial").unlink(missing_ok=True)
 
-    def connect(self, ws_dir: Path, runtime: dict[str, Any], *, timeout: float) -> AgentClient:
-        vm = self._vm(ws_dir, runtime)
+    def connect(self, ws_dir: Path, boot: FirecrackerBoot | None, *, timeout: float) -> AgentClient:
+        vm = self._vm(ws_dir, boot)
         dead = vm.death_reason()
-        if dead is not None:
+        if dead is not None or boot is None:
             raise AgentError(
                 f"the workspace VM is not running: {dead}",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; `roost workspace restart` boots it again",
+                remedy=CHECK_WORKSPACE,
             )
-        return vm.connector(int(runtime.get("agent_port", 0))).open_client(timeout, vm.identity)
+        return vm.connector(boot.plan.agent_port).open_client(timeout, vm.identity)
 
-    def health(self, ws_dir: Path, runtime: dict[str, Any]) -> str | None:
-        vm = self._vm(ws_dir, runtime)
+    def health(self, ws_dir: Path, boot: FirecrackerBoot | None) -> str | None:
+        vm = self._vm(ws_dir, boot)
         dead = vm.death_reason()
         if dead is not None:
             return dead
@@ -314,81 +250,80 @@ class FirecrackerBackend:
             return f"the VM is not running (Firecracker says {state!r})"
         return None
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
-        jail: object
-        if runtime is None:
+    def protections(self, boot: FirecrackerBoot | None) -> tuple[Protection, ...]:
+        jail: JailSettings | None
+        if boot is None:
             binary, _ = self.find_binary()
             try:
-                settings = None if binary is None else self.jail_settings(binary)
+                jail = None if binary is None else self.jail_settings(binary)
             except BackendError as exc:
                 return (
                     Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"),
                     Protection("jailer", False, exc.message),
                 )
-            jail = None if settings is None else settings.to_runtime()
         else:
-            jail = runtime.get("jail")
-        if isinstance(jail, dict):
+            jail = boot.jail
+        if jail is not None:
             jailed = Protection(
                 "jailer",
                 True,
-                f"the VMM is chrooted, runs as uid {jail.get('uid')} in its own pid namespace"
-                + ("" if jail.get("cgroup_version") is None else f", in cgroup v{jail.get('cgroup_version')} limits"),
+                f"the VMM is chrooted, runs as uid {jail.uid} in its own pid namespace"
+                + ("" if jail.cgroup_version is None else f", in cgroup v{jail.cgroup_version} limits"),
             )
         else:
             jailed = Protection("jailer", False, "off: the VMM runs as roost's user (set ROOST_JAILER=1 as root)")
         return (Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"), jailed)
 
-    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
+    def rootfs_id_offset(self, boot: FirecrackerBoot | None) -> tuple[int, int]:
         return 0, 0  # the guest has its own kernel and its own ids
 
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+    def destroy(self, ws_dir: Path, ws_id: str, boot: FirecrackerBoot | None) -> None:
         # No clean guest shutdown first: the disk goes with the directory, so
         # there is nothing to flush, and teardown must not wait out a grace period.
-        vm = self._vm(ws_dir, {**runtime, "workspace": ws_id})
+        vm = self._vm(ws_dir, boot, ws_id)
         try:
             vm.kill()
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
 
-    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+    def discard_files(self, ws_dir: Path, boot: FirecrackerBoot | None) -> None:
         return None  # the guest writes only into its disk image, a file roost owns
 
     # -- stop and start (for `roost workspace stop|start`) ----------------------------
-    def stop(self, ws_dir: Path, runtime: dict[str, Any]) -> dict[str, Any]:
+    def stop(self, ws_dir: Path, boot: FirecrackerBoot) -> FirecrackerBoot:
         """Wind the guest down (sync; services stopped, shells closed), power it off
         (killing it after the grace period), keep the disk.
 
-        Returns the runtime to persist: `vmm_pid` None, `stopped_cleanly` whether the guest shut down on its own.
+        Returns what the record keeps: `vmm_pid` None, `stopped_cleanly` whether the guest shut down on its own.
 
         Raises:
             BackendError: process_survived.
         """
-        vm = self._vm(ws_dir, runtime)
+        vm = self._vm(ws_dir, boot)
         clean = False
         if vm.running():
-            vm.wind_down(int(runtime.get("agent_port", 0)), FLUSH_TIMEOUT)
+            vm.wind_down(boot.plan.agent_port, FLUSH_TIMEOUT)
             clean = vm.shut_down(self.stop_grace)
         else:
             vm.kill()  # strays and stale sockets only
-        return {**runtime, "vmm_pid": None, "stopped_cleanly": clean}
+        return dataclasses.replace(boot, vmm_pid=None, stopped_cleanly=clean)
 
-    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
+    def start(self, ws_dir: Path, spec: CreateSpec, boot: FirecrackerBoot) -> FirecrackerBoot:
         """Boot a stopped workspace again from its own disk (stale sockets are removed first).
 
-        Returns the runtime to persist.
+        Returns what the record keeps.
 
         Raises:
             BackendError: firecracker_missing, disk_missing, disk_corrupt, kernel_missing,
-                runtime_corrupt, vmm_fault, vmm_died, boot_timeout.
+                vmm_fault, vmm_died, boot_timeout.
         """
-        from roost.backends.firecracker.vm import BootPlan, check_disk, check_kernel
+        from roost.backends.firecracker.vm import check_disk, check_kernel
 
-        vm = self._vm(ws_dir, runtime)
+        vm = self._vm(ws_dir, boot)
         if vm.running():
-            return dict(runtime)
+            return boot
         vm.kill()
-        plan = BootPlan.from_runtime(runtime)
+        plan = boot.plan
         check_disk(vm.disk)
         check_kernel(plan.kernel)
         binary = self.require_binary(_home_of(ws_dir))
@@ -401,4 +336,4 @@ class FirecrackerBackend:
         except BaseException:
             self._discard(vm, keep_disk=True)
             raise
-        return {**runtime, **self._runtime(vm, plan.to_runtime(), runtime.get("image")), "stopped_cleanly": None}
+        return self._booted(vm, plan)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.config import default_home
-from roost.errors import BackendError, InvalidArgument
+from roost.errors import BackendError, InvalidArgument, operator_remedy
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -96,7 +96,7 @@ def _version_of(path: str, mtime_ns: int) -> str:
         raise BackendError(
             f"{path} is not a working firecracker: {first}",
             code="firecracker_broken",
-            hint="reinstall it with `roost runtime install`",
+            remedy=operator_remedy("reinstall it", "runtime_install"),
         )
     return match.group(1)
 
@@ -216,6 +216,49 @@ def _inner_sums(archive: tarfile.TarFile) -> dict[str, str]:
     return {}
 
 
+def _download_verified(release_url: str, asset: str, work: Path) -> None:
+    """`asset` of the release into `work`, checked against the sha256 the release publishes.
+
+    Raises:
+        BackendError: runtime_download_failed, runtime_checksum_mismatch.
+    """
+    _download(f"{release_url}/{asset}.sha256.txt", work / "sha256.txt")
+    _download(f"{release_url}/{asset}", work / asset)
+    expected, actual = _expected_sha256(work / "sha256.txt", asset), _sha256(work / asset)
+    if expected != actual:
+        raise BackendError(
+            f"{asset} has sha256 {actual}, the release says {expected}",
+            code="runtime_checksum_mismatch",
+            hint="nothing was installed; retry, and do not use that download",
+        )
+
+
+def _unpack_binaries(tarball: Path, tag: str, arch: str, work: Path) -> str:
+    """Firecracker (as `work/fc`) and, when the release has one, its jailer (`work/jailer`) out of
+    the release tarball, each checked against its SHA256SUMS; return firecracker's sha256.
+
+    Raises:
+        BackendError: runtime_download_failed, runtime_checksum_mismatch.
+    """
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            sums = _inner_sums(archive)
+            binary = _member(archive, f"firecracker-{tag}-{arch}")
+            if binary is None:
+                raise BackendError(
+                    f"{tarball.name} holds no firecracker-{tag}-{arch}",
+                    code="runtime_download_failed",
+                    hint=_DOWNLOAD_HINT,
+                )
+            digest = _extract_verified(archive, binary, work / "fc", sums)
+            jailer = _member(archive, f"jailer-{tag}-{arch}")
+            if jailer is not None:
+                _extract_verified(archive, jailer, work / "jailer", sums)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackendError(f"{tarball.name} is not a readable tarball: {exc}", code="runtime_download_failed") from None
+    return digest
+
+
 def install_runtime(
     home: Path | None = None,
     version: str | None = None,
@@ -241,31 +284,8 @@ def install_runtime(
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".install-", dir=target) as scratch:
         work = Path(scratch)
-        _download(f"{base_url.rstrip('/')}/{tag}/{asset}.sha256.txt", work / "sha256.txt")
-        _download(f"{base_url.rstrip('/')}/{tag}/{asset}", work / asset)
-        expected, actual = _expected_sha256(work / "sha256.txt", asset), _sha256(work / asset)
-        if expected != actual:
-            raise BackendError(
-                f"{asset} has sha256 {actual}, the release says {expected}",
-                code="runtime_checksum_mismatch",
-                hint="nothing was installed; retry, and do not use that download",
-            )
-        try:
-            with tarfile.open(work / asset, "r:gz") as archive:
-                sums = _inner_sums(archive)
-                binary = _member(archive, f"firecracker-{tag}-{arch}")
-                if binary is None:
-                    raise BackendError(
-                        f"{asset} holds no firecracker-{tag}-{arch}",
-                        code="runtime_download_failed",
-                        hint=_DOWNLOAD_HINT,
-                    )
-                digest = _extract_verified(archive, binary, work / "fc", sums)
-                jailer_member = _member(archive, f"jailer-{tag}-{arch}")
-                if jailer_member is not None:
-                    _extract_verified(archive, jailer_member, work / "jailer", sums)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise BackendError(f"{asset} is not a readable tarball: {exc}", code="runtime_download_failed") from None
+        _download_verified(f"{base_url.rstrip('/')}/{tag}", asset, work)
+        digest = _unpack_binaries(work / asset, tag, arch, work)
         runs_as = firecracker_version(work / "fc")
         if runs_as.split("-")[0] != match.group(1):
             raise BackendError(

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.processes import is_alive, read_proc_file
-from roost.errors import BackendError
+from roost.errors import BackendError, operator_remedy
 
 JAILER_ENV = "ROOST_JAILER"
 UID_ENV = "ROOST_JAILER_UID"
@@ -54,18 +54,18 @@ _ON = ("1", "on", "yes", "true")
 
 @dataclass(frozen=True)
 class JailSettings:
-    """How workspaces of this host are jailed; persisted in each workspace's runtime record."""
+    """How workspaces of this host are jailed; persisted in each workspace's record."""
 
     jailer: str
     uid: int = NOBODY
     gid: int = NOBODY
     cgroup_version: int | None = 1  # None: no cgroups
 
-    def to_runtime(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"jailer": self.jailer, "uid": self.uid, "gid": self.gid, "cgroup_version": self.cgroup_version}
 
     @classmethod
-    def from_runtime(cls, value: object) -> JailSettings | None:
+    def from_json(cls, value: object) -> JailSettings | None:
         """The settings a workspace was created with (None: not jailed).
 
         Raises:
@@ -103,7 +103,7 @@ def settings_from_env(environ: Mapping[str, str], firecracker: Path) -> JailSett
             raise BackendError(
                 f"{JAILER_ENV}={value} but no jailer is beside {firecracker} or on PATH",
                 code="jailer_missing",
-                hint=f"run `roost runtime install`, or set {JAILER_ENV} to the jailer's path",
+                remedy=operator_remedy(f"set {JAILER_ENV} to the jailer's path, or install it", "runtime_install"),
             )
         jailer = found
     else:

@@ -14,7 +14,7 @@ directory as its cwd and binds its sockets by relative name, so a deep
 In jailer mode (see `jail`) the sockets live in the jail's root instead, and
 the VMM sees the kernel, initrd and disk there under short absolute names.
 
-Imports: backends.processes, backends.firecracker.{api,jail,vsock}, errors, rpc,
+Imports: backends.agent_keys, backends.processes, backends.firecracker.{api,boot,jail,vsock}, errors, rpc,
 protocol and the standard library.
 """
 
@@ -27,12 +27,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from roost.backends.agent_keys import identity_of
 from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
+from roost.backends.firecracker.boot import BootPlan
 from roost.backends.firecracker.jail import VMM_LOG_ARGS, Jail
 from roost.backends.firecracker.vsock import VsockConnector
 from roost.backends.processes import (
@@ -44,7 +44,7 @@ from roost.backends.processes import (
     reap,
     spawn_detached,
 )
-from roost.errors import BackendError, RoostError
+from roost.errors import BackendError, RoostError, operator_remedy
 from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity
@@ -63,46 +63,8 @@ REQUIRED_BOOT_ARGS = ("reboot=k", "panic=1")
 LAUNCH_MARK = "--- roost: starting"
 _EXT4_MAGIC_OFFSET = 1080
 _EXT4_MAGIC = b"\x53\xef"
+REBUILD_GUEST_IMAGE = operator_remedy("rebuild the guest image", "env_build", "ENV")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class BootPlan:
-    """Everything a boot needs, persisted in the runtime record so `start` can boot again."""
-
-    kernel: str
-    initrd: str | None
-    boot_args: str
-    agent_port: int
-    vcpus: int = 2
-    mem_mib: int = 1024
-
-    def to_runtime(self) -> dict[str, Any]:
-        return {
-            "kernel": self.kernel,
-            "initrd": self.initrd,
-            "boot_args": self.boot_args,
-            "agent_port": self.agent_port,
-            "vcpus": self.vcpus,
-            "mem_mib": self.mem_mib,
-        }
-
-    @classmethod
-    def from_runtime(cls, runtime: dict[str, Any]) -> BootPlan:
-        """Raises: BackendError: runtime_corrupt when the record lacks a field."""
-        try:
-            return cls(
-                kernel=str(runtime["kernel"]),
-                initrd=str(runtime["initrd"]) if runtime.get("initrd") else None,
-                boot_args=str(runtime["boot_args"]),
-                agent_port=int(runtime["agent_port"]),
-                vcpus=int(runtime.get("vcpus", 2)),
-                mem_mib=int(runtime.get("mem_mib", 1024)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BackendError(
-                f"the workspace's VM record lacks {exc}", code="runtime_corrupt", hint="recreate the workspace"
-            ) from None
 
 
 def with_required_args(boot_args: str) -> str:
@@ -121,13 +83,13 @@ def check_kernel(path: str) -> None:
         raise BackendError(
             f"the guest kernel {path} cannot be read: {exc.strerror}",
             code="kernel_missing",
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         ) from None
     if magic != b"\x7fELF":
         raise BackendError(
             f"the guest kernel {path} is not an uncompressed ELF vmlinux",
             code="kernel_invalid",
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         )
 
 
@@ -143,7 +105,9 @@ def check_disk(path: Path) -> None:
         raise BackendError(
             f"the disk {path} is not an ext4 filesystem (corrupted or truncated)",
             code="disk_corrupt",
-            hint="for a base image, rebuild it (`roost env build ENV`); a workspace disk cannot be repaired by roost",
+            remedy=operator_remedy(
+                "a workspace disk cannot be repaired by roost; for a base image, rebuild it", "env_build", "ENV"
+            ),
         )
 
 
@@ -166,7 +130,7 @@ def keep_boot_file(source: Path, dest: Path, *, code: str) -> None:
         raise BackendError(
             f"the guest {dest.name} cannot be had from {source}: {exc.strerror}",
             code=code,
-            hint="rebuild the guest image (`roost env build ENV`)",
+            remedy=REBUILD_GUEST_IMAGE,
         ) from None
 
 

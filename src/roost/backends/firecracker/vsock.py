@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.errors import AgentError, BackendError, ProtocolError
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, ProtocolError
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient
@@ -160,7 +160,7 @@ class VsockConnector:
             raise AgentError(
                 reason if dead else f"the workspace agent is not answering on vsock port {self.port} ({reason})",
                 code="agent_unreachable",
-                hint="check `roost workspace status`; `roost workspace restart` boots it again",
+                remedy=CHECK_WORKSPACE,
             )
         return stream
 

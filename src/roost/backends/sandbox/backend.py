@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec
-from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe
-from roost.backends.processes import WORKSPACE_MARKER, kill_tree, recorded_pid, spawn_detached, wait_for_marked
+from roost.backends.base import Availability, CreateSpec, ImageKind
+from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
+from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
+from roost.backends.sandbox.boot import SandboxBoot
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
 from roost.config import package_dir
@@ -110,12 +111,12 @@ def _limits(resources: dict[str, Any]) -> cgroups.Limits:
     )
 
 
-class SandboxBackend(HostAgentBackend):
+class SandboxBackend(HostAgentBackend[SandboxBoot]):
     """Workspaces as bubblewrap sandboxes over a cached environment rootfs."""
 
     name = "sandbox"
     isolated = True
-    needs_image = True
+    image_kind: ImageKind = "rootfs"
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
@@ -127,108 +128,28 @@ class SandboxBackend(HostAgentBackend):
                 return Availability(self.name, False, f"seccomp: {seccomp.reason}", isolated=True)
         return Availability(self.name, ok, reason, isolated=True)
 
-    def rootfs_id_offset(self, runtime: dict[str, Any] | None) -> tuple[int, int]:
-        id_map = self._id_map(runtime)
+    def read_boot(self, stored: dict[str, Any]) -> SandboxBoot:
+        return SandboxBoot.from_json(stored)
+
+    def rootfs_id_offset(self, boot: SandboxBoot | None) -> tuple[int, int]:
+        id_map = self._id_map(boot)
         if os.geteuid() != 0:
             return 0, 0  # a normal user's cache is owned by that user, who is root inside
         return id_map.root_uid, id_map.root_gid
 
     @staticmethod
-    def _id_map(runtime: dict[str, Any] | None) -> IdMap:
-        recorded = IdMap.from_runtime((runtime or {}).get("id_map"))
+    def _id_map(boot: SandboxBoot | None) -> IdMap:
+        """The workspace's id map; this host's for a new workspace or one from before id maps."""
+        recorded = None if boot is None else boot.id_map
         return recorded if recorded is not None else host_id_map()
 
-    def _bwrap_argv(self, ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
-        # Each of /tmp and /dev/shm gets half the memory limit: their pages count
-        # against it, and filling both still leaves the workspace's processes room.
-        tmpfs_size = str(limits.memory_bytes // 2)
-        argv = [
-            shutil.which("bwrap") or "bwrap",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-net",
-            "--unshare-cgroup-try",
-            "--hostname",
-            "roost",
-            "--bind",
-            f"{STAGE}/merged",
-            "/",
-            # Host-wide knobs under /proc/sys belong to host root, which is not mapped
-            # in the workspace's user namespace: reading works, writing fails.
-            "--proc",
-            "/proc",
-            *_masked_proc_files(),
-            "--dev",
-            "/dev",
-            "--size",
-            tmpfs_size,
-            "--tmpfs",
-            "/tmp",
-            "--size",
-            tmpfs_size,
-            "--tmpfs",
-            "/dev/shm",
-            "--bind",
-            f"{STAGE}/workspace",
-            "/workspace",
-            "--bind",
-            f"{STAGE}/agent",
-            "/var/lib/roost-agent",
-            "--ro-bind",
-            f"{STAGE}/code",
-            "/opt/roost/roost",
-            "--clearenv",
-            "--setenv",
-            "PATH",
-            GUEST_PATH,
-            "--setenv",
-            "HOME",
-            "/root",
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-            "--setenv",
-            WORKSPACE_MARKER,
-            ws_id,
-            "--chdir",
-            "/workspace",
-            "--cap-drop",
-            "ALL",
-        ]
-        for capability in KEPT_CAPABILITIES:
-            argv += ["--cap-add", capability]
-        argv += [
-            "--seccomp",
-            str(fds.seccomp),
-            "--",
-            "/usr/bin/python3",
-            # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
-            "-I",
-            "-B",
-            "-c",
-            _AGENT_LAUNCH,
-            "--listen",
-            f"socket-fd:{fds.listener}",
-            "--workspace-id",
-            ws_id,
-            "--key-fd",
-            str(fds.key),
-            "--workspace-root",
-            "/workspace",
-            "--state-dir",
-            "/var/lib/roost-agent",
-            "--scratch-dir",
-            "/workspace/.roost-staging",
-        ]
-        return argv
-
-    def create(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot | None = None) -> SandboxBoot:
+        """Boot a new sandbox, or (given the `boot` it had) boot a stopped one again."""
         if not spec.rootfs:
             raise BackendError("the sandbox backend needs an environment image", code="image_missing")
-        id_map = self._id_map(runtime)
+        id_map = self._id_map(boot)
         limits = _limits(spec.resources)
-        if runtime is not None and runtime.get("id_map") is None:
+        if boot is not None and boot.id_map is None:
             layout.adopt_legacy(ws_dir, id_map)
         layout.prepare(ws_dir, id_map)
         log = ws_dir / "sandbox.log"
@@ -256,7 +177,7 @@ class SandboxBackend(HostAgentBackend):
                     "rlimits": {"core": 0, "nofile": 65536},
                     # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
-                    "argv": self._bwrap_argv(spec.ws_id, limits, fds),
+                    "argv": _bwrap_argv(spec.ws_id, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
                 pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
@@ -269,42 +190,31 @@ class SandboxBackend(HostAgentBackend):
             kill_tree(spec.ws_id, pid)
             cgroups.remove(enforcement)
             raise
-        return {
-            "agent_pid": agent_pid,
-            "sandbox_pid": pid,
-            "socket": str(ws_dir / "agent.sock"),
-            "workspace": spec.ws_id,
-            "image": spec.image_key,
-            "id_map": id_map.to_runtime(),
-            "cgroups": enforcement.to_runtime(),
-        }
+        return SandboxBoot(spec.ws_id, agent_pid, sandbox_pid=pid, id_map=id_map, cgroups=enforcement)
 
-    def start(self, ws_dir: Path, spec: CreateSpec, runtime: dict[str, Any]) -> dict[str, Any]:
-        return self.create(ws_dir, spec, runtime)
+    def start(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot) -> SandboxBoot:
+        return self.create(ws_dir, spec, boot)
 
-    def destroy(self, ws_dir: Path, ws_id: str, runtime: dict[str, Any]) -> None:
+    def destroy(self, ws_dir: Path, ws_id: str, boot: SandboxBoot | None) -> None:
         try:
-            kill_tree(ws_id, recorded_pid(runtime))
+            kill_tree(ws_id, live_agent(boot))
         except OSError as exc:
             raise BackendError(f"cannot stop workspace {ws_id}: {exc}", code="backend_error") from None
         finally:
-            recorded = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+            recorded = cgroups.Enforcement.from_json(None) if boot is None else boot.cgroups
             found = cgroups.made_for(ws_id)
             cgroups.remove(cgroups.Enforcement(recorded.version, tuple({*recorded.dirs, *found.dirs})))
 
-    def discard_files(self, ws_dir: Path, runtime: dict[str, Any]) -> None:
+    def discard_files(self, ws_dir: Path, boot: SandboxBoot | None) -> None:
         if os.geteuid() == 0:
             return  # root removes anything the workspace left
         left = layout.remove_own_files(ws_dir)
         if left:
-            layout.remove_as_workspace_root(left, self._id_map(runtime), _launcher())
+            layout.remove_as_workspace_root(left, self._id_map(boot), _launcher())
 
-    def protections(self, runtime: dict[str, Any] | None) -> tuple[Protection, ...]:
-        id_map = self._id_map(runtime)
-        if runtime is None:
-            enforcement = cgroups.preview()
-        else:
-            enforcement = cgroups.Enforcement.from_runtime(runtime.get("cgroups"))
+    def protections(self, boot: SandboxBoot | None) -> tuple[Protection, ...]:
+        id_map = self._id_map(boot)
+        enforcement = cgroups.preview() if boot is None else boot.cgroups
         seccomp = seccomp_filter.status()
         found = [
             Protection(
@@ -328,6 +238,92 @@ class SandboxBackend(HostAgentBackend):
             )
         )
         return tuple(found)
+
+
+def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
+    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent."""
+    return [
+        shutil.which("bwrap") or "bwrap",
+        *_namespaces(ws_id),
+        *_file_system(limits),
+        "--seccomp",
+        str(fds.seccomp),
+        "--",
+        *_agent_argv(ws_id, fds),
+    ]
+
+
+def _namespaces(ws_id: str) -> list[str]:
+    """New pid, ipc, uts, net and cgroup namespaces, a clean environment, and capabilities cut
+    to `KEPT_CAPABILITIES` (of the workspace's own user namespace)."""
+    argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
+    argv += ["--hostname", "roost", "--clearenv"]
+    for name, value in (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"), (WORKSPACE_MARKER, ws_id)):
+        argv += ["--setenv", name, value]
+    argv += ["--chdir", "/workspace", "--cap-drop", "ALL"]
+    for capability in KEPT_CAPABILITIES:
+        argv += ["--cap-add", capability]
+    return argv
+
+
+def _file_system(limits: cgroups.Limits) -> list[str]:
+    """The overlay as `/`, procfs with host-wide files masked, sized tmpfs mounts, and what is bound in."""
+    # Each of /tmp and /dev/shm gets half the memory limit: their pages count
+    # against it, and filling both still leaves the workspace's processes room.
+    tmpfs_size = str(limits.memory_bytes // 2)
+    return [
+        "--bind",
+        f"{STAGE}/merged",
+        "/",
+        # Host-wide knobs under /proc/sys belong to host root, which is not mapped
+        # in the workspace's user namespace: reading works, writing fails.
+        "--proc",
+        "/proc",
+        *_masked_proc_files(),
+        "--dev",
+        "/dev",
+        "--size",
+        tmpfs_size,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        tmpfs_size,
+        "--tmpfs",
+        "/dev/shm",
+        "--bind",
+        f"{STAGE}/workspace",
+        "/workspace",
+        "--bind",
+        f"{STAGE}/agent",
+        "/var/lib/roost-agent",
+        "--ro-bind",
+        f"{STAGE}/code",
+        "/opt/roost/roost",
+    ]
+
+
+def _agent_argv(ws_id: str, fds: _Fds) -> list[str]:
+    """The env's python3 running roost's agent on the descriptors the host passed down."""
+    return [
+        "/usr/bin/python3",
+        # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
+        "-I",
+        "-B",
+        "-c",
+        _AGENT_LAUNCH,
+        "--listen",
+        f"socket-fd:{fds.listener}",
+        "--workspace-id",
+        ws_id,
+        "--key-fd",
+        str(fds.key),
+        "--workspace-root",
+        "/workspace",
+        "--state-dir",
+        "/var/lib/roost-agent",
+        "--scratch-dir",
+        "/workspace/.roost-staging",
+    ]
 
 
 # Host-wide state procfs shows to anyone allowed to look (as Docker does, masked):

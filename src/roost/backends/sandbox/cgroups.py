@@ -14,7 +14,7 @@ one fixed place per workspace, whichever process (a CLI call, an MCP server,
 the TTL reaper) creates or deletes it, so a delete finds the cgroups of a
 workspace whose record never learnt them (a create killed midway).
 
-Imports: errors and the standard library.
+Imports: the standard library only.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Enforcement:
     def procs_files(self) -> list[str]:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
-    def to_runtime(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "version": self.version,
             "dirs": list(self.dirs),
@@ -62,7 +62,7 @@ class Enforcement:
         }
 
     @classmethod
-    def from_runtime(cls, value: object) -> Enforcement:
+    def from_json(cls, value: object) -> Enforcement:
         if not isinstance(value, dict):
             return cls(None, not_enforced=dict.fromkeys(CONTROLLERS, "made before roost had cgroup limits"))
         version = value.get("version")
@@ -118,7 +118,7 @@ def _write(path: Path, value: str) -> None:
         fh.write(value)
 
 
-NO_CPU_QUOTA = "in place, no quota (give --vcpus to cap CPU time)"
+NO_CPU_QUOTA = "in place, no quota (a vCPU count caps CPU time)"
 
 
 def _v1_limits(controller: str, directory: Path, limits: Limits) -> str:

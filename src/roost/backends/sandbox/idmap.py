@@ -85,7 +85,7 @@ class IdMap:
             config["newgidmap"] = [shutil.which("newgidmap") or "newgidmap", *_args(self.gids)]
         return config
 
-    def to_runtime(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "uids": [[r.inside, r.outside, r.count] for r in self.uids],
             "gids": [[r.inside, r.outside, r.count] for r in self.gids],
@@ -94,7 +94,7 @@ class IdMap:
         }
 
     @classmethod
-    def from_runtime(cls, value: object) -> IdMap | None:
+    def from_json(cls, value: object) -> IdMap | None:
         """The map a workspace was created with; None for a record made before maps existed.
 
         Raises:

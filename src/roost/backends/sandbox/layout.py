@@ -23,13 +23,17 @@ import sys
 from pathlib import Path
 
 from roost.backends.sandbox.idmap import IdMap
-from roost.errors import BackendError
+from roost.errors import BackendError, Remedy
 from roost.ownership import OwnerOutOfRange, shift_tree
 
 _OWNED = ("layers", "layers/upper", "layers/work", "workspace", "agent")
 # Deleting a big tree (a workspace full of node_modules) can take a while, but not forever.
 REMOVE_DEADLINE = 600.0
-CLEANUP_HINT = "`roost doctor` checks newuidmap and subordinate ids; then retry `roost workspace delete --force`"
+CLEANUP = Remedy(
+    "once newuidmap and the subordinate ids are in order (doctor checks them), remove it",
+    "workspace_delete",
+    flags=("force",),
+)
 
 
 def adopt_legacy(ws_dir: Path, id_map: IdMap) -> None:
@@ -109,8 +113,8 @@ def remove_as_workspace_root(targets: list[Path], id_map: IdMap, launcher: Path)
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackendError(
-            f"cannot remove the workspace's files: {exc}", code="cleanup_failed", hint=CLEANUP_HINT
+            f"cannot remove the workspace's files: {exc}", code="cleanup_failed", remedy=CLEANUP
         ) from None
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
-        raise BackendError(f"cannot remove the workspace's files: {detail}", code="cleanup_failed", hint=CLEANUP_HINT)
+        raise BackendError(f"cannot remove the workspace's files: {detail}", code="cleanup_failed", remedy=CLEANUP)

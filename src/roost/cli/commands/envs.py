@@ -1,6 +1,6 @@
 """`roost env list|inspect|pull|build|push|prune`.
 
-Imports: cli siblings, client, models and the standard library.
+Imports: cli siblings, models and the standard library.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`roost workspace file ...`, `sync push` and `patch apply`.
 
-Imports: cli siblings, client, models, errors and the standard library.
+Imports: cli siblings, models, errors and the standard library.
 """
 
 from __future__ import annotations

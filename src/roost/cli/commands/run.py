@@ -1,12 +1,13 @@
 """`roost run` and `roost workspace exec`: run a command, stream its output,
 exit with its exit code.
 
-Imports: cli siblings, client, models, errors and the standard library.
+Imports: cli siblings, models, errors and the standard library.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 
@@ -53,25 +54,30 @@ def _finish(result: ExecResult, as_json: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     roost = sdk(args)
-    command = command_from(args)
-    env = key_values(args.env, "--env")
-    stdin = _stdin(args)
-    with progress_for(args.json, f"prepare {args.env_name}") as progress:
-        workspace = roost.create_run_workspace(
+    with contextlib.ExitStack() as showing_progress:
+        progress = showing_progress.enter_context(progress_for(args.json, f"prepare {args.env_name}"))
+
+        def ready() -> None:
+            showing_progress.close()  # the progress display goes before the command's output comes
+            for message in roost.warnings:
+                warn(message)
+
+        result = roost.run(
             args.env_name,
+            command_from(args),
             backend=args.backend,
+            timeout=args.timeout,
+            cwd=args.cwd,
+            env_vars=key_values(args.env, "--env"),
             seed_path=args.seed_path,
             vcpus=args.vcpus,
             mem_mib=args.mem_mib,
             pids=args.pids,
             network_policy=args.network,
+            stdin=_stdin(args),
+            on_output=None if args.json else _stream,
             progress=progress,
-        )
-    for message in roost.warnings:
-        warn(message)
-    with workspace:
-        result = workspace.exec(
-            command, cwd=args.cwd, env=env, timeout=args.timeout, stdin=stdin, on_output=None if args.json else _stream
+            on_ready=ready,
         )
     return _finish(result, args.json)
 

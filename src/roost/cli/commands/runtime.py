@@ -1,6 +1,6 @@
 """`roost runtime install`: Firecracker's official release, verified, into `<home>/runtime`.
 
-Imports: cli siblings, client and the standard library.
+Imports: cli siblings and the standard library.
 """
 
 from __future__ import annotations

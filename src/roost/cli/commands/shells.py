@@ -1,6 +1,6 @@
 """`roost workspace shell open|list|read|write|signal|resize|close|attach`.
 
-Imports: cli siblings, client, models, errors and the standard library.
+Imports: cli siblings, models and the standard library.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`roost workspace create|list|status|update|logs|delete|stop|start|restart`.
 
-Imports: cli siblings, client, models, errors and the standard library.
+Imports: cli siblings, client, models and the standard library.
 """
 
 from __future__ import annotations

@@ -1,0 +1,201 @@
+"""The exec operation: run one command to completion, streaming its output.
+
+The command gets its own session and process group, so a timeout or a
+cancel kills everything it started. Output is sent as DATA frames on the
+`stdout`/`stderr` channels as it arrives, up to `max_output_bytes` per
+stream; what is beyond is counted, not sent, and flagged as truncated.
+Processes left holding the output pipes after the command exits are killed
+after a short grace: background work belongs in services, not execs.
+
+Imports: protocol, the request core, the agent's `fs` and `system` layers and the standard library only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+from roost.agent.context import Reply, RequestContext
+from roost.agent.fs.dirfd import fd_path
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.system.processes import OsProcesses, exit_status
+from roost.protocol import Code, Op, OpError
+
+DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
+PIPE_SIZE = 1024 * 1024
+READ_SIZE = 1024 * 1024
+# After the command exits, how long descendants may keep its pipes open.
+LINGER_SECONDS = 0.25
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (OSError, AttributeError):
+        pass  # a smaller pipe only costs throughput
+
+
+def _feed_stdin(proc: subprocess.Popen[bytes], ctx: RequestContext) -> None:
+    assert proc.stdin is not None
+    try:
+        for chunk in ctx.upload():
+            proc.stdin.write(chunk)
+        proc.stdin.close()
+    except (BrokenPipeError, OSError, OpError):
+        pass  # the command stopped reading; its exit status tells the story
+    finally:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+
+class _OutputPump:
+    """Reads both output pipes, forwarding up to a cap and counting the rest."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], ctx: RequestContext, cap: int | None) -> None:
+        self._ctx = ctx
+        self._cap = cap
+        self._selector = selectors.DefaultSelector()
+        self.totals = {"stdout": 0, "stderr": 0}
+        self.sent = {"stdout": 0, "stderr": 0}
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            assert pipe is not None
+            _grow_pipe(pipe.fileno())
+            self._selector.register(pipe.fileno(), selectors.EVENT_READ, name)
+
+    @property
+    def open(self) -> bool:
+        return bool(self._selector.get_map())
+
+    def pump(self, timeout: float) -> None:
+        for key, _ in self._selector.select(timeout):
+            fd = int(key.fd)
+            data = os.read(fd, READ_SIZE)
+            if not data:
+                self._selector.unregister(fd)
+                continue
+            name = str(key.data)
+            self.totals[name] += len(data)
+            room = len(data) if self._cap is None else max(0, self._cap - self.sent[name])
+            if room:
+                piece = data[:room]
+                self.sent[name] += len(piece)
+                self._ctx.send(name, piece)
+
+    def close(self) -> None:
+        for key in list(self._selector.get_map().values()):
+            self._selector.unregister(key.fd)
+        self._selector.close()
+
+
+def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    argv = ctx.arg_command()
+    guest_cwd = ctx.arg_path("cwd", "/workspace")
+    env = dict(runtime.base_env)
+    env.update(ctx.arg_str_map("env"))
+    timeout = ctx.arg_opt_float("timeout")
+    cap_arg = ctx.args.get("max_output_bytes", DEFAULT_MAX_OUTPUT)
+    if cap_arg is not None and (isinstance(cap_arg, bool) or not isinstance(cap_arg, int) or cap_arg < 0):
+        raise OpError(Code.INVALID_ARGUMENT, "'max_output_bytes' must be a non-negative integer or null")
+    wants_stdin = ctx.has_upload or bool(ctx.body)
+
+    started = time.monotonic()
+    try:
+        with runtime.paths.directory(guest_cwd) as cwd:
+            proc = runtime.processes.spawn(
+                argv,
+                fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
+                env,
+                stdin=subprocess.PIPE if wants_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+    except FileNotFoundError:
+        raise OpError(
+            Code.COMMAND_NOT_FOUND,
+            f"command not found: {argv[0]}",
+            hint="check the spelling, or install it in the workspace",
+        ) from None
+    except PermissionError:
+        raise OpError(Code.PERMISSION_DENIED, f"permission denied: {argv[0]}", hint="is it executable?") from None
+    except OSError as exc:
+        raise OpError(Code.INVALID_ARGUMENT, f"cannot run {argv[0]}: {exc.strerror}") from None
+
+    feeder = None
+    if wants_stdin:
+        feeder = threading.Thread(target=_feed_stdin, args=(proc, ctx), daemon=True)
+        feeder.start()
+    outcome = _supervise(runtime.processes, proc, ctx, cap_arg, timeout, started)
+    if feeder is not None:
+        feeder.join(timeout=1.0)
+    return Reply(outcome)
+
+
+def _supervise(
+    processes: OsProcesses,
+    proc: subprocess.Popen[bytes],
+    ctx: RequestContext,
+    cap: int | None,
+    timeout: float | None,
+    started: float,
+) -> dict[str, Any]:
+    pgid = proc.pid  # its own session's leader: the group is everything it started
+    pump = _OutputPump(proc, ctx, cap)
+    deadline = None if timeout is None else started + timeout
+    timed_out = cancelled = False
+    linger_until: float | None = None
+    try:
+        while pump.open:
+            now = time.monotonic()
+            if ctx.cancelled.is_set() and not cancelled:
+                cancelled = True
+                processes.signal_group(pgid, signal.SIGKILL)
+            if deadline is not None and now >= deadline and not timed_out:
+                timed_out = True
+                processes.signal_group(pgid, signal.SIGKILL)
+            if linger_until is None and processes.exited(proc):
+                linger_until = now + LINGER_SECONDS
+            if linger_until is not None and now >= linger_until:
+                processes.signal_group(pgid, signal.SIGKILL)  # descendants still hold the pipes
+                break
+            wait = 0.05 if linger_until is None else max(0.0, min(0.05, linger_until - now))
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - now))
+            try:
+                pump.pump(wait)
+            except (OpError, OSError):  # host cancelled or went away while we were sending
+                cancelled = True
+                processes.signal_group(pgid, signal.SIGKILL)
+                break
+    finally:
+        pump.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    returncode = proc.wait()
+    if ctx.cancelled.is_set() or cancelled:
+        raise OpError(Code.CANCELLED, "exec cancelled by the host")
+    exit_code, sig = exit_status(returncode)
+    return {
+        "exit_code": exit_code,
+        "signal": sig,
+        "timed_out": timed_out,
+        "duration_ms": round((time.monotonic() - started) * 1000, 3),
+        "stdout_bytes": pump.totals["stdout"],
+        "stderr_bytes": pump.totals["stderr"],
+        "stdout_truncated": pump.sent["stdout"] < pump.totals["stdout"],
+        "stderr_truncated": pump.sent["stderr"] < pump.totals["stderr"],
+    }
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.EXEC: run_exec,
+}

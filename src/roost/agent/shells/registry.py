@@ -1,0 +1,309 @@
+"""PTY shell sessions held by the agent, so they outlive any one host call.
+
+Each shell is an interactive program (bash by default) on a pseudo-terminal
+whose master the agent keeps. One reader thread serves every shell: it
+copies output into each shell's `ByteRing` and notices when shells end.
+The shell gets the terminal as its controlling tty by opening it itself
+after `setsid` (through `/bin/sh`), so no Python runs between fork and exec.
+
+Imports: the agent's `system` layer, this package, protocol and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import secrets
+import selectors
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+
+from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
+from roost.agent.shells.ring import ByteRing
+from roost.agent.system.clock import now_iso
+from roost.agent.system.processes import OsProcesses, exit_status
+from roost.protocol import Code, OpError
+
+RING_BYTES = 4 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+CLOSE_GRACE_S = 0.5
+# Opens the terminal by path after setsid, which makes it the controlling tty.
+_ATTACH_TTY = 'tty="$1"; shift; exec "$@" <>"$tty" >&0 2>&0'
+SIGNALS = {
+    "INT": signal.SIGINT,
+    "TERM": signal.SIGTERM,
+    "HUP": signal.SIGHUP,
+    "KILL": signal.SIGKILL,
+    "QUIT": signal.SIGQUIT,
+}
+
+
+def set_window(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class ShellSession:
+    """One running (or finished) shell: its process, terminal and output ring."""
+
+    def __init__(self, record: ShellRecord, proc: subprocess.Popen[bytes], master: int, ring_bytes: int) -> None:
+        self.record = record
+        self.proc = proc
+        self.master = master
+        self.ring = ByteRing(ring_bytes)
+        self.lock = threading.Lock()
+        # Ending a session happens once, whoever notices first (reader, close, reaper).
+        self.finish_lock = threading.Lock()
+        self.finishing = False
+        self.finished = False
+
+    @property
+    def running(self) -> bool:
+        return self.record.state == RUNNING
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.master, view)
+            except BlockingIOError:
+                time.sleep(0.001)  # the program is not reading: wait for the tty to drain
+                continue
+            except OSError as exc:
+                raise OpError(Code.INVALID_ARGUMENT, f"shell {self.record.id} is not accepting input: {exc}") from None
+            view = view[written:]
+
+    def foreground_group(self) -> int:
+        """The terminal's foreground job; the shell's own group until it has one.
+
+        Right after `open` the shell may not hold its terminal yet, and the
+        kernel then answers 0 (which, signalled, is the agent's own group).
+        """
+        try:
+            group = os.tcgetpgrp(self.master)
+        except OSError:
+            return self.proc.pid
+        return group if group > 0 else self.proc.pid
+
+
+class ShellRegistry:
+    """All shells of this agent, their reader thread and their records."""
+
+    def __init__(self, state_dir: str, ring_bytes: int = RING_BYTES, processes: OsProcesses | None = None) -> None:
+        self._store = ShellRecordStore(state_dir)
+        self._os = processes or OsProcesses()
+        self._ring_bytes = ring_bytes
+        self._sessions: dict[str, ShellSession] = {}
+        self._past: dict[str, ShellRecord] = {r.id: r for r in self._store.adopt_previous()}
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._reader = threading.Thread(target=self._read_loop, name="shell-reader", daemon=True)
+        self._reader.start()
+
+    # -- lifecycle -------------------------------------------------------------
+    def open(self, argv: list[str], cwd: str, env: dict[str, str], cols: int, rows: int, guest_cwd: str) -> ShellRecord:
+        master, slave = os.openpty()
+        try:
+            set_window(master, cols, rows)
+            tty_path = os.ttyname(slave)
+            proc = self._os.spawn(
+                ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *argv],
+                cwd,
+                env,
+                # The child holds the terminal from the fork on: were nobody to hold it
+                # until /bin/sh reopens it, the reader would see EIO and end the shell.
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+            )
+        except FileNotFoundError:
+            os.close(master)
+            raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        record = ShellRecord(
+            id="sh-" + secrets.token_hex(4),
+            command=list(argv),
+            cwd=guest_cwd,
+            cols=cols,
+            rows=rows,
+            state=RUNNING,
+            created_at=now_iso(),
+            pid=proc.pid,
+        )
+        session = ShellSession(record, proc, master, self._ring_bytes)
+        with self._lock:
+            self._sessions[record.id] = session
+            self._selector.register(master, selectors.EVENT_READ, session)
+        self._store.save(record)
+        self._wake()
+        return record
+
+    def _resolve(self, shell_id: str) -> str:
+        """An exact id, or the one id that starts with `shell_id` (with or without `sh-`)."""
+        known = set(self._sessions) | set(self._past)
+        if shell_id in known or not shell_id:
+            return shell_id
+        matches = [i for i in known if i.startswith(shell_id) or i.removeprefix("sh-").startswith(shell_id)]
+        if len(matches) > 1:
+            raise OpError(
+                Code.INVALID_ARGUMENT,
+                f"{shell_id!r} matches {len(matches)} shells",
+                hint="give more characters of the shell id",
+            )
+        return matches[0] if matches else shell_id
+
+    def get(self, shell_id: str) -> ShellSession:
+        with self._lock:
+            shell_id = self._resolve(shell_id)
+            session = self._sessions.get(shell_id)
+        if session is None:
+            if shell_id in self._past:
+                raise OpError(
+                    Code.SHELL_NOT_RUNNING,
+                    f"shell {shell_id} is {self._past[shell_id].state}",
+                    hint="open a new shell (shell open)",
+                )
+            raise OpError(
+                Code.SHELL_NOT_FOUND, f"no shell {shell_id!r}", hint="see which shells there are (shell list)"
+            )
+        return session
+
+    def records(self) -> list[ShellRecord]:
+        with self._lock:
+            live = {sid: s.record for sid, s in self._sessions.items()}
+        merged = {**self._past, **live}
+        return sorted(merged.values(), key=lambda r: (r.created_at, r.id))
+
+    def resized(self, session: ShellSession, cols: int, rows: int) -> None:
+        with session.lock:
+            session.record = dataclasses.replace(session.record, cols=cols, rows=rows)
+            self._store.save(session.record)
+
+    def _update(self, session: ShellSession, state: str, **changes: object) -> None:
+        with session.lock:
+            if session.record.state == state:
+                return
+            session.record = session.record.moved_to(state, **changes)
+            self._store.save(session.record)
+
+    def close(self, shell_id: str, grace_s: float = CLOSE_GRACE_S) -> ShellRecord:
+        """HUP the shell's session, KILL whatever ignores it after `grace_s`, never longer."""
+        session = self.get(shell_id)
+        shell_id = session.record.id
+        sid = session.proc.pid
+        if not self._os.exited(session.proc) or self._os.session_members(sid):
+            for pid in self._os.session_members(sid):
+                self._os.signal(pid, signal.SIGHUP)
+            deadline = time.monotonic() + grace_s
+            while self._os.session_members(sid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for pid in self._os.session_members(sid):
+                self._os.signal(pid, signal.SIGKILL)
+        self._finish(session)
+        with self._lock:
+            self._sessions.pop(shell_id, None)
+        self._update(session, CLOSED, closed_at=now_iso())
+        self._past[shell_id] = session.record
+        return session.record
+
+    def close_all(self) -> list[str]:
+        with self._lock:
+            ids = list(self._sessions)
+        for shell_id in ids:
+            self.close(shell_id)
+        return ids
+
+    def _finish(self, session: ShellSession) -> None:
+        """Reap the process, stop reading its terminal, record how it ended. Idempotent."""
+        with session.finish_lock:
+            if not session.finished:
+                self._finish_once(session)
+                session.finished = True
+
+    def _finish_once(self, session: ShellSession) -> None:
+        try:
+            code = session.proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self._os.signal(session.proc.pid, signal.SIGKILL)
+            code = session.proc.wait()
+        with self._lock:
+            try:
+                self._selector.unregister(session.master)
+            except (KeyError, ValueError):
+                pass
+        self._drain(session)
+        try:
+            os.close(session.master)
+        except OSError:
+            pass
+        session.ring.close()
+        if session.record.state == RUNNING:
+            exit_code, sig = exit_status(code)
+            self._update(session, EXITED, exit_code=exit_code, signal=sig, closed_at=now_iso())
+
+    # -- reading ---------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def _drain(self, session: ShellSession) -> bool:
+        """Copy what the terminal holds into the ring; False once it has closed."""
+        while True:
+            try:
+                data = os.read(session.master, READ_CHUNK)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False  # EIO: every program on the terminal has gone
+            if not data:
+                return False
+            session.ring.write(data)
+
+    def _read_loop(self) -> None:
+        while True:
+            for key, _ in self._selector.select(timeout=0.25):
+                if key.data is None:
+                    os.read(self._wake_r, 4096)
+                    continue
+                session: ShellSession = key.data
+                if not self._drain(session):
+                    with self._lock:
+                        try:
+                            self._selector.unregister(session.master)
+                        except (KeyError, ValueError):
+                            pass
+                    self._schedule_finish(session)
+            self._reap_exited()
+
+    def _schedule_finish(self, session: ShellSession) -> None:
+        # Off the reader thread: finishing waits for the process.
+        with self._lock:
+            if session.finishing:
+                return
+            session.finishing = True
+        threading.Thread(target=self._finish, args=(session,), name="shell-finish", daemon=True).start()
+
+    def _reap_exited(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            if session.running and self._os.exited(session.proc):
+                self._schedule_finish(session)
+
+
+def signal_number(name: str) -> int:
+    key = name.upper().removeprefix("SIG")
+    if key not in SIGNALS:
+        raise OpError(Code.INVALID_ARGUMENT, f"unknown signal {name!r}", hint=f"use one of {', '.join(SIGNALS)}")
+    return SIGNALS[key]

@@ -1,0 +1,265 @@
+"""Agent operations on snapshots: create, list, delete, diff against one, reset to one.
+
+Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from roost.agent.context import Reply, RequestContext
+from roost.agent.fs.ignore_filter import ignore_filter
+from roost.agent.record_page import RecordPage
+from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
+from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
+from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
+from roost.protocol import Op
+from roost.protocol.names import to_text
+from roost.protocol.records import Key, path_key
+
+# Patch text per record: big enough that a record's framing costs nothing, small enough to stream.
+PATCH_RECORD_CHARS = 32 * 1024
+
+
+def snapshots(runtime: AgentRuntime) -> Snapshots:
+    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths, runtime.scratch_dir))
+
+
+def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    store = snapshots(runtime)
+    with store.lock:
+        return Reply(store.create(ctx.arg_str("name")))
+
+
+def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stream the snapshots as records, the baseline first, then by creation time (`names_only`: by name)."""
+    store = snapshots(runtime)
+    names_only = ctx.arg_bool("names_only", False)
+    page = RecordPage(ctx)
+    with store.lock:
+        listed = store.list(names_only)
+    for snapshot in listed:
+        rank = b"0" if snapshot["name"] == BASELINE else b"1"
+        when = b"" if names_only else str(snapshot["created_at"]).encode()
+        key = (rank, when, str(snapshot["name"]).encode())
+        if not page.seen(key) and not page.add(key, snapshot):
+            break
+    return Reply(page.summary())
+
+
+def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    store = snapshots(runtime)
+    name = ctx.arg_str("name")
+    with store.lock:
+        store.delete(name)
+    return Reply({"name": name, "deleted": True})
+
+
+def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Stop the services and close the shells (they would see files change under them), then
+    restore /workspace to the snapshot; one call, one result naming what was stopped.
+
+    Raises:
+        OpError: snapshot_not_found (nothing is stopped then), invalid_argument.
+    """
+    store = snapshots(runtime)
+    name = ctx.arg_str("snapshot", BASELINE)
+    with store.lock:
+        store.load(name)  # a missing snapshot stops nothing
+        stopped = runtime.stop_children()
+        result = store.reset(name)
+    return Reply(
+        {"snapshot": name, **result, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
+    )
+
+
+def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:
+    return [runtime.paths.relative(p) for p in ctx.arg_paths("paths")]
+
+
+def _selected(path: str, filters: list[str]) -> bool:
+    return not filters or any(f == "" or path == f or path.startswith(f + "/") for f in filters)
+
+
+def _summary(change: Change, binary: bool) -> dict[str, Any]:
+    """One change's record; every name in it in its text form."""
+    entry = change.new or change.old
+    assert entry is not None
+    item: dict[str, Any] = {
+        "path": to_text(change.path),
+        "change": change.change,
+        "kind": entry.kind,
+        "old_size": change.old.size if change.old else None,
+        "new_size": change.new.size if change.new else None,
+        "old_mode": change.old.mode if change.old else None,
+        "new_mode": change.new.mode if change.new else None,
+        "binary": binary,
+    }
+    if entry.kind == SYMLINK or (change.old and change.old.kind == SYMLINK):
+        item["old_target"] = _target(change.old)
+        item["new_target"] = _target(change.new)
+    return item
+
+
+def _target(entry: Entry | None) -> str | None:
+    return None if entry is None or entry.target is None else to_text(entry.target)
+
+
+class _PatchText:
+    """Patch text sent as `{"patch": text}` records after its change, at most `cap` bytes per call (None: all)."""
+
+    def __init__(self, page: RecordPage, cap: int | None) -> None:
+        self._page = page
+        self.cap = cap
+        self.sent = 0
+        self.cut_in: str | None = None  # the path whose patch the cap cut part-way
+
+    @property
+    def spent(self) -> bool:
+        return self.cap is not None and self.sent >= self.cap
+
+    def stream(self, pieces: Iterator[str]) -> bool:
+        """Send `pieces` as they are made, until the cap (the last may pass it); whether all went.
+
+        Holds one record's worth at a time, however large the file's patch.
+        """
+        pending: list[str] = []
+        size = 0
+        for piece in pieces:
+            if self.spent:
+                self.send(pending)
+                return False
+            pending.append(piece)
+            size += len(piece)
+            self.sent += len(piece.encode())
+            if size >= PATCH_RECORD_CHARS:
+                self.send(pending)
+                pending, size = [], 0
+        self.send(pending)
+        return True
+
+    def measure(self, pieces: Iterator[str]) -> tuple[list[str], bool]:
+        """The pieces that fit in what is left (the last may pass it), held, not sent; whether all did."""
+        kept: list[str] = []
+        for piece in pieces:
+            if self.spent:
+                return kept, False
+            kept.append(piece)
+            self.sent += len(piece.encode())
+        return kept, True
+
+    def send(self, pieces: list[str]) -> None:
+        text = "".join(pieces)
+        for start in range(0, len(text), PATCH_RECORD_CHARS):
+            self._page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
+
+
+def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, load: Loader) -> bool:
+    """Add `change` and its whole patch to a page; False when the page must end before it.
+
+    Only a page's first patch is cut (and says so), or one patch larger than
+    the budget would stop every page from moving on.
+    """
+    if not page.has_room() or text.spent:
+        page.stop_before()
+        return False
+    pieces, whole = text.measure(patch_for(change.path, change.change, change.old, change.new, load))
+    if not whole and page.count:
+        page.stop_before()
+        return False
+    page.add(key, _summary(change, binary_change(change.old, change.new, load)))
+    if not whole:
+        text.cut_in = change.path
+        pieces.append(
+            f"\n[... the patch of {to_text(change.path)} is cut at {text.cap} bytes; "
+            "read the file itself, or export the diff as a patch ...]\n"
+        )
+    text.send(pieces)
+    return True
+
+
+def _changes(store: Snapshots, against: str, ctx: RequestContext, filters: list[str]) -> list[Change]:
+    """The changes from snapshot `against` to the workspace now, in tree order, left to the request's rules."""
+    ignore = ignore_filter(ctx.args)
+    with store.lock:
+        base = store.load(against)
+        now = store.current(prune=ignore)
+    if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
+        base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
+    return [c for c in compare(base, now) if _selected(c.path, filters)]
+
+
+def _content_loader(store: Snapshots) -> Loader:
+    """What an entry holds: a link's target, the content a snapshot stored, else the workspace's file as it is now."""
+
+    def load(entry: Entry) -> bytes:
+        if entry.kind == SYMLINK:
+            return os.fsencode(entry.target or "")
+        if entry.digest and store.blobs.has(entry.digest):
+            return store.blobs.read(entry.digest)
+        return store.read_current(entry.path)
+
+    return load
+
+
+def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+    """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
+
+    `max_bytes` caps the patch text of the call. Without `limit` every change
+    is listed and the patch is cut where the cap falls, with a marker saying
+    what is missing. With `limit` (a page) the page ends before a change
+    whose patch no longer fits, so the next page starts with it whole; only
+    a page's first patch is ever cut. `counts` covers every change, not only
+    the page's. Ignore rules (`exclude`, `gitignore`, `include_git_dir`)
+    leave paths out of both sides: excluded directories are not even scanned.
+    """
+    store = snapshots(runtime)
+    against = ctx.arg_str("against", BASELINE)
+    stat_only = ctx.arg_bool("stat", False)
+    cap = ctx.arg_opt_int("max_bytes", minimum=1)
+    page = RecordPage(ctx)
+    text = _PatchText(page, cap)
+    changes = _changes(store, against, ctx, _filters(runtime, ctx))
+    counts = dict(Counter(change.change for change in changes))  # by first appearance, as they are listed
+    load = _content_loader(store)
+    unshown = 0  # changes listed without their patch (the cap was spent)
+    for change in changes:
+        key = path_key(change.path)
+        if page.seen(key):
+            continue
+        if not stat_only and page.limit is not None:
+            if not _page_change(page, text, key, change, load):
+                break
+            continue
+        if not page.add(key, _summary(change, binary_change(change.old, change.new, load))):
+            break
+        if stat_only:
+            continue
+        if text.spent:
+            unshown += 1
+        elif not text.stream(patch_for(change.path, change.change, change.old, change.new, load)):
+            text.cut_in = change.path
+    if unshown or (text.cut_in is not None and page.limit is None):
+        partial = f"the patch of {to_text(text.cut_in)} is incomplete; " if text.cut_in is not None else ""
+        text.send(
+            [
+                f"\n[... diff cut at {cap} bytes: {partial}{unshown} more changed path(s) not shown; "
+                "narrow it with --path, or export it with --format patch ...]\n"
+            ]
+        )
+    truncated = unshown > 0 or text.cut_in is not None
+    return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
+
+
+# The ops this module serves (the op table routes them here).
+HANDLERS: dict[str, Handler] = {
+    Op.SNAPSHOT_CREATE: create_snapshot,
+    Op.SNAPSHOT_LIST: list_snapshots,
+    Op.SNAPSHOT_DELETE: delete_snapshot,
+    Op.DIFF: diff,
+    Op.RESET: reset,
+}

@@ -1,1 +1,0 @@
-"""Guest images for microVM backends: kernel, initramfs and root disk, built from Debian packages and cached."""

@@ -1,0 +1,547 @@
+"""Test doubles for the firecracker backend (test_firecracker_fakes.py checks them against the real binary).
+
+- `firecracker_binary()`: the real, pinned Firecracker (`$ROOST_FIRECRACKER`, the repo's
+  `.cache/firecracker`, else `scripts/fetch-firecracker.sh` under a lock shared by xdist workers);
+  `jailer_binary()`: its jailer, fetched beside it.
+- `VsockRelay`: a Unix-socket server speaking Firecracker's host-side vsock handshake
+  (`CONNECT <port>\\n` -> `OK <n>\\n`, or a close while nothing listens in the guest) in front of
+  a real agent's socket, with knobs to close the first attempts, never answer, or send bytes
+  right behind the OK line.
+- A fake VMM (run this file as a program): Firecracker's API on `--api-sock` for the endpoints
+  roost uses, answering bad configurations with Firecracker's own fault texts; InstanceStart
+  "boots" a guest that is a real `python -m roost.agent`, reached through a `VsockRelay` on
+  the configured `uds_path`. Kernel command line knobs: `fake.port=N` (the vsock port the
+  guest agent listens on), `fake.state=DIR` (the guest's files), `fake.agent=never` (a guest
+  whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting). Each
+  boot adds one to a counter at byte 4096 of the root drive, so tests can see the disk persist.
+
+Imports: the standard library only (the fake VMM runs as its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import http.server
+import json
+import os
+import queue
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from roost.guest.init import KEY_ENV, config_from_cmdline
+
+REPO = Path(__file__).resolve().parents[2]
+FETCH_SCRIPT = REPO / "scripts" / "fetch-firecracker.sh"
+CACHE_DIR = Path(os.environ.get("ROOST_FIRECRACKER_CACHE", REPO / ".cache" / "firecracker"))
+OK_LINE = b"OK 1073741824\n"
+BOOT_COUNTER_OFFSET = 4096
+
+
+# -- the real binary ----------------------------------------------------------------------------
+def firecracker_binary() -> tuple[Path | None, str]:
+    """The pinned firecracker, fetched once per machine; or None and why it cannot be had."""
+    override = os.environ.get("ROOST_FIRECRACKER")
+    if override:
+        if os.access(override, os.X_OK):
+            return Path(override), ""
+        return None, f"$ROOST_FIRECRACKER={override} is not an executable"
+    cached = CACHE_DIR / "firecracker"
+    if os.access(cached, os.X_OK):
+        return cached, ""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / ".fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.access(cached, os.X_OK):
+            result = subprocess.run(
+                ["bash", str(FETCH_SCRIPT), str(CACHE_DIR)], capture_output=True, text=True, timeout=300, check=False
+            )
+            if not os.access(cached, os.X_OK):
+                tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+                return None, f"no firecracker binary ({FETCH_SCRIPT.name} exited {result.returncode}: {tail})"
+    return cached, ""
+
+
+def jailer_binary() -> tuple[Path | None, str]:
+    """The pinned jailer that `scripts/fetch-firecracker.sh` puts beside the firecracker binary."""
+    binary, why = firecracker_binary()
+    if binary is None:
+        return None, why
+    jailer = binary.with_name("jailer")
+    if not os.access(jailer, os.X_OK):
+        with open(CACHE_DIR / ".fetch.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(["bash", str(FETCH_SCRIPT), str(CACHE_DIR)], capture_output=True, timeout=300, check=False)
+    if os.access(jailer, os.X_OK):
+        return jailer, ""
+    return None, f"no jailer beside {binary} ({FETCH_SCRIPT.name} fetches one)"
+
+
+def wait_for_path(path: Path, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Wait until the Unix socket at `path` accepts (its file appears at bind(), before listen())."""
+    end = time.monotonic() + timeout
+    while not _accepts(path):
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args!r} exited {proc.returncode} before {path.name} appeared")
+        if time.monotonic() >= end:
+            raise AssertionError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.002)
+
+
+def _accepts(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        unix_connect(path, timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+def unix_connect(path: Path, timeout: float | None = None) -> socket.socket:
+    """Connect to a Unix socket, reaching long paths through their directory's descriptor."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    if len(os.fsencode(path)) < 100:
+        address, fd = str(path), None
+    else:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        address = f"/proc/self/fd/{fd}/{path.name}"
+    try:
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return sock
+
+
+def unix_listener(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if len(os.fsencode(path)) < 100 or not path.is_absolute():
+        sock.bind(str(path))
+    else:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sock.bind(f"/proc/self/fd/{fd}/{path.name}")
+        finally:
+            os.close(fd)
+    sock.listen(16)
+    return sock
+
+
+# -- the host-side vsock handshake ----------------------------------------------------------
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    for sock, how in ((sink, socket.SHUT_WR), (source, socket.SHUT_RD)):
+        try:
+            sock.shutdown(how)
+        except OSError:
+            pass
+
+
+class VsockRelay:
+    """Firecracker's host-side vsock socket at `path`, in front of the agent socket `upstream()` names."""
+
+    def __init__(
+        self,
+        path: Path,
+        upstream: Callable[[], Path | None],
+        *,
+        port: int | None = None,
+        close_first: int = 0,
+        silent: bool = False,
+        after_ok: bytes = b"",
+    ) -> None:
+        self.path = path
+        self.upstream = upstream
+        self.port = port
+        self.close_first = close_first
+        self.silent = silent
+        self.after_ok = after_ok
+        self.attempts = 0
+        self.handshakes = 0
+        self._stop = threading.Event()
+        self._listener = unix_listener(path)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept_loop, name="vsock-relay", daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._open.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _refuse(self, conn: socket.socket) -> None:
+        conn.close()
+
+    def _serve(self, conn: socket.socket) -> None:
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = conn.recv(1)
+            if not chunk:
+                conn.close()
+                return
+            line += chunk
+        with self._lock:
+            self.attempts += 1
+            attempt = self.attempts
+        if self.silent:
+            self._stop.wait()
+            conn.close()
+            return
+        words = line.split()
+        wanted = int(words[1]) if len(words) == 2 and words[0] == b"CONNECT" else None
+        target = self.upstream()
+        if (
+            attempt <= self.close_first
+            or wanted is None
+            or (self.port is not None and wanted != self.port)
+            or target is None
+        ):
+            self._refuse(conn)
+            return
+        try:
+            agent = unix_connect(target)
+        except OSError:
+            self._refuse(conn)  # nothing listens on that guest port yet
+            return
+        with self._lock:
+            self.handshakes += 1
+            self._open.append(agent)
+        conn.sendall(OK_LINE + self.after_ok)
+        threading.Thread(target=_pipe, args=(agent, conn), daemon=True).start()
+        _pipe(conn, agent)
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+
+def start_agent(
+    state: Path, listen: Path, *, parent_death_signal: bool = False, boot_args: str = ""
+) -> subprocess.Popen[bytes]:
+    """A real roost agent serving `state/workspace` on the Unix socket `listen`, given the
+    identity `boot_args` carry (read by roost's own init parser, as a guest would)."""
+    for name in ("workspace", "agent", "scratch"):
+        (state / name).mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "roost.agent", "--listen", f"unix:{listen}"]
+    argv += ["--workspace-root", str(state / "workspace"), "--state-dir", str(state / "agent")]
+    argv += ["--scratch-dir", str(state / "scratch")]
+    config = config_from_cmdline(boot_args)
+    env = dict(os.environ)
+    if config.workspace_id and config.key_hex:
+        argv += ["--workspace-id", config.workspace_id]
+        env[KEY_ENV] = config.key_hex
+
+    def die_with_parent() -> None:
+        # Like a guest, the agent cannot outlive its VMM. (Set from the main thread: the
+        # signal fires when the *thread* that forked exits.)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    log = open(state / "agent.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            preexec_fn=die_with_parent if parent_death_signal else None,
+        )
+    finally:
+        log.close()
+
+
+# -- the fake VMM ----------------------------------------------------------------------------
+NOT_BEFORE_START = "The requested operation is not supported before starting the microVM."
+NOT_AFTER_START = "The requested operation is not supported after starting the microVM."
+
+
+class Fault(Exception):
+    pass
+
+
+# Firecracker is linked with musl, whose wording differs from glibc's for a few errors.
+_MUSL_STRERROR = {98: "Address in use"}
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{_MUSL_STRERROR.get(exc.errno or 0, exc.strerror)} (os error {exc.errno})"
+
+
+class FakeVmm:
+    """Firecracker's API semantics for the endpoints roost uses; one guest that is a real agent."""
+
+    def __init__(self, vmm_id: str, main_thread_jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+        self.vmm_id = vmm_id
+        self.state = "Not started"
+        self.machine: dict[str, Any] = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False}
+        self.boot: dict[str, Any] | None = None
+        self.drives: list[dict[str, Any]] = []
+        self.vsock: dict[str, Any] | None = None
+        self.relay: VsockRelay | None = None
+        self.agent: subprocess.Popen[bytes] | None = None
+        self.agent_socket: Path | None = None
+        self._jobs = main_thread_jobs
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        with self._lock:
+            try:
+                return self._dispatch(method, path.strip("/"), body)
+            except Fault as fault:
+                return 400, {"fault_message": str(fault)}
+            except (KeyError, TypeError) as exc:
+                detail = f"missing field `{exc.args[0]}`" if isinstance(exc, KeyError) else str(exc)
+                return 400, {
+                    "fault_message": f"An error occurred when deserializing the json body of a request: {detail}"
+                }
+
+    def _dispatch(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if (method, path) == ("GET", ""):
+            return 200, {"id": self.vmm_id, "state": self.state, "vmm_version": "1.12.1", "app_name": "Firecracker"}
+        if (method, path) == ("GET", "vm/config"):
+            return 200, self.config()
+        if method == "PUT" and (path in ("machine-config", "boot-source", "vsock") or path.startswith("drives/")):
+            if self.state != "Not started":
+                raise Fault(NOT_AFTER_START)
+            getattr(self, "_put_" + path.split("/")[0].replace("-", "_"))(path, body)
+            return 204, None
+        if (method, path) == ("PUT", "actions"):
+            action = body["action_type"]
+            if action == "InstanceStart":
+                self._instance_start()
+            elif action == "SendCtrlAltDel":
+                if self.state == "Not started":
+                    raise Fault(NOT_BEFORE_START)
+                self._jobs.put(self._power_off)
+            else:
+                raise Fault(
+                    f"An error occurred when deserializing the json body of a request: unknown variant `{action}`"
+                )
+            return 204, None
+        if (method, path) == ("PATCH", "vm"):
+            if self.state == "Not started":
+                raise Fault(NOT_BEFORE_START)
+            self.state = {"Paused": "Paused", "Resumed": "Running"}[body["state"]]
+            return 204, None
+        raise Fault(f"Invalid request method and/or path: {method.upper()} {path}.")
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "boot-source": self.boot,
+            "drives": self.drives,
+            "machine-config": self.machine,
+            "network-interfaces": [],
+            "vsock": self.vsock,
+        }
+
+    def _put_machine_config(self, _path: str, body: dict[str, Any]) -> None:
+        vcpus, mem = int(body["vcpu_count"]), int(body["mem_size_mib"])
+        if not 0 < vcpus <= 32 or (body.get("smt") and vcpus > 1 and vcpus % 2):
+            raise Fault(
+                "Machine config error: The number of vCPUs must be greater than 0, less than 32 "
+                "and must be 1 or an even number if SMT is enabled."
+            )
+        if mem <= 0:
+            raise Fault(
+                "Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured page size."
+            )
+        self.machine = {"vcpu_count": vcpus, "mem_size_mib": mem, "smt": bool(body.get("smt", False))}
+
+    def _put_boot_source(self, _path: str, body: dict[str, Any]) -> None:
+        try:
+            open(body["kernel_image_path"], "rb").close()
+        except OSError as exc:
+            raise Fault(f"Boot source error: The kernel file cannot be opened: {_os_error(exc)}") from None
+        if body.get("initrd_path"):
+            try:
+                open(body["initrd_path"], "rb").close()
+            except OSError as exc:
+                raise Fault(
+                    "Boot source error: The initrd file cannot be opened due to invalid path or invalid "
+                    f"permissions. {_os_error(exc)}"
+                ) from None
+        self.boot = {
+            "kernel_image_path": body["kernel_image_path"],
+            "initrd_path": body.get("initrd_path"),
+            "boot_args": body.get("boot_args"),
+        }
+
+    def _put_drives(self, path: str, body: dict[str, Any]) -> None:
+        if path.split("/", 1)[1] != body["drive_id"]:
+            raise Fault("The id from the path does not match the id from the body!")
+        try:
+            open(body["path_on_host"], "r+b").close()
+        except OSError as exc:
+            raise Fault(
+                "Drive config error: Unable to create the virtio block device: Virtio backend error: "
+                f"Error manipulating the backing file: {_os_error(exc)} {body['path_on_host']}"
+            ) from None
+        self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [dict(body)]
+
+    def _put_vsock(self, _path: str, body: dict[str, Any]) -> None:
+        try:
+            relay = VsockRelay(Path(body["uds_path"]), lambda: self.agent_socket, port=self._knob("port", int))
+        except OSError as exc:
+            raise Fault(
+                "Vsock config error: Cannot create backend for vsock device: "
+                f"Error binding to the host-side Unix socket: {_os_error(exc)}"
+            ) from None
+        if self.relay is not None:
+            self.relay.close()
+        self.relay, self.vsock = relay, {"guest_cid": int(body["guest_cid"]), "uds_path": body["uds_path"]}
+
+    def _knob(self, name: str, kind: Callable[[str], Any] = str) -> Any:
+        for word in str((self.boot or {}).get("boot_args") or "").split():
+            key, _, value = word.partition("=")
+            if key == f"fake.{name}":
+                return kind(value)
+        return None
+
+    def _instance_start(self) -> None:
+        if self.state != "Not started":
+            raise Fault(NOT_AFTER_START)
+        if self.boot is None:
+            raise Fault("Start microvm error: Cannot start microvm without kernel configuration.")
+        with open(self.boot["kernel_image_path"], "rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                raise Fault(
+                    "Start microvm error: System configuration error: Cannot load kernel due to invalid memory "
+                    "configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image: "
+                    "Kernel Loader: Unable to read elf header"
+                )
+        root = next((d for d in self.drives if d.get("is_root_device")), None)
+        if root is not None:
+            with open(root["path_on_host"], "r+b") as disk:
+                disk.seek(BOOT_COUNTER_OFFSET)
+                count = struct.unpack("<Q", disk.read(8).ljust(8, b"\0"))[0]
+                disk.seek(BOOT_COUNTER_OFFSET)
+                disk.write(struct.pack("<Q", count + 1))
+        self.state = "Running"
+        shown = " ".join(w for w in str(self.boot.get("boot_args")).split() if not w.startswith("roost.key="))
+        print(f"fake guest: booting with {shown}", flush=True)
+        if self._knob("exit_on_start"):
+            self._jobs.put(lambda: os._exit(1))
+            return
+        state_dir = self._knob("state")
+        if self._knob("agent") != "never" and state_dir:
+            done: Future[None] = Future()
+
+            def boot_guest() -> None:  # on the main thread, so the agent's parent-death signal holds
+                socket_path = Path(state_dir) / "agent.sock"
+                boot_args = str(self.boot.get("boot_args") or "") if self.boot else ""
+                self.agent = start_agent(Path(state_dir), socket_path, parent_death_signal=True, boot_args=boot_args)
+                self.agent_socket = socket_path
+                done.set_result(None)
+
+            self._jobs.put(boot_guest)
+            done.result(timeout=10)
+
+    def _power_off(self) -> None:
+        print("fake guest: Ctrl-Alt-Del, powering off", flush=True)
+        if self.agent is not None:
+            self.agent.terminate()
+            self.agent.wait(5)
+        os._exit(0)
+
+
+class _QuietServer(socketserver.ThreadingUnixStreamServer):
+    """Firecracker logs nothing when a client hangs up mid-request; neither does the fake (a
+    traceback would become the "last output" a test expects to read the guest's words in)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+class _ApiHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    vmm: FakeVmm
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError as exc:
+            status, answer = (
+                400,
+                {"fault_message": f"An error occurred when deserializing the json body of a request: {exc}."},
+            )
+        else:
+            status, answer = self.vmm.handle(self.command, self.path, body)
+        payload = json.dumps(answer).encode() if answer is not None else b""
+        self.send_response(status)
+        if payload:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PUT = do_PATCH = _answer
+
+
+def fake_vmm_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api-sock", required=True)
+    parser.add_argument("--id", default="anonymous-instance")
+    args, _ = parser.parse_known_args(argv)
+    jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+    vmm = FakeVmm(args.id, jobs)
+    handler = type("Handler", (_ApiHandler,), {"vmm": vmm})
+    server = _QuietServer(args.api_sock, handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"fake firecracker: listening on {args.api_sock}", flush=True)
+    while True:
+        jobs.get()()
+
+
+def write_fake_vmm(directory: Path) -> Path:
+    """An executable `firecracker` that runs this file's fake VMM with the test's Python."""
+    script = directory / "firecracker"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+if __name__ == "__main__":
+    sys.exit(fake_vmm_main(sys.argv[1:]))

@@ -1,0 +1,65 @@
+"""The agent's op table: every protocol op routed to the module that registers it, loaded on first use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from roost.agent.ops import ROUTES
+from roost.protocol import Op
+
+IO_TIMEOUT = 20.0
+
+
+def test_every_op_of_the_protocol_is_routed() -> None:
+    protocol_ops = {value for name, value in vars(Op).items() if name.isupper()}
+    assert set(ROUTES) == protocol_ops
+
+
+def test_each_loader_serves_exactly_the_ops_routed_to_it() -> None:
+    for load in set(ROUTES.values()):
+        routed = {op for op, loader in ROUTES.items() if loader is load}
+        assert set(load()) == routed, load.__name__
+
+
+def test_handler_modules_load_on_their_first_op_and_not_before(tmp_path: Path) -> None:
+    # A fresh interpreter: this one has every module loaded already.
+    probe = textwrap.dedent(
+        """
+        import json, sys, threading
+        from roost.agent.context import RequestContext
+        from roost.agent.fs.paths import WorkspacePaths
+        from roost.agent.ops import OpTable
+        from roost.agent.runtime import AgentRuntime
+        import roost.agent.__main__, roost.agent.server.listen
+
+        root, state = sys.argv[1], sys.argv[2]
+        table = OpTable(AgentRuntime(WorkspacePaths(root), state, state + "/scratch"))
+        watched = ("roost.agent.execs.handlers", "roost.agent.files.handlers", "roost.agent.files.archive",
+                   "roost.agent.shells.handlers", "roost.agent.services.handlers", "roost.agent.snapshots.handlers",
+                   "tarfile")
+        def loaded():
+            return sorted(name for name in watched if name in sys.modules)
+        def call(op, args):
+            table.call(RequestContext(1, op, args, b"", lambda channel, data: None, None, threading.Event()))
+        seen = {"started": loaded()}
+        call("ping", {})
+        seen["ping"] = loaded()
+        call("file.stat", {"path": "/workspace"})
+        seen["file.stat"] = loaded()
+        print(json.dumps(seen))
+        """
+    )
+    (tmp_path / "ws").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "ws"), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=IO_TIMEOUT,
+        check=True,
+    )
+    seen = json.loads(done.stdout)
+    assert seen == {"started": [], "ping": [], "file.stat": ["roost.agent.files.handlers"]}
