@@ -7,10 +7,8 @@ A `RoostError` keeps its own code; anything else becomes `internal`, with the
 traceback going to the server's log only, never to the model. A remedy (the
 call that fixes an error, or an unhealthy or failed workspace) is phrased
 here, and only here, as the tool call a model can make, never as a CLI
-command it cannot run. Arguments that
-fail the tool's schema, and unknown tool names, come back in the same shape
-(`invalid_argument`, `unknown_tool`) through `RoostMCPServer`. So does `true`
-or `false` given for a number: pydantic's lax mode would read it as 1 or 0.
+command it cannot run. (Arguments that fail a tool's schema come back in the
+same shape through `roost.mcp.strict_server`.)
 
 File names reach results in their quoted text form (`to_dict` writes them
 so). Any other string holding a byte that is not UTF-8 (an error message
@@ -18,7 +16,7 @@ naming a file, say) arrives surrogate-escaped, which JSON on the wire cannot
 carry: results show each such byte as `\\xNN` instead, so a workspace can
 never make a result unsendable (and the server fall over).
 
-This module imports `roost.errors`, `roost.models`, the `mcp` server and types, pydantic, anyio and the standard library.
+This module imports `roost.errors`, `roost.models`, the `mcp` types, anyio and the standard library.
 """
 
 from __future__ import annotations
@@ -31,13 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult, InputRequiredResult, TextContent
-from pydantic import ValidationError
+from mcp.types import CallToolResult, TextContent
 
-from roost.errors import InvalidArgument, RoostError
+from roost.errors import RoostError
 from roost.models import WorkspaceInfo
 
 logger = logging.getLogger("roost.mcp")
@@ -97,58 +91,6 @@ async def offload(work: ToolWork) -> CallToolResult:
         logger.exception("tool failed unexpectedly")
         return error_result(internal_error())
     return success_result(reply)
-
-
-class RoostMCPServer(MCPServer):
-    """An `MCPServer` whose argument and unknown-tool failures use roost's error shape too."""
-
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        schema = next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
-        refused = _boolean_for_number(name, schema, arguments) if schema is not None else None
-        if refused is not None:
-            return error_result(refused)
-        try:
-            return await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
-            raise
-        except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):
-                return error_result(_invalid_arguments(name, exc.__cause__))
-            if name not in {tool.name for tool in await self.list_tools()}:
-                return error_result(
-                    RoostError(f"no tool named {name!r}", code="unknown_tool", hint="list the tools with tools/list")
-                )
-            raise
-
-
-def _invalid_arguments(tool: str, error: ValidationError) -> RoostError:
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'arguments'}: {item['msg']}" for item in error.errors()
-    )
-    return InvalidArgument(f"invalid arguments for {tool}: {problems}", hint="check the tool's input schema")
-
-
-def _boolean_for_number(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> RoostError | None:
-    """The error for the first argument that is true/false where the schema wants no boolean."""
-    properties = schema.get("properties", {})
-    for key, value in arguments.items():
-        if isinstance(value, bool) and key in properties and not _accepts_boolean(properties[key]):
-            return InvalidArgument(
-                f"invalid arguments for {tool}: {key}: expected a number, got {str(value).lower()}",
-                hint="check the tool's input schema",
-            )
-    return None
-
-
-def _accepts_boolean(schema: dict[str, Any]) -> bool:
-    kinds = schema.get("type")
-    if kinds == "boolean" or (isinstance(kinds, list) and "boolean" in kinds):
-        return True
-    if "type" not in schema and not any(k in schema for k in ("anyOf", "oneOf", "allOf", "$ref", "enum", "const")):
-        return True  # an unconstrained parameter takes anything
-    return any(_accepts_boolean(option) for option in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
 
 
 def _escape_surrogate(match: re.Match[str]) -> str:

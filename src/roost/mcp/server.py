@@ -24,10 +24,10 @@ from roost.mcp.exec_tools import ExecTools
 from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
-from roost.mcp.results import RoostMCPServer
 from roost.mcp.run_tools import RunTools
 from roost.mcp.service_tools import ServiceTools
 from roost.mcp.shell_tools import ShellTools
+from roost.mcp.strict_server import RoostMCPServer
 from roost.mcp.toolkit import ToolContext, ToolGroup
 from roost.mcp.workspace_tools import WorkspaceTools
 from roost.serve_options import ServeOptions
