@@ -1,9 +1,9 @@
 """A network lab that never leaves the machine: a test host in its own namespace, a test DNS, a workspace namespace.
 
-- `TestHost`: `ip netns add roost-t-XXXX`, a veth pair to the root namespace
+- `LabHost`: `ip netns add roost-t-XXXX`, a veth pair to the root namespace
   (10.233.N.1/30 on the host side, .2 inside), and HTTP, HTTPS (a
   self-signed certificate made here), UDP echo and stream servers inside.
-- `TestDns`: a dnslib server on 127.0.0.1 answering `*.test` names with the
+- `LabDns`: a dnslib server on 127.0.0.1 answering `*.test` names with the
   test host's address (and NXDOMAIN otherwise); the gateway is pointed at
   it with ROOST_NETWORK_RESOLVERS.
 - `WorkspaceNamespace`: `unshare --user --map-root-user --net` holding a
@@ -66,7 +66,7 @@ def make_certificate(directory: Path, names: list[str]) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class TestHost:
+class LabHost:
     """A host on a private link from the root namespace, with HTTP, HTTPS, UDP echo and stream servers."""
 
     def __init__(self, directory: Path, names: list[str]) -> None:
@@ -108,7 +108,7 @@ class TestHost:
         _ip("netns", "del", self.netns, check=False)
 
 
-class TestDns:
+class LabDns:
     """Answers `*.test` (and `names`) with `address` from 127.0.0.1:PORT; everything else NXDOMAIN."""
 
     def __init__(self, address: str) -> None:
