@@ -29,6 +29,7 @@ from benchmarks import (
     ignore_rules,
     image_build,
     mcp_exec,
+    network,
     sandbox,
     scale,
     sdk_exec,
@@ -61,6 +62,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **changes.benchmarks(),
     **ignore_rules.benchmarks(),
     **scale.benchmarks(),
+    **network.benchmarks(),
 }
 
 
