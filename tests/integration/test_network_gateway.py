@@ -318,3 +318,15 @@ def test_closing_a_test_host_leaves_no_namespace_or_link(tmp_path: Path) -> None
     assert leftovers(host.netns, names[1:]) != []
     host.close()
     assert leftovers(host.netns, names[1:]) == []
+
+
+def test_root_inside_the_workspace_cannot_widen_the_policy_by_rewriting_its_rules(
+    workspace: StartWorkspace, test_host: LabHost
+) -> None:
+    ws = workspace(parse_policy("allowlist", ["allowed.test"]))
+    inside = ["nsenter", "-t", str(ws.workspace.pid), "-U", "-n", "--preserve-credentials"]
+    subprocess.run([*inside, "nft", "flush", "ruleset"], check=True)
+    assert ws.workspace.run(["http", test_host.address, 80, "other.test"]) == ["refused"]
+    subprocess.run([*inside, "ip", "route", "del", "local", "default"], check=True)
+    assert ws.workspace.run(["http", test_host.address, 80, "other.test"]) == ["refused"]
+    assert ws.decisions() == []  # nothing reached the gateway, so nothing went out

@@ -51,6 +51,10 @@ SOURCE_ADDRESS = "100.96.0.2"
 IP_TRANSPARENT = 19
 IP_RECVORIGDSTADDR = 20
 _PR_SET_PDEATHSIG = 1
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = 47, 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# What `ip` and `nft` need in the namespace: CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW.
+_NETWORK_CAPABILITIES = (10, 12, 13)
 _TABLE = "roost"
 _MESSAGE_BYTES = 4096
 _TOOL_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
@@ -138,6 +142,35 @@ def _join_namespaces(pid: int) -> None:
             error = ctypes.get_errno()
             raise OSError(error, f"setns {own.rsplit('/', 1)[1]} of process {pid}: {os.strerror(error)}")
         os.close(fd)
+    _keep_capabilities_across_exec(libc)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
+
+
+def _keep_capabilities_across_exec(libc: ctypes.CDLL) -> None:
+    """Make `ip` and `nft` inherit the network capabilities joining the user namespace gave.
+
+    Whoever runs roost is usually not mapped to root in the workspace's user
+    namespace, and execve drops a non-root process's capabilities unless
+    they are ambient.
+    """
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    for capability in _NETWORK_CAPABILITIES:
+        data[0].inheritable |= 1 << capability
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    for capability in _NETWORK_CAPABILITIES:
+        if libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, capability, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"raising ambient capability {capability}")
 
 
 def _run(*command: str, stdin: str | None = None) -> None:
