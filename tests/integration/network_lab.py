@@ -150,28 +150,22 @@ class WorkspaceNamespace:
             threading.Event().wait(0.01)
             deadline -= 1
 
+    def start(self, *steps: list[Any]) -> subprocess.Popen[str]:
+        """Start `network_client.py` steps inside the namespace; `results` collects them."""
+        inside = ["nsenter", "-t", str(self.pid), "-U", "-n", "--preserve-credentials"]
+        command = [*inside, sys.executable, str(HERE / "network_client.py"), json.dumps(list(steps))]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def results(client: subprocess.Popen[str], timeout: float = 60) -> list[Any]:
+        stdout, stderr = client.communicate(timeout=timeout)
+        assert client.returncode == 0, stderr
+        results: list[Any] = json.loads(stdout)
+        return results
+
     def run(self, *steps: list[Any], timeout: float = 60) -> list[Any]:
         """Run `network_client.py` steps inside the namespace; their results."""
-        result = subprocess.run(
-            [
-                "nsenter",
-                "-t",
-                str(self.pid),
-                "-U",
-                "-n",
-                "--preserve-credentials",
-                sys.executable,
-                str(HERE / "network_client.py"),
-                json.dumps(list(steps)),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        results: list[Any] = json.loads(result.stdout)
-        return results
+        return self.results(self.start(*steps), timeout)
 
     def close(self) -> None:
         self.process.kill()

@@ -190,6 +190,23 @@ def test_a_policy_change_takes_effect_live_in_the_same_gateway(workspace: StartW
     assert ws.boot.policy == parse_policy("egress")
 
 
+def test_dns_over_tcp_follows_the_policy_too(workspace: StartWorkspace, test_host: LabHost) -> None:
+    ws = workspace(parse_policy("allowlist", ["allowed.test"]))
+    assert ws.workspace.run(["resolve_tcp", "allowed.test"], ["resolve_tcp", "other.test"]) == [
+        [test_host.address],
+        "NXDOMAIN",
+    ]
+
+
+def test_a_udp_flow_the_new_policy_no_longer_admits_is_cut(workspace: StartWorkspace, test_host: LabHost) -> None:
+    ws = workspace(parse_policy("egress"))
+    client = ws.workspace.start(["udp_twice", test_host.address, 7, "ping", 1.0])
+    time.sleep(0.5)  # the first exchange is done well within this (asserted below)
+    ws.set(parse_policy("allowlist", ["allowed.test"]))
+    assert ws.workspace.results(client) == [["ping", "timeout"]]
+    assert ws.decisions("udp") == [(None, 7, "allowed", "egress"), (None, 7, "denied", "address_not_resolved")]
+
+
 def test_the_hosts_own_addresses_are_refused_under_egress(workspace: StartWorkspace, test_host: LabHost) -> None:
     listener = socket.create_server(("0.0.0.0", 0))  # reachable from the host's side of the link
     port = listener.getsockname()[1]

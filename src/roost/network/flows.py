@@ -13,10 +13,12 @@ destination. The first datagram of a flow (client address, destination)
 decides it; an admitted flow gets a host-side socket connected to the
 destination and a socket inside the workspace bound to the destination
 (from the inner helper) to send the replies from; it ends after
-`UDP_IDLE_SECONDS` without traffic. Refused flows are remembered for as
+`UDP_IDLE_SECONDS` without traffic, or at its next datagram once a new
+policy no longer admits it. (TCP connections open when the policy changes
+are left to finish; new ones are judged by the new policy.) Refused flows are remembered for as
 long, so a chatty client writes one log line, not thousands.
 
-Imports: roost.network.decision_log, decisions, inner, policy, relay,
+Imports: roost.network.accepting, decision_log, decisions, inner, policy, relay,
 sniff and the standard library.
 """
 
@@ -27,7 +29,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
+from roost.network.accepting import accept_each
 from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook, Verdict, decide_flow, decide_server_name
 from roost.network.inner import SocketFactory, original_destination
@@ -81,15 +85,10 @@ class FlowJudge:
 
 def serve_tcp(listener: socket.socket, judge: FlowJudge) -> None:
     """Accept the workspace's TCP connections until the listener is closed; each in its own thread."""
-    while True:
-        try:
-            client, _peer = listener.accept()
-        except OSError:
-            return
-        threading.Thread(target=_tcp_flow, args=(client, judge), daemon=True).start()
+    accept_each(listener, partial(_tcp_flow, judge=judge))
 
 
-def _tcp_flow(client: socket.socket, judge: FlowJudge) -> None:
+def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
     address, port = client.getsockname()[:2]
     verdict = judge.judge(address, port)
     first = b""
@@ -119,7 +118,9 @@ def _tcp_flow(client: socket.socket, judge: FlowJudge) -> None:
 @dataclass
 class _UdpFlow:
     upstream: socket.socket
+    policy: NetworkPolicy  # the one it was admitted under: judged again once another is set
     last_seen: float = field(default_factory=time.monotonic)
+    closed: bool = False
 
 
 def serve_udp(sock: socket.socket, judge: FlowJudge, factory: SocketFactory) -> None:
@@ -138,6 +139,10 @@ def serve_udp(sock: socket.socket, judge: FlowJudge, factory: SocketFactory) -> 
         key = (client, destination)
         with lock:
             flow = flows.get(key)
+        if flow is not None and flow.policy is not judge.policy() and not _still_admitted(key, flow, judge):
+            with lock:
+                flows.pop(key, None)
+            flow = None
         if flow is None:
             flow = _open_udp_flow(key, judge, factory, refused)
             if flow is None:
@@ -150,6 +155,16 @@ def serve_udp(sock: socket.socket, judge: FlowJudge, factory: SocketFactory) -> 
             flow.upstream.send(data)
         except OSError:
             continue
+
+
+def _still_admitted(key: tuple[Endpoint, Endpoint], flow: _UdpFlow, judge: FlowJudge) -> bool:
+    policy = judge.policy()
+    verdict = judge.judge(*key[1])
+    if verdict.allowed:
+        flow.policy = policy
+        return True
+    flow.closed = True  # its reply thread ends; the next datagram is judged as a new flow
+    return False
 
 
 def _open_udp_flow(
@@ -176,7 +191,7 @@ def _open_udp_flow(
             del refused[stale]
         refused[key] = now + UDP_IDLE_SECONDS
         return None
-    return _UdpFlow(upstream)
+    return _UdpFlow(upstream, judge.policy())
 
 
 def _udp_replies(
@@ -193,7 +208,7 @@ def _udp_replies(
         reply = None
     flow.upstream.settimeout(UDP_IDLE_SECONDS / 4)
     try:
-        while reply is not None:
+        while reply is not None and not flow.closed:
             try:
                 data = flow.upstream.recv(_DATAGRAM)
             except TimeoutError:
@@ -201,7 +216,8 @@ def _udp_replies(
                     break
                 continue
             flow.last_seen = time.monotonic()
-            reply.sendto(data, client)
+            if not flow.closed:
+                reply.sendto(data, client)
     except OSError:
         pass
     finally:

@@ -14,7 +14,7 @@ It writes one JSON line to READY_FD once it serves (`{"ok": true, "ports":
 [...]}`) or could not start (`{"ok": false, ...error}`), then closes it.
 Policy and ports are swapped whole, so a flow sees one policy or the next.
 
-Imports: roost.errors, roost.network.control, decision_log, decisions,
+Imports: roost.errors, roost.network.accepting, control, decision_log, decisions,
 flows, inner, policy, published, resolver, and the standard library.
 """
 
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import NetworkError, RoostError
+from roost.network.accepting import accept_each
 from roost.network.control import CONTROL_NAME, serve_control
 from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook
@@ -84,7 +85,7 @@ class Gateway:
         threading.Thread(target=serve_tcp, args=(tcp, judge), daemon=True).start()
         threading.Thread(target=serve_udp, args=(udp, judge, self.factory), daemon=True).start()
         threading.Thread(target=self._dns_udp, args=(dns_udp,), daemon=True).start()
-        threading.Thread(target=self._dns_tcp, args=(dns_tcp,), daemon=True).start()
+        threading.Thread(target=accept_each, args=(dns_tcp, self._dns_tcp_connection), daemon=True).start()
         threading.Thread(target=self._watch, daemon=True).start()
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -140,14 +141,6 @@ class Gateway:
                 except OSError:
                     return
                 pool.submit(answer, query, client)
-
-    def _dns_tcp(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._dns_tcp_connection, args=(conn,), daemon=True).start()
 
     def _dns_tcp_connection(self, conn: socket.socket) -> None:
         with conn:
