@@ -347,3 +347,13 @@ def test_root_inside_the_workspace_cannot_widen_the_policy_by_rewriting_its_rule
     subprocess.run([*inside, "ip", "route", "del", "local", "default"], check=True)
     assert ws.workspace.run(["http", test_host.address, 80, "other.test"]) == ["refused"]
     assert ws.decisions() == []  # nothing reached the gateway, so nothing went out
+
+
+def test_attaching_again_stops_the_gateway_left_serving_the_same_directory(
+    workspace: StartWorkspace, test_host: LabHost
+) -> None:
+    ws = workspace(parse_policy("egress"))
+    first = ws.boot
+    ws.boot = attach(ws.net_dir, ws.workspace.pid, parse_policy("allowlist", ["allowed.test"]), [])
+    assert not first.is_running() and ws.boot.is_running()
+    assert ws.workspace.run(["resolve", "other.test"], ["resolve", "allowed.test"]) == ["NXDOMAIN", [test_host.address]]

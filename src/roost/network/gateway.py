@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -89,7 +90,7 @@ class Gateway:
         threading.Thread(target=self._watch, daemon=True).start()
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Answer one control request."""
+        """Answer one control request (stopping is by SIGTERM, or `stop` here)."""
         op = request.get("op")
         if op == "status":
             return self.status()
@@ -183,6 +184,7 @@ def main(argv: list[str]) -> int:
         except RoostError as exc:
             ready.write(json.dumps({"ok": False, **exc.to_dict()}) + "\n")
             return 1
+        signal.signal(signal.SIGTERM, lambda _number, _frame: gateway.stopping.set())
         ready.write(json.dumps({"ok": True, **gateway.status()}) + "\n")
     gateway.stopping.wait()
     control.close()
