@@ -13,8 +13,9 @@ The calls the workspace layer makes, whatever the backend:
 NET_DIR (the workspace's network state, outside /workspace) is made 0700;
 it holds gateway.json, control.sock, the decision log and gateway.log.
 
-Imports: roost.errors, roost.network.control, decision_log, gateway,
-inner, policy, published, roost.store.atomic and the standard library.
+Imports: roost.errors, roost.network.control, decision_log, inner,
+netdir, policy, published, roost.store.atomic and the standard library
+(not the gateway's own parts: it runs them in a process of its own).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from typing import Any
 from roost.errors import NetworkError, PortInUse, RoostError
 from roost.network.control import CONTROL_NAME, ask
 from roost.network.decision_log import Decision, read_decisions
-from roost.network.gateway import CONFIG_NAME, process_start_time
 from roost.network.inner import RESOLVER_ADDRESS
+from roost.network.netdir import CONFIG_NAME, GATEWAY_LOG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import BoundPort, bind_published
 from roost.store.atomic import write_atomic
@@ -149,7 +150,7 @@ def attach(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequ
     _stop_stale(net_dir)
     _write_config(net_dir, namespace_pid, policy, ports)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    with (net_dir / "gateway.log").open("ab") as log:
+    with (net_dir / GATEWAY_LOG_NAME).open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "roost.network.gateway", str(net_dir), str(write_end)],
             pass_fds=[write_end],

@@ -15,7 +15,7 @@ It writes one JSON line to READY_FD once it serves (`{"ok": true, "ports":
 Policy and ports are swapped whole, so a flow sees one policy or the next.
 
 Imports: roost.errors, roost.network.accepting, control, decision_log, decisions,
-flows, inner, policy, published, resolver, and the standard library.
+flows, inner, netdir, policy, published, resolver, and the standard library.
 """
 
 from __future__ import annotations
@@ -37,26 +37,16 @@ from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook
 from roost.network.flows import FlowJudge, serve_tcp, serve_udp
 from roost.network.inner import SocketFactory
+from roost.network.netdir import CONFIG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import PortTable
 from roost.network.resolver import Resolver, read_exactly, upstream_resolvers
 
 __all__ = ["CONFIG_NAME", "main", "process_start_time"]
 
-CONFIG_NAME = "gateway.json"
 _WATCH_SECONDS = 0.5
 _DNS_WORKERS = 16
 _DNS_TCP_IDLE_SECONDS = 10.0
-
-
-def process_start_time(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc); None when none runs (or it is a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def parse_ports(entries: list[dict[str, Any]]) -> list[tuple[PublishedPort, str | None]]:
