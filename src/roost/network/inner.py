@@ -142,7 +142,6 @@ def _join_namespaces(pid: int) -> None:
             error = ctypes.get_errno()
             raise OSError(error, f"setns {own.rsplit('/', 1)[1]} of process {pid}: {os.strerror(error)}")
         os.close(fd)
-    _keep_capabilities_across_exec(libc)
 
 
 class _CapHeader(ctypes.Structure):
@@ -153,13 +152,14 @@ class _CapData(ctypes.Structure):
     _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
 
 
-def _keep_capabilities_across_exec(libc: ctypes.CDLL) -> None:
+def _keep_capabilities_across_exec() -> None:
     """Make `ip` and `nft` inherit the network capabilities joining the user namespace gave.
 
     Whoever runs roost is usually not mapped to root in the workspace's user
     namespace, and execve drops a non-root process's capabilities unless
     they are ambient.
     """
+    libc = ctypes.CDLL(None, use_errno=True)
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     if libc.capget(ctypes.byref(header), data) != 0:
@@ -259,6 +259,7 @@ def main(argv: list[str]) -> int:
     channel = socket.socket(fileno=fd)
     try:
         _join_namespaces(pid)
+        _keep_capabilities_across_exec()
         ready = _bar_namespace()
     except OSError as exc:
         channel.sendall(json.dumps({"error": _message(exc), "errno": exc.errno or 0}).encode())
