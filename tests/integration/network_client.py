@@ -64,7 +64,7 @@ def https(address: str, name: str, ca_file: str) -> str:
 
 
 def udp(address: str, port: int, text: str) -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         sock.sendto(text.encode(), (address, port))
         try:

@@ -219,6 +219,17 @@ def test_the_hosts_own_addresses_are_refused_under_egress(workspace: StartWorksp
     assert ws.decisions() == [(None, port, "denied", "host_local"), (None, port, "denied", "host_local")]
 
 
+def test_ipv6_is_refused_and_logged_under_every_policy(workspace: StartWorkspace) -> None:
+    if not Path("/proc/net/if_inet6").exists():
+        pytest.skip("this kernel has no IPv6")
+    ws = workspace(parse_policy("egress"))
+    assert ws.workspace.run(["http", "2001:db8::10", 80, "x"], ["udp", "2001:db8::10", 53, "x"]) == [
+        "refused",
+        "timeout",
+    ]
+    assert ws.decisions() == [(None, 80, "denied", "ipv6"), (None, 53, "denied", "ipv6")]
+
+
 def test_the_workspaces_own_loopback_stays_its_own(workspace: StartWorkspace) -> None:
     ws = workspace(parse_policy("egress"))
     assert ws.workspace.run(["http", "127.0.0.1", 80, "x"]) == ["refused"]  # nothing listens in the workspace

@@ -25,6 +25,7 @@ sniff and the standard library.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -103,7 +104,7 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
             verdict = decide_server_name(judge.policy(), verdict, judge.book.names_for(address), named.name, port)
     judge.record(verdict, address, port, "tcp")
     if not verdict.allowed:
-        client.close()
+        _refuse(client)
         return
     try:
         upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
@@ -113,6 +114,12 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     relay(client, upstream, first)
+
+
+def _refuse(client: socket.socket) -> None:
+    # A reset, not an orderly close: the client sees its connection refused, not an empty answer.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
 
 
 @dataclass

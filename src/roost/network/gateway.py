@@ -71,11 +71,14 @@ class Gateway:
 
     def serve(self) -> None:
         """Start every server thread (returns at once)."""
-        tcp, udp, dns_udp, dns_tcp = self.sockets
         judge = FlowJudge(lambda: self.policy, self.book, self.log)
-        threading.Thread(target=serve_tcp, args=(tcp, judge), daemon=True).start()
-        threading.Thread(target=serve_udp, args=(udp, judge, self.factory), daemon=True).start()
-        threading.Thread(target=self._dns_udp, args=(dns_udp,), daemon=True).start()
+        for name, sock in self.sockets.items():
+            if name.startswith("tcp"):
+                threading.Thread(target=serve_tcp, args=(sock, judge), daemon=True).start()
+            elif name.startswith("udp"):
+                threading.Thread(target=serve_udp, args=(sock, judge, self.factory), daemon=True).start()
+        threading.Thread(target=self._dns_udp, args=(self.sockets["dns_udp"],), daemon=True).start()
+        dns_tcp = self.sockets["dns_tcp"]
         threading.Thread(target=accept_each, args=(dns_tcp, self._dns_tcp_connection), daemon=True).start()
         threading.Thread(target=self._watch, daemon=True).start()
 
@@ -103,7 +106,7 @@ class Gateway:
 
     def close(self) -> None:
         self.ports.close()
-        for sock in self.sockets:
+        for sock in self.sockets.values():
             sock.close()
         self.factory.close()
         self.helper.kill()

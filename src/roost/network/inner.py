@@ -50,6 +50,8 @@ SOURCE_ADDRESS = "100.96.0.2"
 # Linux constants the socket module does not name.
 IP_TRANSPARENT = 19
 IP_RECVORIGDSTADDR = 20
+IPV6_RECVORIGDSTADDR = 74
+IPV6_TRANSPARENT = 75
 _PR_SET_PDEATHSIG = 1
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = 47, 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -67,6 +69,9 @@ def original_destination(ancillary: list[tuple[int, int, bytes]]) -> tuple[str, 
         if level == socket.SOL_IP and kind == IP_RECVORIGDSTADDR and len(data) >= 8:
             port = struct.unpack("!H", data[2:4])[0]
             return socket.inet_ntoa(data[4:8]), port
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_RECVORIGDSTADDR and len(data) >= 24:
+            port = struct.unpack("!H", data[2:4])[0]  # sockaddr_in6: family, port, flow info, address
+            return socket.inet_ntop(socket.AF_INET6, data[8:24]), port
     return None
 
 
@@ -78,9 +83,10 @@ class SocketFactory:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, pid: int) -> tuple[SocketFactory, subprocess.Popen[bytes], list[socket.socket]]:
+    def start(cls, pid: int) -> tuple[SocketFactory, subprocess.Popen[bytes], dict[str, socket.socket]]:
         """Start the helper in the namespaces of process `pid`: the factory, the helper, and its first
-        sockets (TPROXY TCP listener, TPROXY UDP, DNS UDP, DNS TCP listener).
+        sockets by name: `tcp` (TPROXY listener), `udp` (TPROXY), `dns_udp`, `dns_tcp` (listener),
+        and `tcp6`, `udp6` where the kernel has IPv6.
 
         Raises:
             OSError: the helper could not join or set up the namespace (its message says why).
@@ -97,14 +103,14 @@ class SocketFactory:
         factory = cls(ours)
         ours.settimeout(_START_SECONDS)
         try:
-            _answer, sockets = factory._receive()
+            answer, sockets = factory._receive()
         except BaseException:
             process.kill()
             process.wait()
             ours.close()
             raise
         ours.settimeout(None)
-        return factory, process, sockets
+        return factory, process, dict(zip(answer["ready"], sockets, strict=True))
 
     def request(self, op: str, **arguments: Any) -> tuple[dict[str, Any], list[socket.socket]]:
         """The helper's answer to `op` and the sockets it carried.
@@ -195,20 +201,38 @@ table ip {_TABLE} {{
 """
 
 
+def _rules6(tcp_port: int, udp_port: int) -> str:
+    return f"""table ip6 {_TABLE} {{}}
+delete table ip6 {_TABLE}
+table ip6 {_TABLE} {{
+    chain prerouting {{
+        type filter hook prerouting priority mangle; policy accept;
+        ip6 daddr ::1 accept
+        meta l4proto tcp tproxy to [::1]:{tcp_port} accept
+        meta l4proto udp tproxy to [::1]:{udp_port} accept
+        drop
+    }}
+}}
+"""
+
+
 def _transparent(kind: int, address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
-    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+    six = ":" in address
+    sock = socket.socket(socket.AF_INET6 if six else socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+    level = socket.IPPROTO_IPV6 if six else socket.SOL_IP
+    sock.setsockopt(level, IPV6_TRANSPARENT if six else IP_TRANSPARENT, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if kind == socket.SOCK_DGRAM:
-        sock.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
+        sock.setsockopt(level, IPV6_RECVORIGDSTADDR if six else IP_RECVORIGDSTADDR, 1)
     sock.bind((address, port))
     if kind == socket.SOCK_STREAM:
         sock.listen(1024)
     return sock
 
 
-def _bar_namespace() -> list[socket.socket]:
-    """Set W up; the sockets every gateway needs: TPROXY TCP and UDP, DNS over UDP and TCP."""
+def _bar_namespace() -> dict[str, socket.socket]:
+    """Set W up; the sockets every gateway needs by name: TPROXY TCP and UDP, DNS over UDP and TCP
+    (and TPROXY TCP and UDP for IPv6, where the kernel has it)."""
     _run("ip", "link", "set", "lo", "up")
     for address in (RESOLVER_ADDRESS, SOURCE_ADDRESS):
         _run("ip", "addr", "replace", f"{address}/32", "dev", "lo")
@@ -222,7 +246,18 @@ def _bar_namespace() -> list[socket.socket]:
     dns_tcp.bind((RESOLVER_ADDRESS, 53))
     dns_tcp.listen(128)
     _run("nft", "-f", "-", stdin=_rules(tcp.getsockname()[1], udp.getsockname()[1]))
-    return [tcp, udp, dns_udp, dns_tcp]
+    return {"tcp": tcp, "udp": udp, "dns_udp": dns_udp, "dns_tcp": dns_tcp, **_bar_ipv6()}
+
+
+def _bar_ipv6() -> dict[str, socket.socket]:
+    """IPv6 is never routed out; it is caught too, only so each attempt is refused and logged."""
+    if not os.path.exists("/proc/net/if_inet6"):
+        return {}  # no IPv6 in this kernel: nothing to catch
+    _run("ip", "-6", "route", "replace", "local", "default", "dev", "lo")
+    tcp6 = _transparent(socket.SOCK_STREAM, "::1", 0)
+    udp6 = _transparent(socket.SOCK_DGRAM, "::1", 0)
+    _run("nft", "-f", "-", stdin=_rules6(tcp6.getsockname()[1], udp6.getsockname()[1]))
+    return {"tcp6": tcp6, "udp6": udp6}
 
 
 def _make(request: dict[str, Any]) -> socket.socket:
@@ -264,8 +299,9 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         channel.sendall(json.dumps({"error": _message(exc), "errno": exc.errno or 0}).encode())
         return 1
-    socket.send_fds(channel, [b'{"ready": true}'], [sock.fileno() for sock in ready])
-    for sock in ready:
+    names = list(ready)
+    socket.send_fds(channel, [json.dumps({"ready": names}).encode()], [ready[name].fileno() for name in names])
+    for sock in ready.values():
         sock.close()
     _serve(channel)
     return 0
