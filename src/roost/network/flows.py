@@ -109,7 +109,7 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
     try:
         upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
     except OSError:
-        client.close()
+        _refuse(client)  # the workspace sees what it would have seen connecting itself
         return
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
