@@ -18,6 +18,10 @@ policy no longer admits it. (TCP connections open when the policy changes
 are left to finish; new ones are judged by the new policy.) Refused flows are remembered for as
 long, so a chatty client writes one log line, not thousands.
 
+One workspace holds at most MAX_TCP_CONNECTIONS connections and
+MAX_UDP_FLOWS flows open at once; past that, new ones are refused and
+logged (`too_many_connections`, `too_many_flows`).
+
 Imports: roost.network.accepting, decision_log, decisions, inner, policy, relay,
 sniff and the standard library.
 """
@@ -40,11 +44,14 @@ from roost.network.policy import NetworkPolicy
 from roost.network.relay import read_first_bytes, relay
 from roost.network.sniff import server_name
 
-__all__ = ["FlowJudge", "serve_tcp", "serve_udp"]
+__all__ = ["FlowJudge", "open_udp_flow", "serve_tcp", "serve_udp", "tcp_flow_in_slot"]
 
 SNIFF_WAIT_SECONDS = 0.25
 CONNECT_TIMEOUT_SECONDS = 10.0
 UDP_IDLE_SECONDS = 60.0
+# Bounds what one workspace can make its gateway hold (threads, sockets); far above real use.
+MAX_TCP_CONNECTIONS = 2048
+MAX_UDP_FLOWS = 1024
 _DATAGRAM = 65_535
 _ANCILLARY = 64
 
@@ -84,9 +91,22 @@ class FlowJudge:
         )
 
 
-def serve_tcp(listener: socket.socket, judge: FlowJudge) -> None:
+def serve_tcp(listener: socket.socket, judge: FlowJudge, max_connections: int = MAX_TCP_CONNECTIONS) -> None:
     """Accept the workspace's TCP connections until the listener is closed; each in its own thread."""
-    accept_each(listener, partial(_tcp_flow, judge=judge))
+    accept_each(listener, partial(tcp_flow_in_slot, judge=judge, slots=threading.BoundedSemaphore(max_connections)))
+
+
+def tcp_flow_in_slot(client: socket.socket, *, judge: FlowJudge, slots: threading.BoundedSemaphore) -> None:
+    """Carry one connection if a slot is free; else refuse it (`too_many_connections`)."""
+    if not slots.acquire(blocking=False):
+        address, port = client.getsockname()[:2]
+        judge.record(Verdict(False, "too_many_connections"), address, port, "tcp")
+        _refuse(client)
+        return
+    try:
+        _tcp_flow(client, judge=judge)
+    finally:
+        slots.release()
 
 
 def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
@@ -151,7 +171,7 @@ def serve_udp(sock: socket.socket, judge: FlowJudge, factory: SocketFactory) -> 
                 flows.pop(key, None)
             flow = None
         if flow is None:
-            flow = _open_udp_flow(key, judge, factory, refused)
+            flow = open_udp_flow(key, judge, refused, len(flows))
             if flow is None:
                 continue
             with lock:
@@ -174,17 +194,20 @@ def _still_admitted(key: tuple[Endpoint, Endpoint], flow: _UdpFlow, judge: FlowJ
     return False
 
 
-def _open_udp_flow(
+def open_udp_flow(
     key: tuple[Endpoint, Endpoint],
     judge: FlowJudge,
-    factory: SocketFactory,
     refused: dict[tuple[Endpoint, Endpoint], float],
+    open_flows: int,
 ) -> _UdpFlow | None:
+    """The flow `key` (client, destination) opens, or None when it is refused (logged once a while)."""
     now = time.monotonic()
     if refused.get(key, 0.0) > now:
         return None
     address, port = key[1]
     verdict = judge.judge(address, port)
+    if verdict.allowed and open_flows >= MAX_UDP_FLOWS:
+        verdict = Verdict(False, "too_many_flows", verdict.name)
     if verdict.allowed:
         upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
@@ -196,7 +219,8 @@ def _open_udp_flow(
     if not verdict.allowed:
         for stale in [other for other, until in refused.items() if until <= now]:
             del refused[stale]
-        refused[key] = now + UDP_IDLE_SECONDS
+        if len(refused) < 4 * MAX_UDP_FLOWS:
+            refused[key] = now + UDP_IDLE_SECONDS
         return None
     return _UdpFlow(upstream, judge.policy())
 
