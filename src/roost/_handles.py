@@ -29,6 +29,7 @@ from roost.models import (
     FileContent,
     FileEntry,
     FileListing,
+    NetworkInfo,
     OutputSlice,
     PatchResult,
     ResetResult,
@@ -47,6 +48,7 @@ from roost.store.records import WorkspaceRecord
 from roost.workspace import diffs, lifecycle, operations, power, services, shells, snapshots
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import network_view
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
 from roost.workspace.streamed import Streamed
@@ -56,6 +58,7 @@ __all__ = [
     "Streamed",
     "Workspace",
     "WorkspaceFiles",
+    "WorkspaceNetwork",
     "WorkspaceServices",
     "WorkspaceShells",
     "WorkspaceSnapshots",
@@ -270,6 +273,17 @@ class WorkspaceServices:
         return self._bound(services.stop_service, name, timeout=timeout)
 
 
+class WorkspaceNetwork:
+    """The network policy, published ports and decision log of one workspace (`ws.network`)."""
+
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
+
+    def show(self) -> NetworkInfo:
+        """The policy, its allow-list, the published ports, and whether roost's gateway holds them now."""
+        return network_view(self._bound.record())
+
+
 class WorkspaceSnapshots:
     """Named snapshots of /workspace (`ws.snapshots`); `baseline` is taken at create."""
 
@@ -318,6 +332,7 @@ class Workspace:
         self.shells = WorkspaceShells(self._bound)
         self.services = WorkspaceServices(self._bound)
         self.snapshots = WorkspaceSnapshots(self._bound)
+        self.network = WorkspaceNetwork(self._bound)
 
     def info(self) -> WorkspaceInfo:
         """Current state, probing the agent's health, with service and shell counts per state."""

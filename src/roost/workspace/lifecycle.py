@@ -21,6 +21,7 @@ Imports: arguments, backends, confinement, images, models, protocol, store, work
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,10 +41,10 @@ from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
 from roost.workspace import boot_images, recovery
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import NetworkRequest, check_supported, network_request, network_view
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
-NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
 # What `run` puts on its throwaway workspace, so one its process left behind
 # (killed before it could delete it) is recognisable and reaped.
 RUN_LABEL = "roost.run"
@@ -62,11 +63,13 @@ class CreateOptions:
     mem_mib: int | None = None
     pids: int | None = None
     network_policy: str = "off"
+    allow: Sequence[str] | None = None
+    publish: Sequence[str | int] | None = None
     progress: ProgressFn | None = None
 
 
-def _validate(options: CreateOptions) -> dict[str, int]:
-    """Check every option before anything exists on disk; return the resources asked for.
+def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
+    """Check every option before anything exists on disk; return the resources and network asked for.
 
     Raises:
         RoostError: env_not_found, or invalid_argument naming the bad option and its valid range.
@@ -80,18 +83,7 @@ def _validate(options: CreateOptions) -> dict[str, int]:
     if options.ttl_seconds is not None:
         arguments.ttl_seconds(options.ttl_seconds)
     resources = arguments.resources(options.vcpus, options.mem_mib, options.pids)
-    if options.network_policy not in NETWORK_POLICIES:
-        raise InvalidArgument(
-            f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
-        )
-    if options.network_policy != "off":
-        # Accepting a policy we do not enforce would be a silent lie about isolation.
-        raise InvalidArgument(
-            f"network policy {options.network_policy!r} is not available yet: workspaces have no network",
-            code="network_policy_unsupported",
-            hint="use the default, off (network policies are a later milestone)",
-        )
-    return resources
+    return resources, network_request(options.network_policy, options.allow, options.publish)
 
 
 def _expiry(ttl_seconds: int | None) -> str | None:
@@ -119,9 +111,11 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
-    resources = _validate(options)
+    resources, network = _validate(options)
     seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
     backend, warning = engine.select_backend(options.backend)
+    # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
+    check_supported(backend, network)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
     image = boot_images.for_create(engine.home, backend, options.env, options.progress)
     ws_id: str | None = None
@@ -134,8 +128,8 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             ws_dir = engine.store.create_dir(ws_id)
             owner = engine.store.claim_owner(ws_id)
             with engine.store.lock(ws_id):
-                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key))
-        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, image.rootfs, image.guest_image)
+                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key, network))
+        spec = CreateSpec(ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image)
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
@@ -158,7 +152,12 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
 
 
 def _new_record(
-    ws_id: str, options: CreateOptions, backend: str, resources: dict[str, int], image: str | None
+    ws_id: str,
+    options: CreateOptions,
+    backend: str,
+    resources: dict[str, int],
+    image: str | None,
+    network: NetworkRequest,
 ) -> WorkspaceRecord:
     """The record of a workspace being created, before its backend boots it."""
     now = utc_now()
@@ -174,7 +173,8 @@ def _new_record(
         ttl_seconds=options.ttl_seconds,
         expires_at=_expiry(options.ttl_seconds),
         resources=resources,
-        network_policy=options.network_policy,
+        network_policy=network.policy,
+        ports=tuple((port, None) for port in network.ports),
         image=image,
     )
 
@@ -241,6 +241,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         shells=shells,
         protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
+        network=network_view(record),
     )
 
 

@@ -85,7 +85,7 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         raise _refusal(engine, record)
     backend = engine.backend(record)
     rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
-    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy, rootfs)
+    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)
     engine.store.save(record)

@@ -117,6 +117,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
     name = "sandbox"
     isolated = True
     image_kind: ImageKind = "rootfs"
+    network_refusal: str | None = None
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
@@ -194,6 +195,10 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
 
     def start(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot) -> SandboxBoot:
         return self.create(ws_dir, spec, boot)
+
+    def network_namespace_pid(self, boot: SandboxBoot | None) -> int | None:
+        # The agent runs in the workspace's user namespace (the launcher's) and its network namespace (bwrap's).
+        return live_agent(boot)
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: SandboxBoot | None) -> None:
         try:

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from roost.cli.commands.common import command_from, key_values, sdk
+from roost.cli.commands.network import port_text
 from roost.cli.output import EXIT_FAILURE, emit_error, emit_json, shown, table
 from roost.client import Readiness
 from roost.errors import RoostError
@@ -29,7 +30,8 @@ def _describe(service: ServiceInfo) -> str:
         ("ready", service.ready_at or "-"),
         ("stopped", service.stopped_at or "-"),
     ]
-    return "\n".join(f"{key:<8} {shown(value)}" for key, value in rows)
+    lines = [f"{key:<8} {shown(value)}" for key, value in rows]
+    return "\n".join(lines + [f"port     {port_text(port)}" for port in service.ports])
 
 
 def service_start(args: argparse.Namespace) -> int:
