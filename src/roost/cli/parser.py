@@ -146,6 +146,13 @@ def _network_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     sub = network.add_subparsers(dest="network_command", metavar="ACTION")
     h = f"{_H}.network"
     _leaf(sub, "show", f"{h}:network_show", "show the policy, the published ports and whether they are enforced")
+    set_ = _leaf(sub, "set", f"{h}:network_set", "change the policy or the published ports, live (no restart)")
+    _network_options(set_, "--policy", None)
+    set_.add_argument("--no-publish", action="store_true", help="unpublish the workspace's own ports")
+    log = _leaf(sub, "log", f"{h}:network_log", "the decisions on the workspace's lookups and connections")
+    log.add_argument("--denied", action="store_true", help="only what was refused")
+    log.add_argument("--follow", "-f", action="store_true", help="keep printing new decisions (Ctrl-C stops)")
+    log.add_argument("--limit", type=int, metavar="N", help="only the last N decisions")
 
 
 def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -163,6 +170,7 @@ def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     start.add_argument("--ready-timeout", type=float, default=30.0, metavar="S", help="give up after S seconds")
     start.add_argument("--ready-interval-ms", type=int, default=100, metavar="N", help="probe every N ms")
     start.add_argument("--restart", choices=["no", "on-failure", "always"], default="no")
+    _network_options(start, None, None)
     start.add_argument("-c", "--shell", metavar="SCRIPT", help="run SCRIPT with bash -c instead of an argv")
     start.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
     _leaf(sub, "list", f"{h}:service_list", "list services and their states")

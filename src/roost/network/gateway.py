@@ -170,7 +170,7 @@ def _start(net_dir: Path) -> Gateway:
     except OSError as exc:
         raise NetworkError(
             f"cannot set up the workspace's network namespace: {exc.strerror or exc}",
-            hint="check that nftables with TPROXY is available (roost doctor)",
+            hint="check that nftables with TPROXY is available here (the doctor's network check says)",
         ) from None
     try:
         gateway.ports.apply(parse_ports(config.get("ports", [])))

@@ -138,6 +138,14 @@ def _join_namespaces(pid: int) -> None:
             error = ctypes.get_errno()
             raise OSError(error, f"setns {own.rsplit('/', 1)[1]} of process {pid}: {os.strerror(error)}")
         os.close(fd)
+    # Become the namespace's root: a sandbox's map need not map our own id (host root is not mapped
+    # there), and `ip`/`nft` keep the namespace's capabilities across exec only as a mapped root.
+    try:
+        os.setgroups([])
+    except PermissionError:
+        pass  # a map of one's own ids comes with setgroups denied: there are none to drop
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _run(*command: str, stdin: str | None = None) -> None:

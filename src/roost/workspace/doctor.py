@@ -1,6 +1,7 @@
 """`roost doctor`: which backend this host gets, and exactly why.
 
-Imports: backends, images (cache and sources), models, config, userns, workspace.engine.
+Imports: backends, images (cache and sources), models, network.attachment (network_available), config, userns,
+workspace.engine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from roost.errors import RoostError
 from roost.images.cache import ImageCache
 from roost.images.manager import configured_sources
 from roost.models import DoctorCheck, DoctorReport
+from roost.network.attachment import network_available
 from roost.userns import requirements
 from roost.workspace.engine import Engine
 
@@ -52,6 +54,7 @@ def _host_checks(engine: Engine) -> list[DoctorCheck]:
         DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
         _images_check(engine),
+        DoctorCheck("network", *network_available()),
     ]
 
 

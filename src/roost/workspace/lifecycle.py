@@ -10,6 +10,10 @@ workspace is left behind. A creator that cannot clean up (`kill -9`, a crash)
 leaves its record `creating` with its owner lock gone: every later command
 shows that workspace as `failed`, and delete removes it.
 
+A workspace whose policy or published ports need it gets its network gateway
+(`workspace.network`) once its agent is up; a taken host port is refused
+before anything starts, and delete stops the gateway before the workspace.
+
 Delete needs no free space: its backend stops every process of the workspace
 (every backend does, when the record is lost), then the directory is moved
 out of sight to be freed in the background (`store.trash`), and nothing is
@@ -40,8 +44,9 @@ from roost.store.locks import HeldLock
 from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
 from roost.workspace import boot_images, recovery
+from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
-from roost.workspace.network_request import NetworkRequest, check_supported, network_request, network_view
+from roost.workspace.network_request import NetworkRequest, check_supported, network_request
 from roost.workspace.transfer import tar_stream
 
 BASELINE = "baseline"
@@ -116,6 +121,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     backend, warning = engine.select_backend(options.backend)
     # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
     check_supported(backend, network)
+    gateway.reserve(network.ports)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
     image = boot_images.for_create(engine.home, backend, options.env, options.progress)
     ws_id: str | None = None
@@ -133,6 +139,8 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
+        # Once the agent is up: the gateway joins the namespaces of one of its processes.
+        record = engine.store.update(ws_id, lambda r: gateway.bring_up(engine, r))
         if seed is not None:
             engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
         # What diff, export --format patch and reset compare against.
@@ -197,6 +205,8 @@ def _undo_create(engine: Engine, backend: Backend[Any], ws_id: str, boot: BootRe
     """
     engine.forget(ws_id)
     with contextlib.suppress(RoostError):
+        gateway.take_down(engine, engine.store.load(ws_id))
+    with contextlib.suppress(RoostError):
         backend.destroy(engine.store.dir(ws_id), ws_id, boot)
         backend.discard_files(engine.store.dir(ws_id), boot)
         engine.store.remove(ws_id)
@@ -241,7 +251,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         shells=shells,
         protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
-        network=network_view(record),
+        network=gateway.network_view(record),
     )
 
 
@@ -346,6 +356,7 @@ def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
             # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
             with contextlib.suppress(StorageError):
                 engine.store.save(record.moved_to(DELETING))
+            gateway.take_down(engine, record)  # its ports are free once delete returns
             backend = engine.backend(record)
             backend.destroy(engine.store.dir(ws_id), ws_id, record.boot)
             backend.discard_files(engine.store.dir(ws_id), record.boot)

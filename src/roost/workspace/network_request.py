@@ -113,10 +113,3 @@ def network_info(record: WorkspaceRecord, bound: Sequence[PortInfo] | None, deta
         enforced=bound is not None,
         detail=detail,
     )
-
-
-def network_view(record: WorkspaceRecord) -> NetworkInfo:
-    """How `record`'s network shows while no gateway holds it (see `network_info`)."""
-    if record.network_policy.mode == "off" and not record.ports:
-        return network_info(record, None, "loopback only")
-    return network_info(record, None, f"no gateway runs: the workspace is {record.state}")

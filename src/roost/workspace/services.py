@@ -3,11 +3,15 @@
 Every argument is checked (see `roost.arguments` and `Readiness`) before the
 agent is asked to start anything.
 
+A service may publish ports (`workspace.network`): they carry its name, show in
+its info, and are freed when it is stopped.
+
 Imports: arguments, models, protocol, errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,7 +21,9 @@ from roost.errors import InvalidArgument
 from roost.models import ServiceInfo
 from roost.protocol import Op
 from roost.store.records import WorkspaceRecord
+from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import NetworkRequest, check_supported, publish_ports
 from roost.workspace.readiness import Readiness
 from roost.workspace.wire_names import received_name
 
@@ -55,12 +61,17 @@ def start_service(
     env: dict[str, str] | None = None,
     ready: Readiness | None = None,
     restart: str = "no",
+    publish: Sequence[str | int] | None = None,
 ) -> ServiceInfo:
     """Start a service once every argument is known to be good, and wait for its readiness.
 
+    `publish` serves guest ports on the host's loopback under the service's name (see
+    `workspace.network`) from once it has started until it is stopped.
+
     Raises:
-        InvalidArgument: a bad name, command, cwd, env, restart policy or readiness probe
-            (nothing is started).
+        InvalidArgument: a bad name, command, cwd, env, restart policy, readiness probe or port
+            to publish (nothing is started); network_unsupported on a backend without networking.
+        PortInUse: a host port to publish is taken (nothing is started).
         RoostError: service_exists, or the agent's own failure.
     """
     args: dict[str, Any] = {"name": arguments.service_name(name)}
@@ -77,17 +88,34 @@ def start_service(
     probe = (ready or Readiness()).to_args(cwd)
     if probe is not None:
         args["ready"] = probe
-    return _info(engine.call(record, Op.SERVICE_START, args).result)
+    ports = publish_ports(publish)
+    if ports:
+        check_supported(engine.backend(record), NetworkRequest(ports=ports))
+        gateway.reserve(ports, record.ports)
+    started = _info(engine.call(record, Op.SERVICE_START, args).result)
+    if not ports:
+        return started
+    try:
+        record = gateway.publish_service(engine, record.id, started.name, ports)
+    except BaseException:
+        engine.call(record, Op.SERVICE_STOP, {"name": started.name, "timeout": 0.001})
+        raise
+    return dataclasses.replace(started, ports=gateway.service_ports(record, started.name))
+
+
+def _with_ports(record: WorkspaceRecord, service: ServiceInfo) -> ServiceInfo:
+    ports = gateway.service_ports(record, service.name)
+    return dataclasses.replace(service, ports=ports) if ports else service
 
 
 def list_services(engine: Engine, record: WorkspaceRecord) -> list[ServiceInfo]:
     """Every service, by name (streamed: the list has no length limit)."""
     with engine.records(record, Op.SERVICE_LIST) as listed:
-        return [_info(s) for s in listed]
+        return [_with_ports(record, _info(s)) for s in listed]
 
 
 def service_status(engine: Engine, record: WorkspaceRecord, name: str) -> ServiceInfo:
-    return _info(engine.call(record, Op.SERVICE_STATUS, {"name": name}).result)
+    return _with_ports(record, _info(engine.call(record, Op.SERVICE_STATUS, {"name": name}).result))
 
 
 def _log_args(name: str, stream: str, tail: int | None) -> dict[str, Any]:
@@ -123,8 +151,11 @@ def follow_logs(
 
 
 def stop_service(engine: Engine, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:
+    """Stop a service; the ports it published are freed."""
     args: dict[str, Any] = {"name": name}
     grace = arguments.stop_grace(timeout)
     if grace is not None:
         args["timeout"] = grace if grace > 0 else 0.001  # the agent takes a positive grace; this is "at once"
-    return _info(engine.call(record, Op.SERVICE_STOP, args).result)
+    stopped = _info(engine.call(record, Op.SERVICE_STOP, args).result)
+    gateway.unpublish_service(engine, record.id, stopped.name)
+    return stopped

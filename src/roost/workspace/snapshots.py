@@ -24,7 +24,7 @@ from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
 from roost.store.records import WorkspaceRecord
-from roost.workspace import operations
+from roost.workspace import network, operations
 from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
 from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
@@ -184,10 +184,13 @@ def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> 
     """
     arguments.snapshot_name(snapshot)
     result = engine.call(record, Op.RESET, {"snapshot": snapshot}).result
+    stopped = tuple(str(name) for name in result.get("services_stopped", []))
+    for name in stopped:
+        network.unpublish_service(engine, record.id, name)  # a stopped service's ports are freed
     return ResetResult(
         snapshot=snapshot,
         restored=int(result.get("restored", 0)),
         removed=int(result.get("removed", 0)),
-        stopped_services=tuple(str(name) for name in result.get("services_stopped", [])),
+        stopped_services=stopped,
         closed_shells=tuple(str(shell) for shell in result.get("shells_closed", [])),
     )

@@ -23,7 +23,7 @@ removes those from a namespace with the workspace's own map (launcher.py's
 remove mode).
 
 Imports: roost (to find its code), backends.agent_keys, backends.base, backends.host_agent,
-backends.processes, backends.sandbox.*, errors, models.
+backends.processes, backends.sandbox.*, errors, models, network.attachment (RESOLVER_ADDRESS).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from roost.backends.sandbox.launcher import STAGE
 from roost.config import package_dir
 from roost.errors import BackendError
 from roost.models import Protection
+from roost.network.attachment import RESOLVER_ADDRESS
 
 BOOT_DEADLINE = 20.0
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -164,7 +165,9 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 opened.callback(os.close, key)
                 seccomp = seccomp_filter.filter_fd()
                 opened.callback(os.close, seccomp)
-                fds = _Fds(listener.fileno(), key, seccomp)
+                resolver = _resolver_conf()
+                opened.callback(os.close, resolver)
+                fds = _Fds(listener.fileno(), key, seccomp, resolver)
                 config = {
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
@@ -245,12 +248,30 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         return tuple(found)
 
 
+def _resolver_conf() -> int:
+    """A pipe holding the workspace's /etc/resolv.conf: roost's resolver, which only its network
+    gateway answers (with no gateway, lookups fail at once: the address is not reachable)."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        pipe.write(
+            f"# written by roost: its gateway answers here under the workspace's network policy\n"
+            f"nameserver {RESOLVER_ADDRESS}\n"
+        )
+    return read_end
+
+
 def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
-    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent."""
+    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
+
+    /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
+    own mounts: nothing on the host is written, so no path the workspace controls is followed."""
     return [
         shutil.which("bwrap") or "bwrap",
         *_namespaces(ws_id),
         *_file_system(limits),
+        "--ro-bind-data",
+        str(fds.resolver),
+        "/etc/resolv.conf",
         "--seccomp",
         str(fds.seccomp),
         "--",
@@ -351,11 +372,13 @@ def _masked_proc_files() -> list[str]:
 
 
 class _Fds(NamedTuple):
-    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter."""
+    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter and
+    the workspace's resolv.conf."""
 
     listener: int
     key: int
     seccomp: int
+    resolver: int
 
 
 def _cpus(vcpus: int) -> list[int]:

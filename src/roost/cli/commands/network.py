@@ -6,10 +6,13 @@ Imports: cli siblings, client, models and the standard library.
 from __future__ import annotations
 
 import argparse
+import json
+import threading
+from collections.abc import Callable
 
 from roost.cli.commands.common import sdk
-from roost.cli.output import emit_json, shown
-from roost.models import NetworkInfo, PortInfo
+from roost.cli.output import emit_json, shown, table
+from roost.models import NetworkDecision, NetworkInfo, PortInfo
 
 
 def port_text(port: PortInfo) -> str:
@@ -35,4 +38,56 @@ def network_show(args: argparse.Namespace) -> int:
         emit_json(network.to_dict())
     else:
         print("\n".join(network_lines(network)))
+    return 0
+
+
+def network_set(args: argparse.Namespace) -> int:
+    publish = [] if args.no_publish else args.publish
+    network = (
+        sdk(args).workspace(args.workspace).network.set(args.network_policy, allow=args.allow_host, publish=publish)
+    )
+    if args.json:
+        emit_json(network.to_dict())
+    else:
+        print("\n".join(network_lines(network)))
+    return 0
+
+
+def _row(decision: NetworkDecision) -> list[str]:
+    where = f"{decision.name} ({decision.address})" if decision.name else decision.address
+    return [
+        decision.time[:19].replace("T", " "),
+        decision.verdict,
+        decision.protocol,
+        shown(f"{where}:{decision.port}" if decision.port else where),
+        shown(decision.reason),
+    ]
+
+
+def network_log(args: argparse.Namespace) -> int:
+    network = sdk(args).workspace(args.workspace).network
+    if args.follow:
+        return _follow(network.follow, args)
+    found = network.log(denied=args.denied, limit=args.limit)
+    if args.json:
+        emit_json({"decisions": [d.to_dict() for d in found]})
+    elif not found:
+        print("nothing refused yet" if args.denied else "no decisions yet")
+    else:
+        print(table([_row(d) for d in found], ["TIME", "VERDICT", "PROTO", "DESTINATION", "REASON"]))
+    return 0
+
+
+def _follow(follow: Callable[..., None], args: argparse.Namespace) -> int:
+    """Print each decision as it comes (one JSON document per line with --json) until Ctrl-C."""
+
+    def show(decision: NetworkDecision) -> None:
+        line = json.dumps(decision.to_dict(), sort_keys=True) if args.json else "  ".join(_row(decision))
+        print(line, flush=True)
+
+    stop = threading.Event()
+    try:
+        follow(show, stop, denied=args.denied)
+    except KeyboardInterrupt:
+        stop.set()
     return 0

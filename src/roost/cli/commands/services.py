@@ -53,12 +53,15 @@ def service_start(args: argparse.Namespace) -> int:
             env=key_values(args.env, "--env"),
             ready=ready,
             restart=args.restart,
+            publish=args.publish,
         )
     )
     if args.json:
         emit_json(service.to_dict())
     elif service.state != "failed":
         print(f"{shown(service.name)} is {service.state} (pid {service.pid})")
+        for port in service.ports:
+            print(f"  published {port_text(port)}")
     if service.state == "failed":
         if not args.json and service.log_tail:
             sys.stderr.write(f"--- last output of {shown(service.name)} ---\n{service.log_tail}")
