@@ -6,7 +6,7 @@ Requests: `{"op": "status"}`, `{"op": "set", "policy": {...}, "ports":
 error a RoostError carried, raised again on the caller's side. The socket
 is 0600 in a 0700 directory: only roost's user reaches it.
 
-Imports: roost.errors and the standard library.
+Imports: roost.errors, roost.protocol.addresses (a standard-library-only leaf) and the standard library.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import NetworkError, PortInUse, RoostError
+from roost.protocol.addresses import unix_sockaddr
 
 __all__ = ["CONTROL_NAME", "ask", "serve_control"]
 
@@ -40,7 +41,7 @@ def ask(net_dir: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[s
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(net_dir / CONTROL_NAME))
+            _at(str(net_dir / CONTROL_NAME), sock.connect)
             sock.sendall(json.dumps(request).encode() + b"\n")
             answer = json.loads(_read_line(sock) or b"{}")
     except (OSError, ValueError) as exc:
@@ -55,6 +56,16 @@ def ask(net_dir: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[s
     return result
 
 
+def _at(path: str, call: Callable[[str], None]) -> None:
+    """bind or connect to `path`, also one longer than a unix socket address may be (a deep ROOST_HOME)."""
+    address, dir_fd = unix_sockaddr(path)
+    try:
+        call(address)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
 def serve_control(net_dir: Path, handle: Handler) -> socket.socket:
     """Listen on NET_DIR/control.sock and answer each request with `handle` on a thread; the listener."""
     path = net_dir / CONTROL_NAME
@@ -62,7 +73,7 @@ def serve_control(net_dir: Path, handle: Handler) -> socket.socket:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     old_umask = os.umask(0o177)
     try:
-        listener.bind(str(path))
+        _at(str(path), listener.bind)
     finally:
         os.umask(old_umask)
     listener.listen(16)
