@@ -88,8 +88,13 @@ def take_down(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     return record.replace(network=None) if record.network is not None else record
 
 
-def change(engine: Engine, ws_id: str, policy: NetworkPolicy, ports: tuple[PortRequest, ...]) -> WorkspaceRecord:
-    """Give a workspace a new policy and ports: live when it runs (no restart), else at its next start.
+# What a change makes of the workspace's network: its record as it is now -> (policy, ports).
+Wanted = Callable[[WorkspaceRecord], tuple[NetworkPolicy, tuple[PortRequest, ...]]]
+
+
+def change(engine: Engine, ws_id: str, wanted: Wanted) -> WorkspaceRecord:
+    """Give a workspace the policy and ports `wanted` makes of its record (read under its lock, so
+    concurrent changes compose): live when it runs (no restart), else at its next start.
 
     Raises:
         InvalidArgument: network_unsupported on a backend that cannot hold it.
@@ -98,6 +103,9 @@ def change(engine: Engine, ws_id: str, policy: NetworkPolicy, ports: tuple[PortR
     """
     with engine.store.lock(ws_id):
         record = engine.store.load(ws_id)
+        policy, ports = wanted(record)
+        if (policy, ports) == (record.network_policy, record.ports):
+            return record
         check_supported(engine.backend(record), NetworkRequest(policy, tuple(port for port, _ in ports)))
         reserve([port for port, _ in ports], record.ports)
         record = record.replace(network_policy=policy, ports=ports)
@@ -126,28 +134,30 @@ def set_network(
 ) -> WorkspaceRecord:
     """`workspace network set`: a new policy (None: as it is) and the workspace's own ports (None:
     as they are); its services' ports stay. See `change`."""
-    record = engine.store.load(ws_id)
-    chosen = record.network_policy if policy is None else policy
-    if own_ports is None:
-        ports = record.ports
-    else:
-        ports = (*((port, None) for port in own_ports), *((p, s) for p, s in record.ports if s is not None))
-    return change(engine, ws_id, chosen, tuple(ports))
+
+    def wanted(record: WorkspaceRecord) -> tuple[NetworkPolicy, tuple[PortRequest, ...]]:
+        if own_ports is None:
+            ports = record.ports
+        else:
+            ports = (*((port, None) for port in own_ports), *((p, s) for p, s in record.ports if s is not None))
+        return (record.network_policy if policy is None else policy), tuple(ports)
+
+    return change(engine, ws_id, wanted)
 
 
 def publish_service(engine: Engine, ws_id: str, service: str, ports: Sequence[PublishedPort]) -> WorkspaceRecord:
     """Publish a service's ports (replacing any it had). See `change`."""
-    record = engine.store.load(ws_id)
-    kept = tuple((p, s) for p, s in record.ports if s != service)
-    return change(engine, ws_id, record.network_policy, (*kept, *((port, service) for port in ports)))
+
+    def wanted(record: WorkspaceRecord) -> tuple[NetworkPolicy, tuple[PortRequest, ...]]:
+        kept = tuple((p, s) for p, s in record.ports if s != service)
+        return record.network_policy, (*kept, *((port, service) for port in ports))
+
+    return change(engine, ws_id, wanted)
 
 
 def unpublish_service(engine: Engine, ws_id: str, service: str) -> WorkspaceRecord:
     """Free a service's ports (nothing to do when it has none)."""
-    record = engine.store.load(ws_id)
-    if all(s != service for _, s in record.ports):
-        return record
-    return change(engine, ws_id, record.network_policy, tuple((p, s) for p, s in record.ports if s != service))
+    return change(engine, ws_id, lambda r: (r.network_policy, tuple((p, s) for p, s in r.ports if s != service)))
 
 
 def network_view(record: WorkspaceRecord) -> NetworkInfo:
