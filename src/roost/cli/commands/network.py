@@ -54,12 +54,17 @@ def network_set(args: argparse.Namespace) -> int:
 
 
 def _row(decision: NetworkDecision) -> list[str]:
-    where = f"{decision.name} ({decision.address})" if decision.name else decision.address
+    """A decision as a table row: a lookup names the name; a connection its address, name and port."""
+    if decision.protocol == "dns" or not decision.address:
+        where = decision.name or "?"
+    else:
+        named = f"{decision.name} ({decision.address})" if decision.name else decision.address
+        where = f"{named}:{decision.port}"
     return [
         decision.time[:19].replace("T", " "),
         decision.verdict,
         decision.protocol,
-        shown(f"{where}:{decision.port}" if decision.port else where),
+        shown(where),
         shown(decision.reason),
     ]
 
