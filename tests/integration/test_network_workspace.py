@@ -58,12 +58,21 @@ def udp(address, text):
         s.sendto(text.encode(), (address, 7))
         return s.recv(65535).decode()
 
-STEPS = {"resolve": socket.gethostbyname, "http": http, "https": https, "udp": udp}
+def tcp(address, port):
+    with socket.create_connection((address, port), timeout=5) as s:
+        return s.recv(100).decode() or "refused"
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return "written"
+
+STEPS = {"resolve": socket.gethostbyname, "http": http, "https": https, "udp": udp, "tcp": tcp, "write": write}
 results = []
 for kind, *args in json.loads(sys.argv[1]):
     try:
         results.append(STEPS[kind](*args))
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, UnicodeDecodeError) as exc:
         results.append(type(exc).__name__)
 print(json.dumps(results))
 """
@@ -244,3 +253,25 @@ def test_stop_takes_the_gateway_down_and_start_brings_it_back(roost: Roost, test
         assert ws.network.show().enforced
         assert [p.host_port for p in ws.network.show().ports] == [host_port]
         assert _run(ws, ["http", "web.test", "web.test"]) == ["host=web.test"]
+
+
+def test_the_workspace_cannot_reach_the_host_or_an_address_it_did_not_resolve_or_change_its_resolver(
+    roost: Roost, test_host: TestHost
+) -> None:
+    with socket.create_server(("0.0.0.0", 0)) as on_host:  # the host's own service, on all its addresses
+        port = on_host.getsockname()[1]
+        on_host.settimeout(0.5)
+        with roost.create_workspace("debian:12", network_policy="egress") as ws:
+            # Egress is the world, never the host itself (its own link address here).
+            assert _run(ws, ["tcp", test_host.host_side, port]) in (["refused"], ["ConnectionResetError"])
+            with pytest.raises(TimeoutError):
+                on_host.accept()  # nothing got through
+            denied = [d for d in ws.network.log() if d.address == test_host.host_side]
+            assert denied and denied[0].verdict == "denied" and denied[0].reason == "host_local", denied
+        with roost.create_workspace("debian:12", network_policy="allowlist", allow=["allowed.test"]) as ws:
+            # An address roost never resolved for an allowed name is refused, whatever the workspace knows.
+            assert _run(ws, ["http", test_host.address, "allowed.test"]) in (["refused"], ["ConnectionResetError"])
+            # Its root cannot point the workspace at another resolver: resolv.conf is read-only.
+            assert _run(ws, ["write", "/etc/resolv.conf", "nameserver 10.0.0.1\n"]) == ["OSError"]
+            refused = [d for d in ws.network.log(denied=True) if d.address == test_host.address]
+            assert refused and refused[0].reason == "address_not_resolved", refused
