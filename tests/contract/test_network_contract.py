@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from roost import Roost, RoostError, Workspace
+from roost.network.attachment import network_available
 
 # (policy, allow, publish) -> the refusal, on every backend.
 BAD_REQUESTS: list[tuple[Any, Any, Any]] = [
@@ -91,3 +92,30 @@ def test_a_record_from_before_network_policies_reads_as_off(roost: Roost, worksp
     with Roost(home=roost.home, backend=workspace.info().backend) as later:
         assert later.workspace(workspace.id).network.show().policy == "off"
         assert later.workspace(workspace.id).exec("true").exit_code == 0
+
+
+def _enforcing(backend: str) -> None:
+    if backend == "mock":
+        pytest.skip("the mock backend refuses network policies")
+    ok, why = network_available()
+    if not ok:
+        pytest.skip(why)
+
+
+LOOKUP = "import socket, sys\ntry: socket.gethostbyname(sys.argv[1])\nexcept OSError as e: print(type(e).__name__)"
+
+
+def test_an_allowlist_is_enforced_from_outside_and_every_refused_lookup_is_logged(roost: Roost, backend: str) -> None:
+    _enforcing(backend)
+    with roost.create_workspace("debian:12", network_policy="allowlist", allow=["@pypi"]) as ws:
+        network = ws.info().network
+        assert network is not None and network.enforced and "gateway" in network.detail
+        assert "pypi.org:443" in network.allow
+        assert ws.exec(["python3", "-c", LOOKUP, "not-allowed.invalid"]).stdout == "gaierror\n"
+        denied = ws.network.log(denied=True)
+        assert denied and {(d.name, d.protocol, d.reason) for d in denied} == {
+            ("not-allowed.invalid", "dns", "name_not_allowed")
+        }
+        assert ws.network.log(limit=1) == ws.network.log()[-1:]
+        assert ws.network.set("off").enforced is False
+    assert roost.list_workspaces() == []
