@@ -59,6 +59,32 @@ def test_a_sandbox_workspace_takes_a_policy_and_ports_at_create_and_changes_them
     assert f"port   127.0.0.1:{host_port} -> 8000" in status
     taken = roost("workspace", "create", "debian:12", "--backend", "sandbox", "--publish", f"{host_port}:80", "--json")
     roost.error(taken, 1, "port_in_use")
+    web = roost.json(
+        "workspace",
+        "service",
+        "start",
+        ws,
+        "web",
+        "--publish",
+        "9000",
+        "--ready-tcp",
+        "9000",
+        "--",
+        "python3",
+        "-m",
+        "http.server",
+        "9000",
+    )
+    (port,) = web["ports"]
+    assert (port["guest_port"], port["service"], port["host_address"]) == (9000, "web", "127.0.0.1")
+    assert (
+        f"port     127.0.0.1:{port['host_port']} -> 9000 (service web)"
+        in roost("workspace", "service", "status", ws, "web", check_rc=0).stdout
+    )
+    roost("workspace", "service", "stop", ws, "web", check_rc=0)
+    assert [p["service"] for p in roost.json("workspace", "network", "show", ws)["ports"]] == [None]
+    mixed = roost("workspace", "network", "set", ws, "--policy", "egress", "--allow", "x.test", "--json")
+    assert "allowlist" in roost.error(mixed, 2, "invalid_argument")["message"]  # egress takes no allow-list
     changed = roost.json("workspace", "network", "set", ws, "--policy", "egress", "--no-publish")
     assert (changed["policy"], changed["ports"], changed["enforced"]) == ("egress", [], True)
     text = roost("workspace", "network", "show", ws, check_rc=0).stdout

@@ -92,6 +92,25 @@ async def test_network_set_changes_a_sandbox_workspace_live_and_the_log_pages(sa
         await server.call_tool("network_log", {"workspace": ws, "denied": True, "limit": 500, "before": 1})
     )
     assert len(older["decisions"]) == 1 and "more" not in older
+    web = _structured(
+        await server.call_tool(
+            "service_start",
+            {
+                "workspace": ws,
+                "name": "web",
+                "command": "python3 -m http.server 9000",
+                "ready_tcp": "9000",
+                "publish": ["9000"],
+            },
+        )
+    )
+    (port,) = web["ports"]
+    assert (port["guest_port"], port["service"]) == (9000, "web") and port["host_port"] > 0
+    taken = await server.call_tool(
+        "service_start",
+        {"workspace": ws, "name": "web2", "command": "sleep 60", "publish": [f"{port['host_port']}:9001"]},
+    )
+    assert isinstance(taken, CallToolResult) and taken.is_error and "port_in_use" in str(taken.content)
     changed = _structured(await server.call_tool("network_set", {"workspace": ws, "policy": "egress"}))
     assert (changed["policy"], changed["allow"], changed["enforced"]) == ("egress", [], True)
     _structured(await server.call_tool("workspace_delete", {"workspace": ws}))

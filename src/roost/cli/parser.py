@@ -127,6 +127,8 @@ def _network_options(parser: argparse.ArgumentParser, policy_flag: str | None, d
         )
         parser.add_argument(
             "--allow-host",
+            "--allow",
+            dest="allow_host",
             action="append",
             default=None,
             metavar="H",
