@@ -18,7 +18,6 @@ from roost.errors import RoostError
 from roost.images.cache import ImageCache
 from roost.images.manager import configured_sources
 from roost.models import DoctorCheck, DoctorReport
-from roost.network.attachment import network_available
 from roost.userns import requirements
 from roost.workspace.engine import Engine
 
@@ -54,8 +53,14 @@ def _host_checks(engine: Engine) -> list[DoctorCheck]:
         DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
         _images_check(engine),
-        DoctorCheck("network", *network_available()),
+        _network_check(),
     ]
+
+
+def _network_check() -> DoctorCheck:
+    from roost.network.attachment import network_available  # only doctor asks: no command pays for it
+
+    return DoctorCheck("network", *network_available())
 
 
 def _unprivileged_checks() -> list[DoctorCheck]:

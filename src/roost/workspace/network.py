@@ -15,23 +15,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roost.errors import BackendError, RoostError
 from roost.models import NetworkDecision, NetworkInfo, PortInfo
-from roost.network.attachment import (
-    Decision,
-    NetworkBoot,
-    attach,
-    detach,
-    ensure_ports_free,
-    read_decisions,
-    update,
-)
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.store.records import PortRequest, WorkspaceRecord
 from roost.store.states import RUNNING
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_info
+
+if TYPE_CHECKING:
+    from roost.network.attachment import Decision, NetworkBoot
 
 GATEWAY_DIR = "network"
 
@@ -44,6 +39,8 @@ def gateway_of(record: WorkspaceRecord) -> NetworkBoot | None:
     """The running gateway's record, or None (none runs, or its record does not read: see `take_down`)."""
     if record.network is None:
         return None
+    from roost.network.attachment import NetworkBoot
+
     try:
         return NetworkBoot.from_json(record.network)
     except (RoostError, ValueError, TypeError, KeyError):
@@ -56,6 +53,10 @@ def _wanted(policy: NetworkPolicy, ports: Sequence[PortRequest]) -> bool:
 
 def reserve(ports: Sequence[PublishedPort], held: Sequence[PortRequest] = ()) -> None:
     """Raises: PortInUse: a host port to publish, not one this workspace holds already, is taken."""
+    if not any(port.host_port for port in ports):
+        return  # any free port is free by definition
+    from roost.network.attachment import ensure_ports_free
+
     mine = {(port.host_address, port.host_port) for port, _ in held}
     ensure_ports_free([port for port in ports if (port.host_address, port.host_port) not in mine])
 
@@ -78,14 +79,20 @@ def bring_up(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
             code="network_unavailable",
             hint="restart the workspace",
         )
+    from roost.network.attachment import attach
+
     boot = attach(gateway_dir(engine, record.id), pid, record.network_policy, record.ports)
     return record.replace(network=boot.to_json())
 
 
 def take_down(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """Stop the workspace's gateway (its ports freed); nothing to do when none runs."""
+    if record.network is None:
+        return record
+    from roost.network.attachment import detach
+
     detach(gateway_dir(engine, record.id), gateway_of(record))
-    return record.replace(network=None) if record.network is not None else record
+    return record.replace(network=None)
 
 
 # What a change makes of the workspace's network: its record as it is now -> (policy, ports).
@@ -122,6 +129,8 @@ def _apply(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         return bring_up(engine, record)
     if not _wanted(record.network_policy, record.ports):
         return take_down(engine, record)
+    from roost.network.attachment import update
+
     boot = update(gateway_dir(engine, record.id), gateway, record.network_policy, record.ports)
     return record.replace(network=boot.to_json())
 
@@ -191,6 +200,8 @@ def _decision(decision: Decision) -> NetworkDecision:
 
 def decisions(engine: Engine, record: WorkspaceRecord, *, denied: bool = False) -> list[NetworkDecision]:
     """Every decision the log keeps (it is bounded), oldest first."""
+    from roost.network.attachment import read_decisions
+
     return [_decision(d) for d in read_decisions(gateway_dir(engine, record.id), denied_only=denied)]
 
 
@@ -203,6 +214,8 @@ def follow_decisions(
     denied: bool = False,
 ) -> None:
     """Every decision kept, then each new one as it is made, until `stop` is set."""
+    from roost.network.attachment import read_decisions
+
     found = read_decisions(gateway_dir(engine, record.id), denied_only=denied, follow=True, stop=stop.is_set)
     for decision in found:
         on_decision(_decision(decision))

@@ -49,7 +49,6 @@ from roost.backends.sandbox.launcher import STAGE
 from roost.config import package_dir
 from roost.errors import BackendError
 from roost.models import Protection
-from roost.network.attachment import RESOLVER_ADDRESS
 
 BOOT_DEADLINE = 20.0
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -251,6 +250,8 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
 def _resolver_conf() -> int:
     """A pipe holding the workspace's /etc/resolv.conf: roost's resolver, which only its network
     gateway answers (with no gateway, lookups fail at once: the address is not reachable)."""
+    from roost.network.attachment import RESOLVER_ADDRESS  # only a boot needs the gateway's module
+
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "w") as pipe:
         pipe.write(
