@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_lab import TestDns, TestHost, leftovers
+from network_lab import LINK_PREFIX, NAME_PREFIX, TestDns, TestHost, leftovers
 
 from helpers import roost_client
 from roost import Roost, RoostError, Workspace
@@ -228,18 +228,26 @@ def test_a_taken_host_port_is_port_in_use_before_anything_starts(roost: Roost) -
             assert ws.services.list() == []  # nothing started
 
 
+def _links_and_namespaces() -> set[str]:
+    """Every link and named namespace of the host but the test labs' own (tests running beside this one make them)."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
+    names = {line.split(": ")[1].split("@")[0] for line in links if ": " in line}
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    found = names | {f"netns:{name}" for name in namespaces}
+    return {name for name in found if not name.startswith((LINK_PREFIX, f"netns:{NAME_PREFIX}"))}
+
+
 def test_delete_frees_the_port_and_the_gateway_and_leaves_no_namespace_or_link(roost: Roost) -> None:
-    before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n")
-    netns_before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    before = _links_and_namespaces()
     host_port = _free_port()
     ws = roost.create_workspace("debian:12", network_policy="egress", publish=[f"{host_port}:8000"])
     assert [p.host_port for p in ws.network.show().ports] == [host_port]
+    assert _links_and_namespaces() == before  # the workspace's network lives in its own namespace only
     gateway = _gateway_pid(ws)
     ws.delete()
     assert not Path(f"/proc/{gateway}").exists()
     _assert_free(host_port)
-    assert subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.count("\n") == before
-    assert subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout == netns_before
+    assert _links_and_namespaces() == before
 
 
 def test_stop_takes_the_gateway_down_and_start_brings_it_back(roost: Roost, test_host: TestHost) -> None:
