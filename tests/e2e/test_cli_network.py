@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import signal
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +63,7 @@ def test_a_sandbox_workspace_takes_a_policy_and_ports_at_create_and_changes_them
     assert f"port   127.0.0.1:{host_port} -> 8000" in status
     taken = roost("workspace", "create", "debian:12", "--backend", "sandbox", "--publish", f"{host_port}:80", "--json")
     roost.error(taken, 1, "port_in_use")
+    _follow_sees_a_new_decision(roost, ws)  # under the allowlist: a lookup of another name is denied
     web = roost.json(
         "workspace",
         "service",
@@ -93,3 +98,23 @@ def test_a_sandbox_workspace_takes_a_policy_and_ports_at_create_and_changes_them
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", host_port))  # freed
+
+
+def _follow_sees_a_new_decision(roost: RoostCli, ws: str) -> None:
+    """`network log --follow --json` prints a decision made after it started, one JSON line each."""
+    follower = roost.popen("workspace", "network", "log", ws, "--follow", "--denied", "--json")
+    try:
+        time.sleep(0.5)  # it prints what is kept first, then each new decision
+        lookup = "import socket\ntry: socket.gethostbyname('followed.invalid')\nexcept OSError: pass"
+        roost("workspace", "exec", ws, "--", "python3", "-c", lookup, check_rc=0)
+        assert follower.stdout is not None
+        deadline = time.monotonic() + 10
+        seen: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not any(d.get("name") == "followed.invalid" for d in seen):
+            ready, _, _ = select.select([follower.stdout], [], [], 0.2)
+            if ready:
+                seen.append(json.loads(follower.stdout.readline()))
+        assert any(d.get("name") == "followed.invalid" and d.get("verdict") == "denied" for d in seen), seen
+    finally:
+        follower.send_signal(signal.SIGINT)
+        roost.finish(follower)
