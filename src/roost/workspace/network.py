@@ -7,7 +7,7 @@ policy and published ports; its state lives in `<ws_dir>/network` (0700, outside
 /workspace). The workspace's record keeps the policy and ports asked for, and the running
 gateway's own record (`network`). Callers hold the workspace's lock where a function says so.
 
-Imports: errors, models, network (attachment, policy), store.records, workspace siblings.
+Imports: errors, models, network (attachment, lazily; policy), store (records, states), workspace siblings.
 """
 
 from __future__ import annotations
