@@ -12,6 +12,7 @@ Imports: errors, models, network (attachment, lazily; policy), store (records, s
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -187,15 +188,8 @@ def service_ports(record: WorkspaceRecord, service: str) -> tuple[PortInfo, ...]
 
 
 def _decision(decision: Decision) -> NetworkDecision:
-    return NetworkDecision(
-        time=decision.time,
-        name=decision.name,
-        address=decision.address,
-        port=decision.port,
-        protocol=decision.protocol,
-        verdict=decision.verdict,
-        reason=decision.reason,
-    )
+    """The gateway's log entry as the faces' value (the same fields)."""
+    return NetworkDecision(**dataclasses.asdict(decision))
 
 
 def decisions(engine: Engine, record: WorkspaceRecord, *, denied: bool = False) -> list[NetworkDecision]:
