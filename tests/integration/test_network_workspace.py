@@ -87,12 +87,14 @@ def _skip_reason() -> str | None:
     return None if ok else why
 
 
-@pytest.fixture(scope="module")
-def test_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+@pytest.fixture
+def test_host(tmp_path: Path) -> Iterator[TestHost]:
+    """One per test: torn down with the test itself (a module's would wait for the xdist worker's
+    exit, which may be cut short, and leave the namespace behind)."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    host = TestHost(tmp_path_factory.mktemp("host"), ["allowed.test", "other.test", "web.test"])
+    host = TestHost(tmp_path, ["allowed.test", "other.test", "web.test"])
     dns = TestDns(host.address)
     before = os.environ.get("ROOST_NETWORK_RESOLVERS")
     os.environ["ROOST_NETWORK_RESOLVERS"] = f"127.0.0.1:{dns.port}"  # the gateways started here ask it
