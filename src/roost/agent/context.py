@@ -1,8 +1,8 @@
 """What an operation handler sees of its request: arguments, body, upload, output.
 
-Handlers are plain functions ``handler(ctx) -> Reply``. They never touch the
+Handlers are plain functions ``handler(ctx) -> HandlerResult``. They never touch the
 connection: they read `ctx.args`/`ctx.body`/`ctx.upload()`, stream with
-`ctx.send(channel, data)`, watch `ctx.cancelled`, and return a `Reply` or
+`ctx.send(channel, data)`, watch `ctx.cancelled`, and return a `HandlerResult` or
 raise `OpError`.
 
 Imports: protocol and the standard library only.
@@ -21,7 +21,7 @@ from roost.protocol.names import NameFormError, from_text
 
 
 @dataclass(frozen=True)
-class Reply:
+class HandlerResult:
     """The final answer of an operation: a JSON result and an optional body."""
 
     result: dict[str, Any] = field(default_factory=dict)

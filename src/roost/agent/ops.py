@@ -6,7 +6,7 @@ real import (the import graph sees it) made on the op's first call, so an
 idle agent stays small (tarfile alone pulls in compression modules it may
 never need) and starts fast.
 
-Imports: the request core (`context`, `runtime`), the operation packages'
+Imports: the request core (`context`, `state`), the operation packages'
 handler modules (lazily, in the loaders), protocol and the standard
 library. Never the server.
 """
@@ -18,23 +18,25 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 
-from roost.agent.context import Reply, RequestContext
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.context import HandlerResult, RequestContext
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 
 Handlers = Mapping[str, Handler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    return Reply({"pong": True, "pid": os.getpid()})
+def ping(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    return HandlerResult({"pong": True, "pid": os.getpid()})
 
 
-def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def shutdown(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stop services and close shells before answering, so their records say so."""
-    runtime.shutdown.set()
-    stopped = runtime.stop_children()
-    return Reply({"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]})
+    agent.shutdown.set()
+    stopped = agent.stop_children()
+    return HandlerResult(
+        {"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
+    )
 
 
 # The loaders: each imports one handler module, the first time one of its ops is called.
@@ -120,11 +122,11 @@ ROUTES: dict[str, Loader] = {
 
 
 class OpTable:
-    """Resolves op names to handlers and calls them with the runtime."""
+    """Resolves op names to handlers and calls them with the agent."""
 
-    def __init__(self, runtime: AgentRuntime, handlers: Handlers | None = None) -> None:
+    def __init__(self, agent: AgentState, handlers: Handlers | None = None) -> None:
         """`handlers` (tests): serve exactly these, in place of the agent's own ops."""
-        self.runtime = runtime
+        self.agent = agent
         self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
         self._loaded: dict[str, Handler] = {}
         self._lock = threading.Lock()
@@ -142,7 +144,7 @@ class OpTable:
                 handler = self._loaded[op] = load()[op]
             return handler
 
-    def call(self, ctx: RequestContext) -> Reply:
+    def call(self, ctx: RequestContext) -> HandlerResult:
         """Run the op's handler; a full disk becomes `disk_full` here, once, for every op.
 
         Raises:
@@ -150,7 +152,7 @@ class OpTable:
         """
         handler = self._resolve(ctx.op)
         try:
-            return handler(self.runtime, ctx)
+            return handler(self.agent, ctx)
         except OSError as exc:
             if exc.errno not in _DISK_FULL_ERRNOS:
                 raise

@@ -48,7 +48,7 @@ class ByteStream(Protocol):
 
 
 @dataclass(frozen=True)
-class Reply:
+class AgentReply:
     """What a call returned: the result object, the response body, and any
     streamed data that was not handed to an `on_data` callback."""
 
@@ -220,12 +220,12 @@ class AgentClient:
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
         on_start: Callable[[int], None] | None = None,
-    ) -> Reply:
+    ) -> AgentReply:
         """Run one operation on the agent and wait for its answer.
 
         `upload` streams a request body in chunks (archives, large files,
         stdin); `on_data` receives streamed output as it arrives, otherwise
-        it is collected into `Reply.streams`. `on_start(request_id)` is told
+        it is collected into `AgentReply.streams`. `on_start(request_id)` is told
         the call's id once it is sent, so another thread can `cancel` it.
 
         Raises:
@@ -254,7 +254,7 @@ class AgentClient:
                 self._send(Kind.DATA, {"id": rid, "ch": "stdin"}, bytes(view[start : start + UPLOAD_CHUNK]))
         self._send(Kind.END, {"id": rid})
 
-    def _await(self, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], on_data: OnData | None) -> Reply:
+    def _await(self, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], on_data: OnData | None) -> AgentReply:
         collected: dict[str, list[bytes]] = {}
         while True:
             frame = _answer(rid, waiter.get())
@@ -265,7 +265,7 @@ class AgentClient:
                 else:
                     collected.setdefault(channel, []).append(frame.body)
             else:
-                return Reply(_result(frame), frame.body, {ch: b"".join(parts) for ch, parts in collected.items()})
+                return AgentReply(_result(frame), frame.body, {ch: b"".join(parts) for ch, parts in collected.items()})
 
     def stream(
         self,

@@ -20,7 +20,7 @@ from typing import Any
 
 from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
-from roost.rpc import AgentClient, CallStream, RecordStream, Reply
+from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
@@ -137,7 +137,7 @@ class Engine:
 
     def call_until(
         self, record: WorkspaceRecord, op: str, args: dict[str, Any], on_data: OnData, stop: threading.Event
-    ) -> Reply:
+    ) -> AgentReply:
         """Run a streaming call (attach, follow) and cancel it once `stop` is set.
 
         `stop` is set on return too, whichever side ended the stream.
@@ -190,7 +190,7 @@ class Engine:
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
         on_start: Callable[[int], None] | None = None,
-    ) -> Reply:
+    ) -> AgentReply:
         """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
 
         Raises:

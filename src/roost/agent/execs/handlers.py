@@ -21,9 +21,9 @@ import threading
 import time
 from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.state import AgentState, Handler
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, Op, OpError
 
@@ -95,10 +95,10 @@ class _OutputPump:
         self._selector.close()
 
 
-def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def run_exec(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     argv = ctx.arg_command()
     guest_cwd = ctx.arg_path("cwd", "/workspace")
-    env = dict(runtime.base_env)
+    env = dict(agent.base_env)
     env.update(ctx.arg_str_map("env"))
     timeout = ctx.arg_opt_float("timeout")
     cap_arg = ctx.args.get("max_output_bytes", DEFAULT_MAX_OUTPUT)
@@ -108,8 +108,8 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
 
     started = time.monotonic()
     try:
-        with runtime.paths.directory(guest_cwd) as cwd:
-            proc = runtime.processes.spawn(
+        with agent.paths.directory(guest_cwd) as cwd:
+            proc = agent.processes.spawn(
                 argv,
                 fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
                 env,
@@ -132,10 +132,10 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if wants_stdin:
         feeder = threading.Thread(target=_feed_stdin, args=(proc, ctx), daemon=True)
         feeder.start()
-    outcome = _supervise(runtime.processes, proc, ctx, cap_arg, timeout, started)
+    outcome = _supervise(agent.processes, proc, ctx, cap_arg, timeout, started)
     if feeder is not None:
         feeder.join(timeout=1.0)
-    return Reply(outcome)
+    return HandlerResult(outcome)
 
 
 def _supervise(

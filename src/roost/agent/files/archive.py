@@ -21,14 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs import dirfd
 from roost.agent.fs.cursor import DirCursor
 from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.fs.resolve import Beneath, Location
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text
@@ -329,10 +329,10 @@ def _apply_dir_meta(dest_fd: int, meta: dict[str, tuple[int, float]]) -> None:
             dest.release(found)
 
 
-def _check_dest(runtime: AgentRuntime, guest: str) -> None:
+def _check_dest(agent: AgentState, guest: str) -> None:
     """Refuse a destination that cannot be a directory before reading the upload (a missing one is made)."""
     try:
-        with runtime.paths.locate(guest) as found:
+        with agent.paths.locate(guest) as found:
             if found.st is not None and not stat.S_ISDIR(found.st.st_mode):
                 raise OpError(
                     Code.NOT_A_DIRECTORY, f"{guest} exists and is not a directory", hint="import into a directory"
@@ -342,7 +342,7 @@ def _check_dest(runtime: AgentRuntime, guest: str) -> None:
             raise
 
 
-def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def import_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Unpack the uploaded tar stream (optionally compressed) into `dest`.
 
     Raises:
@@ -351,14 +351,14 @@ def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     """
     guest = ctx.arg_path("dest", "/workspace")
     delete = ctx.arg_bool("delete", False)
-    _check_dest(runtime, guest)
-    with runtime.staging_dir("import-") as staging:
+    _check_dest(agent, guest)
+    with agent.staging_dir("import-") as staging:
         tally = _stage(ctx, staging.fd)
         _check_cancelled(ctx)
-        with runtime.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
+        with agent.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
             deleted = _merge(staging.fd, dest.fd, delete, staging.scratch)
             _apply_dir_meta(dest.fd, tally.dir_meta)
-    return Reply(
+    return HandlerResult(
         {
             "dest": to_text(WorkspacePaths.to_guest(dest.rel)),
             "files": tally.files,
@@ -416,7 +416,7 @@ class _TarInfos:
         return info
 
 
-def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def export_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stream an uncompressed tar of `path` on the data channel, less what ignore rules exclude.
 
     Raises:
@@ -425,10 +425,10 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     """
     guest = ctx.arg_path("path", "/workspace")
     ignore = ignore_filter(ctx.args)
-    with runtime.paths.locate(guest, follow_final=False) as found:
+    with agent.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
-        if ignore is not None and ignore.descend(runtime.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
+        if ignore is not None and ignore.descend(agent.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
             raise OpError(
                 Code.PATH_EXCLUDED,
                 f"{guest} is itself excluded by the ignore rules, so there is nothing to export",
@@ -443,7 +443,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 try:
                     top = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
                 except OSError as exc:
-                    raise runtime.paths.error(exc, guest) from None
+                    raise agent.paths.error(exc, guest) from None
                 try:
                     infos = _TarInfos()
                     prune = None if ignore is None else ignore.below(found.rel)
@@ -453,7 +453,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 finally:
                     os.close(top)
         writer.flush()
-    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
+    return HandlerResult({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
 
 
 class _SizedReader:

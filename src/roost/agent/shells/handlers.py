@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.shells.records import ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
 from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
@@ -25,12 +25,12 @@ from roost.protocol.messages import CH_PTY
 from roost.protocol.names import to_text
 
 
-def registry(runtime: AgentRuntime) -> ShellRegistry:
-    return runtime.part("shells", lambda: ShellRegistry(runtime.state_dir, processes=runtime.processes))
+def registry(agent: AgentState) -> ShellRegistry:
+    return agent.part("shells", lambda: ShellRegistry(agent.state_dir, processes=agent.processes))
 
 
-def _session(runtime: AgentRuntime, ctx: RequestContext) -> ShellSession:
-    return registry(runtime).get(ctx.arg_str("id"))
+def _session(agent: AgentState, ctx: RequestContext) -> ShellSession:
+    return registry(agent).get(ctx.arg_str("id"))
 
 
 def _size(ctx: RequestContext, default_cols: int, default_rows: int) -> tuple[int, int]:
@@ -61,32 +61,32 @@ def _status(session: ShellSession) -> dict[str, Any]:
     return {"id": record.id, "state": record.state, "exit_code": record.exit_code, "signal": record.signal}
 
 
-def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def open_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     guest_cwd = ctx.arg_path("cwd", "/workspace")
     cols, rows = _size(ctx, 120, 32)
     command = ctx.args.get("command") or ["bash", "-i"]
     if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
         raise OpError(Code.INVALID_ARGUMENT, "'command' must be a list of strings")
-    env = dict(runtime.base_env)
+    env = dict(agent.base_env)
     env.update({"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)})
     env.update(ctx.arg_str_map("env"))
-    with runtime.paths.directory(guest_cwd) as cwd:
-        record = registry(runtime).open(command, fd_path(cwd.fd), env, cols, rows, runtime.paths.to_guest(cwd.rel))
-    return Reply(_wire(record))
+    with agent.paths.directory(guest_cwd) as cwd:
+        record = registry(agent).open(command, fd_path(cwd.fd), env, cols, rows, agent.paths.to_guest(cwd.rel))
+    return HandlerResult(_wire(record))
 
 
-def list_shells(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_shells(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stream every shell's record, oldest first."""
     page = RecordPage(ctx)
-    for record in registry(runtime).records():
+    for record in registry(agent).records():
         key = (record.created_at.encode(), record.id.encode())
         if not page.seen(key) and not page.add(key, _wire(record)):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary())
 
 
-def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
+def read_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    session = _session(agent, ctx)
     cursor = ctx.arg_int("cursor", 0)
     max_bytes = ctx.arg_int("max_bytes", DEFAULT_READ, minimum=1)
     if max_bytes > MAX_READ:
@@ -100,45 +100,47 @@ def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         chunk = session.ring.read_when_idle(cursor, max_bytes, idle / 1000, deadline / 1000)
     result = _status(session)
     result.update(cursor=chunk.cursor, next_cursor=chunk.next_cursor, dropped=chunk.dropped, end=session.ring.end)
-    return Reply(result, chunk.data)
+    return HandlerResult(result, chunk.data)
 
 
-def write_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
+def write_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    session = _session(agent, ctx)
     if not session.running:
         raise _not_running(session)
     data = b"".join(ctx.upload())
     session.write(data)
-    return Reply({"id": session.record.id, "written": len(data)})
+    return HandlerResult({"id": session.record.id, "written": len(data)})
 
 
-def signal_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
+def signal_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    session = _session(agent, ctx)
     number = signal_number(ctx.arg_str("signal", "INT"))
     if not session.running:
         raise _not_running(session)
     group = session.foreground_group()
-    runtime.processes.signal_group(group, number)  # a job that ended on its own meanwhile is left alone
-    return Reply({"id": session.record.id, "signal": ctx.arg_str("signal", "INT").upper(), "process_group": group})
+    agent.processes.signal_group(group, number)  # a job that ended on its own meanwhile is left alone
+    return HandlerResult(
+        {"id": session.record.id, "signal": ctx.arg_str("signal", "INT").upper(), "process_group": group}
+    )
 
 
-def resize_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
+def resize_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    session = _session(agent, ctx)
     cols, rows = _size(ctx, session.record.cols, session.record.rows)
     if session.running:
         set_window(session.master, cols, rows)  # the kernel sends SIGWINCH to the foreground job
-    registry(runtime).resized(session, cols, rows)
-    return Reply({"id": session.record.id, "cols": cols, "rows": rows})
+    registry(agent).resized(session, cols, rows)
+    return HandlerResult({"id": session.record.id, "cols": cols, "rows": rows})
 
 
-def close_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    record = registry(runtime).close(ctx.arg_str("id"))
-    return Reply(_wire(record))
+def close_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    record = registry(agent).close(ctx.arg_str("id"))
+    return HandlerResult(_wire(record))
 
 
-def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def attach_shell(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stream output from `cursor` as it arrives, until cancelled or the shell ends."""
-    session = _session(runtime, ctx)
+    session = _session(agent, ctx)
     cursor = ctx.arg_int("cursor", session.ring.end)
     while not ctx.cancelled.is_set():
         if session.ring.wait_beyond(cursor, 0.25):
@@ -152,7 +154,7 @@ def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             break
     result = _status(session)
     result["next_cursor"] = cursor
-    return Reply(result)
+    return HandlerResult(result)
 
 
 # The ops this module serves (the op table routes them here).

@@ -10,13 +10,13 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
 from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
 from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Op
 from roost.protocol.names import to_text
 from roost.protocol.records import Key, path_key
@@ -25,19 +25,19 @@ from roost.protocol.records import Key, path_key
 PATCH_RECORD_CHARS = 32 * 1024
 
 
-def snapshots(runtime: AgentRuntime) -> Snapshots:
-    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths, runtime.scratch_dir))
+def snapshots(agent: AgentState) -> Snapshots:
+    return agent.part("snapshots", lambda: Snapshots(agent.state_dir, agent.paths, agent.scratch_dir))
 
 
-def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    store = snapshots(runtime)
+def create_snapshot(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    store = snapshots(agent)
     with store.lock:
-        return Reply(store.create(ctx.arg_str("name")))
+        return HandlerResult(store.create(ctx.arg_str("name")))
 
 
-def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_snapshots(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stream the snapshots as records, the baseline first, then by creation time (`names_only`: by name)."""
-    store = snapshots(runtime)
+    store = snapshots(agent)
     names_only = ctx.arg_bool("names_only", False)
     page = RecordPage(ctx)
     with store.lock:
@@ -48,37 +48,37 @@ def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         key = (rank, when, str(snapshot["name"]).encode())
         if not page.seen(key) and not page.add(key, snapshot):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary())
 
 
-def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    store = snapshots(runtime)
+def delete_snapshot(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+    store = snapshots(agent)
     name = ctx.arg_str("name")
     with store.lock:
         store.delete(name)
-    return Reply({"name": name, "deleted": True})
+    return HandlerResult({"name": name, "deleted": True})
 
 
-def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def reset(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Stop the services and close the shells (they would see files change under them), then
     restore /workspace to the snapshot; one call, one result naming what was stopped.
 
     Raises:
         OpError: snapshot_not_found (nothing is stopped then), invalid_argument.
     """
-    store = snapshots(runtime)
+    store = snapshots(agent)
     name = ctx.arg_str("snapshot", BASELINE)
     with store.lock:
         store.load(name)  # a missing snapshot stops nothing
-        stopped = runtime.stop_children()
+        stopped = agent.stop_children()
         result = store.reset(name)
-    return Reply(
+    return HandlerResult(
         {"snapshot": name, **result, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
     )
 
 
-def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:
-    return [runtime.paths.relative(p) for p in ctx.arg_paths("paths")]
+def _filters(agent: AgentState, ctx: RequestContext) -> list[str]:
+    return [agent.paths.relative(p) for p in ctx.arg_paths("paths")]
 
 
 def _selected(path: str, filters: list[str]) -> bool:
@@ -206,7 +206,7 @@ def _content_loader(store: Snapshots) -> Loader:
     return load
 
 
-def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def diff(agent: AgentState, ctx: RequestContext) -> HandlerResult:
     """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
 
     `max_bytes` caps the patch text of the call. Without `limit` every change
@@ -217,13 +217,13 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     the page's. Ignore rules (`exclude`, `gitignore`, `include_git_dir`)
     leave paths out of both sides: excluded directories are not even scanned.
     """
-    store = snapshots(runtime)
+    store = snapshots(agent)
     against = ctx.arg_str("against", BASELINE)
     stat_only = ctx.arg_bool("stat", False)
     cap = ctx.arg_opt_int("max_bytes", minimum=1)
     page = RecordPage(ctx)
     text = _PatchText(page, cap)
-    changes = _changes(store, against, ctx, _filters(runtime, ctx))
+    changes = _changes(store, against, ctx, _filters(agent, ctx))
     counts = dict(Counter(change.change for change in changes))  # by first appearance, as they are listed
     load = _content_loader(store)
     unshown = 0  # changes listed without their patch (the cap was spent)
@@ -252,7 +252,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             ]
         )
     truncated = unshown > 0 or text.cut_in is not None
-    return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
+    return HandlerResult({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
 
 
 # The ops this module serves (the op table routes them here).
