@@ -290,6 +290,15 @@ def guest_path(value: object, what: str = "path") -> str:
     The agent resolves and confines it; see `roost.protocol.names` for the form.
 
     Raises:
+        InvalidArgument: as `guest_name`.
+    """
+    return to_text(guest_name(value, what))
+
+
+def guest_name(value: object, what: str = "path") -> str:
+    """A path inside the workspace, as `str` (`os.fsdecode` form) or `bytes`, as the native `str` op messages hold.
+
+    Raises:
         InvalidArgument: not a non-empty str or bytes, a NUL byte in it, or a str no bytes decode to.
     """
     if not isinstance(value, str | bytes) or not value:
@@ -303,7 +312,7 @@ def guest_path(value: object, what: str = "path") -> str:
             f"{what} {_shown(value)} holds a surrogate that stands for no byte",
             hint="give the path as bytes, or as os.fsdecode makes it from bytes",
         ) from None
-    return to_text(raw)
+    return os.fsdecode(raw)
 
 
 def name_from_text(text: str, what: str = "path") -> str:

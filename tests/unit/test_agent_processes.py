@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from roost.agent.context import HandlerResult, RequestContext
+from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.state import AgentState
@@ -57,15 +57,16 @@ def agent(tmp_path: Path) -> Iterator[AgentState]:
     made.stop_children()
 
 
-def _call(agent: AgentState, op: str, **args: Any) -> HandlerResult:
+def _call(agent: AgentState, op: str, **args: Any) -> dict[str, Any]:
+    """The op's result as the RESPONSE carries it."""
     ctx = RequestContext(1, op, args, b"", lambda channel, data: None, None, threading.Event())
-    return OpTable(agent).call(ctx)
+    return OpTable(agent).call(ctx).wire_result()
 
 
 def test_an_exec_timing_out_is_started_and_killed_through_the_runtimes_processes(agent: AgentState) -> None:
     processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    result = _call(agent, "exec", argv=["sleep", "30"], timeout=0.2).result
+    result = _call(agent, "exec", argv=["sleep", "30"], timeout=0.2)
     assert result["timed_out"] is True
     assert processes.spawned == [["sleep", "30"]]
     assert ("group", processes.signals[0][1], signal.SIGKILL) in processes.signals
@@ -74,7 +75,7 @@ def test_an_exec_timing_out_is_started_and_killed_through_the_runtimes_processes
 def test_a_shell_is_started_and_signalled_through_the_runtimes_processes(agent: AgentState) -> None:
     processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    shell = _call(agent, "shell.open", command=["sleep", "30"]).result
+    shell = _call(agent, "shell.open", command=["sleep", "30"])
     _call(agent, "shell.signal", id=shell["id"], signal="TERM")
     assert processes.spawned[0][-2:] == ["sleep", "30"]
     assert processes.signals[0] == ("group", shell["pid"], signal.SIGTERM)  # its own group: no job of its own
@@ -83,7 +84,7 @@ def test_a_shell_is_started_and_signalled_through_the_runtimes_processes(agent: 
 def test_a_service_is_started_and_stopped_through_the_runtimes_processes(agent: AgentState) -> None:
     processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    started = _call(agent, "service.start", name="idle", argv=["sleep", "30"]).result
+    started = _call(agent, "service.start", name="idle", argv=["sleep", "30"])
     _call(agent, "service.stop", name="idle", timeout=5)
     assert processes.spawned == [["sleep", "30"]]
     assert ("group", started["pid"], signal.SIGTERM) in processes.signals

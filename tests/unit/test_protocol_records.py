@@ -26,6 +26,9 @@ from roost.agent.server.connection import Connection, agent_info
 from roost.agent.state import AgentState
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
+from roost.protocol.messages import Op
+from roost.protocol.ops import OP_TABLE, Message, OpMessages, wire
+from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
 from roost.rpc import AgentClient, RecordStream
 
@@ -33,21 +36,50 @@ IO_TIMEOUT = 20.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-def emit(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+@dataclass(frozen=True)
+class EmitArgs(PageArgs):
+    OP = "emit"
+    count: int = wire(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class EmitRecord(Message):
+    n: int = wire()
+    path: str = wire()
+
+
+@dataclass(frozen=True)
+class HugeArgs(Message):
+    OP = "huge"
+
+
+@dataclass(frozen=True)
+class HugeResult(Message):
+    entries: tuple[str, ...] = wire()
+
+
+def emit(agent: AgentState, args: EmitArgs, ctx: RequestContext) -> HandlerResult:
     """`count` records `{"n": i, "path": ...}` in order, key `i`; honours cursor and limit."""
-    page = RecordPage(ctx)
-    for i in range(ctx.arg_int("count", 0)):
+    page = RecordPage(ctx, args)
+    for i in range(args.count):
         key = (b"%010d" % i,)
         if page.seen(key):
             continue
-        if not page.add(key, {"n": i, "path": f"/workspace/dir{i // 1000:04d}/f{i:07d}"}):
+        if not page.add(key, EmitRecord(n=i, path=f"/workspace/dir{i // 1000:04d}/f{i:07d}")):
             break
-    return HandlerResult(page.summary())
+    return HandlerResult(page.summary(PageSummary))
 
 
-def huge(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+def huge(agent: AgentState, args: HugeArgs, ctx: RequestContext) -> HandlerResult:
     """A result that does not fit in a header: what every growing result used to be."""
-    return HandlerResult({"entries": ["/workspace/" + "x" * 100] * 2000})
+    return HandlerResult(HugeResult(entries=("/workspace/" + "x" * 100,) * 2000))
+
+
+MESSAGES = {
+    "emit": OpMessages(EmitArgs, PageSummary, EmitRecord),
+    "huge": OpMessages(HugeArgs, HugeResult),
+    Op.PING: OP_TABLE[Op.PING],
+}
 
 
 @dataclass
@@ -67,7 +99,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     root = tmp_path / "ws"
     root.mkdir()
     agent = AgentState(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
-    ops = OpTable(agent, {"emit": emit, "huge": huge, "ping": ping})
+    ops = OpTable(agent, {"emit": emit, "huge": huge, "ping": ping}, MESSAGES)
     agent_sock, host_sock = socket.socketpair()
     host_sock.settimeout(IO_TIMEOUT)  # a broken agent fails the test instead of hanging it
     thread = threading.Thread(target=Connection(agent_sock, ops, agent_info()).serve, daemon=True)

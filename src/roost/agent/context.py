@@ -1,9 +1,11 @@
 """What an operation handler sees of its request: arguments, body, upload, output.
 
-Handlers are plain functions ``handler(ctx) -> HandlerResult``. They never touch the
-connection: they read `ctx.args`/`ctx.body`/`ctx.upload()`, stream with
-`ctx.send(channel, data)`, watch `ctx.cancelled`, and return a `HandlerResult` or
-raise `OpError`.
+Handlers are plain functions ``handler(agent, args, ctx) -> HandlerResult``:
+`args` is the op's argument message (`roost.protocol.ops`), decoded and
+checked by the op table before the handler runs. They never touch the
+connection: they read `ctx.body`/`ctx.upload()`, stream with
+`ctx.send(channel, data)`, watch `ctx.cancelled`, and return a
+`HandlerResult` holding the op's result message, or raise `OpError`.
 
 Imports: protocol and the standard library only.
 """
@@ -12,20 +14,25 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from roost.protocol import Code, OpError
 from roost.protocol.names import NameFormError, from_text
+from roost.protocol.ops.message import Message
 
 
 @dataclass(frozen=True)
 class HandlerResult:
-    """The final answer of an operation: a JSON result and an optional body."""
+    """What a handler returns: its op's result message (`roost.protocol.ops`) and an optional body."""
 
-    result: dict[str, Any] = field(default_factory=dict)
+    result: Message | dict[str, Any] = field(default_factory=dict)
     body: bytes = b""
+
+    def wire_result(self) -> dict[str, Any]:
+        """The result as the RESPONSE carries it."""
+        return self.result.to_wire() if isinstance(self.result, Message) else self.result
 
 
 class UploadBuffer:
@@ -198,6 +205,14 @@ def _native_path(name: str, text: str) -> str:
         raise OpError(
             Code.INVALID_ARGUMENT, f"argument {name!r}: {exc}", hint="quote names as roost lists them"
         ) from None
+
+
+def command_argv(argv: Sequence[str] | None, command: str | None) -> list[str]:
+    """What to run, as an argv: `argv` itself, or the script `command` for bash where the workspace has it, else sh.
+
+    The op's message has checked that exactly one is given.
+    """
+    return list(argv) if argv is not None else [_shell(), "-c", str(command)]
 
 
 def _shell() -> str:

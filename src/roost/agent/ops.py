@@ -7,8 +7,8 @@ idle agent stays small (tarfile alone pulls in compression modules it may
 never need) and starts fast.
 
 Imports: the request core (`context`, `state`), the operation packages'
-handler modules (lazily, in the loaders), protocol and the standard
-library. Never the server.
+handler modules (lazily, in the loaders), protocol (with its op messages)
+and the standard library. Never the server.
 """
 
 from __future__ import annotations
@@ -17,26 +17,30 @@ import errno
 import os
 import threading
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from roost.agent.context import HandlerResult, RequestContext
-from roost.agent.state import AgentState, Handler
+from roost.agent.state import AgentState, Handler, LegacyHandler
 from roost.protocol import Code, Op, OpError
+from roost.protocol.ops import OP_TABLE, OpMessages
+from roost.protocol.ops.agent import PingArgs, PingResult, ShutdownArgs, ShutdownResult
 
-Handlers = Mapping[str, Handler]
+Handlers = Mapping[str, Handler | LegacyHandler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def ping(agent: AgentState, ctx: RequestContext) -> HandlerResult:
-    return HandlerResult({"pong": True, "pid": os.getpid()})
+def ping(agent: AgentState, args: PingArgs, ctx: RequestContext) -> HandlerResult:
+    return HandlerResult(PingResult(pong=True, pid=os.getpid()))
 
 
-def shutdown(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+def shutdown(agent: AgentState, args: ShutdownArgs, ctx: RequestContext) -> HandlerResult:
     """Stop services and close shells before answering, so their records say so."""
     agent.shutdown.set()
     stopped = agent.stop_children()
-    return HandlerResult(
-        {"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
+    result = ShutdownResult(
+        stopping=True, services_stopped=tuple(stopped["services"]), shells_closed=tuple(stopped["shells"])
     )
+    return HandlerResult(result)
 
 
 # The loaders: each imports one handler module, the first time one of its ops is called.
@@ -124,17 +128,20 @@ ROUTES: dict[str, Loader] = {
 class OpTable:
     """Resolves op names to handlers and calls them with the agent."""
 
-    def __init__(self, agent: AgentState, handlers: Handlers | None = None) -> None:
-        """`handlers` (tests): serve exactly these, in place of the agent's own ops."""
+    def __init__(
+        self, agent: AgentState, handlers: Handlers | None = None, messages: Mapping[str, OpMessages] | None = None
+    ) -> None:
+        """`handlers` and their `messages` (tests): serve exactly these, in place of the agent's own ops."""
         self.agent = agent
+        self._messages: Mapping[str, OpMessages] = OP_TABLE if messages is None else messages
         self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
-        self._loaded: dict[str, Handler] = {}
+        self._loaded: dict[str, Handler | LegacyHandler] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self._routes)
 
-    def _resolve(self, op: str) -> Handler:
+    def _resolve(self, op: str) -> Handler | LegacyHandler:
         with self._lock:
             handler = self._loaded.get(op)
             if handler is None:
@@ -145,14 +152,18 @@ class OpTable:
             return handler
 
     def call(self, ctx: RequestContext) -> HandlerResult:
-        """Run the op's handler; a full disk becomes `disk_full` here, once, for every op.
+        """Decode the op's argument message and run its handler; a full disk becomes `disk_full` here, once.
 
         Raises:
-            OpError: the handler's own error, or disk_full.
+            OpError: invalid_argument for arguments that do not make the op's message, the handler's
+                own error, or disk_full.
         """
         handler = self._resolve(ctx.op)
+        messages = self._messages.get(ctx.op)
         try:
-            return handler(self.agent, ctx)
+            if messages is None:
+                return cast(LegacyHandler, handler)(self.agent, ctx)
+            return cast(Handler, handler)(self.agent, messages.args.from_wire(ctx.args), ctx)
         except OSError as exc:
             if exc.errno not in _DISK_FULL_ERRNOS:
                 raise

@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from roost.errors import CHECK_WORKSPACE, AgentError, ProtocolError, RoostError, error_from_code
 from roost.protocol import (
@@ -30,11 +30,15 @@ from roost.protocol import (
     Frame,
     FrameError,
     Kind,
+    OpError,
     read_frame,
     write_frame,
 )
 from roost.protocol.identity import AgentIdentity, new_nonce
 from roost.protocol.messages import STREAM_WINDOW_BYTES
+from roost.protocol.ops.message import Message
+
+M = TypeVar("M", bound=Message)
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -55,6 +59,26 @@ class AgentReply:
     result: dict[str, Any]
     body: bytes = b""
     streams: dict[str, bytes] = field(default_factory=dict)
+
+    def result_as(self, message: type[M]) -> M:
+        """The result as the op's result message (`roost.protocol.ops`).
+
+        Raises:
+            ProtocolError: the agent sent a result that is not one.
+        """
+        return received(message, self.result)
+
+
+def received(message: type[M], data: dict[str, Any]) -> M:
+    """`message` made from what the agent sent.
+
+    Raises:
+        ProtocolError: it does not make one: the agent does not speak our protocol.
+    """
+    try:
+        return message.from_wire(data)
+    except OpError as exc:
+        raise ProtocolError(f"the agent sent a {message.__name__} that does not check: {exc.message}") from None
 
 
 class _Broken:

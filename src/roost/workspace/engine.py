@@ -7,7 +7,7 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, rpc, store (records, states), workspace.recovery, errors and the standard library.
+Imports: backends, protocol's op messages, rpc, store (records, states), workspace.recovery, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
+from roost.protocol.ops import Message
 from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
@@ -136,7 +137,12 @@ class Engine:
         return client
 
     def call_until(
-        self, record: WorkspaceRecord, op: str, args: dict[str, Any], on_data: OnData, stop: threading.Event
+        self,
+        record: WorkspaceRecord,
+        op: str | Message,
+        args: dict[str, Any] | None,
+        on_data: OnData,
+        stop: threading.Event,
     ) -> AgentReply:
         """Run a streaming call (attach, follow) and cancel it once `stop` is set.
 
@@ -154,7 +160,7 @@ class Engine:
             if started:
                 self.cancel(record, started[0])
 
-        threading.Thread(target=watch, name=f"{op}-stop", daemon=True).start()
+        threading.Thread(target=watch, name=f"{_op_name(op)}-stop", daemon=True).start()
         try:
             return self.call(record, op, args, on_data=on_data, on_start=begun)
         finally:
@@ -183,7 +189,7 @@ class Engine:
     def call(
         self,
         record: WorkspaceRecord,
-        op: str,
+        op: str | Message,
         args: dict[str, Any] | None = None,
         body: bytes = b"",
         *,
@@ -193,12 +199,15 @@ class Engine:
     ) -> AgentReply:
         """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
 
+        `op`: the op's argument message (`roost.protocol.ops`), or an op name with its `args`.
+
         Raises:
             RoostError: the operation's error; when the agent is gone, `agent_unreachable`,
                 `agent_disconnected` or `workspace_unhealthy`, each with the restart remedy.
         """
         try:
-            return self.agent(record).call(op, args, body, upload=upload, on_data=on_data, on_start=on_start)
+            name, wire_args = _request(op, args)
+            return self.agent(record).call(name, wire_args, body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
             self._explain(record, exc)
             raise
@@ -207,7 +216,7 @@ class Engine:
     def stream(
         self,
         record: WorkspaceRecord,
-        op: str,
+        op: str | Message,
         args: dict[str, Any] | None = None,
         *,
         upload: Iterable[bytes] | None = None,
@@ -221,7 +230,8 @@ class Engine:
             RoostError: as `call`.
         """
         try:
-            with self.agent(record).stream(op, args, upload=upload) as stream:
+            name, wire_args = _request(op, args)
+            with self.agent(record).stream(name, wire_args, upload=upload) as stream:
                 yield stream
         except RoostError as exc:
             self._explain(record, exc)
@@ -231,7 +241,7 @@ class Engine:
     def records(
         self,
         record: WorkspaceRecord,
-        op: str,
+        op: str | Message,
         args: dict[str, Any] | None = None,
         *,
         upload: Iterable[bytes] | None = None,
@@ -297,3 +307,14 @@ class Engine:
             return self.store.update(record.id, mark)
         except RoostError:
             return mark(record)
+
+
+def _op_name(op: str | Message) -> str:
+    return op if isinstance(op, str) else op.OP
+
+
+def _request(op: str | Message, args: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+    """The op's name and wire arguments, from its argument message or as given."""
+    if isinstance(op, Message):
+        return op.OP, op.to_wire()
+    return op, args

@@ -23,7 +23,7 @@ from typing import Any
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
-from roost.agent.state import AgentState, Handler
+from roost.agent.state import AgentState, LegacyHandler
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, Op, OpError
 
@@ -196,6 +196,6 @@ def _supervise(
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, LegacyHandler] = {
     Op.EXEC: run_exec,
 }

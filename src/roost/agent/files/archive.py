@@ -28,7 +28,7 @@ from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.fs.resolve import Beneath, Location
-from roost.agent.state import AgentState, Handler
+from roost.agent.state import AgentState, LegacyHandler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text
@@ -510,7 +510,7 @@ def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, LegacyHandler] = {
     Op.ARCHIVE_IMPORT: import_archive,
     Op.ARCHIVE_EXPORT: export_archive,
 }

@@ -25,7 +25,7 @@ from roost.agent.fs import dirfd
 from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
-from roost.agent.state import AgentState, Handler
+from roost.agent.state import AgentState, LegacyHandler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
 from roost.protocol.limits import MAX_FILE_OFFSET
@@ -100,7 +100,7 @@ def list_files(agent: AgentState, ctx: RequestContext) -> HandlerResult:
             key = path_key(posixpath.basename(found.rel))
             if not page.seen(key):
                 page.add(key, _entry(found.rel, st, found.dir_fd, found.name))
-            return HandlerResult({"path": to_text(top), **page.summary()})
+            return HandlerResult({"path": to_text(top), **page.summary_fields()})
         try:
             fd = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
         except OSError as exc:
@@ -114,7 +114,7 @@ def list_files(agent: AgentState, ctx: RequestContext) -> HandlerResult:
                 break
     finally:
         os.close(fd)
-    return HandlerResult({"path": to_text(top), **page.summary()})
+    return HandlerResult({"path": to_text(top), **page.summary_fields()})
 
 
 def _children(fd: int, after: tuple[bytes, ...] | None) -> Iterator[Found]:
@@ -247,7 +247,7 @@ def delete_file(agent: AgentState, ctx: RequestContext) -> HandlerResult:
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, LegacyHandler] = {
     Op.FILE_LIST: list_files,
     Op.FILE_READ: read_file,
     Op.FILE_WRITE: write_file,

@@ -22,11 +22,12 @@ from typing import Any
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs import dirfd
-from roost.agent.fs.paths import GUEST_ROOT, WorkspacePaths
-from roost.agent.state import AgentState, Handler
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.state import AgentState, LegacyHandler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.names import NameFormError, from_text, to_text
+from roost.protocol.ops.message import GUEST_ROOT
 from roost.protocol.records import RecordWriter
 
 HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -484,6 +485,6 @@ def apply_patch(agent: AgentState, ctx: RequestContext) -> HandlerResult:
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, LegacyHandler] = {
     Op.PATCH_APPLY: apply_patch,
 }

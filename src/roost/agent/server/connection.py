@@ -229,7 +229,7 @@ class Connection:
         try:
             reply = self._ops.call(ctx)
             self._try_write(
-                Kind.RESPONSE, {"id": rid, "result": reply.result}, reply.body, what=f"the result of {ctx.op}"
+                Kind.RESPONSE, {"id": rid, "result": reply.wire_result()}, reply.body, what=f"the result of {ctx.op}"
             )
         except OpError as exc:
             self._try_write(Kind.ERROR, exc.to_header(rid))

@@ -16,7 +16,7 @@ from roost.agent.record_page import RecordPage
 from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
 from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
 from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
-from roost.agent.state import AgentState, Handler
+from roost.agent.state import AgentState, LegacyHandler
 from roost.protocol import Op
 from roost.protocol.names import to_text
 from roost.protocol.records import Key, path_key
@@ -48,7 +48,7 @@ def list_snapshots(agent: AgentState, ctx: RequestContext) -> HandlerResult:
         key = (rank, when, str(snapshot["name"]).encode())
         if not page.seen(key) and not page.add(key, snapshot):
             break
-    return HandlerResult(page.summary())
+    return HandlerResult(page.summary_fields())
 
 
 def delete_snapshot(agent: AgentState, ctx: RequestContext) -> HandlerResult:
@@ -252,11 +252,11 @@ def diff(agent: AgentState, ctx: RequestContext) -> HandlerResult:
             ]
         )
     truncated = unshown > 0 or text.cut_in is not None
-    return HandlerResult({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
+    return HandlerResult({"against": against, "counts": counts, "truncated": truncated, **page.summary_fields()})
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, LegacyHandler] = {
     Op.SNAPSHOT_CREATE: create_snapshot,
     Op.SNAPSHOT_LIST: list_snapshots,
     Op.SNAPSHOT_DELETE: delete_snapshot,
