@@ -30,15 +30,18 @@ from roost.models import (
     WriteResult,
 )
 from roost.protocol import Op
-from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
+from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
+from roost.protocol.ops.execs import ExecArgs, ExecOutcome
+from roost.protocol.ops.message import GUEST_ROOT
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.engine import Engine
+from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
 from roost.workspace.wire_names import received_name, received_opt_name
 
-DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
+DEFAULT_MAX_OUTPUT = DEFAULT_EXEC_OUTPUT_BYTES
 # Per stream, what the exec history keeps of any exec for later paging.
 HISTORY_CAP = 4 * 1024 * 1024
 OutputCallback = Callable[[str, bytes], None]
@@ -53,26 +56,29 @@ class ExecSpec:
     stdin: bytes | None = None
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
 
-    def args(self) -> dict[str, Any]:
+    def args(self) -> ExecArgs:
         """The agent's arguments, every one checked first.
 
         Raises:
             InvalidArgument: a bad command, cwd, env, timeout, stdin or output cap.
         """
         command = arguments.command(self.command)
-        args: dict[str, Any] = {"command" if isinstance(command, str) else "argv": command}
-        args["env"] = arguments.env_vars(self.env)
+        env = arguments.env_vars(self.env)
         if self.max_output_bytes is not None:
             arguments.whole_number(self.max_output_bytes, "max_output_bytes", 0, MAX_FILE_OFFSET, unit="bytes")
-        args["max_output_bytes"] = self.max_output_bytes
-        if self.cwd is not None:
-            args["cwd"] = arguments.guest_path(self.cwd, "cwd")
+        cwd = GUEST_ROOT if self.cwd is None else arguments.guest_name(self.cwd, "cwd")
         timeout = arguments.exec_timeout(self.timeout)
-        if timeout is not None:
-            args["timeout"] = timeout
         if self.stdin is not None and not isinstance(self.stdin, bytes | bytearray):
             raise InvalidArgument("stdin must be text or bytes", hint="e.g. stdin='input\\n'")
-        return args
+        with checked_args():
+            return ExecArgs(
+                argv=None if isinstance(command, str) else tuple(command),
+                command=command if isinstance(command, str) else None,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                max_output_bytes=self.max_output_bytes,
+            )
 
     def display(self) -> str:
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
@@ -101,29 +107,23 @@ def run_exec(
 
     started_at = utc_now()
     try:
-        reply = engine.call(
-            record,
-            Op.EXEC,
-            args,
-            upload=[spec.stdin] if spec.stdin is not None else None,
-            on_data=on_data,
-        )
+        reply = engine.call(record, args, upload=[spec.stdin] if spec.stdin is not None else None, on_data=on_data)
+        outcome = reply.result_as(ExecOutcome)
     except RoostError as exc:
         _log(engine, record, spec, started_at, None, captured, error=exc.code)
         raise
-    result = reply.result
-    exec_id, history_error = _log(engine, record, spec, started_at, result, captured)
+    exec_id, history_error = _log(engine, record, spec, started_at, outcome, captured)
     return ExecResult(
-        exit_code=result.get("exit_code"),
-        signal=result.get("signal"),
-        timed_out=bool(result.get("timed_out")),
-        duration_ms=float(result.get("duration_ms", 0.0)),
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        timed_out=outcome.timed_out,
+        duration_ms=float(outcome.duration_ms),
         stdout=captured["stdout"].decode("utf-8", errors="replace"),
         stderr=captured["stderr"].decode("utf-8", errors="replace"),
-        stdout_bytes=int(result.get("stdout_bytes", 0)),
-        stderr_bytes=int(result.get("stderr_bytes", 0)),
-        stdout_truncated=len(captured["stdout"]) < int(result.get("stdout_bytes", 0)),
-        stderr_truncated=len(captured["stderr"]) < int(result.get("stderr_bytes", 0)),
+        stdout_bytes=outcome.stdout_bytes,
+        stderr_bytes=outcome.stderr_bytes,
+        stdout_truncated=len(captured["stdout"]) < outcome.stdout_bytes,
+        stderr_truncated=len(captured["stderr"]) < outcome.stderr_bytes,
         exec_id=exec_id,
         history_error=history_error,
     )
@@ -134,7 +134,7 @@ def _log(
     record: WorkspaceRecord,
     spec: ExecSpec,
     started_at: str,
-    result: dict[str, Any] | None,
+    outcome: ExecOutcome | None,
     captured: dict[str, bytearray],
     *,
     error: str | None = None,
@@ -144,7 +144,7 @@ def _log(
     Best effort: the command has run, so a history that cannot be written (a
     full disk, a workspace deleted meanwhile) never turns its result into an error.
     """
-    result = result or {}
+    result = outcome or ExecOutcome()
     history = ExecHistory(engine.store.dir(record.id))
     try:
         with engine.store.lock(record.id):
@@ -156,12 +156,12 @@ def _log(
                     started_at=started_at,
                     command=spec.display(),
                     cwd=spec.cwd or "/workspace",
-                    exit_code=result.get("exit_code"),
-                    signal=result.get("signal"),
-                    timed_out=bool(result.get("timed_out")),
-                    duration_ms=float(result.get("duration_ms", 0.0)),
-                    stdout_bytes=int(result.get("stdout_bytes", 0)),
-                    stderr_bytes=int(result.get("stderr_bytes", 0)),
+                    exit_code=result.exit_code,
+                    signal=result.signal,
+                    timed_out=result.timed_out,
+                    duration_ms=float(result.duration_ms),
+                    stdout_bytes=result.stdout_bytes,
+                    stderr_bytes=result.stderr_bytes,
                     error=error,
                 ),
                 bytes(captured["stdout"][:HISTORY_CAP]),

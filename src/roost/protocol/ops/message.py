@@ -15,8 +15,9 @@ side, runs the same checks, so a message that exists is a valid one:
   the models do) and travels in its text form (`roost.protocol.names`);
 * `check()`: the rules across fields, run after the fields' own checks.
 
-On the wire an absent key and null both take the field's default; a field
-without one must be given. Keys a message does not know are ignored (a
+On the wire an absent key and null both take the field's default (but for
+a field made with `null_is_value`, where null means None); a field without
+one must be given. Keys a message does not know are ignored (a
 newer peer may send more). Every failure is `OpError(invalid_argument)`:
 the agent sends it back as is; the host turns one met in a result into a
 protocol error and one met in its own arguments into `InvalidArgument`.
@@ -43,6 +44,7 @@ __all__ = ["GUEST_ROOT", "Message", "invalid", "wire"]
 GUEST_ROOT = "/workspace"
 
 _NO_DEFAULT: Any = dataclasses.MISSING
+_ABSENT: Any = object()  # a key the wire object does not have
 
 
 def wire(
@@ -53,6 +55,7 @@ def wire(
     maximum: float | None = None,
     choices: tuple[str, ...] | None = None,
     name: bool = False,
+    null_is_value: bool = False,
     hint: str = "",
 ) -> Any:
     """A message field with bounds (see the module docstring); `default` as for `dataclasses.field`."""
@@ -62,6 +65,7 @@ def wire(
         "maximum": maximum,
         "choices": choices,
         "name": name,
+        "null_is_value": null_is_value,
         "hint": hint,
     }
     if isinstance(default, dict | list):
@@ -86,7 +90,9 @@ class _Field:
 
     def decode(self, raw: Any) -> Any:
         """The wire value as the field holds it (a name's native form, a nested message); checks come later."""
-        if raw is None:
+        if raw is None and self.meta.get("null_is_value") and self.optional:
+            return None
+        if raw is None or raw is _ABSENT:
             if self.default is not _NO_DEFAULT or self.optional:
                 return None if self.default is _NO_DEFAULT else self.default
             raise invalid(f"{self.key!r} is required", hint=self.hint())
@@ -244,7 +250,7 @@ class Message:
         """
         if not isinstance(data, Mapping):
             raise invalid(f"{cls.__name__} must be an object", hint="give it as a JSON object (a dict)")
-        values = {field.key: field.decode(data.get(field.key)) for field in _fields_of(cls)}
+        values = {field.key: field.decode(data.get(field.key, _ABSENT)) for field in _fields_of(cls)}
         return cls(**values)
 
     def to_wire(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roost.protocol.messages import Op
-from roost.protocol.ops import agent, services, shells
+from roost.protocol.ops import agent, execs, services, shells
 from roost.protocol.ops.message import Message
 
 __all__ = ["OP_TABLE", "OpMessages"]
@@ -31,6 +31,7 @@ class OpMessages:
 OP_TABLE: dict[str, OpMessages] = {
     Op.PING: OpMessages(agent.PingArgs, agent.PingResult),
     Op.SHUTDOWN: OpMessages(agent.ShutdownArgs, agent.ShutdownResult),
+    Op.EXEC: OpMessages(execs.ExecArgs, execs.ExecOutcome),
     Op.SHELL_OPEN: OpMessages(shells.ShellOpenArgs, shells.ShellState),
     Op.SHELL_LIST: OpMessages(shells.ShellListArgs, shells.ShellListResult, shells.ShellState),
     Op.SHELL_READ: OpMessages(shells.ShellReadArgs, shells.ShellReadResult),
