@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from roost.agent.context import RequestContext, UploadBuffer
-from roost.agent.files.archive import export_archive, import_archive
 from roost.agent.fs import dirfd
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
 from roost.agent.state import AgentState
 from roost.protocol import OpError
 
@@ -49,12 +49,12 @@ def _context(
 
 def _import(agent: AgentState, data: bytes, **args: object) -> dict[str, object]:
     ctx, _ = _context("archive.import", args, data)
-    return import_archive(agent, ctx).result
+    return OpTable(agent).call(ctx).wire_result()
 
 
 def _export(agent: AgentState, **args: object) -> tuple[bytes, dict[str, object]]:
     ctx, sent = _context("archive.export", args)
-    result = export_archive(agent, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     assert all(channel == "data" for channel, _ in sent)
     return b"".join(data for _, data in sent), result
 
@@ -311,7 +311,7 @@ def test_import_cancelled_leaves_dest_untouched(agent: AgentState, ws: Path) -> 
     ctx, _ = _context("archive.import", {}, _tar(_file("a"), _file("b")))
     ctx.cancelled.set()
     with pytest.raises(OpError) as err:
-        import_archive(agent, ctx)
+        OpTable(agent).call(ctx)
     assert err.value.code == "cancelled"
     assert _snapshot(ws) == {}
     assert _scratch_is_empty(agent)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from roost.agent.context import RequestContext
-from roost.agent.files.patch import apply_patch
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
 from roost.agent.state import AgentState
 from roost.protocol import OpError
 from roost.protocol.messages import CH_RECORDS
@@ -45,7 +45,7 @@ def _apply(agent: AgentState, patch: str, *, as_body: bool = False, **args: obje
         sent.append(data)
 
     ctx = RequestContext(1, "patch.apply", args, body, send, None, threading.Event())
-    result = apply_patch(agent, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     files = [record for body in sent for record in decode_records(body)]
     assert result["count"] == len(files)
     return {**result, "files": files}

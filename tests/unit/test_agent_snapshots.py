@@ -20,12 +20,14 @@ import pytest
 from helpers import wait_until
 from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.ops import OpTable
 from roost.agent.snapshots.content import ContentStore
-from roost.agent.snapshots.handlers import diff
-from roost.agent.snapshots.named import BASELINE, Snapshots, check_name, compare
+from roost.agent.snapshots.named import Snapshots, compare
 from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry
 from roost.agent.state import AgentState
-from roost.protocol import Code, OpError
+from roost.protocol import Code, Op, OpError
+from roost.protocol.ops.snapshots import BASELINE
+from roost.protocol.ops.snapshots import check_snapshot_name as check_name
 from roost.protocol.records import decode_records
 
 State = dict[str, tuple[str, int, bytes | str | None]]
@@ -323,9 +325,9 @@ def call_diff(agent: AgentState, **args: Any) -> tuple[dict[str, Any], str, list
     """The op's result with the change records it streamed under `changes`, its patch text, and its DATA bodies."""
     sent: list[tuple[str, bytes]] = []
     ctx = RequestContext(
-        1, "diff", args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
+        1, Op.DIFF, args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
     )
-    result = diff(agent, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     assert {channel for channel, _ in sent} <= {"records"}
     chunks = [data for _, data in sent]
     records = [record for chunk in chunks for record in decode_records(chunk)]

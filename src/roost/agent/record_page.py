@@ -67,9 +67,9 @@ class RecordPage:
         assert self._last is not None, "a page holds at least one record"
         self.next_cursor = encode_cursor(self._last)
 
-    def attach(self, record: dict[str, Any]) -> None:
+    def attach(self, record: Message) -> None:
         """Send a record that belongs to the last one added (a piece of its patch, say); not counted."""
-        self._writer.add(record)
+        self._writer.add(record.to_wire())
 
     def summary(self, result: type[Summary], **totals: Any) -> Summary:
         """Send what is buffered; the op's RESPONSE: `count`, `next_cursor` and the op's own `totals`."""

@@ -4,7 +4,7 @@ Each function turns typed arguments into one agent call and the reply into
 a model value. Exec results are also written to the workspace's bounded
 history, so `workspace logs` and output paging work from any later process.
 
-Imports: models, protocol, store, workspace siblings, errors.
+Imports: arguments, models, protocol (the op messages), store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from roost import arguments
 from roost.confinement import HostArg
@@ -29,17 +28,34 @@ from roost.models import (
     SyncResult,
     WriteResult,
 )
-from roost.protocol import Op
 from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.protocol.ops.execs import ExecArgs, ExecOutcome
+from roost.protocol.ops.files import (
+    FileDeleteArgs,
+    FileDeleteResult,
+    FileListArgs,
+    FileListResult,
+    FileReadArgs,
+    FileReadResult,
+    FileRecord,
+    FileStatArgs,
+    FileWriteArgs,
+    FileWriteResult,
+)
 from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.ops.transfer import (
+    ArchiveImportArgs,
+    ArchiveImportResult,
+    PatchApplyArgs,
+    PatchApplyResult,
+    PatchedFileRecord,
+)
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
-from roost.workspace.wire_names import received_name, received_opt_name
 
 DEFAULT_MAX_OUTPUT = DEFAULT_EXEC_OUTPUT_BYTES
 # Per stream, what the exec history keeps of any exec for later paging.
@@ -172,16 +188,23 @@ def _log(
         return None, f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
 
 
-def _entry(data: dict[str, Any]) -> FileEntry:
+def file_entry(found: FileRecord) -> FileEntry:
+    """A file as the models show it, from the agent's record."""
     return FileEntry(
-        path=received_name(data["path"]),
-        name=received_name(data["name"]),
-        type=str(data["type"]),
-        size=int(data["size"]),
-        mode=int(data["mode"]),
-        mtime=float(data["mtime"]),
-        target=received_opt_name(data.get("target")),
+        path=found.path,
+        name=found.name,
+        type=found.type,
+        size=found.size,
+        mode=found.mode,
+        mtime=float(found.mtime),
+        target=found.target,
     )
+
+
+def _list_args(path: str | bytes, recursive: bool, cursor: str | None = None, limit: int | None = None) -> FileListArgs:
+    where = arguments.guest_name(path)
+    with checked_args():
+        return FileListArgs(path=where, recursive=bool(recursive), cursor=cursor, limit=limit)
 
 
 def iter_files(
@@ -195,8 +218,7 @@ def iter_files(
         InvalidArgument: a bad path, at once.
         RoostError: path_not_found, path_outside_workspace and the agent's other errors, when iterated.
     """
-    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    return Streamed(engine, record, Op.FILE_LIST, args, _entry)
+    return Streamed(engine, record, _list_args(path, recursive), FileRecord, file_entry)
 
 
 def list_files(
@@ -214,59 +236,59 @@ def list_files(
         InvalidArgument: a bad path, cursor or limit, before any call.
         RoostError: as `iter_files`.
     """
-    args: dict[str, Any] = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    args["cursor"] = arguments.list_cursor(cursor)
-    args["limit"] = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
-    with engine.records(record, Op.FILE_LIST, args) as stream:
-        entries = tuple(_entry(item) for item in stream)
-        result = stream.result
-    next_cursor = result.get("next_cursor")
-    return FileListing(
-        received_name(result.get("path", args["path"])),
-        entries,
-        next_cursor is not None,
-        str(next_cursor) if next_cursor else None,
+    page = _list_args(
+        path,
+        recursive,
+        arguments.list_cursor(cursor),
+        arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
     )
+    with engine.records(record, page) as stream:
+        entries = tuple(file_entry(item) for item in stream.records_as(FileRecord))
+        result = stream.result_as(FileListResult)
+    next_cursor = result.next_cursor
+    return FileListing(result.path, entries, next_cursor is not None, next_cursor or None)
 
 
 def stat_file(engine: Engine, record: WorkspaceRecord, path: str | bytes) -> FileEntry:
-    return _entry(engine.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
+    where = arguments.guest_name(path)
+    with checked_args():
+        args = FileStatArgs(path=where)
+    return file_entry(engine.call(record, args).result_as(FileRecord))
 
 
 def read_file(
     engine: Engine, record: WorkspaceRecord, path: str | bytes, offset: int = 0, max_bytes: int | None = None
 ) -> FileContent:
     """Raises: InvalidArgument: a bad path, offset or size (read_too_large above 8 MiB), before any call."""
-    args: dict[str, Any] = {"path": arguments.guest_path(path), "offset": arguments.file_offset(offset)}
-    if max_bytes is not None:
-        args["max_bytes"] = arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
-    reply = engine.call(record, Op.FILE_READ, args)
-    result = reply.result
-    return FileContent(
-        path=received_name(result["path"]),
-        size=int(result["size"]),
-        offset=int(result["offset"]),
-        data=reply.body,
-        eof=bool(result["eof"]),
-    )
+    where = arguments.guest_name(path)
+    start = arguments.file_offset(offset)
+    size = None if max_bytes is None else arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
+    with checked_args():
+        args = FileReadArgs(path=where, offset=start) if size is None else FileReadArgs(where, start, size)
+    reply = engine.call(record, args)
+    result = reply.result_as(FileReadResult)
+    return FileContent(path=result.path, size=result.size, offset=result.offset, data=reply.body, eof=result.eof)
 
 
 def write_file(
     engine: Engine, record: WorkspaceRecord, path: str | bytes, data: bytes, mode: int | None = None
 ) -> WriteResult:
-    args: dict[str, Any] = {"path": arguments.guest_path(path)}
-    if mode is not None:
-        args["mode"] = arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
+    where = arguments.guest_name(path)
+    checked_mode = None if mode is None else arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
     if not isinstance(data, bytes | bytearray):
         raise InvalidArgument(f"file content must be text or bytes, not {type(data).__name__}", hint="e.g. 'hello\\n'")
-    result = engine.call(record, Op.FILE_WRITE, args, upload=[data]).result
-    return WriteResult(received_name(result["path"]), int(result["size"]), int(result["mode"]))
+    with checked_args():
+        args = FileWriteArgs(path=where, mode=checked_mode)
+    result = engine.call(record, args, upload=[data]).result_as(FileWriteResult)
+    return WriteResult(result.path, result.size, result.mode)
 
 
 def delete_file(engine: Engine, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> DeleteResult:
-    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    result = engine.call(record, Op.FILE_DELETE, args).result
-    return DeleteResult(received_name(result["path"]), str(result["type"]))
+    where = arguments.guest_name(path)
+    with checked_args():
+        args = FileDeleteArgs(path=where, recursive=bool(recursive))
+    result = engine.call(record, args).result_as(FileDeleteResult)
+    return DeleteResult(result.path, result.type)
 
 
 def sync_push(
@@ -278,16 +300,18 @@ def sync_push(
         NotFound: seed_not_found for a missing source.
         RoostError: archive_rejected for unsafe members (nothing is changed).
     """
-    args = {"dest": arguments.guest_path(dest, "dest"), "delete": bool(delete)}
+    where = arguments.guest_name(dest, "dest")
+    with checked_args():
+        args = ArchiveImportArgs(dest=where, delete=bool(delete))
     stream = tar_stream(source, home=engine.home)
-    result = engine.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
+    result = engine.call(record, args, upload=stream).result_as(ArchiveImportResult)
     return SyncResult(
-        dest=received_name(result.get("dest", args["dest"])),
-        files=int(result.get("files", 0)),
-        dirs=int(result.get("dirs", 0)),
-        symlinks=int(result.get("symlinks", 0)),
-        bytes=int(result.get("bytes", 0)),
-        deleted=int(result.get("deleted", 0)),
+        dest=result.dest,
+        files=result.files,
+        dirs=result.dirs,
+        symlinks=result.symlinks,
+        bytes=result.bytes,
+        deleted=result.deleted,
     )
 
 
@@ -301,7 +325,9 @@ def apply_patch(engine: Engine, record: WorkspaceRecord, patch: str | bytes, dry
         raise InvalidArgument("the patch is empty", hint="give the text of a unified diff, e.g. from git diff")
     # A patch names files by their bytes: text that came from bytes (os.fsdecode) goes back to them.
     data = patch if isinstance(patch, bytes) else patch.encode("utf-8", "surrogateescape")
-    with engine.records(record, Op.PATCH_APPLY, {"dry_run": dry_run}, upload=[data]) as stream:
-        files = tuple(PatchedFile(received_name(f["path"]), str(f["action"]), int(f["hunks"])) for f in stream)
-        result = stream.result
-    return PatchResult(files, bool(result.get("dry_run", dry_run)))
+    with checked_args():
+        args = PatchApplyArgs(dry_run=bool(dry_run))
+    with engine.records(record, args, upload=[data]) as stream:
+        files = tuple(PatchedFile(f.path, f.action, f.hunks) for f in stream.records_as(PatchedFileRecord))
+        result = stream.result_as(PatchApplyResult)
+    return PatchResult(files, result.dry_run)

@@ -28,10 +28,10 @@ from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.fs.resolve import Beneath, Location
-from roost.agent.state import AgentState, LegacyHandler
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
-from roost.protocol.names import to_text
+from roost.protocol.ops.transfer import ArchiveExportArgs, ArchiveExportResult, ArchiveImportArgs, ArchiveImportResult
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -342,15 +342,14 @@ def _check_dest(agent: AgentState, guest: str) -> None:
             raise
 
 
-def import_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+def import_archive(agent: AgentState, args: ArchiveImportArgs, ctx: RequestContext) -> HandlerResult:
     """Unpack the uploaded tar stream (optionally compressed) into `dest`.
 
     Raises:
         OpError: archive_rejected for an unsafe or unreadable archive (dest untouched),
             path_outside_workspace, not_a_directory, cancelled.
     """
-    guest = ctx.arg_path("dest", "/workspace")
-    delete = ctx.arg_bool("delete", False)
+    guest, delete = args.dest, args.delete
     _check_dest(agent, guest)
     with agent.staging_dir("import-") as staging:
         tally = _stage(ctx, staging.fd)
@@ -358,16 +357,15 @@ def import_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
         with agent.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
             deleted = _merge(staging.fd, dest.fd, delete, staging.scratch)
             _apply_dir_meta(dest.fd, tally.dir_meta)
-    return HandlerResult(
-        {
-            "dest": to_text(WorkspacePaths.to_guest(dest.rel)),
-            "files": tally.files,
-            "dirs": tally.dirs,
-            "symlinks": tally.symlinks,
-            "bytes": tally.bytes,
-            "deleted": deleted,
-        }
+    result = ArchiveImportResult(
+        dest=WorkspacePaths.to_guest(dest.rel),
+        files=tally.files,
+        dirs=tally.dirs,
+        symlinks=tally.symlinks,
+        bytes=tally.bytes,
+        deleted=deleted,
     )
+    return HandlerResult(result)
 
 
 class _TarInfos:
@@ -416,15 +414,15 @@ class _TarInfos:
         return info
 
 
-def export_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
+def export_archive(agent: AgentState, args: ArchiveExportArgs, ctx: RequestContext) -> HandlerResult:
     """Stream an uncompressed tar of `path` on the data channel, less what ignore rules exclude.
 
     Raises:
         OpError: path_not_found, permission_denied, path_outside_workspace, cancelled,
             path_excluded (the rules exclude `path` itself).
     """
-    guest = ctx.arg_path("path", "/workspace")
-    ignore = ignore_filter(ctx.args)
+    guest = args.path
+    ignore = ignore_filter(args.ignore)
     with agent.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
@@ -453,7 +451,7 @@ def export_archive(agent: AgentState, ctx: RequestContext) -> HandlerResult:
                 finally:
                     os.close(top)
         writer.flush()
-    return HandlerResult({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
+    return HandlerResult(ArchiveExportResult(path=WorkspacePaths.to_guest(found.rel), **counts))
 
 
 class _SizedReader:
@@ -510,7 +508,7 @@ def _add(tar: tarfile.TarFile, infos: _TarInfos, member: Found, counts: dict[str
 
 
 # The ops this module serves (the op table routes them here).
-HANDLERS: dict[str, LegacyHandler] = {
+HANDLERS: dict[str, Handler] = {
     Op.ARCHIVE_IMPORT: import_archive,
     Op.ARCHIVE_EXPORT: export_archive,
 }

@@ -12,7 +12,8 @@ side, runs the same checks, so a message that exists is a valid one:
 * bounds: `minimum`, `above` (exclusive), `maximum`, `choices`, with
   the `hint` the error carries;
 * `name=True`: the field holds a native file name (`os.fsdecode` form, as
-  the models do) and travels in its text form (`roost.protocol.names`);
+  the models do), or a tuple of them, and travels in its text form
+  (`roost.protocol.names`);
 * `check()`: the rules across fields, run after the fields' own checks.
 
 On the wire an absent key and null both take the field's default (but for
@@ -38,7 +39,7 @@ from typing import Any, ClassVar, Self
 from roost.protocol.messages import Code, OpError
 from roost.protocol.names import NameFormError, from_text, to_text
 
-__all__ = ["GUEST_ROOT", "Message", "invalid", "wire"]
+__all__ = ["GUEST_ROOT", "Message", "check_read_size", "invalid", "wire"]
 
 # The workspace's directory inside the guest: where paths start when none is given.
 GUEST_ROOT = "/workspace"
@@ -74,8 +75,18 @@ def wire(
 
 
 def invalid(message: str, hint: str = "") -> OpError:
-    """The one error a message raises."""
+    """The error a message raises for a value that is wrong."""
     return OpError(Code.INVALID_ARGUMENT, message, hint=hint)
+
+
+def check_read_size(max_bytes: int, limit: int, hint: str) -> None:
+    """A read's `max_bytes` within the per-call `limit`.
+
+    Raises:
+        OpError: read_too_large (not invalid_argument: the value is fine, only too much for one call).
+    """
+    if max_bytes > limit:
+        raise OpError(Code.READ_TOO_LARGE, f"max_bytes {max_bytes} is above the per-call limit of {limit}", hint=hint)
 
 
 @dataclass(frozen=True)
@@ -96,18 +107,24 @@ class _Field:
             if self.default is not _NO_DEFAULT or self.optional:
                 return None if self.default is _NO_DEFAULT else self.default
             raise invalid(f"{self.key!r} is required", hint=self.hint())
-        if self.meta.get("name") and isinstance(raw, str):
-            try:
-                return from_text(raw)
-            except NameFormError as exc:
-                raise invalid(f"{self.key!r}: {exc}", hint="quote names as roost lists them") from None
+        if self.meta.get("name"):
+            if isinstance(raw, str):
+                return self._native(raw)
+            if isinstance(raw, list):
+                return tuple(self._native(item) if isinstance(item, str) else item for item in raw)
         return _decode_value(self.kind, raw)
+
+    def _native(self, text: str) -> str:
+        try:
+            return from_text(text)
+        except NameFormError as exc:
+            raise invalid(f"{self.key!r}: {exc}", hint="quote names as roost lists them") from None
 
     def encode(self, value: Any) -> Any:
         if value is None:
             return None
         if self.meta.get("name"):
-            return to_text(value)
+            return [to_text(item) for item in value] if isinstance(value, tuple) else to_text(value)
         return _encode_value(value)
 
     def check(self, value: Any) -> None:
@@ -146,7 +163,7 @@ class _Field:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise invalid(f"{self.key!r} must be one of {', '.join(choices)}, not {value!r}", hint=hint)
-        if meta.get("name") and "\0" in value:
+        if meta.get("name") and any("\0" in name for name in (value if isinstance(value, tuple) else (value,))):
             raise invalid(f"{self.key!r} contains a NUL byte", hint="remove the NUL byte")
 
 
@@ -232,6 +249,8 @@ class Message:
 
     # The op this message belongs to (argument messages set it; results and records need not).
     OP: ClassVar[str] = ""
+    # Leave fields that are None out of the wire object (records sent by the thousand, where most are unset).
+    OMITS_NULLS: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         for field in _fields_of(type(self)):
@@ -254,5 +273,8 @@ class Message:
         return cls(**values)
 
     def to_wire(self) -> dict[str, Any]:
-        """The wire object of this message (every field: null where it is None)."""
-        return {field.key: field.encode(getattr(self, field.key)) for field in _fields_of(type(self))}
+        """The wire object of this message (every field: null where it is None, unless `OMITS_NULLS`)."""
+        wire = {field.key: field.encode(getattr(self, field.key)) for field in _fields_of(type(self))}
+        if self.OMITS_NULLS:
+            return {key: value for key, value in wire.items() if value is not None}
+        return wire

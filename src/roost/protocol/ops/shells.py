@@ -18,8 +18,8 @@ from roost.protocol.limits import (
     MAX_SHELL_WAIT_MS,
     MAX_TERMINAL_CELLS,
 )
-from roost.protocol.messages import Code, Op, OpError
-from roost.protocol.ops.message import GUEST_ROOT, Message, invalid, wire
+from roost.protocol.messages import Op
+from roost.protocol.ops.message import GUEST_ROOT, Message, check_read_size, invalid, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -116,12 +116,7 @@ class ShellReadArgs(Message):
     timeout_ms: int | None = wire(None, minimum=1, maximum=MAX_SHELL_WAIT_MS)
 
     def check(self) -> None:
-        if self.max_bytes > MAX_SHELL_READ_BYTES:
-            raise OpError(
-                Code.READ_TOO_LARGE,
-                f"max_bytes {self.max_bytes} is above the per-call limit of {MAX_SHELL_READ_BYTES}",
-                hint="read in pages with the cursor",
-            )
+        check_read_size(self.max_bytes, MAX_SHELL_READ_BYTES, hint="read in pages with the cursor")
 
 
 @dataclass(frozen=True)
