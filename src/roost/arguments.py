@@ -34,7 +34,9 @@ from roost.protocol.limits import (
     SNAPSHOT_NAME_RULE,
 )
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
+from roost.protocol.messages import OpError
 from roost.protocol.names import NameFormError, as_bytes, from_text, to_text
+from roost.protocol.ops.shells import check_terminal_size
 from roost.protocol.records import CursorError, decode_cursor
 
 # The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
@@ -144,11 +146,17 @@ def optional_count(value: object, what: str, high: int, *, low: int = 1, unit: s
 
 
 def terminal_size(cols: object, rows: object) -> tuple[int, int]:
-    """Raises: InvalidArgument: cols or rows outside 1..1000."""
-    return (
-        whole_number(cols, "cols", 1, MAX_TERMINAL_CELLS, example=120),
-        whole_number(rows, "rows", 1, MAX_TERMINAL_CELLS, example=32),
-    )
+    """The shell ops' own check (`roost.protocol.ops.shells`), for a face that asks early.
+
+    Raises:
+        InvalidArgument: cols or rows outside 1..1000.
+    """
+    try:
+        check_terminal_size(cols, rows)
+    except OpError as exc:
+        raise InvalidArgument(exc.message, hint=exc.hint) from None
+    assert isinstance(cols, int) and isinstance(rows, int)
+    return cols, rows
 
 
 def resources(vcpus: object, mem_mib: object, pids: object = None) -> dict[str, int]:

@@ -41,6 +41,8 @@ from roost.protocol import (
     read_frame,
     write_frame,
 )
+from roost.protocol.ops import OpMessages
+from roost.protocol.ops.agent import PingArgs, PingResult
 from roost.rpc import AgentClient, connect_unix
 
 IO_TIMEOUT = 10.0
@@ -725,17 +727,20 @@ def test_an_idle_agent_has_imported_nothing_only_operations_need() -> None:
     assert [name for name in HANDLER_ONLY_MODULES if name in loaded] == []
 
 
-def _runs_out_of_space(agent: AgentState, ctx: RequestContext) -> None:
+def _runs_out_of_space(agent: AgentState, args: PingArgs, ctx: RequestContext) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def _has_an_io_error(agent: AgentState, ctx: RequestContext) -> None:
+def _has_an_io_error(agent: AgentState, args: PingArgs, ctx: RequestContext) -> None:
     raise OSError(errno.EIO, "Input/output error")
 
 
 def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> None:
     agent = AgentState(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
-    table = OpTable(agent, {"fill": _runs_out_of_space, "break": _has_an_io_error})
+    messages = OpMessages(PingArgs, PingResult)  # no arguments, and no result ever made
+    table = OpTable(
+        agent, {"fill": _runs_out_of_space, "break": _has_an_io_error}, {"fill": messages, "break": messages}
+    )
 
     def call(op: str) -> None:
         table.call(RequestContext(1, op, {}, b"", lambda channel, data: None, None, threading.Event()))

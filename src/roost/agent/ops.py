@@ -17,15 +17,14 @@ import errno
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import cast
 
 from roost.agent.context import HandlerResult, RequestContext
-from roost.agent.state import AgentState, Handler, LegacyHandler
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.ops import OP_TABLE, OpMessages
 from roost.protocol.ops.agent import PingArgs, PingResult, ShutdownArgs, ShutdownResult
 
-Handlers = Mapping[str, Handler | LegacyHandler]
+Handlers = Mapping[str, Handler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -135,13 +134,13 @@ class OpTable:
         self.agent = agent
         self._messages: Mapping[str, OpMessages] = OP_TABLE if messages is None else messages
         self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
-        self._loaded: dict[str, Handler | LegacyHandler] = {}
+        self._loaded: dict[str, Handler] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self._routes)
 
-    def _resolve(self, op: str) -> Handler | LegacyHandler:
+    def _resolve(self, op: str) -> Handler:
         with self._lock:
             handler = self._loaded.get(op)
             if handler is None:
@@ -159,11 +158,9 @@ class OpTable:
                 own error, or disk_full.
         """
         handler = self._resolve(ctx.op)
-        messages = self._messages.get(ctx.op)
+        args = self._messages[ctx.op].args.from_wire(ctx.args)
         try:
-            if messages is None:
-                return cast(LegacyHandler, handler)(self.agent, ctx)
-            return cast(Handler, handler)(self.agent, messages.args.from_wire(ctx.args), ctx)
+            return handler(self.agent, args, ctx)
         except OSError as exc:
             if exc.errno not in _DISK_FULL_ERRNOS:
                 raise

@@ -26,10 +26,8 @@ Summary = TypeVar("Summary", bound=PageSummary)
 class RecordPage:
     """The records one call sends, in ascending key order."""
 
-    def __init__(self, ctx: RequestContext, paging: PageArgs | None = None) -> None:
-        """`paging`: the op's arguments (their cursor was checked when they were made); None: read from `ctx.args`."""
-        if paging is None:
-            paging = PageArgs.from_wire(ctx.args)
+    def __init__(self, ctx: RequestContext, paging: PageArgs) -> None:
+        """`paging`: the op's arguments (their cursor was checked when they were made)."""
         self.after: Key | None = decode_cursor(paging.cursor) if paging.cursor is not None else None
         self.limit = paging.limit
         self._ctx = ctx
@@ -46,7 +44,7 @@ class RecordPage:
         """Whether another record fits in this page (`limit`)."""
         return self.limit is None or self.count < self.limit
 
-    def add(self, key: Key, record: Message | dict[str, Any]) -> bool:
+    def add(self, key: Key, record: Message) -> bool:
         """Send `record` unless the page is full; False means stop (`next_cursor` is set).
 
         Raises:
@@ -57,7 +55,7 @@ class RecordPage:
             return False
         if self._ctx.cancelled.is_set():
             raise OpError(Code.CANCELLED, f"{self._ctx.op} cancelled")
-        self._writer.add(record.to_wire() if isinstance(record, Message) else record)
+        self._writer.add(record.to_wire())
         self._last = key
         self.count += 1
         return True
@@ -75,7 +73,3 @@ class RecordPage:
         """Send what is buffered; the op's RESPONSE: `count`, `next_cursor` and the op's own `totals`."""
         self._writer.flush()
         return result(count=self.count, next_cursor=self.next_cursor, **totals)
-
-    def summary_fields(self) -> dict[str, Any]:
-        """`summary` as wire fields, for an op not yet given messages."""
-        return self.summary(PageSummary).to_wire()

@@ -108,5 +108,3 @@ class AgentState:
 # An operation: the agent, the op's argument message and its request in, the final answer out (or
 # OpError raised). The op table decodes the argument message (`roost.protocol.ops.OP_TABLE`).
 Handler = Callable[[AgentState, Any, RequestContext], HandlerResult]
-# An operation not yet given messages: it reads its arguments from `ctx.args`.
-LegacyHandler = Callable[[AgentState, RequestContext], HandlerResult]

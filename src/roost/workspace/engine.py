@@ -136,14 +136,7 @@ class Engine:
             dead.close()  # it had already failed; nobody can be using it
         return client
 
-    def call_until(
-        self,
-        record: WorkspaceRecord,
-        op: str | Message,
-        args: dict[str, Any] | None,
-        on_data: OnData,
-        stop: threading.Event,
-    ) -> AgentReply:
+    def call_until(self, record: WorkspaceRecord, args: Message, on_data: OnData, stop: threading.Event) -> AgentReply:
         """Run a streaming call (attach, follow) and cancel it once `stop` is set.
 
         `stop` is set on return too, whichever side ended the stream.
@@ -160,9 +153,9 @@ class Engine:
             if started:
                 self.cancel(record, started[0])
 
-        threading.Thread(target=watch, name=f"{_op_name(op)}-stop", daemon=True).start()
+        threading.Thread(target=watch, name=f"{args.OP}-stop", daemon=True).start()
         try:
-            return self.call(record, op, args, on_data=on_data, on_start=begun)
+            return self.call(record, args, on_data=on_data, on_start=begun)
         finally:
             stop.set()
 
@@ -189,8 +182,7 @@ class Engine:
     def call(
         self,
         record: WorkspaceRecord,
-        op: str | Message,
-        args: dict[str, Any] | None = None,
+        args: Message,
         body: bytes = b"",
         *,
         upload: Iterable[bytes] | None = None,
@@ -199,15 +191,16 @@ class Engine:
     ) -> AgentReply:
         """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
 
-        `op`: the op's argument message (`roost.protocol.ops`), or an op name with its `args`.
+        `args`: the op's argument message (`roost.protocol.ops`); read the reply's result with
+        `AgentReply.result_as` and the op's result message.
 
         Raises:
             RoostError: the operation's error; when the agent is gone, `agent_unreachable`,
                 `agent_disconnected` or `workspace_unhealthy`, each with the restart remedy.
         """
         try:
-            name, wire_args = _request(op, args)
-            return self.agent(record).call(name, wire_args, body, upload=upload, on_data=on_data, on_start=on_start)
+            client = self.agent(record)
+            return client.call(args.OP, args.to_wire(), body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
             self._explain(record, exc)
             raise
@@ -216,8 +209,7 @@ class Engine:
     def stream(
         self,
         record: WorkspaceRecord,
-        op: str | Message,
-        args: dict[str, Any] | None = None,
+        args: Message,
         *,
         upload: Iterable[bytes] | None = None,
     ) -> Iterator[CallStream]:
@@ -230,8 +222,7 @@ class Engine:
             RoostError: as `call`.
         """
         try:
-            name, wire_args = _request(op, args)
-            with self.agent(record).stream(name, wire_args, upload=upload) as stream:
+            with self.agent(record).stream(args.OP, args.to_wire(), upload=upload) as stream:
                 yield stream
         except RoostError as exc:
             self._explain(record, exc)
@@ -241,13 +232,12 @@ class Engine:
     def records(
         self,
         record: WorkspaceRecord,
-        op: str | Message,
-        args: dict[str, Any] | None = None,
+        args: Message,
         *,
         upload: Iterable[bytes] | None = None,
     ) -> Iterator[RecordStream]:
         """`stream` for an operation whose result is records (see `roost.protocol.records`)."""
-        with self.stream(record, op, args, upload=upload) as stream:
+        with self.stream(record, args, upload=upload) as stream:
             yield RecordStream(stream)
 
     def _explain(self, record: WorkspaceRecord, exc: RoostError) -> None:
@@ -307,14 +297,3 @@ class Engine:
             return self.store.update(record.id, mark)
         except RoostError:
             return mark(record)
-
-
-def _op_name(op: str | Message) -> str:
-    return op if isinstance(op, str) else op.OP
-
-
-def _request(op: str | Message, args: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
-    """The op's name and wire arguments, from its argument message or as given."""
-    if isinstance(op, Message):
-        return op.OP, op.to_wire()
-    return op, args

@@ -133,7 +133,7 @@ def follow_logs(
 ) -> None:
     """Stream a service's log until `stop` is set or the service ends."""
     args = _log_args(name, stream, tail, follow=True)
-    engine.call_until(record, args, None, lambda _ch, data: on_output(data), stop)
+    engine.call_until(record, args, lambda _ch, data: on_output(data), stop)
 
 
 def stop_service(engine: Engine, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:

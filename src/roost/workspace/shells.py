@@ -156,5 +156,5 @@ def attach_shell(
     """Stream a shell's output to `on_output` until `stop` is set or the shell ends."""
     with checked_args():
         args = ShellAttachArgs(id=shell_id, cursor=cursor)
-    engine.call_until(record, args, None, lambda _ch, data: on_output(data), stop)
+    engine.call_until(record, args, lambda _ch, data: on_output(data), stop)
     return next(s for s in list_shells(engine, record) if s.id == shell_id)

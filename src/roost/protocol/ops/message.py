@@ -112,6 +112,8 @@ class _Field:
                 return self._native(raw)
             if isinstance(raw, list):
                 return tuple(self._native(item) if isinstance(item, str) else item for item in raw)
+        if isinstance(self.kind, type) and issubclass(self.kind, Message) and not isinstance(raw, Mapping):
+            raise invalid(f"{self.key!r} must be an object", hint="give it as a JSON object (a dict)")
         return _decode_value(self.kind, raw)
 
     def _native(self, text: str) -> str:

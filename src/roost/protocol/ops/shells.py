@@ -9,7 +9,6 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from roost.protocol.limits import (
     DEFAULT_SHELL_READ_BYTES,
@@ -39,18 +38,28 @@ __all__ = [
     "ShellState",
     "ShellWriteArgs",
     "ShellWriteResult",
+    "check_terminal_size",
     "signal_name",
 ]
 
 # The signals a shell's foreground job can be sent, by name (no SIG prefix).
 SHELL_SIGNALS = ("INT", "TERM", "HUP", "KILL", "QUIT")
-_SIZE_HINT = "e.g. cols 120, rows 32"
 _CURSOR_HINT = "pass the next_cursor of the last read (0 reads from the start)"
 
 
-def _size_field(default: int | None) -> Any:
-    """A terminal size in character cells."""
-    return wire(default, minimum=1, maximum=MAX_TERMINAL_CELLS, hint=_SIZE_HINT)
+def check_terminal_size(cols: object, rows: object) -> None:
+    """A terminal's size in character cells: 1 to `MAX_TERMINAL_CELLS` each.
+
+    Raises:
+        OpError: invalid_argument.
+    """
+    for what, value in (("cols", cols), ("rows", rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_TERMINAL_CELLS:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise invalid(
+                f"{what} must be a whole number from 1 to {MAX_TERMINAL_CELLS}, not {shown}",
+                hint=f"give a whole number from 1 to {MAX_TERMINAL_CELLS}, e.g. cols 120, rows 32",
+            )
 
 
 def signal_name(given: object) -> str:
@@ -88,10 +97,13 @@ class ShellOpenArgs(Message):
 
     OP = Op.SHELL_OPEN
     cwd: str = wire(GUEST_ROOT, name=True)
-    cols: int = _size_field(120)
-    rows: int = _size_field(32)
+    cols: int = wire(120)
+    rows: int = wire(32)
     command: tuple[str, ...] | None = wire(None)
     env: dict[str, str] = wire({})
+
+    def check(self) -> None:
+        check_terminal_size(self.cols, self.rows)
 
 
 @dataclass(frozen=True)
@@ -173,8 +185,11 @@ class ShellResizeArgs(Message):
 
     OP = Op.SHELL_RESIZE
     id: str = wire()
-    cols: int | None = _size_field(None)
-    rows: int | None = _size_field(None)
+    cols: int | None = wire(None)
+    rows: int | None = wire(None)
+
+    def check(self) -> None:
+        check_terminal_size(1 if self.cols is None else self.cols, 1 if self.rows is None else self.rows)
 
 
 @dataclass(frozen=True)
