@@ -10,7 +10,7 @@ inside, or a half-made workspace.
 Each check takes the value as given (`object`: a Python caller may pass
 anything, and `True` is an `int` in Python) and returns it typed.
 
-Imports: confinement, errors, protocol (limits, ignore, names, records) and the standard library only.
+Imports: confinement, errors, protocol (limits, ignore, names, records, the shell messages) and the standard library only.
 """
 
 from __future__ import annotations

@@ -230,6 +230,8 @@ def _fields_of(cls: type) -> tuple[_Field, ...]:
     if found is not None:
         return found
     with _FIELDS_LOCK:
+        if cls in _FIELDS:  # another thread resolved it meanwhile
+            return _FIELDS[cls]
         hints = typing.get_type_hints(cls)
         made = []
         for field in dataclasses.fields(cls):
