@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Self
 from roost.protocol.messages import Code, OpError
 from roost.protocol.names import NameFormError, from_text, to_text
 
-__all__ = ["GUEST_ROOT", "Message", "check_read_size", "invalid", "wire"]
+__all__ = ["GUEST_ROOT", "Message", "check_read_size", "invalid", "shown", "wire"]
 
 # The workspace's directory inside the guest: where paths start when none is given.
 GUEST_ROOT = "/workspace"
@@ -72,6 +72,12 @@ def wire(
     if isinstance(default, dict | list):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def shown(value: object) -> str:
+    """`value` as an error message quotes it: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def invalid(message: str, hint: str = "") -> OpError:

@@ -11,7 +11,7 @@ from typing import Any
 from roost.protocol.limits import SERVICE_NAME, SERVICE_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.execs import check_command
-from roost.protocol.ops.message import GUEST_ROOT, Message, invalid, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -43,7 +43,7 @@ def check_service_name(name: object) -> str:
         OpError: invalid_argument, with the rule as the hint.
     """
     if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
-        raise invalid(f"invalid service name {name!r}", hint=f"use {SERVICE_NAME_RULE}")
+        raise invalid(f"invalid service name {shown(name)}", hint=f"use {SERVICE_NAME_RULE}")
     return name
 
 

@@ -18,7 +18,7 @@ from roost.protocol.limits import (
     MAX_TERMINAL_CELLS,
 )
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, check_read_size, invalid, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, check_read_size, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -55,9 +55,8 @@ def check_terminal_size(cols: object, rows: object) -> None:
     """
     for what, value in (("cols", cols), ("rows", rows)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_TERMINAL_CELLS:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise invalid(
-                f"{what} must be a whole number from 1 to {MAX_TERMINAL_CELLS}, not {shown}",
+                f"{what} must be a whole number from 1 to {MAX_TERMINAL_CELLS}, not {shown(value)}",
                 hint=f"give a whole number from 1 to {MAX_TERMINAL_CELLS}, e.g. cols 120, rows 32",
             )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.ignoring import IgnoreArgs
-from roost.protocol.ops.message import Message, invalid, wire
+from roost.protocol.ops.message import Message, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -42,7 +42,7 @@ def check_snapshot_name(name: object) -> str:
         OpError: invalid_argument, with the rule as the hint.
     """
     if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
-        raise invalid(f"invalid snapshot name {name!r}", hint=f"use {SNAPSHOT_NAME_RULE}")
+        raise invalid(f"invalid snapshot name {shown(name)}", hint=f"use {SNAPSHOT_NAME_RULE}")
     return name
 
 
