@@ -37,7 +37,10 @@ from roost.errors import ConflictError, InvalidArgument, RoostError, StorageErro
 from roost.images.build import ProgressFn
 from roost.images.catalog import env_spec
 from roost.models import WorkspaceInfo
-from roost.protocol import Op
+from roost.protocol.ops.services import ServiceListArgs, ServiceState
+from roost.protocol.ops.shells import ShellListArgs, ShellState
+from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotRecord
+from roost.protocol.ops.transfer import ArchiveImportArgs, ArchiveImportResult
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
@@ -49,7 +52,6 @@ from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_request
 from roost.workspace.transfer import tar_stream
 
-BASELINE = "baseline"
 # What `run` puts on its throwaway workspace, so one its process left behind
 # (killed before it could delete it) is recognisable and reaped.
 RUN_LABEL = "roost.run"
@@ -142,9 +144,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         # Once the agent is up: the gateway joins the namespaces of one of its processes.
         record = engine.store.update(ws_id, lambda r: gateway.bring_up(engine, r))
         if seed is not None:
-            engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
+            engine.call(record, ArchiveImportArgs(), upload=seed).result_as(ArchiveImportResult)
         # What diff, export --format patch and reset compare against.
-        engine.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
+        engine.call(record, SnapshotCreateArgs(name=BASELINE)).result_as(SnapshotRecord)
         record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
@@ -212,12 +214,15 @@ def _undo_create(engine: Engine, backend: Backend[Any], ws_id: str, boot: BootRe
         engine.store.remove(ws_id)
 
 
-def _state_counts(engine: Engine, record: WorkspaceRecord, op: str) -> dict[str, int] | None:
+def _state_counts(
+    engine: Engine, record: WorkspaceRecord, listing: ServiceListArgs | ShellListArgs
+) -> dict[str, int] | None:
     counts: dict[str, int] = {}
+    state_type: type[ServiceState | ShellState] = ServiceState if isinstance(listing, ServiceListArgs) else ShellState
     try:
-        with engine.records(record, op) as items:
-            for item in items:
-                counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
+        with engine.records(record, listing) as items:
+            for item in items.records_as(state_type):
+                counts[item.state] = counts.get(item.state, 0) + 1
     except RoostError:
         return None  # the agent cannot say; health already tells why
     return counts
@@ -231,8 +236,8 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
     if probe:
         record = engine.check_health(record)
     running = record.state == RUNNING
-    services = _state_counts(engine, record, Op.SERVICE_LIST) if counts and running else None
-    shells = _state_counts(engine, record, Op.SHELL_LIST) if counts and running else None
+    services = _state_counts(engine, record, ServiceListArgs()) if counts and running else None
+    shells = _state_counts(engine, record, ShellListArgs()) if counts and running else None
     backend = engine.backend(record)
     return WorkspaceInfo(
         id=record.id,
