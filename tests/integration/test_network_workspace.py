@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -285,3 +287,20 @@ def test_the_workspace_cannot_reach_the_host_or_an_address_it_did_not_resolve_or
             assert _run(ws, ["write", "/etc/resolv.conf", "nameserver 10.0.0.1\n"]) == ["OSError"]
             refused = [d for d in ws.network.log(denied=True) if d.address == test_host.address]
             assert refused and refused[0].reason == "address_not_resolved", refused
+
+
+def test_a_gateway_that_died_shows_as_gone_and_setting_the_network_starts_a_new_one(
+    roost: Roost, test_host: TestHost
+) -> None:
+    with roost.create_workspace("debian:12", network_policy="allowlist", allow=["web.test"]) as ws:
+        gateway = _gateway_pid(ws)
+        os.kill(gateway, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while ws.network.show().enforced and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gone = ws.network.show()
+        assert not gone.enforced and "gone" in gone.detail
+        assert _run(ws, ["http", "web.test", "web.test"]) == ["gaierror"]  # it fails closed: no way out
+        again = ws.network.set()  # nothing changed but the gateway
+        assert again.enforced and _gateway_pid(ws) != gateway
+        assert _run(ws, ["http", "web.test", "web.test"]) == ["host=web.test"]

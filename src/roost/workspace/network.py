@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from roost.errors import BackendError, RoostError
+from roost.errors import NetworkError, RoostError
 from roost.models import NetworkDecision, NetworkInfo, PortInfo
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.store.records import PortRequest, WorkspaceRecord
@@ -37,7 +37,8 @@ def gateway_dir(engine: Engine, ws_id: str) -> Path:
 
 
 def gateway_of(record: WorkspaceRecord) -> NetworkBoot | None:
-    """The running gateway's record, or None (none runs, or its record does not read: see `take_down`)."""
+    """The gateway's record as the workspace keeps it (it may have died since), or None (none was
+    started, or its record does not read)."""
     if record.network is None:
         return None
     from roost.network.attachment import NetworkBoot
@@ -68,17 +69,16 @@ def bring_up(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     The caller holds the lock and saves the record returned.
 
     Raises:
-        BackendError: network_unavailable when the backend names no namespace to join.
-        RoostError: the gateway's own failure (port_in_use, network_unavailable).
+        NetworkError: network_unavailable when the backend names no namespace to join, or the
+            gateway cannot start.
+        PortInUse: a host port is taken.
     """
     if not _wanted(record.network_policy, record.ports):
         return record
     pid = engine.backend(record).network_namespace_pid(record.boot)
     if pid is None:
-        raise BackendError(
-            f"workspace {record.id} has no running namespace to give a network",
-            code="network_unavailable",
-            hint="restart the workspace",
+        raise NetworkError(
+            f"workspace {record.id} has no running namespace to give a network", hint="restart the workspace"
         )
     from roost.network.attachment import attach
 
@@ -112,7 +112,7 @@ def change(engine: Engine, ws_id: str, wanted: Wanted) -> WorkspaceRecord:
     with engine.store.lock(ws_id):
         record = engine.store.load(ws_id)
         policy, ports = wanted(record)
-        if (policy, ports) == (record.network_policy, record.ports):
+        if (policy, ports) == (record.network_policy, record.ports) and not _gateway_missing(record):
             return record
         check_supported(engine.backend(record), NetworkRequest(policy, tuple(port for port, _ in ports)))
         reserve([port for port, _ in ports], record.ports)
@@ -123,11 +123,20 @@ def change(engine: Engine, ws_id: str, wanted: Wanted) -> WorkspaceRecord:
         return record
 
 
+def _gateway_missing(record: WorkspaceRecord) -> bool:
+    """Whether a running workspace that needs a gateway has none running (it died): a change,
+    even to what it has, starts a new one."""
+    if record.state != RUNNING or not _wanted(record.network_policy, record.ports):
+        return False
+    gateway = gateway_of(record)
+    return gateway is None or not gateway.is_running()
+
+
 def _apply(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     """The running workspace's gateway made to hold what `record` asks for now."""
     gateway = gateway_of(record)
-    if gateway is None:
-        return bring_up(engine, record)
+    if gateway is None or not gateway.is_running():
+        return bring_up(engine, take_down(engine, record))
     if not _wanted(record.network_policy, record.ports):
         return take_down(engine, record)
     from roost.network.attachment import update
@@ -177,7 +186,7 @@ def network_view(record: WorkspaceRecord) -> NetworkInfo:
         bound = tuple(PortInfo(p.host_address, p.host_port, p.guest_port, p.service) for p in gateway.ports)
         return network_info(record, bound, f"roost's gateway (pid {gateway.gateway_pid}) holds it")
     if gateway is not None:
-        return network_info(record, None, "its gateway is gone: restart the workspace")
+        return network_info(record, None, "its gateway is gone: setting the network (even as it is) starts a new one")
     if not _wanted(record.network_policy, record.ports):
         return network_info(record, None, "loopback only")
     return network_info(record, None, f"no gateway runs: the workspace is {record.state}")
