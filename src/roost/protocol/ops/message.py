@@ -32,7 +32,7 @@ import dataclasses
 import threading
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -104,6 +104,13 @@ class _Field:
     optional: bool
     default: Any
     meta: Mapping[str, Any]
+    # Made once from `kind` (messages are checked on every call: no typing look-ups per value).
+    has_type: Callable[[Any], bool] = dataclasses.field(init=False, repr=False, compare=False)
+    decode_value: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "has_type", _type_test(self.kind))
+        object.__setattr__(self, "decode_value", _value_decoder(self.kind))
 
     def decode(self, raw: Any) -> Any:
         """The wire value as the field holds it (a name's native form, a nested message); checks come later."""
@@ -120,7 +127,7 @@ class _Field:
                 return tuple(self._native(item) if isinstance(item, str) else item for item in raw)
         if isinstance(self.kind, type) and issubclass(self.kind, Message) and not isinstance(raw, Mapping):
             raise invalid(f"{self.key!r} must be an object", hint="give it as a JSON object (a dict)")
-        return _decode_value(self.kind, raw)
+        return self.decode_value(raw)
 
     def _native(self, text: str) -> str:
         try:
@@ -140,7 +147,7 @@ class _Field:
             if not self.optional:
                 raise invalid(f"{self.key!r} is required", hint=self.hint())
             return
-        if not _has_type(self.kind, value):
+        if not self.has_type(value):
             raise invalid(f"{self.key!r} must be {_describe(self.kind)}", hint=self.hint())
         self._check_bounds(value)
 
@@ -159,33 +166,45 @@ class _Field:
         return f"give {_describe(self.kind)}" + (f", {' and '.join(bounds)}" if bounds else "")
 
     def _check_bounds(self, value: Any) -> None:
-        meta, hint = self.meta, self.hint()
+        meta = self.meta
+        if not meta:
+            return
         low, high = meta.get("minimum"), meta.get("maximum")
         if low is not None and value < low:
-            raise invalid(f"{self.key!r} must be at least {low}, not {value}", hint=hint)
+            raise invalid(f"{self.key!r} must be at least {low}, not {value}", hint=self.hint())
         above = meta.get("above")
         if above is not None and not value > above:  # NaN too
-            raise invalid(f"{self.key!r} must be above {above}, not {value}", hint=hint)
+            raise invalid(f"{self.key!r} must be above {above}, not {value}", hint=self.hint())
         if high is not None and value > high:
-            raise invalid(f"{self.key!r} must be at most {high}, not {value}", hint=hint)
+            raise invalid(f"{self.key!r} must be at most {high}, not {value}", hint=self.hint())
         choices = meta.get("choices")
         if choices is not None and value not in choices:
-            raise invalid(f"{self.key!r} must be one of {', '.join(choices)}, not {value!r}", hint=hint)
+            raise invalid(f"{self.key!r} must be one of {', '.join(choices)}, not {value!r}", hint=self.hint())
         if meta.get("name") and any("\0" in name for name in (value if isinstance(value, tuple) else (value,))):
             raise invalid(f"{self.key!r} contains a NUL byte", hint="remove the NUL byte")
 
 
-def _decode_value(kind: Any, raw: Any) -> Any:
+def _value_decoder(kind: Any) -> Callable[[Any], Any]:
+    """How a wire value becomes what a field of type `kind` holds (nested messages, tuples of them)."""
     origin = typing.get_origin(kind)
     if isinstance(kind, type) and issubclass(kind, Message):
-        if not isinstance(raw, Mapping):
-            raise invalid(f"a {kind.__name__} must be an object", hint="give it as a JSON object (a dict)")
-        return kind.from_wire(raw)
-    if origin is tuple and isinstance(raw, list):
-        item = typing.get_args(kind)[0]
-        return tuple(_decode_value(item, value) for value in raw)
-    if origin is dict and isinstance(raw, dict):
-        return dict(raw)
+        message = kind
+
+        def nested(raw: Any) -> Any:
+            if not isinstance(raw, Mapping):
+                raise invalid(f"a {message.__name__} must be an object", hint="give it as a JSON object (a dict)")
+            return message.from_wire(raw)
+
+        return nested
+    if origin is tuple:
+        item = _value_decoder(typing.get_args(kind)[0])
+        return lambda raw: tuple(item(value) for value in raw) if isinstance(raw, list) else raw
+    if origin is dict:
+        return lambda raw: dict(raw) if isinstance(raw, dict) else raw
+    return _same
+
+
+def _same(raw: Any) -> Any:
     return raw
 
 
@@ -199,21 +218,22 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _has_type(kind: Any, value: Any) -> bool:
+def _type_test(kind: Any) -> Callable[[Any], bool]:
+    """Whether a value is of type `kind` (bools are not numbers; tuples and dicts item by item)."""
     if kind is Any:
-        return True
+        return lambda value: True
     if kind is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return lambda value: isinstance(value, int | float) and not isinstance(value, bool)
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return lambda value: isinstance(value, int) and not isinstance(value, bool)
     origin = typing.get_origin(kind)
     if origin is tuple:
-        item = typing.get_args(kind)[0]
-        return isinstance(value, tuple) and all(_has_type(item, v) for v in value)
+        item = _type_test(typing.get_args(kind)[0])
+        return lambda value: isinstance(value, tuple) and all(item(v) for v in value)
     if origin is dict:
-        item = typing.get_args(kind)[1]
-        return isinstance(value, dict) and all(isinstance(k, str) and _has_type(item, v) for k, v in value.items())
-    return isinstance(value, kind)
+        entry = _type_test(typing.get_args(kind)[1])
+        return lambda value: isinstance(value, dict) and all(isinstance(k, str) and entry(v) for k, v in value.items())
+    return lambda value: isinstance(value, kind)
 
 
 def _describe(kind: Any) -> str:
