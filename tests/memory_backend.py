@@ -136,6 +136,7 @@ class MemoryBackend:
     name = NAME
     isolated = False
     image_kind: ImageKind = "none"
+    network_refusal: str | None = "in-memory workspaces have no network of their own"
 
     def __init__(self) -> None:
         self.agents: dict[str, InProcessAgent] = {}
@@ -183,6 +184,9 @@ class MemoryBackend:
     def health(self, ws_dir: Path, boot: MemoryBoot | None) -> str | None:
         agent = None if boot is None else self.agents.get(boot.workspace)
         return None if agent is not None and agent.alive else CRASHED
+
+    def network_namespace_pid(self, boot: MemoryBoot | None) -> int | None:
+        return None
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: MemoryBoot | None) -> None:
         agent = self.agents.pop(ws_id, None)

@@ -29,7 +29,9 @@ __all__ = [
     "ConflictError",
     "ImageError",
     "InvalidArgument",
+    "NetworkError",
     "NotFound",
+    "PortInUse",
     "ProtocolError",
     "Remedy",
     "RoostError",
@@ -192,6 +194,20 @@ class StorageError(RoostError):
     own files), a state directory it cannot use, or files a delete could not remove."""
 
     code = "storage_error"
+
+
+class PortInUse(RoostError):
+    """A port to publish is already bound on the host."""
+
+    code = "port_in_use"
+    default_hint = "choose another host port, or leave it out to take any free one"
+
+
+class NetworkError(RoostError):
+    """Workspace networking cannot be set up here, or its gateway failed."""
+
+    code = "network_unavailable"
+    default_hint = "run roost as root or where nftables with TPROXY is available, or use the off policy"
 
 
 class ProtocolError(RoostError):

@@ -3,11 +3,15 @@
 Every argument is checked (see `roost.arguments` and `Readiness`) before the
 agent is asked to start anything.
 
+A service may publish ports (`workspace.network`): they carry its name, show in
+its info, and are freed when it is stopped.
+
 Imports: arguments, models, protocol (the service messages), errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 
@@ -28,7 +32,9 @@ from roost.protocol.ops.services import (
     ServiceStopArgs,
 )
 from roost.store.records import WorkspaceRecord
+from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import NetworkRequest, check_supported, publish_ports
 from roost.workspace.op_args import checked_args
 from roost.workspace.readiness import Readiness
 
@@ -64,12 +70,17 @@ def start_service(
     env: dict[str, str] | None = None,
     ready: Readiness | None = None,
     restart: str = "no",
+    publish: Sequence[str | int] | None = None,
 ) -> ServiceInfo:
     """Start a service once every argument is known to be good, and wait for its readiness.
 
+    `publish` serves guest ports on the host's loopback under the service's name (see
+    `workspace.network`) from once it has started until it is stopped.
+
     Raises:
-        InvalidArgument: a bad name, command, cwd, env, restart policy or readiness probe
-            (nothing is started).
+        InvalidArgument: a bad name, command, cwd, env, restart policy, readiness probe or port
+            to publish (nothing is started); network_unsupported on a backend without networking.
+        PortInUse: a host port to publish is taken (nothing is started).
         RoostError: service_exists, or the agent's own failure.
     """
     checked_name = arguments.service_name(name)
@@ -90,19 +101,38 @@ def start_service(
             ready=(ready or Readiness()).to_probe(cwd),
             restart=restart,
         )
-    return service_info(engine.call(record, args).result_as(ServiceState))
+    ports = publish_ports(publish)
+    if ports:
+        check_supported(engine.backend(record), NetworkRequest(ports=ports))
+        gateway.reserve(ports, record.ports)
+    started = service_info(engine.call(record, args).result_as(ServiceState))
+    if not ports:
+        return started
+    try:
+        record = gateway.publish_service(engine, record.id, started.name, ports)
+    except BaseException:
+        with checked_args():
+            stop = ServiceStopArgs(name=started.name, timeout=0.001)
+        engine.call(record, stop)
+        raise
+    return dataclasses.replace(started, ports=gateway.service_ports(record, started.name))
+
+
+def _with_ports(record: WorkspaceRecord, service: ServiceInfo) -> ServiceInfo:
+    ports = gateway.service_ports(record, service.name)
+    return dataclasses.replace(service, ports=ports) if ports else service
 
 
 def list_services(engine: Engine, record: WorkspaceRecord) -> list[ServiceInfo]:
     """Every service, by name (streamed: the list has no length limit)."""
     with engine.records(record, ServiceListArgs()) as listed:
-        return [service_info(state) for state in listed.records_as(ServiceState)]
+        return [_with_ports(record, service_info(state)) for state in listed.records_as(ServiceState)]
 
 
 def service_status(engine: Engine, record: WorkspaceRecord, name: str) -> ServiceInfo:
     with checked_args():
         args = ServiceStatusArgs(name=name)
-    return service_info(engine.call(record, args).result_as(ServiceState))
+    return _with_ports(record, service_info(engine.call(record, args).result_as(ServiceState)))
 
 
 def _log_args(name: str, stream: str, tail: int | None, *, follow: bool = False) -> ServiceLogsArgs:
@@ -137,9 +167,12 @@ def follow_logs(
 
 
 def stop_service(engine: Engine, record: WorkspaceRecord, name: str, *, timeout: float | None = None) -> ServiceInfo:
+    """Stop a service; the ports it published are freed."""
     grace = arguments.stop_grace(timeout)
     if grace is not None and grace <= 0:
         grace = 0.001  # the agent takes a positive grace; this is "at once"
     with checked_args():
         args = ServiceStopArgs(name=name, timeout=grace)
-    return service_info(engine.call(record, args).result_as(ServiceState))
+    stopped = service_info(engine.call(record, args).result_as(ServiceState))
+    gateway.unpublish_service(engine, record.id, stopped.name)
+    return stopped

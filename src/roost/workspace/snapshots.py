@@ -35,7 +35,7 @@ from roost.protocol.ops.snapshots import (
 )
 from roost.protocol.ops.transfer import ArchiveExportArgs
 from roost.store.records import WorkspaceRecord
-from roost.workspace import operations
+from roost.workspace import network, operations
 from roost.workspace.diffs import export_patch, ignore_rules
 from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
@@ -211,6 +211,8 @@ def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> 
     with checked_args():
         args = ResetArgs(snapshot=checked)
     result = engine.call(record, args).result_as(snapshot_ops.ResetResult)
+    for name in result.services_stopped:
+        network.unpublish_service(engine, record.id, name)  # a stopped service's ports are freed
     return ResetResult(
         snapshot=snapshot,
         restored=result.restored,

@@ -1,0 +1,249 @@
+"""The inner helper: a process that joins a workspace's network namespace, bars it, and makes sockets there.
+
+The gateway starts it (`python -m roost.network.inner PID FD`) with one
+end of a SOCK_SEQPACKET socketpair. It joins the user namespace of process
+PID and then its network namespace W (roost's user owns that user
+namespace, so no root is needed), and sets W up once:
+
+- RESOLVER_ADDRESS (roost's DNS) and SOURCE_ADDRESS (the workspace's own
+  address) on lo, and `local default dev lo src SOURCE_ADDRESS`: every
+  destination is local, so outbound packets loop back through lo;
+- an nftables table whose prerouting chain keeps loopback and roost's
+  addresses, hands every other TCP and UDP packet to two transparent
+  sockets (TPROXY), and drops the rest (ICMP, other protocols).
+
+Then it serves the gateway: each request names a socket to make inside W
+and the answer carries it (SCM_RIGHTS). The gateway holds those sockets
+and does all deciding and connecting from the host's namespace. Root inside
+the workspace can rewrite W's rules, but W's only way out is still these
+sockets. The helper runs nothing of the workspace's, is not in its pid
+namespace, and exits when the gateway's end closes (or the gateway dies).
+
+`SocketFactory` is the gateway's side of the socketpair.
+
+Imports: the standard library only (it runs before anything else is needed).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any
+
+__all__ = [
+    "RESOLVER_ADDRESS",
+    "SOURCE_ADDRESS",
+    "SocketFactory",
+    "original_destination",
+]
+
+RESOLVER_ADDRESS = "100.96.0.1"
+SOURCE_ADDRESS = "100.96.0.2"
+# Linux constants the socket module does not name.
+IP_TRANSPARENT = 19
+IP_RECVORIGDSTADDR = 20
+_PR_SET_PDEATHSIG = 1
+_TABLE = "roost"
+_MESSAGE_BYTES = 4096
+_TOOL_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
+_START_SECONDS = 10.0
+
+
+def original_destination(ancillary: list[tuple[int, int, bytes]]) -> tuple[str, int] | None:
+    """The original destination of a datagram received with IP_RECVORIGDSTADDR."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_IP and kind == IP_RECVORIGDSTADDR and len(data) >= 8:
+            port = struct.unpack("!H", data[2:4])[0]
+            return socket.inet_ntoa(data[4:8]), port
+    return None
+
+
+class SocketFactory:
+    """The gateway's end: asks the inner helper for sockets made inside the workspace's namespace."""
+
+    def __init__(self, channel: socket.socket) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, pid: int) -> tuple[SocketFactory, subprocess.Popen[bytes], list[socket.socket]]:
+        """Start the helper in the namespaces of process `pid`: the factory, the helper, and its first
+        sockets (TPROXY TCP listener, TPROXY UDP, DNS UDP, DNS TCP listener).
+
+        Raises:
+            OSError: the helper could not join or set up the namespace (its message says why).
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        # Run by path, not as roost.network.inner: nothing of roost is imported into the namespace.
+        process = subprocess.Popen(
+            [sys.executable, "-I", __file__, str(pid), str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        factory = cls(ours)
+        ours.settimeout(_START_SECONDS)
+        try:
+            _answer, sockets = factory._receive()
+        except BaseException:
+            process.kill()
+            process.wait()
+            ours.close()
+            raise
+        ours.settimeout(None)
+        return factory, process, sockets
+
+    def request(self, op: str, **arguments: Any) -> tuple[dict[str, Any], list[socket.socket]]:
+        """The helper's answer to `op` and the sockets it carried.
+
+        Raises:
+            OSError: the helper refused (its errno and message) or is gone.
+        """
+        with self._lock:
+            self._channel.sendall(json.dumps({"op": op, **arguments}).encode())
+            return self._receive()
+
+    def _receive(self) -> tuple[dict[str, Any], list[socket.socket]]:
+        data, fds, _flags, _address = socket.recv_fds(self._channel, _MESSAGE_BYTES, 8)
+        if not data:
+            raise ConnectionError("the inner network helper has gone")
+        answer = json.loads(data)
+        sockets = [socket.socket(fileno=fd) for fd in fds]
+        if "error" in answer:
+            for sock in sockets:
+                sock.close()
+            raise OSError(int(answer.get("errno", 0)), str(answer["error"]))
+        return answer, sockets
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _join_namespaces(pid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    for fd, own in ((user_fd, "/proc/self/ns/user"), (net_fd, "/proc/self/ns/net")):
+        if os.fstat(fd).st_ino != os.stat(own).st_ino and libc.setns(fd, 0) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns {own.rsplit('/', 1)[1]} of process {pid}: {os.strerror(error)}")
+        os.close(fd)
+    # Become the namespace's root: a sandbox's map need not map our own id (host root is not mapped
+    # there), and `ip`/`nft` keep the namespace's capabilities across exec only as a mapped root.
+    try:
+        os.setgroups([])
+    except PermissionError:
+        pass  # a map of one's own ids comes with setgroups denied: there are none to drop
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _run(*command: str, stdin: str | None = None) -> None:
+    tool = shutil.which(command[0], path=_TOOL_PATH) or command[0]
+    result = subprocess.run([tool, *command[1:]], input=stdin, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise OSError(0, f"{' '.join(command)}: {result.stderr.strip() or result.returncode}")
+
+
+def _rules(tcp_port: int, udp_port: int) -> str:
+    return f"""table ip {_TABLE} {{}}
+delete table ip {_TABLE}
+table ip {_TABLE} {{
+    chain prerouting {{
+        type filter hook prerouting priority mangle; policy accept;
+        ip daddr {{ 127.0.0.0/8, {RESOLVER_ADDRESS}, {SOURCE_ADDRESS} }} accept
+        meta l4proto tcp tproxy to 127.0.0.1:{tcp_port} accept
+        meta l4proto udp tproxy to 127.0.0.1:{udp_port} accept
+        drop
+    }}
+}}
+"""
+
+
+def _transparent(kind: int, address: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if kind == socket.SOCK_DGRAM:
+        sock.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
+    sock.bind((address, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(1024)
+    return sock
+
+
+def _bar_namespace() -> list[socket.socket]:
+    """Set W up; the sockets every gateway needs: TPROXY TCP and UDP, DNS over UDP and TCP."""
+    _run("ip", "link", "set", "lo", "up")
+    for address in (RESOLVER_ADDRESS, SOURCE_ADDRESS):
+        _run("ip", "addr", "replace", f"{address}/32", "dev", "lo")
+    _run("ip", "route", "replace", "local", "default", "dev", "lo", "src", SOURCE_ADDRESS)
+    tcp = _transparent(socket.SOCK_STREAM, "127.0.0.1", 0)
+    udp = _transparent(socket.SOCK_DGRAM, "127.0.0.1", 0)
+    dns_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    dns_udp.bind((RESOLVER_ADDRESS, 53))
+    dns_tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    dns_tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    dns_tcp.bind((RESOLVER_ADDRESS, 53))
+    dns_tcp.listen(128)
+    _run("nft", "-f", "-", stdin=_rules(tcp.getsockname()[1], udp.getsockname()[1]))
+    return [tcp, udp, dns_udp, dns_tcp]
+
+
+def _make(request: dict[str, Any]) -> socket.socket:
+    op = request.get("op")
+    if op == "udp_reply":  # sends replies from the flow's original destination
+        return _transparent(socket.SOCK_DGRAM, str(request["address"]), int(request["port"]))
+    if op == "connect":  # a published port: the workspace's own loopback
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        sock.connect_ex(("127.0.0.1", int(request["port"])))
+        return sock
+    raise OSError(0, f"unknown request {op!r}")
+
+
+def _serve(channel: socket.socket) -> None:
+    while True:
+        data = channel.recv(_MESSAGE_BYTES)
+        if not data:
+            return
+        try:
+            sock = _make(json.loads(data))
+        except (OSError, ValueError, KeyError) as exc:
+            channel.sendall(json.dumps({"error": _message(exc), "errno": getattr(exc, "errno", 0) or 0}).encode())
+            continue
+        socket.send_fds(channel, [b"{}"], [sock.fileno()])
+        sock.close()
+
+
+def _message(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
+
+
+def main(argv: list[str]) -> int:
+    pid, fd = int(argv[0]), int(argv[1])
+    channel = socket.socket(fileno=fd)
+    try:
+        _join_namespaces(pid)
+        ready = _bar_namespace()
+    except OSError as exc:
+        channel.sendall(json.dumps({"error": _message(exc), "errno": exc.errno or 0}).encode())
+        return 1
+    socket.send_fds(channel, [b'{"ready": true}'], [sock.fileno() for sock in ready])
+    for sock in ready:
+        sock.close()
+    _serve(channel)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
