@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
 
@@ -80,23 +80,29 @@ def workspace_on(backend: str) -> Iterator[Workspace]:
             ws.delete(force=True)
 
 
-def create(settings: Settings) -> Result:
+def create_samples(settings: Settings, **options: Any) -> list[float]:
+    """Milliseconds per `create_workspace(ENV, **options)` in a warm home, warm-up runs left out."""
     from roost import Roost
 
-    reason = why_not()
-    if reason:
-        return skipped(CREATE_DESCRIPTION, reason)
     runs, warmup = settings.n(30, 5), settings.n(3, 1)
     samples = []
     with warm_home() as home, Roost(home=home, backend=BACKEND) as roost:
         for index in range(warmup + runs):
             start = time.perf_counter()
-            ws = roost.create_workspace(ENV, ephemeral=False)
+            ws = roost.create_workspace(ENV, ephemeral=False, **options)
             elapsed = (time.perf_counter() - start) * 1000
             ws.delete(force=True)
             if index >= warmup:
                 samples.append(elapsed)
-    return measured(CREATE_DESCRIPTION, "ms", summarize(samples), "p50", "<", 150.0, runs=runs)
+    return samples
+
+
+def create(settings: Settings) -> Result:
+    reason = why_not()
+    if reason:
+        return skipped(CREATE_DESCRIPTION, reason)
+    samples = create_samples(settings)
+    return measured(CREATE_DESCRIPTION, "ms", summarize(samples), "p50", "<", 150.0, runs=len(samples))
 
 
 def delete(settings: Settings) -> Result:
@@ -119,20 +125,17 @@ def delete(settings: Settings) -> Result:
     return measured(DELETE_DESCRIPTION, "ms", summarize(samples), "p50", "<", 100.0, runs=runs)
 
 
-def exec_round_trip(settings: Settings) -> Result:
+def exec_samples(settings: Settings, **options: Any) -> list[float]:
+    """Milliseconds per `ws.exec(["true"])` in a workspace made with `**options`, after a warm-up."""
     from roost import Roost
 
-    reason = why_not()
-    if reason:
-        return skipped(EXEC_DESCRIPTION, reason)
-    iterations = settings.n(200, 30)
     samples = []
     with warm_home() as home, Roost(home=home, backend=BACKEND) as roost:
-        ws = roost.create_workspace(ENV)
+        ws = roost.create_workspace(ENV, **options)
         try:
             for _ in range(settings.n(20, 5)):
                 ws.exec(["true"])
-            for _ in range(iterations):
+            for _ in range(settings.n(200, 30)):
                 start = time.perf_counter()
                 result = ws.exec(["true"])
                 samples.append((time.perf_counter() - start) * 1000)
@@ -140,4 +143,12 @@ def exec_round_trip(settings: Settings) -> Result:
                     raise RuntimeError(f"`true` exited {result.exit_code}: {result.stderr}")
         finally:
             ws.delete(force=True)
-    return measured(EXEC_DESCRIPTION, "ms", summarize(samples), "p50", "<", 8.0, iterations=iterations)
+    return samples
+
+
+def exec_round_trip(settings: Settings) -> Result:
+    reason = why_not()
+    if reason:
+        return skipped(EXEC_DESCRIPTION, reason)
+    samples = exec_samples(settings)
+    return measured(EXEC_DESCRIPTION, "ms", summarize(samples), "p50", "<", 8.0, iterations=len(samples))

@@ -2,7 +2,7 @@
 
 As httpx's `MockTransport` stands in for the network under a real client, `MemoryBackend` stands in
 for a sandbox or VM under the real `Engine`: each workspace's agent is the guest agent's own code
-(`AgentRuntime` and its op table) in this process, and each connection to it is a socketpair whose
+(`AgentState` and its op table) in this process, and each connection to it is a socketpair whose
 agent end a thread serves. No agent process, no socket on disk, no image; a create takes
 milliseconds. What is hard to bring about with real processes is one call away:
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import Connection, agent_info
+from roost.agent.state import AgentState
 from roost.backends import Availability, CreateSpec, ImageKind, Protection
 from roost.errors import CHECK_WORKSPACE, AgentError, RoostError
 from roost.protocol import OpError
@@ -44,8 +44,8 @@ class WatchedOps(OpTable):
     """The agent's op table, failing the ops a test names with the codes it gives, and counting
     the calls of each op under way (so a test knows a call has reached the agent)."""
 
-    def __init__(self, runtime: AgentRuntime, faults: dict[str, str]) -> None:
-        super().__init__(runtime)
+    def __init__(self, agent: AgentState, faults: dict[str, str]) -> None:
+        super().__init__(agent)
         self._faults = faults
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -54,7 +54,7 @@ class WatchedOps(OpTable):
         with self._lock:
             return self._running.get(op, 0)
 
-    def call(self, ctx: RequestContext) -> Reply:
+    def call(self, ctx: RequestContext) -> HandlerResult:
         code = self._faults.get(ctx.op)
         if code is not None:
             raise OpError(code, f"{ctx.op} failed: a fault the test injected")
@@ -80,8 +80,8 @@ class InProcessAgent:
             "ROOST_WORKSPACE": str(ws_dir / "workspace"),
         }
         root = str(ws_dir / "workspace")
-        self.runtime = AgentRuntime(WorkspacePaths(root), str(ws_dir / "agent"), str(ws_dir / "scratch"), env, identity)
-        self.ops = WatchedOps(self.runtime, faults)
+        self.agent = AgentState(WorkspacePaths(root), str(ws_dir / "agent"), str(ws_dir / "scratch"), env, identity)
+        self.ops = WatchedOps(self.agent, faults)
         self._served: list[tuple[socket.socket, threading.Thread]] = []
         self._lock = threading.Lock()
         self.alive = True
@@ -115,9 +115,9 @@ class InProcessAgent:
                 pass
         for _agent_end, thread in served:
             thread.join(IO_TIMEOUT)
-        self.runtime.inflight.cancel_all()
-        self.runtime.stop_children()
-        assert self.runtime.inflight.wait_idle(IO_TIMEOUT), "a call outlived the agent's crash"
+        self.agent.inflight.cancel_all()
+        self.agent.stop_children()
+        assert self.agent.inflight.wait_idle(IO_TIMEOUT), "a call outlived the agent's crash"
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ class MemoryBackend:
     name = NAME
     isolated = False
     image_kind: ImageKind = "none"
+    network_refusal: str | None = "in-memory workspaces have no network of their own"
 
     def __init__(self) -> None:
         self.agents: dict[str, InProcessAgent] = {}
@@ -183,6 +184,9 @@ class MemoryBackend:
     def health(self, ws_dir: Path, boot: MemoryBoot | None) -> str | None:
         agent = None if boot is None else self.agents.get(boot.workspace)
         return None if agent is not None and agent.alive else CRASHED
+
+    def network_namespace_pid(self, boot: MemoryBoot | None) -> int | None:
+        return None
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: MemoryBoot | None) -> None:
         agent = self.agents.pop(ws_id, None)

@@ -29,6 +29,8 @@ from roost.models import (
     FileContent,
     FileEntry,
     FileListing,
+    NetworkDecision,
+    NetworkInfo,
     OutputSlice,
     PatchResult,
     ResetResult,
@@ -44,9 +46,10 @@ from roost.models import (
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import diffs, lifecycle, operations, power, services, shells, snapshots
+from roost.workspace import diffs, lifecycle, network, operations, power, services, shells, snapshots
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import network_request
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
 from roost.workspace.streamed import Streamed
@@ -56,11 +59,15 @@ __all__ = [
     "Streamed",
     "Workspace",
     "WorkspaceFiles",
+    "WorkspaceNetwork",
     "WorkspaceServices",
     "WorkspaceShells",
     "WorkspaceSnapshots",
 ]
 
+
+# The decision log keeps about 1 MiB (a few thousand decisions); a limit past that asks for all of it.
+MAX_DECISIONS = 100_000
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -230,16 +237,27 @@ class WorkspaceServices:
         env: dict[str, str] | None = None,
         ready: Readiness | None = None,
         restart: str = "no",
+        publish: Sequence[str | int] | None = None,
     ) -> ServiceInfo:
         """Start a service and wait until its readiness probe passes.
 
-        The result's `state` is `ready`, or `failed` with `reason` and `log_tail`.
+        The result's `state` is `ready`, or `failed` with `reason` and `log_tail`. `publish`
+        serves guest ports on the host's loopback (`"8000"`, `"18000:8000"`) until the
+        service is stopped; the result's `ports` say which host ports.
 
         Raises:
-            RoostError: service_exists (same name still running), invalid_argument.
+            RoostError: service_exists (same name still running), invalid_argument,
+                network_unsupported, port_in_use.
         """
         return self._bound(
-            services.start_service, name, command, cwd=_native(cwd), env=env, ready=ready, restart=restart
+            services.start_service,
+            name,
+            command,
+            cwd=_native(cwd),
+            env=env,
+            ready=ready,
+            restart=restart,
+            publish=publish,
         )
 
     def list(self) -> list[ServiceInfo]:
@@ -268,6 +286,59 @@ class WorkspaceServices:
     def stop(self, name: str, *, timeout: float | None = None) -> ServiceInfo:
         """TERM the service's process group, KILL after `timeout` (default 10 s); a dead one stops at once."""
         return self._bound(services.stop_service, name, timeout=timeout)
+
+
+class WorkspaceNetwork:
+    """The network policy, published ports and decision log of one workspace (`ws.network`)."""
+
+    def __init__(self, bound: BoundWorkspace) -> None:
+        self._bound = bound
+
+    def show(self) -> NetworkInfo:
+        """The policy, its allow-list, the published ports, and whether roost's gateway holds them now."""
+        return network.network_view(self._bound.record())
+
+    def set(
+        self,
+        policy: str | None = None,
+        *,
+        allow: Sequence[str] | None = None,
+        publish: Sequence[str | int] | None = None,
+    ) -> NetworkInfo:
+        """Change the policy and the workspace's own published ports, live: no restart.
+
+        `policy` None keeps the mode; `allow` None keeps the allow-list while the mode stays
+        `allowlist` (any other mode has none); `publish` None keeps the workspace's own ports,
+        a list (empty too) replaces them. Services' ports are theirs (`services.start`).
+        A stopped workspace gets the change at its next start.
+
+        Raises:
+            RoostError: invalid_argument (nothing changes), network_unsupported, port_in_use,
+                network_unavailable.
+        """
+        record = self._bound.record()
+        mode = record.network_policy.mode if policy is None else policy
+        if allow is None and mode == "allowlist" and record.network_policy.mode == "allowlist":
+            allow = [entry.text for entry in record.network_policy.allow]
+        request = network_request(mode, allow, publish)
+        own = None if publish is None else request.ports
+        return network.network_view(network.set_network(self._bound.engine, self._bound.id, request.policy, own))
+
+    def log(self, *, denied: bool = False, limit: int | None = None) -> list[NetworkDecision]:
+        """The decisions on the workspace's lookups and connections, oldest first (the last `limit`).
+
+        Raises:
+            RoostError: invalid_argument for a bad limit.
+        """
+        count = arguments.optional_count(limit, "limit", MAX_DECISIONS, unit="decisions")
+        found = self._bound(network.decisions, denied=denied)
+        return found[-count:] if count else found
+
+    def follow(
+        self, on_decision: Callable[[NetworkDecision], None], stop: threading.Event, *, denied: bool = False
+    ) -> None:
+        """Every decision kept, then each new one as it is made, to `on_decision` until `stop` is set."""
+        self._bound(network.follow_decisions, on_decision, stop, denied=denied)
 
 
 class WorkspaceSnapshots:
@@ -318,6 +389,7 @@ class Workspace:
         self.shells = WorkspaceShells(self._bound)
         self.services = WorkspaceServices(self._bound)
         self.snapshots = WorkspaceSnapshots(self._bound)
+        self.network = WorkspaceNetwork(self._bound)
 
     def info(self) -> WorkspaceInfo:
         """Current state, probing the agent's health, with service and shell counts per state."""

@@ -10,7 +10,8 @@ inside, or a half-made workspace.
 Each check takes the value as given (`object`: a Python caller may pass
 anything, and `True` is an `int` in Python) and returns it typed.
 
-Imports: confinement, errors, protocol (limits, ignore, names, records) and the standard library only.
+Imports: confinement, errors, protocol (limits, ignore, names, records, the name and size checks of
+the shell, service and snapshot messages) and the standard library only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from roost.confinement import ConfinedPath, HostArg
 from roost.errors import InvalidArgument
@@ -28,13 +29,14 @@ from roost.protocol.limits import (
     MAX_EXCLUDE_PATTERNS,
     MAX_FILE_OFFSET,
     MAX_TERMINAL_CELLS,
-    SERVICE_NAME,
-    SERVICE_NAME_RULE,
-    SNAPSHOT_NAME,
-    SNAPSHOT_NAME_RULE,
 )
 from roost.protocol.limits import MAX_SHELL_WAIT_MS as _MAX_SHELL_WAIT_MS
+from roost.protocol.messages import OpError
 from roost.protocol.names import NameFormError, as_bytes, from_text, to_text
+from roost.protocol.ops.message import shown
+from roost.protocol.ops.services import check_service_name
+from roost.protocol.ops.shells import check_terminal_size
+from roost.protocol.ops.snapshots import check_snapshot_name
 from roost.protocol.records import CursorError, decode_cursor
 
 # The protocol's bounds the front ends show in their schemas (they reach below only through here and the SDK).
@@ -64,11 +66,6 @@ MAX_LABEL_VALUE = 256
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def whole_number(value: object, what: str, low: int, high: int, *, unit: str = "", example: int | None = None) -> int:
     """An `int` (not a bool, not a float) from `low` to `high`, counting `unit`s.
 
@@ -78,7 +75,7 @@ def whole_number(value: object, what: str, low: int, high: int, *, unit: str = "
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         of = f" of {unit}" if unit else ""
         hint = f"give a whole number from {low} to {high}" + (f", e.g. {example}" if example is not None else "")
-        raise InvalidArgument(f"{what} must be a whole number{of} from {low} to {high}, not {_shown(value)}", hint=hint)
+        raise InvalidArgument(f"{what} must be a whole number{of} from {low} to {high}, not {shown(value)}", hint=hint)
     return value
 
 
@@ -95,7 +92,7 @@ def seconds(value: object, what: str, high: float, *, zero_ok: bool = False, exa
         return float(value) + 0.0  # -0.0 becomes 0.0
     span = f"from 0 to {high:g}" if zero_ok else f"above 0 and at most {high:g}"
     raise InvalidArgument(
-        f"{what} must be a number of seconds {span}, not {_shown(value)}",
+        f"{what} must be a number of seconds {span}, not {shown(value)}",
         hint=f"give a number of seconds {span}, e.g. {example:g}",
     )
 
@@ -144,11 +141,22 @@ def optional_count(value: object, what: str, high: int, *, low: int = 1, unit: s
 
 
 def terminal_size(cols: object, rows: object) -> tuple[int, int]:
-    """Raises: InvalidArgument: cols or rows outside 1..1000."""
-    return (
-        whole_number(cols, "cols", 1, MAX_TERMINAL_CELLS, example=120),
-        whole_number(rows, "rows", 1, MAX_TERMINAL_CELLS, example=32),
-    )
+    """The shell ops' own check (`roost.protocol.ops.shells`), for a face that asks early.
+
+    Raises:
+        InvalidArgument: cols or rows outside 1..1000.
+    """
+    _as_invalid_argument(check_terminal_size, cols, rows)
+    assert isinstance(cols, int) and isinstance(rows, int)
+    return cols, rows
+
+
+def _as_invalid_argument(check: Callable[..., object], *values: object) -> None:
+    """Run one of protocol's message checks, its OpError raised as InvalidArgument (the same words)."""
+    try:
+        check(*values)
+    except OpError as exc:
+        raise InvalidArgument(exc.message, hint=exc.hint) from None
 
 
 def resources(vcpus: object, mem_mib: object, pids: object = None) -> dict[str, int]:
@@ -182,7 +190,7 @@ def workspace_name(name: object) -> str:
     """
     if not isinstance(name, str) or not _WORKSPACE_NAME.fullmatch(name):
         raise InvalidArgument(
-            f"invalid workspace name {_shown(name)}",
+            f"invalid workspace name {shown(name)}",
             hint="use 1-63 of a-z 0-9 _ . - starting with a letter or digit",
         )
     if name.startswith(WORKSPACE_ID_PREFIX):
@@ -195,15 +203,15 @@ def workspace_name(name: object) -> str:
 
 def service_name(name: object) -> str:
     """Raises: InvalidArgument: not 1-63 of a-z 0-9 _ . - starting with a letter or digit."""
-    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
-        raise InvalidArgument(f"invalid service name {_shown(name)}", hint=f"use {SERVICE_NAME_RULE}")
+    _as_invalid_argument(check_service_name, name)
+    assert isinstance(name, str)
     return name
 
 
 def snapshot_name(name: object) -> str:
     """Raises: InvalidArgument: not 1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit."""
-    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
-        raise InvalidArgument(f"invalid snapshot name {_shown(name)}", hint=f"use {SNAPSHOT_NAME_RULE}")
+    _as_invalid_argument(check_snapshot_name, name)
+    assert isinstance(name, str)
     return name
 
 
@@ -217,7 +225,7 @@ def labels(value: object) -> dict[str, str]:
     for key, text in given.items():
         if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
             raise InvalidArgument(
-                f"invalid label key {_shown(key)}",
+                f"invalid label key {shown(key)}",
                 hint="use 1-63 of letters, digits and _ . - / starting with a letter or digit",
             )
         if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE:
@@ -242,7 +250,7 @@ def env_vars(value: object, what: str = "env") -> dict[str, str]:
     for name, text in given.items():
         if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
             raise InvalidArgument(
-                f"invalid environment variable name {_shown(name)}",
+                f"invalid environment variable name {shown(name)}",
                 hint="use letters, digits and _, not starting with a digit, e.g. MY_VAR",
             )
         if not isinstance(text, str) or "\0" in text:
@@ -257,7 +265,7 @@ def _mapping(value: object, what: str, example: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidArgument(f"{what} must map names to values, not {_shown(value)}", hint=example)
+        raise InvalidArgument(f"{what} must map names to values, not {shown(value)}", hint=example)
     return dict(value)
 
 
@@ -281,7 +289,7 @@ def command(value: object, what: str = "command") -> str | list[str]:
         if any("\0" in arg for arg in argv):
             raise InvalidArgument(f"the {what} contains a NUL byte", hint="remove the NUL byte")
         return argv
-    raise InvalidArgument(f"give a {what} to run: a string or a list of strings, not {_shown(value)}", hint=hint)
+    raise InvalidArgument(f"give a {what} to run: a string or a list of strings, not {shown(value)}", hint=hint)
 
 
 def guest_path(value: object, what: str = "path") -> str:
@@ -290,20 +298,29 @@ def guest_path(value: object, what: str = "path") -> str:
     The agent resolves and confines it; see `roost.protocol.names` for the form.
 
     Raises:
+        InvalidArgument: as `guest_name`.
+    """
+    return to_text(guest_name(value, what))
+
+
+def guest_name(value: object, what: str = "path") -> str:
+    """A path inside the workspace, as `str` (`os.fsdecode` form) or `bytes`, as the native `str` op messages hold.
+
+    Raises:
         InvalidArgument: not a non-empty str or bytes, a NUL byte in it, or a str no bytes decode to.
     """
     if not isinstance(value, str | bytes) or not value:
-        raise InvalidArgument(f"{what} must be a non-empty path, not {_shown(value)}", hint="e.g. /workspace/src")
+        raise InvalidArgument(f"{what} must be a non-empty path, not {shown(value)}", hint="e.g. /workspace/src")
     if (isinstance(value, str) and "\0" in value) or (isinstance(value, bytes) and b"\0" in value):
         raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
     try:
         raw = as_bytes(value)
     except UnicodeEncodeError:
         raise InvalidArgument(
-            f"{what} {_shown(value)} holds a surrogate that stands for no byte",
+            f"{what} {shown(value)} holds a surrogate that stands for no byte",
             hint="give the path as bytes, or as os.fsdecode makes it from bytes",
         ) from None
-    return to_text(raw)
+    return os.fsdecode(raw)
 
 
 def name_from_text(text: str, what: str = "path") -> str:
@@ -330,11 +347,11 @@ def list_cursor(value: object) -> str | None:
         return None
     hint = "pass a next_cursor exactly as it was given, or none to start at the beginning"
     if not isinstance(value, str):
-        raise InvalidArgument(f"cursor must be a string, not {_shown(value)}", hint=hint)
+        raise InvalidArgument(f"cursor must be a string, not {shown(value)}", hint=hint)
     try:
         decode_cursor(value)
     except CursorError as exc:
-        raise InvalidArgument(f"cursor {_shown(value)}: {exc}", hint=hint) from None
+        raise InvalidArgument(f"cursor {shown(value)}: {exc}", hint=hint) from None
     return value
 
 
@@ -348,7 +365,7 @@ def host_path(value: object, what: str) -> HostArg:
         return value
     path = os.fspath(value) if isinstance(value, os.PathLike) else value
     if not isinstance(path, str) or not path:
-        raise InvalidArgument(f"{what} must be a host path, not {_shown(value)}", hint="e.g. ./repo")
+        raise InvalidArgument(f"{what} must be a host path, not {shown(value)}", hint="e.g. ./repo")
     if "\0" in path:
         raise InvalidArgument(f"{what} contains a NUL byte", hint="remove the NUL byte")
     return path
@@ -359,9 +376,9 @@ _EXCLUDE_HINT = "give gitignore patterns relative to /workspace, e.g. 'node_modu
 
 def _exclude_pattern(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"an exclude pattern must be a non-empty string, not {_shown(value)}", hint=_EXCLUDE_HINT)
+        raise InvalidArgument(f"an exclude pattern must be a non-empty string, not {shown(value)}", hint=_EXCLUDE_HINT)
     if any(c in value for c in "\0\n\r"):
-        raise InvalidArgument(f"exclude pattern {_shown(value)} holds a newline or NUL", hint="give one pattern each")
+        raise InvalidArgument(f"exclude pattern {shown(value)} holds a newline or NUL", hint="give one pattern each")
     negated, pattern = value.startswith("!"), value.removeprefix("!")
     # A guest path reads as the anchored pattern it means: "/workspace/build" is "/build".
     if pattern.rstrip("/") == "/workspace":
@@ -374,7 +391,7 @@ def _exclude_pattern(value: object) -> str:
     encoded = pattern.encode("utf-8", "surrogateescape")
     if len(encoded) > MAX_EXCLUDE_PATTERN_BYTES:
         raise InvalidArgument(
-            f"exclude pattern {_shown(value)} is over {MAX_EXCLUDE_PATTERN_BYTES} bytes", hint=_EXCLUDE_HINT
+            f"exclude pattern {shown(value)} is over {MAX_EXCLUDE_PATTERN_BYTES} bytes", hint=_EXCLUDE_HINT
         )
     parsed = parse_pattern(encoded)
     if parsed is None or parsed.regex is None:
@@ -395,7 +412,7 @@ def ignore_spec(exclude: object, gitignore: object, include_git_dir: object, *, 
             newline or can never match, too many patterns, or a flag that is not a bool.
     """
     if isinstance(exclude, str | bytes) or not isinstance(exclude, Sequence):
-        raise InvalidArgument(f"exclude must be a list of patterns, not {_shown(exclude)}", hint=_EXCLUDE_HINT)
+        raise InvalidArgument(f"exclude must be a list of patterns, not {shown(exclude)}", hint=_EXCLUDE_HINT)
     if len(exclude) > MAX_EXCLUDE_PATTERNS:
         raise InvalidArgument(
             f"{len(exclude)} exclude patterns; at most {MAX_EXCLUDE_PATTERNS} per call",
@@ -404,6 +421,6 @@ def ignore_spec(exclude: object, gitignore: object, include_git_dir: object, *, 
     patterns = tuple(_exclude_pattern(p) for p in exclude)
     for value, what in ((gitignore, "gitignore"), (include_git_dir, "include_git_dir")):
         if value is not None and not isinstance(value, bool):
-            raise InvalidArgument(f"{what} must be true or false, not {_shown(value)}", hint=f"e.g. {what}=True")
+            raise InvalidArgument(f"{what} must be true or false, not {shown(value)}", hint=f"e.g. {what}=True")
     keep_git = git_dir_default if include_git_dir is None else include_git_dir
     return IgnoreSpec(patterns, bool(gitignore), bool(keep_git))

@@ -67,6 +67,8 @@ class Roost:
         mem_mib: int | None = None,
         pids: int | None = None,
         network_policy: str = "off",
+        allow: Sequence[str] | None = None,
+        publish: Sequence[str | int] | None = None,
         ephemeral: bool = True,
         progress: ProgressFn | None = None,
     ) -> Workspace:
@@ -82,7 +84,7 @@ class Roost:
 
         Raises:
             RoostError: env_not_found, seed_not_found, name_taken, invalid_argument,
-                backend_unavailable, or a backend start failure.
+                backend_unavailable, network_unsupported, port_in_use, or a backend start failure.
         """
         options = lifecycle.CreateOptions(
             env=env,
@@ -95,6 +97,8 @@ class Roost:
             mem_mib=mem_mib,
             pids=pids,
             network_policy=network_policy,
+            allow=allow,
+            publish=publish,
             progress=progress,
         )
         return self._create(options, ephemeral=ephemeral)
@@ -109,6 +113,8 @@ class Roost:
         mem_mib: int | None = None,
         pids: int | None = None,
         network_policy: str = "off",
+        allow: Sequence[str] | None = None,
+        publish: Sequence[str | int] | None = None,
         progress: ProgressFn | None = None,
     ) -> Workspace:
         """A throwaway workspace for one command, as `run` makes it; use it as a context manager.
@@ -132,6 +138,8 @@ class Roost:
             mem_mib=mem_mib,
             pids=pids,
             network_policy=network_policy,
+            allow=allow,
+            publish=publish,
             progress=progress,
         )
         return self._create(options, ephemeral=True, keep_owner=True)
@@ -178,6 +186,8 @@ class Roost:
         mem_mib: int | None = None,
         pids: int | None = None,
         network_policy: str = "off",
+        allow: Sequence[str] | None = None,
+        publish: Sequence[str | int] | None = None,
         stdin: bytes | str | None = None,
         on_output: OutputCallback | None = None,
         progress: ProgressFn | None = None,
@@ -193,8 +203,9 @@ class Roost:
         `create_run_workspace`).
 
         Raises:
-            RoostError: invalid_argument for a bad command, cwd, env or timeout (before any
-                workspace is made), or whatever creating the workspace or running the command raises.
+            RoostError: invalid_argument for a bad command, cwd, env, timeout or network
+                request (before any workspace is made), or whatever creating the workspace or
+                running the command raises.
         """
         ExecSpec(command=command, cwd=cwd, env=env_vars or {}, timeout=timeout).args()
         workspace = self.create_run_workspace(
@@ -205,6 +216,8 @@ class Roost:
             mem_mib=mem_mib,
             pids=pids,
             network_policy=network_policy,
+            allow=allow,
+            publish=publish,
             progress=progress,
         )
         with workspace:

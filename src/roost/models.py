@@ -35,9 +35,12 @@ __all__ = [
     "FileContent",
     "FileEntry",
     "FileListing",
+    "NetworkDecision",
+    "NetworkInfo",
     "OutputSlice",
     "PatchResult",
     "PatchedFile",
+    "PortInfo",
     "Protection",
     "PruneResult",
     "ResetResult",
@@ -232,6 +235,46 @@ class Protection(_Value):
 
 
 @dataclass(frozen=True)
+class PortInfo(_Value):
+    """A published port: `host_address:host_port` on the host reaches `guest_port` inside the
+    workspace. `host_port` 0: any free port, chosen when the gateway binds it (none runs now)."""
+
+    host_address: str
+    host_port: int
+    guest_port: int
+    # The service that published it (None: the workspace's own).
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkInfo(_Value):
+    """What a workspace may reach, and whether roost's gateway is holding it to that now.
+
+    `enforced` is False for a workspace whose policy is `off` with no ports (it has loopback
+    only: nothing to hold), and for a stopped one; `detail` says how or why not.
+    """
+
+    policy: str
+    allow: tuple[str, ...]
+    ports: tuple[PortInfo, ...]
+    enforced: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class NetworkDecision(_Value):
+    """One entry of a workspace's network decision log: a lookup or a connection, allowed or denied."""
+
+    time: str
+    name: str | None
+    address: str
+    port: int
+    protocol: str
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class WorkspaceInfo(_Value):
     """A workspace as users see it (no host paths)."""
 
@@ -254,6 +297,8 @@ class WorkspaceInfo(_Value):
     protections: tuple[Protection, ...] = ()
     # What gets an unhealthy or failed workspace going again; `hint` in `to_dict()`.
     remedy: Remedy | None = None
+    # Its network policy and published ports (None: not known, as for a corrupt record).
+    network: NetworkInfo | None = None
 
     @property
     def hint(self) -> str | None:
@@ -265,7 +310,7 @@ class WorkspaceInfo(_Value):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name != "remedy":
-                data[f.name] = dict(value) if isinstance(value, dict) else value
+                data[f.name] = _plain(value)
         data["hint"] = self.hint
         return data
 
@@ -364,6 +409,8 @@ class ServiceInfo(_Value):
     stopped_at: str | None = None
     restarts: int = 0
     log_tail: str | None = None
+    # The ports it published (`service start --publish`), freed when it stops.
+    ports: tuple[PortInfo, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from helpers import pids_with_env
 from roost import Roost, Workspace
 from roost.backends.processes import WORKSPACE_MARKER
+from roost.store.record_versions import SCHEMA_VERSION
 
 
 def _rewrite_as_schema_1(record_file: Path) -> None:
@@ -17,8 +18,10 @@ def _rewrite_as_schema_1(record_file: Path) -> None:
     path in one `runtime` object."""
     data = json.loads(record_file.read_text())
     boot, image = data.pop("boot"), data.pop("image")
+    del data["ports"], data["network"]
     runtime = {**boot, "image": image, "socket": str(record_file.with_name("agent.sock"))}
-    record_file.write_text(json.dumps({**data, "schema_version": 1, "runtime": runtime}))
+    old = {**data, "network_policy": data["network_policy"]["mode"], "schema_version": 1, "runtime": runtime}
+    record_file.write_text(json.dumps(old))
 
 
 def test_a_workspace_recorded_by_an_older_roost_is_reached_stopped_started_and_deleted(
@@ -35,7 +38,7 @@ def test_a_workspace_recorded_by_an_older_roost_is_reached_stopped_started_and_d
         assert old.info().protections == protections
 
         assert old.stop().state == "stopped"
-        assert json.loads(record_file.read_text())["schema_version"] == 2  # upgraded with its first change
+        assert json.loads(record_file.read_text())["schema_version"] == SCHEMA_VERSION  # upgraded with its first change
         assert old.start().state == "running"
         assert old.exec(["cat", "kept.txt"]).stdout == "kept\n"
 

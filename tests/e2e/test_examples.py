@@ -44,6 +44,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "after reset to baseline: no changes",
         "snapshots example: ok",
     ),
+    "network_allowlist.py": (
+        "mock refuses allowlist: network_unsupported",
+        "workspaces left: 0",
+        "network example: ok",
+    ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
 }
 

@@ -36,6 +36,7 @@ from roost.errors import AgentError, BackendError, RoostError
 from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.protocol import Op
+from roost.protocol.ops.execs import ExecArgs
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace import boot_images, lifecycle, operations
 from roost.workspace.engine import Engine
@@ -190,7 +191,7 @@ def test_killing_the_vmm_mid_exec_is_agent_disconnected_and_the_workspace_turns_
 
     def long_exec() -> None:
         try:
-            engine.call(record, Op.EXEC, {"argv": ["sleep", "30"]}, on_start=lambda _rid: started.set())
+            engine.call(record, ExecArgs(argv=("sleep", "30")), on_start=lambda _rid: started.set())
         except BaseException as exc:
             errors.append(exc)
 

@@ -30,6 +30,8 @@ def _make_legacy(ws_dir: Path) -> None:
     # As that roost wrote it: schema 1, its backend's facts in `runtime`, no id map among them.
     runtime = {key: value for key, value in record.pop("boot").items() if key != "id_map"}
     runtime["image"] = record.pop("image")
+    del record["ports"], record["network"]
+    record["network_policy"] = record["network_policy"]["mode"]
     record_path.write_text(json.dumps({**record, "schema_version": 1, "runtime": runtime}))
 
 

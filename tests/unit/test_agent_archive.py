@@ -13,24 +13,24 @@ from pathlib import Path
 import pytest
 
 from roost.agent.context import RequestContext, UploadBuffer
-from roost.agent.files.archive import export_archive, import_archive
 from roost.agent.fs import dirfd
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.runtime import AgentRuntime
+from roost.agent.ops import OpTable
+from roost.agent.state import AgentState
 from roost.protocol import OpError
 
 Tree = dict[str, tuple[str, int, bytes]]
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> AgentRuntime:
+def agent(tmp_path: Path) -> AgentState:
     (tmp_path / "ws").mkdir()
-    return AgentRuntime(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
+    return AgentState(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
 
 
 @pytest.fixture
-def ws(runtime: AgentRuntime) -> Path:
-    return Path(runtime.paths.root)
+def ws(agent: AgentState) -> Path:
+    return Path(agent.paths.root)
 
 
 def _context(
@@ -47,14 +47,14 @@ def _context(
     return ctx, sent
 
 
-def _import(runtime: AgentRuntime, data: bytes, **args: object) -> dict[str, object]:
+def _import(agent: AgentState, data: bytes, **args: object) -> dict[str, object]:
     ctx, _ = _context("archive.import", args, data)
-    return import_archive(runtime, ctx).result
+    return OpTable(agent).call(ctx).wire_result()
 
 
-def _export(runtime: AgentRuntime, **args: object) -> tuple[bytes, dict[str, object]]:
+def _export(agent: AgentState, **args: object) -> tuple[bytes, dict[str, object]]:
     ctx, sent = _context("archive.export", args)
-    result = export_archive(runtime, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     assert all(channel == "data" for channel, _ in sent)
     return b"".join(data for _, data in sent), result
 
@@ -94,11 +94,11 @@ def _snapshot(root: Path) -> Tree:
     return tree
 
 
-def _scratch_is_empty(runtime: AgentRuntime) -> bool:
-    return not os.path.exists(runtime.scratch_dir) or not os.listdir(runtime.scratch_dir)
+def _scratch_is_empty(agent: AgentState) -> bool:
+    return not os.path.exists(agent.scratch_dir) or not os.listdir(agent.scratch_dir)
 
 
-def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: AgentRuntime, ws: Path) -> None:
+def test_export_then_import_round_trips_contents_modes_and_symlinks(agent: AgentState, ws: Path) -> None:
     src = ws / "src"
     (src / "pkg" / "empty").mkdir(parents=True)
     (src / "run.sh").write_bytes(b"#!/bin/sh\necho hi\n")
@@ -111,8 +111,8 @@ def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: Age
     os.link(src / "run.sh", src / "pkg" / "hard.sh")
     os.utime(src / "run.sh", (1_500_000_000, 1_500_000_000))
 
-    data, exported = _export(runtime, path="/workspace/src")
-    result = _import(runtime, data, dest="/workspace/copy")
+    data, exported = _export(agent, path="/workspace/src")
+    result = _import(agent, data, dest="/workspace/copy")
 
     assert _snapshot(ws / "copy") == _snapshot(src)
     assert (ws / "copy" / "run.sh").stat().st_mtime == 1_500_000_000
@@ -128,18 +128,18 @@ def test_export_then_import_round_trips_contents_modes_and_symlinks(runtime: Age
     assert result == {"dest": "/workspace/copy", "files": 3, "dirs": 2, "symlinks": 2, "bytes": 26, "deleted": 0}
 
 
-def test_export_names_members_relative_to_the_directory(runtime: AgentRuntime, ws: Path) -> None:
+def test_export_names_members_relative_to_the_directory(agent: AgentState, ws: Path) -> None:
     (ws / "d" / "sub").mkdir(parents=True)
     (ws / "d" / "sub" / "f").write_text("f")
-    data, _ = _export(runtime, path="d")
+    data, _ = _export(agent, path="d")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert tar.getnames() == ["sub", "sub/f"]
 
 
-def test_export_of_a_file_uses_its_basename(runtime: AgentRuntime, ws: Path) -> None:
+def test_export_of_a_file_uses_its_basename(agent: AgentState, ws: Path) -> None:
     (ws / "d").mkdir()
     (ws / "d" / "notes.txt").write_text("hello")
-    data, result = _export(runtime, path="/workspace/d/notes.txt")
+    data, result = _export(agent, path="/workspace/d/notes.txt")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert tar.getnames() == ["notes.txt"]
         member = tar.extractfile("notes.txt")
@@ -147,19 +147,19 @@ def test_export_of_a_file_uses_its_basename(runtime: AgentRuntime, ws: Path) -> 
     assert result["files"] == 1 and result["bytes"] == 5
 
 
-def test_export_stores_links_unfollowed_and_skips_fifos(runtime: AgentRuntime, ws: Path) -> None:
+def test_export_stores_links_unfollowed_and_skips_fifos(agent: AgentState, ws: Path) -> None:
     (ws / "out").symlink_to("/etc")
     os.mkfifo(ws / "pipe")
-    data, result = _export(runtime)
+    data, result = _export(agent)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
     assert [(m.name, m.issym(), m.linkname) for m in members] == [("out", True, "/etc")]
     assert result["skipped"] == 1 and result["symlinks"] == 1
 
 
-def test_export_of_a_missing_path_is_path_not_found(runtime: AgentRuntime) -> None:
+def test_export_of_a_missing_path_is_path_not_found(agent: AgentState) -> None:
     with pytest.raises(OpError) as err:
-        _export(runtime, path="nope")
+        _export(agent, path="nope")
     assert err.value.code == "path_not_found"
 
 
@@ -169,7 +169,7 @@ def _names(data: bytes) -> list[str]:
 
 
 def test_export_leaves_out_what_the_rules_and_the_ignore_files_above_the_path_exclude(
-    runtime: AgentRuntime, ws: Path
+    agent: AgentState, ws: Path
 ) -> None:
     (ws / "app" / "build").mkdir(parents=True)
     (ws / "app" / ".git").mkdir()
@@ -178,53 +178,53 @@ def test_export_leaves_out_what_the_rules_and_the_ignore_files_above_the_path_ex
     (ws / ".gitignore").write_text("*.o\n")  # above the exported directory: it still applies
     (ws / "app" / ".gitignore").write_text("build/\n")
 
-    data, result = _export(runtime, path="app", exclude=["*.log"], gitignore=True, include_git_dir=False)
+    data, result = _export(agent, path="app", exclude=["*.log"], gitignore=True, include_git_dir=False)
 
     assert _names(data) == [".gitignore", "main.c"]
     assert result["files"] == 2
-    assert _names(_export(runtime, path="app", exclude=["*.log"])[0]) == [
+    assert _names(_export(agent, path="app", exclude=["*.log"])[0]) == [
         ".git", ".git/HEAD", ".gitignore", "build", "build/out", "main.c", "main.o",
     ]  # fmt: skip
 
 
-def test_export_of_a_path_the_rules_exclude_is_path_excluded(runtime: AgentRuntime, ws: Path) -> None:
+def test_export_of_a_path_the_rules_exclude_is_path_excluded(agent: AgentState, ws: Path) -> None:
     (ws / "node_modules" / "pkg").mkdir(parents=True)
     (ws / "node_modules" / "pkg" / "index.js").write_text("x")
     (ws / "debug.log").write_text("x")
 
     for path, args in (("node_modules/pkg", {"exclude": ["node_modules/"]}), ("debug.log", {"exclude": ["*.log"]})):
         with pytest.raises(OpError) as err:
-            _export(runtime, path=path, **args)
+            _export(agent, path=path, **args)
         assert err.value.code == "path_excluded" and err.value.hint
 
 
-def test_import_creates_a_missing_dest_and_reads_compressed_streams(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_creates_a_missing_dest_and_reads_compressed_streams(agent: AgentState, ws: Path) -> None:
     data = gzip.compress(_tar((_member("dir", tarfile.DIRTYPE, mode=0o755), b""), _file("dir/a.txt", b"abc")))
-    result = _import(runtime, data, dest="new/place")
+    result = _import(agent, data, dest="new/place")
     assert (ws / "new" / "place" / "dir" / "a.txt").read_bytes() == b"abc"
     assert result == {"dest": "/workspace/new/place", "files": 1, "dirs": 1, "symlinks": 0, "bytes": 3, "deleted": 0}
-    assert _scratch_is_empty(runtime)
+    assert _scratch_is_empty(agent)
 
 
-def test_import_merges_into_existing_directories_keeping_unrelated_files(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_merges_into_existing_directories_keeping_unrelated_files(agent: AgentState, ws: Path) -> None:
     (ws / "dir").mkdir()
     (ws / "dir" / "keep.txt").write_text("keep")
     (ws / "dir" / "a.txt").write_text("old")
     (ws / "was_dir").mkdir()
     (ws / "was_dir" / "x").write_text("x")
-    _import(runtime, _tar(_file("dir/a.txt", b"new"), _file("was_dir", b"now a file")))
+    _import(agent, _tar(_file("dir/a.txt", b"new"), _file("was_dir", b"now a file")))
     assert (ws / "dir" / "keep.txt").read_text() == "keep"
     assert (ws / "dir" / "a.txt").read_text() == "new"
     assert (ws / "was_dir").read_text() == "now a file"
 
 
-def test_import_with_delete_mirrors_the_archive(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_with_delete_mirrors_the_archive(agent: AgentState, ws: Path) -> None:
     (ws / "dir" / "gone_dir").mkdir(parents=True)
     (ws / "dir" / "gone_dir" / "f").write_text("f")
     (ws / "dir" / "a.txt").write_text("old")
     (ws / "top.txt").write_text("top")
     dir_mode = stat.S_IMODE((ws / "dir").stat().st_mode)
-    result = _import(runtime, _tar(_file("dir/a.txt", b"new"), _file("b.txt", b"b")), delete=True)
+    result = _import(agent, _tar(_file("dir/a.txt", b"new"), _file("b.txt", b"b")), delete=True)
     assert _snapshot(ws) == {
         "dir": ("dir", dir_mode, b""),
         "dir/a.txt": ("file", 0o644, b"new"),
@@ -233,23 +233,23 @@ def test_import_with_delete_mirrors_the_archive(runtime: AgentRuntime, ws: Path)
     assert result["deleted"] == 3
 
 
-def test_import_accepts_a_dot_slash_archive(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_accepts_a_dot_slash_archive(agent: AgentState, ws: Path) -> None:
     ws.chmod(0o751)
     data = _tar((_member("./", tarfile.DIRTYPE, mode=0o700), b""), _file("./f", b"f"))
-    _import(runtime, data)
+    _import(agent, data)
     assert (ws / "f").read_text() == "f"
     assert stat.S_IMODE(ws.stat().st_mode) == 0o751  # the destination keeps its own mode
 
 
-def test_import_strips_setuid_setgid_and_sticky_bits(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_strips_setuid_setgid_and_sticky_bits(agent: AgentState, ws: Path) -> None:
     data = _tar(_file("suid", mode=0o4755), (_member("sticky", tarfile.DIRTYPE, mode=0o1777), b""))
-    _import(runtime, data)
+    _import(agent, data)
     assert stat.S_IMODE((ws / "suid").stat().st_mode) == 0o755
     assert stat.S_IMODE((ws / "sticky").stat().st_mode) == 0o777
 
 
-def test_import_restores_hardlinks_within_the_archive(runtime: AgentRuntime, ws: Path) -> None:
-    _import(runtime, _tar(_file("a", b"same"), (_member("b", tarfile.LNKTYPE, link="a"), b"")))
+def test_import_restores_hardlinks_within_the_archive(agent: AgentState, ws: Path) -> None:
+    _import(agent, _tar(_file("a", b"same"), (_member("b", tarfile.LNKTYPE, link="a"), b"")))
     assert (ws / "a").stat().st_ino == (ws / "b").stat().st_ino
 
 
@@ -275,50 +275,50 @@ REJECTED: dict[str, bytes] = {
 
 
 @pytest.mark.parametrize("kind", sorted(REJECTED))
-def test_import_rejection_leaves_dest_untouched_and_no_staging(runtime: AgentRuntime, ws: Path, kind: str) -> None:
+def test_import_rejection_leaves_dest_untouched_and_no_staging(agent: AgentState, ws: Path, kind: str) -> None:
     (ws / "existing.txt").write_text("keep me")
     before = _snapshot(ws)
     with pytest.raises(OpError) as err:
-        _import(runtime, REJECTED[kind], delete=True)
+        _import(agent, REJECTED[kind], delete=True)
     assert err.value.code == "archive_rejected"
     assert err.value.hint
     assert _snapshot(ws) == before
-    assert _scratch_is_empty(runtime)
+    assert _scratch_is_empty(agent)
 
 
-def test_import_rejection_names_the_member(runtime: AgentRuntime) -> None:
+def test_import_rejection_names_the_member(agent: AgentState) -> None:
     with pytest.raises(OpError) as err:
-        _import(runtime, REJECTED["member through earlier symlink"])
+        _import(agent, REJECTED["member through earlier symlink"])
     assert "'l/x'" in err.value.message and "symlink" in err.value.message
 
 
-def test_import_rejects_dest_outside_the_workspace(runtime: AgentRuntime) -> None:
+def test_import_rejects_dest_outside_the_workspace(agent: AgentState) -> None:
     with pytest.raises(OpError) as err:
-        _import(runtime, _tar(_file("f")), dest="/etc")
+        _import(agent, _tar(_file("f")), dest="/etc")
     assert err.value.code == "path_outside_workspace"
 
 
-def test_import_does_not_write_through_a_symlink_in_dest(runtime: AgentRuntime, ws: Path, tmp_path: Path) -> None:
+def test_import_does_not_write_through_a_symlink_in_dest(agent: AgentState, ws: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (ws / "sub").symlink_to(outside)
-    _import(runtime, _tar(_file("sub/f", b"inside")))
+    _import(agent, _tar(_file("sub/f", b"inside")))
     assert not os.listdir(outside)
     assert (ws / "sub").is_dir() and not (ws / "sub").is_symlink()
 
 
-def test_import_cancelled_leaves_dest_untouched(runtime: AgentRuntime, ws: Path) -> None:
+def test_import_cancelled_leaves_dest_untouched(agent: AgentState, ws: Path) -> None:
     ctx, _ = _context("archive.import", {}, _tar(_file("a"), _file("b")))
     ctx.cancelled.set()
     with pytest.raises(OpError) as err:
-        import_archive(runtime, ctx)
+        OpTable(agent).call(ctx)
     assert err.value.code == "cancelled"
     assert _snapshot(ws) == {}
-    assert _scratch_is_empty(runtime)
+    assert _scratch_is_empty(agent)
 
 
 def test_export_never_reads_a_file_swapped_for_a_link_after_it_was_listed(
-    runtime: AgentRuntime, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    agent: AgentState, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "secret").write_text("outside")
     (ws / "d").mkdir()
@@ -332,7 +332,7 @@ def test_export_never_reads_a_file_swapped_for_a_link_after_it_was_listed(
 
     with monkeypatch.context() as patch:
         patch.setattr(dirfd, "open_regular", swap_then_open)
-        data, result = _export(runtime, path="d")
+        data, result = _export(agent, path="d")
     assert b"outside" not in data
     assert (result["files"], result["skipped"]) == (0, 1)
 
@@ -343,9 +343,9 @@ def test_import_never_stages_through_a_scratch_dir_swapped_for_a_link(tmp_path: 
     outside = tmp_path / "outside"
     outside.mkdir()
     (ws / ".roost-staging").symlink_to(outside)  # the sandbox keeps its scratch inside /workspace
-    runtime = AgentRuntime(WorkspacePaths(str(ws)), str(tmp_path / "state"), str(ws / ".roost-staging"), {})
+    agent = AgentState(WorkspacePaths(str(ws)), str(tmp_path / "state"), str(ws / ".roost-staging"), {})
     with pytest.raises(OpError) as err:
-        _import(runtime, _tar(_file("f", b"x")))
+        _import(agent, _tar(_file("f", b"x")))
     assert err.value.code == "invalid_argument"
     assert list(outside.iterdir()) == []
     assert not (ws / "f").exists()

@@ -13,8 +13,8 @@ import pytest
 
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import Connection, agent_info
+from roost.agent.state import AgentState
 from roost.errors import AgentError
 from roost.protocol import PROTOCOL_VERSIONS, Kind, read_frame, write_frame
 from roost.protocol.identity import AgentIdentity, new_key
@@ -30,13 +30,11 @@ def serve(tmp_path: Path) -> Iterator[object]:
 
     def start(identity: AgentIdentity | None) -> socket.socket:
         (tmp_path / "ws").mkdir(exist_ok=True)
-        runtime = AgentRuntime(
-            WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path), {}, identity
-        )
+        agent = AgentState(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path), {}, identity)
         server, client = socket.socketpair()
         client.settimeout(10)
         opened.extend((server, client))
-        threading.Thread(target=Connection(server, OpTable(runtime), agent_info()).serve, daemon=True).start()
+        threading.Thread(target=Connection(server, OpTable(agent), agent_info()).serve, daemon=True).start()
         return client
 
     yield start

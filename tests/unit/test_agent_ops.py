@@ -33,11 +33,11 @@ def test_handler_modules_load_on_their_first_op_and_not_before(tmp_path: Path) -
         from roost.agent.context import RequestContext
         from roost.agent.fs.paths import WorkspacePaths
         from roost.agent.ops import OpTable
-        from roost.agent.runtime import AgentRuntime
+        from roost.agent.state import AgentState
         import roost.agent.__main__, roost.agent.server.listen
 
         root, state = sys.argv[1], sys.argv[2]
-        table = OpTable(AgentRuntime(WorkspacePaths(root), state, state + "/scratch"))
+        table = OpTable(AgentState(WorkspacePaths(root), state, state + "/scratch"))
         watched = ("roost.agent.execs.handlers", "roost.agent.files.handlers", "roost.agent.files.archive",
                    "roost.agent.shells.handlers", "roost.agent.services.handlers", "roost.agent.snapshots.handlers",
                    "tarfile")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from roost.agent.context import RequestContext
-from roost.agent.files.patch import apply_patch
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.runtime import AgentRuntime
+from roost.agent.ops import OpTable
+from roost.agent.state import AgentState
 from roost.protocol import OpError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.records import decode_records
@@ -23,17 +23,17 @@ Tree = dict[str, tuple[int, bytes]]
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> AgentRuntime:
+def agent(tmp_path: Path) -> AgentState:
     (tmp_path / "ws").mkdir()
-    return AgentRuntime(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
+    return AgentState(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
 
 
 @pytest.fixture
-def ws(runtime: AgentRuntime) -> Path:
-    return Path(runtime.paths.root)
+def ws(agent: AgentState) -> Path:
+    return Path(agent.paths.root)
 
 
-def _apply(runtime: AgentRuntime, patch: str, *, as_body: bool = False, **args: object) -> dict[str, object]:
+def _apply(agent: AgentState, patch: str, *, as_body: bool = False, **args: object) -> dict[str, object]:
     """The op's result, with the files it streamed as records under `files`."""
     body = patch.encode() if as_body else b""
     if not as_body:
@@ -45,15 +45,15 @@ def _apply(runtime: AgentRuntime, patch: str, *, as_body: bool = False, **args: 
         sent.append(data)
 
     ctx = RequestContext(1, "patch.apply", args, body, send, None, threading.Event())
-    result = apply_patch(runtime, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     files = [record for body in sent for record in decode_records(body)]
     assert result["count"] == len(files)
     return {**result, "files": files}
 
 
-def _reject(runtime: AgentRuntime, patch: str, code: str = "patch_rejected") -> OpError:
+def _reject(agent: AgentState, patch: str, code: str = "patch_rejected") -> OpError:
     with pytest.raises(OpError) as err:
-        _apply(runtime, patch)
+        _apply(agent, patch)
     assert err.value.code == code
     return err.value
 
@@ -97,9 +97,9 @@ TWO_HUNKS = """\
 """
 
 
-def test_modifies_a_file_with_several_hunks_and_keeps_its_mode(runtime: AgentRuntime, ws: Path) -> None:
+def test_modifies_a_file_with_several_hunks_and_keeps_its_mode(agent: AgentState, ws: Path) -> None:
     _write(ws, {"numbers.txt": NUMBERS}, mode=0o755)
-    result = _apply(runtime, TWO_HUNKS)
+    result = _apply(agent, TWO_HUNKS)
     expected = NUMBERS.replace("line 3\n", "line three\n").replace("line 19\n", "line 18.5\nline 19\n")
     assert (ws / "numbers.txt").read_text() == expected
     assert stat.S_IMODE((ws / "numbers.txt").stat().st_mode) == 0o755
@@ -110,13 +110,13 @@ def test_modifies_a_file_with_several_hunks_and_keeps_its_mode(runtime: AgentRun
     }
 
 
-def test_reads_the_patch_from_the_body_when_no_argument_is_given(runtime: AgentRuntime, ws: Path) -> None:
+def test_reads_the_patch_from_the_body_when_no_argument_is_given(agent: AgentState, ws: Path) -> None:
     _write(ws, {"numbers.txt": NUMBERS})
-    _apply(runtime, TWO_HUNKS, as_body=True)
+    _apply(agent, TWO_HUNKS, as_body=True)
     assert "line three" in (ws / "numbers.txt").read_text()
 
 
-def test_adds_and_deletes_files(runtime: AgentRuntime, ws: Path) -> None:
+def test_adds_and_deletes_files(agent: AgentState, ws: Path) -> None:
     _write(ws, {"old.txt": "a\nb\n"})
     patch = """\
 --- a/old.txt
@@ -129,7 +129,7 @@ def test_adds_and_deletes_files(runtime: AgentRuntime, ws: Path) -> None:
 @@ -0,0 +1 @@
 +hello
 """
-    result = _apply(runtime, patch)
+    result = _apply(agent, patch)
     made = stat.S_IMODE(ws.stat().st_mode)  # new directories get the umask's default, like ws itself
     assert _tree(ws) == {"new/": (made, b""), "new/dir/": (made, b""), "new/dir/new.txt": (0o644, b"hello\n")}
     assert result["files"] == [
@@ -138,7 +138,7 @@ def test_adds_and_deletes_files(runtime: AgentRuntime, ws: Path) -> None:
     ]
 
 
-def test_handles_no_newline_at_end_of_file_on_either_side(runtime: AgentRuntime, ws: Path) -> None:
+def test_handles_no_newline_at_end_of_file_on_either_side(agent: AgentState, ws: Path) -> None:
     _write(ws, {"gain.txt": "a\nb", "lose.txt": "a\nb\n"})
     patch = """\
 --- a/gain.txt
@@ -156,20 +156,18 @@ def test_handles_no_newline_at_end_of_file_on_either_side(runtime: AgentRuntime,
 +c
 \\ No newline at end of file
 """
-    _apply(runtime, patch)
+    _apply(agent, patch)
     assert (ws / "gain.txt").read_text() == "a\nb\n"
     assert (ws / "lose.txt").read_text() == "a\nc"
 
 
-def test_rejects_a_patch_expecting_a_newline_the_file_lacks(runtime: AgentRuntime, ws: Path) -> None:
+def test_rejects_a_patch_expecting_a_newline_the_file_lacks(agent: AgentState, ws: Path) -> None:
     _write(ws, {"f.txt": "a\nb"})
-    _reject(runtime, "--- a/f.txt\n+++ b/f.txt\n@@ -2 +2 @@\n-b\n+c\n")
+    _reject(agent, "--- a/f.txt\n+++ b/f.txt\n@@ -2 +2 @@\n-b\n+c\n")
     assert (ws / "f.txt").read_text() == "a\nb"
 
 
-def test_mismatching_context_rejects_and_changes_nothing_even_after_a_good_file(
-    runtime: AgentRuntime, ws: Path
-) -> None:
+def test_mismatching_context_rejects_and_changes_nothing_even_after_a_good_file(agent: AgentState, ws: Path) -> None:
     _write(ws, {"good.txt": "1\n2\n3\n", "bad.txt": "x\ny\nz\n"})
     before = _tree(ws)
     patch = """\
@@ -192,57 +190,57 @@ def test_mismatching_context_rejects_and_changes_nothing_even_after_a_good_file(
 +why
  z
 """
-    error = _reject(runtime, patch)
+    error = _reject(agent, patch)
     assert "/workspace/bad.txt: hunk 1: line 2" in error.message and "'Y'" in error.message
     assert error.hint
     assert _tree(ws) == before
 
 
-def test_does_not_search_for_a_hunk_at_another_offset(runtime: AgentRuntime, ws: Path) -> None:
+def test_does_not_search_for_a_hunk_at_another_offset(agent: AgentState, ws: Path) -> None:
     _write(ws, {"numbers.txt": "line 0\n" + NUMBERS})
-    error = _reject(runtime, TWO_HUNKS)
+    error = _reject(agent, TWO_HUNKS)
     assert "hunk 1" in error.message
     assert (ws / "numbers.txt").read_text() == "line 0\n" + NUMBERS
 
 
-def test_rejects_hunks_whose_lines_disagree_with_the_header_counts(runtime: AgentRuntime, ws: Path) -> None:
+def test_rejects_hunks_whose_lines_disagree_with_the_header_counts(agent: AgentState, ws: Path) -> None:
     _write(ws, {"f.txt": "a\nb\n"})
-    error = _reject(runtime, "--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,2 @@\n a\n-b\n+c\n")
+    error = _reject(agent, "--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,2 @@\n a\n-b\n+c\n")
     assert "hunk 1" in error.message
 
 
-def test_rejects_a_path_that_escapes_the_workspace(runtime: AgentRuntime, ws: Path, tmp_path: Path) -> None:
-    _reject(runtime, "--- /dev/null\n+++ b/../escape.txt\n@@ -0,0 +1 @@\n+x\n", code="path_outside_workspace")
+def test_rejects_a_path_that_escapes_the_workspace(agent: AgentState, ws: Path, tmp_path: Path) -> None:
+    _reject(agent, "--- /dev/null\n+++ b/../escape.txt\n@@ -0,0 +1 @@\n+x\n", code="path_outside_workspace")
     (ws / "link").symlink_to(tmp_path)
-    _reject(runtime, "--- /dev/null\n+++ b/link/escape.txt\n@@ -0,0 +1 @@\n+x\n", code="path_outside_workspace")
+    _reject(agent, "--- /dev/null\n+++ b/link/escape.txt\n@@ -0,0 +1 @@\n+x\n", code="path_outside_workspace")
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_rejects_adding_a_file_that_already_exists(runtime: AgentRuntime, ws: Path) -> None:
+def test_rejects_adding_a_file_that_already_exists(agent: AgentState, ws: Path) -> None:
     _write(ws, {"f.txt": "mine\n"})
-    _reject(runtime, "--- /dev/null\n+++ b/f.txt\n@@ -0,0 +1 @@\n+theirs\n")
+    _reject(agent, "--- /dev/null\n+++ b/f.txt\n@@ -0,0 +1 @@\n+theirs\n")
     assert (ws / "f.txt").read_text() == "mine\n"
 
 
-def test_rejects_binary_patches(runtime: AgentRuntime) -> None:
+def test_rejects_binary_patches(agent: AgentState) -> None:
     patch = (
         "diff --git a/img.png b/img.png\nnew file mode 100644\nindex 0000000..1234567\nGIT binary patch\nliteral 3\n"
     )
-    assert "binary" in _reject(runtime, patch).message
+    assert "binary" in _reject(agent, patch).message
 
 
-def test_dry_run_reports_without_changing_anything(runtime: AgentRuntime, ws: Path) -> None:
+def test_dry_run_reports_without_changing_anything(agent: AgentState, ws: Path) -> None:
     _write(ws, {"numbers.txt": NUMBERS})
-    result = _apply(runtime, TWO_HUNKS, dry_run=True)
+    result = _apply(agent, TWO_HUNKS, dry_run=True)
     assert result["dry_run"] is True and result["files"] == [
         {"path": "/workspace/numbers.txt", "action": "modified", "hunks": 2}
     ]
     assert (ws / "numbers.txt").read_text() == NUMBERS
 
 
-def test_honours_git_new_file_mode(runtime: AgentRuntime, ws: Path) -> None:
+def test_honours_git_new_file_mode(agent: AgentState, ws: Path) -> None:
     patch = "diff --git a/run.sh b/run.sh\nnew file mode 100755\n--- /dev/null\n+++ b/run.sh\n@@ -0,0 +1 @@\n+echo\n"
-    _apply(runtime, patch)
+    _apply(agent, patch)
     assert _tree(ws) == {"run.sh": (0o755, b"echo\n")}
 
 
@@ -273,7 +271,7 @@ def _original(root: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_a_patch_from_git_diff_reproduces_the_edited_tree(runtime: AgentRuntime, ws: Path, tmp_path: Path) -> None:
+def test_a_patch_from_git_diff_reproduces_the_edited_tree(agent: AgentState, ws: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     _original(repo)
@@ -293,12 +291,12 @@ def test_a_patch_from_git_diff_reproduces_the_edited_tree(runtime: AgentRuntime,
     patch = git("diff", "--cached", "-M")
     assert "rename from" in patch and "new mode 100755" in patch
 
-    _apply(runtime, patch)
+    _apply(agent, patch)
     assert _tree(ws) == _tree(repo)
 
 
 @pytest.mark.skipif(shutil.which("diff") is None, reason="diff is not installed")
-def test_a_patch_from_diff_ruN_reproduces_the_edited_tree(runtime: AgentRuntime, ws: Path, tmp_path: Path) -> None:
+def test_a_patch_from_diff_ruN_reproduces_the_edited_tree(agent: AgentState, ws: Path, tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         _original(tmp_path / name)
@@ -312,7 +310,7 @@ def test_a_patch_from_diff_ruN_reproduces_the_edited_tree(runtime: AgentRuntime,
     )
     assert done.returncode == 1, done.stderr
 
-    result = _apply(runtime, done.stdout)
+    result = _apply(agent, done.stdout)
     assert _tree(ws) == _tree(tmp_path / "b")
     files = result["files"]
     assert isinstance(files, list) and {"path": "/workspace/olddir/inner.txt", "action": "deleted", "hunks": 1} in files

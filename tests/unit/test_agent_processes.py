@@ -1,4 +1,4 @@
-"""Execs, shells and services start and signal their processes through the runtime's one `OsProcesses`."""
+"""Execs, shells and services start and signal their processes through the agent's one `OsProcesses`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
+from roost.agent.state import AgentState
 from roost.agent.system.processes import OsProcesses
 
 
@@ -42,11 +42,11 @@ class RecordingProcesses(OsProcesses):
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[AgentRuntime]:
+def agent(tmp_path: Path) -> Iterator[AgentState]:
     root = tmp_path / "ws"
     root.mkdir()
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root)}
-    made = AgentRuntime(
+    made = AgentState(
         WorkspacePaths(str(root)),
         str(tmp_path / "state"),
         str(tmp_path / "scratch"),
@@ -57,34 +57,35 @@ def runtime(tmp_path: Path) -> Iterator[AgentRuntime]:
     made.stop_children()
 
 
-def _call(runtime: AgentRuntime, op: str, **args: Any) -> Reply:
+def _call(agent: AgentState, op: str, **args: Any) -> dict[str, Any]:
+    """The op's result as the RESPONSE carries it."""
     ctx = RequestContext(1, op, args, b"", lambda channel, data: None, None, threading.Event())
-    return OpTable(runtime).call(ctx)
+    return OpTable(agent).call(ctx).wire_result()
 
 
-def test_an_exec_timing_out_is_started_and_killed_through_the_runtimes_processes(runtime: AgentRuntime) -> None:
-    processes = runtime.processes
+def test_an_exec_timing_out_is_started_and_killed_through_the_runtimes_processes(agent: AgentState) -> None:
+    processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    result = _call(runtime, "exec", argv=["sleep", "30"], timeout=0.2).result
+    result = _call(agent, "exec", argv=["sleep", "30"], timeout=0.2)
     assert result["timed_out"] is True
     assert processes.spawned == [["sleep", "30"]]
     assert ("group", processes.signals[0][1], signal.SIGKILL) in processes.signals
 
 
-def test_a_shell_is_started_and_signalled_through_the_runtimes_processes(runtime: AgentRuntime) -> None:
-    processes = runtime.processes
+def test_a_shell_is_started_and_signalled_through_the_runtimes_processes(agent: AgentState) -> None:
+    processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    shell = _call(runtime, "shell.open", command=["sleep", "30"]).result
-    _call(runtime, "shell.signal", id=shell["id"], signal="TERM")
+    shell = _call(agent, "shell.open", command=["sleep", "30"])
+    _call(agent, "shell.signal", id=shell["id"], signal="TERM")
     assert processes.spawned[0][-2:] == ["sleep", "30"]
     assert processes.signals[0] == ("group", shell["pid"], signal.SIGTERM)  # its own group: no job of its own
 
 
-def test_a_service_is_started_and_stopped_through_the_runtimes_processes(runtime: AgentRuntime) -> None:
-    processes = runtime.processes
+def test_a_service_is_started_and_stopped_through_the_runtimes_processes(agent: AgentState) -> None:
+    processes = agent.processes
     assert isinstance(processes, RecordingProcesses)
-    started = _call(runtime, "service.start", name="idle", argv=["sleep", "30"]).result
-    _call(runtime, "service.stop", name="idle", timeout=5)
+    started = _call(agent, "service.start", name="idle", argv=["sleep", "30"])
+    _call(agent, "service.stop", name="idle", timeout=5)
     assert processes.spawned == [["sleep", "30"]]
     assert ("group", started["pid"], signal.SIGTERM) in processes.signals
 

@@ -28,8 +28,8 @@ from helpers import listed, pid_alive, read_pids, wait_until
 from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import AGENT_VERSION, Connection, agent_info
+from roost.agent.state import AgentState
 from roost.errors import AgentError, RoostError
 from roost.protocol import (
     MAX_BODY_BYTES,
@@ -41,6 +41,8 @@ from roost.protocol import (
     read_frame,
     write_frame,
 )
+from roost.protocol.ops import OpMessages
+from roost.protocol.ops.agent import PingArgs, PingResult
 from roost.rpc import AgentClient, connect_unix
 
 IO_TIMEOUT = 10.0
@@ -49,7 +51,7 @@ IO_TIMEOUT = 10.0
 @dataclass
 class InProcessAgent:
     root: Path
-    runtime: AgentRuntime
+    agent: AgentState
     server_sock: socket.socket
     client_sock: socket.socket
     thread: threading.Thread
@@ -60,13 +62,13 @@ def _start_agent(tmp_path: Path, scratch: Path | None = None) -> InProcessAgent:
     root.mkdir(exist_ok=True)
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "ROOST_WORKSPACE": str(root)}
     scratch = scratch or tmp_path / "scratch"
-    runtime = AgentRuntime(WorkspacePaths(str(root)), str(tmp_path / "state"), str(scratch), base_env)
+    agent = AgentState(WorkspacePaths(str(root)), str(tmp_path / "state"), str(scratch), base_env)
     server_sock, client_sock = socket.socketpair()
     client_sock.settimeout(IO_TIMEOUT)  # a broken agent fails the test instead of hanging it
-    connection = Connection(server_sock, OpTable(runtime), agent_info())
+    connection = Connection(server_sock, OpTable(agent), agent_info())
     thread = threading.Thread(target=connection.serve, name="test-agent", daemon=True)
     thread.start()
-    return InProcessAgent(root, runtime, server_sock, client_sock, thread)
+    return InProcessAgent(root, agent, server_sock, client_sock, thread)
 
 
 def _stop_agent(agent: InProcessAgent) -> None:
@@ -76,8 +78,8 @@ def _stop_agent(agent: InProcessAgent) -> None:
         pass
     agent.client_sock.close()
     agent.thread.join(IO_TIMEOUT)
-    agent.runtime.inflight.cancel_all()
-    assert agent.runtime.inflight.wait_idle(IO_TIMEOUT), "a call outlived its connection"
+    agent.agent.inflight.cancel_all()
+    assert agent.agent.inflight.wait_idle(IO_TIMEOUT), "a call outlived its connection"
 
 
 @pytest.fixture
@@ -95,7 +97,7 @@ def client(agent: InProcessAgent) -> Iterator[AgentClient]:
 
 @pytest.fixture
 def root(agent: InProcessAgent) -> Path:
-    return Path(agent.runtime.paths.root)
+    return Path(agent.agent.paths.root)
 
 
 class RawPeer:
@@ -725,17 +727,20 @@ def test_an_idle_agent_has_imported_nothing_only_operations_need() -> None:
     assert [name for name in HANDLER_ONLY_MODULES if name in loaded] == []
 
 
-def _runs_out_of_space(runtime: AgentRuntime, ctx: RequestContext) -> None:
+def _runs_out_of_space(agent: AgentState, args: PingArgs, ctx: RequestContext) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def _has_an_io_error(runtime: AgentRuntime, ctx: RequestContext) -> None:
+def _has_an_io_error(agent: AgentState, args: PingArgs, ctx: RequestContext) -> None:
     raise OSError(errno.EIO, "Input/output error")
 
 
 def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> None:
-    runtime = AgentRuntime(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
-    table = OpTable(runtime, {"fill": _runs_out_of_space, "break": _has_an_io_error})
+    agent = AgentState(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
+    messages = OpMessages(PingArgs, PingResult)  # no arguments, and no result ever made
+    table = OpTable(
+        agent, {"fill": _runs_out_of_space, "break": _has_an_io_error}, {"fill": messages, "break": messages}
+    )
 
     def call(op: str) -> None:
         table.call(RequestContext(1, op, {}, b"", lambda channel, data: None, None, threading.Event()))

@@ -22,11 +22,11 @@ import pytest
 from helpers import cmdline, listed, pid_alive, start_agent_process, wait_until
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import Connection, agent_info
 from roost.agent.shells.handlers import registry
 from roost.agent.shells.records import RUNNING, ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession
+from roost.agent.state import AgentState
 from roost.errors import RoostError
 from roost.rpc import AgentClient, connect_unix
 from roost.workspace.terminal_text import plain_text
@@ -39,12 +39,12 @@ GRACE = 0.5  # roost.agent.shells.registry.CLOSE_GRACE_S: what `close` allows a 
 class InProcessAgent:
     root: Path
     state: Path
-    runtime: AgentRuntime
+    agent: AgentState
 
     def connect(self) -> AgentClient:
         server_sock, client_sock = socket.socketpair()
         client_sock.settimeout(IO_TIMEOUT)
-        connection = Connection(server_sock, OpTable(self.runtime), agent_info())
+        connection = Connection(server_sock, OpTable(self.agent), agent_info())
         threading.Thread(target=connection.serve, name="test-agent", daemon=True).start()
         return AgentClient(client_sock, client_name="tests")
 
@@ -55,12 +55,12 @@ def agent(tmp_path: Path) -> Iterator[InProcessAgent]:
     (root / "sub").mkdir(parents=True)
     # HOME inside the workspace: bash must not read the developer's own ~/.bashrc.
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(root)}
-    runtime = AgentRuntime(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), base_env)
-    started = InProcessAgent(root, tmp_path / "state", runtime)
+    agent = AgentState(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), base_env)
+    started = InProcessAgent(root, tmp_path / "state", agent)
     yield started
-    registry(runtime).close_all()
-    runtime.inflight.cancel_all()
-    assert runtime.inflight.wait_idle(IO_TIMEOUT), "a call outlived its test"
+    registry(agent).close_all()
+    agent.inflight.cancel_all()
+    assert agent.inflight.wait_idle(IO_TIMEOUT), "a call outlived its test"
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_a_shell_outlives_the_connection_that_opened_it(agent: InProcessAgent) -
 
 def test_a_small_ring_drops_the_oldest_output_and_says_how_much(agent: InProcessAgent) -> None:
     # Made before the first shell op, so the agent's ops use this 4 KiB ring.
-    agent.runtime.part("shells", lambda: ShellRegistry(str(agent.state), ring_bytes=4096))
+    agent.agent.part("shells", lambda: ShellRegistry(str(agent.state), ring_bytes=4096))
     with agent.connect() as client:
         shell = _open(client)["id"]
         _write(client, shell, "head -c 20000 /dev/zero | tr '\\0' x; echo; echo flood-$((1+1))")

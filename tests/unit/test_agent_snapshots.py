@@ -20,12 +20,14 @@ import pytest
 from helpers import wait_until
 from roost.agent.context import RequestContext
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.runtime import AgentRuntime
+from roost.agent.ops import OpTable
 from roost.agent.snapshots.content import ContentStore
-from roost.agent.snapshots.handlers import diff
-from roost.agent.snapshots.named import BASELINE, Snapshots, check_name, compare
+from roost.agent.snapshots.named import Snapshots, compare
 from roost.agent.snapshots.trees import DIR, FILE, SYMLINK, Entry
-from roost.protocol import Code, OpError
+from roost.agent.state import AgentState
+from roost.protocol import Code, Op, OpError
+from roost.protocol.ops.snapshots import BASELINE
+from roost.protocol.ops.snapshots import check_snapshot_name as check_name
 from roost.protocol.records import decode_records
 
 State = dict[str, tuple[str, int, bytes | str | None]]
@@ -308,24 +310,24 @@ def test_reset_does_not_follow_a_link_that_replaced_a_directory(store: Snapshots
 
 
 @pytest.fixture
-def runtime(root: Path, state_dir: Path, store: Snapshots) -> AgentRuntime:
-    runtime = AgentRuntime(WorkspacePaths(str(root)), str(state_dir), str(root.parent / "scratch"), {})
-    runtime.part("snapshots", lambda: store)
-    return runtime
+def agent(root: Path, state_dir: Path, store: Snapshots) -> AgentState:
+    agent = AgentState(WorkspacePaths(str(root)), str(state_dir), str(root.parent / "scratch"), {})
+    agent.part("snapshots", lambda: store)
+    return agent
 
 
-def restarted(runtime: AgentRuntime) -> AgentRuntime:
+def restarted(agent: AgentState) -> AgentState:
     """The same workspace served by a new agent: nothing kept in memory, the scan index read from disk."""
-    return AgentRuntime(runtime.paths, runtime.state_dir, runtime.scratch_dir, dict(runtime.base_env))
+    return AgentState(agent.paths, agent.state_dir, agent.scratch_dir, dict(agent.base_env))
 
 
-def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
+def call_diff(agent: AgentState, **args: Any) -> tuple[dict[str, Any], str, list[bytes]]:
     """The op's result with the change records it streamed under `changes`, its patch text, and its DATA bodies."""
     sent: list[tuple[str, bytes]] = []
     ctx = RequestContext(
-        1, "diff", args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
+        1, Op.DIFF, args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
     )
-    result = diff(runtime, ctx).result
+    result = OpTable(agent).call(ctx).wire_result()
     assert {channel for channel, _ in sent} <= {"records"}
     chunks = [data for _, data in sent]
     records = [record for chunk in chunks for record in decode_records(chunk)]
@@ -335,10 +337,10 @@ def call_diff(runtime: AgentRuntime, **args: Any) -> tuple[dict[str, Any], str, 
     return {**result, "changes": changes}, patch, chunks
 
 
-def test_the_diff_op_summarises_every_change_and_streams_the_patch(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_summarises_every_change_and_streams_the_patch(agent: AgentState, root: Path) -> None:
     _mutate(root)
 
-    result, patch, _ = call_diff(runtime)
+    result, patch, _ = call_diff(agent)
 
     by_path = {c["path"]: c for c in result["changes"]}
     assert {path: c["change"] for path, c in by_path.items()} == {
@@ -361,31 +363,31 @@ def test_the_diff_op_summarises_every_change_and_streams_the_patch(runtime: Agen
     assert "root:" not in patch
 
 
-def test_the_diff_op_keeps_only_paths_under_the_filters(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_keeps_only_paths_under_the_filters(agent: AgentState, root: Path) -> None:
     _mutate(root)
 
-    result, patch, _ = call_diff(runtime, paths=["/workspace/src", "README"])
+    result, patch, _ = call_diff(agent, paths=["/workspace/src", "README"])
 
     assert [c["path"] for c in result["changes"]] == ["README", "src", "src/app.py", "src/app.py/deep.txt"]
     assert "data.bin" not in patch and "+deep" in patch
 
 
-def test_the_diff_op_refuses_a_filter_outside_the_workspace(runtime: AgentRuntime) -> None:
+def test_the_diff_op_refuses_a_filter_outside_the_workspace(agent: AgentState) -> None:
     with pytest.raises(OpError) as caught:
-        call_diff(runtime, paths=["/etc"])
+        call_diff(agent, paths=["/etc"])
     assert caught.value.code == Code.PATH_OUTSIDE_WORKSPACE
 
 
-def test_the_diff_op_with_stat_sends_no_patch_text(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_with_stat_sends_no_patch_text(agent: AgentState, root: Path) -> None:
     _mutate(root)
-    result, patch, _ = call_diff(runtime, stat=True)
+    result, patch, _ = call_diff(agent, stat=True)
     assert patch == "" and len(result["changes"]) == 8
 
 
-def test_the_diff_op_cuts_at_max_bytes_with_a_marker(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_cuts_at_max_bytes_with_a_marker(agent: AgentState, root: Path) -> None:
     _mutate(root)
 
-    result, patch, _ = call_diff(runtime, max_bytes=100)
+    result, patch, _ = call_diff(agent, max_bytes=100)
 
     assert result["truncated"] is True
     assert len(result["changes"]) == 8
@@ -394,10 +396,10 @@ def test_the_diff_op_cuts_at_max_bytes_with_a_marker(runtime: AgentRuntime, root
     assert "more changed path(s) not shown" in marker
 
 
-def test_the_diff_op_cap_holds_inside_one_large_file(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_cap_holds_inside_one_large_file(agent: AgentState, root: Path) -> None:
     (root / "README").write_text("".join(f"line {i}\n" for i in range(20_000)))
 
-    result, patch, _ = call_diff(runtime, paths=["README"], max_bytes=4096)
+    result, patch, _ = call_diff(agent, paths=["README"], max_bytes=4096)
 
     assert result["truncated"] is True
     assert len(patch) < 4096 + 300
@@ -405,12 +407,12 @@ def test_the_diff_op_cap_holds_inside_one_large_file(runtime: AgentRuntime, root
 
 
 def test_the_diff_op_streams_a_large_patch_in_bounded_chunks_that_apply(
-    runtime: AgentRuntime, root: Path, tmp_path: Path
+    agent: AgentState, root: Path, tmp_path: Path
 ) -> None:
     original = (root / "README").read_bytes()
     (root / "README").write_text("".join(f"line {i}\n" for i in range(60_000)))  # ~700 KB of patch
 
-    result, patch, chunks = call_diff(runtime, paths=["README"], max_bytes=None)
+    result, patch, chunks = call_diff(agent, paths=["README"], max_bytes=None)
 
     assert result["truncated"] is False
     assert len(chunks) > 1 and max(map(len, chunks)) < 300 * 1024
@@ -422,29 +424,29 @@ def test_the_diff_op_streams_a_large_patch_in_bounded_chunks_that_apply(
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, "100"])
-def test_the_diff_op_refuses_a_max_bytes_that_is_not_a_positive_integer(runtime: AgentRuntime, bad: object) -> None:
+def test_the_diff_op_refuses_a_max_bytes_that_is_not_a_positive_integer(agent: AgentState, bad: object) -> None:
     with pytest.raises(OpError) as caught:
-        call_diff(runtime, max_bytes=bad)
+        call_diff(agent, max_bytes=bad)
     assert caught.value.code == Code.INVALID_ARGUMENT
 
 
 def test_the_diff_op_against_a_snapshot_shows_only_later_changes(
-    runtime: AgentRuntime, store: Snapshots, root: Path
+    agent: AgentState, store: Snapshots, root: Path
 ) -> None:
     (root / "first.txt").write_text("1\n")
     store.create("checkpoint")
     (root / "second.txt").write_text("2\n")
 
-    result, _, _ = call_diff(runtime, against="checkpoint")
+    result, _, _ = call_diff(agent, against="checkpoint")
 
     assert [c["path"] for c in result["changes"]] == ["second.txt"]
     assert result["against"] == "checkpoint"
 
 
-def test_the_diff_op_pages_through_every_change_once_with_each_patch_whole(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_pages_through_every_change_once_with_each_patch_whole(agent: AgentState, root: Path) -> None:
     for i in range(40):
         (root / f"f{i:02d}.txt").write_text(f"file {i}\n" * (1 + i % 5))
-    whole, whole_patch, _ = call_diff(runtime, max_bytes=None)
+    whole, whole_patch, _ = call_diff(agent, max_bytes=None)
 
     changes: list[str] = []
     patch = ""
@@ -454,7 +456,7 @@ def test_the_diff_op_pages_through_every_change_once_with_each_patch_whole(runti
         args: dict[str, Any] = {"max_bytes": 400, "limit": 7}
         if cursor is not None:
             args["cursor"] = cursor
-        page, text, _ = call_diff(runtime, **args)
+        page, text, _ = call_diff(agent, **args)
         assert 1 <= len(page["changes"]) <= 7
         assert len(text.encode()) < 400 + 200, "a page ends before a patch that does not fit"
         assert page["counts"] == whole["counts"], "counts cover the whole diff on every page"
@@ -469,21 +471,21 @@ def test_the_diff_op_pages_through_every_change_once_with_each_patch_whole(runti
     assert "[..." not in patch
 
 
-def test_a_page_whose_first_patch_is_too_large_cuts_it_says_so_and_moves_on(runtime: AgentRuntime, root: Path) -> None:
+def test_a_page_whose_first_patch_is_too_large_cuts_it_says_so_and_moves_on(agent: AgentState, root: Path) -> None:
     (root / "README").write_text("".join(f"line {i}\n" for i in range(5_000)))
     (root / "small.txt").write_text("small\n")
 
-    first, text, _ = call_diff(runtime, max_bytes=2048, limit=10)
+    first, text, _ = call_diff(agent, max_bytes=2048, limit=10)
     assert [c["path"] for c in first["changes"]] == ["README"]
     assert "the patch of README is cut at 2048 bytes" in text and first["truncated"] is True
-    second, text, _ = call_diff(runtime, max_bytes=2048, limit=10, cursor=first["next_cursor"])
+    second, text, _ = call_diff(agent, max_bytes=2048, limit=10, cursor=first["next_cursor"])
     assert [c["path"] for c in second["changes"]] == ["small.txt"] and "+small" in text
     assert second["next_cursor"] is None
 
 
-def test_diff_paths_name_bytes_that_are_not_utf8_in_their_quoted_form(runtime: AgentRuntime, root: Path) -> None:
+def test_diff_paths_name_bytes_that_are_not_utf8_in_their_quoted_form(agent: AgentState, root: Path) -> None:
     (root / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"x\n")
-    result, patch, _ = call_diff(runtime, paths=['"/workspace/caf\\351.txt"'])
+    result, patch, _ = call_diff(agent, paths=['"/workspace/caf\\351.txt"'])
     assert [c["path"] for c in result["changes"]] == ['"caf\\351.txt"']
     assert 'diff --git "a/caf\\351.txt" "b/caf\\351.txt"' in patch
 
@@ -491,7 +493,7 @@ def test_diff_paths_name_bytes_that_are_not_utf8_in_their_quoted_form(runtime: A
 # -- the diff op with ignore rules --------------------------------------------------------
 
 
-def test_the_diff_op_leaves_excluded_paths_out_of_both_sides(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_leaves_excluded_paths_out_of_both_sides(agent: AgentState, root: Path) -> None:
     (root / ".gitignore").write_text("node_modules/\n")
     (root / "node_modules" / "pkg").mkdir(parents=True)
     (root / "node_modules" / "pkg" / "index.js").write_text("added\n")
@@ -499,56 +501,56 @@ def test_the_diff_op_leaves_excluded_paths_out_of_both_sides(runtime: AgentRunti
     (root / "README").write_text("changed\n")
     (root / "debug.log").write_text("log\n")
 
-    result, patch, _ = call_diff(runtime, exclude=["*.bin", "*.log"], gitignore=True)
+    result, patch, _ = call_diff(agent, exclude=["*.bin", "*.log"], gitignore=True)
 
     assert [c["path"] for c in result["changes"]] == [".gitignore", "README"]
     assert "index.js" not in patch and "debug.log" not in patch
-    everything, _, _ = call_diff(runtime, stat=True)
+    everything, _, _ = call_diff(agent, stat=True)
     assert {"data.bin", "debug.log", "node_modules/pkg/index.js"} <= {c["path"] for c in everything["changes"]}
 
 
-def test_the_diff_op_leaves_git_out_only_when_asked(runtime: AgentRuntime, root: Path) -> None:
+def test_the_diff_op_leaves_git_out_only_when_asked(agent: AgentState, root: Path) -> None:
     (root / ".git").mkdir()
     (root / ".git" / "index").write_bytes(b"DIRC")
 
-    kept, _, _ = call_diff(runtime, stat=True)
-    left, patch, _ = call_diff(runtime, include_git_dir=False)
+    kept, _, _ = call_diff(agent, stat=True)
+    left, patch, _ = call_diff(agent, include_git_dir=False)
 
     assert {c["path"] for c in kept["changes"]} == {".git", ".git/index"}
     assert left["changes"] == [] and patch == ""
 
 
 def test_a_filtered_diff_keeps_the_cached_hashes_of_what_it_skipped(
-    runtime: AgentRuntime, root: Path, state_dir: Path
+    agent: AgentState, root: Path, state_dir: Path
 ) -> None:
     (root / "node_modules").mkdir()
     for i in range(20):
         (root / "node_modules" / f"m{i}.js").write_text(f"{i}\n")
-    call_diff(runtime, stat=True)
+    call_diff(agent, stat=True)
     # A hash is trusted only for files changed well before its scan: date that scan a second later.
     index = json.loads((state_dir / "tree-index.json").read_text())
     index["scanned_at_ns"] = time.time_ns() + 1_000_000_000
     (state_dir / "tree-index.json").write_text(json.dumps(index))
     cached = {row[0]: row[4] for row in index["entries"] if row[0].startswith("node_modules/")}
 
-    call_diff(restarted(runtime), stat=True, exclude=["node_modules/"])
+    call_diff(restarted(agent), stat=True, exclude=["node_modules/"])
 
     kept = {row[0]: row[4] for row in json.loads((state_dir / "tree-index.json").read_text())["entries"]}
     assert len(cached) == 20 and {path: kept.get(path) for path in cached} == cached
 
 
 def test_a_filtered_diff_drops_cached_hashes_its_scan_could_not_trust_yet(
-    runtime: AgentRuntime, root: Path, state_dir: Path
+    agent: AgentState, root: Path, state_dir: Path
 ) -> None:
     (root / "node_modules").mkdir()
     (root / "node_modules" / "m.js").write_text("1\n")
-    call_diff(runtime, stat=True)
+    call_diff(agent, stat=True)
     # Date the scan to the file's own change: a write within the same clock tick could follow unseen.
     index = json.loads((state_dir / "tree-index.json").read_text())
     index["scanned_at_ns"] = os.stat(root / "node_modules" / "m.js").st_ctime_ns
     (state_dir / "tree-index.json").write_text(json.dumps(index))
 
-    call_diff(restarted(runtime), stat=True, exclude=["node_modules/"])
+    call_diff(restarted(agent), stat=True, exclude=["node_modules/"])
 
     rows = json.loads((state_dir / "tree-index.json").read_text())["entries"]
     assert "node_modules/m.js" not in {row[0] for row in rows}
@@ -566,9 +568,9 @@ def test_a_filtered_diff_drops_cached_hashes_its_scan_could_not_trust_yet(
         {"include_git_dir": 1},
     ],
 )
-def test_the_diff_op_refuses_malformed_ignore_arguments(runtime: AgentRuntime, args: dict[str, Any]) -> None:
+def test_the_diff_op_refuses_malformed_ignore_arguments(agent: AgentState, args: dict[str, Any]) -> None:
     with pytest.raises(OpError) as caught:
-        call_diff(runtime, **args)
+        call_diff(agent, **args)
     assert caught.value.code == Code.INVALID_ARGUMENT
 
 

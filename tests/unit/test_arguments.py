@@ -206,7 +206,7 @@ def test_paths_must_be_non_empty_strings_without_nul() -> None:
 )
 def test_a_readiness_probe_that_cannot_work_is_refused_before_anything_starts(spec: Readiness, code: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        spec.to_args()
+        spec.to_probe()
     assert info.value.code == code
     assert info.value.hint
 
@@ -227,8 +227,9 @@ def test_a_readiness_probe_that_cannot_work_is_refused_before_anything_starts(sp
     ],
 )
 def test_a_readiness_probe_that_can_work_goes_to_the_agent_unchanged(spec: Readiness, cwd: str | None) -> None:
-    args = spec.to_args(cwd)
-    assert args is not None
+    probe = spec.to_probe(cwd)
+    assert probe is not None
+    args = probe.to_wire()
     kind = next(k for k in ("file", "tcp", "http", "command") if getattr(spec, k) is not None)
     assert args[kind] == getattr(spec, kind)
     assert args["interval_s"] == spec.interval_ms / 1000

@@ -163,7 +163,7 @@ def test_create_with_a_network_policy_is_refused_until_networking_lands(tmp_path
     spec = CreateSpec("ws-00000000aa", "debian:12", network_policy="egress", guest_image=Image(tmp_path))
     with pytest.raises(InvalidArgument) as caught:
         backend.create(_ws_dir(tmp_path), spec)
-    assert caught.value.code == "network_policy_unsupported"
+    assert caught.value.code == "network_unsupported"
 
 
 def test_create_without_a_binary_is_firecracker_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,10 @@ import pytest
 
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import agent_info
 from roost.agent.server.listen import ListenError, serve
 from roost.agent.server.serial_port import PortStream, wait_for_host
+from roost.agent.state import AgentState
 from roost.rpc import AgentClient
 
 DEADLINE = 10.0
@@ -29,7 +29,7 @@ DEADLINE = 10.0
 
 @dataclass
 class SerialAgent:
-    runtime: AgentRuntime
+    agent: AgentState
     host: socket.socket
     port_fd: int
     thread: threading.Thread
@@ -39,7 +39,7 @@ class SerialAgent:
 @pytest.fixture
 def serial_agent(tmp_path: Path) -> Iterator[SerialAgent]:
     (tmp_path / "ws").mkdir()
-    runtime = AgentRuntime(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"))
+    state = AgentState(WorkspacePaths(str(tmp_path / "ws")), str(tmp_path / "state"), str(tmp_path / "scratch"))
     guest_end, host_end = socket.socketpair()
     host_end.settimeout(DEADLINE)
     port_fd = guest_end.detach()
@@ -47,17 +47,17 @@ def serial_agent(tmp_path: Path) -> Iterator[SerialAgent]:
 
     def run() -> None:
         try:
-            serve(f"serial:fd:{port_fd}", OpTable(runtime), agent_info())
+            serve(f"serial:fd:{port_fd}", OpTable(state), agent_info())
         except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     thread = threading.Thread(target=run, name="serial-agent", daemon=True)
     thread.start()
-    agent = SerialAgent(runtime, host_end, port_fd, thread, errors)
+    agent = SerialAgent(state, host_end, port_fd, thread, errors)
     try:
         yield agent
     finally:
-        runtime.shutdown.set()
+        state.shutdown.set()
         thread.join(DEADLINE)
         host_end.close()
         try:
@@ -81,9 +81,9 @@ def test_the_listener_outlives_a_host_that_goes_away(serial_agent: SerialAgent) 
     assert client.call("ping").result["pong"] is True
     client.close()
     # The session has ended; the agent waits for the next host rather than exiting.
-    assert not serial_agent.runtime.shutdown.wait(0.3)
+    assert not serial_agent.agent.shutdown.wait(0.3)
     assert serial_agent.thread.is_alive()
-    serial_agent.runtime.shutdown.set()
+    serial_agent.agent.shutdown.set()
     serial_agent.thread.join(DEADLINE)
     assert not serial_agent.thread.is_alive()
 
@@ -120,6 +120,6 @@ def test_ending_a_session_leaves_the_port_open() -> None:
 
 
 def test_a_port_that_cannot_be_opened_is_a_listen_error(tmp_path: Path) -> None:
-    runtime = AgentRuntime(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
+    state = AgentState(WorkspacePaths(str(tmp_path)), str(tmp_path / "state"), str(tmp_path / "scratch"))
     with pytest.raises(ListenError, match="cannot open the serial port"):
-        serve(f"serial:{tmp_path / 'no-such-port'}", OpTable(runtime), agent_info())
+        serve(f"serial:{tmp_path / 'no-such-port'}", OpTable(state), agent_info())

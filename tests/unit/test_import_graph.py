@@ -31,7 +31,7 @@ BEHIND_THE_SDK = (
 OPERATIONS = tuple(f"roost.agent.{name}" for name in ("execs", "files", "shells", "services", "snapshots"))
 AGENT_LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
     {"fs": ("roost.agent.fs",), "system": ("roost.agent.system",)},
-    {"request core": ("roost.agent.context", "roost.agent.record_page", "roost.agent.runtime")},
+    {"request core": ("roost.agent.context", "roost.agent.record_page", "roost.agent.state")},
     {package.rpartition(".")[2]: (package,) for package in OPERATIONS},
     {"op table": ("roost.agent.ops",)},
     {"server": ("roost.agent.server",)},

@@ -18,14 +18,17 @@ from typing import Any
 
 import pytest
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable, ping
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import Connection, agent_info
+from roost.agent.state import AgentState
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
+from roost.protocol.messages import Op
+from roost.protocol.ops import OP_TABLE, Message, OpMessages, wire
+from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
 from roost.rpc import AgentClient, RecordStream
 
@@ -33,21 +36,50 @@ IO_TIMEOUT = 20.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-def emit(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+@dataclass(frozen=True)
+class EmitArgs(PageArgs):
+    OP = "emit"
+    count: int = wire(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class EmitRecord(Message):
+    n: int = wire()
+    path: str = wire()
+
+
+@dataclass(frozen=True)
+class HugeArgs(Message):
+    OP = "huge"
+
+
+@dataclass(frozen=True)
+class HugeResult(Message):
+    entries: tuple[str, ...] = wire()
+
+
+def emit(agent: AgentState, args: EmitArgs, ctx: RequestContext) -> HandlerResult:
     """`count` records `{"n": i, "path": ...}` in order, key `i`; honours cursor and limit."""
-    page = RecordPage(ctx)
-    for i in range(ctx.arg_int("count", 0)):
+    page = RecordPage(ctx, args)
+    for i in range(args.count):
         key = (b"%010d" % i,)
         if page.seen(key):
             continue
-        if not page.add(key, {"n": i, "path": f"/workspace/dir{i // 1000:04d}/f{i:07d}"}):
+        if not page.add(key, EmitRecord(n=i, path=f"/workspace/dir{i // 1000:04d}/f{i:07d}")):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary(PageSummary))
 
 
-def huge(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def huge(agent: AgentState, args: HugeArgs, ctx: RequestContext) -> HandlerResult:
     """A result that does not fit in a header: what every growing result used to be."""
-    return Reply({"entries": ["/workspace/" + "x" * 100] * 2000})
+    return HandlerResult(HugeResult(entries=("/workspace/" + "x" * 100,) * 2000))
+
+
+MESSAGES = {
+    "emit": OpMessages(EmitArgs, PageSummary, EmitRecord),
+    "huge": OpMessages(HugeArgs, HugeResult),
+    Op.PING: OP_TABLE[Op.PING],
+}
 
 
 @dataclass
@@ -55,7 +87,7 @@ class Agent:
     """An in-process agent on one end of a socketpair; the test holds the other end (`sock`)."""
 
     sock: socket.socket
-    runtime: AgentRuntime
+    agent: AgentState
 
     def client(self) -> AgentClient:
         return AgentClient(self.sock)
@@ -66,21 +98,21 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     """An agent with the `emit` and `huge` ops (and ping); the connection and every call end at teardown."""
     root = tmp_path / "ws"
     root.mkdir()
-    runtime = AgentRuntime(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
-    ops = OpTable(runtime, {"emit": emit, "huge": huge, "ping": ping})
+    agent = AgentState(WorkspacePaths(str(root)), str(tmp_path / "state"), str(tmp_path / "scratch"), {})
+    ops = OpTable(agent, {"emit": emit, "huge": huge, "ping": ping}, MESSAGES)
     agent_sock, host_sock = socket.socketpair()
     host_sock.settimeout(IO_TIMEOUT)  # a broken agent fails the test instead of hanging it
     thread = threading.Thread(target=Connection(agent_sock, ops, agent_info()).serve, daemon=True)
     thread.start()
-    yield Agent(host_sock, runtime)
+    yield Agent(host_sock, agent)
     try:
         host_sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
     host_sock.close()
     thread.join(IO_TIMEOUT)
-    runtime.inflight.cancel_all()
-    assert runtime.inflight.wait_idle(IO_TIMEOUT), "a call outlived its connection"
+    agent.inflight.cancel_all()
+    assert agent.inflight.wait_idle(IO_TIMEOUT), "a call outlived its connection"
 
 
 def resident_bytes() -> int:
@@ -183,7 +215,7 @@ def test_leaving_a_stream_early_cancels_the_call(agent: Agent) -> None:
     with RecordStream(client.stream("emit", {"count": 10_000_000})) as stream:
         first = next(iter(stream))
     assert first["n"] == 0
-    assert agent.runtime.inflight.wait_idle(IO_TIMEOUT), "the agent stopped walking once the host stopped reading"
+    assert agent.agent.inflight.wait_idle(IO_TIMEOUT), "the agent stopped walking once the host stopped reading"
     # The connection is still good for the next call.
     with RecordStream(client.stream("emit", {"count": 3})) as stream:
         assert [record["n"] for record in stream] == [0, 1, 2]

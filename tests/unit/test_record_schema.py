@@ -135,3 +135,53 @@ def test_a_current_record_with_a_boot_that_is_not_an_object_is_workspace_corrupt
     with pytest.raises(WorkspaceError) as caught:
         store.load(record.id)
     assert caught.value.code == "workspace_corrupt"
+
+
+def _schema_2(old: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 record as schema 2 wrote it: boot and image apart, the policy still a mode name."""
+    runtime = dict(old["runtime"])
+    image = runtime.pop("image", None)
+    return {**{k: v for k, v in old.items() if k != "runtime"}, "schema_version": 2, "boot": runtime, "image": image}
+
+
+def test_a_schema_2_record_reads_with_the_off_policy_no_ports_and_no_gateway(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    record = store.load(_put(store, _schema_2(_old("mock-running.json"))))
+    assert (record.network_policy.mode, record.network_policy.allow, record.ports, record.network) == (
+        "off",
+        (),
+        (),
+        None,
+    )
+    store.save(record)
+    written = json.loads((store.dir(record.id) / "workspace.json").read_text())
+    assert written["schema_version"] == SCHEMA_VERSION
+    assert (written["network_policy"], written["ports"], written["network"]) == ({"mode": "off", "allow": []}, [], None)
+
+
+def test_a_policy_and_its_ports_go_to_disk_and_come_back_as_they_were(tmp_path: Path) -> None:
+    from roost.network.policy import parse_policy, parse_publish
+
+    store = _store(tmp_path)
+    record = store.load(_put(store, _schema_2(_old("mock-running.json"))))
+    policy = parse_policy("allowlist", ["@pypi", "*.example.com:8443", "10.0.0.0/8"])
+    ports = ((parse_publish("8000"), None), (parse_publish("127.0.0.2:18000:9000"), "web"))
+    gateway = {"gateway_pid": 4242, "started_at": "123", "policy": policy.to_json(), "ports": []}
+    store.save(record.replace(network_policy=policy, ports=ports, network=gateway))
+    again = store.load(record.id)
+    assert (again.network_policy, again.ports, again.network) == (policy, ports, gateway)
+
+
+@pytest.mark.parametrize(
+    "network_policy",
+    [{"mode": "open"}, {"mode": "allowlist", "allow": ["@nosuchpreset"]}, ["egress"]],
+)
+def test_a_record_whose_policy_does_not_parse_is_corrupt_with_the_way_out(
+    tmp_path: Path, network_policy: object
+) -> None:
+    store = _store(tmp_path)
+    data = _schema_2(_old("mock-running.json"))
+    data = {**data, "schema_version": SCHEMA_VERSION, "network_policy": network_policy, "ports": [], "network": None}
+    with pytest.raises(WorkspaceError) as caught:
+        store.load(_put(store, data))
+    assert caught.value.code == "workspace_corrupt" and caught.value.remedy is not None

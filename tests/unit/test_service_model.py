@@ -21,12 +21,12 @@ from roost.agent.services.model import (
     STOPPED,
     ProbeSpec,
     ServiceRecord,
-    ServiceSpec,
     restart_delay,
     should_restart,
 )
 from roost.protocol import Code, OpError
 from roost.protocol.limits import SERVICE_NAME
+from roost.protocol.ops.services import ReadinessProbe, check_service_name
 
 
 def _record(state: str = STARTING, **changes: Any) -> ServiceRecord:
@@ -39,7 +39,7 @@ def _record(state: str = STARTING, **changes: Any) -> ServiceRecord:
 
 @pytest.mark.parametrize("name", ["web", "a", "0", "api-v2", "db_main", "x.y", "a" * 63])
 def test_a_valid_name_is_returned_as_it_is(name: str) -> None:
-    assert ServiceSpec.check_name(name) == name
+    assert check_service_name(name) == name
 
 
 @pytest.mark.parametrize(
@@ -47,21 +47,21 @@ def test_a_valid_name_is_returned_as_it_is(name: str) -> None:
 )
 def test_an_invalid_name_is_invalid_argument_with_a_hint(name: object) -> None:
     with pytest.raises(OpError) as caught:
-        ServiceSpec.check_name(name)
+        check_service_name(name)
     assert caught.value.code == Code.INVALID_ARGUMENT
     assert "a-z 0-9" in caught.value.hint
 
 
 @given(st.from_regex(SERVICE_NAME, fullmatch=True))
 def test_every_name_the_pattern_allows_is_accepted(name: str) -> None:
-    assert ServiceSpec.check_name(name) == name
+    assert check_service_name(name) == name
 
 
 # -- readiness probes -----------------------------------------------------------------------------
 
 
 def test_no_probe_is_none() -> None:
-    assert ProbeSpec.from_args(None) is None
+    assert ProbeSpec.from_message(None) is None
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_no_probe_is_none() -> None:
     ],
 )
 def test_one_probe_kind_becomes_a_spec_with_its_timing(raw: dict[str, Any], expected: ProbeSpec) -> None:
-    assert ProbeSpec.from_args(raw) == expected
+    assert ProbeSpec.from_message(ReadinessProbe.from_wire(raw)) == expected
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_one_probe_kind_becomes_a_spec_with_its_timing(raw: dict[str, Any], expe
 )
 def test_anything_but_exactly_one_probe_kind_is_refused_naming_them(raw: dict[str, Any]) -> None:
     with pytest.raises(OpError) as caught:
-        ProbeSpec.from_args(raw)
+        ProbeSpec.from_message(ReadinessProbe.from_wire(raw))
     assert caught.value.code == Code.INVALID_ARGUMENT
     assert "exactly one readiness probe" in caught.value.message
     for kind in ("file", "tcp", "http", "command"):
@@ -106,7 +106,7 @@ def test_anything_but_exactly_one_probe_kind_is_refused_naming_them(raw: dict[st
 )
 def test_a_malformed_probe_is_invalid_argument(raw: Any) -> None:
     with pytest.raises(OpError) as caught:
-        ProbeSpec.from_args(raw)
+        ProbeSpec.from_message(ReadinessProbe.from_wire(raw))
     assert caught.value.code == Code.INVALID_ARGUMENT
 
 

@@ -15,7 +15,7 @@ Layers, each importing only those below it (tests/unit/test_import_graph.py):
     execs/ files/ shells/       the operations, one package each; they never
       services/ snapshots/        import one another
     context record_page         the request core: what a handler sees of its call,
-      runtime                     paged results, what every handler is given
+      state                       paged results, what every handler is given (`AgentState`)
     fs/ system/                 the file-system layer and the seam to the OS
                                   (processes, clock); they never import each other
 """

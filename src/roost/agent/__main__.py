@@ -1,6 +1,6 @@
 """Entry point: ``python3 -m roost.agent --listen unix:PATH|socket-fd:N|vsock:PORT|fd:N``.
 
-Imports: the server, the op table, the runtime, the agent's `fs` layer, protocol and the standard library only.
+Imports: the server, the op table, the agent state, the agent's `fs` layer, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sys
 
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
-from roost.agent.runtime import AgentRuntime
 from roost.agent.server.connection import agent_info
 from roost.agent.server.fd_stream import ListenError
 from roost.agent.server.listen import serve
+from roost.agent.state import AgentState
 from roost.protocol.identity import KEY_BYTES, AgentIdentity
 
 # Environment variables meant for the agent itself, not for commands it runs.
@@ -77,20 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.scratch_dir or os.path.join(root, ".roost-staging")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIX)}
     base_env["ROOST_WORKSPACE"] = root
-    runtime = AgentRuntime(WorkspacePaths(root), args.state_dir, scratch, base_env, identity)
-    ops = OpTable(runtime)
-    signal.signal(signal.SIGTERM, lambda *_: runtime.shutdown.set())
-    signal.signal(signal.SIGINT, lambda *_: runtime.shutdown.set())
+    agent = AgentState(WorkspacePaths(root), args.state_dir, scratch, base_env, identity)
+    ops = OpTable(agent)
+    signal.signal(signal.SIGTERM, lambda *_: agent.shutdown.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.shutdown.set())
     try:
         serve(args.listen, ops, agent_info())
     except ListenError as exc:
         print(f"roost-agent: {exc}", file=sys.stderr)
         return 2
     finally:
-        runtime.shutdown.set()
-        runtime.inflight.cancel_all()
-        runtime.inflight.wait_idle(2.0)
-        runtime.stop_children()
+        agent.shutdown.set()
+        agent.inflight.cancel_all()
+        agent.inflight.wait_idle(2.0)
+        agent.stop_children()
     return 0
 
 

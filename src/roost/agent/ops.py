@@ -6,9 +6,9 @@ real import (the import graph sees it) made on the op's first call, so an
 idle agent stays small (tarfile alone pulls in compression modules it may
 never need) and starts fast.
 
-Imports: the request core (`context`, `runtime`), the operation packages'
-handler modules (lazily, in the loaders), protocol and the standard
-library. Never the server.
+Imports: the request core (`context`, `state`), the operation packages'
+handler modules (lazily, in the loaders), protocol (with its op messages)
+and the standard library. Never the server.
 """
 
 from __future__ import annotations
@@ -18,23 +18,28 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 
-from roost.agent.context import Reply, RequestContext
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.context import HandlerResult, RequestContext
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
+from roost.protocol.ops import OP_TABLE, OpMessages
+from roost.protocol.ops.agent import PingArgs, PingResult, ShutdownArgs, ShutdownResult
 
 Handlers = Mapping[str, Handler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def ping(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    return Reply({"pong": True, "pid": os.getpid()})
+def ping(agent: AgentState, args: PingArgs, ctx: RequestContext) -> HandlerResult:
+    return HandlerResult(PingResult(pong=True, pid=os.getpid()))
 
 
-def shutdown(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def shutdown(agent: AgentState, args: ShutdownArgs, ctx: RequestContext) -> HandlerResult:
     """Stop services and close shells before answering, so their records say so."""
-    runtime.shutdown.set()
-    stopped = runtime.stop_children()
-    return Reply({"stopping": True, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]})
+    agent.shutdown.set()
+    stopped = agent.stop_children()
+    result = ShutdownResult(
+        stopping=True, services_stopped=tuple(stopped["services"]), shells_closed=tuple(stopped["shells"])
+    )
+    return HandlerResult(result)
 
 
 # The loaders: each imports one handler module, the first time one of its ops is called.
@@ -120,11 +125,14 @@ ROUTES: dict[str, Loader] = {
 
 
 class OpTable:
-    """Resolves op names to handlers and calls them with the runtime."""
+    """Resolves op names to handlers and calls them with the agent."""
 
-    def __init__(self, runtime: AgentRuntime, handlers: Handlers | None = None) -> None:
-        """`handlers` (tests): serve exactly these, in place of the agent's own ops."""
-        self.runtime = runtime
+    def __init__(
+        self, agent: AgentState, handlers: Handlers | None = None, messages: Mapping[str, OpMessages] | None = None
+    ) -> None:
+        """`handlers` and their `messages` (tests): serve exactly these, in place of the agent's own ops."""
+        self.agent = agent
+        self._messages: Mapping[str, OpMessages] = OP_TABLE if messages is None else messages
         self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
         self._loaded: dict[str, Handler] = {}
         self._lock = threading.Lock()
@@ -142,15 +150,17 @@ class OpTable:
                 handler = self._loaded[op] = load()[op]
             return handler
 
-    def call(self, ctx: RequestContext) -> Reply:
-        """Run the op's handler; a full disk becomes `disk_full` here, once, for every op.
+    def call(self, ctx: RequestContext) -> HandlerResult:
+        """Decode the op's argument message and run its handler; a full disk becomes `disk_full` here, once.
 
         Raises:
-            OpError: the handler's own error, or disk_full.
+            OpError: invalid_argument for arguments that do not make the op's message, the handler's
+                own error, or disk_full.
         """
         handler = self._resolve(ctx.op)
+        args = self._messages[ctx.op].args.from_wire(ctx.args)
         try:
-            return handler(self.runtime, ctx)
+            return handler(self.agent, args, ctx)
         except OSError as exc:
             if exc.errno not in _DISK_FULL_ERRNOS:
                 raise

@@ -6,29 +6,30 @@ records (`roost.protocol.records`), and says stop once `limit` records are
 out. `summary()` is what goes into the RESPONSE: how many were sent and the
 cursor to resume from (null when the list is complete).
 
-Imports: protocol, the agent's own context and the standard library only.
+Imports: protocol (records and the paging messages), the agent's own context and the standard library only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from roost.agent.context import RequestContext
 from roost.protocol import Code, OpError
 from roost.protocol.messages import CH_RECORDS
-from roost.protocol.records import CursorError, Key, RecordWriter, decode_cursor, encode_cursor
+from roost.protocol.ops.message import Message
+from roost.protocol.ops.paging import PageArgs, PageSummary
+from roost.protocol.records import Key, RecordWriter, decode_cursor, encode_cursor
+
+Summary = TypeVar("Summary", bound=PageSummary)
 
 
 class RecordPage:
     """The records one call sends, in ascending key order."""
 
-    def __init__(self, ctx: RequestContext) -> None:
-        cursor = ctx.arg_opt_str("cursor")
-        try:
-            self.after: Key | None = decode_cursor(cursor) if cursor is not None else None
-        except CursorError as exc:
-            raise OpError(Code.INVALID_ARGUMENT, f"cursor: {exc}", hint="pass a next_cursor exactly as given") from None
-        self.limit = ctx.arg_opt_int("limit", minimum=1)
+    def __init__(self, ctx: RequestContext, paging: PageArgs) -> None:
+        """`paging`: the op's arguments (their cursor was checked when they were made)."""
+        self.after: Key | None = decode_cursor(paging.cursor) if paging.cursor is not None else None
+        self.limit = paging.limit
         self._ctx = ctx
         self._writer = RecordWriter(ctx.send, CH_RECORDS)
         self._last: Key | None = None
@@ -43,7 +44,7 @@ class RecordPage:
         """Whether another record fits in this page (`limit`)."""
         return self.limit is None or self.count < self.limit
 
-    def add(self, key: Key, record: dict[str, Any]) -> bool:
+    def add(self, key: Key, record: Message) -> bool:
         """Send `record` unless the page is full; False means stop (`next_cursor` is set).
 
         Raises:
@@ -54,7 +55,7 @@ class RecordPage:
             return False
         if self._ctx.cancelled.is_set():
             raise OpError(Code.CANCELLED, f"{self._ctx.op} cancelled")
-        self._writer.add(record)
+        self._writer.add(record.to_wire())
         self._last = key
         self.count += 1
         return True
@@ -64,11 +65,11 @@ class RecordPage:
         assert self._last is not None, "a page holds at least one record"
         self.next_cursor = encode_cursor(self._last)
 
-    def attach(self, record: dict[str, Any]) -> None:
+    def attach(self, record: Message) -> None:
         """Send a record that belongs to the last one added (a piece of its patch, say); not counted."""
-        self._writer.add(record)
+        self._writer.add(record.to_wire())
 
-    def summary(self) -> dict[str, Any]:
-        """Send what is buffered; the RESPONSE fields: `count` and `next_cursor`."""
+    def summary(self, result: type[Summary], **totals: Any) -> Summary:
+        """Send what is buffered; the op's RESPONSE: `count`, `next_cursor` and the op's own `totals`."""
         self._writer.flush()
-        return {"count": self.count, "next_cursor": self.next_cursor}
+        return result(count=self.count, next_cursor=self.next_cursor, **totals)

@@ -60,7 +60,7 @@ class CreateSpec:
     ws_id: str
     env: str
     resources: dict[str, Any] = field(default_factory=dict)
-    network_policy: str = "off"
+    network_policy: str = "off"  # the policy's mode (`NetworkPolicy.mode`)
     rootfs: str | None = None
     guest_image: GuestBootImage | None = None
 
@@ -77,6 +77,9 @@ class Backend(Protocol[BootT]):
     name: str
     isolated: bool
     image_kind: ImageKind
+    # None when roost's network gateway can hold this backend's workspaces to a network policy
+    # (see `network_namespace_pid`); else why it cannot, said to a user who asked for one.
+    network_refusal: str | None
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""
@@ -137,6 +140,12 @@ class Backend(Protocol[BootT]):
     def rootfs_id_offset(self, boot: BootT | None) -> tuple[int, int]:
         """How far the env rootfs's owners must be shifted (uid, gid) for this workspace
         (`boot` None: a new one); (0, 0) uses the cached rootfs as it is."""
+        ...
+
+    def network_namespace_pid(self, boot: BootT | None) -> int | None:
+        """A host pid inside the workspace's user and network namespaces (the gateway joins them
+        there to set the workspace's network up), or None: not running, or a backend whose
+        workspaces have no namespace of their own (`network_refusal` says why)."""
         ...
 
     def stop(self, ws_dir: Path, boot: BootT) -> BootT:

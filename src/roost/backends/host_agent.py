@@ -196,6 +196,9 @@ class HostAgentBackend(Generic[AgentBootT]):
     def discard_files(self, ws_dir: Path, boot: AgentBootT | None) -> None:
         return None  # the agent runs as roost's user: its files are roost's to delete
 
+    def network_namespace_pid(self, boot: AgentBootT | None) -> int | None:
+        return None  # a host process shares the host's network: nothing to attach to
+
     def destroy(self, ws_dir: Path, ws_id: str, boot: AgentBootT | None) -> None:
         try:
             # Every process of the workspace carries its marker; killing the

@@ -39,6 +39,10 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
     name = "mock"
     isolated = False
     image_kind: ImageKind = "none"
+    network_refusal: str | None = (
+        "the mock backend is unisolated: its workspaces are host processes on the host's own network,"
+        " so no network policy or published port could be enforced"
+    )
 
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)

@@ -115,6 +115,48 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     attach.add_argument("shell", metavar="SH", nargs="?", help="default: the newest running shell, or a new one")
 
 
+def _network_options(parser: argparse.ArgumentParser, policy_flag: str | None, default: str | None) -> None:
+    if policy_flag is not None:
+        parser.add_argument(
+            policy_flag,
+            dest="network_policy",
+            default=default,
+            metavar="POLICY",
+            help="off (loopback only), egress (outbound anywhere) or allowlist (only --allow-host)"
+            + (f"; default {default}" if default else "; default: as it is"),
+        )
+        parser.add_argument(
+            "--allow-host",
+            "--allow",
+            dest="allow_host",
+            action="append",
+            default=None,
+            metavar="H",
+            help="allowlist entry: name, *.suffix, IPv4 CIDR, each [:PORT], or @pypi @npm @debian @github (repeatable)",
+        )
+    parser.add_argument(
+        "--publish",
+        action="append",
+        default=None,
+        metavar="[ADDR:][HP:]GP",
+        help="serve guest port GP on the host's 127.0.0.1 (or ADDR in 127/8), port HP (default: any free) (repeatable)",
+    )
+
+
+def _network_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    network = wsub.add_parser("network", help="a workspace's network policy, published ports and decision log")
+    sub = network.add_subparsers(dest="network_command", metavar="ACTION")
+    h = f"{_H}.network"
+    _leaf(sub, "show", f"{h}:network_show", "show the policy, the published ports and whether they are enforced")
+    set_ = _leaf(sub, "set", f"{h}:network_set", "change the policy or the published ports, live (no restart)")
+    _network_options(set_, "--policy", None)
+    set_.add_argument("--no-publish", action="store_true", help="unpublish the workspace's own ports")
+    log = _leaf(sub, "log", f"{h}:network_log", "the decisions on the workspace's lookups and connections")
+    log.add_argument("--denied", action="store_true", help="only what was refused")
+    log.add_argument("--follow", "-f", action="store_true", help="keep printing new decisions (Ctrl-C stops)")
+    log.add_argument("--limit", type=int, metavar="N", help="only the last N decisions")
+
+
 def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     service = wsub.add_parser("service", help="named background services with readiness probes")
     sub = service.add_subparsers(dest="service_command", metavar="ACTION")
@@ -130,6 +172,7 @@ def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     start.add_argument("--ready-timeout", type=float, default=30.0, metavar="S", help="give up after S seconds")
     start.add_argument("--ready-interval-ms", type=int, default=100, metavar="N", help="probe every N ms")
     start.add_argument("--restart", choices=["no", "on-failure", "always"], default="no")
+    _network_options(start, None, None)
     start.add_argument("-c", "--shell", metavar="SCRIPT", help="run SCRIPT with bash -c instead of an argv")
     start.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
     _leaf(sub, "list", f"{h}:service_list", "list services and their states")
@@ -236,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")
     _create_options(run)
     run.add_argument("--seed-path", help="host directory or tar copied into /workspace first")
-    run.add_argument("--network", default="off", choices=["off", "egress"], help="network access (default off)")
+    _network_options(run, "--network", "off")
     _exec_options(run)
 
     ws = top.add_parser("workspace", aliases=["ws"], help="persistent workspaces")
@@ -248,9 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--label", action="append", default=[], metavar="K=V", help="label (repeatable)")
     create.add_argument("--seed-path", help="host directory or tar copied into /workspace")
     create.add_argument("--ttl", type=int, metavar="S", help="delete automatically after S seconds")
-    create.add_argument(
-        "--network-policy", default="off", choices=["off", "egress", "egress+ports", "allowlist"], help="default off"
-    )
+    _network_options(create, "--network-policy", "off")
     create.add_argument("--id-only", action="store_true", help="print only the new id")
     _create_options(create)
 
@@ -320,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _shell_commands(wsub)
     _service_commands(wsub)
+    _network_commands(wsub)
     _change_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(

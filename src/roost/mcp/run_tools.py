@@ -14,12 +14,15 @@ from roost.mcp.output_caps import exec_view, model_chars, timed_out_note
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
     DEFAULT_EXEC_TIMEOUT,
+    AllowList,
     Command,
     Cwd,
     EnvName,
     EnvVars,
     ExecTimeout,
     MaxOutputChars,
+    NetworkPolicyName,
+    PublishList,
     SeedPath,
     ToolGroup,
     guest_path,
@@ -40,6 +43,9 @@ class RunTools(ToolGroup):
         cwd: Cwd = None,
         env_vars: EnvVars = None,
         max_output_chars: MaxOutputChars = None,
+        network_policy: NetworkPolicyName = "off",
+        allow: AllowList = None,
+        publish: PublishList = None,
     ) -> CallToolResult:
         """Run one command in a fresh workspace and delete the workspace afterwards.
 
@@ -54,7 +60,15 @@ class RunTools(ToolGroup):
             limit = model_chars(max_output_chars)
             seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
             result = self.context.roost.run(
-                env, command, timeout=timeout, cwd=guest_path(cwd, "cwd"), env_vars=env_vars, seed_path=seed
+                env,
+                command,
+                timeout=timeout,
+                cwd=guest_path(cwd, "cwd"),
+                env_vars=env_vars,
+                seed_path=seed,
+                network_policy=network_policy,
+                allow=allow,
+                publish=publish,
             )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
             view.pop("exec_id", None)

@@ -24,6 +24,7 @@ from roost.mcp.exec_tools import ExecTools
 from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
+from roost.mcp.network_tools import NetworkTools
 from roost.mcp.run_tools import RunTools
 from roost.mcp.service_tools import ServiceTools
 from roost.mcp.shell_tools import ShellTools
@@ -41,7 +42,7 @@ _CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileT
 PROFILES: dict[str, tuple[type[ToolGroup], ...]] = {
     "run": (RunTools,),
     "core": _CORE,
-    "full": (*_CORE, ShellTools, ServiceTools),
+    "full": (*_CORE, ShellTools, ServiceTools, NetworkTools),
 }
 
 INSTRUCTIONS = """\
@@ -50,7 +51,8 @@ then run commands (workspace_exec) and edit files (file_read, file_write, patch_
 across as many calls as you need; delete it with workspace_delete when done. For a single \
 throwaway command use run. In the full profile, shell_open gives you a bash that keeps its \
 state between calls (type with shell_write, read with shell_read), and service_start runs \
-servers in the background until a readiness probe passes. Long outputs are cut to head and tail with a marker saying how to \
+servers in the background until a readiness probe passes; network_set gives a workspace \
+outbound access (egress, or an allowlist of hosts) and publishes its ports on the host. Long outputs are cut to head and tail with a marker saying how to \
 read the rest. Failures come back as tool errors: {"error": {"code", "message", "hint"}}; \
 when one tool call fixes it, the hint names that call (e.g. workspace_restart for a workspace whose agent died)."""
 

@@ -14,7 +14,7 @@ from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Command, Cwd, EnvVars, ToolGroup, WorkspaceRef, guest_path
+from roost.mcp.toolkit import Command, Cwd, EnvVars, PublishList, ToolGroup, WorkspaceRef, guest_path
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
 
@@ -53,11 +53,13 @@ class ServiceTools(ToolGroup):
             ),
         ] = 100,
         restart: Annotated[Literal["no", "on-failure", "always"], Field(description="Restart policy.")] = "no",
+        publish: PublishList = None,
     ) -> CallToolResult:
         """Start a long-running process (server, watcher) and wait until it is ready.
 
         Give at most one ready_* probe. The result's state is `ready`, or `failed`
-        with `reason` and the last lines of its output in `log_tail`.
+        with `reason` and the last lines of its output in `log_tail`. Ports in `publish`
+        are served on the host's loopback until the service stops; `ports` says where.
         """
 
         def work() -> dict[str, Any]:
@@ -70,7 +72,7 @@ class ServiceTools(ToolGroup):
                 interval_ms=ready_interval_ms,
             )
             service = self.context.workspace(workspace).services.start(
-                name, command, cwd=guest_path(cwd, "cwd"), env=env, ready=ready, restart=restart
+                name, command, cwd=guest_path(cwd, "cwd"), env=env, ready=ready, restart=restart, publish=publish
             )
             return service.to_dict()
 

@@ -94,6 +94,27 @@ EnvName = Annotated[str, Field(description="Environment name, e.g. debian:12 (se
 GuestPath = Annotated[
     str, Field(description=f"A path inside the workspace, absolute or relative to /workspace. {NAMES_NOTE}")
 ]
+NetworkPolicyName = Annotated[
+    str,
+    Field(
+        description="off (loopback only, the default), egress (outbound to anywhere) or allowlist "
+        "(outbound only to `allow`). Refused by backends that cannot enforce it (mock)."
+    ),
+]
+AllowList = Annotated[
+    list[str] | None,
+    Field(
+        description="For allowlist: host names (pypi.org), wildcards (*.example.com), IPv4 CIDRs "
+        "(10.0.0.0/8), each optionally :PORT, or presets @pypi @npm @debian @github."
+    ),
+]
+PublishList = Annotated[
+    list[str] | None,
+    Field(
+        description="Guest ports to serve on the host's loopback: [HOST_ADDRESS:][HOST_PORT:]GUEST_PORT "
+        "each, e.g. '8000' (any free host port), '18000:8000'; HOST_ADDRESS in 127.0.0.0/8."
+    ),
+]
 Cursor = Annotated[
     str | None,
     Field(description="Where to continue: the next_cursor a previous call returned (omit to start at the beginning)."),

@@ -14,7 +14,15 @@ from pydantic import Field
 from roost import arguments
 from roost.config import DEFAULT_ENV
 from roost.mcp.results import offload, workspace_view
-from roost.mcp.toolkit import EnvName, SeedPath, ToolGroup, WorkspaceRef
+from roost.mcp.toolkit import (
+    AllowList,
+    EnvName,
+    NetworkPolicyName,
+    PublishList,
+    SeedPath,
+    ToolGroup,
+    WorkspaceRef,
+)
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
@@ -80,13 +88,16 @@ class WorkspaceTools(ToolGroup):
                 le=arguments.MAX_PIDS,
             ),
         ] = None,
+        network_policy: NetworkPolicyName = "off",
+        allow: AllowList = None,
+        publish: PublishList = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
         Files under /workspace, installed packages and state survive between calls
         until workspace_delete (or the TTL). Returns the workspace's id, name, env,
-        backend, state, labels and protections (each isolation layer, and why one is not
-        enforced); pass the id (or name) as `workspace` to the other tools.
+        backend, state, labels, network (policy, published ports on the host) and protections
+        (each isolation layer, and why one is not enforced); pass the id (or name) as `workspace` to the other tools.
         """
 
         def work() -> dict[str, Any]:
@@ -100,6 +111,9 @@ class WorkspaceTools(ToolGroup):
                 vcpus=vcpus,
                 mem_mib=mem_mib,
                 pids=pids,
+                network_policy=network_policy,
+                allow=allow,
+                publish=publish,
                 ephemeral=False,
             )
             return workspace_view(workspace.info())

@@ -25,12 +25,8 @@ guest agent applies them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from roost.protocol.limits import MAX_EXCLUDE_PATTERN_BYTES, MAX_EXCLUDE_PATTERNS
-from roost.protocol.messages import Code, OpError
 
 __all__ = ["IgnorePattern", "IgnoreSpec", "RuleChain", "parse_lines", "parse_pattern"]
 
@@ -304,35 +300,3 @@ class IgnoreSpec:
     @property
     def active(self) -> bool:
         return bool(self.exclude) or self.gitignore or not self.include_git_dir
-
-    def to_args(self) -> dict[str, Any]:
-        return {"exclude": list(self.exclude), "gitignore": self.gitignore, "include_git_dir": self.include_git_dir}
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, Any]) -> IgnoreSpec:
-        """The spec in a request's arguments (all optional: none means nothing is left out).
-
-        Raises:
-            OpError: invalid_argument for a malformed list or flag.
-        """
-        exclude = args.get("exclude") or []
-        if (
-            not isinstance(exclude, list)
-            or len(exclude) > MAX_EXCLUDE_PATTERNS
-            or not all(
-                isinstance(p, str) and 0 < len(p.encode("utf-8", "surrogateescape")) <= MAX_EXCLUDE_PATTERN_BYTES
-                for p in exclude
-            )
-        ):
-            raise OpError(
-                Code.INVALID_ARGUMENT,
-                f"'exclude' must be a list of at most {MAX_EXCLUDE_PATTERNS} patterns "
-                f"of 1 to {MAX_EXCLUDE_PATTERN_BYTES} bytes",
-            )
-        flags = {}
-        for name, default in (("gitignore", False), ("include_git_dir", True)):
-            value = args.get(name, default)
-            if not isinstance(value, bool):
-                raise OpError(Code.INVALID_ARGUMENT, f"argument {name!r} must be true or false")
-            flags[name] = value
-        return cls(tuple(exclude), flags["gitignore"], flags["include_git_dir"])

@@ -39,3 +39,6 @@ MAX_EXCLUDE_PATTERNS = 64
 MAX_EXCLUDE_PATTERN_BYTES = 512
 # Ignore files (.gitignore, .git/info/exclude) the agent reads for --gitignore, each.
 MAX_IGNORE_FILE_BYTES = 1024 * 1024
+
+# exec: bytes of each output stream sent to the host when the call names no cap (null: no cap).
+DEFAULT_EXEC_OUTPUT_BYTES = 4 * 1024 * 1024

@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from roost.errors import CHECK_WORKSPACE, AgentError, ProtocolError, RoostError, error_from_code
 from roost.protocol import (
@@ -30,11 +30,15 @@ from roost.protocol import (
     Frame,
     FrameError,
     Kind,
+    OpError,
     read_frame,
     write_frame,
 )
 from roost.protocol.identity import AgentIdentity, new_nonce
 from roost.protocol.messages import STREAM_WINDOW_BYTES
+from roost.protocol.ops.message import Message
+
+M = TypeVar("M", bound=Message)
 
 UPLOAD_CHUNK = 1024 * 1024
 
@@ -48,13 +52,33 @@ class ByteStream(Protocol):
 
 
 @dataclass(frozen=True)
-class Reply:
+class AgentReply:
     """What a call returned: the result object, the response body, and any
     streamed data that was not handed to an `on_data` callback."""
 
     result: dict[str, Any]
     body: bytes = b""
     streams: dict[str, bytes] = field(default_factory=dict)
+
+    def result_as(self, message: type[M]) -> M:
+        """The result as the op's result message (`roost.protocol.ops`).
+
+        Raises:
+            ProtocolError: the agent sent a result that is not one.
+        """
+        return received(message, self.result)
+
+
+def received(message: type[M], data: dict[str, Any]) -> M:
+    """`message` made from what the agent sent.
+
+    Raises:
+        ProtocolError: it does not make one: the agent does not speak our protocol.
+    """
+    try:
+        return message.from_wire(data)
+    except OpError as exc:
+        raise ProtocolError(f"the agent sent a {message.__name__} that does not check: {exc.message}") from None
 
 
 class _Broken:
@@ -220,12 +244,12 @@ class AgentClient:
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
         on_start: Callable[[int], None] | None = None,
-    ) -> Reply:
+    ) -> AgentReply:
         """Run one operation on the agent and wait for its answer.
 
         `upload` streams a request body in chunks (archives, large files,
         stdin); `on_data` receives streamed output as it arrives, otherwise
-        it is collected into `Reply.streams`. `on_start(request_id)` is told
+        it is collected into `AgentReply.streams`. `on_start(request_id)` is told
         the call's id once it is sent, so another thread can `cancel` it.
 
         Raises:
@@ -254,7 +278,7 @@ class AgentClient:
                 self._send(Kind.DATA, {"id": rid, "ch": "stdin"}, bytes(view[start : start + UPLOAD_CHUNK]))
         self._send(Kind.END, {"id": rid})
 
-    def _await(self, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], on_data: OnData | None) -> Reply:
+    def _await(self, rid: int, waiter: queue.SimpleQueue[Frame | _Broken], on_data: OnData | None) -> AgentReply:
         collected: dict[str, list[bytes]] = {}
         while True:
             frame = _answer(rid, waiter.get())
@@ -265,7 +289,7 @@ class AgentClient:
                 else:
                     collected.setdefault(channel, []).append(frame.body)
             else:
-                return Reply(_result(frame), frame.body, {ch: b"".join(parts) for ch, parts in collected.items()})
+                return AgentReply(_result(frame), frame.body, {ch: b"".join(parts) for ch, parts in collected.items()})
 
     def stream(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 from roost.errors import ProtocolError
 from roost.protocol.messages import CH_RECORDS
 from roost.protocol.records import decode_records
-from roost.rpc.client import CallStream
+from roost.rpc.client import CallStream, M, received
 
 
 class RecordStream:
@@ -37,9 +37,22 @@ class RecordStream:
                 raise ProtocolError(f"the agent sent a record that is not a JSON object: {exc}") from None
             yield from records
 
+    def records_as(self, record: type[M]) -> Iterator[M]:
+        """The records as their message type (the op table's `records`).
+
+        Raises:
+            RoostError: as iterating; ProtocolError for a record that is not one.
+        """
+        for data in self:
+            yield received(record, data)
+
     @property
     def result(self) -> dict[str, Any]:
         return self._call.result
+
+    def result_as(self, message: type[M]) -> M:
+        """The RESPONSE's summary as the op's result message, once all records are read."""
+        return received(message, self._call.result)
 
     def close(self) -> None:
         self._call.close()

@@ -15,7 +15,7 @@ life) holds the flock on `.owner` in its directory; the kernel drops it
 when that process dies, however it dies, so any reader can tell an
 interrupted create (state `creating`, owner gone) from one in progress.
 
-Imports: arguments, errors, store siblings and the standard library only.
+Imports: arguments, errors, network.policy (plain values), store siblings and the standard library only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from roost.arguments import WORKSPACE_ID_PREFIX
 from roost.errors import ConflictError, InvalidArgument, NotFound, Remedy, RoostError, StorageError, WorkspaceError
+from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
@@ -61,6 +62,27 @@ class BootRecord(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+# A port the workspace publishes, and the service it belongs to (None: the workspace's own).
+PortRequest = tuple[PublishedPort, str | None]
+
+
+def _ports_json(ports: tuple[PortRequest, ...]) -> list[dict[str, Any]]:
+    return [{**port.to_json(), "service": service} for port, service in ports]
+
+
+def _ports_from_json(stored: object) -> tuple[PortRequest, ...]:
+    """Raises: ValueError, InvalidArgument: not a list of published ports."""
+    if not isinstance(stored, list) or not all(isinstance(item, dict) for item in stored):
+        raise ValueError("ports must be a list of objects")
+    found = []
+    for item in stored:
+        service = item.get("service")
+        if service is not None and not isinstance(service, str):
+            raise ValueError("a port's service must be a name")
+        found.append((PublishedPort.from_json(item), service))
+    return tuple(found)
+
+
 class BootReader(Protocol):
     def __call__(self, backend: str, stored: dict[str, Any], /) -> BootRecord:
         """The boot record of backend `backend` from the JSON object its `to_json()` stored.
@@ -77,6 +99,8 @@ class WorkspaceRecord:
 
     `image` is the key of the environment image it was made from (None: it needs none);
     `boot` what its backend's last boot left (None: never booted, a create that did not get that far).
+    `ports` are the ports it publishes (its own and its services'), `network` what its running
+    network gateway's start left (roost.network.attachment.NetworkBoot's JSON; None: none runs).
     """
 
     id: str
@@ -90,7 +114,9 @@ class WorkspaceRecord:
     ttl_seconds: int | None = None
     expires_at: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
-    network_policy: str = "off"
+    network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
+    ports: tuple[PortRequest, ...] = ()
+    network: dict[str, Any] | None = None
     image: str | None = None
     boot: BootRecord | None = None
     reason: str | None = None
@@ -121,6 +147,8 @@ class WorkspaceRecord:
     def to_json(self) -> bytes:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["boot"] = None if self.boot is None else self.boot.to_json()
+        data["network_policy"] = self.network_policy.to_json()
+        data["ports"] = _ports_json(self.ports)
         return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -129,7 +157,8 @@ class WorkspaceRecord:
         try:
             data = current_form(json.loads(raw))
             known = {f.name for f in dataclasses.fields(cls)}
-            record = cls(**{k: v for k, v in data.items() if k in known and k != "boot"})
+            plain = {k: v for k, v in data.items() if k in known and k not in _TYPED_FIELDS}
+            record = cls(**plain, **_typed_fields(data))
             for name in ("id", "env", "backend", "state", "created_at", "updated_at"):
                 if not isinstance(getattr(record, name), str):
                     raise ValueError(f"field {name!r} is not a string")
@@ -152,6 +181,28 @@ class WorkspaceRecord:
                 remedy=_force_delete(Path(where).parent.name),
             ) from None
         return record
+
+
+_TYPED_FIELDS = ("boot", "network_policy", "ports", "network")
+
+
+def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The record's network fields from their stored form (the boot is read apart, by its backend).
+
+    Raises:
+        ValueError, InvalidArgument: one is not what it should be.
+    """
+    policy = data.get("network_policy", {})
+    network = data.get("network")
+    if not isinstance(policy, dict):
+        raise ValueError("network_policy must be an object")
+    if network is not None and not isinstance(network, dict):
+        raise ValueError("network must be an object")
+    return {
+        "network_policy": NetworkPolicy.from_json(policy),
+        "ports": _ports_from_json(data.get("ports", [])),
+        "network": network,
+    }
 
 
 def _force_delete(ws_id: str) -> Remedy:

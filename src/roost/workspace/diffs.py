@@ -15,20 +15,20 @@ Imports: arguments, models, protocol, errors, workspace siblings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from roost import arguments
-from roost.errors import InvalidArgument
+from roost.errors import InvalidArgument, ProtocolError
 from roost.models import DiffEntry, DiffResult, ExportResult
-from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
+from roost.protocol.ops.snapshots import BASELINE, DiffArgs, DiffRecord
+from roost.protocol.ops.snapshots import DiffResult as DiffSummary
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
 from roost.workspace.export_patch import PatchFilter
 from roost.workspace.export_target import OUTPUT, ExportTarget
+from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
-from roost.workspace.wire_names import received_name, received_opt_name
 
 __all__ = [
     "BASELINE",
@@ -41,28 +41,33 @@ __all__ = [
     "stream_entries",
 ]
 
-BASELINE = "baseline"
 DEFAULT_DIFF_BYTES = 1024 * 1024
 
 
-def _entry(data: dict[str, Any]) -> DiffEntry:
+def diff_entry(change: DiffRecord) -> DiffEntry:
+    """A change as the models show it, from the agent's record.
+
+    Raises:
+        ProtocolError: the record is a patch piece, where a change belongs.
+    """
+    if change.path is None or change.change is None:
+        raise ProtocolError("the agent sent patch text where a change belongs")
     return DiffEntry(
-        path=received_name(data["path"]),
-        change=str(data["change"]),
-        kind=str(data["kind"]),
-        old_size=data.get("old_size"),
-        new_size=data.get("new_size"),
-        old_mode=data.get("old_mode"),
-        new_mode=data.get("new_mode"),
-        binary=bool(data.get("binary")),
-        old_target=received_opt_name(data.get("old_target")),
-        new_target=received_opt_name(data.get("new_target")),
+        path=change.path,
+        change=change.change,
+        kind=str(change.kind),
+        old_size=change.old_size,
+        new_size=change.new_size,
+        old_mode=change.old_mode,
+        new_mode=change.new_mode,
+        binary=bool(change.binary),
+        old_target=change.old_target,
+        new_target=change.new_target,
     )
 
 
-def _part(data: dict[str, Any]) -> DiffEntry | str:
-    patch = data.get("patch")
-    return str(patch) if patch is not None else _entry(data)
+def _part(record: DiffRecord) -> DiffEntry | str:
+    return record.patch if record.patch is not None else diff_entry(record)
 
 
 def ignore_rules(
@@ -90,7 +95,7 @@ def diff_args(
     cursor: str | None = None,
     limit: int | None = None,
     ignore: IgnoreSpec | None = None,
-) -> dict[str, Any]:
+) -> DiffArgs:
     """The agent's arguments of a diff, every one checked; `ignore` (from `ignore_rules`) leaves paths out.
 
     Raises:
@@ -98,34 +103,41 @@ def diff_args(
     """
     if isinstance(paths, str | bytes):
         raise InvalidArgument("paths must be a list of paths", hint=f"e.g. [{paths!r}]")
-    args: dict[str, Any] = {
-        "against": arguments.snapshot_name(against),
-        "paths": [arguments.guest_path(path) for path in paths],
-        "stat": bool(stat),
-        "max_bytes": arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes"),
-        "cursor": arguments.list_cursor(cursor),
-        "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
-    }
-    if ignore is not None and ignore.active:
-        args.update(ignore.to_args())
-    return args
+    rules = ignore or IgnoreSpec()
+    snapshot = arguments.snapshot_name(against)
+    below = tuple(arguments.guest_name(path) for path in paths)
+    cap = arguments.optional_count(max_bytes, "max_bytes", MAX_FILE_OFFSET, unit="bytes")
+    after = arguments.list_cursor(cursor)
+    most = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
+    with checked_args():
+        return DiffArgs(
+            cursor=after,
+            limit=most,
+            exclude=rules.exclude,
+            gitignore=rules.gitignore,
+            include_git_dir=rules.include_git_dir,
+            against=snapshot,
+            paths=below,
+            stat=bool(stat),
+            max_bytes=cap,
+        )
 
 
-def stream_diff(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry | str]:
+def stream_diff(engine: Engine, record: WorkspaceRecord, args: DiffArgs) -> Streamed[DiffEntry | str]:
     """Each change's `DiffEntry`, then its patch text in `str` pieces, in tree order, as they arrive.
 
     `args` come from `diff_args`. The summary: `against`, `counts` (every
     change), `truncated`, `count` and `next_cursor`.
     """
-    return Streamed(engine, record, Op.DIFF, args, _part)
+    return Streamed(engine, record, args, DiffRecord, _part)
 
 
-def stream_entries(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> Streamed[DiffEntry]:
+def stream_entries(engine: Engine, record: WorkspaceRecord, args: DiffArgs) -> Streamed[DiffEntry]:
     """Each change's `DiffEntry` as it arrives (`args` from `diff_args` with `stat`: no patch text is sent)."""
-    return Streamed(engine, record, Op.DIFF, args, _entry)
+    return Streamed(engine, record, args, DiffRecord, diff_entry)
 
 
-def diff(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> DiffResult:
+def diff(engine: Engine, record: WorkspaceRecord, args: DiffArgs) -> DiffResult:
     """The whole diff (or, with a `limit`, one page of it) as one value.
 
     Raises:
@@ -139,15 +151,14 @@ def diff(engine: Engine, record: WorkspaceRecord, args: dict[str, Any]) -> DiffR
                 patch.append(part)
             else:
                 changes.append(part)
-        summary = parts.summary
-    next_cursor = summary.get("next_cursor")
+        summary = parts.summary_as(DiffSummary)
     return DiffResult(
-        against=str(summary.get("against", args["against"])),
+        against=summary.against,
         changes=tuple(changes),
-        counts={str(k): int(v) for k, v in dict(summary.get("counts", {})).items()},
+        counts=dict(summary.counts),
         patch="".join(patch),
-        truncated=bool(summary.get("truncated")),
-        next_cursor=str(next_cursor) if next_cursor else None,
+        truncated=summary.truncated,
+        next_cursor=summary.next_cursor or None,
     )
 
 

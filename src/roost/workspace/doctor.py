@@ -1,6 +1,7 @@
 """`roost doctor`: which backend this host gets, and exactly why.
 
-Imports: backends, images (cache and sources), models, config, userns, workspace.engine.
+Imports: backends, images (cache and sources), models, network.attachment (network_available), config, userns,
+workspace.engine.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ def _host_checks(engine: Engine) -> list[DoctorCheck]:
         DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
         _images_check(engine),
+        _network_check(),
     ]
+
+
+def _network_check() -> DoctorCheck:
+    from roost.network.attachment import network_available  # only doctor asks: no command pays for it
+
+    return DoctorCheck("network", *network_available())
 
 
 def _unprivileged_checks() -> list[DoctorCheck]:

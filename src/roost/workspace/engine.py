@@ -7,7 +7,7 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, rpc, store (records, states), workspace.recovery, errors and the standard library.
+Imports: backends, protocol's op messages, rpc, store (records, states), workspace.recovery, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 
 from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
-from roost.rpc import AgentClient, CallStream, RecordStream, Reply
+from roost.protocol.ops import Message
+from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
@@ -135,9 +136,7 @@ class Engine:
             dead.close()  # it had already failed; nobody can be using it
         return client
 
-    def call_until(
-        self, record: WorkspaceRecord, op: str, args: dict[str, Any], on_data: OnData, stop: threading.Event
-    ) -> Reply:
+    def call_until(self, record: WorkspaceRecord, args: Message, on_data: OnData, stop: threading.Event) -> AgentReply:
         """Run a streaming call (attach, follow) and cancel it once `stop` is set.
 
         `stop` is set on return too, whichever side ended the stream.
@@ -154,9 +153,9 @@ class Engine:
             if started:
                 self.cancel(record, started[0])
 
-        threading.Thread(target=watch, name=f"{op}-stop", daemon=True).start()
+        threading.Thread(target=watch, name=f"{args.OP}-stop", daemon=True).start()
         try:
-            return self.call(record, op, args, on_data=on_data, on_start=begun)
+            return self.call(record, args, on_data=on_data, on_start=begun)
         finally:
             stop.set()
 
@@ -183,22 +182,25 @@ class Engine:
     def call(
         self,
         record: WorkspaceRecord,
-        op: str,
-        args: dict[str, Any] | None = None,
+        args: Message,
         body: bytes = b"",
         *,
         upload: Iterable[bytes] | None = None,
         on_data: OnData | None = None,
         on_start: Callable[[int], None] | None = None,
-    ) -> Reply:
+    ) -> AgentReply:
         """Run one agent operation for a workspace (`on_start`: see `AgentClient.call`).
+
+        `args`: the op's argument message (`roost.protocol.ops`); read the reply's result with
+        `AgentReply.result_as` and the op's result message.
 
         Raises:
             RoostError: the operation's error; when the agent is gone, `agent_unreachable`,
                 `agent_disconnected` or `workspace_unhealthy`, each with the restart remedy.
         """
         try:
-            return self.agent(record).call(op, args, body, upload=upload, on_data=on_data, on_start=on_start)
+            client = self.agent(record)
+            return client.call(args.OP, args.to_wire(), body, upload=upload, on_data=on_data, on_start=on_start)
         except RoostError as exc:
             self._explain(record, exc)
             raise
@@ -207,8 +209,7 @@ class Engine:
     def stream(
         self,
         record: WorkspaceRecord,
-        op: str,
-        args: dict[str, Any] | None = None,
+        args: Message,
         *,
         upload: Iterable[bytes] | None = None,
     ) -> Iterator[CallStream]:
@@ -221,7 +222,7 @@ class Engine:
             RoostError: as `call`.
         """
         try:
-            with self.agent(record).stream(op, args, upload=upload) as stream:
+            with self.agent(record).stream(args.OP, args.to_wire(), upload=upload) as stream:
                 yield stream
         except RoostError as exc:
             self._explain(record, exc)
@@ -231,13 +232,12 @@ class Engine:
     def records(
         self,
         record: WorkspaceRecord,
-        op: str,
-        args: dict[str, Any] | None = None,
+        args: Message,
         *,
         upload: Iterable[bytes] | None = None,
     ) -> Iterator[RecordStream]:
         """`stream` for an operation whose result is records (see `roost.protocol.records`)."""
-        with self.stream(record, op, args, upload=upload) as stream:
+        with self.stream(record, args, upload=upload) as stream:
             yield RecordStream(stream)
 
     def _explain(self, record: WorkspaceRecord, exc: RoostError) -> None:

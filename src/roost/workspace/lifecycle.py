@@ -10,6 +10,10 @@ workspace is left behind. A creator that cannot clean up (`kill -9`, a crash)
 leaves its record `creating` with its owner lock gone: every later command
 shows that workspace as `failed`, and delete removes it.
 
+A workspace whose policy or published ports need it gets its network gateway
+(`workspace.network`) once its agent is up; a taken host port is refused
+before anything starts, and delete stops the gateway before the workspace.
+
 Delete needs no free space: its backend stops every process of the workspace
 (every backend does, when the record is lost), then the directory is moved
 out of sight to be freed in the background (`store.trash`), and nothing is
@@ -21,6 +25,7 @@ Imports: arguments, backends, confinement, images, models, protocol, store, work
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,18 +37,21 @@ from roost.errors import ConflictError, InvalidArgument, RoostError, StorageErro
 from roost.images.build import ProgressFn
 from roost.images.catalog import env_spec
 from roost.models import WorkspaceInfo
-from roost.protocol import Op
+from roost.protocol.ops.services import ServiceListArgs, ServiceState
+from roost.protocol.ops.shells import ShellListArgs, ShellState
+from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotRecord
+from roost.protocol.ops.transfer import ArchiveImportArgs, ArchiveImportResult
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
 from roost.workspace import boot_images, recovery
+from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
+from roost.workspace.network_request import NetworkRequest, check_supported, network_request
 from roost.workspace.transfer import tar_stream
 
-BASELINE = "baseline"
-NETWORK_POLICIES = ("off", "egress", "egress+ports", "allowlist")
 # What `run` puts on its throwaway workspace, so one its process left behind
 # (killed before it could delete it) is recognisable and reaped.
 RUN_LABEL = "roost.run"
@@ -62,11 +70,13 @@ class CreateOptions:
     mem_mib: int | None = None
     pids: int | None = None
     network_policy: str = "off"
+    allow: Sequence[str] | None = None
+    publish: Sequence[str | int] | None = None
     progress: ProgressFn | None = None
 
 
-def _validate(options: CreateOptions) -> dict[str, int]:
-    """Check every option before anything exists on disk; return the resources asked for.
+def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
+    """Check every option before anything exists on disk; return the resources and network asked for.
 
     Raises:
         RoostError: env_not_found, or invalid_argument naming the bad option and its valid range.
@@ -80,18 +90,7 @@ def _validate(options: CreateOptions) -> dict[str, int]:
     if options.ttl_seconds is not None:
         arguments.ttl_seconds(options.ttl_seconds)
     resources = arguments.resources(options.vcpus, options.mem_mib, options.pids)
-    if options.network_policy not in NETWORK_POLICIES:
-        raise InvalidArgument(
-            f"unknown network policy {options.network_policy!r}", hint=f"choose one of: {', '.join(NETWORK_POLICIES)}"
-        )
-    if options.network_policy != "off":
-        # Accepting a policy we do not enforce would be a silent lie about isolation.
-        raise InvalidArgument(
-            f"network policy {options.network_policy!r} is not available yet: workspaces have no network",
-            code="network_policy_unsupported",
-            hint="use the default, off (network policies are a later milestone)",
-        )
-    return resources
+    return resources, network_request(options.network_policy, options.allow, options.publish)
 
 
 def _expiry(ttl_seconds: int | None) -> str | None:
@@ -119,9 +118,12 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
-    resources = _validate(options)
+    resources, network = _validate(options)
     seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
     backend, warning = engine.select_backend(options.backend)
+    # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
+    check_supported(backend, network)
+    gateway.reserve(network.ports)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
     image = boot_images.for_create(engine.home, backend, options.env, options.progress)
     ws_id: str | None = None
@@ -134,15 +136,17 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             ws_dir = engine.store.create_dir(ws_id)
             owner = engine.store.claim_owner(ws_id)
             with engine.store.lock(ws_id):
-                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key))
-        spec = CreateSpec(ws_id, options.env, resources, options.network_policy, image.rootfs, image.guest_image)
+                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key, network))
+        spec = CreateSpec(ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image)
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))
+        # Once the agent is up: the gateway joins the namespaces of one of its processes.
+        record = engine.store.update(ws_id, lambda r: gateway.bring_up(engine, r))
         if seed is not None:
-            engine.call(record, Op.ARCHIVE_IMPORT, {"dest": "/workspace"}, upload=seed)
+            engine.call(record, ArchiveImportArgs(), upload=seed).result_as(ArchiveImportResult)
         # What diff, export --format patch and reset compare against.
-        engine.call(record, Op.SNAPSHOT_CREATE, {"name": BASELINE})
+        engine.call(record, SnapshotCreateArgs(name=BASELINE)).result_as(SnapshotRecord)
         record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
@@ -158,7 +162,12 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
 
 
 def _new_record(
-    ws_id: str, options: CreateOptions, backend: str, resources: dict[str, int], image: str | None
+    ws_id: str,
+    options: CreateOptions,
+    backend: str,
+    resources: dict[str, int],
+    image: str | None,
+    network: NetworkRequest,
 ) -> WorkspaceRecord:
     """The record of a workspace being created, before its backend boots it."""
     now = utc_now()
@@ -174,7 +183,8 @@ def _new_record(
         ttl_seconds=options.ttl_seconds,
         expires_at=_expiry(options.ttl_seconds),
         resources=resources,
-        network_policy=options.network_policy,
+        network_policy=network.policy,
+        ports=tuple((port, None) for port in network.ports),
         image=image,
     )
 
@@ -197,17 +207,22 @@ def _undo_create(engine: Engine, backend: Backend[Any], ws_id: str, boot: BootRe
     """
     engine.forget(ws_id)
     with contextlib.suppress(RoostError):
+        gateway.take_down(engine, engine.store.load(ws_id))
+    with contextlib.suppress(RoostError):
         backend.destroy(engine.store.dir(ws_id), ws_id, boot)
         backend.discard_files(engine.store.dir(ws_id), boot)
         engine.store.remove(ws_id)
 
 
-def _state_counts(engine: Engine, record: WorkspaceRecord, op: str) -> dict[str, int] | None:
+def _state_counts(
+    engine: Engine, record: WorkspaceRecord, listing: ServiceListArgs | ShellListArgs
+) -> dict[str, int] | None:
     counts: dict[str, int] = {}
+    state_type: type[ServiceState | ShellState] = ServiceState if isinstance(listing, ServiceListArgs) else ShellState
     try:
-        with engine.records(record, op) as items:
-            for item in items:
-                counts[str(item.get("state"))] = counts.get(str(item.get("state")), 0) + 1
+        with engine.records(record, listing) as items:
+            for item in items.records_as(state_type):
+                counts[item.state] = counts.get(item.state, 0) + 1
     except RoostError:
         return None  # the agent cannot say; health already tells why
     return counts
@@ -221,8 +236,8 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
     if probe:
         record = engine.check_health(record)
     running = record.state == RUNNING
-    services = _state_counts(engine, record, Op.SERVICE_LIST) if counts and running else None
-    shells = _state_counts(engine, record, Op.SHELL_LIST) if counts and running else None
+    services = _state_counts(engine, record, ServiceListArgs()) if counts and running else None
+    shells = _state_counts(engine, record, ShellListArgs()) if counts and running else None
     backend = engine.backend(record)
     return WorkspaceInfo(
         id=record.id,
@@ -241,6 +256,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         shells=shells,
         protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
+        network=gateway.network_view(record),
     )
 
 
@@ -345,6 +361,7 @@ def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
             # Only news for concurrent readers (writers wait on the lock): a full disk is no reason to stop.
             with contextlib.suppress(StorageError):
                 engine.store.save(record.moved_to(DELETING))
+            gateway.take_down(engine, record)  # its ports are free once delete returns
             backend = engine.backend(record)
             backend.destroy(engine.store.dir(ws_id), ws_id, record.boot)
             backend.discard_files(engine.store.dir(ws_id), record.boot)

@@ -4,7 +4,7 @@ Each function turns typed arguments into one agent call and the reply into
 a model value. Exec results are also written to the workspace's bounded
 history, so `workspace logs` and output paging work from any later process.
 
-Imports: models, protocol, store, workspace siblings, errors.
+Imports: arguments, models, protocol (the op messages), store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from roost import arguments
 from roost.confinement import HostArg
@@ -29,16 +28,36 @@ from roost.models import (
     SyncResult,
     WriteResult,
 )
-from roost.protocol import Op
-from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
+from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
+from roost.protocol.ops.execs import ExecArgs, ExecOutcome
+from roost.protocol.ops.files import (
+    FileDeleteArgs,
+    FileDeleteResult,
+    FileListArgs,
+    FileListResult,
+    FileReadArgs,
+    FileReadResult,
+    FileRecord,
+    FileStatArgs,
+    FileWriteArgs,
+    FileWriteResult,
+)
+from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.ops.transfer import (
+    ArchiveImportArgs,
+    ArchiveImportResult,
+    PatchApplyArgs,
+    PatchApplyResult,
+    PatchedFileRecord,
+)
 from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.engine import Engine
+from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
-from roost.workspace.wire_names import received_name, received_opt_name
 
-DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
+DEFAULT_MAX_OUTPUT = DEFAULT_EXEC_OUTPUT_BYTES
 # Per stream, what the exec history keeps of any exec for later paging.
 HISTORY_CAP = 4 * 1024 * 1024
 OutputCallback = Callable[[str, bytes], None]
@@ -53,26 +72,29 @@ class ExecSpec:
     stdin: bytes | None = None
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
 
-    def args(self) -> dict[str, Any]:
+    def args(self) -> ExecArgs:
         """The agent's arguments, every one checked first.
 
         Raises:
             InvalidArgument: a bad command, cwd, env, timeout, stdin or output cap.
         """
         command = arguments.command(self.command)
-        args: dict[str, Any] = {"command" if isinstance(command, str) else "argv": command}
-        args["env"] = arguments.env_vars(self.env)
+        env = arguments.env_vars(self.env)
         if self.max_output_bytes is not None:
             arguments.whole_number(self.max_output_bytes, "max_output_bytes", 0, MAX_FILE_OFFSET, unit="bytes")
-        args["max_output_bytes"] = self.max_output_bytes
-        if self.cwd is not None:
-            args["cwd"] = arguments.guest_path(self.cwd, "cwd")
+        cwd = GUEST_ROOT if self.cwd is None else arguments.guest_name(self.cwd, "cwd")
         timeout = arguments.exec_timeout(self.timeout)
-        if timeout is not None:
-            args["timeout"] = timeout
         if self.stdin is not None and not isinstance(self.stdin, bytes | bytearray):
             raise InvalidArgument("stdin must be text or bytes", hint="e.g. stdin='input\\n'")
-        return args
+        with checked_args():
+            return ExecArgs(
+                argv=None if isinstance(command, str) else tuple(command),
+                command=command if isinstance(command, str) else None,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                max_output_bytes=self.max_output_bytes,
+            )
 
     def display(self) -> str:
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
@@ -101,29 +123,23 @@ def run_exec(
 
     started_at = utc_now()
     try:
-        reply = engine.call(
-            record,
-            Op.EXEC,
-            args,
-            upload=[spec.stdin] if spec.stdin is not None else None,
-            on_data=on_data,
-        )
+        reply = engine.call(record, args, upload=[spec.stdin] if spec.stdin is not None else None, on_data=on_data)
+        outcome = reply.result_as(ExecOutcome)
     except RoostError as exc:
         _log(engine, record, spec, started_at, None, captured, error=exc.code)
         raise
-    result = reply.result
-    exec_id, history_error = _log(engine, record, spec, started_at, result, captured)
+    exec_id, history_error = _log(engine, record, spec, started_at, outcome, captured)
     return ExecResult(
-        exit_code=result.get("exit_code"),
-        signal=result.get("signal"),
-        timed_out=bool(result.get("timed_out")),
-        duration_ms=float(result.get("duration_ms", 0.0)),
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        timed_out=outcome.timed_out,
+        duration_ms=float(outcome.duration_ms),
         stdout=captured["stdout"].decode("utf-8", errors="replace"),
         stderr=captured["stderr"].decode("utf-8", errors="replace"),
-        stdout_bytes=int(result.get("stdout_bytes", 0)),
-        stderr_bytes=int(result.get("stderr_bytes", 0)),
-        stdout_truncated=len(captured["stdout"]) < int(result.get("stdout_bytes", 0)),
-        stderr_truncated=len(captured["stderr"]) < int(result.get("stderr_bytes", 0)),
+        stdout_bytes=outcome.stdout_bytes,
+        stderr_bytes=outcome.stderr_bytes,
+        stdout_truncated=len(captured["stdout"]) < outcome.stdout_bytes,
+        stderr_truncated=len(captured["stderr"]) < outcome.stderr_bytes,
         exec_id=exec_id,
         history_error=history_error,
     )
@@ -134,7 +150,7 @@ def _log(
     record: WorkspaceRecord,
     spec: ExecSpec,
     started_at: str,
-    result: dict[str, Any] | None,
+    outcome: ExecOutcome | None,
     captured: dict[str, bytearray],
     *,
     error: str | None = None,
@@ -144,7 +160,7 @@ def _log(
     Best effort: the command has run, so a history that cannot be written (a
     full disk, a workspace deleted meanwhile) never turns its result into an error.
     """
-    result = result or {}
+    result = outcome or ExecOutcome()
     history = ExecHistory(engine.store.dir(record.id))
     try:
         with engine.store.lock(record.id):
@@ -156,12 +172,12 @@ def _log(
                     started_at=started_at,
                     command=spec.display(),
                     cwd=spec.cwd or "/workspace",
-                    exit_code=result.get("exit_code"),
-                    signal=result.get("signal"),
-                    timed_out=bool(result.get("timed_out")),
-                    duration_ms=float(result.get("duration_ms", 0.0)),
-                    stdout_bytes=int(result.get("stdout_bytes", 0)),
-                    stderr_bytes=int(result.get("stderr_bytes", 0)),
+                    exit_code=result.exit_code,
+                    signal=result.signal,
+                    timed_out=result.timed_out,
+                    duration_ms=float(result.duration_ms),
+                    stdout_bytes=result.stdout_bytes,
+                    stderr_bytes=result.stderr_bytes,
                     error=error,
                 ),
                 bytes(captured["stdout"][:HISTORY_CAP]),
@@ -172,16 +188,23 @@ def _log(
         return None, f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
 
 
-def _entry(data: dict[str, Any]) -> FileEntry:
+def file_entry(found: FileRecord) -> FileEntry:
+    """A file as the models show it, from the agent's record."""
     return FileEntry(
-        path=received_name(data["path"]),
-        name=received_name(data["name"]),
-        type=str(data["type"]),
-        size=int(data["size"]),
-        mode=int(data["mode"]),
-        mtime=float(data["mtime"]),
-        target=received_opt_name(data.get("target")),
+        path=found.path,
+        name=found.name,
+        type=found.type,
+        size=found.size,
+        mode=found.mode,
+        mtime=float(found.mtime),
+        target=found.target,
     )
+
+
+def _list_args(path: str | bytes, recursive: bool, cursor: str | None = None, limit: int | None = None) -> FileListArgs:
+    where = arguments.guest_name(path)
+    with checked_args():
+        return FileListArgs(path=where, recursive=bool(recursive), cursor=cursor, limit=limit)
 
 
 def iter_files(
@@ -195,8 +218,7 @@ def iter_files(
         InvalidArgument: a bad path, at once.
         RoostError: path_not_found, path_outside_workspace and the agent's other errors, when iterated.
     """
-    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    return Streamed(engine, record, Op.FILE_LIST, args, _entry)
+    return Streamed(engine, record, _list_args(path, recursive), FileRecord, file_entry)
 
 
 def list_files(
@@ -214,59 +236,59 @@ def list_files(
         InvalidArgument: a bad path, cursor or limit, before any call.
         RoostError: as `iter_files`.
     """
-    args: dict[str, Any] = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    args["cursor"] = arguments.list_cursor(cursor)
-    args["limit"] = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
-    with engine.records(record, Op.FILE_LIST, args) as stream:
-        entries = tuple(_entry(item) for item in stream)
-        result = stream.result
-    next_cursor = result.get("next_cursor")
-    return FileListing(
-        received_name(result.get("path", args["path"])),
-        entries,
-        next_cursor is not None,
-        str(next_cursor) if next_cursor else None,
+    page = _list_args(
+        path,
+        recursive,
+        arguments.list_cursor(cursor),
+        arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
     )
+    with engine.records(record, page) as stream:
+        entries = tuple(file_entry(item) for item in stream.records_as(FileRecord))
+        result = stream.result_as(FileListResult)
+    next_cursor = result.next_cursor
+    return FileListing(result.path, entries, next_cursor is not None, next_cursor or None)
 
 
 def stat_file(engine: Engine, record: WorkspaceRecord, path: str | bytes) -> FileEntry:
-    return _entry(engine.call(record, Op.FILE_STAT, {"path": arguments.guest_path(path)}).result)
+    where = arguments.guest_name(path)
+    with checked_args():
+        args = FileStatArgs(path=where)
+    return file_entry(engine.call(record, args).result_as(FileRecord))
 
 
 def read_file(
     engine: Engine, record: WorkspaceRecord, path: str | bytes, offset: int = 0, max_bytes: int | None = None
 ) -> FileContent:
     """Raises: InvalidArgument: a bad path, offset or size (read_too_large above 8 MiB), before any call."""
-    args: dict[str, Any] = {"path": arguments.guest_path(path), "offset": arguments.file_offset(offset)}
-    if max_bytes is not None:
-        args["max_bytes"] = arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
-    reply = engine.call(record, Op.FILE_READ, args)
-    result = reply.result
-    return FileContent(
-        path=received_name(result["path"]),
-        size=int(result["size"]),
-        offset=int(result["offset"]),
-        data=reply.body,
-        eof=bool(result["eof"]),
-    )
+    where = arguments.guest_name(path)
+    start = arguments.file_offset(offset)
+    size = None if max_bytes is None else arguments.read_size(max_bytes, "max_bytes", MAX_FILE_READ_BYTES)
+    with checked_args():
+        args = FileReadArgs(path=where, offset=start) if size is None else FileReadArgs(where, start, size)
+    reply = engine.call(record, args)
+    result = reply.result_as(FileReadResult)
+    return FileContent(path=result.path, size=result.size, offset=result.offset, data=reply.body, eof=result.eof)
 
 
 def write_file(
     engine: Engine, record: WorkspaceRecord, path: str | bytes, data: bytes, mode: int | None = None
 ) -> WriteResult:
-    args: dict[str, Any] = {"path": arguments.guest_path(path)}
-    if mode is not None:
-        args["mode"] = arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
+    where = arguments.guest_name(path)
+    checked_mode = None if mode is None else arguments.whole_number(mode, "mode", 0, 0o7777, example=0o644)
     if not isinstance(data, bytes | bytearray):
         raise InvalidArgument(f"file content must be text or bytes, not {type(data).__name__}", hint="e.g. 'hello\\n'")
-    result = engine.call(record, Op.FILE_WRITE, args, upload=[data]).result
-    return WriteResult(received_name(result["path"]), int(result["size"]), int(result["mode"]))
+    with checked_args():
+        args = FileWriteArgs(path=where, mode=checked_mode)
+    result = engine.call(record, args, upload=[data]).result_as(FileWriteResult)
+    return WriteResult(result.path, result.size, result.mode)
 
 
 def delete_file(engine: Engine, record: WorkspaceRecord, path: str | bytes, recursive: bool = False) -> DeleteResult:
-    args = {"path": arguments.guest_path(path), "recursive": bool(recursive)}
-    result = engine.call(record, Op.FILE_DELETE, args).result
-    return DeleteResult(received_name(result["path"]), str(result["type"]))
+    where = arguments.guest_name(path)
+    with checked_args():
+        args = FileDeleteArgs(path=where, recursive=bool(recursive))
+    result = engine.call(record, args).result_as(FileDeleteResult)
+    return DeleteResult(result.path, result.type)
 
 
 def sync_push(
@@ -278,16 +300,18 @@ def sync_push(
         NotFound: seed_not_found for a missing source.
         RoostError: archive_rejected for unsafe members (nothing is changed).
     """
-    args = {"dest": arguments.guest_path(dest, "dest"), "delete": bool(delete)}
+    where = arguments.guest_name(dest, "dest")
+    with checked_args():
+        args = ArchiveImportArgs(dest=where, delete=bool(delete))
     stream = tar_stream(source, home=engine.home)
-    result = engine.call(record, Op.ARCHIVE_IMPORT, args, upload=stream).result
+    result = engine.call(record, args, upload=stream).result_as(ArchiveImportResult)
     return SyncResult(
-        dest=received_name(result.get("dest", args["dest"])),
-        files=int(result.get("files", 0)),
-        dirs=int(result.get("dirs", 0)),
-        symlinks=int(result.get("symlinks", 0)),
-        bytes=int(result.get("bytes", 0)),
-        deleted=int(result.get("deleted", 0)),
+        dest=result.dest,
+        files=result.files,
+        dirs=result.dirs,
+        symlinks=result.symlinks,
+        bytes=result.bytes,
+        deleted=result.deleted,
     )
 
 
@@ -301,7 +325,9 @@ def apply_patch(engine: Engine, record: WorkspaceRecord, patch: str | bytes, dry
         raise InvalidArgument("the patch is empty", hint="give the text of a unified diff, e.g. from git diff")
     # A patch names files by their bytes: text that came from bytes (os.fsdecode) goes back to them.
     data = patch if isinstance(patch, bytes) else patch.encode("utf-8", "surrogateescape")
-    with engine.records(record, Op.PATCH_APPLY, {"dry_run": dry_run}, upload=[data]) as stream:
-        files = tuple(PatchedFile(received_name(f["path"]), str(f["action"]), int(f["hunks"])) for f in stream)
-        result = stream.result
-    return PatchResult(files, bool(result.get("dry_run", dry_run)))
+    with checked_args():
+        args = PatchApplyArgs(dry_run=bool(dry_run))
+    with engine.records(record, args, upload=[data]) as stream:
+        files = tuple(PatchedFile(f.path, f.action, f.hunks) for f in stream.records_as(PatchedFileRecord))
+        result = stream.result_as(PatchApplyResult)
+    return PatchResult(files, result.dry_run)

@@ -4,7 +4,8 @@
 obstacle: the backend kills whatever the workspace left, services and
 daemons included); `start` boots a stopped one over what it kept; `restart`
 does both under one hold of the workspace's lock, and is the way out of
-`unhealthy`. A workspace whose create never finished (`failed`) can only be
+`unhealthy`. Stop takes the network gateway down (its ports are freed), start
+brings it up again once the agent is up. A workspace whose create never finished (`failed`) can only be
 deleted; one still being created is busy.
 
 Imports: backends, store, workspace siblings, errors.
@@ -17,6 +18,7 @@ from roost.errors import ConflictError, RoostError
 from roost.store.records import WorkspaceRecord
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
 from roost.workspace import boot_images, recovery
+from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
 
 
@@ -73,6 +75,7 @@ def _stop(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         return record
     if record.state not in (RUNNING, UNHEALTHY) or record.boot is None:
         raise _refusal(engine, record)
+    record = gateway.take_down(engine, record)  # its ports are free while it is stopped
     boot = engine.backend(record).stop(engine.store.dir(record.id), record.boot)
     record = record.moved_to(STOPPED, boot=boot, reason=None)
     engine.store.save(record)
@@ -85,9 +88,16 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         raise _refusal(engine, record)
     backend = engine.backend(record)
     rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
-    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy, rootfs)
+    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs)
+    gateway.reserve([port for port, _ in record.ports])
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)
+    try:
+        record = gateway.bring_up(engine, record)
+    except BaseException:
+        # Never running without the network it was promised: back to stopped, and say why.
+        engine.store.save(record.moved_to(STOPPED, boot=backend.stop(engine.store.dir(record.id), boot)))
+        raise
     engine.store.save(record)
     return record
 

@@ -4,7 +4,7 @@ A probe that can never pass (a port out of range, an `ftp://` URL, a file
 outside /workspace) is refused here, as `invalid_argument`, instead of
 surfacing as a `failed` service once the ready timeout has run out.
 
-Imports: arguments, errors and the standard library only.
+Imports: arguments, errors, protocol (the readiness message), workspace.op_args and the standard library only.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import posixpath
 import re
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
 
 from roost import arguments
 from roost.errors import InvalidArgument
+from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.ops.services import ReadinessProbe
+from roost.workspace.op_args import checked_args
 
-GUEST_ROOT = "/workspace"
 URL_SCHEMES = ("http", "https")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?")
 _PROBE_HINT = "pick one readiness probe: a file, a TCP address, an HTTP URL or a command"
@@ -42,7 +43,7 @@ class Readiness:
     timeout_s: float = 30.0
     interval_ms: int = 100
 
-    def to_args(self, cwd: str | None = None) -> dict[str, Any] | None:
+    def to_probe(self, cwd: str | None = None) -> ReadinessProbe | None:
         """The agent's `ready` argument (None: no probe), for a service running in `cwd`.
 
         Raises:
@@ -77,7 +78,8 @@ class Readiness:
             ready_tcp(target)
         elif kind == "http":
             ready_http(target)
-        return {kind: target, "timeout_s": timeout, "interval_s": interval / 1000}
+        with checked_args():
+            return ReadinessProbe(self.file, self.tcp, self.http, self.command, timeout, interval / 1000)
 
 
 def ready_file(target: str, cwd: str | None) -> str:

@@ -1,43 +1,57 @@
 """Shell sessions from the host's side: typed calls into the agent's shell ops.
 
-The agent owns the PTYs and their buffers; these functions only translate
-arguments and replies, add the newline a typed line needs, and strip
+The agent owns the PTYs and their buffers; these functions only build the
+shell ops' messages (`roost.protocol.ops.shells`, which check every value
+the agent would) and read their results, add the newline a typed line needs, and strip
 terminal control sequences when plain text is asked for.
 
-Imports: models, protocol, errors, store records, workspace siblings.
+Imports: arguments, models, protocol (the shell messages), errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from roost import arguments
 from roost.errors import InvalidArgument
 from roost.models import ShellInfo, ShellOutput
-from roost.protocol import Op
-from roost.protocol.limits import MAX_SHELL_READ_BYTES, MAX_SHELL_WAIT_MS
+from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.ops.shells import (
+    ShellAttachArgs,
+    ShellCloseArgs,
+    ShellListArgs,
+    ShellOpenArgs,
+    ShellReadArgs,
+    ShellReadResult,
+    ShellResizeArgs,
+    ShellResizeResult,
+    ShellSignalArgs,
+    ShellSignalResult,
+    ShellState,
+    ShellWriteArgs,
+    ShellWriteResult,
+    signal_name,
+)
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
+from roost.workspace.op_args import checked_args
 from roost.workspace.terminal_text import plain_text
-from roost.workspace.wire_names import received_name
-
-SIGNAL_NAMES = ("INT", "TERM", "HUP", "KILL", "QUIT")
 
 
-def _info(data: dict[str, Any]) -> ShellInfo:
+def shell_info(state: ShellState) -> ShellInfo:
+    """A shell as the models show it, from the agent's report."""
     return ShellInfo(
-        id=str(data["id"]),
-        command=tuple(data.get("command") or ()),
-        cwd=received_name(data.get("cwd", "/workspace")),
-        cols=int(data.get("cols", 0)),
-        rows=int(data.get("rows", 0)),
-        state=str(data["state"]),
-        created_at=str(data.get("created_at", "")),
-        exit_code=data.get("exit_code"),
-        signal=data.get("signal"),
-        closed_at=data.get("closed_at"),
+        id=state.id,
+        command=state.command,
+        cwd=state.cwd,
+        cols=state.cols,
+        rows=state.rows,
+        state=state.state,
+        created_at=state.created_at,
+        exit_code=state.exit_code,
+        signal=state.signal,
+        closed_at=state.closed_at,
     )
 
 
@@ -50,17 +64,17 @@ def open_shell(
     rows: int = 32,
     env: dict[str, str] | None = None,
 ) -> ShellInfo:
-    cols, rows = arguments.terminal_size(cols, rows)
-    args: dict[str, Any] = {"cols": cols, "rows": rows, "env": arguments.env_vars(env)}
-    if cwd is not None:
-        args["cwd"] = arguments.guest_path(cwd, "cwd")
-    return _info(engine.call(record, Op.SHELL_OPEN, args).result)
+    env_vars = arguments.env_vars(env)
+    where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
+    with checked_args():
+        args = ShellOpenArgs(cwd=where, cols=cols, rows=rows, env=env_vars)
+    return shell_info(engine.call(record, args).result_as(ShellState))
 
 
 def list_shells(engine: Engine, record: WorkspaceRecord) -> list[ShellInfo]:
     """Every shell, oldest first (streamed: the list has no length limit)."""
-    with engine.records(record, Op.SHELL_LIST) as listed:
-        return [_info(s) for s in listed]
+    with engine.records(record, ShellListArgs()) as listed:
+        return [shell_info(state) for state in listed.records_as(ShellState)]
 
 
 def read_shell(
@@ -74,28 +88,25 @@ def read_shell(
     wait_for_idle_ms: int | None = None,
     timeout_ms: int | None = None,
 ) -> ShellOutput:
-    args: dict[str, Any] = {
-        "id": shell_id,
-        "cursor": arguments.file_offset(cursor, "cursor"),
-        "max_bytes": arguments.read_size(max_bytes, "max_bytes", MAX_SHELL_READ_BYTES, low=1),
-    }
-    idle = arguments.optional_count(wait_for_idle_ms, "wait_for_idle_ms", MAX_SHELL_WAIT_MS, low=0, unit="ms")
-    deadline = arguments.optional_count(timeout_ms, "timeout_ms", MAX_SHELL_WAIT_MS, unit="ms")
-    if idle is not None:
-        args["wait_idle_ms"] = idle
-        if deadline is not None:
-            args["timeout_ms"] = deadline
-    reply = engine.call(record, Op.SHELL_READ, args)
-    result = reply.result
+    with checked_args():
+        args = ShellReadArgs(
+            id=shell_id,
+            cursor=cursor,
+            max_bytes=max_bytes,
+            wait_idle_ms=wait_for_idle_ms,
+            timeout_ms=timeout_ms,
+        )
+    reply = engine.call(record, args)
+    result = reply.result_as(ShellReadResult)
     return ShellOutput(
         id=shell_id,
         data=plain_text(reply.body) if plain else reply.body.decode("utf-8", errors="replace"),
-        cursor=int(result["cursor"]),
-        next_cursor=int(result["next_cursor"]),
-        dropped=int(result["dropped"]),
-        end=int(result["end"]),
-        state=str(result["state"]),
-        exit_code=result.get("exit_code"),
+        cursor=result.cursor,
+        next_cursor=result.next_cursor,
+        dropped=result.dropped,
+        end=result.end,
+        state=result.state,
+        exit_code=result.exit_code,
         plain=plain,
     )
 
@@ -110,23 +121,27 @@ def write_shell(
         payload += b"\n"
     if not payload:
         raise InvalidArgument("nothing to write", hint="give the text to type, or send the newline")
-    return int(engine.call(record, Op.SHELL_WRITE, {"id": shell_id}, upload=[payload]).result["written"])
+    with checked_args():
+        args = ShellWriteArgs(id=shell_id)
+    return engine.call(record, args, upload=[payload]).result_as(ShellWriteResult).written
 
 
 def signal_shell(engine: Engine, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:
-    name = signal.upper().removeprefix("SIG") if isinstance(signal, str) else ""
-    if name not in SIGNAL_NAMES:
-        raise InvalidArgument(f"unknown signal {signal!r}", hint=f"use one of {', '.join(SIGNAL_NAMES)}")
-    return str(engine.call(record, Op.SHELL_SIGNAL, {"id": shell_id, "signal": name}).result["signal"])
+    with checked_args():
+        args = ShellSignalArgs(id=shell_id, signal=signal_name(signal))
+    return engine.call(record, args).result_as(ShellSignalResult).signal
 
 
 def resize_shell(engine: Engine, record: WorkspaceRecord, shell_id: str, cols: int, rows: int) -> None:
-    cols, rows = arguments.terminal_size(cols, rows)
-    engine.call(record, Op.SHELL_RESIZE, {"id": shell_id, "cols": cols, "rows": rows})
+    with checked_args():
+        args = ShellResizeArgs(id=shell_id, cols=cols, rows=rows)
+    engine.call(record, args).result_as(ShellResizeResult)
 
 
 def close_shell(engine: Engine, record: WorkspaceRecord, shell_id: str) -> ShellInfo:
-    return _info(engine.call(record, Op.SHELL_CLOSE, {"id": shell_id}).result)
+    with checked_args():
+        args = ShellCloseArgs(id=shell_id)
+    return shell_info(engine.call(record, args).result_as(ShellState))
 
 
 def attach_shell(
@@ -139,8 +154,7 @@ def attach_shell(
     cursor: int | None = None,
 ) -> ShellInfo:
     """Stream a shell's output to `on_output` until `stop` is set or the shell ends."""
-    args: dict[str, Any] = {"id": shell_id}
-    if cursor is not None:
-        args["cursor"] = arguments.file_offset(cursor, "cursor")
-    engine.call_until(record, Op.SHELL_ATTACH, args, lambda _ch, data: on_output(data), stop)
+    with checked_args():
+        args = ShellAttachArgs(id=shell_id, cursor=cursor)
+    engine.call_until(record, args, lambda _ch, data: on_output(data), stop)
     return next(s for s in list_shells(engine, record) if s.id == shell_id)

@@ -6,7 +6,7 @@ writes exports to host paths (every member judged on the host by
 over an existing path; a patch by `diffs.export_patch`), and stops shells
 and services before a reset.
 
-Imports: confinement, models, protocol, errors, store records, workspace siblings.
+Imports: arguments, confinement, models, protocol (the op messages), errors, store records, workspace siblings.
 """
 
 from __future__ import annotations
@@ -14,22 +14,34 @@ from __future__ import annotations
 import errno
 import os
 import tarfile
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from roost import arguments
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, ProtocolError, RoostError
 from roost.models import ExportResult, ResetResult, SnapshotInfo, SnapshotPage
-from roost.protocol import Op
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_FILE_OFFSET
+from roost.protocol.ops import snapshots as snapshot_ops
+from roost.protocol.ops.snapshots import (
+    BASELINE,
+    ResetArgs,
+    SnapshotCreateArgs,
+    SnapshotDeleteArgs,
+    SnapshotDeleteResult,
+    SnapshotListArgs,
+    SnapshotListResult,
+    SnapshotRecord,
+)
+from roost.protocol.ops.transfer import ArchiveExportArgs
 from roost.store.records import WorkspaceRecord
-from roost.workspace import operations
-from roost.workspace.diffs import BASELINE, export_patch, ignore_rules
+from roost.workspace import network, operations
+from roost.workspace.diffs import export_patch, ignore_rules
 from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
 from roost.workspace.export_target import OUTPUT, export_target
 from roost.workspace.host_tree import HostPath, host_path
+from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
 
 EXPORT_FORMATS = ("dir", "tar", "patch")
@@ -92,8 +104,14 @@ def _export(
         lone = operations.stat_file(engine, record, path).type != "dir"
         archive = target.scratch_file("agent.tar")
         with archive:
-            args = {"path": guest, **(ignore.to_args() if ignore.active else {})}
-            with engine.stream(record, Op.ARCHIVE_EXPORT, args) as tar:
+            with checked_args():
+                args = ArchiveExportArgs(
+                    path=arguments.guest_name(path),
+                    exclude=ignore.exclude,
+                    gitignore=ignore.gitignore,
+                    include_git_dir=ignore.include_git_dir,
+                )
+            with engine.stream(record, args) as tar:
                 for _channel, chunk in tar:
                     archive.write(chunk)
             plan = _plan(archive, lone)
@@ -128,24 +146,28 @@ def _plan(archive: BinaryIO, lone: bool) -> ExportPlan:
         raise ProtocolError(f"the workspace sent an unreadable archive: {exc}", code="archive_corrupt") from None
 
 
-def _snapshot(data: dict[str, Any]) -> SnapshotInfo:
+def snapshot_info(snapshot: SnapshotRecord) -> SnapshotInfo:
+    """A snapshot as the models show it, from the agent's record."""
     return SnapshotInfo(
-        name=str(data["name"]),
-        created_at=str(data["created_at"]),
-        files=int(data.get("files", 0)),
-        size_bytes=int(data.get("size_bytes", 0)),
-        stored_bytes=data.get("stored_bytes"),
+        name=snapshot.name,
+        created_at=snapshot.created_at or "",
+        files=snapshot.files or 0,
+        size_bytes=snapshot.size_bytes or 0,
+        stored_bytes=snapshot.stored_bytes,
     )
 
 
 def create_snapshot(engine: Engine, record: WorkspaceRecord, name: str) -> SnapshotInfo:
     """Raises: RoostError: snapshot_exists, invalid_argument."""
-    return _snapshot(engine.call(record, Op.SNAPSHOT_CREATE, {"name": arguments.snapshot_name(name)}).result)
+    checked = arguments.snapshot_name(name)
+    with checked_args():
+        args = SnapshotCreateArgs(name=checked)
+    return snapshot_info(engine.call(record, args).result_as(SnapshotRecord))
 
 
 def iter_snapshots(engine: Engine, record: WorkspaceRecord) -> Streamed[SnapshotInfo]:
     """Every snapshot as it arrives, the baseline first, then by creation time."""
-    return Streamed(engine, record, Op.SNAPSHOT_LIST, {}, _snapshot)
+    return Streamed(engine, record, SnapshotListArgs(), SnapshotRecord, snapshot_info)
 
 
 def list_snapshots(engine: Engine, record: WorkspaceRecord) -> list[SnapshotInfo]:
@@ -160,19 +182,22 @@ def snapshot_page(
     Raises:
         InvalidArgument: a bad cursor or limit.
     """
-    args = {
-        "cursor": arguments.list_cursor(cursor),
-        "limit": arguments.optional_count(limit, "limit", MAX_FILE_OFFSET),
-    }
-    listed = Streamed(engine, record, Op.SNAPSHOT_LIST, args, _snapshot)
+    after = arguments.list_cursor(cursor)
+    most = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
+    with checked_args():
+        args = SnapshotListArgs(cursor=after, limit=most)
+    listed = Streamed(engine, record, args, SnapshotRecord, snapshot_info)
     snapshots = tuple(listed)
-    next_cursor = listed.summary.get("next_cursor")
-    return SnapshotPage(snapshots, str(next_cursor) if next_cursor else None)
+    next_cursor = listed.summary_as(SnapshotListResult).next_cursor
+    return SnapshotPage(snapshots, next_cursor or None)
 
 
 def delete_snapshot(engine: Engine, record: WorkspaceRecord, name: str) -> None:
     """Raises: RoostError: snapshot_not_found; invalid_argument for the baseline."""
-    engine.call(record, Op.SNAPSHOT_DELETE, {"name": arguments.snapshot_name(name)})
+    checked = arguments.snapshot_name(name)
+    with checked_args():
+        args = SnapshotDeleteArgs(name=checked)
+    engine.call(record, args).result_as(SnapshotDeleteResult)
 
 
 def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
@@ -182,12 +207,16 @@ def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> 
     Raises:
         RoostError: snapshot_not_found (nothing stopped), invalid_argument.
     """
-    arguments.snapshot_name(snapshot)
-    result = engine.call(record, Op.RESET, {"snapshot": snapshot}).result
+    checked = arguments.snapshot_name(snapshot)
+    with checked_args():
+        args = ResetArgs(snapshot=checked)
+    result = engine.call(record, args).result_as(snapshot_ops.ResetResult)
+    for name in result.services_stopped:
+        network.unpublish_service(engine, record.id, name)  # a stopped service's ports are freed
     return ResetResult(
         snapshot=snapshot,
-        restored=int(result.get("restored", 0)),
-        removed=int(result.get("removed", 0)),
-        stopped_services=tuple(str(name) for name in result.get("services_stopped", [])),
-        closed_shells=tuple(str(shell) for shell in result.get("shells_closed", [])),
+        restored=result.restored,
+        removed=result.removed,
+        stopped_services=result.services_stopped,
+        closed_shells=result.shells_closed,
     )

@@ -7,7 +7,7 @@ keeps the call's summary (the RESPONSE's small result, e.g. counts and
 end of a `with` block, or dropping the iterator) cancels the call, so the
 agent stops walking too.
 
-Imports: workspace.engine, store records and the standard library only.
+Imports: workspace.engine, protocol's op messages, rpc.client, store records and the standard library only.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar
 
+from roost.protocol.ops.message import Message
+from roost.rpc.client import received
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Message)
 
 __all__ = ["Streamed"]
 
@@ -34,14 +37,15 @@ class Streamed(Generic[T]):
         self,
         engine: Engine,
         record: WorkspaceRecord,
-        op: str,
-        args: dict[str, Any],
-        item: Callable[[dict[str, Any]], T],
+        args: Message,
+        record_type: type[R],
+        item: Callable[[R], T],
     ) -> None:
+        """`args`: the op's argument message; each record is read as `record_type`, then made an item."""
         # The summary lands in a list the generator shares, not on `self`: no cycle, so a
         # Streamed dropped part-way is closed (and its call cancelled) as soon as it goes.
         self._summaries: list[dict[str, Any]] = []
-        self._items = _items(engine, record, op, args, item, self._summaries)
+        self._items = _items(engine, record, args, record_type, item, self._summaries)
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -61,6 +65,14 @@ class Streamed(Generic[T]):
             raise RuntimeError("the stream has not been read to its end")
         return self._summaries[0]
 
+    def summary_as(self, result: type[R]) -> R:
+        """`summary` as the op's result message.
+
+        Raises:
+            RuntimeError: the items have not all been read.  ProtocolError: the summary is not one.
+        """
+        return received(result, self.summary)
+
     def close(self) -> None:
         """Stop early: the agent's call is cancelled."""
         self._items.close()
@@ -75,12 +87,12 @@ class Streamed(Generic[T]):
 def _items(
     engine: Engine,
     record: WorkspaceRecord,
-    op: str,
-    args: dict[str, Any],
-    item: Callable[[dict[str, Any]], T],
+    args: Message,
+    record_type: type[R],
+    item: Callable[[R], T],
     summaries: list[dict[str, Any]],
 ) -> Generator[T, None, None]:
-    with engine.records(record, op, args) as stream:
-        for data in stream:
-            yield item(data)
+    with engine.records(record, args) as stream:
+        for found in stream.records_as(record_type):
+            yield item(found)
         summaries.append(stream.result)

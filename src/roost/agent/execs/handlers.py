@@ -19,15 +19,14 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext, command_argv
 from roost.agent.fs.dirfd import fd_path
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.state import AgentState, Handler
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, Op, OpError
+from roost.protocol.ops.execs import ExecArgs, ExecOutcome
 
-DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024
 PIPE_SIZE = 1024 * 1024
 READ_SIZE = 1024 * 1024
 # After the command exits, how long descendants may keep its pipes open.
@@ -95,21 +94,16 @@ class _OutputPump:
         self._selector.close()
 
 
-def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    argv = ctx.arg_command()
-    guest_cwd = ctx.arg_path("cwd", "/workspace")
-    env = dict(runtime.base_env)
-    env.update(ctx.arg_str_map("env"))
-    timeout = ctx.arg_opt_float("timeout")
-    cap_arg = ctx.args.get("max_output_bytes", DEFAULT_MAX_OUTPUT)
-    if cap_arg is not None and (isinstance(cap_arg, bool) or not isinstance(cap_arg, int) or cap_arg < 0):
-        raise OpError(Code.INVALID_ARGUMENT, "'max_output_bytes' must be a non-negative integer or null")
+def run_exec(agent: AgentState, args: ExecArgs, ctx: RequestContext) -> HandlerResult:
+    argv = command_argv(args.argv, args.command)
+    env = dict(agent.base_env)
+    env.update(args.env)
     wants_stdin = ctx.has_upload or bool(ctx.body)
 
     started = time.monotonic()
     try:
-        with runtime.paths.directory(guest_cwd) as cwd:
-            proc = runtime.processes.spawn(
+        with agent.paths.directory(args.cwd) as cwd:
+            proc = agent.processes.spawn(
                 argv,
                 fd_path(cwd.fd),  # the directory that was checked, not whatever its path names by now
                 env,
@@ -132,10 +126,10 @@ def run_exec(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     if wants_stdin:
         feeder = threading.Thread(target=_feed_stdin, args=(proc, ctx), daemon=True)
         feeder.start()
-    outcome = _supervise(runtime.processes, proc, ctx, cap_arg, timeout, started)
+    outcome = _supervise(agent.processes, proc, ctx, args.max_output_bytes, args.timeout, started)
     if feeder is not None:
         feeder.join(timeout=1.0)
-    return Reply(outcome)
+    return HandlerResult(outcome)
 
 
 def _supervise(
@@ -145,7 +139,7 @@ def _supervise(
     cap: int | None,
     timeout: float | None,
     started: float,
-) -> dict[str, Any]:
+) -> ExecOutcome:
     pgid = proc.pid  # its own session's leader: the group is everything it started
     pump = _OutputPump(proc, ctx, cap)
     deadline = None if timeout is None else started + timeout
@@ -183,16 +177,16 @@ def _supervise(
     if ctx.cancelled.is_set() or cancelled:
         raise OpError(Code.CANCELLED, "exec cancelled by the host")
     exit_code, sig = exit_status(returncode)
-    return {
-        "exit_code": exit_code,
-        "signal": sig,
-        "timed_out": timed_out,
-        "duration_ms": round((time.monotonic() - started) * 1000, 3),
-        "stdout_bytes": pump.totals["stdout"],
-        "stderr_bytes": pump.totals["stderr"],
-        "stdout_truncated": pump.sent["stdout"] < pump.totals["stdout"],
-        "stderr_truncated": pump.sent["stderr"] < pump.totals["stderr"],
-    }
+    return ExecOutcome(
+        exit_code=exit_code,
+        signal=sig,
+        timed_out=timed_out,
+        duration_ms=round((time.monotonic() - started) * 1000, 3),
+        stdout_bytes=pump.totals["stdout"],
+        stderr_bytes=pump.totals["stderr"],
+        stdout_truncated=pump.sent["stdout"] < pump.totals["stdout"],
+        stderr_truncated=pump.sent["stderr"] < pump.totals["stderr"],
+    )
 
 
 # The ops this module serves (the op table routes them here).

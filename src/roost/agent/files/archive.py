@@ -21,17 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs import dirfd
 from roost.agent.fs.cursor import DirCursor
 from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.fs.resolve import Beneath, Location
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_DATA
-from roost.protocol.names import to_text
+from roost.protocol.ops.transfer import ArchiveExportArgs, ArchiveExportResult, ArchiveImportArgs, ArchiveImportResult
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -329,10 +329,10 @@ def _apply_dir_meta(dest_fd: int, meta: dict[str, tuple[int, float]]) -> None:
             dest.release(found)
 
 
-def _check_dest(runtime: AgentRuntime, guest: str) -> None:
+def _check_dest(agent: AgentState, guest: str) -> None:
     """Refuse a destination that cannot be a directory before reading the upload (a missing one is made)."""
     try:
-        with runtime.paths.locate(guest) as found:
+        with agent.paths.locate(guest) as found:
             if found.st is not None and not stat.S_ISDIR(found.st.st_mode):
                 raise OpError(
                     Code.NOT_A_DIRECTORY, f"{guest} exists and is not a directory", hint="import into a directory"
@@ -342,32 +342,30 @@ def _check_dest(runtime: AgentRuntime, guest: str) -> None:
             raise
 
 
-def import_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def import_archive(agent: AgentState, args: ArchiveImportArgs, ctx: RequestContext) -> HandlerResult:
     """Unpack the uploaded tar stream (optionally compressed) into `dest`.
 
     Raises:
         OpError: archive_rejected for an unsafe or unreadable archive (dest untouched),
             path_outside_workspace, not_a_directory, cancelled.
     """
-    guest = ctx.arg_path("dest", "/workspace")
-    delete = ctx.arg_bool("delete", False)
-    _check_dest(runtime, guest)
-    with runtime.staging_dir("import-") as staging:
+    guest, delete = args.dest, args.delete
+    _check_dest(agent, guest)
+    with agent.staging_dir("import-") as staging:
         tally = _stage(ctx, staging.fd)
         _check_cancelled(ctx)
-        with runtime.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
+        with agent.paths.opened(guest, dirfd.DIR_READ_FLAGS, make_dirs=True) as dest:
             deleted = _merge(staging.fd, dest.fd, delete, staging.scratch)
             _apply_dir_meta(dest.fd, tally.dir_meta)
-    return Reply(
-        {
-            "dest": to_text(WorkspacePaths.to_guest(dest.rel)),
-            "files": tally.files,
-            "dirs": tally.dirs,
-            "symlinks": tally.symlinks,
-            "bytes": tally.bytes,
-            "deleted": deleted,
-        }
+    result = ArchiveImportResult(
+        dest=WorkspacePaths.to_guest(dest.rel),
+        files=tally.files,
+        dirs=tally.dirs,
+        symlinks=tally.symlinks,
+        bytes=tally.bytes,
+        deleted=deleted,
     )
+    return HandlerResult(result)
 
 
 class _TarInfos:
@@ -416,19 +414,19 @@ class _TarInfos:
         return info
 
 
-def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def export_archive(agent: AgentState, args: ArchiveExportArgs, ctx: RequestContext) -> HandlerResult:
     """Stream an uncompressed tar of `path` on the data channel, less what ignore rules exclude.
 
     Raises:
         OpError: path_not_found, permission_denied, path_outside_workspace, cancelled,
             path_excluded (the rules exclude `path` itself).
     """
-    guest = ctx.arg_path("path", "/workspace")
-    ignore = ignore_filter(ctx.args)
-    with runtime.paths.locate(guest, follow_final=False) as found:
+    guest = args.path
+    ignore = ignore_filter(args.ignore)
+    with agent.paths.locate(guest, follow_final=False) as found:
         if found.st is None:
             raise OpError(Code.PATH_NOT_FOUND, f"{guest} does not exist")
-        if ignore is not None and ignore.descend(runtime.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
+        if ignore is not None and ignore.descend(agent.paths.root_fd(), found.rel, stat.S_ISDIR(found.st.st_mode)):
             raise OpError(
                 Code.PATH_EXCLUDED,
                 f"{guest} is itself excluded by the ignore rules, so there is nothing to export",
@@ -443,7 +441,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 try:
                     top = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
                 except OSError as exc:
-                    raise runtime.paths.error(exc, guest) from None
+                    raise agent.paths.error(exc, guest) from None
                 try:
                     infos = _TarInfos()
                     prune = None if ignore is None else ignore.below(found.rel)
@@ -453,7 +451,7 @@ def export_archive(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 finally:
                     os.close(top)
         writer.flush()
-    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), **counts})
+    return HandlerResult(ArchiveExportResult(path=WorkspacePaths.to_guest(found.rel), **counts))
 
 
 class _SizedReader:

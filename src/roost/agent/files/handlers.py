@@ -18,19 +18,26 @@ import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs import dirfd
 from roost.agent.fs.dirtree import Found, walk
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
-from roost.protocol.limits import DEFAULT_FILE_READ_BYTES as DEFAULT_READ_BYTES
-from roost.protocol.limits import MAX_FILE_OFFSET
-from roost.protocol.limits import MAX_FILE_READ_BYTES as MAX_READ_BYTES
-from roost.protocol.names import to_text
+from roost.protocol.ops.files import (
+    FileDeleteArgs,
+    FileDeleteResult,
+    FileListArgs,
+    FileListResult,
+    FileReadArgs,
+    FileReadResult,
+    FileRecord,
+    FileStatArgs,
+    FileWriteArgs,
+    FileWriteResult,
+)
 from roost.protocol.records import path_key
 
 
@@ -44,33 +51,34 @@ def _kind(mode: int) -> str:
     return "other"
 
 
-def _entry(rel: str, st: os.stat_result, dir_fd: int, name: str) -> dict[str, Any]:
-    """One file's record; every name in it in its text form."""
+def _entry(rel: str, st: os.stat_result, dir_fd: int, name: str) -> FileRecord:
+    """One file's record."""
     guest = WorkspacePaths.to_guest(rel)
-    entry: dict[str, Any] = {
-        "path": to_text(guest),
-        "name": to_text(posixpath.basename(guest)),
-        "type": _kind(st.st_mode),
-        "size": st.st_size,
-        "mode": stat.S_IMODE(st.st_mode),
-        "mtime": st.st_mtime,
-    }
+    target = None
     if stat.S_ISLNK(st.st_mode):
         try:
-            entry["target"] = to_text(os.readlink(name, dir_fd=dir_fd))
+            target = os.readlink(name, dir_fd=dir_fd)
         except OSError:
-            entry["target"] = None  # replaced since it was listed
-    return entry
+            pass  # replaced since it was listed
+    return FileRecord(
+        path=guest,
+        name=posixpath.basename(guest),
+        type=_kind(st.st_mode),
+        size=st.st_size,
+        mode=stat.S_IMODE(st.st_mode),
+        mtime=st.st_mtime,
+        target=target,
+    )
 
 
 def _join(rel: str, child: str) -> str:
     return f"{rel}/{child}" if rel else child
 
 
-def _open_error(runtime: AgentRuntime, exc: OSError, guest: str) -> Exception:
+def _open_error(agent: AgentState, exc: OSError, guest: str) -> Exception:
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # looked up as one kind, opened as a link or another kind
         return OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being opened", hint="try again")
-    return runtime.paths.error(exc, guest)
+    return agent.paths.error(exc, guest)
 
 
 def _existing(st: os.stat_result | None, guest: str) -> os.stat_result:
@@ -79,34 +87,33 @@ def _existing(st: os.stat_result | None, guest: str) -> os.stat_result:
     return st
 
 
-def stat_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_path("path")
-    with runtime.paths.locate(guest, follow_final=False) as found:
-        return Reply(_entry(found.rel, _existing(found.st, guest), found.dir_fd, found.name))
+def stat_file(agent: AgentState, args: FileStatArgs, ctx: RequestContext) -> HandlerResult:
+    guest = args.path
+    with agent.paths.locate(guest, follow_final=False) as found:
+        return HandlerResult(_entry(found.rel, _existing(found.st, guest), found.dir_fd, found.name))
 
 
-def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_files(agent: AgentState, args: FileListArgs, ctx: RequestContext) -> HandlerResult:
     """Stream the entries of `path` (a lone entry when it is not a directory) as records, in tree order.
 
     The cursor key is an entry's path below `path`.
     """
-    guest = ctx.arg_path("path", "/workspace")
-    recursive = ctx.arg_bool("recursive", False)
-    page = RecordPage(ctx)
-    with runtime.paths.locate(guest) as found:
+    guest = args.path
+    page = RecordPage(ctx, args)
+    with agent.paths.locate(guest) as found:
         st = _existing(found.st, guest)
         top = WorkspacePaths.to_guest(found.rel)
         if not stat.S_ISDIR(st.st_mode):
             key = path_key(posixpath.basename(found.rel))
             if not page.seen(key):
                 page.add(key, _entry(found.rel, st, found.dir_fd, found.name))
-            return Reply({"path": to_text(top), **page.summary()})
+            return HandlerResult(page.summary(FileListResult, path=top))
         try:
             fd = os.open(found.name, dirfd.DIR_READ_FLAGS, dir_fd=found.dir_fd)
         except OSError as exc:
-            raise _open_error(runtime, exc, guest) from None
+            raise _open_error(agent, exc, guest) from None
     try:
-        children = walk(fd, ordered=True, after=page.after) if recursive else _children(fd, page.after)
+        children = walk(fd, ordered=True, after=page.after) if args.recursive else _children(fd, page.after)
         for child in children:
             if not page.add(
                 path_key(child.rel), _entry(_join(found.rel, child.rel), child.st, child.dir_fd, child.name)
@@ -114,7 +121,7 @@ def list_files(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 break
     finally:
         os.close(fd)
-    return Reply({"path": to_text(top), **page.summary()})
+    return HandlerResult(page.summary(FileListResult, path=top))
 
 
 def _children(fd: int, after: tuple[bytes, ...] | None) -> Iterator[Found]:
@@ -131,19 +138,9 @@ def _children(fd: int, after: tuple[bytes, ...] | None) -> Iterator[Found]:
             continue  # gone since it was listed
 
 
-def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_path("path")
-    offset = ctx.arg_int("offset", 0)
-    if offset > MAX_FILE_OFFSET:
-        raise OpError(Code.INVALID_ARGUMENT, f"offset must be at most {MAX_FILE_OFFSET}")
-    max_bytes = ctx.arg_int("max_bytes", DEFAULT_READ_BYTES)
-    if max_bytes > MAX_READ_BYTES:
-        raise OpError(
-            Code.READ_TOO_LARGE,
-            f"max_bytes {max_bytes} is above the per-call limit of {MAX_READ_BYTES}",
-            hint="read in pages with offset, or export the file",
-        )
-    with runtime.paths.locate(guest) as found:
+def read_file(agent: AgentState, args: FileReadArgs, ctx: RequestContext) -> HandlerResult:
+    guest, offset = args.path, args.offset
+    with agent.paths.locate(guest) as found:
         st = _existing(found.st, guest)
         if stat.S_ISDIR(st.st_mode):
             raise OpError(Code.IS_A_DIRECTORY, f"{guest} is a directory", hint="list it instead")
@@ -154,36 +151,25 @@ def read_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         except PermissionError:
             raise OpError(Code.PERMISSION_DENIED, f"cannot read {guest}") from None
         except OSError as exc:
-            raise _open_error(runtime, exc, guest) from None
+            raise _open_error(agent, exc, guest) from None
         try:
             st = os.fstat(fd)  # what was opened, in case it changed since the lookup
             if not stat.S_ISREG(st.st_mode):
                 raise OpError(Code.INVALID_ARGUMENT, f"{guest} is not a regular file")
-            data = os.pread(fd, max_bytes, offset)
+            data = os.pread(fd, args.max_bytes, offset)
         finally:
             os.close(fd)
     end = offset + len(data)
-    return Reply(
-        {
-            "path": to_text(WorkspacePaths.to_guest(found.rel)),
-            "size": st.st_size,
-            "offset": offset,
-            "length": len(data),
-            "eof": end >= st.st_size,
-        },
-        data,
-    )
+    path = WorkspacePaths.to_guest(found.rel)
+    result = FileReadResult(path=path, size=st.st_size, offset=offset, length=len(data), eof=end >= st.st_size)
+    return HandlerResult(result, data)
 
 
-def write_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_path("path")
-    mode = ctx.args.get("mode")
-    if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777):
-        raise OpError(Code.INVALID_ARGUMENT, "mode must be an integer permission value such as 420 (0o644)")
-    parents = ctx.arg_bool("parents", True)
+def write_file(agent: AgentState, args: FileWriteArgs, ctx: RequestContext) -> HandlerResult:
+    guest, mode, parents = args.path, args.mode, args.parents
     with ExitStack() as stack:
         try:
-            found = stack.enter_context(runtime.paths.locate(guest, make_parents=parents))
+            found = stack.enter_context(agent.paths.locate(guest, make_parents=parents))
         except OpError as exc:
             if exc.code == Code.PATH_NOT_FOUND and not parents:
                 raise OpError(Code.PATH_NOT_FOUND, f"the directory of {guest} does not exist") from None
@@ -193,7 +179,7 @@ def write_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         if mode is None:
             mode = stat.S_IMODE(found.st.st_mode) if found.st is not None else 0o644
         size = _write_atomically(ctx, found.dir_fd, found.name, mode, guest)
-    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), "size": size, "mode": mode})
+    return HandlerResult(FileWriteResult(path=WorkspacePaths.to_guest(found.rel), size=size, mode=mode))
 
 
 def _write_atomically(ctx: RequestContext, dir_fd: int, name: str, mode: int, guest: str) -> int:
@@ -217,12 +203,11 @@ def _write_atomically(ctx: RequestContext, dir_fd: int, name: str, mode: int, gu
     return size
 
 
-def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest = ctx.arg_path("path")
-    recursive = ctx.arg_bool("recursive", False)
-    if runtime.paths.relative(guest) == "":
+def delete_file(agent: AgentState, args: FileDeleteArgs, ctx: RequestContext) -> HandlerResult:
+    guest, recursive = args.path, args.recursive
+    if agent.paths.relative(guest) == "":
         raise OpError(Code.INVALID_ARGUMENT, "refusing to delete /workspace itself", hint="delete its contents instead")
-    with runtime.paths.locate(guest, follow_final=False) as found:
+    with agent.paths.locate(guest, follow_final=False) as found:
         st = _existing(found.st, guest)
         try:
             if not stat.S_ISDIR(st.st_mode):
@@ -241,7 +226,9 @@ def delete_file(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             if exc.errno in (errno.EISDIR, errno.ENOTDIR):
                 raise OpError(Code.INVALID_ARGUMENT, f"{guest} changed while it was being deleted") from None
             raise
-    return Reply({"path": to_text(WorkspacePaths.to_guest(found.rel)), "deleted": True, "type": _kind(st.st_mode)})
+    return HandlerResult(
+        FileDeleteResult(path=WorkspacePaths.to_guest(found.rel), deleted=True, type=_kind(st.st_mode))
+    )
 
 
 # The ops this module serves (the op table routes them here).

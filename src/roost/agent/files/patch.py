@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs import dirfd
-from roost.agent.fs.paths import GUEST_ROOT, WorkspacePaths
-from roost.agent.runtime import AgentRuntime, Handler
+from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.messages import CH_RECORDS
-from roost.protocol.names import NameFormError, from_text, to_text
+from roost.protocol.names import NameFormError, from_text
+from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.ops.transfer import PatchApplyArgs, PatchApplyResult, PatchedFileRecord
 from roost.protocol.records import RecordWriter
 
 HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -318,8 +320,8 @@ class _Change:
 class _Plan:
     """The new state of every file the patch touches, built before anything is written."""
 
-    def __init__(self, runtime: AgentRuntime) -> None:
-        self.paths = runtime.paths
+    def __init__(self, agent: AgentState) -> None:
+        self.paths = agent.paths
         self.changes: dict[str, _Change] = {}
         self._found: dict[str, os.stat_result | None] = {}
 
@@ -455,7 +457,7 @@ def _delete(paths: WorkspacePaths, key: str) -> None:
         parent = posixpath.dirname(parent)
 
 
-def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def apply_patch(agent: AgentState, args: PatchApplyArgs, ctx: RequestContext) -> HandlerResult:
     """Apply the unified diff in `patch` (or the request body or upload) to the workspace.
 
     Each file touched is streamed as a record `{"path", "action", "hunks"}`,
@@ -466,21 +468,21 @@ def apply_patch(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
         OpError: patch_rejected when any hunk does not apply exactly (nothing is changed),
             path_outside_workspace, invalid_argument.
     """
-    text = ctx.arg_opt_str("patch")
+    text = args.patch
     if text is None:
         text = b"".join(ctx.upload()).decode("utf-8", "surrogateescape")
-    dry_run = ctx.arg_bool("dry_run", False)
-    plan = _Plan(runtime)
+    dry_run = args.dry_run
+    plan = _Plan(agent)
     files: list[dict[str, Any]] = []
     for patch in _Parser(text).parse():
         files.extend(plan.add(patch))
     if not dry_run:
-        _write(list(plan.changes.values()), runtime.paths)
+        _write(list(plan.changes.values()), agent.paths)
     records = RecordWriter(ctx.send, CH_RECORDS)
     for touched in files:
-        records.add({**touched, "path": to_text(touched["path"])})
+        records.add(PatchedFileRecord(**touched).to_wire())
     records.flush()
-    return Reply({"count": len(files), "dry_run": dry_run})
+    return HandlerResult(PatchApplyResult(count=len(files), dry_run=dry_run))
 
 
 # The ops this module serves (the op table routes them here).

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
-from typing import Any
 
 from roost.agent.fs.dirtree import DIR_READ_FLAGS, Pruner
 from roost.protocol import Code, OpError
@@ -209,11 +207,6 @@ def _parent_prefix(prefix: str) -> str:
     return head + "/" if head else ""
 
 
-def ignore_filter(args: Mapping[str, Any]) -> IgnoreFilter | None:
-    """The filter a request's arguments ask for; None when it would leave nothing out.
-
-    Raises:
-        OpError: invalid_argument for malformed rule arguments.
-    """
-    spec = IgnoreSpec.from_args(args)
+def ignore_filter(spec: IgnoreSpec) -> IgnoreFilter | None:
+    """The filter a request's rules ask for; None when it would leave nothing out."""
     return IgnoreFilter(spec) if spec.active else None

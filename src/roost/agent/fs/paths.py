@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from roost.agent.fs.resolve import Beneath, Location
 from roost.protocol import Code, OpError
+from roost.protocol.ops.message import GUEST_ROOT
 
-GUEST_ROOT = "/workspace"
 OUTSIDE_HINT = "symlinks are never followed out of the workspace"
 
 

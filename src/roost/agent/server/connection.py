@@ -165,7 +165,7 @@ class Connection:
             ops=sorted(self._ops.names()),
             limits={"max_body": MAX_BODY_BYTES, "max_header": MAX_HEADER_BYTES, "data_chunk": DATA_CHUNK_BYTES},
         )
-        identity = self._ops.runtime.identity
+        identity = self._ops.agent.identity
         nonce = frame.header.get("nonce")
         if identity is not None and isinstance(nonce, str) and 0 < len(nonce) <= NONCE_MAX:
             hello.update(workspace_id=identity.workspace_id, proof=identity.prove(nonce))
@@ -224,12 +224,12 @@ class Connection:
 
     def _run(self, ctx: RequestContext, upload: UploadBuffer | None) -> None:
         rid = ctx.request_id
-        inflight = self._ops.runtime.inflight
+        inflight = self._ops.agent.inflight
         inflight.add(ctx.cancelled)
         try:
             reply = self._ops.call(ctx)
             self._try_write(
-                Kind.RESPONSE, {"id": rid, "result": reply.result}, reply.body, what=f"the result of {ctx.op}"
+                Kind.RESPONSE, {"id": rid, "result": reply.wire_result()}, reply.body, what=f"the result of {ctx.op}"
             )
         except OpError as exc:
             self._try_write(Kind.ERROR, exc.to_header(rid))

@@ -58,7 +58,7 @@ def _bind(spec: str) -> socket.socket:
 
 
 def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], None] | None = None) -> None:
-    """Accept and serve connections until `ops.runtime.shutdown` is set."""
+    """Accept and serve connections until `ops.agent.shutdown` is set."""
     if spec.startswith("fd:"):
         stream = FdStream(int(spec[3:]))
         if on_ready:
@@ -72,7 +72,7 @@ def serve(spec: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], 
         return
     listener = _bind(spec)
     listener.listen(64)
-    stop = ops.runtime.shutdown
+    stop = ops.agent.shutdown
 
     def watch_shutdown() -> None:
         stop.wait()

@@ -65,7 +65,7 @@ def wait_for_host(fd: int, stop: threading.Event, poll_ms: int = _POLL_MS) -> bo
 
 
 def serve_serial(target: str, ops: OpTable, info: dict[str, Any], on_ready: Callable[[], None] | None = None) -> None:
-    """Serve host sessions on the port `target` until `ops.runtime.shutdown` is set.
+    """Serve host sessions on the port `target` until `ops.agent.shutdown` is set.
 
     Raises:
         ListenError: the port cannot be opened.
@@ -75,7 +75,7 @@ def serve_serial(target: str, ops: OpTable, info: dict[str, Any], on_ready: Call
     except (OSError, ValueError) as exc:
         raise ListenError(f"cannot open the serial port {target!r}: {exc}") from None
     stream = PortStream(fd)
-    stop = ops.runtime.shutdown
+    stop = ops.agent.shutdown
     wake = threading.Event()
 
     def watch_shutdown() -> None:

@@ -6,102 +6,92 @@ Imports: the request core, this package, protocol and the standard library only.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext, command_argv
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
-from roost.agent.services.logs import STREAMS, read_from, size, tail
-from roost.agent.services.model import ACTIVE, FAILED, RESTART_POLICIES, ProbeSpec, ServiceRecord, ServiceSpec
+from roost.agent.services.logs import read_from, size, tail
+from roost.agent.services.model import ACTIVE, FAILED, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services.supervisor import ServiceSupervisor
-from roost.protocol import Code, Op, OpError
+from roost.agent.state import AgentState, Handler
+from roost.protocol import Op
 from roost.protocol.messages import CH_DATA
-from roost.protocol.names import to_text
+from roost.protocol.ops.services import (
+    ServiceListArgs,
+    ServiceListResult,
+    ServiceLogsArgs,
+    ServiceLogsResult,
+    ServiceStartArgs,
+    ServiceState,
+    ServiceStatusArgs,
+    ServiceStopArgs,
+)
 
 FOLLOW_POLL_S = 0.1
+DEFAULT_STOP_GRACE_S = 10.0
 
 
-def supervisor(runtime: AgentRuntime) -> ServiceSupervisor:
-    return runtime.part(
-        "services", lambda: ServiceSupervisor(runtime.state_dir, runtime.paths, runtime.base_env, runtime.processes)
+def supervisor(agent: AgentState) -> ServiceSupervisor:
+    return agent.part(
+        "services", lambda: ServiceSupervisor(agent.state_dir, agent.paths, agent.base_env, agent.processes)
     )
 
 
-def _wire(record: ServiceRecord) -> dict[str, Any]:
-    """A service's record as it is sent: its cwd in the text form of names."""
-    return {**record.to_dict(), "cwd": to_text(record.cwd)}
+def _with_log(agent: AgentState, record: ServiceRecord) -> ServiceState:
+    """A service's state, with the end of its log when it failed."""
+    if record.state != FAILED:
+        return record.to_state()
+    run = supervisor(agent).get(record.name)
+    return record.to_state(log_tail=supervisor(agent).failure_log(run))
 
 
-def _with_log(runtime: AgentRuntime, record: ServiceRecord) -> dict[str, Any]:
-    result = _wire(record)
-    if record.state == FAILED:
-        run = supervisor(runtime).get(record.name)
-        result["log_tail"] = supervisor(runtime).failure_log(run)
-    return result
-
-
-def start_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    name = ServiceSpec.check_name(ctx.args.get("name"))
-    with runtime.paths.directory(ctx.arg_path("cwd", "/workspace")) as found:
-        cwd = runtime.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
-    restart = ctx.arg_str("restart", "no")
-    if restart not in RESTART_POLICIES:
-        raise OpError(Code.INVALID_ARGUMENT, f"restart must be one of {', '.join(RESTART_POLICIES)}")
+def start_service(agent: AgentState, args: ServiceStartArgs, ctx: RequestContext) -> HandlerResult:
+    with agent.paths.directory(args.cwd) as found:
+        cwd = agent.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
     spec = ServiceSpec(
-        name=name,
-        argv=ctx.arg_command(),
+        name=args.name,
+        argv=command_argv(args.argv, args.command),
         cwd=cwd,
-        env=ctx.arg_str_map("env"),
-        probe=ProbeSpec.from_args(ctx.args.get("ready")),
-        restart=restart,
+        env=dict(args.env),
+        probe=ProbeSpec.from_message(args.ready),
+        restart=args.restart,
     )
-    return Reply(_with_log(runtime, supervisor(runtime).start(spec)))
+    return HandlerResult(_with_log(agent, supervisor(agent).start(spec)))
 
 
-def list_services(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_services(agent: AgentState, args: ServiceListArgs, ctx: RequestContext) -> HandlerResult:
     """Stream every service's record, by name."""
-    page = RecordPage(ctx)
-    for record in supervisor(runtime).records():
+    page = RecordPage(ctx, args)
+    for record in supervisor(agent).records():
         key = (record.name.encode(),)
-        if not page.seen(key) and not page.add(key, _wire(record)):
+        if not page.seen(key) and not page.add(key, record.to_state()):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary(ServiceListResult))
 
 
-def service_status(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    run = supervisor(runtime).get(ctx.arg_str("name"))
-    return Reply(_with_log(runtime, run.record))
+def service_status(agent: AgentState, args: ServiceStatusArgs, ctx: RequestContext) -> HandlerResult:
+    return HandlerResult(_with_log(agent, supervisor(agent).get(args.name).record))
 
 
-def service_logs(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def service_logs(agent: AgentState, args: ServiceLogsArgs, ctx: RequestContext) -> HandlerResult:
     """Tail a stream; with `follow`, keep streaming new output until cancelled or the service ends."""
-    run = supervisor(runtime).get(ctx.arg_str("name"))
-    stream = ctx.arg_str("stream", "both")
-    if stream not in STREAMS:
-        raise OpError(Code.INVALID_ARGUMENT, f"stream must be one of {', '.join(STREAMS)}")
-    lines = ctx.args.get("tail")
-    if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
-        raise OpError(Code.INVALID_ARGUMENT, "tail must be a whole number of lines")
-    offset = size(run.directory, stream)
+    run = supervisor(agent).get(args.name)
+    offset = size(run.directory, args.stream)
     # On the data channel, not as the RESPONSE body: a log kept with its rotated part can pass one body's limit.
-    ctx.send(CH_DATA, tail(run.directory, stream, lines))
-    if not ctx.arg_bool("follow", False):
-        return Reply({"name": run.record.name, "stream": stream, "state": run.record.state})
-    while not ctx.cancelled.is_set():
-        fresh, offset = read_from(run.directory, stream, offset)
+    ctx.send(CH_DATA, tail(run.directory, args.stream, args.tail))
+    while args.follow and not ctx.cancelled.is_set():
+        fresh, offset = read_from(run.directory, args.stream, offset)
         if fresh:
             ctx.send(CH_DATA, fresh)
         elif run.record.state not in ACTIVE and run.done.is_set():
             break
         else:
             time.sleep(FOLLOW_POLL_S)
-    return Reply({"name": run.record.name, "stream": stream, "state": run.record.state})
+    return HandlerResult(ServiceLogsResult(name=run.record.name, stream=args.stream, state=run.record.state))
 
 
-def stop_service(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    grace = ctx.arg_opt_float("timeout")
-    record = supervisor(runtime).stop(ctx.arg_str("name"), 10.0 if grace is None else grace)
-    return Reply(_wire(record))
+def stop_service(agent: AgentState, args: ServiceStopArgs, ctx: RequestContext) -> HandlerResult:
+    grace = DEFAULT_STOP_GRACE_S if args.timeout is None else args.timeout
+    return HandlerResult(supervisor(agent).stop(args.name, grace).to_state())
 
 
 # The ops this module serves (the op table routes them here).

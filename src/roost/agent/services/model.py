@@ -6,7 +6,7 @@ state machine can be read and tested on its own.
     starting --ready--> ready --exit--> exited | failed --restart--> starting
         \\--probe timeout / exit--> failed           any --stop--> stopped
 
-Standard library and `roost.protocol` only.
+Standard library and `roost.protocol` (the service messages) only.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from roost.protocol import Code, OpError
-from roost.protocol.limits import SERVICE_NAME, SERVICE_NAME_RULE
+from roost.protocol.ops.services import ReadinessProbe, ServiceState
 
 STARTING, READY, FAILED, EXITED, STOPPED = "starting", "ready", "failed", "exited", "stopped"
 STATES = (STARTING, READY, FAILED, EXITED, STOPPED)
 ACTIVE = (STARTING, READY)
-PROBE_KINDS = ("file", "tcp", "http", "command")
-RESTART_POLICIES = ("no", "on-failure", "always")
 _NEXT = {
     STARTING: {READY, FAILED, EXITED, STOPPED},
     READY: {FAILED, EXITED, STOPPED},
@@ -34,7 +31,7 @@ _NEXT = {
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """How to tell a service is ready: exactly one kind, with its target."""
+    """How to tell a service is ready: one kind, with its target."""
 
     kind: str
     target: str
@@ -42,28 +39,11 @@ class ProbeSpec:
     interval_s: float = 0.1
 
     @classmethod
-    def from_args(cls, raw: Any) -> ProbeSpec | None:
-        if raw is None:
+    def from_message(cls, probe: ReadinessProbe | None) -> ProbeSpec | None:
+        """The spec of a probe as `service.start` gives it (its message checked it)."""
+        if probe is None:
             return None
-        if not isinstance(raw, dict):
-            raise OpError(Code.INVALID_ARGUMENT, "'ready' must be an object")
-        kinds = [k for k in PROBE_KINDS if raw.get(k) is not None]
-        if len(kinds) != 1:
-            raise OpError(
-                Code.INVALID_ARGUMENT,
-                f"give exactly one readiness probe, not {len(kinds)} ({', '.join(kinds) or 'none'})",
-                hint="pick one readiness probe: a file, a TCP address, an HTTP URL or a command",
-            )
-        kind = kinds[0]
-        target = raw[kind]
-        timeout = raw.get("timeout_s", 30.0)
-        interval = raw.get("interval_s", 0.1)
-        if not isinstance(target, str) or not target:
-            raise OpError(Code.INVALID_ARGUMENT, f"the {kind} probe needs a non-empty string target")
-        for what, value in (("timeout", timeout), ("interval", interval)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise OpError(Code.INVALID_ARGUMENT, f"the readiness {what} must be a positive number")
-        return cls(kind, target, float(timeout), float(interval))
+        return cls(probe.kind, probe.target, float(probe.timeout_s), float(probe.interval_s))
 
 
 @dataclass(frozen=True)
@@ -74,12 +54,6 @@ class ServiceSpec:
     env: dict[str, str] = field(default_factory=dict)
     probe: ProbeSpec | None = None
     restart: str = "no"
-
-    @staticmethod
-    def check_name(name: object) -> str:
-        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
-            raise OpError(Code.INVALID_ARGUMENT, f"invalid service name {name!r}", hint=f"use {SERVICE_NAME_RULE}")
-        return name
 
 
 @dataclass(frozen=True)
@@ -108,6 +82,10 @@ class ServiceRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_state(self, log_tail: str | None = None) -> ServiceState:
+        """The service as the agent reports it (`service.list` records, start, status and stop)."""
+        return ServiceState(**{**self.to_dict(), "command": tuple(self.command), "log_tail": log_tail})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:

@@ -1,46 +1,45 @@
 """Agent operations on PTY shells: open, list, read, write, signal, resize, close, attach.
 
-Thin translations between requests and the `ShellRegistry`; the registry is
-made on first use and lives as long as the agent.
+Thin translations between op messages (`roost.protocol.ops.shells`) and the
+`ShellRegistry`; the registry is made on first use and lives as long as the agent.
 
 Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
-from roost.agent.shells.records import ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
-from roost.protocol.limits import DEFAULT_SHELL_READ_BYTES as DEFAULT_READ
-from roost.protocol.limits import MAX_SHELL_READ_BYTES as MAX_READ
-from roost.protocol.limits import MAX_SHELL_WAIT_MS as MAX_WAIT_MS
-from roost.protocol.limits import MAX_TERMINAL_CELLS
+from roost.protocol.limits import MAX_SHELL_READ_BYTES
 from roost.protocol.messages import CH_PTY
-from roost.protocol.names import to_text
+from roost.protocol.ops.shells import (
+    ShellAttachArgs,
+    ShellAttachResult,
+    ShellCloseArgs,
+    ShellListArgs,
+    ShellListResult,
+    ShellOpenArgs,
+    ShellReadArgs,
+    ShellReadResult,
+    ShellResizeArgs,
+    ShellResizeResult,
+    ShellSignalArgs,
+    ShellSignalResult,
+    ShellWriteArgs,
+    ShellWriteResult,
+    signal_name,
+)
+
+DEFAULT_COMMAND = ["bash", "-i"]
+DEFAULT_TIMEOUT_MS = 10_000
 
 
-def registry(runtime: AgentRuntime) -> ShellRegistry:
-    return runtime.part("shells", lambda: ShellRegistry(runtime.state_dir, processes=runtime.processes))
-
-
-def _session(runtime: AgentRuntime, ctx: RequestContext) -> ShellSession:
-    return registry(runtime).get(ctx.arg_str("id"))
-
-
-def _size(ctx: RequestContext, default_cols: int, default_rows: int) -> tuple[int, int]:
-    cols = ctx.arg_int("cols", default_cols, minimum=1)
-    rows = ctx.arg_int("rows", default_rows, minimum=1)
-    if cols > MAX_TERMINAL_CELLS or rows > MAX_TERMINAL_CELLS:
-        raise OpError(
-            Code.INVALID_ARGUMENT, f"cols and rows must be at most {MAX_TERMINAL_CELLS}", hint="e.g. cols 120, rows 32"
-        )
-    return cols, rows
+def registry(agent: AgentState) -> ShellRegistry:
+    return agent.part("shells", lambda: ShellRegistry(agent.state_dir, processes=agent.processes))
 
 
 def _not_running(session: ShellSession) -> OpError:
@@ -51,98 +50,88 @@ def _not_running(session: ShellSession) -> OpError:
     )
 
 
-def _wire(record: ShellRecord) -> dict[str, Any]:
-    """A shell's record as it is sent: its cwd in the text form of names."""
-    return {**record.to_dict(), "cwd": to_text(record.cwd)}
+def open_shell(agent: AgentState, args: ShellOpenArgs, ctx: RequestContext) -> HandlerResult:
+    env = dict(agent.base_env)
+    env.update({"TERM": "xterm-256color", "COLUMNS": str(args.cols), "LINES": str(args.rows)})
+    env.update(args.env)
+    command = list(args.command) if args.command else DEFAULT_COMMAND
+    with agent.paths.directory(args.cwd) as cwd:
+        guest_cwd = agent.paths.to_guest(cwd.rel)
+        record = registry(agent).open(command, fd_path(cwd.fd), env, args.cols, args.rows, guest_cwd)
+    return HandlerResult(record.to_state())
 
 
-def _status(session: ShellSession) -> dict[str, Any]:
-    record = session.record
-    return {"id": record.id, "state": record.state, "exit_code": record.exit_code, "signal": record.signal}
-
-
-def open_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    guest_cwd = ctx.arg_path("cwd", "/workspace")
-    cols, rows = _size(ctx, 120, 32)
-    command = ctx.args.get("command") or ["bash", "-i"]
-    if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
-        raise OpError(Code.INVALID_ARGUMENT, "'command' must be a list of strings")
-    env = dict(runtime.base_env)
-    env.update({"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)})
-    env.update(ctx.arg_str_map("env"))
-    with runtime.paths.directory(guest_cwd) as cwd:
-        record = registry(runtime).open(command, fd_path(cwd.fd), env, cols, rows, runtime.paths.to_guest(cwd.rel))
-    return Reply(_wire(record))
-
-
-def list_shells(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_shells(agent: AgentState, args: ShellListArgs, ctx: RequestContext) -> HandlerResult:
     """Stream every shell's record, oldest first."""
-    page = RecordPage(ctx)
-    for record in registry(runtime).records():
+    page = RecordPage(ctx, args)
+    for record in registry(agent).records():
         key = (record.created_at.encode(), record.id.encode())
-        if not page.seen(key) and not page.add(key, _wire(record)):
+        if not page.seen(key) and not page.add(key, record.to_state()):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary(ShellListResult))
 
 
-def read_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
-    cursor = ctx.arg_int("cursor", 0)
-    max_bytes = ctx.arg_int("max_bytes", DEFAULT_READ, minimum=1)
-    if max_bytes > MAX_READ:
-        raise OpError(Code.READ_TOO_LARGE, f"max_bytes above {MAX_READ}", hint="read in pages with the cursor")
-    idle_ms = ctx.args.get("wait_idle_ms")
-    if idle_ms is None:
-        chunk = session.ring.read(cursor, max_bytes)
+def read_shell(agent: AgentState, args: ShellReadArgs, ctx: RequestContext) -> HandlerResult:
+    session = registry(agent).get(args.id)
+    if args.wait_idle_ms is None:
+        chunk = session.ring.read(args.cursor, args.max_bytes)
     else:
-        idle = ctx.arg_int("wait_idle_ms", 0)
-        deadline = min(ctx.arg_int("timeout_ms", 10_000, minimum=1), MAX_WAIT_MS)
-        chunk = session.ring.read_when_idle(cursor, max_bytes, idle / 1000, deadline / 1000)
-    result = _status(session)
-    result.update(cursor=chunk.cursor, next_cursor=chunk.next_cursor, dropped=chunk.dropped, end=session.ring.end)
-    return Reply(result, chunk.data)
+        deadline_ms = DEFAULT_TIMEOUT_MS if args.timeout_ms is None else args.timeout_ms
+        chunk = session.ring.read_when_idle(args.cursor, args.max_bytes, args.wait_idle_ms / 1000, deadline_ms / 1000)
+    record = session.record
+    result = ShellReadResult(
+        id=record.id,
+        state=record.state,
+        cursor=chunk.cursor,
+        next_cursor=chunk.next_cursor,
+        dropped=chunk.dropped,
+        end=session.ring.end,
+        exit_code=record.exit_code,
+        signal=record.signal,
+    )
+    return HandlerResult(result, chunk.data)
 
 
-def write_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
+def write_shell(agent: AgentState, args: ShellWriteArgs, ctx: RequestContext) -> HandlerResult:
+    session = registry(agent).get(args.id)
     if not session.running:
         raise _not_running(session)
     data = b"".join(ctx.upload())
     session.write(data)
-    return Reply({"id": session.record.id, "written": len(data)})
+    return HandlerResult(ShellWriteResult(id=session.record.id, written=len(data)))
 
 
-def signal_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
-    number = signal_number(ctx.arg_str("signal", "INT"))
+def signal_shell(agent: AgentState, args: ShellSignalArgs, ctx: RequestContext) -> HandlerResult:
+    session = registry(agent).get(args.id)
+    name = signal_name(args.signal)
     if not session.running:
         raise _not_running(session)
     group = session.foreground_group()
-    runtime.processes.signal_group(group, number)  # a job that ended on its own meanwhile is left alone
-    return Reply({"id": session.record.id, "signal": ctx.arg_str("signal", "INT").upper(), "process_group": group})
+    agent.processes.signal_group(group, signal_number(name))  # a job that ended on its own meanwhile is left alone
+    return HandlerResult(ShellSignalResult(id=session.record.id, signal=name, process_group=group))
 
 
-def resize_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    session = _session(runtime, ctx)
-    cols, rows = _size(ctx, session.record.cols, session.record.rows)
+def resize_shell(agent: AgentState, args: ShellResizeArgs, ctx: RequestContext) -> HandlerResult:
+    session = registry(agent).get(args.id)
+    cols = session.record.cols if args.cols is None else args.cols
+    rows = session.record.rows if args.rows is None else args.rows
     if session.running:
         set_window(session.master, cols, rows)  # the kernel sends SIGWINCH to the foreground job
-    registry(runtime).resized(session, cols, rows)
-    return Reply({"id": session.record.id, "cols": cols, "rows": rows})
+    registry(agent).resized(session, cols, rows)
+    return HandlerResult(ShellResizeResult(id=session.record.id, cols=cols, rows=rows))
 
 
-def close_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    record = registry(runtime).close(ctx.arg_str("id"))
-    return Reply(_wire(record))
+def close_shell(agent: AgentState, args: ShellCloseArgs, ctx: RequestContext) -> HandlerResult:
+    return HandlerResult(registry(agent).close(args.id).to_state())
 
 
-def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def attach_shell(agent: AgentState, args: ShellAttachArgs, ctx: RequestContext) -> HandlerResult:
     """Stream output from `cursor` as it arrives, until cancelled or the shell ends."""
-    session = _session(runtime, ctx)
-    cursor = ctx.arg_int("cursor", session.ring.end)
+    session = registry(agent).get(args.id)
+    cursor = session.ring.end if args.cursor is None else args.cursor
     while not ctx.cancelled.is_set():
         if session.ring.wait_beyond(cursor, 0.25):
-            chunk = session.ring.read(cursor, MAX_READ)
+            chunk = session.ring.read(cursor, MAX_SHELL_READ_BYTES)
             cursor = chunk.next_cursor
             try:
                 ctx.send(CH_PTY, chunk.data)
@@ -150,9 +139,11 @@ def attach_shell(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
                 break
         elif session.ring.closed:
             break
-    result = _status(session)
-    result["next_cursor"] = cursor
-    return Reply(result)
+    record = session.record
+    result = ShellAttachResult(
+        id=record.id, state=record.state, next_cursor=cursor, exit_code=record.exit_code, signal=record.signal
+    )
+    return HandlerResult(result)
 
 
 # The ops this module serves (the op table routes them here).

@@ -6,7 +6,7 @@ starts belongs to an agent that is gone, so it becomes `lost`. Records live
 under the agent's state dir, outside /workspace, one JSON file each,
 replaced atomically.
 
-Imports: the agent's `fs` and `system` layers and the standard library only.
+Imports: the agent's `fs` and `system` layers, protocol's op messages and the standard library only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from roost.agent.fs.atomic_json import write_json
 from roost.agent.system.clock import now_iso
+from roost.protocol.ops.shells import ShellState
 
 RUNNING, EXITED, CLOSED, LOST = "running", "exited", "closed", "lost"
 _TRANSITIONS = {RUNNING: {EXITED, CLOSED, LOST}, EXITED: {CLOSED}, CLOSED: set(), LOST: {CLOSED}}
@@ -45,6 +46,11 @@ class ShellRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_state(self) -> ShellState:
+        """The shell as the agent reports it (`shell.open`, `shell.close`, the `shell.list` records)."""
+        fields = self.to_dict()
+        return ShellState(**{**fields, "command": tuple(self.command)})
 
 
 class ShellRecordStore:

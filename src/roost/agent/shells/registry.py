@@ -34,13 +34,6 @@ READ_CHUNK = 64 * 1024
 CLOSE_GRACE_S = 0.5
 # Opens the terminal by path after setsid, which makes it the controlling tty.
 _ATTACH_TTY = 'tty="$1"; shift; exec "$@" <>"$tty" >&0 2>&0'
-SIGNALS = {
-    "INT": signal.SIGINT,
-    "TERM": signal.SIGTERM,
-    "HUP": signal.SIGHUP,
-    "KILL": signal.SIGKILL,
-    "QUIT": signal.SIGQUIT,
-}
 
 
 def set_window(fd: int, cols: int, rows: int) -> None:
@@ -303,7 +296,5 @@ class ShellRegistry:
 
 
 def signal_number(name: str) -> int:
-    key = name.upper().removeprefix("SIG")
-    if key not in SIGNALS:
-        raise OpError(Code.INVALID_ARGUMENT, f"unknown signal {name!r}", hint=f"use one of {', '.join(SIGNALS)}")
-    return SIGNALS[key]
+    """The number of a signal `roost.protocol.ops.shells.signal_name` names."""
+    return int(getattr(signal, "SIG" + name))

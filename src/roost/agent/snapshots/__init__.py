@@ -7,7 +7,7 @@ themselves: create, list, delete, compare, reset), `restore` and
 rather than copied), `diff_text` (unified patches) and `handlers` (the
 snapshot.* and workspace.diff/reset operations).
 
-Imports: the request core (`context`, `record_page`, `runtime`), the
+Imports: the request core (`context`, `record_page`, `state`), the
 agent's `fs` and `system` layers, protocol and the standard library. Never
 another operation package (shells, services, files, execs), the op table
 or the server.

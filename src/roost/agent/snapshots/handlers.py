@@ -8,105 +8,112 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.ignore_filter import ignore_filter
 from roost.agent.record_page import RecordPage
-from roost.agent.runtime import AgentRuntime, Handler
 from roost.agent.snapshots.diff_text import Loader, binary_change, patch_for
-from roost.agent.snapshots.named import BASELINE, Change, Snapshots, compare
+from roost.agent.snapshots.named import Change, Snapshots, compare
 from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
+from roost.agent.state import AgentState, Handler
 from roost.protocol import Op
 from roost.protocol.names import to_text
+from roost.protocol.ops.snapshots import (
+    BASELINE,
+    DiffArgs,
+    DiffRecord,
+    DiffResult,
+    ResetArgs,
+    ResetResult,
+    SnapshotCreateArgs,
+    SnapshotDeleteArgs,
+    SnapshotDeleteResult,
+    SnapshotListArgs,
+    SnapshotListResult,
+    SnapshotRecord,
+)
 from roost.protocol.records import Key, path_key
 
 # Patch text per record: big enough that a record's framing costs nothing, small enough to stream.
 PATCH_RECORD_CHARS = 32 * 1024
 
 
-def snapshots(runtime: AgentRuntime) -> Snapshots:
-    return runtime.part("snapshots", lambda: Snapshots(runtime.state_dir, runtime.paths, runtime.scratch_dir))
+def snapshots(agent: AgentState) -> Snapshots:
+    return agent.part("snapshots", lambda: Snapshots(agent.state_dir, agent.paths, agent.scratch_dir))
 
 
-def create_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    store = snapshots(runtime)
+def create_snapshot(agent: AgentState, args: SnapshotCreateArgs, ctx: RequestContext) -> HandlerResult:
+    store = snapshots(agent)
     with store.lock:
-        return Reply(store.create(ctx.arg_str("name")))
+        return HandlerResult(SnapshotRecord(**store.create(args.name)))
 
 
-def list_snapshots(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def list_snapshots(agent: AgentState, args: SnapshotListArgs, ctx: RequestContext) -> HandlerResult:
     """Stream the snapshots as records, the baseline first, then by creation time (`names_only`: by name)."""
-    store = snapshots(runtime)
-    names_only = ctx.arg_bool("names_only", False)
-    page = RecordPage(ctx)
+    store = snapshots(agent)
+    names_only = args.names_only
+    page = RecordPage(ctx, args)
     with store.lock:
         listed = store.list(names_only)
     for snapshot in listed:
         rank = b"0" if snapshot["name"] == BASELINE else b"1"
         when = b"" if names_only else str(snapshot["created_at"]).encode()
         key = (rank, when, str(snapshot["name"]).encode())
-        if not page.seen(key) and not page.add(key, snapshot):
+        if not page.seen(key) and not page.add(key, SnapshotRecord(**snapshot)):
             break
-    return Reply(page.summary())
+    return HandlerResult(page.summary(SnapshotListResult))
 
 
-def delete_snapshot(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
-    store = snapshots(runtime)
-    name = ctx.arg_str("name")
+def delete_snapshot(agent: AgentState, args: SnapshotDeleteArgs, ctx: RequestContext) -> HandlerResult:
+    store = snapshots(agent)
     with store.lock:
-        store.delete(name)
-    return Reply({"name": name, "deleted": True})
+        store.delete(args.name)
+    return HandlerResult(SnapshotDeleteResult(name=args.name, deleted=True))
 
 
-def reset(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def reset(agent: AgentState, args: ResetArgs, ctx: RequestContext) -> HandlerResult:
     """Stop the services and close the shells (they would see files change under them), then
     restore /workspace to the snapshot; one call, one result naming what was stopped.
 
     Raises:
         OpError: snapshot_not_found (nothing is stopped then), invalid_argument.
     """
-    store = snapshots(runtime)
-    name = ctx.arg_str("snapshot", BASELINE)
+    store = snapshots(agent)
+    name = args.snapshot
     with store.lock:
         store.load(name)  # a missing snapshot stops nothing
-        stopped = runtime.stop_children()
-        result = store.reset(name)
-    return Reply(
-        {"snapshot": name, **result, "services_stopped": stopped["services"], "shells_closed": stopped["shells"]}
+        stopped = agent.stop_children()
+        counts = store.reset(name)
+    result = ResetResult(
+        snapshot=name,
+        restored=counts["restored"],
+        removed=counts["removed"],
+        services_stopped=tuple(stopped["services"]),
+        shells_closed=tuple(stopped["shells"]),
     )
-
-
-def _filters(runtime: AgentRuntime, ctx: RequestContext) -> list[str]:
-    return [runtime.paths.relative(p) for p in ctx.arg_paths("paths")]
+    return HandlerResult(result)
 
 
 def _selected(path: str, filters: list[str]) -> bool:
     return not filters or any(f == "" or path == f or path.startswith(f + "/") for f in filters)
 
 
-def _summary(change: Change, binary: bool) -> dict[str, Any]:
-    """One change's record; every name in it in its text form."""
+def _summary(change: Change, binary: bool) -> DiffRecord:
+    """One change's record."""
     entry = change.new or change.old
     assert entry is not None
-    item: dict[str, Any] = {
-        "path": to_text(change.path),
-        "change": change.change,
-        "kind": entry.kind,
-        "old_size": change.old.size if change.old else None,
-        "new_size": change.new.size if change.new else None,
-        "old_mode": change.old.mode if change.old else None,
-        "new_mode": change.new.mode if change.new else None,
-        "binary": binary,
-    }
-    if entry.kind == SYMLINK or (change.old and change.old.kind == SYMLINK):
-        item["old_target"] = _target(change.old)
-        item["new_target"] = _target(change.new)
-    return item
-
-
-def _target(entry: Entry | None) -> str | None:
-    return None if entry is None or entry.target is None else to_text(entry.target)
+    return DiffRecord(
+        path=change.path,
+        change=change.change,
+        kind=entry.kind,
+        old_size=change.old.size if change.old else None,
+        new_size=change.new.size if change.new else None,
+        old_mode=change.old.mode if change.old else None,
+        new_mode=change.new.mode if change.new else None,
+        binary=binary,
+        old_target=change.old.target if change.old else None,
+        new_target=change.new.target if change.new else None,
+    )
 
 
 class _PatchText:
@@ -155,7 +162,7 @@ class _PatchText:
     def send(self, pieces: list[str]) -> None:
         text = "".join(pieces)
         for start in range(0, len(text), PATCH_RECORD_CHARS):
-            self._page.attach({"patch": text[start : start + PATCH_RECORD_CHARS]})
+            self._page.attach(DiffRecord(patch=text[start : start + PATCH_RECORD_CHARS]))
 
 
 def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, load: Loader) -> bool:
@@ -182,9 +189,10 @@ def _page_change(page: RecordPage, text: _PatchText, key: Key, change: Change, l
     return True
 
 
-def _changes(store: Snapshots, against: str, ctx: RequestContext, filters: list[str]) -> list[Change]:
+def _changes(store: Snapshots, args: DiffArgs, filters: list[str]) -> list[Change]:
     """The changes from snapshot `against` to the workspace now, in tree order, left to the request's rules."""
-    ignore = ignore_filter(ctx.args)
+    against = args.against
+    ignore = ignore_filter(args.ignore)
     with store.lock:
         base = store.load(against)
         now = store.current(prune=ignore)
@@ -206,7 +214,7 @@ def _content_loader(store: Snapshots) -> Loader:
     return load
 
 
-def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
+def diff(agent: AgentState, args: DiffArgs, ctx: RequestContext) -> HandlerResult:
     """Each change (in tree order) as a record, then its patch text as `{"patch": text}` records.
 
     `max_bytes` caps the patch text of the call. Without `limit` every change
@@ -217,13 +225,11 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
     the page's. Ignore rules (`exclude`, `gitignore`, `include_git_dir`)
     leave paths out of both sides: excluded directories are not even scanned.
     """
-    store = snapshots(runtime)
-    against = ctx.arg_str("against", BASELINE)
-    stat_only = ctx.arg_bool("stat", False)
-    cap = ctx.arg_opt_int("max_bytes", minimum=1)
-    page = RecordPage(ctx)
+    store = snapshots(agent)
+    stat_only, cap = args.stat, args.max_bytes
+    page = RecordPage(ctx, args)
     text = _PatchText(page, cap)
-    changes = _changes(store, against, ctx, _filters(runtime, ctx))
+    changes = _changes(store, args, [agent.paths.relative(p) for p in args.paths])
     counts = dict(Counter(change.change for change in changes))  # by first appearance, as they are listed
     load = _content_loader(store)
     unshown = 0  # changes listed without their patch (the cap was spent)
@@ -252,7 +258,7 @@ def diff(runtime: AgentRuntime, ctx: RequestContext) -> Reply:
             ]
         )
     truncated = unshown > 0 or text.cut_in is not None
-    return Reply({"against": against, "counts": counts, "truncated": truncated, **page.summary()})
+    return HandlerResult(page.summary(DiffResult, against=args.against, counts=counts, truncated=truncated))
 
 
 # The ops this module serves (the op table routes them here).

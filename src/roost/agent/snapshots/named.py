@@ -36,10 +36,9 @@ from roost.agent.snapshots.set_aside import ASIDE_DIR, SetAside
 from roost.agent.snapshots.trees import FILE, RACY_NS, SYMLINK, Entry, Keeper, Tree, scan
 from roost.agent.system.clock import now_iso
 from roost.protocol import Code, OpError
-from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
+from roost.protocol.ops.snapshots import BASELINE, check_snapshot_name
 from roost.protocol.records import path_key
 
-BASELINE = "baseline"
 EXCLUDED = frozenset({".roost-staging"})
 # Manifests kept parsed in memory (a 20,000-entry one is a few MB): the ones diff and reset use over and over.
 CACHED_MANIFESTS = 4
@@ -51,12 +50,6 @@ class Change:
     change: str  # added | deleted | modified | type_changed | mode_changed
     old: Entry | None
     new: Entry | None
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
-        raise OpError(Code.INVALID_ARGUMENT, f"invalid snapshot name {name!r}", hint=f"use {SNAPSHOT_NAME_RULE}")
-    return name
 
 
 def compare(old: Tree, new: Tree) -> list[Change]:
@@ -110,7 +103,7 @@ class Snapshots:
         Raises:
             OpError: snapshot_not_found, invalid_argument for a bad name.
         """
-        path = self._manifest(check_name(name))
+        path = self._manifest(check_snapshot_name(name))
         try:
             st = os.stat(path)
             key = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -161,7 +154,7 @@ class Snapshots:
         Raises:
             OpError: invalid_argument, snapshot_exists.
         """
-        check_name(name)
+        check_snapshot_name(name)
         if os.path.exists(self._manifest(name)):
             raise OpError(
                 Code.SNAPSHOT_EXISTS,

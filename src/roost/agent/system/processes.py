@@ -1,6 +1,6 @@
 """The one object through which the agent starts, signals and watches processes.
 
-Execs, shells and services all go through an `OsProcesses` (the runtime
+Execs, shells and services all go through an `OsProcesses` (the agent
 holds the agent's one): every child starts in a session and process group
 of its own, "signal it unless it is gone already" is written once, and a
 test can stand in a fake that decides when processes exit without forking.

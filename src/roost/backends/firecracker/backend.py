@@ -62,6 +62,8 @@ class FirecrackerBackend:
     name = "firecracker"
     isolated = True
     image_kind: ImageKind = "guest"
+    # The seam is api.NetworkInterface: a TAP device per VM with the gateway on its host side.
+    network_refusal: str | None = "the firecracker backend has no network device yet (its TAP path is future work)"
 
     def __init__(
         self,
@@ -174,12 +176,11 @@ class FirecrackerBackend:
         )
 
         if spec.network_policy != "off":
-            # Orchestration refuses this first; the seam (api.NetworkInterface, a TAP device in
-            # a network namespace) is where egress will plug in.
+            # Orchestration refuses this first (workspace.network.check_supported).
             raise InvalidArgument(
-                f"network policy {spec.network_policy!r} is not available yet: workspaces have no network",
-                code="network_policy_unsupported",
-                hint="use the default, off (network policies are a later milestone)",
+                f"network policy {spec.network_policy!r}: {self.network_refusal}",
+                code="network_unsupported",
+                hint="use the sandbox backend for a network policy, or the default policy, off",
             )
         home = _home_of(ws_dir)
         binary = self.require_binary(home)
@@ -276,6 +277,9 @@ class FirecrackerBackend:
 
     def rootfs_id_offset(self, boot: FirecrackerBoot | None) -> tuple[int, int]:
         return 0, 0  # the guest has its own kernel and its own ids
+
+    def network_namespace_pid(self, boot: FirecrackerBoot | None) -> int | None:
+        return None  # see network_refusal
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: FirecrackerBoot | None) -> None:
         # No clean guest shutdown first: the disk goes with the directory, so

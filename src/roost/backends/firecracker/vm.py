@@ -45,9 +45,10 @@ from roost.backends.processes import (
     spawn_detached,
 )
 from roost.errors import BackendError, RoostError, operator_remedy
-from roost.protocol import Op
 from roost.protocol.addresses import unix_sockaddr
 from roost.protocol.identity import AgentIdentity
+from roost.protocol.ops.agent import ShutdownArgs
+from roost.protocol.ops.execs import ExecArgs
 from roost.rpc import AgentClient
 
 API_SOCKET = "fc.sock"
@@ -358,8 +359,9 @@ class MicroVm:
         try:
             # A guest whose agent does not answer at once will not flush either: do not wait long.
             with self.connector(port).open_client(min(timeout, 1.0), self.identity) as client:
-                client.call(Op.EXEC, {"argv": ["sync"], "timeout": timeout})
-                client.call(Op.SHUTDOWN)
+                sync = ExecArgs(argv=("sync",), timeout=timeout)
+                client.call(sync.OP, sync.to_wire())
+                client.call(ShutdownArgs.OP)
         except RoostError:
             pass
 

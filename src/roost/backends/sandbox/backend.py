@@ -23,7 +23,7 @@ removes those from a namespace with the workspace's own map (launcher.py's
 remove mode).
 
 Imports: roost (to find its code), backends.agent_keys, backends.base, backends.host_agent,
-backends.processes, backends.sandbox.*, errors, models.
+backends.processes, backends.sandbox.*, errors, models, network.attachment (RESOLVER_ADDRESS).
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
     name = "sandbox"
     isolated = True
     image_kind: ImageKind = "rootfs"
+    network_refusal: str | None = None
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
@@ -163,7 +164,9 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 opened.callback(os.close, key)
                 seccomp = seccomp_filter.filter_fd()
                 opened.callback(os.close, seccomp)
-                fds = _Fds(listener.fileno(), key, seccomp)
+                resolver = _resolver_conf()
+                opened.callback(os.close, resolver)
+                fds = _Fds(listener.fileno(), key, seccomp, resolver)
                 config = {
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
@@ -194,6 +197,10 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
 
     def start(self, ws_dir: Path, spec: CreateSpec, boot: SandboxBoot) -> SandboxBoot:
         return self.create(ws_dir, spec, boot)
+
+    def network_namespace_pid(self, boot: SandboxBoot | None) -> int | None:
+        # The agent runs in the workspace's user namespace (the launcher's) and its network namespace (bwrap's).
+        return live_agent(boot)
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: SandboxBoot | None) -> None:
         try:
@@ -240,12 +247,32 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         return tuple(found)
 
 
+def _resolver_conf() -> int:
+    """A pipe holding the workspace's /etc/resolv.conf: roost's resolver, which only its network
+    gateway answers (with no gateway, lookups fail at once: the address is not reachable)."""
+    from roost.network.attachment import RESOLVER_ADDRESS  # only a boot needs the gateway's module
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        pipe.write(
+            f"# written by roost: its gateway answers here under the workspace's network policy\n"
+            f"nameserver {RESOLVER_ADDRESS}\n"
+        )
+    return read_end
+
+
 def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
-    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent."""
+    """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
+
+    /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
+    own mounts: nothing on the host is written, so no path the workspace controls is followed."""
     return [
         shutil.which("bwrap") or "bwrap",
         *_namespaces(ws_id),
         *_file_system(limits),
+        "--ro-bind-data",
+        str(fds.resolver),
+        "/etc/resolv.conf",
         "--seccomp",
         str(fds.seccomp),
         "--",
@@ -346,11 +373,13 @@ def _masked_proc_files() -> list[str]:
 
 
 class _Fds(NamedTuple):
-    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter."""
+    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter and
+    the workspace's resolv.conf."""
 
     listener: int
     key: int
     seccomp: int
+    resolver: int
 
 
 def _cpus(vcpus: int) -> list[int]:

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from roost.cli.commands.common import command_from, key_values, sdk
+from roost.cli.commands.network import port_text
 from roost.cli.output import EXIT_FAILURE, emit_error, emit_json, shown, table
 from roost.client import Readiness
 from roost.errors import RoostError
@@ -29,7 +30,8 @@ def _describe(service: ServiceInfo) -> str:
         ("ready", service.ready_at or "-"),
         ("stopped", service.stopped_at or "-"),
     ]
-    return "\n".join(f"{key:<8} {shown(value)}" for key, value in rows)
+    lines = [f"{key:<8} {shown(value)}" for key, value in rows]
+    return "\n".join(lines + [f"port     {port_text(port)}" for port in service.ports])
 
 
 def service_start(args: argparse.Namespace) -> int:
@@ -51,12 +53,15 @@ def service_start(args: argparse.Namespace) -> int:
             env=key_values(args.env, "--env"),
             ready=ready,
             restart=args.restart,
+            publish=args.publish,
         )
     )
     if args.json:
         emit_json(service.to_dict())
     elif service.state != "failed":
         print(f"{shown(service.name)} is {service.state} (pid {service.pid})")
+        for port in service.ports:
+            print(f"  published {port_text(port)}")
     if service.state == "failed":
         if not args.json and service.log_tail:
             sys.stderr.write(f"--- last output of {shown(service.name)} ---\n{service.log_tail}")

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from roost.cli.commands.common import key_values, sdk
+from roost.cli.commands.network import network_lines
 from roost.cli.output import emit_json, human_size, shown, table, warn
 from roost.cli.progress import ProgressFn, progress_for
 from roost.client import Roost, Workspace
@@ -37,6 +38,8 @@ def _describe(info: WorkspaceInfo) -> str:
         if counts is not None:
             rows.append((what, ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"))
     lines = [f"{key:<8} {shown(value)}" for key, value in rows]
+    if info.network is not None:
+        lines += network_lines(info.network)
     if info.protections:
         lines.append("protections")
         lines += [f"  {'on ' if p.active else 'OFF'} {p.name:<15} {shown(p.detail)}" for p in info.protections]
@@ -82,6 +85,8 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
         mem_mib=args.mem_mib,
         pids=args.pids,
         network_policy=args.network_policy,
+        allow=args.allow_host,
+        publish=args.publish,
         ephemeral=False,
         progress=progress,
     )

@@ -1,6 +1,6 @@
 """What every operation handler is given: where things live, the base environment, long-lived parts.
 
-`AgentRuntime` is made once by the entry point and handed to every
+`AgentState` is made once by the entry point and handed to every
 `Handler`; `InflightCalls` lets shutdown cancel and drain the calls running.
 
 Imports: the request context, the agent's `fs` and `system` layers, protocol and the standard library only.
@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from roost.agent.context import Reply, RequestContext
+from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.system.processes import OsProcesses
 from roost.protocol.identity import AgentIdentity
@@ -53,7 +53,7 @@ class InflightCalls:
 
 
 @dataclass
-class AgentRuntime:
+class AgentState:
     """What every handler may use: where things live and the base environment."""
 
     paths: WorkspacePaths
@@ -105,5 +105,6 @@ class AgentRuntime:
         return staging_dir(self.paths, self.scratch_dir, prefix)
 
 
-# An operation: the runtime and one request in, the final answer out (or OpError raised).
-Handler = Callable[[AgentRuntime, RequestContext], Reply]
+# An operation: the agent, the op's argument message and its request in, the final answer out (or
+# OpError raised). The op table decodes the argument message (`roost.protocol.ops.OP_TABLE`).
+Handler = Callable[[AgentState, Any, RequestContext], HandlerResult]

@@ -1,0 +1,40 @@
+"""Messages of the agent's own ops: ping and shutdown.
+
+Imports: this package's `message`, protocol's `messages`; standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roost.protocol.messages import Op
+from roost.protocol.ops.message import Message, wire
+
+__all__ = ["PingArgs", "PingResult", "ShutdownArgs", "ShutdownResult"]
+
+
+@dataclass(frozen=True)
+class PingArgs(Message):
+    OP = Op.PING
+
+
+@dataclass(frozen=True)
+class PingResult(Message):
+    """The agent is there: its process id."""
+
+    pong: bool = wire()
+    pid: int = wire(minimum=1)
+
+
+@dataclass(frozen=True)
+class ShutdownArgs(Message):
+    OP = Op.SHUTDOWN
+
+
+@dataclass(frozen=True)
+class ShutdownResult(Message):
+    """The agent is stopping: the services it stopped and the shells it closed first."""
+
+    stopping: bool = wire()
+    services_stopped: tuple[str, ...] = wire(())
+    shells_closed: tuple[str, ...] = wire(())

@@ -1,0 +1,165 @@
+"""Messages of the snapshot ops: create, list, delete; the workspace's diff against one, and reset to one.
+
+Imports: this package's `message`, `ignoring` and `paging`, protocol's `messages` and `limits`; standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
+from roost.protocol.messages import Op
+from roost.protocol.ops.ignoring import IgnoreArgs
+from roost.protocol.ops.message import Message, invalid, shown, wire
+from roost.protocol.ops.paging import PageArgs, PageSummary
+
+__all__ = [
+    "BASELINE",
+    "CHANGES",
+    "DiffArgs",
+    "DiffRecord",
+    "DiffResult",
+    "ResetArgs",
+    "ResetResult",
+    "SnapshotCreateArgs",
+    "SnapshotDeleteArgs",
+    "SnapshotDeleteResult",
+    "SnapshotListArgs",
+    "SnapshotListResult",
+    "SnapshotRecord",
+    "check_snapshot_name",
+]
+
+# The snapshot taken when a workspace is created: what diff and reset go back to by default.
+BASELINE = "baseline"
+CHANGES = ("added", "deleted", "modified", "type_changed", "mode_changed")
+
+
+def check_snapshot_name(name: object) -> str:
+    """A name a snapshot can have.
+
+    Raises:
+        OpError: invalid_argument, with the rule as the hint.
+    """
+    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+        raise invalid(f"invalid snapshot name {shown(name)}", hint=f"use {SNAPSHOT_NAME_RULE}")
+    return name
+
+
+@dataclass(frozen=True)
+class SnapshotRecord(Message):
+    """A snapshot (a `snapshot.list` record, the result of `snapshot.create`); a names-only list has the name alone.
+
+    `stored_bytes`: what taking it added to the content store (create only).
+    """
+
+    OMITS_NULLS = True
+    name: str = wire()
+    created_at: str | None = wire(None)
+    files: int | None = wire(None, minimum=0)
+    size_bytes: int | None = wire(None, minimum=0)
+    stored_bytes: int | None = wire(None, minimum=0)
+
+
+@dataclass(frozen=True)
+class SnapshotCreateArgs(Message):
+    OP = Op.SNAPSHOT_CREATE
+    name: str = wire()
+
+    def check(self) -> None:
+        check_snapshot_name(self.name)
+
+
+@dataclass(frozen=True)
+class SnapshotListArgs(PageArgs):
+    """The baseline first, then by creation time; `names_only`: names alone, by name (no manifest is read)."""
+
+    OP = Op.SNAPSHOT_LIST
+    names_only: bool = wire(False)
+
+
+@dataclass(frozen=True)
+class SnapshotListResult(PageSummary):
+    """Records: `SnapshotRecord`."""
+
+
+@dataclass(frozen=True)
+class SnapshotDeleteArgs(Message):
+    OP = Op.SNAPSHOT_DELETE
+    name: str = wire()
+
+
+@dataclass(frozen=True)
+class SnapshotDeleteResult(Message):
+    name: str = wire()
+    deleted: bool = wire()
+
+
+@dataclass(frozen=True)
+class ResetArgs(Message):
+    """Stop the services, close the shells, and make /workspace what `snapshot` holds."""
+
+    OP = Op.RESET
+    snapshot: str = wire(BASELINE)
+
+
+@dataclass(frozen=True)
+class ResetResult(Message):
+    """What the reset restored and removed, and what it stopped first."""
+
+    snapshot: str = wire()
+    restored: int = wire(0, minimum=0)
+    removed: int = wire(0, minimum=0)
+    services_stopped: tuple[str, ...] = wire(())
+    shells_closed: tuple[str, ...] = wire(())
+
+
+@dataclass(frozen=True)
+class DiffArgs(PageArgs, IgnoreArgs):
+    """The changes from snapshot `against` to the workspace now, below `paths` (none: all), in tree order.
+
+    Each change is a record, followed by its patch text as patch records
+    (none with `stat`); `max_bytes` caps the patch text of the call (None: no cap).
+    """
+
+    OP = Op.DIFF
+    against: str = wire(BASELINE)
+    paths: tuple[str, ...] = wire((), name=True)
+    stat: bool = wire(False)
+    max_bytes: int | None = wire(None, minimum=1)
+
+    def check(self) -> None:
+        PageArgs.check(self)
+        IgnoreArgs.check(self)
+
+
+@dataclass(frozen=True)
+class DiffRecord(Message):
+    """A `workspace.diff` record: a change (`path` and what changed), or a piece of the last change's patch
+    (`patch` alone)."""
+
+    OMITS_NULLS = True
+    path: str | None = wire(None, name=True)
+    change: str | None = wire(None, choices=CHANGES)
+    kind: str | None = wire(None)
+    old_size: int | None = wire(None, minimum=0)
+    new_size: int | None = wire(None, minimum=0)
+    old_mode: int | None = wire(None, minimum=0)
+    new_mode: int | None = wire(None, minimum=0)
+    binary: bool | None = wire(None)
+    old_target: str | None = wire(None, name=True)
+    new_target: str | None = wire(None, name=True)
+    patch: str | None = wire(None)
+
+    def check(self) -> None:
+        if (self.patch is None) == (self.path is None) or (self.path is not None and self.change is None):
+            raise invalid("a diff record is a change (path, change, ...) or a patch piece (patch alone)")
+
+
+@dataclass(frozen=True)
+class DiffResult(PageSummary):
+    """`counts`: every change by kind (not only the page's); `truncated`: the byte cap left patch text out."""
+
+    against: str = wire(BASELINE)
+    counts: dict[str, int] = wire({})
+    truncated: bool = wire(False)
