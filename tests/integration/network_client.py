@@ -5,7 +5,9 @@ JSON is a list of steps; the output is one JSON list of their results:
 - `["resolve", NAME]` -> the addresses roost's resolver answers, or "NXDOMAIN";
 - `["http", ADDRESS, PORT, HOST]` -> the body of GET / with that Host, or "refused";
 - `["https", ADDRESS, NAME, CA_FILE]` -> the body of GET / over TLS with SNI NAME, or "refused";
+- `["resolve_tcp", NAME]` -> the same over DNS's TCP transport;
 - `["udp", ADDRESS, PORT, TEXT]` -> the echoed text, or "timeout";
+- `["udp_twice", ADDRESS, PORT, TEXT, PAUSE]` -> two such exchanges from one socket, PAUSE s apart;
 - `["connect_ms", ADDRESS, PORT, COUNT]` -> connection setup times in ms (connect + one HTTP exchange);
 - `["download", ADDRESS, PORT, SECONDS]` -> Gbit/s read from a server that sends without end.
 """
@@ -62,13 +64,36 @@ def https(address: str, name: str, ca_file: str) -> str:
 
 
 def udp(address: str, port: int, text: str) -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         sock.sendto(text.encode(), (address, port))
         try:
             return sock.recv(65535).decode()
         except TimeoutError:
             return "timeout"
+
+
+def udp_twice(address: str, port: int, text: str, pause: float) -> list[str]:
+    """Two exchanges from one socket (one flow), `pause` seconds apart."""
+    answers = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        for index in range(2):
+            if index:
+                time.sleep(pause)
+            sock.sendto(text.encode(), (address, port))
+            try:
+                answers.append(sock.recv(65535).decode())
+            except TimeoutError:
+                answers.append("timeout")
+    return answers
+
+
+def resolve_tcp(name: str) -> Any:
+    reply = DNSRecord.parse(DNSRecord.question(name, "A").send(*RESOLVER, tcp=True, timeout=5))
+    if reply.header.rcode == RCODE.NXDOMAIN:
+        return "NXDOMAIN"
+    return [str(record.rdata) for record in reply.rr if record.rtype == QTYPE.A]
 
 
 def connect_ms(address: str, port: int, count: int) -> list[float]:
@@ -91,7 +116,16 @@ def download(address: str, port: int, seconds: float) -> float:
     return total * 8 / elapsed / 1e9
 
 
-STEPS = {"resolve": resolve, "http": http, "https": https, "udp": udp, "connect_ms": connect_ms, "download": download}
+STEPS = {
+    "resolve": resolve,
+    "resolve_tcp": resolve_tcp,
+    "udp_twice": udp_twice,
+    "http": http,
+    "https": https,
+    "udp": udp,
+    "connect_ms": connect_ms,
+    "download": download,
+}
 
 if __name__ == "__main__":
     print(json.dumps([STEPS[step[0]](*step[1:]) for step in json.loads(sys.argv[1])]))

@@ -96,21 +96,26 @@ def read_decisions(
     """The logged decisions, oldest first (the rotated file's, then the current's).
 
     With `follow`, keeps yielding new ones as they are written (across a
-    rotation) until `stop()` is true; lines that do not parse are skipped.
+    rotation) until `stop()` is true, and then those written before it was;
+    lines that do not parse are skipped.
     """
     path = net_dir / LOG_NAME
     for decision in _read_lines(path.with_name(LOG_NAME + ".1"), 0)[0]:
         if not denied_only or decision.verdict == "denied":
             yield decision
     offset, identity = 0, _identity(path)
+    finishing = False
     while True:
         decisions, offset = _read_lines(path, offset)
         for decision in decisions:
             if not denied_only or decision.verdict == "denied":
                 yield decision
-        if not follow or (stop is not None and stop()):
+        if not follow or finishing:
             return
-        time.sleep(_FOLLOW_POLL_SECONDS)
+        # Once told to stop, one more read: what was written before `stop()` turned true is yielded.
+        finishing = stop is not None and stop()
+        if not finishing:
+            time.sleep(_FOLLOW_POLL_SECONDS)
         current = _identity(path)
         if current != identity:  # rotated: finish the old file (now .1), then start the new one
             rotated = path.with_name(LOG_NAME + ".1")

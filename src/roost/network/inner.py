@@ -50,7 +50,13 @@ SOURCE_ADDRESS = "100.96.0.2"
 # Linux constants the socket module does not name.
 IP_TRANSPARENT = 19
 IP_RECVORIGDSTADDR = 20
+IPV6_RECVORIGDSTADDR = 74
+IPV6_TRANSPARENT = 75
 _PR_SET_PDEATHSIG = 1
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = 47, 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# What `ip` and `nft` need in the namespace: CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW.
+_NETWORK_CAPABILITIES = (10, 12, 13)
 _TABLE = "roost"
 _MESSAGE_BYTES = 4096
 _TOOL_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
@@ -63,6 +69,9 @@ def original_destination(ancillary: list[tuple[int, int, bytes]]) -> tuple[str, 
         if level == socket.SOL_IP and kind == IP_RECVORIGDSTADDR and len(data) >= 8:
             port = struct.unpack("!H", data[2:4])[0]
             return socket.inet_ntoa(data[4:8]), port
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_RECVORIGDSTADDR and len(data) >= 24:
+            port = struct.unpack("!H", data[2:4])[0]  # sockaddr_in6: family, port, flow info, address
+            return socket.inet_ntop(socket.AF_INET6, data[8:24]), port
     return None
 
 
@@ -74,9 +83,10 @@ class SocketFactory:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, pid: int) -> tuple[SocketFactory, subprocess.Popen[bytes], list[socket.socket]]:
+    def start(cls, pid: int) -> tuple[SocketFactory, subprocess.Popen[bytes], dict[str, socket.socket]]:
         """Start the helper in the namespaces of process `pid`: the factory, the helper, and its first
-        sockets (TPROXY TCP listener, TPROXY UDP, DNS UDP, DNS TCP listener).
+        sockets by name: `tcp` (TPROXY listener), `udp` (TPROXY), `dns_udp`, `dns_tcp` (listener),
+        and `tcp6`, `udp6` where the kernel has IPv6.
 
         Raises:
             OSError: the helper could not join or set up the namespace (its message says why).
@@ -93,14 +103,14 @@ class SocketFactory:
         factory = cls(ours)
         ours.settimeout(_START_SECONDS)
         try:
-            _answer, sockets = factory._receive()
+            answer, sockets = factory._receive()
         except BaseException:
             process.kill()
             process.wait()
             ours.close()
             raise
         ours.settimeout(None)
-        return factory, process, sockets
+        return factory, process, dict(zip(answer["ready"], sockets, strict=True))
 
     def request(self, op: str, **arguments: Any) -> tuple[dict[str, Any], list[socket.socket]]:
         """The helper's answer to `op` and the sockets it carried.
@@ -138,14 +148,35 @@ def _join_namespaces(pid: int) -> None:
             error = ctypes.get_errno()
             raise OSError(error, f"setns {own.rsplit('/', 1)[1]} of process {pid}: {os.strerror(error)}")
         os.close(fd)
-    # Become the namespace's root: a sandbox's map need not map our own id (host root is not mapped
-    # there), and `ip`/`nft` keep the namespace's capabilities across exec only as a mapped root.
-    try:
-        os.setgroups([])
-    except PermissionError:
-        pass  # a map of one's own ids comes with setgroups denied: there are none to drop
-    os.setresgid(0, 0, 0)
-    os.setresuid(0, 0, 0)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
+
+
+def _keep_capabilities_across_exec() -> None:
+    """Make `ip` and `nft` inherit the network capabilities joining the user namespace gave.
+
+    Whoever runs roost is usually not mapped to root in the workspace's user
+    namespace, and execve drops a non-root process's capabilities unless
+    they are ambient.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    for capability in _NETWORK_CAPABILITIES:
+        data[0].inheritable |= 1 << capability
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    for capability in _NETWORK_CAPABILITIES:
+        if libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, capability, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"raising ambient capability {capability}")
 
 
 def _run(*command: str, stdin: str | None = None) -> None:
@@ -170,20 +201,38 @@ table ip {_TABLE} {{
 """
 
 
+def _rules6(tcp_port: int, udp_port: int) -> str:
+    return f"""table ip6 {_TABLE} {{}}
+delete table ip6 {_TABLE}
+table ip6 {_TABLE} {{
+    chain prerouting {{
+        type filter hook prerouting priority mangle; policy accept;
+        ip6 daddr ::1 accept
+        meta l4proto tcp tproxy to [::1]:{tcp_port} accept
+        meta l4proto udp tproxy to [::1]:{udp_port} accept
+        drop
+    }}
+}}
+"""
+
+
 def _transparent(kind: int, address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
-    sock.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+    six = ":" in address
+    sock = socket.socket(socket.AF_INET6 if six else socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+    level = socket.IPPROTO_IPV6 if six else socket.SOL_IP
+    sock.setsockopt(level, IPV6_TRANSPARENT if six else IP_TRANSPARENT, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if kind == socket.SOCK_DGRAM:
-        sock.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
+        sock.setsockopt(level, IPV6_RECVORIGDSTADDR if six else IP_RECVORIGDSTADDR, 1)
     sock.bind((address, port))
     if kind == socket.SOCK_STREAM:
         sock.listen(1024)
     return sock
 
 
-def _bar_namespace() -> list[socket.socket]:
-    """Set W up; the sockets every gateway needs: TPROXY TCP and UDP, DNS over UDP and TCP."""
+def _bar_namespace() -> dict[str, socket.socket]:
+    """Set W up; the sockets every gateway needs by name: TPROXY TCP and UDP, DNS over UDP and TCP
+    (and TPROXY TCP and UDP for IPv6, where the kernel has it)."""
     _run("ip", "link", "set", "lo", "up")
     for address in (RESOLVER_ADDRESS, SOURCE_ADDRESS):
         _run("ip", "addr", "replace", f"{address}/32", "dev", "lo")
@@ -197,7 +246,18 @@ def _bar_namespace() -> list[socket.socket]:
     dns_tcp.bind((RESOLVER_ADDRESS, 53))
     dns_tcp.listen(128)
     _run("nft", "-f", "-", stdin=_rules(tcp.getsockname()[1], udp.getsockname()[1]))
-    return [tcp, udp, dns_udp, dns_tcp]
+    return {"tcp": tcp, "udp": udp, "dns_udp": dns_udp, "dns_tcp": dns_tcp, **_bar_ipv6()}
+
+
+def _bar_ipv6() -> dict[str, socket.socket]:
+    """IPv6 is never routed out; it is caught too, only so each attempt is refused and logged."""
+    if not os.path.exists("/proc/net/if_inet6"):
+        return {}  # no IPv6 in this kernel: nothing to catch
+    _run("ip", "-6", "route", "replace", "local", "default", "dev", "lo")
+    tcp6 = _transparent(socket.SOCK_STREAM, "::1", 0)
+    udp6 = _transparent(socket.SOCK_DGRAM, "::1", 0)
+    _run("nft", "-f", "-", stdin=_rules6(tcp6.getsockname()[1], udp6.getsockname()[1]))
+    return {"tcp6": tcp6, "udp6": udp6}
 
 
 def _make(request: dict[str, Any]) -> socket.socket:
@@ -234,12 +294,14 @@ def main(argv: list[str]) -> int:
     channel = socket.socket(fileno=fd)
     try:
         _join_namespaces(pid)
+        _keep_capabilities_across_exec()
         ready = _bar_namespace()
     except OSError as exc:
         channel.sendall(json.dumps({"error": _message(exc), "errno": exc.errno or 0}).encode())
         return 1
-    socket.send_fds(channel, [b'{"ready": true}'], [sock.fileno() for sock in ready])
-    for sock in ready:
+    names = list(ready)
+    socket.send_fds(channel, [json.dumps({"ready": names}).encode()], [ready[name].fileno() for name in names])
+    for sock in ready.values():
         sock.close()
     _serve(channel)
     return 0
