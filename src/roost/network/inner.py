@@ -12,6 +12,16 @@ namespace, so no root is needed), and sets W up once:
   addresses, hands every other TCP and UDP packet to two transparent
   sockets (TPROXY), and drops the rest (ICMP, other protocols).
 
+A namespace holding a link named GUEST_LINK (`tap0`: a Firecracker VMM's
+namespace) has its workspace behind that link rather than inside: the guest
+is SOURCE_ADDRESS on the far side of the TAP, with RESOLVER_ADDRESS as its
+gateway. There SOURCE_ADDRESS is routed out of the TAP (a /32 in the local
+table, which beats `local default`) instead of sitting on lo, packets from
+the TAP are caught by the same prerouting chain, and on the TAP the
+namespace's own addresses take only DNS (and replies to connections the
+helper opened to the guest for published ports, which go to SOURCE_ADDRESS
+instead of 127.0.0.1).
+
 Then it serves the gateway: each request names a socket to make inside W
 and the answer carries it (SCM_RIGHTS). The gateway holds those sockets
 and does all deciding and connecting from the host's namespace. Root inside
@@ -39,6 +49,8 @@ import threading
 from typing import Any
 
 __all__ = [
+    "GUEST_LINK",
+    "GUEST_PREFIX",
     "RESOLVER_ADDRESS",
     "SOURCE_ADDRESS",
     "SocketFactory",
@@ -47,6 +59,9 @@ __all__ = [
 
 RESOLVER_ADDRESS = "100.96.0.1"
 SOURCE_ADDRESS = "100.96.0.2"
+# A guest behind a TAP: SOURCE_ADDRESS/GUEST_PREFIX on its side, RESOLVER_ADDRESS its gateway.
+GUEST_LINK = "tap0"
+GUEST_PREFIX = 30
 # Linux constants the socket module does not name.
 IP_TRANSPARENT = 19
 IP_RECVORIGDSTADDR = 20
@@ -186,19 +201,32 @@ def _run(*command: str, stdin: str | None = None) -> None:
         raise OSError(0, f"{' '.join(command)}: {result.stderr.strip() or result.returncode}")
 
 
-def _rules(tcp_port: int, udp_port: int) -> str:
+def _rules(tcp_port: int, udp_port: int, guest_link: str | None) -> str:
     return f"""table ip {_TABLE} {{}}
 delete table ip {_TABLE}
 table ip {_TABLE} {{
     chain prerouting {{
         type filter hook prerouting priority mangle; policy accept;
-        ip daddr {{ 127.0.0.0/8, {RESOLVER_ADDRESS}, {SOURCE_ADDRESS} }} accept
+{_guest_link_rules(guest_link)}        ip daddr {{ 127.0.0.0/8, {RESOLVER_ADDRESS}, {SOURCE_ADDRESS} }} accept
         meta l4proto tcp tproxy to 127.0.0.1:{tcp_port} accept
         meta l4proto udp tproxy to 127.0.0.1:{udp_port} accept
         drop
     }}
 }}
 """
+
+
+def _guest_link_rules(guest_link: str | None) -> str:
+    """From the guest's link, the namespace's own addresses take DNS and replies to connections
+    the helper opened (published ports), never a new connection to anything else."""
+    if guest_link is None:
+        return ""
+    link = f'iifname "{guest_link}" ip daddr'
+    return (
+        f"        {link} {RESOLVER_ADDRESS} meta l4proto {{ tcp, udp }} th dport 53 accept\n"
+        f"        {link} {RESOLVER_ADDRESS} tcp flags & (syn | ack) != syn accept\n"
+        f"        {link} {{ 127.0.0.0/8, {RESOLVER_ADDRESS}, {SOURCE_ADDRESS} }} drop\n"
+    )
 
 
 def _rules6(tcp_port: int, udp_port: int) -> str:
@@ -230,13 +258,33 @@ def _transparent(kind: int, address: str, port: int) -> socket.socket:
     return sock
 
 
-def _bar_namespace() -> dict[str, socket.socket]:
+def _guest_link() -> str | None:
+    """GUEST_LINK when this namespace has it (the workspace is a guest behind it), else None."""
+    try:
+        socket.if_nametoindex(GUEST_LINK)
+    except OSError:
+        return None
+    return GUEST_LINK
+
+
+def _address_namespace(guest_link: str | None) -> None:
+    """Every destination local; the workspace's own address on lo, or behind its guest link."""
+    _run("ip", "link", "set", "lo", "up")
+    _run("ip", "addr", "replace", f"{RESOLVER_ADDRESS}/32", "dev", "lo")
+    if guest_link is None:
+        _run("ip", "addr", "replace", f"{SOURCE_ADDRESS}/32", "dev", "lo")
+        _run("ip", "route", "replace", "local", "default", "dev", "lo", "src", SOURCE_ADDRESS)
+        return
+    _run("ip", "link", "set", guest_link, "up")
+    _run("ip", "route", "replace", "local", "default", "dev", "lo", "src", RESOLVER_ADDRESS)
+    route = ("ip", "route", "replace", f"{SOURCE_ADDRESS}/32", "dev", guest_link, "src", RESOLVER_ADDRESS)
+    _run(*route, "table", "local")
+
+
+def _bar_namespace(guest_link: str | None) -> dict[str, socket.socket]:
     """Set W up; the sockets every gateway needs by name: TPROXY TCP and UDP, DNS over UDP and TCP
     (and TPROXY TCP and UDP for IPv6, where the kernel has it)."""
-    _run("ip", "link", "set", "lo", "up")
-    for address in (RESOLVER_ADDRESS, SOURCE_ADDRESS):
-        _run("ip", "addr", "replace", f"{address}/32", "dev", "lo")
-    _run("ip", "route", "replace", "local", "default", "dev", "lo", "src", SOURCE_ADDRESS)
+    _address_namespace(guest_link)
     tcp = _transparent(socket.SOCK_STREAM, "127.0.0.1", 0)
     udp = _transparent(socket.SOCK_DGRAM, "127.0.0.1", 0)
     dns_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
@@ -245,7 +293,7 @@ def _bar_namespace() -> dict[str, socket.socket]:
     dns_tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     dns_tcp.bind((RESOLVER_ADDRESS, 53))
     dns_tcp.listen(128)
-    _run("nft", "-f", "-", stdin=_rules(tcp.getsockname()[1], udp.getsockname()[1]))
+    _run("nft", "-f", "-", stdin=_rules(tcp.getsockname()[1], udp.getsockname()[1], guest_link))
     return {"tcp": tcp, "udp": udp, "dns_udp": dns_udp, "dns_tcp": dns_tcp, **_bar_ipv6()}
 
 
@@ -260,24 +308,24 @@ def _bar_ipv6() -> dict[str, socket.socket]:
     return {"tcp6": tcp6, "udp6": udp6}
 
 
-def _make(request: dict[str, Any]) -> socket.socket:
+def _make(request: dict[str, Any], workspace_host: str) -> socket.socket:
     op = request.get("op")
     if op == "udp_reply":  # sends replies from the flow's original destination
         return _transparent(socket.SOCK_DGRAM, str(request["address"]), int(request["port"]))
-    if op == "connect":  # a published port: the workspace's own loopback
+    if op == "connect":  # a published port: the workspace's own loopback, or its guest
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-        sock.connect_ex(("127.0.0.1", int(request["port"])))
+        sock.connect_ex((workspace_host, int(request["port"])))
         return sock
     raise OSError(0, f"unknown request {op!r}")
 
 
-def _serve(channel: socket.socket) -> None:
+def _serve(channel: socket.socket, workspace_host: str) -> None:
     while True:
         data = channel.recv(_MESSAGE_BYTES)
         if not data:
             return
         try:
-            sock = _make(json.loads(data))
+            sock = _make(json.loads(data), workspace_host)
         except (OSError, ValueError, KeyError) as exc:
             channel.sendall(json.dumps({"error": _message(exc), "errno": getattr(exc, "errno", 0) or 0}).encode())
             continue
@@ -295,7 +343,8 @@ def main(argv: list[str]) -> int:
     try:
         _join_namespaces(pid)
         _keep_capabilities_across_exec()
-        ready = _bar_namespace()
+        guest_link = _guest_link()
+        ready = _bar_namespace(guest_link)
     except OSError as exc:
         channel.sendall(json.dumps({"error": _message(exc), "errno": exc.errno or 0}).encode())
         return 1
@@ -303,7 +352,7 @@ def main(argv: list[str]) -> int:
     socket.send_fds(channel, [json.dumps({"ready": names}).encode()], [ready[name].fileno() for name in names])
     for sock in ready.values():
         sock.close()
-    _serve(channel)
+    _serve(channel, "127.0.0.1" if guest_link is None else SOURCE_ADDRESS)
     return 0
 
 
