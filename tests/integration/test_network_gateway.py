@@ -306,6 +306,19 @@ def test_ports_change_live_and_a_taken_port_is_port_in_use_with_nothing_changed(
         taken.close()
 
 
+def test_a_held_host_port_can_be_led_to_another_guest_port_live(workspace: StartWorkspace) -> None:
+    ws = workspace(parse_policy("off"), ["0:8000"])
+    (before,) = ws.boot.ports
+    ws.set(parse_policy("off"), [f"{before.host_port}:9000"])  # its own port: not "in use"
+    assert [(p.host_port, p.guest_port) for p in ws.boot.ports] == [(before.host_port, 9000)]
+    server = _serve_inside(ws, 9000)
+    try:
+        assert _get("127.0.0.1", before.host_port).startswith(b"HTTP/1.0 200")
+    finally:
+        server.kill()
+        server.wait()
+
+
 def _inner_helpers(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
