@@ -89,7 +89,7 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     backend = engine.backend(record)
     rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
     spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs)
-    gateway.reserve([port for port, _ in record.ports])
+    gateway.reserve_at_start(record)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)
     try:
