@@ -230,10 +230,11 @@ def _terminate(pid: int, started_at: str) -> None:
     deadline = time.monotonic() + _STOP_SECONDS
     while process_start_time(pid) == started_at and time.monotonic() < deadline:
         time.sleep(0.01)
-    killed = process_start_time(pid) == started_at
-    if killed:
+    if process_start_time(pid) == started_at:
         os.kill(pid, signal.SIGKILL)
-    _reap(pid, block=killed)
+    # Gone or a zombie by now, or killed: when it is our child, wait for its last threads to exit
+    # (a zombie leader is not reapable until they have; a non-blocking wait could leave it behind).
+    _reap(pid, block=True)
 
 
 def _stop_stale(net_dir: Path) -> None:

@@ -180,7 +180,7 @@ class Interceptor:
                 known = set(self.book.names_for(address))
                 rewriter = self._rewriter(substitutions, address, port, lambda host: host if host in known else None)
                 _pump((_Plain(client), _Plain(upstream)), rewriter, first)
-        except (OSError, ssl.SSLError, ValueError):
+        except Exception:  # whatever it was, no traceback (which could quote a request) is logged
             _reset(client)  # e.g. the real server's certificate did not verify: the client is refused
         finally:
             client.close()

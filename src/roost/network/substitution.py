@@ -43,7 +43,8 @@ class Substitution:
             )
         if not self.hosts:
             raise InvalidArgument(
-                f"secret {self.name} names no host to send it to", hint="give it one: --secret-host NAME=HOST"
+                f"secret {self.name} names no host to send it to",
+                hint="name at least one host the secret may be sent to",
             )
         for host in self.hosts:
             _destination(host)  # raises on a bad name
