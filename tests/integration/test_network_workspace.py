@@ -236,7 +236,8 @@ def _links_and_namespaces() -> set[str]:
     """Every link and named namespace of the host but the test labs' own (tests running beside this one make them)."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
     names = {line.split(": ")[1].split("@")[0] for line in links if ": " in line}
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()
+    namespaces = [line.split()[0] for line in listed if line.strip()]  # a line may end in "(id: N)"
     found = names | {f"netns:{name}" for name in namespaces}
     return {name for name in found if not name.startswith((LINK_PREFIX, f"netns:{NAME_PREFIX}"))}
 
