@@ -6,6 +6,9 @@ JSON is a list of steps; the output is one JSON list of their results:
 - `["http", ADDRESS, PORT, HOST]` -> the body of GET / with that Host, or "refused";
 - `["https", ADDRESS, NAME, CA_FILE]` -> the body of GET / over TLS with SNI NAME, or "refused";
 - `["resolve_tcp", NAME]` -> the same over DNS's TCP transport;
+- `["echo", ADDRESS, PORT, NAME, CA_FILE, REQUESTS]` -> what the test host's /echo received for each
+  of REQUESTS (`[METHOD, HEADERS, BODY]`) on one kept-alive connection (TLS with SNI NAME when CA_FILE
+  is given, else plain HTTP with Host NAME), or "refused";
 - `["udp", ADDRESS, PORT, TEXT]` -> the echoed text, or "timeout";
 - `["udp_twice", ADDRESS, PORT, TEXT, PAUSE]` -> two such exchanges from one socket, PAUSE s apart;
 - `["connect_ms", ADDRESS, PORT, COUNT]` -> connection setup times in ms (connect + one HTTP exchange);
@@ -19,6 +22,7 @@ import socket
 import ssl
 import sys
 import time
+from http.client import HTTPConnection
 from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
@@ -61,6 +65,24 @@ def https(address: str, name: str, ca_file: str) -> str:
             return _exchange(sock, name)
     except OSError:
         return "refused"
+
+
+def echo(address: str, port: int, name: str, ca_file: str | None, requests: list[list[Any]]) -> Any:
+    connection = HTTPConnection(address, port, timeout=5)
+    try:
+        raw = socket.create_connection((address, port), timeout=5)
+        if ca_file:
+            raw = ssl.create_default_context(cafile=ca_file).wrap_socket(raw, server_hostname=name)
+        connection.sock = raw
+        answers = []
+        for method, headers, body in requests:
+            connection.request(method, "/echo", body=body or None, headers={"Host": name, **headers})
+            answers.append(json.loads(connection.getresponse().read()))
+        return answers
+    except OSError:
+        return "refused"
+    finally:
+        connection.close()
 
 
 def udp(address: str, port: int, text: str) -> str:
@@ -122,6 +144,7 @@ STEPS = {
     "udp_twice": udp_twice,
     "http": http,
     "https": https,
+    "echo": echo,
     "udp": udp,
     "connect_ms": connect_ms,
     "download": download,

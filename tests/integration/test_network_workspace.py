@@ -252,7 +252,8 @@ def _links_and_namespaces() -> set[str]:
     """Every link and named namespace of the host but the test labs' own (tests running beside this one make them)."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
     names = {line.split(": ")[1].split("@")[0] for line in links if ": " in line}
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()
+    namespaces = [line.split()[0] for line in listed if line.strip()]  # a line may end in "(id: N)"
     found = names | {f"netns:{name}" for name in namespaces}
     return {name for name in found if not name.startswith((LINK_PREFIX, f"netns:{NAME_PREFIX}"))}
 
@@ -320,3 +321,41 @@ def test_a_gateway_that_died_shows_as_gone_and_setting_the_network_starts_a_new_
         again = ws.network.set()  # nothing changed but the gateway
         assert again.enforced and _gateway_pid(ws) != gateway
         assert _run(ws, ["http", "web.test", "web.test"]) == ["host=web.test"]
+
+
+TRUSTING_CLIENT = r"""
+import json, os, sys, urllib.request
+request = urllib.request.Request("https://allowed.test/echo", headers={"Authorization": "Bearer " + sys.argv[1]})
+with urllib.request.urlopen(request, timeout=10) as answer:  # the default trust store, nothing given
+    echoed = json.loads(answer.read())
+with open("/etc/ssl/certs/ca-certificates.crt") as bundle:
+    last = bundle.read().rsplit("-----BEGIN CERTIFICATE-----", 1)[1]
+print(json.dumps({"authorization": echoed["authorization"], "ssl_cert_file": os.environ.get("SSL_CERT_FILE"),
+                  "bundle_tail": last, "environment": dict(os.environ)}))
+"""
+
+
+def test_a_sandbox_trusts_its_workspace_ca_so_a_default_client_carries_a_proxy_secret(
+    roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.network import Substitution
+    from roost.network.attachment import NetworkBoot, update
+    from roost.network.authority import CA_CERT_NAME
+    from roost.network.intercept import UPSTREAM_CA_VARIABLE
+
+    monkeypatch.setenv(UPSTREAM_CA_VARIABLE, str(test_host.cert))  # before create: its gateway inherits it
+    value = os.urandom(12).hex()
+    token = Substitution("API_TOKEN", "roost-secret-0123abcd0123", value.encode(), ("allowed.test",))
+    with roost.create_workspace("debian:12", network_policy="egress") as ws:
+        store = roost._engine.store  # the workspace layer's part until secrets attach it (issue 15): driven directly
+        net_dir = store.dir(ws.id) / "network"
+        boot = NetworkBoot.from_json(store.load(ws.id).network or {})
+        update(net_dir, boot, boot.policy, [], substitutions=[token])
+        result = ws.exec(["python3", "-c", TRUSTING_CLIENT, token.placeholder], timeout=60)
+        assert result.exit_code == 0, result.stderr
+        seen = json.loads(result.stdout)
+        ca_pem = (net_dir / CA_CERT_NAME).read_text()
+    assert seen["authorization"] == f"Bearer {value}"
+    assert seen["ssl_cert_file"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert ca_pem.rsplit("-----BEGIN CERTIFICATE-----", 1)[1] == seen["bundle_tail"]
+    assert value not in json.dumps(seen["environment"])

@@ -63,6 +63,9 @@ class CreateSpec:
     network_policy: str = "off"  # the policy's mode (`NetworkPolicy.mode`)
     rootfs: str | None = None
     guest_image: GuestBootImage | None = None
+    # The workspace's CA (PEM) for its trust store, when it has a network: proxy-mode secrets are
+    # put in place by roost's gateway inside TLS it ends with a certificate this CA signed.
+    trusted_ca: bytes | None = None
 
 
 BootT = TypeVar("BootT")

@@ -8,6 +8,9 @@ host's loopback.
 
 - `policy`, `presets`: what may be reached (plain values, shared by the faces and the gateway);
 - `attachment`: the calls the workspace layer makes (attach, update, detach, read_decisions);
+- `substitution` (`Substitution`: a proxy-mode secret), `authority` (the
+  workspace's CA), `intercept` and `rewrite`: proxy secrets put in place
+  of their placeholders on the way out;
 - `gateway`: the gateway process; `inner`: the helper that bars the
   workspace's namespace and makes sockets inside it;
 - `decisions` (pure verdicts), `sniff` (TLS SNI / HTTP Host), `resolver`
@@ -15,5 +18,9 @@ host's loopback.
   `decision_log`, `control`, `accepting`: the gateway's parts.
 
 This package imports only roost.errors, roost.store.atomic, the standard
-library and dnslib; nothing above it (workspace, SDK, faces).
+library, dnslib and cryptography; nothing above it (workspace, SDK, faces).
 """
+
+from roost.network.substitution import Substitution
+
+__all__ = ["Substitution"]

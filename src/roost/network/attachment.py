@@ -4,17 +4,20 @@ The calls the workspace layer makes, whatever the backend:
 
 - `network_available()`: whether this host can enforce policies at all;
 - `ensure_ports_free(ports)`: PortInUse before anything starts;
-- `attach(net_dir, namespace_pid, policy, ports)`: start the gateway for
-  the namespaces of `namespace_pid` (a process inside the workspace), once
-  it serves; the `NetworkBoot` to keep in the workspace's record;
-- `update(...)`: a new policy and ports, live; `detach(...)`: stop it;
+- `attach(net_dir, namespace_pid, policy, ports, substitutions=())`: start
+  the gateway for the namespaces of `namespace_pid` (a process inside the
+  workspace), once it serves; the `NetworkBoot` to keep in the workspace's record;
+- `update(...)`: a new policy and ports (and proxy secrets), live; `detach(...)`: stop it;
 - `read_decisions(...)`: the decision log.
 
 NET_DIR (the workspace's network state, outside /workspace) is made 0700;
-it holds gateway.json, control.sock, the decision log and gateway.log.
+it holds gateway.json, control.sock, the decision log, gateway.log and
+the workspace's CA (`authority`). Proxy secrets (`Substitution`) go to the
+gateway over its control socket only: never into gateway.json, its argv or
+its environment, so only its memory holds their values.
 
 Imports: roost.errors, roost.network.control, decision_log, inner,
-netdir, policy, published, roost.store.atomic and the standard library
+netdir, policy, published, substitution, roost.store.atomic and the standard library
 (not the gateway's own parts: it runs them in a process of its own).
 """
 
@@ -40,6 +43,7 @@ from roost.network.inner import RESOLVER_ADDRESS
 from roost.network.netdir import CONFIG_NAME, GATEWAY_LOG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import BoundPort, bind_published
+from roost.network.substitution import Substitution, substitutions_to_wire
 from roost.store.atomic import write_atomic
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "BoundPort",
     "Decision",
     "NetworkBoot",
+    "Substitution",
     "attach",
     "detach",
     "ensure_ports_free",
@@ -134,12 +139,19 @@ def ensure_ports_free(ports: Sequence[PublishedPort]) -> None:
             bind_published(port).close()
 
 
-def attach(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> NetworkBoot:
+def attach(
+    net_dir: Path,
+    namespace_pid: int,
+    policy: NetworkPolicy,
+    ports: Sequence[PortRequest],
+    substitutions: Sequence[Substitution] = (),
+) -> NetworkBoot:
     """Start the gateway for the workspace whose process is `namespace_pid`; returns once it serves.
 
     The gateway lives as long as that process (checked by pid and start
     time): a workspace restarted with a new one needs `attach` again. A
     gateway still serving `net_dir` from before is stopped first.
+    `substitutions` are the workspace's proxy secrets (sent once it serves).
 
     Raises:
         PortInUse: a host port is taken.
@@ -169,11 +181,24 @@ def attach(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequ
         kind: type[RoostError] = PortInUse if answer.get("code") == "port_in_use" else NetworkError
         raise kind(str(answer.get("message", "the network gateway did not start")), hint=answer.get("hint") or None)
     started = process_start_time(process.pid) or ""
+    if substitutions:
+        try:
+            _send_substitutions(net_dir, substitutions)
+        except RoostError:
+            _terminate(process.pid, started)
+            raise
     return NetworkBoot(process.pid, started, policy, tuple(BoundPort.from_json(port) for port in answer["ports"]))
 
 
-def update(net_dir: Path, boot: NetworkBoot, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> NetworkBoot:
-    """Change a running gateway's policy and ports, live (connections on kept ports stay).
+def update(
+    net_dir: Path,
+    boot: NetworkBoot,
+    policy: NetworkPolicy,
+    ports: Sequence[PortRequest],
+    substitutions: Sequence[Substitution] | None = None,
+) -> NetworkBoot:
+    """Change a running gateway's policy and ports, live (connections on kept ports stay), and its
+    proxy secrets when `substitutions` is given (None keeps those it holds; () removes them all).
 
     Raises:
         PortInUse: a new host port is taken; nothing changed.
@@ -181,6 +206,8 @@ def update(net_dir: Path, boot: NetworkBoot, policy: NetworkPolicy, ports: Seque
     """
     answer = ask(net_dir, {"op": "set", "policy": policy.to_json(), "ports": _ports_json(ports)})
     bound = tuple(BoundPort.from_json(port) for port in answer["ports"])
+    if substitutions is not None:
+        _send_substitutions(net_dir, substitutions)
     _write_config(net_dir, _configured_pid(net_dir), policy, ports)
     return NetworkBoot(boot.gateway_pid, boot.started_at, policy, bound)
 
@@ -203,10 +230,11 @@ def _terminate(pid: int, started_at: str) -> None:
     deadline = time.monotonic() + _STOP_SECONDS
     while process_start_time(pid) == started_at and time.monotonic() < deadline:
         time.sleep(0.01)
-    killed = process_start_time(pid) == started_at
-    if killed:
+    if process_start_time(pid) == started_at:
         os.kill(pid, signal.SIGKILL)
-    _reap(pid, block=killed)
+    # Gone or a zombie by now, or killed: when it is our child, wait for its last threads to exit
+    # (a zombie leader is not reapable until they have; a non-blocking wait could leave it behind).
+    _reap(pid, block=True)
 
 
 def _stop_stale(net_dir: Path) -> None:
@@ -243,6 +271,10 @@ def _read_ready(fd: int, process: subprocess.Popen[bytes]) -> dict[str, Any]:
     except ValueError:
         answer = {"ok": False, "message": f"the network gateway failed to start (exit {process.wait()})"}
     return answer
+
+
+def _send_substitutions(net_dir: Path, substitutions: Sequence[Substitution]) -> None:
+    ask(net_dir, {"op": "secrets", "substitutions": substitutions_to_wire(substitutions)})
 
 
 def _write_config(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> None:

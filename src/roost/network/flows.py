@@ -6,7 +6,9 @@ judged by address (`decide_flow`); under `allowlist`, a flow admitted for a
 resolved name is also held to the TLS SNI or HTTP Host its first bytes
 name (`decide_server_name`). An admitted flow is connected from the host's
 namespace and relayed; a refused one is closed. Either way one decision is
-logged.
+logged. While proxy secrets are set, every admitted flow's first bytes are
+read, and one the `Interceptor` wants (HTTP, or TLS to a secret's host) is
+carried by it instead of spliced.
 
 UDP datagrams arrive on the transparent UDP socket with their original
 destination. The first datagram of a flow (client address, destination)
@@ -22,7 +24,7 @@ One workspace holds at most MAX_TCP_CONNECTIONS connections and
 MAX_UDP_FLOWS flows open at once; past that, new ones are refused and
 logged (`too_many_connections`, `too_many_flows`).
 
-Imports: roost.network.accepting, decision_log, decisions, inner, policy, relay,
+Imports: roost.network.accepting, decision_log, decisions, inner, intercept, policy, relay,
 sniff and the standard library.
 """
 
@@ -40,6 +42,7 @@ from roost.network.accepting import accept_each
 from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook, Verdict, decide_flow, decide_server_name
 from roost.network.inner import SocketFactory, original_destination
+from roost.network.intercept import Interceptor
 from roost.network.policy import NetworkPolicy
 from roost.network.relay import read_first_bytes, relay
 from roost.network.sniff import server_name
@@ -76,6 +79,10 @@ class FlowJudge:
     book: AddressBook
     log: DecisionLog
     host_address: Callable[[str], bool] = is_host_address
+    interceptor: Interceptor | None = None
+
+    def intercepting(self) -> bool:
+        return self.interceptor is not None and self.interceptor.active()
 
     def judge(self, address: str, port: int) -> Verdict:
         return decide_flow(self.policy(), self.book, address, port, self.host_address)
@@ -113,7 +120,7 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
     address, port = client.getsockname()[:2]
     verdict = judge.judge(address, port)
     first = b""
-    if verdict.allowed and verdict.reason == "allowed_name":
+    if verdict.allowed and (verdict.reason == "allowed_name" or judge.intercepting()):
         try:
             first = read_first_bytes(client, SNIFF_WAIT_SECONDS)
         except OSError:
@@ -125,6 +132,9 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
     judge.record(verdict, address, port, "tcp")
     if not verdict.allowed:
         _refuse(client)
+        return
+    if judge.interceptor is not None and judge.interceptor.wants(first):
+        judge.interceptor.carry(client, address, port, first)
         return
     try:
         upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)

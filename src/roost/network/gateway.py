@@ -8,14 +8,16 @@ until the workspace's process is gone:
 - DNS on RESOLVER_ADDRESS:53, UDP and TCP (`Resolver`);
 - the TPROXY'd TCP connections and UDP flows (`flows`);
 - published ports on the host's loopback (`PortTable`);
-- the control socket (`control`): live policy and port changes, status, stop.
+- the control socket (`control`): live policy and port changes, proxy
+  secrets (`{"op": "secrets"}`: held in this process's memory only), status, stop;
+- flows carrying proxy secrets' placeholders (`intercept`), rewritten.
 
 It writes one JSON line to READY_FD once it serves (`{"ok": true, "ports":
 [...]}`) or could not start (`{"ok": false, ...error}`), then closes it.
 Policy and ports are swapped whole, so a flow sees one policy or the next.
 
-Imports: roost.errors, roost.network.accepting, control, decision_log, decisions,
-flows, inner, netdir, policy, published, resolver, and the standard library.
+Imports: roost.errors, roost.network.accepting, authority, control, decision_log, decisions,
+flows, inner, intercept, netdir, policy, published, resolver, substitution, and the standard library.
 """
 
 from __future__ import annotations
@@ -32,15 +34,18 @@ from typing import Any
 
 from roost.errors import NetworkError, RoostError
 from roost.network.accepting import accept_each
+from roost.network.authority import Authority
 from roost.network.control import CONTROL_NAME, serve_control
 from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook
 from roost.network.flows import FlowJudge, serve_tcp, serve_udp
 from roost.network.inner import SocketFactory
+from roost.network.intercept import Interceptor
 from roost.network.netdir import CONFIG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import PortTable
 from roost.network.resolver import Resolver, read_exactly, upstream_resolvers
+from roost.network.substitution import substitutions_from_wire
 
 __all__ = ["CONFIG_NAME", "main", "process_start_time"]
 
@@ -68,10 +73,11 @@ class Gateway:
         self.sockets = sockets
         self.ports = PortTable(self.factory)
         self.resolver = Resolver(lambda: self.policy, self.book, self.log, upstream_resolvers())
+        self.interceptor = Interceptor(lambda: Authority.load_or_create(net_dir), self.book, self.log)
 
     def serve(self) -> None:
         """Start every server thread (returns at once)."""
-        judge = FlowJudge(lambda: self.policy, self.book, self.log)
+        judge = FlowJudge(lambda: self.policy, self.book, self.log, interceptor=self.interceptor)
         for name, sock in self.sockets.items():
             if name.startswith("tcp"):
                 threading.Thread(target=serve_tcp, args=(sock, judge), daemon=True).start()
@@ -92,6 +98,9 @@ class Gateway:
             ports = self.ports.apply(parse_ports(request.get("ports", [])))
             self.policy = policy
             return {"ports": [port.to_json() for port in ports]}
+        if op == "secrets":
+            self.interceptor.substitutions = substitutions_from_wire(request.get("substitutions", []))
+            return {"secrets": len(self.interceptor.substitutions)}
         if op == "stop":
             self.stopping.set()
             return {}

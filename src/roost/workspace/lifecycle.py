@@ -137,7 +137,10 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             owner = engine.store.claim_owner(ws_id)
             with engine.store.lock(ws_id):
                 engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key, network))
-        spec = CreateSpec(ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image)
+        trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
+        spec = CreateSpec(
+            ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image, trusted_ca
+        )
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))

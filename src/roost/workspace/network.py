@@ -7,7 +7,7 @@ policy and published ports; its state lives in `<ws_dir>/network` (0700, outside
 /workspace). The workspace's record keeps the policy and ports asked for, and the running
 gateway's own record (`network`). Callers hold the workspace's lock where a function says so.
 
-Imports: errors, models, network (attachment, lazily; policy), store (records, states), workspace siblings.
+Imports: errors, models, network (attachment and authority, lazily; policy), store (records, states), workspace siblings.
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ def gateway_of(record: WorkspaceRecord) -> NetworkBoot | None:
         return NetworkBoot.from_json(record.network)
     except (RoostError, ValueError, TypeError, KeyError):
         return None
+
+
+def trusted_ca(engine: Engine, ws_id: str, policy: NetworkPolicy) -> bytes | None:
+    """The workspace's CA certificate (made at first use, kept in its network dir) for its trust
+    store when it has a network to reach (proxy-mode secrets need it); else None."""
+    if policy.mode == "off":
+        return None
+    from roost.network.authority import workspace_ca_pem
+
+    return workspace_ca_pem(gateway_dir(engine, ws_id))
 
 
 def _wanted(policy: NetworkPolicy, ports: Sequence[PortRequest]) -> bool:
