@@ -101,6 +101,19 @@ def test_an_allowed_address_asked_for_a_foreign_name_is_refused(workspace: Start
     ]
 
 
+def test_a_request_that_pauses_after_its_first_byte_is_still_held_to_its_name(
+    workspace: StartWorkspace, test_host: LabHost
+) -> None:
+    ws = workspace(parse_policy("allowlist", ["allowed.test"]))
+    results = ws.workspace.run(
+        ["resolve", "allowed.test"],
+        ["http_paused", test_host.address, 80, "other.test", 0.6],  # past the gateway's wait for a name
+        ["http_paused", test_host.address, 80, "allowed.test", 0.6],
+    )
+    assert results == [[test_host.address], "refused", "refused"]
+    assert ws.decisions("tcp") == [("allowed.test", 80, "denied", "sni_missing")] * 2
+
+
 def test_a_policy_change_takes_effect_live_in_the_same_gateway(workspace: StartWorkspace, test_host: LabHost) -> None:
     ws = workspace(parse_policy("egress"))
     pid = ws.boot.gateway_pid
