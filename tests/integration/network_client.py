@@ -9,6 +9,11 @@ JSON is a list of steps; the output is one JSON list of their results:
 - `["echo", ADDRESS, PORT, NAME, CA_FILE, REQUESTS]` -> what the test host's /echo received for each
   of REQUESTS (`[METHOD, HEADERS, BODY]`) on one kept-alive connection (TLS with SNI NAME when CA_FILE
   is given, else plain HTTP with Host NAME), or "refused";
+- `["http_paused", ADDRESS, PORT, HOST, PAUSE]` -> as "http", the request's first byte sent alone,
+  PAUSE s before the rest;
+- `["http_silent", ADDRESS, PORT, HOST, PAUSE]` -> as "http", after PAUSE s connected and silent;
+- `["listen_first", ADDRESS, PORT, COUNT]` -> how many bytes (up to COUNT) the server sent to a client
+  that sends nothing, or "refused";
 - `["udp", ADDRESS, PORT, TEXT]` -> the echoed text, or "timeout";
 - `["udp_twice", ADDRESS, PORT, TEXT, PAUSE]` -> two such exchanges from one socket, PAUSE s apart;
 - `["connect_ms", ADDRESS, PORT, COUNT]` -> connection setup times in ms (connect + one HTTP exchange);
@@ -69,6 +74,33 @@ def http_paused(address: str, port: int, host: str, pause: float) -> str:
     except OSError:
         return "refused"
     return data.split(b"\r\n\r\n", 1)[1].decode() if data else "refused"
+
+
+def http_silent(address: str, port: int, host: str, pause: float) -> str:
+    """An HTTP request sent after `pause` seconds of silence on the open connection."""
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    try:
+        with socket.create_connection((address, port), timeout=5) as sock:
+            time.sleep(pause)
+            sock.sendall(request)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return "refused"
+    return data.split(b"\r\n\r\n", 1)[1].decode() if data else "refused"
+
+
+def listen_first(address: str, port: int, count: int) -> int | str:
+    """Bytes a server that speaks first sends to a client that says nothing (up to `count`)."""
+    received = 0
+    try:
+        with socket.create_connection((address, port), timeout=5) as sock:
+            while received < count and (chunk := sock.recv(min(65536, count - received))):
+                received += len(chunk)
+    except OSError:
+        return "refused"
+    return received
 
 
 def https(address: str, name: str, ca_file: str) -> str:
@@ -160,6 +192,8 @@ STEPS = {
     "udp_twice": udp_twice,
     "http": http,
     "http_paused": http_paused,
+    "http_silent": http_silent,
+    "listen_first": listen_first,
     "https": https,
     "echo": echo,
     "udp": udp,

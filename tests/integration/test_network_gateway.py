@@ -110,8 +110,29 @@ def test_a_request_that_pauses_after_its_first_byte_is_still_held_to_its_name(
         ["http_paused", test_host.address, 80, "other.test", 0.6],  # past the gateway's wait for a name
         ["http_paused", test_host.address, 80, "allowed.test", 0.6],
     )
-    assert results == [[test_host.address], "refused", "refused"]
-    assert ws.decisions("tcp") == [("allowed.test", 80, "denied", "sni_missing")] * 2
+    assert results == [[test_host.address], "refused", "host=allowed.test"]
+    assert ws.decisions("tcp") == [
+        ("other.test", 80, "denied", "sni_mismatch"),
+        ("allowed.test", 80, "allowed", "allowed_name"),
+    ]
+
+
+def test_a_client_that_says_nothing_first_hears_its_server_and_is_still_held_to_its_name(
+    workspace: StartWorkspace, test_host: LabHost
+) -> None:
+    ws = workspace(parse_policy("allowlist", ["allowed.test"]))
+    results = ws.workspace.run(
+        ["resolve", "allowed.test"],
+        ["listen_first", test_host.address, 5002, 65536],  # a server that speaks first is heard at once
+        ["http_silent", test_host.address, 80, "other.test", 0.6],  # waiting out the sniff changes nothing
+        ["http_silent", test_host.address, 80, "allowed.test", 0.6],
+    )
+    assert results == [[test_host.address], 65536, "refused", "host=allowed.test"]
+    assert ws.decisions("tcp") == [
+        ("allowed.test", 5002, "allowed", "allowed_name"),
+        ("other.test", 80, "denied", "sni_mismatch"),
+        ("allowed.test", 80, "allowed", "allowed_name"),
+    ]
 
 
 def test_a_policy_change_takes_effect_live_in_the_same_gateway(workspace: StartWorkspace, test_host: LabHost) -> None:

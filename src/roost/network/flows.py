@@ -4,8 +4,11 @@ Each TCP connection the workspace opens arrives on the transparent
 listener with its original destination as the local address. The flow is
 judged by address (`decide_flow`); under `allowlist`, a flow admitted for a
 resolved name is also held to the TLS SNI or HTTP Host its first bytes
-name (`decide_server_name`). An admitted flow is connected from the host's
-namespace and relayed; a refused one is closed. Either way one decision is
+name (`decide_server_name`), however late they come: a client that says
+nothing at first (server-speaks-first protocols) or pauses mid-request is
+connected, its server may speak, and its own bytes wait until their
+beginning has been judged. An admitted flow is connected from the host's
+namespace and relayed; a refused one is reset. Either way one decision is
 logged. While proxy secrets are set, every admitted flow's first bytes are
 read, and one the `Interceptor` wants (HTTP, or TLS to a secret's host) is
 carried by it instead of spliced.
@@ -31,7 +34,6 @@ sniff and the standard library.
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -44,7 +46,7 @@ from roost.network.decisions import AddressBook, Verdict, decide_flow, decide_se
 from roost.network.inner import SocketFactory, original_destination
 from roost.network.intercept import Interceptor
 from roost.network.policy import NetworkPolicy
-from roost.network.relay import read_first_bytes, relay
+from roost.network.relay import read_first_bytes, relay, relay_held, reset
 from roost.network.sniff import Named, server_name, unfinished
 
 __all__ = ["FlowJudge", "open_udp_flow", "serve_tcp", "serve_udp", "tcp_flow_in_slot"]
@@ -108,7 +110,7 @@ def tcp_flow_in_slot(client: socket.socket, *, judge: FlowJudge, slots: threadin
     if not slots.acquire(blocking=False):
         address, port = client.getsockname()[:2]
         judge.record(Verdict(False, "too_many_connections"), address, port, "tcp")
-        _refuse(client)
+        reset(client)
         return
     try:
         _tcp_flow(client, judge=judge)
@@ -126,30 +128,58 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
         except OSError:
             client.close()
             return
+        if verdict.reason == "allowed_name" and (not first or unfinished(first)):
+            _carry_held(client, address, port, verdict, first, judge)
+            return
         named = Named(None) if unfinished(first) else server_name(first)
         if named is not None:
             verdict = decide_server_name(judge.policy(), verdict, judge.book.names_for(address), named.name, port)
     judge.record(verdict, address, port, "tcp")
     if not verdict.allowed:
-        _refuse(client)
+        reset(client)
         return
     if judge.interceptor is not None and judge.interceptor.wants(first):
         judge.interceptor.carry(client, address, port, first)
         return
-    try:
-        upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
-    except OSError:
-        _refuse(client)  # the workspace sees what it would have seen connecting itself
+    upstream = _connect(address, port)
+    if upstream is None:
+        reset(client)  # the workspace sees what it would have seen connecting itself
         return
-    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     relay(client, upstream, first)
 
 
-def _refuse(client: socket.socket) -> None:
-    # A reset, not an orderly close: the client sees its connection refused, not an empty answer.
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
+def _carry_held(
+    client: socket.socket, address: str, port: int, verdict: Verdict, first: bytes, judge: FlowJudge
+) -> None:
+    """A flow admitted for a name whose client has not named a host yet: silent (as clients of
+    server-speaks-first protocols are) or paused mid-request. The server may speak; the client's
+    bytes wait until their beginning has been judged like any other's, however late it comes."""
+    upstream = _connect(address, port)
+    if upstream is None:
+        judge.record(verdict, address, port, "tcp")
+        reset(client)
+        return
+
+    def admit(data: bytes) -> bool:
+        named = Named(None) if unfinished(data) else server_name(data)
+        final = verdict
+        if named is not None:
+            final = decide_server_name(judge.policy(), verdict, judge.book.names_for(address), named.name, port)
+        judge.record(final, address, port, "tcp")
+        return final.allowed
+
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    relay_held(client, upstream, admit, first)
+
+
+def _connect(address: str, port: int) -> socket.socket | None:
+    try:
+        upstream = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
+    except OSError:
+        return None
+    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return upstream
 
 
 @dataclass
