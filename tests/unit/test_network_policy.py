@@ -170,3 +170,10 @@ def test_bad_published_ports_are_invalid_arguments(text: str, says: str) -> None
     with pytest.raises(InvalidArgument) as caught:
         parse_publish(text)
     assert says in caught.value.message
+
+
+@pytest.mark.parametrize("entry", ["::1", "2001:db8::/32", "[::1]:443"])
+def test_an_ipv6_entry_is_refused_saying_workspaces_have_no_ipv6(entry: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        parse_destinations(entry)
+    assert "IPv6" in refused.value.message and refused.value.hint

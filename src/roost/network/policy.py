@@ -127,6 +127,11 @@ def parse_destinations(text: str) -> tuple[Destination, ...]:
         InvalidArgument: unknown preset, malformed name or CIDR, port out of range.
     """
     entry = text.strip()
+    if entry.count(":") > 1 or entry.startswith("["):
+        raise InvalidArgument(
+            f"{text!r} looks like an IPv6 address: workspaces have no IPv6 egress",
+            hint="allow the host's name or its IPv4 address or network, e.g. 192.0.2.0/24",
+        )
     if entry.startswith("@"):
         hosts = PRESETS.get(entry[1:].lower())
         if hosts is None:
