@@ -42,7 +42,8 @@ def test_list_shows_names_modes_hosts_and_set_time_only(tmp_path: Path) -> None:
     store.set("A", b"other")
     listed = [entry.to_dict() for entry in store.list()]
     assert [entry["name"] for entry in listed] == ["A", "B"]
-    assert listed[1]["modes"] == ["env", "proxy"] and listed[1]["hosts"] == ["api.example.com", "*.example.org"]
+    assert list(listed[1]["modes"]) == ["env", "proxy"]
+    assert list(listed[1]["hosts"]) == ["api.example.com", "*.example.org"]
     assert all(set(entry) == {"name", "modes", "hosts", "set_at"} for entry in listed)
 
 

@@ -1,15 +1,15 @@
 """What the store knows of a secret besides its value, and the rules for names and modes.
 
-Imports: errors, roost.network.policy (host patterns) and the standard library only.
+Imports: errors, models, roost.network.policy (host patterns) and the standard library only.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from roost.errors import InvalidArgument, StorageError
+from roost.models import SecretInfo
 
 __all__ = [
     "DEFAULT_MODES",
@@ -27,20 +27,6 @@ MODES = ("env", "file", "proxy")
 DEFAULT_MODES = ("env", "file")
 SECRET_NAME_RULE = "a letter or '_', then up to 63 letters, digits or '_'"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-@dataclass(frozen=True)
-class SecretInfo:
-    """A stored secret as anyone may see it: its name, the modes it may be used in, the hosts a proxy
-    may send it to, and when it was set (never its value)."""
-
-    name: str
-    modes: tuple[str, ...]
-    hosts: tuple[str, ...]
-    set_at: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "modes": list(self.modes), "hosts": list(self.hosts), "set_at": self.set_at}
 
 
 def check_name(name: object) -> str:

@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from roost.errors import InvalidArgument, SecretNotFound
+from roost.errors import InvalidArgument, SecretNotFound, operator_remedy
 from roost.secrets.keys import key_source
 from roost.secrets.model import DEFAULT_MODES, SecretInfo, check_hosts, check_modes, check_name, store_corrupt
 from roost.store.atomic import write_atomic
 from roost.store.locks import file_lock
 
-__all__ = ["MAX_SECRET_BYTES", "SecretNotFound", "SecretStore"]
+__all__ = ["MAX_SECRET_BYTES", "SecretNotFound", "SecretStore", "not_found"]
 
 MAX_SECRET_BYTES = 64 * 1024
 _FORMAT = 1
@@ -37,7 +37,8 @@ _NONCE_BYTES = 12
 
 
 def not_found(name: str) -> SecretNotFound:
-    return SecretNotFound(f"no secret named {name!r}", hint=f"set it first: roost secret set {name}")
+    """The error for a name the store does not hold; only the host's operator can set one (never a model)."""
+    return SecretNotFound(f"no secret named {name!r}", remedy=operator_remedy("set it first", "secret_set", name))
 
 
 class SecretStore:

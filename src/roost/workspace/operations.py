@@ -9,6 +9,7 @@ Imports: arguments, models, protocol (the op messages), store, workspace sibling
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
+from roost.workspace.secrets import SecretUses, grants_for
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
 
@@ -71,6 +73,8 @@ class ExecSpec:
     timeout: float | None = None
     stdin: bytes | None = None
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
+    secret_env: SecretUses = ()
+    secret_files: SecretUses = ()
 
     def args(self) -> ExecArgs:
         """The agent's arguments, every one checked first.
@@ -109,6 +113,9 @@ def run_exec(
         RoostError: command_not_found, path errors, or the agent going away.
     """
     args = spec.args()
+    granted = grants_for(engine.home, record, spec.secret_env, spec.secret_files)
+    if granted:
+        args = dataclasses.replace(args, secrets=granted)
     captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
     # A caller who streams already has every byte: keep only what the
     # result and the history need, so large outputs flow at pipe speed.
@@ -162,6 +169,7 @@ def _log(
     """
     result = outcome or ExecOutcome()
     history = ExecHistory(engine.store.dir(record.id))
+    redactor = engine.redactor(record)
     try:
         with engine.store.lock(record.id):
             # The counter lives in the history (records of older roosts kept it themselves): no record rewrite.
@@ -170,7 +178,7 @@ def _log(
                 ExecRecord(
                     exec_id=exec_id,
                     started_at=started_at,
-                    command=spec.display(),
+                    command=spec.display() if redactor is None else redactor.redact_text(spec.display()),
                     cwd=spec.cwd or "/workspace",
                     exit_code=result.exit_code,
                     signal=result.signal,
@@ -267,7 +275,10 @@ def read_file(
         args = FileReadArgs(path=where, offset=start) if size is None else FileReadArgs(where, start, size)
     reply = engine.call(record, args)
     result = reply.result_as(FileReadResult)
-    return FileContent(path=result.path, size=result.size, offset=result.offset, data=reply.body, eof=result.eof)
+    data = reply.body
+    redactor = engine.redactor(record)  # here, not in the engine: the file's own length pages the reads
+    shown = data if redactor is None else redactor.redact(data)
+    return FileContent(result.path, result.size, result.offset, shown, result.eof, read_bytes=len(data))
 
 
 def write_file(

@@ -37,6 +37,7 @@ from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, publish_ports
 from roost.workspace.op_args import checked_args
 from roost.workspace.readiness import Readiness
+from roost.workspace.secrets import SecretUses, grants_for
 
 
 def service_info(state: ServiceState) -> ServiceInfo:
@@ -71,8 +72,13 @@ def start_service(
     ready: Readiness | None = None,
     restart: str = "no",
     publish: Sequence[str | int] | None = None,
+    secret_env: SecretUses = (),
+    secret_files: SecretUses = (),
 ) -> ServiceInfo:
     """Start a service once every argument is known to be good, and wait for its readiness.
+
+    `secret_env`/`secret_files` give it attached secrets (see `workspace.secrets`); the agent keeps them
+    in memory (and its tmpfs file) while a restart may need them.
 
     `publish` serves guest ports on the host's loopback under the service's name (see
     `workspace.network`) from once it has started until it is stopped.
@@ -101,6 +107,9 @@ def start_service(
             ready=(ready or Readiness()).to_probe(cwd),
             restart=restart,
         )
+    granted = grants_for(engine.home, record, secret_env, secret_files)
+    if granted:
+        args = dataclasses.replace(args, secrets=granted)
     ports = publish_ports(publish)
     if ports:
         check_supported(engine.backend(record), NetworkRequest(ports=ports))
