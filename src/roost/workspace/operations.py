@@ -121,10 +121,16 @@ def run_exec(
     # result and the history need, so large outputs flow at pipe speed.
     keep = spec.max_output_bytes if spec.max_output_bytes is not None else (HISTORY_CAP if on_output else None)
 
+    # Kept less than it was sent (the cap): compared with what was sent, not with the command's byte
+    # count, which redacted secrets make differ from what arrives.
+    cut = {"stdout": False, "stderr": False}
+
     def on_data(channel: str, data: bytes) -> None:
         buf = captured.get(channel)
-        if buf is not None and (keep is None or len(buf) < keep):
-            buf += data if keep is None else data[: keep - len(buf)]
+        if buf is not None:
+            room = len(data) if keep is None else max(0, keep - len(buf))
+            buf += data[:room]
+            cut[channel] = cut[channel] or room < len(data)
         if on_output is not None:
             on_output(channel, data)
 
@@ -145,8 +151,8 @@ def run_exec(
         stderr=captured["stderr"].decode("utf-8", errors="replace"),
         stdout_bytes=outcome.stdout_bytes,
         stderr_bytes=outcome.stderr_bytes,
-        stdout_truncated=len(captured["stdout"]) < outcome.stdout_bytes,
-        stderr_truncated=len(captured["stderr"]) < outcome.stderr_bytes,
+        stdout_truncated=outcome.stdout_truncated or cut["stdout"],
+        stderr_truncated=outcome.stderr_truncated or cut["stderr"],
         exec_id=exec_id,
         history_error=history_error,
     )

@@ -87,6 +87,7 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
         network_policy=args.network_policy,
         allow=args.allow_host,
         publish=args.publish,
+        secrets=args.secret,
         ephemeral=False,
         progress=progress,
     )
