@@ -19,9 +19,11 @@ from roost.mcp.toolkit import (
     EnvName,
     NetworkPolicyName,
     PublishList,
+    SecretAttachList,
     SeedPath,
     ToolGroup,
     WorkspaceRef,
+    secret_names,
 )
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
@@ -91,6 +93,7 @@ class WorkspaceTools(ToolGroup):
         network_policy: NetworkPolicyName = "off",
         allow: AllowList = None,
         publish: PublishList = None,
+        secrets: SecretAttachList = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
@@ -101,6 +104,7 @@ class WorkspaceTools(ToolGroup):
         """
 
         def work() -> dict[str, Any]:
+            self.context.allow_secrets(secret_names(secrets, ":"))
             seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
             workspace = self.context.roost.create_workspace(
                 env,
@@ -114,6 +118,7 @@ class WorkspaceTools(ToolGroup):
                 network_policy=network_policy,
                 allow=allow,
                 publish=publish,
+                secrets=secrets or (),
                 ephemeral=False,
             )
             return workspace_view(workspace.info())
