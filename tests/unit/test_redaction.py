@@ -8,7 +8,7 @@ import urllib.parse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roost.secrets.redaction import Redactor
+from roost.protocol.redaction import Redactor
 
 VALUE = b"s3cr3t/Val+ue?&=x"
 REDACTOR = Redactor({"TOKEN": VALUE})

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from roost.protocol import Code, OpError
 from roost.protocol.ops.secrets import SecretGrant
+from roost.protocol.redaction import Redactor, StreamRedactor
 
 __all__ = ["SECRET_FILES_ROOT", "ProcessSecrets"]
 
@@ -30,6 +31,8 @@ class ProcessSecrets:
     def __init__(self, grants: Sequence[SecretGrant], root: str = SECRET_FILES_ROOT) -> None:
         self.env: dict[str, str] = {}
         self.directory: str | None = None
+        # Kept only by a service's grants' owner, for its log redaction; gone with this object.
+        self._values = {grant.name: grant.raw() for grant in grants}
         try:
             for grant in grants:
                 if grant.mode == "env":
@@ -57,6 +60,11 @@ class ProcessSecrets:
         finally:
             os.close(fd)
         return path
+
+    def log_redactors(self) -> dict[str, StreamRedactor[bytes]]:
+        """A stream redactor of these secrets for each of a service's log streams (none: no secrets)."""
+        redactor = Redactor(self._values)
+        return {stream: redactor.stream() for stream in ("stdout", "stderr")} if redactor.active else {}
 
     def merged(self, env: dict[str, str]) -> dict[str, str]:
         """`env` with the secrets' variables over it (a new dict: the agent's own is never touched)."""

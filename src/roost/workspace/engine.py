@@ -7,7 +7,7 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, protocol's op messages, rpc, secrets.redaction, store (records, states), workspace.recovery and
+Imports: backends, protocol's op messages, rpc, protocol.redaction, store (records, states), workspace.recovery and
 workspace.secrets, errors and the standard library.
 """
 
@@ -23,9 +23,9 @@ from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
 from roost.protocol import Op
 from roost.protocol.ops import Message
+from roost.protocol.redaction import ChannelRedactor, Redactor
 from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
-from roost.secrets.redaction import ChannelRedactor, Redactor
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery

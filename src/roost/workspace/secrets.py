@@ -25,9 +25,9 @@ from pathlib import Path
 from roost.errors import InvalidArgument, Remedy, SecretError, SecretNotFound
 from roost.protocol import OpError
 from roost.protocol.ops.secrets import SecretGrant, check_env_name, file_variable
+from roost.protocol.redaction import Redactor
 from roost.secrets.model import check_name
 from roost.secrets.placeholders import placeholder_for
-from roost.secrets.redaction import Redactor
 from roost.secrets.store import SecretStore, not_found
 from roost.store.records import WorkspaceRecord
 

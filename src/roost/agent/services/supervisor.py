@@ -42,6 +42,7 @@ from roost.agent.services.probes import attempt
 from roost.agent.system.clock import now_iso
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, OpError
+from roost.protocol.redaction import StreamRedactor
 
 LOG_LINES_ON_FAILURE = 20
 NO_PROBE_GRACE_S = 0.05
@@ -258,8 +259,16 @@ class ServiceSupervisor:
                 os.set_blocking(pipe.fileno(), False)
                 selector.register(pipe.fileno(), selectors.EVENT_READ, stream)
         linger_until: float | None = None
+        # The service's own secrets never reach its log files (a value split between reads too).
+        streams = run.granted.log_redactors() if run.granted is not None else {}
         while selector.get_map():
-            for key, _ in selector.select(0.1):
+            ready = selector.select(0.1)
+            if not ready and run.logs is not None:
+                # Quiet for a moment: what was held back to catch a split value goes out, so a log
+                # never waits for more output to show its last line.
+                for stream, redactor in streams.items():
+                    run.logs.write(stream, redactor.finish())
+            for key, _ in ready:
                 try:
                     data = os.read(int(key.fd), READ_CHUNK)
                 except BlockingIOError:
@@ -267,17 +276,26 @@ class ServiceSupervisor:
                 if not data:
                     selector.unregister(key.fd)
                 elif run.logs is not None:
-                    run.logs.write(str(key.data), data)
+                    self._log(run, str(key.data), data, streams)
             if linger_until is None and self._os.exited(proc):
                 linger_until = time.monotonic() + 0.2
             if linger_until is not None and time.monotonic() >= linger_until:
                 break  # descendants still hold the pipes; the service itself is gone
         selector.close()
+        for stream, redactor in streams.items():
+            if run.logs is not None:
+                run.logs.write(stream, redactor.finish())
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
         code = proc.wait()
         self._exited(run, proc, code)
+
+    @staticmethod
+    def _log(run: _Run, stream: str, data: bytes, redactors: dict[str, StreamRedactor[bytes]]) -> None:
+        assert run.logs is not None
+        redactor = redactors.get(stream)
+        run.logs.write(stream, data if redactor is None else redactor.feed(data))
 
     def _exited(self, run: _Run, proc: subprocess.Popen[bytes], code: int) -> None:
         exit_code, sig = exit_status(code)

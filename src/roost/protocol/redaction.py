@@ -11,7 +11,10 @@ A stream (exec output, a followed log) is redacted through `StreamRedactor`,
 which holds back the last `hold` units between chunks, so a value split
 across chunks is caught as if it had come in one.
 
-Imports: the standard library only.
+Here, beside the protocol, because both sides redact: the host every output
+channel of a workspace, the agent a service's logs before they are written.
+
+Standard library only, no I/O: the guest agent imports it.
 """
 
 from __future__ import annotations
