@@ -218,7 +218,7 @@ class SecretNotFound(NotFound):
     code = "secret_not_found"
 
 
-class SecretError(RoostError):
+class SecretError(InvalidArgument):
     """A secret cannot be used as asked: a mode the secret or the backend does not serve, one not attached,
     or one an MCP server was not allowed to hand out."""
 
