@@ -12,7 +12,6 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,18 +31,10 @@ def value() -> bytes:
 
 
 @pytest.fixture
-def attached(roost: Roost, value: bytes) -> Iterator[Workspace]:
-    """A workspace with secret TOKEN attached in env and file modes."""
+def attached(roost: Roost, value: bytes) -> Workspace:
+    """A workspace with secret TOKEN attached in env and file modes (the `roost` fixture deletes it)."""
     roost.secrets.set("TOKEN", value)
-    created = roost.create_workspace("debian:12", secrets=["TOKEN"])
-    try:
-        yield created
-    finally:
-        try:
-            created.delete(force=True)
-        except RoostError as exc:
-            if exc.code != "workspace_not_found":
-                raise
+    return roost.create_workspace("debian:12", secrets=["TOKEN"])
 
 
 def _found_under(root: Path, needles: list[bytes]) -> list[str]:

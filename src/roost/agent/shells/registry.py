@@ -114,24 +114,7 @@ class ShellRegistry:
         guest_cwd: str,
         on_end: Callable[[], None] | None = None,
     ) -> ShellRecord:
-        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), or at once if it cannot start."""
-        try:
-            return self._open(argv, cwd, env, cols, rows, guest_cwd, on_end)
-        except BaseException:
-            if on_end is not None:
-                on_end()
-            raise
-
-    def _open(
-        self,
-        argv: list[str],
-        cwd: str,
-        env: dict[str, str],
-        cols: int,
-        rows: int,
-        guest_cwd: str,
-        on_end: Callable[[], None] | None,
-    ) -> ShellRecord:
+        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start."""
         master, slave = os.openpty()
         try:
             set_window(master, cols, rows)
