@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import urllib.parse
 
 from hypothesis import given
@@ -71,3 +72,32 @@ def test_a_stream_passes_on_all_but_what_could_start_a_value() -> None:
     passed = stream.feed(head + VALUE[:5])
     assert passed.startswith(head[: 100 + 5 - stream.hold]) and VALUE[:5] not in passed
     assert passed + stream.feed(VALUE[5:] + b" end") + stream.finish() == head + b"[redacted:TOKEN] end"
+
+
+def test_a_channel_stream_lets_out_what_it_held_once_quiet_and_all_of_it_at_the_end() -> None:
+    from roost.workspace.redacted_streams import ChannelRedactor
+
+    got: list[tuple[str, bytes]] = []
+    channels = ChannelRedactor(REDACTOR, lambda channel, data: got.append((channel, data)), idle_flush=0.05)
+    channels.feed("stdout", b"prompt> ")
+    deadline = time.monotonic() + 5
+    while b"".join(data for _, data in got) != b"prompt> " and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b"".join(data for _, data in got) == b"prompt> "  # no more output came: the held tail went out
+    channels.feed("stdout", VALUE[:4])
+    channels.feed("stderr", b"err")
+    channels.feed("stdout", VALUE[4:] + b"\n")
+    channels.finish()
+    stdout = b"".join(data for channel, data in got if channel == "stdout")
+    assert stdout == b"prompt> [redacted:TOKEN]\n"
+    assert b"".join(data for channel, data in got if channel == "stderr") == b"err"
+
+
+def test_patch_pieces_are_redacted_as_one_text_per_run() -> None:
+    from roost.workspace.redacted_streams import redacted_parts
+
+    text = "+key=" + VALUE.decode() + "\n"
+    parts = [1, text[:7], text[7:12], text[12:], 2, "+plain\n"]
+    out = list(redacted_parts(REDACTOR, iter(parts)))
+    assert [part for part in out if not isinstance(part, str)] == [1, 2]
+    assert "".join(part for part in out if isinstance(part, str)) == "+key=[redacted:TOKEN]\n+plain\n"

@@ -109,3 +109,28 @@ def test_placeholders_are_stable_per_workspace_and_secret_and_differ_otherwise()
         placeholder_for("ws-1", "A", b"x"),
     }
     assert first not in others and len(others) == 3
+
+
+class FakeKeyring:
+    """A keyring backend that keeps passwords in a dict."""
+
+    def __init__(self) -> None:
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, account: str) -> str | None:
+        return self.passwords.get((service, account))
+
+    def set_password(self, service: str, account: str, password: str) -> None:
+        self.passwords[(service, account)] = password
+
+
+def test_a_key_in_the_os_keyring_is_made_once_and_kept_out_of_the_store_directory(tmp_path: Path) -> None:
+    from roost.secrets.keys import KEY_BYTES, OsKeyring
+
+    backend = FakeKeyring()
+    first = OsKeyring(backend, tmp_path).load_or_make()
+    assert len(first) == KEY_BYTES and OsKeyring(backend, tmp_path).load_or_make() == first
+    assert list(tmp_path.iterdir()) == []
+    backend.passwords = dict.fromkeys(backend.passwords, "not a key")
+    with pytest.raises(StorageError):
+        OsKeyring(backend, tmp_path).load_or_make()

@@ -22,20 +22,10 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import AnyStr, Generic, TypeVar
+from collections.abc import Mapping
+from typing import AnyStr, Generic
 
-__all__ = [
-    "MIN_ENCODED_FORM",
-    "ChannelRedactor",
-    "Redactor",
-    "StreamRedactor",
-    "encoded_forms",
-    "marker",
-    "redacted_parts",
-]
-
-T = TypeVar("T")
+__all__ = ["MIN_ENCODED_FORM", "Redactor", "StreamRedactor", "encoded_forms", "marker"]
 
 MIN_ENCODED_FORM = 6
 _B64_ALPHABETS = (base64.b64encode, base64.urlsafe_b64encode)
@@ -157,54 +147,11 @@ class StreamRedactor(Generic[AnyStr]):
         self._pending = data[cut:]
         return data[:0].join(pieces)
 
+    @property
+    def holding(self) -> bool:
+        """Whether `feed` held something back (`finish` lets it out; the stream goes on after)."""
+        return bool(self._pending)
+
     def finish(self) -> AnyStr:
         rest, self._pending = self._pending, self._pending[:0]
         return _redact_all(self._patterns, rest)
-
-
-class ChannelRedactor:
-    """Redacts the data of several channels as it streams to `forward(channel, data)`; `finish` sends the rest."""
-
-    def __init__(self, redactor: Redactor, forward: Callable[[str, bytes], None]) -> None:
-        self._redactor = redactor
-        self._forward = forward
-        self._streams: dict[str, StreamRedactor[bytes]] = {}
-
-    def feed(self, channel: str, data: bytes) -> None:
-        stream = self._streams.get(channel)
-        if stream is None:
-            stream = self._streams[channel] = self._redactor.stream()
-        passed = stream.feed(data)
-        if passed:
-            self._forward(channel, passed)
-
-    def finish(self) -> None:
-        streams, self._streams = self._streams, {}
-        for channel, stream in streams.items():
-            rest = stream.finish()
-            if rest:
-                self._forward(channel, rest)
-
-
-def redacted_parts(redactor: Redactor, parts: Iterator[T]) -> Generator[T | str, None, None]:
-    """`parts` with their `str` pieces redacted as one text per run of pieces (a value split between
-    pieces is caught); anything else passes as it is, and ends the run before it."""
-    stream = redactor.text_stream()
-    try:
-        for part in parts:
-            if isinstance(part, str):
-                passed = stream.feed(part)
-                if passed:
-                    yield passed
-                continue
-            rest = stream.finish()
-            if rest:
-                yield rest
-            yield part
-        rest = stream.finish()
-        if rest:
-            yield rest
-    finally:
-        close = getattr(parts, "close", None)
-        if close is not None:
-            close()

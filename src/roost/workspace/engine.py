@@ -7,8 +7,8 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, protocol's op messages, rpc, protocol.redaction, store (records, states), workspace.recovery and
-workspace.secrets, errors and the standard library.
+Imports: backends, protocol's op messages, rpc, protocol.redaction, store (records, states), workspace.recovery,
+workspace.redacted_streams and workspace.secrets, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
 from roost.protocol import Op
 from roost.protocol.ops import Message
-from roost.protocol.redaction import ChannelRedactor, Redactor
+from roost.protocol.redaction import Redactor
 from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery
+from roost.workspace.redacted_streams import IDLE_FLUSH_S, ChannelRedactor
 from roost.workspace.secrets import redactor_for
 
 CONNECT_TIMEOUT = 2.0
@@ -50,6 +51,9 @@ REDACTED_OPS = frozenset(
     }
 )
 
+# Streams a person watches live, which may not end for long: what redaction holds back goes out when quiet.
+LIVE_OPS = frozenset({Op.SHELL_ATTACH, Op.SERVICE_LOGS})
+
 
 def _redacted_call(
     client: AgentClient,
@@ -61,7 +65,8 @@ def _redacted_call(
     on_start: Callable[[int], None] | None,
 ) -> AgentReply:
     """`client.call` with secrets redacted from all it returns, streamed data included (see `REDACTED_OPS`)."""
-    channels = ChannelRedactor(redactor, on_data) if on_data is not None else None
+    idle_flush = IDLE_FLUSH_S if args.OP in LIVE_OPS else None
+    channels = ChannelRedactor(redactor, on_data, idle_flush) if on_data is not None else None
     try:
         reply = client.call(
             args.OP,

@@ -7,7 +7,7 @@ keeps the call's summary (the RESPONSE's small result, e.g. counts and
 end of a `with` block, or dropping the iterator) cancels the call, so the
 agent stops walking too.
 
-Imports: workspace.engine, protocol's op messages, rpc.client, protocol.redaction, store records and the standard library only.
+Imports: workspace.engine, protocol's op messages, rpc.client, protocol.redaction, workspace.redacted_streams, store records and the standard library only.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar, cast
 
 from roost.protocol.ops.message import Message
-from roost.protocol.redaction import Redactor, redacted_parts
+from roost.protocol.redaction import Redactor
 from roost.rpc.client import received
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
+from roost.workspace.redacted_streams import redacted_parts
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Message)
