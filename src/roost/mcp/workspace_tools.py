@@ -44,6 +44,32 @@ WorkspaceName = Annotated[
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
+Vcpus = Annotated[
+    int | None,
+    Field(
+        description=f"Virtual CPUs (1 to {arguments.MAX_VCPUS}; a CPU time quota in the sandbox).",
+        ge=1,
+        le=arguments.MAX_VCPUS,
+    ),
+]
+MemMib = Annotated[
+    int | None,
+    Field(
+        description=f"Memory in MiB, tmpfs included ({arguments.MIN_MEM_MIB} to {arguments.MAX_MEM_MIB}).",
+        ge=arguments.MIN_MEM_MIB,
+        le=arguments.MAX_MEM_MIB,
+    ),
+]
+Pids = Annotated[
+    int | None,
+    Field(
+        description=f"Most processes at once (sandbox; default 1024; {arguments.MIN_PIDS} to {arguments.MAX_PIDS}).",
+        ge=arguments.MIN_PIDS,
+        le=arguments.MAX_PIDS,
+    ),
+]
+
+
 class WorkspaceTools(ToolGroup):
     """The tools for the workspace lifecycle and the environment catalog."""
 
@@ -66,30 +92,9 @@ class WorkspaceTools(ToolGroup):
         labels: Labels = None,
         seed_path: SeedPath = None,
         ttl_seconds: TtlSeconds = None,
-        vcpus: Annotated[
-            int | None,
-            Field(
-                description=f"Virtual CPUs (1 to {arguments.MAX_VCPUS}; a CPU time quota in the sandbox).",
-                ge=1,
-                le=arguments.MAX_VCPUS,
-            ),
-        ] = None,
-        mem_mib: Annotated[
-            int | None,
-            Field(
-                description=f"Memory in MiB, tmpfs included ({arguments.MIN_MEM_MIB} to {arguments.MAX_MEM_MIB}).",
-                ge=arguments.MIN_MEM_MIB,
-                le=arguments.MAX_MEM_MIB,
-            ),
-        ] = None,
-        pids: Annotated[
-            int | None,
-            Field(
-                description=f"Most processes at once (sandbox; default 1024; {arguments.MIN_PIDS} to {arguments.MAX_PIDS}).",
-                ge=arguments.MIN_PIDS,
-                le=arguments.MAX_PIDS,
-            ),
-        ] = None,
+        vcpus: Vcpus = None,
+        mem_mib: MemMib = None,
+        pids: Pids = None,
         network_policy: NetworkPolicyName = "off",
         allow: AllowList = None,
         publish: PublishList = None,

@@ -61,6 +61,35 @@ def service_info(state: ServiceState) -> ServiceInfo:
     )
 
 
+def _start_args(
+    name: str,
+    command: str | Sequence[str],
+    cwd: str | None,
+    env: dict[str, str] | None,
+    ready: Readiness | None,
+    restart: str,
+) -> ServiceStartArgs:
+    """The agent's arguments of a service start, every one checked (as `start_service` says)."""
+    checked_name = arguments.service_name(name)
+    checked = arguments.command(command, "service's command")
+    where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
+    env_vars = arguments.env_vars(env)
+    if restart not in RESTART_POLICIES:
+        raise InvalidArgument(f"unknown restart policy {restart!r}", hint=f"use one of {', '.join(RESTART_POLICIES)}")
+    if ready is not None and not isinstance(ready, Readiness):
+        raise InvalidArgument("ready must be a Readiness", hint="e.g. Readiness(tcp='8000')")
+    with checked_args():
+        return ServiceStartArgs(
+            name=checked_name,
+            argv=None if isinstance(checked, str) else tuple(checked),
+            command=checked if isinstance(checked, str) else None,
+            cwd=where,
+            env=env_vars,
+            ready=(ready or Readiness()).to_probe(cwd),
+            restart=restart,
+        )
+
+
 def start_service(
     engine: Engine,
     record: WorkspaceRecord,
@@ -89,24 +118,7 @@ def start_service(
         PortInUse: a host port to publish is taken (nothing is started).
         RoostError: service_exists, or the agent's own failure.
     """
-    checked_name = arguments.service_name(name)
-    checked = arguments.command(command, "service's command")
-    where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
-    env_vars = arguments.env_vars(env)
-    if restart not in RESTART_POLICIES:
-        raise InvalidArgument(f"unknown restart policy {restart!r}", hint=f"use one of {', '.join(RESTART_POLICIES)}")
-    if ready is not None and not isinstance(ready, Readiness):
-        raise InvalidArgument("ready must be a Readiness", hint="e.g. Readiness(tcp='8000')")
-    with checked_args():
-        args = ServiceStartArgs(
-            name=checked_name,
-            argv=None if isinstance(checked, str) else tuple(checked),
-            command=checked if isinstance(checked, str) else None,
-            cwd=where,
-            env=env_vars,
-            ready=(ready or Readiness()).to_probe(cwd),
-            restart=restart,
-        )
+    args = _start_args(name, command, cwd, env, ready, restart)
     granted = grants_for(engine.home, record, secret_env, secret_files)
     if granted:
         args = dataclasses.replace(args, secrets=granted)
