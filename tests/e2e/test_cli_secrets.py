@@ -41,6 +41,7 @@ def test_exec_shell_and_service_get_attached_secrets_and_every_output_redacts(ro
     roost("secret", "set", "TOKEN", input=value, check_rc=0)
     ws = roost.create("--secret", "TOKEN")
     assert roost.json("workspace", "status", ws)["secrets"] == {"TOKEN": ["env", "file"]}
+    assert "secrets  TOKEN (env,file)" in roost("workspace", "status", ws, check_rc=0).stdout
     ran = roost(
         "workspace", "exec", ws, "--secret-env", "TOKEN=API", "-c", 'echo "$API"; echo -n "$API" | base64', check_rc=0
     )
