@@ -91,6 +91,18 @@ def test_file_mode_is_an_owner_only_file_outside_the_workspace_removed_after(att
     assert gone.stdout.strip() == "gone"
 
 
+def test_file_mode_at_a_named_tmpfs_path_and_never_in_the_workspace(attached: Workspace) -> None:
+    result = attached.exec(
+        'echo "$ROOST_SECRET_FILE_TOKEN"; cat /dev/shm/my-token', secret_files=["TOKEN=/dev/shm/my-token"]
+    )
+    assert result.stdout == "/dev/shm/my-token\n[redacted:TOKEN]"
+    assert attached.exec("test -e /dev/shm/my-token || echo gone").stdout == "gone\n"
+    with pytest.raises(RoostError) as inside:
+        attached.exec("touch ran", secret_files=["TOKEN=/workspace/token"])
+    assert inside.value.code == "invalid_argument"
+    assert attached.exec("test -e ran").exit_code == 1
+
+
 def test_a_value_split_across_stream_chunks_is_still_redacted(attached: Workspace, value: bytes) -> None:
     half = len(value) // 2
     script = f'printf %s "${{TOKEN:0:{half}}}"; sleep 0.3; printf "%s\\n" "${{TOKEN:{half}}}"'

@@ -48,3 +48,34 @@ def test_the_default_root_is_a_tmpfs() -> None:
     with open("/proc/self/mounts") as mounts:
         kinds = {line.split()[1]: line.split()[2] for line in mounts}
     assert kinds.get(SECRET_FILES_ROOT) == "tmpfs"
+
+
+def test_a_file_at_a_named_path_must_be_new_on_a_tmpfs_and_outside_the_workspace(tmp_path: Path) -> None:
+    from roost.agent.secret_files import filesystem_of
+
+    wanted = f"/dev/shm/roost-test-{os.getpid()}-token"
+    granted = ProcessSecrets([SecretGrant.of("TOKEN", "file", "ROOST_SECRET_FILE_TOKEN", VALUE, wanted)])
+    try:
+        assert granted.env["ROOST_SECRET_FILE_TOKEN"] == wanted and Path(wanted).read_bytes() == VALUE
+        with pytest.raises(OpError):  # never over a file that is there
+            ProcessSecrets([SecretGrant.of("TOKEN", "file", "V", VALUE, wanted)])
+    finally:
+        granted.remove()
+    assert not Path(wanted).exists()
+    if filesystem_of(str(tmp_path)) != "tmpfs":
+        with pytest.raises(OpError) as not_tmpfs:
+            ProcessSecrets([SecretGrant.of("TOKEN", "file", "V", VALUE, str(tmp_path / "token"))])
+        assert "tmpfs" in not_tmpfs.value.message
+    with pytest.raises(OpError) as inside:
+        ProcessSecrets([SecretGrant.of("TOKEN", "file", "V", VALUE, "/dev/shm/ws/token")], workspace_root="/dev/shm/ws")
+    assert "workspace" in inside.value.message and not Path("/dev/shm/ws/token").exists()
+
+
+def test_the_file_system_of_a_path_is_its_longest_mount_point(tmp_path: Path) -> None:
+    from roost.agent.secret_files import filesystem_of
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\nnone /run/user/0 fuse rw 0 0\n")
+    assert filesystem_of("/run/token", str(mounts)) == "tmpfs"
+    assert filesystem_of("/run/user/0/x", str(mounts)) == "fuse"
+    assert filesystem_of("/running", str(mounts)) == "ext4"

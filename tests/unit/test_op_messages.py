@@ -35,7 +35,7 @@ RULES: dict[type[Message], dict[str, Any]] = {
     ReadinessProbe: {"file": None, "http": None, "command": None},
     DiffRecord: {"patch": None},
     ShellSignalArgs: {"signal": "term"},
-    SecretGrant: {"value": "dmFsdWU="},
+    SecretGrant: {"value": "dmFsdWU=", "path": "/dev/shm/token"},
 }
 # ... and of a sample that gives no more than they need.
 LEAST: dict[type[Message], dict[str, Any]] = {

@@ -81,9 +81,9 @@ def _secret_uses(parser: argparse.ArgumentParser) -> None:
         "--secret-file",
         action="append",
         default=[],
-        metavar="NAME[=VAR]",
-        help="give it an attached secret as a 0400 file on a tmpfs, its path in VAR "
-        "(default ROOST_SECRET_FILE_NAME), removed when it ends (repeatable)",
+        metavar="NAME[=VAR|=PATH]",
+        help="give it an attached secret as a 0400 file on a tmpfs (at PATH, outside /workspace, if given), "
+        "its path in VAR (default ROOST_SECRET_FILE_NAME), removed when it ends (repeatable)",
     )
 
 

@@ -175,7 +175,8 @@ SecretFileList = Annotated[
     list[str] | None,
     Field(
         description="Attached secrets this process gets as 0400 files on a tmpfs (removed when it ends): 'NAME' "
-        "(path in ROOST_SECRET_FILE_NAME) or 'NAME=VAR'."
+        "(path in ROOST_SECRET_FILE_NAME), 'NAME=VAR', or 'NAME=/dev/shm/file' (a new file on a tmpfs outside "
+        "/workspace)."
     ),
 ]
 

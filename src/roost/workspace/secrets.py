@@ -18,12 +18,14 @@ Imports: errors, models, protocol's op messages, secrets and store.records.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from roost.errors import InvalidArgument, Remedy, SecretError, SecretNotFound
 from roost.protocol import OpError
+from roost.protocol.ops.message import GUEST_ROOT
 from roost.protocol.ops.secrets import SecretGrant, check_env_name, file_variable
 from roost.protocol.redaction import Redactor
 from roost.secrets.model import check_name
@@ -50,11 +52,13 @@ SecretUses = Iterable[str] | Mapping[str, str]
 
 @dataclass(frozen=True)
 class SecretUse:
-    """One process asks for secret `name` in `mode` (env or file), in variable `variable`."""
+    """One process asks for secret `name` in `mode` (env or file), in variable `variable`; a file-mode one
+    at `path` when it names one."""
 
     name: str
     mode: str
     variable: str
+    path: str | None = None
 
 
 def parse_attachment(text: str) -> tuple[str, str | None]:
@@ -121,7 +125,9 @@ def detach(record: WorkspaceRecord, name: str) -> dict[str, list[str]]:
 def parse_uses(
     env: Iterable[str] | Mapping[str, str] = (), files: Iterable[str] | Mapping[str, str] = ()
 ) -> list[SecretUse]:
-    """The secrets a process asks for: `NAME[=VAR]` entries (or NAME -> VAR mappings) in env and file mode.
+    """The secrets a process asks for: `NAME[=VAR]` entries (or NAME -> VAR mappings) in env and file mode;
+    a file-mode one may name an absolute path instead of VAR (`NAME=/run/token`: on a tmpfs, outside the
+    workspace), its path then in ROOST_SECRET_FILE_NAME.
 
     Raises:
         InvalidArgument: a bad name or variable, or one variable given twice.
@@ -133,12 +139,15 @@ def parse_uses(
         pairs = given.items() if isinstance(given, Mapping) else (_split_use(text) for text in given)
         for name, variable in pairs:
             check_name(name)
-            chosen = variable or (name if mode == "env" else file_variable(name))
+            path = variable if mode == "file" and variable and variable.startswith("/") else None
+            chosen = variable if variable and path is None else (name if mode == "env" else file_variable(name))
             try:
                 check_env_name(chosen)
             except OpError as exc:
                 raise InvalidArgument(exc.message, hint=exc.hint) from None
-            uses.append(SecretUse(name, mode, chosen))
+            if path is not None:
+                _check_file_path(name, path)
+            uses.append(SecretUse(name, mode, chosen, path))
     variables = [use.variable for use in uses]
     if len(set(variables)) != len(variables):
         twice = next(v for v in variables if variables.count(v) > 1)
@@ -155,6 +164,16 @@ def grants_for(
         InvalidArgument, SecretNotFound, SecretError: as `parse_uses` and `grants`.
     """
     return grants(home, record, parse_uses(env, files))
+
+
+def _check_file_path(name: str, path: str) -> None:
+    """Raises: InvalidArgument: a path inside the workspace (the agent checks it is on a tmpfs)."""
+    normal = posixpath.normpath(path)
+    if "\0" in path or normal == GUEST_ROOT or normal.startswith(GUEST_ROOT + "/"):
+        raise InvalidArgument(
+            f"secret {name!r} may not be written in the workspace ({path})",
+            hint="name a file on a tmpfs outside it (e.g. /dev/shm/token), or leave the path out",
+        )
 
 
 def _split_use(text: str) -> tuple[str, str | None]:
@@ -190,7 +209,7 @@ def grants(home: Path, record: WorkspaceRecord, uses: Sequence[SecretUse]) -> tu
         if use.mode == "env" and "env" not in record.secrets[use.name]:
             value = placeholder_for(record.id, use.name, bytes.fromhex(record.secret_salt or "")).encode()
         try:
-            made.append(SecretGrant.of(use.name, use.mode, use.variable, value))
+            made.append(SecretGrant.of(use.name, use.mode, use.variable, value, use.path))
         except OpError as exc:
             raise InvalidArgument(exc.message, hint=exc.hint) from None
     return tuple(made)

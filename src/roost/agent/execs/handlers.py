@@ -100,7 +100,7 @@ def run_exec(agent: AgentState, args: ExecArgs, ctx: RequestContext) -> HandlerR
     env = dict(agent.base_env)
     env.update(args.env)
     wants_stdin = ctx.has_upload or bool(ctx.body)
-    granted = ProcessSecrets(args.secrets)
+    granted = ProcessSecrets(args.secrets, workspace_root=agent.paths.root)
     try:
         return _run(agent, args, ctx, argv, granted.merged(env), wants_stdin)
     finally:

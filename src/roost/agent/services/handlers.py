@@ -48,7 +48,9 @@ def _with_log(agent: AgentState, record: ServiceRecord) -> ServiceState:
 def start_service(agent: AgentState, args: ServiceStartArgs, ctx: RequestContext) -> HandlerResult:
     with agent.paths.directory(args.cwd) as found:
         cwd = agent.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
-    granted = ProcessSecrets(args.secrets)  # kept for restarts, removed when the service is over
+    granted = ProcessSecrets(
+        args.secrets, workspace_root=agent.paths.root
+    )  # kept for restarts, removed when the service is over
     spec = ServiceSpec(
         name=args.name,
         argv=command_argv(args.argv, args.command),

@@ -56,7 +56,9 @@ def open_shell(agent: AgentState, args: ShellOpenArgs, ctx: RequestContext) -> H
     env.update({"TERM": "xterm-256color", "COLUMNS": str(args.cols), "LINES": str(args.rows)})
     env.update(args.env)
     command = list(args.command) if args.command else DEFAULT_COMMAND
-    granted = ProcessSecrets(args.secrets)  # its files go when the shell ends, or now if it does not start
+    granted = ProcessSecrets(
+        args.secrets, workspace_root=agent.paths.root
+    )  # its files go when the shell ends, or now if it does not start
     try:
         with agent.paths.directory(args.cwd) as cwd:
             guest_cwd = agent.paths.to_guest(cwd.rel)

@@ -37,15 +37,19 @@ def file_variable(secret: str) -> str:
 @dataclass(frozen=True)
 class SecretGrant(Message):
     """Secret `name` for one process: in `env` mode its value is environment variable `variable`; in
-    `file` mode it is a 0400 file on a tmpfs, whose path is in `variable`."""
+    `file` mode it is a 0400 file on a tmpfs (at `path`, or in a directory of its own), whose path is in
+    `variable`."""
 
     name: str = wire()
     mode: str = wire(choices=("env", "file"))
     variable: str = wire()
     value: str = wire(secret=True)
+    path: str | None = wire(None)
 
     def check(self) -> None:
         check_env_name(self.variable)
+        if self.path is not None and (self.mode != "file" or not self.path.startswith("/") or "\0" in self.path):
+            raise invalid(f"secret {self.name!r}: a path must be absolute, for file mode", hint="e.g. /run/token")
         try:
             b64decode(self.value, validate=True)
         except (binascii.Error, ValueError):
@@ -54,11 +58,11 @@ class SecretGrant(Message):
             ) from None
 
     @classmethod
-    def of(cls, name: str, mode: str, variable: str, value: bytes) -> SecretGrant:
+    def of(cls, name: str, mode: str, variable: str, value: bytes, path: str | None = None) -> SecretGrant:
         """Raises: OpError: invalid_argument (a bad variable name, or a NUL byte in an env-mode value)."""
         if mode == "env" and b"\0" in value:
             raise invalid(f"secret {name!r} holds a NUL byte, which no environment variable can", hint="use file mode")
-        return cls(name=name, mode=mode, variable=variable, value=b64encode(value).decode())
+        return cls(name=name, mode=mode, variable=variable, value=b64encode(value).decode(), path=path)
 
     def raw(self) -> bytes:
         return b64decode(self.value)
