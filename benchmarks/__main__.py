@@ -29,6 +29,7 @@ from benchmarks import (
     ignore_rules,
     image_build,
     mcp_exec,
+    network,
     network_workspace,
     sandbox,
     scale,
@@ -64,6 +65,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **changes.benchmarks(),
     **ignore_rules.benchmarks(),
     **scale.benchmarks(),
+    **network.benchmarks(),
 }
 
 

@@ -23,6 +23,8 @@ PACKAGES=(
     qemu-system-x86  # the QEMU smoke: boots the guest image with software emulation
     cpio           # checks roost's initramfs writer against a real cpio
     lz4            # checks the pure-Python LZ4 kernel decoder against the real one
+    nftables       # nft: the network gateway's TPROXY rules inside a workspace's network namespace
+    iproute2       # ip: addresses and routes in a workspace's namespace; the network tests' namespaces and veths
 )
 
 say() { printf 'system-deps: %s\n' "$*" >&2; }

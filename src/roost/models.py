@@ -302,6 +302,7 @@ class NetworkDecision(_Value):
     protocol: str
     verdict: str
     reason: str
+    secret: str | None = None  # the proxy secret whose placeholder was seen (reason placeholder_to_unlisted_host)
 
 
 @dataclass(frozen=True)

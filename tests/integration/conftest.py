@@ -1,5 +1,6 @@
 """Integration fixtures: a real local OCI registry (Debian's docker-registry on 127.0.0.1), one per xdist
-worker, and the real, pinned Firecracker binary (fakes of it are in firecracker_fakes.py)."""
+worker, the real, pinned Firecracker binary (fakes of it are in firecracker_fakes.py), and the network
+gateway's lab (network_gateway_fixtures.py: test_host, test_dns, workspace)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from firecracker_fakes import firecracker_binary
+from network_gateway_fixtures import test_dns, test_host, workspace  # noqa: F401 (fixtures, found here by pytest)
 from registry import RunningRegistry, fetch_registry_binary, start_registry, stop_registry_process
 
 

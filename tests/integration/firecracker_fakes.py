@@ -12,7 +12,8 @@
   "boots" a guest that is a real `python -m roost.agent`, reached through a `VsockRelay` on
   the configured `uds_path`. Kernel command line knobs: `fake.port=N` (the vsock port the
   guest agent listens on), `fake.state=DIR` (the guest's files), `fake.agent=never` (a guest
-  whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting). Each
+  whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting).
+  `PUT /network-interfaces` opens the named TAP device for real, in the VMM's namespace. Each
   boot adds one to a counter at byte 4096 of the root drive, so tests can see the disk persist.
 
 Imports: the standard library only (the fake VMM runs as its own process).
@@ -47,6 +48,8 @@ FETCH_SCRIPT = REPO / "scripts" / "fetch-firecracker.sh"
 CACHE_DIR = Path(os.environ.get("ROOST_FIRECRACKER_CACHE", REPO / ".cache" / "firecracker"))
 OK_LINE = b"OK 1073741824\n"
 BOOT_COUNTER_OFFSET = 4096
+_TUNSETIFF = 0x400454CA
+_IFF_TAP, _IFF_NO_PI, _IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
 
 
 # -- the real binary ----------------------------------------------------------------------------
@@ -314,6 +317,8 @@ class FakeVmm:
         self.boot: dict[str, Any] | None = None
         self.drives: list[dict[str, Any]] = []
         self.vsock: dict[str, Any] | None = None
+        self.interfaces: list[dict[str, Any]] = []
+        self.taps: dict[str, int] = {}
         self.relay: VsockRelay | None = None
         self.agent: subprocess.Popen[bytes] | None = None
         self.agent_socket: Path | None = None
@@ -337,7 +342,9 @@ class FakeVmm:
             return 200, {"id": self.vmm_id, "state": self.state, "vmm_version": "1.12.1", "app_name": "Firecracker"}
         if (method, path) == ("GET", "vm/config"):
             return 200, self.config()
-        if method == "PUT" and (path in ("machine-config", "boot-source", "vsock") or path.startswith("drives/")):
+        if method == "PUT" and (
+            path in ("machine-config", "boot-source", "vsock") or path.startswith(("drives/", "network-interfaces/"))
+        ):
             if self.state != "Not started":
                 raise Fault(NOT_AFTER_START)
             getattr(self, "_put_" + path.split("/")[0].replace("-", "_"))(path, body)
@@ -367,7 +374,7 @@ class FakeVmm:
             "boot-source": self.boot,
             "drives": self.drives,
             "machine-config": self.machine,
-            "network-interfaces": [],
+            "network-interfaces": self.interfaces,
             "vsock": self.vsock,
         }
 
@@ -414,6 +421,28 @@ class FakeVmm:
                 f"Error manipulating the backing file: {_os_error(exc)} {body['path_on_host']}"
             ) from None
         self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [dict(body)]
+
+    def _put_network_interfaces(self, path: str, body: dict[str, Any]) -> None:
+        """Opens the TAP as Firecracker does (TUNSETIFF on /dev/net/tun, in the VMM's namespace)."""
+        if path.split("/", 1)[1] != body["iface_id"]:
+            raise Fault("The id from the path does not match the id from the body!")
+        name = body["host_dev_name"]
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                fcntl.ioctl(
+                    fd, _TUNSETIFF, struct.pack("16sH22x", name.encode(), _IFF_TAP | _IFF_NO_PI | _IFF_VNET_HDR)
+                )
+            except OSError:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            raise Fault(
+                f"Could not create the network device: Open tap device failed: Error while creating ifreq "
+                f"structure: {_os_error(exc)}. Invalid TUN/TAP Backend provided by {name}."
+            ) from None
+        self.taps[body["iface_id"]] = fd
+        self.interfaces = [i for i in self.interfaces if i["iface_id"] != body["iface_id"]] + [dict(body)]
 
     def _put_vsock(self, _path: str, body: dict[str, Any]) -> None:
         try:

@@ -1,9 +1,9 @@
 """A network lab that never leaves the machine: a test host in its own namespace, a test DNS, a workspace namespace.
 
-- `TestHost`: `ip netns add roost-t-XXXX`, a veth pair to the root namespace
+- `LabHost`: `ip netns add roost-t-XXXX`, a veth pair to the root namespace
   (10.233.N.1/30 on the host side, .2 inside), and HTTP, HTTPS (a
   self-signed certificate made here), UDP echo and stream servers inside.
-- `TestDns`: a dnslib server on 127.0.0.1 answering `*.test` names with the
+- `LabDns`: a dnslib server on 127.0.0.1 answering `*.test` names with the
   test host's address (and NXDOMAIN otherwise); the gateway is pointed at
   it with ROOST_NETWORK_RESOLVERS.
 - `WorkspaceNamespace`: `unshare --user --map-root-user --net` holding a
@@ -66,7 +66,7 @@ def make_certificate(directory: Path, names: list[str]) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class TestHost:
+class LabHost:
     """A host on a private link from the root namespace, with HTTP, HTTPS, UDP echo and stream servers."""
 
     def __init__(self, directory: Path, names: list[str]) -> None:
@@ -108,7 +108,7 @@ class TestHost:
         _ip("netns", "del", self.netns, check=False)
 
 
-class TestDns:
+class LabDns:
     """Answers `*.test` (and `names`) with `address` from 127.0.0.1:PORT; everything else NXDOMAIN."""
 
     def __init__(self, address: str) -> None:
@@ -150,28 +150,22 @@ class WorkspaceNamespace:
             threading.Event().wait(0.01)
             deadline -= 1
 
+    def start(self, *steps: list[Any]) -> subprocess.Popen[str]:
+        """Start `network_client.py` steps inside the namespace; `results` collects them."""
+        inside = ["nsenter", "-t", str(self.pid), "-U", "-n", "--preserve-credentials"]
+        command = [*inside, sys.executable, str(HERE / "network_client.py"), json.dumps(list(steps))]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def results(client: subprocess.Popen[str], timeout: float = 60) -> list[Any]:
+        stdout, stderr = client.communicate(timeout=timeout)
+        assert client.returncode == 0, stderr
+        results: list[Any] = json.loads(stdout)
+        return results
+
     def run(self, *steps: list[Any], timeout: float = 60) -> list[Any]:
         """Run `network_client.py` steps inside the namespace; their results."""
-        result = subprocess.run(
-            [
-                "nsenter",
-                "-t",
-                str(self.pid),
-                "-U",
-                "-n",
-                "--preserve-credentials",
-                sys.executable,
-                str(HERE / "network_client.py"),
-                json.dumps(list(steps)),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        results: list[Any] = json.loads(result.stdout)
-        return results
+        return self.results(self.start(*steps), timeout)
 
     def close(self) -> None:
         self.process.kill()

@@ -1,7 +1,9 @@
 """The test host's servers, run inside its network namespace: `python network_servers.py CERT KEY`.
 
 HTTP on 80 and HTTPS on 443 answer every GET with 200 and the Host they
-were asked for; UDP 7 echoes; TCP 5001 discards what it is sent and TCP 5002
+were asked for, and GET or POST /echo with a JSON object of what they
+received (Host, Authorization, Content-Length, body: what proxy secrets are
+checked by); UDP 7 echoes; TCP 5001 discards what it is sent and TCP 5002
 sends zeros for as long as it is read (throughput benchmarks). Prints
 "ready" once everything listens. Standard library only.
 """
@@ -9,6 +11,7 @@ sends zeros for as long as it is read (throughput benchmarks). Prints
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import socketserver
 import ssl
@@ -20,11 +23,24 @@ class Answer(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        body = f"host={self.headers.get('Host', '')}".encode()
+        body = self._echo() if self.path == "/echo" else f"host={self.headers.get('Host', '')}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+    def _echo(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        received = {
+            "host": self.headers.get("Host"),
+            "authorization": self.headers.get("Authorization"),
+            "content_length": length,
+            "body": self.rfile.read(length).decode(errors="replace"),
+        }
+        return json.dumps(received).encode()
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -1,6 +1,6 @@
 """Real traffic from sandbox workspaces through roost's gateway, never leaving this machine.
 
-A test host lives in its own network namespace (network_lab.TestHost: HTTP, HTTPS, UDP echo) and a
+A test host lives in its own network namespace (network_lab.LabHost: HTTP, HTTPS, UDP echo) and a
 test DNS answers `*.test` with its address; the gateway forwards the workspace's allowed lookups
 there (ROOST_NETWORK_RESOLVERS). Each test drives a real sandbox workspace through the SDK: its
 own lookups (/etc/resolv.conf names roost's resolver), HTTP, TLS and UDP from python3 inside it.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_lab import LINK_PREFIX, NAME_PREFIX, TestDns, TestHost, leftovers
+from network_lab import LINK_PREFIX, NAME_PREFIX, LabDns, LabHost, leftovers
 
 from helpers import roost_client
 from roost import Roost, RoostError, Workspace
@@ -90,14 +90,14 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture
-def test_host(tmp_path: Path) -> Iterator[TestHost]:
+def test_host(tmp_path: Path) -> Iterator[LabHost]:
     """One per test: torn down with the test itself (a module's would wait for the xdist worker's
     exit, which may be cut short, and leave the namespace behind)."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    host = TestHost(tmp_path, ["allowed.test", "other.test", "web.test"])
-    dns = TestDns(host.address)
+    host = LabHost(tmp_path, ["allowed.test", "other.test", "web.test"])
+    dns = LabDns(host.address)
     before = os.environ.get("ROOST_NETWORK_RESOLVERS")
     os.environ["ROOST_NETWORK_RESOLVERS"] = f"127.0.0.1:{dns.port}"  # the gateways started here ask it
     try:
@@ -113,7 +113,7 @@ def test_host(tmp_path: Path) -> Iterator[TestHost]:
 
 
 @pytest.fixture
-def roost(tmp_path: Path, test_host: TestHost) -> Iterator[Roost]:
+def roost(tmp_path: Path, test_host: LabHost) -> Iterator[Roost]:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "images").symlink_to(Path(os.environ.get("ROOST_IMAGES") or REPO / ".cache" / "images"))
@@ -147,7 +147,7 @@ def _assert_free(port: int) -> None:
         again.bind(("127.0.0.1", port))
 
 
-def test_egress_reaches_the_test_host_by_name_over_tcp_and_udp(roost: Roost, test_host: TestHost) -> None:
+def test_egress_reaches_the_test_host_by_name_over_tcp_and_udp(roost: Roost, test_host: LabHost) -> None:
     with roost.create_workspace("debian:12", network_policy="egress") as ws:
         assert ws.info().network is not None and ws.info().network.enforced  # type: ignore[union-attr]
         found = _run(ws, ["resolve", "web.test"], ["http", "web.test", "web.test"], ["udp", test_host.address, "hi"])
@@ -156,7 +156,7 @@ def test_egress_reaches_the_test_host_by_name_over_tcp_and_udp(roost: Roost, tes
         assert {("dns", "allowed"), ("tcp", "allowed"), ("udp", "allowed")} <= verdicts
 
 
-def test_an_allowlist_admits_its_names_and_refuses_the_rest_and_logs_why(roost: Roost, test_host: TestHost) -> None:
+def test_an_allowlist_admits_its_names_and_refuses_the_rest_and_logs_why(roost: Roost, test_host: LabHost) -> None:
     with roost.create_workspace("debian:12", network_policy="allowlist", allow=["allowed.test"]) as ws:
         found = _run(
             ws,
@@ -180,7 +180,7 @@ def test_an_allowlist_admits_its_names_and_refuses_the_rest_and_logs_why(roost: 
         assert all(d.verdict == "allowed" for d in ws.network.log() if d.name == "allowed.test" and d.port != 80)
 
 
-def test_a_live_policy_change_takes_effect_without_a_restart(roost: Roost, test_host: TestHost) -> None:
+def test_a_live_policy_change_takes_effect_without_a_restart(roost: Roost, test_host: LabHost) -> None:
     with roost.create_workspace("debian:12") as ws:
         assert ws.info().network.enforced is False  # type: ignore[union-attr]
         assert _run(ws, ["resolve", "web.test"]) == ["gaierror"]
@@ -196,7 +196,7 @@ def test_a_live_policy_change_takes_effect_without_a_restart(roost: Roost, test_
         assert not Path(f"/proc/{gateway}").exists()
 
 
-def test_a_published_port_answers_on_127_0_0_1_and_stop_frees_it(roost: Roost, test_host: TestHost) -> None:
+def test_a_published_port_answers_on_127_0_0_1_and_stop_frees_it(roost: Roost, test_host: LabHost) -> None:
     with roost.create_workspace("debian:12") as ws:
         ws.files.write("index.html", "from the workspace\n")
         service = ws.services.start(
@@ -236,7 +236,8 @@ def _links_and_namespaces() -> set[str]:
     """Every link and named namespace of the host but the test labs' own (tests running beside this one make them)."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
     names = {line.split(": ")[1].split("@")[0] for line in links if ": " in line}
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()
+    namespaces = [line.split()[0] for line in listed if line.strip()]  # a line may end in "(id: N)"
     found = names | {f"netns:{name}" for name in namespaces}
     return {name for name in found if not name.startswith((LINK_PREFIX, f"netns:{NAME_PREFIX}"))}
 
@@ -254,7 +255,7 @@ def test_delete_frees_the_port_and_the_gateway_and_leaves_no_namespace_or_link(r
     assert _links_and_namespaces() == before
 
 
-def test_stop_takes_the_gateway_down_and_start_brings_it_back(roost: Roost, test_host: TestHost) -> None:
+def test_stop_takes_the_gateway_down_and_start_brings_it_back(roost: Roost, test_host: LabHost) -> None:
     host_port = _free_port()
     with roost.create_workspace("debian:12", network_policy="egress", publish=[f"{host_port}:8000"]) as ws:
         gateway = _gateway_pid(ws)
@@ -268,7 +269,7 @@ def test_stop_takes_the_gateway_down_and_start_brings_it_back(roost: Roost, test
 
 
 def test_the_workspace_cannot_reach_the_host_or_an_address_it_did_not_resolve_or_change_its_resolver(
-    roost: Roost, test_host: TestHost
+    roost: Roost, test_host: LabHost
 ) -> None:
     with socket.create_server(("0.0.0.0", 0)) as on_host:  # the host's own service, on all its addresses
         port = on_host.getsockname()[1]
@@ -290,7 +291,7 @@ def test_the_workspace_cannot_reach_the_host_or_an_address_it_did_not_resolve_or
 
 
 def test_a_gateway_that_died_shows_as_gone_and_setting_the_network_starts_a_new_one(
-    roost: Roost, test_host: TestHost
+    roost: Roost, test_host: LabHost
 ) -> None:
     with roost.create_workspace("debian:12", network_policy="allowlist", allow=["web.test"]) as ws:
         gateway = _gateway_pid(ws)
@@ -304,3 +305,63 @@ def test_a_gateway_that_died_shows_as_gone_and_setting_the_network_starts_a_new_
         again = ws.network.set()  # nothing changed but the gateway
         assert again.enforced and _gateway_pid(ws) != gateway
         assert _run(ws, ["http", "web.test", "web.test"]) == ["host=web.test"]
+
+
+TRUSTING_CLIENT = r"""
+import json, os, sys, urllib.request
+request = urllib.request.Request("https://allowed.test/echo", headers={"Authorization": "Bearer " + sys.argv[1]})
+with urllib.request.urlopen(request, timeout=10) as answer:  # the default trust store, nothing given
+    echoed = json.loads(answer.read())
+with open("/etc/ssl/certs/ca-certificates.crt") as bundle:
+    last = bundle.read().rsplit("-----BEGIN CERTIFICATE-----", 1)[1]
+print(json.dumps({"authorization": echoed["authorization"], "ssl_cert_file": os.environ.get("SSL_CERT_FILE"),
+                  "bundle_tail": last, "environment": dict(os.environ)}))
+"""
+
+
+def test_a_proxy_secret_reaches_its_host_while_the_workspace_holds_only_its_placeholder(
+    roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.network.authority import CA_CERT_NAME
+    from roost.network.intercept import UPSTREAM_CA_VARIABLE
+
+    monkeypatch.setenv(UPSTREAM_CA_VARIABLE, str(test_host.cert))  # before create: its gateway inherits it
+    value = os.urandom(12).hex()
+    roost.secrets.set("API_TOKEN", value.encode(), modes=["proxy"], hosts=["allowed.test"])
+    with roost.create_workspace("debian:12", network_policy="egress", secrets=["API_TOKEN:proxy"]) as ws:
+        (attached,) = ws.secrets.list()
+        assert attached.placeholder is not None and attached.placeholder.startswith("roost-secret-")
+        client = 'import os, sys; sys.argv = ["client", os.environ["API_TOKEN"]]; exec(sys.stdin.read())'
+        result = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
+        assert result.exit_code == 0, result.stderr
+        seen = json.loads(result.stdout)
+        # The value, fed on stdin (so no process's environment gets it from here), is nowhere inside.
+        search = "grep -rlsF -f /dev/stdin /proc/[0-9]*/environ /workspace /tmp /dev/shm; echo searched"
+        memory = ws.exec(["sh", "-c", search], stdin=value)
+        ca_pem = (roost._engine.store.dir(ws.id) / "network" / CA_CERT_NAME).read_text()
+    # The host got the value and echoed it back (shown redacted); the process had only the placeholder.
+    assert seen["authorization"] == "Bearer [redacted:API_TOKEN]"
+    assert seen["environment"]["API_TOKEN"] == attached.placeholder
+    assert value not in json.dumps(seen["environment"])
+    assert memory.stdout == "searched\n", memory.stdout
+    assert seen["ssl_cert_file"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert ca_pem.rsplit("-----BEGIN CERTIFICATE-----", 1)[1] == seen["bundle_tail"]
+
+
+def test_proxy_secrets_follow_live_attach_and_detach(
+    roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.network.intercept import UPSTREAM_CA_VARIABLE
+
+    monkeypatch.setenv(UPSTREAM_CA_VARIABLE, str(test_host.cert))
+    value = os.urandom(12).hex()
+    roost.secrets.set("API_TOKEN", value.encode(), modes=["proxy"], hosts=["allowed.test"])
+    client = 'import os, sys; sys.argv = ["client", os.environ["API_TOKEN"]]; exec(sys.stdin.read())'
+    with roost.create_workspace("debian:12", network_policy="egress") as ws:
+        (attached,) = ws.secrets.add("API_TOKEN:proxy")
+        first = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
+        assert json.loads(first.stdout)["authorization"] == "Bearer [redacted:API_TOKEN]", first.stderr
+        ws.secrets.remove("API_TOKEN")
+        gone = ws.exec(["python3", "-c", TRUSTING_CLIENT, attached.placeholder or ""], timeout=60)
+        assert gone.exit_code != 0 and value not in gone.stdout + gone.stderr  # not intercepted: the real host's
+        # certificate is not one the workspace trusts, and the placeholder is all it could have sent

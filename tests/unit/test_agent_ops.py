@@ -19,13 +19,15 @@ def test_every_op_of_the_protocol_is_routed() -> None:
     assert set(ROUTES) == protocol_ops
 
 
-def test_each_loader_serves_exactly_the_ops_routed_to_it() -> None:
+def test_each_loader_serves_exactly_the_ops_routed_to_it_with_their_messages() -> None:
     for load in set(ROUTES.values()):
         routed = {op for op, loader in ROUTES.items() if loader is load}
-        assert set(load()) == routed, load.__name__
+        route = load()
+        assert set(route.handlers) == routed, load.__name__
+        assert routed <= set(route.messages), load.__name__
 
 
-def test_handler_modules_load_on_their_first_op_and_not_before(tmp_path: Path) -> None:
+def test_handler_modules_and_their_messages_load_on_their_first_op_and_not_before(tmp_path: Path) -> None:
     # A fresh interpreter: this one has every module loaded already.
     probe = textwrap.dedent(
         """
@@ -40,7 +42,8 @@ def test_handler_modules_load_on_their_first_op_and_not_before(tmp_path: Path) -
         table = OpTable(AgentState(WorkspacePaths(root), state, state + "/scratch"))
         watched = ("roost.agent.execs.handlers", "roost.agent.files.handlers", "roost.agent.files.archive",
                    "roost.agent.shells.handlers", "roost.agent.services.handlers", "roost.agent.snapshots.handlers",
-                   "tarfile")
+                   "tarfile", "roost.protocol.ops.files", "roost.protocol.ops.shells",
+                   "roost.protocol.ops.snapshots", "roost.protocol.ops.table")
         def loaded():
             return sorted(name for name in watched if name in sys.modules)
         def call(op, args):
@@ -62,4 +65,8 @@ def test_handler_modules_load_on_their_first_op_and_not_before(tmp_path: Path) -
         check=True,
     )
     seen = json.loads(done.stdout)
-    assert seen == {"started": [], "ping": [], "file.stat": ["roost.agent.files.handlers"]}
+    assert seen == {
+        "started": [],
+        "ping": [],
+        "file.stat": ["roost.agent.files.handlers", "roost.protocol.ops.files"],
+    }

@@ -19,7 +19,7 @@ from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.firecracker.vm import check_disk, check_kernel, copy_disk, with_required_args
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.cli.main import main
-from roost.errors import AgentError, BackendError, InvalidArgument
+from roost.errors import AgentError, BackendError
 
 PLAN = BootPlan("/k/vmlinux", None, "console=ttyS0", 1024)
 HARDWARE = KvmReport("hardware", True, "hardware virtualisation (kvm, kvm_intel)")
@@ -156,14 +156,6 @@ def _ws_dir(tmp_path: Path) -> Path:
     ws_dir = tmp_path / "home" / "workspaces" / "ws-00000000aa"
     ws_dir.mkdir(parents=True)
     return ws_dir
-
-
-def test_create_with_a_network_policy_is_refused_until_networking_lands(tmp_path: Path) -> None:
-    backend = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"))
-    spec = CreateSpec("ws-00000000aa", "debian:12", network_policy="egress", guest_image=Image(tmp_path))
-    with pytest.raises(InvalidArgument) as caught:
-        backend.create(_ws_dir(tmp_path), spec)
-    assert caught.value.code == "network_unsupported"
 
 
 def test_create_without_a_binary_is_firecracker_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

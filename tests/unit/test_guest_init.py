@@ -20,6 +20,7 @@ from roost.guest.init import (
     find_serial_port,
     split_cmdline,
 )
+from roost.guest.network import GuestNetwork, parse_network
 
 AGENT_OK = 0  # wait status of exit(0)
 AGENT_CRASHED = 1 << 8  # exit(1)
@@ -75,6 +76,9 @@ class FakeSystem:
 
     def loopback_up(self) -> None:
         self.calls.append(("lo",))
+
+    def configure_network(self, network: GuestNetwork) -> None:
+        self.calls.append(("network", network))
 
     def open_port(self, path: str) -> int:
         self.calls.append(("open_port", path))
@@ -265,3 +269,34 @@ def test_a_serial_port_given_by_path_is_used_as_is(path: str) -> None:
     system = FakeSystem(cmdline=f"roost.agent=serial:{path}", signals=[signal.SIGINT])
     Init(system).run()
     assert ("open_port", path) in system.calls
+
+
+def test_the_network_on_the_command_line_is_configured_before_the_agent_starts() -> None:
+    system = FakeSystem(cmdline="roost.net=100.96.0.2/30,100.96.0.1,100.96.0.1", signals=[signal.SIGTERM])
+    Init(system).run()
+    names = [call[0] for call in system.calls]
+    assert names.index("lo") < names.index("network") < names.index("spawn")
+    assert system.named("network") == [("network", GuestNetwork("100.96.0.2", 30, "100.96.0.1", "100.96.0.1"))]
+
+
+def test_without_a_network_on_the_command_line_the_guest_keeps_loopback_only() -> None:
+    system = FakeSystem(signals=[signal.SIGTERM])
+    Init(system).run()
+    assert system.named("network") == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "100.96.0.2,100.96.0.1,100.96.0.1",
+        "100.96.0.2/30,10.0.0.1,100.96.0.1",
+        "100.96.0.2/30,100.96.0.2,1.1.1.1",
+        "x/30,a,b",
+        "",
+    ],
+)
+def test_a_malformed_network_is_warned_about_and_ignored(value: str) -> None:
+    warnings: list[str] = []
+    assert config_from_cmdline(f"roost.net={value}", warnings).network is None
+    assert parse_network(value) is None
+    assert warnings == [f"ignoring roost.net={value}: use ADDRESS/PREFIX,GATEWAY,NAMESERVER"]

@@ -16,13 +16,14 @@ import pytest
 
 from roost.agent.ops import ROUTES
 from roost.protocol import Code, Op, OpError
-from roost.protocol.ops import OP_TABLE, Message
+from roost.protocol.ops import Message
 from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
 from roost.protocol.ops.secrets import SecretGrant
 from roost.protocol.ops.services import ReadinessProbe, ServiceStartArgs
 from roost.protocol.ops.shells import ShellSignalArgs
 from roost.protocol.ops.snapshots import DiffRecord
+from roost.protocol.ops.table import OP_TABLE
 from roost.protocol.records import encode_cursor
 
 OPS = sorted(value for name, value in vars(Op).items() if name.isupper())
@@ -129,8 +130,10 @@ def test_every_op_has_argument_and_result_messages_and_the_agent_serves_exactly_
 
 def test_every_handler_takes_its_ops_argument_message() -> None:
     for op, load in ROUTES.items():
-        handler = load()[op]
+        route = load()
+        handler = route.handlers[op]
         assert typing.get_type_hints(handler)["args"] is OP_TABLE[op].args, (op, handler.__name__)
+        assert route.messages[op] is OP_TABLE[op], op
 
 
 @pytest.mark.parametrize("message", _messages(), ids=lambda kind: kind.__name__)

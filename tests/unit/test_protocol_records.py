@@ -27,8 +27,9 @@ from roost.agent.state import AgentState
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
 from roost.protocol.messages import Op
-from roost.protocol.ops import OP_TABLE, Message, OpMessages, wire
+from roost.protocol.ops import Message, OpMessages, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
+from roost.protocol.ops.table import OP_TABLE
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
 from roost.rpc import AgentClient, RecordStream
 

@@ -1,10 +1,12 @@
 """The agent's operation table: which module serves each op, and calling its handler.
 
 Each operation package registers the ops it serves in its handler module's
-`HANDLERS`. The table below routes every op to a loader of that module: a
-real import (the import graph sees it) made on the op's first call, so an
+`HANDLERS`. The table below routes every op to a loader of that module and
+of its op messages' family (`roost.protocol.ops.<family>.MESSAGES`): real
+imports (the import graph sees them) made on the op's first call, so an
 idle agent stays small (tarfile alone pulls in compression modules it may
-never need) and starts fast.
+never need, and each family's message classes cost milliseconds to build)
+and starts fast.
 
 Imports: the request core (`context`, `state`), the operation packages'
 handler modules (lazily, in the loaders), protocol (with its op messages)
@@ -17,11 +19,13 @@ import errno
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
-from roost.protocol.ops import OP_TABLE, OpMessages
+from roost.protocol.ops import OpMessages
+from roost.protocol.ops import agent as agent_messages
 from roost.protocol.ops.agent import PingArgs, PingResult, ShutdownArgs, ShutdownResult
 
 Handlers = Mapping[str, Handler]
@@ -42,85 +46,100 @@ def shutdown(agent: AgentState, args: ShutdownArgs, ctx: RequestContext) -> Hand
     return HandlerResult(result)
 
 
-# The loaders: each imports one handler module, the first time one of its ops is called.
-def _agent_handlers() -> Handlers:
-    return {Op.PING: ping, Op.SHUTDOWN: shutdown}
+@dataclass(frozen=True)
+class Route:
+    """What serves a family of ops: its handlers and their messages."""
+
+    handlers: Handlers
+    messages: Mapping[str, OpMessages]
 
 
-def _exec_handlers() -> Handlers:
+# The loaders: each imports one handler module and its messages, the first time one of its ops is called.
+def _agent_route() -> Route:
+    return Route({Op.PING: ping, Op.SHUTDOWN: shutdown}, agent_messages.MESSAGES)
+
+
+def _exec_route() -> Route:
     from roost.agent.execs import handlers
+    from roost.protocol.ops import execs
 
-    return handlers.HANDLERS
+    return Route(handlers.HANDLERS, execs.MESSAGES)
 
 
-def _file_handlers() -> Handlers:
+def _file_route() -> Route:
     from roost.agent.files import handlers
+    from roost.protocol.ops import files
 
-    return handlers.HANDLERS
+    return Route(handlers.HANDLERS, files.MESSAGES)
 
 
-def _archive_handlers() -> Handlers:
+def _archive_route() -> Route:
     from roost.agent.files import archive
+    from roost.protocol.ops import transfer
 
-    return archive.HANDLERS
+    return Route(archive.HANDLERS, transfer.MESSAGES)
 
 
-def _patch_handlers() -> Handlers:
+def _patch_route() -> Route:
     from roost.agent.files import patch
+    from roost.protocol.ops import transfer
 
-    return patch.HANDLERS
+    return Route(patch.HANDLERS, transfer.MESSAGES)
 
 
-def _shell_handlers() -> Handlers:
+def _shell_route() -> Route:
     from roost.agent.shells import handlers
+    from roost.protocol.ops import shells
 
-    return handlers.HANDLERS
+    return Route(handlers.HANDLERS, shells.MESSAGES)
 
 
-def _service_handlers() -> Handlers:
+def _service_route() -> Route:
     from roost.agent.services import handlers
+    from roost.protocol.ops import services
 
-    return handlers.HANDLERS
+    return Route(handlers.HANDLERS, services.MESSAGES)
 
 
-def _snapshot_handlers() -> Handlers:
+def _snapshot_route() -> Route:
     from roost.agent.snapshots import handlers
+    from roost.protocol.ops import snapshots
 
-    return handlers.HANDLERS
+    return Route(handlers.HANDLERS, snapshots.MESSAGES)
 
 
-Loader = Callable[[], Handlers]
+Loader = Callable[[], Route]
 # Every op this agent serves (the HELLO lists them without loading a handler module) and its loader.
 ROUTES: dict[str, Loader] = {
-    Op.PING: _agent_handlers,
-    Op.SHUTDOWN: _agent_handlers,
-    Op.EXEC: _exec_handlers,
-    Op.FILE_LIST: _file_handlers,
-    Op.FILE_READ: _file_handlers,
-    Op.FILE_WRITE: _file_handlers,
-    Op.FILE_DELETE: _file_handlers,
-    Op.FILE_STAT: _file_handlers,
-    Op.ARCHIVE_IMPORT: _archive_handlers,
-    Op.ARCHIVE_EXPORT: _archive_handlers,
-    Op.PATCH_APPLY: _patch_handlers,
-    Op.SHELL_OPEN: _shell_handlers,
-    Op.SHELL_LIST: _shell_handlers,
-    Op.SHELL_READ: _shell_handlers,
-    Op.SHELL_WRITE: _shell_handlers,
-    Op.SHELL_SIGNAL: _shell_handlers,
-    Op.SHELL_RESIZE: _shell_handlers,
-    Op.SHELL_CLOSE: _shell_handlers,
-    Op.SHELL_ATTACH: _shell_handlers,
-    Op.SERVICE_START: _service_handlers,
-    Op.SERVICE_LIST: _service_handlers,
-    Op.SERVICE_STATUS: _service_handlers,
-    Op.SERVICE_LOGS: _service_handlers,
-    Op.SERVICE_STOP: _service_handlers,
-    Op.SNAPSHOT_CREATE: _snapshot_handlers,
-    Op.SNAPSHOT_LIST: _snapshot_handlers,
-    Op.SNAPSHOT_DELETE: _snapshot_handlers,
-    Op.DIFF: _snapshot_handlers,
-    Op.RESET: _snapshot_handlers,
+    Op.PING: _agent_route,
+    Op.SHUTDOWN: _agent_route,
+    Op.EXEC: _exec_route,
+    Op.FILE_LIST: _file_route,
+    Op.FILE_READ: _file_route,
+    Op.FILE_WRITE: _file_route,
+    Op.FILE_DELETE: _file_route,
+    Op.FILE_STAT: _file_route,
+    Op.ARCHIVE_IMPORT: _archive_route,
+    Op.ARCHIVE_EXPORT: _archive_route,
+    Op.PATCH_APPLY: _patch_route,
+    Op.SHELL_OPEN: _shell_route,
+    Op.SHELL_LIST: _shell_route,
+    Op.SHELL_READ: _shell_route,
+    Op.SHELL_WRITE: _shell_route,
+    Op.SHELL_SIGNAL: _shell_route,
+    Op.SHELL_RESIZE: _shell_route,
+    Op.SHELL_CLOSE: _shell_route,
+    Op.SHELL_ATTACH: _shell_route,
+    Op.SERVICE_START: _service_route,
+    Op.SERVICE_LIST: _service_route,
+    Op.SERVICE_STATUS: _service_route,
+    Op.SERVICE_LOGS: _service_route,
+    Op.SERVICE_STOP: _service_route,
+    Op.SNAPSHOT_CREATE: _snapshot_route,
+    Op.SNAPSHOT_LIST: _snapshot_route,
+    Op.SNAPSHOT_DELETE: _snapshot_route,
+    Op.DIFF: _snapshot_route,
+    Op.RESET: _snapshot_route,
 }
 
 
@@ -132,23 +151,27 @@ class OpTable:
     ) -> None:
         """`handlers` and their `messages` (tests): serve exactly these, in place of the agent's own ops."""
         self.agent = agent
-        self._messages: Mapping[str, OpMessages] = OP_TABLE if messages is None else messages
-        self._routes: Mapping[str, Loader] = ROUTES if handlers is None else {op: lambda: handlers for op in handlers}
-        self._loaded: dict[str, Handler] = {}
+        if handlers is None:
+            self._routes: Mapping[str, Loader] = ROUTES
+        else:
+            route = Route(handlers, messages or {})
+            self._routes = {op: lambda: route for op in handlers}
+        self._loaded: dict[str, tuple[Handler, OpMessages]] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self._routes)
 
-    def _resolve(self, op: str) -> Handler:
+    def _resolve(self, op: str) -> tuple[Handler, OpMessages]:
         with self._lock:
-            handler = self._loaded.get(op)
-            if handler is None:
+            found = self._loaded.get(op)
+            if found is None:
                 load = self._routes.get(op)
                 if load is None:
                     raise OpError(Code.UNKNOWN_OP, f"unknown operation {op!r}", hint="roost and the agent differ")
-                handler = self._loaded[op] = load()[op]
-            return handler
+                route = load()
+                found = self._loaded[op] = (route.handlers[op], route.messages[op])
+            return found
 
     def call(self, ctx: RequestContext) -> HandlerResult:
         """Decode the op's argument message and run its handler; a full disk becomes `disk_full` here, once.
@@ -157,8 +180,8 @@ class OpTable:
             OpError: invalid_argument for arguments that do not make the op's message, the handler's
                 own error, or disk_full.
         """
-        handler = self._resolve(ctx.op)
-        args = self._messages[ctx.op].args.from_wire(ctx.args)
+        handler, messages = self._resolve(ctx.op)
+        args = messages.args.from_wire(ctx.args)
         try:
             return handler(self.agent, args, ctx)
         except OSError as exc:

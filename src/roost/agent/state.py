@@ -106,5 +106,5 @@ class AgentState:
 
 
 # An operation: the agent, the op's argument message and its request in, the final answer out (or
-# OpError raised). The op table decodes the argument message (`roost.protocol.ops.OP_TABLE`).
+# OpError raised). The op table decodes the argument message (the family's `MESSAGES` in `roost.protocol.ops`).
 Handler = Callable[[AgentState, Any, RequestContext], HandlerResult]

@@ -63,6 +63,9 @@ class CreateSpec:
     network_policy: str = "off"  # the policy's mode (`NetworkPolicy.mode`)
     rootfs: str | None = None
     guest_image: GuestBootImage | None = None
+    # The workspace's CA (PEM) for its trust store, when it has a network: proxy-mode secrets are
+    # put in place by roost's gateway inside TLS it ends with a certificate this CA signed.
+    trusted_ca: bytes | None = None
 
 
 BootT = TypeVar("BootT")
@@ -80,6 +83,9 @@ class Backend(Protocol[BootT]):
     # None when roost's network gateway can hold this backend's workspaces to a network policy
     # (see `network_namespace_pid`); else why it cannot, said to a user who asked for one.
     network_refusal: str | None
+    # None when proxy-mode secrets work here: roost's gateway holds the network and the workspace
+    # trusts its CA (`CreateSpec.trusted_ca`); else why not, said to a user who asked for one.
+    proxy_refusal: str | None
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""

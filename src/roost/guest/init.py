@@ -16,7 +16,11 @@ Firecracker exits on the reset and QEMU with `-no-reboot`) or
 `roost.halt=poweroff` (ACPI power-off, which QEMU honours and Firecracker
 on x86 does not). An agent that crashes is restarted, a few times.
 
-Imports: roost.guest.system and the standard library only (this file ships inside the guest).
+With `roost.net=ADDRESS/PREFIX,GATEWAY,NAMESERVER` (the firecracker
+backend's TAP) init also configures eth0 and /etc/resolv.conf (see
+`roost.guest.network`) before the agent starts.
+
+Imports: roost.guest.network, roost.guest.system and the standard library only (this file ships inside the guest).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from roost.guest.network import GuestNetwork, parse_network
 from roost.guest.system import MS_NODEV, MS_NOEXEC, MS_NOSUID, LinuxSystem
 
 DEFAULT_VSOCK_PORT = 1024
@@ -77,6 +82,8 @@ class InitConfig:
     # The workspace the agent serves and the hex key it proves that with (both or neither).
     workspace_id: str = ""
     key_hex: str = ""
+    # eth0 and the resolver, when the host gives the guest a network device (None: loopback only).
+    network: GuestNetwork | None = None
 
 
 def split_cmdline(text: str) -> list[str]:
@@ -133,6 +140,13 @@ def config_from_cmdline(text: str, warn: list[str] | None = None) -> InitConfig:
             config = dataclasses.replace(config, halt=value)
         elif key == "roost.workspace":
             config = dataclasses.replace(config, workspace_id=value)
+        elif key == "roost.net":
+            network = parse_network(value)
+            if network is None:
+                if warn is not None:
+                    warn.append(f"ignoring roost.net={value}: use ADDRESS/PREFIX,GATEWAY,NAMESERVER")
+                continue
+            config = dataclasses.replace(config, network=network)
         elif key == "roost.key":
             if not _is_hex(value):
                 if warn is not None:
@@ -191,6 +205,7 @@ class System(Protocol):
     def sync(self) -> None: ...
     def sethostname(self, name: str) -> None: ...
     def loopback_up(self) -> None: ...
+    def configure_network(self, network: GuestNetwork) -> None: ...
     def open_port(self, path: str) -> int: ...
     def read_text(self, path: str) -> str: ...
     def listdir(self, path: str) -> list[str]: ...
@@ -253,6 +268,7 @@ class Init:
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
             ("set the hostname", lambda: system.sethostname(self.config.hostname)),
             ("bring up loopback", system.loopback_up),
+            ("configure the network", self._configure_network),
             ("make the workspace", lambda: system.makedirs(WORKSPACE, 0o755)),
             ("make the agent state dir", lambda: system.makedirs(STATE_DIR, 0o700)),
             ("make /run/roost", lambda: system.makedirs("/run/roost", 0o700)),
@@ -262,6 +278,10 @@ class Init:
                 step()
             except OSError as exc:
                 system.say(f"cannot {what}: {exc}")
+
+    def _configure_network(self) -> None:
+        if self.config.network is not None:
+            self.system.configure_network(self.config.network)
 
     def open_listen(self) -> None:
         """Decide the agent's address; a serial port is found (with a deadline) and opened here.

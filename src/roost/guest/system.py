@@ -1,10 +1,10 @@
 """Every operating-system call roost's init makes, behind one object, so the init logic can be tested without a VM.
 
-mount, unmount, hostname, the loopback interface, Ctrl-Alt-Del handling,
+mount, unmount, hostname, the loopback interface, eth0 and resolv.conf, Ctrl-Alt-Del handling,
 spawning the agent with a clean signal state, signals and reaping, sync
 and the final reboot(2). Linux only; runs as PID 1 under the guest's python3.
 
-Imports: the standard library only (this file ships inside the guest).
+Imports: roost.guest.network and the standard library only (this file ships inside the guest).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import struct
 import sys
 import time
 from collections.abc import Sequence
+
+from roost.guest.network import GuestNetwork, configure_interface, write_resolv_conf
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -97,6 +99,10 @@ class LinuxSystem:
             request = struct.pack("16sH14x", b"lo", 0)
             flags = struct.unpack("16sH14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
             fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+
+    def configure_network(self, network: GuestNetwork) -> None:
+        configure_interface(network)
+        write_resolv_conf(network)
 
     def open_port(self, path: str) -> int:
         """The port open for the whole session, inheritable so the agent gets it as-is."""

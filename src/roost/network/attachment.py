@@ -4,17 +4,21 @@ The calls the workspace layer makes, whatever the backend:
 
 - `network_available()`: whether this host can enforce policies at all;
 - `ensure_ports_free(ports)`: PortInUse before anything starts;
-- `attach(net_dir, namespace_pid, policy, ports)`: start the gateway for
-  the namespaces of `namespace_pid` (a process inside the workspace), once
-  it serves; the `NetworkBoot` to keep in the workspace's record;
-- `update(...)`: a new policy and ports, live; `detach(...)`: stop it;
+- `attach(net_dir, namespace_pid, policy, ports, substitutions=())`: start
+  the gateway for the namespaces of `namespace_pid` (a process inside the
+  workspace), once it serves; the `NetworkBoot` to keep in the workspace's record;
+- `update(...)`: a new policy and ports (and proxy secrets), live; `detach(...)`: stop it;
 - `read_decisions(...)`: the decision log.
 
 NET_DIR (the workspace's network state, outside /workspace) is made 0700;
-it holds gateway.json, control.sock, the decision log and gateway.log.
+it holds gateway.json, control.sock, the decision log, gateway.log and
+the workspace's CA (`authority`). Proxy secrets (`Substitution`) go to the
+gateway over its control socket only: never into gateway.json, its argv or
+its environment, so only its memory holds their values.
 
-Imports: roost.errors, roost.network.control, decision_log, gateway,
-inner, policy, published and the standard library.
+Imports: roost.errors, roost.network.control, decision_log, inner,
+netdir, policy, published, substitution, roost.store.atomic and the standard library
+(not the gateway's own parts: it runs them in a process of its own).
 """
 
 from __future__ import annotations
@@ -33,18 +37,21 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import NetworkError, PortInUse, RoostError
-from roost.network.control import ask
+from roost.network.control import CONTROL_NAME, ask
 from roost.network.decision_log import Decision, read_decisions
-from roost.network.gateway import CONFIG_NAME, process_start_time
 from roost.network.inner import RESOLVER_ADDRESS
+from roost.network.netdir import CONFIG_NAME, GATEWAY_LOG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import BoundPort, bind_published
+from roost.network.substitution import Substitution, substitutions_to_wire
+from roost.store.atomic import write_atomic
 
 __all__ = [
     "RESOLVER_ADDRESS",
     "BoundPort",
     "Decision",
     "NetworkBoot",
+    "Substitution",
     "attach",
     "detach",
     "ensure_ports_free",
@@ -54,7 +61,7 @@ __all__ = [
 ]
 
 _READY_SECONDS = 15.0
-_STOP_SECONDS = 2.0
+_STOP_SECONDS = 1.0
 _TOOL_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 
 # What the inner helper installs, in small: a TPROXY rule in a namespace that roost's user owns.
@@ -132,19 +139,30 @@ def ensure_ports_free(ports: Sequence[PublishedPort]) -> None:
             bind_published(port).close()
 
 
-def attach(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> NetworkBoot:
+def attach(
+    net_dir: Path,
+    namespace_pid: int,
+    policy: NetworkPolicy,
+    ports: Sequence[PortRequest],
+    substitutions: Sequence[Substitution] = (),
+) -> NetworkBoot:
     """Start the gateway for the workspace whose process is `namespace_pid`; returns once it serves.
+
+    The gateway lives as long as that process (checked by pid and start
+    time): a workspace restarted with a new one needs `attach` again. A
+    gateway still serving `net_dir` from before is stopped first.
+    `substitutions` are the workspace's proxy secrets (sent once it serves).
 
     Raises:
         PortInUse: a host port is taken.
         NetworkError: the gateway could not start (the reason says why).
     """
-    net_dir.mkdir(parents=True, exist_ok=True)
+    net_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(net_dir, 0o700)
-    config = {"namespace_pid": namespace_pid, "policy": policy.to_json(), "ports": _ports_json(ports)}
-    (net_dir / CONFIG_NAME).write_text(json.dumps(config))
+    _stop_stale(net_dir)
+    _write_config(net_dir, namespace_pid, policy, ports)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    with (net_dir / "gateway.log").open("ab") as log:
+    with (net_dir / GATEWAY_LOG_NAME).open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "roost.network.gateway", str(net_dir), str(write_end)],
             pass_fds=[write_end],
@@ -163,11 +181,24 @@ def attach(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequ
         kind: type[RoostError] = PortInUse if answer.get("code") == "port_in_use" else NetworkError
         raise kind(str(answer.get("message", "the network gateway did not start")), hint=answer.get("hint") or None)
     started = process_start_time(process.pid) or ""
+    if substitutions:
+        try:
+            _send_substitutions(net_dir, substitutions)
+        except RoostError:
+            _terminate(process.pid, started)
+            raise
     return NetworkBoot(process.pid, started, policy, tuple(BoundPort.from_json(port) for port in answer["ports"]))
 
 
-def update(net_dir: Path, boot: NetworkBoot, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> NetworkBoot:
-    """Change a running gateway's policy and ports, live (connections on kept ports stay).
+def update(
+    net_dir: Path,
+    boot: NetworkBoot,
+    policy: NetworkPolicy,
+    ports: Sequence[PortRequest],
+    substitutions: Sequence[Substitution] | None = None,
+) -> NetworkBoot:
+    """Change a running gateway's policy and ports, live (connections on kept ports stay), and its
+    proxy secrets when `substitutions` is given (None keeps those it holds; () removes them all).
 
     Raises:
         PortInUse: a new host port is taken; nothing changed.
@@ -175,34 +206,54 @@ def update(net_dir: Path, boot: NetworkBoot, policy: NetworkPolicy, ports: Seque
     """
     answer = ask(net_dir, {"op": "set", "policy": policy.to_json(), "ports": _ports_json(ports)})
     bound = tuple(BoundPort.from_json(port) for port in answer["ports"])
-    config = {"namespace_pid": _configured_pid(net_dir), "policy": policy.to_json(), "ports": _ports_json(ports)}
-    (net_dir / CONFIG_NAME).write_text(json.dumps(config))
+    if substitutions is not None:
+        _send_substitutions(net_dir, substitutions)
+    _write_config(net_dir, _configured_pid(net_dir), policy, ports)
     return NetworkBoot(boot.gateway_pid, boot.started_at, policy, bound)
 
 
 def detach(net_dir: Path, boot: NetworkBoot | None) -> None:
-    """Stop the gateway (its ports are freed when it exits); nothing to do when none runs. Idempotent."""
-    if boot is None or not boot.is_running():
+    """Stop the gateway (its ports are freed as it exits); nothing to do when none runs. Idempotent.
+
+    Signals rather than asks, so a gateway that hangs costs at most
+    `_STOP_SECONDS` before it is killed.
+    """
+    if boot is not None:
+        _terminate(boot.gateway_pid, boot.started_at)
+
+
+def _terminate(pid: int, started_at: str) -> None:
+    if process_start_time(pid) != started_at:
+        _reap(pid)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_SECONDS
+    while process_start_time(pid) == started_at and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if process_start_time(pid) == started_at:
+        os.kill(pid, signal.SIGKILL)
+    # Gone or a zombie by now, or killed: when it is our child, wait for its last threads to exit
+    # (a zombie leader is not reapable until they have; a non-blocking wait could leave it behind).
+    _reap(pid, block=True)
+
+
+def _stop_stale(net_dir: Path) -> None:
+    """End a gateway still serving NET_DIR (its record was lost): two in one namespace would fight."""
+    if not (net_dir / CONTROL_NAME).exists():
         return
     try:
-        ask(net_dir, {"op": "stop"}, timeout=_STOP_SECONDS)
-    except RoostError:
-        pass  # not answering: it is ended below
-    deadline = time.monotonic() + _STOP_SECONDS
-    while boot.is_running() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if boot.is_running():
-        try:
-            os.kill(boot.gateway_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-    _reap(boot.gateway_pid)
+        pid = int(ask(net_dir, {"op": "status"}, timeout=1.0)["pid"])
+    except (RoostError, KeyError, ValueError):
+        return
+    started = process_start_time(pid)
+    if started is not None:
+        _terminate(pid, started)
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, *, block: bool = False) -> None:
     # Our own child when attach ran in this process: collect it so no zombie is left.
     try:
-        os.waitpid(pid, 0)
+        os.waitpid(pid, 0 if block else os.WNOHANG)
     except ChildProcessError:
         pass
 
@@ -220,6 +271,15 @@ def _read_ready(fd: int, process: subprocess.Popen[bytes]) -> dict[str, Any]:
     except ValueError:
         answer = {"ok": False, "message": f"the network gateway failed to start (exit {process.wait()})"}
     return answer
+
+
+def _send_substitutions(net_dir: Path, substitutions: Sequence[Substitution]) -> None:
+    ask(net_dir, {"op": "secrets", "substitutions": substitutions_to_wire(substitutions)})
+
+
+def _write_config(net_dir: Path, namespace_pid: int, policy: NetworkPolicy, ports: Sequence[PortRequest]) -> None:
+    config = {"namespace_pid": namespace_pid, "policy": policy.to_json(), "ports": _ports_json(ports)}
+    write_atomic(net_dir / CONFIG_NAME, json.dumps(config).encode(), durable=False)
 
 
 def _ports_json(ports: Sequence[PortRequest]) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ Requests: `{"op": "status"}`, `{"op": "set", "policy": {...}, "ports":
 error a RoostError carried, raised again on the caller's side. The socket
 is 0600 in a 0700 directory: only roost's user reaches it.
 
-Imports: roost.errors, roost.protocol.addresses (a standard-library-only leaf) and the standard library.
+Imports: roost.errors, roost.network.accepting, roost.protocol.addresses (a standard-library-only leaf)
+and the standard library.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from roost.errors import NetworkError, PortInUse, RoostError
+from roost.network.accepting import accept_each
 from roost.protocol.addresses import unix_sockaddr
 
 __all__ = ["CONTROL_NAME", "ask", "serve_control"]
@@ -77,20 +80,11 @@ def serve_control(net_dir: Path, handle: Handler) -> socket.socket:
     finally:
         os.umask(old_umask)
     listener.listen(16)
-    threading.Thread(target=_accept, args=(listener, handle), daemon=True).start()
+    threading.Thread(target=accept_each, args=(listener, partial(_answer, handle=handle)), daemon=True).start()
     return listener
 
 
-def _accept(listener: socket.socket, handle: Handler) -> None:
-    while True:
-        try:
-            conn, _peer = listener.accept()
-        except OSError:
-            return
-        threading.Thread(target=_answer, args=(conn, handle), daemon=True).start()
-
-
-def _answer(conn: socket.socket, handle: Handler) -> None:
+def _answer(conn: socket.socket, *, handle: Handler) -> None:
     with conn:
         try:
             conn.settimeout(10.0)

@@ -5,8 +5,9 @@ state, outside /workspace, 0700). At `MAX_LOG_BYTES` it is renamed to
 decisions.jsonl.1 (replacing the older one) and a new file is begun, so a
 workspace keeps at most two files' worth. A line holds the time (ISO 8601,
 UTC), the destination name (or null), address, port, protocol (`tcp`,
-`udp`, `dns`), verdict (`allowed`, `denied`) and a reason word; never a
-payload, so never a secret.
+`udp`, `dns`), verdict (`allowed`, `denied`), a reason word and, for a
+proxy secret's placeholder seen going elsewhere, the secret's name; never a
+payload, so never a secret's value.
 
 Imports: the standard library only.
 """
@@ -41,6 +42,7 @@ class Decision:
     protocol: str
     verdict: str
     reason: str
+    secret: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Decision:
@@ -52,6 +54,7 @@ class Decision:
             protocol=str(data["protocol"]),
             verdict=str(data["verdict"]),
             reason=str(data.get("reason", "")),
+            secret=None if data.get("secret") is None else str(data["secret"]),
         )
 
 
@@ -64,7 +67,15 @@ class DecisionLog:
         self._lock = threading.Lock()
 
     def record(
-        self, *, name: str | None, address: str, port: int, protocol: str, allowed: bool, reason: str
+        self,
+        *,
+        name: str | None,
+        address: str,
+        port: int,
+        protocol: str,
+        allowed: bool,
+        reason: str,
+        secret: str | None = None,
     ) -> Decision:
         decision = Decision(
             time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -74,8 +85,10 @@ class DecisionLog:
             protocol=protocol,
             verdict="allowed" if allowed else "denied",
             reason=reason,
+            secret=secret,
         )
-        line = (json.dumps(asdict(decision), separators=(",", ":")) + "\n").encode()
+        fields = {key: value for key, value in asdict(decision).items() if key != "secret" or value is not None}
+        line = (json.dumps(fields, separators=(",", ":")) + "\n").encode()
         with self._lock:
             try:
                 if self._path.stat().st_size + len(line) > self._max_bytes:
@@ -96,21 +109,26 @@ def read_decisions(
     """The logged decisions, oldest first (the rotated file's, then the current's).
 
     With `follow`, keeps yielding new ones as they are written (across a
-    rotation) until `stop()` is true; lines that do not parse are skipped.
+    rotation) until `stop()` is true, and then those written before it was;
+    lines that do not parse are skipped.
     """
     path = net_dir / LOG_NAME
     for decision in _read_lines(path.with_name(LOG_NAME + ".1"), 0)[0]:
         if not denied_only or decision.verdict == "denied":
             yield decision
     offset, identity = 0, _identity(path)
+    finishing = False
     while True:
         decisions, offset = _read_lines(path, offset)
         for decision in decisions:
             if not denied_only or decision.verdict == "denied":
                 yield decision
-        if not follow or (stop is not None and stop()):
+        if not follow or finishing:
             return
-        time.sleep(_FOLLOW_POLL_SECONDS)
+        # Once told to stop, one more read: what was written before `stop()` turned true is yielded.
+        finishing = stop is not None and stop()
+        if not finishing:
+            time.sleep(_FOLLOW_POLL_SECONDS)
         current = _identity(path)
         if current != identity:  # rotated: finish the old file (now .1), then start the new one
             rotated = path.with_name(LOG_NAME + ".1")

@@ -8,20 +8,23 @@ until the workspace's process is gone:
 - DNS on RESOLVER_ADDRESS:53, UDP and TCP (`Resolver`);
 - the TPROXY'd TCP connections and UDP flows (`flows`);
 - published ports on the host's loopback (`PortTable`);
-- the control socket (`control`): live policy and port changes, status, stop.
+- the control socket (`control`): live policy and port changes, proxy
+  secrets (`{"op": "secrets"}`: held in this process's memory only), status, stop;
+- flows carrying proxy secrets' placeholders (`intercept`), rewritten.
 
 It writes one JSON line to READY_FD once it serves (`{"ok": true, "ports":
 [...]}`) or could not start (`{"ok": false, ...error}`), then closes it.
 Policy and ports are swapped whole, so a flow sees one policy or the next.
 
-Imports: roost.errors, roost.network.control, decision_log, decisions,
-flows, inner, policy, published, resolver, and the standard library.
+Imports: roost.errors, roost.network.accepting, authority, control, decision_log, decisions,
+flows, inner, intercept, netdir, policy, published, resolver, substitution, and the standard library.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -30,31 +33,25 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import NetworkError, RoostError
+from roost.network.accepting import accept_each
+from roost.network.authority import Authority
 from roost.network.control import CONTROL_NAME, serve_control
 from roost.network.decision_log import DecisionLog
 from roost.network.decisions import AddressBook
 from roost.network.flows import FlowJudge, serve_tcp, serve_udp
 from roost.network.inner import SocketFactory
+from roost.network.intercept import Interceptor
+from roost.network.netdir import CONFIG_NAME, process_start_time
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.network.published import PortTable
 from roost.network.resolver import Resolver, read_exactly, upstream_resolvers
+from roost.network.substitution import substitutions_from_wire
 
 __all__ = ["CONFIG_NAME", "main", "process_start_time"]
 
-CONFIG_NAME = "gateway.json"
 _WATCH_SECONDS = 0.5
 _DNS_WORKERS = 16
 _DNS_TCP_IDLE_SECONDS = 10.0
-
-
-def process_start_time(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc); None when none runs (or it is a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def parse_ports(entries: list[dict[str, Any]]) -> list[tuple[PublishedPort, str | None]]:
@@ -76,19 +73,23 @@ class Gateway:
         self.sockets = sockets
         self.ports = PortTable(self.factory)
         self.resolver = Resolver(lambda: self.policy, self.book, self.log, upstream_resolvers())
+        self.interceptor = Interceptor(lambda: Authority.load_or_create(net_dir), self.book, self.log)
 
     def serve(self) -> None:
         """Start every server thread (returns at once)."""
-        tcp, udp, dns_udp, dns_tcp = self.sockets
-        judge = FlowJudge(lambda: self.policy, self.book, self.log)
-        threading.Thread(target=serve_tcp, args=(tcp, judge), daemon=True).start()
-        threading.Thread(target=serve_udp, args=(udp, judge, self.factory), daemon=True).start()
-        threading.Thread(target=self._dns_udp, args=(dns_udp,), daemon=True).start()
-        threading.Thread(target=self._dns_tcp, args=(dns_tcp,), daemon=True).start()
+        judge = FlowJudge(lambda: self.policy, self.book, self.log, interceptor=self.interceptor)
+        for name, sock in self.sockets.items():
+            if name.startswith("tcp"):
+                threading.Thread(target=serve_tcp, args=(sock, judge), daemon=True).start()
+            elif name.startswith("udp"):
+                threading.Thread(target=serve_udp, args=(sock, judge, self.factory), daemon=True).start()
+        threading.Thread(target=self._dns_udp, args=(self.sockets["dns_udp"],), daemon=True).start()
+        dns_tcp = self.sockets["dns_tcp"]
+        threading.Thread(target=accept_each, args=(dns_tcp, self._dns_tcp_connection), daemon=True).start()
         threading.Thread(target=self._watch, daemon=True).start()
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Answer one control request."""
+        """Answer one control request (stopping is by SIGTERM, or `stop` here)."""
         op = request.get("op")
         if op == "status":
             return self.status()
@@ -97,6 +98,9 @@ class Gateway:
             ports = self.ports.apply(parse_ports(request.get("ports", [])))
             self.policy = policy
             return {"ports": [port.to_json() for port in ports]}
+        if op == "secrets":
+            self.interceptor.substitutions = substitutions_from_wire(request.get("substitutions", []))
+            return {"secrets": len(self.interceptor.substitutions)}
         if op == "stop":
             self.stopping.set()
             return {}
@@ -111,7 +115,7 @@ class Gateway:
 
     def close(self) -> None:
         self.ports.close()
-        for sock in self.sockets:
+        for sock in self.sockets.values():
             sock.close()
         self.factory.close()
         self.helper.kill()
@@ -140,14 +144,6 @@ class Gateway:
                 except OSError:
                     return
                 pool.submit(answer, query, client)
-
-    def _dns_tcp(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._dns_tcp_connection, args=(conn,), daemon=True).start()
 
     def _dns_tcp_connection(self, conn: socket.socket) -> None:
         with conn:
@@ -190,6 +186,7 @@ def main(argv: list[str]) -> int:
         except RoostError as exc:
             ready.write(json.dumps({"ok": False, **exc.to_dict()}) + "\n")
             return 1
+        signal.signal(signal.SIGTERM, lambda _number, _frame: gateway.stopping.set())
         ready.write(json.dumps({"ok": True, **gateway.status()}) + "\n")
     gateway.stopping.wait()
     control.close()

@@ -11,7 +11,7 @@ reached from the network.
 connections too), new ones are bound first (all or none: a port in use
 fails the change and leaves the old set), removed ones are closed.
 
-Imports: roost.errors, roost.network.inner, policy, relay and the standard library.
+Imports: roost.errors, roost.network.accepting, inner, policy, relay and the standard library.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from roost.errors import PortInUse
+from roost.network.accepting import accept_each
 from roost.network.inner import SocketFactory
 from roost.network.policy import PublishedPort
 from roost.network.relay import relay
@@ -126,7 +128,8 @@ class PortTable:
                 if bound not in kept:
                     _stop_listening(listener)
             for bound, listener in fresh.items():
-                threading.Thread(target=self._serve, args=(listener, bound.guest_port), daemon=True).start()
+                handle = partial(self._connect, guest_port=bound.guest_port)
+                threading.Thread(target=accept_each, args=(listener, handle), daemon=True).start()
             self._listeners = {**kept, **fresh}
             return tuple(order)
 
@@ -150,15 +153,7 @@ class PortTable:
                 return bound
         return None
 
-    def _serve(self, listener: socket.socket, guest_port: int) -> None:
-        while True:
-            try:
-                client, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connect, args=(client, guest_port), daemon=True).start()
-
-    def _connect(self, client: socket.socket, guest_port: int) -> None:
+    def _connect(self, client: socket.socket, *, guest_port: int) -> None:
         try:
             _answer, (inside,) = self._factory.request("connect", port=guest_port)
         except (OSError, ValueError):

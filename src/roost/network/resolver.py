@@ -36,6 +36,7 @@ __all__ = ["RESOLVERS_VARIABLE", "Resolver", "read_exactly", "upstream_resolvers
 RESOLVERS_VARIABLE = "ROOST_NETWORK_RESOLVERS"
 _UPSTREAM_TIMEOUT_SECONDS = 2.0
 _MAX_MESSAGE = 65_535
+_TRUNCATED = 0x02  # the TC bit, in the third byte of a DNS header
 
 Upstream = tuple[str, int]
 
@@ -123,12 +124,14 @@ class Resolver:
         return packed
 
     def _forward(self, query: bytes, over_tcp: bool) -> bytes | None:
+        """The first upstream's answer: over UDP, and again over TCP for a TCP client when UDP's was truncated."""
         for host, port in self._upstreams:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             try:
-                if over_tcp:
-                    return _ask_tcp((host, port), query)
-                return _ask_udp(family, (host, port), query)
+                answer = _ask_udp(family, (host, port), query)
+                if over_tcp and len(answer) > 2 and answer[2] & _TRUNCATED:
+                    answer = _ask_tcp((host, port), query)
+                return answer
             except (OSError, ValueError):
                 continue
         return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from roost.errors import InvalidArgument
 from roost.network.policy import normalize_name
 
-__all__ = ["SNIFF_LIMIT", "Named", "is_complete", "server_name"]
+__all__ = ["SNIFF_LIMIT", "Named", "is_client_hello", "is_complete", "server_name"]
 
 # The most a client's first bytes are held to read a name: a TLS record's maximum and a header block.
 SNIFF_LIMIT = 16_384 + 5
@@ -42,12 +42,17 @@ class Named:
 
 def server_name(data: bytes) -> Named | None:
     """The name `data` (a client's first bytes) asks for, or None when it is neither TLS nor HTTP."""
-    if len(data) >= 6 and data[0] == _TLS_HANDSHAKE and data[5] == _CLIENT_HELLO:
+    if is_client_hello(data):
         return Named(_normalised(_client_hello_sni(data)))
     if _HTTP_METHOD.match(data):
         match = _HOST_HEADER.search(data)
         return Named(_normalised(_strip_port(match.group(1).strip().decode("latin-1")) if match else None))
     return None
+
+
+def is_client_hello(data: bytes) -> bool:
+    """Whether `data` begins as a TLS ClientHello."""
+    return len(data) >= 6 and data[0] == _TLS_HANDSHAKE and data[5] == _CLIENT_HELLO
 
 
 def is_complete(data: bytes) -> bool:

@@ -1,7 +1,7 @@
 """The host <-> agent wire protocol: frames and message vocabulary.
 
 Each op's arguments, result and streamed records are typed messages in
-`roost.protocol.ops` (its `OP_TABLE` names them for every op).
+`roost.protocol.ops` (its `table.OP_TABLE` names them for every op).
 
 No I/O and standard library only, so the guest agent can import it.
 """

@@ -2,10 +2,11 @@
 
 A change takes effect from the next call: processes started from then on
 may ask for an added secret, and every output channel of the workspace
-redacts the secrets attached when it is read. A running process keeps what
-it was given; removing a secret does not take it back from one.
+redacts the secrets attached when it is read; a running workspace's gateway
+is given its proxy-mode secrets at once. A running process keeps what it was
+given; removing a secret does not take it back from one.
 
-Imports: models, secrets (placeholders), store records, workspace.engine and workspace.secrets.
+Imports: models, secrets (placeholders), store records, workspace.engine, workspace.network and workspace.secrets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from roost.errors import InvalidArgument
 from roost.models import AttachedSecret
 from roost.secrets.placeholders import new_salt, placeholder_for
 from roost.store.records import WorkspaceRecord
-from roost.workspace import secrets
+from roost.workspace import network, secrets
 from roost.workspace.engine import Engine
 
 __all__ = ["add", "listed", "remove"]
@@ -41,13 +42,15 @@ def add(engine: Engine, ws_ref: str, entries: Sequence[str]) -> list[AttachedSec
         raise InvalidArgument("give the secrets to attach as a list of NAME[:MODE]", hint="e.g. ['API_TOKEN:env']")
     ws_id = engine.store.resolve(ws_ref)
     record = engine.store.load(ws_id)
-    secrets.attachments(engine.home, record.backend, entries, record.secrets)  # refused before the record is locked
+    backend = engine.backend(record)
+    secrets.attachments(engine.home, backend, record.network_policy.mode, entries, record.secrets)  # before the lock
 
     def attach(current: WorkspaceRecord) -> WorkspaceRecord:
-        merged = secrets.attachments(engine.home, current.backend, entries, current.secrets)
+        merged = secrets.attachments(engine.home, backend, current.network_policy.mode, entries, current.secrets)
         return current.replace(secrets=merged, secret_salt=current.secret_salt or new_salt())
 
-    return listed(engine.store.update(ws_id, attach))
+    engine.store.update(ws_id, attach)
+    return listed(network.push_secrets(engine, ws_id))
 
 
 def remove(engine: Engine, ws_ref: str, name: str) -> list[AttachedSecret]:
@@ -57,4 +60,5 @@ def remove(engine: Engine, ws_ref: str, name: str) -> list[AttachedSecret]:
         SecretNotFound: it is not attached.
     """
     ws_id = engine.store.resolve(ws_ref)
-    return listed(engine.store.update(ws_id, lambda current: current.replace(secrets=secrets.detach(current, name))))
+    engine.store.update(ws_id, lambda current: current.replace(secrets=secrets.detach(current, name)))
+    return listed(network.push_secrets(engine, ws_id))

@@ -129,7 +129,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     check_supported(backend, network)
     if isinstance(options.secrets, str):
         raise InvalidArgument("secrets must be a list of NAME[:MODE]", hint=f"e.g. [{options.secrets!r}]")
-    attached = attachments(engine.home, backend.name, options.secrets)
+    attached = attachments(engine.home, backend, network.policy.mode, options.secrets)
     gateway.reserve(network.ports)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
     image = boot_images.for_create(engine.home, backend, options.env, options.progress)
@@ -145,7 +145,10 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             with engine.store.lock(ws_id):
                 record = _new_record(ws_id, options, backend.name, resources, image.key, network)
                 engine.store.save(record.replace(secrets=attached, secret_salt=new_salt()))
-        spec = CreateSpec(ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image)
+        trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
+        spec = CreateSpec(
+            ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image, trusted_ca
+        )
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
         record = engine.store.update(ws_id, lambda r: r.replace(boot=boot))

@@ -7,7 +7,7 @@ policy and published ports; its state lives in `<ws_dir>/network` (0700, outside
 /workspace). The workspace's record keeps the policy and ports asked for, and the running
 gateway's own record (`network`). Callers hold the workspace's lock where a function says so.
 
-Imports: errors, models, network (attachment, lazily; policy), store (records, states), workspace siblings.
+Imports: errors, models, network (attachment and authority, lazily; policy), store (records, states), workspace siblings.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from roost.store.records import PortRequest, WorkspaceRecord
 from roost.store.states import RUNNING
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_info
+from roost.workspace.secrets import proxy_substitutions
 
 if TYPE_CHECKING:
     from roost.network.attachment import Decision, NetworkBoot
@@ -47,6 +48,16 @@ def gateway_of(record: WorkspaceRecord) -> NetworkBoot | None:
         return NetworkBoot.from_json(record.network)
     except (RoostError, ValueError, TypeError, KeyError):
         return None
+
+
+def trusted_ca(engine: Engine, ws_id: str, policy: NetworkPolicy) -> bytes | None:
+    """The workspace's CA certificate (made at first use, kept in its network dir) for its trust
+    store when it has a network to reach (proxy-mode secrets need it); else None."""
+    if policy.mode == "off":
+        return None
+    from roost.network.authority import workspace_ca_pem
+
+    return workspace_ca_pem(gateway_dir(engine, ws_id))
 
 
 def _wanted(policy: NetworkPolicy, ports: Sequence[PortRequest]) -> bool:
@@ -82,7 +93,8 @@ def bring_up(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         )
     from roost.network.attachment import attach
 
-    boot = attach(gateway_dir(engine, record.id), pid, record.network_policy, record.ports)
+    proxied = proxy_substitutions(engine.home, record)
+    boot = attach(gateway_dir(engine, record.id), pid, record.network_policy, record.ports, substitutions=proxied)
     return record.replace(network=boot.to_json())
 
 
@@ -141,8 +153,26 @@ def _apply(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         return take_down(engine, record)
     from roost.network.attachment import update
 
-    boot = update(gateway_dir(engine, record.id), gateway, record.network_policy, record.ports)
+    proxied = proxy_substitutions(engine.home, record)
+    boot = update(gateway_dir(engine, record.id), gateway, record.network_policy, record.ports, substitutions=proxied)
     return record.replace(network=boot.to_json())
+
+
+def push_secrets(engine: Engine, ws_id: str) -> WorkspaceRecord:
+    """Give a running workspace's gateway the proxy-mode secrets its record has now (attached or detached);
+    one that does not run gets them when it starts.
+
+    Raises:
+        RoostError: the gateway's failure.
+    """
+    with engine.store.lock(ws_id):
+        record = engine.store.load(ws_id)
+        gateway = gateway_of(record)
+        if record.state != RUNNING or gateway is None or not gateway.is_running():
+            return record
+        record = _apply(engine, record)
+        engine.store.save(record)
+        return record
 
 
 def set_network(

@@ -88,7 +88,10 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         raise _refusal(engine, record)
     backend = engine.backend(record)
     rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
-    spec = CreateSpec(record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs)
+    trusted_ca = gateway.trusted_ca(engine, record.id, record.network_policy)
+    spec = CreateSpec(
+        record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs, None, trusted_ca
+    )
     gateway.reserve([port for port, _ in record.ports])
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)

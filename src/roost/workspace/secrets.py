@@ -9,11 +9,14 @@ a tmpfs whose path is in VAR, default ROOST_SECRET_FILE_NAME). Everything is
 checked before the agent is called; values are read from the store only to
 be sent in that one request.
 
-`proxy` mode needs the network gateway to swap placeholders for values,
-which this roost's gateway does not do yet: it is refused on every backend
-(`secret_mode_unsupported`), before anything starts.
+`proxy` mode needs roost's network gateway to put values in place of the
+placeholders (`proxy_substitutions`, which the gateway holds in memory) and
+a workspace that trusts its CA: where the backend cannot
+(`Backend.proxy_refusal`) or the workspace has no network, it is refused
+(`secret_mode_unsupported`) before anything starts.
 
-Imports: errors, models, protocol's op messages, secrets and store.records.
+Imports: backends.base, errors, models, network.substitution (lazily), protocol's op messages, secrets and
+store.records.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from roost.backends.base import Backend
 from roost.errors import InvalidArgument, Remedy, SecretError, SecretNotFound
 from roost.protocol import OpError
 from roost.protocol.ops.message import GUEST_ROOT
@@ -33,6 +38,9 @@ from roost.secrets.placeholders import placeholder_for
 from roost.secrets.store import SecretStore, not_found
 from roost.store.records import WorkspaceRecord
 
+if TYPE_CHECKING:
+    from roost.network.substitution import Substitution
+
 __all__ = [
     "SecretUse",
     "SecretUses",
@@ -42,6 +50,7 @@ __all__ = [
     "grants_for",
     "parse_attachment",
     "parse_uses",
+    "proxy_substitutions",
     "redactor_for",
 ]
 
@@ -77,13 +86,19 @@ def parse_attachment(text: str) -> tuple[str, str | None]:
 
 
 def attachments(
-    home: Path, backend: str, requested: Iterable[str], current: Mapping[str, Sequence[str]] | None = None
+    home: Path,
+    backend: Backend[Any],
+    network_mode: str,
+    requested: Iterable[str],
+    current: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[str]]:
     """The secrets a workspace has once `requested` (`NAME[:MODE]` each) are attached to `current`.
 
+    `network_mode`: the workspace's network policy's mode (proxy mode needs a network).
+
     Raises:
         InvalidArgument: a malformed entry. SecretNotFound: a name the store does not hold.
-        SecretError: secret_mode_unsupported for a mode the secret does not allow or the backend cannot serve.
+        SecretError: secret_mode_unsupported for a mode the secret does not allow or the workspace cannot serve.
     """
     attached = {name: list(modes) for name, modes in (current or {}).items()}
     store = SecretStore(home)
@@ -91,6 +106,10 @@ def attachments(
         name, mode = parse_attachment(text)
         info = store.get(name)
         wanted = [mode] if mode is not None else [m for m in info.modes if m in _PROCESS_MODES]
+        if not wanted:
+            raise SecretError(
+                f"secret {name!r} allows only {', '.join(info.modes)} mode", hint=f"attach it as {name}:{info.modes[0]}"
+            )
         for each in wanted:
             if each not in info.modes:
                 raise SecretError(
@@ -98,17 +117,41 @@ def attachments(
                     hint=f"set it again with that mode allowed, or attach it as {name}:{info.modes[0]}",
                 )
             if each == "proxy":
-                raise SecretError(
-                    f"the {backend} backend cannot serve secret {name!r} in proxy mode: roost's network gateway "
-                    "does not substitute secrets yet",
-                    hint=f"attach it in env or file mode ({name}:env), where the workspace holds the value",
-                )
-        if not wanted:
-            raise SecretError(
-                f"secret {name!r} allows only {', '.join(info.modes)} mode", hint=f"attach it as {name}:{info.modes[0]}"
-            )
+                _check_proxy(name, backend, network_mode)
         attached[name] = [m for m in ("env", "file", "proxy") if m in {*attached.get(name, ()), *wanted}]
     return attached
+
+
+def _check_proxy(name: str, backend: Backend[Any], network_mode: str) -> None:
+    """Raises: SecretError: secret_mode_unsupported where roost's gateway cannot put the value in requests."""
+    if backend.proxy_refusal is not None:
+        raise SecretError(
+            f"secret {name!r} cannot be used in proxy mode on the {backend.name} backend: {backend.proxy_refusal}",
+            hint=f"attach it in env or file mode ({name}:env), where the workspace holds the value",
+        )
+    if network_mode == "off":
+        raise SecretError(
+            f"secret {name!r} in proxy mode needs a network: the workspace's policy is off",
+            hint="give the workspace the egress or allowlist policy (allowing the secret's hosts)",
+        )
+
+
+def proxy_substitutions(home: Path, record: WorkspaceRecord) -> tuple[Substitution, ...]:
+    """What the workspace's gateway puts in requests for its proxy-mode secrets (values read from the store now;
+    one gone from the store is left out)."""
+    names = [name for name, modes in sorted(record.secrets.items()) if "proxy" in modes]
+    if not names:
+        return ()
+    from roost.network.substitution import Substitution  # only where a workspace has proxy secrets
+
+    store = SecretStore(home)
+    values = store.values(names)
+    salt = bytes.fromhex(record.secret_salt or "")
+    return tuple(
+        Substitution(name, placeholder_for(record.id, name, salt), values[name], store.get(name).hosts)
+        for name in names
+        if name in values
+    )
 
 
 def detach(record: WorkspaceRecord, name: str) -> dict[str, list[str]]:

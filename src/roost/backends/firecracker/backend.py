@@ -3,9 +3,12 @@
 Create copies the environment's guest disk (copy-on-write where the
 filesystem allows), starts one Firecracker process per workspace (detached,
 carrying the workspace marker, API socket in the workspace directory),
-configures it over its API (machine, kernel + initrd, root drive, vsock),
-boots it and waits, under a boot deadline, until the agent answers over
-vsock. Everything after that goes through the agent like every other backend.
+configures it over its API (machine, kernel + initrd, root drive, network
+device, vsock), boots it and waits, under a boot deadline, until the agent
+answers over vsock. Everything after that goes through the agent like every other backend.
+The VMM runs in a network namespace of its own holding the guest's TAP
+device; roost's network gateway joins it there (`network_namespace_pid`) to
+hold the guest to its policy, exactly as it joins a sandbox's namespace.
 
 The guest image (kernel, initramfs, ext4 rootfs, kernel command line, the
 agent's vsock port) comes in the create spec: orchestration builds it (see
@@ -27,7 +30,7 @@ from roost.backends.base import Availability, CreateSpec, ImageKind
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
-from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, InvalidArgument, operator_remedy
+from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, operator_remedy
 from roost.models import Protection
 
 if TYPE_CHECKING:
@@ -62,8 +65,9 @@ class FirecrackerBackend:
     name = "firecracker"
     isolated = True
     image_kind: ImageKind = "guest"
-    # The seam is api.NetworkInterface: a TAP device per VM with the gateway on its host side.
-    network_refusal: str | None = "the firecracker backend has no network device yet (its TAP path is future work)"
+    # Each VMM has a network namespace of its own with the guest's TAP in it (see `netns`).
+    network_refusal: str | None = None
+    proxy_refusal: str | None = "the guest's trust store does not hold the workspace's CA yet"
 
     def __init__(
         self,
@@ -175,13 +179,6 @@ class FirecrackerBackend:
             keep_boot_file,
         )
 
-        if spec.network_policy != "off":
-            # Orchestration refuses this first (workspace.network.check_supported).
-            raise InvalidArgument(
-                f"network policy {spec.network_policy!r}: {self.network_refusal}",
-                code="network_unsupported",
-                hint="use the sandbox backend for a network policy, or the default policy, off",
-            )
         home = _home_of(ws_dir)
         binary = self.require_binary(home)
         image = spec.guest_image
@@ -279,7 +276,10 @@ class FirecrackerBackend:
         return 0, 0  # the guest has its own kernel and its own ids
 
     def network_namespace_pid(self, boot: FirecrackerBoot | None) -> int | None:
-        return None  # see network_refusal
+        if boot is None:
+            return None
+        # Liveness and namespace are read from /proc: the workspace's directory plays no part.
+        return self._vm(Path(), boot).network_namespace_pid()
 
     def destroy(self, ws_dir: Path, ws_id: str, boot: FirecrackerBoot | None) -> None:
         # No clean guest shutdown first: the disk goes with the directory, so

@@ -21,7 +21,10 @@ deletes it:
 The jailer clears the environment, so a jailed VMM carries no workspace
 marker; it is recognised by its command line (`--id <ws_id>`) and its uid.
 
-Imports: backends.processes, errors and the standard library.
+The VMM joins its own named network namespace (`--netns`, see `netns`),
+which `MicroVm` makes before the jailer runs and removes with the VMM.
+
+Imports: backends.firecracker.netns, backends.processes, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from roost.backends.firecracker.netns import named_path
 from roost.backends.processes import is_alive, read_proc_file
 from roost.errors import BackendError, operator_remedy
 
@@ -169,6 +173,7 @@ class Jail:
         s = self.settings
         argv = [s.jailer, "--id", self.ws_id, "--exec-file", str(firecracker), "--uid", str(s.uid), "--gid", str(s.gid)]
         argv += ["--chroot-base-dir", str(self.ws_dir), "--new-pid-ns", "--resource-limit", f"no-file={MAX_OPEN_FILES}"]
+        argv += ["--netns", named_path(self.ws_id)]
         if s.cgroup_version is not None:
             argv += ["--cgroup-version", str(s.cgroup_version), "--parent-cgroup", CGROUP_PARENT]
             for limit in self.cgroup_limits(vcpus, mem_mib):

@@ -14,7 +14,10 @@ directory as its cwd and binds its sockets by relative name, so a deep
 In jailer mode (see `jail`) the sockets live in the jail's root instead, and
 the VMM sees the kernel, initrd and disk there under short absolute names.
 
-Imports: backends.agent_keys, backends.processes, backends.firecracker.{api,boot,jail,vsock}, errors, rpc,
+The VMM runs in a network namespace of its own with one TAP device, the
+guest's eth0 (see `netns`).
+
+Imports: backends.agent_keys, backends.processes, backends.firecracker.{api,boot,jail,netns,vsock}, errors, rpc,
 protocol and the standard library.
 """
 
@@ -31,7 +34,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.firecracker.api import BootSource, Drive, FirecrackerApi, MachineConfig, VsockDevice
+from roost.backends.firecracker import netns
+from roost.backends.firecracker.api import (
+    BootSource,
+    Drive,
+    FirecrackerApi,
+    MachineConfig,
+    NetworkInterface,
+    VsockDevice,
+)
 from roost.backends.firecracker.boot import BootPlan
 from roost.backends.firecracker.jail import VMM_LOG_ARGS, Jail
 from roost.backends.firecracker.vsock import VsockConnector
@@ -235,6 +246,13 @@ class MicroVm:
     def api(self, timeout: float = 5.0) -> FirecrackerApi:
         return FirecrackerApi(self.api_socket, timeout=timeout)
 
+    def network_namespace_pid(self) -> int | None:
+        """The VMM's pid while it runs in a network namespace of its own (one booted by a roost
+        that gave it none shares the host's, which the gateway must never set up), else None."""
+        if self.pid is None or not self.running() or not netns.in_own_namespace(self.pid):
+            return None
+        return self.pid
+
     # -- launch and boot ---------------------------------------------------------------
     def clean_sockets(self) -> None:
         """Remove sockets a dead VMM left behind (Firecracker refuses to bind over them)."""
@@ -254,9 +272,10 @@ class MicroVm:
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
         if self.jail is not None:
             self.jail.clear()
+            netns.make_named(self.ws_id, self.jail.settings.uid, self.jail.settings.gid)
             argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
         else:
-            argv = [str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id, *VMM_LOG_ARGS]
+            argv = netns.unshared_argv([str(binary), "--api-sock", API_SOCKET, "--id", self.ws_id, *VMM_LOG_ARGS])
         with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         end = time.monotonic() + API_READY_TIMEOUT
@@ -304,7 +323,7 @@ class MicroVm:
         return None
 
     def configure(self, api: FirecrackerApi, plan: BootPlan) -> None:
-        """Everything up to InstanceStart: machine, kernel and initrd, root drive, vsock.
+        """Everything up to InstanceStart: machine, kernel and initrd, root drive, network device, vsock.
 
         Raises:
             BackendError: vmm_fault (Firecracker refused a part), vmm_unreachable.
@@ -317,8 +336,12 @@ class MicroVm:
         api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
         # The identity goes to init on the kernel command line (the guest's own, read by nothing else).
         proof = f"roost.workspace={self.identity.workspace_id} roost.key={self.identity.key.hex()}"
-        api.put_boot_source(BootSource(kernel, f"{with_required_args(plan.boot_args)} {proof}", initrd))
+        boot_args = with_required_args(f"{plan.boot_args} {netns.guest_network_arg()}")
+        api.put_boot_source(BootSource(kernel, f"{boot_args} {proof}", initrd))
         api.put_drive(Drive("rootfs", disk, is_root_device=True))
+        api.put_network_interface(
+            NetworkInterface(netns.GUEST_IFACE, netns.GUEST_LINK, netns.guest_mac(self.identity.workspace_id))
+        )
         # Relative, like --api-sock: bound in the VMM's cwd, the workspace directory.
         api.put_vsock(VsockDevice(GUEST_CID, VSOCK_SOCKET))
 
@@ -389,7 +412,7 @@ class MicroVm:
 
     def kill(self) -> None:
         """SIGKILL the VMM and everything carrying the workspace's marker; release its
-        cgroups and remove the sockets.
+        cgroups and named network namespace (an unshared one goes with the VMM) and remove the sockets.
 
         Raises:
             BackendError: process_survived.
@@ -402,6 +425,7 @@ class MicroVm:
             reap(self.pid)
         if self.jail is not None:
             self.jail.release_cgroups()
+            netns.remove_named(self.ws_id)
         self.clean_sockets()
 
 

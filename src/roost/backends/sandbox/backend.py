@@ -23,7 +23,7 @@ removes those from a namespace with the workspace's own map (launcher.py's
 remove mode).
 
 Imports: roost (to find its code), backends.agent_keys, backends.base, backends.host_agent,
-backends.processes, backends.sandbox.*, errors, models, network.attachment (RESOLVER_ADDRESS).
+backends.processes, backends.sandbox.* (trust: the CA bundle), errors, models, network.attachment (RESOLVER_ADDRESS).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from roost.backends.sandbox import cgroups, layout, seccomp_filter
 from roost.backends.sandbox.boot import SandboxBoot
 from roost.backends.sandbox.idmap import IdMap, host_id_map
 from roost.backends.sandbox.launcher import STAGE
+from roost.backends.sandbox.trust import TRUST_PATH, TRUST_VARIABLES, trust_bundle
 from roost.config import package_dir
 from roost.errors import BackendError
 from roost.models import Protection
@@ -70,6 +71,7 @@ KEPT_CAPABILITIES = (
     "CAP_AUDIT_WRITE",
     "CAP_SETFCAP",
 )
+_NO_FD = -1
 _AGENT_LAUNCH = "import sys; sys.path.insert(0, '/opt/roost'); from roost.agent.__main__ import main; sys.exit(main())"
 
 
@@ -118,6 +120,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
     isolated = True
     image_kind: ImageKind = "rootfs"
     network_refusal: str | None = None
+    proxy_refusal: str | None = None
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:
@@ -166,7 +169,10 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 opened.callback(os.close, seccomp)
                 resolver = _resolver_conf()
                 opened.callback(os.close, resolver)
-                fds = _Fds(listener.fileno(), key, seccomp, resolver)
+                trust = trust_bundle(spec.rootfs, spec.trusted_ca) if spec.trusted_ca else _NO_FD
+                if trust != _NO_FD:
+                    opened.callback(os.close, trust)
+                fds = _Fds(listener.fileno(), key, seccomp, resolver, trust)
                 config = {
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
@@ -183,7 +189,9 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "argv": _bwrap_argv(spec.ws_id, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
-                pid = spawn_detached(argv, env=env, log_path=log, cwd=ws_dir, pass_fds=fds)
+                pid = spawn_detached(
+                    argv, env=env, log_path=log, cwd=ws_dir, pass_fds=[fd for fd in fds if fd != _NO_FD]
+                )
             await_agent(ws_dir / "agent.sock", pid, log, BOOT_DEADLINE, identity)
             # Health follows the agent itself, not the launcher that started it.
             agent_pid = wait_for_marked(spec.ws_id, "roost.agent", program="python", deadline=2.0)
@@ -265,7 +273,8 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
     """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
 
     /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
-    own mounts: nothing on the host is written, so no path the workspace controls is followed."""
+    own mounts: nothing on the host is written, so no path the workspace controls is followed.
+    The CA bundle is bound the same way."""
     return [
         shutil.which("bwrap") or "bwrap",
         *_namespaces(ws_id),
@@ -273,11 +282,23 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
         "--ro-bind-data",
         str(fds.resolver),
         "/etc/resolv.conf",
+        *_trust_argv(fds.trust),
         "--seccomp",
         str(fds.seccomp),
         "--",
         *_agent_argv(ws_id, fds),
     ]
+
+
+def _trust_argv(trust: int) -> list[str]:
+    """The CA bundle (the env's and the workspace's CA: see trust.py) bound read-only, and the
+    variables that point TLS clients at it; nothing without one."""
+    if trust == _NO_FD:
+        return []
+    argv = ["--ro-bind-data", str(trust), TRUST_PATH]
+    for name in TRUST_VARIABLES:
+        argv += ["--setenv", name, TRUST_PATH]
+    return argv
 
 
 def _namespaces(ws_id: str) -> list[str]:
@@ -373,13 +394,14 @@ def _masked_proc_files() -> list[str]:
 
 
 class _Fds(NamedTuple):
-    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter and
-    the workspace's resolv.conf."""
+    """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter,
+    the workspace's resolv.conf and its CA bundle (`_NO_FD`: none)."""
 
     listener: int
     key: int
     seccomp: int
     resolver: int
+    trust: int
 
 
 def _cpus(vcpus: int) -> list[int]:

@@ -65,7 +65,7 @@ def _row(decision: NetworkDecision) -> list[str]:
         decision.verdict,
         decision.protocol,
         shown(where),
-        shown(decision.reason),
+        shown(decision.reason if decision.secret is None else f"{decision.reason} (secret {decision.secret})"),
     ]
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import Message, wire
+from roost.protocol.ops.message import Message, OpMessages, wire
 
-__all__ = ["PingArgs", "PingResult", "ShutdownArgs", "ShutdownResult"]
+__all__ = ["MESSAGES", "PingArgs", "PingResult", "ShutdownArgs", "ShutdownResult"]
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,10 @@ class ShutdownResult(Message):
     stopping: bool = wire()
     services_stopped: tuple[str, ...] = wire(())
     shells_closed: tuple[str, ...] = wire(())
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.PING: OpMessages(PingArgs, PingResult),
+    Op.SHUTDOWN: OpMessages(ShutdownArgs, ShutdownResult),
+}

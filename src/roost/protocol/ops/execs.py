@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, invalid, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, wire
 from roost.protocol.ops.secrets import SecretGrant
 
-__all__ = ["ExecArgs", "ExecOutcome", "check_command"]
+__all__ = ["MESSAGES", "ExecArgs", "ExecOutcome", "check_command"]
 
 _COMMAND_HINT = "e.g. argv ['ls', '-la'], or command 'ls -la' for the shell"
 
@@ -70,3 +70,9 @@ class ExecOutcome(Message):
     stderr_bytes: int = wire(0, minimum=0)
     stdout_truncated: bool = wire(False)
     stderr_truncated: bool = wire(False)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.EXEC: OpMessages(ExecArgs, ExecOutcome),
+}

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES, MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, check_read_size, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
     "FILE_TYPES",
+    "MESSAGES",
     "FileDeleteArgs",
     "FileDeleteResult",
     "FileListArgs",
@@ -122,3 +123,13 @@ class FileDeleteResult(Message):
     path: str = wire(name=True)
     deleted: bool = wire()
     type: str = wire(choices=FILE_TYPES)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.FILE_LIST: OpMessages(FileListArgs, FileListResult, FileRecord),
+    Op.FILE_READ: OpMessages(FileReadArgs, FileReadResult),
+    Op.FILE_WRITE: OpMessages(FileWriteArgs, FileWriteResult),
+    Op.FILE_DELETE: OpMessages(FileDeleteArgs, FileDeleteResult),
+    Op.FILE_STAT: OpMessages(FileStatArgs, FileRecord),
+}

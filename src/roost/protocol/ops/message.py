@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Self
 from roost.protocol.messages import Code, OpError
 from roost.protocol.names import NameFormError, from_text, to_text
 
-__all__ = ["GUEST_ROOT", "Message", "check_read_size", "invalid", "shown", "wire"]
+__all__ = ["GUEST_ROOT", "Message", "OpMessages", "check_read_size", "invalid", "shown", "wire"]
 
 # The workspace's directory inside the guest: where paths start when none is given.
 GUEST_ROOT = "/workspace"
@@ -312,3 +312,12 @@ class Message:
         if self.OMITS_NULLS:
             return {key: value for key, value in wire.items() if value is not None}
         return wire
+
+
+@dataclass(frozen=True)
+class OpMessages:
+    """One op's messages: what it takes, what it answers and, when it streams records, their shape."""
+
+    args: type[Message]
+    result: type[Message]
+    records: type[Message] | None = None

@@ -11,12 +11,13 @@ from typing import Any
 from roost.protocol.limits import SERVICE_NAME, SERVICE_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.execs import check_command
-from roost.protocol.ops.message import GUEST_ROOT, Message, invalid, shown, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
     "LOG_STREAMS",
+    "MESSAGES",
     "PROBE_KINDS",
     "RESTART_POLICIES",
     "ReadinessProbe",
@@ -164,3 +165,13 @@ class ServiceStopArgs(Message):
     OP = Op.SERVICE_STOP
     name: str = wire()
     timeout: float | None = wire(None, above=0)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.SERVICE_START: OpMessages(ServiceStartArgs, ServiceState),
+    Op.SERVICE_LIST: OpMessages(ServiceListArgs, ServiceListResult, ServiceState),
+    Op.SERVICE_STATUS: OpMessages(ServiceStatusArgs, ServiceState),
+    Op.SERVICE_LOGS: OpMessages(ServiceLogsArgs, ServiceLogsResult),
+    Op.SERVICE_STOP: OpMessages(ServiceStopArgs, ServiceState),
+}

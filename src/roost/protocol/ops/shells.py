@@ -18,11 +18,12 @@ from roost.protocol.limits import (
     MAX_TERMINAL_CELLS,
 )
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, check_read_size, invalid, shown, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
+    "MESSAGES",
     "SHELL_SIGNALS",
     "ShellAttachArgs",
     "ShellAttachResult",
@@ -225,3 +226,16 @@ class ShellAttachResult(Message):
     next_cursor: int = wire(minimum=0)
     exit_code: int | None = wire(None)
     signal: str | None = wire(None)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.SHELL_OPEN: OpMessages(ShellOpenArgs, ShellState),
+    Op.SHELL_LIST: OpMessages(ShellListArgs, ShellListResult, ShellState),
+    Op.SHELL_READ: OpMessages(ShellReadArgs, ShellReadResult),
+    Op.SHELL_WRITE: OpMessages(ShellWriteArgs, ShellWriteResult),
+    Op.SHELL_SIGNAL: OpMessages(ShellSignalArgs, ShellSignalResult),
+    Op.SHELL_RESIZE: OpMessages(ShellResizeArgs, ShellResizeResult),
+    Op.SHELL_CLOSE: OpMessages(ShellCloseArgs, ShellState),
+    Op.SHELL_ATTACH: OpMessages(ShellAttachArgs, ShellAttachResult),
+}

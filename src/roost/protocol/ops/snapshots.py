@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.ignoring import IgnoreArgs
-from roost.protocol.ops.message import Message, invalid, shown, wire
+from roost.protocol.ops.message import Message, OpMessages, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
     "BASELINE",
     "CHANGES",
+    "MESSAGES",
     "DiffArgs",
     "DiffRecord",
     "DiffResult",
@@ -163,3 +164,13 @@ class DiffResult(PageSummary):
     against: str = wire(BASELINE)
     counts: dict[str, int] = wire({})
     truncated: bool = wire(False)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.SNAPSHOT_CREATE: OpMessages(SnapshotCreateArgs, SnapshotRecord),
+    Op.SNAPSHOT_LIST: OpMessages(SnapshotListArgs, SnapshotListResult, SnapshotRecord),
+    Op.SNAPSHOT_DELETE: OpMessages(SnapshotDeleteArgs, SnapshotDeleteResult),
+    Op.DIFF: OpMessages(DiffArgs, DiffResult, DiffRecord),
+    Op.RESET: OpMessages(ResetArgs, ResetResult),
+}

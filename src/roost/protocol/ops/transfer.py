@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from roost.protocol.messages import Op
 from roost.protocol.ops.ignoring import IgnoreArgs
-from roost.protocol.ops.message import GUEST_ROOT, Message, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, wire
 
 __all__ = [
+    "MESSAGES",
     "ArchiveExportArgs",
     "ArchiveExportResult",
     "ArchiveImportArgs",
@@ -87,3 +88,11 @@ class PatchApplyResult(Message):
 
     count: int = wire(minimum=0)
     dry_run: bool = wire(False)
+
+
+# This family's ops and their messages (`table.OP_TABLE` gathers every family).
+MESSAGES: dict[str, OpMessages] = {
+    Op.ARCHIVE_IMPORT: OpMessages(ArchiveImportArgs, ArchiveImportResult),
+    Op.ARCHIVE_EXPORT: OpMessages(ArchiveExportArgs, ArchiveExportResult),
+    Op.PATCH_APPLY: OpMessages(PatchApplyArgs, PatchApplyResult, PatchedFileRecord),
+}
