@@ -36,7 +36,6 @@ from roost.mcp.toolkit import (
     ToolGroup,
     WorkspaceRef,
     guest_path,
-    secret_names,
 )
 from roost.models import ExecResult
 
@@ -93,7 +92,7 @@ class ExecTools(ToolGroup):
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
-            self.context.allow_secrets(secret_names(secret_env, "=") + secret_names(secret_files, "="))
+            self.context.allow_uses(secret_env, secret_files)
             handle = self.context.workspace(workspace)
             result = handle.exec(
                 command,

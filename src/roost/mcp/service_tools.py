@@ -24,7 +24,6 @@ from roost.mcp.toolkit import (
     ToolGroup,
     WorkspaceRef,
     guest_path,
-    secret_names,
 )
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
@@ -84,7 +83,7 @@ class ServiceTools(ToolGroup):
                 timeout_s=ready_timeout,
                 interval_ms=ready_interval_ms,
             )
-            self.context.allow_secrets(secret_names(secret_env, "=") + secret_names(secret_files, "="))
+            self.context.allow_uses(secret_env, secret_files)
             service = self.context.workspace(workspace).services.start(
                 name,
                 command,

@@ -25,7 +25,6 @@ from roost.mcp.toolkit import (
     ToolGroup,
     WorkspaceRef,
     guest_path,
-    secret_names,
 )
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
@@ -61,7 +60,7 @@ class ShellTools(ToolGroup):
         """
 
         def work() -> dict[str, Any]:
-            self.context.allow_secrets(secret_names(secret_env, "=") + secret_names(secret_files, "="))
+            self.context.allow_uses(secret_env, secret_files)
             shell = self.context.workspace(workspace).shells.open(
                 cwd=guest_path(cwd, "cwd"),
                 cols=cols,

@@ -44,6 +44,14 @@ class ToolContext:
                     hint="ask whoever runs the MCP server to start it with --allow-secret NAME for this secret",
                 )
 
+    def allow_uses(self, secret_env: Iterable[str] | None, secret_files: Iterable[str] | None) -> None:
+        """`allow_secrets` for the names in a process's `NAME[=VAR]` secret uses.
+
+        Raises:
+            SecretError: secret_not_allowed.
+        """
+        self.allow_secrets(secret_names(secret_env, "=") + secret_names(secret_files, "="))
+
     def workspace(self, ref: str) -> Workspace:
         """The workspace named by id, unique id prefix or name.
 
