@@ -138,19 +138,20 @@ def _check_proxy(name: str, backend: Backend[Any], network_mode: str) -> None:
 
 def proxy_substitutions(home: Path, record: WorkspaceRecord) -> tuple[Substitution, ...]:
     """What the workspace's gateway puts in requests for its proxy-mode secrets (values read from the store now;
-    one gone from the store is left out)."""
+    one gone from the store, or set again without proxy mode, is left out: its placeholder goes out as it is)."""
     names = [name for name, modes in sorted(record.secrets.items()) if "proxy" in modes]
     if not names:
         return ()
     from roost.network.substitution import Substitution  # only where a workspace has proxy secrets
 
     store = SecretStore(home)
+    hosts = {info.name: info.hosts for info in store.list() if "proxy" in info.modes and info.hosts}
     values = store.values(names)
     salt = bytes.fromhex(record.secret_salt or "")
     return tuple(
-        Substitution(name, placeholder_for(record.id, name, salt), values[name], store.get(name).hosts)
+        Substitution(name, placeholder_for(record.id, name, salt), values[name], hosts[name])
         for name in names
-        if name in values
+        if name in values and name in hosts
     )
 
 
