@@ -55,6 +55,22 @@ def http(address: str, port: int, host: str) -> str:
         return "refused"
 
 
+def http_paused(address: str, port: int, host: str, pause: float) -> str:
+    """An HTTP request whose first byte goes alone, `pause` seconds before the rest."""
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    try:
+        with socket.create_connection((address, port), timeout=5) as sock:
+            sock.sendall(request[:1])
+            time.sleep(pause)
+            sock.sendall(request[1:])
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return "refused"
+    return data.split(b"\r\n\r\n", 1)[1].decode() if data else "refused"
+
+
 def https(address: str, name: str, ca_file: str) -> str:
     context = ssl.create_default_context(cafile=ca_file)
     try:
@@ -143,6 +159,7 @@ STEPS = {
     "resolve_tcp": resolve_tcp,
     "udp_twice": udp_twice,
     "http": http,
+    "http_paused": http_paused,
     "https": https,
     "echo": echo,
     "udp": udp,

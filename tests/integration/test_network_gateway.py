@@ -101,6 +101,19 @@ def test_an_allowed_address_asked_for_a_foreign_name_is_refused(workspace: Start
     ]
 
 
+def test_a_request_that_pauses_after_its_first_byte_is_still_held_to_its_name(
+    workspace: StartWorkspace, test_host: LabHost
+) -> None:
+    ws = workspace(parse_policy("allowlist", ["allowed.test"]))
+    results = ws.workspace.run(
+        ["resolve", "allowed.test"],
+        ["http_paused", test_host.address, 80, "other.test", 0.6],  # past the gateway's wait for a name
+        ["http_paused", test_host.address, 80, "allowed.test", 0.6],
+    )
+    assert results == [[test_host.address], "refused", "refused"]
+    assert ws.decisions("tcp") == [("allowed.test", 80, "denied", "sni_missing")] * 2
+
+
 def test_a_policy_change_takes_effect_live_in_the_same_gateway(workspace: StartWorkspace, test_host: LabHost) -> None:
     ws = workspace(parse_policy("egress"))
     pid = ws.boot.gateway_pid
@@ -230,6 +243,19 @@ def test_ports_change_live_and_a_taken_port_is_port_in_use_with_nothing_changed(
         assert ws.boot.ports[0] == before.ports[0] and ws.boot.ports[1].guest_port == 9000
     finally:
         taken.close()
+
+
+def test_a_held_host_port_can_be_led_to_another_guest_port_live(workspace: StartWorkspace) -> None:
+    ws = workspace(parse_policy("off"), ["0:8000"])
+    (before,) = ws.boot.ports
+    ws.set(parse_policy("off"), [f"{before.host_port}:9000"])  # its own port: not "in use"
+    assert [(p.host_port, p.guest_port) for p in ws.boot.ports] == [(before.host_port, 9000)]
+    server = _serve_inside(ws, 9000)
+    try:
+        assert _get("127.0.0.1", before.host_port).startswith(b"HTTP/1.0 200")
+    finally:
+        server.kill()
+        server.wait()
 
 
 def _inner_helpers(pid: int) -> list[int]:

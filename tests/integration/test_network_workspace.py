@@ -232,6 +232,22 @@ def test_a_taken_host_port_is_port_in_use_before_anything_starts(roost: Roost) -
             assert ws.services.list() == []  # nothing started
 
 
+def test_a_port_taken_while_the_workspace_was_stopped_is_port_in_use_at_start_saying_how_out(roost: Roost) -> None:
+    host_port = _free_port()
+    with roost.create_workspace("debian:12", network_policy="egress", publish=[f"{host_port}:8000"]) as ws:
+        ws.stop()
+        with socket.create_server(("127.0.0.1", host_port)):  # another process takes it meanwhile
+            with pytest.raises(RoostError) as caught:
+                ws.start()
+            assert caught.value.code == "port_in_use"
+            assert f"roost workspace network set {ws.id} --publish" in caught.value.hint
+            assert ws.info().state == "stopped"
+            ws.network.set(publish=["0:8000"])  # as the hint says: another host port, and start again
+            ws.start()
+            (moved,) = ws.network.show().ports
+            assert moved.host_port != host_port and ws.info().state == "running"
+
+
 def _links_and_namespaces() -> set[str]:
     """Every link and named namespace of the host but the test labs' own (tests running beside this one make them)."""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()

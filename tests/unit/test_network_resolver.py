@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, TXT, A, DNSQuestion, DNSRecord
 
 from roost.network.decision_log import DecisionLog, read_decisions
 from roost.network.decisions import AddressBook
@@ -22,6 +22,7 @@ class FakeUpstream:
     def __init__(self, truncate: bool = False) -> None:
         self.truncate = truncate
         self.asked: list[tuple[str, str]] = []
+        self.received: list[DNSRecord] = []
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.port = self.udp.getsockname()[1]
@@ -31,6 +32,7 @@ class FakeUpstream:
 
     def _answer(self, data: bytes, transport: str) -> bytes:
         request = DNSRecord.parse(data)
+        self.received.append(request)
         self.asked.append((str(request.q.qname).rstrip("."), transport))
         reply = request.reply()
         reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A("192.0.2.10"), ttl=60))
@@ -105,6 +107,22 @@ def test_an_allowed_name_is_forwarded_and_its_ipv4_answers_remembered_without_ip
     assert book.names_for("192.0.2.10") == ("pypi.org",)
     assert DNSRecord.parse(resolver.answer(query("pypi.org", "AAAA"))).rr == []
     assert [d.address for d in read_decisions(tmp_path)] == ["192.0.2.10"]
+
+
+def test_only_the_judged_question_goes_upstream_not_what_else_the_query_carries(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    resolver, _book = resolver_for(parse_policy("allowlist", ["pypi.org"]), upstream, tmp_path)
+    smuggling = DNSRecord.question("PyPI.ORG", "A")  # 0x20 letter case could carry bits too
+    smuggling.add_question(DNSQuestion("secret-data.evil.test", QTYPE.A))
+    smuggling.add_ar(RR("more-secret.evil.test", QTYPE.TXT, rdata=TXT("payload")))
+    smuggling.add_ar(EDNS0(udp_len=1232, opts=[]))
+    reply = DNSRecord.parse(resolver.answer(smuggling.pack()))
+    (forwarded,) = upstream.received
+    assert [(str(q.qname), q.qtype) for q in forwarded.questions] == [("pypi.org.", QTYPE.A)]
+    assert [(record.rtype, record.rclass) for record in forwarded.ar] == [(QTYPE.OPT, 1232)]
+    assert (reply.header.id, str(reply.q.qname)) == (smuggling.header.id, "PyPI.ORG.")
+    assert [str(record.rdata) for record in reply.rr] == ["192.0.2.10"]
 
 
 def test_a_tcp_client_gets_the_full_answer_when_udp_was_truncated(tmp_path: Path) -> None:

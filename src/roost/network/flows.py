@@ -45,7 +45,7 @@ from roost.network.inner import SocketFactory, original_destination
 from roost.network.intercept import Interceptor
 from roost.network.policy import NetworkPolicy
 from roost.network.relay import read_first_bytes, relay
-from roost.network.sniff import server_name
+from roost.network.sniff import Named, server_name, unfinished
 
 __all__ = ["FlowJudge", "open_udp_flow", "serve_tcp", "serve_udp", "tcp_flow_in_slot"]
 
@@ -126,7 +126,7 @@ def _tcp_flow(client: socket.socket, *, judge: FlowJudge) -> None:
         except OSError:
             client.close()
             return
-        named = server_name(first)
+        named = Named(None) if unfinished(first) else server_name(first)
         if named is not None:
             verdict = decide_server_name(judge.policy(), verdict, judge.book.names_for(address), named.name, port)
     judge.record(verdict, address, port, "tcp")

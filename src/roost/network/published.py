@@ -9,7 +9,10 @@ reached from the network.
 
 `PortTable.apply` changes the set live: listeners that stay are kept (their
 connections too), new ones are bound first (all or none: a port in use
-fails the change and leaves the old set), removed ones are closed.
+fails the change and leaves the old set), removed ones are closed. A
+host port the table holds already and is asked to serve another guest
+port (or service) keeps its listener, which then leads to the new guest
+port: rebinding it would find it taken by the table itself.
 
 Imports: roost.errors, roost.network.accepting, inner, policy, relay and the standard library.
 """
@@ -115,6 +118,12 @@ class PortTable:
                         kept[existing] = self._listeners[existing]
                         order.append(existing)
                         continue
+                    moved = self._find_host_port(port, kept)
+                    if moved is not None:
+                        bound = BoundPort(moved.host_address, moved.host_port, port.guest_port, service)
+                        kept[bound] = self._listeners[moved]
+                        order.append(bound)
+                        continue
                     listener = bind_published(port)
                     address, host_port = listener.getsockname()[:2]
                     bound = BoundPort(address, host_port, port.guest_port, service)
@@ -124,11 +133,12 @@ class PortTable:
                 for listener in fresh.values():
                     listener.close()
                 raise
-            for bound, listener in self._listeners.items():
-                if bound not in kept:
+            staying = {id(listener) for listener in kept.values()}
+            for listener in self._listeners.values():
+                if id(listener) not in staying:
                     _stop_listening(listener)
-            for bound, listener in fresh.items():
-                handle = partial(self._connect, guest_port=bound.guest_port)
+            for listener in fresh.values():
+                handle = partial(self._connect, listener=listener)
                 threading.Thread(target=accept_each, args=(listener, handle), daemon=True).start()
             self._listeners = {**kept, **fresh}
             return tuple(order)
@@ -153,7 +163,28 @@ class PortTable:
                 return bound
         return None
 
-    def _connect(self, client: socket.socket, *, guest_port: int) -> None:
+    def _find_host_port(self, port: PublishedPort, taken: dict[BoundPort, socket.socket]) -> BoundPort | None:
+        """The listener already on `port`'s host address and (named) host port, to lead elsewhere now."""
+        if port.host_port == 0:
+            return None
+        taken_listeners = {id(listener) for listener in taken.values()}
+        for bound, listener in self._listeners.items():
+            if id(listener) not in taken_listeners and (bound.host_address, bound.host_port) == (
+                port.host_address,
+                port.host_port,
+            ):
+                return bound
+        return None
+
+    def _guest_port(self, listener: socket.socket) -> int | None:
+        with self._lock:
+            return next((bound.guest_port for bound, held in self._listeners.items() if held is listener), None)
+
+    def _connect(self, client: socket.socket, *, listener: socket.socket) -> None:
+        guest_port = self._guest_port(listener)
+        if guest_port is None:  # the listener was let go while this connection waited
+            client.close()
+            return
         try:
             _answer, (inside,) = self._factory.request("connect", port=guest_port)
         except (OSError, ValueError):

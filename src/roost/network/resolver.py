@@ -8,6 +8,13 @@ a connection to it through. Under `egress` everything is forwarded. AAAA
 answers are dropped: a workspace is never routed IPv6, and clients fall
 back to IPv4 at once when they get none.
 
+What goes upstream is a query rebuilt from the one question judged (its
+normalised name, type and class, the client's id and EDNS buffer size),
+never the client's bytes: further questions, additional records, EDNS
+options and the letter case of the name (0x20) could otherwise carry data
+to the host's resolvers past the policy. The reply carries the client's
+question back as it was asked.
+
 Upstream resolvers: ROOST_NETWORK_RESOLVERS ("ip[:port],...") when set,
 else the nameservers of the host's /etc/resolv.conf.
 
@@ -24,7 +31,7 @@ import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
 from roost.errors import InvalidArgument
 from roost.network.decision_log import DecisionLog
@@ -102,16 +109,17 @@ class Resolver:
             return _reply(request, RCODE.NXDOMAIN)
         if question.qtype == QTYPE.AAAA:
             return _reply(request, RCODE.NOERROR)
-        raw = self._forward(query, over_tcp)
+        raw = self._forward(_upstream_query(request, name), over_tcp)
         if raw is None:
             return _reply(request, RCODE.SERVFAIL)
-        return self._remember(name, raw, verdict.reason)
+        return self._remember(request, name, raw, verdict.reason)
 
-    def _remember(self, name: str, raw: bytes, reason: str) -> bytes:
+    def _remember(self, request: DNSRecord, name: str, raw: bytes, reason: str) -> bytes:
         try:
             response = DNSRecord.parse(raw)
         except Exception:
-            return raw
+            return _reply(request, RCODE.SERVFAIL)
+        response.questions = list(request.questions[:1])
         response.rr = [record for record in response.rr if record.rtype != QTYPE.AAAA]
         addresses = [str(record.rdata) for record in response.rr if record.rtype == QTYPE.A]
         for record in response.rr:
@@ -135,6 +143,18 @@ class Resolver:
             except (OSError, ValueError):
                 continue
         return None
+
+
+def _upstream_query(request: DNSRecord, name: str) -> bytes:
+    """The query forwarded for `request`: its first question only, under the name judged, nothing else."""
+    question = request.questions[0]
+    header = DNSHeader(id=request.header.id, rd=request.header.rd)
+    upstream = DNSRecord(header, q=DNSQuestion(name, question.qtype, question.qclass))
+    client_edns = next((record for record in request.ar if record.rtype == QTYPE.OPT), None)
+    if client_edns is not None:
+        upstream.add_ar(EDNS0(udp_len=min(max(int(client_edns.rclass), 512), 4096)))
+    packed: bytes = upstream.pack()
+    return packed
 
 
 def _ask_udp(family: int, upstream: Upstream, query: bytes) -> bytes:

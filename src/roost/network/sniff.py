@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from roost.errors import InvalidArgument
 from roost.network.policy import normalize_name
 
-__all__ = ["SNIFF_LIMIT", "Named", "is_client_hello", "is_complete", "server_name"]
+__all__ = ["SNIFF_LIMIT", "Named", "is_client_hello", "is_complete", "server_name", "unfinished"]
 
 # The most a client's first bytes are held to read a name: a TLS record's maximum and a header block.
 SNIFF_LIMIT = 16_384 + 5
@@ -48,6 +48,12 @@ def server_name(data: bytes) -> Named | None:
         match = _HOST_HEADER.search(data)
         return Named(_normalised(_strip_port(match.group(1).strip().decode("latin-1")) if match else None))
     return None
+
+
+def unfinished(data: bytes) -> bool:
+    """Whether `data` began a TLS record or an HTTP request line but stopped before naming a host
+    (judged as naming none: a client must not pause to slip a foreign name past the check)."""
+    return bool(data) and not is_complete(data)
 
 
 def is_client_hello(data: bytes) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from roost.errors import NetworkError, RoostError
+from roost.errors import NetworkError, PortInUse, Remedy, RoostError
 from roost.models import NetworkDecision, NetworkInfo, PortInfo
 from roost.network.policy import NetworkPolicy, PublishedPort
 from roost.store.records import PortRequest, WorkspaceRecord
@@ -72,6 +72,27 @@ def reserve(ports: Sequence[PublishedPort], held: Sequence[PortRequest] = ()) ->
 
     mine = {(port.host_address, port.host_port) for port, _ in held}
     ensure_ports_free([port for port in ports if (port.host_address, port.host_port) not in mine])
+
+
+def reserve_at_start(record: WorkspaceRecord) -> None:
+    """Raises: PortInUse: a host port the stopped workspace publishes was taken meanwhile; the hint
+    says how to start it anyway (free the port, or publish another)."""
+    try:
+        reserve([port for port, _ in record.ports])
+    except PortInUse as exc:
+        taken = (exc.details.get("host_address"), exc.details.get("host_port"))
+        owner = next((service for port, service in record.ports if (port.host_address, port.host_port) == taken), None)
+        if owner is not None:
+            exc.hint = f"free that host port, or start the workspace and publish service {owner!r} on another"
+            raise
+        raise exc.with_remedy(
+            Remedy(
+                "free that host port, or publish the guest port on another (or any: 0:GUEST_PORT) and start again",
+                "network_set",
+                workspace=record.id,
+                arguments=("--publish", "HOST_PORT:GUEST_PORT"),
+            )
+        ) from None
 
 
 def bring_up(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:

@@ -92,7 +92,7 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     spec = CreateSpec(
         record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs, None, trusted_ca
     )
-    gateway.reserve([port for port, _ in record.ports])
+    gateway.reserve_at_start(record)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)
     record = record.moved_to(RUNNING, boot=boot, reason=None)
     try:
