@@ -137,6 +137,7 @@ class MemoryBackend:
     isolated = False
     image_kind: ImageKind = "none"
     network_refusal: str | None = "in-memory workspaces have no network of their own"
+    proxy_refusal: str | None = "in-memory workspaces have no network gateway"
 
     def __init__(self) -> None:
         self.agents: dict[str, InProcessAgent] = {}

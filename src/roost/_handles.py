@@ -5,7 +5,7 @@ workspace (`BoundWorkspace`: an engine and an id) and each method is one
 call into `roost.workspace` (the exec history's, into `roost.store.history`),
 with the workspace's record read once per call. `roost.client` hands them out.
 
-Imports: arguments, confinement, errors, models, store, workspace and the standard library.
+Imports: arguments, confinement, errors, models, store, workspace, the secret handles and the standard library.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
 from roost import arguments
+from roost._secret_handles import WorkspaceSecrets
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.models import (
@@ -52,6 +53,7 @@ from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
 from roost.workspace.operations import DEFAULT_MAX_OUTPUT, ExecSpec, OutputCallback
 from roost.workspace.readiness import Readiness
+from roost.workspace.secrets import SecretUses
 from roost.workspace.streamed import Streamed
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "Workspace",
     "WorkspaceFiles",
     "WorkspaceNetwork",
+    "WorkspaceSecrets",
     "WorkspaceServices",
     "WorkspaceShells",
     "WorkspaceSnapshots",
@@ -165,10 +168,29 @@ class WorkspaceShells:
         self._bound = bound
 
     def open(
-        self, *, cwd: str | bytes | None = None, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None
+        self,
+        *,
+        cwd: str | bytes | None = None,
+        cols: int = 120,
+        rows: int = 32,
+        env: dict[str, str] | None = None,
+        secret_env: SecretUses = (),
+        secret_files: SecretUses = (),
     ) -> ShellInfo:
-        """Start an interactive bash on a PTY; it keeps running between calls."""
-        return self._bound(shells.open_shell, cwd=_native(cwd), cols=cols, rows=rows, env=env)
+        """Start an interactive bash on a PTY; it keeps running between calls.
+
+        `secret_env` (`"NAME"` or `"NAME=VAR"` each) and `secret_files` give it secrets attached to the
+        workspace, as for `Workspace.exec`.
+        """
+        return self._bound(
+            shells.open_shell,
+            cwd=_native(cwd),
+            cols=cols,
+            rows=rows,
+            env=env,
+            secret_env=secret_env,
+            secret_files=secret_files,
+        )
 
     def list(self) -> list[ShellInfo]:
         """Every shell this workspace's agent knows, running or not (`lost` after an agent restart)."""
@@ -238,8 +260,13 @@ class WorkspaceServices:
         ready: Readiness | None = None,
         restart: str = "no",
         publish: Sequence[str | int] | None = None,
+        secret_env: SecretUses = (),
+        secret_files: SecretUses = (),
     ) -> ServiceInfo:
         """Start a service and wait until its readiness probe passes.
+
+        `secret_env`/`secret_files` give it attached secrets, as for `Workspace.exec`; the agent keeps
+        them in memory (and a tmpfs file) for its restarts until it stops.
 
         The result's `state` is `ready`, or `failed` with `reason` and `log_tail`. `publish`
         serves guest ports on the host's loopback (`"8000"`, `"18000:8000"`) until the
@@ -258,6 +285,8 @@ class WorkspaceServices:
             ready=ready,
             restart=restart,
             publish=publish,
+            secret_env=secret_env,
+            secret_files=secret_files,
         )
 
     def list(self) -> list[ServiceInfo]:
@@ -390,6 +419,7 @@ class Workspace:
         self.services = WorkspaceServices(self._bound)
         self.snapshots = WorkspaceSnapshots(self._bound)
         self.network = WorkspaceNetwork(self._bound)
+        self.secrets = WorkspaceSecrets(engine, ws_id)
 
     def info(self) -> WorkspaceInfo:
         """Current state, probing the agent's health, with service and shell counts per state."""
@@ -405,11 +435,19 @@ class Workspace:
         stdin: bytes | str | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT,
         on_output: OutputCallback | None = None,
+        secret_env: SecretUses = (),
+        secret_files: SecretUses = (),
     ) -> ExecResult:
         """Run a command to completion: a string runs under bash -c, a list runs as argv.
 
+        `secret_env`: secrets attached to the workspace that this command alone gets in its environment,
+        `"NAME"` (in variable NAME) or `"NAME=VAR"`; a proxy-mode secret gives its placeholder.
+        `secret_files`: the same as 0400 files on a tmpfs, removed when it ends, their paths in
+        `ROOST_SECRET_FILE_NAME` (or VAR). Every output shows attached secrets as `[redacted:NAME]`.
+
         Raises:
-            RoostError: command_not_found, path_not_found (cwd), agent errors.
+            RoostError: command_not_found, path_not_found (cwd), agent errors; secret_not_found,
+                secret_mode_unsupported before the command starts.
         """
         spec = ExecSpec(
             command=command,
@@ -418,6 +456,8 @@ class Workspace:
             timeout=timeout,
             stdin=stdin.encode() if isinstance(stdin, str) else stdin,
             max_output_bytes=max_output_bytes,
+            secret_env=secret_env,
+            secret_files=secret_files,
         )
         return self._bound(operations.run_exec, spec, on_output)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from roost import arguments
 from roost._handles import Readiness, Streamed, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
+from roost._secret_handles import HostSecrets
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
 from roost.images.build import ProgressFn
@@ -54,6 +55,11 @@ class Roost:
     def home(self) -> Path:
         return self._engine.home
 
+    @property
+    def secrets(self) -> HostSecrets:
+        """The host's encrypted secret store: `set`, `list`, `delete` (values never come back out)."""
+        return HostSecrets(self._engine)
+
     def create_workspace(
         self,
         env: str = DEFAULT_ENV,
@@ -69,10 +75,14 @@ class Roost:
         network_policy: str = "off",
         allow: Sequence[str] | None = None,
         publish: Sequence[str | int] | None = None,
+        secrets: Sequence[str] = (),
         ephemeral: bool = True,
         progress: ProgressFn | None = None,
     ) -> Workspace:
         """Create a workspace and wait until its agent answers.
+
+        `secrets` attaches secrets of the host's store (`"NAME"` or `"NAME:MODE"` each; see
+        `roost.secrets`): its processes may then ask for them, and its outputs redact them.
 
         With `ephemeral` (the default), using the handle as a context manager
         deletes the workspace on exit. `progress(step, done, total)` hears
@@ -84,7 +94,8 @@ class Roost:
 
         Raises:
             RoostError: env_not_found, seed_not_found, name_taken, invalid_argument,
-                backend_unavailable, network_unsupported, port_in_use, or a backend start failure.
+                backend_unavailable, network_unsupported, port_in_use, or a backend start failure;
+                secret_not_found, secret_mode_unsupported before anything starts.
         """
         options = lifecycle.CreateOptions(
             env=env,
@@ -100,6 +111,7 @@ class Roost:
             allow=allow,
             publish=publish,
             progress=progress,
+            secrets=secrets,
         )
         return self._create(options, ephemeral=ephemeral)
 

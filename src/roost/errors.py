@@ -35,6 +35,8 @@ __all__ = [
     "ProtocolError",
     "Remedy",
     "RoostError",
+    "SecretError",
+    "SecretNotFound",
     "StorageError",
     "WorkspaceError",
     "error_from_code",
@@ -208,6 +210,19 @@ class NetworkError(RoostError):
 
     code = "network_unavailable"
     default_hint = "run roost as root or where nftables with TPROXY is available, or use the off policy"
+
+
+class SecretNotFound(NotFound):
+    """No secret of that name in the host's store (or none attached to the workspace)."""
+
+    code = "secret_not_found"
+
+
+class SecretError(InvalidArgument):
+    """A secret cannot be used as asked: a mode the secret or the backend does not serve, one not attached,
+    or one an MCP server was not allowed to hand out."""
+
+    code = "secret_mode_unsupported"
 
 
 class ProtocolError(RoostError):

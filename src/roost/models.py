@@ -23,6 +23,7 @@ from roost.errors import Remedy
 from roost.protocol.names import as_bytes, to_text
 
 __all__ = [
+    "AttachedSecret",
     "DeleteResult",
     "DiffEntry",
     "DiffResult",
@@ -44,6 +45,7 @@ __all__ = [
     "Protection",
     "PruneResult",
     "ResetResult",
+    "SecretInfo",
     "ServiceInfo",
     "ShellInfo",
     "ShellOutput",
@@ -172,17 +174,24 @@ class FileContent:
     offset: int
     data: bytes = field(repr=False)
     eof: bool
+    # How many of the file's bytes `data` holds (None: len(data)); more or fewer where a secret was redacted.
+    read_bytes: int | None = None
 
     @property
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
+
+    @property
+    def length(self) -> int:
+        """How many bytes of the file were read: the next read starts at `offset + length`."""
+        return len(self.data) if self.read_bytes is None else self.read_bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": to_text(self.path),
             "size": self.size,
             "offset": self.offset,
-            "length": len(self.data),
+            "length": self.length,
             "eof": self.eof,
             "content": self.text,
         }
@@ -247,6 +256,27 @@ class PortInfo(_Value):
 
 
 @dataclass(frozen=True)
+class SecretInfo(_Value):
+    """A secret of the host's store as anyone may see it: its name, the modes it may be used in, the
+    hosts a proxy may send it to, and when it was set (never its value)."""
+
+    name: str
+    modes: tuple[str, ...]
+    hosts: tuple[str, ...]
+    set_at: str
+
+
+@dataclass(frozen=True)
+class AttachedSecret(_Value):
+    """A secret attached to a workspace: the modes it may be used in there, and for proxy mode the
+    placeholder the workspace sees in its place (None otherwise). Never its value."""
+
+    name: str
+    modes: tuple[str, ...]
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True)
 class NetworkInfo(_Value):
     """What a workspace may reach, and whether roost's gateway is holding it to that now.
 
@@ -300,6 +330,8 @@ class WorkspaceInfo(_Value):
     remedy: Remedy | None = None
     # Its network policy and published ports (None: not known, as for a corrupt record).
     network: NetworkInfo | None = None
+    # The secrets attached to it, by name, with their modes (never a value).
+    secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def hint(self) -> str | None:

@@ -7,7 +7,7 @@ so a bad one is reported as every CLI error is (`--json` included), and then
 becomes the MCP server program, handing it the options as a command line
 (`ServeOptions.argv`): the two front ends never import each other.
 
-Imports: arguments (when validating), errors and the standard library only,
+Imports: arguments and secrets.model (when validating), errors and the standard library only,
 so that building the CLI's grammar stays cheap.
 """
 
@@ -40,6 +40,8 @@ class ServeOptions:
         backend: workspace backend (default: best available, or `$ROOST_BACKEND`).
         token_file: http: the file holding the bearer token (made, 0600, if missing);
             default: a new token each start in `<home>/mcp/http-<port>.token`.
+        allow_secrets: secrets of the host's store a model may attach and use (by name; it never
+            sees a value); default none.
     """
 
     profile: str = "full"
@@ -50,6 +52,7 @@ class ServeOptions:
     home: str | None = None
     backend: str | None = None
     token_file: str | None = None
+    allow_secrets: tuple[str, ...] = ()
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> ServeOptions:
@@ -63,6 +66,7 @@ class ServeOptions:
             home=getattr(args, "home", None),
             backend=args.backend,
             token_file=args.token_file,
+            allow_secrets=tuple(args.allow_secrets or ()),
         )
 
     def validate(self) -> None:
@@ -83,12 +87,18 @@ class ServeOptions:
         arguments.port(self.port)
         if self.token_file is not None and self.transport != "http":
             raise InvalidArgument("--token-file is for --transport http", hint="drop it, or serve over http")
+        from roost.secrets.model import check_name
+
+        for name in self.allow_secrets:
+            check_name(name)
 
     def argv(self) -> list[str]:
         """These options as the command line `add_serve_arguments` (plus `--home`) reads back."""
         line = ["--profile", self.profile, "--transport", self.transport, "--host", self.host, "--port", str(self.port)]
         for root in self.allow_roots:
             line += ["--allow-root", root]
+        for name in self.allow_secrets:
+            line += ["--allow-secret", name]
         for flag, value in (("--token-file", self.token_file), ("--home", self.home), ("--backend", self.backend)):
             if value is not None:
                 line += [flag, value]
@@ -122,4 +132,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend", default=None, help="backend for workspaces created through MCP (default: best available)"
+    )
+    parser.add_argument(
+        "--allow-secret",
+        dest="allow_secrets",
+        action="append",
+        metavar="NAME",
+        help="a secret of the host's store that models may attach and use, never see (repeatable; default: none)",
     )

@@ -31,16 +31,20 @@ async def mcp_session(
     allow_root: Path | None = None,
     cwd: Path | None = None,
     program: Sequence[str] = SERVER_PROGRAM,
+    allow_secrets: Sequence[str] = (),
 ) -> AsyncIterator[ClientSession]:
     """An initialized session with a server of `profile` on the mock backend, its state in `home`.
 
     With `allow_root`, the server may read and write under that directory (`--allow-root`). The server
     runs in `cwd`, by default the allowed root, or without one the directory that holds `home`.
-    `program` is how Python starts it (`SERVER_PROGRAM` or `ROOST_MCP_SERVE`).
+    `program` is how Python starts it (`SERVER_PROGRAM` or `ROOST_MCP_SERVE`); `allow_secrets` the
+    secrets it may use (`--allow-secret`).
     """
     args = [*program, "--profile", profile]
     if allow_root is not None:
         args += ["--allow-root", str(allow_root)]
+    for name in allow_secrets:
+        args += ["--allow-secret", name]
     params = StdioServerParameters(
         command=sys.executable,
         args=args,

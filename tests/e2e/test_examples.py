@@ -50,6 +50,15 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "network example: ok",
     ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
+    "secrets_env.py": (
+        "the command printed: token is [redacted:API_TOKEN]",
+        "inside, the variable holds the real value: match",
+        "file mode: -r--------",
+        "a command that did not ask: not set",
+        "an unattached secret: secret_not_found",
+        "workspaces left: 0",
+        "secrets example: ok",
+    ),
 }
 
 

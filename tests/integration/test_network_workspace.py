@@ -335,27 +335,49 @@ print(json.dumps({"authorization": echoed["authorization"], "ssl_cert_file": os.
 """
 
 
-def test_a_sandbox_trusts_its_workspace_ca_so_a_default_client_carries_a_proxy_secret(
+def test_a_proxy_secret_reaches_its_host_while_the_workspace_holds_only_its_placeholder(
     roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from roost.network import Substitution
-    from roost.network.attachment import NetworkBoot, update
     from roost.network.authority import CA_CERT_NAME
     from roost.network.intercept import UPSTREAM_CA_VARIABLE
 
     monkeypatch.setenv(UPSTREAM_CA_VARIABLE, str(test_host.cert))  # before create: its gateway inherits it
     value = os.urandom(12).hex()
-    token = Substitution("API_TOKEN", "roost-secret-0123abcd0123", value.encode(), ("allowed.test",))
-    with roost.create_workspace("debian:12", network_policy="egress") as ws:
-        store = roost._engine.store  # the workspace layer's part until secrets attach it (issue 15): driven directly
-        net_dir = store.dir(ws.id) / "network"
-        boot = NetworkBoot.from_json(store.load(ws.id).network or {})
-        update(net_dir, boot, boot.policy, [], substitutions=[token])
-        result = ws.exec(["python3", "-c", TRUSTING_CLIENT, token.placeholder], timeout=60)
+    roost.secrets.set("API_TOKEN", value.encode(), modes=["proxy"], hosts=["allowed.test"])
+    with roost.create_workspace("debian:12", network_policy="egress", secrets=["API_TOKEN:proxy"]) as ws:
+        (attached,) = ws.secrets.list()
+        assert attached.placeholder is not None and attached.placeholder.startswith("roost-secret-")
+        client = 'import os, sys; sys.argv = ["client", os.environ["API_TOKEN"]]; exec(sys.stdin.read())'
+        result = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
         assert result.exit_code == 0, result.stderr
         seen = json.loads(result.stdout)
-        ca_pem = (net_dir / CA_CERT_NAME).read_text()
-    assert seen["authorization"] == f"Bearer {value}"
+        # The value, fed on stdin (so no process's environment gets it from here), is nowhere inside.
+        search = "grep -rlsF -f /dev/stdin /proc/[0-9]*/environ /workspace /tmp /dev/shm; echo searched"
+        memory = ws.exec(["sh", "-c", search], stdin=value)
+        ca_pem = (roost._engine.store.dir(ws.id) / "network" / CA_CERT_NAME).read_text()
+    # The host got the value and echoed it back (shown redacted); the process had only the placeholder.
+    assert seen["authorization"] == "Bearer [redacted:API_TOKEN]"
+    assert seen["environment"]["API_TOKEN"] == attached.placeholder
+    assert value not in json.dumps(seen["environment"])
+    assert memory.stdout == "searched\n", memory.stdout
     assert seen["ssl_cert_file"] == "/etc/ssl/certs/ca-certificates.crt"
     assert ca_pem.rsplit("-----BEGIN CERTIFICATE-----", 1)[1] == seen["bundle_tail"]
-    assert value not in json.dumps(seen["environment"])
+
+
+def test_proxy_secrets_follow_live_attach_and_detach(
+    roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roost.network.intercept import UPSTREAM_CA_VARIABLE
+
+    monkeypatch.setenv(UPSTREAM_CA_VARIABLE, str(test_host.cert))
+    value = os.urandom(12).hex()
+    roost.secrets.set("API_TOKEN", value.encode(), modes=["proxy"], hosts=["allowed.test"])
+    client = 'import os, sys; sys.argv = ["client", os.environ["API_TOKEN"]]; exec(sys.stdin.read())'
+    with roost.create_workspace("debian:12", network_policy="egress") as ws:
+        (attached,) = ws.secrets.add("API_TOKEN:proxy")
+        first = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
+        assert json.loads(first.stdout)["authorization"] == "Bearer [redacted:API_TOKEN]", first.stderr
+        ws.secrets.remove("API_TOKEN")
+        gone = ws.exec(["python3", "-c", TRUSTING_CLIENT, attached.placeholder or ""], timeout=60)
+        assert gone.exit_code != 0 and value not in gone.stdout + gone.stderr  # not intercepted: the real host's
+        # certificate is not one the workspace trusts, and the placeholder is all it could have sent

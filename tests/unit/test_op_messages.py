@@ -19,6 +19,7 @@ from roost.protocol import Code, Op, OpError
 from roost.protocol.ops import Message
 from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
+from roost.protocol.ops.secrets import SecretGrant
 from roost.protocol.ops.services import ReadinessProbe, ServiceStartArgs
 from roost.protocol.ops.shells import ShellSignalArgs
 from roost.protocol.ops.snapshots import DiffRecord
@@ -35,6 +36,7 @@ RULES: dict[type[Message], dict[str, Any]] = {
     ReadinessProbe: {"file": None, "http": None, "command": None},
     DiffRecord: {"patch": None},
     ShellSignalArgs: {"signal": "term"},
+    SecretGrant: {"value": "dmFsdWU=", "path": "/dev/shm/token"},
 }
 # ... and of a sample that gives no more than they need.
 LEAST: dict[type[Message], dict[str, Any]] = {
@@ -54,7 +56,9 @@ def _messages() -> list[type[Message]]:
         if kind in found:
             continue
         found.append(kind)
-        pending.extend(nested for nested in _field_types(kind).values() if _is_message(nested))
+        for nested in _field_types(kind).values():
+            items = typing.get_args(nested) if typing.get_origin(nested) is tuple else (nested,)
+            pending.extend(item for item in items if _is_message(item))
     return sorted(found, key=lambda kind: kind.__name__)
 
 
@@ -84,7 +88,8 @@ def _value(field: dataclasses.Field[Any], kind: Any) -> Any:
     if _is_message(kind):
         return sample(kind)
     if origin is tuple:
-        return ("a", "b")
+        item = typing.get_args(kind)[0]
+        return (sample(item),) if _is_message(item) else ("a", "b")
     if origin is dict:
         item = typing.get_args(kind)[1]
         return {"added": 2} if item is int else {"KEY": "value"}

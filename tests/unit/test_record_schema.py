@@ -185,3 +185,26 @@ def test_a_record_whose_policy_does_not_parse_is_corrupt_with_the_way_out(
     with pytest.raises(WorkspaceError) as caught:
         store.load(_put(store, data))
     assert caught.value.code == "workspace_corrupt" and caught.value.remedy is not None
+
+
+def test_a_record_from_before_secrets_has_none_and_attached_secrets_round_trip(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    record = store.load(_put(store, _schema_2(_old("mock-running.json"))))
+    assert (record.secrets, record.secret_salt) == ({}, None)
+    store.save(record.replace(secrets={"TOKEN": ["env", "file"]}, secret_salt="ab" * 32))
+    again = store.load(record.id)
+    assert (again.secrets, again.secret_salt) == ({"TOKEN": ["env", "file"]}, "ab" * 32)
+
+
+@pytest.mark.parametrize(("secrets", "salt"), [(["TOKEN"], None), ({"TOKEN": "env"}, None), ({}, "not hex")])
+def test_a_record_whose_secrets_are_not_names_and_modes_is_corrupt(
+    tmp_path: Path, secrets: object, salt: object
+) -> None:
+    store = _store(tmp_path)
+    record = store.load(_put(store, _schema_2(_old("mock-running.json"))))
+    store.save(record)
+    path = store.dir(record.id) / "workspace.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "secrets": secrets, "secret_salt": salt}))
+    with pytest.raises(WorkspaceError) as caught:
+        store.load(record.id)
+    assert caught.value.code == "workspace_corrupt"

@@ -16,6 +16,7 @@ Layers, each importing only those below it (tests/unit/test_import_graph.py):
       services/ snapshots/        import one another
     context record_page         the request core: what a handler sees of its call,
       state                       paged results, what every handler is given (`AgentState`)
-    fs/ system/                 the file-system layer and the seam to the OS
-                                  (processes, clock); they never import each other
+    fs/ system/ secret_files    the file-system layer, the seam to the OS (processes,
+                                  clock) and one process's secrets (env values, tmpfs
+                                  files); they never import each other
 """

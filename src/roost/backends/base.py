@@ -83,6 +83,9 @@ class Backend(Protocol[BootT]):
     # None when roost's network gateway can hold this backend's workspaces to a network policy
     # (see `network_namespace_pid`); else why it cannot, said to a user who asked for one.
     network_refusal: str | None
+    # None when proxy-mode secrets work here: roost's gateway holds the network and the workspace
+    # trusts its CA (`CreateSpec.trusted_ca`); else why not, said to a user who asked for one.
+    proxy_refusal: str | None
 
     def availability(self) -> Availability:
         """Probe the host; cheap enough for `roost doctor`."""

@@ -44,6 +44,8 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
         " so no network policy or published port could be enforced"
     )
 
+    proxy_refusal: str | None = "the mock backend has no network gateway to put the value in requests"
+
     def availability(self) -> Availability:
         return Availability(self.name, True, "host processes; no isolation (development only)", isolated=False)
 

@@ -69,6 +69,62 @@ def _exec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
 
 
+def _secret_uses(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME[=VAR]",
+        help="give this process an attached secret in variable VAR (default NAME) (repeatable)",
+    )
+    parser.add_argument(
+        "--secret-file",
+        action="append",
+        default=[],
+        metavar="NAME[=VAR|=PATH]",
+        help="give it an attached secret as a 0400 file on a tmpfs (at PATH, outside /workspace, if given), "
+        "its path in VAR (default ROOST_SECRET_FILE_NAME), removed when it ends (repeatable)",
+    )
+
+
+def _secret_commands(
+    top: argparse._SubParsersAction[argparse.ArgumentParser], wsub: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> None:
+    h = f"{_H}.secrets"
+    store = top.add_parser("secret", help="the host's encrypted secret store").add_subparsers(
+        dest="secret_command", metavar="ACTION"
+    )
+    set_ = _leaf(
+        store, "set", f"{h}:secret_set", "store a secret (value from stdin, a file or a variable)", workspace=False
+    )
+    set_.add_argument("name", metavar="NAME")
+    source = set_.add_mutually_exclusive_group()
+    source.add_argument("--from-file", metavar="F", help="read the value from host file F")
+    source.add_argument("--from-env", metavar="VAR", help="read the value from this process's variable VAR")
+    set_.add_argument(
+        "--mode",
+        action="append",
+        default=None,
+        choices=["env", "file", "proxy"],
+        help="allowed mode (default env, file)",
+    )
+    set_.add_argument("--host", action="append", default=[], metavar="H", help="a host proxy mode may send it to")
+    _leaf(
+        store, "list", f"{h}:secret_list", "list secrets: names, modes, hosts, when set (never values)", workspace=False
+    )
+    delete = _leaf(store, "delete", f"{h}:secret_delete", "remove a secret from the store", workspace=False)
+    delete.add_argument("name", metavar="NAME")
+
+    attached = wsub.add_parser("secret", help="secrets attached to a workspace").add_subparsers(
+        dest="ws_secret_command", metavar="ACTION"
+    )
+    add = _leaf(attached, "add", f"{h}:workspace_secret_add", "attach secrets of the store, live")
+    add.add_argument("entries", nargs="+", metavar="NAME[:MODE]")
+    remove = _leaf(attached, "remove", f"{h}:workspace_secret_remove", "detach a secret")
+    remove.add_argument("name", metavar="NAME")
+    _leaf(attached, "list", f"{h}:workspace_secret_list", "the attached secrets and their modes")
+
+
 def _create_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="firecracker, sandbox or mock (default: best available)")
     parser.add_argument("--vcpus", type=int, help="virtual CPUs (firecracker); CPU time quota in the sandbox")
@@ -87,6 +143,7 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sopen.add_argument("--cols", type=int, default=120)
     sopen.add_argument("--rows", type=int, default=32)
     sopen.add_argument("--env", action="append", default=[], metavar="K=V")
+    _secret_uses(sopen)
     sopen.add_argument("--id-only", action="store_true", help="print only the shell id")
     _leaf(sub, "list", f"{h}:shell_list", "list shells (running, exited, closed, lost)")
     read = _leaf(sub, "read", f"{h}:shell_read", "print output from a byte cursor")
@@ -165,6 +222,7 @@ def _service_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser])
     start.add_argument("name", metavar="NAME", help="[a-z0-9][a-z0-9_.-]{0,62}")
     start.add_argument("--cwd", help="working directory (default /workspace)")
     start.add_argument("--env", action="append", default=[], metavar="K=V")
+    _secret_uses(start)
     start.add_argument("--ready-file", metavar="PATH", help="ready once this path exists")
     start.add_argument("--ready-tcp", metavar="[HOST:]PORT", help="ready once a TCP connect succeeds")
     start.add_argument("--ready-http", metavar="URL", help="ready once GET answers 2xx/3xx")
@@ -292,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--seed-path", help="host directory or tar copied into /workspace")
     create.add_argument("--ttl", type=int, metavar="S", help="delete automatically after S seconds")
     _network_options(create, "--network-policy", "off")
+    create.add_argument(
+        "--secret", action="append", default=[], metavar="NAME[:MODE]", help="attach a secret of the store (repeatable)"
+    )
     create.add_argument("--id-only", action="store_true", help="print only the new id")
     _create_options(create)
 
@@ -322,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stop whatever is left of a workspace, then start it (the way out of unhealthy; /workspace is kept)",
     )
     exec_ = _leaf(wsub, "exec", f"{_H}.run:workspace_exec", "run a command to completion in a workspace")
+    _secret_uses(exec_)
     _exec_options(exec_)
 
     sync = wsub.add_parser("sync", help="copy host files in").add_subparsers(dest="sync_command", metavar="ACTION")
@@ -362,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     _shell_commands(wsub)
     _service_commands(wsub)
     _network_commands(wsub)
+    _secret_commands(top, wsub)
     _change_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(

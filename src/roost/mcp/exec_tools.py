@@ -31,6 +31,8 @@ from roost.mcp.toolkit import (
     EnvVars,
     ExecTimeout,
     MaxOutputChars,
+    SecretFileList,
+    SecretUseList,
     ToolGroup,
     WorkspaceRef,
     guest_path,
@@ -76,6 +78,8 @@ class ExecTools(ToolGroup):
         timeout: ExecTimeout = DEFAULT_EXEC_TIMEOUT,
         stdin: Annotated[str | None, Field(description="Text fed to the command's stdin (closed otherwise).")] = None,
         max_output_chars: MaxOutputChars = None,
+        secret_env: SecretUseList = None,
+        secret_files: SecretFileList = None,
     ) -> CallToolResult:
         """Run a command to completion in a workspace and return its exit code and output.
 
@@ -88,8 +92,17 @@ class ExecTools(ToolGroup):
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
+            self.context.allow_uses(secret_env, secret_files)
             handle = self.context.workspace(workspace)
-            result = handle.exec(command, cwd=guest_path(cwd, "cwd"), env=env, timeout=timeout, stdin=stdin)
+            result = handle.exec(
+                command,
+                cwd=guest_path(cwd, "cwd"),
+                env=env,
+                timeout=timeout,
+                stdin=stdin,
+                secret_env=secret_env or (),
+                secret_files=secret_files or (),
+            )
             view = exec_view(result, limit, resume_with_logs(handle.id, result))
             return ToolReply(view, timed_out_note(result, timeout))
 

@@ -26,6 +26,7 @@ from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
 from roost.mcp.network_tools import NetworkTools
 from roost.mcp.run_tools import RunTools
+from roost.mcp.secret_tools import SecretTools
 from roost.mcp.service_tools import ServiceTools
 from roost.mcp.shell_tools import ShellTools
 from roost.mcp.strict_server import RoostMCPServer
@@ -42,7 +43,7 @@ _CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileT
 PROFILES: dict[str, tuple[type[ToolGroup], ...]] = {
     "run": (RunTools,),
     "core": _CORE,
-    "full": (*_CORE, ShellTools, ServiceTools, NetworkTools),
+    "full": (*_CORE, ShellTools, ServiceTools, NetworkTools, SecretTools),
 }
 
 INSTRUCTIONS = """\
@@ -85,7 +86,7 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
         token_verifier=None if token is None else StaticTokenVerifier(token),
         auth=None if token is None else auth_settings(options.url),
     )
-    context = ToolContext(roost=roost, roots=roots)
+    context = ToolContext(roost=roost, roots=roots, allowed_secrets=frozenset(options.allow_secrets))
     for group in PROFILES[options.profile]:
         group(context).register(server)
     return server

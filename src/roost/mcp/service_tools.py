@@ -14,7 +14,17 @@ from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Command, Cwd, EnvVars, PublishList, ToolGroup, WorkspaceRef, guest_path
+from roost.mcp.toolkit import (
+    Command,
+    Cwd,
+    EnvVars,
+    PublishList,
+    SecretFileList,
+    SecretUseList,
+    ToolGroup,
+    WorkspaceRef,
+    guest_path,
+)
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
 
@@ -54,6 +64,8 @@ class ServiceTools(ToolGroup):
         ] = 100,
         restart: Annotated[Literal["no", "on-failure", "always"], Field(description="Restart policy.")] = "no",
         publish: PublishList = None,
+        secret_env: SecretUseList = None,
+        secret_files: SecretFileList = None,
     ) -> CallToolResult:
         """Start a long-running process (server, watcher) and wait until it is ready.
 
@@ -71,8 +83,17 @@ class ServiceTools(ToolGroup):
                 timeout_s=ready_timeout,
                 interval_ms=ready_interval_ms,
             )
+            self.context.allow_uses(secret_env, secret_files)
             service = self.context.workspace(workspace).services.start(
-                name, command, cwd=guest_path(cwd, "cwd"), env=env, ready=ready, restart=restart, publish=publish
+                name,
+                command,
+                cwd=guest_path(cwd, "cwd"),
+                env=env,
+                ready=ready,
+                restart=restart,
+                publish=publish,
+                secret_env=secret_env or (),
+                secret_files=secret_files or (),
             )
             return service.to_dict()
 

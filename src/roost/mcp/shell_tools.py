@@ -17,7 +17,15 @@ from roost.arguments import SHELL_WAIT_LIMIT_MS, TERMINAL_CELLS_LIMIT
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
 from roost.mcp.results import offload
-from roost.mcp.toolkit import Cwd, EnvVars, ToolGroup, WorkspaceRef, guest_path
+from roost.mcp.toolkit import (
+    Cwd,
+    EnvVars,
+    SecretFileList,
+    SecretUseList,
+    ToolGroup,
+    WorkspaceRef,
+    guest_path,
+)
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
@@ -42,19 +50,28 @@ class ShellTools(ToolGroup):
         cols: Annotated[int, Field(description="Terminal width.", ge=1, le=TERMINAL_CELLS_LIMIT)] = 120,
         rows: Annotated[int, Field(description="Terminal height.", ge=1, le=TERMINAL_CELLS_LIMIT)] = 32,
         env: EnvVars = None,
+        secret_env: SecretUseList = None,
+        secret_files: SecretFileList = None,
     ) -> CallToolResult:
         """Start an interactive bash on a PTY in the workspace and return its id.
 
         The shell persists across calls: cd, exported variables and running
         programs stay. Type with shell_write, read with shell_read.
         """
-        return await offload(
-            lambda: (
-                self.context.workspace(workspace)
-                .shells.open(cwd=guest_path(cwd, "cwd"), cols=cols, rows=rows, env=env)
-                .to_dict()
+
+        def work() -> dict[str, Any]:
+            self.context.allow_uses(secret_env, secret_files)
+            shell = self.context.workspace(workspace).shells.open(
+                cwd=guest_path(cwd, "cwd"),
+                cols=cols,
+                rows=rows,
+                env=env,
+                secret_env=secret_env or (),
+                secret_files=secret_files or (),
             )
-        )
+            return shell.to_dict()
+
+        return await offload(work)
 
     async def shell_list(self, workspace: WorkspaceRef) -> CallToolResult:
         """List the workspace's shells and their state (running, exited, closed, lost)."""

@@ -5,12 +5,13 @@ A tool group is a `ToolGroup` class: each tool is one of its async methods
 and `TOOLS` names them with their annotations. Profiles are lists of groups
 (see `roost.mcp.server.PROFILES`).
 
-This module imports `roost.client`, `roost.arguments`, the MCP server class, pydantic and the standard library.
+This module imports `roost.client`, `roost.arguments`, `roost.errors`, the MCP server class, pydantic and the standard library.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, overload
 
@@ -20,6 +21,7 @@ from pydantic import Field
 
 from roost.arguments import name_from_text
 from roost.client import Roost, Workspace
+from roost.errors import SecretError
 from roost.mcp.host_paths import AllowedRoots
 
 
@@ -29,6 +31,26 @@ class ToolContext:
 
     roost: Roost
     roots: AllowedRoots
+    # Secrets the operator let models attach and use (`--allow-secret`); by name only.
+    allowed_secrets: frozenset[str] = frozenset()
+
+    def allow_secrets(self, names: Iterable[str]) -> None:
+        """Raises: SecretError: secret_not_allowed for a name the operator did not allow this server."""
+        for name in names:
+            if name not in self.allowed_secrets:
+                raise SecretError(
+                    f"secret {name!r} is not one this MCP server may use",
+                    code="secret_not_allowed",
+                    hint="ask whoever runs the MCP server to start it with --allow-secret NAME for this secret",
+                )
+
+    def allow_uses(self, secret_env: Iterable[str] | None, secret_files: Iterable[str] | None) -> None:
+        """`allow_secrets` for the names in a process's `NAME[=VAR]` secret uses.
+
+        Raises:
+            SecretError: secret_not_allowed.
+        """
+        self.allow_secrets(secret_names(secret_env, "=") + secret_names(secret_files, "="))
 
     def workspace(self, ref: str) -> Workspace:
         """The workspace named by id, unique id prefix or name.
@@ -141,3 +163,32 @@ def more_marker(tool: str, next_cursor: str | None, what: str) -> dict[str, str]
     if next_cursor is None:
         return {}
     return {"more": f"more {what} follow: call {tool} again with the same arguments and cursor={next_cursor!r}"}
+
+
+SecretAttachList = Annotated[
+    list[str] | None,
+    Field(
+        description="Secrets of the host's store to attach, 'NAME' or 'NAME:MODE' (env or file): only those the "
+        "server's operator allowed. Processes then ask for them with secret_env/secret_files; you never see a value."
+    ),
+]
+SecretUseList = Annotated[
+    list[str] | None,
+    Field(
+        description="Secrets attached to the workspace that this process alone gets: 'NAME' (in variable NAME) or "
+        "'NAME=VAR'. You never see a value: outputs show [redacted:NAME]."
+    ),
+]
+SecretFileList = Annotated[
+    list[str] | None,
+    Field(
+        description="Attached secrets this process gets as 0400 files on a tmpfs (removed when it ends): 'NAME' "
+        "(path in ROOST_SECRET_FILE_NAME), 'NAME=VAR', or 'NAME=/dev/shm/file' (a new file on a tmpfs outside "
+        "/workspace)."
+    ),
+]
+
+
+def secret_names(entries: Iterable[str] | None, separator: str) -> list[str]:
+    """The names in `NAME[<separator>...]` entries."""
+    return [str(entry).partition(separator)[0] for entry in entries or ()]

@@ -19,9 +19,11 @@ from roost.mcp.toolkit import (
     EnvName,
     NetworkPolicyName,
     PublishList,
+    SecretAttachList,
     SeedPath,
     ToolGroup,
     WorkspaceRef,
+    secret_names,
 )
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
@@ -40,6 +42,32 @@ WorkspaceName = Annotated[
 ]
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+Vcpus = Annotated[
+    int | None,
+    Field(
+        description=f"Virtual CPUs (1 to {arguments.MAX_VCPUS}; a CPU time quota in the sandbox).",
+        ge=1,
+        le=arguments.MAX_VCPUS,
+    ),
+]
+MemMib = Annotated[
+    int | None,
+    Field(
+        description=f"Memory in MiB, tmpfs included ({arguments.MIN_MEM_MIB} to {arguments.MAX_MEM_MIB}).",
+        ge=arguments.MIN_MEM_MIB,
+        le=arguments.MAX_MEM_MIB,
+    ),
+]
+Pids = Annotated[
+    int | None,
+    Field(
+        description=f"Most processes at once (sandbox; default 1024; {arguments.MIN_PIDS} to {arguments.MAX_PIDS}).",
+        ge=arguments.MIN_PIDS,
+        le=arguments.MAX_PIDS,
+    ),
+]
 
 
 class WorkspaceTools(ToolGroup):
@@ -64,33 +92,13 @@ class WorkspaceTools(ToolGroup):
         labels: Labels = None,
         seed_path: SeedPath = None,
         ttl_seconds: TtlSeconds = None,
-        vcpus: Annotated[
-            int | None,
-            Field(
-                description=f"Virtual CPUs (1 to {arguments.MAX_VCPUS}; a CPU time quota in the sandbox).",
-                ge=1,
-                le=arguments.MAX_VCPUS,
-            ),
-        ] = None,
-        mem_mib: Annotated[
-            int | None,
-            Field(
-                description=f"Memory in MiB, tmpfs included ({arguments.MIN_MEM_MIB} to {arguments.MAX_MEM_MIB}).",
-                ge=arguments.MIN_MEM_MIB,
-                le=arguments.MAX_MEM_MIB,
-            ),
-        ] = None,
-        pids: Annotated[
-            int | None,
-            Field(
-                description=f"Most processes at once (sandbox; default 1024; {arguments.MIN_PIDS} to {arguments.MAX_PIDS}).",
-                ge=arguments.MIN_PIDS,
-                le=arguments.MAX_PIDS,
-            ),
-        ] = None,
+        vcpus: Vcpus = None,
+        mem_mib: MemMib = None,
+        pids: Pids = None,
         network_policy: NetworkPolicyName = "off",
         allow: AllowList = None,
         publish: PublishList = None,
+        secrets: SecretAttachList = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
@@ -101,6 +109,7 @@ class WorkspaceTools(ToolGroup):
         """
 
         def work() -> dict[str, Any]:
+            self.context.allow_secrets(secret_names(secrets, ":"))
             seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
             workspace = self.context.roost.create_workspace(
                 env,
@@ -114,6 +123,7 @@ class WorkspaceTools(ToolGroup):
                 network_policy=network_policy,
                 allow=allow,
                 publish=publish,
+                secrets=secrets or (),
                 ephemeral=False,
             )
             return workspace_view(workspace.info())

@@ -117,6 +117,10 @@ class WorkspaceRecord:
     network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
     ports: tuple[PortRequest, ...] = ()
     network: dict[str, Any] | None = None
+    # Attached secrets by name, with the modes each may be used in here (never a value), and the
+    # workspace's key for proxy-mode placeholders (hex; placeholders are not secret).
+    secrets: dict[str, list[str]] = field(default_factory=dict)
+    secret_salt: str | None = None
     image: str | None = None
     boot: BootRecord | None = None
     reason: str | None = None
@@ -168,6 +172,7 @@ class WorkspaceRecord:
                 raise ValueError("labels must be an object")
             if record.image is not None and not isinstance(record.image, str):
                 raise ValueError("image must be a string")
+            _check_secrets(record.secrets, record.secret_salt)
             boot = data.get("boot")
             if boot is not None:
                 if not isinstance(boot, dict):
@@ -184,6 +189,19 @@ class WorkspaceRecord:
 
 
 _TYPED_FIELDS = ("boot", "network_policy", "ports", "network")
+
+
+def _check_secrets(secrets: object, salt: object) -> None:
+    """Raises: ValueError: the attached secrets are not names with lists of modes, or the salt is not hex."""
+    if not isinstance(secrets, dict) or not all(
+        isinstance(name, str) and isinstance(modes, list) and all(isinstance(m, str) for m in modes)
+        for name, modes in secrets.items()
+    ):
+        raise ValueError("secrets must map names to lists of modes")
+    if salt is not None and (
+        not isinstance(salt, str) or len(salt) % 2 or not all(c in "0123456789abcdef" for c in salt)
+    ):
+        raise ValueError("secret_salt must be hex")
 
 
 def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:

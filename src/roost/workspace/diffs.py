@@ -129,7 +129,7 @@ def stream_diff(engine: Engine, record: WorkspaceRecord, args: DiffArgs) -> Stre
     `args` come from `diff_args`. The summary: `against`, `counts` (every
     change), `truncated`, `count` and `next_cursor`.
     """
-    return Streamed(engine, record, args, DiffRecord, _part)
+    return Streamed(engine, record, args, DiffRecord, _part, redactor=engine.redactor(record))
 
 
 def stream_entries(engine: Engine, record: WorkspaceRecord, args: DiffArgs) -> Streamed[DiffEntry]:

@@ -7,7 +7,8 @@ reason before re-raising, so the next `status` tells the truth. Every error
 that comes of a gone agent leaves here pointing at the same way out
 (`workspace restart`), whatever layer first noticed it.
 
-Imports: backends, protocol's op messages, rpc, store (records, states), workspace.recovery, errors and the standard library.
+Imports: backends, protocol's op messages, rpc, protocol.redaction, store (records, states), workspace.recovery,
+workspace.redacted_streams and workspace.secrets, errors and the standard library.
 """
 
 from __future__ import annotations
@@ -20,16 +21,79 @@ from typing import Any
 
 from roost.backends import Backend, get_backend, select_backend
 from roost.errors import AgentError, ConflictError, InvalidArgument, RoostError
+from roost.protocol import Op
 from roost.protocol.ops import Message
+from roost.protocol.redaction import Redactor
 from roost.rpc import AgentClient, AgentReply, CallStream, RecordStream
 from roost.rpc.client import OnData
 from roost.store.records import BootRecord, WorkspaceRecord, WorkspaceStore
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY, can_move
 from roost.workspace import recovery
+from roost.workspace.redacted_streams import IDLE_FLUSH_S, ChannelRedactor
+from roost.workspace.secrets import redactor_for
 
 CONNECT_TIMEOUT = 2.0
 _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
 INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
+
+
+# Ops whose output (body, streamed data, text in the result) may show what a process printed or a file
+# holds: the workspace's attached secrets are redacted from them here, below every face.
+REDACTED_OPS = frozenset(
+    {
+        Op.EXEC,
+        Op.SHELL_READ,
+        Op.SHELL_ATTACH,
+        Op.SERVICE_LOGS,
+        Op.SERVICE_START,
+        Op.SERVICE_STATUS,
+        Op.SERVICE_STOP,
+    }
+)
+
+# Streams a person watches live, which may not end for long: what redaction holds back goes out when quiet.
+LIVE_OPS = frozenset({Op.SHELL_ATTACH, Op.SERVICE_LOGS})
+
+
+def _redacted_call(
+    client: AgentClient,
+    redactor: Redactor,
+    args: Message,
+    body: bytes,
+    upload: Iterable[bytes] | None,
+    on_data: OnData | None,
+    on_start: Callable[[int], None] | None,
+) -> AgentReply:
+    """`client.call` with secrets redacted from all it returns, streamed data included (see `REDACTED_OPS`)."""
+    idle_flush = IDLE_FLUSH_S if args.OP in LIVE_OPS else None
+    channels = ChannelRedactor(redactor, on_data, idle_flush) if on_data is not None else None
+    try:
+        reply = client.call(
+            args.OP,
+            args.to_wire(),
+            body,
+            upload=upload,
+            on_data=channels.feed if channels is not None else None,
+            on_start=on_start,
+        )
+    finally:
+        if channels is not None:
+            channels.finish()
+    return AgentReply(
+        result=_redacted_json(redactor, reply.result),
+        body=redactor.redact(reply.body),
+        streams={channel: redactor.redact(data) for channel, data in reply.streams.items()},
+    )
+
+
+def _redacted_json(redactor: Redactor, value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.redact_text(value)
+    if isinstance(value, dict):
+        return {key: _redacted_json(redactor, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted_json(redactor, item) for item in value]
+    return value
 
 
 def read_boot(backend: str, stored: dict[str, Any]) -> BootRecord:
@@ -198,12 +262,19 @@ class Engine:
             RoostError: the operation's error; when the agent is gone, `agent_unreachable`,
                 `agent_disconnected` or `workspace_unhealthy`, each with the restart remedy.
         """
+        redactor = self.redactor(record) if args.OP in REDACTED_OPS else None
         try:
             client = self.agent(record)
-            return client.call(args.OP, args.to_wire(), body, upload=upload, on_data=on_data, on_start=on_start)
+            if redactor is None:
+                return client.call(args.OP, args.to_wire(), body, upload=upload, on_data=on_data, on_start=on_start)
+            return _redacted_call(client, redactor, args, body, upload, on_data, on_start)
         except RoostError as exc:
             self._explain(record, exc)
             raise
+
+    def redactor(self, record: WorkspaceRecord) -> Redactor | None:
+        """What hides the workspace's attached secrets in its outputs (None: it has none)."""
+        return redactor_for(self.home, record)
 
     @contextlib.contextmanager
     def stream(

@@ -19,7 +19,7 @@ Delete needs no free space: its backend stops every process of the workspace
 out of sight to be freed in the background (`store.trash`), and nothing is
 written that it cannot do without.
 
-Imports: arguments, backends, confinement, images, models, protocol, store, workspace siblings, errors.
+Imports: arguments, backends, confinement, images, models, protocol, secrets.placeholders, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from roost.protocol.ops.services import ServiceListArgs, ServiceState
 from roost.protocol.ops.shells import ShellListArgs, ShellState
 from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotRecord
 from roost.protocol.ops.transfer import ArchiveImportArgs, ArchiveImportResult
+from roost.secrets.placeholders import new_salt
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
@@ -50,6 +51,7 @@ from roost.workspace import boot_images, recovery
 from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_request
+from roost.workspace.secrets import attachments
 from roost.workspace.transfer import tar_stream
 
 # What `run` puts on its throwaway workspace, so one its process left behind
@@ -73,6 +75,8 @@ class CreateOptions:
     allow: Sequence[str] | None = None
     publish: Sequence[str | int] | None = None
     progress: ProgressFn | None = None
+    # `NAME[:MODE]` each: secrets of the host's store to attach (see `workspace.secrets`).
+    secrets: Sequence[str] = ()
 
 
 def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
@@ -123,6 +127,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     backend, warning = engine.select_backend(options.backend)
     # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
     check_supported(backend, network)
+    if isinstance(options.secrets, str):
+        raise InvalidArgument("secrets must be a list of NAME[:MODE]", hint=f"e.g. [{options.secrets!r}]")
+    attached = attachments(engine.home, backend, network.policy.mode, options.secrets)
     gateway.reserve(network.ports)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
     image = boot_images.for_create(engine.home, backend, options.env, options.progress)
@@ -136,7 +143,8 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             ws_dir = engine.store.create_dir(ws_id)
             owner = engine.store.claim_owner(ws_id)
             with engine.store.lock(ws_id):
-                engine.store.save(_new_record(ws_id, options, backend.name, resources, image.key, network))
+                record = _new_record(ws_id, options, backend.name, resources, image.key, network)
+                engine.store.save(record.replace(secrets=attached, secret_salt=new_salt()))
         trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
         spec = CreateSpec(
             ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image, trusted_ca
@@ -260,6 +268,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         protections=backend.protections(record.boot),
         remedy=recovery.for_state(record.id, record.state),
         network=gateway.network_view(record),
+        secrets={name: tuple(modes) for name, modes in record.secrets.items()},
     )
 
 

@@ -25,6 +25,7 @@ from roost.store.records import PortRequest, WorkspaceRecord
 from roost.store.states import RUNNING
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_info
+from roost.workspace.secrets import proxy_substitutions
 
 if TYPE_CHECKING:
     from roost.network.attachment import Decision, NetworkBoot
@@ -113,7 +114,8 @@ def bring_up(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         )
     from roost.network.attachment import attach
 
-    boot = attach(gateway_dir(engine, record.id), pid, record.network_policy, record.ports)
+    proxied = proxy_substitutions(engine.home, record)
+    boot = attach(gateway_dir(engine, record.id), pid, record.network_policy, record.ports, substitutions=proxied)
     return record.replace(network=boot.to_json())
 
 
@@ -172,8 +174,26 @@ def _apply(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
         return take_down(engine, record)
     from roost.network.attachment import update
 
-    boot = update(gateway_dir(engine, record.id), gateway, record.network_policy, record.ports)
+    proxied = proxy_substitutions(engine.home, record)
+    boot = update(gateway_dir(engine, record.id), gateway, record.network_policy, record.ports, substitutions=proxied)
     return record.replace(network=boot.to_json())
+
+
+def push_secrets(engine: Engine, ws_id: str) -> WorkspaceRecord:
+    """Give a running workspace's gateway the proxy-mode secrets its record has now (attached or detached);
+    one that does not run gets them when it starts.
+
+    Raises:
+        RoostError: the gateway's failure.
+    """
+    with engine.store.lock(ws_id):
+        record = engine.store.load(ws_id)
+        gateway = gateway_of(record)
+        if record.state != RUNNING or gateway is None or not gateway.is_running():
+            return record
+        record = _apply(engine, record)
+        engine.store.save(record)
+        return record
 
 
 def set_network(

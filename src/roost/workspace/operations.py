@@ -9,6 +9,7 @@ Imports: arguments, models, protocol (the op messages), store, workspace sibling
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from roost.store.history import ExecHistory
 from roost.store.records import WorkspaceRecord, utc_now
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
+from roost.workspace.secrets import SecretUses, grants_for
 from roost.workspace.streamed import Streamed
 from roost.workspace.transfer import tar_stream
 
@@ -71,6 +73,8 @@ class ExecSpec:
     timeout: float | None = None
     stdin: bytes | None = None
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT
+    secret_env: SecretUses = ()
+    secret_files: SecretUses = ()
 
     def args(self) -> ExecArgs:
         """The agent's arguments, every one checked first.
@@ -109,15 +113,24 @@ def run_exec(
         RoostError: command_not_found, path errors, or the agent going away.
     """
     args = spec.args()
+    granted = grants_for(engine.home, record, spec.secret_env, spec.secret_files)
+    if granted:
+        args = dataclasses.replace(args, secrets=granted)
     captured: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
     # A caller who streams already has every byte: keep only what the
     # result and the history need, so large outputs flow at pipe speed.
     keep = spec.max_output_bytes if spec.max_output_bytes is not None else (HISTORY_CAP if on_output else None)
 
+    # Kept less than it was sent (the cap): compared with what was sent, not with the command's byte
+    # count, which redacted secrets make differ from what arrives.
+    cut = {"stdout": False, "stderr": False}
+
     def on_data(channel: str, data: bytes) -> None:
         buf = captured.get(channel)
-        if buf is not None and (keep is None or len(buf) < keep):
-            buf += data if keep is None else data[: keep - len(buf)]
+        if buf is not None:
+            room = len(data) if keep is None else max(0, keep - len(buf))
+            buf += data[:room]
+            cut[channel] = cut[channel] or room < len(data)
         if on_output is not None:
             on_output(channel, data)
 
@@ -138,8 +151,8 @@ def run_exec(
         stderr=captured["stderr"].decode("utf-8", errors="replace"),
         stdout_bytes=outcome.stdout_bytes,
         stderr_bytes=outcome.stderr_bytes,
-        stdout_truncated=len(captured["stdout"]) < outcome.stdout_bytes,
-        stderr_truncated=len(captured["stderr"]) < outcome.stderr_bytes,
+        stdout_truncated=outcome.stdout_truncated or cut["stdout"],
+        stderr_truncated=outcome.stderr_truncated or cut["stderr"],
         exec_id=exec_id,
         history_error=history_error,
     )
@@ -162,6 +175,7 @@ def _log(
     """
     result = outcome or ExecOutcome()
     history = ExecHistory(engine.store.dir(record.id))
+    redactor = engine.redactor(record)
     try:
         with engine.store.lock(record.id):
             # The counter lives in the history (records of older roosts kept it themselves): no record rewrite.
@@ -170,7 +184,7 @@ def _log(
                 ExecRecord(
                     exec_id=exec_id,
                     started_at=started_at,
-                    command=spec.display(),
+                    command=spec.display() if redactor is None else redactor.redact_text(spec.display()),
                     cwd=spec.cwd or "/workspace",
                     exit_code=result.exit_code,
                     signal=result.signal,
@@ -267,7 +281,10 @@ def read_file(
         args = FileReadArgs(path=where, offset=start) if size is None else FileReadArgs(where, start, size)
     reply = engine.call(record, args)
     result = reply.result_as(FileReadResult)
-    return FileContent(path=result.path, size=result.size, offset=result.offset, data=reply.body, eof=result.eof)
+    data = reply.body
+    redactor = engine.redactor(record)  # here, not in the engine: the file's own length pages the reads
+    shown = data if redactor is None else redactor.redact(data)
+    return FileContent(result.path, result.size, result.offset, shown, result.eof, read_bytes=len(data))
 
 
 def write_file(

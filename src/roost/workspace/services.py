@@ -37,6 +37,7 @@ from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, publish_ports
 from roost.workspace.op_args import checked_args
 from roost.workspace.readiness import Readiness
+from roost.workspace.secrets import SecretUses, grants_for
 
 
 def service_info(state: ServiceState) -> ServiceInfo:
@@ -60,6 +61,35 @@ def service_info(state: ServiceState) -> ServiceInfo:
     )
 
 
+def _start_args(
+    name: str,
+    command: str | Sequence[str],
+    cwd: str | None,
+    env: dict[str, str] | None,
+    ready: Readiness | None,
+    restart: str,
+) -> ServiceStartArgs:
+    """The agent's arguments of a service start, every one checked (as `start_service` says)."""
+    checked_name = arguments.service_name(name)
+    checked = arguments.command(command, "service's command")
+    where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
+    env_vars = arguments.env_vars(env)
+    if restart not in RESTART_POLICIES:
+        raise InvalidArgument(f"unknown restart policy {restart!r}", hint=f"use one of {', '.join(RESTART_POLICIES)}")
+    if ready is not None and not isinstance(ready, Readiness):
+        raise InvalidArgument("ready must be a Readiness", hint="e.g. Readiness(tcp='8000')")
+    with checked_args():
+        return ServiceStartArgs(
+            name=checked_name,
+            argv=None if isinstance(checked, str) else tuple(checked),
+            command=checked if isinstance(checked, str) else None,
+            cwd=where,
+            env=env_vars,
+            ready=(ready or Readiness()).to_probe(cwd),
+            restart=restart,
+        )
+
+
 def start_service(
     engine: Engine,
     record: WorkspaceRecord,
@@ -71,8 +101,13 @@ def start_service(
     ready: Readiness | None = None,
     restart: str = "no",
     publish: Sequence[str | int] | None = None,
+    secret_env: SecretUses = (),
+    secret_files: SecretUses = (),
 ) -> ServiceInfo:
     """Start a service once every argument is known to be good, and wait for its readiness.
+
+    `secret_env`/`secret_files` give it attached secrets (see `workspace.secrets`); the agent keeps them
+    in memory (and its tmpfs file) while a restart may need them.
 
     `publish` serves guest ports on the host's loopback under the service's name (see
     `workspace.network`) from once it has started until it is stopped.
@@ -83,24 +118,10 @@ def start_service(
         PortInUse: a host port to publish is taken (nothing is started).
         RoostError: service_exists, or the agent's own failure.
     """
-    checked_name = arguments.service_name(name)
-    checked = arguments.command(command, "service's command")
-    where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
-    env_vars = arguments.env_vars(env)
-    if restart not in RESTART_POLICIES:
-        raise InvalidArgument(f"unknown restart policy {restart!r}", hint=f"use one of {', '.join(RESTART_POLICIES)}")
-    if ready is not None and not isinstance(ready, Readiness):
-        raise InvalidArgument("ready must be a Readiness", hint="e.g. Readiness(tcp='8000')")
-    with checked_args():
-        args = ServiceStartArgs(
-            name=checked_name,
-            argv=None if isinstance(checked, str) else tuple(checked),
-            command=checked if isinstance(checked, str) else None,
-            cwd=where,
-            env=env_vars,
-            ready=(ready or Readiness()).to_probe(cwd),
-            restart=restart,
-        )
+    args = _start_args(name, command, cwd, env, ready, restart)
+    granted = grants_for(engine.home, record, secret_env, secret_files)
+    if granted:
+        args = dataclasses.replace(args, secrets=granted)
     ports = publish_ports(publish)
     if ports:
         check_supported(engine.backend(record), NetworkRequest(ports=ports))

@@ -10,6 +10,7 @@ Imports: arguments, models, protocol (the shell messages), errors, store records
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ from roost.protocol.ops.shells import (
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
+from roost.workspace.secrets import SecretUses, grants_for
 from roost.workspace.terminal_text import plain_text
 
 
@@ -63,11 +65,21 @@ def open_shell(
     cols: int = 120,
     rows: int = 32,
     env: dict[str, str] | None = None,
+    secret_env: SecretUses = (),
+    secret_files: SecretUses = (),
 ) -> ShellInfo:
+    """Open a PTY shell; `secret_env`/`secret_files` give it attached secrets (see `workspace.secrets`).
+
+    Raises:
+        InvalidArgument, SecretNotFound, SecretError: a bad argument or secret use, before any call.
+    """
     env_vars = arguments.env_vars(env)
     where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
     with checked_args():
         args = ShellOpenArgs(cwd=where, cols=cols, rows=rows, env=env_vars)
+    granted = grants_for(engine.home, record, secret_env, secret_files)
+    if granted:
+        args = dataclasses.replace(args, secrets=granted)
     return shell_info(engine.call(record, args).result_as(ShellState))
 
 

@@ -7,18 +7,20 @@ keeps the call's summary (the RESPONSE's small result, e.g. counts and
 end of a `with` block, or dropping the iterator) cancels the call, so the
 agent stops walking too.
 
-Imports: workspace.engine, protocol's op messages, rpc.client, store records and the standard library only.
+Imports: workspace.engine, protocol's op messages, rpc.client, protocol.redaction, workspace.redacted_streams, store records and the standard library only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from roost.protocol.ops.message import Message
+from roost.protocol.redaction import Redactor
 from roost.rpc.client import received
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
+from roost.workspace.redacted_streams import redacted_parts
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Message)
@@ -40,12 +42,19 @@ class Streamed(Generic[T]):
         args: Message,
         record_type: type[R],
         item: Callable[[R], T],
+        redactor: Redactor | None = None,
     ) -> None:
-        """`args`: the op's argument message; each record is read as `record_type`, then made an item."""
+        """`args`: the op's argument message; each record is read as `record_type`, then made an item.
+
+        `redactor`: the items that are text (patch pieces) pass through it, as one text per run of them.
+        """
         # The summary lands in a list the generator shares, not on `self`: no cycle, so a
         # Streamed dropped part-way is closed (and its call cancelled) as soon as it goes.
         self._summaries: list[dict[str, Any]] = []
         self._items = _items(engine, record, args, record_type, item, self._summaries)
+        if redactor is not None:
+            # Only `str` items change, and into `str`: the items are still of type T.
+            self._items = cast(Generator[T, None, None], redacted_parts(redactor, self._items))
 
     def __iter__(self) -> Iterator[T]:
         return self

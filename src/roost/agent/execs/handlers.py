@@ -7,7 +7,7 @@ stream; what is beyond is counted, not sent, and flagged as truncated.
 Processes left holding the output pipes after the command exits are killed
 after a short grace: background work belongs in services, not execs.
 
-Imports: protocol, the request core, the agent's `fs` and `system` layers and the standard library only.
+Imports: protocol, the request core, the agent's `secret_files`, the agent's `fs` and `system` layers and the standard library only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 
 from roost.agent.context import HandlerResult, RequestContext, command_argv
 from roost.agent.fs.dirfd import fd_path
+from roost.agent.secret_files import ProcessSecrets
 from roost.agent.state import AgentState, Handler
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, Op, OpError
@@ -99,7 +100,16 @@ def run_exec(agent: AgentState, args: ExecArgs, ctx: RequestContext) -> HandlerR
     env = dict(agent.base_env)
     env.update(args.env)
     wants_stdin = ctx.has_upload or bool(ctx.body)
+    granted = ProcessSecrets(args.secrets, workspace_root=agent.paths.root)
+    try:
+        return _run(agent, args, ctx, argv, granted.merged(env), wants_stdin)
+    finally:
+        granted.remove()  # the command and what it started are gone: so are its secret files
 
+
+def _run(
+    agent: AgentState, args: ExecArgs, ctx: RequestContext, argv: list[str], env: dict[str, str], wants_stdin: bool
+) -> HandlerResult:
     started = time.monotonic()
     try:
         with agent.paths.directory(args.cwd) as cwd:

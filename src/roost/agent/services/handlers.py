@@ -1,6 +1,6 @@
 """Agent operations on services: start, list, status, logs, stop.
 
-Imports: the request core, this package, protocol and the standard library only.
+Imports: the request core, the agent's `secret_files`, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import time
 
 from roost.agent.context import HandlerResult, RequestContext, command_argv
 from roost.agent.record_page import RecordPage
+from roost.agent.secret_files import ProcessSecrets
 from roost.agent.services.logs import read_from, size, tail
 from roost.agent.services.model import ACTIVE, FAILED, ProbeSpec, ServiceRecord, ServiceSpec
 from roost.agent.services.supervisor import ServiceSupervisor
@@ -47,15 +48,18 @@ def _with_log(agent: AgentState, record: ServiceRecord) -> ServiceState:
 def start_service(agent: AgentState, args: ServiceStartArgs, ctx: RequestContext) -> HandlerResult:
     with agent.paths.directory(args.cwd) as found:
         cwd = agent.paths.to_guest(found.rel)  # opened again, the same safe way, at every (re)start
+    granted = ProcessSecrets(
+        args.secrets, workspace_root=agent.paths.root
+    )  # kept for restarts, removed when the service is over
     spec = ServiceSpec(
         name=args.name,
         argv=command_argv(args.argv, args.command),
         cwd=cwd,
-        env=dict(args.env),
+        env=granted.merged(dict(args.env)),
         probe=ProbeSpec.from_message(args.ready),
         restart=args.restart,
     )
-    return HandlerResult(_with_log(agent, supervisor(agent).start(spec)))
+    return HandlerResult(_with_log(agent, supervisor(agent).start(spec, granted)))
 
 
 def list_services(agent: AgentState, args: ServiceListArgs, ctx: RequestContext) -> HandlerResult:

@@ -51,7 +51,7 @@ class ServiceSpec:
     name: str
     argv: list[str]
     cwd: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     probe: ProbeSpec | None = None
     restart: str = "no"
 

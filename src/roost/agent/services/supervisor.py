@@ -5,7 +5,7 @@ whole), with its output pumped into rotating logs by a watcher thread that
 also notices when it exits and applies the restart policy. Every OS action
 on processes goes through the agent's `OsProcesses`, so tests can substitute failures.
 
-Imports: the agent's `fs` and `system` layers, this package, protocol and the standard library only.
+Imports: the agent's `fs` and `system` layers and `secret_files`, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from roost.agent.fs.atomic_json import write_json
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.secret_files import ProcessSecrets
 from roost.agent.services.logs import ServiceLogs, tail
 from roost.agent.services.model import (
     ACTIVE,
@@ -41,6 +42,7 @@ from roost.agent.services.probes import attempt
 from roost.agent.system.clock import now_iso
 from roost.agent.system.processes import OsProcesses, exit_status
 from roost.protocol import Code, OpError
+from roost.protocol.redaction import StreamRedactor
 
 LOG_LINES_ON_FAILURE = 20
 NO_PROBE_GRACE_S = 0.05
@@ -53,6 +55,9 @@ class _Run:
     record: ServiceRecord
     directory: str
     proc: subprocess.Popen[bytes] | None = None
+    # Its secret files: kept (with the env-mode values in `spec.env`, in memory only) while a restart may
+    # need them, removed once the service is over for good.
+    granted: ProcessSecrets | None = None
     logs: ServiceLogs | None = None
     stopping: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -120,8 +125,19 @@ class ServiceSupervisor:
         return run
 
     # -- starting ------------------------------------------------------------
-    def start(self, spec: ServiceSpec) -> ServiceRecord:
-        """Start and wait until ready (or failed); the record says which and why."""
+    def start(self, spec: ServiceSpec, granted: ProcessSecrets | None = None) -> ServiceRecord:
+        """Start and wait until ready (or failed); the record says which and why.
+
+        `granted`: the service's secrets (their variables already in `spec.env`); removed when it is over.
+        """
+        try:
+            return self._start(spec, granted)
+        except BaseException:
+            if granted is not None:
+                granted.remove()
+            raise
+
+    def _start(self, spec: ServiceSpec, granted: ProcessSecrets | None) -> ServiceRecord:
         with self._lock:
             old = self._runs.get(spec.name)
             if old is not None and old.record.state in ACTIVE:
@@ -150,7 +166,7 @@ class ServiceSupervisor:
             )
             if old is not None and old.logs is not None:
                 old.logs.close()
-            run = _Run(spec, record, directory)
+            run = _Run(spec, record, directory, granted=granted)
             self._runs[spec.name] = run
             self._save(run)
         self._launch(run)
@@ -192,7 +208,13 @@ class ServiceSupervisor:
         # A restart fails from exited or failed: it was starting, however briefly.
         self._move(run, STARTING, only_from=(EXITED, FAILED))
         self._move(run, FAILED, reason=reason, stopped_at=now_iso())
+        self._release(run)
         run.done.set()
+
+    def _release(self, run: _Run) -> None:
+        """The service is over for good: its secret files go (its env-mode values with its spec)."""
+        if run.granted is not None:
+            run.granted.remove()
 
     def _await_ready(self, run: _Run) -> None:
         probe = run.spec.probe
@@ -237,8 +259,16 @@ class ServiceSupervisor:
                 os.set_blocking(pipe.fileno(), False)
                 selector.register(pipe.fileno(), selectors.EVENT_READ, stream)
         linger_until: float | None = None
+        # The service's own secrets never reach its log files (a value split between reads too).
+        streams = run.granted.log_redactors() if run.granted is not None else {}
         while selector.get_map():
-            for key, _ in selector.select(0.1):
+            ready = selector.select(0.1)
+            if not ready and run.logs is not None:
+                # Quiet for a moment: what was held back to catch a split value goes out, so a log
+                # never waits for more output to show its last line.
+                for stream, redactor in streams.items():
+                    run.logs.write(stream, redactor.finish())
+            for key, _ in ready:
                 try:
                     data = os.read(int(key.fd), READ_CHUNK)
                 except BlockingIOError:
@@ -246,17 +276,26 @@ class ServiceSupervisor:
                 if not data:
                     selector.unregister(key.fd)
                 elif run.logs is not None:
-                    run.logs.write(str(key.data), data)
+                    self._log(run, str(key.data), data, streams)
             if linger_until is None and self._os.exited(proc):
                 linger_until = time.monotonic() + 0.2
             if linger_until is not None and time.monotonic() >= linger_until:
                 break  # descendants still hold the pipes; the service itself is gone
         selector.close()
+        for stream, redactor in streams.items():
+            if run.logs is not None:
+                run.logs.write(stream, redactor.finish())
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
         code = proc.wait()
         self._exited(run, proc, code)
+
+    @staticmethod
+    def _log(run: _Run, stream: str, data: bytes, redactors: dict[str, StreamRedactor[bytes]]) -> None:
+        assert run.logs is not None
+        redactor = redactors.get(stream)
+        run.logs.write(stream, data if redactor is None else redactor.feed(data))
 
     def _exited(self, run: _Run, proc: subprocess.Popen[bytes], code: int) -> None:
         exit_code, sig = exit_status(code)
@@ -269,8 +308,11 @@ class ServiceSupervisor:
             # A first start that fails is reported to its caller; a restart that fails tries again.
             if (not was_starting or run.record.restarts > 0) and should_restart(run.spec.restart, exit_code):
                 self._restart_later(run)
+            else:
+                self._release(run)
             return
         self._amend(run, exit_code=exit_code, signal=sig)
+        self._release(run)
         run.done.set()
 
     def _restart_later(self, run: _Run) -> None:
@@ -308,6 +350,7 @@ class ServiceSupervisor:
         if run.record.state == STOPPED:
             return run.record
         self._terminate(run, grace_s)
+        self._release(run)
         self._move(run, STOPPED, stopped_at=now_iso())
         if run.logs is not None:
             run.logs.close()

@@ -3,7 +3,7 @@
 Thin translations between op messages (`roost.protocol.ops.shells`) and the
 `ShellRegistry`; the registry is made on first use and lives as long as the agent.
 
-Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
+Imports: the request core, the agent's `fs` layer and `secret_files`, this package, protocol and the standard library only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
+from roost.agent.secret_files import ProcessSecrets
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
@@ -55,9 +56,19 @@ def open_shell(agent: AgentState, args: ShellOpenArgs, ctx: RequestContext) -> H
     env.update({"TERM": "xterm-256color", "COLUMNS": str(args.cols), "LINES": str(args.rows)})
     env.update(args.env)
     command = list(args.command) if args.command else DEFAULT_COMMAND
-    with agent.paths.directory(args.cwd) as cwd:
-        guest_cwd = agent.paths.to_guest(cwd.rel)
-        record = registry(agent).open(command, fd_path(cwd.fd), env, args.cols, args.rows, guest_cwd)
+    granted = ProcessSecrets(
+        args.secrets, workspace_root=agent.paths.root
+    )  # its files go when the shell ends, or now if it does not start
+    try:
+        with agent.paths.directory(args.cwd) as cwd:
+            guest_cwd = agent.paths.to_guest(cwd.rel)
+            env = granted.merged(env)
+            record = registry(agent).open(
+                command, fd_path(cwd.fd), env, args.cols, args.rows, guest_cwd, granted.remove
+            )
+    except BaseException:
+        granted.remove()
+        raise
     return HandlerResult(record.to_state())
 
 

@@ -22,6 +22,7 @@ import subprocess
 import termios
 import threading
 import time
+from collections.abc import Callable
 
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
 from roost.agent.shells.ring import ByteRing
@@ -53,6 +54,8 @@ class ShellSession:
         self.finish_lock = threading.Lock()
         self.finishing = False
         self.finished = False
+        # Run once the shell has ended (its secret files are removed so).
+        self.on_end: Callable[[], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -101,7 +104,17 @@ class ShellRegistry:
         self._reader.start()
 
     # -- lifecycle -------------------------------------------------------------
-    def open(self, argv: list[str], cwd: str, env: dict[str, str], cols: int, rows: int, guest_cwd: str) -> ShellRecord:
+    def open(
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        cols: int,
+        rows: int,
+        guest_cwd: str,
+        on_end: Callable[[], None] | None = None,
+    ) -> ShellRecord:
+        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start."""
         master, slave = os.openpty()
         try:
             set_window(master, cols, rows)
@@ -133,6 +146,7 @@ class ShellRegistry:
             pid=proc.pid,
         )
         session = ShellSession(record, proc, master, self._ring_bytes)
+        session.on_end = on_end
         with self._lock:
             self._sessions[record.id] = session
             self._selector.register(master, selectors.EVENT_READ, session)
@@ -242,6 +256,8 @@ class ShellRegistry:
         if session.record.state == RUNNING:
             exit_code, sig = exit_status(code)
             self._update(session, EXITED, exit_code=exit_code, signal=sig, closed_at=now_iso())
+        if session.on_end is not None:
+            session.on_end()
 
     # -- reading ---------------------------------------------------------------
     def _wake(self) -> None:

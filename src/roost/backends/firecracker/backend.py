@@ -67,6 +67,7 @@ class FirecrackerBackend:
     image_kind: ImageKind = "guest"
     # Each VMM has a network namespace of its own with the guest's TAP in it (see `netns`).
     network_refusal: str | None = None
+    proxy_refusal: str | None = "the guest's trust store does not hold the workspace's CA yet"
 
     def __init__(
         self,

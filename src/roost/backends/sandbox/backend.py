@@ -120,6 +120,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
     isolated = True
     image_kind: ImageKind = "rootfs"
     network_refusal: str | None = None
+    proxy_refusal: str | None = None
     gone = "the sandbox process is gone"
 
     def availability(self) -> Availability:

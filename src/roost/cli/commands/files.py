@@ -84,8 +84,8 @@ def file_read(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(content.data)
         sys.stdout.buffer.flush()
     if not content.eof:
-        end = content.offset + len(content.data)
-        warn(f"read {len(content.data)} of {content.size} bytes; continue with --offset {end}")
+        end = content.offset + content.length
+        warn(f"read {content.length} of {content.size} bytes; continue with --offset {end}")
     return 0
 
 

@@ -93,6 +93,8 @@ def workspace_exec(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         stdin=_stdin(args),
         on_output=None if args.json else _stream,
+        secret_env=args.secret_env,
+        secret_files=args.secret_file,
     )
     if result.history_error and not args.json:
         warn(f"the command ran, but it is missing from `roost workspace logs`: {result.history_error}")

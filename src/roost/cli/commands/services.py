@@ -54,6 +54,8 @@ def service_start(args: argparse.Namespace) -> int:
             ready=ready,
             restart=args.restart,
             publish=args.publish,
+            secret_env=args.secret_env,
+            secret_files=args.secret_file,
         )
     )
     if args.json:

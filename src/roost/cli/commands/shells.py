@@ -24,7 +24,14 @@ def shell_open(args: argparse.Namespace) -> int:
     shell = (
         sdk(args)
         .workspace(args.workspace)
-        .shells.open(cwd=args.cwd, cols=args.cols, rows=args.rows, env=key_values(args.env, "--env"))
+        .shells.open(
+            cwd=args.cwd,
+            cols=args.cols,
+            rows=args.rows,
+            env=key_values(args.env, "--env"),
+            secret_env=args.secret_env,
+            secret_files=args.secret_file,
+        )
     )
     if args.json:
         emit_json(shell.to_dict())

@@ -33,6 +33,11 @@ def _describe(info: WorkspaceInfo) -> str:
         ("expires", info.expires_at or "never"),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
         ("execs", str(info.exec_count)),
+        *(
+            (("secrets", ", ".join(f"{n} ({','.join(m)})" for n, m in sorted(info.secrets.items()))),)
+            if info.secrets
+            else ()
+        ),
     ]
     for what, counts in (("services", info.services), ("shells", info.shells)):
         if counts is not None:
@@ -87,6 +92,7 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
         network_policy=args.network_policy,
         allow=args.allow_host,
         publish=args.publish,
+        secrets=args.secret,
         ephemeral=False,
         progress=progress,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET
 from roost.protocol.messages import Op
 from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, wire
+from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = ["MESSAGES", "ExecArgs", "ExecOutcome", "check_command"]
 
@@ -46,6 +47,8 @@ class ExecArgs(Message):
     command: str | None = wire(None)
     cwd: str = wire(GUEST_ROOT, name=True)
     env: dict[str, str] = wire({})
+    # Secrets for this process only (never a record); a grant's value is left out of the repr.
+    secrets: tuple[SecretGrant, ...] = wire(())
     timeout: float | None = wire(None, above=0)
     max_output_bytes: int | None = wire(
         DEFAULT_EXEC_OUTPUT_BYTES, minimum=0, maximum=MAX_FILE_OFFSET, null_is_value=True

@@ -58,8 +58,12 @@ def wire(
     name: bool = False,
     null_is_value: bool = False,
     hint: str = "",
+    secret: bool = False,
 ) -> Any:
-    """A message field with bounds (see the module docstring); `default` as for `dataclasses.field`."""
+    """A message field with bounds (see the module docstring); `default` as for `dataclasses.field`.
+
+    `secret=True`: the field is left out of the message's repr (a secret's value).
+    """
     meta = {
         "minimum": minimum,
         "above": above,
@@ -70,8 +74,8 @@ def wire(
         "hint": hint,
     }
     if isinstance(default, dict | list):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta, repr=not secret)
+    return dataclasses.field(default=default, metadata=meta, repr=not secret)
 
 
 def shown(value: object) -> str:

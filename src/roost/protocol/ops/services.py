@@ -13,6 +13,7 @@ from roost.protocol.messages import Op
 from roost.protocol.ops.execs import check_command
 from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
+from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
     "LOG_STREAMS",
@@ -113,6 +114,8 @@ class ServiceStartArgs(Message):
     command: str | None = wire(None)
     cwd: str = wire(GUEST_ROOT, name=True)
     env: dict[str, str] = wire({})
+    # Secrets for this process only (never a record); a grant's value is left out of the repr.
+    secrets: tuple[SecretGrant, ...] = wire(())
     ready: ReadinessProbe | None = wire(None)
     restart: str = wire("no", choices=RESTART_POLICIES)
 

@@ -20,6 +20,7 @@ from roost.protocol.limits import (
 from roost.protocol.messages import Op
 from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
+from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
     "MESSAGES",
@@ -101,6 +102,8 @@ class ShellOpenArgs(Message):
     rows: int = wire(32)
     command: tuple[str, ...] | None = wire(None)
     env: dict[str, str] = wire({})
+    # Secrets for this process only (never a record); a grant's value is left out of the repr.
+    secrets: tuple[SecretGrant, ...] = wire(())
 
     def check(self) -> None:
         check_terminal_size(self.cols, self.rows)
