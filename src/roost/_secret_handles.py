@@ -24,17 +24,25 @@ class HostSecrets:
         self._store = SecretStore(engine.home)
 
     def set(
-        self, name: str, value: bytes | str, *, modes: Sequence[str] = DEFAULT_MODES, hosts: Sequence[str] = ()
+        self,
+        name: str,
+        value: bytes | str,
+        *,
+        modes: Sequence[str] = DEFAULT_MODES,
+        hosts: Sequence[str] = (),
+        in_body: bool = False,
     ) -> SecretInfo:
-        """Store (or replace) secret `name`; `modes` it may be used in (env, file, proxy), `hosts` a proxy may send it to.
+        """Store (or replace) secret `name`; `modes` it may be used in (env, file, proxy), `hosts` a proxy may
+        send it to, `in_body`: the proxy replaces its placeholder in request bodies too (Content-Length fixed).
 
         Raises:
-            InvalidArgument: a bad name, mode or host, an empty or oversized value, proxy mode without hosts.
+            InvalidArgument: a bad name, mode or host, an empty or oversized value, proxy mode without
+                hosts, in_body without proxy mode.
         """
         if isinstance(modes, str) or isinstance(hosts, str):
             raise InvalidArgument("modes and hosts are lists", hint="e.g. modes=['env'], hosts=['api.example.com']")
         raw = value.encode() if isinstance(value, str) else value
-        return self._store.set(name, raw, modes=modes, hosts=hosts)
+        return self._store.set(name, raw, modes=modes, hosts=hosts, in_body=in_body is True)
 
     def list(self) -> list[SecretInfo]:
         """Every secret's name, modes, hosts and set time, by name (never a value)."""

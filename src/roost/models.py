@@ -258,12 +258,13 @@ class PortInfo(_Value):
 @dataclass(frozen=True)
 class SecretInfo(_Value):
     """A secret of the host's store as anyone may see it: its name, the modes it may be used in, the
-    hosts a proxy may send it to, and when it was set (never its value)."""
+    hosts a proxy may send it to (and whether in request bodies too), and when it was set (never its value)."""
 
     name: str
     modes: tuple[str, ...]
     hosts: tuple[str, ...]
     set_at: str
+    in_body: bool = False  # proxy mode also replaces the placeholder in request bodies
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_the_store_directory_is_private_and_its_files_owner_only(tmp_path: Path)
         assert stat.S_IMODE((tmp_path / "secrets" / name).stat().st_mode) == 0o600
 
 
-def test_list_shows_names_modes_hosts_and_set_time_only(tmp_path: Path) -> None:
+def test_list_shows_names_modes_hosts_body_rewriting_and_set_time_only(tmp_path: Path) -> None:
     store = SecretStore(tmp_path)
     store.set("B", VALUE, modes=["proxy", "env"], hosts=["api.example.com", "*.example.org"])
     store.set("A", b"other")
@@ -44,7 +44,8 @@ def test_list_shows_names_modes_hosts_and_set_time_only(tmp_path: Path) -> None:
     assert [entry["name"] for entry in listed] == ["A", "B"]
     assert list(listed[1]["modes"]) == ["env", "proxy"]
     assert list(listed[1]["hosts"]) == ["api.example.com", "*.example.org"]
-    assert all(set(entry) == {"name", "modes", "hosts", "set_at"} for entry in listed)
+    assert all(set(entry) == {"name", "modes", "hosts", "set_at", "in_body"} for entry in listed)
+    assert [entry["in_body"] for entry in listed] == [False, False]
 
 
 def test_delete_forgets_a_secret_and_unknown_names_are_secret_not_found(tmp_path: Path) -> None:
@@ -71,6 +72,7 @@ def test_bad_modes_empty_values_and_proxy_without_hosts_are_refused(tmp_path: Pa
         lambda: store.set("A", b""),
         lambda: store.set("A", VALUE, modes=["proxy"]),
         lambda: store.set("A", VALUE, modes=["proxy"], hosts=["10.0.0.0/8"]),
+        lambda: store.set("A", VALUE, modes=["env"], in_body=True),
     ):
         with pytest.raises(InvalidArgument) as caught:
             bad()

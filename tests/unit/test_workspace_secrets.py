@@ -62,5 +62,9 @@ def test_a_gateway_gets_each_proxy_secret_with_its_placeholder_value_and_hosts_a
     (web,) = proxy_substitutions(tmp_path, record)
     assert (web.name, web.value, web.hosts) == ("WEB", b"value-2", ("api.example.com", "*.example.org"))
     assert web.placeholder == placeholder_for("ws-1", "WEB", bytes.fromhex(salt))
+    assert not web.in_body
+    store.set("WEB", b"value-2", modes=["proxy"], hosts=["api.example.com"], in_body=True)
+    (web,) = proxy_substitutions(tmp_path, record)
+    assert web.in_body and SecretStore(tmp_path).get("WEB").in_body
     store.set("WEB", b"value-3", modes=["env"])  # set again without proxy mode: its placeholder goes out as it is
     assert proxy_substitutions(tmp_path, record) == ()

@@ -109,6 +109,9 @@ def _secret_commands(
         help="allowed mode (default env, file)",
     )
     set_.add_argument("--host", action="append", default=[], metavar="H", help="a host proxy mode may send it to")
+    set_.add_argument(
+        "--in-body", action="store_true", help="proxy mode: replace the placeholder in request bodies too"
+    )
     _leaf(
         store, "list", f"{h}:secret_list", "list secrets: names, modes, hosts, when set (never values)", workspace=False
     )

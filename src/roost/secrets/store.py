@@ -78,12 +78,19 @@ class SecretStore:
 
     # -- changing ------------------------------------------------------------
     def set(
-        self, name: str, value: bytes, *, modes: Iterable[str] = DEFAULT_MODES, hosts: Iterable[str] = ()
+        self,
+        name: str,
+        value: bytes,
+        *,
+        modes: Iterable[str] = DEFAULT_MODES,
+        hosts: Iterable[str] = (),
+        in_body: bool = False,
     ) -> SecretInfo:
-        """Store (or replace) a secret.
+        """Store (or replace) a secret; `in_body`: proxy mode replaces its placeholder in request bodies too.
 
         Raises:
-            InvalidArgument: a bad name, mode or host, an empty or oversized value, proxy mode without hosts.
+            InvalidArgument: a bad name, mode or host, an empty or oversized value, proxy mode without
+                hosts, in_body without proxy mode.
         """
         check_name(name)
         checked_modes = check_modes(modes)
@@ -94,6 +101,11 @@ class SecretStore:
             )
         if len(value) > MAX_SECRET_BYTES:
             raise InvalidArgument(f"secret {name!r} is over {MAX_SECRET_BYTES} bytes", hint="store a shorter value")
+        if in_body and "proxy" not in checked_modes:
+            raise InvalidArgument(
+                f"secret {name!r}: in_body is for proxy mode, where roost puts the value in requests",
+                hint="add the proxy mode (and its hosts), or leave in_body out",
+            )
         if "proxy" in checked_modes and not checked_hosts:
             raise InvalidArgument(
                 f"secret {name!r} in proxy mode needs the hosts it may be sent to",
@@ -105,6 +117,7 @@ class SecretStore:
             entries[name] = {
                 "modes": list(checked_modes),
                 "hosts": list(checked_hosts),
+                "in_body": bool(in_body),
                 "set_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "sealed": base64.b64encode(nonce + sealed).decode(),
             }
@@ -170,4 +183,5 @@ def _info(name: str, entry: dict[str, Any]) -> SecretInfo:
     check_name(name)
     if not isinstance(entry.get("sealed"), str) or not isinstance(entry.get("set_at"), str):
         raise ValueError("incomplete entry")
-    return SecretInfo(name, check_modes(entry["modes"]), tuple(str(h) for h in entry["hosts"]), entry["set_at"])
+    hosts = tuple(str(h) for h in entry["hosts"])
+    return SecretInfo(name, check_modes(entry["modes"]), hosts, entry["set_at"], entry.get("in_body") is True)

@@ -145,13 +145,15 @@ def proxy_substitutions(home: Path, record: WorkspaceRecord) -> tuple[Substituti
     from roost.network.substitution import Substitution  # only where a workspace has proxy secrets
 
     store = SecretStore(home)
-    hosts = {info.name: info.hosts for info in store.list() if "proxy" in info.modes and info.hosts}
+    proxied = {info.name: info for info in store.list() if "proxy" in info.modes and info.hosts}
     values = store.values(names)
     salt = bytes.fromhex(record.secret_salt or "")
     return tuple(
-        Substitution(name, placeholder_for(record.id, name, salt), values[name], hosts[name])
+        Substitution(
+            name, placeholder_for(record.id, name, salt), values[name], proxied[name].hosts, proxied[name].in_body
+        )
         for name in names
-        if name in values and name in hosts
+        if name in values and name in proxied
     )
 
 

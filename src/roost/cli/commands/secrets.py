@@ -49,7 +49,8 @@ def _value(args: argparse.Namespace) -> bytes:
 
 
 def secret_set(args: argparse.Namespace) -> int:
-    info = sdk(args).secrets.set(args.name, _value(args), modes=args.mode or ("env", "file"), hosts=args.host)
+    modes = args.mode or ("env", "file")
+    info = sdk(args).secrets.set(args.name, _value(args), modes=modes, hosts=args.host, in_body=args.in_body)
     if args.json:
         emit_json(info.to_dict())
     else:
@@ -58,7 +59,8 @@ def secret_set(args: argparse.Namespace) -> int:
 
 
 def _secret_row(info: SecretInfo) -> list[str]:
-    return [info.name, ",".join(info.modes), ",".join(info.hosts) or "-", info.set_at]
+    hosts = ",".join(info.hosts) + (" (headers and bodies)" if info.in_body else "")
+    return [info.name, ",".join(info.modes), hosts or "-", info.set_at]
 
 
 def secret_list(args: argparse.Namespace) -> int:
