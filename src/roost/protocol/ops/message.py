@@ -108,28 +108,44 @@ class _Field:
     optional: bool
     default: Any
     meta: Mapping[str, Any]
-    # Made once from `kind` (messages are checked on every call: no typing look-ups per value).
+    # Made once from `kind` and `meta` (messages are checked on every call: no look-ups per value).
     has_type: Callable[[Any], bool] = dataclasses.field(init=False, repr=False, compare=False)
     decode_value: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
+    is_name: bool = dataclasses.field(init=False, repr=False, compare=False)
+    null_is_value: bool = dataclasses.field(init=False, repr=False, compare=False)
+    is_message: bool = dataclasses.field(init=False, repr=False, compare=False)
+    is_plain: bool = dataclasses.field(init=False, repr=False, compare=False)  # encoded as it is held
+    bounded: bool = dataclasses.field(init=False, repr=False, compare=False)  # has bounds, choices or is a name
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "has_type", _type_test(self.kind))
-        object.__setattr__(self, "decode_value", _value_decoder(self.kind))
+        kind = self.kind
+        made = {
+            "has_type": _type_test(kind),
+            "decode_value": _value_decoder(kind),
+            "is_name": bool(self.meta.get("name")),
+            "null_is_value": bool(self.meta.get("null_is_value")) and self.optional,
+            "is_message": isinstance(kind, type) and issubclass(kind, Message),
+            "is_plain": kind in (str, int, float, bool) and not self.meta.get("name"),
+            "bounded": bool(self.meta.get("name"))
+            or any(self.meta.get(key) is not None for key in ("minimum", "above", "maximum", "choices")),
+        }
+        for name, value in made.items():
+            object.__setattr__(self, name, value)
 
     def decode(self, raw: Any) -> Any:
         """The wire value as the field holds it (a name's native form, a nested message); checks come later."""
-        if raw is None and self.meta.get("null_is_value") and self.optional:
+        if raw is None and self.null_is_value:
             return None
         if raw is None or raw is _ABSENT:
             if self.default is not _NO_DEFAULT or self.optional:
                 return None if self.default is _NO_DEFAULT else self.default
             raise invalid(f"{self.key!r} is required", hint=self.hint())
-        if self.meta.get("name"):
+        if self.is_name:
             if isinstance(raw, str):
                 return self._native(raw)
             if isinstance(raw, list):
                 return tuple(self._native(item) if isinstance(item, str) else item for item in raw)
-        if isinstance(self.kind, type) and issubclass(self.kind, Message) and not isinstance(raw, Mapping):
+        if self.is_message and not isinstance(raw, Mapping):
             raise invalid(f"{self.key!r} must be an object", hint="give it as a JSON object (a dict)")
         return self.decode_value(raw)
 
@@ -140,9 +156,9 @@ class _Field:
             raise invalid(f"{self.key!r}: {exc}", hint="quote names as roost lists them") from None
 
     def encode(self, value: Any) -> Any:
-        if value is None:
-            return None
-        if self.meta.get("name"):
+        if value is None or self.is_plain:
+            return value
+        if self.is_name:
             return [to_text(item) for item in value] if isinstance(value, tuple) else to_text(value)
         return _encode_value(value)
 
@@ -153,7 +169,8 @@ class _Field:
             return
         if not self.has_type(value):
             raise invalid(f"{self.key!r} must be {_describe(self.kind)}", hint=self.hint())
-        self._check_bounds(value)
+        if self.bounded:
+            self._check_bounds(value)
 
     def hint(self) -> str:
         """The field's own hint, else what to give: its kind and bounds."""
@@ -171,8 +188,6 @@ class _Field:
 
     def _check_bounds(self, value: Any) -> None:
         meta = self.meta
-        if not meta:
-            return
         low, high = meta.get("minimum"), meta.get("maximum")
         if low is not None and value < low:
             raise invalid(f"{self.key!r} must be at least {low}, not {value}", hint=self.hint())
@@ -184,7 +199,7 @@ class _Field:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise invalid(f"{self.key!r} must be one of {', '.join(choices)}, not {value!r}", hint=self.hint())
-        if meta.get("name") and any("\0" in name for name in (value if isinstance(value, tuple) else (value,))):
+        if self.is_name and any("\0" in name for name in (value if isinstance(value, tuple) else (value,))):
             raise invalid(f"{self.key!r} contains a NUL byte", hint="remove the NUL byte")
 
 
