@@ -21,6 +21,7 @@ class HostSecrets:
     """The host's encrypted secret store (`roost.secrets`): values go in, never come out."""
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._store = SecretStore(engine.home)
 
     def set(
@@ -34,6 +35,7 @@ class HostSecrets:
     ) -> SecretInfo:
         """Store (or replace) secret `name`; `modes` it may be used in (env, file, proxy), `hosts` a proxy may
         send it to, `in_body`: the proxy replaces its placeholder in request bodies too (Content-Length fixed).
+        Running workspaces that attach it in proxy mode send the new value from their next request.
 
         Raises:
             InvalidArgument: a bad name, mode or host, an empty or oversized value, proxy mode without
@@ -42,7 +44,9 @@ class HostSecrets:
         if isinstance(modes, str) or isinstance(hosts, str):
             raise InvalidArgument("modes and hosts are lists", hint="e.g. modes=['env'], hosts=['api.example.com']")
         raw = value.encode() if isinstance(value, str) else value
-        return self._store.set(name, raw, modes=modes, hosts=hosts, in_body=in_body is True)
+        info = self._store.set(name, raw, modes=modes, hosts=hosts, in_body=in_body is True)
+        attached_secrets.renew_in_gateways(self._engine, name)  # a rotated token goes out from the next request
+        return info
 
     def list(self) -> list[SecretInfo]:
         """Every secret's name, modes, hosts and set time, by name (never a value)."""
@@ -51,6 +55,7 @@ class HostSecrets:
     def delete(self, name: str) -> None:
         """Raises: SecretNotFound."""
         self._store.delete(name)
+        attached_secrets.renew_in_gateways(self._engine, name)  # running gateways stop sending it
 
 
 class WorkspaceSecrets:

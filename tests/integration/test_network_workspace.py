@@ -364,7 +364,7 @@ def test_a_proxy_secret_reaches_its_host_while_the_workspace_holds_only_its_plac
     assert ca_pem.rsplit("-----BEGIN CERTIFICATE-----", 1)[1] == seen["bundle_tail"]
 
 
-def test_proxy_secrets_follow_live_attach_and_detach(
+def test_proxy_secrets_follow_live_attach_rotation_and_detach(
     roost: Roost, test_host: LabHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from roost.network.intercept import UPSTREAM_CA_VARIABLE
@@ -377,6 +377,12 @@ def test_proxy_secrets_follow_live_attach_and_detach(
         (attached,) = ws.secrets.add("API_TOKEN:proxy")
         first = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
         assert json.loads(first.stdout)["authorization"] == "Bearer [redacted:API_TOKEN]", first.stderr
+        rotated = os.urandom(12).hex()  # set again in the store: the running gateway sends the new value
+        roost.secrets.set("API_TOKEN", rotated.encode(), modes=["proxy"], hosts=["allowed.test"])
+        second = ws.exec(["python3", "-c", client], stdin=TRUSTING_CLIENT, secret_env=["API_TOKEN"], timeout=60)
+        # Redaction hides the store's value now; the old one would show as it is.
+        assert json.loads(second.stdout)["authorization"] == "Bearer [redacted:API_TOKEN]", second.stderr
+        assert value not in second.stdout
         ws.secrets.remove("API_TOKEN")
         gone = ws.exec(["python3", "-c", TRUSTING_CLIENT, attached.placeholder or ""], timeout=60)
         assert gone.exit_code != 0 and value not in gone.stdout + gone.stderr  # not intercepted: the real host's
