@@ -71,6 +71,42 @@ def test_a_file_at_a_named_path_must_be_new_on_a_tmpfs_and_outside_the_workspace
     assert "workspace" in inside.value.message and not Path("/dev/shm/ws/token").exists()
 
 
+def test_a_named_paths_directory_swapped_for_a_link_after_its_check_is_refused_and_nothing_goes_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import roost.agent.secret_files as secret_files
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    place = Path(f"/dev/shm/roost-test-{os.getpid()}-swap")
+    place.mkdir()
+    moved = place.with_name(place.name + "-moved")
+    real_filesystem_of = secret_files.filesystem_of
+
+    def swapping(path: str, mounts: str = "/proc/self/mounts") -> str | None:
+        # The workspace's move right after the first check: the directory goes, a link into the
+        # workspace takes its name.
+        if path == str(place) and not place.is_symlink():
+            place.rename(moved)
+            place.symlink_to(workspace)
+        return "tmpfs" if path in (str(place), str(moved)) else real_filesystem_of(path, mounts)
+
+    monkeypatch.setattr(secret_files, "filesystem_of", swapping)
+    try:
+        with pytest.raises(OpError) as refused:
+            ProcessSecrets(
+                [SecretGrant.of("TOKEN", "file", "V", VALUE, str(place / "token"))], workspace_root=str(workspace)
+            )
+        assert "workspace" in refused.value.message
+        assert list(workspace.iterdir()) == []  # nothing was written through the link
+    finally:
+        if place.is_symlink():
+            place.unlink()
+        for leftover in (place, moved):
+            if leftover.is_dir():
+                leftover.rmdir()
+
+
 def test_the_file_system_of_a_path_is_its_longest_mount_point(tmp_path: Path) -> None:
     from roost.agent.secret_files import filesystem_of
 

@@ -30,7 +30,8 @@ BEHIND_THE_SDK = (
 # those of lower layers; the units of one layer never import each other.
 OPERATIONS = tuple(f"roost.agent.{name}" for name in ("execs", "files", "shells", "services", "snapshots"))
 AGENT_LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
-    {"fs": ("roost.agent.fs",), "system": ("roost.agent.system",), "secret files": ("roost.agent.secret_files",)},
+    {"fs": ("roost.agent.fs",), "system": ("roost.agent.system",)},
+    {"secret files": ("roost.agent.secret_files",)},
     {"request core": ("roost.agent.context", "roost.agent.record_page", "roost.agent.state")},
     {package.rpartition(".")[2]: (package,) for package in OPERATIONS},
     {"op table": ("roost.agent.ops",)},

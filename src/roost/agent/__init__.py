@@ -16,7 +16,8 @@ Layers, each importing only those below it (tests/unit/test_import_graph.py):
       services/ snapshots/        import one another
     context record_page         the request core: what a handler sees of its call,
       state                       paged results, what every handler is given (`AgentState`)
-    fs/ system/ secret_files    the file-system layer, the seam to the OS (processes,
-                                  clock) and one process's secrets (env values, tmpfs
-                                  files); they never import each other
+    secret_files                one process's secrets (env values, tmpfs files made
+                                  through directory fds of the file-system layer)
+    fs/ system/                 the file-system layer and the seam to the OS (processes,
+                                  clock); they never import each other
 """

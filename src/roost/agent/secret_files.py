@@ -3,12 +3,15 @@
 A file-mode secret is written, by default, in a directory of its own (0700,
 a random name) under `/dev/shm`, a tmpfs on every backend; a process may name
 its path instead, which must be on a tmpfs, outside the workspace, and new.
-Never `/workspace`, never the agent's state on disk. The files are removed
+Never `/workspace`, never the agent's state on disk. A file is made inside
+its directory as opened (an fd), and a named path is judged where that
+directory really is, so the workspace cannot swap a checked path for a link
+before the file is written. The files are removed
 when the process ends. Values are only ever in the process's environment
 (never the agent's own, nor PID 1's) and in those files; nothing here logs
 or records them.
 
-Imports: protocol (the op messages, redaction) and the standard library only.
+Imports: the agent's file-system layer (dirfd), protocol (the op messages, redaction) and the standard library only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 
+from roost.agent.fs.dirfd import NEW_FILE_FLAGS, fd_path
 from roost.protocol import Code, OpError
 from roost.protocol.ops.message import GUEST_ROOT
 from roost.protocol.ops.secrets import SecretGrant
@@ -82,25 +86,41 @@ class ProcessSecrets:
                     f"cannot make a directory for secret files under {root}: {exc.strerror}",
                     hint="file-mode secrets need a writable tmpfs at /dev/shm in the workspace",
                 ) from None
-        path = os.path.join(self.directory, grant.name)
-        _write_new(path, grant.raw())
-        return path
+        directory = os.open(self.directory, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _write_new(directory, grant.name, grant.raw())
+        finally:
+            os.close(directory)
+        return os.path.join(self.directory, grant.name)
 
     def _write_at(self, grant: SecretGrant, path: str) -> str:
         parent = os.path.realpath(os.path.dirname(os.path.normpath(path)))
-        where = os.path.join(parent, os.path.basename(os.path.normpath(path)))
+        name = os.path.basename(os.path.normpath(path))
+        self._check_place(grant, path, parent, name)  # a clear refusal before anything is opened
+        try:
+            directory = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _cannot_create(grant, path, exc) from None
+        try:
+            # Judged again where the directory opened really is: what is written below goes there.
+            real = os.readlink(fd_path(directory))
+            self._check_place(grant, path, real, name)
+            try:
+                _write_new(directory, name, grant.raw())
+            except OSError as exc:
+                raise _cannot_create(grant, path, exc) from None
+        finally:
+            os.close(directory)
+        where = os.path.join(real, name)
+        self.files.append(where)
+        return where
+
+    def _check_place(self, grant: SecretGrant, path: str, parent: str, name: str) -> None:
+        where = os.path.join(parent, name)
         if any(where == root or where.startswith(root.rstrip("/") + "/") for root in self._forbidden):
             raise OpError(Code.INVALID_ARGUMENT, f"secret {grant.name!r}: {path} is in the workspace", hint=_PATH_HINT)
         if filesystem_of(parent) != "tmpfs":
             raise OpError(Code.INVALID_ARGUMENT, f"secret {grant.name!r}: {path} is not on a tmpfs", hint=_PATH_HINT)
-        try:
-            _write_new(where, grant.raw())
-        except OSError as exc:
-            raise OpError(
-                Code.INVALID_ARGUMENT, f"secret {grant.name!r}: cannot create {path}: {exc.strerror}", hint=_PATH_HINT
-            ) from None
-        self.files.append(where)
-        return where
 
     def log_redactors(self) -> dict[str, StreamRedactor[bytes]]:
         """A stream redactor of these secrets for each of a service's log streams (none: no secrets)."""
@@ -122,9 +142,15 @@ class ProcessSecrets:
                 os.unlink(path)
 
 
-def _write_new(path: str, data: bytes) -> None:
-    """Write `data` to a new 0400 file at `path` (never through a link, never over a file that is there)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
+def _cannot_create(grant: SecretGrant, path: str, exc: OSError) -> OpError:
+    return OpError(
+        Code.INVALID_ARGUMENT, f"secret {grant.name!r}: cannot create {path}: {exc.strerror}", hint=_PATH_HINT
+    )
+
+
+def _write_new(directory: int, name: str, data: bytes) -> None:
+    """Write `data` to a new 0400 file `name` in open `directory` (never through a link, never over a file)."""
+    fd = os.open(name, NEW_FILE_FLAGS, 0o400, dir_fd=directory)
     try:
         view = memoryview(data)
         while view:
