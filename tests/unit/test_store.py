@@ -86,6 +86,18 @@ def test_record_round_trips_through_json_and_the_store(store: WorkspaceStore) ->
     assert (store.dir(record.id) / "workspace.json").stat().st_mode & 0o777 == 0o600
 
 
+def test_a_store_sees_a_record_another_store_rewrote_since_it_last_read_it(store: WorkspaceStore) -> None:
+    record = _add(store, "ws-0123456789", labels={"round": "1"})
+    assert store.load(record.id).labels == {"round": "1"}
+    other = WorkspaceStore(store.home, read_boot)  # another process, as a later CLI call
+
+    with other.lock(record.id):
+        other.save(dataclasses.replace(record, labels={"round": "2"}))
+
+    assert store.load(record.id).labels == {"round": "2"}
+    assert store.load(record.id) is store.load(record.id)  # unchanged bytes are not parsed again
+
+
 def test_record_ignores_fields_it_does_not_know(store: WorkspaceStore) -> None:
     record = _add(store, "ws-0123456789")
     path = store.dir(record.id) / "workspace.json"
@@ -398,6 +410,14 @@ def test_the_exec_counter_is_the_last_line_of_the_history(tmp_path: Path) -> Non
         history.append(_exec_record(exec_id), b"", b"")
 
     assert ExecHistory(tmp_path).last_id() == 3  # another process, as a later CLI call
+
+
+def test_the_exec_counter_is_found_behind_a_last_line_longer_than_the_short_tail(tmp_path: Path) -> None:
+    history = ExecHistory(tmp_path)
+    history.append(_exec_record(1), b"", b"")
+    history.append(dataclasses.replace(_exec_record(2), command="x" * 10_000), b"", b"")
+
+    assert ExecHistory(tmp_path).last_id() == 2
 
 
 def test_an_append_after_a_torn_line_starts_a_line_of_its_own(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.system.processes import OsProcesses
+from roost.agent.system.workers import Workers
 from roost.protocol.identity import AgentIdentity
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class AgentState:
     inflight: InflightCalls = field(default_factory=InflightCalls)
     # The one seam to processes: execs, shells and services start and signal theirs through it.
     processes: OsProcesses = field(default_factory=OsProcesses)
+    # The threads requests run on, kept between requests.
+    workers: Workers = field(default_factory=Workers)
     _parts: dict[str, Any] = field(default_factory=dict)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock)
 

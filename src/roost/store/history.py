@@ -32,10 +32,12 @@ MAX_ENTRIES = 100
 COMPACT_EVERY = 50
 # The tail read to find the last exec id: several lines, whatever their commands.
 TAIL_BYTES = 64 * 1024
+SHORT_TAIL_BYTES = 4 * 1024
 HISTORY_FILE = "history.jsonl"
 OUTPUT_DIR = "outputs"
 STREAMS = ("stdout", "stderr")
 MAX_SLICE = 8 * 1024 * 1024
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ExecRecord))
 
 
 class ExecHistory:
@@ -49,17 +51,22 @@ class ExecHistory:
     def last_id(self) -> int:
         """The id of the newest exec recorded (0 for none): the counter the next exec continues."""
         try:
-            with open(self._file, "rb") as fh:
-                end = fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, end - TAIL_BYTES))
-                tail = fh.read()
+            fd = os.open(self._file, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return 0
-        for line in reversed(tail.splitlines()):
-            exec_id = _exec_id(line)
-            if exec_id is not None:
-                return exec_id
-        return 0 if len(tail) < TAIL_BYTES else self._last_id_slowly()
+        try:
+            end = os.fstat(fd).st_size
+            for size in (SHORT_TAIL_BYTES, TAIL_BYTES):  # the last line nearly always fits the short one
+                tail = os.pread(fd, min(size, end), max(0, end - size))
+                for line in reversed(tail.splitlines()):
+                    exec_id = _exec_id(line)
+                    if exec_id is not None:
+                        return exec_id
+                if len(tail) == end:
+                    return 0
+        finally:
+            os.close(fd)
+        return self._last_id_slowly()
 
     def _last_id_slowly(self) -> int:
         ids = [i for i in map(_exec_id, self._lines()) if i is not None]
@@ -72,12 +79,14 @@ class ExecHistory:
             StorageError: disk_full.
         """
         with state_write("the exec history"):
-            self._outputs.mkdir(mode=0o700, exist_ok=True)
             try:
                 for stream, data in (("stdout", stdout), ("stderr", stderr)):
                     if data:  # an empty stream has no file: the line says it had 0 bytes
+                        self._outputs.mkdir(mode=0o700, exist_ok=True)
                         write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
-                line = json.dumps(dataclasses.asdict(record), sort_keys=True).encode() + b"\n"
+                # A record's fields are plain values: read them directly (`asdict` deep-copies each one).
+                fields = {name: getattr(record, name) for name in _RECORD_FIELDS}
+                line = json.dumps(fields, sort_keys=True).encode() + b"\n"
                 fd = os.open(self._file, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     st = os.fstat(fd)
@@ -126,7 +135,7 @@ class ExecHistory:
             InvalidArgument: a limit that is not a whole number from 1.
         """
         limit = arguments.optional_count(limit, "limit", MAX_FILE_OFFSET)
-        known = {f.name for f in dataclasses.fields(ExecRecord)}
+        known = set(_RECORD_FIELDS)
         records: list[ExecRecord] = []
         for line in self._lines():
             try:

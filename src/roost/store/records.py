@@ -244,6 +244,9 @@ class WorkspaceStore:
         self.root = home / "workspaces"
         self.trash = Trash(home)
         self._read_boot = read_boot
+        # The last record read of each workspace, with the bytes it was read from: reading the file
+        # is cheap, parsing and checking it is most of a load; the bytes decide, never a timestamp.
+        self._parsed: dict[str, tuple[bytes, WorkspaceRecord]] = {}
 
     def ensure(self) -> None:
         """Create the home and `workspaces/` (0700), tightening them if someone loosened them.
@@ -324,11 +327,16 @@ class WorkspaceStore:
                     details={"workspace": ws_id},
                 ) from None
             raise self._not_found(ws_id) from None
+        known = self._parsed.get(ws_id)
+        if known is not None and known[0] == raw:
+            return known[1]  # records are frozen: the same bytes make the same record
         try:
-            return WorkspaceRecord.from_json(raw, str(path), self._read_boot)
+            record = WorkspaceRecord.from_json(raw, str(path), self._read_boot)
         except WorkspaceError as exc:
             exc.details["workspace"] = ws_id
             raise
+        self._parsed[ws_id] = (raw, record)
+        return record
 
     def save(self, record: WorkspaceRecord) -> None:
         """Write a record atomically; callers hold `lock(record.id)`.
@@ -376,6 +384,7 @@ class WorkspaceStore:
         Raises:
             StorageError: delete_incomplete when something could not be removed.
         """
+        self._parsed.pop(ws_id, None)
         remove_tree(self.dir(ws_id), f"workspace {ws_id}", _remove_rest(ws_id))
 
     def discard(self, ws_id: str) -> None:
@@ -385,6 +394,7 @@ class WorkspaceStore:
             StorageError: delete_incomplete when it is removed in place (no rename possible, or a
                 nearly full disk) and something stays.
         """
+        self._parsed.pop(ws_id, None)
         try:
             tomb = self.trash.bury(self.dir(ws_id))
         except FileNotFoundError:

@@ -1,8 +1,8 @@
 """The agent's connection loop: handshake, dispatch, multiplexing.
 
 One `Connection` per byte stream. Its reader thread decodes frames; each
-REQUEST runs in a thread of its own so a long exec never blocks a file read
-on the same connection. Writers share one lock, so frames from different
+REQUEST runs in a thread of its own (the agent's `Workers`) so a long exec
+never blocks a file read on the same connection. Writers share one lock, so frames from different
 requests interleave whole. When the stream ends, every call still running
 on it is cancelled (execs are killed), so a host that dies leaves no work
 behind.
@@ -220,7 +220,7 @@ class Connection:
                 self._uploads[rid] = upload
             if window is not None:
                 self._windows[rid] = window
-        threading.Thread(target=self._run, args=(ctx, upload), name=f"op-{op}-{rid}", daemon=True).start()
+        self._ops.agent.workers.submit(lambda: self._run(ctx, upload), name=f"op-{op}-{rid}")
 
     def _run(self, ctx: RequestContext, upload: UploadBuffer | None) -> None:
         rid = ctx.request_id
