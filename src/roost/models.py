@@ -369,7 +369,10 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment from the catalog, and its cached image if there is one."""
+    """An environment (from the catalog, or an image reference), and its cached image if there is one.
+
+    `interpreter` is the python3 that runs roost's agent in it: the image's own, or roost's
+    bundle (`/opt/roost/python/bin/python3`) for an image without a usable one."""
 
     name: str
     description: str
@@ -381,6 +384,7 @@ class EnvInfo(_Value):
     size_bytes: int | None = None
     created_at: str | None = None
     registry_reference: str | None = None
+    interpreter: str | None = None
 
 
 @dataclass(frozen=True)
