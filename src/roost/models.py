@@ -333,6 +333,9 @@ class WorkspaceInfo(_Value):
     network: NetworkInfo | None = None
     # The secrets attached to it, by name, with their modes (never a value).
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The cache key of the env image it was made from: `sha256-<hex>` of a pulled image's manifest
+    # digest (kept when its tag moves on), of a built tree's content; None: its backend needs none.
+    image: str | None = None
 
     @property
     def hint(self) -> str | None:

@@ -276,6 +276,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         remedy=recovery.for_state(record.id, record.state),
         network=gateway.network_view(record),
         secrets={name: tuple(modes) for name, modes in record.secrets.items()},
+        image=record.image,
     )
 
 
