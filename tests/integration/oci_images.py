@@ -31,7 +31,8 @@ def push_tree(registry: str, root: Path, scratch: Path, *, repository: str, tag:
 
 
 def busybox_tree(base: Path) -> Path:
-    """/bin/busybox (static) and a link per applet, /etc/passwd and /tmp: no python3, no libc."""
+    """/bin/busybox (static) and a link per applet, /etc/passwd and /tmp: no python3, no libc; each
+    tree is unique (/etc/image-id)."""
     root = base / f"busybox-{uuid.uuid4().hex[:8]}"
     (root / "bin").mkdir(parents=True)
     shutil.copy2(BUSYBOX, root / "bin" / "busybox")
@@ -44,6 +45,8 @@ def busybox_tree(base: Path) -> Path:
     (root / "etc").mkdir()
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc" / "group").write_text("root:x:0:\n")
+    # Unique content, so no two images share a layer blob (a test corrupts one in the registry's storage).
+    (root / "etc" / "image-id").write_text(uuid.uuid4().hex)
     (root / "root").mkdir(mode=0o700)
     (root / "tmp").mkdir(mode=0o1777)
     return root

@@ -85,7 +85,7 @@ def pull(
     if registry is not None or digest is not None:
         raise InvalidArgument(
             f"{name} is an image reference: it names its registry and digest itself",
-            hint="write the reference as host[:port]/repo@sha256:<hex> instead of --registry/--digest",
+            hint="name the digest in the reference itself: host[:port]/repo@sha256:<hex>",
         )
     images = cache(engine)
     with images.lock(source.canonical):

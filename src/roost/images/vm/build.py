@@ -193,7 +193,7 @@ def _check_guest_python(env: str, interpreter: str) -> None:
         raise ImageError(
             f"{env} has no /usr/bin/python3 roost's guest init can run on (its agent runs on {interpreter})",
             code="image_unsupported",
-            hint="run it on the sandbox backend (--backend sandbox), or use an image with python3 >= 3.11 in /usr/bin",
+            hint="run it on the sandbox backend, or use an image with python3 >= 3.11 in /usr/bin",
         )
 
 
