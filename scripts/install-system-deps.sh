@@ -25,6 +25,8 @@ PACKAGES=(
     lz4            # checks the pure-Python LZ4 kernel decoder against the real one
     nftables       # nft: the network gateway's TPROXY rules inside a workspace's network namespace
     iproute2       # ip: addresses and routes in a workspace's namespace; the network tests' namespaces and veths
+    busybox-static # an image with no python3 and no libc for the bundle tests (tests/integration/oci_images.py)
+    musl           # a musl libc for the musl-based test image
 )
 
 say() { printf 'system-deps: %s\n' "$*" >&2; }

@@ -333,6 +333,9 @@ class WorkspaceInfo(_Value):
     network: NetworkInfo | None = None
     # The secrets attached to it, by name, with their modes (never a value).
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The cache key of the env image it was made from: `sha256-<hex>` of a pulled image's manifest
+    # digest (kept when its tag moves on), of a built tree's content; None: its backend needs none.
+    image: str | None = None
 
     @property
     def hint(self) -> str | None:
@@ -369,7 +372,10 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment from the catalog, and its cached image if there is one."""
+    """An environment (from the catalog, or an image reference), and its cached image if there is one.
+
+    `interpreter` is the python3 that runs roost's agent in it: the image's own, or roost's
+    bundle (`/opt/roost/python/bin/python3`) for an image without a usable one."""
 
     name: str
     description: str
@@ -381,6 +387,7 @@ class EnvInfo(_Value):
     size_bytes: int | None = None
     created_at: str | None = None
     registry_reference: str | None = None
+    interpreter: str | None = None
 
 
 @dataclass(frozen=True)

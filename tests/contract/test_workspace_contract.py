@@ -91,7 +91,7 @@ def test_create_records_name_labels_and_ttl(roost: Roost) -> None:
 
 def test_unknown_env_is_env_not_found_and_leaves_nothing(roost: Roost) -> None:
     with pytest.raises(RoostError) as info:
-        roost.create_workspace("plan9:4")
+        roost.create_workspace("Plan9:4")  # neither a catalog name nor an image reference
     assert info.value.code == "env_not_found"
     assert info.value.hint
     assert _workspace_dirs(roost) == []

@@ -196,7 +196,7 @@ def test_every_refused_create_leaves_the_list_and_the_disk_as_they_were(roost: R
         (["--backend", "nosuch"], 2, "unknown_backend"),
     ]
     calls = [["workspace", "create", "debian:12", *options, "--json"] for options, _, _ in refused]
-    calls.append(["workspace", "create", "nosuch:1", "--json"])
+    calls.append(["workspace", "create", "NoSuch:1", "--json"])
     expected = [(rc, code) for _, rc, code in refused] + [(3, "env_not_found")]
     for proc, (rc, code) in zip(_run_all(roost, calls), expected, strict=True):
         roost.error(proc, rc, code)

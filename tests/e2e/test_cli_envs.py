@@ -64,7 +64,7 @@ def test_env_build_if_missing_returns_the_cached_image_without_building(cli: Roo
 
 
 def test_inspecting_an_unknown_env_is_env_not_found(cli: RoostCli) -> None:
-    error = cli.error(cli("env", "inspect", "nope", "--json"), 3, "env_not_found")
+    error = cli.error(cli("env", "inspect", "Nope", "--json"), 3, "env_not_found")
     assert "debian:12" in error["hint"]
 
 

@@ -34,10 +34,10 @@ def test_an_unknown_workspace_is_not_found(roost: RoostCli) -> None:
 
 
 def test_an_unknown_env_is_not_found_and_leaves_no_workspace_dir(roost: RoostCli) -> None:
-    error = roost.error(roost("workspace", "create", "nosuch:1", "--json"), 3, "env_not_found")
+    error = roost.error(roost("workspace", "create", "NoSuch:1", "--json"), 3, "env_not_found")
     assert "debian:12" in error["hint"]
     assert roost.workspace_dirs() == []
-    roost.error(roost("run", "--json", "nosuch:1", "--", "true"), 3, "env_not_found")
+    roost.error(roost("run", "--json", "NoSuch:1", "--", "true"), 3, "env_not_found")
     assert roost.workspace_dirs() == []
 
 

@@ -49,6 +49,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "workspaces left: 0",
         "network example: ok",
     ),
+    "oci_image.py": (
+        "python:3.12-slim -> docker.io/library/python:3.12-slim (OCI image python:3.12-slim)",
+        "debian:12 -> roost catalog",
+        "oci example: ok",
+    ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
     "secrets_env.py": (
         "the command printed: token is [redacted:API_TOKEN]",

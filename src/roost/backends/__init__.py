@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import Availability, Backend, CreateSpec, GuestBootImage, ImageKind
+from roost.backends.base import AgentPython, Availability, Backend, CreateSpec, GuestBootImage, ImageKind
 from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
 
 __all__ = [
     "BACKEND_NAMES",
+    "AgentPython",
     "Availability",
     "Backend",
     "CreateSpec",

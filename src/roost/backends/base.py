@@ -54,6 +54,17 @@ class GuestBootImage(Protocol):
 
 
 @dataclass(frozen=True)
+class AgentPython:
+    """The python3 that runs the agent inside the workspace: `command` is its argv prefix there
+    (the image's own `/usr/bin/python3`, or roost's bundle started through its own loader); the
+    bundle's host directory `bundle`, when set, is bound read-only at `bundle_mount`."""
+
+    command: tuple[str, ...] = ("/usr/bin/python3",)
+    bundle: str | None = None
+    bundle_mount: str = "/opt/roost/python"
+
+
+@dataclass(frozen=True)
 class CreateSpec:
     """What a backend needs to know to boot one workspace, its image made ready (see `ImageKind`)."""
 
@@ -66,6 +77,7 @@ class CreateSpec:
     # The workspace's CA (PEM) for its trust store, when it has a network: proxy-mode secrets are
     # put in place by roost's gateway inside TLS it ends with a certificate this CA signed.
     trusted_ca: bytes | None = None
+    agent_python: AgentPython = field(default_factory=AgentPython)
 
 
 BootT = TypeVar("BootT")

@@ -268,14 +268,34 @@ def _cause(tail: deque[str]) -> str:
     return lines[-1] if lines else "no output"
 
 
+def add_mount_points(root: Path) -> None:
+    """Create the directories roost mounts over inside `root`, never through a link it holds.
+
+    Raises:
+        ImageError: image_unsupported when a mount point or one of its parents is not a directory.
+    """
+    for mount_point in MOUNT_POINTS:
+        current = root
+        for part in mount_point.split("/"):
+            current = current / part
+            try:
+                os.mkdir(current, 0o755)
+            except FileExistsError:
+                if current.is_symlink() or not current.is_dir():
+                    raise ImageError(
+                        f"/{current.relative_to(root)} in the image is not a directory, and roost mounts at /{mount_point}",
+                        code="image_unsupported",
+                        hint="roost needs /workspace, /var/lib/roost-agent, /run/roost and /opt/roost to be directories",
+                    ) from None
+
+
 def finish_rootfs(spec: EnvSpec, root: Path) -> None:
     """Create roost's mount points and check the env has what the catalog promises.
 
     Raises:
         ImageError: image_incomplete naming the missing commands.
     """
-    for mount_point in MOUNT_POINTS:
-        (root / mount_point).mkdir(parents=True, exist_ok=True)
+    add_mount_points(root)
     missing = [
         cmd
         for cmd in spec.expected_commands

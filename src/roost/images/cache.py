@@ -54,6 +54,9 @@ class EnvImage:
     digest: str | None = None
     packages: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # The python3 that runs the agent, as the workspace sees it: the image's own, or roost's
+    # bundle (`python_bundle.BUNDLE_INTERPRETER`), decided when the image was pulled.
+    interpreter: str = "/usr/bin/python3"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -170,9 +173,22 @@ class ImageCache:
             image = EnvImage.from_dict(data)
         except (OSError, ValueError, TypeError):
             return None
-        if not (self.rootfs(image.key) / MARKER).is_file():
+        if image.env != env or not (self.rootfs(image.key) / MARKER).is_file():
             return None
         return image
+
+    def image_of(self, key: str) -> EnvImage | None:
+        """The image cached under `key` (its rootfs's marker), if complete."""
+        try:
+            return EnvImage.from_dict(json.loads((self.rootfs(key) / MARKER).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def point(self, env: str, image: EnvImage) -> EnvImage:
+        """Let the name `env` mean the already cached `image` (another name for the same content)."""
+        named = dataclasses.replace(image, env=env)
+        write_atomic(self._envs / f"{_safe_name(env)}.json", json.dumps(named.to_dict(), indent=2).encode())
+        return named
 
     def images(self) -> list[EnvImage]:
         if not self._envs.is_dir():

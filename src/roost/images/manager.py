@@ -20,6 +20,7 @@ from roost.errors import ImageError, InvalidArgument, RoostError, operator_remed
 from roost.images.build import ProgressFn, finish_rootfs, run_bootstrap, tree_digest
 from roost.images.cache import EnvImage, ImageCache, check_free_space, tree_size
 from roost.images.catalog import EnvSpec, env_spec
+from roost.images.resolve import resolve_env
 
 SOURCES_ENV = "ROOST_IMAGE_SOURCES"
 REGISTRY_ENV = "ROOST_REGISTRY"
@@ -125,12 +126,17 @@ def pull_image(
 
 
 def ensure_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> EnvImage:
-    """The cached image for `env`, fetched from the first source that works if missing.
+    """The cached image for `env` (a catalog name or an image reference), fetched from the first
+    source that works if missing (an image reference has one source: its registry).
 
     Raises:
         ImageError: every source failed (the last error, with the others in details).
     """
-    env_spec(env)
+    resolved = resolve_env(env)
+    if resolved.kind == "image":
+        from roost.images.image_refs import ensure_reference_image
+
+        return ensure_reference_image(cache, resolved, progress)
     cached = cache.lookup(env)
     if cached is not None:
         return cached

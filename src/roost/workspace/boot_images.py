@@ -13,16 +13,17 @@ Imports: backends (the seam), config, errors, images, store records and the stan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roost.backends import Backend, GuestBootImage
+from roost.backends import AgentPython, Backend, GuestBootImage
 from roost.config import images_dir
 from roost.errors import NotFound
 from roost.images.build import ProgressFn
-from roost.images.cache import ImageCache
+from roost.images.cache import EnvImage, ImageCache
 from roost.images.manager import ensure_image
+from roost.images.python_bundle import BUNDLE_INTERPRETER, BUNDLE_MOUNT, bundle_command, ensure_bundle
 from roost.images.vm.build import ensure_guest_image
 from roost.store.records import WorkspaceRecord
 
@@ -35,6 +36,7 @@ class BootImage:
     key: str | None = None
     rootfs: str | None = None
     guest_image: GuestBootImage | None = None
+    agent_python: AgentPython = field(default_factory=AgentPython)
 
 
 def for_create(home: Path, backend: Backend[Any], env: str, progress: ProgressFn | None = None) -> BootImage:
@@ -50,7 +52,33 @@ def for_create(home: Path, backend: Backend[Any], env: str, progress: ProgressFn
     image = ensure_image(cache, env, progress)
     if backend.image_kind == "guest":
         return BootImage(image.key, guest_image=ensure_guest_image(cache, env, progress))
-    return BootImage(image.key, rootfs=str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None))))
+    rootfs = str(cache.shifted_rootfs(image.key, *backend.rootfs_id_offset(None)))
+    return BootImage(image.key, rootfs=rootfs, agent_python=_agent_python(cache, image))
+
+
+def _agent_python(cache: ImageCache, image: EnvImage | None) -> AgentPython:
+    """The image's own python3, or roost's bundle (built on first use) when the image has none it can use.
+
+    Raises:
+        ImageError: bundle_failed.
+    """
+    if image is None:
+        return AgentPython()
+    if image.interpreter != BUNDLE_INTERPRETER:
+        return AgentPython((image.interpreter,))
+    return AgentPython(tuple(bundle_command()), bundle=str(ensure_bundle(cache)), bundle_mount=BUNDLE_MOUNT)
+
+
+def agent_python_for_start(home: Path, backend: Backend[Any], record: WorkspaceRecord) -> AgentPython:
+    """The python3 a stopped workspace's agent runs on again: what its image was given when pulled.
+
+    Raises:
+        ImageError: bundle_failed.
+    """
+    if backend.image_kind != "rootfs" or record.image is None:
+        return AgentPython()
+    cache = ImageCache(images_dir(home))
+    return _agent_python(cache, cache.image_of(record.image))
 
 
 def rootfs_for_start(home: Path, backend: Backend[Any], record: WorkspaceRecord) -> str | None:

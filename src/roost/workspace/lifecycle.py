@@ -35,7 +35,7 @@ from roost.backends import Backend, CreateSpec, destroy_leftovers
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
-from roost.images.catalog import env_spec
+from roost.images.resolve import resolve_env
 from roost.models import WorkspaceInfo
 from roost.protocol.ops.services import ServiceListArgs, ServiceState
 from roost.protocol.ops.shells import ShellListArgs, ShellState
@@ -87,7 +87,7 @@ def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
     """
     if not isinstance(options.env, str) or not options.env:
         raise InvalidArgument(f"env must be an environment name, not {options.env!r}", hint="e.g. debian:12")
-    env_spec(options.env)
+    resolve_env(options.env)
     if options.name is not None:
         arguments.workspace_name(options.name)
     arguments.labels(options.labels)
@@ -147,7 +147,14 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
                 engine.store.save(record.replace(secrets=attached, secret_salt=new_salt()))
         trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
         spec = CreateSpec(
-            ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image, trusted_ca
+            ws_id,
+            options.env,
+            resources,
+            network.policy.mode,
+            image.rootfs,
+            image.guest_image,
+            trusted_ca,
+            image.agent_python,
         )
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)
@@ -269,6 +276,7 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts:
         remedy=recovery.for_state(record.id, record.state),
         network=gateway.network_view(record),
         secrets={name: tuple(modes) for name, modes in record.secrets.items()},
+        image=record.image,
     )
 
 

@@ -90,7 +90,14 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
     trusted_ca = gateway.trusted_ca(engine, record.id, record.network_policy)
     spec = CreateSpec(
-        record.id, record.env, dict(record.resources), record.network_policy.mode, rootfs, None, trusted_ca
+        record.id,
+        record.env,
+        dict(record.resources),
+        record.network_policy.mode,
+        rootfs,
+        None,
+        trusted_ca,
+        boot_images.agent_python_for_start(engine.home, backend, record),
     )
     gateway.reserve_at_start(record)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)

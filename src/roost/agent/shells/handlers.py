@@ -8,6 +8,8 @@ Imports: the request core, the agent's `fs` layer and `secret_files`, this packa
 
 from __future__ import annotations
 
+import shutil
+
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
@@ -36,11 +38,20 @@ from roost.protocol.ops.shells import (
 )
 
 DEFAULT_COMMAND = ["bash", "-i"]
+# An image without bash (busybox, alpine) still has a POSIX shell.
+FALLBACK_COMMAND = ["sh", "-i"]
 DEFAULT_TIMEOUT_MS = 10_000
 
 
 def registry(agent: AgentState) -> ShellRegistry:
     return agent.part("shells", lambda: ShellRegistry(agent.state_dir, processes=agent.processes))
+
+
+def _default_command(path: str | None) -> list[str]:
+    """bash when the workspace has it, else sh."""
+    if shutil.which(DEFAULT_COMMAND[0], path=path) is None and shutil.which(FALLBACK_COMMAND[0], path=path):
+        return FALLBACK_COMMAND
+    return DEFAULT_COMMAND
 
 
 def _not_running(session: ShellSession) -> OpError:
@@ -55,7 +66,7 @@ def open_shell(agent: AgentState, args: ShellOpenArgs, ctx: RequestContext) -> H
     env = dict(agent.base_env)
     env.update({"TERM": "xterm-256color", "COLUMNS": str(args.cols), "LINES": str(args.rows)})
     env.update(args.env)
-    command = list(args.command) if args.command else DEFAULT_COMMAND
+    command = list(args.command) if args.command else _default_command(env.get("PATH"))
     granted = ProcessSecrets(
         args.secrets, workspace_root=agent.paths.root
     )  # its files go when the shell ends, or now if it does not start

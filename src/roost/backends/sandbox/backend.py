@@ -12,8 +12,9 @@ One workspace starts like this (launcher.py runs the first steps):
       read-only, /tmp and /dev/shm sized within the memory limit, capabilities cut
       to a small set (in the namespace only), no new privileges, the seccomp filter
       (seccomp_filter.py)
-      -> python3 (the env's own) running the guest agent on the listening socket the
-         host bound at <ws_dir>/agent.sock and passed down as a descriptor
+      -> python3 (the env's own, or roost's bundle bound read-only at /opt/roost/python)
+         running the guest agent on the listening socket the host bound at
+         <ws_dir>/agent.sock and passed down as a descriptor
 
 `--die-with-parent` is deliberately absent: the agent outlives the CLI.
 
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec, ImageKind
+from roost.backends.base import AgentPython, Availability, CreateSpec, ImageKind
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
@@ -173,6 +174,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 if trust != _NO_FD:
                     opened.callback(os.close, trust)
                 fds = _Fds(listener.fileno(), key, seccomp, resolver, trust)
+                python = spec.agent_python
                 config = {
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
@@ -182,11 +184,12 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                         [str(ws_dir / "workspace"), "workspace", False],
                         [str(ws_dir / "agent"), "agent", False],
                         [str(_agent_code()), "code", True],
+                        *([[python.bundle, "python", True]] if python.bundle else []),
                     ],
                     "rlimits": {"core": 0, "nofile": 65536},
                     # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
-                    "argv": _bwrap_argv(spec.ws_id, limits, fds),
+                    "argv": _bwrap_argv(spec.ws_id, limits, fds, python),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
                 pid = spawn_detached(
@@ -194,7 +197,8 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 )
             await_agent(ws_dir / "agent.sock", pid, log, BOOT_DEADLINE, identity)
             # Health follows the agent itself, not the launcher that started it.
-            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", program="python", deadline=2.0)
+            program = os.path.basename(python.command[0])
+            agent_pid = wait_for_marked(spec.ws_id, "roost.agent", program=program, deadline=2.0)
             if agent_pid is None:
                 raise BackendError("the sandbox started but its agent is not running", code="agent_start_failed")
         except BaseException:
@@ -269,7 +273,7 @@ def _resolver_conf() -> int:
     return read_end
 
 
-def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
+def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds, python: AgentPython) -> list[str]:
     """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
 
     /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
@@ -279,6 +283,7 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
         shutil.which("bwrap") or "bwrap",
         *_namespaces(ws_id),
         *_file_system(limits),
+        *(["--ro-bind", f"{STAGE}/python", python.bundle_mount] if python.bundle else []),
         "--ro-bind-data",
         str(fds.resolver),
         "/etc/resolv.conf",
@@ -286,7 +291,7 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
         "--seccomp",
         str(fds.seccomp),
         "--",
-        *_agent_argv(ws_id, fds),
+        *_agent_argv(ws_id, fds, python),
     ]
 
 
@@ -350,10 +355,10 @@ def _file_system(limits: cgroups.Limits) -> list[str]:
     ]
 
 
-def _agent_argv(ws_id: str, fds: _Fds) -> list[str]:
-    """The env's python3 running roost's agent on the descriptors the host passed down."""
+def _agent_argv(ws_id: str, fds: _Fds, python: AgentPython) -> list[str]:
+    """The env's python3 (or roost's bundle) running roost's agent on the descriptors the host passed down."""
     return [
-        "/usr/bin/python3",
+        *python.command,
         # Isolated mode: the agent's cwd is /workspace, which must never shadow a module it imports.
         "-I",
         "-B",

@@ -24,6 +24,7 @@ def _describe(info: EnvInfo) -> str:
         ("size", human_size(info.size_bytes) if info.size_bytes else "-"),
         ("created", info.created_at or "-"),
         ("registry", info.registry_reference or "- (set ROOST_REGISTRY)"),
+        ("python", info.interpreter or "-"),
     ]
     return "\n".join(f"{key:<9} {shown(value)}" for key, value in rows)
 

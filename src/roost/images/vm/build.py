@@ -59,6 +59,8 @@ KEEP_PER_ENV = 2
 # Staging the disk needs the env tree's metadata (a link farm) plus the image's used blocks.
 BUILD_SPACE_BYTES = 800 * 1024 * 1024
 _STEPS = 6
+# The python3 roost's guest init starts on (disk.INIT_LAUNCHER's #! line).
+GUEST_PYTHON = "/usr/bin/python3"
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,21 @@ def _manifest(
     }
 
 
+def _check_guest_python(env: str, interpreter: str) -> None:
+    """The guest's PID 1 is roost's init on the image's own /usr/bin/python3 (disk.INIT_LAUNCHER).
+
+    Raises:
+        ImageError: image_unsupported for an image whose agent would run on another python3
+            (roost's bundle, or one under /usr/local): not in a microVM yet.
+    """
+    if interpreter != GUEST_PYTHON:
+        raise ImageError(
+            f"{env} has no /usr/bin/python3 roost's guest init can run on (its agent runs on {interpreter})",
+            code="image_unsupported",
+            hint="run it on the sandbox backend, or use an image with python3 >= 3.11 in /usr/bin",
+        )
+
+
 def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> GuestImage:
     """The guest image for `env` (kernel, initramfs, ext4 root disk), built into the cache if missing.
 
@@ -199,6 +216,7 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
     env_image = ensure_image(
         cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
     )
+    _check_guest_python(env, env_image.interpreter)
     rootfs = cache.rootfs(env_image.key)
     apt = AptSource(memo=cache.root / "guest" / "apt-resolved.json")
     with cache.lock("guest"):
