@@ -369,12 +369,18 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment from the catalog, and its cached image if there is one."""
+    """An environment from the catalog, and its cached image if there is one.
+
+    `cached`: an image made from the catalog entry as it is now is here. `stale`: the cached
+    image was made from an older package list; it is not used for new workspaces, and the
+    next one (or `build_env`) makes a new image. The image fields describe whichever is cached.
+    """
 
     name: str
     description: str
     packages: tuple[str, ...]
     cached: bool
+    stale: bool = False
     source: str | None = None
     digest: str | None = None
     key: str | None = None

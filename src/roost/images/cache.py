@@ -54,6 +54,8 @@ class EnvImage:
     digest: str | None = None
     packages: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # The fingerprint of the catalog entry it was made from (`EnvSpec.built_from`); None: unknown.
+    built_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -13,6 +13,7 @@ from roost.config import images_dir
 from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.images.catalog import CATALOG, env_spec
+from roost.images.freshness import is_current
 from roost.images.manager import build_image, pull_image, registry_reference
 from roost.images.registry_source import push_env
 from roost.models import EnvInfo, PruneResult
@@ -26,11 +27,13 @@ def cache(engine: Engine) -> ImageCache:
 
 def _info(name: str, image: EnvImage | None) -> EnvInfo:
     spec = env_spec(name)
+    current = image is not None and is_current(image)
     return EnvInfo(
         name=name,
         description=spec.description,
         packages=spec.packages,
-        cached=image is not None,
+        cached=current,
+        stale=image is not None and not current,
         source=image.source if image else None,
         digest=image.digest if image else None,
         key=image.key if image else None,
