@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build, once per machine, the images the test suite shares (.cache/images by
 # default, or $ROOST_IMAGES), so the timed test run never pays for a build:
-#   - the debian:12 environment rootfs (sandbox contract tests), when bwrap works;
+#   - the environment rootfs of each env in $ROOST_PREPARE_ENVS (default: debian:12
+#     for the sandbox contract tests, debian:12-python for the ready-env tests; add
+#     debian:12-node to run its test too), when bwrap works. An env whose catalog
+#     entry changed since it was built is stale and built again (a new rootfs key;
+#     the old one stays for the workspaces made from it until `roost env prune`);
 #   - the debian:12 guest image (kernel, initramfs, disk) for the QEMU smoke,
 #     when qemu-system-x86_64 is installed;
 #   - as root: the normal user the unprivileged tests run as, its venv and its own
@@ -13,7 +17,9 @@ export ROOST_IMAGES="${ROOST_IMAGES:-$PWD/.cache/images}"
 run=(uv run --frozen)
 
 if command -v bwrap >/dev/null 2>&1; then
-    "${run[@]}" roost env build debian:12 --if-missing
+    for env in ${ROOST_PREPARE_ENVS:-debian:12 debian:12-python}; do
+        "${run[@]}" roost env build "$env" --if-missing
+    done
 else
     echo "images: no bwrap, the sandbox tests will not run" >&2
 fi

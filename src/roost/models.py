@@ -374,13 +374,18 @@ class DoctorReport(_Value):
 class EnvInfo(_Value):
     """An environment (from the catalog, or an image reference), and its cached image if there is one.
 
+    `cached`: an image made from the catalog entry as it is now is here. `stale`: the cached
+    image was made from an older package list; it is not used for new workspaces, and the
+    next one (or `build_env`) makes a new image. The image fields describe whichever is cached.
     `interpreter` is the python3 that runs roost's agent in it: the image's own, or roost's
-    bundle (`/opt/roost/python/bin/python3`) for an image without a usable one."""
+    bundle (`/opt/roost/python/bin/python3`) for an image without a usable one.
+    """
 
     name: str
     description: str
     packages: tuple[str, ...]
     cached: bool
+    stale: bool = False
     source: str | None = None
     digest: str | None = None
     key: str | None = None

@@ -13,6 +13,7 @@ import pytest
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
+from roost.images.freshness import current_image
 
 if TYPE_CHECKING:
     from conftest import RoostCli
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def cli(roost: RoostCli) -> RoostCli:
     """The CLI with a fresh home whose image cache is the shared one, holding a built debian:12."""
-    if ImageCache(SHARED_IMAGES).lookup("debian:12") is None:
+    if current_image(ImageCache(SHARED_IMAGES), "debian:12") is None:
         pytest.skip(f"debian:12 is not in the shared image cache {SHARED_IMAGES}; run `make images`")
     roost.env[IMAGES_ENV] = str(SHARED_IMAGES)
     for name in ("ROOST_REGISTRY", "ROOST_IMAGE_SOURCES"):
@@ -37,10 +38,11 @@ def cli(roost: RoostCli) -> RoostCli:
 
 def test_env_list_shows_debian_12_cached(cli: RoostCli) -> None:
     envs = {env["name"]: env for env in cli.json("env", "list")["envs"]}
-    assert {"debian:12", "debian:12-base", "debian:12-build"} <= set(envs)
+    assert {"debian:12", "debian:12-base", "debian:12-build", "debian:12-python", "debian:12-node"} <= set(envs)
     assert envs["debian:12"]["cached"] is True
     assert envs["debian:12"]["key"].startswith("sha256-")
-    assert "git" in envs["debian:12"]["packages"]
+    assert {"git", "python3-pip", "python3-venv", "make"} <= set(envs["debian:12"]["packages"])
+    assert envs["debian:12"]["stale"] is False
 
 
 def test_env_inspect_describes_the_cached_image(cli: RoostCli) -> None:
@@ -90,3 +92,33 @@ def test_run_in_a_sandbox_with_json_prints_one_document_and_no_progress(cli: Roo
     assert result["exit_code"] == 0
     assert result["stdout"].startswith("git version ")
     assert cli.workspace_dirs() == []
+
+
+@pytest.mark.skipif(not SANDBOX.available, reason=f"the sandbox backend cannot run here: {SANDBOX.reason}")
+def test_the_readme_cli_quickstart_runs_make_test_and_a_venv_in_debian_12(cli: RoostCli, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Makefile").write_text("test:\n\tpython3 -c 'print(\"tests pass\")'\nbroken:\n\texit 3\n")
+    # As README.md's CLI quickstart types it (the seed path given absolute: the CLI runs elsewhere).
+    cli(
+        "workspace",
+        "create",
+        "debian:12",
+        "--name",
+        "demo",
+        "--seed-path",
+        str(repo),
+        "--backend",
+        "sandbox",
+        check_rc=0,
+    )
+    try:
+        made = cli("workspace", "exec", "demo", "--", "make", "test", check_rc=0)
+        cli("workspace", "exec", "demo", "--", "make", "broken", check_rc=2)  # make's own code for a failed target
+        venv = cli("workspace", "exec", "demo", "--", "bash", "-c", "python3 -m venv .venv && .venv/bin/pip --version")
+    finally:
+        cli("workspace", "delete", "demo", check_rc=0)
+
+    assert made.stdout.splitlines()[-1] == "tests pass"
+    assert venv.returncode == 0, venv.stderr
+    assert venv.stdout.startswith("pip ") and "/workspace/.venv/" in venv.stdout

@@ -34,6 +34,7 @@ from roost.images import manager
 from roost.images.build import tree_digest
 from roost.images.cache import MARKER, EnvImage, ImageCache
 from roost.images.catalog import CATALOG
+from roost.images.freshness import current_image
 from roost.images.manager import REGISTRY_ENV, SOURCES_ENV, ensure_image
 from roost.images.oci import RegistryClient, blob_path
 
@@ -108,7 +109,7 @@ class Published:
 @pytest.fixture
 def published(local_registry: str, tmp_path: Path) -> Published:
     """The shared cache's debian:12 pushed to the local registry as roost/debian:12 (~3-7 s)."""
-    if ImageCache(SHARED_IMAGES).lookup("debian:12") is None:
+    if current_image(ImageCache(SHARED_IMAGES), "debian:12") is None:
         pytest.skip(f"debian:12 is not in the shared image cache {SHARED_IMAGES}; run `make images`")
     client = Roost(home=new_home(tmp_path, SHARED_IMAGES), backend="sandbox")
     try:

@@ -21,6 +21,7 @@ from roost.backends import get_backend
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
+from roost.images.freshness import current_image
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX = get_backend("sandbox").availability()
@@ -35,7 +36,7 @@ pytestmark = [
 def shared_images() -> Path:
     """The image cache the whole suite shares; `make test` builds debian:12 into it first."""
     images = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
-    if ImageCache(images).lookup("debian:12") is None:
+    if current_image(ImageCache(images), "debian:12") is None:
         pytest.skip(f"debian:12 is not in the shared image cache {images}; run `make images`")
     return images
 

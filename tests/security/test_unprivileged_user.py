@@ -31,6 +31,7 @@ from helpers import pids_with_env
 from roost import Roost
 from roost.backends.processes import WORKSPACE_MARKER
 from roost.images.cache import ImageCache
+from roost.images.freshness import current_image
 from roost.userns import SUBUID, subordinate_range, user_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def _not_prepared() -> str | None:
         return f"no user {TEST_USER}: {PREPARE_HINT}"
     if not (PREPARED / "venv" / "bin" / "python").exists():
         return f"no venv for {TEST_USER}: {PREPARE_HINT}"
-    if ImageCache(PREPARED / "images").lookup("debian:12") is None:
+    if current_image(ImageCache(PREPARED / "images"), "debian:12") is None:
         return f"{TEST_USER} has no debian:12 image: {PREPARE_HINT}"
     return None
 

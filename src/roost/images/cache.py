@@ -57,6 +57,8 @@ class EnvImage:
     # The python3 that runs the agent, as the workspace sees it: the image's own, or roost's
     # bundle (`python_bundle.BUNDLE_INTERPRETER`), decided when the image was pulled.
     interpreter: str = "/usr/bin/python3"
+    # The fingerprint of the catalog entry it was made from (`EnvSpec.built_from`); None: unknown.
+    built_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

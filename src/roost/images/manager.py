@@ -4,7 +4,9 @@ Sources are tried in the configured order (`$ROOST_IMAGE_SOURCES`, default
 `registry,build`); the registry source needs a registry (`$ROOST_REGISTRY`,
 e.g. `127.0.0.1:5000/roost`, or one pinned in the catalog). Builds and
 pulls of one env are serialised across processes; the second waiter finds
-the image already cached.
+the image already cached. A cached image counts only while it is current:
+made from the catalog entry as it is now (`EnvSpec.built_from`), so a
+package added to an env is never silently missing from its cached image.
 
 Imports: images.*, config, errors and the standard library.
 """
@@ -20,6 +22,7 @@ from roost.errors import ImageError, InvalidArgument, RoostError, operator_remed
 from roost.images.build import ProgressFn, finish_rootfs, run_bootstrap, tree_digest
 from roost.images.cache import EnvImage, ImageCache, check_free_space, tree_size
 from roost.images.catalog import EnvSpec, env_spec
+from roost.images.freshness import current_image, is_current
 from roost.images.resolve import resolve_env
 
 SOURCES_ENV = "ROOST_IMAGE_SOURCES"
@@ -88,6 +91,7 @@ def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None)
                 size_bytes=tree_size(root),
                 packages=spec.packages,
                 details={"tool": tool, "suite": spec.suite},
+                built_from=spec.built_from,
             )
             root.rename(staged / "final")
             committed = cache.commit(staged / "final", image)
@@ -137,14 +141,14 @@ def ensure_image(cache: ImageCache, env: str, progress: ProgressFn | None = None
         from roost.images.image_refs import ensure_reference_image
 
         return ensure_reference_image(cache, resolved, progress)
-    cached = cache.lookup(env)
+    cached = current_image(cache, env)
     if cached is not None:
         return cached
     failures: dict[str, str] = {}
     last: RoostError | None = None
     for source in configured_sources():
         # Another process may have finished it while we waited for the lock.
-        cached = cache.lookup(env)
+        cached = current_image(cache, env)
         if cached is not None:
             return cached
         try:
@@ -152,7 +156,11 @@ def ensure_image(cache: ImageCache, env: str, progress: ProgressFn | None = None
                 if registry_reference(env_spec(env)) is None:
                     failures[source] = "no registry configured"
                     continue
-                return pull_image(cache, env, progress=progress)
+                pulled = pull_image(cache, env, progress=progress)
+                if is_current(pulled):
+                    return pulled
+                failures[source] = "the registry's image was made from another package list than the catalog's"
+                continue
             return build_image(cache, env, progress)
         except RoostError as exc:
             failures[source] = f"{exc.code}: {exc.message}"

@@ -1,22 +1,28 @@
 """The registry as an image source: pull an env into the cache, publish one from it.
 
 Both directions use the same image shape: one gzip'd tar layer holding the
-whole rootfs, and a config labelled with the env's name and packages.
+whole rootfs, and a config labelled with the env's name, its packages and
+the fingerprint of the catalog entry it was made from (which a pull records,
+so an image published from an older package list shows as stale).
 
 Imports: images.*, errors and the standard library.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from roost.errors import ImageError, operator_remedy
 from roost.images.build import ProgressFn, finish_rootfs
 from roost.images.cache import MARKER, EnvImage, ImageCache, tree_size
 from roost.images.catalog import EnvSpec, env_spec
+from roost.images.freshness import image_built_from
 
 ENV_LABEL = "dev.roost.env"
 PACKAGES_LABEL = "dev.roost.packages"
+BUILT_FROM_LABEL = "dev.roost.built-from"
 
 
 def pull_into_cache(cache: ImageCache, spec: EnvSpec, reference: str, progress: ProgressFn | None) -> EnvImage:
@@ -57,6 +63,7 @@ def pull_into_cache(cache: ImageCache, spec: EnvSpec, reference: str, progress: 
             digest=pulled.digest,
             packages=spec.packages,
             details={"reference": reference, "blobs": blobs},
+            built_from=_label(pulled.config_path, BUILT_FROM_LABEL),
         )
         return cache.commit(root, image)
 
@@ -89,7 +96,7 @@ def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn |
         config = {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Labels": {ENV_LABEL: spec.name, PACKAGES_LABEL: ",".join(spec.packages)}},
+            "config": {"Labels": _labels(spec, image)},
         }
         client = RegistryClient(ref.registry)
         try:
@@ -99,3 +106,21 @@ def push_env(cache: ImageCache, env: str, reference: str, progress: ProgressFn |
         if progress:
             progress("done", 2, 2)
         return digest
+
+
+def _labels(spec: EnvSpec, image: EnvImage) -> dict[str, str]:
+    labels = {ENV_LABEL: spec.name, PACKAGES_LABEL: ",".join(image.packages or spec.packages)}
+    built_from = image_built_from(image)
+    if built_from is not None:
+        labels[BUILT_FROM_LABEL] = built_from
+    return labels
+
+
+def _label(config_path: Path, name: str) -> str | None:
+    """One label of a pulled image's (verified) config, if it has it."""
+    try:
+        labels = json.loads(config_path.read_bytes()).get("config", {}).get("Labels") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    value = labels.get(name) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) else None

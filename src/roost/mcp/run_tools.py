@@ -1,16 +1,18 @@
 """The `run` tool: one command in a fresh workspace that is deleted afterwards (profile `run` and up).
 
-Imports `roost.config`, the MCP layer's siblings and the MCP types only.
+Imports `roost.config`, the MCP layer's siblings and the MCP server context and types only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 
 from roost.config import DEFAULT_ENV
 from roost.mcp.output_caps import exec_view, model_chars, timed_out_note
+from roost.mcp.progress import ToolProgress
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
     DEFAULT_EXEC_TIMEOUT,
@@ -46,6 +48,7 @@ class RunTools(ToolGroup):
         network_policy: NetworkPolicyName = "off",
         allow: AllowList = None,
         publish: PublishList = None,
+        call: Context[Any, Any] | None = None,
     ) -> CallToolResult:
         """Run one command in a fresh workspace and delete the workspace afterwards.
 
@@ -69,6 +72,7 @@ class RunTools(ToolGroup):
                 network_policy=network_policy,
                 allow=allow,
                 publish=publish,
+                progress=ToolProgress(call) if call is not None else None,
             )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
             view.pop("exec_id", None)

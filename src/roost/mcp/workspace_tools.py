@@ -1,18 +1,20 @@
 """Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
 Imports `roost.config`, `roost.arguments` (for its bounds), the MCP layer's siblings
-and the MCP types only.
+and the MCP server context and types only.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost import arguments
 from roost.config import DEFAULT_ENV
+from roost.mcp.progress import ToolProgress
 from roost.mcp.results import offload, workspace_view
 from roost.mcp.toolkit import (
     AllowList,
@@ -99,11 +101,13 @@ class WorkspaceTools(ToolGroup):
         allow: AllowList = None,
         publish: PublishList = None,
         secrets: SecretAttachList = None,
+        call: Context[Any, Any] | None = None,
     ) -> CallToolResult:
         """Create a persistent, isolated Linux workspace and wait until it is ready.
 
         Files under /workspace, installed packages and state survive between calls
-        until workspace_delete (or the TTL). Returns the workspace's id, name, env,
+        until workspace_delete (or the TTL). The first workspace of an env may pull or
+        build its image first (progress notifications tell how far it is). Returns the workspace's id, name, env,
         backend, state, labels, network (policy, published ports on the host) and protections
         (each isolation layer, and why one is not enforced); pass the id (or name) as `workspace` to the other tools.
         """
@@ -125,6 +129,7 @@ class WorkspaceTools(ToolGroup):
                 publish=publish,
                 secrets=secrets or (),
                 ephemeral=False,
+                progress=ToolProgress(call) if call is not None else None,
             )
             return workspace_view(workspace.info())
 
@@ -208,7 +213,7 @@ class WorkspaceTools(ToolGroup):
         def work() -> dict[str, Any]:
             return {
                 "environments": [
-                    {"name": env.name, "description": env.description, "cached": env.cached}
+                    {"name": env.name, "description": env.description, "cached": env.cached, "stale": env.stale}
                     for env in self.context.roost.envs()
                 ]
             }

@@ -16,6 +16,7 @@ from roost.errors import InvalidArgument
 from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.images.catalog import CATALOG
+from roost.images.freshness import is_current
 from roost.images.image_refs import pull_reference
 from roost.images.manager import build_image, pull_image, registry_reference
 from roost.images.registry_source import push_env
@@ -29,13 +30,14 @@ def cache(engine: Engine) -> ImageCache:
     return ImageCache(images_dir(engine.home))
 
 
-def _with_image(info: EnvInfo, image: EnvImage | None) -> EnvInfo:
-    """`info` with what the cache holds for it (nothing: not cached)."""
+def _with_image(info: EnvInfo, image: EnvImage | None, *, current: bool = True) -> EnvInfo:
+    """`info` with what the cache holds for it (nothing: not cached; not `current`: stale)."""
     if image is None:
         return info
     return dataclasses.replace(
         info,
-        cached=True,
+        cached=current,
+        stale=not current,
         source=image.source,
         digest=image.digest,
         key=image.key,
@@ -51,7 +53,8 @@ def _info(source: EnvSource, image: EnvImage | None) -> EnvInfo:
         return _with_image(about, image)
     spec = source.spec
     reference = (image.details.get("reference") if image else None) or registry_reference(spec)
-    return _with_image(EnvInfo(spec.name, spec.description, spec.packages, False, registry_reference=reference), image)
+    about = EnvInfo(spec.name, spec.description, spec.packages, False, registry_reference=reference)
+    return _with_image(about, image, current=image is None or is_current(image))
 
 
 def list_envs(engine: Engine) -> list[EnvInfo]:

@@ -18,7 +18,7 @@ def _describe(info: EnvInfo) -> str:
         ("env", info.name),
         ("about", info.description),
         ("packages", ", ".join(info.packages)),
-        ("cached", "yes" if info.cached else "no"),
+        ("cached", _cached(info)),
         ("source", info.source or "-"),
         ("digest", info.digest or info.key or "-"),
         ("size", human_size(info.size_bytes) if info.size_bytes else "-"),
@@ -29,6 +29,11 @@ def _describe(info: EnvInfo) -> str:
     return "\n".join(f"{key:<9} {shown(value)}" for key, value in rows)
 
 
+def _cached(info: EnvInfo) -> str:
+    """yes, no, or stale: an image made from an older package list, which is rebuilt before use."""
+    return "yes" if info.cached else "stale" if info.stale else "no"
+
+
 def env_list(args: argparse.Namespace) -> int:
     infos = sdk(args).envs()
     if args.json:
@@ -37,7 +42,7 @@ def env_list(args: argparse.Namespace) -> int:
     rows = [
         [
             i.name,
-            "yes" if i.cached else "no",
+            _cached(i),
             i.source or "-",
             human_size(i.size_bytes) if i.size_bytes else "-",
             i.description,

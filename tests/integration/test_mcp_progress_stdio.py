@@ -1,0 +1,110 @@
+"""MCP progress notifications end to end: a real MCP client over stdio sends a progressToken with
+workspace_create, the server pulls the env from the local registry first, and the client hears the
+pull's steps as `notifications/progress` before the workspace comes back.
+
+The image is the shared cache's debian:12, pushed to the local registry (tests/integration/registry.py);
+the server's own image cache starts empty and may only pull.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+from helpers import roost_client
+from roost import Roost
+from roost.backends import get_backend
+from roost.config import IMAGES_ENV
+from roost.images.cache import ImageCache
+from roost.images.freshness import current_image
+from roost.images.manager import REGISTRY_ENV, SOURCES_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
+SANDBOX = get_backend("sandbox").availability()
+DEADLINE = 120.0
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.anyio,
+    pytest.mark.skipif(not SANDBOX.available, reason=f"the sandbox backend cannot run here: {SANDBOX.reason}"),
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def registry_prefix(local_registry: str, tmp_path: Path) -> str:
+    """A fresh registry prefix holding the shared cache's debian:12 (pushed, ~3-7 s)."""
+    if current_image(ImageCache(SHARED_IMAGES), "debian:12") is None:
+        pytest.skip(f"debian:12 is not built in the shared image cache {SHARED_IMAGES}; run `make images`")
+    prefix = f"{local_registry}/progress-{uuid.uuid4().hex[:8]}"
+    home = tmp_path / "publisher"
+    home.mkdir(mode=0o700)
+    (home / "images").symlink_to(SHARED_IMAGES, target_is_directory=True)
+    with Roost(home=home, backend="sandbox") as publisher:
+        publisher.push_env("debian:12", f"{prefix}/debian:12")
+    return prefix
+
+
+@pytest.fixture
+def server_home(tmp_path: Path) -> Iterator[Path]:
+    """The server's state directory, with its own (empty) image cache; emptied afterwards."""
+    home = tmp_path / "server-home"
+    home.mkdir(mode=0o700)
+    try:
+        yield home
+    finally:
+        with roost_client(home, "sandbox"):
+            pass  # deletes whatever workspaces the server left
+        shutil.rmtree(home / "images", ignore_errors=True)
+
+
+async def test_workspace_create_that_pulls_its_env_sends_progress_notifications(
+    registry_prefix: str, server_home: Path, tmp_path: Path
+) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "roost.mcp", "--profile", "core"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ROOST_HOME": str(server_home),
+            "ROOST_BACKEND": "sandbox",
+            REGISTRY_ENV: registry_prefix,
+            SOURCES_ENV: "registry",
+        },
+        cwd=str(tmp_path),
+    )
+    heard: list[tuple[float, float | None, str]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        heard.append((progress, total, message or ""))
+
+    with open(tmp_path / "server.log", "w") as errlog, anyio.fail_after(DEADLINE):
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            created = await session.call_tool("workspace_create", {"env": "debian:12"}, progress_callback=on_progress)
+            assert not created.is_error, created.content
+            info: dict[str, Any] = created.structured_content or {}
+            pip = await session.call_tool("workspace_exec", {"workspace": info["id"], "command": "pip3 --version"})
+            await session.call_tool("workspace_delete", {"workspace": info["id"]})
+
+    messages = [message for _progress, _total, message in heard]
+    assert any(message.startswith("pulling sha256:") for message in messages), messages
+    assert any("unpacking layer 1/1" in message for message in messages), messages
+    values = [progress for progress, _total, _message in heard]
+    assert values == sorted(set(values)), "progress must grow with every notification"
+    assert (pip.structured_content or {}).get("exit_code") == 0, pip.content
+    assert ImageCache(server_home / "images").lookup("debian:12") is not None, "the env came from the registry"
