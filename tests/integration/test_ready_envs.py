@@ -70,6 +70,28 @@ def test_debian_12_makes_a_venv_whose_pip_works_and_runs_make(roost: Roost) -> N
     assert make.exit_code == 0 and make.stdout.startswith("GNU Make "), make.stderr
 
 
+def test_pip_install_e_dot_works_in_debian_12_without_a_venv(roost: Roost, tmp_path: Path) -> None:
+    prepared("debian:12")
+    repo = write(
+        tmp_path / "repo",
+        {
+            "setup.py": """
+                from setuptools import setup
+                setup(name="sums", version="1.0", py_modules=["sums"])
+            """,
+            "sums.py": "TOTAL = 3\n",
+        },
+    )
+    # An agent's first command, as it would type it (offline here: nothing to download).
+    with roost.create_workspace("debian:12", seed_path=repo) as ws:
+        installed = ws.exec("pip install --no-build-isolation --no-index -e .", timeout=TIMEOUT)
+        imported = ws.exec(["python3", "-c", "import sums; print(sums.TOTAL)"], cwd="/", timeout=TIMEOUT)
+
+    assert installed.exit_code == 0, installed.stdout + installed.stderr
+    assert "externally-managed" not in installed.stderr
+    assert imported.stdout.strip() == "3", imported.stderr
+
+
 def test_the_readme_sdk_quickstart_runs_pytest_in_debian_12_python(roost: Roost, tmp_path: Path) -> None:
     prepared("debian:12-python")
     repo = write(

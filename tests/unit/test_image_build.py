@@ -19,7 +19,7 @@ import pytest
 
 from roost import userns
 from roost.errors import ImageError
-from roost.images.build import MIRROR_ENV, check_unprivileged_build, run_bootstrap
+from roost.images.build import MIRROR_ENV, check_unprivileged_build, let_pip_install, run_bootstrap
 from roost.images.catalog import env_spec
 
 MIRROR = "http://mirror.invalid/debian"
@@ -139,3 +139,21 @@ def test_an_unprivileged_build_is_refused_up_front_with_every_fix(
         assert part in error.message
     for fix in ("sysctl -w user.max_user_namespaces", "apt-get install uidmap", "usermod --add-subuids"):
         assert error.hint is not None and fix in error.hint
+
+
+def test_a_finished_tree_lets_pip_install_but_never_follows_a_link_it_holds(tmp_path: Path) -> None:
+    own = tmp_path / "own" / "usr" / "lib" / "python3.11"
+    own.mkdir(parents=True)
+    (own / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    outside = tmp_path / "outside" / "python3.11"
+    outside.mkdir(parents=True)
+    (outside / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    linked = tmp_path / "linked" / "usr"
+    linked.mkdir(parents=True)
+    (linked / "lib").symlink_to(tmp_path / "outside")  # an image whose /usr/lib leads out of it
+
+    let_pip_install(tmp_path / "own")
+    let_pip_install(tmp_path / "linked")
+
+    assert not (own / "EXTERNALLY-MANAGED").exists()
+    assert (outside / "EXTERNALLY-MANAGED").exists()

@@ -289,13 +289,42 @@ def add_mount_points(root: Path) -> None:
                     ) from None
 
 
+def let_pip_install(root: Path) -> None:
+    """Remove Debian's EXTERNALLY-MANAGED marker, so `pip install` works in the env's own python3.
+
+    A workspace is the user's to change: refusing `pip install -e .`, an agent's first command, helps
+    nobody there (a venv still keeps Debian's packages apart). Nothing the image holds is followed:
+    a link on the way, or a marker that is not a plain file, is left as it is.
+    """
+    lib = root / "usr" / "lib"
+    if not all(_is_real_dir(d) for d in (root / "usr", lib)):
+        return
+    for entry in os.scandir(lib):
+        if entry.name.startswith("python3") and entry.is_dir(follow_symlinks=False):
+            marker = Path(entry.path) / "EXTERNALLY-MANAGED"
+            if stat.S_ISREG(_lstat_mode(marker)):
+                marker.unlink()
+
+
+def _is_real_dir(path: Path) -> bool:
+    return stat.S_ISDIR(_lstat_mode(path))
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
 def finish_rootfs(spec: EnvSpec, root: Path) -> None:
-    """Create roost's mount points and check the env has what the catalog promises.
+    """Create roost's mount points, let pip install, and check the env has what the catalog promises.
 
     Raises:
         ImageError: image_incomplete naming the missing commands.
     """
     add_mount_points(root)
+    let_pip_install(root)
     missing = [
         cmd
         for cmd in spec.expected_commands

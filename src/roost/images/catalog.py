@@ -36,9 +36,15 @@ class EnvSpec:
         return package_fingerprint(self.suite, self.packages)
 
 
+# What roost does to a built tree beyond installing packages (`build.finish_rootfs`); bumped when that
+# changes, so images made before are stale. 2: Debian's EXTERNALLY-MANAGED marker is removed.
+FINISH_VERSION = 2
+
+
 def package_fingerprint(suite: str, packages: tuple[str, ...] | list[str]) -> str:
-    """`sha256:<hex>` over a Debian suite and a package set (order does not matter)."""
-    canonical = json.dumps({"suite": suite, "packages": sorted(set(packages))}, separators=(",", ":"))
+    """`sha256:<hex>` over a Debian suite, a package set (order does not matter) and `FINISH_VERSION`."""
+    fields = {"suite": suite, "packages": sorted(set(packages)), "finish": FINISH_VERSION}
+    canonical = json.dumps(fields, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
