@@ -9,7 +9,8 @@ look at anything else.
 
 Some errors also carry a `Remedy`: the one roost call that gets the user
 out of them, named once so each face can phrase it in its own terms (a
-command line for the CLI and SDK, a tool call for MCP). A plain `hint`
+command line for the CLI, a method call for the SDK, a tool call for MCP;
+an error's own `hint` is the SDK's, which the CLI and MCP replace with theirs). A plain `hint`
 names no face's spelling: no command line, no `--flag`, no tool (a face
 that has a better one of its own puts it in, by code).
 
@@ -91,13 +92,71 @@ class Remedy:
         """For people at a shell (CLI and SDK): `summary: `roost workspace restart ws-1``."""
         return f"{self.summary}: `{self.command()}`"
 
+    def sdk_method(self) -> tuple[str, str]:
+        """Where the SDK has it: (`roost` or `workspace`, the attribute path), e.g. ("workspace", "shells.list")."""
+        if self.operation in _SDK_ROOST_METHODS:
+            return "roost", _SDK_ROOST_METHODS[self.operation]
+        rest = self.operation.removeprefix("workspace_")
+        group, _, verb = rest.partition("_")
+        if not verb:
+            return "workspace", _SDK_WORKSPACE_RENAMED.get(rest, rest)
+        return "workspace", f"{group if group == 'network' else group + 's'}.{verb}"
+
+    def method_call(self) -> str:
+        """The SDK call that carries it out: `roost.workspace("ws-1").restart()`."""
+        owner, path = self.sdk_method()
+        arguments = _sdk_arguments(self.arguments)
+        arguments += [f"{flag}=True" for flag in self.flags]
+        call = f"{path}({', '.join(arguments)})"
+        if owner == "roost":
+            return f"roost.{call}"
+        return f"roost.workspace({self.workspace or 'WORKSPACE'!r}).{call}"
+
+    def as_method_call(self) -> str:
+        """For a program using the SDK: `summary: `roost.workspace("ws-1").restart()``."""
+        return f"{self.summary}: `{self.method_call()}`"
+
     def as_tool_call(self) -> str:
         """For a model talking MCP: `summary: call workspace_restart with workspace="ws-1"`."""
         if self.operator:
             return f"{self.summary}: ask whoever runs the MCP server to run `{self.command()}` on its host"
         arguments = [f'workspace="{self.workspace}"'] if self.workspace is not None else []
         arguments += [f"{flag}=true" for flag in self.flags]
+        arguments += [f'{key}=["{value}"]' for key, value in _options(self.arguments)]
         return f"{self.summary}: call {self.operation}" + (f" with {', '.join(arguments)}" if arguments else "")
+
+
+# SDK spellings the operation's name does not give (`<group>_<verb>` is `workspace.<group>s.<verb>`,
+# `workspace_<verb>` is `workspace.<verb>`): calls on the `Roost` client, and one renamed method.
+_SDK_ROOST_METHODS = {
+    "workspace_list": "list_workspaces",
+    "env_list": "envs",
+    "env_build": "build_env",
+    "env_prune": "prune_envs",
+    "runtime_install": "install_runtime",
+    "doctor": "doctor",
+    "secret_set": "secrets.set",
+}
+_SDK_WORKSPACE_RENAMED = {"status": "info"}
+
+
+def _options(arguments: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The options with a value in a command line's arguments: `--publish 0:8000` -> ("publish", "0:8000")."""
+    return [
+        (word[2:].replace("-", "_"), arguments[index + 1] if index + 1 < len(arguments) else "")
+        for index, word in enumerate(arguments)
+        if word.startswith("--")
+    ]
+
+
+def _sdk_arguments(arguments: tuple[str, ...]) -> list[str]:
+    """A command line's arguments as SDK call arguments: `debian:12` -> `'debian:12'`, and an option with
+    its value (`--publish 0:8000`) a keyword taking a list, as the SDK's (and the tools') repeatable options do."""
+    values = {index + 1 for index, word in enumerate(arguments) if word.startswith("--")}
+    positional = [
+        repr(word) for index, word in enumerate(arguments) if not word.startswith("--") and index not in values
+    ]
+    return positional + [f"{key}=[{value!r}]" for key, value in _options(arguments)]
 
 
 # An agent that cannot be reached, where the workspace is not known (the orchestration layer,
@@ -114,7 +173,8 @@ class RoostError(Exception):
     """Base of every error roost raises on purpose.
 
     `code` is stable across releases and safe to branch on; `message` is for
-    people; `hint` says what to do next, in one line.
+    people; `hint` says what to do next, in one line (a `remedy` in it is
+    spelt as an SDK call; the CLI and MCP faces spell it their own way).
     """
 
     code: str = "internal"
@@ -135,14 +195,14 @@ class RoostError(Exception):
             self.code = code
         self.remedy = remedy
         if hint is None:
-            hint = remedy.as_command() if remedy is not None else self.default_hint
+            hint = remedy.as_method_call() if remedy is not None else self.default_hint
         self.hint = hint
         self.details: dict[str, Any] = dict(details or {})
 
     def with_remedy(self, remedy: Remedy) -> Self:
         """Point this error at the call that fixes it; for the layer that knows which workspace failed."""
         self.remedy = remedy
-        self.hint = remedy.as_command()
+        self.hint = remedy.as_method_call()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -339,8 +339,9 @@ class WorkspaceInfo(_Value):
 
     @property
     def hint(self) -> str | None:
-        """The remedy as a command line, or None when the workspace needs none."""
-        return self.remedy.as_command() if self.remedy is not None else None
+        """The remedy as an SDK call, or None when the workspace needs none (the CLI and MCP
+        faces put their own spelling in `to_dict()`'s `hint`)."""
+        return self.remedy.as_method_call() if self.remedy is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}

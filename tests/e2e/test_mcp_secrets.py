@@ -74,5 +74,5 @@ async def test_a_server_allowed_no_secrets_refuses_every_one(mcp_home: Path, err
         async with mcp_session("full", mcp_home, errlog) as session:
             assert (await call(session, "secret_list"))["secrets"] == []
             refused = await call_error(session, "workspace_create", secrets=["TOKEN"])
-            assert refused["code"] == "secret_not_allowed" and "--allow-secret" in refused["hint"]
+            assert refused["code"] == "secret_not_allowed" and "ask whoever runs the MCP server" in refused["hint"]
             assert (await call(session, "workspace_list"))["workspaces"] == []

@@ -240,7 +240,7 @@ def test_a_port_taken_while_the_workspace_was_stopped_is_port_in_use_at_start_sa
             with pytest.raises(RoostError) as caught:
                 ws.start()
             assert caught.value.code == "port_in_use"
-            assert f"roost workspace network set {ws.id} --publish" in caught.value.hint
+            assert f"roost.workspace({ws.id!r}).network.set(publish=['HOST_PORT:GUEST_PORT'])" in caught.value.hint
             assert ws.info().state == "stopped"
             ws.network.set(publish=["0:8000"])  # as the hint says: another host port, and start again
             ws.start()

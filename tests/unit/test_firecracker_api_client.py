@@ -209,7 +209,7 @@ def test_no_socket_at_all_is_vmm_unreachable(tmp_path: Path) -> None:
         api.instance_info()
     assert caught.value.code == "vmm_unreachable"
     assert "GET /" in caught.value.message
-    assert "roost workspace status" in caught.value.hint
+    assert "roost.workspace('WORKSPACE').info()" in caught.value.hint
 
 
 def test_a_vmm_that_hangs_up_mid_request_is_vmm_unreachable(server: CannedApi, api: FirecrackerApi) -> None:

@@ -166,7 +166,7 @@ def test_create_without_a_binary_is_firecracker_missing(tmp_path: Path, monkeypa
                 _ws_dir(tmp_path), CreateSpec("ws-00000000aa", "debian:12", guest_image=Image(tmp_path))
             )
     assert caught.value.code == "firecracker_missing"
-    assert "roost runtime install" in caught.value.hint
+    assert "roost.install_runtime()" in caught.value.hint
 
 
 def test_create_without_the_guest_image_orchestration_prepares_is_image_missing(tmp_path: Path) -> None:

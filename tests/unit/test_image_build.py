@@ -61,7 +61,7 @@ def test_a_build_that_cannot_set_up_its_namespace_does_not_blame_the_mirror(
     )
 
     assert error.code == "build_failed"
-    assert error.hint is not None and "mirror" not in error.hint and "roost doctor" in error.hint
+    assert error.hint is not None and "mirror" not in error.hint and "roost.doctor()" in error.hint
 
 
 def test_an_unrecognised_failure_points_at_the_tools_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,4 +45,4 @@ def test_a_directory_without_a_record_lists_under_its_id_with_the_way_out(tmp_pa
     (listed,) = roost.list_workspaces()
     assert (listed.id, listed.state) == ("ws-0123456789", "corrupt")
     assert listed.health is not None and "has no record" in listed.health
-    assert listed.hint is not None and "delete ws-0123456789 --force" in listed.hint
+    assert listed.hint is not None and "roost.workspace('ws-0123456789').delete(force=True)" in listed.hint

@@ -255,5 +255,6 @@ async def test_a_remedy_reaches_a_model_as_the_tool_to_call_not_a_cli_command(
     def unhealthy() -> dict[str, Any]:
         raise error
 
-    assert error.hint == command  # what the CLI and the SDK show
+    assert error.remedy is not None and error.remedy.as_command() == command  # what the CLI shows
+    assert error.hint == remedy.as_method_call()  # what the SDK shows
     assert _error(await offload(unhealthy))["hint"] == tool_call

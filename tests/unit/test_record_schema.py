@@ -123,7 +123,7 @@ def test_a_boot_record_its_backend_cannot_read_is_workspace_corrupt_with_the_way
     with pytest.raises(WorkspaceError) as caught:
         store.load(ws_id)
     assert caught.value.code == "workspace_corrupt"
-    assert f"delete {ws_id} --force" in caught.value.hint
+    assert f"roost.workspace({ws_id!r}).delete(force=True)" in caught.value.hint
 
 
 def test_a_current_record_with_a_boot_that_is_not_an_object_is_workspace_corrupt(tmp_path: Path) -> None:

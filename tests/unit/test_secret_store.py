@@ -54,7 +54,7 @@ def test_delete_forgets_a_secret_and_unknown_names_are_secret_not_found(tmp_path
     store.delete("A")
     with pytest.raises(SecretNotFound) as caught:
         store.value("A")
-    assert caught.value.code == "secret_not_found" and "roost secret set A" in caught.value.hint
+    assert caught.value.code == "secret_not_found" and "roost.secrets.set('A')" in caught.value.hint
     with pytest.raises(SecretNotFound):
         store.delete("A")
 

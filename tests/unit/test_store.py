@@ -131,7 +131,7 @@ def test_corrupt_record_is_workspace_corrupt_with_a_force_hint(store: WorkspaceS
     with pytest.raises(WorkspaceError) as info:
         store.load("ws-0123456789")
     assert info.value.code == "workspace_corrupt"
-    assert "--force" in info.value.hint
+    assert "delete(force=True)" in info.value.hint
     assert "ws-0123456789" in info.value.hint
 
 
@@ -140,7 +140,7 @@ def test_directory_without_a_record_is_workspace_corrupt(store: WorkspaceStore) 
     with pytest.raises(WorkspaceError) as info:
         store.load("ws-0123456789")
     assert info.value.code == "workspace_corrupt"
-    assert "--force" in info.value.hint
+    assert "delete(force=True)" in info.value.hint
 
 
 def test_listing_yields_corrupt_records_as_errors_instead_of_raising(store: WorkspaceStore) -> None:

@@ -1,6 +1,7 @@
 """How the CLI speaks: one JSON document with --json, readable text otherwise,
 errors on stderr with a stable code and a hint (naming the CLI's option where
-one is the way out), and exit codes by error kind.
+one is the way out, and a remedy as the command line that carries it out),
+and exit codes by error kind.
 
 Human output never lets a string from a workspace or a user drive the
 terminal: `shown` escapes control characters (a file named `\x1b[2J` must
@@ -12,7 +13,7 @@ Results of any size are printed as they arrive: `StreamedTable` rows with
 fixed column widths, and `JsonStream` for one JSON document whose arrays
 and long strings are written piece by piece.
 
-Imports: errors and the standard library only.
+Imports: errors, models and the standard library only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from roost.errors import (
     RoostError,
     StorageError,
 )
+from roost.models import WorkspaceInfo
 
 T = TypeVar("T")
 
@@ -104,7 +106,19 @@ def emit_json(document: Any) -> None:
 
 def hint_for(error: RoostError) -> str:
     """The error's hint as the CLI says it: with the option that is the way out, where one is."""
-    return _HINTS_BY_CODE.get(error.code, error.hint)
+    if error.code in _HINTS_BY_CODE:
+        return _HINTS_BY_CODE[error.code]
+    return error.remedy.as_command() if error.remedy is not None else error.hint
+
+
+def workspace_hint(info: WorkspaceInfo) -> str | None:
+    """What an unhealthy or failed workspace needs, as the command line that does it."""
+    return info.remedy.as_command() if info.remedy is not None else None
+
+
+def workspace_json(info: WorkspaceInfo) -> dict[str, Any]:
+    """A workspace's `--json` document: `to_dict()`, its hint a command line."""
+    return {**info.to_dict(), "hint": workspace_hint(info)}
 
 
 def emit_error(error: RoostError, *, as_json: bool) -> int:

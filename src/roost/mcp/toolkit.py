@@ -41,7 +41,7 @@ class ToolContext:
                 raise SecretError(
                     f"secret {name!r} is not one this MCP server may use",
                     code="secret_not_allowed",
-                    hint="ask whoever runs the MCP server to start it with --allow-secret NAME for this secret",
+                    hint=f"ask whoever runs the MCP server to let it use secret {name!r} (it is started with the secrets it may use)",
                 )
 
     def allow_uses(self, secret_env: Iterable[str] | None, secret_files: Iterable[str] | None) -> None:

@@ -10,7 +10,7 @@ import sys
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.commands.network import network_lines
-from roost.cli.output import emit_json, human_size, shown, table, warn
+from roost.cli.output import emit_json, human_size, shown, table, warn, workspace_hint, workspace_json
 from roost.cli.progress import ProgressFn, progress_for
 from roost.client import Roost, Workspace
 from roost.models import WorkspaceInfo
@@ -28,7 +28,7 @@ def _describe(info: WorkspaceInfo) -> str:
         ("backend", _backend_label(info)),
         ("state", info.state),
         ("health", info.health or "-"),
-        *((("hint", info.hint),) if info.hint else ()),
+        *((("hint", hint),) if (hint := workspace_hint(info)) else ()),
         ("created", info.created_at),
         ("expires", info.expires_at or "never"),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
@@ -71,7 +71,7 @@ def create(args: argparse.Namespace) -> int:
         print(workspace.id)
         return 0
     if args.json:
-        emit_json(info.to_dict())
+        emit_json(workspace_json(info))
     else:
         name = f" ({info.name})" if info.name else ""
         print(shown(f"created {info.id}{name}: {info.env} on {_backend_label(info)}"))
@@ -101,7 +101,7 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
 def list_workspaces(args: argparse.Namespace) -> int:
     infos = sdk(args).list_workspaces()
     if args.json:
-        emit_json({"workspaces": [i.to_dict() for i in infos]})
+        emit_json({"workspaces": [workspace_json(i) for i in infos]})
         return 0
     if not infos:
         print("no workspaces (create one with `roost workspace create debian:12`)")
@@ -120,15 +120,15 @@ def list_workspaces(args: argparse.Namespace) -> int:
     ]
     print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
     for info in infos:
-        if info.hint:
-            warn(f"{info.id} is {info.state} ({info.health}); {info.hint}")
+        if hint := workspace_hint(info):
+            warn(f"{info.id} is {info.state} ({info.health}); {hint}")
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).info()
     if args.json:
-        emit_json(info.to_dict())
+        emit_json(workspace_json(info))
     else:
         print(_describe(info))
     return 0
@@ -144,7 +144,7 @@ def update(args: argparse.Namespace) -> int:
         clear_ttl=args.no_ttl,
     )
     if args.json:
-        emit_json(info.to_dict())
+        emit_json(workspace_json(info))
     else:
         print(_describe(info))
     return 0
@@ -215,7 +215,7 @@ def restart(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, info: WorkspaceInfo, line: str) -> int:
     if args.json:
-        emit_json(info.to_dict())
+        emit_json(workspace_json(info))
     else:
         print(line)
     return 0
