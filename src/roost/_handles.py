@@ -423,7 +423,7 @@ class Workspace:
 
     def info(self) -> WorkspaceInfo:
         """Current state, probing the agent's health, with service and shell counts per state."""
-        return self._bound(lifecycle.info, counts=True)
+        return self._bound(lifecycle.info)
 
     def exec(
         self,

@@ -322,7 +322,8 @@ class WorkspaceInfo(_Value):
     expires_at: str | None
     health: str | None = None
     exec_count: int = 0
-    # Counts per state, filled in by status calls that ask the agent.
+    # Counts per state (`{"ready": 1}`; `{}`: none) for a running workspace, whichever call returns
+    # it; None for one that is not running, or whose agent cannot say (`health` says why).
     services: dict[str, int] | None = None
     shells: dict[str, int] | None = None
     # What isolates this workspace; an inactive one says why it is not enforced.

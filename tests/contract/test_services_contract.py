@@ -226,6 +226,24 @@ def test_restart_policies_on_failure_and_always_restart_and_no_does_not(workspac
         assert took < STOP_PROMPTLY
 
 
+def test_a_restarted_service_that_is_ready_again_shows_no_stop_or_exit_of_its_last_run(workspace: Workspace) -> None:
+    # Gets ready, fails once, then runs: its restart is ready at once.
+    workspace.services.start(
+        "phoenix",
+        "[ -e again ] && exec sleep 60; touch again; sleep 0.2; exit 3",
+        restart="on-failure",
+        ready=ready(file="again"),
+    )
+    wait_until(
+        lambda: (s := workspace.services.status("phoenix")).restarts == 1 and s.state == "ready",
+        what="phoenix to be ready after its restart",
+    )
+    phoenix = workspace.services.status("phoenix")
+    assert (phoenix.stopped_at, phoenix.exit_code, phoenix.reason) == (None, None, None)
+    assert phoenix.started_at is not None and phoenix.ready_at is not None and phoenix.ready_at >= phoenix.started_at
+    assert workspace.services.stop("phoenix").stopped_at is not None
+
+
 # -- stopping -------------------------------------------------------------------------------------
 
 

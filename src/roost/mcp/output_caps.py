@@ -21,6 +21,11 @@ DEFAULT_MODEL_CHARS = 16 * 1024
 MIN_MODEL_CHARS = 1024
 MAX_MODEL_CHARS = 256 * 1024
 STREAMS = ("stdout", "stderr")
+# What an exec result adds over the SDK's for a model, per stream: whether this reply cut the middle
+# out of the stream's text (the whole captured output stays readable with workspace_logs), and
+# how many bytes it left out (0 when none). `<stream>_truncated` is something else, as in every
+# face: roost's capture itself stopped at its limit, and what followed was never kept.
+MODEL_FIELDS = tuple(f"{stream}_{field}" for stream in STREAMS for field in ("truncated_for_model", "omitted_bytes"))
 
 # Given (offset where the omitted bytes start, how many were omitted), say how to read them.
 ResumeHint = Callable[[int, int], str]
@@ -74,7 +79,7 @@ def cap_text(text: str, limit: int, resume: ResumeHint | None = None) -> CappedT
 
 
 def exec_view(result: ExecResult, limit: int, resume: Callable[[str], ResumeHint | None]) -> dict[str, Any]:
-    """An exec result as a model should see it: each stream capped, with `<stream>_truncated_for_model` flags.
+    """An exec result as a model should see it: each stream capped, with the `MODEL_FIELDS` added.
 
     `resume(stream)` gives the hint for that stream's marker, or None when
     the full output cannot be read back.
@@ -84,8 +89,7 @@ def exec_view(result: ExecResult, limit: int, resume: Callable[[str], ResumeHint
         capped = cap_text(view[stream], limit, resume(stream))
         view[stream] = capped.text
         view[f"{stream}_truncated_for_model"] = capped.truncated
-        if capped.truncated:
-            view[f"{stream}_omitted_bytes"] = capped.omitted_bytes
+        view[f"{stream}_omitted_bytes"] = capped.omitted_bytes
     return view
 
 

@@ -246,16 +246,18 @@ def _state_counts(
     return counts
 
 
-def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True, counts: bool = False) -> WorkspaceInfo:
+def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True) -> WorkspaceInfo:
     """The user-facing view of a record, probing health when asked.
 
-    With `counts`, also asks the agent how many services and shells are in each state.
+    A running workspace's agent is asked how many services and shells are in each state, whichever
+    call the view is for (create, status, list, update, start), so each gives the same shape; they
+    are None only for a workspace that is not running, or whose agent cannot say.
     """
     if probe:
         record = engine.check_health(record)
     running = record.state == RUNNING
-    services = _state_counts(engine, record, ServiceListArgs()) if counts and running else None
-    shells = _state_counts(engine, record, ShellListArgs()) if counts and running else None
+    services = _state_counts(engine, record, ServiceListArgs()) if running else None
+    shells = _state_counts(engine, record, ShellListArgs()) if running else None
     backend = engine.backend(record)
     return WorkspaceInfo(
         id=record.id,

@@ -201,7 +201,18 @@ class ServiceSupervisor:
             self._launch_failed(run, f"cannot start: {exc.strerror}")
             return
         run.done.clear()
-        self._move(run, STARTING, pid=run.proc.pid, started_at=now_iso(), exit_code=None, signal=None, reason=None)
+        # A restart is a new run: what the last one ended with (and when it was ready) is no longer so.
+        self._move(
+            run,
+            STARTING,
+            pid=run.proc.pid,
+            started_at=now_iso(),
+            ready_at=None,
+            stopped_at=None,
+            exit_code=None,
+            signal=None,
+            reason=None,
+        )
         threading.Thread(target=self._watch, args=(run, run.proc), name=f"svc-{run.spec.name}", daemon=True).start()
 
     def _launch_failed(self, run: _Run, reason: str) -> None:

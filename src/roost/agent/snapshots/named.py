@@ -164,9 +164,15 @@ class Snapshots:
         with self.blobs.writing() as keeper:
             tree = self.current(keeper)
         created = now_iso()
+        # What taking it added to the store is kept with it, so a list tells it as create did.
         write_json(
             self._manifest(name),
-            {"name": name, "created_at": created, "entries": [e.to_row() for e in tree.values()]},
+            {
+                "name": name,
+                "created_at": created,
+                "stored_bytes": keeper.new_bytes,
+                "entries": [e.to_row() for e in tree.values()],
+            },
             durable=True,
         )
         return {"name": name, "created_at": created, **self._totals(tree), "stored_bytes": keeper.new_bytes}
@@ -214,7 +220,13 @@ class Snapshots:
             # Totals straight from the rows: building 10,000 Entry objects per manifest is what costs.
             sizes = [int(row[3]) for row in data["entries"] if row[1] == FILE]
             found.append(
-                {"name": data["name"], "created_at": data["created_at"], "files": len(sizes), "size_bytes": sum(sizes)}
+                {
+                    "name": data["name"],
+                    "created_at": data["created_at"],
+                    "files": len(sizes),
+                    "size_bytes": sum(sizes),
+                    "stored_bytes": data.get("stored_bytes"),  # None: taken before roost kept it
+                }
             )
         return sorted(found, key=lambda s: (s["name"] != BASELINE, s["created_at"], s["name"]))
 

@@ -51,7 +51,7 @@ def check_snapshot_name(name: object) -> str:
 class SnapshotRecord(Message):
     """A snapshot (a `snapshot.list` record, the result of `snapshot.create`); a names-only list has the name alone.
 
-    `stored_bytes`: what taking it added to the content store (create only).
+    `stored_bytes`: what taking it added to the content store (null for one taken before the agent kept it).
     """
 
     OMITS_NULLS = True
