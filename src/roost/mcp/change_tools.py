@@ -1,17 +1,18 @@
 """Change tools (core profile): diff, export, snapshots and reset.
 
-Imports the MCP layer's siblings and the MCP types only.
+Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
+from roost.mcp.result_schemas import Schema, extended, object_schema, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
     NAMES_NOTE,
@@ -21,6 +22,7 @@ from roost.mcp.toolkit import (
     guest_path,
     more_marker,
 )
+from roost.models import DiffResult, ExportResult, ResetResult, SnapshotInfo, SnapshotPage
 
 SnapshotName = Annotated[str, Field(description="Snapshot name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.")]
 DEFAULT_DIFF_ENTRIES = 200
@@ -51,6 +53,14 @@ class ChangeTools(ToolGroup):
         ("snapshot_delete", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
         ("workspace_reset", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "workspace_diff": extended(result_schema(DiffResult), {"more": str}, optional=("more",)),
+        "workspace_export": result_schema(ExportResult),
+        "snapshot_create": result_schema(SnapshotInfo),
+        "snapshot_list": extended(result_schema(SnapshotPage), {"more": str}, optional=("more",)),
+        "snapshot_delete": object_schema({"deleted": str}),
+        "workspace_reset": result_schema(ResetResult),
+    }
 
     async def workspace_diff(
         self,

@@ -9,7 +9,7 @@ Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -20,9 +20,11 @@ from roost.mcp.output_caps import (
     MAX_MODEL_CHARS,
     ResumeHint,
     exec_view,
+    exec_view_schema,
     model_chars,
     timed_out_note,
 )
+from roost.mcp.result_schemas import Schema, extended, listing, one_of, result_schema
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
     DEFAULT_EXEC_TIMEOUT,
@@ -37,7 +39,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     guest_path,
 )
-from roost.models import ExecResult
+from roost.models import ExecRecord, ExecResult, OutputSlice
 
 DEFAULT_HISTORY = 20
 
@@ -68,6 +70,13 @@ class ExecTools(ToolGroup):
         ("workspace_exec", ToolAnnotations(title="Run a command in a workspace", open_world_hint=False)),
         ("workspace_logs", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "workspace_exec": exec_view_schema(),
+        "workspace_logs": one_of(
+            listing("execs", ExecRecord, workspace=str),
+            extended(result_schema(OutputSlice), {"next_offset": int | None}),
+        ),
+    }
 
     async def workspace_exec(
         self,

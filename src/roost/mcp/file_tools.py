@@ -1,17 +1,18 @@
 """File tools: list, read (capped for the model), write, delete, apply a patch, push a host directory (profile `core`).
 
-Imports the MCP layer's siblings and the MCP types only.
+Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import MAX_MODEL_CHARS, cap_text, model_chars
+from roost.mcp.result_schemas import Schema, extended, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
     Cursor,
@@ -22,6 +23,7 @@ from roost.mcp.toolkit import (
     guest_path,
     more_marker,
 )
+from roost.models import DeleteResult, FileContent, FileListing, PatchResult, SyncResult, WriteResult
 
 DEFAULT_LIST_ENTRIES = 500
 MAX_LIST_ENTRIES = 10_000
@@ -40,6 +42,14 @@ class FileTools(ToolGroup):
         ("patch_apply", _LOCAL),
         ("workspace_sync_push", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "file_list": extended(result_schema(FileListing), {"more": str}, optional=("more",)),
+        "file_read": extended(result_schema(FileContent), {"content_truncated_for_model": bool}),
+        "file_write": result_schema(WriteResult),
+        "file_delete": result_schema(DeleteResult),
+        "patch_apply": result_schema(PatchResult),
+        "workspace_sync_push": result_schema(SyncResult),
+    }
 
     async def file_list(
         self,

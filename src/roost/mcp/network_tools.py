@@ -6,14 +6,15 @@ Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost.mcp.result_schemas import Schema, listing, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import AllowList, PublishList, ToolGroup, WorkspaceRef
-from roost.models import NetworkDecision
+from roost.models import NetworkDecision, NetworkInfo
 
 # What one network_log call returns at most; older decisions stay readable with a smaller window.
 MAX_LOG_ENTRIES = 500
@@ -37,6 +38,12 @@ class NetworkTools(ToolGroup):
         ("network_set", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
         ("network_log", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "network_show": result_schema(NetworkInfo),
+        "network_set": result_schema(NetworkInfo),
+        "network_log": listing("decisions", NetworkDecision, total=int, more=str)
+        | {"required": ["decisions", "total"]},
+    }
 
     async def network_show(self, workspace: WorkspaceRef) -> CallToolResult:
         """The workspace's network policy (off, egress, allowlist and its entries), its published

@@ -5,7 +5,7 @@ offset at which the omitted part starts in the saved output (exact for valid
 UTF-8; output that was not UTF-8 was decoded with replacement characters and
 its offsets are approximate).
 
-This module imports only `roost.errors`, `roost.models` and the standard library.
+This module imports only `roost.errors`, `roost.models`, its sibling `result_schemas` and the standard library.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roost.errors import InvalidArgument
+from roost.mcp.result_schemas import Schema, extended, result_schema
 from roost.models import ExecResult
 
 DEFAULT_MODEL_CHARS = 16 * 1024
@@ -91,6 +92,14 @@ def exec_view(result: ExecResult, limit: int, resume: Callable[[str], ResumeHint
         view[f"{stream}_truncated_for_model"] = capped.truncated
         view[f"{stream}_omitted_bytes"] = capped.omitted_bytes
     return view
+
+
+def exec_view_schema() -> Schema:
+    """The schema of an `exec_view`: the exec result's, with the `MODEL_FIELDS`."""
+    per_stream = {"truncated_for_model": bool, "omitted_bytes": int}
+    return extended(
+        result_schema(ExecResult), {f"{stream}_{name}": kind for stream in STREAMS for name, kind in per_stream.items()}
+    )
 
 
 def timed_out_note(result: ExecResult, timeout: float | None) -> str | None:

@@ -5,14 +5,15 @@ Imports `roost.config`, the MCP layer's siblings and the MCP server context and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 
 from roost.config import DEFAULT_ENV
-from roost.mcp.output_caps import exec_view, model_chars, timed_out_note
+from roost.mcp.output_caps import exec_view, exec_view_schema, model_chars, timed_out_note
 from roost.mcp.progress import ToolProgress
+from roost.mcp.result_schemas import Schema
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
     DEFAULT_EXEC_TIMEOUT,
@@ -35,6 +36,7 @@ class RunTools(ToolGroup):
     """The tools for `run`: one command in a throwaway workspace."""
 
     TOOLS = (("run", ToolAnnotations(title="Run a command in a throwaway workspace", open_world_hint=False)),)
+    OUTPUTS: ClassVar[dict[str, Schema]] = {"run": exec_view_schema()}
 
     async def run(
         self,
@@ -52,7 +54,8 @@ class RunTools(ToolGroup):
     ) -> CallToolResult:
         """Run one command in a fresh workspace and delete the workspace afterwards.
 
-        Returns exit_code, signal, timed_out, duration_ms, stdout and stderr. The
+        Returns an exec result as workspace_exec does (exit_code, signal, timed_out, duration_ms, stdout,
+        stderr, ...; exec_id is null). The
         workspace is gone once this returns, so nothing persists between calls:
         use workspace_create + workspace_exec for work that spans several commands.
         Long output is cut to its head and tail; rerun in a persistent workspace to
@@ -75,7 +78,7 @@ class RunTools(ToolGroup):
                 progress=ToolProgress(call) if call is not None else None,
             )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
-            view.pop("exec_id", None)
+            view["exec_id"] = None  # the workspace and its history are gone
             return ToolReply(view, timed_out_note(result, timeout))
 
         return await offload(work)

@@ -10,14 +10,15 @@ Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from roost.mcp.result_schemas import Schema, listing
 from roost.mcp.results import offload
 from roost.mcp.toolkit import SecretAttachList, ToolGroup, WorkspaceRef, secret_names
-from roost.models import AttachedSecret
+from roost.models import AttachedSecret, SecretInfo
 
 SecretName = Annotated[str, Field(description="The secret's name.")]
 
@@ -35,6 +36,13 @@ class SecretTools(ToolGroup):
         ("workspace_secret_remove", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
         ("workspace_secret_list", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "secret_list": listing("secrets", SecretInfo),
+        **dict.fromkeys(
+            ("workspace_secret_add", "workspace_secret_remove", "workspace_secret_list"),
+            listing("secrets", AttachedSecret, workspace=str),
+        ),
+    }
 
     async def secret_list(self) -> CallToolResult:
         """The host's secrets this server may use: name, modes, proxy hosts and when set (never a value)."""

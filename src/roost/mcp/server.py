@@ -77,7 +77,8 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
     roots = allowed_roots(options, roost.home if roost is not None else _home(options))
     if roost is None:
         roost = Roost(home=options.home, backend=options.backend)
-    server = RoostMCPServer(
+    context = ToolContext(roost=roost, roots=roots, allowed_secrets=frozenset(options.allow_secrets))
+    return RoostMCPServer(
         "roost",
         instructions=INSTRUCTIONS,
         version=__version__,
@@ -85,11 +86,8 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
         warn_on_duplicate_tools=True,
         token_verifier=None if token is None else StaticTokenVerifier(token),
         auth=None if token is None else auth_settings(options.url),
+        tools=[tool for group in PROFILES[options.profile] for tool in group(context).tools()],
     )
-    context = ToolContext(roost=roost, roots=roots, allowed_secrets=frozenset(options.allow_secrets))
-    for group in PROFILES[options.profile]:
-        group(context).register(server)
-    return server
 
 
 def serve(options: ServeOptions) -> None:

@@ -1,11 +1,11 @@
 """Service tools (full profile): start, list, status, logs and stop named background services.
 
-Imports the MCP layer's siblings, the SDK's `Readiness`, `roost.arguments` (for its bounds) and the MCP types only.
+Imports the MCP layer's siblings, `roost.models`, the SDK's `Readiness`, `roost.arguments` (for its bounds) and the MCP types only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -13,6 +13,7 @@ from pydantic import Field
 from roost import arguments
 from roost.client import Readiness
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, cap_text
+from roost.mcp.result_schemas import Schema, listing, object_schema, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
     Command,
@@ -25,6 +26,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     guest_path,
 )
+from roost.models import ServiceInfo
 
 ServiceName = Annotated[str, Field(description="The service's name: [a-z0-9][a-z0-9_.-]{0,62}.")]
 
@@ -39,6 +41,11 @@ class ServiceTools(ToolGroup):
         ("service_logs", ToolAnnotations(read_only_hint=True, open_world_hint=False)),
         ("service_stop", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        **dict.fromkeys(("service_start", "service_status", "service_stop"), result_schema(ServiceInfo)),
+        "service_list": listing("services", ServiceInfo),
+        "service_logs": object_schema({"name": str, "stream": str, "log": str, "truncated_for_model": bool}),
+    }
 
     async def service_start(
         self,

@@ -8,7 +8,7 @@ Imports the MCP layer's siblings, `roost.models`, `roost.arguments` (for its bou
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -16,6 +16,7 @@ from pydantic import Field
 from roost.arguments import SHELL_WAIT_LIMIT_MS, TERMINAL_CELLS_LIMIT
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
+from roost.mcp.result_schemas import Schema, listing, object_schema, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
     Cwd,
@@ -26,6 +27,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     guest_path,
 )
+from roost.models import ShellInfo, ShellOutput
 
 ShellRef = Annotated[str, Field(description="The shell id returned by shell_open (sh-...).")]
 
@@ -42,6 +44,15 @@ class ShellTools(ToolGroup):
         ("shell_resize", ToolAnnotations(open_world_hint=False)),
         ("shell_close", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        "shell_open": result_schema(ShellInfo),
+        "shell_list": listing("shells", ShellInfo),
+        "shell_read": result_schema(ShellOutput),
+        "shell_write": object_schema({"id": str, "written": int}),
+        "shell_signal": object_schema({"id": str, "signal": str}),
+        "shell_resize": object_schema({"id": str, "cols": int, "rows": int}),
+        "shell_close": result_schema(ShellInfo),
+    }
 
     async def shell_open(
         self,

@@ -1,11 +1,14 @@
 """What every tool group shares: the per-server context, the group's shape and the parameter types models see.
 
 A tool group is a `ToolGroup` class: each tool is one of its async methods
-(its signature is the schema a model sees, its docstring the description),
-and `TOOLS` names them with their annotations. Profiles are lists of groups
-(see `roost.mcp.server.PROFILES`).
+(its signature is the input schema a model sees, its docstring the
+description), `TOOLS` names them with their annotations and `OUTPUTS` gives
+each its result's schema (built with `roost.mcp.result_schemas`), published
+as the tool's `outputSchema`. Profiles are lists of groups (see
+`roost.mcp.server.PROFILES`).
 
-This module imports `roost.client`, `roost.arguments`, `roost.errors`, the MCP server class, pydantic and the standard library.
+This module imports `roost.client`, `roost.arguments`, `roost.errors`, its sibling `result_schemas`, the MCP
+tool class, pydantic and the standard library.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, overload
 
-from mcp.server import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -23,6 +26,7 @@ from roost.arguments import name_from_text
 from roost.client import Roost, Workspace
 from roost.errors import SecretError
 from roost.mcp.host_paths import AllowedRoots
+from roost.mcp.result_schemas import Schema
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,26 @@ class ToolContext:
 
 
 class ToolGroup:
-    """Tools that share one `ToolContext`, each an async method named in `TOOLS` with its annotations."""
+    """Tools that share one `ToolContext`: each an async method named in `TOOLS` with its annotations,
+    and in `OUTPUTS` with the JSON Schema of its result."""
 
     TOOLS: ClassVar[tuple[tuple[str, ToolAnnotations], ...]] = ()
+    OUTPUTS: ClassVar[dict[str, Schema]] = {}
 
     def __init__(self, context: ToolContext) -> None:
         self.context = context
 
-    def register(self, server: MCPServer) -> None:
-        """Add every tool to `server` under its method's name; its docstring, dedented, is what the model reads."""
+    def tools(self) -> list[Tool]:
+        """Every tool under its method's name: its docstring, dedented, is what the model reads, and
+        `OUTPUTS` its `outputSchema` (each tool returns its own `CallToolResult`, so the schema is set
+        on the tool, and the result's structured content is what it describes)."""
+        built = []
         for name, hints in self.TOOLS:
-            tool = getattr(self, name)
-            server.add_tool(tool, description=inspect.getdoc(tool), annotations=hints)
+            method = getattr(self, name)
+            tool = Tool.from_function(method, description=inspect.getdoc(method), annotations=hints)
+            tool.fn_metadata.output_schema = self.OUTPUTS[name]
+            built.append(tool)
+        return built
 
 
 DEFAULT_EXEC_TIMEOUT = 600.0

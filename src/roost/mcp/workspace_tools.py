@@ -1,12 +1,12 @@
 """Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
-Imports `roost.config`, `roost.arguments` (for its bounds), the MCP layer's siblings
+Imports `roost.config`, `roost.arguments` (for its bounds), `roost.models`, the MCP layer's siblings
 and the MCP server context and types only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
@@ -15,6 +15,7 @@ from pydantic import Field
 from roost import arguments
 from roost.config import DEFAULT_ENV
 from roost.mcp.progress import ToolProgress
+from roost.mcp.result_schemas import Schema, listing, object_schema, result_schema
 from roost.mcp.results import offload, workspace_view
 from roost.mcp.toolkit import (
     AllowList,
@@ -27,6 +28,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     secret_names,
 )
+from roost.models import EnvInfo, WorkspaceInfo
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
@@ -86,6 +88,22 @@ class WorkspaceTools(ToolGroup):
         ("workspace_restart", ToolAnnotations(open_world_hint=False)),
         ("env_list", _READ_ONLY),
     )
+    OUTPUTS: ClassVar[dict[str, Schema]] = {
+        **dict.fromkeys(
+            (
+                "workspace_create",
+                "workspace_status",
+                "workspace_update",
+                "workspace_stop",
+                "workspace_start",
+                "workspace_restart",
+            ),
+            result_schema(WorkspaceInfo),
+        ),
+        "workspace_list": listing("workspaces", WorkspaceInfo),
+        "workspace_delete": object_schema({"id": str, "deleted": bool}),
+        "env_list": listing("environments", EnvInfo),
+    }
 
     async def workspace_create(
         self,
@@ -211,11 +229,6 @@ class WorkspaceTools(ToolGroup):
         """List the environments (images) a workspace can be created from, and whether each is ready."""
 
         def work() -> dict[str, Any]:
-            return {
-                "environments": [
-                    {"name": env.name, "description": env.description, "cached": env.cached, "stale": env.stale}
-                    for env in self.context.roost.envs()
-                ]
-            }
+            return {"environments": [env.to_dict() for env in self.context.roost.envs()]}
 
         return await offload(work)
