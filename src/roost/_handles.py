@@ -437,8 +437,13 @@ class Workspace:
         on_output: OutputCallback | None = None,
         secret_env: SecretUses = (),
         secret_files: SecretUses = (),
+        cancel: threading.Event | None = None,
     ) -> ExecResult:
         """Run a command to completion: a string runs under bash -c, a list runs as argv.
+
+        `cancel`: an event another thread may set to stop the command: its whole process group is
+        killed within a moment and this raises `cancelled` (the history keeps the entry). roost
+        only reads the event, so one may serve several calls.
 
         `secret_env`: secrets attached to the workspace that this command alone gets in its environment,
         `"NAME"` (in variable NAME) or `"NAME=VAR"`; a proxy-mode secret gives its placeholder.
@@ -447,7 +452,7 @@ class Workspace:
 
         Raises:
             RoostError: command_not_found, path_not_found (cwd), agent errors; secret_not_found,
-                secret_mode_unsupported before the command starts.
+                secret_mode_unsupported before the command starts; cancelled once `cancel` is set.
         """
         spec = ExecSpec(
             command=command,
@@ -459,7 +464,7 @@ class Workspace:
             secret_env=secret_env,
             secret_files=secret_files,
         )
-        return self._bound(operations.run_exec, spec, on_output)
+        return self._bound(operations.run_exec, spec, on_output, cancel)
 
     def sync_push(self, source: HostArg, *, dest: str | bytes = "/workspace", delete: bool = False) -> SyncResult:
         """Copy a host directory (or tar file) into the workspace.

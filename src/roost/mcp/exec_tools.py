@@ -8,6 +8,7 @@ Imports the MCP layer's siblings, `roost.models` and the MCP types only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -97,7 +98,11 @@ class ExecTools(ToolGroup):
         with a marker line; `<stream>_truncated_for_model` is then true and the whole
         output can be read with workspace_logs (exec_id, stream, offset). A timeout
         is not an error: the result has timed_out=true and the partial output.
+        A client that cancels the call (notifications/cancelled) stops the command:
+        its whole process group is killed.
         """
+
+        cancel = threading.Event()
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
@@ -111,11 +116,12 @@ class ExecTools(ToolGroup):
                 stdin=stdin,
                 secret_env=secret_env or (),
                 secret_files=secret_files or (),
+                cancel=cancel,
             )
             view = exec_view(result, limit, resume_with_logs(handle.id, result))
             return ToolReply(view, timed_out_note(result, timeout))
 
-        return await offload(work)
+        return await offload(work, cancel=cancel)
 
     async def workspace_logs(
         self,

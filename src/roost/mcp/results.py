@@ -1,6 +1,7 @@
 """Run a tool's blocking SDK work off the event loop and turn its outcome into a `CallToolResult`.
 
-Success: the tool's dict as structured content, and the same dict as JSON
+A tool that can be cancelled (`workspace_exec`) passes an event its work
+watches. Success: the tool's dict as structured content, and the same dict as JSON
 text (after an optional note line). Failure: a tool error (`isError`) whose
 text and structured content are `{"error": {"code", "message", "hint"}}`.
 A `RoostError` keeps its own code; anything else becomes `internal`, with the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,10 +83,19 @@ def internal_error() -> RoostError:
     )
 
 
-async def offload(work: ToolWork) -> CallToolResult:
-    """Run `work` in a worker thread, so a long exec never blocks other calls, and map its outcome."""
+async def offload(work: ToolWork, *, cancel: threading.Event | None = None) -> CallToolResult:
+    """Run `work` in a worker thread, so a long exec never blocks other calls, and map its outcome.
+
+    With `cancel`, a client's `notifications/cancelled` for this call (the SDK cancels the call's
+    scope) sets the event and ends the call at once; `work` sees the event and stops (an exec's
+    process group is killed) in its thread, whose outcome no one waits for.
+    """
     try:
-        reply = await anyio.to_thread.run_sync(work)
+        reply = await anyio.to_thread.run_sync(work, abandon_on_cancel=cancel is not None)
+    except anyio.get_cancelled_exc_class():
+        if cancel is not None:
+            cancel.set()
+        raise
     except RoostError as exc:
         return error_result(exc)
     except Exception:

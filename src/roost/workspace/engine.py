@@ -32,6 +32,9 @@ from roost.workspace import recovery
 from roost.workspace.redacted_streams import IDLE_FLUSH_S, ChannelRedactor
 from roost.workspace.secrets import redactor_for
 
+# How soon a cancelled call is seen (`call_cancellable`).
+CANCEL_POLL_SECONDS = 0.05
+
 CONNECT_TIMEOUT = 2.0
 _AGENT_GONE = ("agent_disconnected", "agent_unreachable")
 INTERRUPTED_CREATE = "its create was interrupted: the process creating it ended before the workspace was ready"
@@ -222,6 +225,36 @@ class Engine:
             return self.call(record, args, on_data=on_data, on_start=begun)
         finally:
             stop.set()
+
+    def call_cancellable(
+        self,
+        record: WorkspaceRecord,
+        args: Message,
+        cancel: threading.Event,
+        *,
+        upload: Iterable[bytes] | None = None,
+        on_data: OnData | None = None,
+    ) -> AgentReply:
+        """`call`, cancelled at the agent once another thread sets `cancel` (which this never sets itself).
+
+        Raises:
+            RoostError: as `call`; `cancelled` when `cancel` stopped it.
+        """
+        started: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            # The caller's event is theirs (they may reuse it): look at it now and then until the call ends.
+            while not done.wait(CANCEL_POLL_SECONDS):
+                if cancel.is_set() and started:
+                    self.cancel(record, started[0])
+                    return
+
+        threading.Thread(target=watch, name=f"{args.OP}-cancel", daemon=True).start()
+        try:
+            return self.call(record, args, upload=upload, on_data=on_data, on_start=started.append)
+        finally:
+            done.set()
 
     def cancel(self, record: WorkspaceRecord, request_id: int) -> None:
         """Ask the agent to stop a call started through `call(on_start=...)`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -105,12 +106,16 @@ class ExecSpec:
 
 
 def run_exec(
-    engine: Engine, record: WorkspaceRecord, spec: ExecSpec, on_output: OutputCallback | None = None
+    engine: Engine,
+    record: WorkspaceRecord,
+    spec: ExecSpec,
+    on_output: OutputCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> ExecResult:
-    """Run a command to completion in the workspace and log it.
+    """Run a command to completion in the workspace and log it; setting `cancel` kills it.
 
     Raises:
-        RoostError: command_not_found, path errors, or the agent going away.
+        RoostError: command_not_found, path errors, or the agent going away; cancelled.
     """
     args = spec.args()
     granted = grants_for(engine.home, record, spec.secret_env, spec.secret_files)
@@ -136,7 +141,11 @@ def run_exec(
 
     started_at = utc_now()
     try:
-        reply = engine.call(record, args, upload=[spec.stdin] if spec.stdin is not None else None, on_data=on_data)
+        upload = [spec.stdin] if spec.stdin is not None else None
+        if cancel is None:
+            reply = engine.call(record, args, upload=upload, on_data=on_data)
+        else:
+            reply = engine.call_cancellable(record, args, cancel, upload=upload, on_data=on_data)
         outcome = reply.result_as(ExecOutcome)
     except RoostError as exc:
         _log(engine, record, spec, started_at, None, captured, error=exc.code)
