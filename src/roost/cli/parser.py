@@ -5,8 +5,8 @@ A command line the grammar refuses raises `UsageError` instead of exiting, so
 the entry point reports it like every other error (`invalid_argument`, and a
 JSON document with `--json`).
 
-Imports: serve_options (the grammar `roost mcp serve` shares with `python -m roost.mcp`)
-and the standard library.
+Imports: serve_options (the grammar `roost mcp serve` shares with `python -m roost.mcp`),
+its sibling mcp_clients (the clients `roost mcp config` knows) and the standard library.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from roost.serve_options import add_serve_arguments
+from roost.cli.mcp_clients import CLIENTS
+from roost.serve_options import PROFILE_NAMES, add_serve_arguments
+
+MCP_CLIENTS = tuple(CLIENTS)
 
 _H = "roost.cli.commands"
 
@@ -435,4 +438,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve = _leaf(mcp, "serve", f"{_H}.host:mcp_serve", "serve roost's tools over MCP", workspace=False)
     add_serve_arguments(serve)
+    _mcp_config_command(mcp)
     return root
+
+
+def _mcp_config_command(mcp: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = _leaf(
+        mcp,
+        "config",
+        f"{_H}.mcp_config:mcp_config",
+        "print (or install) an MCP client's config for roost",
+        workspace=False,
+    )
+    config.add_argument("client", choices=MCP_CLIENTS, metavar="CLIENT", help=" | ".join(MCP_CLIENTS))
+    config.add_argument("--profile", choices=PROFILE_NAMES, default="full", help="tool set (default: full)")
+    config.add_argument("--allow-root", dest="allow_roots", action="append", metavar="DIR", help="as for mcp serve")
+    config.add_argument(
+        "--allow-secret", dest="allow_secrets", action="append", metavar="NAME", help="as for mcp serve"
+    )
+    config.add_argument("--backend", help="as for mcp serve (default: the best this host can run)")
+    config.add_argument("--install", action="store_true", help="merge it into the client's project file, diff first")
+    config.add_argument("--dir", default=".", help="the project whose file --install writes (default: here)")
+    config.add_argument("--yes", action="store_true", help="with --install: write without asking")
