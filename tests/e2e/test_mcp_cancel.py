@@ -49,7 +49,10 @@ async def test_cancelling_an_exec_kills_its_process_group_and_ends_the_call(mcp_
                 group.cancel_scope.cancel()
             await _wait_until(lambda: not pids_with_env("CANCEL_MARK", mark), "the process group to go", PROMPTLY)
             gone_after = time.monotonic() - began
-            history = (await call(session, "workspace_logs", workspace=ws_id))["execs"]
+            # The exec's thread writes the history entry once the agent has answered: wait for it.
+            with anyio.fail_after(PROMPTLY):
+                while not (history := (await call(session, "workspace_logs", workspace=ws_id))["execs"]):
+                    await anyio.sleep(0.05)
             after = await call(session, "workspace_exec", workspace=ws_id, command="echo still here")
             await call(session, "workspace_delete", workspace=ws_id)
 

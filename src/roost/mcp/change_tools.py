@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import DEFAULT_MODEL_CHARS, MAX_MODEL_CHARS
+from roost.mcp.progress import heartbeat_for
 from roost.mcp.result_schemas import Schema, extended, object_schema, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
@@ -148,9 +150,14 @@ class ChangeTools(ToolGroup):
 
         return await offload(work)
 
-    async def snapshot_create(self, workspace: WorkspaceRef, name: SnapshotName) -> CallToolResult:
+    async def snapshot_create(
+        self, workspace: WorkspaceRef, name: SnapshotName, call: Context[Any, Any] | None = None
+    ) -> CallToolResult:
         """Checkpoint /workspace under a name (cheap: unchanged content is stored once)."""
-        return await offload(lambda: self.context.workspace(workspace).snapshots.create(name).to_dict())
+        return await offload(
+            lambda: self.context.workspace(workspace).snapshots.create(name).to_dict(),
+            progress=heartbeat_for(call, "taking the snapshot"),
+        )
 
     async def snapshot_list(
         self,

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -25,6 +26,7 @@ from roost.mcp.output_caps import (
     model_chars,
     timed_out_note,
 )
+from roost.mcp.progress import heartbeat_for
 from roost.mcp.result_schemas import Schema, extended, listing, one_of, result_schema
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
@@ -90,6 +92,7 @@ class ExecTools(ToolGroup):
         max_output_chars: MaxOutputChars = None,
         secret_env: SecretUseList = None,
         secret_files: SecretFileList = None,
+        call: Context[Any, Any] | None = None,
     ) -> CallToolResult:
         """Run a command to completion in a workspace and return its exit code and output.
 
@@ -99,10 +102,12 @@ class ExecTools(ToolGroup):
         output can be read with workspace_logs (exec_id, stream, offset). A timeout
         is not an error: the result has timed_out=true and the partial output.
         A client that cancels the call (notifications/cancelled) stops the command:
-        its whole process group is killed.
+        its whole process group is killed. A client that asks for progress hears every
+        few seconds how long it has run and how much output it has sent.
         """
 
         cancel = threading.Event()
+        progress = heartbeat_for(call, "running")
 
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
@@ -117,11 +122,12 @@ class ExecTools(ToolGroup):
                 secret_env=secret_env or (),
                 secret_files=secret_files or (),
                 cancel=cancel,
+                on_output=progress.count_output if progress is not None else None,
             )
             view = exec_view(result, limit, resume_with_logs(handle.id, result))
             return ToolReply(view, timed_out_note(result, timeout))
 
-        return await offload(work, cancel=cancel)
+        return await offload(work, cancel=cancel, progress=progress)
 
     async def workspace_logs(
         self,

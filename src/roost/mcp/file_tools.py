@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.output_caps import MAX_MODEL_CHARS, cap_text, model_chars
+from roost.mcp.progress import heartbeat_for
 from roost.mcp.result_schemas import Schema, extended, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import (
@@ -159,6 +161,7 @@ class FileTools(ToolGroup):
         ],
         dest: GuestPath = "/workspace",
         delete: Annotated[bool, Field(description="Also remove files under dest that the source lacks.")] = False,
+        call: Context[Any, Any] | None = None,
     ) -> CallToolResult:
         """Copy a host directory (or tar file) into a workspace, atomically from the workspace's point of view."""
 
@@ -170,4 +173,4 @@ class FileTools(ToolGroup):
                 .to_dict()
             )
 
-        return await offload(work)
+        return await offload(work, progress=heartbeat_for(call, "copying into the workspace"))

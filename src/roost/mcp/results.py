@@ -17,7 +17,7 @@ naming a file, say) arrives surrogate-escaped, which JSON on the wire cannot
 carry: results show each such byte as `\\xNN` instead, so a workspace can
 never make a result unsendable (and the server fall over).
 
-This module imports `roost.errors`, `roost.models`, the `mcp` types, anyio and the standard library.
+This module imports `roost.errors`, `roost.models`, its sibling `progress`, the `mcp` types, anyio and the standard library.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import anyio.to_thread
 from mcp.types import CallToolResult, TextContent
 
 from roost.errors import RoostError
+from roost.mcp.progress import ToolProgress
 from roost.models import WorkspaceInfo
 
 logger = logging.getLogger("roost.mcp")
@@ -83,15 +84,18 @@ def internal_error() -> RoostError:
     )
 
 
-async def offload(work: ToolWork, *, cancel: threading.Event | None = None) -> CallToolResult:
+async def offload(
+    work: ToolWork, *, cancel: threading.Event | None = None, progress: ToolProgress | None = None
+) -> CallToolResult:
     """Run `work` in a worker thread, so a long exec never blocks other calls, and map its outcome.
 
     With `cancel`, a client's `notifications/cancelled` for this call (the SDK cancels the call's
     scope) sets the event and ends the call at once; `work` sees the event and stops (an exec's
-    process group is killed) in its thread, whose outcome no one waits for.
+    process group is killed) in its thread, whose outcome no one waits for. With `progress`, its
+    heartbeat runs beside the work.
     """
     try:
-        reply = await anyio.to_thread.run_sync(work, abandon_on_cancel=cancel is not None)
+        reply = await _beside_heartbeat(work, cancel is not None, progress)
     except anyio.get_cancelled_exc_class():
         if cancel is not None:
             cancel.set()
@@ -102,6 +106,25 @@ async def offload(work: ToolWork, *, cancel: threading.Event | None = None) -> C
         logger.exception("tool failed unexpectedly")
         return error_result(internal_error())
     return success_result(reply)
+
+
+async def _beside_heartbeat(work: ToolWork, abandon: bool, progress: ToolProgress | None) -> dict[str, Any] | ToolReply:
+    """`work`'s outcome, with `progress`'s heartbeat running until it is known (its error raised as it is)."""
+    if progress is None:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=abandon)
+    outcome: list[dict[str, Any] | ToolReply] = []
+    failure: list[Exception] = []
+    async with anyio.create_task_group() as beside:
+        beside.start_soon(progress.heartbeat)
+        try:
+            outcome.append(await anyio.to_thread.run_sync(work, abandon_on_cancel=abandon))
+        except Exception as exc:  # raised below, outside the group, which would wrap it
+            failure.append(exc)
+        finally:
+            beside.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _escape_surrogate(match: re.Match[str]) -> str:

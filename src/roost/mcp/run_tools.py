@@ -12,7 +12,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 
 from roost.config import DEFAULT_ENV
 from roost.mcp.output_caps import exec_view, exec_view_schema, model_chars, timed_out_note
-from roost.mcp.progress import ToolProgress
+from roost.mcp.progress import heartbeat_for
 from roost.mcp.result_schemas import Schema
 from roost.mcp.results import ToolReply, offload
 from roost.mcp.toolkit import (
@@ -62,6 +62,8 @@ class RunTools(ToolGroup):
         page through all of it.
         """
 
+        progress = heartbeat_for(call, "running")
+
         def work() -> ToolReply:
             limit = model_chars(max_output_chars)
             seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
@@ -75,13 +77,13 @@ class RunTools(ToolGroup):
                 network_policy=network_policy,
                 allow=allow,
                 publish=publish,
-                progress=ToolProgress(call) if call is not None else None,
+                progress=progress,
             )
             view: dict[str, Any] = exec_view(result, limit, lambda stream: _gone)
             view["exec_id"] = None  # the workspace and its history are gone
             return ToolReply(view, timed_out_note(result, timeout))
 
-        return await offload(work)
+        return await offload(work, progress=progress)
 
 
 def _gone(offset: int, omitted: int) -> str:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from roost import arguments
 from roost.config import DEFAULT_ENV
-from roost.mcp.progress import ToolProgress
+from roost.mcp.progress import heartbeat_for
 from roost.mcp.result_schemas import Schema, listing, object_schema, result_schema
 from roost.mcp.results import offload, workspace_view
 from roost.mcp.toolkit import (
@@ -130,6 +130,8 @@ class WorkspaceTools(ToolGroup):
         (each isolation layer, and why one is not enforced); pass the id (or name) as `workspace` to the other tools.
         """
 
+        progress = heartbeat_for(call, "creating the workspace")
+
         def work() -> dict[str, Any]:
             self.context.allow_secrets(secret_names(secrets, ":"))
             seed = self.context.roots.confine(seed_path, param="seed_path") if seed_path is not None else None
@@ -147,11 +149,11 @@ class WorkspaceTools(ToolGroup):
                 publish=publish,
                 secrets=secrets or (),
                 ephemeral=False,
-                progress=ToolProgress(call) if call is not None else None,
+                progress=progress,
             )
             return workspace_view(workspace.info())
 
-        return await offload(work)
+        return await offload(work, progress=progress)
 
     async def workspace_list(self) -> CallToolResult:
         """List every workspace with its state and health (expired ones are reaped first)."""
