@@ -386,7 +386,7 @@ def test_an_image_without_its_initrd_fails_create_before_any_vmm_starts_and_noth
         backend.create(setup.ws_dir, setup.spec(guest_image=gone))
     assert caught.value.code == "initrd_missing"
     assert "gone.img" in caught.value.message
-    assert "roost env build" in caught.value.hint
+    assert "roost.build_env(" in caught.value.hint
     assert setup.leftovers() == NOTHING
     assert sorted(p.name for p in setup.ws_dir.iterdir()) == []
 

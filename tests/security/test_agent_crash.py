@@ -60,7 +60,7 @@ def test_a_killed_agent_gives_every_command_the_restart_hint_and_restart_kills_w
     assert status.health
     hints.add(status.hint)
     (hint,) = hints  # one hint, whichever command noticed first
-    assert f"`roost workspace restart {workspace.id}`" in hint
+    assert f"`roost.workspace({workspace.id!r}).restart()`" in hint  # the SDK's spelling of the remedy
 
     restarted = workspace.restart()
 

@@ -156,7 +156,7 @@ def test_delete_reports_files_it_could_not_remove_instead_of_hiding_them(tmp_pat
             store.remove("ws-0123456789")
         assert caught.value.code == "delete_incomplete"
         assert "busy" in caught.value.message
-        assert "--force" in caught.value.hint
+        assert "delete(force=True)" in caught.value.hint
     finally:
         subprocess.run(["umount", str(mount_point)], timeout=10)
     store.remove("ws-0123456789")
