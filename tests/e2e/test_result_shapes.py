@@ -102,6 +102,7 @@ def cli_calls(cli: RoostCli) -> Calls:
     calls["status_stopped"] = cli.json("workspace", "status", ws_id)
     calls["list_stopped"] = one(cli.json("workspace", "list")["workspaces"], "id", ws_id)
     calls["start"] = cli.json("workspace", "start", ws_id)
+    calls["delete"] = cli.json("workspace", "delete", ws_id)
     return calls
 
 
@@ -134,6 +135,7 @@ def mcp_calls(roost: Roost) -> Calls:
     calls["status_stopped"] = tool("workspace_status", workspace=ws_id)
     calls["list_stopped"] = one(tool("workspace_list")["workspaces"], "id", ws_id)
     calls["start"] = tool("workspace_start", workspace=ws_id)
+    calls["delete"] = tool("workspace_delete", workspace=ws_id)
     return calls
 
 
@@ -180,3 +182,9 @@ def test_counts_are_numbers_whenever_the_workspace_runs_and_null_only_when_it_do
         for call in SAME_OBJECT["stopped workspace"]:
             assert (calls[call]["services"], calls[call]["shells"]) == (None, None), call
         assert calls["status_busy"]["services"] == {"ready": 1}
+
+
+def test_a_delete_says_the_same_in_the_cli_and_over_mcp(faces: dict[str, Calls]) -> None:
+    # The SDK's delete_workspace returns the id alone.
+    assert faces["cli"]["delete"].keys() == faces["mcp"]["delete"].keys() == {"id", "deleted"}
+    assert faces["cli"]["delete"]["deleted"] is faces["mcp"]["delete"]["deleted"] is True

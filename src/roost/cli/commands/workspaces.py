@@ -190,7 +190,7 @@ def logs(args: argparse.Namespace) -> int:
 def delete(args: argparse.Namespace) -> int:
     ws_id = sdk(args).delete_workspace(args.workspace, force=args.force)
     if args.json:
-        emit_json({"deleted": ws_id})
+        emit_json({"id": ws_id, "deleted": True})  # as MCP's workspace_delete
     else:
         print(f"deleted {ws_id}")
     return 0
