@@ -66,6 +66,10 @@ class CreateSpec:
     # The workspace's CA (PEM) for its trust store, when it has a network: proxy-mode secrets are
     # put in place by roost's gateway inside TLS it ends with a certificate this CA signed.
     trusted_ca: bytes | None = None
+    # A custom env's layers over `rootfs` (host paths, top first: overlay lowers), and the
+    # variables its recipe set, which every process of the workspace starts with.
+    layers: tuple[str, ...] = ()
+    env_vars: tuple[tuple[str, str], ...] = ()
 
 
 BootT = TypeVar("BootT")

@@ -115,13 +115,14 @@ class ImageCache:
     def rootfs(self, key: str) -> Path:
         return self._rootfs / key
 
-    def shifted_rootfs(self, key: str, uid_offset: int, gid_offset: int) -> Path:
-        """The rootfs of `key` owned by ids shifted by the offsets, made on first use.
+    def shifted_rootfs(self, key: str, uid_offset: int, gid_offset: int, source: Path | None = None) -> Path:
+        """The rootfs of `key` (or the tree `source` cached under that key: a layer) owned by ids
+        shifted by the offsets, made on first use.
 
         Raises:
             ImageError: image_missing, copy_failed, disk_full, image_invalid.
         """
-        source = self.rootfs(key)
+        source = source or self.rootfs(key)
         if uid_offset == 0 and gid_offset == 0:
             return source
         final = self._idmapped / shifted_name(key, uid_offset, gid_offset)

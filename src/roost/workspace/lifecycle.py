@@ -28,14 +28,18 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from roost import arguments
 from roost.backends import Backend, CreateSpec, destroy_leftovers
+from roost.config import images_dir
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
+from roost.images.cache import ImageCache
 from roost.images.catalog import env_spec
+from roost.images.recipes import custom_env
 from roost.models import WorkspaceInfo
 from roost.protocol.ops.services import ServiceListArgs, ServiceState
 from roost.protocol.ops.shells import ShellListArgs, ShellState
@@ -79,7 +83,7 @@ class CreateOptions:
     secrets: Sequence[str] = ()
 
 
-def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
+def _validate(options: CreateOptions, home: Path) -> tuple[dict[str, int], NetworkRequest]:
     """Check every option before anything exists on disk; return the resources and network asked for.
 
     Raises:
@@ -87,7 +91,8 @@ def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
     """
     if not isinstance(options.env, str) or not options.env:
         raise InvalidArgument(f"env must be an environment name, not {options.env!r}", hint="e.g. debian:12")
-    env_spec(options.env)
+    if custom_env(ImageCache(images_dir(home)), options.env) is None:
+        env_spec(options.env)
     if options.name is not None:
         arguments.workspace_name(options.name)
     arguments.labels(options.labels)
@@ -122,7 +127,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
-    resources, network = _validate(options)
+    resources, network = _validate(options, engine.home)
     seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
     backend, warning = engine.select_backend(options.backend)
     # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
@@ -147,7 +152,15 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
                 engine.store.save(record.replace(secrets=attached, secret_salt=new_salt()))
         trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
         spec = CreateSpec(
-            ws_id, options.env, resources, network.policy.mode, image.rootfs, image.guest_image, trusted_ca
+            ws_id,
+            options.env,
+            resources,
+            network.policy.mode,
+            image.rootfs,
+            image.guest_image,
+            trusted_ca,
+            image.layers,
+            image.env_vars,
         )
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)

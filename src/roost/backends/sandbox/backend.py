@@ -177,6 +177,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
                     "rootfs": spec.rootfs,
+                    "layers": list(spec.layers),
                     "binds": [
                         [str(ws_dir / "layers"), "layers", False],
                         [str(ws_dir / "workspace"), "workspace", False],
@@ -186,7 +187,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "rlimits": {"core": 0, "nofile": 65536},
                     # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
-                    "argv": _bwrap_argv(spec.ws_id, limits, fds),
+                    "argv": _bwrap_argv(spec, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
                 pid = spawn_detached(
@@ -269,7 +270,7 @@ def _resolver_conf() -> int:
     return read_end
 
 
-def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
+def _bwrap_argv(spec: CreateSpec, limits: cgroups.Limits, fds: _Fds) -> list[str]:
     """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
 
     /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
@@ -277,7 +278,7 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
     The CA bundle is bound the same way."""
     return [
         shutil.which("bwrap") or "bwrap",
-        *_namespaces(ws_id),
+        *_namespaces(spec.ws_id, spec.env_vars),
         *_file_system(limits),
         "--ro-bind-data",
         str(fds.resolver),
@@ -286,7 +287,7 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds) -> list[str]:
         "--seccomp",
         str(fds.seccomp),
         "--",
-        *_agent_argv(ws_id, fds),
+        *_agent_argv(spec.ws_id, fds),
     ]
 
 
@@ -301,12 +302,14 @@ def _trust_argv(trust: int) -> list[str]:
     return argv
 
 
-def _namespaces(ws_id: str) -> list[str]:
-    """New pid, ipc, uts, net and cgroup namespaces, a clean environment, and capabilities cut
-    to `KEPT_CAPABILITIES` (of the workspace's own user namespace)."""
+def _namespaces(ws_id: str, env_vars: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """New pid, ipc, uts, net and cgroup namespaces, a clean environment (roost's defaults, then a
+    custom env's variables over them), and capabilities cut to `KEPT_CAPABILITIES` (of the
+    workspace's own user namespace)."""
     argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
     argv += ["--hostname", "roost", "--clearenv"]
-    for name, value in (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"), (WORKSPACE_MARKER, ws_id)):
+    defaults = (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"))
+    for name, value in (*defaults, *env_vars, (WORKSPACE_MARKER, ws_id)):
         argv += ["--setenv", name, value]
     argv += ["--chdir", "/workspace", "--cap-drop", "ALL"]
     for capability in KEPT_CAPABILITIES:
