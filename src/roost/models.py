@@ -369,7 +369,7 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment from the catalog, and its cached image if there is one."""
+    """An environment from the catalog, and its cached image if there is one; or a custom env."""
 
     name: str
     description: str
@@ -381,6 +381,12 @@ class EnvInfo(_Value):
     size_bytes: int | None = None
     created_at: str | None = None
     registry_reference: str | None = None
+    # A custom env (built from a recipe): its parent env, its recipe, its layers' keys (bottom
+    # first) and the variables every process of its workspaces starts with.
+    parent: str | None = None
+    recipe: dict[str, Any] | None = None
+    layers: tuple[str, ...] = ()
+    env_vars: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
