@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,10 +61,13 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def roost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Roost]:
     home = tmp_path_factory.mktemp("home")
     images_over_shared(home)
-    client = Roost(home=home, backend="sandbox")
-    yield client
-    delete_all_workspaces(client)
-    client.close()
+    with pytest.MonkeyPatch.context() as patched:
+        for name in (IMAGES_ENV, "ROOST_REGISTRY", "ROOST_IMAGE_SOURCES"):
+            patched.delenv(name, raising=False)  # each home's `images` is its cache
+        client = Roost(home=home, backend="sandbox")
+        yield client
+        delete_all_workspaces(client)
+        client.close()
 
 
 def recipe(sources: Path, marker: str = "1") -> dict[str, object]:
@@ -186,6 +190,7 @@ def test_names_and_recipes_are_checked_before_anything_runs(roost: Roost) -> Non
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "ROOST_HOME": str(home), "ROOST_BACKEND": "sandbox", "LANG": "C.UTF-8"}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("UV_")})
     return subprocess.run(
         [sys.executable, "-m", "roost", *args], capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -210,3 +215,22 @@ def test_cli_builds_from_a_recipe_file_and_refuses_unknown_keys(roost: Roost, so
     refused = _cli(roost.home, "env", "create", "recipe-bad", "-f", str(bad), "--json")
     assert refused.returncode != 0 and "runn" in refused.stdout + refused.stderr
     assert _cli(roost.home, "env", "remove", "recipe-cli").returncode == 0
+
+
+def test_push_and_pull_through_a_registry_restores_a_usable_env(
+    roost: Roost, built: str, local_registry: str, tmp_path: Path
+) -> None:
+    digest = roost.push_env(built, f"{local_registry}/custom/recipe-test:1")
+    assert digest.startswith("sha256:")
+    elsewhere = Roost(home=tmp_path / "elsewhere", backend="sandbox")
+    try:
+        pulled = elsewhere.pull_env("recipe-test:1", registry=f"{local_registry}/custom")
+        assert (pulled.source, pulled.parent, pulled.layers) == ("recipe", "debian:12", ())
+        assert pulled.recipe == roost.inspect_env(built).recipe
+        with elsewhere.create_workspace("recipe-test:1") as ws:
+            assert ws.exec("python3 /opt/app/main.py; echo $APP_ENV").stdout == "from the layer\ntest\n"
+            assert ws.exec("test -e /etc/issue.net || test -e /usr/share/bash-completion").exit_code == 1
+    finally:
+        delete_all_workspaces(elsewhere)
+        elsewhere.close()
+        shutil.rmtree(elsewhere.home / "images", ignore_errors=True)  # a whole pulled rootfs

@@ -152,8 +152,9 @@ class ImageCache:
             if path.exists():
                 shutil.rmtree(path, ignore_errors=True)
 
-    def commit(self, staged: Path, image: EnvImage) -> EnvImage:
-        """Move a finished rootfs into place and point the env name at it."""
+    def commit(self, staged: Path, image: EnvImage, *, name_it: bool = True) -> EnvImage:
+        """Move a finished rootfs into place and point the env name at it (unless not `name_it`:
+        a custom env's rootfs, which its own record names)."""
         write_atomic(staged / MARKER, json.dumps(image.to_dict(), indent=2).encode(), mode=0o644)
         final = self.rootfs(image.key)
         if final.exists():
@@ -161,7 +162,9 @@ class ImageCache:
         else:
             os.rename(staged, final)
         os.chmod(final, 0o755)  # the sandbox's / must be traversable
-        write_atomic(self._envs / f"{_safe_name(image.env)}.json", json.dumps(image.to_dict(), indent=2).encode())
+        if name_it:
+            record = json.dumps(image.to_dict(), indent=2).encode()
+            write_atomic(self._envs / f"{_safe_name(image.env)}.json", record)
         return image
 
     def lookup(self, env: str) -> EnvImage | None:

@@ -104,6 +104,7 @@ def for_start(home: Path, backend: Backend[Any], record: WorkspaceRecord) -> Boo
         return _custom(cache, backend, layered, record.boot, None)
     if not cache.rootfs(record.image).is_dir():
         raise _missing(record.env)
-    return BootImage(
-        record.image, rootfs=str(cache.shifted_rootfs(record.image, *backend.rootfs_id_offset(record.boot)))
-    )
+    rootfs = str(cache.shifted_rootfs(record.image, *backend.rootfs_id_offset(record.boot)))
+    flattened = custom_env(cache, record.env)  # a pulled custom env: one rootfs, and its variables
+    env_vars = flattened.env_vars if flattened is not None and flattened.key == record.image else ()
+    return BootImage(record.image, rootfs=rootfs, env_vars=env_vars)

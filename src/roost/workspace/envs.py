@@ -14,8 +14,17 @@ from roost.errors import ConflictError
 from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.images.catalog import CATALOG, env_spec
-from roost.images.manager import build_image, pull_image, registry_reference
-from roost.images.recipes import CustomEnv, Recipe, RecipeStore, custom_env, layer_chain, not_custom
+from roost.images.custom_registry import pull_custom, push_custom
+from roost.images.manager import build_image, custom_reference, pull_image, registry_reference
+from roost.images.recipes import (
+    CustomEnv,
+    Recipe,
+    RecipeStore,
+    check_name,
+    custom_env,
+    layer_chain,
+    not_custom,
+)
 from roost.images.registry_source import push_env
 from roost.models import EnvInfo, PruneResult
 from roost.store.records import WorkspaceRecord
@@ -120,7 +129,14 @@ def pull(
     digest: str | None = None,
     progress: ProgressFn | None = None,
 ) -> EnvInfo:
-    return _info(name, pull_image(cache(engine), name, registry=registry, digest=digest, progress=progress))
+    """A catalog env by its name, or (any other name) a custom env pushed by `env push`, flattened."""
+    if name in CATALOG:
+        return _info(name, pull_image(cache(engine), name, registry=registry, digest=digest, progress=progress))
+    check_name(name)
+    reference = custom_reference(name, registry, digest)
+    images = cache(engine)
+    with images.lock(f"recipe-pull-{name}"):
+        return custom_info(pull_custom(images, name, reference, progress))
 
 
 def build(engine: Engine, name: str, progress: ProgressFn | None = None) -> EnvInfo:
@@ -128,7 +144,11 @@ def build(engine: Engine, name: str, progress: ProgressFn | None = None) -> EnvI
 
 
 def push(engine: Engine, name: str, reference: str, progress: ProgressFn | None = None) -> str:
-    return push_env(cache(engine), name, reference, progress)
+    images = cache(engine)
+    custom = custom_env(images, name)
+    if custom is not None:
+        return push_custom(images, custom, reference, progress)
+    return push_env(images, name, reference, progress)
 
 
 def _kept_by_custom_envs(images: ImageCache, keys: set[str]) -> set[str]:
