@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 from helpers import delete_all_workspaces
 from roost import Roost
@@ -25,6 +26,7 @@ from roost.backends import get_backend
 from roost.config import IMAGES_ENV
 from roost.errors import ConflictError, ImageError, InvalidArgument
 from roost.images.cache import ImageCache
+from roost.mcp.server import ServeOptions, build_server
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
@@ -234,3 +236,39 @@ def test_push_and_pull_through_a_registry_restores_a_usable_env(
         delete_all_workspaces(elsewhere)
         elsewhere.close()
         shutil.rmtree(elsewhere.home / "images", ignore_errors=True)  # a whole pulled rootfs
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_mcp_env_create_builds_and_workspace_create_uses_it(roost: Roost, sources: Path) -> None:
+    server = build_server(ServeOptions(profile="full", allow_roots=(str(sources),)), roost)
+    async with Client(server) as client:
+        made = await client.call_tool(
+            "env_create",
+            {
+                "name": "recipe-mcp",
+                "parent": "debian:12",
+                "copy": [f"{sources / 'motd'}:/etc/motd"],
+                "run": ["echo mcp > /etc/from-mcp"],
+                "env": {"FROM_MCP": "1"},
+            },
+        )
+        assert not made.is_error, made.content
+        assert made.structured_content is not None and made.structured_content["parent"] == "debian:12"
+        outside = await client.call_tool(
+            "env_create", {"name": "recipe-mcp2", "parent": "debian:12", "copy": ["/etc/hostname:/etc/x"]}
+        )
+        assert outside.is_error and "path_not_allowed" in str(outside.content[0])
+        ws = await client.call_tool("workspace_create", {"env": "recipe-mcp"})
+        assert ws.structured_content is not None
+        ran = await client.call_tool(
+            "workspace_exec",
+            {"workspace": ws.structured_content["id"], "command": "cat /etc/motd /etc/from-mcp; echo $FROM_MCP"},
+        )
+        assert ran.structured_content is not None
+        assert ran.structured_content["stdout"] == "hello from a recipe\nmcp\n1\n"
+        in_use = await client.call_tool("env_remove", {"name": "recipe-mcp"})
+        assert in_use.is_error and "env_in_use" in str(in_use.content[0])
+        await client.call_tool("workspace_delete", {"workspace": ws.structured_content["id"]})
+        removed = await client.call_tool("env_remove", {"name": "recipe-mcp"})
+        assert removed.structured_content == {"removed": "recipe-mcp"}

@@ -23,6 +23,7 @@ from roost.config import images_dir
 from roost.errors import NotFound
 from roost.images.build import ProgressFn
 from roost.images.cache import MARKER, ImageCache
+from roost.images.flatten import flattened
 from roost.images.manager import ensure_image
 from roost.images.recipes import CustomEnv, RecipeStore, custom_env, layer_chain
 from roost.images.vm.build import ensure_guest_image
@@ -68,7 +69,8 @@ def _custom(
     if backend.image_kind == "none":
         return BootImage(env_vars=custom.env_vars)
     if backend.image_kind == "guest":
-        return BootImage(custom.key, guest_image=ensure_guest_image(cache, custom.name, progress))
+        guest = ensure_guest_image(cache, custom.name, progress, env_image=flattened(cache, custom))
+        return BootImage(custom.key, guest_image=guest)
     if not (cache.rootfs(custom.base_key) / MARKER).is_file():
         raise _missing(custom.name)
     offsets = backend.rootfs_id_offset(boot)

@@ -15,6 +15,7 @@ from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache
 from roost.images.catalog import CATALOG, env_spec
 from roost.images.custom_registry import pull_custom, push_custom
+from roost.images.flatten import flat_key
 from roost.images.manager import build_image, custom_reference, pull_image, registry_reference
 from roost.images.recipes import (
     CustomEnv,
@@ -158,9 +159,9 @@ def _kept_by_custom_envs(images: ImageCache, keys: set[str]) -> set[str]:
     for key in keys:
         built = layer_chain(images, key)
         if built is not None:
-            kept |= {built.base_key, *built.layers}
+            kept |= {built.base_key, flat_key(built), *built.layers}
     for env in RecipeStore(images).all():
-        kept |= {env.base_key, *env.layers}
+        kept |= {env.base_key, flat_key(env), *env.layers}
     return kept
 
 
