@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,14 @@ def test_a_workspace_of_a_custom_env_has_what_the_recipe_did(roost: Roost, built
         assert ws.exec("test -x /usr/bin/git").exit_code == 0  # the parent's files show through
         assert ws.exec("echo $APP_ENV").stdout == "test\n"
         assert ws.exec("echo $APP_ENV", env={"APP_ENV": "mine"}).stdout == "mine\n"  # per exec wins
+
+
+def test_users_other_than_root_can_use_tmp_and_the_resolver_config(roost: Roost) -> None:
+    # What apt's _apt user needs in a build: a world-writable /tmp and a readable resolv.conf.
+    with roost.create_workspace("debian:12") as ws:
+        ran = ws.exec("su -s /bin/sh nobody -c 'mktemp -p /tmp && mktemp -p /dev/shm && cat /etc/resolv.conf'")
+        assert ran.exit_code == 0, ran.stderr
+        assert "nameserver" in ran.stdout
 
 
 def test_inspect_shows_the_recipe_parent_and_layer(roost: Roost, built: str) -> None:
@@ -272,3 +281,23 @@ async def test_mcp_env_create_builds_and_workspace_create_uses_it(roost: Roost, 
         await client.call_tool("workspace_delete", {"workspace": ws.structured_content["id"]})
         removed = await client.call_tool("env_remove", {"name": "recipe-mcp"})
         assert removed.structured_content == {"removed": "recipe-mcp"}
+
+
+def _reachable(host: str, port: int = 80) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.network
+def test_an_apt_step_installs_from_debian_through_the_allowlist(roost: Roost) -> None:
+    if not _reachable("deb.debian.org"):
+        pytest.skip("Debian's mirror cannot be reached from here")
+    info = roost.create_env("recipe-apt", from_="debian:12", apt=["jq"])
+    assert info.packages == ("jq",)
+    with roost.create_workspace("recipe-apt") as ws:
+        assert ws.exec("echo '{\"a\": 7}' | jq .a").stdout == "7\n"
+        assert ws.exec("ls /var/lib/apt/lists | grep -c Packages").stdout.strip() == "0"  # lists not kept
+    roost.remove_env("recipe-apt")

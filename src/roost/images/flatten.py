@@ -6,16 +6,16 @@ env's record does, through its key); it is built in tmp/ and renamed into place 
 Each layer is applied as the OCI layer `env push` would publish, so overlay whiteouts and
 opaque directories delete what they hide.
 
-Imports: errors, images (cache, recipes, layers) and the standard library.
+Imports: errors, images (cache, idshift, recipes, layers) and the standard library.
 """
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 
 from roost.errors import ImageError
 from roost.images.cache import MARKER, EnvImage, ImageCache, tree_size
+from roost.images.idshift import copy_tree
 from roost.images.layers import apply_layer, layer_from_directory
 from roost.images.recipes import CustomEnv, RecipeStore
 
@@ -40,15 +40,7 @@ def flattened(cache: ImageCache, env: CustomEnv) -> EnvImage:
     store = RecipeStore(cache)
     with cache.lock(f"flatten-{key}"), cache.staging("flatten") as staged:
         root = staged / "rootfs"
-        done = subprocess.run(
-            ["cp", "-a", "--reflink=auto", "--", str(cache.rootfs(env.base_key)), str(root)],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            detail = done.stderr.decode(errors="replace").strip()
-            code = "disk_full" if "No space left" in detail else "copy_failed"
-            raise ImageError(f"cannot copy the base of {env.name}: {detail}", code=code)
+        copy_tree(cache.rootfs(env.base_key), root, f"the base of {env.name}")
         for layer_key in env.layers:
             packed = staged / f"{layer_key}.tar.gz"
             layer_from_directory(store.layer(layer_key), packed, overlay=True)

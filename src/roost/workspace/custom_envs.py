@@ -8,7 +8,7 @@ installs nothing and allows no host). It is stopped before its upper dir is take
 deleted whatever happens. The layer is staged under the cache's tmp/, its owners shifted back
 to the cache's ids (0..), and renamed into place only when complete.
 
-Imports: config, errors, images (cache, catalog, manager, recipes), ownership, store records,
+Imports: config, errors, images (cache, catalog, idshift, manager, recipes), ownership, store records,
 workspace siblings (lifecycle, operations, power) and the standard library.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-import subprocess
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from roost.errors import ImageError
 from roost.images.build import ProgressFn
 from roost.images.cache import ImageCache, tree_size
 from roost.images.catalog import env_spec
+from roost.images.idshift import copy_tree
 from roost.images.manager import ensure_image
 from roost.images.recipes import (
     CustomEnv,
@@ -239,13 +239,7 @@ def _keep_layer(engine: Engine, store: RecipeStore, record: WorkspaceRecord, bui
     uid_offset, gid_offset = backend.rootfs_id_offset(record.boot)
     with store.cache.staging("recipe") as staged:
         tree = staged / "layer"
-        done = subprocess.run(
-            ["cp", "-a", "--reflink=auto", "--", str(upper), str(tree)], capture_output=True, check=False
-        )
-        if done.returncode != 0:
-            detail = done.stderr.decode(errors="replace").strip()
-            code = "disk_full" if "No space left" in detail else "copy_failed"
-            raise ImageError(f"cannot keep the built layer: {detail}", code=code)
+        copy_tree(upper, tree, "the built layer")
         _drop_runtime_traces(tree)
         try:
             shift_tree(tree, -uid_offset, -gid_offset)

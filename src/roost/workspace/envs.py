@@ -4,7 +4,7 @@ Joins the catalog (what exists), the image cache (what is here) and the
 workspace records (what is in use, so prune never pulls a rootfs from
 under a running sandbox).
 
-Imports: images, models, store records, workspace.engine, config.
+Imports: config, errors, images, models, store records, workspace (custom_envs, engine).
 """
 
 from __future__ import annotations

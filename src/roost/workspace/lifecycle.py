@@ -19,7 +19,7 @@ Delete needs no free space: its backend stops every process of the workspace
 out of sight to be freed in the background (`store.trash`), and nothing is
 written that it cannot do without.
 
-Imports: arguments, backends, confinement, images, models, protocol, secrets.placeholders, store, workspace siblings, errors.
+Imports: arguments, backends, config, confinement, images, models, protocol, secrets.placeholders, store, workspace siblings, errors.
 """
 
 from __future__ import annotations

@@ -280,6 +280,10 @@ def _bwrap_argv(spec: CreateSpec, limits: cgroups.Limits, fds: _Fds) -> list[str
         shutil.which("bwrap") or "bwrap",
         *_namespaces(spec.ws_id, spec.env_vars),
         *_file_system(limits),
+        # Readable by every user of the env (bwrap's default is 0600): apt's _apt and any
+        # non-root user resolve names and check certificates too.
+        "--perms",
+        "0644",
         "--ro-bind-data",
         str(fds.resolver),
         "/etc/resolv.conf",
@@ -296,7 +300,7 @@ def _trust_argv(trust: int) -> list[str]:
     variables that point TLS clients at it; nothing without one."""
     if trust == _NO_FD:
         return []
-    argv = ["--ro-bind-data", str(trust), TRUST_PATH]
+    argv = ["--perms", "0644", "--ro-bind-data", str(trust), TRUST_PATH]
     for name in TRUST_VARIABLES:
         argv += ["--setenv", name, TRUST_PATH]
     return argv
@@ -333,12 +337,18 @@ def _file_system(limits: cgroups.Limits) -> list[str]:
         *_masked_proc_files(),
         "--dev",
         "/dev",
+        # Sticky and world-writable, as on any Linux (bwrap's default is 0755): users other
+        # than root (apt's _apt, a project's own) need their temporary files too.
         "--size",
         tmpfs_size,
+        "--perms",
+        "1777",
         "--tmpfs",
         "/tmp",
         "--size",
         tmpfs_size,
+        "--perms",
+        "1777",
         "--tmpfs",
         "/dev/shm",
         "--bind",
