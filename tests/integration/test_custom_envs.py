@@ -25,7 +25,7 @@ from helpers import delete_all_workspaces
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
-from roost.errors import ConflictError, ImageError, InvalidArgument
+from roost.errors import ConflictError, ImageError, InvalidArgument, NotFound
 from roost.images.cache import ImageCache
 from roost.mcp.server import ServeOptions, build_server
 
@@ -106,6 +106,15 @@ def test_users_other_than_root_can_use_tmp_and_the_resolver_config(roost: Roost)
         ran = ws.exec("su -s /bin/sh nobody -c 'mktemp -p /tmp && mktemp -p /dev/shm && cat /etc/resolv.conf'")
         assert ran.exit_code == 0, ran.stderr
         assert "nameserver" in ran.stdout
+
+
+def test_the_mock_backend_knows_custom_env_names_and_sets_their_variables(roost: Roost, built: str) -> None:
+    with Roost(home=roost.home, backend="mock") as mock:
+        with mock.create_workspace(built) as ws:
+            assert ws.exec("echo $APP_ENV").stdout == "test\n"
+        with pytest.raises(NotFound) as unknown:
+            mock.create_workspace("recipe-nowhere")
+        assert unknown.value.code == "env_not_found"
 
 
 def test_inspect_shows_the_recipe_parent_and_layer(roost: Roost, built: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from roost import Roost
 from roost.errors import InvalidArgument
 from roost.images.cache import MARKER, ImageCache
 from roost.images.flatten import flattened
@@ -114,3 +115,26 @@ def test_a_flattened_custom_env_has_the_layer_applied(layered: tuple[ImageCache,
     assert not (root / "etc" / "gone").exists()
     assert sorted(os.listdir(root / "etc" / "old")) == ["b"]  # the opaque dir hides the base's a
     assert flattened(cache, env).key == image.key  # made once
+
+
+def test_prune_keeps_what_a_custom_env_stands_on_and_drops_a_removed_ones_layer(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cache = ImageCache(home / "images")
+    cache.ensure()
+    store = RecipeStore(cache)
+    for key in ("sha256-base", "sha256-stray"):
+        cache.rootfs(key).mkdir()
+        (cache.rootfs(key) / MARKER).write_text("{}")
+    kept_env = CustomEnv("kept", Recipe("debian:12"), "layer-k", "debian:12", "sha256-base", ("layer-k",), (), "t", 0)
+    gone_env = CustomEnv("gone", Recipe("debian:12"), "layer-g", "debian:12", "sha256-base", ("layer-g",), (), "t", 0)
+    for env in (kept_env, gone_env):
+        tree = tmp_path / env.key
+        tree.mkdir()
+        store.commit_layer(tree, env)
+        store.save(env)
+    store.forget("gone")
+    with Roost(home=home, backend="mock") as roost:
+        removed = set(roost.prune_envs().removed)
+    assert removed == {"sha256-stray", "layer-g"}
+    assert store.lookup("kept") == kept_env and (cache.rootfs("sha256-base") / MARKER).is_file()
+    assert not store.layer("layer-g").exists() and not (cache.root / "layers" / "layer-g.json").exists()

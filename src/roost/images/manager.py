@@ -75,7 +75,7 @@ def custom_reference(name: str, registry: str | None, digest: str | None) -> str
         raise ImageError(
             f"no registry is configured for {name}",
             code="no_registry",
-            hint=f"give --registry host:port/prefix or set {REGISTRY_ENV}",
+            hint=f"name the registry it was pushed to (host:port/prefix), or set {REGISTRY_ENV}",
         )
     repo, _, tag = name.partition(":")
     return f"{base.rstrip('/')}/{repo}@{digest}" if digest else f"{base.rstrip('/')}/{repo}:{tag or 'latest'}"

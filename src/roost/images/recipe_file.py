@@ -56,7 +56,7 @@ def _env_pairs(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise _invalid(f"env {pair!r} is not K=V", "e.g. --env APP_ENV=dev")
+            raise _invalid(f"env {pair!r} is not K=V", "e.g. APP_ENV=dev")
         found.append((key, value))
     return tuple(found)
 
