@@ -197,7 +197,7 @@ def _source_digest(source: Path) -> str:
         NotFound: copy_source_not_found.
     """
     try:
-        st = os.lstat(source)
+        st = os.stat(source)  # a link given as the source is the caller's own: followed, as the copy does
     except OSError:
         raise NotFound(f"--copy source {source} does not exist", code="copy_source_not_found") from None
     if stat.S_ISDIR(st.st_mode):
