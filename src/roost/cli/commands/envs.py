@@ -27,7 +27,7 @@ def _describe(info: EnvInfo) -> str:
         ("registry", info.registry_reference or "- (set ROOST_REGISTRY)"),
     ]
     if info.recipe is not None:
-        rows[6:] = [("parent", info.parent or "-"), ("layers", ", ".join(info.layers))]
+        rows[8:] = [("parent", info.parent or "-"), ("layers", ", ".join(info.layers))]
         rows += [(f"recipe.{k}", json.dumps(v)) for k, v in info.recipe.items() if v and k != "from"]
     return "\n".join(f"{key:<9} {shown(value)}" for key, value in rows)
 
