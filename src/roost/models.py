@@ -372,7 +372,7 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment (from the catalog, or an image reference), and its cached image if there is one.
+    """An environment (from the catalog, a custom env, or an image reference), and its cached image if there is one.
 
     `cached`: an image made from the catalog entry as it is now is here. `stale`: the cached
     image was made from an older package list; it is not used for new workspaces, and the
@@ -393,6 +393,12 @@ class EnvInfo(_Value):
     created_at: str | None = None
     registry_reference: str | None = None
     interpreter: str | None = None
+    # A custom env (built from a recipe): its parent env, its recipe, its layers' keys (bottom
+    # first) and the variables every process of its workspaces starts with.
+    parent: str | None = None
+    recipe: dict[str, Any] | None = None
+    layers: tuple[str, ...] = ()
+    env_vars: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

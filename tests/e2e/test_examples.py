@@ -54,6 +54,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "debian:12 -> roost catalog",
         "oci example: ok",
     ),
+    "custom_env.py": (
+        "a misspelled key is refused: invalid_recipe (unknown recipe key 'runn')",
+        "custom env example: ok",
+    ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
     "secrets_env.py": (
         "the command printed: token is [redacted:API_TOKEN]",

@@ -85,7 +85,7 @@ def test_pip_install_e_dot_works_in_debian_12_without_a_venv(roost: Roost, tmp_p
     # An agent's first command, as it would type it (offline here: nothing to download).
     with roost.create_workspace("debian:12", seed_path=repo) as ws:
         installed = ws.exec("pip install --no-build-isolation --no-index -e .", timeout=TIMEOUT)
-        imported = ws.exec(["python3", "-c", "import sums; print(sums.TOTAL)"], cwd="/", timeout=TIMEOUT)
+        imported = ws.exec("cd / && python3 -c 'import sums; print(sums.TOTAL)'", timeout=TIMEOUT)
 
     assert installed.exit_code == 0, installed.stdout + installed.stderr
     assert "externally-managed" not in installed.stderr

@@ -44,6 +44,25 @@ def _ws(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", metavar="WS", help="workspace id, unique id prefix, or name")
 
 
+def _custom_env_commands(env: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`env create` (a recipe on a parent env) and `env remove`."""
+    create = _leaf(env, "create", f"{_H}.envs:env_create", "build a custom env from a recipe", workspace=False)
+    create.add_argument("env_name", metavar="NAME", help="the new env's name, e.g. myproject or myproject:1")
+    origin = create.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--from", dest="parent", metavar="ENV", help="the parent env, e.g. debian:12")
+    origin.add_argument("-f", "--file", dest="recipe_file", metavar="TOML", help="a roost-env.toml recipe")
+    for flag, what in (("--apt", "PKG"), ("--pip", "PKG"), ("--npm", "PKG"), ("--run", "CMD")):
+        create.add_argument(flag, action="append", default=[], metavar=what, help=f"{flag[2:]} step (repeatable)")
+    create.add_argument("--copy", action="append", default=[], metavar="SRC:DEST", help="host path into the env")
+    create.add_argument("--env", action="append", default=[], metavar="K=V", help="variable for steps and workspaces")
+    create.add_argument(
+        "--allow-host", action="append", default=[], metavar="HOST", help="more hosts the build may reach"
+    )
+    create.add_argument("--replace", action="store_true", help="point an existing name at this recipe")
+    remove = _leaf(env, "remove", f"{_H}.envs:env_remove", "remove a custom env", workspace=False)
+    remove.add_argument("env_name", metavar="NAME")
+
+
 def _leaf(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -335,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("env_name", metavar="ENV")
     push.add_argument("reference", metavar="REF", help="host[:port]/repo:tag")
     _leaf(env, "prune", f"{_H}.envs:env_prune", "remove cached images nothing uses", workspace=False)
+    _custom_env_commands(env)
 
     run = _leaf(top, "run", f"{_H}.run:run", "create a workspace, run one command, delete it", workspace=False)
     run.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")
