@@ -260,6 +260,11 @@ def test_push_and_pull_through_a_registry_restores_a_usable_env(
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_mcp_env_create_builds_and_workspace_create_uses_it(roost: Roost, sources: Path) -> None:
     server = build_server(ServeOptions(profile="full", allow_roots=(str(sources),)), roost)
+    steps: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        steps.append(message or "")
+
     async with Client(server) as client:
         made = await client.call_tool(
             "env_create",
@@ -270,8 +275,10 @@ async def test_mcp_env_create_builds_and_workspace_create_uses_it(roost: Roost, 
                 "run": ["echo mcp > /etc/from-mcp"],
                 "env": {"FROM_MCP": "1"},
             },
+            progress_callback=on_progress,
         )
         assert not made.is_error, made.content
+        assert steps, "env_create sent no progress notification while it built"
         assert made.structured_content is not None and made.structured_content["parent"] == "debian:12"
         outside = await client.call_tool(
             "env_create", {"name": "recipe-mcp2", "parent": "debian:12", "copy": ["/etc/hostname:/etc/x"]}

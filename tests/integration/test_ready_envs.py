@@ -1,7 +1,7 @@
 """The ready dev envs carry what they promise, used as an agent uses them, in a real sandbox.
 
-The images come from the shared cache (`make images` builds debian:12 and debian:12-python there;
-`ROOST_PREPARE_ENVS` names more, debian:12-node among them): a test whose env is not prepared skips
+The images come from the shared cache (`make images` builds debian:12, debian:12-python and
+debian:12-node there; `ROOST_PREPARE_ENVS` chooses others): a test whose env is not prepared skips
 and says how to prepare it, so no build is paid inside a timed test.
 """
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from roost.errors import InvalidArgument
 from roost.mcp.host_paths import PATH_NOT_ALLOWED
+from roost.mcp.progress import ToolProgress
 from roost.mcp.results import offload
 from roost.mcp.toolkit import EnvName, ToolGroup
 
@@ -66,12 +68,14 @@ class EnvTools(ToolGroup):
         env: RecipeEnv = None,
         allow_hosts: AllowHosts = None,
         replace: Annotated[bool, Field(description="Point an existing name at this recipe.")] = False,
+        call: Context[Any, Any] | None = None,
     ) -> CallToolResult:
         """Build a custom env from a recipe on top of `parent`; use its name as workspace_create's env.
 
         Steps run in the order apt, pip, npm, copy, run, in a sandbox of the parent with the
-        network limited to Debian, PyPI, npm and `allow_hosts`. The same recipe again is a cache
-        hit. A failing step is the error build_failed with details step, exit_code, output_tail.
+        network limited to Debian, PyPI, npm and `allow_hosts` (each step's output comes as
+        progress notifications). The same recipe again is a cache hit. A failing step is the
+        error build_failed with details step, exit_code, output_tail.
         """
 
         def work() -> dict[str, Any]:
@@ -87,6 +91,7 @@ class EnvTools(ToolGroup):
                 env=env or {},
                 allow_hosts=allow_hosts or (),
                 replace=replace,
+                progress=ToolProgress(call) if call is not None else None,
             )
             return info.to_dict()
 
