@@ -17,6 +17,7 @@ import pytest
 from roost.agent.ops import ROUTES
 from roost.protocol import Code, Op, OpError
 from roost.protocol.ops import Message
+from roost.protocol.ops.agent import PingResult
 from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
 from roost.protocol.ops.secrets import SecretGrant
@@ -223,3 +224,18 @@ def test_absent_and_null_take_the_default_but_null_means_no_cap_for_exec_output(
     assert ExecArgs.from_wire({"argv": ["ls"]}).max_output_bytes == 4 * 1024 * 1024
     assert ExecArgs.from_wire({"argv": ["ls"], "max_output_bytes": None}).max_output_bytes is None
     assert ExecArgs.from_wire({"argv": ["ls"], "cwd": None}).cwd == "/workspace"
+
+
+def test_a_message_is_frozen_and_compares_hashes_and_shows_by_value() -> None:
+    ping = PingResult(pong=True, pid=7)
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ping.pid = 8  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del ping.pid  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ping.extra = 1  # type: ignore[attr-defined]
+    assert ping == PingResult(pong=True, pid=7) and ping != PingResult(pong=True, pid=8)
+    assert hash(ping) == hash(PingResult(pong=True, pid=7))
+    assert repr(ping) == "PingResult(pong=True, pid=7)"
+    assert dataclasses.replace(ping, pid=9).pid == 9 and ping.pid == 7

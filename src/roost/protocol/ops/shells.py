@@ -8,8 +8,6 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.limits import (
     DEFAULT_SHELL_READ_BYTES,
     MAX_FILE_OFFSET,
@@ -18,7 +16,7 @@ from roost.protocol.limits import (
     MAX_TERMINAL_CELLS,
 )
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, shown, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, message, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
@@ -75,7 +73,7 @@ def signal_name(given: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@message
 class ShellState(Message):
     """A shell as the agent reports it (`state`: running, exited, closed or lost); also a `shell.list` record."""
 
@@ -92,7 +90,7 @@ class ShellState(Message):
     closed_at: str | None = wire(None)
 
 
-@dataclass(frozen=True)
+@message
 class ShellOpenArgs(Message):
     """Open a PTY shell running `command` (default `bash -i`) in `cwd`, with `env` over the agent's."""
 
@@ -109,17 +107,17 @@ class ShellOpenArgs(Message):
         check_terminal_size(self.cols, self.rows)
 
 
-@dataclass(frozen=True)
+@message
 class ShellListArgs(PageArgs):
     OP = Op.SHELL_LIST
 
 
-@dataclass(frozen=True)
+@message
 class ShellListResult(PageSummary):
     """Records: `ShellState`, oldest first."""
 
 
-@dataclass(frozen=True)
+@message
 class ShellReadArgs(Message):
     """Read output from `cursor`; with `wait_idle_ms`, first wait (up to `timeout_ms`) for output to go quiet."""
 
@@ -134,7 +132,7 @@ class ShellReadArgs(Message):
         check_read_size(self.max_bytes, MAX_SHELL_READ_BYTES, hint="read in pages with the cursor")
 
 
-@dataclass(frozen=True)
+@message
 class ShellReadResult(Message):
     """What a read found (the output itself is the RESPONSE body), from `cursor` (later than asked when
     `dropped` bytes were overwritten) to `next_cursor`; `end` is where the output ends now."""
@@ -149,7 +147,7 @@ class ShellReadResult(Message):
     signal: str | None = wire(None)
 
 
-@dataclass(frozen=True)
+@message
 class ShellWriteArgs(Message):
     """Type the request's body into the shell."""
 
@@ -157,13 +155,13 @@ class ShellWriteArgs(Message):
     id: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellWriteResult(Message):
     id: str = wire()
     written: int = wire(minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class ShellSignalArgs(Message):
     """Send `signal` (one of `SHELL_SIGNALS`, any case, SIG prefix or not) to the shell's foreground job."""
 
@@ -175,14 +173,14 @@ class ShellSignalArgs(Message):
         signal_name(self.signal)
 
 
-@dataclass(frozen=True)
+@message
 class ShellSignalResult(Message):
     id: str = wire()
     signal: str = wire(choices=SHELL_SIGNALS)
     process_group: int = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellResizeArgs(Message):
     """Resize the terminal; a size not given stays as it is."""
 
@@ -195,14 +193,14 @@ class ShellResizeArgs(Message):
         check_terminal_size(1 if self.cols is None else self.cols, 1 if self.rows is None else self.rows)
 
 
-@dataclass(frozen=True)
+@message
 class ShellResizeResult(Message):
     id: str = wire()
     cols: int = wire(minimum=1)
     rows: int = wire(minimum=1)
 
 
-@dataclass(frozen=True)
+@message
 class ShellCloseArgs(Message):
     """Close a shell (its job is hung up); the result is its final `ShellState`."""
 
@@ -210,7 +208,7 @@ class ShellCloseArgs(Message):
     id: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellAttachArgs(Message):
     """Stream output on the pty channel from `cursor` (default: from now) until cancelled or the shell ends."""
 
@@ -219,7 +217,7 @@ class ShellAttachArgs(Message):
     cursor: int | None = wire(None, minimum=0, maximum=MAX_FILE_OFFSET, hint=_CURSOR_HINT)
 
 
-@dataclass(frozen=True)
+@message
 class ShellAttachResult(Message):
     id: str = wire()
     state: str = wire()
