@@ -28,8 +28,8 @@ from roost.agent.shells.records import RUNNING, ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession
 from roost.agent.state import AgentState
 from roost.errors import RoostError
+from roost.protocol.terminal_text import plain_text
 from roost.rpc import AgentClient, connect_unix
-from roost.workspace.terminal_text import plain_text
 
 IO_TIMEOUT = 10.0
 GRACE = 0.5  # roost.agent.shells.registry.CLOSE_GRACE_S: what `close` allows a program after HUP
@@ -480,3 +480,34 @@ def test_a_shell_with_no_foreground_job_yet_counts_as_its_own_foreground_group()
         session.ring.close()
         os.close(master)
         os.close(slave)
+
+
+# -- waiting for a command's end ------------------------------------------------------
+
+
+def _run(client: AgentClient, shell_id: str, line: str, **wait: Any) -> tuple[dict[str, Any], bytes]:
+    cursor = client.call("shell.write", {"id": shell_id}, upload=[line.encode() + b"\n"]).result["cursor"]
+    return _read(client, shell_id, cursor, max_bytes=1 << 20, until_command_done=True, timeout_ms=30_000, **wait)
+
+
+@pytest.mark.parametrize("command", [None, ["sh", "-i"]], ids=["bash", "sh"])
+def test_a_command_wait_reports_the_status_and_no_mark_reaches_the_output(
+    client: AgentClient, command: list[str] | None
+) -> None:
+    shell = _open(client, **({} if command is None else {"command": command}))["id"]
+    result, body = _run(client, shell, "echo out-$((6*7)); (exit 3)")
+    assert (result["ended_by"], result["exit_code"], result["state"]) == ("command_done", 3, "running")
+    assert b"out-42" in body
+    everything = _read(client, shell, 0, max_bytes=1 << 20)[1]
+    assert b"6973;roost" not in everything  # taken out of the raw output, not only the plain text
+
+
+def test_a_shell_without_marks_refuses_a_command_wait_and_bad_waits_are_refused(client: AgentClient) -> None:
+    cat = client.call("shell.open", {"command": ["cat"]}).result["id"]
+    refused = _code(client, "shell.read", {"id": cat, "until_command_done": True})
+    assert refused.code == "invalid_argument" and "until_pattern" in (refused.hint or "")
+    bash = _open(client)["id"]
+    bad = _code(client, "shell.read", {"id": bash, "until_pattern": "(unclosed"})
+    assert bad.code == "invalid_argument" and "regular expression" in bad.message and bad.hint
+    both = _code(client, "shell.read", {"id": bash, "until_pattern": "x", "until_command_done": True})
+    assert both.code == "invalid_argument"

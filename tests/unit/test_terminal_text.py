@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roost.workspace.terminal_text import plain_text
+from roost.protocol.terminal_text import plain_text
 
 
 def test_colour_sequences_are_dropped_and_the_text_kept() -> None:

@@ -34,11 +34,11 @@ from roost.protocol.ops.shells import (
     ShellWriteResult,
     signal_name,
 )
+from roost.protocol.terminal_text import plain_text
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
 from roost.workspace.secrets import SecretUses, grants_for
-from roost.workspace.terminal_text import plain_text
 
 
 def shell_info(state: ShellState) -> ShellInfo:

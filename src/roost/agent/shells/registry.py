@@ -24,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from roost.agent.shells.commands import CommandState
+from roost.agent.shells.prompt_marks import MarkFilter, PromptHook, prompt_hook
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
 from roost.agent.shells.ring import ByteRing
 from roost.agent.system.clock import now_iso
@@ -33,6 +35,8 @@ from roost.protocol import Code, OpError
 RING_BYTES = 4 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 CLOSE_GRACE_S = 0.5
+FIRST_PROMPT_S = 5.0
+HOLD_MARK_S = 0.2  # how long the start of a possible mark waits for its rest before it counts as output  # how long `open` waits for a hooked shell's first prompt
 # Opens the terminal by path after setsid, which makes it the controlling tty.
 _ATTACH_TTY = 'tty="$1"; shift; exec "$@" <>"$tty" >&0 2>&0'
 
@@ -44,11 +48,21 @@ def set_window(fd: int, cols: int, rows: int) -> None:
 class ShellSession:
     """One running (or finished) shell: its process, terminal and output ring."""
 
-    def __init__(self, record: ShellRecord, proc: subprocess.Popen[bytes], master: int, ring_bytes: int) -> None:
+    def __init__(
+        self,
+        record: ShellRecord,
+        proc: subprocess.Popen[bytes],
+        master: int,
+        ring_bytes: int,
+        hook: PromptHook | None = None,
+    ) -> None:
         self.record = record
         self.proc = proc
         self.master = master
         self.ring = ByteRing(ring_bytes)
+        self.commands = CommandState(self.ring)
+        # Set when the shell prints prompt marks (bash or sh as roost starts them), else None.
+        self.marks = None if hook is None else MarkFilter(hook.nonce)
         self.lock = threading.Lock()
         # Ending a session happens once, whoever notices first (reader, close, reaper).
         self.finish_lock = threading.Lock()
@@ -72,6 +86,23 @@ class ShellSession:
             except OSError as exc:
                 raise OpError(Code.INVALID_ARGUMENT, f"shell {self.record.id} is not accepting input: {exc}") from None
             view = view[written:]
+        self.commands.typed(data)
+
+    def take_output(self, data: bytes) -> None:
+        """Put what the terminal printed into the ring, taking the prompt marks out and noting them."""
+        if self.marks is None:
+            self.ring.write(data)
+            return
+        for piece in self.marks.feed(data):
+            if isinstance(piece, int):
+                self.commands.prompted(piece)
+            else:
+                self.ring.write(piece)
+
+    def release_held_output(self) -> None:
+        """Output held back as the start of a mark that never came is output after all."""
+        if self.marks is not None and self.marks.holding:
+            self.ring.write(self.marks.flush())
 
     def foreground_group(self) -> int:
         """The terminal's foreground job; the shell's own group until it has one.
@@ -114,24 +145,33 @@ class ShellRegistry:
         guest_cwd: str,
         on_end: Callable[[], None] | None = None,
     ) -> ShellRecord:
-        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start."""
+        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start.
+
+        `bash -i` and `sh -i` are started so that they print prompt marks, and `open` returns once
+        the first prompt is there (within `FIRST_PROMPT_S`): what is typed from then on is read.
+        """
+        hook = prompt_hook(argv, env)
         master, slave = os.openpty()
         try:
             set_window(master, cols, rows)
             tty_path = os.ttyname(slave)
             proc = self._os.spawn(
-                ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *argv],
+                ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *(argv if hook is None else hook.argv)],
                 cwd,
-                env,
+                env if hook is None else hook.env,
                 # The child holds the terminal from the fork on: were nobody to hold it
                 # until /bin/sh reopens it, the reader would see EIO and end the shell.
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
             )
-        except FileNotFoundError:
+        except BaseException as exc:
             os.close(master)
-            raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+            if hook is not None:
+                hook.remove()
+            if isinstance(exc, FileNotFoundError):
+                raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+            raise
         finally:
             os.close(slave)
         os.set_blocking(master, False)
@@ -145,13 +185,16 @@ class ShellRegistry:
             created_at=now_iso(),
             pid=proc.pid,
         )
-        session = ShellSession(record, proc, master, self._ring_bytes)
-        session.on_end = on_end
+        session = ShellSession(record, proc, master, self._ring_bytes, hook)
+        session.on_end = _then(hook.remove, on_end) if hook is not None else on_end
         with self._lock:
             self._sessions[record.id] = session
             self._selector.register(master, selectors.EVENT_READ, session)
         self._store.save(record)
         self._wake()
+        if hook is not None:
+            session.commands.wait_first_prompt(FIRST_PROMPT_S)
+            hook.remove()  # read by now; if not, the shell's end removes it
         return record
 
     def _resolve(self, shell_id: str) -> str:
@@ -252,10 +295,11 @@ class ShellRegistry:
             os.close(session.master)
         except OSError:
             pass
-        session.ring.close()
+        session.release_held_output()
         if session.record.state == RUNNING:
             exit_code, sig = exit_status(code)
             self._update(session, EXITED, exit_code=exit_code, signal=sig, closed_at=now_iso())
+        session.ring.close()  # after the record: a reader woken by the close sees how the shell ended
         if session.on_end is not None:
             session.on_end()
 
@@ -277,7 +321,7 @@ class ShellRegistry:
                 return False  # EIO: every program on the terminal has gone
             if not data:
                 return False
-            session.ring.write(data)
+            session.take_output(data)
 
     def _read_loop(self) -> None:
         while True:
@@ -309,6 +353,19 @@ class ShellRegistry:
         for session in sessions:
             if session.running and self._os.exited(session.proc):
                 self._schedule_finish(session)
+            elif session.marks is not None and session.marks.held_for() > HOLD_MARK_S:
+                session.release_held_output()
+
+
+def _then(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            if then is not None:
+                then()
+
+    return both
 
 
 def signal_number(name: str) -> int:
