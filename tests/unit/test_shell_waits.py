@@ -11,8 +11,8 @@ import pytest
 from helpers import wait_until
 from roost.agent.shells.commands import CommandState
 from roost.agent.shells.prompt_marks import MarkFilter, prompt_hook
-from roost.agent.shells.ring import ByteRing
-from roost.agent.shells.waits import CommandDone, PatternSeen, Quiet, wait_then_read
+from roost.agent.shells.ring import ByteRing, RingRead
+from roost.agent.shells.waits import CommandDone, Condition, PatternSeen, Quiet, wait_for
 
 NONCE = "0123456789abcdef"
 
@@ -41,6 +41,13 @@ class Chatter:
         self.thread.join(5.0)
 
 
+def _wait_then_read(
+    ring: ByteRing, condition: Condition, cursor: int, max_bytes: int, timeout_s: float
+) -> tuple[RingRead, str]:
+    ended_by = wait_for(ring, condition, timeout_s)
+    return ring.read(cursor, max_bytes), ended_by
+
+
 def _quiet(ring: ByteRing, idle_s: float) -> Quiet:
     return Quiet(ring, idle_s, time.monotonic())
 
@@ -52,7 +59,7 @@ def test_an_idle_wait_returns_once_the_output_has_been_quiet() -> None:
     ring = ByteRing(1024)
     ring.write(b"before")
     started = time.monotonic()
-    chunk, ended_by = wait_then_read(ring, _quiet(ring, 0.05), 0, 100, timeout_s=5.0)
+    chunk, ended_by = _wait_then_read(ring, _quiet(ring, 0.05), 0, 100, timeout_s=5.0)
     elapsed = time.monotonic() - started
     assert (chunk.data, ended_by) == (b"before", "idle")
     assert 0.05 <= elapsed < 2.0  # the quiet window counts from the call, not from the last write
@@ -71,7 +78,7 @@ def test_an_idle_wait_waits_for_a_burst_to_finish() -> None:
     writer = threading.Thread(target=burst)
     writer.start()
     try:
-        chunk, ended_by = wait_then_read(ring, _quiet(ring, 0.2), 0, 100, timeout_s=5.0)
+        chunk, ended_by = _wait_then_read(ring, _quiet(ring, 0.2), 0, 100, timeout_s=5.0)
     finally:
         writer.join(5.0)
     assert (chunk.data, ended_by) == (b"xxxxx!", "idle")
@@ -82,7 +89,7 @@ def test_an_idle_wait_gives_up_at_its_timeout_while_output_keeps_coming() -> Non
     with Chatter(ring, every_s=0.005):
         wait_until(lambda: ring.end > 0, what="the chatter to start")
         started = time.monotonic()
-        chunk, ended_by = wait_then_read(ring, _quiet(ring, 10.0), 0, 1024, timeout_s=0.15)
+        chunk, ended_by = _wait_then_read(ring, _quiet(ring, 10.0), 0, 1024, timeout_s=0.15)
         elapsed = time.monotonic() - started
     assert ended_by == "timeout"
     assert 0.15 <= elapsed < 3.0  # nowhere near the 10 s idle window
@@ -94,7 +101,7 @@ def test_any_wait_ends_at_once_when_the_program_has_ended() -> None:
     ring.write(b"bye")
     ring.close()
     started = time.monotonic()
-    chunk, ended_by = wait_then_read(ring, _quiet(ring, 5.0), 0, 64, timeout_s=10.0)
+    chunk, ended_by = _wait_then_read(ring, _quiet(ring, 5.0), 0, 64, timeout_s=10.0)
     assert (chunk.data, ended_by) == (b"bye", "shell_exited")
     assert time.monotonic() - started < 1.0
 
@@ -116,7 +123,7 @@ def test_a_pattern_wait_returns_as_soon_as_the_text_shows_while_output_goes_on()
     ring = ByteRing(1 << 20)
     with Chatter(ring, every_s=0.002, data=b"working...\n"):
         threading.Timer(0.1, ring.write, args=(b"progress: 100%\n",)).start()
-        chunk, ended_by = wait_then_read(
+        chunk, ended_by = _wait_then_read(
             ring, PatternSeen(ring, re.compile(r"progress: 100%"), 0), 0, 1 << 20, timeout_s=30.0
         )
     assert ended_by == "pattern"
@@ -142,8 +149,17 @@ def test_a_command_wait_ends_at_the_prompt_not_before() -> None:
     commands = CommandState(ring)
     commands.typed(b"sleep 1; false\n")
     threading.Timer(0.1, commands.prompted, args=(1,)).start()
-    ended_by = wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=30.0)[1]
+    ended_by = _wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=30.0)[1]
     assert (ended_by, commands.status, commands.running) == ("command_done", 1, False)
+
+
+def test_a_command_ends_where_its_prompt_mark_was() -> None:
+    ring = ByteRing(1024)
+    commands = CommandState(ring)
+    ring.write(b"output\r\n")
+    commands.prompted(0)
+    ring.write(b"$ ")
+    assert commands.done_at == len(b"output\r\n")
 
 
 def test_a_command_wait_with_nothing_running_ends_at_once_with_the_last_status() -> None:
@@ -152,7 +168,7 @@ def test_a_command_wait_with_nothing_running_ends_at_once_with_the_last_status()
     commands.prompted(7)
     commands.typed(b"half a line")  # no Enter: no command has started
     started = time.monotonic()
-    assert wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=30.0)[1] == "command_done"
+    assert _wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=30.0)[1] == "command_done"
     assert commands.status == 7
     assert time.monotonic() - started < 5.0
 
@@ -161,7 +177,7 @@ def test_a_command_wait_times_out_while_the_command_runs() -> None:
     ring = ByteRing(1024)
     commands = CommandState(ring)
     commands.typed(b"cat\n")
-    assert wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=0.05)[1] == "timeout"
+    assert _wait_then_read(ring, CommandDone(commands), 0, 1024, timeout_s=0.05)[1] == "timeout"
 
 
 # -- prompt marks --------------------------------------------------------------------------

@@ -76,3 +76,8 @@ def test_text_without_a_final_newline_has_none_added() -> None:
 def test_no_control_character_but_newline_survives(raw: str) -> None:
     text = plain_text(raw)
     assert not {c for c in text if c < " " and c != "\n"}
+
+
+def test_escapes_after_the_last_newline_keep_it() -> None:
+    assert plain_text(b"line-40\r\n\x1b[?2004h") == "line-40\n"
+    assert plain_text(b"a\r\n\x1b[?2004hroot# ") == "a\nroot#"

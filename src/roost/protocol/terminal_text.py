@@ -59,9 +59,8 @@ def plain_text(raw: bytes | str) -> str:
             _put(line, col, char)
             col += 1
         pos += 1
-    if line:
-        lines.append("".join(line).rstrip())
-    return "\n".join(lines) + ("\n" if text.endswith("\n") and lines else "")
+    # Every finished line with its newline, then what the last line holds (escapes after a newline add none).
+    return "".join(done + "\n" for done in lines) + "".join(line).rstrip()
 
 
 def _put(line: list[str], col: int, char: str) -> None:

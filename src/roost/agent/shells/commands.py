@@ -22,6 +22,7 @@ class CommandState:
         self.running = False
         self.status: int | None = None
         self.prompts = 0
+        self.done_at = 0  # where in the output the last prompt mark was: the end of the last command's output
 
     def typed(self, data: bytes) -> None:
         if b"\n" in data or b"\r" in data:
@@ -31,6 +32,7 @@ class CommandState:
     def prompted(self, status: int) -> None:
         self.running = False
         self.status = status
+        self.done_at = self._ring.end
         self.prompts += 1
         self._ring.notify()
 

@@ -17,7 +17,7 @@ from roost.agent.record_page import RecordPage
 from roost.agent.secret_files import ProcessSecrets
 from roost.agent.shells.records import RUNNING
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
-from roost.agent.shells.waits import CommandDone, Condition, PatternSeen, Quiet, wait_then_read
+from roost.agent.shells.waits import CommandDone, Condition, PatternSeen, Quiet, wait_for
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import MAX_SHELL_READ_BYTES
@@ -120,11 +120,13 @@ def read_shell(agent: AgentState, args: ShellReadArgs, ctx: RequestContext) -> H
     session = registry(agent).get(args.id)
     condition = _condition(session, args)
     ended_by = None
-    if condition is None:
-        chunk = session.ring.read(args.cursor, args.max_bytes)
-    else:
+    max_bytes = args.max_bytes
+    if condition is not None:
         timeout_ms = DEFAULT_TIMEOUT_MS if args.timeout_ms is None else args.timeout_ms
-        chunk, ended_by = wait_then_read(session.ring, condition, args.cursor, args.max_bytes, timeout_ms / 1000)
+        ended_by = wait_for(session.ring, condition, timeout_ms / 1000)
+    if ended_by == COMMAND_DONE and args.cursor < session.commands.done_at:
+        max_bytes = min(max_bytes, session.commands.done_at - args.cursor)  # the output, not the prompt after it
+    chunk = session.ring.read(args.cursor, max_bytes)
     record = session.record
     exit_code = record.exit_code
     if ended_by == COMMAND_DONE and record.state == RUNNING:

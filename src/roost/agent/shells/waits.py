@@ -15,7 +15,7 @@ import time
 from typing import Protocol
 
 from roost.agent.shells.commands import CommandState
-from roost.agent.shells.ring import ByteRing, RingRead
+from roost.agent.shells.ring import ByteRing
 from roost.protocol.ops.shells import COMMAND_DONE, IDLE, PATTERN, SHELL_EXITED, TIMEOUT
 from roost.protocol.terminal_text import plain_text
 
@@ -78,10 +78,8 @@ class CommandDone:
         return (None if self._commands.running else COMMAND_DONE, None)
 
 
-def wait_then_read(
-    ring: ByteRing, condition: Condition, cursor: int, max_bytes: int, timeout_s: float
-) -> tuple[RingRead, str]:
-    """Wait for `condition`, the shell's end or `timeout_s`; then read from `cursor`. Returns what ended it too."""
+def wait_for(ring: ByteRing, condition: Condition, timeout_s: float) -> str:
+    """Wait for `condition`, the shell's end or `timeout_s`; what ended the wait."""
     give_up = time.monotonic() + timeout_s
     while True:
         seen = ring.version
@@ -92,6 +90,6 @@ def wait_then_read(
         elif ended is None and now >= give_up:
             ended = TIMEOUT
         if ended is not None:
-            return ring.read(cursor, max_bytes), ended
+            return ended
         left = give_up - now
         ring.wait_change(seen, left if again_in is None else min(left, again_in))
