@@ -52,12 +52,14 @@ def main() -> int:
         print(f"test -e missing.txt: exit {out.exit_code}")
 
         # 2. Wait for a line a program prints, while it keeps running.
-        start = ws.shells.write(
-            shell.id, "sleep 0.2; echo 'listening on port 8080'; sleep 30", and_wait=True, timeout_ms=50
-        )
+        # (The port is computed so that the echo of the typed line cannot match the pattern.)
+        server = "sleep 0.2; echo listening on port $((8000+80)); sleep 30"
+        start = ws.shells.write(shell.id, server, and_wait=True, timeout_ms=50)
         check(start, "timeout", None)  # still running: it was only given 50 ms
         seen = ws.shells.read(shell.id, cursor=start.cursor, until_pattern=r"listening on port \d+", plain=True)
         print(f"waited for the pattern: ended by {seen.ended_by}")
+        if "port 8080" not in seen.data:
+            raise SystemExit(f"the pattern wait ended before the line: {seen.data!r}")
 
         # 3. Interrupt it the way Ctrl-C would, then read how it ended.
         sent = ws.shells.signal(shell.id, "INT")
