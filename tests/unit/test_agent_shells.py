@@ -500,6 +500,8 @@ def test_a_command_wait_reports_the_status_and_no_mark_reaches_the_output(
     assert b"out-42" in body
     everything = _read(client, shell, 0, max_bytes=1 << 20)[1]
     assert b"6973;roost" not in everything  # taken out of the raw output, not only the plain text
+    result, body = _run(client, shell, "env | grep -c -e 6973 -e roost-shell-rc")
+    assert (result["exit_code"], plain_text(body).splitlines()[-1]) == (1, "0")  # nothing exported to children
 
 
 def test_a_shell_without_marks_refuses_a_command_wait_and_bad_waits_are_refused(client: AgentClient) -> None:

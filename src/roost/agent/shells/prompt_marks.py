@@ -11,7 +11,8 @@ bash gets the mark from a function run first in `PROMPT_COMMAND` (set by an
 rc file that also reads the usual /etc/bash.bashrc and ~/.bashrc); a POSIX
 `sh` gets it from `PS1` through `$ENV`. The shell's variables hold the mark
 as `printf` escapes, never as the bytes themselves, so printing them (`set`,
-`declare -f`, `set -x`) prints no mark.
+`declare -f`, `set -x`) prints no mark; and they are never exported, so a
+shell started inside it prints none either.
 
 Imports: the standard library only.
 """
@@ -33,9 +34,13 @@ _BASH_RC = """\
 [ -f ~/.bashrc ] && . ~/.bashrc
 __roost_prompt_mark() {{ local s=$?; printf '\\033]6973;roost;%s;%s\\007' {nonce} "$s"; return "$s"; }}
 PROMPT_COMMAND="__roost_prompt_mark${{PROMPT_COMMAND:+; $PROMPT_COMMAND}}"
+export -n PROMPT_COMMAND
 """
 _SH_ENV = """\
-PS1='$(printf "\\033]6973;roost;%s;%s\\007" {nonce} "$?")'"${{PS1-\\$ }}"
+__roost_ps1=${{PS1-\\$ }}
+unset PS1 ENV
+PS1='$(printf "\\033]6973;roost;%s;%s\\007" {nonce} "$?")'"$__roost_ps1"
+unset __roost_ps1
 """
 
 

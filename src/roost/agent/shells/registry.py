@@ -63,6 +63,7 @@ class ShellSession:
         self.commands = CommandState(self.ring)
         # Set when the shell prints prompt marks (bash or sh as roost starts them), else None.
         self.marks = None if hook is None else MarkFilter(hook.nonce)
+        self.output_lock = threading.Lock()  # the reader and a finishing thread may both drain the terminal
         self.lock = threading.Lock()
         # Ending a session happens once, whoever notices first (reader, close, reaper).
         self.finish_lock = threading.Lock()
@@ -90,19 +91,21 @@ class ShellSession:
 
     def take_output(self, data: bytes) -> None:
         """Put what the terminal printed into the ring, taking the prompt marks out and noting them."""
-        if self.marks is None:
-            self.ring.write(data)
-            return
-        for piece in self.marks.feed(data):
-            if isinstance(piece, int):
-                self.commands.prompted(piece)
-            else:
-                self.ring.write(piece)
+        with self.output_lock:
+            if self.marks is None:
+                self.ring.write(data)
+                return
+            for piece in self.marks.feed(data):
+                if isinstance(piece, int):
+                    self.commands.prompted(piece)
+                else:
+                    self.ring.write(piece)
 
     def release_held_output(self) -> None:
         """Output held back as the start of a mark that never came is output after all."""
-        if self.marks is not None and self.marks.holding:
-            self.ring.write(self.marks.flush())
+        with self.output_lock:
+            if self.marks is not None and self.marks.holding:
+                self.ring.write(self.marks.flush())
 
     def foreground_group(self) -> int:
         """The terminal's foreground job; the shell's own group until it has one.

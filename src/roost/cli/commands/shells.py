@@ -1,6 +1,6 @@
 """`roost workspace shell open|list|read|write|signal|resize|close|attach`.
 
-Imports: cli siblings, models and the standard library.
+Imports: cli siblings, errors, models and the standard library.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.output import emit_json, shown, table
+from roost.errors import InvalidArgument
 from roost.models import ShellInfo, ShellOutput
 
 
@@ -97,6 +98,8 @@ def shell_read(args: argparse.Namespace) -> int:
 def shell_write(args: argparse.Namespace) -> int:
     shells = sdk(args).workspace(args.workspace).shells
     data, newline = (sys.stdin.buffer.read(), False) if args.stdin else (args.input, not args.no_newline)
+    if not args.and_wait and (args.timeout_ms is not None or args.plain):
+        raise InvalidArgument("--timeout-ms and --plain shape the wait of --and-wait", hint="add --and-wait")
     if args.and_wait:
         output = shells.run(
             args.shell, data, newline=newline, timeout_ms=args.timeout_ms, max_bytes=args.max_bytes, plain=args.plain
