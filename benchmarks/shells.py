@@ -4,6 +4,8 @@
   the output line `x` appears: target p50 < 10 ms;
 - PTY output throughput into the agent's ring: `head -c 200000000 /dev/zero` in the shell,
   bytes that reached the ring over the time until the prompt returned: target >= 50 MB/s;
+- run round trip: `ws.shells.run(sh, "true")` (type the line, wait in the agent until its prompt
+  mark is back, read its output and status): target p50 < 20 ms;
 - 50 idle shells in one workspace (mock): growth of the agent's VmRSS (the agent pid is the
   workspace record's `boot.agent_pid`): target < 30 MiB.
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 BACKENDS = ("mock", "sandbox")
 ECHO_DESCRIPTION = "SDK shells.write('echo x') until the output line 'x' is read back, {backend} backend"
 THROUGHPUT_DESCRIPTION = "PTY output into the shell ring buffer (head -c 200 MB of zeros), {backend} backend"
+RUN_DESCRIPTION = "SDK shells.run('true') until its prompt is back with its status, {backend} backend"
 RSS_DESCRIPTION = "agent VmRSS growth with 50 idle shells open in one workspace, mock backend"
 
 WAIT_S = 30.0  # a deadline on every wait, so a broken shell fails the benchmark instead of hanging it
@@ -84,6 +87,30 @@ def _echo_latency(backend: str) -> Bench:
                 if index >= warmup:
                     samples.append(elapsed)
         return measured(description, "ms", summarize(samples), "p50", "<", 10.0, iterations=iterations)
+
+    return run
+
+
+def _run_round_trip(backend: str) -> Bench:
+    description = RUN_DESCRIPTION.format(backend=backend)
+
+    def run(settings: Settings) -> Result:
+        reason = sandbox.why_not_on(backend)
+        if reason:
+            return skipped(description, reason)
+        iterations, warmup = settings.n(200, 20), settings.n(10, 3)
+        samples = []
+        with sandbox.workspace_on(backend) as ws:
+            shell = ws.shells.open().id
+            for index in range(warmup + iterations):
+                began = time.perf_counter()
+                out = ws.shells.run(shell, "true", timeout_ms=int(WAIT_S * 1000))
+                elapsed = (time.perf_counter() - began) * 1000
+                if (out.ended_by, out.exit_code) != ("command_done", 0):
+                    raise RuntimeError(f"`true` ended by {out.ended_by} with {out.exit_code}: {out.data[-200:]!r}")
+                if index >= warmup:
+                    samples.append(elapsed)
+        return measured(description, "ms", summarize(samples), "p50", "<", 20.0, iterations=iterations)
 
     return run
 
@@ -146,6 +173,8 @@ def benchmarks() -> dict[str, tuple[str, Bench]]:
     table: dict[str, tuple[str, Bench]] = {}
     for backend in BACKENDS:
         table[f"shell_echo_latency_{backend}"] = (ECHO_DESCRIPTION.format(backend=backend), _echo_latency(backend))
+    for backend in BACKENDS:
+        table[f"shell_run_round_trip_{backend}"] = (RUN_DESCRIPTION.format(backend=backend), _run_round_trip(backend))
     for backend in BACKENDS:
         table[f"shell_output_throughput_{backend}"] = (
             THROUGHPUT_DESCRIPTION.format(backend=backend),

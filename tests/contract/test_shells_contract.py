@@ -217,6 +217,13 @@ def test_continuous_output_ends_by_command_done_with_exit_0(workspace: Workspace
     assert "6973;roost" not in workspace.shells.read(shell, cursor=0, max_bytes=1 << 20).data  # no mark, raw
 
 
+def test_a_command_that_ends_at_once_is_seen_to_end_every_time(workspace: Workspace) -> None:
+    shell = workspace.shells.open().id  # no wait for a prompt: open returns once there is one
+    for _ in range(20):  # its prompt mark may come back before the write call has returned
+        out = workspace.shells.run(shell, "true", timeout_ms=LONG_MS)
+        assert (out.ended_by, out.exit_code) == ("command_done", 0)
+
+
 def test_a_command_printing_for_a_while_is_waited_for_to_its_end(workspace: Workspace) -> None:
     shell = _open(workspace).id
     out = workspace.shells.write(

@@ -513,3 +513,26 @@ def test_a_shell_without_marks_refuses_a_command_wait_and_bad_waits_are_refused(
     assert bad.code == "invalid_argument" and "regular expression" in bad.message and bad.hint
     both = _code(client, "shell.read", {"id": bash, "until_pattern": "x", "until_command_done": True})
     assert both.code == "invalid_argument"
+
+
+def test_a_prompt_that_comes_back_before_the_write_returns_still_ends_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    master, slave = os.openpty()
+    record = ShellRecord("sh-test", ["bash", "-i"], "/workspace", 80, 24, RUNNING, "2026-01-01T00:00:00Z")
+    session = ShellSession(record, cast("subprocess.Popen[bytes]", _Started()), master, 1024)
+    real_write = os.write
+
+    def write_then_prompt(fd: int, data: Any) -> int:
+        written = real_write(fd, data)
+        session.commands.prompted(0)  # `true` ran, and the reader took its mark, before os.write returned
+        return written
+
+    monkeypatch.setattr("roost.agent.shells.registry.os.write", write_then_prompt)
+    try:
+        session.write(b"true\n")
+        assert (session.commands.running, session.commands.status) == (False, 0)
+    finally:
+        session.ring.close()
+        os.close(master)
+        os.close(slave)

@@ -62,14 +62,18 @@ class PromptHook:
 
 
 def prompt_hook(argv: list[str], env: dict[str, str]) -> PromptHook | None:
-    """The argv and environment that make `bash -i` or `sh -i` print marks; None for any other command."""
+    """The argv and environment that make `bash -i` or `sh -i` print marks; None for any other command,
+    or when no rc file can be written (the shell then runs without marks)."""
     if argv not in (["bash", "-i"], ["sh", "-i"]):
         return None
     nonce = secrets.token_hex(8)
     bash = argv[0] == "bash"
-    fd, rc_path = tempfile.mkstemp(prefix="roost-shell-rc-")  # 0600, outside /workspace
-    with os.fdopen(fd, "w") as rc:
-        rc.write((_BASH_RC if bash else _SH_ENV).format(nonce=nonce))
+    try:
+        fd, rc_path = tempfile.mkstemp(prefix="roost-shell-rc-")  # 0600, outside /workspace
+        with os.fdopen(fd, "w") as rc:
+            rc.write((_BASH_RC if bash else _SH_ENV).format(nonce=nonce))
+    except OSError:
+        return None
     if bash:
         return PromptHook(nonce, ["bash", "--rcfile", rc_path, "-i"], env, rc_path)
     return PromptHook(nonce, argv, {**env, "ENV": rc_path}, rc_path)

@@ -77,6 +77,8 @@ class ShellSession:
         return self.record.state == RUNNING
 
     def write(self, data: bytes) -> None:
+        # Before the bytes go in: a quick command's prompt mark may be read before os.write returns.
+        self.commands.typed(data)
         view = memoryview(data)
         while view:
             try:
@@ -87,7 +89,6 @@ class ShellSession:
             except OSError as exc:
                 raise OpError(Code.INVALID_ARGUMENT, f"shell {self.record.id} is not accepting input: {exc}") from None
             view = view[written:]
-        self.commands.typed(data)
 
     def take_output(self, data: bytes) -> None:
         """Put what the terminal printed into the ring, taking the prompt marks out and noting them."""
