@@ -13,6 +13,7 @@ from roost.agent.shells.commands import CommandState
 from roost.agent.shells.prompt_marks import MarkFilter, prompt_hook
 from roost.agent.shells.ring import ByteRing, RingRead
 from roost.agent.shells.waits import CommandDone, Condition, PatternSeen, Quiet, wait_for
+from roost.protocol import OpError
 
 NONCE = "0123456789abcdef"
 
@@ -44,7 +45,7 @@ class Chatter:
 def _wait_then_read(
     ring: ByteRing, condition: Condition, cursor: int, max_bytes: int, timeout_s: float
 ) -> tuple[RingRead, str]:
-    ended_by = wait_for(ring, condition, timeout_s)
+    ended_by = wait_for(ring, condition, timeout_s, threading.Event())
     return ring.read(cursor, max_bytes), ended_by
 
 
@@ -225,3 +226,14 @@ def test_a_hook_is_made_for_bash_and_sh_only_and_its_file_removed(argv: list[str
     hook.remove()
     hook.remove()  # twice is fine
     assert prompt_hook(["python3", "-q"], {}) is None
+
+
+def test_a_cancelled_wait_stops_with_cancelled() -> None:
+    ring = ByteRing(1024)
+    commands = CommandState(ring)
+    commands.typed(b"sleep 100\n")
+    cancelled = threading.Event()
+    threading.Timer(0.05, cancelled.set).start()
+    with pytest.raises(OpError) as info:
+        wait_for(ring, CommandDone(commands), 60.0, cancelled)
+    assert info.value.code == "cancelled"

@@ -123,7 +123,7 @@ def read_shell(agent: AgentState, args: ShellReadArgs, ctx: RequestContext) -> H
     max_bytes = args.max_bytes
     if condition is not None:
         timeout_ms = DEFAULT_TIMEOUT_MS if args.timeout_ms is None else args.timeout_ms
-        ended_by = wait_for(session.ring, condition, timeout_ms / 1000)
+        ended_by = wait_for(session.ring, condition, timeout_ms / 1000, ctx.cancelled)
     if ended_by == COMMAND_DONE and args.cursor < session.commands.done_at:
         max_bytes = min(max_bytes, session.commands.done_at - args.cursor)  # the output, not the prompt after it
     chunk = session.ring.read(args.cursor, max_bytes)

@@ -5,21 +5,24 @@ something changed, and says whether it holds or how soon to look again
 without news. The wait ends when the condition holds, when the shell has
 ended, or at the timeout, and says which (`ended_by`).
 
-Imports: this package's `ring` and `commands`, protocol's shell messages and terminal text, the standard library.
+Imports: this package's `ring` and `commands`, protocol (errors, shell messages, terminal text), the standard library.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from typing import Protocol
 
 from roost.agent.shells.commands import CommandState
 from roost.agent.shells.ring import ByteRing
+from roost.protocol import Code, OpError
 from roost.protocol.ops.shells import COMMAND_DONE, IDLE, PATTERN, SHELL_EXITED, TIMEOUT
 from roost.protocol.terminal_text import plain_text
 
 _SCAN_BYTES = 1 << 20  # how much new output a pattern scan converts at a time
+CANCEL_CHECK_S = 0.25
 
 
 class Condition(Protocol):
@@ -78,10 +81,16 @@ class CommandDone:
         return (None if self._commands.running else COMMAND_DONE, None)
 
 
-def wait_for(ring: ByteRing, condition: Condition, timeout_s: float) -> str:
-    """Wait for `condition`, the shell's end or `timeout_s`; what ended the wait."""
+def wait_for(ring: ByteRing, condition: Condition, timeout_s: float, cancelled: threading.Event) -> str:
+    """Wait for `condition`, the shell's end or `timeout_s`; what ended the wait.
+
+    Raises:
+        OpError: cancelled, once `cancelled` is set (looked at every `CANCEL_CHECK_S` at least).
+    """
     give_up = time.monotonic() + timeout_s
     while True:
+        if cancelled.is_set():
+            raise OpError(Code.CANCELLED, "the read was cancelled while it waited")
         seen = ring.version
         now = time.monotonic()
         ended, again_in = condition.check(now)
@@ -91,5 +100,5 @@ def wait_for(ring: ByteRing, condition: Condition, timeout_s: float) -> str:
             ended = TIMEOUT
         if ended is not None:
             return ended
-        left = give_up - now
+        left = min(give_up - now, CANCEL_CHECK_S)
         ring.wait_change(seen, left if again_in is None else min(left, again_in))
