@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,10 +38,11 @@ PROMPT_COMMAND="__roost_prompt_mark${{PROMPT_COMMAND:+; $PROMPT_COMMAND}}"
 export -n PROMPT_COMMAND
 """
 _SH_ENV = """\
-__roost_ps1=${{PS1-\\$ }}
+__roost_ps1={ps1}
 unset PS1 ENV
 PS1='$(printf "\\033]6973;roost;%s;%s\\007" {nonce} "$?")'"$__roost_ps1"
 unset __roost_ps1
+if (export -n PS1) 2>/dev/null; then export -n PS1; fi
 """
 
 
@@ -68,15 +70,19 @@ def prompt_hook(argv: list[str], env: dict[str, str]) -> PromptHook | None:
         return None
     nonce = secrets.token_hex(8)
     bash = argv[0] == "bash"
+    # sh gets the prompt from the rc file, not the environment: an exported PS1 would carry the mark to
+    # every shell started inside it, and not every sh can stop exporting a variable.
+    ps1 = shlex.quote(env["PS1"]) if "PS1" in env else '"${PS1-\\$ }"'
     try:
         fd, rc_path = tempfile.mkstemp(prefix="roost-shell-rc-")  # 0600, outside /workspace
         with os.fdopen(fd, "w") as rc:
-            rc.write((_BASH_RC if bash else _SH_ENV).format(nonce=nonce))
+            rc.write(_BASH_RC.format(nonce=nonce) if bash else _SH_ENV.format(nonce=nonce, ps1=ps1))
     except OSError:
         return None
     if bash:
         return PromptHook(nonce, ["bash", "--rcfile", rc_path, "-i"], env, rc_path)
-    return PromptHook(nonce, argv, {**env, "ENV": rc_path}, rc_path)
+    sh_env = {name: value for name, value in env.items() if name != "PS1"}
+    return PromptHook(nonce, argv, {**sh_env, "ENV": rc_path}, rc_path)
 
 
 class MarkFilter:
