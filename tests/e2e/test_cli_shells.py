@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conftest import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env, wait_until
 from roost.backends.processes import WORKSPACE_MARKER
-
-if TYPE_CHECKING:
-    from conftest import RoostCli
 
 pytestmark = pytest.mark.e2e
 
@@ -136,10 +136,19 @@ def test_shell_errors_have_codes_hints_and_exit_codes(shared_workspace: str, mod
     assert "invalid choice" in bad_signal.stderr and "INT" in bad_signal.stderr
 
 
+@pytest.fixture(params=backends_here())
+def backend_cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RoostCli]:
+    """A CLI on each backend that runs here, with a home of its own."""
+    cli = RoostCli(home_with_shared_images(tmp_path / "home"), backend=request.param)
+    yield cli
+    delete_leftovers(cli)
+
+
 def test_write_and_wait_runs_a_command_and_read_waits_for_a_pattern_or_the_commands_end(
-    shared_workspace: str, module_roost: RoostCli
+    backend_cli: RoostCli,
 ) -> None:
-    cli, ws = module_roost, shared_workspace
+    cli = backend_cli
+    ws = cli.create()
     sh = _open(cli, ws)
     ran = cli.json(
         "workspace", "shell", "write", ws, sh, "--input", "sleep 0.3; echo out-$((6*7)); false", "--and-wait", "--plain"

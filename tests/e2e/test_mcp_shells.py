@@ -14,6 +14,7 @@ import pytest
 from mcp import ClientSession
 from mcp_helpers import call, call_error, mcp_session
 
+from conftest import backends_here, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env
 from roost.backends.processes import WORKSPACE_MARKER
 
@@ -114,9 +115,13 @@ async def _drive_a_shell(session: ClientSession) -> None:
     await call(session, "workspace_delete", workspace=ws)
 
 
-async def test_an_agent_runs_commands_in_a_shell_and_waits_for_them_over_mcp(mcp_home: Path, errlog: TextIO) -> None:
+@pytest.mark.parametrize("backend", backends_here())
+async def test_an_agent_runs_commands_in_a_shell_and_waits_for_them_over_mcp(
+    backend: str, mcp_home: Path, errlog: TextIO
+) -> None:
     with anyio.fail_after(DEADLINE * 2):
-        async with mcp_session("full", mcp_home, errlog) as session:
+        home = home_with_shared_images(mcp_home)
+        async with mcp_session("full", home, errlog, backend=backend) as session:
             ws = (await call(session, "workspace_create"))["id"]
             shell = (await call(session, "shell_open", workspace=ws))["id"]
 
