@@ -142,6 +142,22 @@ def test_a_pattern_split_across_writes_and_redrawn_by_a_carriage_return_is_found
     assert seen.check(time.monotonic())[0] == "pattern"
 
 
+def test_a_pattern_is_looked_for_in_the_newest_text_of_a_long_flood_and_found_there() -> None:
+    ring = ByteRing(8 << 20)
+    seen = PatternSeen(ring, re.compile(r"^FOUND \d+$", re.M), 0)
+    for _ in range(40):  # 4 MB of lines, a look after each 100 KB: each look costs what is new
+        ring.write(b"y\r\n" * 33_000)
+        assert seen.check(time.monotonic())[0] is None
+    ring.write(b"FOUND 42\r\n")
+    assert seen.check(time.monotonic())[0] == "pattern"
+    endless = PatternSeen(ring, re.compile("END"), ring.end)
+    for _ in range(40):  # a line that never ends: only its newest bytes are converted again
+        ring.write(b"z" * 100_000)
+        assert endless.check(time.monotonic())[0] is None
+    ring.write(b"END")
+    assert endless.check(time.monotonic())[0] == "pattern"
+
+
 # -- commands ------------------------------------------------------------------------------
 
 

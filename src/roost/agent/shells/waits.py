@@ -23,6 +23,7 @@ from roost.protocol.terminal_text import plain_text
 
 _SCAN_BYTES = 1 << 20  # how much new output a pattern scan converts at a time
 CANCEL_CHECK_S = 0.25
+MATCH_WINDOW = 64 * 1024  # how much of the newest text a pattern is looked for in
 
 
 class Condition(Protocol):
@@ -44,8 +45,11 @@ class Quiet:
 class PatternSeen:
     """`pattern` matches the plain text of the output after `cursor`.
 
-    Complete lines are converted once and kept; the unfinished last line is
-    converted again each time (a carriage return may still redraw it).
+    Complete lines are converted once; the unfinished last line is converted
+    again each time (a carriage return may still redraw it). So that a long
+    flood of output costs each look little, a match is looked for in the
+    newest `MATCH_WINDOW` characters of complete lines (cut at a line start)
+    and the newest `MATCH_WINDOW` bytes of an unfinished line.
     """
 
     def __init__(self, ring: ByteRing, pattern: re.Pattern[str], cursor: int) -> None:
@@ -63,11 +67,14 @@ class PatternSeen:
                 self._next = chunk.cursor + newline + 1
                 tail = chunk.data[newline + 1 :]
             else:
-                self._next = chunk.cursor
-                tail = chunk.data
+                self._next = max(chunk.cursor, chunk.next_cursor - MATCH_WINDOW)
+                tail = chunk.data[self._next - chunk.cursor :]
             if chunk.next_cursor >= self._ring.end or newline < 0:
                 break
         found = self._pattern.search(self._lines + plain_text(tail))
+        if len(self._lines) > MATCH_WINDOW:
+            line_start = self._lines.find("\n", len(self._lines) - MATCH_WINDOW) + 1
+            self._lines = self._lines[line_start:]
         return (PATTERN if found else None, None)
 
 
