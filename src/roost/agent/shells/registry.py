@@ -2,7 +2,9 @@
 
 Each shell is an interactive program (bash by default) on a pseudo-terminal
 whose master the agent keeps. One reader thread serves every shell: it
-copies output into each shell's `ByteRing` and notices when shells end.
+copies output into each shell's `ByteRing`, taking out the prompt marks
+that tell when a command has finished (`prompt_marks`, `commands`), and
+notices when shells end.
 The shell gets the terminal as its controlling tty by opening it itself
 after `setsid` (through `/bin/sh`), so no Python runs between fork and exec.
 
@@ -35,8 +37,8 @@ from roost.protocol import Code, OpError
 RING_BYTES = 4 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 CLOSE_GRACE_S = 0.5
-FIRST_PROMPT_S = 5.0
-HOLD_MARK_S = 0.2  # how long the start of a possible mark waits for its rest before it counts as output  # how long `open` waits for a hooked shell's first prompt
+FIRST_PROMPT_S = 5.0  # how long `open` waits for a hooked shell's first prompt
+HOLD_MARK_S = 0.2  # how long the start of a possible mark waits for its rest before it counts as output
 # Opens the terminal by path after setsid, which makes it the controlling tty.
 _ATTACH_TTY = 'tty="$1"; shift; exec "$@" <>"$tty" >&0 2>&0'
 
@@ -155,30 +157,14 @@ class ShellRegistry:
         the first prompt is there (within `FIRST_PROMPT_S`): what is typed from then on is read.
         """
         hook = prompt_hook(argv, env)
-        master, slave = os.openpty()
         try:
-            set_window(master, cols, rows)
-            tty_path = os.ttyname(slave)
-            proc = self._os.spawn(
-                ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *(argv if hook is None else hook.argv)],
-                cwd,
-                env if hook is None else hook.env,
-                # The child holds the terminal from the fork on: were nobody to hold it
-                # until /bin/sh reopens it, the reader would see EIO and end the shell.
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
+            proc, master = self._spawn_on_terminal(
+                argv if hook is None else hook.argv, cwd, env if hook is None else hook.env, cols, rows
             )
-        except BaseException as exc:
-            os.close(master)
+        except BaseException:
             if hook is not None:
                 hook.remove()
-            if isinstance(exc, FileNotFoundError):
-                raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
             raise
-        finally:
-            os.close(slave)
-        os.set_blocking(master, False)
         record = ShellRecord(
             id="sh-" + secrets.token_hex(4),
             command=list(argv),
@@ -200,6 +186,34 @@ class ShellRegistry:
             session.commands.wait_first_prompt(FIRST_PROMPT_S)
             hook.remove()  # read by now; if not, the shell's end removes it
         return record
+
+    def _spawn_on_terminal(
+        self, argv: list[str], cwd: str, env: dict[str, str], cols: int, rows: int
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """Start `argv` on a new terminal of `cols` x `rows`; the process and the terminal's (non-blocking) master."""
+        master, slave = os.openpty()
+        try:
+            set_window(master, cols, rows)
+            tty_path = os.ttyname(slave)
+            proc = self._os.spawn(
+                ["/bin/sh", "-c", _ATTACH_TTY, "roost-shell", tty_path, *argv],
+                cwd,
+                env,
+                # The child holds the terminal from the fork on: were nobody to hold it
+                # until /bin/sh reopens it, the reader would see EIO and end the shell.
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+            )
+        except BaseException as exc:
+            os.close(master)
+            if isinstance(exc, FileNotFoundError):
+                raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+            raise
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        return proc, master
 
     def _resolve(self, shell_id: str) -> str:
         """An exact id, or the one id that starts with `shell_id` (with or without `sh-`)."""
