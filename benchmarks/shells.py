@@ -69,48 +69,47 @@ def _echo_round_trip(ws: Workspace, shell: str, cursor: int) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _echo_latency(backend: str) -> Bench:
-    description = ECHO_DESCRIPTION.format(backend=backend)
+def _echo_steps(ws: Workspace, shell: str) -> Callable[[], float]:
+    """Each step: `echo x` until its line is read back (ms), then wait for the prompt to type the next."""
+    cursor = _prompt(ws, shell, 0)
+
+    def step() -> float:
+        nonlocal cursor
+        elapsed = _echo_round_trip(ws, shell, cursor)
+        cursor = _prompt(ws, shell, cursor)  # type the next line at a prompt, as a person would
+        return elapsed
+
+    return step
+
+
+def _run_steps(ws: Workspace, shell: str) -> Callable[[], float]:
+    """Each step: `shells.run(shell, "true")`, which must end by command_done with exit 0 (ms)."""
+
+    def step() -> float:
+        began = time.perf_counter()
+        out = ws.shells.run(shell, "true", timeout_ms=int(WAIT_S * 1000))
+        elapsed = (time.perf_counter() - began) * 1000
+        if (out.ended_by, out.exit_code) != ("command_done", 0):
+            raise RuntimeError(f"`true` ended by {out.ended_by} with {out.exit_code}: {out.data[-200:]!r}")
+        return elapsed
+
+    return step
+
+
+def _latency(
+    backend: str, description: str, target_ms: float, steps: Callable[[Workspace, str], Callable[[], float]]
+) -> Bench:
+    """A p50 latency benchmark: one shell on `backend`, `steps(ws, shell)` timed after a warm-up."""
 
     def run(settings: Settings) -> Result:
         reason = sandbox.why_not_on(backend)
         if reason:
             return skipped(description, reason)
         iterations, warmup = settings.n(200, 20), settings.n(10, 3)
-        samples = []
         with sandbox.workspace_on(backend) as ws:
-            shell = ws.shells.open().id
-            cursor = _prompt(ws, shell, 0)
-            for index in range(warmup + iterations):
-                elapsed = _echo_round_trip(ws, shell, cursor)
-                cursor = _prompt(ws, shell, cursor)  # type the next line at a prompt, as a person would
-                if index >= warmup:
-                    samples.append(elapsed)
-        return measured(description, "ms", summarize(samples), "p50", "<", 10.0, iterations=iterations)
-
-    return run
-
-
-def _run_round_trip(backend: str) -> Bench:
-    description = RUN_DESCRIPTION.format(backend=backend)
-
-    def run(settings: Settings) -> Result:
-        reason = sandbox.why_not_on(backend)
-        if reason:
-            return skipped(description, reason)
-        iterations, warmup = settings.n(200, 20), settings.n(10, 3)
-        samples = []
-        with sandbox.workspace_on(backend) as ws:
-            shell = ws.shells.open().id
-            for index in range(warmup + iterations):
-                began = time.perf_counter()
-                out = ws.shells.run(shell, "true", timeout_ms=int(WAIT_S * 1000))
-                elapsed = (time.perf_counter() - began) * 1000
-                if (out.ended_by, out.exit_code) != ("command_done", 0):
-                    raise RuntimeError(f"`true` ended by {out.ended_by} with {out.exit_code}: {out.data[-200:]!r}")
-                if index >= warmup:
-                    samples.append(elapsed)
-        return measured(description, "ms", summarize(samples), "p50", "<", 20.0, iterations=iterations)
+            step = steps(ws, ws.shells.open().id)
+            samples = [step() for _ in range(warmup + iterations)][warmup:]
+        return measured(description, "ms", summarize(samples), "p50", "<", target_ms, iterations=iterations)
 
     return run
 
@@ -172,9 +171,11 @@ def benchmarks() -> dict[str, tuple[str, Bench]]:
     """Every shell benchmark by name, for `benchmarks.__main__.BENCHMARKS`."""
     table: dict[str, tuple[str, Bench]] = {}
     for backend in BACKENDS:
-        table[f"shell_echo_latency_{backend}"] = (ECHO_DESCRIPTION.format(backend=backend), _echo_latency(backend))
+        echo = ECHO_DESCRIPTION.format(backend=backend)
+        table[f"shell_echo_latency_{backend}"] = (echo, _latency(backend, echo, 10.0, _echo_steps))
     for backend in BACKENDS:
-        table[f"shell_run_round_trip_{backend}"] = (RUN_DESCRIPTION.format(backend=backend), _run_round_trip(backend))
+        ran = RUN_DESCRIPTION.format(backend=backend)
+        table[f"shell_run_round_trip_{backend}"] = (ran, _latency(backend, ran, 20.0, _run_steps))
     for backend in BACKENDS:
         table[f"shell_output_throughput_{backend}"] = (
             THROUGHPUT_DESCRIPTION.format(backend=backend),
