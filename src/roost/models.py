@@ -428,7 +428,10 @@ class ShellOutput(_Value):
     """Output read from a shell's ring buffer.
 
     `cursor` is where `data` starts (later than asked when `dropped` bytes
-    were overwritten first); pass `next_cursor` to the next read.
+    were overwritten first); pass `next_cursor` to the next read. `ended_by`
+    says what ended the read's wait (idle, pattern, command_done, timeout,
+    shell_exited; None when it did not wait); `exit_code` is the shell's once
+    it has exited, else, after command_done, the command's.
     """
 
     id: str
@@ -440,6 +443,7 @@ class ShellOutput(_Value):
     state: str
     exit_code: int | None
     plain: bool
+    ended_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "mcp_client.py": ("exit 0: hello", "a failure is a tool error: workspace_not_found", "'deleted': True"),
     "shells.py": (
         "shell said: hi: hello from app.txt [in src]",
+        "test -e missing.txt: exit 1",
+        "waited for the pattern: ended by pattern",
         "sleep ended with status 130",
+        "after resize: 24 80",
         "state closed",
         "shells example: ok",
     ),

@@ -22,7 +22,7 @@ from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
 from roost.protocol.ops.secrets import SecretGrant
 from roost.protocol.ops.services import ReadinessProbe, ServiceStartArgs
-from roost.protocol.ops.shells import ShellSignalArgs
+from roost.protocol.ops.shells import ShellReadArgs, ShellSignalArgs
 from roost.protocol.ops.snapshots import DiffRecord
 from roost.protocol.ops.table import OP_TABLE
 from roost.protocol.records import encode_cursor
@@ -37,6 +37,7 @@ RULES: dict[type[Message], dict[str, Any]] = {
     ReadinessProbe: {"file": None, "http": None, "command": None},
     DiffRecord: {"patch": None},
     ShellSignalArgs: {"signal": "term"},
+    ShellReadArgs: {"wait_idle_ms": None, "until_command_done": False},  # one wait at a time
     SecretGrant: {"value": "dmFsdWU=", "path": "/dev/shm/token"},
 }
 # ... and of a sample that gives no more than they need.

@@ -173,7 +173,19 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     read.add_argument("--cursor", type=int, default=0, help="byte offset to read from (see next_cursor)")
     read.add_argument("--max-bytes", type=int, default=65536)
     read.add_argument("--plain", action="store_true", help="strip terminal control sequences")
-    read.add_argument("--wait-for-idle-ms", type=int, metavar="N", help="first wait until output is quiet for N ms")
+    wait = read.add_mutually_exclusive_group()
+    wait.add_argument(
+        "--until-idle-ms",
+        "--wait-for-idle-ms",
+        dest="until_idle_ms",
+        type=int,
+        metavar="N",
+        help="first wait until output is quiet for N ms",
+    )
+    wait.add_argument("--until-pattern", metavar="RE", help="first wait until RE matches the plain text after --cursor")
+    wait.add_argument(
+        "--until-command-done", action="store_true", help="first wait until the command written last has finished"
+    )
     read.add_argument("--timeout-ms", type=int, help="give up waiting after this long (default 10000)")
     write = _leaf(sub, "write", f"{h}:shell_write", "type into a shell")
     write.add_argument("shell", metavar="SH")
@@ -181,6 +193,14 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     given.add_argument("--input", help="text to type (a newline is added)")
     given.add_argument("--stdin", action="store_true", help="send this process's stdin as raw bytes")
     write.add_argument("--no-newline", action="store_true", help="do not press Enter after --input")
+    write.add_argument(
+        "--and-wait", action="store_true", help="wait until the command has finished; print its output and status"
+    )
+    write.add_argument(
+        "--timeout-ms", type=int, help="with --and-wait: give up waiting after this long (default 10000)"
+    )
+    write.add_argument("--max-bytes", type=int, default=65536, help="with --and-wait: print at most this much output")
+    write.add_argument("--plain", action="store_true", help="with --and-wait: strip terminal control sequences")
     sig = _leaf(sub, "signal", f"{h}:shell_signal", "signal the shell's foreground job")
     sig.add_argument("shell", metavar="SH")
     sig.add_argument("--signal", default="INT", choices=["INT", "TERM", "HUP", "KILL", "QUIT"])

@@ -8,6 +8,8 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 
 from __future__ import annotations
 
+import re
+
 from roost.protocol.limits import (
     DEFAULT_SHELL_READ_BYTES,
     MAX_FILE_OFFSET,
@@ -21,8 +23,14 @@ from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
+    "COMMAND_DONE",
+    "ENDED_BY",
+    "IDLE",
     "MESSAGES",
+    "PATTERN",
+    "SHELL_EXITED",
     "SHELL_SIGNALS",
+    "TIMEOUT",
     "ShellAttachArgs",
     "ShellAttachResult",
     "ShellCloseArgs",
@@ -39,12 +47,17 @@ __all__ = [
     "ShellWriteArgs",
     "ShellWriteResult",
     "check_terminal_size",
+    "compiled_pattern",
     "signal_name",
 ]
 
 # The signals a shell's foreground job can be sent, by name (no SIG prefix).
 SHELL_SIGNALS = ("INT", "TERM", "HUP", "KILL", "QUIT")
 _CURSOR_HINT = "pass the next_cursor of the last read (0 reads from the start)"
+# What ended a read's wait: quiet, the pattern, the command's prompt, the timeout, or the shell's end.
+IDLE, PATTERN, COMMAND_DONE, TIMEOUT, SHELL_EXITED = "idle", "pattern", "command_done", "timeout", "shell_exited"
+ENDED_BY = (IDLE, PATTERN, COMMAND_DONE, TIMEOUT, SHELL_EXITED)
+MAX_PATTERN_CHARS = 1000
 
 
 def check_terminal_size(cols: object, rows: object) -> None:
@@ -71,6 +84,21 @@ def signal_name(given: object) -> str:
     if name not in SHELL_SIGNALS:
         raise invalid(f"unknown signal {given!r}", hint=f"use one of {', '.join(SHELL_SIGNALS)}")
     return name
+
+
+def compiled_pattern(pattern: str) -> re.Pattern[str]:
+    """A read's `until_pattern` as a regular expression (Python syntax, searched with MULTILINE).
+
+    Raises:
+        OpError: invalid_argument, for a pattern that does not compile or is too long.
+    """
+    hint = "give a Python regular expression, e.g. 'passed|failed' or 'exit=[0-9]+'; a backslash makes ( [ . * literal"
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise invalid(f"until_pattern is longer than {MAX_PATTERN_CHARS} characters", hint=hint)
+    try:
+        return re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise invalid(f"until_pattern {pattern!r} is not a valid regular expression: {exc}", hint=hint) from None
 
 
 @message
@@ -119,7 +147,8 @@ class ShellListResult(PageSummary):
 
 @message
 class ShellReadArgs(Message):
-    """Read output from `cursor`; with `wait_idle_ms`, first wait (up to `timeout_ms`) for output to go quiet."""
+    """Read output from `cursor`, first waiting (up to `timeout_ms`) for at most one thing: output quiet
+    for `wait_idle_ms`, `until_pattern` in the plain text after `cursor`, or `until_command_done`."""
 
     OP = Op.SHELL_READ
     id: str = wire()
@@ -127,9 +156,19 @@ class ShellReadArgs(Message):
     max_bytes: int = wire(DEFAULT_SHELL_READ_BYTES, minimum=1)
     wait_idle_ms: int | None = wire(None, minimum=0, maximum=MAX_SHELL_WAIT_MS)
     timeout_ms: int | None = wire(None, minimum=1, maximum=MAX_SHELL_WAIT_MS)
+    until_pattern: str | None = wire(None)
+    until_command_done: bool = wire(False)
 
     def check(self) -> None:
         check_read_size(self.max_bytes, MAX_SHELL_READ_BYTES, hint="read in pages with the cursor")
+        waits = [self.wait_idle_ms is not None, self.until_pattern is not None, self.until_command_done]
+        if sum(waits) > 1:
+            raise invalid(
+                "a read waits for one thing: idle, a pattern or the command's end, not several",
+                hint="keep one of until_idle_ms, until_pattern and until_command_done",
+            )
+        if self.until_pattern is not None:
+            compiled_pattern(self.until_pattern)
 
 
 @message
@@ -145,6 +184,8 @@ class ShellReadResult(Message):
     end: int = wire(minimum=0)
     exit_code: int | None = wire(None)
     signal: str | None = wire(None)
+    # What ended the wait (None when the read did not wait); with command_done, `exit_code` is the command's.
+    ended_by: str | None = wire(None, choices=ENDED_BY)
 
 
 @message
@@ -157,8 +198,11 @@ class ShellWriteArgs(Message):
 
 @message
 class ShellWriteResult(Message):
+    """`cursor`: where the output was when the input went in; a read from there shows what it caused."""
+
     id: str = wire()
     written: int = wire(minimum=0)
+    cursor: int | None = wire(None, minimum=0)
 
 
 @message
