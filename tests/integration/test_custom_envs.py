@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from helpers import delete_all_workspaces
+from helpers import delete_all_workspaces, discard_tree
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
@@ -253,7 +252,7 @@ def test_push_and_pull_through_a_registry_restores_a_usable_env(
     finally:
         delete_all_workspaces(elsewhere)
         elsewhere.close()
-        shutil.rmtree(elsewhere.home / "images", ignore_errors=True)  # a whole pulled rootfs
+        discard_tree(elsewhere.home / "images")  # a whole pulled rootfs
 
 
 @pytest.mark.anyio
