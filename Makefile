@@ -78,7 +78,7 @@ check: setup lint format-check typecheck test test-unprivileged ## lint + format
 dist-check: bootstrap ## build wheel+sdist, install the wheel in a fresh venv, smoke the installed roost
 	@bash scripts/dist-check.sh
 
-bench: bootstrap ## run the benchmarks; one JSON document on stdout and in .bench/results.json
+bench: setup images ## prepare what they measure (as test does), run the benchmarks; one JSON document on stdout and in .bench/results.json
 	@mkdir -p .bench
 	@$(UV_RUN) python -m benchmarks --output .bench/results.json
 

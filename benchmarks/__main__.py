@@ -24,6 +24,7 @@ from benchmarks import (
     agent_rss,
     changes,
     cli_latency,
+    custom_envs,
     firecracker,
     guest_image,
     ignore_rules,
@@ -68,6 +69,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **ignore_rules.benchmarks(),
     **scale.benchmarks(),
     **network.benchmarks(),
+    **custom_envs.benchmarks(),
 }
 
 

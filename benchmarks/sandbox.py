@@ -37,12 +37,13 @@ def why_not() -> str | None:
     """Why the sandbox benchmarks cannot run here, or None when they can."""
     from roost.backends import get_backend
     from roost.images.cache import ImageCache
+    from roost.images.freshness import current_image
 
     check = get_backend(BACKEND).availability()
     if not check.available:
         return f"the sandbox backend cannot run here: {check.reason}"
-    if ImageCache(shared_images()).lookup(ENV) is None:
-        return f"{ENV} is not in the image cache {shared_images()}; run `make images` (benchmarks never build it)"
+    if current_image(ImageCache(shared_images()), ENV) is None:
+        return f"{ENV} is not (or no longer) built in the image cache {shared_images()}; run `make images` (benchmarks never build it)"
     return None
 
 

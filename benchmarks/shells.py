@@ -4,6 +4,8 @@
   the output line `x` appears: target p50 < 10 ms;
 - PTY output throughput into the agent's ring: `head -c 200000000 /dev/zero` in the shell,
   bytes that reached the ring over the time until the prompt returned: target >= 50 MB/s;
+- run round trip: `ws.shells.run(sh, "true")` (type the line, wait in the agent until its prompt
+  mark is back, read its output and status): target p50 < 20 ms;
 - 50 idle shells in one workspace (mock): growth of the agent's VmRSS (the agent pid is the
   workspace record's `boot.agent_pid`): target < 30 MiB.
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 BACKENDS = ("mock", "sandbox")
 ECHO_DESCRIPTION = "SDK shells.write('echo x') until the output line 'x' is read back, {backend} backend"
 THROUGHPUT_DESCRIPTION = "PTY output into the shell ring buffer (head -c 200 MB of zeros), {backend} backend"
+RUN_DESCRIPTION = "SDK shells.run('true') until its prompt is back with its status, {backend} backend"
 RSS_DESCRIPTION = "agent VmRSS growth with 50 idle shells open in one workspace, mock backend"
 
 WAIT_S = 30.0  # a deadline on every wait, so a broken shell fails the benchmark instead of hanging it
@@ -66,24 +69,47 @@ def _echo_round_trip(ws: Workspace, shell: str, cursor: int) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _echo_latency(backend: str) -> Bench:
-    description = ECHO_DESCRIPTION.format(backend=backend)
+def _echo_steps(ws: Workspace, shell: str) -> Callable[[], float]:
+    """Each step: `echo x` until its line is read back (ms), then wait for the prompt to type the next."""
+    cursor = _prompt(ws, shell, 0)
+
+    def step() -> float:
+        nonlocal cursor
+        elapsed = _echo_round_trip(ws, shell, cursor)
+        cursor = _prompt(ws, shell, cursor)  # type the next line at a prompt, as a person would
+        return elapsed
+
+    return step
+
+
+def _run_steps(ws: Workspace, shell: str) -> Callable[[], float]:
+    """Each step: `shells.run(shell, "true")`, which must end by command_done with exit 0 (ms)."""
+
+    def step() -> float:
+        began = time.perf_counter()
+        out = ws.shells.run(shell, "true", timeout_ms=int(WAIT_S * 1000))
+        elapsed = (time.perf_counter() - began) * 1000
+        if (out.ended_by, out.exit_code) != ("command_done", 0):
+            raise RuntimeError(f"`true` ended by {out.ended_by} with {out.exit_code}: {out.data[-200:]!r}")
+        return elapsed
+
+    return step
+
+
+def _latency(
+    backend: str, description: str, target_ms: float, steps: Callable[[Workspace, str], Callable[[], float]]
+) -> Bench:
+    """A p50 latency benchmark: one shell on `backend`, `steps(ws, shell)` timed after a warm-up."""
 
     def run(settings: Settings) -> Result:
         reason = sandbox.why_not_on(backend)
         if reason:
             return skipped(description, reason)
         iterations, warmup = settings.n(200, 20), settings.n(10, 3)
-        samples = []
         with sandbox.workspace_on(backend) as ws:
-            shell = ws.shells.open().id
-            cursor = _prompt(ws, shell, 0)
-            for index in range(warmup + iterations):
-                elapsed = _echo_round_trip(ws, shell, cursor)
-                cursor = _prompt(ws, shell, cursor)  # type the next line at a prompt, as a person would
-                if index >= warmup:
-                    samples.append(elapsed)
-        return measured(description, "ms", summarize(samples), "p50", "<", 10.0, iterations=iterations)
+            step = steps(ws, ws.shells.open().id)
+            samples = [step() for _ in range(warmup + iterations)][warmup:]
+        return measured(description, "ms", summarize(samples), "p50", "<", target_ms, iterations=iterations)
 
     return run
 
@@ -145,7 +171,11 @@ def benchmarks() -> dict[str, tuple[str, Bench]]:
     """Every shell benchmark by name, for `benchmarks.__main__.BENCHMARKS`."""
     table: dict[str, tuple[str, Bench]] = {}
     for backend in BACKENDS:
-        table[f"shell_echo_latency_{backend}"] = (ECHO_DESCRIPTION.format(backend=backend), _echo_latency(backend))
+        echo = ECHO_DESCRIPTION.format(backend=backend)
+        table[f"shell_echo_latency_{backend}"] = (echo, _latency(backend, echo, 10.0, _echo_steps))
+    for backend in BACKENDS:
+        ran = RUN_DESCRIPTION.format(backend=backend)
+        table[f"shell_run_round_trip_{backend}"] = (ran, _latency(backend, ran, 20.0, _run_steps))
     for backend in BACKENDS:
         table[f"shell_output_throughput_{backend}"] = (
             THROUGHPUT_DESCRIPTION.format(backend=backend),

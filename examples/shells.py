@@ -1,48 +1,35 @@
-"""PTY shells that keep their state between calls, driven through the SDK.
+"""PTY shells that keep their state between calls, driven through the SDK as an agent would.
 
     uv run python examples/shells.py
 
-Opens a bash in a workspace, changes directory and exports a variable in one
-write and uses both in the next, reads the output as plain text with a byte
-cursor, interrupts a running `sleep` the way Ctrl-C would, and closes the
-shell. Runs on the mock backend (host processes, NOT isolated) with a
-temporary ROOST_HOME, so it leaves nothing behind.
+Opens a bash in a workspace and runs command lines in it one call each
+(`shells.run`: type the line, wait in the agent until its prompt is back,
+get its output and exit status), so `cd` and `export` carry over to the
+next line; waits for a pattern in a program's output; gives up on a long
+`sleep` after a short timeout, interrupts it the way Ctrl-C would and reads
+how it ended; resizes the terminal; closes the shell. Runs on the mock
+backend (host processes, NOT isolated) with a temporary ROOST_HOME, so it
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from roost import Roost, Workspace
+from roost import Roost
+from roost.models import ShellOutput
 
 
-def read_until(ws: Workspace, shell_id: str, cursor: int, marker: str, timeout: float = 10.0) -> tuple[str, int]:
-    """Read from `cursor` until `marker` shows up; return the text and the next cursor.
-
-    `wait_for_idle_ms` makes each read return once the shell has been quiet
-    for 200 ms, so this loop rarely needs more than one pass.
-    """
-    text = ""
-    deadline = time.monotonic() + timeout
-    while marker not in text:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {marker!r}; got {text!r}")
-        out = ws.shells.read(shell_id, cursor=cursor, plain=True, wait_for_idle_ms=200, timeout_ms=2000)
-        if out.dropped:
-            print(f"  ({out.dropped} bytes were overwritten before this read)")
-        text += out.data
-        cursor = out.next_cursor
-        if out.state != "running":
-            raise SystemExit(f"the shell is {out.state}: {text!r}")
-    return text, cursor
+def last_line(out: ShellOutput) -> str:
+    """The last line the command printed (the first line is the echo of what was typed)."""
+    return out.data.rstrip("\n").splitlines()[-1].strip()
 
 
-def line_with(text: str, needle: str) -> str:
-    """The last line of `text` that contains `needle` (the echoed command line does not)."""
-    return [line for line in text.splitlines() if needle in line][-1].strip()
+def check(out: ShellOutput, ended_by: str, exit_code: int | None) -> None:
+    if (out.ended_by, out.exit_code) != (ended_by, exit_code):
+        raise SystemExit(f"expected {ended_by} with {exit_code}, got {out.ended_by} with {out.exit_code}: {out.data!r}")
 
 
 def main() -> int:
@@ -52,35 +39,39 @@ def main() -> int:
         roost.create_workspace("debian:12", name="shells") as ws,
     ):
         ws.files.write("/workspace/src/app.txt", "hello from app.txt\n")
-
         shell = ws.shells.open(cols=100, rows=30)
         print(f"opened {shell.id} ({shell.state}, {shell.cols}x{shell.rows}, cwd {shell.cwd})")
 
-        # 1. State carries over between writes: cd and export in one call, use them in the next.
-        ws.shells.write(shell.id, "cd src && export GREETING=hi")
-        ws.shells.write(shell.id, 'echo "$GREETING: $(cat app.txt) [in $(basename "$PWD")]"')
-        text, cursor = read_until(ws, shell.id, 0, "[in src]")
-        print("shell said:", line_with(text, "[in src]"))
+        # 1. One call per command line; the shell keeps its directory and variables in between.
+        check(ws.shells.run(shell.id, "cd src && export GREETING=hi", plain=True), "command_done", 0)
+        out = ws.shells.run(shell.id, 'echo "$GREETING: $(cat app.txt) [in $(basename "$PWD")]"', plain=True)
+        check(out, "command_done", 0)
+        print("shell said:", last_line(out))
+        out = ws.shells.run(shell.id, "test -e missing.txt", plain=True)
+        check(out, "command_done", 1)
+        print(f"test -e missing.txt: exit {out.exit_code}")
 
-        # 2. Interrupt a long-running foreground job, then check how it ended.
-        ws.shells.write(shell.id, "sleep 30")
-        time.sleep(0.2)  # let bash start it
-        started = time.monotonic()
+        # 2. Wait for a line a program prints, while it keeps running.
+        # (The port is computed so that the echo of the typed line cannot match the pattern.)
+        server = "sleep 0.2; echo listening on port $((8000+80)); sleep 30"
+        start = ws.shells.write(shell.id, server, and_wait=True, timeout_ms=50)
+        check(start, "timeout", None)  # still running: it was only given 50 ms
+        seen = ws.shells.read(shell.id, cursor=start.cursor, until_pattern=r"listening on port \d+", plain=True)
+        print(f"waited for the pattern: ended by {seen.ended_by}")
+        if "port 8080" not in seen.data:
+            raise SystemExit(f"the pattern wait ended before the line: {seen.data!r}")
+
+        # 3. Interrupt it the way Ctrl-C would, then read how it ended.
         sent = ws.shells.signal(shell.id, "INT")
-        ws.shells.write(shell.id, 'echo "sleep ended with status $?"')
-        text, cursor = read_until(ws, shell.id, cursor, "ended with status 1")
-        took = time.monotonic() - started
-        print(f"sent SIG{sent}: {line_with(text, 'ended with status 1')} after {took:.1f}s")
-        if took > 10:
-            raise SystemExit("the interrupt did not stop sleep")
+        done = ws.shells.read(shell.id, cursor=seen.next_cursor, until_command_done=True, timeout_ms=10_000)
+        check(done, "command_done", 130)
+        print(f"sent SIG{sent}: sleep ended with status {done.exit_code}")
 
-        # 3. The terminal size follows resize; programs in the shell see it.
+        # 4. The terminal size follows resize; programs in the shell see it.
         ws.shells.resize(shell.id, 80, 24)
-        ws.shells.write(shell.id, "echo size=$(stty size)")
-        text, cursor = read_until(ws, shell.id, cursor, "size=24 80")
-        print("after resize:", "size=24 80")
+        print("after resize:", last_line(ws.shells.run(shell.id, "stty size", plain=True)))
 
-        # 4. Records list every shell with its state; close ends it (HUP, then KILL).
+        # 5. Records list every shell with its state; close ends it (HUP, then KILL).
         print("shells:", [(s.id, s.state) for s in ws.shells.list()])
         closed = ws.shells.close(shell.id)
         print(f"closed {closed.id}: state {closed.state}")

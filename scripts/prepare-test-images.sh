@@ -2,8 +2,8 @@
 # Build, once per machine, the images the test suite shares (.cache/images by
 # default, or $ROOST_IMAGES), so the timed test run never pays for a build:
 #   - the environment rootfs of each env in $ROOST_PREPARE_ENVS (default: debian:12
-#     for the sandbox contract tests, debian:12-python for the ready-env tests; add
-#     debian:12-node to run its test too), when bwrap works. An env whose catalog
+#     for the sandbox contract tests, debian:12-python and debian:12-node for the
+#     ready-env tests, so every ready env is tested in CI), when bwrap works. An env whose catalog
 #     entry changed since it was built is stale and built again (a new rootfs key;
 #     the old one stays for the workspaces made from it until `roost env prune`);
 #   - the debian:12 guest image (kernel, initramfs, disk) for the QEMU smoke,
@@ -17,7 +17,7 @@ export ROOST_IMAGES="${ROOST_IMAGES:-$PWD/.cache/images}"
 run=(uv run --frozen)
 
 if command -v bwrap >/dev/null 2>&1; then
-    for env in ${ROOST_PREPARE_ENVS:-debian:12 debian:12-python}; do
+    for env in ${ROOST_PREPARE_ENVS:-debian:12 debian:12-python debian:12-node}; do
         "${run[@]}" roost env build "$env" --if-missing
     done
 else

@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from roost import arguments
 from roost._secret_handles import WorkspaceSecrets
@@ -203,13 +203,19 @@ class WorkspaceShells:
         cursor: int = 0,
         max_bytes: int = 65536,
         plain: bool = False,
-        wait_for_idle_ms: int | None = None,
+        until_idle_ms: int | None = None,
+        until_pattern: str | None = None,
+        until_command_done: bool = False,
         timeout_ms: int | None = None,
+        wait_for_idle_ms: int | None = None,
     ) -> ShellOutput:
-        """Output from byte `cursor` on; `wait_for_idle_ms` first waits for the output to go quiet.
+        """Output from byte `cursor` on, after waiting (up to `timeout_ms`, default 10 s) for at most one of:
+        output quiet for `until_idle_ms`; `until_pattern` (a regex) in the plain text after `cursor`;
+        `until_command_done`, the end of the command written last (its status in `exit_code`, at once when
+        none is running). `ended_by` says which ended the wait. `wait_for_idle_ms` is `until_idle_ms`'s old name.
 
         Raises:
-            RoostError: shell_not_found, shell_not_running, read_too_large.
+            RoostError: shell_not_found, shell_not_running, read_too_large, invalid_argument.
         """
         return self._bound(
             shells.read_shell,
@@ -217,13 +223,73 @@ class WorkspaceShells:
             cursor=cursor,
             max_bytes=max_bytes,
             plain=plain,
-            wait_for_idle_ms=wait_for_idle_ms,
+            until_idle_ms=until_idle_ms,
+            until_pattern=until_pattern,
+            until_command_done=until_command_done,
             timeout_ms=timeout_ms,
+            wait_for_idle_ms=wait_for_idle_ms,
         )
 
-    def write(self, shell_id: str, data: str | bytes, *, newline: bool = True) -> int:
-        """Type into the shell (a newline is added unless `newline=False`); return bytes written."""
+    @overload
+    def write(
+        self, shell_id: str, data: str | bytes, *, newline: bool = ..., and_wait: Literal[False] = ...
+    ) -> int: ...
+
+    @overload
+    def write(
+        self,
+        shell_id: str,
+        data: str | bytes,
+        *,
+        newline: bool = ...,
+        and_wait: Literal[True],
+        timeout_ms: int | None = ...,
+        max_bytes: int = ...,
+        plain: bool = ...,
+    ) -> ShellOutput: ...
+
+    def write(
+        self,
+        shell_id: str,
+        data: str | bytes,
+        *,
+        newline: bool = True,
+        and_wait: bool = False,
+        timeout_ms: int | None = None,
+        max_bytes: int = 65536,
+        plain: bool = False,
+    ) -> int | ShellOutput:
+        """Type into the shell (a newline is added unless `newline=False`); return bytes written.
+
+        With `and_wait=True`, as `run`: the output from the write on once the command has finished.
+        """
+        if and_wait:
+            return self.run(shell_id, data, newline=newline, timeout_ms=timeout_ms, max_bytes=max_bytes, plain=plain)
         return self._bound(shells.write_shell, shell_id, data, newline=newline)
+
+    def run(
+        self,
+        shell_id: str,
+        command: str | bytes,
+        *,
+        newline: bool = True,
+        timeout_ms: int | None = None,
+        max_bytes: int = 65536,
+        plain: bool = False,
+    ) -> ShellOutput:
+        """Type one command line and return what the shell printed from then on once its prompt is back:
+        `ended_by` "command_done" with the command's `exit_code`, or "timeout" (it still runs) or
+        "shell_exited". Pass `next_cursor` to `read` for anything later.
+        """
+        return self._bound(
+            shells.run_in_shell,
+            shell_id,
+            command,
+            newline=newline,
+            timeout_ms=timeout_ms,
+            max_bytes=max_bytes,
+            plain=plain,
+        )
 
     def signal(self, shell_id: str, signal: str = "INT") -> str:
         """Send INT, TERM, HUP, KILL or QUIT to the shell's foreground job."""

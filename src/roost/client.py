@@ -23,6 +23,8 @@ from roost._handles import Readiness, Streamed, Workspace, WorkspaceFiles, Works
 from roost._secret_handles import HostSecrets
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
+from roost.errors import InvalidArgument
+from roost.images import recipe_file
 from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
@@ -250,7 +252,7 @@ class Roost:
         return lifecycle.delete(self._engine, ref, force=force)
 
     def envs(self) -> list[EnvInfo]:
-        """Every environment in the catalog, with its cached image if any."""
+        """Every environment in the catalog, with its cached image if any, then the custom envs."""
         return envs.list_envs(self._engine)
 
     def inspect_env(self, name: str) -> EnvInfo:
@@ -287,6 +289,59 @@ class Roost:
     def push_env(self, name: str, reference: str, *, progress: ProgressFn | None = None) -> str:
         """Publish a cached environment to `host[:port]/repo:tag`; return the manifest digest."""
         return envs.push(self._engine, name, reference, progress)
+
+    def create_env(
+        self,
+        name: str,
+        *,
+        from_: str | None = None,
+        apt: Sequence[str] = (),
+        pip: Sequence[str] = (),
+        npm: Sequence[str] = (),
+        copy: Sequence[str] = (),
+        run: Sequence[str] = (),
+        env: dict[str, str] | Sequence[str] = (),
+        allow_hosts: Sequence[str] = (),
+        file: str | os.PathLike[str] | None = None,
+        replace: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> EnvInfo:
+        """Build a custom env `name` from a recipe on top of env `from_` (or from a roost-env.toml `file`).
+
+        Steps run in the order apt, pip, npm, copy (`"SRC:DEST"` each), run, with `env` set for
+        all of them and for every process of the env's workspaces. The result is cached by the
+        content of parent, recipe and copied files: the same recipe again is a lookup.
+        `progress(step, done, total)` hears each step and each line of its output.
+
+        Raises:
+            InvalidArgument: invalid_env_name, invalid_recipe (also: both or neither of `from_` and `file`).
+            NotFound: env_not_found (the parent), copy_source_not_found, recipe_not_found.
+            ConflictError: env_exists (the name has another recipe; pass `replace`).
+            ImageError: build_failed with `details` step, exit_code and output_tail.
+        """
+        if (file is None) == (from_ is None):
+            raise InvalidArgument(
+                "give either from_ (the parent env) or file (a roost-env.toml)", code="invalid_recipe"
+            )
+        if file is not None:
+            if apt or pip or npm or copy or run or env or allow_hosts:
+                raise InvalidArgument("a recipe file cannot be combined with recipe options", code="invalid_recipe")
+            recipe = recipe_file.recipe_from_file(Path(file))
+        else:
+            assert from_ is not None
+            recipe = recipe_file.recipe_from_options(
+                from_, apt=apt, pip=pip, npm=npm, copy=copy, run=run, env=env, allow_hosts=allow_hosts
+            )
+        return envs.create_env(self._engine, name, recipe, replace=replace, progress=progress)
+
+    def remove_env(self, name: str) -> EnvInfo:
+        """Remove custom env `name` (its layers go with the next `prune_envs` once nothing uses them).
+
+        Raises:
+            NotFound: env_not_found (not a custom env).
+            ConflictError: env_in_use while a workspace or another custom env uses it (`details` names them).
+        """
+        return envs.remove_env(self._engine, name)
 
     def prune_envs(self) -> PruneResult:
         """Remove cached images that no env name or workspace uses."""

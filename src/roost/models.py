@@ -374,7 +374,7 @@ class DoctorReport(_Value):
 
 @dataclass(frozen=True)
 class EnvInfo(_Value):
-    """An environment (from the catalog, or an image reference), and its cached image if there is one.
+    """An environment (from the catalog, a custom env, or an image reference), and its cached image if there is one.
 
     `cached`: an image made from the catalog entry as it is now is here. `stale`: the cached
     image was made from an older package list; it is not used for new workspaces, and the
@@ -395,6 +395,12 @@ class EnvInfo(_Value):
     created_at: str | None = None
     registry_reference: str | None = None
     interpreter: str | None = None
+    # A custom env (built from a recipe): its parent env, its recipe, its layers' keys (bottom
+    # first) and the variables every process of its workspaces starts with.
+    parent: str | None = None
+    recipe: dict[str, Any] | None = None
+    layers: tuple[str, ...] = ()
+    env_vars: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -424,7 +430,10 @@ class ShellOutput(_Value):
     """Output read from a shell's ring buffer.
 
     `cursor` is where `data` starts (later than asked when `dropped` bytes
-    were overwritten first); pass `next_cursor` to the next read.
+    were overwritten first); pass `next_cursor` to the next read. `ended_by`
+    says what ended the read's wait (idle, pattern, command_done, timeout,
+    shell_exited; None when it did not wait); `exit_code` is the shell's once
+    it has exited, else, after command_done, the command's.
     """
 
     id: str
@@ -436,6 +445,7 @@ class ShellOutput(_Value):
     state: str
     exit_code: int | None
     plain: bool
+    ended_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def _shift_entry(
 ) -> None:
     st = os.lstat(name, dir_fd=dir_fd)
     if stat.S_ISLNK(st.st_mode):
-        _check(shown, st)
+        _check(shown, st, uid_offset, gid_offset)
         os.chown(name, st.st_uid + uid_offset, st.st_gid + gid_offset, dir_fd=dir_fd, follow_symlinks=False)
         return
     fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -49,7 +49,7 @@ def _shift_entry(
             if (st.st_dev, st.st_ino) in seen:
                 return
             seen.add((st.st_dev, st.st_ino))
-        _check(shown, st)
+        _check(shown, st, uid_offset, gid_offset)
         # An O_PATH descriptor cannot fchown/fchmod; its /proc/self/fd link names exactly that inode.
         via = f"/proc/self/fd/{fd}"
         os.chown(via, st.st_uid + uid_offset, st.st_gid + gid_offset)
@@ -58,13 +58,18 @@ def _shift_entry(
         os.close(fd)
 
 
-def _check(shown: str, st: os.stat_result) -> None:
-    if st.st_uid >= ID_LIMIT or st.st_gid >= ID_LIMIT:
+def _check(shown: str, st: os.stat_result, uid_offset: int, gid_offset: int) -> None:
+    """The entry's owner must be one of the namespace's ids: 0.. before a shift, offset.. before
+    an unshift (negative offsets)."""
+    uid = st.st_uid + min(uid_offset, 0)
+    gid = st.st_gid + min(gid_offset, 0)
+    if not (0 <= uid < ID_LIMIT and 0 <= gid < ID_LIMIT):
         raise OwnerOutOfRange(shown, st.st_uid, st.st_gid)
 
 
 def shift_tree(root: Path, uid_offset: int, gid_offset: int) -> None:
-    """Add the offsets to the owner of every entry under `root` (and root itself).
+    """Add the offsets to the owner of every entry under `root` (and root itself); negative
+    offsets take a tree owned by a namespace's host ids back to ids 0...
 
     Raises:
         OwnerOutOfRange: an owner is beyond the mapped range (entries before it are shifted).

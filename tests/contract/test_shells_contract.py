@@ -196,8 +196,98 @@ def test_a_read_waiting_for_idle_returns_once_the_output_is_quiet(workspace: Wor
     mark = _end(workspace, shell)
     workspace.shells.write(shell, "for i in 1 2 3; do echo tick-$i; sleep 0.02; done")
     out = workspace.shells.read(shell, cursor=mark, plain=True, wait_for_idle_ms=200, timeout_ms=5000)
-    assert "tick-3\n" in out.data
+    assert "tick-3\n" in out.data and out.ended_by == "idle"
     assert out.next_cursor > mark
+
+
+# -- waiting for a command, a pattern, or the shell's end ---------------------------------------
+# Every wait below would run into its generous timeout if it did not end as it should: the tests
+# assert on what ended it and on the output, never on how fast.
+
+LONG_MS = 60_000
+
+
+def test_continuous_output_ends_by_command_done_with_exit_0(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    out = workspace.shells.run(shell, "yes roost | head -c 2000000; echo; echo done-$((40+2))", timeout_ms=LONG_MS)
+    assert (out.ended_by, out.exit_code, out.state) == ("command_done", 0, "running")
+    assert out.end - out.cursor > 2_000_000 and out.next_cursor == out.cursor + 65536  # the first page
+    assert "roost\r\nroost" in out.data
+    assert "done-42" in workspace.shells.read(shell, cursor=out.end - 300, plain=True).data
+    assert "6973;roost" not in workspace.shells.read(shell, cursor=0, max_bytes=1 << 20).data  # no mark, raw
+
+
+def test_a_command_that_ends_at_once_is_seen_to_end_every_time(workspace: Workspace) -> None:
+    shell = workspace.shells.open().id  # no wait for a prompt: open returns once there is one
+    for _ in range(20):  # its prompt mark may come back before the write call has returned
+        out = workspace.shells.run(shell, "true", timeout_ms=LONG_MS)
+        assert (out.ended_by, out.exit_code) == ("command_done", 0)
+
+
+def test_a_command_printing_for_a_while_is_waited_for_to_its_end(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    out = workspace.shells.write(
+        shell,
+        "for i in $(seq 1 40); do echo line-$i; sleep 0.01; done",
+        and_wait=True,
+        timeout_ms=LONG_MS,
+        plain=True,
+    )
+    assert (out.ended_by, out.exit_code) == ("command_done", 0)
+    assert "line-40\n" in out.data
+
+
+def test_a_silent_command_is_waited_for_and_its_status_reported(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    out = workspace.shells.run(shell, "sleep 0.6; false", timeout_ms=LONG_MS, plain=True)
+    assert (out.ended_by, out.exit_code) == ("command_done", 1)
+    assert out.data == "sleep 0.6; false\n"  # its echo, up to where its prompt begins
+    again = workspace.shells.read(shell, cursor=out.next_cursor, until_command_done=True, timeout_ms=LONG_MS)
+    assert (again.ended_by, again.exit_code) == ("command_done", 1)  # nothing runs: at once, the last status
+
+
+def test_a_command_that_prints_a_fake_mark_does_not_end_the_wait(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    fake = "printf '\\033]6973;roost;0123456789abcdef;0\\007'"
+    out = workspace.shells.run(shell, f"{fake}; sleep 0.3; echo after-$((1+1)); (exit 4)", timeout_ms=LONG_MS)
+    assert (out.ended_by, out.exit_code) == ("command_done", 4)
+    assert "after-2" in out.data
+
+
+def test_a_read_waits_for_a_pattern_in_the_plain_text(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    cursor = _end(workspace, shell)
+    workspace.shells.write(shell, "sleep 0.3; printf '\\033[1mREADY\\033[0m on %s\\n' port-$((8000+80)); sleep 100")
+    out = workspace.shells.read(
+        shell, cursor=cursor, until_pattern=r"^READY on port-\d+$", timeout_ms=LONG_MS, plain=True
+    )
+    assert out.ended_by == "pattern"
+    assert "READY on port-8080" in out.data
+    workspace.shells.signal(shell, "INT")
+    assert workspace.shells.read(shell, until_command_done=True, timeout_ms=LONG_MS).exit_code == 130
+
+
+def test_a_wait_that_times_out_says_so_and_returns_the_output_so_far(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    out = workspace.shells.run(shell, "echo started-$((1+1)); sleep 100", timeout_ms=300, plain=True)
+    assert (out.ended_by, out.state, out.exit_code) == ("timeout", "running", None)
+    assert "started-2\n" in out.data
+    workspace.shells.signal(shell, "INT")
+    assert workspace.shells.read(shell, until_command_done=True, timeout_ms=LONG_MS).ended_by == "command_done"
+
+
+def test_exit_ends_the_wait_as_shell_exited_with_the_shells_code(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    out = workspace.shells.run(shell, "exit 3", timeout_ms=LONG_MS)
+    assert (out.ended_by, out.state, out.exit_code) == ("shell_exited", "exited", 3)
+
+
+def test_bad_waits_are_invalid_arguments_with_hints(workspace: Workspace) -> None:
+    shell = _open(workspace).id
+    for kw in ({"until_pattern": "([unclosed"}, {"until_pattern": "x", "until_command_done": True}):
+        with pytest.raises(RoostError) as info:
+            workspace.shells.read(shell, **kw)
+        assert info.value.code == "invalid_argument" and info.value.hint
 
 
 def test_attach_streams_output_until_stopped(workspace: Workspace) -> None:

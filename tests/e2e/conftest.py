@@ -21,15 +21,33 @@ from roost.client import Roost
 CALL_TIMEOUT = 30.0
 
 
+def backends_here() -> list[str]:
+    """The backends an e2e test that runs on each can use here: mock, and the sandbox where it runs."""
+    from roost.backends import get_backend
+
+    return ["mock", *(["sandbox"] if get_backend("sandbox").availability().available else [])]
+
+
+def home_with_shared_images(home: Path) -> Path:
+    """A new `$ROOST_HOME` whose images are the machine's shared cache, so no test builds one again."""
+    from roost.config import IMAGES_ENV
+
+    images = Path(os.environ.get(IMAGES_ENV) or Path(__file__).resolve().parents[2] / ".cache" / "images")
+    images.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True)
+    (home / "images").symlink_to(images, target_is_directory=True)
+    return home
+
+
 class RoostCli:
     """Runs `python -m roost ...` against one `$ROOST_HOME`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, backend: str = "mock") -> None:
         self.home = home
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "ROOST_HOME": str(home),
-            "ROOST_BACKEND": "mock",
+            "ROOST_BACKEND": backend,
             "LANG": "C.UTF-8",
         }
 

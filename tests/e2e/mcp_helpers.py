@@ -32,8 +32,9 @@ async def mcp_session(
     cwd: Path | None = None,
     program: Sequence[str] = SERVER_PROGRAM,
     allow_secrets: Sequence[str] = (),
+    backend: str = "mock",
 ) -> AsyncIterator[ClientSession]:
-    """An initialized session with a server of `profile` on the mock backend, its state in `home`.
+    """An initialized session with a server of `profile` on `backend` (mock), its state in `home`.
 
     With `allow_root`, the server may read and write under that directory (`--allow-root`). The server
     runs in `cwd`, by default the allowed root, or without one the directory that holds `home`.
@@ -48,7 +49,7 @@ async def mcp_session(
     params = StdioServerParameters(
         command=sys.executable,
         args=args,
-        env={"ROOST_HOME": str(home), "ROOST_BACKEND": "mock"},
+        env={"ROOST_HOME": str(home), "ROOST_BACKEND": backend},
         cwd=str(cwd or allow_root or home.parent),
     )
     async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:

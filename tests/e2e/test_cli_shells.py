@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conftest import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env, wait_until
 from roost.backends.processes import WORKSPACE_MARKER
-
-if TYPE_CHECKING:
-    from conftest import RoostCli
 
 pytestmark = pytest.mark.e2e
 
@@ -134,3 +134,53 @@ def test_shell_errors_have_codes_hints_and_exit_codes(shared_workspace: str, mod
     bad_signal = cli("workspace", "shell", "signal", ws, sh, "--signal", "BOGUS")
     assert bad_signal.returncode == 2
     assert "invalid choice" in bad_signal.stderr and "INT" in bad_signal.stderr
+
+
+@pytest.fixture(params=backends_here())
+def backend_cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RoostCli]:
+    """A CLI on each backend that runs here, with a home of its own."""
+    cli = RoostCli(home_with_shared_images(tmp_path / "home"), backend=request.param)
+    yield cli
+    delete_leftovers(cli)
+
+
+def test_write_and_wait_runs_a_command_and_read_waits_for_a_pattern_or_the_commands_end(
+    backend_cli: RoostCli,
+) -> None:
+    cli = backend_cli
+    ws = cli.create()
+    sh = _open(cli, ws)
+    ran = cli.json(
+        "workspace", "shell", "write", ws, sh, "--input", "sleep 0.3; echo out-$((6*7)); false", "--and-wait", "--plain"
+    )
+    assert (ran["ended_by"], ran["exit_code"], ran["state"]) == ("command_done", 1, "running")
+    assert ran["data"].endswith("out-42\n")
+    text = cli("workspace", "shell", "write", ws, sh, "--input", "(exit 5)", "--and-wait", "--plain", check_rc=0)
+    assert text.stdout.startswith("(exit 5)") and "command exited 5" in text.stderr
+
+    start = _read(cli, ws, sh)["end"]
+    _shell(cli, "write", ws, sh, "--input", "sleep 0.3; echo READY-$((1+1)); sleep 100")
+    waited = cli.json(
+        "workspace", "shell", "read", ws, sh, "--cursor", str(start), "--plain", "--until-pattern", "READY-[0-9]"
+    )
+    assert waited["ended_by"] == "pattern" and "READY-2" in waited["data"]
+    _shell(cli, "signal", ws, sh)
+    done = cli(
+        "workspace",
+        "shell",
+        "read",
+        ws,
+        sh,
+        "--cursor",
+        str(start),
+        "--until-command-done",
+        "--timeout-ms",
+        "60000",
+        check_rc=0,
+    )
+    assert "command exited 130" in done.stderr
+
+    bad = cli.error(cli("workspace", "shell", "read", ws, sh, "--until-pattern", "(", "--json"), 2, "invalid_argument")
+    assert "regular expression" in bad["message"]
+    both = cli("workspace", "shell", "read", ws, sh, "--until-pattern", "x", "--until-command-done")
+    assert both.returncode == 2 and "not allowed with" in both.stderr

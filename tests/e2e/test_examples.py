@@ -26,7 +26,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "mcp_client.py": ("exit 0: hello", "a failure is a tool error: workspace_not_found", "'deleted': True"),
     "shells.py": (
         "shell said: hi: hello from app.txt [in src]",
+        "test -e missing.txt: exit 1",
+        "waited for the pattern: ended by pattern",
         "sleep ended with status 130",
+        "after resize: 24 80",
         "state closed",
         "shells example: ok",
     ),
@@ -53,6 +56,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "python:3.12-slim -> docker.io/library/python:3.12-slim (OCI image python:3.12-slim)",
         "debian:12 -> roost catalog",
         "oci example: ok",
+    ),
+    "custom_env.py": (
+        "a misspelled key is refused: invalid_recipe (unknown recipe key 'runn')",
+        "custom env example: ok",
     ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
     "secrets_env.py": (

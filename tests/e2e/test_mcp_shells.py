@@ -14,6 +14,7 @@ import pytest
 from mcp import ClientSession
 from mcp_helpers import call, call_error, mcp_session
 
+from conftest import backends_here, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env
 from roost.backends.processes import WORKSPACE_MARKER
 
@@ -112,3 +113,52 @@ async def _drive_a_shell(session: ClientSession) -> None:
     error = await call_error(session, "shell_read", workspace=ws, shell=shell, max_bytes=10**7)
     assert error["code"] == "invalid_argument"
     await call(session, "workspace_delete", workspace=ws)
+
+
+@pytest.mark.parametrize("backend", backends_here())
+async def test_an_agent_runs_commands_in_a_shell_and_waits_for_them_over_mcp(
+    backend: str, mcp_home: Path, errlog: TextIO
+) -> None:
+    with anyio.fail_after(DEADLINE * 2):
+        home = home_with_shared_images(mcp_home)
+        async with mcp_session("full", home, errlog, backend=backend) as session:
+            ws = (await call(session, "workspace_create"))["id"]
+            shell = (await call(session, "shell_open", workspace=ws))["id"]
+
+            async def run(line: str, **kw: Any) -> dict[str, Any]:
+                return await call(session, "shell_write", workspace=ws, shell=shell, input=line, and_wait=True, **kw)
+
+            silent = await run("sleep 0.5; false", timeout_ms=60_000)
+            assert (silent["ended_by"], silent["exit_code"], silent["data"]) == (
+                "command_done",
+                1,
+                "sleep 0.5; false\n",
+            )
+            busy = await run("yes | head -c 2000000; echo; echo done-$((40+2))", timeout_ms=60_000)
+            assert (busy["ended_by"], busy["exit_code"]) == ("command_done", 0)
+            assert busy["end"] - busy["cursor"] > 2_000_000
+            fake = await run(
+                "printf '\\033]6973;roost;0123456789abcdef;0\\007'; sleep 0.3; echo after", timeout_ms=60_000
+            )
+            assert fake["ended_by"] == "command_done" and "after\n" in fake["data"]
+
+            timed_out = await run("echo begun; sleep 100", timeout_ms=300)
+            assert (timed_out["ended_by"], timed_out["exit_code"]) == ("timeout", None)
+            assert "begun\n" in timed_out["data"]
+            await call(session, "shell_signal", workspace=ws, shell=shell)
+            after = await call(
+                session, "shell_read", workspace=ws, shell=shell, cursor=timed_out["cursor"], until_command_done=True
+            )
+            assert (after["ended_by"], after["exit_code"]) == ("command_done", 130)
+
+            await call(session, "shell_write", workspace=ws, shell=shell, input="sleep 0.3; echo port-$((8000+80))")
+            seen = await call(
+                session, "shell_read", workspace=ws, shell=shell, cursor=after["next_cursor"], until_pattern=r"port-\d+"
+            )
+            assert seen["ended_by"] == "pattern" and "port-8080" in seen["data"]
+
+            error = await call_error(session, "shell_read", workspace=ws, shell=shell, until_pattern="(")
+            assert error["code"] == "invalid_argument" and "roost " not in error["hint"]
+            gone = await run("exit 2", timeout_ms=60_000)
+            assert (gone["ended_by"], gone["state"], gone["exit_code"]) == ("shell_exited", "exited", 2)
+            await call(session, "workspace_delete", workspace=ws)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from registry import blob_data_path
 
-from helpers import delete_all_workspaces
+from helpers import delete_all_workspaces, discard_tree
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
@@ -73,11 +73,7 @@ def discard(client: Roost) -> None:
     """Delete the client's workspaces, then its image cache (pulled images are large)."""
     delete_all_workspaces(client)
     client.close()
-    images = client.home / "images"
-    if images.is_symlink():
-        images.unlink()
-    else:
-        shutil.rmtree(images, ignore_errors=True)
+    discard_tree(client.home / "images")
 
 
 def leftovers(images: Path) -> dict[str, list[str]]:

@@ -2,14 +2,14 @@
 workspace_create, the server pulls the env from the local registry first, and the client hears the
 pull's steps as `notifications/progress` before the workspace comes back.
 
-The image is the shared cache's debian:12, pushed to the local registry (tests/integration/registry.py);
-the server's own image cache starts empty and may only pull.
+The image is a small busybox image the test builds and pushes to the local registry
+(tests/integration/registry.py, oci_images.py), named by its reference; the server's own image
+cache starts empty. A pull of a catalog env reports through the same SDK callback.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -19,14 +19,12 @@ from typing import Any
 import anyio
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from oci_images import busybox_tree, push_tree
 
-from helpers import roost_client
-from roost import Roost
+from helpers import discard_tree, roost_client
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
-from roost.images.freshness import current_image
-from roost.images.manager import REGISTRY_ENV, SOURCES_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
@@ -46,17 +44,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def registry_prefix(local_registry: str, tmp_path: Path) -> str:
-    """A fresh registry prefix holding the shared cache's debian:12 (pushed, ~3-7 s)."""
-    if current_image(ImageCache(SHARED_IMAGES), "debian:12") is None:
-        pytest.skip(f"debian:12 is not built in the shared image cache {SHARED_IMAGES}; run `make images`")
-    prefix = f"{local_registry}/progress-{uuid.uuid4().hex[:8]}"
-    home = tmp_path / "publisher"
-    home.mkdir(mode=0o700)
-    (home / "images").symlink_to(SHARED_IMAGES, target_is_directory=True)
-    with Roost(home=home, backend="sandbox") as publisher:
-        publisher.push_env("debian:12", f"{prefix}/debian:12")
-    return prefix
+def image_reference(local_registry: str, tmp_path: Path) -> str:
+    """A small image (static busybox, no python3) pushed to a fresh repository of the local registry."""
+    repository = f"progress-{uuid.uuid4().hex[:8]}/busybox"
+    push_tree(local_registry, busybox_tree(tmp_path), tmp_path, repository=repository, tag="1")
+    return f"{local_registry}/{repository}:1"
 
 
 @pytest.fixture
@@ -69,11 +61,11 @@ def server_home(tmp_path: Path) -> Iterator[Path]:
     finally:
         with roost_client(home, "sandbox"):
             pass  # deletes whatever workspaces the server left
-        shutil.rmtree(home / "images", ignore_errors=True)
+        discard_tree(home / "images")
 
 
 async def test_workspace_create_that_pulls_its_env_sends_progress_notifications(
-    registry_prefix: str, server_home: Path, tmp_path: Path
+    image_reference: str, server_home: Path, tmp_path: Path
 ) -> None:
     params = StdioServerParameters(
         command=sys.executable,
@@ -82,8 +74,6 @@ async def test_workspace_create_that_pulls_its_env_sends_progress_notifications(
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "ROOST_HOME": str(server_home),
             "ROOST_BACKEND": "sandbox",
-            REGISTRY_ENV: registry_prefix,
-            SOURCES_ENV: "registry",
         },
         cwd=str(tmp_path),
     )
@@ -95,10 +85,12 @@ async def test_workspace_create_that_pulls_its_env_sends_progress_notifications(
     with open(tmp_path / "server.log", "w") as errlog, anyio.fail_after(DEADLINE):
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
-            created = await session.call_tool("workspace_create", {"env": "debian:12"}, progress_callback=on_progress)
+            created = await session.call_tool(
+                "workspace_create", {"env": image_reference}, progress_callback=on_progress
+            )
             assert not created.is_error, created.content
             info: dict[str, Any] = created.structured_content or {}
-            pip = await session.call_tool("workspace_exec", {"workspace": info["id"], "command": "pip3 --version"})
+            ran = await session.call_tool("workspace_exec", {"workspace": info["id"], "command": "echo pulled"})
             await session.call_tool("workspace_delete", {"workspace": info["id"]})
 
     messages = [message for _progress, _total, message in heard]
@@ -106,5 +98,5 @@ async def test_workspace_create_that_pulls_its_env_sends_progress_notifications(
     assert any("unpacking layer 1/1" in message for message in messages), messages
     values = [progress for progress, _total, _message in heard]
     assert values == sorted(set(values)), "progress must grow with every notification"
-    assert (pip.structured_content or {}).get("exit_code") == 0, pip.content
-    assert ImageCache(server_home / "images").lookup("debian:12") is not None, "the env came from the registry"
+    assert (ran.structured_content or {}).get("stdout") == "pulled\n", ran.content
+    assert ImageCache(server_home / "images").lookup(image_reference) is not None, "the env came from the registry"

@@ -1,7 +1,7 @@
 """The ready dev envs carry what they promise, used as an agent uses them, in a real sandbox.
 
-The images come from the shared cache (`make images` builds debian:12 and debian:12-python there;
-`ROOST_PREPARE_ENVS` names more, debian:12-node among them): a test whose env is not prepared skips
+The images come from the shared cache (`make images` builds debian:12, debian:12-python and
+debian:12-node there; `ROOST_PREPARE_ENVS` chooses others): a test whose env is not prepared skips
 and says how to prepare it, so no build is paid inside a timed test.
 """
 
@@ -85,7 +85,7 @@ def test_pip_install_e_dot_works_in_debian_12_without_a_venv(roost: Roost, tmp_p
     # An agent's first command, as it would type it (offline here: nothing to download).
     with roost.create_workspace("debian:12", seed_path=repo) as ws:
         installed = ws.exec("pip install --no-build-isolation --no-index -e .", timeout=TIMEOUT)
-        imported = ws.exec(["python3", "-c", "import sums; print(sums.TOTAL)"], cwd="/", timeout=TIMEOUT)
+        imported = ws.exec("cd / && python3 -c 'import sums; print(sums.TOTAL)'", timeout=TIMEOUT)
 
     assert installed.exit_code == 0, installed.stdout + installed.stderr
     assert "externally-managed" not in installed.stderr

@@ -70,3 +70,37 @@ def test_handler_modules_and_their_messages_load_on_their_first_op_and_not_befor
         "ping": [],
         "file.stat": ["roost.agent.files.handlers", "roost.protocol.ops.files"],
     }
+
+
+def test_an_agent_starts_without_message_classes_and_warms_up_the_baseline_snapshot_after_hello(
+    tmp_path: Path,
+) -> None:
+    # A fresh interpreter: the first request after HELLO (a create's baseline) finds its family loaded.
+    probe = textwrap.dedent(
+        """
+        import json, sys, time
+        from roost.agent.fs.paths import WorkspacePaths
+        from roost.agent.ops import OpTable
+        from roost.agent.state import AgentState
+        import roost.agent.__main__, roost.agent.server.listen
+
+        started = sorted(name for name in sys.modules if name.startswith("roost.protocol.ops"))
+        root, state = sys.argv[1], sys.argv[2]
+        table = OpTable(AgentState(WorkspacePaths(root), state, state + "/scratch"))
+        table.warm_up()
+        table.warm_up()  # once is enough: a second call starts nothing
+        deadline = time.monotonic() + 10
+        while "roost.agent.snapshots.handlers" not in sys.modules and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(json.dumps({"started": started, "warm": "roost.agent.snapshots.handlers" in sys.modules}))
+        """
+    )
+    (tmp_path / "ws").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "ws"), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=IO_TIMEOUT,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {"started": [], "warm": True}

@@ -28,8 +28,8 @@ from roost.agent.shells.records import RUNNING, ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession
 from roost.agent.state import AgentState
 from roost.errors import RoostError
+from roost.protocol.terminal_text import plain_text
 from roost.rpc import AgentClient, connect_unix
-from roost.workspace.terminal_text import plain_text
 
 IO_TIMEOUT = 10.0
 GRACE = 0.5  # roost.agent.shells.registry.CLOSE_GRACE_S: what `close` allows a program after HUP
@@ -476,6 +476,62 @@ def test_a_shell_with_no_foreground_job_yet_counts_as_its_own_foreground_group()
     try:
         assert os.tcgetpgrp(master) == 0
         assert session.foreground_group() == _Started.pid
+    finally:
+        session.ring.close()
+        os.close(master)
+        os.close(slave)
+
+
+# -- waiting for a command's end ------------------------------------------------------
+
+
+def _run(client: AgentClient, shell_id: str, line: str, **wait: Any) -> tuple[dict[str, Any], bytes]:
+    cursor = client.call("shell.write", {"id": shell_id}, upload=[line.encode() + b"\n"]).result["cursor"]
+    return _read(client, shell_id, cursor, max_bytes=1 << 20, until_command_done=True, timeout_ms=30_000, **wait)
+
+
+@pytest.mark.parametrize("command", [None, ["sh", "-i"]], ids=["bash", "sh"])
+def test_a_command_wait_reports_the_status_and_no_mark_reaches_the_output(
+    client: AgentClient, command: list[str] | None
+) -> None:
+    shell = _open(client, **({} if command is None else {"command": command}))["id"]
+    result, body = _run(client, shell, "echo out-$((6*7)); (exit 3)")
+    assert (result["ended_by"], result["exit_code"], result["state"]) == ("command_done", 3, "running")
+    assert b"out-42" in body
+    everything = _read(client, shell, 0, max_bytes=1 << 20)[1]
+    assert b"6973;roost" not in everything  # taken out of the raw output, not only the plain text
+    result, body = _run(client, shell, "env | grep -c -e 6973 -e roost-shell-rc")
+    assert (result["exit_code"], plain_text(body).splitlines()[-1]) == (1, "0")  # nothing exported to children
+
+
+def test_a_shell_without_marks_refuses_a_command_wait_and_bad_waits_are_refused(client: AgentClient) -> None:
+    cat = client.call("shell.open", {"command": ["cat"]}).result["id"]
+    refused = _code(client, "shell.read", {"id": cat, "until_command_done": True})
+    assert refused.code == "invalid_argument" and "until_pattern" in (refused.hint or "")
+    bash = _open(client)["id"]
+    bad = _code(client, "shell.read", {"id": bash, "until_pattern": "(unclosed"})
+    assert bad.code == "invalid_argument" and "regular expression" in bad.message and bad.hint
+    both = _code(client, "shell.read", {"id": bash, "until_pattern": "x", "until_command_done": True})
+    assert both.code == "invalid_argument"
+
+
+def test_a_prompt_that_comes_back_before_the_write_returns_still_ends_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    master, slave = os.openpty()
+    record = ShellRecord("sh-test", ["bash", "-i"], "/workspace", 80, 24, RUNNING, "2026-01-01T00:00:00Z")
+    session = ShellSession(record, cast("subprocess.Popen[bytes]", _Started()), master, 1024)
+    real_write = os.write
+
+    def write_then_prompt(fd: int, data: Any) -> int:
+        written = real_write(fd, data)
+        session.commands.prompted(0)  # `true` ran, and the reader took its mark, before os.write returned
+        return written
+
+    monkeypatch.setattr("roost.agent.shells.registry.os.write", write_then_prompt)
+    try:
+        session.write(b"true\n")
+        assert (session.commands.running, session.commands.status) == (False, 0)
     finally:
         session.ring.close()
         os.close(master)

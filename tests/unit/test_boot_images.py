@@ -29,11 +29,11 @@ def test_a_backend_that_boots_from_the_host_gets_nothing_from_the_image_cache(tm
 
 def test_starting_a_sandbox_whose_image_is_no_longer_cached_is_image_missing(tmp_path: Path) -> None:
     with pytest.raises(NotFound) as caught:
-        boot_images.rootfs_for_start(tmp_path / "home", get_backend("sandbox"), _stopped("sandbox", "sha256-gone"))
+        boot_images.for_start(tmp_path / "home", get_backend("sandbox"), _stopped("sandbox", "sha256-gone"))
     assert caught.value.code == "image_missing"
     assert "debian:12" in caught.value.message
 
 
 def test_a_microvm_boots_the_disk_it_kept_so_its_start_needs_no_image(tmp_path: Path) -> None:
-    start = boot_images.rootfs_for_start(tmp_path / "home", get_backend("firecracker"), _stopped("firecracker", "x"))
-    assert start is None
+    start = boot_images.for_start(tmp_path / "home", get_backend("firecracker"), _stopped("firecracker", "x"))
+    assert start == boot_images.BootImage()

@@ -28,7 +28,7 @@ BEHIND_THE_SDK = (
 
 # The agent's units, lowest layer first (see roost/agent/__init__.py): a unit imports its own modules and
 # those of lower layers; the units of one layer never import each other.
-OPERATIONS = tuple(f"roost.agent.{name}" for name in ("execs", "files", "shells", "services", "snapshots"))
+OPERATIONS = tuple(f"roost.agent.{name}" for name in ("control", "execs", "files", "shells", "services", "snapshots"))
 AGENT_LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
     {"fs": ("roost.agent.fs",), "system": ("roost.agent.system",)},
     {"secret files": ("roost.agent.secret_files",)},

@@ -53,6 +53,7 @@ CORE_TOOLS = {
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 NETWORK_TOOLS = {"network_show", "network_set", "network_log"}
 SECRET_TOOLS = {"secret_list", "workspace_secret_add", "workspace_secret_remove", "workspace_secret_list"}
+ENV_TOOLS = {"env_create", "env_inspect", "env_remove"}
 SHELL_TOOLS = {"shell_open", "shell_list", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close"}
 
 
@@ -135,7 +136,7 @@ def test_every_profile_name_the_options_accept_has_its_tools() -> None:
     [
         ("run", {"run"}),
         ("core", CORE_TOOLS),
-        ("full", CORE_TOOLS | SHELL_TOOLS | SERVICE_TOOLS | NETWORK_TOOLS | SECRET_TOOLS),
+        ("full", CORE_TOOLS | SHELL_TOOLS | SERVICE_TOOLS | NETWORK_TOOLS | SECRET_TOOLS | ENV_TOOLS),
     ],
 )
 async def test_each_profile_lists_its_tools(profile: str, expected: set[str], tmp_path: Path) -> None:

@@ -17,11 +17,12 @@ import pytest
 from roost.agent.ops import ROUTES
 from roost.protocol import Code, Op, OpError
 from roost.protocol.ops import Message
+from roost.protocol.ops.agent import PingResult
 from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
 from roost.protocol.ops.secrets import SecretGrant
 from roost.protocol.ops.services import ReadinessProbe, ServiceStartArgs
-from roost.protocol.ops.shells import ShellSignalArgs
+from roost.protocol.ops.shells import ShellReadArgs, ShellSignalArgs
 from roost.protocol.ops.snapshots import DiffRecord
 from roost.protocol.ops.table import OP_TABLE
 from roost.protocol.records import encode_cursor
@@ -36,6 +37,7 @@ RULES: dict[type[Message], dict[str, Any]] = {
     ReadinessProbe: {"file": None, "http": None, "command": None},
     DiffRecord: {"patch": None},
     ShellSignalArgs: {"signal": "term"},
+    ShellReadArgs: {"wait_idle_ms": None, "until_command_done": False},  # one wait at a time
     SecretGrant: {"value": "dmFsdWU=", "path": "/dev/shm/token"},
 }
 # ... and of a sample that gives no more than they need.
@@ -223,3 +225,18 @@ def test_absent_and_null_take_the_default_but_null_means_no_cap_for_exec_output(
     assert ExecArgs.from_wire({"argv": ["ls"]}).max_output_bytes == 4 * 1024 * 1024
     assert ExecArgs.from_wire({"argv": ["ls"], "max_output_bytes": None}).max_output_bytes is None
     assert ExecArgs.from_wire({"argv": ["ls"], "cwd": None}).cwd == "/workspace"
+
+
+def test_a_message_is_frozen_and_compares_hashes_and_shows_by_value() -> None:
+    ping = PingResult(pong=True, pid=7)
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ping.pid = 8  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del ping.pid  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ping.extra = 1  # type: ignore[attr-defined]
+    assert ping == PingResult(pong=True, pid=7) and ping != PingResult(pong=True, pid=8)
+    assert hash(ping) == hash(PingResult(pong=True, pid=7))
+    assert repr(ping) == "PingResult(pong=True, pid=7)"
+    assert dataclasses.replace(ping, pid=9).pid == 9 and ping.pid == 7

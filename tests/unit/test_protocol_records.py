@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 
 from roost.agent.context import HandlerResult, RequestContext
+from roost.agent.control import ping
 from roost.agent.fs.paths import WorkspacePaths
-from roost.agent.ops import OpTable, ping
+from roost.agent.ops import OpTable
 from roost.agent.record_page import RecordPage
 from roost.agent.server.connection import Connection, agent_info
 from roost.agent.state import AgentState
 from roost.errors import ProtocolError, RoostError, error_from_code
 from roost.protocol import PROTOCOL_VERSIONS, Frame, Kind, read_frame, write_frame
 from roost.protocol.messages import Op
-from roost.protocol.ops import Message, OpMessages, wire
+from roost.protocol.ops import Message, OpMessages, message, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.table import OP_TABLE
 from roost.protocol.records import RecordWriter, decode_cursor, decode_records, encode_cursor, encode_records
@@ -37,24 +38,24 @@ IO_TIMEOUT = 20.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(frozen=True)
+@message
 class EmitArgs(PageArgs):
     OP = "emit"
     count: int = wire(0, minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class EmitRecord(Message):
     n: int = wire()
     path: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class HugeArgs(Message):
     OP = "huge"
 
 
-@dataclass(frozen=True)
+@message
 class HugeResult(Message):
     entries: tuple[str, ...] = wire()
 

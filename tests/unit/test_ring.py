@@ -1,4 +1,4 @@
-"""The shell output ring: absolute cursors, bounded memory, and waits for quiet or for data."""
+"""The shell output ring: absolute cursors, bounded memory, and waits for data or for a change."""
 
 from __future__ import annotations
 
@@ -11,31 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import wait_until
 from roost.agent.shells.ring import ByteRing
-
-
-class Chatter:
-    """A writer thread that keeps producing output every `every_s` until stopped."""
-
-    def __init__(self, ring: ByteRing, every_s: float) -> None:
-        self.ring = ring
-        self.every_s = every_s
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="chatter", daemon=True)
-
-    def _run(self) -> None:
-        # Event.wait paces the output; it is the program being simulated, not synchronisation.
-        while not self.stop.wait(self.every_s):
-            self.ring.write(b".")
-
-    def __enter__(self) -> Chatter:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(5.0)
 
 
 @pytest.fixture
@@ -127,55 +103,6 @@ def test_any_sequence_of_writes_reads_back_as_the_tail_of_their_concatenation(
     assert chunk.dropped == max(0, kept_from - asked)
     assert (chunk.cursor, chunk.next_cursor) == (max(asked, kept_from), total)
     assert chunk.data == everything[chunk.cursor :]
-
-
-def test_read_when_idle_returns_once_the_output_has_been_quiet() -> None:
-    ring = ByteRing(1024)
-    ring.write(b"before")
-    started = time.monotonic()
-    chunk = ring.read_when_idle(0, 100, idle_s=0.05, deadline_s=5.0)
-    elapsed = time.monotonic() - started
-    assert chunk.data == b"before"
-    assert 0.05 <= elapsed < 2.0  # the quiet window counts from the call, not from the last write
-
-
-def test_read_when_idle_waits_for_a_burst_to_finish() -> None:
-    ring = ByteRing(1024)
-    done = threading.Event()
-
-    def burst() -> None:
-        for _ in range(5):
-            ring.write(b"x")
-            done.wait(0.02)  # a program printing in bursts, closer together than the idle window
-        ring.write(b"!")
-
-    writer = threading.Thread(target=burst)
-    writer.start()
-    try:
-        chunk = ring.read_when_idle(0, 100, idle_s=0.2, deadline_s=5.0)
-    finally:
-        writer.join(5.0)
-    assert chunk.data == b"xxxxx!"
-
-
-def test_read_when_idle_gives_up_at_its_deadline_while_output_keeps_coming() -> None:
-    ring = ByteRing(1024)
-    with Chatter(ring, every_s=0.005):
-        wait_until(lambda: ring.end > 0, what="the chatter to start")
-        started = time.monotonic()
-        chunk = ring.read_when_idle(0, 1024, idle_s=10.0, deadline_s=0.15)
-        elapsed = time.monotonic() - started
-    assert 0.15 <= elapsed < 3.0  # nowhere near the 10 s idle window
-    assert chunk.data.startswith(b".")
-
-
-def test_read_when_idle_returns_at_once_when_the_program_has_ended() -> None:
-    ring = ByteRing(64)
-    ring.write(b"bye")
-    ring.close()
-    started = time.monotonic()
-    assert ring.read_when_idle(0, 64, idle_s=5.0, deadline_s=10.0).data == b"bye"
-    assert time.monotonic() - started < 1.0
 
 
 def test_wait_beyond_is_true_at_once_when_data_is_already_there(ring: ByteRing) -> None:

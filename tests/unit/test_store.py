@@ -246,6 +246,16 @@ _UPDATER = textwrap.dedent(
 )
 
 
+def test_an_update_that_changes_nothing_writes_nothing(store: WorkspaceStore) -> None:
+    record = _add(store, "ws-0123456789")
+    before = (store.dir(record.id) / "workspace.json").stat()
+
+    assert store.update(record.id, lambda r: r) == record
+
+    after = (store.dir(record.id) / "workspace.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 def test_concurrent_updates_from_many_processes_lose_nothing(store: WorkspaceStore) -> None:
     _add(store, "ws-0123456789")
     workers, per_worker = 4, 8

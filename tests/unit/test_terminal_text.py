@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roost.workspace.terminal_text import plain_text
+from roost.protocol.terminal_text import _drawn, plain_text
 
 
 def test_colour_sequences_are_dropped_and_the_text_kept() -> None:
@@ -76,3 +76,13 @@ def test_text_without_a_final_newline_has_none_added() -> None:
 def test_no_control_character_but_newline_survives(raw: str) -> None:
     text = plain_text(raw)
     assert not {c for c in text if c < " " and c != "\n"}
+
+
+def test_escapes_after_the_last_newline_keep_it() -> None:
+    assert plain_text(b"line-40\r\n\x1b[?2004h") == "line-40\n"
+    assert plain_text(b"a\r\n\x1b[?2004hroot# ") == "a\nroot#"
+
+
+@given(st.lists(st.sampled_from(["a", "é", " ", "\r\n", "\n", "x y"]), max_size=30).map("".join))
+def test_plain_lines_come_out_as_drawing_them_would(text: str) -> None:
+    assert plain_text(text) == _drawn(text)

@@ -12,8 +12,9 @@ Layers, each importing only those below it (tests/unit/test_import_graph.py):
     __main__                    the entry point: arguments, identity, signals
     server/                     listening, connections, handshake
     ops                         the op table: op name -> the handler module that registers it
-    execs/ files/ shells/       the operations, one package each; they never
-      services/ snapshots/        import one another
+    control execs/ files/       the operations, one package (or module: control, the
+      shells/ services/           agent's own ping and shutdown) each; they never
+      snapshots/                  import one another
     context record_page         the request core: what a handler sees of its call,
       state                       paged results, what every handler is given (`AgentState`)
     secret_files                one process's secrets (env values, tmpfs files made

@@ -16,10 +16,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roost.protocol import Code, OpError
-from roost.protocol.ops.message import Message
+
+if TYPE_CHECKING:  # the agent loads message classes with the first request, not at start
+    from roost.protocol.ops.message import Message
 
 
 @dataclass(frozen=True)

@@ -20,30 +20,17 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
-from roost.protocol.ops import OpMessages
-from roost.protocol.ops import agent as agent_messages
-from roost.protocol.ops.agent import PingArgs, PingResult, ShutdownArgs, ShutdownResult
+
+if TYPE_CHECKING:  # messages load with their family, on its first call (or the warm-up), never at start
+    from roost.protocol.ops import OpMessages
 
 Handlers = Mapping[str, Handler]
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def ping(agent: AgentState, args: PingArgs, ctx: RequestContext) -> HandlerResult:
-    return HandlerResult(PingResult(pong=True, pid=os.getpid()))
-
-
-def shutdown(agent: AgentState, args: ShutdownArgs, ctx: RequestContext) -> HandlerResult:
-    """Stop services and close shells before answering, so their records say so."""
-    agent.shutdown.set()
-    stopped = agent.stop_children()
-    result = ShutdownResult(
-        stopping=True, services_stopped=tuple(stopped["services"]), shells_closed=tuple(stopped["shells"])
-    )
-    return HandlerResult(result)
 
 
 @dataclass(frozen=True)
@@ -56,7 +43,10 @@ class Route:
 
 # The loaders: each imports one handler module and its messages, the first time one of its ops is called.
 def _agent_route() -> Route:
-    return Route({Op.PING: ping, Op.SHUTDOWN: shutdown}, agent_messages.MESSAGES)
+    from roost.agent import control
+    from roost.protocol.ops import agent
+
+    return Route(control.HANDLERS, agent.MESSAGES)
 
 
 def _exec_route() -> Route:
@@ -143,6 +133,11 @@ ROUTES: dict[str, Loader] = {
 }
 
 
+# What a new workspace's host calls first (the baseline snapshot of every create and reset): loaded
+# while the agent waits for its first request, so that request does not pay for the import.
+WARM_UP = (Op.SNAPSHOT_CREATE,)
+
+
 class OpTable:
     """Resolves op names to handlers and calls them with the agent."""
 
@@ -158,9 +153,19 @@ class OpTable:
             self._routes = {op: lambda: route for op in handlers}
         self._loaded: dict[str, tuple[Handler, OpMessages]] = {}
         self._lock = threading.Lock()
+        self._warming = False
 
     def names(self) -> list[str]:
         return list(self._routes)
+
+    def warm_up(self) -> None:
+        """Load the `WARM_UP` families in the background, once (a request for one meanwhile waits for it)."""
+        with self._lock:
+            if self._warming:
+                return
+            self._warming = True
+        wanted = [op for op in WARM_UP if op in self._routes]
+        threading.Thread(target=lambda: [self._resolve(op) for op in wanted], name="warm-up", daemon=True).start()
 
     def _resolve(self, op: str) -> tuple[Handler, OpMessages]:
         with self._lock:

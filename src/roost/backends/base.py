@@ -78,6 +78,10 @@ class CreateSpec:
     # put in place by roost's gateway inside TLS it ends with a certificate this CA signed.
     trusted_ca: bytes | None = None
     agent_python: AgentPython = field(default_factory=AgentPython)
+    # A custom env's layers over `rootfs` (host paths, top first: overlay lowers), and the
+    # variables its recipe set, which every process of the workspace starts with.
+    layers: tuple[str, ...] = ()
+    env_vars: tuple[tuple[str, str], ...] = ()
 
 
 BootT = TypeVar("BootT")

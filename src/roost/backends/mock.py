@@ -64,6 +64,7 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
             "LANG": "C.UTF-8",
             # Outside /workspace, as in the sandbox: dotfiles and shell history never show in diffs.
             "HOME": str(paths["home"]),
+            **dict(spec.env_vars),
             WORKSPACE_MARKER: spec.ws_id,
         }
         identity = identity_of(ws_dir, spec.ws_id, create=True)

@@ -47,6 +47,25 @@ def _ws(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", metavar="WS", help="workspace id, unique id prefix, or name")
 
 
+def _custom_env_commands(env: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`env create` (a recipe on a parent env) and `env remove`."""
+    create = _leaf(env, "create", f"{_H}.envs:env_create", "build a custom env from a recipe", workspace=False)
+    create.add_argument("env_name", metavar="NAME", help="the new env's name, e.g. myproject or myproject:1")
+    origin = create.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--from", dest="parent", metavar="ENV", help="the parent env, e.g. debian:12")
+    origin.add_argument("-f", "--file", dest="recipe_file", metavar="TOML", help="a roost-env.toml recipe")
+    for flag, what in (("--apt", "PKG"), ("--pip", "PKG"), ("--npm", "PKG"), ("--run", "CMD")):
+        create.add_argument(flag, action="append", default=[], metavar=what, help=f"{flag[2:]} step (repeatable)")
+    create.add_argument("--copy", action="append", default=[], metavar="SRC:DEST", help="host path into the env")
+    create.add_argument("--env", action="append", default=[], metavar="K=V", help="variable for steps and workspaces")
+    create.add_argument(
+        "--allow-host", action="append", default=[], metavar="HOST", help="more hosts the build may reach"
+    )
+    create.add_argument("--replace", action="store_true", help="point an existing name at this recipe")
+    remove = _leaf(env, "remove", f"{_H}.envs:env_remove", "remove a custom env", workspace=False)
+    remove.add_argument("env_name", metavar="NAME")
+
+
 def _leaf(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -157,7 +176,19 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     read.add_argument("--cursor", type=int, default=0, help="byte offset to read from (see next_cursor)")
     read.add_argument("--max-bytes", type=int, default=65536)
     read.add_argument("--plain", action="store_true", help="strip terminal control sequences")
-    read.add_argument("--wait-for-idle-ms", type=int, metavar="N", help="first wait until output is quiet for N ms")
+    wait = read.add_mutually_exclusive_group()
+    wait.add_argument(
+        "--until-idle-ms",
+        "--wait-for-idle-ms",
+        dest="until_idle_ms",
+        type=int,
+        metavar="N",
+        help="first wait until output is quiet for N ms",
+    )
+    wait.add_argument("--until-pattern", metavar="RE", help="first wait until RE matches the plain text after --cursor")
+    wait.add_argument(
+        "--until-command-done", action="store_true", help="first wait until the command written last has finished"
+    )
     read.add_argument("--timeout-ms", type=int, help="give up waiting after this long (default 10000)")
     write = _leaf(sub, "write", f"{h}:shell_write", "type into a shell")
     write.add_argument("shell", metavar="SH")
@@ -165,6 +196,14 @@ def _shell_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     given.add_argument("--input", help="text to type (a newline is added)")
     given.add_argument("--stdin", action="store_true", help="send this process's stdin as raw bytes")
     write.add_argument("--no-newline", action="store_true", help="do not press Enter after --input")
+    write.add_argument(
+        "--and-wait", action="store_true", help="wait until the command has finished; print its output and status"
+    )
+    write.add_argument(
+        "--timeout-ms", type=int, help="with --and-wait: give up waiting after this long (default 10000)"
+    )
+    write.add_argument("--max-bytes", type=int, default=65536, help="with --and-wait: print at most this much output")
+    write.add_argument("--plain", action="store_true", help="with --and-wait: strip terminal control sequences")
     sig = _leaf(sub, "signal", f"{h}:shell_signal", "signal the shell's foreground job")
     sig.add_argument("shell", metavar="SH")
     sig.add_argument("--signal", default="INT", choices=["INT", "TERM", "HUP", "KILL", "QUIT"])
@@ -338,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("env_name", metavar="ENV")
     push.add_argument("reference", metavar="REF", help="host[:port]/repo:tag")
     _leaf(env, "prune", f"{_H}.envs:env_prune", "remove cached images nothing uses", workspace=False)
+    _custom_env_commands(env)
 
     run = _leaf(top, "run", f"{_H}.run:run", "create a workspace, run one command, delete it", workspace=False)
     run.add_argument("env_name", metavar="ENV", help="environment, e.g. debian:12")

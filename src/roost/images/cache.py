@@ -120,13 +120,14 @@ class ImageCache:
     def rootfs(self, key: str) -> Path:
         return self._rootfs / key
 
-    def shifted_rootfs(self, key: str, uid_offset: int, gid_offset: int) -> Path:
-        """The rootfs of `key` owned by ids shifted by the offsets, made on first use.
+    def shifted_rootfs(self, key: str, uid_offset: int, gid_offset: int, source: Path | None = None) -> Path:
+        """The rootfs of `key` (or the tree `source` cached under that key: a layer) owned by ids
+        shifted by the offsets, made on first use.
 
         Raises:
             ImageError: image_missing, copy_failed, disk_full, image_invalid.
         """
-        source = self.rootfs(key)
+        source = source or self.rootfs(key)
         if uid_offset == 0 and gid_offset == 0:
             return source
         final = self._idmapped / shifted_name(key, uid_offset, gid_offset)
@@ -156,8 +157,9 @@ class ImageCache:
             if path.exists():
                 shutil.rmtree(path, ignore_errors=True)
 
-    def commit(self, staged: Path, image: EnvImage) -> EnvImage:
-        """Move a finished rootfs into place and point the env name at it."""
+    def commit(self, staged: Path, image: EnvImage, *, name_it: bool = True) -> EnvImage:
+        """Move a finished rootfs into place and point the env name at it (unless not `name_it`:
+        a custom env's rootfs, which its own record names)."""
         write_atomic(staged / MARKER, json.dumps(image.to_dict(), indent=2).encode(), mode=0o644)
         final = self.rootfs(image.key)
         if final.exists():
@@ -165,7 +167,9 @@ class ImageCache:
         else:
             os.rename(staged, final)
         os.chmod(final, 0o755)  # the sandbox's / must be traversable
-        write_atomic(self._envs / f"{_safe_name(image.env)}.json", json.dumps(image.to_dict(), indent=2).encode())
+        if name_it:
+            record = json.dumps(image.to_dict(), indent=2).encode()
+            write_atomic(self._envs / f"{_safe_name(image.env)}.json", record)
         return image
 
     def lookup(self, env: str) -> EnvImage | None:

@@ -25,13 +25,13 @@ def shifted_name(key: str, uid_offset: int, gid_offset: int) -> str:
     return f"{key}@u{uid_offset}g{gid_offset}"
 
 
-def make_shifted(source: Path, staging: Path, uid_offset: int, gid_offset: int) -> Path:
-    """Copy `source` into `staging`/rootfs with owners shifted; return the copy.
+def copy_tree(source: Path, target: Path, what: str) -> None:
+    """`cp -a` (reflinked where the filesystem can) of `source` to the new path `target`: owners,
+    modes, links, xattrs and device nodes (overlay whiteouts) kept.
 
     Raises:
-        ImageError: copy_failed, disk_full, image_invalid.
+        ImageError: copy_failed, disk_full.
     """
-    target = staging / "rootfs"
     cp = shutil.which("cp")
     if cp is None:
         raise ImageError("cp (coreutils) is not installed", code="copy_failed")
@@ -41,7 +41,17 @@ def make_shifted(source: Path, staging: Path, uid_offset: int, gid_offset: int) 
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip()
         code = "disk_full" if "No space left" in detail else "copy_failed"
-        raise ImageError(f"cannot copy the environment's rootfs: {detail}", code=code)
+        raise ImageError(f"cannot copy {what}: {detail}", code=code)
+
+
+def make_shifted(source: Path, staging: Path, uid_offset: int, gid_offset: int) -> Path:
+    """Copy `source` into `staging`/rootfs with owners shifted; return the copy.
+
+    Raises:
+        ImageError: copy_failed, disk_full, image_invalid.
+    """
+    target = staging / "rootfs"
+    copy_tree(source, target, "the environment's rootfs")
     try:
         shift_tree(target, uid_offset, gid_offset)
     except OwnerOutOfRange as exc:

@@ -66,6 +66,25 @@ def registry_reference(spec: EnvSpec, registry: str | None = None, digest: str |
     return f"{base.rstrip('/')}/{repo}:{tag or 'latest'}"
 
 
+def custom_reference(name: str, registry: str | None, digest: str | None) -> str:
+    """Where custom env `name` (`repo[:tag]`) lives in `registry` (default `$ROOST_REGISTRY`).
+
+    Raises:
+        ImageError: no_registry. InvalidArgument: invalid_digest.
+    """
+    if digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise InvalidArgument(f"{digest!r} is not a sha256 digest", code="invalid_digest", hint="give sha256:<64 hex>")
+    base = registry or os.environ.get(REGISTRY_ENV)
+    if not base:
+        raise ImageError(
+            f"no registry is configured for {name}",
+            code="no_registry",
+            hint=f"name the registry it was pushed to (host:port/prefix), or set {REGISTRY_ENV}",
+        )
+    repo, _, tag = name.partition(":")
+    return f"{base.rstrip('/')}/{repo}@{digest}" if digest else f"{base.rstrip('/')}/{repo}:{tag or 'latest'}"
+
+
 def build_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> EnvImage:
     """Build `env` with mmdebstrap/debootstrap and cache it (replacing any cached one).
 

@@ -13,13 +13,14 @@ Imports: roost.errors, roost.images.layers (the `Digests` value), httpx2
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -432,9 +433,15 @@ class RegistryClient:
     # -- push ----------------------------------------------------------------------------------
 
     def push(self, repository: str, tag: str, layer: Path, layer_digests: Digests, config: dict[str, Any]) -> str:
-        """Publish a one-layer image as `repository:tag`; return its manifest digest.
+        """Publish a one-layer image as `repository:tag`; return its manifest digest (see `push_layers`)."""
+        return self.push_layers(repository, tag, [(layer, layer_digests)], config)
 
-        `config` is the OCI image config; its `rootfs` is set to this layer and
+    def push_layers(
+        self, repository: str, tag: str, layers: Sequence[tuple[Path, Digests]], config: dict[str, Any]
+    ) -> str:
+        """Publish an image of `layers` (bottom first) as `repository:tag`; return its manifest digest.
+
+        `config` is the OCI image config; its `rootfs` is set to these layers and
         `os`/`architecture` default to linux/amd64. Blobs the registry already
         has are not uploaded again.
 
@@ -446,16 +453,20 @@ class RegistryClient:
             raise _bad_reference(f"{repository}:{tag}", f"bad tag {tag!r}")
         scope = f"repository:{repository}:pull,push"
         config = {"architecture": _PLATFORM[1], "os": _PLATFORM[0], **config}
-        config["rootfs"] = {"type": "layers", "diff_ids": [layer_digests.diff_id]}
+        config["rootfs"] = {"type": "layers", "diff_ids": [digests.diff_id for _path, digests in layers]}
         config_raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
         config_digest = f"sha256:{hashlib.sha256(config_raw).hexdigest()}"
         self._ensure_blob(repository, scope, config_digest, len(config_raw), lambda: config_raw)
-        self._ensure_blob(repository, scope, layer_digests.digest, layer_digests.size, lambda: _read_chunks(layer))
+        for path, digests in layers:
+            self._ensure_blob(repository, scope, digests.digest, digests.size, functools.partial(_read_chunks, path))
         manifest = {
             "schemaVersion": 2,
             "mediaType": MEDIA_OCI_MANIFEST,
             "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": config_digest, "size": len(config_raw)},
-            "layers": [{"mediaType": MEDIA_OCI_LAYER_GZIP, "digest": layer_digests.digest, "size": layer_digests.size}],
+            "layers": [
+                {"mediaType": MEDIA_OCI_LAYER_GZIP, "digest": digests.digest, "size": digests.size}
+                for _path, digests in layers
+            ],
         }
         raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
         digest = f"sha256:{hashlib.sha256(raw).hexdigest()}"

@@ -3,13 +3,13 @@
 One order everywhere a name is taken (`workspace create`, `run`, the SDK, MCP, `env` commands):
 
 1. the built-in catalog (`debian:12` is always roost's, never Docker Hub's);
-2. custom envs (recipes in the image cache; see env-recipe's `roost.images.recipes`);
+2. custom envs (recipes in the image cache, `roost.images.recipes`), when a cache is given;
 3. otherwise an image reference: `host[:port]/repo[:tag]`, `...@sha256:<hex>`, or a Docker Hub
    short name (`python:3.12-slim` is `docker.io/library/python:3.12-slim`).
 
 A name that is none of these is `env_not_found`.
 
-Imports: errors, images.catalog, images.oci (reference parsing) and the standard library.
+Imports: errors, images.cache, images.catalog, images.oci (reference parsing), images.recipes and the standard library.
 """
 
 from __future__ import annotations
@@ -18,20 +18,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from roost.errors import InvalidArgument, NotFound, Remedy
+from roost.images.cache import ImageCache
 from roost.images.catalog import CATALOG, EnvSpec
 from roost.images.oci import ImageReference, parse_reference
+from roost.images.recipes import CustomEnv, custom_env
 
 __all__ = ["EnvSource", "resolve_env"]
 
 
 @dataclass(frozen=True)
 class EnvSource:
-    """A resolved env name. `spec` is set for catalog envs, `image` for image references."""
+    """A resolved env name. `spec` is set for catalog envs, `custom` for custom envs, `image` for image references."""
 
     name: str
     kind: Literal["catalog", "custom", "image"]
     spec: EnvSpec | None = None
     image: ImageReference | None = None
+    custom: CustomEnv | None = None
 
     @property
     def canonical(self) -> str:
@@ -42,8 +45,8 @@ class EnvSource:
         return f"{self.image.registry}/{self.image.repository}{separator}{self.image.reference}"
 
 
-def resolve_env(name: str) -> EnvSource:
-    """Resolve `name` in the order catalog, custom env, image reference.
+def resolve_env(name: str, cache: ImageCache | None = None) -> EnvSource:
+    """Resolve `name` in the order catalog, custom env (in `cache`; none without one), image reference.
 
     Raises:
         NotFound: env_not_found when `name` is none of them.
@@ -51,7 +54,9 @@ def resolve_env(name: str) -> EnvSource:
     spec = CATALOG.get(name)
     if spec is not None:
         return EnvSource(name, "catalog", spec=spec)
-    # (2) custom envs: env-recipe's `custom_env(cache, name)` is looked up here.
+    custom = custom_env(cache, name) if cache is not None else None
+    if custom is not None:
+        return EnvSource(name, "custom", custom=custom)
     try:
         return EnvSource(name, "image", image=parse_reference(name))
     except InvalidArgument:

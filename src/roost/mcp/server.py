@@ -20,6 +20,7 @@ from roost._version import __version__
 from roost.client import Roost
 from roost.config import default_home, images_dir
 from roost.mcp.change_tools import ChangeTools
+from roost.mcp.env_tools import EnvTools
 from roost.mcp.exec_tools import ExecTools
 from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
@@ -43,7 +44,7 @@ _CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileT
 PROFILES: dict[str, tuple[type[ToolGroup], ...]] = {
     "run": (RunTools,),
     "core": _CORE,
-    "full": (*_CORE, ShellTools, ServiceTools, NetworkTools, SecretTools),
+    "full": (*_CORE, ShellTools, ServiceTools, NetworkTools, SecretTools, EnvTools),
 }
 
 INSTRUCTIONS = """\

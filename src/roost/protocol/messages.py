@@ -32,6 +32,9 @@ from typing import Any
 # flow control by window and CREDIT, file names in their text form (`roost.protocol.names`).
 PROTOCOL_VERSIONS: tuple[int, ...] = (2,)
 
+# The workspace directory as every backend shows it to its processes.
+GUEST_ROOT = "/workspace"
+
 # The agent cuts streamed output into DATA frames of at most this much (well under the hard
 # body limit, so a stream never needs a frame near the ceiling).
 DATA_CHUNK_BYTES = 1024 * 1024

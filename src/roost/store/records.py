@@ -372,10 +372,13 @@ class WorkspaceStore:
         return lock_is_held(self.dir(ws_id) / OWNER_FILE)
 
     def update(self, ws_id: str, change: Callable[[WorkspaceRecord], WorkspaceRecord]) -> WorkspaceRecord:
-        """Read-modify-write one record under its lock."""
+        """Read-modify-write one record under its lock (a `change` that returns the record it was
+        given writes nothing)."""
         with self.lock(ws_id):
-            record = change(self.load(ws_id))
-            self.save(record)
+            current = self.load(ws_id)
+            record = change(current)
+            if record is not current:
+                self.save(record)
             return record
 
     def remove(self, ws_id: str) -> None:

@@ -19,7 +19,7 @@ Delete needs no free space: its backend stops every process of the workspace
 out of sight to be freed in the background (`store.trash`), and nothing is
 written that it cannot do without.
 
-Imports: arguments, backends, confinement, images, models, protocol, secrets.placeholders, store, workspace siblings, errors.
+Imports: arguments, backends, config, confinement, images, models, protocol, secrets.placeholders, store, workspace siblings, errors.
 """
 
 from __future__ import annotations
@@ -28,13 +28,16 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from roost import arguments
 from roost.backends import Backend, CreateSpec, destroy_leftovers
+from roost.config import images_dir
 from roost.confinement import HostArg
 from roost.errors import ConflictError, InvalidArgument, RoostError, StorageError, WorkspaceError
 from roost.images.build import ProgressFn
+from roost.images.cache import ImageCache
 from roost.images.resolve import resolve_env
 from roost.models import WorkspaceInfo
 from roost.protocol.ops.services import ServiceListArgs, ServiceState
@@ -79,7 +82,7 @@ class CreateOptions:
     secrets: Sequence[str] = ()
 
 
-def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
+def _validate(options: CreateOptions, home: Path) -> tuple[dict[str, int], NetworkRequest]:
     """Check every option before anything exists on disk; return the resources and network asked for.
 
     Raises:
@@ -87,7 +90,7 @@ def _validate(options: CreateOptions) -> tuple[dict[str, int], NetworkRequest]:
     """
     if not isinstance(options.env, str) or not options.env:
         raise InvalidArgument(f"env must be an environment name, not {options.env!r}", hint="e.g. debian:12")
-    resolve_env(options.env)
+    resolve_env(options.env, ImageCache(images_dir(home)))
     if options.name is not None:
         arguments.workspace_name(options.name)
     arguments.labels(options.labels)
@@ -122,7 +125,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     Raises:
         RoostError: bad options, unknown env, missing seed, name taken, disk_full, or a backend failure.
     """
-    resources, network = _validate(options)
+    resources, network = _validate(options, engine.home)
     seed = tar_stream(options.seed_path, home=engine.home) if options.seed_path is not None else None
     backend, warning = engine.select_backend(options.backend)
     # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
@@ -154,7 +157,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             image.rootfs,
             image.guest_image,
             trusted_ca,
-            image.agent_python,
+            agent_python=image.agent_python,
+            layers=image.layers,
+            env_vars=image.env_vars,
         )
         with state_write("the workspace's files"):
             boot = backend.create(ws_dir, spec)

@@ -87,17 +87,19 @@ def _start(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
     if record.boot is None:
         raise _refusal(engine, record)
     backend = engine.backend(record)
-    rootfs = boot_images.rootfs_for_start(engine.home, backend, record)
+    image = boot_images.for_start(engine.home, backend, record)
     trusted_ca = gateway.trusted_ca(engine, record.id, record.network_policy)
     spec = CreateSpec(
         record.id,
         record.env,
         dict(record.resources),
         record.network_policy.mode,
-        rootfs,
+        image.rootfs,
         None,
         trusted_ca,
-        boot_images.agent_python_for_start(engine.home, backend, record),
+        agent_python=image.agent_python,
+        layers=image.layers,
+        env_vars=image.env_vars,
     )
     gateway.reserve_at_start(record)
     boot = backend.start(engine.store.dir(record.id), spec, record.boot)

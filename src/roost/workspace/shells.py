@@ -2,8 +2,9 @@
 
 The agent owns the PTYs and their buffers; these functions only build the
 shell ops' messages (`roost.protocol.ops.shells`, which check every value
-the agent would) and read their results, add the newline a typed line needs, and strip
-terminal control sequences when plain text is asked for.
+the agent would) and read their results, add the newline a typed line needs, strip
+terminal control sequences when plain text is asked for, and run a command line
+by typing it and reading until its prompt is back.
 
 Imports: arguments, models, protocol (the shell messages), errors, store records, workspace siblings.
 """
@@ -34,11 +35,11 @@ from roost.protocol.ops.shells import (
     ShellWriteResult,
     signal_name,
 )
+from roost.protocol.terminal_text import plain_text
 from roost.store.records import WorkspaceRecord
 from roost.workspace.engine import Engine
 from roost.workspace.op_args import checked_args
 from roost.workspace.secrets import SecretUses, grants_for
-from roost.workspace.terminal_text import plain_text
 
 
 def shell_info(state: ShellState) -> ShellInfo:
@@ -89,6 +90,16 @@ def list_shells(engine: Engine, record: WorkspaceRecord) -> list[ShellInfo]:
         return [shell_info(state) for state in listed.records_as(ShellState)]
 
 
+def _idle_ms(until_idle_ms: int | None, wait_for_idle_ms: int | None) -> int | None:
+    """`until_idle_ms`, or its older name `wait_for_idle_ms`; not both."""
+    if until_idle_ms is not None and wait_for_idle_ms is not None:
+        raise InvalidArgument(
+            "until_idle_ms and wait_for_idle_ms are one setting under two names",
+            hint="give until_idle_ms only (wait_for_idle_ms is its older name)",
+        )
+    return wait_for_idle_ms if until_idle_ms is None else until_idle_ms
+
+
 def read_shell(
     engine: Engine,
     record: WorkspaceRecord,
@@ -97,16 +108,26 @@ def read_shell(
     cursor: int = 0,
     max_bytes: int = 65536,
     plain: bool = False,
-    wait_for_idle_ms: int | None = None,
+    until_idle_ms: int | None = None,
+    until_pattern: str | None = None,
+    until_command_done: bool = False,
     timeout_ms: int | None = None,
+    wait_for_idle_ms: int | None = None,
 ) -> ShellOutput:
+    """Output from `cursor`, after the agent has waited for at most one of quiet, a pattern or the command's end.
+
+    Raises:
+        InvalidArgument: several waits, or a pattern that is not a regular expression (before any call).
+    """
     with checked_args():
         args = ShellReadArgs(
             id=shell_id,
             cursor=cursor,
             max_bytes=max_bytes,
-            wait_idle_ms=wait_for_idle_ms,
+            wait_idle_ms=_idle_ms(until_idle_ms, wait_for_idle_ms),
             timeout_ms=timeout_ms,
+            until_pattern=until_pattern,
+            until_command_done=until_command_done,
         )
     reply = engine.call(record, args)
     result = reply.result_as(ShellReadResult)
@@ -120,12 +141,13 @@ def read_shell(
         state=result.state,
         exit_code=result.exit_code,
         plain=plain,
+        ended_by=result.ended_by,
     )
 
 
-def write_shell(
-    engine: Engine, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True
-) -> int:
+def _typed(
+    engine: Engine, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool
+) -> ShellWriteResult:
     if not isinstance(data, str | bytes):
         raise InvalidArgument(f"shell input must be text or bytes, not {type(data).__name__}", hint="e.g. 'ls -la'")
     payload = data.encode() if isinstance(data, str) else data
@@ -135,7 +157,43 @@ def write_shell(
         raise InvalidArgument("nothing to write", hint="give the text to type, or send the newline")
     with checked_args():
         args = ShellWriteArgs(id=shell_id)
-    return engine.call(record, args, upload=[payload]).result_as(ShellWriteResult).written
+    return engine.call(record, args, upload=[payload]).result_as(ShellWriteResult)
+
+
+def write_shell(
+    engine: Engine, record: WorkspaceRecord, shell_id: str, data: str | bytes, *, newline: bool = True
+) -> int:
+    """Type into the shell; the bytes written."""
+    return _typed(engine, record, shell_id, data, newline=newline).written
+
+
+def run_in_shell(
+    engine: Engine,
+    record: WorkspaceRecord,
+    shell_id: str,
+    data: str | bytes,
+    *,
+    newline: bool = True,
+    timeout_ms: int | None = None,
+    max_bytes: int = 65536,
+    plain: bool = False,
+) -> ShellOutput:
+    """Type a command line and return what it printed from then on, once its prompt is back (or the timeout).
+
+    Two calls: the write says where its output starts, the read waits in the agent for the command's end.
+    """
+    written = _typed(engine, record, shell_id, data, newline=newline)
+    cursor = 0 if written.cursor is None else written.cursor
+    return read_shell(
+        engine,
+        record,
+        shell_id,
+        cursor=cursor,
+        max_bytes=max_bytes,
+        plain=plain,
+        until_command_done=True,
+        timeout_ms=timeout_ms,
+    )
 
 
 def signal_shell(engine: Engine, record: WorkspaceRecord, shell_id: str, signal: str = "INT") -> str:

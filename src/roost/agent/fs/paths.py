@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from roost.agent.fs.resolve import Beneath, Location
 from roost.protocol import Code, OpError
-from roost.protocol.ops.message import GUEST_ROOT
+from roost.protocol.messages import GUEST_ROOT
 
 OUTSIDE_HINT = "symlinks are never followed out of the workspace"
 

@@ -170,6 +170,7 @@ class Connection:
         if identity is not None and isinstance(nonce, str) and 0 < len(nonce) <= NONCE_MAX:
             hello.update(workspace_id=identity.workspace_id, proof=identity.prove(nonce))
         self._write(Kind.HELLO, hello)
+        self._ops.warm_up()  # the host's first request is on its way: load what it will ask for
         return True
 
     def _route(self, frame: Frame) -> None:

@@ -1,4 +1,4 @@
-"""Agent operations on PTY shells: open, list, read, write, signal, resize, close, attach.
+"""Agent operations on PTY shells: open, list, read (waiting as asked), write, signal, resize, close, attach.
 
 Thin translations between op messages (`roost.protocol.ops.shells`) and the
 `ShellRegistry`; the registry is made on first use and lives as long as the agent.
@@ -9,17 +9,21 @@ Imports: the request core, the agent's `fs` layer and `secret_files`, this packa
 from __future__ import annotations
 
 import shutil
+import time
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.dirfd import fd_path
 from roost.agent.record_page import RecordPage
 from roost.agent.secret_files import ProcessSecrets
+from roost.agent.shells.records import RUNNING
 from roost.agent.shells.registry import ShellRegistry, ShellSession, set_window, signal_number
+from roost.agent.shells.waits import CommandDone, Condition, PatternSeen, Quiet, wait_for
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Code, Op, OpError
 from roost.protocol.limits import MAX_SHELL_READ_BYTES
 from roost.protocol.messages import CH_PTY
 from roost.protocol.ops.shells import (
+    COMMAND_DONE,
     ShellAttachArgs,
     ShellAttachResult,
     ShellCloseArgs,
@@ -34,6 +38,7 @@ from roost.protocol.ops.shells import (
     ShellSignalResult,
     ShellWriteArgs,
     ShellWriteResult,
+    compiled_pattern,
     signal_name,
 )
 
@@ -93,14 +98,39 @@ def list_shells(agent: AgentState, args: ShellListArgs, ctx: RequestContext) -> 
     return HandlerResult(page.summary(ShellListResult))
 
 
+def _condition(session: ShellSession, args: ShellReadArgs) -> Condition | None:
+    """What the read waits for, if anything."""
+    if args.wait_idle_ms is not None:
+        return Quiet(session.ring, args.wait_idle_ms / 1000, time.monotonic())
+    if args.until_pattern is not None:
+        return PatternSeen(session.ring, compiled_pattern(args.until_pattern), args.cursor)
+    if args.until_command_done:
+        if session.marks is None:
+            raise OpError(
+                Code.INVALID_ARGUMENT,
+                f"shell {session.record.id} runs {' '.join(session.record.command)}, which shows roost no "
+                "prompt marks, so the end of a command cannot be seen",
+                hint="wait for quiet (until_idle_ms) or for a pattern (until_pattern) instead",
+            )
+        return CommandDone(session.commands)
+    return None
+
+
 def read_shell(agent: AgentState, args: ShellReadArgs, ctx: RequestContext) -> HandlerResult:
     session = registry(agent).get(args.id)
-    if args.wait_idle_ms is None:
-        chunk = session.ring.read(args.cursor, args.max_bytes)
-    else:
-        deadline_ms = DEFAULT_TIMEOUT_MS if args.timeout_ms is None else args.timeout_ms
-        chunk = session.ring.read_when_idle(args.cursor, args.max_bytes, args.wait_idle_ms / 1000, deadline_ms / 1000)
+    condition = _condition(session, args)
+    ended_by = None
+    max_bytes = args.max_bytes
+    if condition is not None:
+        timeout_ms = DEFAULT_TIMEOUT_MS if args.timeout_ms is None else args.timeout_ms
+        ended_by = wait_for(session.ring, condition, timeout_ms / 1000, ctx.cancelled)
+    if ended_by == COMMAND_DONE and args.cursor < session.commands.done_at:
+        max_bytes = min(max_bytes, session.commands.done_at - args.cursor)  # the output, not the prompt after it
+    chunk = session.ring.read(args.cursor, max_bytes)
     record = session.record
+    exit_code = record.exit_code
+    if ended_by == COMMAND_DONE and record.state == RUNNING:
+        exit_code = session.commands.status
     result = ShellReadResult(
         id=record.id,
         state=record.state,
@@ -108,8 +138,9 @@ def read_shell(agent: AgentState, args: ShellReadArgs, ctx: RequestContext) -> H
         next_cursor=chunk.next_cursor,
         dropped=chunk.dropped,
         end=session.ring.end,
-        exit_code=record.exit_code,
+        exit_code=exit_code,
         signal=record.signal,
+        ended_by=ended_by,
     )
     return HandlerResult(result, chunk.data)
 
@@ -119,8 +150,9 @@ def write_shell(agent: AgentState, args: ShellWriteArgs, ctx: RequestContext) ->
     if not session.running:
         raise _not_running(session)
     data = b"".join(ctx.upload())
+    cursor = session.ring.end
     session.write(data)
-    return HandlerResult(ShellWriteResult(id=session.record.id, written=len(data)))
+    return HandlerResult(ShellWriteResult(id=session.record.id, written=len(data), cursor=cursor))
 
 
 def signal_shell(agent: AgentState, args: ShellSignalArgs, ctx: RequestContext) -> HandlerResult:

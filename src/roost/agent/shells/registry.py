@@ -2,7 +2,9 @@
 
 Each shell is an interactive program (bash by default) on a pseudo-terminal
 whose master the agent keeps. One reader thread serves every shell: it
-copies output into each shell's `ByteRing` and notices when shells end.
+copies output into each shell's `ByteRing`, taking out the prompt marks
+that tell when a command has finished (`prompt_marks`, `commands`), and
+notices when shells end.
 The shell gets the terminal as its controlling tty by opening it itself
 after `setsid` (through `/bin/sh`), so no Python runs between fork and exec.
 
@@ -24,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from roost.agent.shells.commands import CommandState
+from roost.agent.shells.prompt_marks import MarkFilter, PromptHook, prompt_hook
 from roost.agent.shells.records import CLOSED, EXITED, RUNNING, ShellRecord, ShellRecordStore
 from roost.agent.shells.ring import ByteRing
 from roost.agent.system.clock import now_iso
@@ -33,6 +37,8 @@ from roost.protocol import Code, OpError
 RING_BYTES = 4 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 CLOSE_GRACE_S = 0.5
+FIRST_PROMPT_S = 5.0  # how long `open` waits for a hooked shell's first prompt
+HOLD_MARK_S = 0.2  # how long the start of a possible mark waits for its rest before it counts as output
 # Opens the terminal by path after setsid, which makes it the controlling tty.
 _ATTACH_TTY = 'tty="$1"; shift; exec "$@" <>"$tty" >&0 2>&0'
 
@@ -44,11 +50,22 @@ def set_window(fd: int, cols: int, rows: int) -> None:
 class ShellSession:
     """One running (or finished) shell: its process, terminal and output ring."""
 
-    def __init__(self, record: ShellRecord, proc: subprocess.Popen[bytes], master: int, ring_bytes: int) -> None:
+    def __init__(
+        self,
+        record: ShellRecord,
+        proc: subprocess.Popen[bytes],
+        master: int,
+        ring_bytes: int,
+        hook: PromptHook | None = None,
+    ) -> None:
         self.record = record
         self.proc = proc
         self.master = master
         self.ring = ByteRing(ring_bytes)
+        self.commands = CommandState(self.ring)
+        # Set when the shell prints prompt marks (bash or sh as roost starts them), else None.
+        self.marks = None if hook is None else MarkFilter(hook.nonce)
+        self.output_lock = threading.Lock()  # the reader and a finishing thread may both drain the terminal
         self.lock = threading.Lock()
         # Ending a session happens once, whoever notices first (reader, close, reaper).
         self.finish_lock = threading.Lock()
@@ -62,6 +79,8 @@ class ShellSession:
         return self.record.state == RUNNING
 
     def write(self, data: bytes) -> None:
+        # Before the bytes go in: a quick command's prompt mark may be read before os.write returns.
+        self.commands.typed(data)
         view = memoryview(data)
         while view:
             try:
@@ -72,6 +91,24 @@ class ShellSession:
             except OSError as exc:
                 raise OpError(Code.INVALID_ARGUMENT, f"shell {self.record.id} is not accepting input: {exc}") from None
             view = view[written:]
+
+    def take_output(self, data: bytes) -> None:
+        """Put what the terminal printed into the ring, taking the prompt marks out and noting them."""
+        with self.output_lock:
+            if self.marks is None:
+                self.ring.write(data)
+                return
+            for piece in self.marks.feed(data):
+                if isinstance(piece, int):
+                    self.commands.prompted(piece)
+                else:
+                    self.ring.write(piece)
+
+    def release_held_output(self) -> None:
+        """Output held back as the start of a mark that never came is output after all."""
+        with self.output_lock:
+            if self.marks is not None and self.marks.holding:
+                self.ring.write(self.marks.flush())
 
     def foreground_group(self) -> int:
         """The terminal's foreground job; the shell's own group until it has one.
@@ -114,7 +151,46 @@ class ShellRegistry:
         guest_cwd: str,
         on_end: Callable[[], None] | None = None,
     ) -> ShellRecord:
-        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start."""
+        """Start a shell; `on_end` runs once it has ended (closed, exited or lost), never if it did not start.
+
+        `bash -i` and `sh -i` are started so that they print prompt marks, and `open` returns once
+        the first prompt is there (within `FIRST_PROMPT_S`): what is typed from then on is read.
+        """
+        hook = prompt_hook(argv, env)
+        try:
+            proc, master = self._spawn_on_terminal(
+                argv if hook is None else hook.argv, cwd, env if hook is None else hook.env, cols, rows
+            )
+        except BaseException:
+            if hook is not None:
+                hook.remove()
+            raise
+        record = ShellRecord(
+            id="sh-" + secrets.token_hex(4),
+            command=list(argv),
+            cwd=guest_cwd,
+            cols=cols,
+            rows=rows,
+            state=RUNNING,
+            created_at=now_iso(),
+            pid=proc.pid,
+        )
+        session = ShellSession(record, proc, master, self._ring_bytes, hook)
+        session.on_end = _then(hook.remove, on_end) if hook is not None else on_end
+        with self._lock:
+            self._sessions[record.id] = session
+            self._selector.register(master, selectors.EVENT_READ, session)
+        self._store.save(record)
+        self._wake()
+        if hook is not None:
+            session.commands.wait_first_prompt(FIRST_PROMPT_S)
+            hook.remove()  # read by now; if not, the shell's end removes it
+        return record
+
+    def _spawn_on_terminal(
+        self, argv: list[str], cwd: str, env: dict[str, str], cols: int, rows: int
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """Start `argv` on a new terminal of `cols` x `rows`; the process and the terminal's (non-blocking) master."""
         master, slave = os.openpty()
         try:
             set_window(master, cols, rows)
@@ -129,30 +205,15 @@ class ShellRegistry:
                 stdout=slave,
                 stderr=slave,
             )
-        except FileNotFoundError:
+        except BaseException as exc:
             os.close(master)
-            raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+            if isinstance(exc, FileNotFoundError):
+                raise OpError(Code.COMMAND_NOT_FOUND, f"cannot start a shell: {argv[0]} not found") from None
+            raise
         finally:
             os.close(slave)
         os.set_blocking(master, False)
-        record = ShellRecord(
-            id="sh-" + secrets.token_hex(4),
-            command=list(argv),
-            cwd=guest_cwd,
-            cols=cols,
-            rows=rows,
-            state=RUNNING,
-            created_at=now_iso(),
-            pid=proc.pid,
-        )
-        session = ShellSession(record, proc, master, self._ring_bytes)
-        session.on_end = on_end
-        with self._lock:
-            self._sessions[record.id] = session
-            self._selector.register(master, selectors.EVENT_READ, session)
-        self._store.save(record)
-        self._wake()
-        return record
+        return proc, master
 
     def _resolve(self, shell_id: str) -> str:
         """An exact id, or the one id that starts with `shell_id` (with or without `sh-`)."""
@@ -252,10 +313,11 @@ class ShellRegistry:
             os.close(session.master)
         except OSError:
             pass
-        session.ring.close()
+        session.release_held_output()
         if session.record.state == RUNNING:
             exit_code, sig = exit_status(code)
             self._update(session, EXITED, exit_code=exit_code, signal=sig, closed_at=now_iso())
+        session.ring.close()  # after the record: a reader woken by the close sees how the shell ended
         if session.on_end is not None:
             session.on_end()
 
@@ -277,7 +339,7 @@ class ShellRegistry:
                 return False  # EIO: every program on the terminal has gone
             if not data:
                 return False
-            session.ring.write(data)
+            session.take_output(data)
 
     def _read_loop(self) -> None:
         while True:
@@ -309,6 +371,19 @@ class ShellRegistry:
         for session in sessions:
             if session.running and self._os.exited(session.proc):
                 self._schedule_finish(session)
+            elif session.marks is not None and session.marks.held_for() > HOLD_MARK_S:
+                session.release_held_output()
+
+
+def _then(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            if then is not None:
+                then()
+
+    return both
 
 
 def signal_number(name: str) -> int:

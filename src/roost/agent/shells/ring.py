@@ -24,7 +24,7 @@ class RingRead:
 
 
 class ByteRing:
-    """Thread-safe; writers never block, readers may wait for quiet or for data."""
+    """Thread-safe; writers never block, readers may wait for data or for any change."""
 
     def __init__(self, capacity: int) -> None:
         if capacity <= 0:
@@ -34,6 +34,7 @@ class ByteRing:
         self._end = 0  # absolute offset one past the newest byte
         self._last_write = time.monotonic()
         self._closed = False
+        self._version = 0
         self._cond = threading.Condition()
 
     @property
@@ -55,6 +56,7 @@ class ByteRing:
                 self._overwrite(data)
             self._end += len(data)
             self._last_write = time.monotonic()
+            self._version += 1
             self._cond.notify_all()
 
     def _overwrite(self, data: bytes) -> None:
@@ -75,6 +77,7 @@ class ByteRing:
         """No more writes will come (the program exited); wake every waiter."""
         with self._cond:
             self._closed = True
+            self._version += 1
             self._cond.notify_all()
 
     def _slice(self, begin: int, end: int) -> bytes:
@@ -97,20 +100,26 @@ class ByteRing:
         end = min(self._end, begin + max_bytes)
         return RingRead(self._slice(begin, end), begin, end, dropped)
 
-    def read_when_idle(self, cursor: int, max_bytes: int, idle_s: float, deadline_s: float) -> RingRead:
-        """Read once no byte has arrived for `idle_s`, counted from this call at the
-        earliest (so a program slow to start still gets its window), or once the
-        program has ended, or when `deadline_s` has passed."""
-        began = time.monotonic()
-        give_up = began + deadline_s
+    @property
+    def last_write(self) -> float:
+        """When (monotonic) the newest byte arrived."""
+        return self._last_write
+
+    @property
+    def version(self) -> int:
+        """Counts every change (a write, the close, a `notify`): a waiter compares it with what it saw."""
+        return self._version
+
+    def notify(self) -> None:
+        """Wake every waiter: something about this output changed besides its bytes (a prompt mark)."""
         with self._cond:
-            while not self._closed:
-                now = time.monotonic()
-                quiet_for = now - max(self._last_write, began)
-                if quiet_for >= idle_s or now >= give_up:
-                    break
-                self._cond.wait(min(idle_s - quiet_for, give_up - now))
-            return self._read_locked(cursor, max_bytes)
+            self._version += 1
+            self._cond.notify_all()
+
+    def wait_change(self, seen: int, timeout_s: float) -> None:
+        """Wait until `version` is no longer `seen`, or `timeout_s` has passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._version != seen, max(0.0, timeout_s))
 
     def wait_beyond(self, cursor: int, timeout_s: float) -> bool:
         """Wait until bytes past `cursor` exist (True) or the ring closed / time ran out (False)."""

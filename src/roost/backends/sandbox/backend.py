@@ -179,6 +179,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "cgroup_procs": enforcement.procs_files,
                     "id_map": id_map.launch_config(),
                     "rootfs": spec.rootfs,
+                    "layers": list(spec.layers),
                     "binds": [
                         [str(ws_dir / "layers"), "layers", False],
                         [str(ws_dir / "workspace"), "workspace", False],
@@ -189,7 +190,7 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                     "rlimits": {"core": 0, "nofile": 65536},
                     # Without a CPU cgroup, --vcpus still confines the workspace to that many CPUs.
                     "cpus": None if "cpu" in enforcement.enforced or limits.vcpus is None else _cpus(limits.vcpus),
-                    "argv": _bwrap_argv(spec.ws_id, limits, fds, python),
+                    "argv": _bwrap_argv(spec, limits, fds),
                 }
                 argv = [sys.executable, "-I", "-S", str(_launcher()), json.dumps(config)]
                 pid = spawn_detached(
@@ -273,17 +274,22 @@ def _resolver_conf() -> int:
     return read_end
 
 
-def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds, python: AgentPython) -> list[str]:
+def _bwrap_argv(spec: CreateSpec, limits: cgroups.Limits, fds: _Fds) -> list[str]:
     """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
 
     /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
     own mounts: nothing on the host is written, so no path the workspace controls is followed.
     The CA bundle is bound the same way."""
+    python = spec.agent_python
     return [
         shutil.which("bwrap") or "bwrap",
-        *_namespaces(ws_id),
+        *_namespaces(spec.ws_id, spec.env_vars),
         *_file_system(limits),
         *(["--ro-bind", f"{STAGE}/python", python.bundle_mount] if python.bundle else []),
+        # Readable by every user of the env (bwrap's default is 0600): apt's _apt and any
+        # non-root user resolve names and check certificates too.
+        "--perms",
+        "0644",
         "--ro-bind-data",
         str(fds.resolver),
         "/etc/resolv.conf",
@@ -291,7 +297,7 @@ def _bwrap_argv(ws_id: str, limits: cgroups.Limits, fds: _Fds, python: AgentPyth
         "--seccomp",
         str(fds.seccomp),
         "--",
-        *_agent_argv(ws_id, fds, python),
+        *_agent_argv(spec.ws_id, fds, python),
     ]
 
 
@@ -300,18 +306,20 @@ def _trust_argv(trust: int) -> list[str]:
     variables that point TLS clients at it; nothing without one."""
     if trust == _NO_FD:
         return []
-    argv = ["--ro-bind-data", str(trust), TRUST_PATH]
+    argv = ["--perms", "0644", "--ro-bind-data", str(trust), TRUST_PATH]
     for name in TRUST_VARIABLES:
         argv += ["--setenv", name, TRUST_PATH]
     return argv
 
 
-def _namespaces(ws_id: str) -> list[str]:
-    """New pid, ipc, uts, net and cgroup namespaces, a clean environment, and capabilities cut
-    to `KEPT_CAPABILITIES` (of the workspace's own user namespace)."""
+def _namespaces(ws_id: str, env_vars: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """New pid, ipc, uts, net and cgroup namespaces, a clean environment (roost's defaults, then a
+    custom env's variables over them), and capabilities cut to `KEPT_CAPABILITIES` (of the
+    workspace's own user namespace)."""
     argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
     argv += ["--hostname", "roost", "--clearenv"]
-    for name, value in (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"), (WORKSPACE_MARKER, ws_id)):
+    defaults = (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"))
+    for name, value in (*defaults, *env_vars, (WORKSPACE_MARKER, ws_id)):
         argv += ["--setenv", name, value]
     argv += ["--chdir", "/workspace", "--cap-drop", "ALL"]
     for capability in KEPT_CAPABILITIES:
@@ -335,12 +343,18 @@ def _file_system(limits: cgroups.Limits) -> list[str]:
         *_masked_proc_files(),
         "--dev",
         "/dev",
+        # Sticky and world-writable, as on any Linux (bwrap's default is 0755): users other
+        # than root (apt's _apt, a project's own) need their temporary files too.
         "--size",
         tmpfs_size,
+        "--perms",
+        "1777",
         "--tmpfs",
         "/tmp",
         "--size",
         tmpfs_size,
+        "--perms",
+        "1777",
         "--tmpfs",
         "/dev/shm",
         "--bind",

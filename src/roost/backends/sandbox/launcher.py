@@ -146,7 +146,8 @@ def _enter_user_namespace(id_map: dict[str, Any]) -> None:
 
 def _open_sources(config: dict[str, Any]) -> list[tuple[int, str, bool]]:
     """Step 2's descriptors: (fd, name in the staging tree, read-only)."""
-    wanted = [(config["rootfs"], "lower", True), *((s, n, bool(ro)) for s, n, ro in config["binds"])]
+    layers = [(path, f"lower{i}", True) for i, path in enumerate(config.get("layers", ()))]
+    wanted = [*layers, (config["rootfs"], "lower", True), *((s, n, bool(ro)) for s, n, ro in config["binds"])]
     opened = []
     for source, name, read_only in wanted:
         try:
@@ -169,15 +170,23 @@ def _bind(fd: int, name: str, *, read_only: bool) -> None:
 
 
 def _stage(sources: list[tuple[int, str, bool]]) -> None:
-    """Step 4: the staging tree and the overlay root (upper and work share one mount, as overlayfs wants)."""
+    """Step 4: the staging tree and the overlay root (upper and work share one mount, as overlayfs wants).
+
+    A custom env's layers (`lower0`, `lower1`, ...) lie over the env's rootfs (`lower`), top first."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("roost-stage", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m")
     for fd, name, read_only in sources:
         _bind(fd, name, read_only=read_only)
         os.close(fd)
     os.mkdir(os.path.join(STAGE, "merged"), 0o755)
-    layers = f"lowerdir={STAGE}/lower,upperdir={STAGE}/layers/upper,workdir={STAGE}/layers/work"
-    _mount("roost-root", f"{STAGE}/merged", "overlay", 0, layers)
+    lowers = ":".join(f"{STAGE}/{name}" for _fd, name, _ro in sources if name.startswith("lower"))
+    layers = f"lowerdir={lowers},upperdir={STAGE}/layers/upper,workdir={STAGE}/layers/work"
+    try:
+        # user.overlay.* xattrs: what lets a namespace's root delete a lower directory (an opaque
+        # dir) and a custom env's layers keep such deletions; kernels before 5.11 lack the option.
+        _mount("roost-root", f"{STAGE}/merged", "overlay", 0, layers + ",userxattr")
+    except LaunchError:
+        _mount("roost-root", f"{STAGE}/merged", "overlay", 0, layers)
 
 
 def _become_root() -> None:

@@ -1,4 +1,4 @@
-"""`roost env list|inspect|pull|build|push|prune`.
+"""`roost env list|inspect|pull|build|push|prune|create|remove`.
 
 Imports: cli siblings, models and the standard library.
 """
@@ -6,6 +6,7 @@ Imports: cli siblings, models and the standard library.
 from __future__ import annotations
 
 import argparse
+import json
 
 from roost.cli.commands.common import sdk
 from roost.cli.output import emit_json, human_size, shown, table
@@ -26,6 +27,9 @@ def _describe(info: EnvInfo) -> str:
         ("registry", info.registry_reference or "- (set ROOST_REGISTRY)"),
         ("python", info.interpreter or "-"),
     ]
+    if info.recipe is not None:
+        rows[8:] = [("parent", info.parent or "-"), ("layers", ", ".join(info.layers))]
+        rows += [(f"recipe.{k}", json.dumps(v)) for k, v in info.recipe.items() if v and k != "from"]
     return "\n".join(f"{key:<9} {shown(value)}" for key, value in rows)
 
 
@@ -106,4 +110,33 @@ def env_prune(args: argparse.Namespace) -> int:
         emit_json(result.to_dict())
     else:
         print(f"removed {len(result.removed)} image(s); {len(result.in_use)} in use by workspaces")
+    return 0
+
+
+def env_create(args: argparse.Namespace) -> int:
+    options = {"apt": args.apt, "pip": args.pip, "npm": args.npm, "copy": args.copy, "run": args.run}
+    with progress_for(args.json, f"create {args.env_name}") as progress:
+        info = sdk(args).create_env(
+            args.env_name,
+            from_=args.parent,
+            file=args.recipe_file,
+            env=args.env,
+            allow_hosts=args.allow_host,
+            replace=args.replace,
+            progress=progress,
+            **options,
+        )
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"created {info.name} on {info.parent}: {human_size(info.size_bytes or 0)} layer, {info.key}")
+    return 0
+
+
+def env_remove(args: argparse.Namespace) -> int:
+    info = sdk(args).remove_env(args.env_name)
+    if args.json:
+        emit_json({"removed": info.name, "key": info.key})
+    else:
+        print(f"removed {info.name} (its layer goes with the next env prune)")
     return 0

@@ -1,6 +1,6 @@
 """`roost workspace shell open|list|read|write|signal|resize|close|attach`.
 
-Imports: cli siblings, models and the standard library.
+Imports: cli siblings, errors, models and the standard library.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import sys
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.output import emit_json, shown, table
-from roost.models import ShellInfo
+from roost.errors import InvalidArgument
+from roost.models import ShellInfo, ShellOutput
 
 
 def _describe(shell: ShellInfo) -> str:
@@ -57,6 +58,21 @@ def shell_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_output(output: ShellOutput) -> None:
+    """The output on stdout; on stderr where it ended, what ended the wait and the command's status."""
+    sys.stdout.write(output.data)
+    sys.stdout.flush()
+    if output.data and not output.data.endswith("\n"):
+        sys.stderr.write("\n")  # a prompt has no newline: keep the status on a line of its own
+    dropped = f"; {output.dropped} earlier bytes were dropped" if output.dropped else ""
+    ended = ""
+    if output.ended_by == "command_done":
+        ended = f"; command exited {output.exit_code}"
+    elif output.ended_by is not None:
+        ended = f"; wait ended by {output.ended_by}"
+    sys.stderr.write(f"roost: next cursor {output.next_cursor} (shell {output.state}){ended}{dropped}\n")
+
+
 def shell_read(args: argparse.Namespace) -> int:
     output = (
         sdk(args)
@@ -66,28 +82,34 @@ def shell_read(args: argparse.Namespace) -> int:
             cursor=args.cursor,
             max_bytes=args.max_bytes,
             plain=args.plain,
-            wait_for_idle_ms=args.wait_for_idle_ms,
+            until_idle_ms=args.until_idle_ms,
+            until_pattern=args.until_pattern,
+            until_command_done=args.until_command_done,
             timeout_ms=args.timeout_ms,
         )
     )
     if args.json:
         emit_json(output.to_dict())
-        return 0
-    sys.stdout.write(output.data)
-    sys.stdout.flush()
-    if output.data and not output.data.endswith("\n"):
-        sys.stderr.write("\n")  # a prompt has no newline: keep the status on a line of its own
-    dropped = f"; {output.dropped} earlier bytes were dropped" if output.dropped else ""
-    sys.stderr.write(f"roost: next cursor {output.next_cursor} (shell {output.state}){dropped}\n")
+    else:
+        _print_output(output)
     return 0
 
 
 def shell_write(args: argparse.Namespace) -> int:
     shells = sdk(args).workspace(args.workspace).shells
-    if args.stdin:
-        written = shells.write(args.shell, sys.stdin.buffer.read(), newline=False)
-    else:
-        written = shells.write(args.shell, args.input, newline=not args.no_newline)
+    data, newline = (sys.stdin.buffer.read(), False) if args.stdin else (args.input, not args.no_newline)
+    if not args.and_wait and (args.timeout_ms is not None or args.plain):
+        raise InvalidArgument("--timeout-ms and --plain shape the wait of --and-wait", hint="add --and-wait")
+    if args.and_wait:
+        output = shells.run(
+            args.shell, data, newline=newline, timeout_ms=args.timeout_ms, max_bytes=args.max_bytes, plain=args.plain
+        )
+        if args.json:
+            emit_json(output.to_dict())
+        else:
+            _print_output(output)
+        return 0
+    written = shells.write(args.shell, data, newline=newline)
     if args.json:
         emit_json({"id": args.shell, "written": written})
     return 0

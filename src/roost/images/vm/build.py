@@ -29,7 +29,7 @@ from typing import Any
 from roost.config import package_dir
 from roost.errors import ImageError
 from roost.images.build import ProgressFn
-from roost.images.cache import ImageCache, check_free_space
+from roost.images.cache import EnvImage, ImageCache, check_free_space
 from roost.images.manager import ensure_image
 from roost.images.vm.debs import AptSource, unpack
 from roost.images.vm.disk import (
@@ -197,8 +197,13 @@ def _check_guest_python(env: str, interpreter: str) -> None:
         )
 
 
-def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None = None) -> GuestImage:
+def ensure_guest_image(
+    cache: ImageCache, env: str, progress: ProgressFn | None = None, env_image: EnvImage | None = None
+) -> GuestImage:
     """The guest image for `env` (kernel, initramfs, ext4 root disk), built into the cache if missing.
+
+    `env_image` is the env's rootfs when the caller has it already (a custom env, flattened);
+    else the catalog env's image is pulled or built.
 
     Raises:
         ImageError: the env image cannot be had (see images.manager.ensure_image), or the guest
@@ -213,9 +218,10 @@ def ensure_guest_image(cache: ImageCache, env: str, progress: ProgressFn | None 
             progress(text, done, _STEPS)
 
     step(f"environment {env}", 0)
-    env_image = ensure_image(
-        cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
-    )
+    if env_image is None:
+        env_image = ensure_image(
+            cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
+        )
     _check_guest_python(env, env_image.interpreter)
     rootfs = cache.rootfs(env_image.key)
     apt = AptSource(memo=cache.root / "guest" / "apt-resolved.json")

@@ -1,4 +1,4 @@
-"""Typed op messages: one frozen dataclass per op's arguments, per op's result and per streamed record.
+"""Typed op messages: one frozen dataclass (`@message`) per op's arguments, per op's result and per streamed record.
 
 The host builds argument messages and reads result messages; the agent
 reads the arguments and builds the results; both check them the same way,
@@ -11,6 +11,6 @@ first called.
 Standard library only, no I/O: the guest agent imports it.
 """
 
-from roost.protocol.ops.message import Message, OpMessages, invalid, wire
+from roost.protocol.ops.message import Message, OpMessages, invalid, message, wire
 
-__all__ = ["Message", "OpMessages", "invalid", "wire"]
+__all__ = ["Message", "OpMessages", "invalid", "message", "wire"]

@@ -5,20 +5,18 @@ Imports: this package's `message`, protocol's `messages`; standard library only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import Message, OpMessages, wire
+from roost.protocol.ops.message import Message, OpMessages, message, wire
 
 __all__ = ["MESSAGES", "PingArgs", "PingResult", "ShutdownArgs", "ShutdownResult"]
 
 
-@dataclass(frozen=True)
+@message
 class PingArgs(Message):
     OP = Op.PING
 
 
-@dataclass(frozen=True)
+@message
 class PingResult(Message):
     """The agent is there: its process id."""
 
@@ -26,12 +24,12 @@ class PingResult(Message):
     pid: int = wire(minimum=1)
 
 
-@dataclass(frozen=True)
+@message
 class ShutdownArgs(Message):
     OP = Op.SHUTDOWN
 
 
-@dataclass(frozen=True)
+@message
 class ShutdownResult(Message):
     """The agent is stopping: the services it stopped and the shells it closed first."""
 

@@ -5,11 +5,9 @@ Imports: this package's `message`, protocol's `messages` and `limits`; standard 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.limits import DEFAULT_EXEC_OUTPUT_BYTES, MAX_FILE_OFFSET
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, message, wire
 from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = ["MESSAGES", "ExecArgs", "ExecOutcome", "check_command"]
@@ -33,7 +31,7 @@ def check_command(argv: tuple[str, ...] | None, command: str | None) -> None:
         raise invalid("arguments may not contain NUL bytes", hint="remove the NUL byte")
 
 
-@dataclass(frozen=True)
+@message
 class ExecArgs(Message):
     """Run `argv`, or the shell script `command` (exactly one), in `cwd` with `env` over the agent's.
 
@@ -58,7 +56,7 @@ class ExecArgs(Message):
         check_command(self.argv, self.command)
 
 
-@dataclass(frozen=True)
+@message
 class ExecOutcome(Message):
     """How a command ended and how much output it wrote (the `_truncated` flags: not all of it was sent)."""
 

@@ -5,11 +5,9 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.limits import DEFAULT_FILE_READ_BYTES, MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, message, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -30,7 +28,7 @@ __all__ = [
 FILE_TYPES = ("file", "dir", "symlink", "other")
 
 
-@dataclass(frozen=True)
+@message
 class FileRecord(Message):
     """One file as the agent reports it (a `file.list` record, the result of `file.stat`).
 
@@ -48,13 +46,13 @@ class FileRecord(Message):
     target: str | None = wire(None, name=True)
 
 
-@dataclass(frozen=True)
+@message
 class FileStatArgs(Message):
     OP = Op.FILE_STAT
     path: str = wire(name=True)
 
 
-@dataclass(frozen=True)
+@message
 class FileListArgs(PageArgs):
     """The entries of `path` (all below it with `recursive`), in tree order; just `path` when not a directory."""
 
@@ -63,14 +61,14 @@ class FileListArgs(PageArgs):
     recursive: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class FileListResult(PageSummary):
     """Records: `FileRecord`. `path`: the directory listed, as the workspace names it."""
 
     path: str = wire(GUEST_ROOT, name=True)
 
 
-@dataclass(frozen=True)
+@message
 class FileReadArgs(Message):
     """Read up to `max_bytes` of a regular file from `offset` (the data is the RESPONSE body)."""
 
@@ -83,7 +81,7 @@ class FileReadArgs(Message):
         check_read_size(self.max_bytes, MAX_FILE_READ_BYTES, hint="read in pages with offset, or export the file")
 
 
-@dataclass(frozen=True)
+@message
 class FileReadResult(Message):
     path: str = wire(name=True)
     size: int = wire(minimum=0)
@@ -92,7 +90,7 @@ class FileReadResult(Message):
     eof: bool = wire()
 
 
-@dataclass(frozen=True)
+@message
 class FileWriteArgs(Message):
     """Write the request's body to `path`, atomically; `mode` (default: the file's, or 0o644), `parents` made."""
 
@@ -102,14 +100,14 @@ class FileWriteArgs(Message):
     parents: bool = wire(True)
 
 
-@dataclass(frozen=True)
+@message
 class FileWriteResult(Message):
     path: str = wire(name=True)
     size: int = wire(minimum=0)
     mode: int = wire(minimum=0, maximum=0o7777)
 
 
-@dataclass(frozen=True)
+@message
 class FileDeleteArgs(Message):
     """Delete `path`; a non-empty directory only with `recursive`."""
 
@@ -118,7 +116,7 @@ class FileDeleteArgs(Message):
     recursive: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class FileDeleteResult(Message):
     path: str = wire(name=True)
     deleted: bool = wire()

@@ -5,16 +5,14 @@ Imports: this package's `message`, protocol's `ignore` and `limits`; standard li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.ignore import IgnoreSpec
 from roost.protocol.limits import MAX_EXCLUDE_PATTERN_BYTES, MAX_EXCLUDE_PATTERNS
-from roost.protocol.ops.message import Message, invalid, wire
+from roost.protocol.ops.message import Message, invalid, message, wire
 
 __all__ = ["IgnoreArgs"]
 
 
-@dataclass(frozen=True)
+@message
 class IgnoreArgs(Message):
     """What a diff or an export leaves out (nothing, by default)."""
 

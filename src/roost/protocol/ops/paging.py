@@ -10,9 +10,7 @@ Imports: this package's `message`, protocol's `records`; standard library only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from roost.protocol.ops.message import Message, invalid, wire
+from roost.protocol.ops.message import Message, invalid, message, wire
 from roost.protocol.records import MAX_CURSOR_CHARS, CursorError, decode_cursor
 
 __all__ = ["CURSOR_HINT", "PageArgs", "PageSummary"]
@@ -20,7 +18,7 @@ __all__ = ["CURSOR_HINT", "PageArgs", "PageSummary"]
 CURSOR_HINT = "pass a next_cursor exactly as it was given, or none to start at the beginning"
 
 
-@dataclass(frozen=True)
+@message
 class PageArgs(Message):
     """Where a listing starts (after `cursor`) and how many records it may send (`limit`)."""
 
@@ -37,7 +35,7 @@ class PageArgs(Message):
                 raise invalid(f"cursor: {exc}", hint=CURSOR_HINT) from None
 
 
-@dataclass(frozen=True)
+@message
 class PageSummary(Message):
     """What the RESPONSE of a listing says: how many records came, and where the next page starts."""
 

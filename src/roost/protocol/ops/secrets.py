@@ -12,9 +12,8 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64decode, b64encode
-from dataclasses import dataclass
 
-from roost.protocol.ops.message import Message, invalid, shown, wire
+from roost.protocol.ops.message import Message, invalid, message, shown, wire
 
 __all__ = ["SecretGrant", "check_env_name", "file_variable"]
 
@@ -34,7 +33,7 @@ def file_variable(secret: str) -> str:
     return f"ROOST_SECRET_FILE_{secret}"
 
 
-@dataclass(frozen=True)
+@message
 class SecretGrant(Message):
     """Secret `name` for one process: in `env` mode its value is environment variable `variable`; in
     `file` mode it is a 0400 file on a tmpfs (at `path`, or in a directory of its own), whose path is in

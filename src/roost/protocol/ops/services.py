@@ -5,13 +5,12 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from roost.protocol.limits import SERVICE_NAME, SERVICE_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.execs import check_command
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, shown, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, invalid, message, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
@@ -49,7 +48,7 @@ def check_service_name(name: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@message
 class ReadinessProbe(Message):
     """How the agent tells a service is ready: exactly one of a file, a TCP address, an HTTP URL or a command."""
 
@@ -79,7 +78,7 @@ class ReadinessProbe(Message):
         return target
 
 
-@dataclass(frozen=True)
+@message
 class ServiceState(Message):
     """A service as the agent reports it (`state`: starting, ready, failed, exited or stopped).
 
@@ -104,7 +103,7 @@ class ServiceState(Message):
     log_tail: str | None = wire(None)
 
 
-@dataclass(frozen=True)
+@message
 class ServiceStartArgs(Message):
     """Start service `name` running `argv` or the shell script `command` (exactly one), and wait for `ready`."""
 
@@ -124,23 +123,23 @@ class ServiceStartArgs(Message):
         check_command(self.argv, self.command)
 
 
-@dataclass(frozen=True)
+@message
 class ServiceListArgs(PageArgs):
     OP = Op.SERVICE_LIST
 
 
-@dataclass(frozen=True)
+@message
 class ServiceListResult(PageSummary):
     """Records: `ServiceState` (without `log_tail`), by name."""
 
 
-@dataclass(frozen=True)
+@message
 class ServiceStatusArgs(Message):
     OP = Op.SERVICE_STATUS
     name: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ServiceLogsArgs(Message):
     """The last `tail` lines (all when not given) of a log on the data channel; `follow`: then new output too."""
 
@@ -151,14 +150,14 @@ class ServiceLogsArgs(Message):
     follow: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class ServiceLogsResult(Message):
     name: str = wire()
     stream: str = wire(choices=LOG_STREAMS)
     state: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ServiceStopArgs(Message):
     """Stop a service: TERM, then KILL after `timeout` seconds (default 10)."""
 

@@ -8,7 +8,7 @@ Imports: this package's `message` and `paging`, protocol's `messages` and `limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
 from roost.protocol.limits import (
     DEFAULT_SHELL_READ_BYTES,
@@ -18,13 +18,19 @@ from roost.protocol.limits import (
     MAX_TERMINAL_CELLS,
 )
 from roost.protocol.messages import Op
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, shown, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, check_read_size, invalid, message, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 from roost.protocol.ops.secrets import SecretGrant
 
 __all__ = [
+    "COMMAND_DONE",
+    "ENDED_BY",
+    "IDLE",
     "MESSAGES",
+    "PATTERN",
+    "SHELL_EXITED",
     "SHELL_SIGNALS",
+    "TIMEOUT",
     "ShellAttachArgs",
     "ShellAttachResult",
     "ShellCloseArgs",
@@ -41,12 +47,17 @@ __all__ = [
     "ShellWriteArgs",
     "ShellWriteResult",
     "check_terminal_size",
+    "compiled_pattern",
     "signal_name",
 ]
 
 # The signals a shell's foreground job can be sent, by name (no SIG prefix).
 SHELL_SIGNALS = ("INT", "TERM", "HUP", "KILL", "QUIT")
 _CURSOR_HINT = "pass the next_cursor of the last read (0 reads from the start)"
+# What ended a read's wait: quiet, the pattern, the command's prompt, the timeout, or the shell's end.
+IDLE, PATTERN, COMMAND_DONE, TIMEOUT, SHELL_EXITED = "idle", "pattern", "command_done", "timeout", "shell_exited"
+ENDED_BY = (IDLE, PATTERN, COMMAND_DONE, TIMEOUT, SHELL_EXITED)
+MAX_PATTERN_CHARS = 1000
 
 
 def check_terminal_size(cols: object, rows: object) -> None:
@@ -75,7 +86,22 @@ def signal_name(given: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+def compiled_pattern(pattern: str) -> re.Pattern[str]:
+    """A read's `until_pattern` as a regular expression (Python syntax, searched with MULTILINE).
+
+    Raises:
+        OpError: invalid_argument, for a pattern that does not compile or is too long.
+    """
+    hint = "give a Python regular expression, e.g. 'passed|failed' or 'exit=[0-9]+'; a backslash makes ( [ . * literal"
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise invalid(f"until_pattern is longer than {MAX_PATTERN_CHARS} characters", hint=hint)
+    try:
+        return re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise invalid(f"until_pattern {pattern!r} is not a valid regular expression: {exc}", hint=hint) from None
+
+
+@message
 class ShellState(Message):
     """A shell as the agent reports it (`state`: running, exited, closed or lost); also a `shell.list` record."""
 
@@ -92,7 +118,7 @@ class ShellState(Message):
     closed_at: str | None = wire(None)
 
 
-@dataclass(frozen=True)
+@message
 class ShellOpenArgs(Message):
     """Open a PTY shell running `command` (default `bash -i`) in `cwd`, with `env` over the agent's."""
 
@@ -109,19 +135,20 @@ class ShellOpenArgs(Message):
         check_terminal_size(self.cols, self.rows)
 
 
-@dataclass(frozen=True)
+@message
 class ShellListArgs(PageArgs):
     OP = Op.SHELL_LIST
 
 
-@dataclass(frozen=True)
+@message
 class ShellListResult(PageSummary):
     """Records: `ShellState`, oldest first."""
 
 
-@dataclass(frozen=True)
+@message
 class ShellReadArgs(Message):
-    """Read output from `cursor`; with `wait_idle_ms`, first wait (up to `timeout_ms`) for output to go quiet."""
+    """Read output from `cursor`, first waiting (up to `timeout_ms`) for at most one thing: output quiet
+    for `wait_idle_ms`, `until_pattern` in the plain text after `cursor`, or `until_command_done`."""
 
     OP = Op.SHELL_READ
     id: str = wire()
@@ -129,12 +156,22 @@ class ShellReadArgs(Message):
     max_bytes: int = wire(DEFAULT_SHELL_READ_BYTES, minimum=1)
     wait_idle_ms: int | None = wire(None, minimum=0, maximum=MAX_SHELL_WAIT_MS)
     timeout_ms: int | None = wire(None, minimum=1, maximum=MAX_SHELL_WAIT_MS)
+    until_pattern: str | None = wire(None)
+    until_command_done: bool = wire(False)
 
     def check(self) -> None:
         check_read_size(self.max_bytes, MAX_SHELL_READ_BYTES, hint="read in pages with the cursor")
+        waits = [self.wait_idle_ms is not None, self.until_pattern is not None, self.until_command_done]
+        if sum(waits) > 1:
+            raise invalid(
+                "a read waits for one thing: idle, a pattern or the command's end, not several",
+                hint="keep one of until_idle_ms, until_pattern and until_command_done",
+            )
+        if self.until_pattern is not None:
+            compiled_pattern(self.until_pattern)
 
 
-@dataclass(frozen=True)
+@message
 class ShellReadResult(Message):
     """What a read found (the output itself is the RESPONSE body), from `cursor` (later than asked when
     `dropped` bytes were overwritten) to `next_cursor`; `end` is where the output ends now."""
@@ -147,9 +184,11 @@ class ShellReadResult(Message):
     end: int = wire(minimum=0)
     exit_code: int | None = wire(None)
     signal: str | None = wire(None)
+    # What ended the wait (None when the read did not wait); with command_done, `exit_code` is the command's.
+    ended_by: str | None = wire(None, choices=ENDED_BY)
 
 
-@dataclass(frozen=True)
+@message
 class ShellWriteArgs(Message):
     """Type the request's body into the shell."""
 
@@ -157,13 +196,16 @@ class ShellWriteArgs(Message):
     id: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellWriteResult(Message):
+    """`cursor`: where the output was when the input went in; a read from there shows what it caused."""
+
     id: str = wire()
     written: int = wire(minimum=0)
+    cursor: int | None = wire(None, minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class ShellSignalArgs(Message):
     """Send `signal` (one of `SHELL_SIGNALS`, any case, SIG prefix or not) to the shell's foreground job."""
 
@@ -175,14 +217,14 @@ class ShellSignalArgs(Message):
         signal_name(self.signal)
 
 
-@dataclass(frozen=True)
+@message
 class ShellSignalResult(Message):
     id: str = wire()
     signal: str = wire(choices=SHELL_SIGNALS)
     process_group: int = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellResizeArgs(Message):
     """Resize the terminal; a size not given stays as it is."""
 
@@ -195,14 +237,14 @@ class ShellResizeArgs(Message):
         check_terminal_size(1 if self.cols is None else self.cols, 1 if self.rows is None else self.rows)
 
 
-@dataclass(frozen=True)
+@message
 class ShellResizeResult(Message):
     id: str = wire()
     cols: int = wire(minimum=1)
     rows: int = wire(minimum=1)
 
 
-@dataclass(frozen=True)
+@message
 class ShellCloseArgs(Message):
     """Close a shell (its job is hung up); the result is its final `ShellState`."""
 
@@ -210,7 +252,7 @@ class ShellCloseArgs(Message):
     id: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ShellAttachArgs(Message):
     """Stream output on the pty channel from `cursor` (default: from now) until cancelled or the shell ends."""
 
@@ -219,7 +261,7 @@ class ShellAttachArgs(Message):
     cursor: int | None = wire(None, minimum=0, maximum=MAX_FILE_OFFSET, hint=_CURSOR_HINT)
 
 
-@dataclass(frozen=True)
+@message
 class ShellAttachResult(Message):
     id: str = wire()
     state: str = wire()

@@ -5,12 +5,10 @@ Imports: this package's `message`, `ignoring` and `paging`, protocol's `messages
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.limits import SNAPSHOT_NAME, SNAPSHOT_NAME_RULE
 from roost.protocol.messages import Op
 from roost.protocol.ops.ignoring import IgnoreArgs
-from roost.protocol.ops.message import Message, OpMessages, invalid, shown, wire
+from roost.protocol.ops.message import Message, OpMessages, invalid, message, shown, wire
 from roost.protocol.ops.paging import PageArgs, PageSummary
 
 __all__ = [
@@ -47,7 +45,7 @@ def check_snapshot_name(name: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotRecord(Message):
     """A snapshot (a `snapshot.list` record, the result of `snapshot.create`); a names-only list has the name alone.
 
@@ -62,7 +60,7 @@ class SnapshotRecord(Message):
     stored_bytes: int | None = wire(None, minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotCreateArgs(Message):
     OP = Op.SNAPSHOT_CREATE
     name: str = wire()
@@ -71,7 +69,7 @@ class SnapshotCreateArgs(Message):
         check_snapshot_name(self.name)
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotListArgs(PageArgs):
     """The baseline first, then by creation time; `names_only`: names alone, by name (no manifest is read)."""
 
@@ -79,24 +77,24 @@ class SnapshotListArgs(PageArgs):
     names_only: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotListResult(PageSummary):
     """Records: `SnapshotRecord`."""
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotDeleteArgs(Message):
     OP = Op.SNAPSHOT_DELETE
     name: str = wire()
 
 
-@dataclass(frozen=True)
+@message
 class SnapshotDeleteResult(Message):
     name: str = wire()
     deleted: bool = wire()
 
 
-@dataclass(frozen=True)
+@message
 class ResetArgs(Message):
     """Stop the services, close the shells, and make /workspace what `snapshot` holds."""
 
@@ -104,7 +102,7 @@ class ResetArgs(Message):
     snapshot: str = wire(BASELINE)
 
 
-@dataclass(frozen=True)
+@message
 class ResetResult(Message):
     """What the reset restored and removed, and what it stopped first."""
 
@@ -115,7 +113,7 @@ class ResetResult(Message):
     shells_closed: tuple[str, ...] = wire(())
 
 
-@dataclass(frozen=True)
+@message
 class DiffArgs(PageArgs, IgnoreArgs):
     """The changes from snapshot `against` to the workspace now, below `paths` (none: all), in tree order.
 
@@ -134,7 +132,7 @@ class DiffArgs(PageArgs, IgnoreArgs):
         IgnoreArgs.check(self)
 
 
-@dataclass(frozen=True)
+@message
 class DiffRecord(Message):
     """A `workspace.diff` record: a change (`path` and what changed), or a piece of the last change's patch
     (`patch` alone)."""
@@ -157,7 +155,7 @@ class DiffRecord(Message):
             raise invalid("a diff record is a change (path, change, ...) or a patch piece (patch alone)")
 
 
-@dataclass(frozen=True)
+@message
 class DiffResult(PageSummary):
     """`counts`: every change by kind (not only the page's); `truncated`: the byte cap left patch text out."""
 

@@ -5,11 +5,9 @@ Imports: this package's `message` and `ignoring`, protocol's `messages`; standar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from roost.protocol.messages import Op
 from roost.protocol.ops.ignoring import IgnoreArgs
-from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, wire
+from roost.protocol.ops.message import GUEST_ROOT, Message, OpMessages, message, wire
 
 __all__ = [
     "MESSAGES",
@@ -23,7 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@message
 class ArchiveImportArgs(Message):
     """Unpack the uploaded tar (optionally compressed) into `dest`; with `delete`, remove what it does not hold."""
 
@@ -32,7 +30,7 @@ class ArchiveImportArgs(Message):
     delete: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class ArchiveImportResult(Message):
     dest: str = wire(name=True)
     files: int = wire(0, minimum=0)
@@ -42,7 +40,7 @@ class ArchiveImportResult(Message):
     deleted: int = wire(0, minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class ArchiveExportArgs(IgnoreArgs):
     """Stream an uncompressed tar of `path` on the data channel, less what the ignore rules leave out."""
 
@@ -50,7 +48,7 @@ class ArchiveExportArgs(IgnoreArgs):
     path: str = wire(GUEST_ROOT, name=True)
 
 
-@dataclass(frozen=True)
+@message
 class ArchiveExportResult(Message):
     """What went into the tar (`skipped`: files that could not be read; `changed`: files that changed as read)."""
 
@@ -63,7 +61,7 @@ class ArchiveExportResult(Message):
     changed: int = wire(0, minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class PatchApplyArgs(Message):
     """Apply the unified diff in `patch` (or the request's body or upload) all-or-nothing; `dry_run`: only check."""
 
@@ -72,7 +70,7 @@ class PatchApplyArgs(Message):
     dry_run: bool = wire(False)
 
 
-@dataclass(frozen=True)
+@message
 class PatchedFileRecord(Message):
     """One file a patch touched (a `patch.apply` record), in the patch's order."""
 
@@ -81,7 +79,7 @@ class PatchedFileRecord(Message):
     hunks: int = wire(minimum=0)
 
 
-@dataclass(frozen=True)
+@message
 class PatchApplyResult(Message):
     """Records: `PatchedFileRecord` (`count` of them), sent once the whole patch has applied (or, with
     `dry_run`, would)."""

@@ -21,9 +21,22 @@ _ESCAPE = re.compile(
 )
 
 
+# Anything but a newline that changes how the text shows: escapes, lone carriage returns, tabs, backspaces.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
 def plain_text(raw: bytes | str) -> str:
     """Readable text from raw terminal output."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    lines_only = text.replace("\r\n", "\n")
+    if not _CONTROL.search(lines_only):  # plain lines (a flood of output, mostly): no screen to draw
+        *done, last = lines_only.split("\n")
+        return "".join(line.rstrip() + "\n" for line in done) + last.rstrip()
+    return _drawn(text)
+
+
+def _drawn(text: str) -> str:
+    """The screen's text, character by character."""
     lines: list[str] = []
     line: list[str] = []
     col = 0
@@ -59,9 +72,8 @@ def plain_text(raw: bytes | str) -> str:
             _put(line, col, char)
             col += 1
         pos += 1
-    if line:
-        lines.append("".join(line).rstrip())
-    return "\n".join(lines) + ("\n" if text.endswith("\n") and lines else "")
+    # Every finished line with its newline, then what the last line holds (escapes after a newline add none).
+    return "".join(done + "\n" for done in lines) + "".join(line).rstrip()
 
 
 def _put(line: list[str], col: int, char: str) -> None:
