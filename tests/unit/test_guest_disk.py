@@ -26,14 +26,15 @@ from roost.images.vm.disk import (
     bytecode,
     files_digest,
     guest_files,
-    guest_python_tag,
     link_tree,
     resolve_inside,
     tree_blocks,
 )
 from roost.images.vm.kernel import KernelBundle
+from roost.images.vm.launch import own_python_launcher, python_tag
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "src" / "roost"
+DEBIAN_LAUNCHER = own_python_launcher("/usr/bin/python3")
 
 
 def fake_rootfs(root: Path) -> Path:
@@ -49,7 +50,7 @@ def fake_rootfs(root: Path) -> Path:
 
 
 def test_guest_files_carry_the_agent_protocol_and_init_but_nothing_host_only() -> None:
-    files = guest_files(PACKAGE_DIR)
+    files = guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER)
     paths = {f.path for f in files}
     assert "opt/roost/roost/__init__.py" in paths
     assert "opt/roost/roost/agent/__main__.py" in paths
@@ -60,12 +61,12 @@ def test_guest_files_carry_the_agent_protocol_and_init_but_nothing_host_only() -
     assert top == {"agent", "protocol", "guest"}
     launcher = next(f for f in files if f.path == INIT_PATH)
     assert launcher.mode == 0o755 and launcher.data.startswith(b"#!/usr/bin/python3")
-    assert files_digest(files) == files_digest(guest_files(PACKAGE_DIR))
+    assert files_digest(files) == files_digest(guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER))
 
 
 def test_the_guest_files_alone_import_every_agent_module(tmp_path: Path) -> None:
     """Every module of the agent's packages is shipped, and needs nothing but them and the stdlib."""
-    for item in guest_files(PACKAGE_DIR):
+    for item in guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER):
         target = tmp_path / item.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(item.data)
@@ -129,7 +130,7 @@ def test_the_disk_is_an_ext4_image_with_roosts_files_and_the_cache_untouched(tmp
     staging = tmp_path / "staging"
     staging.mkdir()
     image = tmp_path / "rootfs.ext4"
-    files = guest_files(PACKAGE_DIR)
+    files = guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER)
     size = build_disk(cached, files, staging, image)
     assert image.stat().st_size == size >= 1024 * 1024 * 1024
     assert not (staging / "tree").exists()
@@ -211,6 +212,6 @@ def test_bytecode_is_made_only_for_the_envs_own_python_and_checks_its_source(tmp
 
 def test_the_envs_python_version_is_read_from_its_python3_link(tmp_path: Path) -> None:
     (tmp_path / "usr/bin").mkdir(parents=True)
-    assert guest_python_tag(tmp_path) is None
+    assert python_tag(tmp_path, "/usr/bin/python3") is None
     (tmp_path / "usr/bin/python3").symlink_to("python3.11")
-    assert guest_python_tag(tmp_path) == "cpython-311"
+    assert python_tag(tmp_path, "/usr/bin/python3") == "cpython-311"

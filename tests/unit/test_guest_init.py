@@ -183,7 +183,7 @@ def test_boot_mounts_what_is_missing_and_prepares_the_machine() -> None:
 
 def test_agent_exiting_cleanly_halts_the_machine_in_order() -> None:
     system = FakeSystem(signals=[signal.SIGCHLD], exits=[[(101, AGENT_OK)]])
-    Init(system, python="/usr/bin/python3").run()
+    Init(system, python=("/usr/bin/python3",)).run()
     spawn = system.named("spawn")
     assert len(spawn) == 1
     argv = spawn[0][2]
