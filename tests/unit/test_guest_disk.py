@@ -7,6 +7,7 @@ import importlib.util
 import marshal
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from roost.images.vm.disk import (
     CODE_PATH,
     INIT_PATH,
     GuestFile,
+    add_bundle,
     add_guest_files,
     build_disk,
     bytecode,
@@ -146,6 +148,64 @@ def test_the_disk_is_an_ext4_image_with_roosts_files_and_the_cache_untouched(tmp
     assert cat("/etc/hostname") == b"cached\n"
     listing = subprocess.run(["debugfs", "-R", "ls -l /", str(image)], capture_output=True, text=True, check=True)
     assert "workspace" in listing.stdout and MARKER not in listing.stdout
+
+
+def fake_bundle(root: Path) -> Path:
+    """A bundle as the image cache holds it: world-readable, owner-writable."""
+    (root / "bin").mkdir(parents=True)
+    (root / "lib").mkdir()
+    (root / "bin" / "python3").write_bytes(b"\x7fELF python")
+    (root / "lib" / "libc.so.6").write_bytes(b"\x7fELF libc")
+    os.chmod(root / "bin" / "python3", 0o755)
+    os.chmod(root / "lib" / "libc.so.6", 0o644)
+    return root
+
+
+def test_the_bundle_is_copied_read_only_over_whatever_the_image_had_there(tmp_path: Path) -> None:
+    bundle = fake_bundle(tmp_path / "bundle")
+    tree = fake_rootfs(tmp_path / "tree")
+    (tree / "opt/roost/python").mkdir(parents=True)
+    (tree / "opt/roost/python/planted").write_text("the image's")
+    add_bundle(tree, bundle)
+    copied = tree / "opt/roost/python"
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*")) == [
+        "bin",
+        "bin/python3",
+        "lib",
+        "lib/libc.so.6",
+    ]
+    assert (copied / "bin/python3").read_bytes() == b"\x7fELF python"
+    modes = {p.relative_to(copied).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [copied, *copied.rglob("*")]}
+    assert modes == {".": 0o555, "bin": 0o555, "bin/python3": 0o555, "lib": 0o555, "lib/libc.so.6": 0o444}
+    assert os.stat(copied / "bin/python3").st_ino != os.stat(bundle / "bin/python3").st_ino
+    assert stat.S_IMODE((bundle / "bin/python3").stat().st_mode) == 0o755, "the cached bundle keeps its modes"
+
+
+@pytest.mark.skipif(
+    shutil.which("mkfs.ext4") is None or shutil.which("debugfs") is None, reason="e2fsprogs is not installed"
+)
+def test_a_disk_for_an_image_without_python3_holds_the_bundle_and_the_boot_directories(tmp_path: Path) -> None:
+    bare = tmp_path / "busybox"
+    (bare / "bin").mkdir(parents=True)
+    (bare / "bin/busybox").write_bytes(b"\x7fELF busybox")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    image = tmp_path / "rootfs.ext4"
+    build_disk(bare, [GuestFile(INIT_PATH, b"# launcher\n", 0o755)], staging, image, fake_bundle(tmp_path / "b"))
+    assert not (staging / "tree").exists()
+
+    def debugfs(request: str) -> str:
+        return subprocess.run(["debugfs", "-R", request, str(image)], capture_output=True, text=True, check=True).stdout
+
+    assert debugfs("cat /opt/roost/python/bin/python3") == "\x7fELF python"
+    assert "Mode:  0555" in debugfs("stat /opt/roost/python/bin/python3")
+    assert "Mode:  0444" in debugfs("stat /opt/roost/python/lib/libc.so.6")
+    assert debugfs("cat /sbin/roost-init") == "# launcher\n"
+    # `ls -p` lines are /inode/mode/uid/gid/name/size/
+    top = {line.split("/")[5]: line.split("/")[2] for line in debugfs("ls -p /").splitlines() if line.count("/") > 5}
+    assert {name: top.get(name) for name in ("dev", "proc", "sys", "workspace")} == dict.fromkeys(
+        ("dev", "proc", "sys", "workspace"), "040755"
+    )
 
 
 def test_a_guest_image_directory_without_all_its_files_is_not_used(tmp_path: Path) -> None:

@@ -196,6 +196,20 @@ def test_agent_exiting_cleanly_halts_the_machine_in_order() -> None:
     assert system.calls[-1] == ("reboot", "reboot")
 
 
+def test_the_agent_starts_with_the_python_prefix_init_was_given() -> None:
+    bundle = (
+        "/opt/roost/python/lib/ld-linux-x86-64.so.2",
+        "--library-path",
+        "/opt/roost/python/lib",
+        "/opt/roost/python/bin/python3",
+    )
+    system = FakeSystem(signals=[signal.SIGCHLD], exits=[[(101, AGENT_OK)]])
+    Init(system, python=bundle).run()
+    ((_, _pid, argv),) = system.named("spawn")
+    assert isinstance(argv, tuple) and argv[:6] == (*bundle, "-I", "-c")
+    assert argv[argv.index("--listen") + 1] == "vsock:1024"
+
+
 def test_a_stop_signal_stops_the_agent_then_everything_and_powers_off_when_asked() -> None:
     system = FakeSystem(
         cmdline="roost.halt=poweroff", signals=[signal.SIGPWR, signal.SIGCHLD], exits=[[], [(101, AGENT_OK)]]

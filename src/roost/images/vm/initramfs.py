@@ -21,11 +21,14 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import gzip
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 ROOT_INIT = "/sbin/roost-init"
+# What a word of the hand-over command may hold: nothing the shell would split, expand or run.
+_PLAIN_WORD = re.compile(r"[\w./+=:,@-]+", re.ASCII)
 DEFAULT_ROOT = "/dev/vda"
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "switch_root", "sleep", "cat", "reboot", "poweroff", "mkdir")
 
@@ -70,8 +73,8 @@ exec switch_root /newroot @ROOT_INIT@ "$@"
 
 def init_script(root_init: Sequence[str] = (ROOT_INIT,)) -> str:
     """The initramfs's /init, handing over to `root_init` (argv words without spaces) on the root disk."""
-    if any(not word or any(c.isspace() or c in "\"'$`\\" for c in word) for word in root_init):
-        raise ValueError(f"root_init words must be plain: {root_init!r}")
+    if not all(_PLAIN_WORD.fullmatch(word) for word in root_init):
+        raise ValueError(f"root_init words must be plain (letters, digits, ./_+=:,@-): {root_init!r}")
     return _SCRIPT_TEMPLATE.replace("@ROOT_INIT@", " ".join(root_init))
 
 
