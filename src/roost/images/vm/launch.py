@@ -108,5 +108,5 @@ def guest_launch(cache: ImageCache, env: str, interpreter: str, rootfs: Path) ->
     raise ImageError(
         f"{env}'s agent runs on {interpreter}, which roost's guest init cannot start",
         code="image_unsupported",
-        hint="pull the image again (`roost env pull`) so roost decides its python3 anew",
+        hint="run it on the sandbox backend",
     )
