@@ -63,7 +63,7 @@ while [ ! -b "$root" ]; do
     sleep 0.01
 done
 mount -t ext4 -o rw "$root" /newroot || fail "cannot mount $root"
-[ -x "/newroot{ROOT_INIT}" ] || [ -L "/newroot{ROOT_INIT}" ] || fail "$root has no {ROOT_INIT}"
+[ -x "/newroot@PROGRAM@" ] || [ -L "/newroot@PROGRAM@" ] || fail "$root has no @PROGRAM@"
 mount --move /dev /newroot/dev || fail "cannot move /dev"
 umount /sys
 umount /proc
@@ -73,9 +73,9 @@ exec switch_root /newroot @ROOT_INIT@ "$@"
 
 def init_script(root_init: Sequence[str] = (ROOT_INIT,)) -> str:
     """The initramfs's /init, handing over to `root_init` (argv words without spaces) on the root disk."""
-    if not all(_PLAIN_WORD.fullmatch(word) for word in root_init):
+    if not root_init or not all(_PLAIN_WORD.fullmatch(word) for word in root_init):
         raise ValueError(f"root_init words must be plain (letters, digits, ./_+=:,@-): {root_init!r}")
-    return _SCRIPT_TEMPLATE.replace("@ROOT_INIT@", " ".join(root_init))
+    return _SCRIPT_TEMPLATE.replace("@PROGRAM@", root_init[0]).replace("@ROOT_INIT@", " ".join(root_init))
 
 
 INIT_SCRIPT = init_script()
