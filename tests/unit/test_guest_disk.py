@@ -181,6 +181,13 @@ def test_the_bundle_is_copied_read_only_over_whatever_the_image_had_there(tmp_pa
     assert stat.S_IMODE((bundle / "bin/python3").stat().st_mode) == 0o755, "the cached bundle keeps its modes"
 
 
+def test_a_bundle_that_cannot_be_copied_is_a_disk_build_failure(tmp_path: Path) -> None:
+    tree = fake_rootfs(tmp_path / "tree")
+    with pytest.raises(ImageError) as caught:
+        add_bundle(tree, tmp_path / "no-such-bundle")
+    assert caught.value.code == "disk_build_failed" and "python bundle" in caught.value.message
+
+
 @pytest.mark.skipif(
     shutil.which("mkfs.ext4") is None or shutil.which("debugfs") is None, reason="e2fsprogs is not installed"
 )

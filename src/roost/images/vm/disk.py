@@ -24,6 +24,7 @@ Imports: images.build, images.cache, errors and the standard library.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import marshal
@@ -177,20 +178,29 @@ def add_bundle(tree: Path, bundle: Path) -> None:
     tree, read-only (0555 directories and programs, 0444 the rest), replacing whatever the image had there.
 
     Copies, not links: the cached bundle keeps its own modes.
+
+    Raises:
+        ImageError: disk_full, disk_build_failed, guest_path_escapes.
     """
     target = resolve_inside(tree, BUNDLE_PATH)
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    elif os.path.lexists(target):
-        target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(bundle, target, symlinks=True)
-    for dirpath, _dirnames, filenames in os.walk(target, topdown=False):
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o555 if os.stat(path).st_mode & 0o111 else 0o444)
-        os.chmod(dirpath, 0o555)
+    try:
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            target.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(bundle, target, symlinks=True)
+        for dirpath, _dirnames, filenames in os.walk(target, topdown=False):
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o555 if os.stat(path).st_mode & 0o111 else 0o444)
+            os.chmod(dirpath, 0o555)
+    except OSError as exc:
+        code = "disk_full" if exc.errno == errno.ENOSPC else "disk_build_failed"
+        raise ImageError(
+            f"cannot copy the python bundle onto the guest disk: {exc.strerror or exc}", code=code
+        ) from None
 
 
 def tree_blocks(tree: Path) -> int:
