@@ -4,10 +4,14 @@ QEMU runs with software emulation (`-M microvm -accel tcg`): this host's KVM can
 stock kernels, and it has no vhost-vsock, so the agent listens on a virtio-serial port that
 QEMU exposes as a Unix socket, and the normal `AgentClient` talks to it. This proves the
 kernel extraction, the module set and load order, the initramfs, the ext4 disk, roost's
-init (mounts, PID 1, clean power-off) and the agent, end to end.
+init (mounts, PID 1, clean power-off) and the agent, end to end, for debian:12 (the image's
+own python3) and for a busybox-static image with no python3 and no libc (roost's python
+bundle on the disk, started through its own loader).
 
-The env rootfs comes from the shared image cache (`make images`); the kernel and busybox
-packages from apt's mirror. Without QEMU, or when the packages cannot be had, it skips.
+The env rootfs comes from the shared image cache (`make images`), the busybox image from the
+local registry (built by the test); the kernel and busybox packages from apt's mirror (or, for
+the busybox image's private cache, hard links to what the shared cache already fetched).
+Without QEMU, or when the packages cannot be had, it skips.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from oci_images import BUSYBOX, busybox_tree, push_tree
 
 from helpers import wait_until
 from roost.config import IMAGES_ENV
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
+from roost.images.python_bundle import BUNDLE_INTERPRETER, bundle_command
 from roost.images.vm.build import GuestImage, ensure_guest_image
 from roost.images.vm.qemu import QemuGuest, qemu_binary
 from roost.rpc import AgentClient
@@ -46,6 +52,31 @@ def guest_image() -> GuestImage:
         pytest.skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
     try:
         return ensure_guest_image(ImageCache(SHARED_IMAGES), "debian:12")
+    except ImageError as exc:
+        if exc.code in UNAVAILABLE:
+            pytest.skip(f"the guest image cannot be built here: {exc.code}: {exc.message}")
+        raise
+
+
+@pytest.fixture(scope="module")
+def busybox_guest_image(local_registry: str, tmp_path_factory: pytest.TempPathFactory) -> GuestImage:
+    """The guest image of a busybox-static image (no python3, no libc), built in a private cache
+    that reuses the shared cache's downloaded kernel and busybox packages."""
+    if qemu_binary() is None:
+        pytest.skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+    if not BUSYBOX.is_file():
+        pytest.skip("busybox-static is not installed (scripts/install-system-deps.sh)")
+    scratch = tmp_path_factory.mktemp("busybox-guest")
+    reference = f"{local_registry}/test/guest-busybox:1"
+    push_tree(local_registry, busybox_tree(scratch), scratch, repository="test/guest-busybox", tag="1")
+    cache = ImageCache(scratch / "images")
+    shared_guest = SHARED_IMAGES / "guest"
+    (cache.root / "guest").mkdir(parents=True)
+    for name in ("debs", "kernels"):
+        if (shared_guest / name).is_dir():
+            subprocess.run(["cp", "-al", str(shared_guest / name), str(cache.root / "guest" / name)], check=True)
+    try:
+        return ensure_guest_image(cache, reference)
     except ImageError as exc:
         if exc.code in UNAVAILABLE:
             pytest.skip(f"the guest image cannot be built here: {exc.code}: {exc.message}")
@@ -126,5 +157,34 @@ def test_a_root_disk_that_is_not_ext4_ends_the_vm_with_the_reason(guest_image: G
         assert "QEMU exited before the agent was ready" in caught.value.message
         assert vm.wait_exit(EXIT_DEADLINE) == 0
         assert "roost-initramfs: cannot mount /dev/vda; ending the VM (poweroff)" in vm.console
+    finally:
+        vm.kill()
+
+
+def test_an_image_without_python3_boots_on_roosts_bundle_and_serves_the_agent(
+    busybox_guest_image: GuestImage, tmp_path: Path
+) -> None:
+    manifest = json.loads((busybox_guest_image.kernel.parent / "guest.json").read_text())
+    assert manifest["python"] == BUNDLE_INTERPRETER
+    vm = QemuGuest(busybox_guest_image, tmp_path)
+    vm.start()
+    try:
+        vm.wait_ready(BOOT_DEADLINE)
+        with AgentClient(vm.connect()) as client:
+            echoed = client.call("exec", {"argv": ["echo", "hello", "from", "busybox"]})
+            assert (echoed.result["exit_code"], echoed.streams["stdout"]) == (0, b"hello from busybox\n")
+            init = client.call("exec", {"argv": ["cat", "/proc/1/cmdline"]}).streams["stdout"].split(b"\0")
+            assert [word.decode() for word in init[:6]] == [*bundle_command(), "-I", "/sbin/roost-init"]
+            agents = client.call("exec", {"command": "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"})
+            assert f"{' '.join(bundle_command())} -I -c" in agents.streams["stdout"].decode()
+            python = client.call("exec", {"command": "command -v python3 || echo none"})
+            assert python.streams["stdout"] == b"none\n"
+            written = client.call("file.write", {"path": "/workspace/note.txt"}, upload=[b"from the host\n"])
+            assert written.result["size"] == len(b"from the host\n")
+            assert client.call("file.read", {"path": "/workspace/note.txt"}).body == b"from the host\n"
+            assert client.call("exec", {"argv": ["cat", "/workspace/note.txt"]}).streams["stdout"] == b"from the host\n"
+            assert client.call("shutdown").result["stopping"] is True
+        assert vm.wait_exit(EXIT_DEADLINE) == 0, f"QEMU did not power off:\n{vm.console[-3000:]}"
+        assert "roost-init: shutting down: the agent stopped" in vm.console
     finally:
         vm.kill()

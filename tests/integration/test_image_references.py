@@ -26,7 +26,6 @@ from roost.images.cache import ImageCache
 from roost.images.manager import REGISTRY_ENV, SOURCES_ENV
 from roost.images.oci import RegistryClient
 from roost.images.python_bundle import BUNDLE_INTERPRETER
-from roost.images.vm.build import ensure_guest_image
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
@@ -218,17 +217,3 @@ def test_prune_forgets_pulled_images_no_workspace_uses(roost: Roost, local_regis
     assert kept_digest.replace(":", "-") in result.in_use and len(result.removed) == 1
     assert [env.name for env in roost.envs() if env.source == "image"] == [f"{local_registry}/{repo}:kept"]
     assert kept.exec(["true"], timeout=30).exit_code == 0
-
-
-def test_a_guest_image_of_an_image_without_usr_bin_python3_is_refused_with_a_reason(
-    roost: Roost, local_registry: str, tmp_path: Path
-) -> None:
-    repo = repository()
-    push_tree(local_registry, busybox_tree(tmp_path), tmp_path, repository=repo, tag="1")
-
-    with pytest.raises(ImageError) as caught:
-        ensure_guest_image(ImageCache(roost.home / "images"), f"{local_registry}/{repo}:1")
-
-    assert caught.value.code == "image_unsupported"
-    assert BUNDLE_INTERPRETER in caught.value.message and "sandbox" in (caught.value.hint or "")
-    assert not (roost.home / "images" / "guest" / "images").exists()

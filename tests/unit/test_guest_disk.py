@@ -7,6 +7,7 @@ import importlib.util
 import marshal
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -21,19 +22,21 @@ from roost.images.vm.disk import (
     CODE_PATH,
     INIT_PATH,
     GuestFile,
+    add_bundle,
     add_guest_files,
     build_disk,
     bytecode,
     files_digest,
     guest_files,
-    guest_python_tag,
     link_tree,
     resolve_inside,
     tree_blocks,
 )
 from roost.images.vm.kernel import KernelBundle
+from roost.images.vm.launch import own_python_launcher, python_tag
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "src" / "roost"
+DEBIAN_LAUNCHER = own_python_launcher("/usr/bin/python3")
 
 
 def fake_rootfs(root: Path) -> Path:
@@ -49,7 +52,7 @@ def fake_rootfs(root: Path) -> Path:
 
 
 def test_guest_files_carry_the_agent_protocol_and_init_but_nothing_host_only() -> None:
-    files = guest_files(PACKAGE_DIR)
+    files = guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER)
     paths = {f.path for f in files}
     assert "opt/roost/roost/__init__.py" in paths
     assert "opt/roost/roost/agent/__main__.py" in paths
@@ -60,12 +63,12 @@ def test_guest_files_carry_the_agent_protocol_and_init_but_nothing_host_only() -
     assert top == {"agent", "protocol", "guest"}
     launcher = next(f for f in files if f.path == INIT_PATH)
     assert launcher.mode == 0o755 and launcher.data.startswith(b"#!/usr/bin/python3")
-    assert files_digest(files) == files_digest(guest_files(PACKAGE_DIR))
+    assert files_digest(files) == files_digest(guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER))
 
 
 def test_the_guest_files_alone_import_every_agent_module(tmp_path: Path) -> None:
     """Every module of the agent's packages is shipped, and needs nothing but them and the stdlib."""
-    for item in guest_files(PACKAGE_DIR):
+    for item in guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER):
         target = tmp_path / item.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(item.data)
@@ -129,7 +132,7 @@ def test_the_disk_is_an_ext4_image_with_roosts_files_and_the_cache_untouched(tmp
     staging = tmp_path / "staging"
     staging.mkdir()
     image = tmp_path / "rootfs.ext4"
-    files = guest_files(PACKAGE_DIR)
+    files = guest_files(PACKAGE_DIR, DEBIAN_LAUNCHER)
     size = build_disk(cached, files, staging, image)
     assert image.stat().st_size == size >= 1024 * 1024 * 1024
     assert not (staging / "tree").exists()
@@ -145,6 +148,71 @@ def test_the_disk_is_an_ext4_image_with_roosts_files_and_the_cache_untouched(tmp
     assert cat("/etc/hostname") == b"cached\n"
     listing = subprocess.run(["debugfs", "-R", "ls -l /", str(image)], capture_output=True, text=True, check=True)
     assert "workspace" in listing.stdout and MARKER not in listing.stdout
+
+
+def fake_bundle(root: Path) -> Path:
+    """A bundle as the image cache holds it: world-readable, owner-writable."""
+    (root / "bin").mkdir(parents=True)
+    (root / "lib").mkdir()
+    (root / "bin" / "python3").write_bytes(b"\x7fELF python")
+    (root / "lib" / "libc.so.6").write_bytes(b"\x7fELF libc")
+    os.chmod(root / "bin" / "python3", 0o755)
+    os.chmod(root / "lib" / "libc.so.6", 0o644)
+    return root
+
+
+def test_the_bundle_is_copied_read_only_over_whatever_the_image_had_there(tmp_path: Path) -> None:
+    bundle = fake_bundle(tmp_path / "bundle")
+    tree = fake_rootfs(tmp_path / "tree")
+    (tree / "opt/roost/python").mkdir(parents=True)
+    (tree / "opt/roost/python/planted").write_text("the image's")
+    add_bundle(tree, bundle)
+    copied = tree / "opt/roost/python"
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*")) == [
+        "bin",
+        "bin/python3",
+        "lib",
+        "lib/libc.so.6",
+    ]
+    assert (copied / "bin/python3").read_bytes() == b"\x7fELF python"
+    modes = {p.relative_to(copied).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [copied, *copied.rglob("*")]}
+    assert modes == {".": 0o555, "bin": 0o555, "bin/python3": 0o555, "lib": 0o555, "lib/libc.so.6": 0o444}
+    assert os.stat(copied / "bin/python3").st_ino != os.stat(bundle / "bin/python3").st_ino
+    assert stat.S_IMODE((bundle / "bin/python3").stat().st_mode) == 0o755, "the cached bundle keeps its modes"
+
+
+def test_a_bundle_that_cannot_be_copied_is_a_disk_build_failure(tmp_path: Path) -> None:
+    tree = fake_rootfs(tmp_path / "tree")
+    with pytest.raises(ImageError) as caught:
+        add_bundle(tree, tmp_path / "no-such-bundle")
+    assert caught.value.code == "disk_build_failed" and "python bundle" in caught.value.message
+
+
+@pytest.mark.skipif(
+    shutil.which("mkfs.ext4") is None or shutil.which("debugfs") is None, reason="e2fsprogs is not installed"
+)
+def test_a_disk_for_an_image_without_python3_holds_the_bundle_and_the_boot_directories(tmp_path: Path) -> None:
+    bare = tmp_path / "busybox"
+    (bare / "bin").mkdir(parents=True)
+    (bare / "bin/busybox").write_bytes(b"\x7fELF busybox")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    image = tmp_path / "rootfs.ext4"
+    build_disk(bare, [GuestFile(INIT_PATH, b"# launcher\n", 0o755)], staging, image, fake_bundle(tmp_path / "b"))
+    assert not (staging / "tree").exists()
+
+    def debugfs(request: str) -> str:
+        return subprocess.run(["debugfs", "-R", request, str(image)], capture_output=True, text=True, check=True).stdout
+
+    assert debugfs("cat /opt/roost/python/bin/python3") == "\x7fELF python"
+    assert "Mode:  0555" in debugfs("stat /opt/roost/python/bin/python3")
+    assert "Mode:  0444" in debugfs("stat /opt/roost/python/lib/libc.so.6")
+    assert debugfs("cat /sbin/roost-init") == "# launcher\n"
+    # `ls -p` lines are /inode/mode/uid/gid/name/size/
+    top = {line.split("/")[5]: line.split("/")[2] for line in debugfs("ls -p /").splitlines() if line.count("/") > 5}
+    assert {name: top.get(name) for name in ("dev", "proc", "sys", "workspace")} == dict.fromkeys(
+        ("dev", "proc", "sys", "workspace"), "040755"
+    )
 
 
 def test_a_guest_image_directory_without_all_its_files_is_not_used(tmp_path: Path) -> None:
@@ -211,6 +279,6 @@ def test_bytecode_is_made_only_for_the_envs_own_python_and_checks_its_source(tmp
 
 def test_the_envs_python_version_is_read_from_its_python3_link(tmp_path: Path) -> None:
     (tmp_path / "usr/bin").mkdir(parents=True)
-    assert guest_python_tag(tmp_path) is None
+    assert python_tag(tmp_path, "/usr/bin/python3") is None
     (tmp_path / "usr/bin/python3").symlink_to("python3.11")
-    assert guest_python_tag(tmp_path) == "cpython-311"
+    assert python_tag(tmp_path, "/usr/bin/python3") == "cpython-311"

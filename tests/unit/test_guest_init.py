@@ -183,7 +183,7 @@ def test_boot_mounts_what_is_missing_and_prepares_the_machine() -> None:
 
 def test_agent_exiting_cleanly_halts_the_machine_in_order() -> None:
     system = FakeSystem(signals=[signal.SIGCHLD], exits=[[(101, AGENT_OK)]])
-    Init(system, python="/usr/bin/python3").run()
+    Init(system, python=("/usr/bin/python3",)).run()
     spawn = system.named("spawn")
     assert len(spawn) == 1
     argv = spawn[0][2]
@@ -194,6 +194,20 @@ def test_agent_exiting_cleanly_halts_the_machine_in_order() -> None:
     tail = [call[0] for call in system.calls[system.calls.index(("kill_all", signal.SIGTERM)) :]]
     assert tail == ["kill_all", "sync", "umount", "umount", "umount", "umount", "remount_ro", "sync", "reboot"]
     assert system.calls[-1] == ("reboot", "reboot")
+
+
+def test_the_agent_starts_with_the_python_prefix_init_was_given() -> None:
+    bundle = (
+        "/opt/roost/python/lib/ld-linux-x86-64.so.2",
+        "--library-path",
+        "/opt/roost/python/lib",
+        "/opt/roost/python/bin/python3",
+    )
+    system = FakeSystem(signals=[signal.SIGCHLD], exits=[[(101, AGENT_OK)]])
+    Init(system, python=bundle).run()
+    ((_, _pid, argv),) = system.named("spawn")
+    assert isinstance(argv, tuple) and argv[:6] == (*bundle, "-I", "-c")
+    assert argv[argv.index("--listen") + 1] == "vsock:1024"
 
 
 def test_a_stop_signal_stops_the_agent_then_everything_and_powers_off_when_asked() -> None:

@@ -17,6 +17,7 @@ from roost.images.vm.initramfs import (
     ROOT_INIT,
     CpioWriter,
     build_initramfs,
+    init_script,
     is_static_elf,
 )
 
@@ -135,6 +136,29 @@ def test_init_script_is_valid_shell_that_switches_to_roost_init(tmp_path: Path) 
     # A failed boot must end the VM rather than hang it.
     assert "reboot -f" not in INIT_SCRIPT and '"$halt" -f' in INIT_SCRIPT
     assert "roost.halt=poweroff) halt=poweroff" in INIT_SCRIPT
+
+
+def test_init_script_can_hand_over_through_the_bundles_loader(tmp_path: Path) -> None:
+    loader = "/opt/roost/python/lib/ld-linux-x86-64.so.2"
+    words = (loader, "--library-path", "/opt/roost/python/lib", "/opt/roost/python/bin/python3", "-I", ROOT_INIT)
+    script = init_script(words)
+    (tmp_path / "init").write_text(script)
+    subprocess.run(["sh", "-n", str(tmp_path / "init")], check=True)
+    assert script.splitlines()[-1] == f'exec switch_root /newroot {" ".join(words)} "$@"'
+    assert f'[ -x "/newroot{loader}" ] || [ -L "/newroot{loader}" ] || fail "$root has no {loader}"' in script
+    changed = [(a, b) for a, b in zip(script.splitlines(), INIT_SCRIPT.splitlines(), strict=True) if a != b]
+    assert len(changed) == 2, "only the program check and the hand-over differ"
+    assert init_script() == INIT_SCRIPT and f"exec switch_root /newroot {ROOT_INIT} " in INIT_SCRIPT
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(fake_elf(static=True))
+    entries = {e.name: e for e in parse_newc(gzip.decompress(build_initramfs(busybox, [], script)))}
+    assert entries["init"].data == script.encode()
+
+
+@pytest.mark.parametrize("word", ["", "a b", "$(reboot)", "x;y", '"q"', "back`tick`"])
+def test_init_script_refuses_words_the_shell_would_split_or_expand(word: str) -> None:
+    with pytest.raises(ValueError):
+        init_script((word, ROOT_INIT))
 
 
 def test_static_elf_check_tells_static_from_dynamic_and_non_elf(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 It mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and /tmp, sets the
 hostname, brings up loopback, makes /workspace and the agent's state dir,
-starts the guest agent and then only reaps zombies and waits for signals.
+starts the guest agent (on the python3 running init, or with the command prefix
+/sbin/roost-init hands `main`: roost's python bundle started through its own
+loader) and then only reaps zombies and waits for signals.
 The agent listens on vsock (`roost.agent=vsock:PORT` on the kernel command
 line, port 1024 by default) or on a virtio-serial port
 (`roost.agent=serial`, the port named `roost.agent`; or `serial:NAME`,
@@ -164,10 +166,12 @@ def _is_hex(value: str) -> bool:
     return bool(value)
 
 
-def agent_argv(python: str, listen: str, workspace_id: str = "") -> list[str]:
+def agent_argv(python: Sequence[str], listen: str, workspace_id: str = "") -> list[str]:
+    """The agent's command line; `python` is the argv prefix that starts a python3 (one word, or
+    roost's bundle's loader with its library path and python3)."""
     identity = ["--workspace-id", workspace_id] if workspace_id else []
     return [
-        python,
+        *python,
         "-I",
         "-c",
         AGENT_LAUNCH,
@@ -233,9 +237,9 @@ def find_serial_port(system: System, name: str, sysfs: str = "/sys/class/virtio-
 class Init:
     """PID 1: set the machine up, keep the agent running, take it down cleanly."""
 
-    def __init__(self, system: System, python: str = sys.executable) -> None:
+    def __init__(self, system: System, python: Sequence[str] = ()) -> None:
         self.system = system
-        self.python = python
+        self.python = tuple(python) or (sys.executable,)
         self.config = InitConfig()
         self.agent_pid: int | None = None
         self._listen = ""
@@ -386,13 +390,14 @@ class Init:
         self.halt(reason)
 
 
-def main() -> int:
+def main(python: Sequence[str] = ()) -> int:
+    """PID 1's entry; `python` starts the agent's python3 (default: the one running init)."""
     system = LinuxSystem()
     if os.getpid() != 1:
         system.say("refusing to run: this is PID 1 of a roost microVM only")
         return 2
     try:
-        Init(system).run()
+        Init(system, python).run()
     except Exception as exc:  # halting itself failed; still end the machine
         system.say(f"halt failed: {type(exc).__name__}: {exc}")
         system.reboot("reboot")

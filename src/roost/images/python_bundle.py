@@ -10,7 +10,8 @@ nothing in the image, not even its libc: it starts as
 
 and finds its standard library from its own path. Bundles live in the image cache under
 `bundles/<key>/` (the key hashes the interpreter's identity), appear there only by a rename
-once complete, and are bound read-only at `/opt/roost/python`, which no PATH names.
+once complete, and are bound read-only at `/opt/roost/python` (a microVM's guest disk carries a
+read-only copy there instead: images.vm.launch), which no PATH names.
 
 Imports: errors, images.cache, images.elf and the standard library.
 """

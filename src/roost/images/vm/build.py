@@ -5,7 +5,8 @@ modules (kernel.py), busybox-static, the initramfs (initramfs.py) and the
 root disk (disk.py). Everything lands in `<cache>/guest/images/<key>/`,
 where the key hashes every input: the kernel package's sha256 and module
 set, busybox's sha256, the initramfs script, roost's init and agent code,
-the env's rootfs key and the disk headroom. An image
+the env's rootfs key, the disk headroom and, for an image without a usable
+python3, roost's python bundle (launch.py: how PID 1 and the agent start). An image
 directory appears only by rename from the cache's tmp/ once complete, so a
 half-built guest image is never used. Builds are serialised across
 processes by the cache's `guest` lock.
@@ -32,16 +33,10 @@ from roost.images.build import ProgressFn
 from roost.images.cache import EnvImage, ImageCache, check_free_space
 from roost.images.manager import ensure_image
 from roost.images.vm.debs import AptSource, unpack
-from roost.images.vm.disk import (
-    HEADROOM_BYTES,
-    build_disk,
-    bytecode,
-    files_digest,
-    guest_files,
-    guest_python_tag,
-)
-from roost.images.vm.initramfs import INIT_SCRIPT, build_initramfs, is_static_elf
+from roost.images.vm.disk import HEADROOM_BYTES, build_disk, bytecode, files_digest, guest_files
+from roost.images.vm.initramfs import INIT_SCRIPT, build_initramfs, init_script, is_static_elf
 from roost.images.vm.kernel import KernelBundle, ensure_kernel
+from roost.images.vm.launch import GuestLaunch, guest_launch
 
 AGENT_VSOCK_PORT = 1024
 # reboot=k: the guest ends the VM with a keyboard-controller reset, which Firecracker turns into
@@ -59,8 +54,6 @@ KEEP_PER_ENV = 2
 # Staging the disk needs the env tree's metadata (a link farm) plus the image's used blocks.
 BUILD_SPACE_BYTES = 800 * 1024 * 1024
 _STEPS = 6
-# The python3 roost's guest init starts on (disk.INIT_LAUNCHER's #! line).
-GUEST_PYTHON = "/usr/bin/python3"
 
 
 @dataclass(frozen=True)
@@ -83,15 +76,19 @@ def _package_dir() -> Path:
     return package_dir()
 
 
-def image_key(env_key: str, kernel: KernelBundle, busybox_sha256: str, code_digest: str) -> str:
+def image_key(
+    env_key: str, kernel: KernelBundle, busybox_sha256: str, code_digest: str, launch: GuestLaunch | None = None
+) -> str:
+    """The guest image's cache key; `launch` adds the initramfs's hand-over and the bundle, if any."""
     parts = (
         FORMAT_VERSION,
         env_key,
         kernel.key,
         busybox_sha256,
-        hashlib.sha256(INIT_SCRIPT.encode()).hexdigest(),
+        hashlib.sha256((init_script(launch.root_init) if launch else INIT_SCRIPT).encode()).hexdigest(),
         code_digest,
         str(HEADROOM_BYTES),
+        *(launch.key_parts() if launch else ()),
     )
     return "sha256-" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -182,21 +179,6 @@ def _manifest(
     }
 
 
-def _check_guest_python(env: str, interpreter: str) -> None:
-    """The guest's PID 1 is roost's init on the image's own /usr/bin/python3 (disk.INIT_LAUNCHER).
-
-    Raises:
-        ImageError: image_unsupported for an image whose agent would run on another python3
-            (roost's bundle, or one under /usr/local): not in a microVM yet.
-    """
-    if interpreter != GUEST_PYTHON:
-        raise ImageError(
-            f"{env} has no /usr/bin/python3 roost's guest init can run on (its agent runs on {interpreter})",
-            code="image_unsupported",
-            hint="run it on the sandbox backend, or use an image with python3 >= 3.11 in /usr/bin",
-        )
-
-
 def ensure_guest_image(
     cache: ImageCache, env: str, progress: ProgressFn | None = None, env_image: EnvImage | None = None
 ) -> GuestImage:
@@ -209,7 +191,8 @@ def ensure_guest_image(
         ImageError: the env image cannot be had (see images.manager.ensure_image), or the guest
             kernel/busybox packages cannot be fetched (package_unavailable, download_failed,
             digest_mismatch), or the build fails (vmlinux_not_found, module_missing,
-            disk_build_failed, disk_full, no_mkfs).
+            disk_build_failed, disk_full, no_mkfs), or the python bundle cannot be built
+            (bundle_failed).
         NotFound: env_not_found.
     """
 
@@ -222,15 +205,15 @@ def ensure_guest_image(
         env_image = ensure_image(
             cache, env, (lambda text, _d, _t: step(f"environment {env}: {text}", 0)) if progress else None
         )
-    _check_guest_python(env, env_image.interpreter)
     rootfs = cache.rootfs(env_image.key)
+    launch = guest_launch(cache, env, env_image.interpreter, rootfs)
     apt = AptSource(memo=cache.root / "guest" / "apt-resolved.json")
     with cache.lock("guest"):
         kernel = ensure_kernel(cache, apt, lambda text: step(text, 1))
         busybox_ref, _ = apt.resolve(BUSYBOX_PACKAGE)
-        sources = guest_files(_package_dir())
-        files = sources + bytecode(sources, guest_python_tag(rootfs))
-        key = image_key(env_image.key, kernel, busybox_ref.sha256, files_digest(files))
+        sources = guest_files(_package_dir(), launch.launcher)
+        files = sources + bytecode(sources, launch.bytecode_tag)
+        key = image_key(env_image.key, kernel, busybox_ref.sha256, files_digest(files), launch)
         final = cache.root / "guest" / "images" / key
         cached = load_guest_image(final)
         if cached is not None:
@@ -245,12 +228,12 @@ def ensure_guest_image(
             out.mkdir()
             step("writing the initramfs", 3)
             modules = [(name, kernel.module(name)) for name in kernel.load_order]
-            (out / INITRD_FILE).write_bytes(build_initramfs(busybox, modules))
+            (out / INITRD_FILE).write_bytes(build_initramfs(busybox, modules, init_script(launch.root_init)))
             _link_or_copy(kernel.vmlinux, out / KERNEL_FILE)
             step("building the root disk (mkfs.ext4)", 4)
-            disk_bytes = build_disk(rootfs, files, staged, out / DISK_FILE)
+            disk_bytes = build_disk(rootfs, files, staged, out / DISK_FILE, launch.bundle)
             os.chmod(out / DISK_FILE, 0o444)
-            built = {"busybox": busybox_version, "disk_bytes": disk_bytes}
+            built = {"busybox": busybox_version, "disk_bytes": disk_bytes, "python": launch.interpreter}
             manifest = _manifest(key, env, env_image.key, kernel, built, time.monotonic() - started)
             (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             step("committing", 5)

@@ -12,6 +12,11 @@ What goes in:
                                                                  precompiled when the env's python3 is
                                                                  this one's minor version
     /sbin/roost-init                                             PID 1: a launcher for roost.guest.init
+                                                                 (images.vm.launch)
+    /opt/roost/python                                            roost's python bundle, read-only, for
+                                                                 an image without a usable python3
+    /dev, /proc, /sys                                            when the image has none (the initramfs
+                                                                 moves /dev there)
     roost's mount points (images.build.MOUNT_POINTS)
 
 Imports: images.build, images.cache, errors and the standard library.
@@ -19,15 +24,16 @@ Imports: images.build, images.cache, errors and the standard library.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import marshal
 import os
-import re
 import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -43,15 +49,9 @@ DISK_LABEL = "roost-root"
 # Free space for /workspace and whatever the user installs, on top of the env itself.
 HEADROOM_BYTES = 1024 * 1024 * 1024
 _BLOCK = 4096
-INIT_LAUNCHER = """#!/usr/bin/python3 -I
-# roost's PID 1 (roost.guest.init); the code lives under /opt/roost.
-import sys
-
-sys.path.insert(0, "/opt/roost")
-from roost.guest.init import main
-
-sys.exit(main())
-"""
+# What the guest's kernel and initramfs need on any root disk (an image need not have them).
+BOOT_DIRECTORIES = ("dev", "proc", "sys")
+BUNDLE_PATH = "opt/roost/python"
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ class GuestFile:
     mode: int = 0o644
 
 
-def guest_files(package_dir: Path) -> list[GuestFile]:
-    """roost's files for the guest disk, from the `roost` package directory on this host (sorted by path)."""
+def guest_files(package_dir: Path, launcher: str) -> list[GuestFile]:
+    """roost's files for the guest disk, from the `roost` package directory on this host, with
+    `launcher` (images.vm.launch) as /sbin/roost-init (sorted by path)."""
     # The package's __init__ names its version from _version.py: both, and nothing else at the top.
     files = [
         GuestFile(f"{CODE_PATH}/roost/{name}", (package_dir / name).read_bytes())
@@ -74,18 +75,8 @@ def guest_files(package_dir: Path) -> list[GuestFile]:
         for source in sorted((package_dir / package).rglob("*.py")):
             relative = source.relative_to(package_dir).as_posix()
             files.append(GuestFile(f"{CODE_PATH}/roost/{relative}", source.read_bytes()))
-    files.append(GuestFile(INIT_PATH, INIT_LAUNCHER.encode(), 0o755))
+    files.append(GuestFile(INIT_PATH, launcher.encode(), 0o755))
     return sorted(files, key=lambda f: f.path)
-
-
-def guest_python_tag(rootfs: Path) -> str | None:
-    """The bytecode tag (`cpython-311`) of the env's /usr/bin/python3, from its link target."""
-    try:
-        target = os.readlink(rootfs / "usr" / "bin" / "python3")
-    except OSError:
-        return None
-    match = re.fullmatch(r"python3\.(\d+)", os.path.basename(target))
-    return f"cpython-3{match.group(1)}" if match else None
 
 
 def bytecode(files: list[GuestFile], tag: str | None) -> list[GuestFile]:
@@ -169,7 +160,7 @@ def link_tree(rootfs: Path, tree: Path) -> None:
 def add_guest_files(tree: Path, files: list[GuestFile]) -> None:
     """Put roost's files and mount points into the staging tree, unlinking whatever they replace."""
     (tree / MARKER).unlink(missing_ok=True)
-    for mount_point in MOUNT_POINTS:
+    for mount_point in (*BOOT_DIRECTORIES, *MOUNT_POINTS):
         resolve_inside(tree, mount_point).mkdir(parents=True, exist_ok=True)
     for item in files:
         target = resolve_inside(tree, item.path)
@@ -180,6 +171,36 @@ def add_guest_files(tree: Path, files: list[GuestFile]) -> None:
             target.unlink(missing_ok=True)  # never write through a hard link into the cache
         target.write_bytes(item.data)
         os.chmod(target, item.mode)
+
+
+def add_bundle(tree: Path, bundle: Path) -> None:
+    """Copy roost's python bundle (`bundle`, in the image cache) to /opt/roost/python in the staging
+    tree, read-only (0555 directories and programs, 0444 the rest), replacing whatever the image had there.
+
+    Copies, not links: the cached bundle keeps its own modes.
+
+    Raises:
+        ImageError: disk_full, disk_build_failed, guest_path_escapes.
+    """
+    target = resolve_inside(tree, BUNDLE_PATH)
+    try:
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            target.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(bundle, target, symlinks=True)
+        for dirpath, _dirnames, filenames in os.walk(target, topdown=False):
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o555 if os.stat(path).st_mode & 0o111 else 0o444)
+            os.chmod(dirpath, 0o555)
+    except OSError as exc:
+        code = "disk_full" if exc.errno == errno.ENOSPC else "disk_build_failed"
+        raise ImageError(
+            f"cannot copy the python bundle onto the guest disk: {exc.strerror or exc}", code=code
+        ) from None
 
 
 def tree_blocks(tree: Path) -> int:
@@ -225,8 +246,9 @@ def make_ext4(tree: Path, image: Path, size: int) -> None:
         raise ImageError(f"mkfs.ext4 failed: {detail}", code=code)
 
 
-def build_disk(rootfs: Path, files: list[GuestFile], staging: Path, image: Path) -> int:
-    """Build the guest disk `image` from `rootfs` plus `files`, working in `staging`; return its size.
+def build_disk(rootfs: Path, files: list[GuestFile], staging: Path, image: Path, bundle: Path | None = None) -> int:
+    """Build the guest disk `image` from `rootfs` plus `files` (and roost's python `bundle`, if
+    given), working in `staging`; return its size.
 
     Raises:
         ImageError: disk_build_failed, disk_full, no_mkfs, guest_path_escapes.
@@ -235,8 +257,23 @@ def build_disk(rootfs: Path, files: list[GuestFile], staging: Path, image: Path)
     link_tree(rootfs, tree)
     try:
         add_guest_files(tree, files)
+        if bundle is not None:
+            add_bundle(tree, bundle)
         size = disk_size(tree)
         make_ext4(tree, image, size)
     finally:
-        shutil.rmtree(tree, ignore_errors=True)
+        _remove_tree(tree)
     return size
+
+
+def _remove_tree(tree: Path) -> None:
+    """rmtree that also removes what read-only directories (the bundle's copy) hold."""
+
+    def writable_then_retry(function: Callable[..., object], path: str, _exc_info: object) -> None:
+        try:
+            os.chmod(os.path.dirname(path), 0o755)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(tree, onerror=writable_then_retry)

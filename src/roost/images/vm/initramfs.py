@@ -9,7 +9,8 @@ The archive is deterministic: fixed inode numbers, owners and times.
 `/init` mounts /proc, /sys and /dev, loads the modules in dependency order,
 waits for the root disk (`roost.root=` on the kernel command line, default
 `/dev/vda`), mounts it read-write as ext4, moves /dev over and
-`switch_root`s to roost's init on it, passing its arguments through. On
+`switch_root`s to roost's init on it (`/sbin/roost-init`, or the command that starts it
+through roost's python bundle: `init_script`), passing its arguments through. On
 any failure it says why on the console and ends the VM the way roost's
 init would (`roost.halt=`: reboot by default, which Firecracker exits on;
 poweroff for QEMU's microvm) instead of hanging.
@@ -20,15 +21,18 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import gzip
+import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 ROOT_INIT = "/sbin/roost-init"
+# What a word of the hand-over command may hold: nothing the shell would split, expand or run.
+_PLAIN_WORD = re.compile(r"[\w./+=:,@-]+", re.ASCII)
 DEFAULT_ROOT = "/dev/vda"
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "switch_root", "sleep", "cat", "reboot", "poweroff", "mkdir")
 
-INIT_SCRIPT = f"""#!/bin/sh
+_SCRIPT_TEMPLATE = f"""#!/bin/sh
 # roost initramfs: load the guest's drivers, mount the root disk, hand over to roost's init.
 PATH=/bin
 export PATH
@@ -59,12 +63,22 @@ while [ ! -b "$root" ]; do
     sleep 0.01
 done
 mount -t ext4 -o rw "$root" /newroot || fail "cannot mount $root"
-[ -x "/newroot{ROOT_INIT}" ] || [ -L "/newroot{ROOT_INIT}" ] || fail "$root has no {ROOT_INIT}"
+[ -x "/newroot@PROGRAM@" ] || [ -L "/newroot@PROGRAM@" ] || fail "$root has no @PROGRAM@"
 mount --move /dev /newroot/dev || fail "cannot move /dev"
 umount /sys
 umount /proc
-exec switch_root /newroot {ROOT_INIT} "$@"
+exec switch_root /newroot @ROOT_INIT@ "$@"
 """
+
+
+def init_script(root_init: Sequence[str] = (ROOT_INIT,)) -> str:
+    """The initramfs's /init, handing over to `root_init` (argv words without spaces) on the root disk."""
+    if not root_init or not all(_PLAIN_WORD.fullmatch(word) for word in root_init):
+        raise ValueError(f"root_init words must be plain (letters, digits, ./_+=:,@-): {root_init!r}")
+    return _SCRIPT_TEMPLATE.replace("@PROGRAM@", root_init[0]).replace("@ROOT_INIT@", " ".join(root_init))
+
+
+INIT_SCRIPT = init_script()
 
 
 def _align(length: int) -> bytes:
@@ -129,8 +143,8 @@ class CpioWriter:
         return b"".join(self._parts)
 
 
-def build_initramfs(busybox: Path, modules: Iterable[tuple[str, Path]]) -> bytes:
-    """The gzip'd initramfs: busybox at /bin/busybox, modules at /lib/modules/<name>.ko, /init.
+def build_initramfs(busybox: Path, modules: Iterable[tuple[str, Path]], script: str = INIT_SCRIPT) -> bytes:
+    """The gzip'd initramfs: busybox at /bin/busybox, modules at /lib/modules/<name>.ko, /init (`script`).
 
     `modules` is (name, path) in load order.
     """
@@ -147,7 +161,7 @@ def build_initramfs(busybox: Path, modules: Iterable[tuple[str, Path]]) -> bytes
         archive.add_file(f"lib/modules/{name}.ko", path.read_bytes())
         names.append(name)
     archive.add_file("lib/modules/load-order", "".join(f"{name}\n" for name in names).encode())
-    archive.add_file("init", INIT_SCRIPT.encode(), 0o755)
+    archive.add_file("init", script.encode(), 0o755)
     return gzip.compress(archive.finish(), compresslevel=6, mtime=0)
 
 
