@@ -176,8 +176,9 @@ class WorkspaceShells:
         env: dict[str, str] | None = None,
         secret_env: SecretUses = (),
         secret_files: SecretUses = (),
+        command: Sequence[str] | None = None,
     ) -> ShellInfo:
-        """Start an interactive bash on a PTY; it keeps running between calls.
+        """Start an interactive bash (or `command`, an argv) on a PTY; it keeps running between calls.
 
         `secret_env` (`"NAME"` or `"NAME=VAR"` each) and `secret_files` give it secrets attached to the
         workspace, as for `Workspace.exec`.
@@ -190,6 +191,7 @@ class WorkspaceShells:
             env=env,
             secret_env=secret_env,
             secret_files=secret_files,
+            command=command,
         )
 
     def list(self) -> list[ShellInfo]:
@@ -591,6 +593,30 @@ class Workspace:
         """The exec history, oldest first (the newest 100 are kept)."""
         self._bound.record()  # it must exist
         return ExecHistory(self._engine.store.dir(self.id)).entries(limit)
+
+    def follow_logs(
+        self,
+        on_exec: Callable[[ExecRecord], None],
+        stop: threading.Event,
+        *,
+        limit: int | None = None,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        """The exec history (the newest `limit`), then each exec as it finishes, to `on_exec` until `stop` is set.
+
+        An exec enters the history when it ends, so a running exec shows up once it is done.
+        """
+        history = ExecHistory(self._engine.store.dir(self.id))
+        self._bound.record()  # it must exist
+        shown = 0
+        for entry in history.entries(limit):
+            on_exec(entry)
+            shown = entry.exec_id
+        while not stop.wait(poll_seconds):
+            for entry in history.entries(None):
+                if entry.exec_id > shown:
+                    on_exec(entry)
+                    shown = entry.exec_id
 
     def exec_output(
         self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536
