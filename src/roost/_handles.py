@@ -20,6 +20,7 @@ from roost import arguments
 from roost._secret_handles import WorkspaceSecrets
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
+from roost.images.build import ProgressFn
 from roost.models import (
     DeleteResult,
     DiffEntry,
@@ -47,7 +48,7 @@ from roost.models import (
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import diffs, lifecycle, network, operations, power, services, shells, snapshots
+from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, shells, snapshots
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
@@ -471,6 +472,28 @@ class Workspace:
         on the way from its root.
         """
         return self._bound(operations.sync_push, arguments.host_path(source, "source"), dest, delete)
+
+    def copy_in(self, source: HostArg, dest: str | bytes, *, progress: ProgressFn | None = None) -> SyncResult:
+        """Copy a host file or directory to `dest`, or into `dest` when it is an existing directory (`docker cp`).
+
+        The host side is read without following a link; the agent refuses links that leave the copy.
+        `progress(step, bytes_sent, 0)` is called as the bytes go.
+
+        Raises:
+            RoostError: seed_not_found, not_a_file, path_not_allowed, archive_rejected, path_outside_workspace.
+        """
+        return self._bound(copying.copy_in, arguments.host_path(source, "source"), dest, progress)
+
+    def copy_out(self, path: str | bytes, output: HostArg) -> ExportResult:
+        """Copy a file or directory to a new host path, or into `output` when it is an existing host directory.
+
+        The same rules as `export` (format dir) hold: no setuid/setgid/sticky or group/other write bits,
+        links leading out and special files left out (listed in `skipped`), nothing written over.
+
+        Raises:
+            RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped, path_not_found.
+        """
+        return self._bound(copying.copy_out, path, arguments.host_path(output, "output"))
 
     def apply_patch(self, patch: str | bytes, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none (bytes: names in it are taken as bytes)."""

@@ -427,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dest", default="/workspace", help="destination directory (default /workspace)")
     push.add_argument("--delete", action="store_true", help="remove files in DEST that SRC does not have")
 
+    copy = _leaf(
+        wsub, "cp", f"{_H}.copy:cp", "copy a file or directory between the host and a workspace", workspace=False
+    )
+    copy.add_argument("source", metavar="SRC", help="host path, or WS:PATH")
+    copy.add_argument("dest", metavar="DEST", help="WS:PATH, or a host path (an existing directory receives SRC)")
+
     files = wsub.add_parser("file", help="files in /workspace").add_subparsers(dest="file_command", metavar="ACTION")
     flist = _leaf(files, "list", f"{_H}.files:file_list", "list a directory")
     flist.add_argument("path", nargs="?", default="/workspace")
