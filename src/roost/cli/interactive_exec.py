@@ -20,6 +20,7 @@ import signal
 import sys
 import termios
 import threading
+import time
 import tty
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -108,8 +109,8 @@ def _final_state(workspace: Workspace, shell_id: str, last: ShellInfo) -> ShellI
     for _ in range(50):
         if state.state != "running":
             return state
-        threading.Event().wait(POLL_SECONDS)
-        state = next(s for s in workspace.shells.list() if s.id == shell_id)
+        time.sleep(POLL_SECONDS)
+        state = next((s for s in workspace.shells.list() if s.id == shell_id), state)
     return state
 
 
