@@ -27,9 +27,9 @@ class Terminal:
 
     def __init__(self, roost: RoostCli, args: list[str], cols: int = 91, rows: int = 27) -> None:
         pid, fd = os.forkpty()
-        if pid == 0:  # the child: become the CLI on the PTY
+        if pid == 0:  # the child: size its terminal, then become the CLI on it
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             os.execve(roost.argv()[0], roost.argv(*args), roost.env)
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.pid, self.fd, self.output = pid, fd, b""
 
     def read_until(self, marker: bytes) -> None:
