@@ -20,6 +20,7 @@ from roost import arguments
 from roost._secret_handles import WorkspaceSecrets
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
+from roost.images.build import ProgressFn
 from roost.models import (
     DeleteResult,
     DiffEntry,
@@ -47,7 +48,7 @@ from roost.models import (
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import WorkspaceRecord
-from roost.workspace import diffs, lifecycle, network, operations, power, services, shells, snapshots
+from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, shells, snapshots
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
@@ -176,8 +177,9 @@ class WorkspaceShells:
         env: dict[str, str] | None = None,
         secret_env: SecretUses = (),
         secret_files: SecretUses = (),
+        command: Sequence[str] | None = None,
     ) -> ShellInfo:
-        """Start an interactive bash on a PTY; it keeps running between calls.
+        """Start an interactive bash (or `command`, an argv) on a PTY; it keeps running between calls.
 
         `secret_env` (`"NAME"` or `"NAME=VAR"` each) and `secret_files` give it secrets attached to the
         workspace, as for `Workspace.exec`.
@@ -190,6 +192,7 @@ class WorkspaceShells:
             env=env,
             secret_env=secret_env,
             secret_files=secret_files,
+            command=command,
         )
 
     def list(self) -> list[ShellInfo]:
@@ -541,6 +544,28 @@ class Workspace:
         """
         return self._bound(operations.sync_push, arguments.host_path(source, "source"), dest, delete)
 
+    def copy_in(self, source: HostArg, dest: str | bytes, *, progress: ProgressFn | None = None) -> SyncResult:
+        """Copy a host file or directory to `dest`, or into `dest` when it is an existing directory (`docker cp`).
+
+        The host side is read without following a link; the agent refuses links that leave the copy.
+        `progress(step, bytes_sent, 0)` is called as the bytes go.
+
+        Raises:
+            RoostError: seed_not_found, not_a_file, path_not_allowed, archive_rejected, path_outside_workspace.
+        """
+        return self._bound(copying.copy_in, arguments.host_path(source, "source"), dest, progress)
+
+    def copy_out(self, path: str | bytes, output: HostArg) -> ExportResult:
+        """Copy a file or directory to a new host path, or into `output` when it is an existing host directory.
+
+        The same rules as `export` (format dir) hold: no setuid/setgid/sticky or group/other write bits,
+        links leading out and special files left out (listed in `skipped`), nothing written over.
+
+        Raises:
+            RoostError: output_exists, output_dir_missing, path_not_allowed, export_skipped, path_not_found.
+        """
+        return self._bound(copying.copy_out, path, arguments.host_path(output, "output"))
+
     def apply_patch(self, patch: str | bytes, *, dry_run: bool = False) -> PatchResult:
         """Apply a unified diff to /workspace, all hunks or none (bytes: names in it are taken as bytes)."""
         return self._bound(operations.apply_patch, patch, dry_run)
@@ -662,6 +687,30 @@ class Workspace:
         """The exec history, oldest first (the newest 100 are kept)."""
         self._bound.record()  # it must exist
         return ExecHistory(self._engine.store.dir(self.id)).entries(limit)
+
+    def follow_logs(
+        self,
+        on_exec: Callable[[ExecRecord], None],
+        stop: threading.Event,
+        *,
+        limit: int | None = None,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        """The exec history (the newest `limit`), then each exec as it finishes, to `on_exec` until `stop` is set.
+
+        An exec enters the history when it ends, so a running exec shows up once it is done.
+        """
+        history = ExecHistory(self._engine.store.dir(self.id))
+        self._bound.record()  # it must exist
+        shown = 0
+        for entry in history.entries(limit):
+            on_exec(entry)
+            shown = entry.exec_id
+        while not stop.wait(poll_seconds):
+            for entry in history.entries(None):
+                if entry.exec_id > shown:
+                    on_exec(entry)
+                    shown = entry.exec_id
 
     def exec_output(
         self, exec_id: int, stream: str = "stdout", *, offset: int = 0, max_bytes: int = 65536

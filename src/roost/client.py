@@ -14,7 +14,7 @@ Methods mirror the CLI one to one. Each is a thin call into
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, Workspa
 from roost.store.records import WorkspaceRecord
 from roost.workspace import doctor, envs, lifecycle
 from roost.workspace.engine import Engine
+from roost.workspace.list_filter import ListFilter
 from roost.workspace.operations import ExecSpec, OutputCallback
 
 if TYPE_CHECKING:
@@ -174,17 +175,29 @@ class Roost:
         """
         return Workspace(self._engine, self._engine.store.resolve(ref), ephemeral=False)
 
-    def list_workspaces(self) -> list[WorkspaceInfo]:
-        """Every workspace (expired ones are reaped first).
+    def list_workspaces(
+        self,
+        *,
+        labels: Mapping[str, str] | None = None,
+        state: str | None = None,
+        backend: str | None = None,
+    ) -> list[WorkspaceInfo]:
+        """Every workspace (expired ones are reaped first), or those that have all of
+        `labels`, are in `state` and run on `backend`.
 
         A workspace whose record cannot be read is listed with state
         `corrupt` and the way out in `health`.
+
+        Raises:
+            InvalidArgument: an unknown state or backend.
         """
+        wanted = ListFilter(labels=dict(labels or {}), state=state, backend=backend)
         lifecycle.reap_expired(self._engine)
-        return [
+        infos = (
             lifecycle.info(self._engine, r, probe=True) if isinstance(r, WorkspaceRecord) else lifecycle.corrupt_info(r)
             for r in lifecycle.list_records(self._engine)
-        ]
+        )
+        return [info for info in infos if wanted.keeps(info)]
 
     def run(
         self,

@@ -24,15 +24,20 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args_list: list[str]) -> int:
     import importlib
 
+    from roost.cli.argv import normalize
     from roost.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, emit_error
     from roost.cli.parser import UsageError, build_parser
     from roost.errors import InvalidArgument, RoostError
 
     parser = build_parser()
+    normalized = normalize(parser, args_list)
+    args_list = normalized.words
     try:
         args = _parse(parser, args_list)
+        if normalized.json_above_leaf:
+            args.json = True
     except UsageError as exc:
-        as_json = "--json" in args_list[: args_list.index("--") if "--" in args_list else len(args_list)]
+        as_json = normalized.json_above_leaf or "--json" in args_list[: _end_of_options(args_list)]
         if not as_json:
             sys.stderr.write(exc.usage)
         refused = InvalidArgument(f"{exc.prog}: {exc.message}", hint=f"see `{exc.prog} --help`")
@@ -70,6 +75,10 @@ def _dispatch(args_list: list[str]) -> int:
             hint="this is a bug in roost; rerun with ROOST_DEBUG=1 for the traceback and report it",
         )
         return emit_error(internal, as_json=as_json)
+
+
+def _end_of_options(args_list: list[str]) -> int:
+    return args_list.index("--") if "--" in args_list else len(args_list)
 
 
 def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Namespace:

@@ -88,7 +88,9 @@ def _exec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)")
     parser.add_argument("--stdin", choices=["-"], help="pass this process's stdin to the command")
     parser.add_argument("-c", "--shell", metavar="SCRIPT", help="run SCRIPT with bash -c instead of an argv")
-    parser.add_argument("argv", nargs="*", metavar="-- CMD", help="the command and its arguments, after --")
+    parser.add_argument(
+        "argv", nargs="*", metavar="CMD", help="the command and its arguments (the options before it are roost's)"
+    )
 
 
 def _secret_uses(parser: argparse.ArgumentParser) -> None:
@@ -339,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     root: argparse.ArgumentParser = _Parser(
         prog="roost",
         description="Persistent, isolated Linux workspaces for coding agents.",
-        epilog="Every command takes --json. Workspaces are named by id, unique id prefix, or name.",
+        epilog="Every command takes --json, before or after its name. Workspaces are named by id, unique id prefix, or name.",
     )
     root.add_argument("--version", action="store_true", help="print the version and exit")
     root.add_argument("--home", help="state directory (default $ROOST_HOME or ~/.local/share/roost)")
@@ -402,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--id-only", action="store_true", help="print only the new id")
     _create_options(create)
 
-    _leaf(wsub, "list", f"{_H}.workspaces:list_workspaces", "list workspaces", workspace=False)
+    wlist = _leaf(wsub, "list", f"{_H}.workspaces:list_workspaces", "list workspaces", workspace=False)
+    wlist.add_argument("--label", action="append", default=[], metavar="K=V", help="only with this label (repeatable)")
+    wlist.add_argument("--state", metavar="S", help="only in this state, e.g. running, stopped, unhealthy")
+    wlist.add_argument("--backend", metavar="B", help="only on this backend: firecracker, sandbox or mock")
     _leaf(wsub, "status", f"{_H}.workspaces:status", "show one workspace and its health")
     update = _leaf(wsub, "update", f"{_H}.workspaces:update", "rename, relabel or change the TTL")
     update.add_argument("--name")
@@ -411,12 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     ttl = update.add_mutually_exclusive_group()
     ttl.add_argument("--ttl", type=int, metavar="S")
     ttl.add_argument("--no-ttl", action="store_true", help="never expire")
-    logs = _leaf(wsub, "logs", f"{_H}.workspaces:logs", "exec history, or one exec's saved output")
+    logs = _leaf(wsub, "logs", f"{_H}.exec_logs:logs", "exec history, or one exec's saved output")
     logs.add_argument("--limit", type=int, help="only the newest N execs")
     logs.add_argument("--exec", dest="exec_id", type=int, metavar="N", help="print the output of exec N")
     logs.add_argument("--stream", choices=["stdout", "stderr"], default="stdout")
     logs.add_argument("--offset", type=int, default=0)
     logs.add_argument("--max-bytes", type=int, default=1024 * 1024)
+    logs.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing each exec as it finishes (Ctrl-C stops)"
+    )
     delete = _leaf(wsub, "delete", f"{_H}.workspaces:delete", "stop everything and remove the workspace")
     delete.add_argument("--force", action="store_true", help="also remove a corrupt or half-made workspace")
 
@@ -429,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
         "stop whatever is left of a workspace, then start it (the way out of unhealthy; /workspace is kept)",
     )
     exec_ = _leaf(wsub, "exec", f"{_H}.run:workspace_exec", "run a command to completion in a workspace")
+    exec_.add_argument(
+        "-i", "--interactive", action="store_true", help="forward stdin (as typed with -t, else all of it at the start)"
+    )
+    exec_.add_argument("-t", "--tty", action="store_true", help="run the command on a terminal (PTY); -it for humans")
     _secret_uses(exec_)
     _exec_options(exec_)
 
@@ -437,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("source", metavar="SRC")
     push.add_argument("--dest", default="/workspace", help="destination directory (default /workspace)")
     push.add_argument("--delete", action="store_true", help="remove files in DEST that SRC does not have")
+
+    copy = _leaf(
+        wsub, "cp", f"{_H}.copy:cp", "copy a file or directory between the host and a workspace", workspace=False
+    )
+    copy.add_argument("source", metavar="SRC", help="host path, or WS:PATH")
+    copy.add_argument("dest", metavar="DEST", help="WS:PATH, or a host path (an existing directory receives SRC)")
 
     files = wsub.add_parser("file", help="files in /workspace").add_subparsers(dest="file_command", metavar="ACTION")
     flist = _leaf(files, "list", f"{_H}.files:file_list", "list a directory")

@@ -155,11 +155,18 @@ class WorkspaceTools(ToolGroup):
 
         return await offload(work, progress=progress)
 
-    async def workspace_list(self) -> CallToolResult:
-        """List every workspace with its state and health (expired ones are reaped first)."""
+    async def workspace_list(
+        self,
+        labels: Annotated[dict[str, str] | None, Field(description="Only workspaces with all these labels.")] = None,
+        state: Annotated[str | None, Field(description="Only workspaces in this state, e.g. running.")] = None,
+        backend: Annotated[str | None, Field(description="Only workspaces on this backend.")] = None,
+    ) -> CallToolResult:
+        """List workspaces with their state and health (expired ones are reaped first), all or those matching
+        every filter given."""
 
         def work() -> dict[str, Any]:
-            return {"workspaces": [workspace_view(info) for info in self.context.roost.list_workspaces()]}
+            infos = self.context.roost.list_workspaces(labels=labels, state=state, backend=backend)
+            return {"workspaces": [workspace_view(info) for info in infos]}
 
         return await offload(work)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from roost import arguments
 from roost.errors import InvalidArgument
@@ -68,16 +68,22 @@ def open_shell(
     env: dict[str, str] | None = None,
     secret_env: SecretUses = (),
     secret_files: SecretUses = (),
+    command: Sequence[str] | None = None,
 ) -> ShellInfo:
-    """Open a PTY shell; `secret_env`/`secret_files` give it attached secrets (see `workspace.secrets`).
+    """Open a PTY shell (`command` on the PTY instead of an interactive bash when given);
+    `secret_env`/`secret_files` give it attached secrets (see `workspace.secrets`).
 
     Raises:
         InvalidArgument, SecretNotFound, SecretError: a bad argument or secret use, before any call.
     """
+    if isinstance(command, str) or (command is not None and not command):
+        raise InvalidArgument("a shell's command is a non-empty argv list", hint='e.g. ["bash", "-c", "make test"]')
     env_vars = arguments.env_vars(env)
     where = GUEST_ROOT if cwd is None else arguments.guest_name(cwd, "cwd")
     with checked_args():
-        args = ShellOpenArgs(cwd=where, cols=cols, rows=rows, env=env_vars)
+        args = ShellOpenArgs(
+            cwd=where, cols=cols, rows=rows, env=env_vars, command=None if command is None else tuple(command)
+        )
     granted = grants_for(engine.home, record, secret_env, secret_files)
     if granted:
         args = dataclasses.replace(args, secrets=granted)

@@ -20,14 +20,14 @@ import stat
 import tarfile
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from roost.confinement import HostArg
 from roost.errors import InvalidArgument, RoostError
 from roost.workspace.host_tree import DIR_FLAGS, ENTRY_FLAGS, HostPath, host_path, open_entry
 
-__all__ = ["SourceStream", "tar_stream"]
+__all__ = ["SourceStream", "copy_source", "tar_stream"]
 
 CHUNK = 1024 * 1024
 _QUEUE_DEPTH = 8
@@ -133,27 +133,31 @@ class _TreePacker:
                 os.close(fd)
                 raise
             return fd
-        with os.fdopen(fd, "rb") as fh:
+        self.add_file(fd, opened, arcname)
+        return None
+
+    def add_file(self, fd: int, opened: os.stat_result, arcname: str) -> None:
+        """Add the open regular file `fd` (closed here), or a hard link to where it already went."""
+        with os.fdopen(fd, "rb", closefd=True) as fh:
             os.set_blocking(fd, True)
             key = (opened.st_dev, opened.st_ino)
             if opened.st_nlink > 1 and key in self.first_name:
                 info = self.info(arcname, opened, tarfile.LNKTYPE)
                 info.linkname = self.first_name[key]
                 self.tar.addfile(info)
-                return None
+                return
             if opened.st_nlink > 1:
                 self.first_name[key] = arcname
             info = self.info(arcname, opened, tarfile.REGTYPE)
             info.size = opened.st_size
             self.tar.addfile(info, fh)  # exactly `size` bytes, or an error if the file shrank
-        return None
 
 
-def _pack(where: HostPath, root_fd: int, out: queue.Queue[_Item], stop: threading.Event) -> None:
+def _pack(fill: Callable[[_TreePacker], None], where: HostPath, out: queue.Queue[_Item], stop: threading.Event) -> None:
     writer = _QueueWriter(out)
     try:
         with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-            _TreePacker(where, tar, stop).pack(root_fd)
+            fill(_TreePacker(where, tar, stop))
         writer.flush()
         out.put(None)
     except BaseException as exc:  # handed to the consumer, raised there
@@ -168,9 +172,10 @@ class SourceStream:
     collected unused (a create that failed before uploading its seed).
     """
 
-    def __init__(self, where: HostPath, fd: int, is_dir: bool) -> None:
+    def __init__(self, where: HostPath, fd: int, is_dir: bool, *, member: str | None = None) -> None:
         self.where = where
         self.is_dir = is_dir
+        self.member = member
         self._fd = fd
         self._close = weakref.finalize(self, os.close, fd)
 
@@ -179,19 +184,28 @@ class SourceStream:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from (self._directory() if self.is_dir else self._file())
+            if self.is_dir:
+                yield from self._packed(lambda packer: packer.pack(self._fd))
+            elif self.member is not None:
+                yield from self._packed(self._one_file)
+            else:
+                yield from self._file()
         finally:
             self.close()
+
+    def _one_file(self, packer: _TreePacker) -> None:
+        assert self.member is not None
+        packer.add_file(os.dup(self._fd), os.fstat(self._fd), self.member)
 
     def _file(self) -> Iterator[bytes]:
         os.lseek(self._fd, 0, os.SEEK_SET)
         while chunk := os.read(self._fd, CHUNK):
             yield chunk
 
-    def _directory(self) -> Iterator[bytes]:
+    def _packed(self, fill: Callable[[_TreePacker], None]) -> Iterator[bytes]:
         out: queue.Queue[_Item] = queue.Queue(maxsize=_QUEUE_DEPTH)
         stop = threading.Event()
-        producer = threading.Thread(target=_pack, args=(self.where, self._fd, out, stop), name="tar-pack", daemon=True)
+        producer = threading.Thread(target=_pack, args=(fill, self.where, out, stop), name="tar-pack", daemon=True)
         producer.start()
         try:
             while True:
@@ -243,4 +257,27 @@ def tar_stream(source: HostArg, *, home: Path) -> SourceStream:
         f"seed path {where.shown!r} is neither a directory nor a tar archive",
         code="seed_invalid",
         hint="give a directory, or a .tar/.tar.gz file",
+    )
+
+
+def copy_source(source: HostArg, *, member: str, home: Path) -> SourceStream:
+    """A tar stream of a host directory (its contents), or of one regular file as `member`, opened now.
+
+    Unlike `tar_stream`, a tar file is a file like any other here: it is copied, never unpacked.
+
+    Raises:
+        NotFound: seed_not_found when the source does not exist.
+        InvalidArgument: not_a_file for a socket, fifo or device; path_not_allowed as for `tar_stream`.
+    """
+    where = host_path(source, home=home)
+    fd, st = open_entry(where, missing=SEED_MISSING)
+    if stat.S_ISDIR(st.st_mode):
+        return SourceStream(where, fd, is_dir=True)
+    if stat.S_ISREG(st.st_mode):
+        return SourceStream(where, fd, is_dir=False, member=member)
+    os.close(fd)
+    raise InvalidArgument(
+        f"{where.shown!r} is neither a regular file nor a directory",
+        code="not_a_file",
+        hint="copy a file or a directory; sockets, fifos and devices do not cross",
     )

@@ -14,7 +14,7 @@ from typing import Any
 from roost.cli.commands.common import sdk
 from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, started, table, warn
 from roost.client import Streamed
-from roost.models import DiffEntry
+from roost.models import DiffEntry, ExportResult
 
 # CHANGE fits type_changed, KIND symlink, SIZE 1023.9 KiB; PATH and a note follow unpadded.
 _STAT_WIDTHS = [12, 7, 10]
@@ -118,12 +118,17 @@ def export(args: argparse.Namespace) -> int:
         f"exported {shown(args.path)} as {result.format} to {shown(result.path)} ({result.files} files, "
         f"{human_size(result.bytes)})"
     )
+    print_skipped(result)
+    return 0
+
+
+def print_skipped(result: ExportResult) -> None:
+    """What the host-crossing rules left out of an export, if anything."""
     if result.skipped_count:
         print(f"skipped {result.skipped_count} entries that may not cross to the host:")
         print(table([[entry.path, entry.detail] for entry in result.skipped], ["PATH", "WHY"]))
         if result.skipped_count > len(result.skipped):
             print(f"... and {result.skipped_count - len(result.skipped)} more")
-    return 0
 
 
 def snapshot_create(args: argparse.Namespace) -> int:

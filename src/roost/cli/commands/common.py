@@ -45,7 +45,7 @@ def command_from(args: argparse.Namespace) -> str | list[str]:
             raise InvalidArgument("give either -c SCRIPT or -- CMD..., not both", hint="drop one of them")
         return str(args.shell)
     if not argv:
-        raise InvalidArgument("no command given", hint="add the command after --, e.g. -- git --version")
+        raise InvalidArgument("no command given", hint="add the command after the workspace, e.g. git --version")
     if len(argv) == 1 and any(ch.isspace() for ch in argv[0]):
         return argv[0]
     return argv

@@ -12,9 +12,11 @@ import signal
 import sys
 
 from roost.cli.commands.common import command_from, key_values, sdk
+from roost.cli.interactive_exec import PtyExec, run_on_pty
 from roost.cli.output import EXIT_TIMEOUT, emit_error, emit_json, warn
 from roost.cli.progress import progress_for
-from roost.errors import RoostError
+from roost.client import Workspace
+from roost.errors import InvalidArgument, RoostError
 from roost.models import ExecResult
 
 
@@ -84,8 +86,37 @@ def run(args: argparse.Namespace) -> int:
     return _finish(result, args.json)
 
 
+def _on_pty(workspace: Workspace, args: argparse.Namespace) -> int:
+    """`exec -t`/`-it`: the command on a PTY attached to this terminal.
+
+    Raises:
+        InvalidArgument: an option that has no meaning on a terminal.
+    """
+    refused = [
+        flag for flag, given in (("--json", args.json), ("--timeout", args.timeout), ("--stdin", args.stdin)) if given
+    ]
+    if refused:
+        raise InvalidArgument(
+            f"{refused[0]} does not go with -t", hint="drop it, or drop -t to capture the output instead"
+        )
+    command = command_from(args)
+    spec = PtyExec(
+        argv=["bash", "-c", command] if isinstance(command, str) else command,
+        interactive=args.interactive,
+        cwd=args.cwd,
+        env=key_values(args.env, "--env"),
+        secret_env=args.secret_env,
+        secret_files=args.secret_file,
+    )
+    return run_on_pty(workspace, spec)
+
+
 def workspace_exec(args: argparse.Namespace) -> int:
     workspace = sdk(args).workspace(args.workspace)
+    if args.tty:
+        return _on_pty(workspace, args)
+    if args.interactive:
+        args.stdin = "-"
     result = workspace.exec(
         command_from(args),
         cwd=args.cwd,

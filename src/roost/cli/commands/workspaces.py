@@ -6,11 +6,10 @@ Imports: cli siblings, client, models and the standard library.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.commands.network import network_lines
-from roost.cli.output import emit_json, human_size, shown, table, warn, workspace_hint, workspace_json
+from roost.cli.output import emit_json, shown, table, warn, workspace_hint, workspace_json
 from roost.cli.progress import ProgressFn, progress_for
 from roost.client import Roost, Workspace
 from roost.models import WorkspaceInfo
@@ -99,12 +98,15 @@ def _create(roost: Roost, args: argparse.Namespace, progress: ProgressFn | None)
 
 
 def list_workspaces(args: argparse.Namespace) -> int:
-    infos = sdk(args).list_workspaces()
+    filtered = bool(args.label or args.state or args.backend)
+    infos = sdk(args).list_workspaces(labels=key_values(args.label, "--label"), state=args.state, backend=args.backend)
     if args.json:
         emit_json({"workspaces": [workspace_json(i) for i in infos]})
         return 0
     if not infos:
-        print("no workspaces (create one with `roost workspace create debian:12`)")
+        print(
+            "no workspace matches" if filtered else "no workspaces (create one with `roost workspace create debian:12`)"
+        )
         return 0
     rows = [
         [
@@ -147,43 +149,6 @@ def update(args: argparse.Namespace) -> int:
         emit_json(workspace_json(info))
     else:
         print(_describe(info))
-    return 0
-
-
-def logs(args: argparse.Namespace) -> int:
-    workspace = sdk(args).workspace(args.workspace)
-    if args.exec_id is not None:
-        window = workspace.exec_output(args.exec_id, args.stream, offset=args.offset, max_bytes=args.max_bytes)
-        if args.json:
-            emit_json(window.to_dict())
-        else:
-            sys.stdout.write(window.data)
-            if not window.eof:
-                warn(f"more output follows: continue with --offset {window.offset + window.length}")
-        return 0
-    entries = workspace.logs(args.limit)
-    if args.json:
-        emit_json({"workspace": workspace.id, "execs": [e.to_dict() for e in entries]})
-        return 0
-    if not entries:
-        print("no execs yet")
-        return 0
-    rows = []
-    for e in entries:
-        outcome = e.error or (
-            "timeout" if e.timed_out else (str(e.exit_code) if e.exit_code is not None else str(e.signal))
-        )
-        rows.append(
-            [
-                str(e.exec_id),
-                e.started_at[:19].replace("T", " "),
-                outcome,
-                f"{e.duration_ms:.0f} ms",
-                human_size(e.stdout_bytes + e.stderr_bytes),
-                e.command[:60],
-            ]
-        )
-    print(table(rows, ["EXEC", "STARTED", "EXIT", "TIME", "OUTPUT", "COMMAND"]))
     return 0
 
 
