@@ -25,8 +25,7 @@ Job = Callable[[], None]
 class Workers:
     """Runs each submitted job at once on a thread of its own, reusing idle threads."""
 
-    def __init__(self, name: str = "op", idle_seconds: float = IDLE_SECONDS) -> None:
-        self._name = name
+    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
         self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._idle: list[_Slot] = []
