@@ -52,8 +52,9 @@ def main() -> int:
         print(f"test -e missing.txt: exit {out.exit_code}")
 
         # 2. Wait for a line a program prints, while it keeps running.
-        # (The port is computed so that the echo of the typed line cannot match the pattern.)
-        server = "sleep 0.2; echo listening on port $((8000+80)); sleep 30"
+        # (The port is computed so that the echo of the typed line cannot match the pattern; one process
+        # prints and then becomes the sleep, as a server would, so Ctrl-C below reaches it.)
+        server = "sh -c 'sleep 0.2; echo listening on port $((8000+80)); exec sleep 30'"
         start = ws.shells.write(shell.id, server, and_wait=True, timeout_ms=50)
         check(start, "timeout", None)  # still running: it was only given 50 ms
         seen = ws.shells.read(shell.id, cursor=start.cursor, until_pattern=r"listening on port \d+", plain=True)

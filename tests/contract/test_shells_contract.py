@@ -257,7 +257,11 @@ def test_a_command_that_prints_a_fake_mark_does_not_end_the_wait(workspace: Work
 def test_a_read_waits_for_a_pattern_in_the_plain_text(workspace: Workspace) -> None:
     shell = _open(workspace).id
     cursor = _end(workspace, shell)
-    workspace.shells.write(shell, "sleep 0.3; printf '\\033[1mREADY\\033[0m on %s\\n' port-$((8000+80)); sleep 100")
+    # One job prints and then sleeps (exec), so the INT below finds it in the foreground: a list would
+    # leave a gap between printf and sleep where the shell itself holds the terminal.
+    workspace.shells.write(
+        shell, "sh -c 'sleep 0.3; printf \"\\033[1mREADY\\033[0m on %s\\n\" port-$((8000+80)); exec sleep 100'"
+    )
     out = workspace.shells.read(
         shell, cursor=cursor, until_pattern=r"^READY on port-\d+$", timeout_ms=LONG_MS, plain=True
     )
