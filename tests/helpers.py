@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from roost.backends.processes import WORKSPACE_MARKER
+from roost.config import IMAGES_ENV
 
 if TYPE_CHECKING:
     from roost import Roost
     from roost.rpc import AgentClient
 
 T = TypeVar("T")
+
+
+REPO = Path(__file__).resolve().parents[1]
+# The image cache the suite shares (`make images` fills it), or $ROOST_IMAGES.
+SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.005, what: str = "") -> T:

@@ -3,13 +3,13 @@ shared image cache through `$ROOST_IMAGES`, one JSON document with --json and no
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from helpers import SHARED_IMAGES
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
@@ -18,8 +18,6 @@ from roost.images.freshness import current_image
 if TYPE_CHECKING:
     from conftest import RoostCli
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 
 pytestmark = pytest.mark.e2e

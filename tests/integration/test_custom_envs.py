@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from helpers import delete_all_workspaces, discard_tree
+from helpers import SHARED_IMAGES, delete_all_workspaces, discard_tree
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
@@ -28,8 +28,6 @@ from roost.errors import ConflictError, ImageError, InvalidArgument, NotFound
 from roost.images.cache import ImageCache
 from roost.mcp.server import ServeOptions, build_server
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 
 pytestmark = [

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from registry import blob_data_path
 
-from helpers import delete_all_workspaces, discard_tree
+from helpers import SHARED_IMAGES, delete_all_workspaces, discard_tree
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
@@ -38,8 +38,6 @@ from roost.images.freshness import current_image
 from roost.images.manager import REGISTRY_ENV, SOURCES_ENV, ensure_image
 from roost.images.oci import RegistryClient, blob_path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 needs_sandbox = pytest.mark.skipif(
     not SANDBOX.available, reason=f"the sandbox backend cannot run here: {SANDBOX.reason}"

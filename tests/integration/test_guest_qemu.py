@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -27,8 +26,7 @@ from pathlib import Path
 import pytest
 from oci_images import BUSYBOX, busybox_tree, push_tree
 
-from helpers import wait_until
-from roost.config import IMAGES_ENV
+from helpers import SHARED_IMAGES, wait_until
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
 from roost.images.python_bundle import BUNDLE_INTERPRETER, bundle_command
@@ -36,8 +34,6 @@ from roost.images.vm.build import GuestImage, ensure_guest_image
 from roost.images.vm.qemu import QemuGuest, qemu_binary
 from roost.rpc import AgentClient
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 BOOT_DEADLINE = 60.0
 EXIT_DEADLINE = 30.0
 # Reasons a build cannot happen on this host (as opposed to a build that is wrong).

@@ -17,7 +17,7 @@ import pytest
 from oci_images import BUSYBOX, MUSL_LOADER, busybox_tree, musl_tree, push_tree
 from registry import blob_data_path
 
-from helpers import delete_all_workspaces
+from helpers import SHARED_IMAGES, delete_all_workspaces
 from roost import Roost
 from roost.backends import get_backend
 from roost.config import IMAGES_ENV
@@ -27,8 +27,6 @@ from roost.images.manager import REGISTRY_ENV, SOURCES_ENV
 from roost.images.oci import RegistryClient
 from roost.images.python_bundle import BUNDLE_INTERPRETER
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 pytestmark = [
     pytest.mark.integration,

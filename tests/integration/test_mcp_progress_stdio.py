@@ -23,11 +23,8 @@ from oci_images import busybox_tree, push_tree
 
 from helpers import discard_tree, roost_client
 from roost.backends import get_backend
-from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 DEADLINE = 120.0
 

@@ -7,22 +7,18 @@ and says how to prepare it, so no build is paid inside a timed test.
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import roost_client
+from helpers import SHARED_IMAGES, roost_client
 from roost import Roost
 from roost.backends import get_backend
-from roost.config import IMAGES_ENV
 from roost.images.cache import ImageCache
 from roost.images.freshness import current_image
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = Path(os.environ.get(IMAGES_ENV) or REPO / ".cache" / "images")
 SANDBOX = get_backend("sandbox").availability()
 TIMEOUT = 120.0
 
