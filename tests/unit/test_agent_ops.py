@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from roost.agent.ops import ROUTES
 from roost.protocol import Op
@@ -56,15 +57,7 @@ def test_handler_modules_and_their_messages_load_on_their_first_op_and_not_befor
         print(json.dumps(seen))
         """
     )
-    (tmp_path / "ws").mkdir()
-    done = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "ws"), str(tmp_path / "state")],
-        capture_output=True,
-        text=True,
-        timeout=IO_TIMEOUT,
-        check=True,
-    )
-    seen = json.loads(done.stdout)
+    seen = _probe(probe, tmp_path)
     assert seen == {
         "started": [],
         "ping": [],
@@ -95,12 +88,17 @@ def test_an_agent_starts_without_message_classes_and_warms_up_the_baseline_snaps
         print(json.dumps({"started": started, "warm": "roost.agent.snapshots.handlers" in sys.modules}))
         """
     )
+    assert _probe(probe, tmp_path) == {"started": [], "warm": True}
+
+
+def _probe(script: str, tmp_path: Path) -> Any:
+    """What `script` prints (JSON), run in a fresh interpreter with a workspace and a state dir as arguments."""
     (tmp_path / "ws").mkdir()
     done = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "ws"), str(tmp_path / "state")],
+        [sys.executable, "-c", script, str(tmp_path / "ws"), str(tmp_path / "state")],
         capture_output=True,
         text=True,
         timeout=IO_TIMEOUT,
         check=True,
     )
-    assert json.loads(done.stdout) == {"started": [], "warm": True}
+    return json.loads(done.stdout)
