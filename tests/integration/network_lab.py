@@ -172,6 +172,31 @@ class WorkspaceNamespace:
         self.process.wait()
 
 
+# One egress check for every path a workspace reaches the network by (gateway, guest link): what the
+# client in the workspace runs against the lab host, what it must get back, and the decisions logged.
+EGRESS_DECISIONS = [
+    ("allowed.test", 53, "allowed", "egress"),
+    ("allowed.test", 80, "allowed", "egress"),
+    ("allowed.test", 443, "allowed", "egress"),
+    ("allowed.test", 7, "allowed", "egress"),
+]
+
+
+def egress_probes(host: LabHost) -> list[list[Any]]:
+    """Resolve a name, then HTTP, HTTPS (SNI other.test) and UDP echo to the lab host."""
+    return [
+        ["resolve", "allowed.test"],
+        ["http", host.address, 80, "allowed.test"],
+        ["https", host.address, "other.test", str(host.cert)],
+        ["udp", host.address, 7, "ping"],
+    ]
+
+
+def egress_results(host: LabHost) -> list[Any]:
+    """What `egress_probes` must get back under egress: the address, each server's view of the name, the echo."""
+    return [[host.address], "host=allowed.test", "host=other.test", "ping"]
+
+
 def leftovers(netns: str, links: tuple[str, ...]) -> list[str]:
     """Which of these namespaces and links still exist."""
     namespaces = _ip("netns", "list").stdout

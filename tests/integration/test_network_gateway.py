@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from network_gateway_fixtures import NAMES, NEEDS_NETWORK, Attached, StartWorkspace
-from network_lab import LabDns, LabHost, leftovers
+from network_lab import EGRESS_DECISIONS, LabDns, LabHost, egress_probes, egress_results, leftovers
 
 from roost.errors import PortInUse
 from roost.network.attachment import (
@@ -31,19 +31,8 @@ pytestmark = NEEDS_NETWORK
 
 def test_egress_reaches_the_test_host_over_http_https_and_udp(workspace: StartWorkspace, test_host: LabHost) -> None:
     ws = workspace(parse_policy("egress"))
-    results = ws.workspace.run(
-        ["resolve", "allowed.test"],
-        ["http", test_host.address, 80, "allowed.test"],
-        ["https", test_host.address, "other.test", str(test_host.cert)],
-        ["udp", test_host.address, 7, "ping"],
-    )
-    assert results == [[test_host.address], "host=allowed.test", "host=other.test", "ping"]
-    assert ws.decisions() == [
-        ("allowed.test", 53, "allowed", "egress"),
-        ("allowed.test", 80, "allowed", "egress"),
-        ("allowed.test", 443, "allowed", "egress"),
-        ("allowed.test", 7, "allowed", "egress"),
-    ]
+    assert ws.workspace.run(*egress_probes(test_host)) == egress_results(test_host)
+    assert ws.decisions() == EGRESS_DECISIONS
 
 
 def test_allowlist_admits_an_allowed_name_and_refuses_a_denied_one_which_never_resolves(

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_lab import HERE, LabDns, LabHost, WorkspaceNamespace, leftovers
+from network_lab import (
+    EGRESS_DECISIONS,
+    HERE,
+    LabDns,
+    LabHost,
+    WorkspaceNamespace,
+    egress_probes,
+    egress_results,
+    leftovers,
+)
 
 from roost.network.attachment import NetworkBoot, attach, detach, network_available, read_decisions
 from roost.network.inner import GUEST_LINK, GUEST_PREFIX, RESOLVER_ADDRESS, SOURCE_ADDRESS
@@ -131,19 +140,8 @@ def test_egress_from_a_guest_behind_the_link_reaches_the_test_host_over_http_htt
     served: Any, test_host: LabHost
 ) -> None:
     ws: Served = served(parse_policy("egress"))
-    results = ws.lab.run(
-        ["resolve", "allowed.test"],
-        ["http", test_host.address, 80, "allowed.test"],
-        ["https", test_host.address, "other.test", str(test_host.cert)],
-        ["udp", test_host.address, 7, "ping"],
-    )
-    assert results == [[test_host.address], "host=allowed.test", "host=other.test", "ping"]
-    assert ws.decisions() == [
-        ("allowed.test", 53, "allowed", "egress"),
-        ("allowed.test", 80, "allowed", "egress"),
-        ("allowed.test", 443, "allowed", "egress"),
-        ("allowed.test", 7, "allowed", "egress"),
-    ]
+    assert ws.lab.run(*egress_probes(test_host)) == egress_results(test_host)
+    assert ws.decisions() == EGRESS_DECISIONS
 
 
 def test_allowlist_holds_a_guest_behind_the_link_to_its_names(served: Any, test_host: LabHost) -> None:
