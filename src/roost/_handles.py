@@ -573,6 +573,10 @@ class Workspace:
     def start(self) -> WorkspaceInfo:
         """Boot a stopped workspace again; /workspace is as it was left.
 
+        Services started with `restart="always"` or `"on-failure"` (and not stopped since) start again,
+        probes and all; shells do not. The result's `last_start` says which came back, which did not
+        and why (a failed one does not fail the start), and which shells were closed.
+
         Raises:
             RoostError: workspace_not_stopped, image_missing, or the backend's boot failure.
         """
@@ -581,8 +585,8 @@ class Workspace:
     def restart(self) -> WorkspaceInfo:
         """Stop whatever is left of the workspace, then start it: the way out of `unhealthy`.
 
-        Works from running, unhealthy and stopped; /workspace is kept, services
-        and shells are not.
+        Works from running, unhealthy and stopped; /workspace is kept, and so are the services
+        kept by their restart policy (see `start`); shells are not.
 
         Raises:
             RoostError: workspace_failed, workspace_busy, image_missing, or the backend's boot failure.

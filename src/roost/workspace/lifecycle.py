@@ -50,7 +50,7 @@ from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
-from roost.workspace import boot_images, recovery
+from roost.workspace import boot_images, recovery, revival
 from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_request
@@ -284,7 +284,16 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True) -> Work
         network=gateway.network_view(record),
         secrets={name: tuple(modes) for name, modes in record.secrets.items()},
         image=record.image,
+        expires_in_seconds=expires_in(record),
+        last_start=revival.last_start(record),
     )
+
+
+def expires_in(record: WorkspaceRecord) -> int | None:
+    """Whole seconds until the record's TTL is due (0 once it is); None when it has none."""
+    if not record.expires_at:
+        return None
+    return max(0, int((parse_time(record.expires_at) - datetime.now(UTC)).total_seconds()))
 
 
 def _health(record: WorkspaceRecord) -> str | None:

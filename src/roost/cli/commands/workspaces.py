@@ -170,12 +170,29 @@ def stop(args: argparse.Namespace) -> int:
 
 def start(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).start()
-    return _report(args, info, f"started {info.id}: {info.state}")
+    return _report(args, info, "\n".join([f"started {info.id}: {info.state}", *_comeback_lines(info)]))
 
 
 def restart(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).restart()
-    return _report(args, info, f"restarted {info.id}: {info.state} (/workspace is kept; services and shells are not)")
+    first = f"restarted {info.id}: {info.state} (/workspace is kept)"
+    return _report(args, info, "\n".join([first, *_comeback_lines(info)]))
+
+
+def _comeback_lines(info: WorkspaceInfo) -> list[str]:
+    """What a start brought back: the services kept by their restart policy, and the shells it did not."""
+    report = info.last_start
+    if report is None:
+        return []
+    lines = [f"services back: {', '.join(report.services)}"] if report.services else []
+    lines += [f"service {f.name} did not come back: {shown(f.reason)}" for f in report.services_failed]
+    if report.shells_closed is None:
+        lines.append(
+            f"shells do not come back: those open before show as lost (`roost workspace shell list {info.id}`)"
+        )
+    elif report.shells_closed:
+        lines.append(f"shells do not come back: closed {', '.join(report.shells_closed)}")
+    return lines
 
 
 def _report(args: argparse.Namespace, info: WorkspaceInfo, line: str) -> int:
