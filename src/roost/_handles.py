@@ -42,11 +42,12 @@ from roost.models import (
     SnapshotPage,
     SyncResult,
     WorkspaceInfo,
+    WorkspaceStats,
     WriteResult,
 )
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
-from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, snapshots
+from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, snapshots, stats
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
@@ -496,6 +497,16 @@ class Workspace:
         """Restore /workspace exactly to a snapshot (default: the baseline), stopping
         services and closing shells first; the result names them."""
         return self._bound(snapshots.reset, snapshot)
+
+    def stats(self) -> WorkspaceStats:
+        """What the running workspace uses now: CPU time, memory now and at its peak, processes, disk
+        under /workspace and in total, with the limits it runs under. A field its backend cannot
+        know is None (see `WorkspaceStats.source`).
+
+        Raises:
+            RoostError: workspace_stopped, workspace_unhealthy (restart it).
+        """
+        return self._bound(stats.stats)
 
     def logs(self, limit: int | None = None) -> list[ExecRecord]:
         """The exec history, oldest first (the newest 100 are kept)."""

@@ -45,6 +45,7 @@ __all__ = [
     "Protection",
     "PruneResult",
     "ResetResult",
+    "ResourceLimits",
     "SecretInfo",
     "ServiceFailure",
     "ServiceInfo",
@@ -56,6 +57,7 @@ __all__ = [
     "StartReport",
     "SyncResult",
     "WorkspaceInfo",
+    "WorkspaceStats",
     "WriteResult",
 ]
 
@@ -381,6 +383,34 @@ class WorkspaceInfo(_Value):
                 data[f.name] = _plain(value)
         data["hint"] = self.hint
         return data
+
+
+@dataclass(frozen=True)
+class ResourceLimits(_Value):
+    """The limits a workspace runs under: what its backend enforces where it can read them back,
+    else what was asked for at create; None: no limit (or none known)."""
+
+    vcpus: float | None
+    memory_bytes: int | None
+    pids: int | None
+
+
+@dataclass(frozen=True)
+class WorkspaceStats(_Value):
+    """What a running workspace uses now (`workspace stats`); a None field is not known in this
+    workspace's view (`source`), never a guess."""
+
+    id: str
+    at: str
+    # Where the numbers come from: `cgroup` (the sandbox's), `vm` (the guest's own), `process tree` (mock's).
+    source: str
+    cpu_seconds: float | None
+    memory_bytes: int | None
+    memory_peak_bytes: int | None
+    pids: int | None
+    workspace_disk_bytes: int | None
+    disk_bytes: int | None
+    limits: ResourceLimits
 
 
 @dataclass(frozen=True)
