@@ -16,8 +16,6 @@ Imports: models, store (records, states), workspace siblings (engine, services, 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from roost.errors import RoostError
 from roost.models import ServiceFailure, StartReport
 from roost.store.records import WorkspaceRecord, utc_now
@@ -44,6 +42,8 @@ def revive(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
 
     `record` is running, with its agent up; the caller does not hold its lock.
     """
+    from concurrent.futures import ThreadPoolExecutor  # only here: every command imports this module
+
     names = sorted(record.kept_services)
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_STARTS, len(names)))) as pool:
         outcomes = dict(zip(names, pool.map(lambda name: _start_again(engine, record, name), names), strict=True))
