@@ -55,6 +55,7 @@ class Op:
 
     PING = "ping"
     SHUTDOWN = "shutdown"
+    STATS = "stats"
     EXEC = "exec"
     FILE_LIST = "file.list"
     FILE_READ = "file.read"

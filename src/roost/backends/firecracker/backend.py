@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from roost.backends.base import Availability, CreateSpec, ImageKind
+from roost.backends.base import Availability, CreateSpec, HostUsage, ImageKind
 from roost.backends.firecracker.binary import find_firecracker, firecracker_version
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
@@ -271,6 +271,10 @@ class FirecrackerBackend:
         else:
             jailed = Protection("jailer", False, "off: the VMM runs as roost's user (set ROOST_JAILER=1 as root)")
         return (Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"), jailed)
+
+    def usage(self, ws_dir: Path, boot: FirecrackerBoot) -> HostUsage:
+        """Nothing the host counts: the VM is the workspace, and its agent reports the whole of it."""
+        return HostUsage("vm")
 
     def rootfs_id_offset(self, boot: FirecrackerBoot | None) -> tuple[int, int]:
         return 0, 0  # the guest has its own kernel and its own ids
