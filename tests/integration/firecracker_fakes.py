@@ -548,7 +548,13 @@ class _ApiHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_PATCH = _answer
 
 
+FAKE_VERSION = "1.12.1"
+
+
 def fake_vmm_main(argv: list[str]) -> int:
+    if "--version" in argv:
+        print(f"Firecracker v{FAKE_VERSION}\n\nSupported snapshot data format versions: v5.0.0")
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--api-sock", required=True)
     parser.add_argument("--id", default="anonymous-instance")

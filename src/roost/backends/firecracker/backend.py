@@ -27,7 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from roost.backends.base import Availability, CreateSpec, ImageKind
-from roost.backends.firecracker.binary import find_firecracker, firecracker_version
+from roost.backends.firecracker.binary import (
+    find_firecracker,
+    firecracker_version,
+    guest_arch,
+    require_supported_version,
+)
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
 from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, operator_remedy
@@ -95,12 +100,18 @@ class FirecrackerBackend:
         return find_firecracker(home or self._home)
 
     def require_binary(self, home: Path | None = None) -> Path:
-        """Raises: BackendError: firecracker_missing."""
+        """The binary to launch: found, new enough, on a host roost has a guest for.
+
+        Raises:
+            BackendError: firecracker_missing, firecracker_broken, firecracker_too_old, unsupported_arch.
+        """
+        guest_arch()
         binary, where = self.find_binary(home)
         if binary is None:
             raise BackendError(
                 where, code="firecracker_missing", remedy=operator_remedy("install it", "runtime_install")
             )
+        require_supported_version(firecracker_version(binary), f"{where}: {binary}")
         return binary
 
     def jail_settings(self, binary: Path) -> JailSettings | None:
@@ -122,7 +133,10 @@ class FirecrackerBackend:
             found = where
         else:
             try:
-                found = f"firecracker v{firecracker_version(binary)} ({where}: {binary}); {self._jail_text(binary)}"
+                guest_arch()
+                version = firecracker_version(binary)
+                require_supported_version(version, f"{where}: {binary}")
+                found = f"firecracker v{version} ({where}: {binary}); {self._jail_text(binary)}"
             except BackendError as exc:
                 return Availability(self.name, False, exc.message, isolated=True)
         if binary is None or not kvm.can_boot_guests:
