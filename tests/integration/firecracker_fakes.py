@@ -313,10 +313,11 @@ class FakeVmm:
     def __init__(self, vmm_id: str, main_thread_jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
         self.vmm_id = vmm_id
         self.state = "Not started"
-        self.machine: dict[str, Any] = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False}
+        self.machine: dict[str, Any] = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False}
         self.boot: dict[str, Any] | None = None
         self.drives: list[dict[str, Any]] = []
         self.vsock: dict[str, Any] | None = None
+        self.entropy: dict[str, Any] | None = None
         self.interfaces: list[dict[str, Any]] = []
         self.taps: dict[str, int] = {}
         self.relay: VsockRelay | None = None
@@ -343,7 +344,8 @@ class FakeVmm:
         if (method, path) == ("GET", "vm/config"):
             return 200, self.config()
         if method == "PUT" and (
-            path in ("machine-config", "boot-source", "vsock") or path.startswith(("drives/", "network-interfaces/"))
+            path in ("machine-config", "boot-source", "vsock", "entropy")
+            or path.startswith(("drives/", "network-interfaces/"))
         ):
             if self.state != "Not started":
                 raise Fault(NOT_AFTER_START)
@@ -376,6 +378,7 @@ class FakeVmm:
             "machine-config": self.machine,
             "network-interfaces": self.interfaces,
             "vsock": self.vsock,
+            "entropy": self.entropy,
         }
 
     def _put_machine_config(self, _path: str, body: dict[str, Any]) -> None:
@@ -389,7 +392,12 @@ class FakeVmm:
             raise Fault(
                 "Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured page size."
             )
-        self.machine = {"vcpu_count": vcpus, "mem_size_mib": mem, "smt": bool(body.get("smt", False))}
+        self.machine = {
+            "vcpu_count": vcpus,
+            "mem_size_mib": mem,
+            "smt": bool(body.get("smt", False)),
+            "track_dirty_pages": bool(body.get("track_dirty_pages", False)),
+        }
 
     def _put_boot_source(self, _path: str, body: dict[str, Any]) -> None:
         try:
@@ -410,7 +418,16 @@ class FakeVmm:
             "boot_args": body.get("boot_args"),
         }
 
+    def _put_entropy(self, _path: str, body: dict[str, Any]) -> None:
+        self.entropy = {"rate_limiter": body.get("rate_limiter")}
+
     def _put_drives(self, path: str, body: dict[str, Any]) -> None:
+        cache_type = body.get("cache_type", "Unsafe")
+        if cache_type not in ("Unsafe", "Writeback"):
+            raise Fault(
+                "An error occurred when deserializing the json body of a request: unknown variant "
+                f"`{cache_type}`, expected `Unsafe` or `Writeback`"
+            )
         if path.split("/", 1)[1] != body["drive_id"]:
             raise Fault("The id from the path does not match the id from the body!")
         try:
@@ -420,7 +437,8 @@ class FakeVmm:
                 "Drive config error: Unable to create the virtio block device: Virtio backend error: "
                 f"Error manipulating the backing file: {_os_error(exc)} {body['path_on_host']}"
             ) from None
-        self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [dict(body)]
+        drive = {**body, "cache_type": cache_type}
+        self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [drive]
 
     def _put_network_interfaces(self, path: str, body: dict[str, Any]) -> None:
         """Opens the TAP as Firecracker does (TUNSETIFF on /dev/net/tun, in the VMM's namespace)."""

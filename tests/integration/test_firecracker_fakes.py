@@ -54,7 +54,9 @@ def _conformance_requests(tmp: Path) -> list[tuple[str, str, Any]]:
         ("PUT", "/boot-source", {"kernel_image_path": str(kernel), "boot_args": "console=ttyS0 reboot=k"}),
         ("PUT", "/drives/rootfs", {**drive, "path_on_host": str(missing)}),
         ("PUT", "/drives/other", drive),
-        ("PUT", "/drives/rootfs", drive),
+        ("PUT", "/drives/rootfs", {**drive, "cache_type": "Writeback"}),
+        ("PUT", "/entropy", {}),
+        ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": True}),
         ("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(tmp / "taken.sock")}),
         ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "v.sock"}),
         ("PUT", "/actions", {"action_type": "SendCtrlAltDel"}),
@@ -69,12 +71,14 @@ def _modelled(config: dict[str, Any]) -> dict[str, Any]:
     """The parts of GET /vm/config the fake models."""
     machine = config["machine-config"]
     return {
-        "machine": (machine["vcpu_count"], machine["mem_size_mib"]),
+        "machine": (machine["vcpu_count"], machine["mem_size_mib"], machine["track_dirty_pages"]),
         "boot": config["boot-source"],
         "drives": [
-            {k: d[k] for k in ("drive_id", "path_on_host", "is_root_device", "is_read_only")} for d in config["drives"]
+            {k: d[k] for k in ("drive_id", "path_on_host", "is_root_device", "is_read_only", "cache_type")}
+            for d in config["drives"]
         ],
         "vsock": config["vsock"],
+        "entropy": config["entropy"],
     }
 
 

@@ -315,7 +315,7 @@ class FirecrackerBackend:
         Returns what the record keeps: `vmm_pid` None, `stopped_cleanly` whether the guest shut down on its own.
 
         Raises:
-            BackendError: process_survived.
+            BackendError: process_survived, disk_flush_failed.
         """
         vm = self._vm(ws_dir, boot)
         clean = False
@@ -324,6 +324,7 @@ class FirecrackerBackend:
             clean = vm.shut_down(self.stop_grace)
         else:
             vm.kill()  # strays and stale sockets only
+        vm.flush_disk()  # the guest's sync reached Firecracker (Writeback); this takes it to the host disk
         return dataclasses.replace(boot, vmm_pid=None, stopped_cleanly=clean)
 
     def start(self, ws_dir: Path, spec: CreateSpec, boot: FirecrackerBoot) -> FirecrackerBoot:

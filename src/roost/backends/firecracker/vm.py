@@ -38,6 +38,7 @@ from roost.backends.firecracker import netns
 from roost.backends.firecracker.api import (
     BootSource,
     Drive,
+    EntropyDevice,
     FirecrackerApi,
     MachineConfig,
     NetworkInterface,
@@ -328,17 +329,20 @@ class MicroVm:
         Raises:
             BackendError: vmm_fault (Firecracker refused a part), vmm_unreachable.
         """
-        kernel, initrd, disk = plan.kernel, plan.initrd, str(self.disk)
         if self.jail is not None:  # the VMM sees only its jail
-            kernel = self.jail.stage(Path(kernel), "vmlinux")
-            initrd = self.jail.stage(Path(initrd), "initrd") if initrd else None
+            kernel = self.jail.stage(Path(plan.kernel), "vmlinux")
+            initrd = self.jail.stage(Path(plan.initrd), "initrd") if plan.initrd else None
             disk = self.jail.stage(self.disk, DISK, writable=True)
+        else:  # names relative to the VMM's cwd: what it records (a snapshot too) holds no host path
+            kernel, disk = self._as_seen_by_vmm(plan.kernel), DISK
+            initrd = self._as_seen_by_vmm(plan.initrd) if plan.initrd else None
         api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
         # The identity goes to init on the kernel command line (the guest's own, read by nothing else).
         proof = f"roost.workspace={self.identity.workspace_id} roost.key={self.identity.key.hex()}"
         boot_args = with_required_args(f"{plan.boot_args} {netns.guest_network_arg()}")
         api.put_boot_source(BootSource(kernel, f"{boot_args} {proof}", initrd))
         api.put_drive(Drive("rootfs", disk, is_root_device=True))
+        api.put_entropy(EntropyDevice())  # the guest's CSPRNG seeds from the host's from its first boot
         api.put_network_interface(
             NetworkInterface(netns.GUEST_IFACE, netns.GUEST_LINK, netns.guest_mac(self.identity.workspace_id))
         )
@@ -375,6 +379,11 @@ class MicroVm:
             time.sleep(0.01)
         return dead
 
+    def _as_seen_by_vmm(self, path: str) -> str:
+        """`path` relative to the VMM's cwd when it lies in the workspace directory (a record
+        from before workspaces kept their own kernel may name the image cache instead)."""
+        return os.path.basename(path) if Path(path).parent == self.ws_dir else path
+
     # -- the end -------------------------------------------------------------------------
     def wind_down(self, port: int, timeout: float) -> None:
         """Best effort before powering off: flush the page cache, then have the agent
@@ -387,6 +396,27 @@ class MicroVm:
                 client.call(ShutdownArgs.OP)
         except RoostError:
             pass
+
+    def flush_disk(self) -> None:
+        """fsync the workspace's disk image: what the VMM wrote (a killed one included) reaches the host disk.
+
+        Raises:
+            BackendError: disk_flush_failed.
+        """
+        try:
+            fd = os.open(self.disk, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BackendError(
+                f"cannot open {self.disk.name} to flush it: {exc.strerror}", code="disk_flush_failed"
+            ) from None
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise BackendError(f"cannot flush {self.disk.name}: {exc.strerror}", code="disk_flush_failed") from None
+        finally:
+            os.close(fd)
 
     def shut_down(self, grace: float) -> bool:
         """Ask the guest to power off (Ctrl-Alt-Del; `reboot=k` ends the VMM) and wait up to `grace` seconds.
