@@ -35,6 +35,7 @@ from roost.backends.firecracker.binary import (
 )
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
+from roost.config import default_home
 from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, operator_remedy
 from roost.models import Protection
 
@@ -153,9 +154,18 @@ class FirecrackerBackend:
         Raises:
             BackendError: ROOST_JAILER asks for what this host cannot do.
         """
+        from roost.backends.firecracker.jail import mount_refuses_devices
+
         settings = self.jail_settings(binary)
         if settings is None:
             return "jailer: off"
+        home = self._home or default_home()
+        if mount_refuses_devices(home):
+            raise BackendError(
+                f"jailer mode cannot work here: {home} is on a nodev mount, where the jailed VMM could not open "
+                "the /dev/kvm the jailer makes",
+                code="jail_nodev",
+            )
         cgroups = "no cgroups" if settings.cgroup_version is None else f"cgroup v{settings.cgroup_version}"
         return f"jailer: {settings.jailer} (uid {settings.uid}, gid {settings.gid}, {cgroups})"
 

@@ -266,12 +266,13 @@ class MicroVm:
         and wait until its API answers; `plan` sizes the jail's cgroups.
 
         Raises:
-            BackendError: backend_start_failed, vmm_died, vmm_unreachable.
+            BackendError: jail_nodev, backend_start_failed, vmm_died, vmm_unreachable.
         """
         self.clean_sockets()
         binary = binary.absolute()  # it runs with the workspace directory as its cwd
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
         if self.jail is not None:
+            self.jail.check_mount()
             self.jail.clear()
             netns.make_named(self.ws_id, self.jail.settings.uid, self.jail.settings.gid)
             argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
