@@ -27,11 +27,12 @@ import pytest
 from oci_images import BUSYBOX, busybox_tree, push_tree
 
 from helpers import SHARED_IMAGES, wait_until
+from roost.agent.__main__ import LISTENING
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
 from roost.images.python_bundle import BUNDLE_INTERPRETER, bundle_command
 from roost.images.vm.build import GuestImage, ensure_guest_image
-from roost.images.vm.qemu import QemuGuest, qemu_binary
+from roost.images.vm.qemu import READY_MARK, QemuGuest, qemu_binary
 from roost.rpc import AgentClient
 
 BOOT_DEADLINE = 60.0
@@ -99,8 +100,12 @@ def _debugfs_cat(disk: Path, path: str) -> bytes:
 
 
 def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestImage, guest: QemuGuest) -> None:
+    assert READY_MARK == LISTENING  # the QEMU driver waits for the agent's own line
     guest.wait_ready(BOOT_DEADLINE)
-    assert "roost-init: agent listening on serial:/dev/vport" in guest.console
+    # Init names the port it opened; the agent says "listening" itself, once it has bound it.
+    assert "roost-init: starting the agent on serial:/dev/vport" in guest.console
+    assert f"{LISTENING}serial:fd:" in guest.console
+    assert guest.console.index("roost-init: starting the agent") < guest.console.index(LISTENING)
     payload = bytes(range(256)) * 64 + b"\0end"
     with AgentClient(guest.connect()) as client:
         uname = client.call("exec", {"argv": ["uname", "-r"]})

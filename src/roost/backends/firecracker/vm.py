@@ -55,6 +55,7 @@ from roost.backends.processes import (
     log_tail,
     reap,
     spawn_detached,
+    wait_for_log,
 )
 from roost.errors import BackendError, RoostError, operator_remedy
 from roost.protocol.addresses import unix_sockaddr
@@ -69,6 +70,7 @@ DISK = "disk.ext4"
 KERNEL = "vmlinux"
 INITRD = "initrd.img"
 LOG = "firecracker.log"
+LOG_LIMIT = 1024 * 1024  # the VMM's log and the guest console; root in the guest can write the console at will
 GUEST_CID = 3
 API_READY_TIMEOUT = 5.0
 # Without these the guest reboots into a VMM that never exits, or hangs on a panic.
@@ -254,6 +256,7 @@ class MicroVm:
             return None
         if self.pid is not None:
             reap(self.pid)
+        wait_for_log(self.log)
         last = without_key(log_tail(self.log))
         if last.startswith(LAUNCH_MARK):
             last = ""  # everything before the mark belongs to an earlier boot
@@ -299,7 +302,7 @@ class MicroVm:
         with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         end = time.monotonic() + API_READY_TIMEOUT
-        launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
+        launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir, log_limit=LOG_LIMIT)
         if self.jail is not None:
             late = f"the jailer did not start the VMM within {API_READY_TIMEOUT:g}s"
             self.pid = _poll(lambda: self._jailed_vmm(launched), end, late)
@@ -322,6 +325,7 @@ class MicroVm:
         reap(jailer)
         pid = self.jail.vmm_pid()
         if pid is None:
+            wait_for_log(self.log)
             raise BackendError(
                 f"the jailer failed: {_jailer_complaint(without_key(log_tail(self.log, lines=10)))}",
                 code="vmm_died",
@@ -472,6 +476,7 @@ class MicroVm:
         kill_tree(self.ws_id, vmm)
         if self.pid is not None:
             reap(self.pid)
+        wait_for_log(self.log)  # the keeper carries the marker too: reap it
         if self.jail is not None:
             self.jail.release_cgroups()
             netns.remove_named(self.ws_id)
