@@ -78,13 +78,17 @@ class Setup:
             "disk": (self.ws_dir / "disk.ext4").exists(),
         }
 
-    def backend(self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None) -> FirecrackerBackend:
+    def backend(
+        self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None, *, templates: bool = False
+    ) -> FirecrackerBackend:
+        """The backend under test; cold boots unless `templates` (test_firecracker_templates.py has those)."""
         return FirecrackerBackend(
             binary=binary,
             kvm=lambda: KvmReport("hardware", True, "a test double"),
             boot_timeout=boot_timeout,
             stop_grace=5.0,
             jail=jail,
+            templates=templates,
         )
 
 

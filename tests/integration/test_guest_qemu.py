@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from roost.images.cache import ImageCache
 from roost.images.python_bundle import BUNDLE_INTERPRETER, bundle_command
 from roost.images.vm.build import GuestImage, ensure_guest_image
 from roost.images.vm.qemu import READY_MARK, QemuGuest, qemu_binary
+from roost.protocol.identity import AgentIdentity, new_key
+from roost.protocol.ops.agent import RestoredArgs
 from roost.rpc import AgentClient
 
 BOOT_DEADLINE = 60.0
@@ -136,6 +140,22 @@ def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestI
         read = client.call("file.read", {"path": "/workspace/round-trip.bin"})
         assert read.body == payload
 
+        # The steps a clone resumed from a template takes, called as a restore would, on a real kernel.
+        renewed_identity = AgentIdentity("ws-0123456789", new_key())
+        a_day_ahead = time.time_ns() + 86_400 * 10**9
+        renew = RestoredArgs(
+            workspace_id=renewed_identity.workspace_id,
+            key_hex=renewed_identity.key.hex(),
+            entropy_hex=os.urandom(64).hex(),
+            unix_time_ns=a_day_ahead,
+            hostname="ws-0123456789",
+            machine_id="0123456789abcdef0123456789abcdef",
+        )
+        assert client.call(renew.OP, renew.to_wire()).result["entropy_bits"] == 512  # RNDADDENTROPY took it
+        seen = client.call("exec", {"command": "hostname; cat /etc/machine-id; date +%s"}).streams["stdout"].split()
+        assert seen[:2] == [b"ws-0123456789", b"0123456789abcdef0123456789abcdef"]
+        assert abs(int(seen[2]) - a_day_ahead // 10**9) < 60
+        # (That it then proves the new identity is test_agent_restored's: a serial port carries one session.)
         assert client.call("shutdown").result["stopping"] is True
     assert guest.wait_exit(EXIT_DEADLINE) == 0, f"QEMU did not power off:\n{guest.console[-3000:]}"
     assert "roost-init: shutting down: the agent stopped" in guest.console

@@ -259,14 +259,15 @@ class FirecrackerApi:
         """Raises: BackendError: vmm_fault (e.g. not started), vmm_unreachable."""
         self._request("PATCH", "/vm", {"state": "Resumed"})
 
-    def create_snapshot(self, snapshot_path: str, mem_file_path: str, *, diff: bool = False) -> None:
-        """Write the paused VM's state and memory to host files.
+    def create_snapshot(self, snapshot_path: str, mem_file_path: str) -> None:
+        """Write the paused VM's state and all of its memory to host files (a Full snapshot: a Diff
+        one would need `track_dirty_pages` from boot, which costs every VM and no template needs).
 
         Raises:
             BackendError: vmm_fault (e.g. the VM is not paused), vmm_unreachable.
         """
         body = {
-            "snapshot_type": "Diff" if diff else "Full",
+            "snapshot_type": "Full",
             "snapshot_path": snapshot_path,
             "mem_file_path": mem_file_path,
         }
