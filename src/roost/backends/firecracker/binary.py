@@ -169,7 +169,7 @@ def guest_arch(machine: str | None = None) -> str:
         raise BackendError(
             f"roost's guest image is built for {', '.join(GUEST_ARCHES)} only; this host is {arch}",
             code="unsupported_arch",
-            hint="use the sandbox backend on this host (`--backend sandbox`)",
+            hint="use the sandbox backend on this host",
         )
     return arch
 

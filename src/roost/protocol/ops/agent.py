@@ -70,13 +70,14 @@ class RestoredArgs(Message):
             ("machine_id", self.machine_id, 32),
         ):
             if not value or set(value) - _HEX or len(value) % 2 or (length is not None and len(value) != length):
-                raise invalid(f"{key!r} must be lowercase hex" + (f" of {length} digits" if length else ""))
+                digits = f" of {length} digits" if length else ""
+                raise invalid(f"{key!r} must be lowercase hex{digits}", hint="bytes.hex() of the value")
         if not 0 < len(self.hostname) <= 63 or not all(
             c.isascii() and (c.isalnum() or c == "-") for c in self.hostname
         ):
-            raise invalid("'hostname' must be 1 to 63 letters, digits or '-'")
+            raise invalid("'hostname' must be 1 to 63 letters, digits or '-'", hint="e.g. the workspace id")
         if not self.workspace_id:
-            raise invalid("'workspace_id' must not be empty")
+            raise invalid("'workspace_id' must not be empty", hint="the workspace the machine now serves")
 
 
 @message
