@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from roost.cli.commands.changes import print_skipped
 from roost.cli.commands.common import sdk
 from roost.cli.commands.files import LIST_WIDTHS, entry_row, print_content
-from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, table, warn
+from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, started, table, warn
 from roost.client import WorkspaceDisk
 from roost.models import FileEntry
 
@@ -30,7 +30,7 @@ def disk_list(args: argparse.Namespace) -> int:
             warn(f"more entries: continue with --cursor {listing.next_cursor}")
         return 0
 
-    items = _all_entries(disk, args)
+    items = started(_all_entries(disk, args))
     if args.json:
         document = JsonStream()
         document.array("entries", (entry.to_dict() for entry in items))

@@ -73,7 +73,11 @@ def shown(parts: DiskPath) -> str:
 
 
 def missing(parts: DiskPath) -> NotFound:
-    return NotFound(f"{shown(parts)} does not exist on the workspace's disk", code="path_not_found")
+    return NotFound(
+        f"{shown(parts)} does not exist on the workspace's disk",
+        code="path_not_found",
+        hint="list the directory it should be in to see what is there",
+    )
 
 
 def through_link(parts: DiskPath, link: DiskPath) -> InvalidArgument:
