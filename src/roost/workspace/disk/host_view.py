@@ -13,6 +13,7 @@ Imports: backends (OfflineDisk), errors, workspace.host_tree, workspace.disk.vie
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -86,6 +87,8 @@ class HostView:
             os.close(root)
 
     def _walk_error(self, root: int, parts: DiskPath, mount: DiskPath, exc: OSError) -> Exception:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return _denied(parts)
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
             return missing(parts)
         below = parts[len(mount) :]
@@ -131,7 +134,7 @@ class HostView:
             return []  # gone or replaced since it was listed
         found = {}
         try:
-            with os.scandir(fd) as entries:
+            with contextlib.suppress(PermissionError), os.scandir(fd) as entries:  # unreadable: listed as empty
                 for entry in entries:
                     try:
                         found[entry.name] = _node(
@@ -156,11 +159,21 @@ class HostView:
         fd, _mount = self._open_dir(node.parts[:-1])
         try:
             file_fd = os.open(node.parts[-1], ENTRY_FLAGS, dir_fd=fd)
+        except PermissionError:
+            raise _denied(node.parts) from None
         except OSError:
             raise missing(node.parts) from None
         finally:
             os.close(fd)
         return _chunks(file_fd, node, offset)
+
+
+def _denied(parts: DiskPath) -> InvalidArgument:
+    return InvalidArgument(
+        f"roost's user may not read {shown(parts)} (it belongs to a user of the workspace)",
+        code="permission_denied",
+        hint="read it from inside the workspace while it runs, or run roost as root",
+    )
 
 
 def _chunks(fd: int, node: DiskNode, offset: int) -> Iterator[bytes]:
