@@ -17,7 +17,6 @@ Without QEMU, or when the packages cannot be had, it skips.
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
 import json
 import shutil
 import subprocess
