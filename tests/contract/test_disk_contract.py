@@ -93,6 +93,8 @@ def test_usage_lists_the_largest_directories_first(stopped: Workspace) -> None:
     assert len(usage.top) == 2 and usage.top[1].path == "/workspace/sub"
     assert usage.total_bytes < 50 * 1024 * 1024  # the 200 MB file is holes
     assert usage.files >= 6
+    one = stopped.disk.usage("hello.txt")
+    assert (one.files, one.dirs, one.top[0].path) == (1, 0, "/workspace/hello.txt")
 
 
 def test_bad_input_gives_clear_errors(stopped: Workspace) -> None:

@@ -246,8 +246,8 @@ def disk_usage(
     with _stopped(engine, record) as (_current, disk):
         view = _view(disk)
         root = view.node(parts)
-        totals: dict[tuple[str, ...], list[int]] = {root.parts: [root.allocated, 0]}
-        files = 0
+        totals: dict[tuple[str, ...], list[int]] = {root.parts: [root.allocated, int(root.kind != DIR)]}
+        files = 0 if root.kind == DIR else 1
         walked = view.walk(root, recursive=True) if root.kind == DIR else iter(())
         for node in walked:
             if node.kind == DIR:
@@ -262,7 +262,8 @@ def disk_usage(
                 totals[node.parts][0] += node.allocated
     ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))[:most]
     largest = tuple(DirUsage(shown(parts_), used, count) for parts_, (used, count) in ranked)
-    return DiskUsage(root.path, totals[root.parts][0], files, len(totals), largest)
+    dirs = len(totals) if root.kind == DIR else 0
+    return DiskUsage(root.path, totals[root.parts][0], files, dirs, largest)
 
 
 def _image(record: WorkspaceRecord, disk: OfflineDisk) -> Path:
