@@ -25,7 +25,7 @@ def disk_list(args: argparse.Namespace) -> int:
         if args.json:
             emit_json(listing.to_dict())
             return 0
-        print(table([entry_row(entry) for entry in listing.entries], ["MODE", "SIZE", "PATH"]))
+        print(table([entry_row(entry) for entry in listing.entries], ["MODE", "SIZE", "PATH"]), flush=True)
         if listing.next_cursor is not None:
             warn(f"more entries: continue with --cursor {listing.next_cursor}")
         return 0
