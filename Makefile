@@ -2,6 +2,7 @@
 #
 #   make demo        install everything, then run roost's main job (roost run debian:12 -- git --version)
 #   make test        install everything, then run the test suite (pytest -n auto)
+#   make smoke       install everything, then run the recipes in docs/recipes/ as written
 #   make check       lint + format check + mypy --strict on src/ + tests, also as a normal user (what CI runs)
 #   make help        all targets
 
@@ -28,7 +29,7 @@ UV_RUN := uv run --frozen
 PY_PATHS := $(wildcard src tests benchmarks scripts examples)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps bootstrap images demo test test-unprivileged check lint fmt format-check typecheck dist-check bench clean
+.PHONY: help setup system-deps bootstrap images demo test smoke test-unprivileged check lint fmt format-check typecheck dist-check bench clean
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +54,10 @@ test: setup images ## run the test suite (no tests collected counts as failure)
 	@rc=0; $(UV_RUN) pytest -n auto $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# The recipes of docs/recipes/, each run as written by the docs checker (tests/e2e/test_docs.py).
+smoke: setup images ## run the recipes in docs/recipes/ as written (sandbox where it runs, else mock)
+	$(UV_RUN) pytest -q tests/e2e/test_docs.py -k recipes $(PYTEST_ARGS)
 
 # As root: the sandbox contract and security tests again as a normal user (created once,
 # with subordinate ids; it stays). Skips with a reason where that cannot run.

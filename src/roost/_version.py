@@ -3,4 +3,4 @@
 This module imports nothing.
 """
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"
