@@ -3,15 +3,17 @@
 Paths are resolved from the root inode one directory listing at a time, by
 comparing the bytes of names; a symbolic link on the way is refused, never
 followed. A walk lists a whole subtree a level at a time (one debugfs
-process per level and kind of request, not one per directory), then yields
-it in tree order. A directory met twice (a damaged image can loop) is
-listed once.
+process per level, not one per directory), then yields it in tree order,
+reading the inodes of what it yields a page at a time (a listing's first
+page does not wait for every inode below). A directory met twice (a
+damaged image can loop) is listed once.
 
 Imports: errors, workspace.disk.debugfs, workspace.disk.view and the standard library.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from roost.workspace.disk.view import (
 )
 
 __all__ = ["Ext4View"]
+
+PAGE = 1000  # entries whose inodes are read by one debugfs process while walking
 
 
 class Ext4View:
@@ -90,28 +94,34 @@ class Ext4View:
         return self._nodes([(parts, self._record(parts))])[0]
 
     def _prefetch(self, inode: int) -> None:
-        """List every directory below `inode`, a level at a time."""
+        """List every directory below `inode`, a level at a time (inodes are read later, a page at a time)."""
         level = [inode]
         seen = set(self._listed)
         while level:
             todo = [d for d in level if d not in seen]
             seen.update(todo)
             self._listed.update(self.fs.list_dirs(todo))
-            entries = [r for d in todo for r in self._listed[d]]
-            self._infos.update(self.fs.inodes([r.inode for r in entries if r.inode not in self._infos]))
-            level = [r.inode for r in entries if stat.S_ISDIR(r.mode) and r.inode not in seen]
+            level = [r.inode for d in todo for r in self._listed[d] if stat.S_ISDIR(r.mode) and r.inode not in seen]
 
     def walk(self, top: DiskNode, *, recursive: bool, after: tuple[bytes, ...] | None = None) -> Iterator[DiskNode]:
         inode = self._inode_of.get(top.parts) or self._record(top.parts).inode
         if recursive:
             self._prefetch(inode)
+        records: dict[DiskPath, DirRecord] = {}
 
         def children(node: DiskNode) -> list[DiskNode]:
-            entries = self._children(self._inode_of[node.parts])
-            ordered = sorted(entries, key=lambda record: record.name)
-            return self._nodes([((*node.parts, os.fsdecode(record.name)), record) for record in ordered])
+            """Sketches (what `ls -p` says) in order: enough to walk by; `_nodes` fills them in."""
+            sketches = []
+            for record in sorted(self._children(self._inode_of[node.parts]), key=lambda r: r.name):
+                parts = (*node.parts, os.fsdecode(record.name))
+                records[parts] = record
+                self._inode_of[parts] = record.inode
+                sketches.append(DiskNode(parts, kind_of(record.mode), record.size, stat.S_IMODE(record.mode), 0.0, 0))
+            return sketches
 
-        return walk_tree(children, top, recursive=recursive, after=after)
+        walked = walk_tree(children, top, recursive=recursive, after=after)
+        while batch := list(itertools.islice(walked, PAGE)):
+            yield from self._nodes([(sketch.parts, records.pop(sketch.parts)) for sketch in batch])
 
     def read(self, node: DiskNode, offset: int) -> Iterator[bytes]:
         inode = self._inode_of.get(node.parts) or self._record(node.parts).inode
