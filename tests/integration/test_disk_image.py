@@ -214,3 +214,28 @@ def test_listing_parses_names_holding_newlines_and_echo_lookalikes(image: Path) 
     inside = Debugfs(image).list_dirs([workspace.inode])[workspace.inode]
     assert TRICKY.encode() in [r.name for r in inside]
     assert all(isinstance(r, DirRecord) for r in inside)
+
+
+def test_the_guest_image_pipelines_disk_reads_with_the_same_tools() -> None:
+    """The debian:12 guest disk a firecracker workspace starts from, read in place (debugfs -c writes nothing)."""
+    from helpers import SHARED_IMAGES
+    from roost.errors import ImageError
+    from roost.images.cache import ImageCache
+    from roost.images.vm.build import ensure_guest_image
+    from roost.workspace.disk.ext4_view import Ext4View
+
+    try:
+        rootfs = ensure_guest_image(ImageCache(SHARED_IMAGES), "debian:12").rootfs
+    except ImageError as exc:
+        pytest.skip(f"the guest image cannot be built here: {exc.code}")
+    before = rootfs.stat().st_mtime_ns
+    view = Ext4View(rootfs)
+    assert view.node(("sbin",)).target == "usr/sbin"  # merged /usr: a link, never followed
+    init = view.node(("usr", "sbin", "roost-init"))
+    assert init.kind == "file" and init.mode & 0o111
+    assert b"".join(view.read(init, 0)).startswith(b"#!")
+    python = view.node(("usr", "bin", "python3"))
+    assert python.kind == "symlink" and python.target and python.target.startswith("python3")
+    agent = [node.path for node in view.walk(view.node(("opt", "roost", "roost")), recursive=False)]
+    assert "/opt/roost/roost/agent" in agent
+    assert rootfs.stat().st_mtime_ns == before
