@@ -239,3 +239,16 @@ def test_the_guest_image_pipelines_disk_reads_with_the_same_tools() -> None:
     agent = [node.path for node in view.walk(view.node(("opt", "roost", "roost")), recursive=False)]
     assert "/opt/roost/roost/agent" in agent
     assert rootfs.stat().st_mtime_ns == before
+
+
+def test_a_workspace_being_deleted_is_busy_not_running(stopped: Workspace) -> None:
+    import dataclasses
+
+    from roost.store.states import DELETING
+
+    engine = stopped._bound.engine
+    record = engine.store.load(stopped.id)
+    engine.store.save(dataclasses.replace(record, state=DELETING))
+    with pytest.raises(RoostError) as busy:
+        stopped.disk.usage()
+    assert busy.value.code == "workspace_busy"

@@ -29,7 +29,7 @@ from roost.models import DirUsage, DiskCheck, DiskGrow, DiskUsage, ExportResult,
 from roost.protocol.limits import MAX_FILE_OFFSET, MAX_FILE_READ_BYTES
 from roost.protocol.records import decode_cursor, encode_cursor
 from roost.store.records import WorkspaceRecord
-from roost.store.states import CREATING, FAILED, STOPPED
+from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
 from roost.workspace import recovery
 from roost.workspace.disk import image_tools
 from roost.workspace.disk.ext4_view import Ext4View
@@ -63,8 +63,8 @@ def _stopped(engine: Engine, record: WorkspaceRecord) -> Iterator[tuple[Workspac
         current = engine.store.load(record.id)
         if current.state == FAILED or (current.state == CREATING and not engine.store.owner_alive(current.id)):
             raise recovery.failed_error(current.id, current.reason)
-        if current.state == CREATING:
-            raise ConflictError(f"workspace {current.id} is being created", code="workspace_busy", hint="retry soon")
+        if current.state not in (STOPPED, RUNNING, UNHEALTHY):  # being created or deleted
+            raise ConflictError(f"workspace {current.id} is {current.state}", code="workspace_busy", hint="retry soon")
         if current.state != STOPPED:
             raise ConflictError(
                 f"workspace {current.id} is {current.state}: disk tools read a stopped workspace's disk only",
