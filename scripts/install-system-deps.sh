@@ -19,7 +19,7 @@ PACKAGES=(
     util-linux     # unshare: the sandbox's private mount namespace; runuser and setpriv for the unprivileged tests
     uidmap         # newuidmap/newgidmap: a normal user's sandboxes and image builds map subordinate ids
     mmdebstrap     # building environment images from the Debian mirror
-    e2fsprogs      # mkfs.ext4 -d: guest disk images
+    e2fsprogs      # mkfs.ext4 -d: guest disk images; debugfs, e2fsck, resize2fs: workspace disk tools
     qemu-system-x86  # the QEMU smoke: boots the guest image with software emulation
     cpio           # checks roost's initramfs writer against a real cpio
     lz4            # checks the pure-Python LZ4 kernel decoder against the real one

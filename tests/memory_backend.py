@@ -29,7 +29,7 @@ from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.server.connection import Connection, agent_info
 from roost.agent.state import AgentState
-from roost.backends import Availability, CreateSpec, ImageKind, Protection
+from roost.backends import Availability, CreateSpec, ImageKind, OfflineDisk, Protection
 from roost.backends.base import HostUsage
 from roost.errors import CHECK_WORKSPACE, AgentError, RoostError
 from roost.protocol import OpError
@@ -144,6 +144,8 @@ class MemoryBackend:
         self.agents: dict[str, InProcessAgent] = {}
         self.faults: dict[str, str] = {}
         self.create_error: RoostError | None = None
+        # Set: its stopped workspaces' disks are this ext4 image, as a microVM's are (`workspace disk`).
+        self.disk_image: Path | None = None
         self._identities: dict[str, AgentIdentity] = {}
 
     # -- what tests do to it ---------------------------------------------------------------------
@@ -200,6 +202,11 @@ class MemoryBackend:
 
     def protections(self, boot: MemoryBoot | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: agents run in the test's own process"),)
+
+    def offline_disk(self, ws_dir: Path) -> OfflineDisk:
+        if self.disk_image is not None:
+            return OfflineDisk(image=self.disk_image)
+        return OfflineDisk(trees=(("/workspace", ws_dir / "workspace"),))
 
     def rootfs_id_offset(self, boot: MemoryBoot | None) -> tuple[int, int]:
         return 0, 0

@@ -5,7 +5,7 @@ workspace (`BoundWorkspace`: an engine and an id) and each method is one
 call into `roost.workspace` (the exec history's, into `roost.store.history`),
 with the workspace's record read once per call. `roost.client` hands them out.
 
-Imports: arguments, confinement, errors, models, store, workspace, the bound workspace, the secret and
+Imports: arguments, confinement, errors, models, store, workspace, the bound workspace, the disk, secret and
 shell handles and the standard library.
 """
 
@@ -17,6 +17,7 @@ from types import TracebackType
 
 from roost import arguments
 from roost._bound import BoundWorkspace, native_path
+from roost._disk_handles import WorkspaceDisk
 from roost._secret_handles import WorkspaceSecrets
 from roost._shell_handles import WorkspaceShells
 from roost.confinement import HostArg
@@ -60,6 +61,7 @@ __all__ = [
     "Readiness",
     "Streamed",
     "Workspace",
+    "WorkspaceDisk",
     "WorkspaceFiles",
     "WorkspaceNetwork",
     "WorkspaceSecrets",
@@ -301,6 +303,7 @@ class Workspace:
         self.files = WorkspaceFiles(self._bound)
         self.shells = WorkspaceShells(self._bound)
         self.services = WorkspaceServices(self._bound)
+        self.disk = WorkspaceDisk(self._bound)
         self.snapshots = WorkspaceSnapshots(self._bound)
         self.network = WorkspaceNetwork(self._bound)
         self.secrets = WorkspaceSecrets(engine, ws_id)

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from roost import arguments
-from roost._handles import Readiness, Streamed, Workspace, WorkspaceFiles, WorkspaceServices, WorkspaceShells
+from roost._handles import (
+    Readiness,
+    Streamed,
+    Workspace,
+    WorkspaceDisk,
+    WorkspaceFiles,
+    WorkspaceServices,
+    WorkspaceShells,
+)
 from roost._secret_handles import HostSecrets
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
@@ -36,7 +44,16 @@ from roost.workspace.operations import ExecSpec, OutputCallback
 if TYPE_CHECKING:
     from roost.backends.firecracker.binary import InstalledRuntime
 
-__all__ = ["Readiness", "Roost", "Streamed", "Workspace", "WorkspaceFiles", "WorkspaceServices", "WorkspaceShells"]
+__all__ = [
+    "Readiness",
+    "Roost",
+    "Streamed",
+    "Workspace",
+    "WorkspaceDisk",
+    "WorkspaceFiles",
+    "WorkspaceServices",
+    "WorkspaceShells",
+]
 
 
 class Roost:

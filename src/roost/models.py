@@ -27,6 +27,10 @@ __all__ = [
     "DeleteResult",
     "DiffEntry",
     "DiffResult",
+    "DirUsage",
+    "DiskCheck",
+    "DiskGrow",
+    "DiskUsage",
     "DoctorCheck",
     "DoctorReport",
     "EnvInfo",
@@ -623,3 +627,43 @@ class ResetResult(_Value):
     removed: int
     stopped_services: tuple[str, ...]
     closed_shells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DirUsage(_Value):
+    """One directory of a stopped workspace's disk and the bytes it and all below it take."""
+
+    path: str = field(metadata=NAME)
+    bytes: int
+    files: int
+
+
+@dataclass(frozen=True)
+class DiskUsage(_Value):
+    """What fills a stopped workspace's disk under `path`: its total and its biggest directories (`top`,
+    largest first, `path` itself among them), counted as `du` does (allocated bytes, a sparse file's holes free)."""
+
+    path: str = field(metadata=NAME)
+    total_bytes: int
+    files: int
+    dirs: int
+    top: tuple[DirUsage, ...]
+
+
+@dataclass(frozen=True)
+class DiskCheck(_Value):
+    """A filesystem check of a stopped workspace's disk: `clean` once nothing is wrong (after `repaired`,
+    when a repair was asked for and made); `report` is the checker's own output."""
+
+    clean: bool
+    repaired: bool
+    exit_code: int
+    report: str
+
+
+@dataclass(frozen=True)
+class DiskGrow(_Value):
+    """A stopped workspace's disk grown from `old_size_bytes` to `size_bytes` (image and filesystem)."""
+
+    old_size_bytes: int
+    size_bytes: int

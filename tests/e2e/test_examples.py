@@ -61,6 +61,16 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "a misspelled key is refused: invalid_recipe (unknown recipe key 'runn')",
         "custom env example: ok",
     ),
+    "disk.py": (
+        "while it runs: workspace_running",
+        "symlink          11 /workspace/out/logs/passwd -> /etc/passwd",
+        "read at offset 209715200: 'TAIL' (eof=True)",
+        "exported 1 file; skipped ['passwd']",
+        "log on the host: build ok",
+        "check here: unsupported",
+        "workspaces left: 0",
+        "disk example: ok",
+    ),
     "environments.py": ("debian:12-base", "doctor: default backend mock", "environments example: ok"),
     "secrets_env.py": (
         "the command printed: token is [redacted:API_TOKEN]",

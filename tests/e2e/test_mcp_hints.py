@@ -42,6 +42,7 @@ async def _failures(session: ClientSession, home: Path) -> dict[str, dict[str, A
     opened = await call(session, "shell_open", workspace=ws)
     await call(session, "shell_close", workspace=ws, shell=opened["id"])
     errors.append(await call_error(session, "shell_write", workspace=ws, shell=opened["id"], input="ls"))
+    errors.append(await call_error(session, "disk_list", workspace=ws))
     await call(session, "workspace_stop", workspace=ws)
     errors.append(await call_error(session, "workspace_exec", workspace=ws, command="true"))
     await call(session, "workspace_start", workspace=ws)
@@ -68,6 +69,7 @@ async def test_no_error_names_a_cli_command_and_each_way_out_names_a_tool(mcp_ho
         "secret_not_allowed",
         "shell_not_running",
         "workspace_stopped",
+        "workspace_running",
     } <= set(errors)
     assert set(errors) & {"agent_unreachable", "agent_disconnected", "workspace_unhealthy"}
     for code, error in errors.items():

@@ -38,6 +38,7 @@ from roost.images.vm.qemu import READY_MARK, QemuGuest, qemu_binary
 from roost.protocol.identity import AgentIdentity, new_key
 from roost.protocol.ops.agent import RestoredArgs
 from roost.rpc import AgentClient
+from roost.workspace.disk import image_tools
 
 BOOT_DEADLINE = 60.0
 EXIT_DEADLINE = 30.0
@@ -84,9 +85,16 @@ def busybox_guest_image(local_registry: str, tmp_path_factory: pytest.TempPathFa
         raise
 
 
+GROWN_BY = 256 * 1024 * 1024
+
+
 @pytest.fixture
 def guest(guest_image: GuestImage, tmp_path: Path) -> Iterator[QemuGuest]:
-    vm = QemuGuest(guest_image, tmp_path)
+    """The guest, booted from a copy of its disk grown as `workspace disk grow` grows a stopped workspace's."""
+    grown = tmp_path / "grown.ext4"
+    subprocess.run(["cp", "--sparse=always", str(guest_image.rootfs), str(grown)], check=True)
+    image_tools.grow(grown, grown.stat().st_size + GROWN_BY)
+    vm = QemuGuest(dataclasses.replace(guest_image, rootfs=grown), tmp_path)
     vm.start()
     try:
         yield vm
@@ -125,6 +133,10 @@ def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestI
         assert {"/proc", "/sys", "/dev", "/dev/pts", "/run", "/tmp"} <= mounted
         host = client.call("exec", {"argv": ["hostname"]}).streams["stdout"].decode().strip()
         assert host == "roost"
+
+        # The disk was grown before the boot: the guest's root filesystem is that much larger.
+        blocks, size = client.call("exec", {"argv": ["stat", "-f", "-c", "%b %S", "/"]}).streams["stdout"].split()
+        assert int(blocks) * int(size) > guest_image.rootfs.stat().st_size
 
         # Orphans end up with PID 1, which must reap them.
         client.call("exec", {"command": "for i in 1 2 3; do (exit 0) & done; exit 0"})

@@ -50,6 +50,12 @@ CORE_TOOLS = {
     "workspace_stop",
     "workspace_start",
     "workspace_restart",
+    "disk_list",
+    "disk_read",
+    "disk_export",
+    "disk_usage",
+    "disk_check",
+    "disk_grow",
 }
 SERVICE_TOOLS = {"service_start", "service_list", "service_status", "service_logs", "service_stop"}
 NETWORK_TOOLS = {"network_show", "network_set", "network_log"}

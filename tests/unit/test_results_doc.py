@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from roost.mcp.output_caps import MODEL_FIELDS
-from roost.models import ExecResult, ServiceInfo, ShellInfo, SnapshotInfo, WorkspaceInfo
+from roost.models import DiskCheck, DiskGrow, DiskUsage, ExecResult, ServiceInfo, ShellInfo, SnapshotInfo, WorkspaceInfo
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 ROW = re.compile(r"^\| `(\w+)` \| [^|]+ \| (.*) \|$")
@@ -31,7 +31,9 @@ def _dict_keys(cls: type) -> list[str]:
     return [name for name in names if name != "remedy"] + (["hint"] if cls is WorkspaceInfo else [])
 
 
-@pytest.mark.parametrize("cls", [WorkspaceInfo, ServiceInfo, ShellInfo, SnapshotInfo, ExecResult])
+@pytest.mark.parametrize(
+    "cls", [WorkspaceInfo, ServiceInfo, ShellInfo, SnapshotInfo, ExecResult, DiskUsage, DiskCheck, DiskGrow]
+)
 def test_each_table_lists_the_fields_of_its_object(cls: type) -> None:
     rows = _rows(cls)
     everywhere = [name for name, meaning in rows if not meaning.startswith("*MCP only*")]

@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from roost.backends.base import AgentPython, Availability, Backend, CreateSpec, GuestBootImage, ImageKind
+from roost.backends.base import (
+    AgentPython,
+    Availability,
+    Backend,
+    CreateSpec,
+    GuestBootImage,
+    ImageKind,
+    OfflineDisk,
+)
 from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
 
@@ -23,6 +31,7 @@ __all__ = [
     "CreateSpec",
     "GuestBootImage",
     "ImageKind",
+    "OfflineDisk",
     "Protection",
     "destroy_leftovers",
     "get_backend",

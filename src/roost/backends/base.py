@@ -84,6 +84,20 @@ class CreateSpec:
     env_vars: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class OfflineDisk:
+    """Where a workspace's files lie on the host, for reading them while it is stopped (`workspace disk`).
+
+    `image`: an ext4 image holding the guest's whole filesystem (a microVM's disk).
+    `trees`: (guest directory, host directory) pairs, most specific first: a guest path is
+    read from the first tree whose directory holds it. The workspace can write every one of
+    them, so whoever reads them must never follow a link in them.
+    """
+
+    image: Path | None = None
+    trees: tuple[tuple[str, Path], ...] = ()
+
+
 BootT = TypeVar("BootT")
 
 
@@ -183,6 +197,10 @@ class Backend(Protocol[BootT]):
         """A host pid inside the workspace's user and network namespaces (the gateway joins them
         there to set the workspace's network up), or None: not running, or a backend whose
         workspaces have no namespace of their own (`network_refusal` says why)."""
+        ...
+
+    def offline_disk(self, ws_dir: Path) -> OfflineDisk:
+        """Where the files of the (stopped) workspace in `ws_dir` are on the host."""
         ...
 
     def usage(self, ws_dir: Path, boot: BootT) -> HostUsage:

@@ -337,6 +337,33 @@ def _change_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     reset.add_argument("--snapshot", default="baseline", metavar="NAME")
 
 
+def _disk_commands(wsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    h = f"{_H}.disk"
+    disk = wsub.add_parser("disk", help="a stopped workspace's disk, read without booting it")
+    sub = disk.add_subparsers(dest="disk_command", metavar="ACTION")
+    dlist = _leaf(sub, "list", f"{h}:disk_list", "list a directory on the disk (links listed, never followed)")
+    dlist.add_argument("path", nargs="?", default="/workspace")
+    dlist.add_argument("-r", "--recursive", action="store_true")
+    dlist.add_argument("--limit", type=int, default=None, metavar="N", help="one page of at most N entries")
+    dlist.add_argument("--cursor", default=None, help="continue a listing where its page ended")
+    dread = _leaf(sub, "read", f"{h}:disk_read", "print a file on the disk (or a window of it)")
+    dread.add_argument("path")
+    dread.add_argument("--offset", type=int, default=0)
+    dread.add_argument("--max-bytes", type=int, default=None, help="default 1 MiB, limit 8 MiB per call")
+    dread.add_argument("--output", "-o", help="write to this host file instead of stdout")
+    dexport = _leaf(sub, "export", f"{h}:disk_export", "copy a path on the disk out to a new host path")
+    dexport.add_argument("path", metavar="PATH")
+    dexport.add_argument("--output", "-o", required=True, metavar="OUT", help="host path; must not exist")
+    dexport.add_argument("--format", choices=["dir", "tar"], default="dir", help="dir: the files (default); tar")
+    dusage = _leaf(sub, "usage", f"{h}:disk_usage", "what fills the disk: the largest directories, like du")
+    dusage.add_argument("path", nargs="?", default="/workspace")
+    dusage.add_argument("--top", type=int, default=None, metavar="N", help="how many directories (default 10)")
+    dcheck = _leaf(sub, "check", f"{h}:disk_check", "check the disk's filesystem (microVM disks; nothing written)")
+    dcheck.add_argument("--repair", action="store_true", help="repair a copy and put it in place if that succeeds")
+    dgrow = _leaf(sub, "grow", f"{h}:disk_grow", "enlarge the disk and its filesystem (microVM disks)")
+    dgrow.add_argument("--size", required=True, help="the new size, e.g. 4G or 512M (never smaller)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     root: argparse.ArgumentParser = _Parser(
         prog="roost",
@@ -491,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     _network_commands(wsub)
     _secret_commands(top, wsub)
     _change_commands(wsub)
+    _disk_commands(wsub)
 
     mcp = top.add_parser("mcp", help="the MCP server for LLM clients").add_subparsers(
         dest="mcp_command", metavar="ACTION"

@@ -33,6 +33,30 @@ MAX_LIST_ENTRIES = 10_000
 _LOCAL = ToolAnnotations(open_world_hint=False)
 
 
+def list_limit(max_entries: int) -> int:
+    """Raises: InvalidArgument: max_entries out of 1..MAX_LIST_ENTRIES."""
+    if not 1 <= max_entries <= MAX_LIST_ENTRIES:
+        raise InvalidArgument(
+            f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="page through the rest with cursor"
+        )
+    return max_entries
+
+
+def capped_content(content: FileContent, max_output_chars: int | None, tool: str) -> dict[str, Any]:
+    """A read as the model sees it: its text cut to head and tail past the budget, with how to read the rest."""
+    limit = model_chars(max_output_chars)
+    view = content.to_dict()
+
+    def resume(head: int, omitted: int) -> str:
+        size = min(omitted, MAX_MODEL_CHARS)
+        return f"read the rest with {tool} path={view['path']} offset={content.offset + head} max_bytes={size}"
+
+    capped = cap_text(view["content"], limit, resume)
+    view["content"] = capped.text
+    view["content_truncated_for_model"] = capped.truncated
+    return view
+
+
 class FileTools(ToolGroup):
     """The tools for list, read, write and delete files, apply a patch, push a host directory."""
 
@@ -74,12 +98,9 @@ class FileTools(ToolGroup):
         `next_cursor` is set and `more` says how to continue (the same call with cursor=next_cursor)."""
 
         def work() -> dict[str, Any]:
-            if not 1 <= max_entries <= MAX_LIST_ENTRIES:
-                raise InvalidArgument(
-                    f"max_entries must be between 1 and {MAX_LIST_ENTRIES}", hint="page through the rest with cursor"
-                )
             files = self.context.workspace(workspace).files
-            listing = files.list(guest_path(path), recursive=recursive, cursor=cursor, limit=max_entries)
+            limit = list_limit(max_entries)
+            listing = files.list(guest_path(path), recursive=recursive, cursor=cursor, limit=limit)
             return {**listing.to_dict(), **more_marker("file_list", listing.next_cursor, "entries")}
 
         return await offload(work)
@@ -103,19 +124,8 @@ class FileTools(ToolGroup):
         """
 
         def work() -> dict[str, Any]:
-            limit = model_chars(max_output_chars)
             content = self.context.workspace(workspace).files.read(guest_path(path), offset=offset, max_bytes=max_bytes)
-            view = content.to_dict()
-
-            def resume(head: int, omitted: int) -> str:
-                size = min(omitted, MAX_MODEL_CHARS)
-                where = f"path={view['path']} offset={content.offset + head} max_bytes={size}"
-                return f"read the rest with file_read {where}"
-
-            capped = cap_text(view["content"], limit, resume)
-            view["content"] = capped.text
-            view["content_truncated_for_model"] = capped.truncated
-            return view
+            return capped_content(content, max_output_chars, "file_read")
 
         return await offload(work)
 

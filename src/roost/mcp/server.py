@@ -22,6 +22,7 @@ from roost._version import __version__
 from roost.client import Roost
 from roost.config import default_home, images_dir
 from roost.mcp.change_tools import ChangeTools
+from roost.mcp.disk_tools import DiskTools
 from roost.mcp.env_tools import EnvTools
 from roost.mcp.exec_tools import ExecTools
 from roost.mcp.file_tools import FileTools
@@ -40,7 +41,7 @@ from roost.serve_options import ServeOptions
 
 __all__ = ["PROFILES", "ServeOptions", "build_server", "serve"]
 
-_CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileTools, ChangeTools)
+_CORE: tuple[type[ToolGroup], ...] = (RunTools, WorkspaceTools, ExecTools, FileTools, ChangeTools, DiskTools)
 
 # A profile is the tool groups it registers (its name is one of serve_options.PROFILE_NAMES);
 # a new feature adds its group here.

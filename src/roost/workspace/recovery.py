@@ -21,6 +21,12 @@ def restart(ws_id: str) -> Remedy:
     )
 
 
+def stop(ws_id: str) -> Remedy:
+    return Remedy(
+        "stop it first (disk tools read a stopped workspace's disk; start it again after)", "workspace_stop", ws_id
+    )
+
+
 def start(ws_id: str) -> Remedy:
     return Remedy("start it", "workspace_start", ws_id)
 

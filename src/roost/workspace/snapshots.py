@@ -11,9 +11,11 @@ Imports: arguments, confinement, models, protocol (the op messages), errors, sto
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tarfile
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from roost import arguments
@@ -39,7 +41,7 @@ from roost.workspace import network, operations, services
 from roost.workspace.diffs import export_patch, ignore_rules
 from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
-from roost.workspace.export_target import OUTPUT, export_target
+from roost.workspace.export_target import OUTPUT, ExportTarget, export_target
 from roost.workspace.host_tree import HostPath, host_path
 from roost.workspace.op_args import checked_args
 from roost.workspace.streamed import Streamed
@@ -75,8 +77,15 @@ def export(
     guest = arguments.guest_path(path)
     rules = ignore_rules(fmt=fmt) if ignore is None else ignore
     where = host_path(output, home=engine.home, output=True)
-    try:
+    with export_failures(where):
         return _export(engine, record, path, guest, where, fmt, rules)
+
+
+@contextlib.contextmanager
+def export_failures(where: HostPath) -> Iterator[None]:
+    """Writing an export's output failing, as the errors users see (disk_full, export_failed)."""
+    try:
+        yield
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise RoostError(f"no space left writing {where.shown}", code="disk_full", hint=SPACE_HINT) from None
@@ -114,27 +123,38 @@ def _export(
             with engine.stream(record, args) as tar:
                 for _channel, chunk in tar:
                     archive.write(chunk)
-            plan = _plan(archive, lone)
-            if lone and plan.empty and plan.skipped:
-                first = plan.skipped[0]
-                raise InvalidArgument(
-                    f"nothing to export: {guest} is skipped ({first.detail})",
-                    code="export_skipped",
-                    hint="export the file or directory it points at, or the directory holding it",
-                )
-            archive.seek(0)
-            if fmt == "tar":
-                with target.scratch_file(OUTPUT) as out:
-                    written = write_tar(archive, plan, out)
-                target.publish(OUTPUT)
-            else:
-                tree = target.scratch_dir(OUTPUT)
-                try:
-                    written = write_tree(archive, plan, tree)
-                    names = os.listdir(tree)
-                finally:
-                    os.close(tree)
-                target.publish(f"{OUTPUT}/{names[0]}" if lone and len(names) == 1 else OUTPUT)
+            return publish_archive(target, archive, lone=lone, fmt=fmt, guest=guest)
+
+
+def publish_archive(target: ExportTarget, archive: BinaryIO, *, lone: bool, fmt: str, guest: str) -> ExportResult:
+    """Judge the tar in `archive` (a workspace's, untrusted) member by member, write what may cross
+    as a tar or a tree in the staging directory, and publish it at the output name.
+
+    Raises:
+        InvalidArgument: export_skipped (a single entry that may not cross).
+        ProtocolError: archive_corrupt.
+    """
+    plan = _plan(archive, lone)
+    if lone and plan.empty and plan.skipped:
+        first = plan.skipped[0]
+        raise InvalidArgument(
+            f"nothing to export: {guest} is skipped ({first.detail})",
+            code="export_skipped",
+            hint="export the file or directory it points at, or the directory holding it",
+        )
+    archive.seek(0)
+    if fmt == "tar":
+        with target.scratch_file(OUTPUT) as out:
+            written = write_tar(archive, plan, out)
+        target.publish(OUTPUT)
+    else:
+        tree = target.scratch_dir(OUTPUT)
+        try:
+            written = write_tree(archive, plan, tree)
+            names = os.listdir(tree)
+        finally:
+            os.close(tree)
+        target.publish(f"{OUTPUT}/{names[0]}" if lone and len(names) == 1 else OUTPUT)
     return ExportResult(target.shown_path, fmt, written.files, written.bytes, tuple(plan.skipped), plan.skipped_count)
 
 

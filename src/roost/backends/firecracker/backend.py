@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from roost.backends.base import Availability, CreateSpec, GuestBootImage, HostUsage, ImageKind
+from roost.backends.base import Availability, CreateSpec, GuestBootImage, HostUsage, ImageKind, OfflineDisk
 from roost.backends.firecracker.binary import (
     find_firecracker,
     firecracker_version,
@@ -325,6 +325,11 @@ class FirecrackerBackend:
         if state not in ("Running", "Paused"):
             return f"the VM is not running (Firecracker says {state!r})"
         return None
+
+    def offline_disk(self, ws_dir: Path) -> OfflineDisk:
+        from roost.backends.firecracker.vm import DISK
+
+        return OfflineDisk(image=ws_dir / DISK)  # staged into a jail by a hard link, so this is the one disk
 
     def protections(self, boot: FirecrackerBoot | None) -> tuple[Protection, ...]:
         jail: JailSettings | None

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import AgentPython, Availability, CreateSpec, HostUsage, ImageKind
+from roost.backends.base import AgentPython, Availability, CreateSpec, HostUsage, ImageKind, OfflineDisk
 from roost.backends.disk_usage import allocated_bytes
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
@@ -247,6 +247,10 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         left = layout.remove_own_files(ws_dir)
         if left:
             layout.remove_as_workspace_root(left, self._id_map(boot), _launcher())
+
+    def offline_disk(self, ws_dir: Path) -> OfflineDisk:
+        # /workspace is bound from its own directory; the rest of what it wrote is the overlay's upper layer.
+        return OfflineDisk(trees=(("/workspace", ws_dir / "workspace"), ("/", ws_dir / "layers" / "upper")))
 
     def protections(self, boot: SandboxBoot | None) -> tuple[Protection, ...]:
         id_map = self._id_map(boot)

@@ -13,7 +13,7 @@ from pathlib import Path
 from roost.cli.commands.common import parse_mode, sdk
 from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, started, table, warn
 from roost.errors import InvalidArgument, NotFound
-from roost.models import FileEntry
+from roost.models import FileContent, FileEntry
 
 
 def _read_host(path: str, what: str) -> bytes:
@@ -31,7 +31,7 @@ def _read_host(path: str, what: str) -> bytes:
         ) from None
 
 
-def _entry_row(entry: FileEntry) -> list[str]:
+def entry_row(entry: FileEntry) -> list[str]:
     name = entry.path + ("/" if entry.type == "dir" else "")
     if entry.target is not None:
         name += f" -> {entry.target}"
@@ -43,7 +43,7 @@ def _entry_row(entry: FileEntry) -> list[str]:
 
 
 # MODE is always 10 characters wide (drwxr-xr-x); SIZE at most 10 (1023.9 KiB).
-_LIST_WIDTHS = [10, 10]
+LIST_WIDTHS = [10, 10]
 
 
 def file_list(args: argparse.Namespace) -> int:
@@ -58,9 +58,9 @@ def file_list(args: argparse.Namespace) -> int:
             document.value("truncated", False)
             document.close()
             return 0
-        rows = StreamedTable(["MODE", "SIZE", "PATH"], _LIST_WIDTHS)
+        rows = StreamedTable(["MODE", "SIZE", "PATH"], LIST_WIDTHS)
         for entry in items:
-            rows.row(_entry_row(entry))
+            rows.row(entry_row(entry))
     return 0
 
 
@@ -69,12 +69,17 @@ def file_stat(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(entry.to_dict())
     else:
-        print(table([_entry_row(entry)], ["MODE", "SIZE", "PATH"]))
+        print(table([entry_row(entry)], ["MODE", "SIZE", "PATH"]))
     return 0
 
 
 def file_read(args: argparse.Namespace) -> int:
     content = sdk(args).workspace(args.workspace).files.read(args.path, offset=args.offset, max_bytes=args.max_bytes)
+    return print_content(args, content)
+
+
+def print_content(args: argparse.Namespace, content: FileContent) -> int:
+    """A read's bytes to stdout or `--output` (or its JSON), and where to continue when it stopped short."""
     if args.json:
         emit_json(content.to_dict())
         return 0
