@@ -87,7 +87,10 @@ class DocSession:
         self.backend = backend
         self.home = home_with_shared_images(root / "roost-home")
         self.work = root / "work"
-        (root / "user").mkdir()
+        # A server a block starts may get only $HOME (the mcp client passes a short list of variables):
+        # its default home, $HOME/.local/share/roost, is this session's too.
+        (root / "user" / ".local" / "share").mkdir(parents=True)
+        (root / "user" / ".local" / "share" / "roost").symlink_to(self.home, target_is_directory=True)
         self.work.mkdir()
         bin_dir = str(Path(sys.executable).parent)
         self.env = {
