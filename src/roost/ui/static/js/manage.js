@@ -1,0 +1,80 @@
+// Snapshots (create; reset to one, or to the baseline, after a confirmation) and services
+// (state, readiness, ports, a live log view, stop).
+import { api, confirmDialog, h, showError, sizeText } from "./dom.js";
+
+export function snapshotsTab(ctx) {
+  const list = h("tbody");
+  const message = h("div", { class: "message" });
+  const name = h("input", { placeholder: "snapshot name", "data-testid": "snapshot-name" });
+
+  async function reset(snapshot) {
+    if (!(await confirmDialog(`Reset /workspace to ${snapshot}? Changes since then are lost; shells and services stop.`))) return;
+    try {
+      const result = await api(`${ctx.base}/reset`, { method: "POST", body: { snapshot } });
+      message.replaceChildren(h("div", { class: "note", "data-testid": "reset-result" },
+        `reset to ${result.snapshot}: ${result.restored} restored, ${result.removed} removed`));
+    } catch (error) { showError(message, error); }
+  }
+
+  const form = h("form", { class: "toolbar", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api(`${ctx.base}/snapshots`, { method: "POST", body: { name: name.value } });
+      message.replaceChildren(h("div", { class: "note" }, `snapshot ${name.value} made`));
+      name.value = "";
+    } catch (error) { showError(message, error); }
+  } }, name, h("button", { type: "submit", "data-testid": "snapshot-create" }, "Create snapshot"), " ",
+  h("button", { type: "button", class: "danger", "data-testid": "reset-baseline", onclick: () => reset("baseline") }, "Reset to baseline"));
+
+  return {
+    el: h("div", {}, form, message, h("table", { class: "list" },
+      h("thead", {}, h("tr", {}, ["name", "created", "files", "size", ""].map((t) => h("th", {}, t)))), list)),
+    update(state) {
+      list.replaceChildren(...state.snapshots.map((s) => h("tr", { "data-snapshot": s.name },
+        h("td", {}, s.name), h("td", {}, s.created_at), h("td", {}, String(s.files)), h("td", {}, sizeText(s.size_bytes)),
+        h("td", {}, h("button", { class: "danger small", "data-testid": "reset", onclick: () => reset(s.name) }, "Reset to this")))));
+    },
+  };
+}
+
+export function servicesTab(ctx) {
+  const list = h("tbody");
+  const logTitle = h("h3");
+  const log = h("pre", { class: "log", "data-testid": "service-log" });
+  const message = h("div", { class: "message" });
+  let following = null;
+
+  function watch(name) {
+    following?.close();
+    log.textContent = "";
+    logTitle.textContent = `log of ${name} (live)`;
+    following = new EventSource(`${ctx.base}/services/${encodeURIComponent(name)}/log`);
+    following.addEventListener("log", (event) => {
+      const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.append(JSON.parse(event.data));
+      if (atBottom) log.scrollTop = log.scrollHeight;
+    });
+    following.addEventListener("end", () => { logTitle.textContent = `log of ${name} (ended)`; following.close(); });
+  }
+
+  async function stop(name) {
+    try { await api(`${ctx.base}/services/${encodeURIComponent(name)}/stop`, { method: "POST" }); }
+    catch (error) { showError(message, error); }
+  }
+
+  return {
+    el: h("div", {}, message, h("table", { class: "list" },
+      h("thead", {}, h("tr", {}, ["name", "state", "readiness", "ports", "restarts", "command", ""].map((t) => h("th", {}, t)))), list),
+      logTitle, log),
+    update(state) {
+      list.replaceChildren(...state.services.map((s) => h("tr", { "data-service": s.name },
+        h("td", {}, s.name), h("td", {}, h("span", { class: `badge ${s.state}` }, s.state), s.reason ? ` ${s.reason}` : ""),
+        h("td", {}, s.probe ? `${s.probe.kind || "probe"}${s.ready_at ? " ✔ " + s.ready_at : ""}` : "none"),
+        h("td", {}, (s.ports || []).map((p) => `${p.host_address}:${p.host_port}→${p.guest_port}`).join(" ")),
+        h("td", {}, String(s.restarts)), h("td", { class: "mono" }, s.command.join(" ")),
+        h("td", {}, h("button", { class: "small", "data-testid": "service-log-open", onclick: () => watch(s.name) }, "log"),
+          ["starting", "ready"].includes(s.state) ? h("button", { class: "small danger", onclick: () => stop(s.name) }, "stop") : null))));
+    },
+    close() { following?.close(); },
+  };
+}
