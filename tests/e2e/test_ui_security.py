@@ -8,12 +8,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from ui_server import UiServer, start_ui
+from ui_server import UiServer, running_ui
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import home_with_shared_images
-from helpers import delete_all_workspaces
 from roost.client import Roost
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +19,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    server = start_ui(home_with_shared_images(tmp_path_factory.mktemp("ui") / "home"))
-    try:
+    with running_ui(tmp_path_factory) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +29,6 @@ def shell_path(ui: UiServer) -> Iterator[str]:
         workspace = roost.create_workspace("debian:12", ephemeral=False)
         shell = workspace.shells.open()
         yield f"/api/workspaces/{workspace.id}/shells/{shell.id}/tty"
-        delete_all_workspaces(roost)
 
 
 def test_the_server_listens_on_loopback_only(ui: UiServer) -> None:

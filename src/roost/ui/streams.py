@@ -2,10 +2,10 @@
 
 `pumped` runs one of the SDK's callback streams (a shell's attach, a service's
 log follow) on a worker thread and hands its chunks to the event loop; leaving
-the iterator stops the thread. `changes` polls an SDK call and yields its result
-only when it differs from the last one. `server_sent` frames values as SSE.
+the iterator stops the thread. `polled_events` polls an SDK call and sends its
+result as a server-sent event whenever it differs from the last one.
 
-Imports: anyio, starlette's threadpool and the standard library.
+Imports: errors, starlette's threadpool and the standard library.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+
+from roost.errors import RoostError
 
 # How often a watched value is polled: the "live" of the live list.
 POLL_SECONDS = 1.0
@@ -67,43 +70,34 @@ async def pumped(start: StreamStarter, *, on_end: Callable[[], object] | None = 
             on_end()
 
 
-async def changes(poll: Callable[[], Any], *, every: float = POLL_SECONDS) -> AsyncIterator[Any]:
-    """`poll()` (run on a worker thread) now, then every `every` seconds whenever its result changed."""
-    last: object = _END
-    while True:
-        current = await run_in_threadpool(poll)
-        if current != last:
-            last = current
-            yield current
-        await asyncio.sleep(every)
-
-
 def sse(event: str, data: Any) -> bytes:
     """One server-sent event carrying `data` as JSON."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def server_sent(event: str, values: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    """`values` as SSE `event`s, with a keepalive comment whenever none came for a while."""
-    pending: asyncio.Task[Any] | None = None
-    iterator = values.__aiter__()
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
-            if not done:
-                yield b": keepalive\n\n"
-                continue
-            try:
-                value = pending.result()
-            except StopAsyncIteration:
-                return
-            pending = None
-            yield sse(event, value)
-    finally:
-        if pending is not None:
-            pending.cancel()
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+def error_event(exc: RoostError) -> bytes:
+    """The event that ends a stream whose SDK call failed (the workspace went away, say)."""
+    return sse("failed", {"code": exc.code, "message": exc.message, "hint": exc.hint})
+
+
+async def polled_events(event: str, poll: Callable[[], Any], *, every: float = POLL_SECONDS) -> AsyncIterator[bytes]:
+    """SSE `event`s: `poll()`'s result now, then again whenever it changed (polled on a worker thread
+    every `every` seconds), a keepalive comment when nothing was sent for a while, and a `failed`
+    event (which ends the stream) once `poll` raises a RoostError.
+    """
+    last: object = _END
+    quiet_since = time.monotonic()
+    while True:
+        try:
+            current = await run_in_threadpool(poll)
+        except RoostError as exc:
+            yield error_event(exc)
+            return
+        if current != last:
+            last = current
+            quiet_since = time.monotonic()
+            yield sse(event, current)
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield b": keepalive\n\n"
+        await asyncio.sleep(every)

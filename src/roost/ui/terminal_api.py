@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from roost.client import Workspace
 from roost.errors import InvalidArgument, RoostError
 from roost.ui.answers import answer, blocking, json_body, sdk
-from roost.ui.streams import pumped, sse
+from roost.ui.streams import error_event, pumped, sse
 
 # The log lines a log view starts with; later ones arrive as they are written.
 LOG_TAIL_LINES = 200
@@ -121,8 +121,12 @@ async def follow_service_log(request: Request) -> StreamingResponse:
         return None
 
     async def events() -> Any:
-        async for chunk in pumped(follow):
-            yield sse("log", chunk.decode("utf-8", "replace"))
+        try:
+            async for chunk in pumped(follow):
+                yield sse("log", chunk.decode("utf-8", "replace"))
+        except RoostError as exc:
+            yield error_event(exc)
+            return
         yield sse("end", name)
 
     return StreamingResponse(events(), media_type="text/event-stream")

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from roost.client import Roost, Workspace
 from roost.errors import InvalidArgument
 from roost.ui.answers import answer, blocking, json_body, plain, sdk
-from roost.ui.streams import changes, server_sent
+from roost.ui.streams import polled_events
 
 # A file shown in the browser is cut here; download reads it whole, a window at a time.
 VIEW_BYTES = 512 * 1024
@@ -45,8 +45,7 @@ def overview(roost: Roost, ref: str) -> dict[str, Any]:
 async def follow_workspace(request: Request) -> StreamingResponse:
     roost, ref = sdk(request), request.path_params["ref"]
     await blocking(roost.workspace, ref)  # an unknown workspace is a 404, not an empty stream
-    stream = server_sent("workspace", changes(lambda: overview(roost, ref)))
-    return StreamingResponse(stream, media_type="text/event-stream")
+    return StreamingResponse(polled_events("workspace", lambda: overview(roost, ref)), media_type="text/event-stream")
 
 
 async def history(request: Request) -> JSONResponse:

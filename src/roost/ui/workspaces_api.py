@@ -15,7 +15,7 @@ from roost.client import Roost
 from roost.errors import InvalidArgument
 from roost.models import WorkspaceInfo
 from roost.ui.answers import answer, blocking, json_body, sdk
-from roost.ui.streams import changes, server_sent
+from roost.ui.streams import polled_events
 
 # What a row of the list shows; the workspace view asks for the rest.
 ROW_FIELDS = (
@@ -52,8 +52,7 @@ async def list_workspaces(request: Request) -> JSONResponse:
 async def follow_workspaces(request: Request) -> StreamingResponse:
     """The list now, then again each time it changes (polled every second), as SSE `workspaces` events."""
     roost = sdk(request)
-    stream = server_sent("workspaces", changes(lambda: rows(roost)))
-    return StreamingResponse(stream, media_type="text/event-stream")
+    return StreamingResponse(polled_events("workspaces", lambda: rows(roost)), media_type="text/event-stream")
 
 
 async def create_workspace(request: Request) -> JSONResponse:

@@ -61,6 +61,12 @@ export function follow(path, event, onValue) {
   const source = new EventSource(path);
   const live = document.getElementById("live");
   source.addEventListener(event, (message) => onValue(JSON.parse(message.data)));
+  source.addEventListener("failed", (message) => {
+    const error = JSON.parse(message.data);
+    live.textContent = `stopped: ${error.message}`;
+    live.className = "live off";
+    source.close();
+  });
   source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
   source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
   return source;

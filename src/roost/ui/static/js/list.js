@@ -49,7 +49,7 @@ export function listView(main) {
     body.replaceChildren(...shown.map((row) => h("tr", { "data-id": row.id, class: `state-${row.state}` },
       h("td", {}, h("a", { href: `#/ws/${encodeURIComponent(row.id)}` }, row.id.slice(0, 12))),
       h("td", {}, row.name || ""),
-      h("td", {}, h("span", { class: `badge ${row.state}` }, row.state), row.health ? h("div", { class: "health" }, row.health) : null),
+      h("td", {}, h("span", { class: `badge ${row.state}` }, row.state), row.health && row.health !== "ok" ? h("div", { class: "health" }, row.health) : null),
       h("td", {}, row.backend, " ", h("span", { class: row.isolated ? "iso" : "noiso" }, row.isolated ? "isolated" : "NOT isolated")),
       h("td", {}, row.env),
       h("td", { class: "labels" }, labelText(row.labels)),

@@ -37,6 +37,13 @@ export function snapshotsTab(ctx) {
   };
 }
 
+function readiness(service) {
+  const probe = service.probe || {};
+  const kind = ["file", "tcp", "http", "command"].find((k) => probe[k]);
+  const what = kind ? `${kind} ${probe[kind]}` : "no probe";
+  return service.ready_at ? `${what}: ready at ${service.ready_at}` : what;
+}
+
 export function servicesTab(ctx) {
   const list = h("tbody");
   const logTitle = h("h3");
@@ -55,6 +62,10 @@ export function servicesTab(ctx) {
       if (atBottom) log.scrollTop = log.scrollHeight;
     });
     following.addEventListener("end", () => { logTitle.textContent = `log of ${name} (ended)`; following.close(); });
+    following.addEventListener("failed", (event) => {
+      logTitle.textContent = `log of ${name} (stopped: ${JSON.parse(event.data).message})`;
+      following.close();
+    });
   }
 
   async function stop(name) {
@@ -69,7 +80,7 @@ export function servicesTab(ctx) {
     update(state) {
       list.replaceChildren(...state.services.map((s) => h("tr", { "data-service": s.name },
         h("td", {}, s.name), h("td", {}, h("span", { class: `badge ${s.state}` }, s.state), s.reason ? ` ${s.reason}` : ""),
-        h("td", {}, s.probe ? `${s.probe.kind || "probe"}${s.ready_at ? " ✔ " + s.ready_at : ""}` : "none"),
+        h("td", {}, readiness(s)),
         h("td", {}, (s.ports || []).map((p) => `${p.host_address}:${p.host_port}→${p.guest_port}`).join(" ")),
         h("td", {}, String(s.restarts)), h("td", { class: "mono" }, s.command.join(" ")),
         h("td", {}, h("button", { class: "small", "data-testid": "service-log-open", onclick: () => watch(s.name) }, "log"),
