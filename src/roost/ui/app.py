@@ -19,6 +19,7 @@ from roost.errors import RoostError
 from roost.ui import terminal_api, workspace_api, workspaces_api
 from roost.ui.answers import roost_error
 from roost.ui.guard import Door, DoorGuard
+from roost.ui.streams import SharedPoll
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -38,4 +39,5 @@ def dashboard(roost: Roost, door: Door) -> ASGIApp:
     ]
     app = Starlette(routes=routes, exception_handlers={RoostError: roost_error})
     app.state.roost = roost
+    app.state.workspace_rows = SharedPoll(lambda: workspaces_api.rows(roost))
     return DoorGuard(app, door)

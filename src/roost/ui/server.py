@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ def serve(options: UiOptions) -> None:
             print(json.dumps({"url": url, "host": LOOPBACK, "port": port}), flush=True)
         else:
             print(f"roost ui: {url}\n(open it in a browser on this machine; Ctrl-C stops the dashboard)", flush=True)
+        # The first list connects to every agent (seconds with many workspaces): do it before anyone looks.
+        threading.Thread(target=roost.list_workspaces, name="ui-warm-up", daemon=True).start()
         if options.open_browser:
             webbrowser.open(url)
         config = uvicorn.Config(app, log_level="warning", access_log=False, ws="websockets-sansio", lifespan="off")

@@ -101,3 +101,60 @@ async def polled_events(event: str, poll: Callable[[], Any], *, every: float = P
             quiet_since = time.monotonic()
             yield b": keepalive\n\n"
         await asyncio.sleep(every)
+
+
+class SharedPoll:
+    """One poll of an SDK call serving every subscriber: polled every `every` seconds on a worker
+    thread while anyone listens, each new subscriber sent the latest result at once (so a page
+    that opens gets its first paint without waiting for a poll of its own).
+    """
+
+    def __init__(self, poll: Callable[[], Any], *, every: float = POLL_SECONDS) -> None:
+        self._poll = poll
+        self._every = every
+        self._latest: Any = _END
+        self._version = 0
+        self._listeners = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def events(self, event: str) -> AsyncIterator[bytes]:
+        """SSE `event`s of the latest result and each change, keepalives, a `failed` event at a RoostError."""
+        self._listeners += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        seen = 0
+        try:
+            while True:
+                news = await self._after(seen)
+                if news is None:
+                    yield b": keepalive\n\n"
+                    continue
+                seen, latest = news
+                if isinstance(latest, RoostError):
+                    yield error_event(latest)
+                    return
+                yield sse(event, latest)
+        finally:
+            self._listeners -= 1
+
+    async def _after(self, seen: int) -> tuple[int, Any] | None:
+        """(version, result) once the version is past `seen`; None when nothing came for a while."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self._version != seen), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                return None
+            return self._version, self._latest
+
+    async def _run(self) -> None:
+        while self._listeners > 0:
+            try:
+                current: Any = await run_in_threadpool(self._poll)
+            except RoostError as exc:
+                current = exc
+            if self._version == 0 or current != self._latest:
+                async with self._changed:
+                    self._latest, self._version = current, self._version + 1
+                    self._changed.notify_all()
+            await asyncio.sleep(self._every)

@@ -15,7 +15,7 @@ from roost.client import Roost
 from roost.errors import InvalidArgument
 from roost.models import WorkspaceInfo
 from roost.ui.answers import answer, blocking, json_body, sdk
-from roost.ui.streams import polled_events
+from roost.ui.streams import SharedPoll
 
 # What a row of the list shows; the workspace view asks for the rest.
 ROW_FIELDS = (
@@ -50,9 +50,12 @@ async def list_workspaces(request: Request) -> JSONResponse:
 
 
 async def follow_workspaces(request: Request) -> StreamingResponse:
-    """The list now, then again each time it changes (polled every second), as SSE `workspaces` events."""
-    roost = sdk(request)
-    return StreamingResponse(polled_events("workspaces", lambda: rows(roost)), media_type="text/event-stream")
+    """The list now, then again each time it changes (polled every second), as SSE `workspaces` events.
+
+    One poll serves every page that follows the list (`app.state.workspace_rows`, made by `app`).
+    """
+    shared: SharedPoll = request.app.state.workspace_rows
+    return StreamingResponse(shared.events("workspaces"), media_type="text/event-stream")
 
 
 async def create_workspace(request: Request) -> JSONResponse:

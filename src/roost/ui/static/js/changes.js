@@ -1,6 +1,6 @@
 // Changes: the diff against the baseline or a snapshot, side by side with syntax highlighting
 // (diff2html), its summary, and the patch as a download.
-import { api, h, showError } from "./dom.js";
+import { api, h, loadScript, showError } from "./dom.js";
 
 export function changesTab(ctx) {
   const against = h("select", { "data-testid": "diff-against", onchange: () => load() }, h("option", { value: "baseline" }, "baseline"));
@@ -19,6 +19,7 @@ export function changesTab(ctx) {
       view.replaceChildren();
       message.replaceChildren();
       if (!result.patch) return;
+      await loadScript("/static/vendor/diff2html-ui-slim.min.js");
       const ui = new window.Diff2HtmlUI(view, result.patch, {
         outputFormat: "side-by-side", drawFileList: true, matching: "lines", highlight: true, fileListToggle: false,
       });

@@ -91,3 +91,17 @@ export function sizeText(bytes) {
 export function labelText(labels) {
   return Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join(" ");
 }
+
+// The large libraries load when a view first needs them, so the list paints without them.
+const loaded = new Map();
+export function loadScript(src) {
+  if (!loaded.has(src)) {
+    loaded.set(src, new Promise((resolve, reject) => {
+      const script = h("script", { src });
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.append(script);
+    }));
+  }
+  return loaded.get(src);
+}

@@ -1,7 +1,7 @@
 // Terminals: xterm.js tabs, each a WebSocket to one of the workspace's shells (open a new one
 // or attach to a running one). Output arrives as binary frames from the shell's byte cursor;
 // keys, resizes and Ctrl-C go back as JSON. Closing a tab leaves the shell running.
-import { api, h, showError } from "./dom.js";
+import { api, h, loadScript, showError } from "./dom.js";
 
 function socketUrl(path) {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
@@ -69,7 +69,9 @@ export function terminalsTab(ctx) {
     if (active === shellId) activate(open.keys().next().value);
   }
 
-  function attach(shellId) {
+  async function attach(shellId) {
+    await loadScript("/static/vendor/xterm.js");
+    await loadScript("/static/vendor/addon-fit.js");
     if (!open.has(shellId)) {
       open.set(shellId, openTerminal(ctx, shellId, holder, () => {}));
       tabBar.append(h("span", { class: "term-tab", "data-shell": shellId },
@@ -83,7 +85,7 @@ export function terminalsTab(ctx) {
   async function newShell() {
     try {
       const shell = await api(`${ctx.base}/shells`, { method: "POST", body: { cols: 120, rows: 32 } });
-      attach(shell.id);
+      await attach(shell.id);
     } catch (error) { showError(message, error); }
   }
 
