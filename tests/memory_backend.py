@@ -30,6 +30,7 @@ from roost.agent.ops import OpTable
 from roost.agent.server.connection import Connection, agent_info
 from roost.agent.state import AgentState
 from roost.backends import Availability, CreateSpec, ImageKind, Protection
+from roost.backends.base import HostUsage
 from roost.errors import CHECK_WORKSPACE, AgentError, RoostError
 from roost.protocol import OpError
 from roost.protocol.identity import AgentIdentity, new_key
@@ -202,6 +203,9 @@ class MemoryBackend:
 
     def rootfs_id_offset(self, boot: MemoryBoot | None) -> tuple[int, int]:
         return 0, 0
+
+    def usage(self, ws_dir: Path, boot: MemoryBoot) -> HostUsage:
+        return HostUsage("process tree")  # its agent runs in the test's process: nothing of its own to count
 
     def stop(self, ws_dir: Path, boot: MemoryBoot) -> MemoryBoot:
         self.destroy(ws_dir, boot.workspace, boot)

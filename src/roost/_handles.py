@@ -42,11 +42,12 @@ from roost.models import (
     SnapshotPage,
     SyncResult,
     WorkspaceInfo,
+    WorkspaceStats,
     WriteResult,
 )
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
-from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, snapshots
+from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, snapshots, stats
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
@@ -497,6 +498,16 @@ class Workspace:
         services and closing shells first; the result names them."""
         return self._bound(snapshots.reset, snapshot)
 
+    def stats(self) -> WorkspaceStats:
+        """What the running workspace uses now: CPU time, memory now and at its peak, processes, disk
+        under /workspace and in total, with the limits it runs under. A field its backend cannot
+        know is None (see `WorkspaceStats.source`).
+
+        Raises:
+            RoostError: workspace_stopped, workspace_unhealthy (restart it).
+        """
+        return self._bound(stats.stats)
+
     def logs(self, limit: int | None = None) -> list[ExecRecord]:
         """The exec history, oldest first (the newest 100 are kept)."""
         self._bound.record()  # it must exist
@@ -573,6 +584,10 @@ class Workspace:
     def start(self) -> WorkspaceInfo:
         """Boot a stopped workspace again; /workspace is as it was left.
 
+        Services started with `restart="always"` or `"on-failure"` (and not stopped since) start again,
+        probes and all; shells do not. The result's `last_start` says which came back, which did not
+        and why (a failed one does not fail the start), and which shells were closed.
+
         Raises:
             RoostError: workspace_not_stopped, image_missing, or the backend's boot failure.
         """
@@ -581,8 +596,8 @@ class Workspace:
     def restart(self) -> WorkspaceInfo:
         """Stop whatever is left of the workspace, then start it: the way out of `unhealthy`.
 
-        Works from running, unhealthy and stopped; /workspace is kept, services
-        and shells are not.
+        Works from running, unhealthy and stopped; /workspace is kept, and so are the services
+        kept by their restart policy (see `start`); shells are not.
 
         Raises:
             RoostError: workspace_failed, workspace_busy, image_missing, or the backend's boot failure.

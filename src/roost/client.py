@@ -23,12 +23,12 @@ from roost._handles import Readiness, Streamed, Workspace, WorkspaceFiles, Works
 from roost._secret_handles import HostSecrets
 from roost.config import DEFAULT_ENV, default_home
 from roost.confinement import HostArg
-from roost.errors import InvalidArgument
+from roost.errors import InvalidArgument, RoostError
 from roost.images import recipe_file
 from roost.images.build import ProgressFn
 from roost.models import DoctorReport, EnvInfo, ExecResult, PruneResult, WorkspaceInfo
 from roost.store.records import WorkspaceRecord
-from roost.workspace import doctor, envs, lifecycle
+from roost.workspace import doctor, envs, lifecycle, reaping
 from roost.workspace.engine import Engine
 from roost.workspace.list_filter import ListFilter
 from roost.workspace.operations import ExecSpec, OutputCallback
@@ -53,6 +53,18 @@ class Roost:
 
         self._engine = Engine(Path(home) if home is not None else default_home(), backend or requested_backend())
         self.warnings: list[str] = []
+        # Workspaces whose TTL had passed, deleted as this instance was made (one file read when none is due).
+        self.reaped: list[str] = self.reap_due()
+
+    def reap_due(self) -> list[str]:
+        """Delete the workspaces whose TTL has passed, when one has since the last look; return their ids.
+
+        Cheap when none is due (one small file read), so it can run before every command.
+        """
+        try:
+            return reaping.reap_due(self._engine)
+        except RoostError:
+            return []  # a home that cannot be read: the call made next says why
 
     @property
     def home(self) -> Path:
@@ -160,7 +172,7 @@ class Roost:
         return self._create(options, ephemeral=True, keep_owner=True)
 
     def _create(self, options: lifecycle.CreateOptions, *, ephemeral: bool, keep_owner: bool = False) -> Workspace:
-        lifecycle.reap_expired(self._engine)
+        reaping.reap_expired(self._engine)
         created = lifecycle.create(self._engine, options, keep_owner=keep_owner)
         if created.warning:
             self.warnings.append(created.warning)
@@ -192,7 +204,7 @@ class Roost:
             InvalidArgument: an unknown state or backend.
         """
         wanted = ListFilter(labels=dict(labels or {}), state=state, backend=backend)
-        lifecycle.reap_expired(self._engine)
+        reaping.reap_expired(self._engine)
         infos = (
             lifecycle.info(self._engine, r, probe=True) if isinstance(r, WorkspaceRecord) else lifecycle.corrupt_info(r)
             for r in lifecycle.list_records(self._engine)
@@ -379,8 +391,9 @@ class Roost:
         return doctor.report(self._engine)
 
     def reap_expired(self) -> list[str]:
-        """Delete workspaces whose TTL has passed; return their ids."""
-        return lifecycle.reap_expired(self._engine)
+        """Delete workspaces whose TTL has passed; return their ids (a scan of every record, whether
+        one is due or not: `Roost()` itself reaps those due, at the cost of one file read)."""
+        return reaping.reap_expired(self._engine)
 
     def close(self) -> None:
         """Close agent connections (workspaces keep running)."""

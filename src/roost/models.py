@@ -45,15 +45,19 @@ __all__ = [
     "Protection",
     "PruneResult",
     "ResetResult",
+    "ResourceLimits",
     "SecretInfo",
+    "ServiceFailure",
     "ServiceInfo",
     "ShellInfo",
     "ShellOutput",
     "SkippedEntry",
     "SnapshotInfo",
     "SnapshotPage",
+    "StartReport",
     "SyncResult",
     "WorkspaceInfo",
+    "WorkspaceStats",
     "WriteResult",
 ]
 
@@ -307,6 +311,29 @@ class NetworkDecision(_Value):
 
 
 @dataclass(frozen=True)
+class ServiceFailure(_Value):
+    """A service that did not come back with its workspace, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartReport(_Value):
+    """What a workspace's last `start` or `restart` brought back, and what it could not.
+
+    `services`: those kept with `--restart always|on-failure`, started again (probes passed);
+    `services_failed`: those kept that did not come back; `shells_closed`: the shells open when it
+    stopped, which never come back (None: unknown, its agent was already gone; see `shell list`).
+    """
+
+    at: str
+    services: tuple[str, ...]
+    services_failed: tuple[ServiceFailure, ...]
+    shells_closed: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class WorkspaceInfo(_Value):
     """A workspace as users see it (no host paths)."""
 
@@ -337,6 +364,10 @@ class WorkspaceInfo(_Value):
     # The cache key of the env image it was made from: `sha256-<hex>` of a pulled image's manifest
     # digest (kept when its tag moves on), of a built tree's content; None: its backend needs none.
     image: str | None = None
+    # Whole seconds until its TTL deletes it (0 once due); None: it has no TTL.
+    expires_in_seconds: int | None = None
+    # What its last start or restart brought back; None until it is started again after its create.
+    last_start: StartReport | None = None
 
     @property
     def hint(self) -> str | None:
@@ -352,6 +383,34 @@ class WorkspaceInfo(_Value):
                 data[f.name] = _plain(value)
         data["hint"] = self.hint
         return data
+
+
+@dataclass(frozen=True)
+class ResourceLimits(_Value):
+    """The limits a workspace runs under: what its backend enforces where it can read them back,
+    else what was asked for at create; None: no limit (or none known)."""
+
+    vcpus: float | None
+    memory_bytes: int | None
+    pids: int | None
+
+
+@dataclass(frozen=True)
+class WorkspaceStats(_Value):
+    """What a running workspace uses now (`workspace stats`); a None field is not known in this
+    workspace's view (`source`), never a guess."""
+
+    id: str
+    at: str
+    # Where the numbers come from: `cgroup` (the sandbox's), `vm` (the guest's own), `process tree` (mock's).
+    source: str
+    cpu_seconds: float | None
+    memory_bytes: int | None
+    memory_peak_bytes: int | None
+    pids: int | None
+    workspace_disk_bytes: int | None
+    disk_bytes: int | None
+    limits: ResourceLimits
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ TRANSPORTS = ("stdio", "http")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
+DEFAULT_REAP_INTERVAL_S = 30.0
+MIN_REAP_INTERVAL_S, MAX_REAP_INTERVAL_S = 0.1, 3600.0
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """How to run the server.
@@ -42,6 +46,7 @@ class ServeOptions:
             default: a new token each start in `<home>/mcp/http-<port>.token`.
         allow_secrets: secrets of the host's store a model may attach and use (by name; it never
             sees a value); default none.
+        reap_interval_s: how often the running server reaps workspaces whose TTL has passed.
     """
 
     profile: str = "full"
@@ -53,6 +58,7 @@ class ServeOptions:
     backend: str | None = None
     token_file: str | None = None
     allow_secrets: tuple[str, ...] = ()
+    reap_interval_s: float = DEFAULT_REAP_INTERVAL_S
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> ServeOptions:
@@ -67,6 +73,7 @@ class ServeOptions:
             backend=args.backend,
             token_file=args.token_file,
             allow_secrets=tuple(args.allow_secrets or ()),
+            reap_interval_s=args.reap_interval,
         )
 
     def validate(self) -> None:
@@ -91,6 +98,11 @@ class ServeOptions:
 
         for name in self.allow_secrets:
             check_name(name)
+        if not MIN_REAP_INTERVAL_S <= self.reap_interval_s <= MAX_REAP_INTERVAL_S:
+            raise InvalidArgument(
+                f"--reap-interval {self.reap_interval_s:g} is out of range",
+                hint=f"give seconds from {MIN_REAP_INTERVAL_S:g} to {MAX_REAP_INTERVAL_S:g}",
+            )
 
     def argv(self) -> list[str]:
         """These options as the command line `add_serve_arguments` (plus `--home`) reads back."""
@@ -99,6 +111,8 @@ class ServeOptions:
             line += ["--allow-root", root]
         for name in self.allow_secrets:
             line += ["--allow-secret", name]
+        if self.reap_interval_s != DEFAULT_REAP_INTERVAL_S:
+            line += ["--reap-interval", f"{self.reap_interval_s:g}"]
         for flag, value in (("--token-file", self.token_file), ("--home", self.home), ("--backend", self.backend)):
             if value is not None:
                 line += [flag, value]
@@ -139,4 +153,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         help="a secret of the host's store that models may attach and use, never see (repeatable; default: none)",
+    )
+    parser.add_argument(
+        "--reap-interval",
+        type=float,
+        default=DEFAULT_REAP_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between reaps of workspaces whose TTL has passed (default {DEFAULT_REAP_INTERVAL_S:g})",
     )

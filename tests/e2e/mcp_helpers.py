@@ -33,19 +33,21 @@ async def mcp_session(
     program: Sequence[str] = SERVER_PROGRAM,
     allow_secrets: Sequence[str] = (),
     backend: str = "mock",
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[ClientSession]:
     """An initialized session with a server of `profile` on `backend` (mock), its state in `home`.
 
     With `allow_root`, the server may read and write under that directory (`--allow-root`). The server
     runs in `cwd`, by default the allowed root, or without one the directory that holds `home`.
     `program` is how Python starts it (`SERVER_PROGRAM` or `ROOST_MCP_SERVE`); `allow_secrets` the
-    secrets it may use (`--allow-secret`).
+    secrets it may use (`--allow-secret`); `extra_args` any other options of the server.
     """
     args = [*program, "--profile", profile]
     if allow_root is not None:
         args += ["--allow-root", str(allow_root)]
     for name in allow_secrets:
         args += ["--allow-secret", name]
+    args += extra_args
     params = StdioServerParameters(
         command=sys.executable,
         args=args,

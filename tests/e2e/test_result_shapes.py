@@ -1,7 +1,7 @@
 """One shape per object, whichever face and call return it: the CLI's `--json`, the SDK's `to_dict()`, MCP.
 
 Each face drives its own workspace through the same calls (create, status, list, exec, a service's
-start/status/list/stop, a shell's open/list/close, a snapshot's create/list, stop, start) on the
+start/status/list/stop, a shell's open/list/close, a snapshot's create/list, stop, start, status) on the
 mock backend, all under one `$ROOST_HOME`. A shape is each key with the JSON type of its value (a
 list shows the shape of its first element): the same object has the same shape in every face and
 in every call that returns it, in the same state. The one difference allowed is an exec result's
@@ -79,6 +79,7 @@ def sdk_calls(roost: Roost) -> Calls:
     calls["status_stopped"] = ws.info().to_dict()
     calls["list_stopped"] = one([info.to_dict() for info in roost.list_workspaces()], "id", ws.id)
     calls["start"] = ws.start().to_dict()
+    calls["status_started"] = ws.info().to_dict()
     return calls
 
 
@@ -102,6 +103,7 @@ def cli_calls(cli: RoostCli) -> Calls:
     calls["status_stopped"] = cli.json("workspace", "status", ws_id)
     calls["list_stopped"] = one(cli.json("workspace", "list")["workspaces"], "id", ws_id)
     calls["start"] = cli.json("workspace", "start", ws_id)
+    calls["status_started"] = cli.json("workspace", "status", ws_id)
     calls["delete"] = cli.json("workspace", "delete", ws_id)
     return calls
 
@@ -135,13 +137,16 @@ def mcp_calls(roost: Roost) -> Calls:
     calls["status_stopped"] = tool("workspace_status", workspace=ws_id)
     calls["list_stopped"] = one(tool("workspace_list")["workspaces"], "id", ws_id)
     calls["start"] = tool("workspace_start", workspace=ws_id)
+    calls["status_started"] = tool("workspace_status", workspace=ws_id)
     calls["delete"] = tool("workspace_delete", workspace=ws_id)
     return calls
 
 
 # Calls that return the same object in the same state: one shape for all of them, in every face.
 SAME_OBJECT = {
-    "running workspace": ("create", "status", "list", "status_busy", "start"),
+    "running workspace": ("create", "status", "list", "status_busy"),
+    # Started again: `last_start` says what came back, from the start and every call after it.
+    "started workspace": ("start", "status_started"),
     "stopped workspace": ("stop", "status_stopped", "list_stopped"),
     "running service": ("service_start", "service_status", "service_list"),
     "stopped service": ("service_stop",),
@@ -177,11 +182,20 @@ def test_counts_are_numbers_whenever_the_workspace_runs_and_null_only_when_it_do
     faces: dict[str, Calls],
 ) -> None:
     for calls in faces.values():
-        for call in SAME_OBJECT["running workspace"]:
+        for call in SAME_OBJECT["running workspace"] + SAME_OBJECT["started workspace"]:
             assert isinstance(calls[call]["services"], dict) and isinstance(calls[call]["shells"], dict), call
         for call in SAME_OBJECT["stopped workspace"]:
             assert (calls[call]["services"], calls[call]["shells"]) == (None, None), call
         assert calls["status_busy"]["services"] == {"ready": 1}
+
+
+def test_last_start_is_null_until_a_start_and_then_says_what_came_back(faces: dict[str, Calls]) -> None:
+    for calls in faces.values():
+        assert all(calls[call]["last_start"] is None for call in SAME_OBJECT["running workspace"])
+        assert calls["start"]["last_start"] == calls["status_started"]["last_start"]
+        # The service was stopped before the stop, the shell closed: nothing was running to come back.
+        report = calls["start"]["last_start"]
+        assert (list(report["services"]), list(report["shells_closed"])) == ([], [])
 
 
 def test_a_delete_says_the_same_in_the_cli_and_over_mcp(faces: dict[str, Calls]) -> None:

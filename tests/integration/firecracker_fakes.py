@@ -12,7 +12,12 @@
   "boots" a guest that is a real `python -m roost.agent`, reached through a `VsockRelay` on
   the configured `uds_path`. Kernel command line knobs: `fake.port=N` (the vsock port the
   guest agent listens on), `fake.state=DIR` (the guest's files), `fake.agent=never` (a guest
-  whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting).
+  whose agent never comes up), `fake.exit_on_start=1` (a VMM that dies while booting),
+  `fake.snapshot=refuse` (snapshot create fails). Snapshot create writes the configuration and
+  the guest's state directory as "VM state" and a sparse "memory"; load (into an unconfigured
+  VMM, which ends after a failed load as Firecracker does) resumes a guest whose agent holds the
+  template's identity, with a copy of its files in the VMM's cwd (`fake-guest`). The guest's
+  agent records the machine calls a restore makes (`machine_calls`) instead of making them.
   `PUT /network-interfaces` opens the named TAP device for real, in the VMM's namespace. Each
   boot adds one to a counter at byte 4096 of the root drive, so tests can see the disk persist.
 
@@ -28,6 +33,7 @@ import http.server
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import socketserver
@@ -255,6 +261,34 @@ class VsockRelay:
             conn.close()
 
 
+MACHINE_LOG = "machine-calls.jsonl"
+MACHINE_LOG_ENV = "FAKE_GUEST_MACHINE_LOG"
+# The guest's agent, but the machine calls a restore makes (entropy, clock, hostname, machine-id)
+# are written to $FAKE_GUEST_MACHINE_LOG as JSON lines instead of made: here they would change the host.
+_AGENT_WITH_RECORDED_MACHINE = """
+import json, os, sys
+from roost.agent.system import machine
+
+def recorder(name):
+    def record(self, value, *rest):
+        with open(os.environ["FAKE_GUEST_MACHINE_LOG"], "a") as log:
+            log.write(json.dumps({"call": name, "value": value.hex() if isinstance(value, bytes) else value}) + "\\n")
+        return len(value) * 8 if isinstance(value, bytes) else None
+    return record
+
+for name in ("add_entropy", "set_clock", "set_hostname", "set_machine_id"):
+    setattr(machine.OsMachine, name, recorder(name))
+from roost.agent.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def machine_calls(state: Path) -> list[dict[str, Any]]:
+    """What a fake guest's agent was asked to change on its machine, in order."""
+    log = state / MACHINE_LOG
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
 def start_agent(
     state: Path, listen: Path, *, parent_death_signal: bool = False, boot_args: str = ""
 ) -> subprocess.Popen[bytes]:
@@ -262,11 +296,12 @@ def start_agent(
     identity `boot_args` carry (read by roost's own init parser, as a guest would)."""
     for name in ("workspace", "agent", "scratch"):
         (state / name).mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "roost.agent", "--listen", f"unix:{listen}"]
+    argv = [sys.executable, "-c", _AGENT_WITH_RECORDED_MACHINE, "--listen", f"unix:{listen}"]
     argv += ["--workspace-root", str(state / "workspace"), "--state-dir", str(state / "agent")]
     argv += ["--scratch-dir", str(state / "scratch")]
     config = config_from_cmdline(boot_args)
     env = dict(os.environ)
+    env[MACHINE_LOG_ENV] = str(state / MACHINE_LOG)
     if config.workspace_id and config.key_hex:
         argv += ["--workspace-id", config.workspace_id]
         env[KEY_ENV] = config.key_hex
@@ -313,10 +348,11 @@ class FakeVmm:
     def __init__(self, vmm_id: str, main_thread_jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
         self.vmm_id = vmm_id
         self.state = "Not started"
-        self.machine: dict[str, Any] = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False}
+        self.machine: dict[str, Any] = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "track_dirty_pages": False}
         self.boot: dict[str, Any] | None = None
         self.drives: list[dict[str, Any]] = []
         self.vsock: dict[str, Any] | None = None
+        self.entropy: dict[str, Any] | None = None
         self.interfaces: list[dict[str, Any]] = []
         self.taps: dict[str, int] = {}
         self.relay: VsockRelay | None = None
@@ -343,7 +379,8 @@ class FakeVmm:
         if (method, path) == ("GET", "vm/config"):
             return 200, self.config()
         if method == "PUT" and (
-            path in ("machine-config", "boot-source", "vsock") or path.startswith(("drives/", "network-interfaces/"))
+            path in ("machine-config", "boot-source", "vsock", "entropy")
+            or path.startswith(("drives/", "network-interfaces/"))
         ):
             if self.state != "Not started":
                 raise Fault(NOT_AFTER_START)
@@ -362,6 +399,12 @@ class FakeVmm:
                     f"An error occurred when deserializing the json body of a request: unknown variant `{action}`"
                 )
             return 204, None
+        if (method, path) == ("PUT", "snapshot/create"):
+            self._snapshot_create(body)
+            return 204, None
+        if (method, path) == ("PUT", "snapshot/load"):
+            self._snapshot_load(body)
+            return 204, None
         if (method, path) == ("PATCH", "vm"):
             if self.state == "Not started":
                 raise Fault(NOT_BEFORE_START)
@@ -376,6 +419,7 @@ class FakeVmm:
             "machine-config": self.machine,
             "network-interfaces": self.interfaces,
             "vsock": self.vsock,
+            "entropy": self.entropy,
         }
 
     def _put_machine_config(self, _path: str, body: dict[str, Any]) -> None:
@@ -389,7 +433,12 @@ class FakeVmm:
             raise Fault(
                 "Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured page size."
             )
-        self.machine = {"vcpu_count": vcpus, "mem_size_mib": mem, "smt": bool(body.get("smt", False))}
+        self.machine = {
+            "vcpu_count": vcpus,
+            "mem_size_mib": mem,
+            "smt": bool(body.get("smt", False)),
+            "track_dirty_pages": bool(body.get("track_dirty_pages", False)),
+        }
 
     def _put_boot_source(self, _path: str, body: dict[str, Any]) -> None:
         try:
@@ -410,7 +459,16 @@ class FakeVmm:
             "boot_args": body.get("boot_args"),
         }
 
+    def _put_entropy(self, _path: str, body: dict[str, Any]) -> None:
+        self.entropy = {"rate_limiter": body.get("rate_limiter")}
+
     def _put_drives(self, path: str, body: dict[str, Any]) -> None:
+        cache_type = body.get("cache_type", "Unsafe")
+        if cache_type not in ("Unsafe", "Writeback"):
+            raise Fault(
+                "An error occurred when deserializing the json body of a request: unknown variant "
+                f"`{cache_type}`, expected `Unsafe` or `Writeback`"
+            )
         if path.split("/", 1)[1] != body["drive_id"]:
             raise Fault("The id from the path does not match the id from the body!")
         try:
@@ -420,7 +478,8 @@ class FakeVmm:
                 "Drive config error: Unable to create the virtio block device: Virtio backend error: "
                 f"Error manipulating the backing file: {_os_error(exc)} {body['path_on_host']}"
             ) from None
-        self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [dict(body)]
+        drive = {**body, "cache_type": cache_type}
+        self.drives = [d for d in self.drives if d["drive_id"] != body["drive_id"]] + [drive]
 
     def _put_network_interfaces(self, path: str, body: dict[str, Any]) -> None:
         """Opens the TAP as Firecracker does (TUNSETIFF on /dev/net/tun, in the VMM's namespace)."""
@@ -490,17 +549,72 @@ class FakeVmm:
             return
         state_dir = self._knob("state")
         if self._knob("agent") != "never" and state_dir:
-            done: Future[None] = Future()
+            self._start_guest(state_dir)
 
-            def boot_guest() -> None:  # on the main thread, so the agent's parent-death signal holds
-                socket_path = Path(state_dir) / "agent.sock"
-                boot_args = str(self.boot.get("boot_args") or "") if self.boot else ""
-                self.agent = start_agent(Path(state_dir), socket_path, parent_death_signal=True, boot_args=boot_args)
-                self.agent_socket = socket_path
-                done.set_result(None)
+    def _start_guest(self, state_dir: str) -> None:
+        done: Future[None] = Future()
 
-            self._jobs.put(boot_guest)
-            done.result(timeout=10)
+        def boot_guest() -> None:  # on the main thread, so the agent's parent-death signal holds
+            socket_path = Path(state_dir) / "agent.sock"
+            boot_args = str(self.boot.get("boot_args") or "") if self.boot else ""
+            self.agent = start_agent(Path(state_dir), socket_path, parent_death_signal=True, boot_args=boot_args)
+            self.agent_socket = socket_path
+            done.set_result(None)
+
+        self._jobs.put(boot_guest)
+        done.result(timeout=10)
+
+    # -- snapshots: the "memory" is the guest's boot arguments (so its identity) and its files ----------
+    def _snapshot_create(self, body: dict[str, Any]) -> None:
+        if self.state == "Not started":
+            raise Fault(NOT_BEFORE_START)
+        if self.state != "Paused":
+            raise Fault("Create snapshot error: the microVM must be paused first (fake)")
+        if self._knob("snapshot") == "refuse":
+            raise Fault("Create snapshot error: refused by fake.snapshot=refuse")
+        state = {"config": self.config(), "guest_state": self._knob("state")}
+        Path(body["snapshot_path"]).write_text(json.dumps(state))
+        with open(body["mem_file_path"], "wb") as memory:
+            memory.truncate(int(self.machine["mem_size_mib"]) * 1024 * 1024)  # sparse, like untouched pages
+
+    def _snapshot_load(self, body: dict[str, Any]) -> None:
+        if self.boot is not None or self.drives or self.vsock is not None:
+            raise Fault(
+                "Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources."
+            )
+        try:
+            state = json.loads(Path(body["snapshot_path"]).read_text())
+            open(body["mem_backend"]["backend_path"], "rb").close()
+        except OSError as exc:
+            self._exit_soon()  # Firecracker ends after a failed load
+            raise Fault(
+                "Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: "
+                f"Failed to open snapshot file: {_os_error(exc)}"
+            ) from None
+        except ValueError:
+            self._exit_soon()
+            raise Fault(
+                "Load snapshot error: Failed to restore from snapshot: the state file is corrupt (fake)"
+            ) from None
+        config = state["config"]
+        self.machine, self.boot = config["machine-config"], config["boot-source"]
+        for drive in config["drives"]:
+            self._put_drives(f"drives/{drive['drive_id']}", drive)
+        for interface in config["network-interfaces"]:
+            self._put_network_interfaces(f"network-interfaces/{interface['iface_id']}", interface)
+        self._put_vsock("vsock", config["vsock"])
+        self.entropy = config["entropy"]
+        self.state = "Running" if body.get("resume_vm") else "Paused"
+        print("fake guest: restored from a snapshot", flush=True)
+        if state["guest_state"]:
+            # The clone's "disk": the template's guest files, copied into the VMM's working directory.
+            clone = Path.cwd() / "fake-guest"
+            if not clone.exists():
+                shutil.copytree(state["guest_state"], clone, ignore=shutil.ignore_patterns("*.sock", "agent.log"))
+            self._start_guest(str(clone))
+
+    def _exit_soon(self) -> None:
+        threading.Timer(0.05, os._exit, (1,)).start()
 
     def _power_off(self) -> None:
         print("fake guest: Ctrl-Alt-Del, powering off", flush=True)
@@ -548,7 +662,13 @@ class _ApiHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_PATCH = _answer
 
 
+FAKE_VERSION = "1.12.1"
+
+
 def fake_vmm_main(argv: list[str]) -> int:
+    if "--version" in argv:
+        print(f"Firecracker v{FAKE_VERSION}\n\nSupported snapshot data format versions: v5.0.0")
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--api-sock", required=True)
     parser.add_argument("--id", default="anonymous-instance")

@@ -78,13 +78,17 @@ class Setup:
             "disk": (self.ws_dir / "disk.ext4").exists(),
         }
 
-    def backend(self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None) -> FirecrackerBackend:
+    def backend(
+        self, binary: Path, boot_timeout: float = 20.0, jail: JailSettings | None = None, *, templates: bool = False
+    ) -> FirecrackerBackend:
+        """The backend under test; cold boots unless `templates` (test_firecracker_templates.py has those)."""
         return FirecrackerBackend(
             binary=binary,
             kvm=lambda: KvmReport("hardware", True, "a test double"),
             boot_timeout=boot_timeout,
             stop_grace=5.0,
             jail=jail,
+            templates=templates,
         )
 
 
@@ -156,18 +160,23 @@ def test_create_boots_a_configured_vm_whose_agent_runs_commands_and_delete_leave
     with FirecrackerApi(setup.ws_dir / "fc.sock") as api:
         config = api.vm_config()
     assert (config["machine-config"]["vcpu_count"], config["machine-config"]["mem_size_mib"]) == (1, 256)
-    # The workspace boots its own links to the image's kernel and initramfs.
-    assert config["boot-source"]["kernel_image_path"] == str(setup.ws_dir / "vmlinux")
-    assert config["boot-source"]["initrd_path"] == str(setup.ws_dir / "initrd.img")
+    # The workspace boots its own links to the image's kernel and initramfs, named relative to
+    # the VMM's cwd (the workspace directory), so nothing the VMM records holds a host path.
+    assert (config["boot-source"]["kernel_image_path"], config["boot-source"]["initrd_path"]) == (
+        "vmlinux",
+        "initrd.img",
+    )
     assert os.path.samefile(setup.ws_dir / "vmlinux", setup.image.kernel)
     boot_args = config["boot-source"]["boot_args"].split()
     assert boot_args[-4:-2] == ["reboot=k", "panic=1"]
     # The guest's init hands the agent its identity: this workspace's id and its own key.
     key = (setup.ws_dir / "agent.key").read_bytes()
     assert boot_args[-2:] == [f"roost.workspace={setup.ws_id}", f"roost.key={key.hex()}"]
-    assert [(d["drive_id"], d["path_on_host"], d["is_root_device"]) for d in config["drives"]] == [
-        ("rootfs", str(setup.ws_dir / "disk.ext4"), True)
+    # Writeback: a guest flush reaches the host disk (Firecracker's default acknowledges it unflushed).
+    assert [(d["drive_id"], d["path_on_host"], d["is_root_device"], d["cache_type"]) for d in config["drives"]] == [
+        ("rootfs", "disk.ext4", True, "Writeback")
     ]
+    assert config["entropy"] is not None  # a virtio-rng device: the guest's CSPRNG seeds from the host's
     assert config["vsock"] == {"guest_cid": 3, "uds_path": "v.sock"}
     assert run(backend, setup.ws_dir, boot, "echo", "inside") == (0, b"inside\n")
     assert backend.health(setup.ws_dir, boot) is None
@@ -283,13 +292,23 @@ def test_a_vmm_that_dies_while_booting_fails_at_once_with_its_last_output(setup:
 
 
 def test_stop_powers_the_guest_off_keeping_the_disk_and_start_boots_that_disk_again(
-    setup: Setup, fake_vmm: Path
+    setup: Setup, fake_vmm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = setup.backend(fake_vmm)
     boot = backend.create(setup.ws_dir, setup.spec())
     assert run(backend, setup.ws_dir, boot, "sh", "-c", "echo kept > note")[0] == 0
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
 
     stopped = backend.stop(setup.ws_dir, boot)
+    assert synced == [setup.ws_dir / "disk.ext4"]  # after the VMM ended, the disk reached the host's
+    monkeypatch.undo()
     assert stopped.vmm_pid is None
     assert stopped.stopped_cleanly is True  # the guest powered off on Ctrl-Alt-Del, nothing was killed
     assert setup.leftovers() == {**NOTHING, "disk": True}

@@ -54,11 +54,14 @@ def _conformance_requests(tmp: Path) -> list[tuple[str, str, Any]]:
         ("PUT", "/boot-source", {"kernel_image_path": str(kernel), "boot_args": "console=ttyS0 reboot=k"}),
         ("PUT", "/drives/rootfs", {**drive, "path_on_host": str(missing)}),
         ("PUT", "/drives/other", drive),
-        ("PUT", "/drives/rootfs", drive),
+        ("PUT", "/drives/rootfs", {**drive, "cache_type": "Writeback"}),
+        ("PUT", "/entropy", {}),
+        ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": True}),
         ("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(tmp / "taken.sock")}),
         ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "v.sock"}),
         ("PUT", "/actions", {"action_type": "SendCtrlAltDel"}),
         ("PATCH", "/vm", {"state": "Paused"}),
+        ("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": "s", "mem_file_path": "m"}),
         ("PUT", "/bogus", {}),
         ("PUT", "/actions", {"action_type": "InstanceStart"}),
         ("GET", "/", None),
@@ -69,12 +72,14 @@ def _modelled(config: dict[str, Any]) -> dict[str, Any]:
     """The parts of GET /vm/config the fake models."""
     machine = config["machine-config"]
     return {
-        "machine": (machine["vcpu_count"], machine["mem_size_mib"]),
+        "machine": (machine["vcpu_count"], machine["mem_size_mib"], machine["track_dirty_pages"]),
         "boot": config["boot-source"],
         "drives": [
-            {k: d[k] for k in ("drive_id", "path_on_host", "is_root_device", "is_read_only")} for d in config["drives"]
+            {k: d[k] for k in ("drive_id", "path_on_host", "is_root_device", "is_read_only", "cache_type")}
+            for d in config["drives"]
         ],
         "vsock": config["vsock"],
+        "entropy": config["entropy"],
     }
 
 
@@ -118,3 +123,37 @@ def test_the_relay_closes_connects_for_a_port_nothing_listens_on(tmp_path: Path)
         assert relay.handshakes == 0
     finally:
         relay.close()
+
+
+def _failed_load(binary: Path, cwd: Path) -> tuple[int, Any, int | None]:
+    cwd.mkdir()
+    proc = subprocess.Popen(
+        [str(binary), "--api-sock", "fc.sock", "--id", "conformance"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_path(cwd / "fc.sock", proc)
+        with httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(cwd / "fc.sock")), base_url="http://localhost", timeout=5
+        ) as client:
+            body = {"snapshot_path": "missing", "mem_backend": {"backend_type": "File", "backend_path": "m"}}
+            response = client.put("/snapshot/load", json={**body, "resume_vm": True})
+        try:
+            code: int | None = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        return response.status_code, response.json(), code
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_snapshot_that_does_not_load_is_a_fault_and_ends_the_vmm_as_firecracker_does(
+    real_binary: Path, tmp_path: Path
+) -> None:
+    real = _failed_load(real_binary, tmp_path / "real")
+    faked = _failed_load(write_fake_vmm(tmp_path), tmp_path / "fake")
+    assert faked == real
+    assert real[0] == 400 and real[2] == 1  # a fault, then the VMM exits: a fallback needs a new VMM

@@ -9,6 +9,7 @@ later process recognises the jailed VMM, and that nothing outlives a kill.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -184,3 +185,37 @@ def test_doctor_names_the_jailer_mode(binaries: tuple[Path, Path]) -> None:
 
     assert f"jailer: {jailer} (uid 1000, gid 1000, no cgroups)" in jailed.reason
     assert "jailer: off" in plain.reason
+
+
+@pytest.fixture
+def nodev_dir(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs mounted nodev (root only), unmounted at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a nodev tmpfs needs root")
+    mount_point = tmp_path / "nodev"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nodev,size=8m", "roost-test", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_jail_on_a_nodev_mount_is_refused_before_the_jailer_runs(
+    binaries: tuple[Path, Path], nodev_dir: Path
+) -> None:
+    firecracker, jailer = binaries
+    ws_dir = nodev_dir / "workspaces" / "ws-nodev"
+    ws_dir.mkdir(parents=True)
+    vm = MicroVm(ws_dir, "ws-nodev", jail=Jail(ws_dir, "ws-nodev", JailSettings(str(jailer), NOBODY, NOBODY, None)))
+
+    with pytest.raises(BackendError) as caught:
+        vm.launch(firecracker, PLAN)
+
+    assert caught.value.code == "jail_nodev"
+    assert "nodev" in caught.value.message and "ROOST_HOME" in (caught.value.hint or "")
+    assert vm.pid is None and not (ws_dir / firecracker.name).exists()  # nothing was started or made
+    no_kvm = KvmReport("absent", False, "no /dev/kvm")
+    settings = JailSettings(str(jailer), 1000, 1000, None)
+    doctor = FirecrackerBackend(home=nodev_dir, binary=firecracker, jail=settings, kvm=lambda: no_kvm).availability()
+    assert not doctor.available and "nodev" in doctor.reason

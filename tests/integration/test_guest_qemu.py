@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +29,14 @@ import pytest
 from oci_images import BUSYBOX, busybox_tree, push_tree
 
 from helpers import SHARED_IMAGES, wait_until
+from roost.agent.__main__ import LISTENING
 from roost.errors import ImageError
 from roost.images.cache import ImageCache
 from roost.images.python_bundle import BUNDLE_INTERPRETER, bundle_command
 from roost.images.vm.build import GuestImage, ensure_guest_image
-from roost.images.vm.qemu import QemuGuest, qemu_binary
+from roost.images.vm.qemu import READY_MARK, QemuGuest, qemu_binary
+from roost.protocol.identity import AgentIdentity, new_key
+from roost.protocol.ops.agent import RestoredArgs
 from roost.rpc import AgentClient
 
 BOOT_DEADLINE = 60.0
@@ -99,8 +104,12 @@ def _debugfs_cat(disk: Path, path: str) -> bytes:
 
 
 def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestImage, guest: QemuGuest) -> None:
+    assert READY_MARK == LISTENING  # the QEMU driver waits for the agent's own line
     guest.wait_ready(BOOT_DEADLINE)
-    assert "roost-init: agent listening on serial:/dev/vport" in guest.console
+    # Init names the port it opened; the agent says "listening" itself, once it has bound it.
+    assert "roost-init: starting the agent on serial:/dev/vport" in guest.console
+    assert f"{LISTENING}serial:fd:" in guest.console
+    assert guest.console.index("roost-init: starting the agent") < guest.console.index(LISTENING)
     payload = bytes(range(256)) * 64 + b"\0end"
     with AgentClient(guest.connect()) as client:
         uname = client.call("exec", {"argv": ["uname", "-r"]})
@@ -131,6 +140,22 @@ def test_guest_boots_runs_agent_calls_and_powers_off_cleanly(guest_image: GuestI
         read = client.call("file.read", {"path": "/workspace/round-trip.bin"})
         assert read.body == payload
 
+        # The steps a clone resumed from a template takes, called as a restore would, on a real kernel.
+        renewed_identity = AgentIdentity("ws-0123456789", new_key())
+        a_day_ahead = time.time_ns() + 86_400 * 10**9
+        renew = RestoredArgs(
+            workspace_id=renewed_identity.workspace_id,
+            key_hex=renewed_identity.key.hex(),
+            entropy_hex=os.urandom(64).hex(),
+            unix_time_ns=a_day_ahead,
+            hostname="ws-0123456789",
+            machine_id="0123456789abcdef0123456789abcdef",
+        )
+        assert client.call(renew.OP, renew.to_wire()).result["entropy_bits"] == 512  # RNDADDENTROPY took it
+        seen = client.call("exec", {"command": "hostname; cat /etc/machine-id; date +%s"}).streams["stdout"].split()
+        assert seen[:2] == [b"ws-0123456789", b"0123456789abcdef0123456789abcdef"]
+        assert abs(int(seen[2]) - a_day_ahead // 10**9) < 60
+        # (That it then proves the new identity is test_agent_restored's: a serial port carries one session.)
         assert client.call("shutdown").result["stopping"] is True
     assert guest.wait_exit(EXIT_DEADLINE) == 0, f"QEMU did not power off:\n{guest.console[-3000:]}"
     assert "roost-init: shutting down: the agent stopped" in guest.console

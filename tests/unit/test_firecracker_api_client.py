@@ -143,7 +143,13 @@ def test_each_config_is_sent_as_firecrackers_json_to_its_endpoint(server: Canned
         (
             "PUT",
             "/drives/rootfs",
-            {"drive_id": "rootfs", "path_on_host": "/ws/disk.ext4", "is_root_device": True, "is_read_only": False},
+            {
+                "drive_id": "rootfs",
+                "path_on_host": "/ws/disk.ext4",
+                "is_root_device": True,
+                "is_read_only": False,
+                "cache_type": "Writeback",
+            },
         ),
         ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "v.sock"}),
         ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}),

@@ -52,8 +52,8 @@ class Image:
         self.agent_vsock_port = 1024
 
 
-def backend_with(kvm: KvmReport, binary: Path | None) -> FirecrackerBackend:
-    return FirecrackerBackend(binary=binary, kvm=lambda: kvm, jail=None)
+def backend_with(kvm: KvmReport, binary: Path | None, home: Path | None = None) -> FirecrackerBackend:
+    return FirecrackerBackend(home=home, binary=binary, kvm=lambda: kvm, jail=None)
 
 
 # -- availability -----------------------------------------------------------------------------------
@@ -99,10 +99,12 @@ def test_a_binary_that_is_not_firecracker_makes_the_backend_unavailable(tmp_path
 
 
 def test_a_binary_on_a_host_whose_kvm_boots_guests_is_available(tmp_path: Path) -> None:
-    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker")).availability()
+    check = backend_with(HARDWARE, fake_firecracker(tmp_path / "firecracker"), tmp_path / "home").availability()
     assert check.available
     assert (
-        check.reason == f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off; KVM: {HARDWARE.detail}"
+        check.reason
+        == f"firecracker v1.12.1 (given: {tmp_path / 'firecracker'}); jailer: off; KVM: {HARDWARE.detail}; "
+        "creates: resume a template's memory snapshot (0 made)"
     )
 
 

@@ -24,14 +24,17 @@ from typing import Any
 import pytest
 
 from roost import Roost
+from roost.backends.firecracker.backend import FirecrackerBackend
 from roost.backends.firecracker.binary import (
     FIRECRACKER_ENV,
     find_firecracker,
     firecracker_version,
+    guest_arch,
     install_runtime,
     release_arch,
     runtime_dir,
 )
+from roost.backends.kvm import KvmReport
 from roost.cli.main import main
 from roost.errors import BackendError, InvalidArgument
 
@@ -227,6 +230,43 @@ def test_an_architecture_firecracker_does_not_publish_is_refused(tmp_path: Path)
     with pytest.raises(BackendError) as caught:
         install_runtime(tmp_path / "home", "1.12.1", machine="s390x")
     assert caught.value.code == "unsupported_arch"
+
+
+def test_aarch64_is_refused_until_roost_builds_a_guest_for_it(tmp_path: Path) -> None:
+    assert guest_arch("x86_64") == "x86_64"
+    with pytest.raises(BackendError) as caught:
+        install_runtime(tmp_path / "home", "1.12.1", machine="aarch64")
+    assert caught.value.code == "unsupported_arch"
+    assert "x86_64" in caught.value.message
+    assert not runtime_dir(tmp_path / "home").exists() or not any(runtime_dir(tmp_path / "home").iterdir())
+
+
+def test_installing_a_release_older_than_the_floor_is_refused_before_any_download(tmp_path: Path) -> None:
+    with pytest.raises(BackendError) as caught:
+        install_runtime(tmp_path / "home", "1.7.0", base_url="http://127.0.0.1:9/unreachable")
+    assert caught.value.code == "firecracker_too_old"
+    assert "1.8.0" in caught.value.message
+
+
+@pytest.mark.parametrize("version", ["1.7.0", "1.4.1", "0.25.2"])
+def test_a_firecracker_older_than_the_floor_is_unavailable_and_never_launched(tmp_path: Path, version: str) -> None:
+    old = script(tmp_path / "firecracker", f'echo "Firecracker v{version}"')
+    backend = FirecrackerBackend(binary=old, kvm=lambda: KvmReport("hardware", True, "ok"))
+    availability = backend.availability()
+    assert not availability.available
+    assert f"v{version}" in availability.reason
+    assert "1.8.0" in availability.reason
+    with pytest.raises(BackendError) as caught:
+        backend.require_binary(tmp_path)
+    assert caught.value.code == "firecracker_too_old"
+
+
+@pytest.mark.parametrize("version", ["1.8.0", "1.12.1", "1.13.0-dev"])
+def test_a_firecracker_at_or_above_the_floor_is_accepted(tmp_path: Path, version: str) -> None:
+    binary = script(tmp_path / "firecracker", f'echo "Firecracker v{version}"')
+    backend = FirecrackerBackend(binary=binary, kvm=lambda: KvmReport("hardware", True, "ok"), jail=None)
+    assert backend.require_binary(tmp_path) == binary
+    assert backend.availability().available
 
 
 def test_the_sdk_and_the_cli_refuse_a_malformed_version_before_any_download(

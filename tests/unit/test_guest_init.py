@@ -189,7 +189,7 @@ def test_agent_exiting_cleanly_halts_the_machine_in_order() -> None:
     argv = spawn[0][2]
     assert isinstance(argv, tuple) and argv[0] == "/usr/bin/python3"
     assert argv[argv.index("--listen") + 1] == "vsock:1024"
-    assert "agent listening on vsock:1024 (pid 101)" in system.said
+    assert "starting the agent on vsock:1024 (pid 101)" in system.said
     assert "shutting down: the agent stopped" in system.said
     tail = [call[0] for call in system.calls[system.calls.index(("kill_all", signal.SIGTERM)) :]]
     assert tail == ["kill_all", "sync", "umount", "umount", "umount", "umount", "remount_ro", "sync", "reboot"]
@@ -247,7 +247,7 @@ def test_the_serial_port_is_opened_by_init_and_handed_to_the_agent() -> None:
     assert ("open_port", "/dev/vport1p1") in system.calls
     argv = system.named("spawn")[0][2]
     assert isinstance(argv, tuple) and argv[argv.index("--listen") + 1] == "serial:fd:7"
-    assert "agent listening on serial:/dev/vport1p1 (pid 101)" in system.said
+    assert "starting the agent on serial:/dev/vport1p1 (pid 101)" in system.said
 
 
 def test_the_workspace_identity_on_the_command_line_goes_to_the_agent_and_not_to_its_argv() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from roost.backends import get_backend
+from roost.backends.firecracker.vm import supports_reflink
 from roost.backends.kvm import probe_kvm
 from roost.cli.main import main
 from roost.workspace import doctor
@@ -180,3 +182,22 @@ def test_doctor_makes_sandbox_the_default_where_bubblewrap_works(doctor_report: 
     checks = {check["name"]: check for check in doctor_report["checks"]}
     assert checks["bubblewrap"]["ok"] is True
     assert "isolation" not in checks
+
+
+def test_doctor_says_whether_guest_disks_are_cloned_or_copied_where_the_image_cache_lives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "doctor", "--json"]) == 0
+    checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
+    cloned = supports_reflink(tmp_path)
+    assert checks["reflink"]["ok"] is cloned
+    assert ("shares its image's blocks" if cloned else "copies the guest disk") in checks["reflink"]["detail"]
+
+
+def test_an_ext4_directory_has_no_reflink(tmp_path: Path) -> None:
+    fstype = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(tmp_path)], capture_output=True, text=True)
+    if fstype.stdout.strip() != "ext4":
+        pytest.skip(f"{tmp_path} is on {fstype.stdout.strip() or 'an unknown file system'}, not ext4")
+    assert supports_reflink(tmp_path) is False
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind

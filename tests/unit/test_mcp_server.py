@@ -29,6 +29,7 @@ CORE_TOOLS = {
     "workspace_create",
     "workspace_list",
     "workspace_status",
+    "workspace_stats",
     "workspace_update",
     "workspace_delete",
     "workspace_exec",

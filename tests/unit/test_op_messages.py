@@ -17,7 +17,7 @@ import pytest
 from roost.agent.ops import ROUTES
 from roost.protocol import Code, Op, OpError
 from roost.protocol.ops import Message
-from roost.protocol.ops.agent import PingResult
+from roost.protocol.ops.agent import PingResult, RestoredArgs
 from roost.protocol.ops.execs import ExecArgs
 from roost.protocol.ops.paging import PageArgs
 from roost.protocol.ops.secrets import SecretGrant
@@ -39,6 +39,7 @@ RULES: dict[type[Message], dict[str, Any]] = {
     ShellSignalArgs: {"signal": "term"},
     ShellReadArgs: {"wait_idle_ms": None, "until_command_done": False},  # one wait at a time
     SecretGrant: {"value": "dmFsdWU=", "path": "/dev/shm/token"},
+    RestoredArgs: {"key_hex": "ab" * 32, "entropy_hex": "cd" * 64, "hostname": "ws-0123", "machine_id": "ef" * 16},
 }
 # ... and of a sample that gives no more than they need.
 LEAST: dict[type[Message], dict[str, Any]] = {

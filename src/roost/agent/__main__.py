@@ -63,6 +63,14 @@ def _identity(args: argparse.Namespace) -> AgentIdentity | None:
     return AgentIdentity(args.workspace_id, key)
 
 
+LISTENING = "roost-agent: listening on "
+
+
+def _say_listening(listen: str) -> None:
+    """One line on stderr (a microVM's console) once the listener is bound: the agent can be reached."""
+    print(f"{LISTENING}{listen}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: agent.shutdown.set())
     signal.signal(signal.SIGINT, lambda *_: agent.shutdown.set())
     try:
-        serve(args.listen, ops, agent_info())
+        serve(args.listen, ops, agent_info(), on_ready=lambda: _say_listening(args.listen))
     except ListenError as exc:
         print(f"roost-agent: {exc}", file=sys.stderr)
         return 2

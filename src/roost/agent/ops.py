@@ -103,6 +103,8 @@ Loader = Callable[[], Route]
 ROUTES: dict[str, Loader] = {
     Op.PING: _agent_route,
     Op.SHUTDOWN: _agent_route,
+    Op.STATS: _agent_route,
+    Op.RESTORED: _agent_route,
     Op.EXEC: _exec_route,
     Op.FILE_LIST: _file_route,
     Op.FILE_READ: _file_route,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from roost.agent.context import HandlerResult, RequestContext
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.system.machine import OsMachine
 from roost.agent.system.processes import OsProcesses
 from roost.agent.system.workers import Workers
 from roost.protocol.identity import AgentIdentity
@@ -67,6 +68,8 @@ class AgentState:
     inflight: InflightCalls = field(default_factory=InflightCalls)
     # The one seam to processes: execs, shells and services start and signal theirs through it.
     processes: OsProcesses = field(default_factory=OsProcesses)
+    # Entropy, clock, hostname and machine-id: renewed once after a restore from a template.
+    machine: OsMachine = field(default_factory=OsMachine)
     # The threads requests run on, kept between requests.
     workers: Workers = field(default_factory=Workers)
     _parts: dict[str, Any] = field(default_factory=dict)

@@ -87,6 +87,21 @@ class CreateSpec:
 BootT = TypeVar("BootT")
 
 
+@dataclass(frozen=True)
+class HostUsage:
+    """What a backend counts of a workspace from the host's side; a None field it does not count
+    (the agent is asked, or it stays unknown). `source` names where the numbers come from."""
+
+    source: str
+    cpu_seconds: float | None = None
+    memory_bytes: int | None = None
+    memory_peak_bytes: int | None = None
+    pids: int | None = None
+    disk_bytes: int | None = None
+    # The limits it enforces, read back where it can (`vcpus`, `memory_bytes`, `pids`); absent: not known here.
+    limits: dict[str, float] = field(default_factory=dict)
+
+
 class Backend(Protocol[BootT]):
     """One way of isolating workspaces; `BootT` is what its boots leave in a workspace's record
     (a frozen value with `to_json()`): enough for any later process to find, reach, stop and
@@ -168,6 +183,12 @@ class Backend(Protocol[BootT]):
         """A host pid inside the workspace's user and network namespaces (the gateway joins them
         there to set the workspace's network up), or None: not running, or a backend whose
         workspaces have no namespace of their own (`network_refusal` says why)."""
+        ...
+
+    def usage(self, ws_dir: Path, boot: BootT) -> HostUsage:
+        """What the running workspace uses, as far as the host counts it (`workspace stats`). A
+        backend whose workspace is a VM of its own says so with `source` `vm`: its agent reports
+        the whole system it runs in; any other gets the agent's process tree."""
         ...
 
     def stop(self, ws_dir: Path, boot: BootT) -> BootT:

@@ -12,7 +12,7 @@ A workspace's record keeps its agent's pid (`HostAgentBoot`). Connecting
 fails fast once that agent is gone (no retries), health means "that process
 is still our agent", and destroy kills the workspace's whole process tree.
 
-Imports: backends.agent_keys, backends.base, backends.processes, errors, models, protocol, rpc
+Imports: backends.agent_keys, backends.base, backends.disk_usage, backends.processes, errors, models, protocol, rpc
 and the standard library.
 """
 
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import CreateSpec
+from roost.backends.base import CreateSpec, HostUsage
+from roost.backends.disk_usage import allocated_bytes
 from roost.backends.processes import is_alive, kill_tree, log_tail, reap, recorded_pid
 from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, RoostError, operator_remedy
 from roost.models import Protection
@@ -189,6 +190,10 @@ class HostAgentBackend(Generic[AgentBootT]):
 
     def protections(self, boot: AgentBootT | None) -> tuple[Protection, ...]:
         return ()
+
+    def usage(self, ws_dir: Path, boot: AgentBootT) -> HostUsage:
+        """The disk the workspace's directory takes; its processes are counted by its agent."""
+        return HostUsage("process tree", disk_bytes=allocated_bytes(ws_dir))
 
     def rootfs_id_offset(self, boot: AgentBootT | None) -> tuple[int, int]:
         return 0, 0

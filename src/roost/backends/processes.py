@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,33 +29,97 @@ WORKSPACE_MARKER = "ROOST_WORKSPACE_ID"
 _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
+_log_keepers: dict[Path, subprocess.Popen[bytes]] = {}
+
+
 def spawn_detached(
-    argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path, pass_fds: Sequence[int] = ()
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    cwd: Path,
+    pass_fds: Sequence[int] = (),
+    log_limit: int | None = None,
 ) -> int:
     """Start `argv` in a new session, detached from our terminal; return its pid.
 
-    `pass_fds` are inherited under the same numbers; every other descriptor is closed.
+    Its output is appended to `log_path`; with `log_limit`, through a pipe to a keeper process
+    (`roost.backends.bounded_log`, carrying the same environment, so the same marker) that holds
+    the file under that many bytes. `pass_fds` are inherited under the same numbers; every other
+    descriptor is closed.
+
+    Raises:
+        BackendError: backend_start_failed.
     """
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    keeper = None
+    if log_limit is None:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    else:
+        log_fd, keeper = _bounded_log_pipe(log_path, log_limit, env, cwd)
+    try:
+        proc = _popen(argv, env, cwd, stdout=log_fd, pass_fds=pass_fds)
+    finally:
+        os.close(log_fd)
+    if keeper is not None:
+        _log_keepers[log_path] = keeper
+    return proc.pid
+
+
+def wait_for_log(log_path: Path, timeout: float = 0.5) -> None:
+    """Once the process writing `log_path` (spawned here with a `log_limit`) has ended, wait up to
+    `timeout` seconds for its keeper to write what was still in the pipe: its last words."""
+    keeper = _log_keepers.get(log_path)
+    if keeper is None:
+        return
+    try:
+        keeper.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return
+    del _log_keepers[log_path]
+
+
+def _popen(
+    argv: Sequence[str],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    stdout: int,
+    stdin: int = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
     try:
         proc = subprocess.Popen(
             list(argv),
             env=env,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=log_fd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stdout,
             start_new_session=True,
             close_fds=True,
             pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         raise BackendError(f"cannot start {argv[0]}: {exc.strerror}", code="backend_start_failed") from None
-    finally:
-        os.close(log_fd)
-    # Deliberately not waited for: the agent outlives this process.
+    # Deliberately not waited for: it outlives this process.
     _spawned[proc.pid] = proc
-    return proc.pid
+    return proc
+
+
+def _bounded_log_pipe(
+    log_path: Path, limit: int, env: dict[str, str], cwd: Path
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start a log keeper on `log_path`; the write end of the pipe it reads (ours to close), and the keeper."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    argv = [sys.executable, "-I", "-m", "roost.backends.bounded_log", str(log_path), str(limit)]
+    try:
+        keeper = _popen(argv, env, cwd, stdout=subprocess.DEVNULL, stdin=read_end)
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return write_end, keeper
 
 
 def read_proc_file(path: str) -> bytes:
@@ -231,9 +296,12 @@ def wait_for_an_exit(pids: set[int], timeout: float) -> None:
             os.close(fd)
 
 
-def log_tail(log_path: Path, lines: int = 1) -> str:
+def log_tail(log_path: Path, lines: int = 1, window: int = 64 * 1024) -> str:
+    """The last `lines` lines of a log, read from its end (at most `window` bytes of it)."""
     try:
-        text = log_path.read_text(errors="replace").strip()
+        with open(log_path, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - window))
+            text = log.read().decode(errors="replace").strip()
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])

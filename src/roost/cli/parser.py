@@ -409,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     wlist.add_argument("--state", metavar="S", help="only in this state, e.g. running, stopped, unhealthy")
     wlist.add_argument("--backend", metavar="B", help="only on this backend: firecracker, sandbox or mock")
     _leaf(wsub, "status", f"{_H}.workspaces:status", "show one workspace and its health")
+    _leaf(wsub, "stats", f"{_H}.workspace_stats:stats", "what a running workspace uses now: CPU, memory, pids, disk")
     update = _leaf(wsub, "update", f"{_H}.workspaces:update", "rename, relabel or change the TTL")
     update.add_argument("--name")
     update.add_argument("--label", action="append", default=[], metavar="K=V")

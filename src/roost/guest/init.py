@@ -315,7 +315,8 @@ class Init:
             workspace_id = self.config.workspace_id
             env[KEY_ENV] = self.config.key_hex  # the agent keeps it out of what it runs
         self.agent_pid = self.system.spawn(agent_argv(self.python, self._listen, workspace_id), env)
-        self.system.say(f"agent listening on {self._shown} (pid {self.agent_pid})")
+        # "listening" is the agent's own line, once it has bound its socket (see roost.agent.__main__).
+        self.system.say(f"starting the agent on {self._shown} (pid {self.agent_pid})")
 
     def _may_restart(self) -> bool:
         now = self.system.monotonic()

@@ -1,5 +1,7 @@
 """Build and run roost's MCP server: profiles (which tool groups to register) and transports.
 
+While it runs, the server reaps workspaces whose TTL has passed (`roost.mcp.reaper`).
+
 `python -m roost.mcp` calls `serve(ServeOptions(...))` (and `roost mcp serve`
 becomes that program, see `roost.serve_options`); tests call `build_server`
 and talk to it in process. One `Roost` instance
@@ -26,6 +28,7 @@ from roost.mcp.file_tools import FileTools
 from roost.mcp.host_paths import AllowedRoots
 from roost.mcp.http_auth import StaticTokenVerifier, auth_settings, server_token
 from roost.mcp.network_tools import NetworkTools
+from roost.mcp.reaper import TtlReaper
 from roost.mcp.run_tools import RunTools
 from roost.mcp.secret_tools import SecretTools
 from roost.mcp.service_tools import ServiceTools
@@ -79,6 +82,7 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
     if roost is None:
         roost = Roost(home=options.home, backend=options.backend)
     context = ToolContext(roost=roost, roots=roots, allowed_secrets=frozenset(options.allow_secrets))
+    reaper = TtlReaper(roost, options.reap_interval_s)
     return RoostMCPServer(
         "roost",
         instructions=INSTRUCTIONS,
@@ -88,6 +92,7 @@ def build_server(options: ServeOptions, roost: Roost | None = None, *, token: st
         token_verifier=None if token is None else StaticTokenVerifier(token),
         auth=None if token is None else auth_settings(options.url),
         tools=[tool for group in PROFILES[options.profile] for tool in group(context).tools()],
+        lifespan=lambda _server: reaper.running(),
     )
 
 

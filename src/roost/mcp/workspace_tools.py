@@ -1,4 +1,4 @@
-"""Workspace lifecycle tools: create, list, status, update, delete, stop, start, restart, and the environment catalog (profile `core`).
+"""Workspace lifecycle tools: create, list, status, stats, update, delete, stop, start, restart, and the environment catalog (profile `core`).
 
 Imports `roost.config`, `roost.arguments` (for its bounds), `roost.models`, the MCP layer's siblings
 and the MCP server context and types only.
@@ -28,7 +28,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     secret_names,
 )
-from roost.models import EnvInfo, WorkspaceInfo
+from roost.models import EnvInfo, WorkspaceInfo, WorkspaceStats
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
@@ -81,6 +81,7 @@ class WorkspaceTools(ToolGroup):
         ("workspace_create", ToolAnnotations(title="Create a workspace", open_world_hint=False)),
         ("workspace_list", _READ_ONLY),
         ("workspace_status", _READ_ONLY),
+        ("workspace_stats", _READ_ONLY),
         ("workspace_update", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
         ("workspace_delete", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
         ("workspace_stop", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
@@ -101,6 +102,7 @@ class WorkspaceTools(ToolGroup):
             result_schema(WorkspaceInfo),
         ),
         "workspace_list": listing("workspaces", WorkspaceInfo),
+        "workspace_stats": result_schema(WorkspaceStats),
         "workspace_delete": object_schema({"id": str, "deleted": bool}),
         "env_list": listing("environments", EnvInfo),
     }
@@ -175,6 +177,11 @@ class WorkspaceTools(ToolGroup):
 
         An `unhealthy` or `failed` workspace comes with a `hint` naming the tool that fixes it."""
         return await offload(lambda: workspace_view(self.context.workspace(workspace).info()))
+
+    async def workspace_stats(self, workspace: WorkspaceRef) -> CallToolResult:
+        """What a running workspace uses now: CPU seconds, memory now and at its peak, processes, bytes under
+        /workspace and in total, with its limits. A field that cannot be known on its backend is null."""
+        return await offload(lambda: self.context.workspace(workspace).stats().to_dict())
 
     async def workspace_update(
         self,

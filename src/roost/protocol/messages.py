@@ -55,6 +55,8 @@ class Op:
 
     PING = "ping"
     SHUTDOWN = "shutdown"
+    STATS = "stats"
+    RESTORED = "restored"
     EXEC = "exec"
     FILE_LIST = "file.list"
     FILE_READ = "file.read"
@@ -111,6 +113,7 @@ class Code:
     SNAPSHOT_NOT_FOUND = "snapshot_not_found"
     SNAPSHOT_EXISTS = "snapshot_exists"
     DISK_FULL = "disk_full"
+    RESTORE_FAILED = "restore_failed"
     INTERNAL = "internal"
 
 

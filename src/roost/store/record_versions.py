@@ -4,7 +4,9 @@ Version 3 (current): `network_policy` is an object (`{"mode", "allow"}`:
 roost.network.policy's JSON form), beside the ports the workspace publishes
 (`ports`) and the running gateway's own record (`network`, null when none runs).
 Secrets came within version 3: `secrets` (attached names -> modes) and
-`secret_salt` are absent from records written before them, and read as none.
+`secret_salt` are absent from records written before them, and read as none; so are
+the services kept for the next start (`kept_services`), the shells open at the last stop
+(`shells_at_stop`) and what the last start brought back (`last_start`).
 
 Version 2: the backend's boot record in `boot` (null until the backend has
 booted the workspace), the environment image's key in `image`; the network

@@ -121,6 +121,12 @@ class WorkspaceRecord:
     # workspace's key for proxy-mode placeholders (hex; placeholders are not secret).
     secrets: dict[str, list[str]] = field(default_factory=dict)
     secret_salt: str | None = None
+    # Services to start again with the workspace (`workspace.services`): name -> how it was started.
+    kept_services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The shells open when it was last stopped (None: unknown, its agent was gone), and what its
+    # last start brought back (`workspace.revival`; None: never started again since its create).
+    shells_at_stop: list[str] | None = None
+    last_start: dict[str, Any] | None = None
     image: str | None = None
     boot: BootRecord | None = None
     reason: str | None = None
@@ -173,6 +179,7 @@ class WorkspaceRecord:
             if record.image is not None and not isinstance(record.image, str):
                 raise ValueError("image must be a string")
             _check_secrets(record.secrets, record.secret_salt)
+            _check_revival(record)
             boot = data.get("boot")
             if boot is not None:
                 if not isinstance(boot, dict):
@@ -202,6 +209,19 @@ def _check_secrets(secrets: object, salt: object) -> None:
         not isinstance(salt, str) or len(salt) % 2 or not all(c in "0123456789abcdef" for c in salt)
     ):
         raise ValueError("secret_salt must be hex")
+
+
+def _check_revival(record: WorkspaceRecord) -> None:
+    """Raises: ValueError: the kept services, shells at stop or last start are not of their types."""
+    if not isinstance(record.kept_services, dict) or not all(
+        isinstance(name, str) and isinstance(kept, dict) for name, kept in record.kept_services.items()
+    ):
+        raise ValueError("kept_services must map names to objects")
+    shells = record.shells_at_stop
+    if shells is not None and not (isinstance(shells, list) and all(isinstance(s, str) for s in shells)):
+        raise ValueError("shells_at_stop must be a list of shell ids")
+    if record.last_start is not None and not isinstance(record.last_start, dict):
+        raise ValueError("last_start must be an object")
 
 
 def _typed_fields(data: dict[str, Any]) -> dict[str, Any]:

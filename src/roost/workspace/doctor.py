@@ -44,6 +44,22 @@ def _images_check(engine: Engine) -> DoctorCheck:
     return DoctorCheck("images", bool(cached) or tool is not None, detail)
 
 
+def _reflink_check(engine: Engine) -> DoctorCheck:
+    """Whether a firecracker workspace's disk is a copy-on-write clone of its image's or a full copy."""
+    from roost.backends.firecracker.vm import supports_reflink
+
+    cache = images_dir(engine.home)
+    where = cache if cache.is_dir() else engine.home
+    if supports_reflink(where):
+        return DoctorCheck("reflink", True, f"{where}: a firecracker workspace's disk shares its image's blocks")
+    return DoctorCheck(
+        "reflink",
+        False,
+        f"{where} has no reflink (e.g. ext4): each firecracker create copies the guest disk (sparse); "
+        "btrfs or xfs there makes it instant",
+    )
+
+
 def _host_checks(engine: Engine) -> list[DoctorCheck]:
     kvm = probe_kvm()
     bwrap = shutil.which("bwrap")
@@ -53,6 +69,7 @@ def _host_checks(engine: Engine) -> list[DoctorCheck]:
         DoctorCheck("kvm", kvm.can_boot_guests, f"{kvm.kind}: {kvm.detail}"),
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
         _images_check(engine),
+        _reflink_check(engine),
         _network_check(),
     ]
 

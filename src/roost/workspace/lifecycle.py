@@ -1,5 +1,7 @@
-"""Workspace lifecycle: create, inspect, update, delete, and TTL reaping (stop, start
-and restart are in `workspace.power`).
+"""Workspace lifecycle: create, inspect, update and delete (stop, start and restart are in
+`workspace.power`, TTL reaping in `workspace.reaping`).
+
+TTL reaping is `workspace.reaping`'s.
 
 Create checks every option and, for a backend that needs one, gets the env's
 image before anything exists on disk. It then writes a `creating` record and
@@ -25,7 +27,7 @@ Imports: arguments, backends, config, confinement, images, models, protocol, sec
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,12 +47,13 @@ from roost.protocol.ops.shells import ShellListArgs, ShellState
 from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotRecord
 from roost.protocol.ops.transfer import ArchiveImportArgs, ArchiveImportResult
 from roost.secrets.placeholders import new_salt
+from roost.store import expiry
 from roost.store.full_disk import state_write
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
 from roost.store.records import BootRecord, WorkspaceRecord, parse_time, utc_now
 from roost.store.states import CREATING, DELETING, FAILED, RUNNING, UNHEALTHY
-from roost.workspace import boot_images, recovery
+from roost.workspace import boot_images, recovery, revival
 from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import NetworkRequest, check_supported, network_request
@@ -148,6 +151,7 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
             with engine.store.lock(ws_id):
                 record = _new_record(ws_id, options, backend.name, resources, image.key, network)
                 engine.store.save(record.replace(secrets=attached, secret_salt=new_salt()))
+            _note_expiry(engine, record.expires_at)
         trusted_ca = gateway.trusted_ca(engine, ws_id, network.policy)
         spec = CreateSpec(
             ws_id,
@@ -284,7 +288,16 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True) -> Work
         network=gateway.network_view(record),
         secrets={name: tuple(modes) for name, modes in record.secrets.items()},
         image=record.image,
+        expires_in_seconds=expires_in(record),
+        last_start=revival.last_start(record),
     )
+
+
+def expires_in(record: WorkspaceRecord) -> int | None:
+    """Whole seconds until the record's TTL is due (0 once it is); None when it has none."""
+    if not record.expires_at:
+        return None
+    return max(0, int((parse_time(record.expires_at) - datetime.now(UTC)).total_seconds()))
 
 
 def _health(record: WorkspaceRecord) -> str | None:
@@ -348,7 +361,25 @@ def update(
         return record.replace(**changes)
 
     if name is None:
-        return engine.store.update(ws_id, change)
+        updated = engine.store.update(ws_id, change)
+    else:
+        updated = _renamed(engine, ws_id, name, change)
+    if ttl_seconds is not None:
+        with engine.store.global_lock():
+            _note_expiry(engine, updated.expires_at)
+    return updated
+
+
+def _note_expiry(engine: Engine, expires_at: str | None) -> None:
+    """Any command reaps a workspace once its TTL is due (`workspace.reaping`); the caller holds the global lock."""
+    if expires_at is not None:
+        expiry.lower(engine.store.home, parse_time(expires_at).timestamp())
+
+
+def _renamed(
+    engine: Engine, ws_id: str, name: str, change: Callable[[WorkspaceRecord], WorkspaceRecord]
+) -> WorkspaceRecord:
+    """`change` applied under the global lock, once no other workspace has `name`."""
     with engine.store.global_lock():
         for other in engine.store.records():
             if isinstance(other, WorkspaceRecord) and other.name == name and other.id != ws_id:
@@ -401,23 +432,3 @@ def delete(engine: Engine, ref: str, *, force: bool = False) -> str:
 
 def list_records(engine: Engine) -> list[WorkspaceRecord | WorkspaceError]:
     return list(engine.store.records())
-
-
-def reap_expired(engine: Engine) -> list[str]:
-    """Delete every workspace whose TTL has passed and whose owner is gone; return their ids.
-
-    A `run` keeps owning its workspace while it runs, so a run longer than
-    its workspace's TTL is never reaped from under it.
-    """
-    now = datetime.now(UTC)
-    reaped = []
-    for record in engine.store.records():
-        if not isinstance(record, WorkspaceRecord) or not record.expires_at:
-            continue
-        if parse_time(record.expires_at) > now or engine.store.owner_alive(record.id):
-            continue
-        try:
-            reaped.append(delete(engine, record.id))
-        except RoostError:
-            continue
-    return reaped

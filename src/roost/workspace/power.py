@@ -5,7 +5,8 @@ obstacle: the backend kills whatever the workspace left, services and
 daemons included); `start` boots a stopped one over what it kept; `restart`
 does both under one hold of the workspace's lock, and is the way out of
 `unhealthy`. Stop takes the network gateway down (its ports are freed), start
-brings it up again once the agent is up. A workspace whose create never finished (`failed`) can only be
+brings it up again once the agent is up; then the services kept by their
+restart policy start again (`workspace.revival`). A workspace whose create never finished (`failed`) can only be
 deleted; one still being created is busy.
 
 Imports: backends, store, workspace siblings, errors.
@@ -17,7 +18,7 @@ from roost.backends import CreateSpec
 from roost.errors import ConflictError, RoostError
 from roost.store.records import WorkspaceRecord
 from roost.store.states import CREATING, FAILED, RUNNING, STOPPED, UNHEALTHY
-from roost.workspace import boot_images, recovery
+from roost.workspace import boot_images, recovery, revival
 from roost.workspace import network as gateway
 from roost.workspace.engine import Engine
 
@@ -29,9 +30,9 @@ def stop(engine: Engine, ws_id: str) -> WorkspaceRecord:
         ConflictError: workspace_busy while it is being created or deleted.
         WorkspaceError: workspace_failed.
     """
-    engine.forget(ws_id)
+    shells = _shells_before_stop(engine, ws_id)
     with engine.store.lock(ws_id):
-        return _stop(engine, engine.store.load(ws_id))
+        return _stop(engine, engine.store.load(ws_id), shells)
 
 
 def start(engine: Engine, ws_id: str) -> WorkspaceRecord:
@@ -55,7 +56,8 @@ def start(engine: Engine, ws_id: str) -> WorkspaceRecord:
             )
         if record.state != STOPPED:
             raise _refusal(engine, record)
-        return _start(engine, record)
+        record = _start(engine, record)
+    return revival.revive(engine, record)  # its services publish ports, which takes the lock
 
 
 def restart(engine: Engine, ws_id: str) -> WorkspaceRecord:
@@ -64,20 +66,30 @@ def restart(engine: Engine, ws_id: str) -> WorkspaceRecord:
     Raises:
         the errors of `stop` and `start`.
     """
-    engine.forget(ws_id)
+    shells = _shells_before_stop(engine, ws_id)
     with engine.store.lock(ws_id):
-        return _start(engine, _stop(engine, engine.store.load(ws_id)))
+        record = _start(engine, _stop(engine, engine.store.load(ws_id), shells))
+    return revival.revive(engine, record)
 
 
-def _stop(engine: Engine, record: WorkspaceRecord) -> WorkspaceRecord:
-    """The caller holds the workspace's lock."""
+def _shells_before_stop(engine: Engine, ws_id: str) -> list[str] | None:
+    """The shells open in the workspace (None: it is not running, or its agent cannot say), asked
+    before its lock is taken: a call that finds the agent gone records that under the lock. Its
+    connection is closed after, as the stop ends the agent."""
+    shells = revival.open_shells(engine, engine.store.load(ws_id))
+    engine.forget(ws_id)
+    return shells
+
+
+def _stop(engine: Engine, record: WorkspaceRecord, shells: list[str] | None) -> WorkspaceRecord:
+    """The caller holds the workspace's lock; `shells` were open in it (None: unknown)."""
     if record.state == STOPPED:
         return record
     if record.state not in (RUNNING, UNHEALTHY) or record.boot is None:
         raise _refusal(engine, record)
     record = gateway.take_down(engine, record)  # its ports are free while it is stopped
     boot = engine.backend(record).stop(engine.store.dir(record.id), record.boot)
-    record = record.moved_to(STOPPED, boot=boot, reason=None)
+    record = record.moved_to(STOPPED, boot=boot, reason=None, shells_at_stop=shells)
     engine.store.save(record)
     return record
 

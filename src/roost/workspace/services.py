@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from roost import arguments
 from roost.errors import InvalidArgument
@@ -38,6 +40,10 @@ from roost.workspace.network_request import NetworkRequest, check_supported, pub
 from roost.workspace.op_args import checked_args
 from roost.workspace.readiness import Readiness
 from roost.workspace.secrets import SecretUses, grants_for
+
+# Restart policies whose services come back with their workspace, and the states of a service that is up.
+KEPT_POLICIES = ("always", "on-failure")
+ACTIVE_STATES = ("starting", "ready")
 
 
 def service_info(state: ServiceState) -> ServiceInfo:
@@ -112,6 +118,9 @@ def start_service(
     `publish` serves guest ports on the host's loopback under the service's name (see
     `workspace.network`) from once it has started until it is stopped.
 
+    A service that is up with `restart` `always` or `on-failure` is kept: its workspace's next
+    `start` or `restart` starts it again (`workspace.revival`), until `stop_service` ends it.
+
     Raises:
         InvalidArgument: a bad name, command, cwd, env, restart policy, readiness probe or port
             to publish (nothing is started); network_unsupported on a backend without networking.
@@ -119,10 +128,78 @@ def start_service(
         RoostError: service_exists, or the agent's own failure.
     """
     args = _start_args(name, command, cwd, env, ready, restart)
-    granted = grants_for(engine.home, record, secret_env, secret_files)
+    given = [publish] if isinstance(publish, str | int) else list(publish or ())
+    kept = Kept(args, tuple(str(port) for port in given), _stored_uses(secret_env), _stored_uses(secret_files))
+    started = _start(engine, record, kept)
+    if restart in KEPT_POLICIES and started.state in ACTIVE_STATES:
+        engine.store.update(
+            record.id, lambda r: r.replace(kept_services={**r.kept_services, args.name: kept.to_json()})
+        )
+    elif args.name in record.kept_services:
+        forget_kept(engine, record.id, (args.name,))
+    return started
+
+
+@dataclass(frozen=True)
+class Kept:
+    """How a service was started, as its workspace's record keeps it for the next start (no secret value:
+    the secrets it uses are kept by name, and granted again then)."""
+
+    args: ServiceStartArgs
+    publish: tuple[str, ...]
+    secret_env: list[str] | dict[str, str]
+    secret_files: list[str] | dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "args": dataclasses.replace(self.args, secrets=()).to_wire(),
+            "publish": list(self.publish),
+            "secret_env": self.secret_env,
+            "secret_files": self.secret_files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Kept:
+        """Raises: InvalidArgument: not what `to_json` wrote."""
+        with checked_args():
+            args = ServiceStartArgs.from_wire(data.get("args", {}))
+        publish, env, files = data.get("publish", []), data.get("secret_env", []), data.get("secret_files", [])
+        if not isinstance(publish, list) or not isinstance(env, list | dict) or not isinstance(files, list | dict):
+            raise InvalidArgument(f"the kept start of service {args.name!r} is malformed")
+        return cls(args, tuple(str(port) for port in publish), env, files)
+
+
+def _stored_uses(uses: SecretUses) -> list[str] | dict[str, str]:
+    if isinstance(uses, Mapping):
+        return {str(name): str(value) for name, value in uses.items()}
+    if isinstance(uses, str):
+        return [uses]
+    return [str(use) for use in uses]
+
+
+def start_kept(engine: Engine, record: WorkspaceRecord, name: str) -> ServiceInfo:
+    """Start again the service `name` the record keeps, as it was started (its secrets granted anew).
+
+    Raises:
+        RoostError: as `start_service`; secret_not_found for a secret detached since.
+    """
+    return _start(engine, record, Kept.from_json(record.kept_services[name]))
+
+
+def forget_kept(engine: Engine, ws_id: str, names: Sequence[str]) -> None:
+    """Services the workspace's next start leaves alone: stopped, or started again without a restart policy."""
+    engine.store.update(
+        ws_id, lambda r: r.replace(kept_services={n: k for n, k in r.kept_services.items() if n not in names})
+    )
+
+
+def _start(engine: Engine, record: WorkspaceRecord, kept: Kept) -> ServiceInfo:
+    """Grant its secrets, reserve its ports, start it and publish them (see `start_service`)."""
+    args = kept.args
+    granted = grants_for(engine.home, record, kept.secret_env, kept.secret_files)
     if granted:
         args = dataclasses.replace(args, secrets=granted)
-    ports = publish_ports(publish)
+    ports = publish_ports(kept.publish or None)
     if ports:
         check_supported(engine.backend(record), NetworkRequest(ports=ports))
         gateway.reserve(ports, record.ports)
@@ -196,4 +273,6 @@ def stop_service(engine: Engine, record: WorkspaceRecord, name: str, *, timeout:
         args = ServiceStopArgs(name=name, timeout=grace)
     stopped = service_info(engine.call(record, args).result_as(ServiceState))
     gateway.unpublish_service(engine, record.id, stopped.name)
+    if stopped.name in record.kept_services:
+        forget_kept(engine, record.id, (stopped.name,))
     return stopped

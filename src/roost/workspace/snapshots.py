@@ -35,7 +35,7 @@ from roost.protocol.ops.snapshots import (
 )
 from roost.protocol.ops.transfer import ArchiveExportArgs
 from roost.store.records import WorkspaceRecord
-from roost.workspace import network, operations
+from roost.workspace import network, operations, services
 from roost.workspace.diffs import export_patch, ignore_rules
 from roost.workspace.engine import Engine
 from roost.workspace.export_filter import ExportPlan, plan_export, write_tar, write_tree
@@ -201,7 +201,7 @@ def delete_snapshot(engine: Engine, record: WorkspaceRecord, name: str) -> None:
 
 
 def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> ResetResult:
-    """Stop services and close shells, then restore /workspace exactly to `snapshot`: the agent
+    """Stop services (none comes back with a later start) and close shells, then restore /workspace exactly to `snapshot`: the agent
     does all of it in one call (it owns winding its children down).
 
     Raises:
@@ -213,6 +213,8 @@ def reset(engine: Engine, record: WorkspaceRecord, snapshot: str = BASELINE) -> 
     result = engine.call(record, args).result_as(snapshot_ops.ResetResult)
     for name in result.services_stopped:
         network.unpublish_service(engine, record.id, name)  # a stopped service's ports are freed
+    if record.kept_services:
+        services.forget_kept(engine, record.id, tuple(record.kept_services))  # stopped: none comes back
     return ResetResult(
         snapshot=snapshot,
         restored=result.restored,

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx2 as httpx
 
@@ -26,6 +26,7 @@ from roost.protocol.addresses import unix_sockaddr
 __all__ = [
     "BootSource",
     "Drive",
+    "EntropyDevice",
     "FirecrackerApi",
     "MachineConfig",
     "NetworkInterface",
@@ -68,15 +69,29 @@ class BootSource:
 
 @dataclass(frozen=True)
 class Drive:
-    """`PUT /drives/{drive_id}`: a virtio-blk disk backed by a host file."""
+    """`PUT /drives/{drive_id}`: a virtio-blk disk backed by a host file.
+
+    `Writeback` offers the guest a flush that Firecracker turns into an fsync of the backing
+    file; Firecracker's default, `Unsafe`, acknowledges flushes without one, so a host crash
+    could lose what a persistent workspace had synced.
+    """
 
     drive_id: str
     path_on_host: str
     is_root_device: bool = False
     is_read_only: bool = False
+    cache_type: Literal["Unsafe", "Writeback"] = "Writeback"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class EntropyDevice:
+    """`PUT /entropy`: a virtio-rng device fed from the host's CSPRNG (no rate limit)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,10 @@ class FirecrackerApi:
         """Raises: BackendError: vmm_fault (e.g. a backing file that does not exist), vmm_unreachable."""
         self._request("PUT", f"/drives/{drive.drive_id}", drive.to_json())
 
+    def put_entropy(self, device: EntropyDevice) -> None:
+        """Raises: BackendError: vmm_fault (e.g. after InstanceStart), vmm_unreachable."""
+        self._request("PUT", "/entropy", device.to_json())
+
     def put_vsock(self, device: VsockDevice) -> None:
         """Raises: BackendError: vmm_fault (e.g. the host-side socket path is taken), vmm_unreachable."""
         self._request("PUT", "/vsock", device.to_json())
@@ -240,14 +259,15 @@ class FirecrackerApi:
         """Raises: BackendError: vmm_fault (e.g. not started), vmm_unreachable."""
         self._request("PATCH", "/vm", {"state": "Resumed"})
 
-    def create_snapshot(self, snapshot_path: str, mem_file_path: str, *, diff: bool = False) -> None:
-        """Write the paused VM's state and memory to host files.
+    def create_snapshot(self, snapshot_path: str, mem_file_path: str) -> None:
+        """Write the paused VM's state and all of its memory to host files (a Full snapshot: a Diff
+        one would need `track_dirty_pages` from boot, which costs every VM and no template needs).
 
         Raises:
             BackendError: vmm_fault (e.g. the VM is not paused), vmm_unreachable.
         """
         body = {
-            "snapshot_type": "Diff" if diff else "Full",
+            "snapshot_type": "Full",
             "snapshot_path": snapshot_path,
             "mem_file_path": mem_file_path,
         }

@@ -26,10 +26,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from roost.backends.base import Availability, CreateSpec, ImageKind
-from roost.backends.firecracker.binary import find_firecracker, firecracker_version
+from roost.backends.base import Availability, CreateSpec, GuestBootImage, HostUsage, ImageKind
+from roost.backends.firecracker.binary import (
+    find_firecracker,
+    firecracker_version,
+    guest_arch,
+    require_supported_version,
+)
 from roost.backends.firecracker.boot import BootPlan, FirecrackerBoot
 from roost.backends.kvm import KvmReport, probe_kvm
+from roost.config import default_home
 from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, operator_remedy
 from roost.models import Protection
 
@@ -78,7 +84,11 @@ class FirecrackerBackend:
         boot_timeout: float = BOOT_TIMEOUT,
         stop_grace: float = STOP_GRACE,
         jail: JailSettings | Literal["env"] | None = "env",
+        templates: bool | None = None,
     ) -> None:
+        """`templates`: create from a memory snapshot of the image's template VM (None: as
+        `ROOST_FC_TEMPLATES` says, on unless it is 0)."""
+        self._templates = templates
         self._home = home
         self._jail = jail
         self._binary = binary
@@ -95,12 +105,18 @@ class FirecrackerBackend:
         return find_firecracker(home or self._home)
 
     def require_binary(self, home: Path | None = None) -> Path:
-        """Raises: BackendError: firecracker_missing."""
+        """The binary to launch: found, new enough, on a host roost has a guest for.
+
+        Raises:
+            BackendError: firecracker_missing, firecracker_broken, firecracker_too_old, unsupported_arch.
+        """
+        guest_arch()
         binary, where = self.find_binary(home)
         if binary is None:
             raise BackendError(
                 where, code="firecracker_missing", remedy=operator_remedy("install it", "runtime_install")
             )
+        require_supported_version(firecracker_version(binary), f"{where}: {binary}")
         return binary
 
     def jail_settings(self, binary: Path) -> JailSettings | None:
@@ -122,7 +138,10 @@ class FirecrackerBackend:
             found = where
         else:
             try:
-                found = f"firecracker v{firecracker_version(binary)} ({where}: {binary}); {self._jail_text(binary)}"
+                guest_arch()
+                version = firecracker_version(binary)
+                require_supported_version(version, f"{where}: {binary}")
+                found = f"firecracker v{version} ({where}: {binary}); {self._jail_text(binary)}"
             except BackendError as exc:
                 return Availability(self.name, False, exc.message, isolated=True)
         if binary is None or not kvm.can_boot_guests:
@@ -131,7 +150,18 @@ class FirecrackerBackend:
                 problems.append(f"KVM {kvm.kind}: {kvm.detail}")
             prefix = f"{found}, but " if binary is not None else ""
             return Availability(self.name, False, prefix + "; ".join(problems), isolated=True)
-        return Availability(self.name, True, f"{found}; KVM: {kvm.detail}", isolated=True)
+        return Availability(self.name, True, f"{found}; KVM: {kvm.detail}; {self._creates_text()}", isolated=True)
+
+    def _creates_text(self) -> str:
+        """How creates start a VM, for `roost doctor`: from templates or by cold boots, and why."""
+        from roost.backends.firecracker.template import TEMPLATES_ENV, TemplateStore, templates_enabled
+
+        if not (templates_enabled() if self._templates is None else self._templates):
+            return f"creates: cold boots ({TEMPLATES_ENV}=0)"
+        store = TemplateStore(self._home or default_home())
+        failed = store.failed_names()
+        text = f"creates: resume a template's memory snapshot ({len(store.names())} made"
+        return text + (f", {len(failed)} failed and boot cold: see {store.root}/*.failed)" if failed else ")")
 
     def _jail_text(self, binary: Path) -> str:
         """Jailer mode in a few words, for `roost doctor`.
@@ -139,9 +169,18 @@ class FirecrackerBackend:
         Raises:
             BackendError: ROOST_JAILER asks for what this host cannot do.
         """
+        from roost.backends.firecracker.jail import mount_refuses_devices
+
         settings = self.jail_settings(binary)
         if settings is None:
             return "jailer: off"
+        home = self._home or default_home()
+        if mount_refuses_devices(home):
+            raise BackendError(
+                f"jailer mode cannot work here: {home} is on a nodev mount, where the jailed VMM could not open "
+                "the /dev/kvm the jailer makes",
+                code="jail_nodev",
+            )
         cgroups = "no cgroups" if settings.cgroup_version is None else f"cgroup v{settings.cgroup_version}"
         return f"jailer: {settings.jailer} (uid {settings.uid}, gid {settings.gid}, {cgroups})"
 
@@ -201,16 +240,55 @@ class FirecrackerBackend:
             keep_boot_file(Path(image.kernel), ws_dir / KERNEL, code="kernel_missing")
             if image.initrd:
                 keep_boot_file(Path(image.initrd), ws_dir / INITRD, code="initrd_missing")
-            copy_disk(Path(image.rootfs), vm.disk)
-            vm.launch(binary, plan)
-            vm.boot(plan, self.boot_timeout)
+            created_by = self._resume_from_template(vm, binary, image, plan)
+            if created_by is None:
+                copy_disk(Path(image.rootfs), vm.disk)
+                vm.launch(binary, plan)
+                vm.boot(plan, self.boot_timeout)
         except BaseException:
             self._discard(vm, keep_disk=False)
             raise
-        return self._booted(vm, plan)
+        return dataclasses.replace(self._booted(vm, plan), created_by=created_by or "cold boot")
+
+    def _resume_from_template(self, vm: MicroVm, binary: Path, image: GuestBootImage, plan: BootPlan) -> str | None:
+        """Make `vm` a clone of its image's template (built first if there is none yet); None when
+        the create must boot cold instead (templates off, the template cannot be made, or the clone
+        failed: the reason is kept with the template and said by `doctor`).
+
+        Raises:
+            BackendError: the clone failed in a way a cold boot would meet too (disk_copy_failed).
+        """
+        from roost.backends.firecracker.template import TemplateStore, resume_clone, template_name, templates_enabled
+
+        if not (templates_enabled() if self._templates is None else self._templates):
+            return None
+        store = TemplateStore(_home_of(vm.ws_dir))
+        # The image's own kernel and initrd (the workspace's are links to them): one template per image and size.
+        image_plan = dataclasses.replace(
+            plan, kernel=str(image.kernel), initrd=str(image.initrd) if image.initrd else None
+        )
+        name = template_name(image_plan, Path(image.rootfs), firecracker_version(binary))
+        with store.building(name):
+            template = store.find(name)
+            if template is None and store.failure(name) is None:
+                try:
+                    template = store.build(name, binary, image_plan, Path(image.rootfs), self.boot_timeout)
+                except (BackendError, AgentError):
+                    return None  # noted in <name>.failed; this and later creates boot cold
+        if template is None:
+            return None
+        try:
+            resume_clone(vm, template, binary, plan, self.boot_timeout)
+        except (BackendError, AgentError) as exc:
+            if exc.code == "disk_copy_failed":
+                raise
+            self._discard(vm, keep_disk=False, keep_boot_files=True)
+            store.retire(name, f"a clone failed: {exc.code}: {exc.message}")
+            return None
+        return f"template {name}"
 
     @staticmethod
-    def _discard(vm: MicroVm, *, keep_disk: bool) -> None:
+    def _discard(vm: MicroVm, *, keep_disk: bool, keep_boot_files: bool = False) -> None:
         """Undo a failed boot without hiding why it failed."""
         from roost.backends.firecracker.vm import DISK, INITRD, KERNEL
 
@@ -219,7 +297,7 @@ class FirecrackerBackend:
         except BackendError:
             pass  # the boot's own error says more; `workspace delete` retries the kill
         if not keep_disk:
-            for name in (DISK, KERNEL, INITRD):
+            for name in (DISK,) if keep_boot_files else (DISK, KERNEL, INITRD):
                 (vm.ws_dir / name).unlink(missing_ok=True)
                 (vm.ws_dir / f"{name}.partial").unlink(missing_ok=True)
 
@@ -272,6 +350,10 @@ class FirecrackerBackend:
             jailed = Protection("jailer", False, "off: the VMM runs as roost's user (set ROOST_JAILER=1 as root)")
         return (Protection("virtualisation", True, "a KVM microVM with its own kernel (Firecracker)"), jailed)
 
+    def usage(self, ws_dir: Path, boot: FirecrackerBoot) -> HostUsage:
+        """Nothing the host counts: the VM is the workspace, and its agent reports the whole of it."""
+        return HostUsage("vm")
+
     def rootfs_id_offset(self, boot: FirecrackerBoot | None) -> tuple[int, int]:
         return 0, 0  # the guest has its own kernel and its own ids
 
@@ -301,7 +383,7 @@ class FirecrackerBackend:
         Returns what the record keeps: `vmm_pid` None, `stopped_cleanly` whether the guest shut down on its own.
 
         Raises:
-            BackendError: process_survived.
+            BackendError: process_survived, disk_flush_failed.
         """
         vm = self._vm(ws_dir, boot)
         clean = False
@@ -310,6 +392,7 @@ class FirecrackerBackend:
             clean = vm.shut_down(self.stop_grace)
         else:
             vm.kill()  # strays and stale sockets only
+        vm.flush_disk()  # the guest's sync reached Firecracker (Writeback); this takes it to the host disk
         return dataclasses.replace(boot, vmm_pid=None, stopped_cleanly=clean)
 
     def start(self, ws_dir: Path, spec: CreateSpec, boot: FirecrackerBoot) -> FirecrackerBoot:
@@ -340,4 +423,4 @@ class FirecrackerBackend:
         except BaseException:
             self._discard(vm, keep_disk=True)
             raise
-        return self._booted(vm, plan)
+        return dataclasses.replace(self._booted(vm, plan), created_by=boot.created_by)

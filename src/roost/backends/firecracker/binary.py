@@ -35,13 +35,20 @@ __all__ = [
     "InstalledRuntime",
     "find_firecracker",
     "firecracker_version",
+    "guest_arch",
     "install_runtime",
     "release_arch",
+    "require_supported_version",
     "runtime_dir",
 ]
 
 FIRECRACKER_ENV = "ROOST_FIRECRACKER"
 DEFAULT_VERSION = "1.12.1"
+# The first release that describes virtio devices to an x86_64 guest in ACPI tables; the guest
+# kernel (Debian's cloud kernel, no VIRTIO_MMIO_CMDLINE_DEVICES) finds its disk only that way.
+MINIMUM_VERSION = (1, 8, 0)
+# The guest image pipeline builds an amd64 kernel and rootfs only.
+GUEST_ARCHES = ("x86_64",)
 RELEASES_URL = "https://github.com/firecracker-microvm/firecracker/releases/download"
 DOWNLOAD_TIMEOUT = 60.0
 _VERSION_RE = re.compile(r"^v?(\d+\.\d+\.\d+)$")
@@ -127,6 +134,42 @@ def release_arch(machine: str | None = None) -> str:
             f"Firecracker publishes no release for {raw}",
             code="unsupported_arch",
             hint="Firecracker runs on x86_64 and aarch64 hosts",
+        )
+    return arch
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("-")[0])[:3])
+
+
+def require_supported_version(version: str, where: str) -> None:
+    """Refuse a Firecracker older than `MINIMUM_VERSION` (`where`: the binary, for the message).
+
+    Raises:
+        BackendError: firecracker_too_old.
+    """
+    if _version_tuple(version) < MINIMUM_VERSION:
+        floor = ".".join(map(str, MINIMUM_VERSION))
+        raise BackendError(
+            f"firecracker v{version} ({where}) is too old: roost's guests need v{floor} or newer, whose ACPI "
+            'tables let the guest kernel find its virtio disk (an older one boots to "no root disk")',
+            code="firecracker_too_old",
+            remedy=operator_remedy(f"install v{DEFAULT_VERSION}", "runtime_install"),
+        )
+
+
+def guest_arch(machine: str | None = None) -> str:
+    """This host's architecture when roost has a guest for it.
+
+    Raises:
+        BackendError: unsupported_arch (Firecracker may run here, but roost's guest kernel is amd64 only).
+    """
+    arch = release_arch(machine)
+    if arch not in GUEST_ARCHES:
+        raise BackendError(
+            f"roost's guest image is built for {', '.join(GUEST_ARCHES)} only; this host is {arch}",
+            code="unsupported_arch",
+            hint="use the sandbox backend on this host",
         )
     return arch
 
@@ -270,7 +313,7 @@ def install_runtime(
 
     Raises:
         InvalidArgument: invalid_version.
-        BackendError: unsupported_arch, runtime_download_failed (no network,
+        BackendError: firecracker_too_old, unsupported_arch, runtime_download_failed (no network,
             no such release), runtime_checksum_mismatch,
             runtime_version_mismatch (nothing is installed after either),
             firecracker_broken (the verified binary does not run here).
@@ -278,7 +321,8 @@ def install_runtime(
     match = _VERSION_RE.match(version or DEFAULT_VERSION)
     if match is None:
         raise InvalidArgument(f"{version!r} is not a Firecracker version", code="invalid_version", hint="e.g. 1.12.1")
-    tag, arch = f"v{match.group(1)}", release_arch(machine)
+    require_supported_version(match.group(1), f"asked for v{match.group(1)}")
+    tag, arch = f"v{match.group(1)}", guest_arch(machine)
     asset = f"firecracker-{tag}-{arch}.tgz"
     target = runtime_dir(home)
     target.mkdir(parents=True, exist_ok=True)

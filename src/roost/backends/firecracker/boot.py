@@ -62,7 +62,7 @@ class FirecrackerBoot:
     """A Firecracker workspace's boot: whose VM it is, its VMM's pid (None once stopped), the
     plan to boot it again, the jailer settings it runs under (None: not jailed) with the name
     of the binary its jail is named after, and whether the guest powered off by itself when it
-    was last stopped (None: not stopped since it booted)."""
+    was last stopped (None: not stopped since it booted), and how it was created."""
 
     workspace: str
     vmm_pid: int | None
@@ -70,6 +70,7 @@ class FirecrackerBoot:
     jail: JailSettings | None = None
     exec_name: str = DEFAULT_EXEC_NAME
     stopped_cleanly: bool | None = None
+    created_by: str | None = None  # "template <name>" (resumed from a snapshot) or "cold boot"
 
     def to_json(self) -> dict[str, Any]:
         # Flat, as version 1 records kept the plan beside the pid.
@@ -79,6 +80,7 @@ class FirecrackerBoot:
             **self.plan.to_json(),
             "jail": None if self.jail is None else {**self.jail.to_json(), "exec_name": self.exec_name},
             "stopped_cleanly": self.stopped_cleanly,
+            "created_by": self.created_by,
         }
 
     @classmethod
@@ -100,4 +102,5 @@ class FirecrackerBoot:
             JailSettings.from_json(jail),
             exec_name if isinstance(exec_name, str) and exec_name else DEFAULT_EXEC_NAME,
             clean,
+            created_by if isinstance(created_by := stored.get("created_by"), str) else None,
         )

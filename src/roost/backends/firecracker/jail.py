@@ -56,6 +56,13 @@ _OFF = ("", "0", "off", "no", "false")
 _ON = ("1", "on", "yes", "true")
 
 
+def mount_refuses_devices(path: Path) -> bool:
+    """True when the file system holding `path` (or its nearest existing parent) is mounted `nodev`."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return bool(os.statvfs(path).f_flag & os.ST_NODEV)
+
+
 @dataclass(frozen=True)
 class JailSettings:
     """How workspaces of this host are jailed; persisted in each workspace's record."""
@@ -185,6 +192,21 @@ class Jail:
         if self.settings.cgroup_version == 2:
             return [f"cpu.max={vcpus * CPU_PERIOD_US} {CPU_PERIOD_US}", f"memory.max={memory}"]
         return [f"cpu.cfs_quota_us={vcpus * CPU_PERIOD_US}", f"memory.limit_in_bytes={memory}"]
+
+    def check_mount(self) -> None:
+        """Refuse a workspace directory on a `nodev` mount: the jailer makes `/dev/kvm` and
+        `/dev/net/tun` inside the chroot with mknod, and the VMM could not open them there.
+
+        Raises:
+            BackendError: jail_nodev.
+        """
+        if mount_refuses_devices(self.ws_dir):
+            raise BackendError(
+                f"the jail would live on a nodev mount ({self.ws_dir}): the VMM could not open the "
+                "/dev/kvm the jailer makes inside it",
+                code="jail_nodev",
+                hint="put $ROOST_HOME on a file system mounted without nodev, or turn jailer mode off (ROOST_JAILER=0)",
+            )
 
     def clear(self) -> None:
         """Remove what an earlier launch left (the jailer refuses to copy over a busy binary)."""

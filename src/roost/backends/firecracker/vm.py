@@ -38,6 +38,7 @@ from roost.backends.firecracker import netns
 from roost.backends.firecracker.api import (
     BootSource,
     Drive,
+    EntropyDevice,
     FirecrackerApi,
     MachineConfig,
     NetworkInterface,
@@ -54,6 +55,7 @@ from roost.backends.processes import (
     log_tail,
     reap,
     spawn_detached,
+    wait_for_log,
 )
 from roost.errors import BackendError, RoostError, operator_remedy
 from roost.protocol.addresses import unix_sockaddr
@@ -68,6 +70,7 @@ DISK = "disk.ext4"
 KERNEL = "vmlinux"
 INITRD = "initrd.img"
 LOG = "firecracker.log"
+LOG_LIMIT = 1024 * 1024  # the VMM's log and the guest console; root in the guest can write the console at will
 GUEST_CID = 3
 API_READY_TIMEOUT = 5.0
 # Without these the guest reboots into a VMM that never exits, or hangs on a panic.
@@ -171,6 +174,24 @@ def copy_disk(base: Path, dest: Path) -> None:
     os.replace(partial, dest)
 
 
+_FICLONE = 0x40049409  # ioctl: make dest share all of src's blocks (btrfs, xfs with reflink=1, ...)
+
+
+def supports_reflink(directory: Path) -> bool:
+    """True when files in `directory` can be cloned copy-on-write, so `copy_disk` costs no disk space or time."""
+    import fcntl
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory) as source, tempfile.TemporaryFile(dir=directory) as clone:
+            source.write(b"roost")
+            source.flush()
+            fcntl.ioctl(clone.fileno(), _FICLONE, source.fileno())
+    except OSError:
+        return False
+    return True
+
+
 _KEY_ARG = re.compile(r"roost\.key=[0-9a-fA-F]+")
 
 
@@ -235,6 +256,7 @@ class MicroVm:
             return None
         if self.pid is not None:
             reap(self.pid)
+        wait_for_log(self.log)
         last = without_key(log_tail(self.log))
         if last.startswith(LAUNCH_MARK):
             last = ""  # everything before the mark belongs to an earlier boot
@@ -265,12 +287,13 @@ class MicroVm:
         and wait until its API answers; `plan` sizes the jail's cgroups.
 
         Raises:
-            BackendError: backend_start_failed, vmm_died, vmm_unreachable.
+            BackendError: jail_nodev, backend_start_failed, vmm_died, vmm_unreachable.
         """
         self.clean_sockets()
         binary = binary.absolute()  # it runs with the workspace directory as its cwd
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), WORKSPACE_MARKER: self.ws_id}
         if self.jail is not None:
+            self.jail.check_mount()
             self.jail.clear()
             netns.make_named(self.ws_id, self.jail.settings.uid, self.jail.settings.gid)
             argv = self.jail.argv(binary, API_SOCKET, vcpus=plan.vcpus, mem_mib=plan.mem_mib)
@@ -279,7 +302,7 @@ class MicroVm:
         with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "a") as log:
             log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(argv)}\n")
         end = time.monotonic() + API_READY_TIMEOUT
-        launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir)
+        launched = spawn_detached(argv, env=env, log_path=self.log, cwd=self.ws_dir, log_limit=LOG_LIMIT)
         if self.jail is not None:
             late = f"the jailer did not start the VMM within {API_READY_TIMEOUT:g}s"
             self.pid = _poll(lambda: self._jailed_vmm(launched), end, late)
@@ -302,6 +325,7 @@ class MicroVm:
         reap(jailer)
         pid = self.jail.vmm_pid()
         if pid is None:
+            wait_for_log(self.log)
             raise BackendError(
                 f"the jailer failed: {_jailer_complaint(without_key(log_tail(self.log, lines=10)))}",
                 code="vmm_died",
@@ -328,17 +352,20 @@ class MicroVm:
         Raises:
             BackendError: vmm_fault (Firecracker refused a part), vmm_unreachable.
         """
-        kernel, initrd, disk = plan.kernel, plan.initrd, str(self.disk)
         if self.jail is not None:  # the VMM sees only its jail
-            kernel = self.jail.stage(Path(kernel), "vmlinux")
-            initrd = self.jail.stage(Path(initrd), "initrd") if initrd else None
+            kernel = self.jail.stage(Path(plan.kernel), "vmlinux")
+            initrd = self.jail.stage(Path(plan.initrd), "initrd") if plan.initrd else None
             disk = self.jail.stage(self.disk, DISK, writable=True)
+        else:  # names relative to the VMM's cwd: what it records (a snapshot too) holds no host path
+            kernel, disk = self._as_seen_by_vmm(plan.kernel), DISK
+            initrd = self._as_seen_by_vmm(plan.initrd) if plan.initrd else None
         api.put_machine_config(MachineConfig(vcpu_count=plan.vcpus, mem_size_mib=plan.mem_mib))
         # The identity goes to init on the kernel command line (the guest's own, read by nothing else).
         proof = f"roost.workspace={self.identity.workspace_id} roost.key={self.identity.key.hex()}"
         boot_args = with_required_args(f"{plan.boot_args} {netns.guest_network_arg()}")
         api.put_boot_source(BootSource(kernel, f"{boot_args} {proof}", initrd))
         api.put_drive(Drive("rootfs", disk, is_root_device=True))
+        api.put_entropy(EntropyDevice())  # the guest's CSPRNG seeds from the host's from its first boot
         api.put_network_interface(
             NetworkInterface(netns.GUEST_IFACE, netns.GUEST_LINK, netns.guest_mac(self.identity.workspace_id))
         )
@@ -375,6 +402,11 @@ class MicroVm:
             time.sleep(0.01)
         return dead
 
+    def _as_seen_by_vmm(self, path: str) -> str:
+        """`path` relative to the VMM's cwd when it lies in the workspace directory (a record
+        from before workspaces kept their own kernel may name the image cache instead)."""
+        return os.path.basename(path) if Path(path).parent == self.ws_dir else path
+
     # -- the end -------------------------------------------------------------------------
     def wind_down(self, port: int, timeout: float) -> None:
         """Best effort before powering off: flush the page cache, then have the agent
@@ -387,6 +419,27 @@ class MicroVm:
                 client.call(ShutdownArgs.OP)
         except RoostError:
             pass
+
+    def flush_disk(self) -> None:
+        """fsync the workspace's disk image: what the VMM wrote (a killed one included) reaches the host disk.
+
+        Raises:
+            BackendError: disk_flush_failed.
+        """
+        try:
+            fd = os.open(self.disk, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BackendError(
+                f"cannot open {self.disk.name} to flush it: {exc.strerror}", code="disk_flush_failed"
+            ) from None
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise BackendError(f"cannot flush {self.disk.name}: {exc.strerror}", code="disk_flush_failed") from None
+        finally:
+            os.close(fd)
 
     def shut_down(self, grace: float) -> bool:
         """Ask the guest to power off (Ctrl-Alt-Del; `reboot=k` ends the VMM) and wait up to `grace` seconds.
@@ -423,6 +476,7 @@ class MicroVm:
         kill_tree(self.ws_id, vmm)
         if self.pid is not None:
             reap(self.pid)
+        wait_for_log(self.log)  # the keeper carries the marker too: reap it
         if self.jail is not None:
             self.jail.release_cgroups()
             netns.remove_named(self.ws_id)

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import AgentPython, Availability, CreateSpec, ImageKind
+from roost.backends.base import AgentPython, Availability, CreateSpec, HostUsage, ImageKind
+from roost.backends.disk_usage import allocated_bytes
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
 from roost.backends.sandbox import cgroups, layout, seccomp_filter
@@ -224,6 +225,21 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
             recorded = cgroups.Enforcement.from_json(None) if boot is None else boot.cgroups
             found = cgroups.made_for(ws_id)
             cgroups.remove(cgroups.Enforcement(recorded.version, tuple({*recorded.dirs, *found.dirs})))
+
+    def usage(self, ws_dir: Path, boot: SandboxBoot) -> HostUsage:
+        """Its cgroups' counts, where they are set up (the agent's process tree otherwise), and the disk
+        its directory takes: what it wrote to its root and to /workspace."""
+        counted = cgroups.usage(boot.cgroups)
+        cpu = counted.get("cpu_usec")
+        return HostUsage(
+            "cgroup" if counted else "process tree",
+            cpu_seconds=None if cpu is None else cpu / 1_000_000,
+            memory_bytes=counted.get("memory_bytes"),
+            memory_peak_bytes=counted.get("memory_peak_bytes"),
+            pids=counted.get("pids"),
+            disk_bytes=allocated_bytes(ws_dir),
+            limits=cgroups.limits_of(boot.cgroups),
+        )
 
     def discard_files(self, ws_dir: Path, boot: SandboxBoot | None) -> None:
         if os.geteuid() == 0:

@@ -286,10 +286,12 @@ def made_for(ws_id: str) -> Enforcement:
 
 
 def usage(enforcement: Enforcement) -> dict[str, int]:
-    """What the workspace uses now, where a cgroup counts it: memory_bytes, pids."""
+    """What the workspace uses now, where a cgroup counts it: memory_bytes, memory_peak_bytes,
+    pids, cpu_usec (CPU time in microseconds). A key no cgroup of it counts is absent."""
     found: dict[str, int] = {}
     files = {
         "memory_bytes": ("memory.current", "memory.usage_in_bytes"),
+        "memory_peak_bytes": ("memory.peak", "memory.max_usage_in_bytes"),
         "pids": ("pids.current",),
     }
     for directory in enforcement.dirs:
@@ -299,4 +301,56 @@ def usage(enforcement: Enforcement) -> dict[str, int]:
                     found[key] = int(Path(directory, name).read_text().strip())
                 except (OSError, ValueError):
                     continue
+        cpu = _cpu_usec(Path(directory))
+        if cpu is not None:
+            found["cpu_usec"] = cpu
     return found
+
+
+def _cpu_usec(directory: Path) -> int | None:
+    """CPU time: v2's `usage_usec` in cpu.stat, v1's cpuacct.usage (nanoseconds)."""
+    try:
+        for line in (directory / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    try:
+        return int((directory / "cpuacct.usage").read_text().strip()) // 1000
+    except (OSError, ValueError):
+        return None
+
+
+def limits_of(enforcement: Enforcement) -> dict[str, float]:
+    """The limits its cgroups enforce: memory_bytes, pids, vcpus (a CPU quota in CPUs); absent: none set."""
+    found: dict[str, float] = {}
+    files = {"memory_bytes": ("memory.max", "memory.limit_in_bytes"), "pids": ("pids.max",)}
+    for directory in map(Path, enforcement.dirs):
+        for key, names in files.items():
+            for name in names:
+                try:
+                    value = (directory / name).read_text().strip()
+                except OSError:
+                    continue
+                if value.isdigit() and int(value) < 2**62:  # v1 writes "no limit" as a huge number
+                    found[key] = int(value)
+        quota = _cpu_quota(directory)
+        if quota is not None:
+            found["vcpus"] = quota
+    return found
+
+
+def _cpu_quota(directory: Path) -> float | None:
+    try:
+        quota, _, period = (directory / "cpu.max").read_text().partition(" ")
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((directory / "cpu.cfs_quota_us").read_text())
+        period_us = int((directory / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 else None

@@ -6,13 +6,18 @@ Imports: client, errors and the standard library.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from roost.client import Roost
 from roost.errors import InvalidArgument
 
 
 def sdk(args: argparse.Namespace) -> Roost:
-    return Roost(home=getattr(args, "home", None), backend=getattr(args, "backend", None))
+    """The SDK for one command; the workspaces whose TTL had passed are reaped on the way, in one line on stderr."""
+    roost = Roost(home=getattr(args, "home", None), backend=getattr(args, "backend", None))
+    if roost.reaped:
+        sys.stderr.write(f"roost: reaped {len(roost.reaped)} expired workspace(s): {', '.join(roost.reaped)}\n")
+    return roost
 
 
 def key_values(pairs: list[str], what: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ def _describe(info: WorkspaceInfo) -> str:
         ("health", info.health or "-"),
         *((("hint", hint),) if (hint := workspace_hint(info)) else ()),
         ("created", info.created_at),
-        ("expires", info.expires_at or "never"),
+        ("expires", f"{info.expires_at} (in {time_left(info.expires_in_seconds)})" if info.expires_at else "never"),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
         ("execs", str(info.exec_count)),
         *(
@@ -116,15 +116,32 @@ def list_workspaces(args: argparse.Namespace) -> int:
             _backend_label(i) if i.state != "corrupt" else "?",
             i.state,
             i.created_at[:19].replace("T", " ") or "-",
+            time_left(i.expires_in_seconds),
             ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-",
         ]
         for i in infos
     ]
-    print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "LABELS"]))
+    print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "TTL LEFT", "LABELS"]))
     for info in infos:
         if hint := workspace_hint(info):
             warn(f"{info.id} is {info.state} ({info.health}); {hint}")
     return 0
+
+
+def time_left(seconds: int | None) -> str:
+    """`-` (no TTL), `due`, or the time left to the minute (to the second under one)."""
+    if seconds is None:
+        return "-"
+    if seconds <= 0:
+        return "due"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def status(args: argparse.Namespace) -> int:
@@ -170,12 +187,29 @@ def stop(args: argparse.Namespace) -> int:
 
 def start(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).start()
-    return _report(args, info, f"started {info.id}: {info.state}")
+    return _report(args, info, "\n".join([f"started {info.id}: {info.state}", *_comeback_lines(info)]))
 
 
 def restart(args: argparse.Namespace) -> int:
     info = sdk(args).workspace(args.workspace).restart()
-    return _report(args, info, f"restarted {info.id}: {info.state} (/workspace is kept; services and shells are not)")
+    first = f"restarted {info.id}: {info.state} (/workspace is kept)"
+    return _report(args, info, "\n".join([first, *_comeback_lines(info)]))
+
+
+def _comeback_lines(info: WorkspaceInfo) -> list[str]:
+    """What a start brought back: the services kept by their restart policy, and the shells it did not."""
+    report = info.last_start
+    if report is None:
+        return []
+    lines = [f"services back: {', '.join(report.services)}"] if report.services else []
+    lines += [f"service {f.name} did not come back: {shown(f.reason)}" for f in report.services_failed]
+    if report.shells_closed is None:
+        lines.append(
+            f"shells do not come back: those open before show as lost (`roost workspace shell list {info.id}`)"
+        )
+    elif report.shells_closed:
+        lines.append(f"shells do not come back: closed {', '.join(report.shells_closed)}")
+    return lines
 
 
 def _report(args: argparse.Namespace, info: WorkspaceInfo, line: str) -> int:

@@ -37,6 +37,7 @@ _SCRIPT_TEMPLATE = f"""#!/bin/sh
 PATH=/bin
 export PATH
 halt=reboot
+serial=no
 fail() {{
     echo "roost-initramfs: $*; ending the VM ($halt)" >/dev/console
     sleep 1
@@ -50,10 +51,13 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
         roost.root=*) root="${{arg#roost.root=}}" ;;
         roost.halt=poweroff) halt=poweroff ;;
+        roost.agent=serial*) serial=yes ;;
     esac
 done
 while read -r module; do
     [ -n "$module" ] || continue
+    # virtio-serial carries the agent under QEMU only; Firecracker has no such device.
+    [ "$module" != virtio_console ] || [ "$serial" = yes ] || continue
     insmod "/lib/modules/$module.ko" || fail "cannot load module $module"
 done </lib/modules/load-order
 tries=0

@@ -27,7 +27,7 @@ from roost.errors import ImageError
 from roost.images.vm.build import GuestImage
 
 QEMU = "qemu-system-x86_64"
-READY_MARK = "roost-init: agent listening on "
+READY_MARK = "roost-agent: listening on "
 # Under TCG the kernel hangs after "Marking TSC unstable" without a given TSC rate.
 # microvm honours ACPI power-off, and has no keyboard controller for reboot=k.
 QEMU_BOOT_ARGS = "tsc_early_khz=2000000 roost.agent=serial roost.halt=poweroff"
