@@ -200,6 +200,8 @@ def test_the_workspace_page_shows_status_history_with_outputs_and_files(
     workspace.files.write("/workspace/notes/todo.txt", "water the plants\n")
     page.goto(f"{ui.base}/#/ws/{workspace.id}/overview")
     expect(page.get_by_test_id("ws-state")).to_have_text("running")
+    expect(page.locator("table.kv")).to_contain_text("process tree")  # usage, as mock's stats count it
+    expect(page.locator("table.kv tr", has_text="memory")).to_contain_text("MiB")
     shot(page, "overview")
 
     page.locator('nav.tabs a[data-tab="history"]').click()

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from roost.client import Roost, Workspace
-from roost.errors import InvalidArgument
+from roost.errors import InvalidArgument, RoostError
 from roost.ui.answers import answer, blocking, json_body, plain, sdk
 from roost.ui.streams import polled_events
 
@@ -36,10 +36,19 @@ def overview(roost: Roost, ref: str) -> dict[str, Any]:
     running = info.state == "running"
     return {
         "info": info.to_dict(),
+        "stats": _stats(workspace) if running else None,
         "services": plain(workspace.services.list()) if running else [],
         "shells": plain(workspace.shells.list()) if running else [],
         "snapshots": plain(workspace.snapshots.list()),
     }
+
+
+def _stats(workspace: Workspace) -> dict[str, Any] | None:
+    """Usage beside the limits; None when the workspace cannot say (it stopped or broke meanwhile)."""
+    try:
+        return workspace.stats().to_dict()
+    except RoostError:
+        return None
 
 
 async def follow_workspace(request: Request) -> StreamingResponse:

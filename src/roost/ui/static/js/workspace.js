@@ -1,12 +1,31 @@
 // One workspace: a live overview (SSE) and tabs for terminals, history, files, changes,
 // snapshots and services. Each tab is its own module; this one routes between them.
-import { follow, h, labelText, ttlLeft, wsPath } from "./dom.js";
+import { follow, h, labelText, sizeText, ttlLeft, wsPath } from "./dom.js";
 import { changesTab } from "./changes.js";
 import { filesTab, historyTab } from "./browse.js";
 import { servicesTab, snapshotsTab } from "./manage.js";
 import { terminalsTab } from "./terminals.js";
 
 const TABS = ["overview", "terminal", "history", "files", "changes", "snapshots", "services"];
+
+// Usage beside the limits, as `workspace stats` reports them; "?" where this backend cannot know.
+function usageRows(stats) {
+  const known = (value, show) => (value === null || value === undefined ? "?" : show(value));
+  const limit = (value, show) => (value === null || value === undefined ? "no limit" : show(value));
+  const limits = stats.limits || {};
+  return [
+    ["CPU time", `${known(stats.cpu_seconds, (s) => `${s.toFixed(1)} s`)} (vCPUs: ${limit(limits.vcpus, String)})`],
+    ["memory", `${known(stats.memory_bytes, sizeText)} of ${limit(limits.memory_bytes, sizeText)} (peak ${known(stats.memory_peak_bytes, sizeText)})`],
+    ["processes", `${known(stats.pids, String)} of ${limit(limits.pids, String)}`],
+    ["disk", `${known(stats.workspace_disk_bytes, sizeText)} in /workspace, ${known(stats.disk_bytes, sizeText)} in all`],
+    ["usage from", stats.source],
+  ];
+}
+
+function counts(perState) {
+  const parts = Object.entries(perState || {}).map(([state, n]) => `${n} ${state}`);
+  return parts.length ? parts.join(", ") : "none";
+}
 
 function overviewTab(ctx) {
   const box = h("div", { class: "overview" });
@@ -20,14 +39,17 @@ function overviewTab(ctx) {
       ["env", info.env],
       ["created", info.created_at],
       ["TTL left", ttlLeft(info.expires_at)],
+      ["last start", info.last_start
+        ? `${info.last_start.at}: ${info.last_start.services.length} services back, ${info.last_start.services_failed.length} did not come back`
+        : "–"],
       ["labels", labelText(info.labels) || "–"],
       ["execs", String(info.exec_count)],
-      ["services", JSON.stringify(info.services || {})],
-      ["shells", JSON.stringify(info.shells || {})],
+      ["services", counts(info.services)],
+      ["shells", counts(info.shells)],
       ["network", info.network ? info.network.policy : "off"],
       ["protections", (info.protections || []).map((p) => `${p.active ? "✔" : "✘"} ${p.name}`).join("  ") || "–"],
     ];
-    if (info.stats) rows.push(["stats", JSON.stringify(info.stats)]);
+    if (state.stats) rows.push(...usageRows(state.stats));
     box.replaceChildren(h("table", { class: "kv" }, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))));
   }
   return { el: box, update: render };
