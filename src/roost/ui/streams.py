@@ -3,7 +3,8 @@
 `pumped` runs one of the SDK's callback streams (a shell's attach, a service's
 log follow) on a worker thread and hands its chunks to the event loop; leaving
 the iterator stops the thread. `polled_events` polls an SDK call and sends its
-result as a server-sent event whenever it differs from the last one.
+result as a server-sent event whenever it differs from the last one;
+`SharedPoll` does the same once for every page that follows one thing.
 
 Imports: errors, starlette's threadpool and the standard library.
 """
