@@ -218,3 +218,6 @@ def test_the_workspace_page_shows_status_history_with_outputs_and_files(
         page.get_by_role("link", name="download").click()
     assert Path(download.value.path()).read_text() == "water the plants\n"
     shot(page, "files")
+
+    page.locator('nav.tabs a[data-tab="network"]').click()
+    expect(page.get_by_test_id("network-policy")).to_contain_text("policy off")

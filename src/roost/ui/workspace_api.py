@@ -1,5 +1,5 @@
 """One workspace's pages: status followed live, exec history and outputs, files, diff and patch,
-snapshots and reset. Read-only except snapshot create and reset.
+snapshots and reset, the network decision log. Read-only except snapshot create and reset.
 
 Imports: client, errors, the dashboard's answers and streams, and starlette.
 """
@@ -23,6 +23,8 @@ VIEW_BYTES = 512 * 1024
 DOWNLOAD_WINDOW = 4 * 1024 * 1024
 # The diff view's patch is cut here (the patch download is not).
 DIFF_VIEW_BYTES = 2 * 1024 * 1024
+# The network view shows this many of the newest decisions.
+NETWORK_LOG_ENTRIES = 500
 
 
 def _workspace(request: Request) -> Workspace:
@@ -126,6 +128,15 @@ async def reset(request: Request) -> JSONResponse:
     return answer(await blocking(workspace.reset, snapshot=str(snapshot)))
 
 
+async def network(request: Request) -> JSONResponse:
+    """The network policy and the newest decisions of its log (newest last)."""
+    workspace = await blocking(_workspace, request)
+    denied = request.query_params.get("denied") == "1"
+    shown = await blocking(workspace.network.show)
+    decisions = await blocking(workspace.network.log, denied=denied, limit=NETWORK_LOG_ENTRIES)
+    return answer({"network": shown.to_dict(), "decisions": plain(decisions)})
+
+
 def _path(request: Request) -> str:
     path = request.query_params.get("path")
     if not path:
@@ -158,4 +169,5 @@ ROUTES = [
     Route(f"{PREFIX}/patch", patch, methods=["GET"]),
     Route(f"{PREFIX}/snapshots", create_snapshot, methods=["POST"]),
     Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+    Route(f"{PREFIX}/network", network, methods=["GET"]),
 ]

@@ -89,3 +89,30 @@ export function servicesTab(ctx) {
     close() { following?.close(); },
   };
 }
+
+// The network policy and its decision log (newest first), fetched when shown or refreshed.
+export function networkTab(ctx) {
+  const policy = h("div", { class: "note", "data-testid": "network-policy" });
+  const list = h("tbody");
+  const message = h("div", { class: "message" });
+  const deniedOnly = h("input", { type: "checkbox", onchange: () => load() });
+
+  async function load() {
+    try {
+      const { network, decisions } = await api(`${ctx.base}/network${deniedOnly.checked ? "?denied=1" : ""}`);
+      const allowed = network.allow.length ? ` allow ${network.allow.join(" ")}` : "";
+      policy.textContent = `policy ${network.policy}${allowed}; ${network.enforced ? "enforced" : "not enforced"}: ${network.detail}`;
+      list.replaceChildren(...decisions.reverse().map((d) => h("tr", { class: `verdict-${d.verdict}` },
+        h("td", {}, d.time), h("td", {}, d.verdict), h("td", { class: "mono" }, d.name || ""),
+        h("td", { class: "mono" }, `${d.address}:${d.port}/${d.protocol}`), h("td", {}, d.reason))));
+      message.replaceChildren();
+    } catch (error) { showError(message, error); }
+  }
+
+  return {
+    el: h("div", {}, h("div", { class: "toolbar" }, h("button", { onclick: () => load() }, "refresh"),
+      h("label", {}, deniedOnly, " denied only")), policy, message, h("table", { class: "list" },
+      h("thead", {}, h("tr", {}, ["time", "verdict", "name", "address", "reason"].map((t) => h("th", {}, t)))), list)),
+    shown: load,
+  };
+}

@@ -3,10 +3,10 @@
 import { follow, h, labelText, sizeText, ttlLeft, wsPath } from "./dom.js";
 import { changesTab } from "./changes.js";
 import { filesTab, historyTab } from "./browse.js";
-import { servicesTab, snapshotsTab } from "./manage.js";
+import { networkTab, servicesTab, snapshotsTab } from "./manage.js";
 import { terminalsTab } from "./terminals.js";
 
-const TABS = ["overview", "terminal", "history", "files", "changes", "snapshots", "services"];
+const TABS = ["overview", "terminal", "history", "files", "changes", "snapshots", "services", "network"];
 
 // Usage beside the limits, as `workspace stats` reports them; "?" where this backend cannot know.
 function usageRows(stats) {
@@ -68,6 +68,7 @@ export function workspaceView(main, id, firstTab) {
     changes: changesTab(ctx),
     snapshots: snapshotsTab(ctx),
     services: servicesTab(ctx),
+    network: networkTab(ctx),
   };
   for (const name of TABS) panes.append(h("section", { class: "pane", "data-tab": name, hidden: true }, tabs[name].el));
   nav.replaceChildren(...TABS.map((name) =>
