@@ -25,6 +25,7 @@ from roost.ui.app import dashboard
 from roost.ui.guard import Door, new_token
 
 LOOPBACK = "127.0.0.1"
+STOP_GRACE_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ def serve(options: UiOptions) -> None:
         threading.Thread(target=roost.list_workspaces, name="ui-warm-up", daemon=True).start()
         if options.open_browser:
             webbrowser.open(url)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, ws="websockets-sansio", lifespan="off")
+        # Live streams never end by themselves: at Ctrl-C or TERM give them a moment, then close them.
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            ws="websockets-sansio",
+            lifespan="off",
+            timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+        )
         uvicorn.Server(config).run(sockets=[listener])
     sys.stdout.flush()
