@@ -31,7 +31,8 @@ from conftest import home_with_shared_images
 from helpers import delete_all_workspaces
 from roost.client import Roost
 
-BLOCK_TIMEOUT = 60.0
+# Generous: a block may wait on the shared image cache while another test holds its lock, under xdist load.
+BLOCK_TIMEOUT = 180.0
 
 _REPO_FILES = {
     "README.md": "# calc\n\nA tiny calculator.\n",
