@@ -52,7 +52,9 @@ def bind(port: int) -> socket.socket:
         listener.bind((LOOPBACK, port))
     except OSError as exc:
         listener.close()
-        raise PortInUse(f"cannot listen on {LOOPBACK}:{port}: {exc.strerror}", hint="pick another port, or 0 for any free one") from None
+        raise PortInUse(
+            f"cannot listen on {LOOPBACK}:{port}: {exc.strerror}", hint="pick another port, or 0 for any free one"
+        ) from None
     listener.listen(128)
     return listener
 
