@@ -29,7 +29,7 @@ UV_RUN := uv run --frozen
 PY_PATHS := $(wildcard src tests benchmarks scripts examples)
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps bootstrap images demo test smoke test-unprivileged check lint fmt format-check typecheck dist-check bench clean
+.PHONY: help setup system-deps bootstrap images demo test smoke test-unprivileged check lint fmt format-check typecheck dist-check bench clean ui-assets
 
 help: ## show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,23 @@ dist-check: bootstrap ## build wheel+sdist, install the wheel in a fresh venv, s
 bench: setup images ## prepare what they measure (as test does), run the benchmarks; one JSON document on stdout and in .bench/results.json
 	@mkdir -p .bench
 	@$(UV_RUN) python -m benchmarks --output .bench/results.json
+
+# The dashboard's browser libraries, pinned by src/roost/ui/assets/package-lock.json and
+# copied into src/roost/ui/static/vendor/, which is committed: installing roost needs no npm.
+UI_ASSETS := src/roost/ui/assets
+UI_VENDOR := src/roost/ui/static/vendor
+ui-assets: ## rebuild the dashboard's vendored JS/CSS from package.json + lock (needs npm)
+	cd $(UI_ASSETS) && npm ci --no-audit --no-fund
+	mkdir -p $(UI_VENDOR)
+	cp $(UI_ASSETS)/node_modules/@xterm/xterm/lib/xterm.js $(UI_ASSETS)/node_modules/@xterm/xterm/css/xterm.css \
+	   $(UI_ASSETS)/node_modules/@xterm/addon-fit/lib/addon-fit.js \
+	   $(UI_ASSETS)/node_modules/diff2html/bundles/js/diff2html-ui-slim.min.js \
+	   $(UI_ASSETS)/node_modules/diff2html/bundles/css/diff2html.min.css $(UI_VENDOR)/
+	cp $(UI_ASSETS)/node_modules/highlight.js/styles/github.min.css $(UI_VENDOR)/highlight-github.min.css
+	sed -i '/sourceMappingURL=/d' $(UI_VENDOR)/xterm.js $(UI_VENDOR)/addon-fit.js  # the maps are not shipped
+	for pkg in @xterm/xterm @xterm/addon-fit diff2html highlight.js; do \
+	  printf '%s %s\n' "$$pkg" "$$(node -p "require('./$(UI_ASSETS)/node_modules/$$pkg/package.json').version")"; \
+	done > $(UI_VENDOR)/VERSIONS
 
 clean: ## remove build output and caches (keeps .venv; `make clean-all` removes it too)
 	rm -rf dist build .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis

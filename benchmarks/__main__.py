@@ -39,6 +39,7 @@ from benchmarks import (
     services,
     shells,
     throughput,
+    ui,
 )
 from benchmarks._harness import BACKEND, Result, Settings, failed, log
 
@@ -70,6 +71,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     **scale.benchmarks(),
     **network.benchmarks(),
     **custom_envs.benchmarks(),
+    **ui.benchmarks(),
 }
 
 

@@ -28,7 +28,8 @@ python_for_venv="$("$ROOT/.venv/bin/python" -c 'import sys; print(sys.executable
 "$python_for_venv" - "${wheels[0]}" <<'EOF'
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-needed = ["roost/__init__.py", "roost/py.typed", "roost/agent/__main__.py", "roost/protocol/frames.py", "roost/cli/main.py"]
+needed = ["roost/__init__.py", "roost/py.typed", "roost/agent/__main__.py", "roost/protocol/frames.py", "roost/cli/main.py",
+          "roost/ui/static/index.html", "roost/ui/static/vendor/xterm.js", "roost/ui/static/vendor/diff2html-ui-slim.min.js"]
 missing = [n for n in needed if n not in names]
 if missing:
     sys.exit(f"dist-check: the wheel lacks {missing}")
@@ -77,5 +78,9 @@ step "MCP: roost mcp serve --profile core over stdio, tools/list"
 tools="$(ROOST_BACKEND=mock "$WORK/venv/bin/python" "$ROOT/scripts/mcp_list_tools.py" --require workspace_exec --timeout 60)" \
     || fail "MCP tool listing failed (see above)"
 printf '   %s\n' $tools
+
+step "roost ui --no-open --json: the page and its vendored assets from the installed wheel"
+ROOST_BACKEND=mock ROOST_HOME="$(mktemp -d "$WORK/ui-home.XXXXXX")" "$WORK/venv/bin/python" "$ROOT/scripts/ui_smoke.py" "$ROOST" \
+    || fail "the installed dashboard did not serve its page (see above)"
 
 step "OK"

@@ -27,6 +27,7 @@ PACKAGES=(
     iproute2       # ip: addresses and routes in a workspace's namespace; the network tests' namespaces and veths
     busybox-static # an image with no python3 and no libc for the bundle tests (tests/integration/oci_images.py)
     musl           # a musl libc for the musl-based test image
+    chromium       # the dashboard's browser tests (Playwright drives Debian's chromium; no browser downloads)
 )
 
 say() { printf 'system-deps: %s\n' "$*" >&2; }

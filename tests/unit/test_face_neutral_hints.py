@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "roost"
-# The front ends speak for themselves; the options module holds the options both server programs take.
-FACES = ("cli", "mcp", "serve_options.py")
+# The front ends (CLI, MCP, the dashboard) speak for themselves; the options module holds the options both server programs take.
+FACES = ("cli", "mcp", "ui", "serve_options.py")
 FACE_SPELLING = re.compile(r"`roost |\broost (workspace|env|runtime|doctor|mcp)\b|(^|[\s(`])--[a-z]")
 # The CLI's --json is where an error's details are printed, and the hint says that is the CLI's.
 ALLOWED = {"the tool's last lines are in the error's details (the CLI prints them with --json)"}

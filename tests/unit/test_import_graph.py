@@ -14,7 +14,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 BACKENDS = ("roost.backends.firecracker", "roost.backends.sandbox", "roost.backends.mock")
-FRONT_ENDS = ("roost.cli", "roost.mcp")
+FRONT_ENDS = ("roost.cli", "roost.mcp", "roost.ui")
 BEHIND_THE_SDK = (
     "roost.workspace",
     "roost.backends",

@@ -526,7 +526,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = _leaf(mcp, "serve", f"{_H}.host:mcp_serve", "serve roost's tools over MCP", workspace=False)
     add_serve_arguments(serve)
     _mcp_config_command(mcp)
+    _ui_command(top)
     return root
+
+
+def _ui_command(top: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ui = _leaf(top, "ui", f"{_H}.ui:ui", "serve the dashboard on 127.0.0.1 (token-protected)", workspace=False)
+    ui.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    ui.add_argument("--no-open", action="store_true", help="print the URL only; do not open a browser")
+    ui.add_argument("--backend", help="backend for workspaces created from the dashboard")
 
 
 def _mcp_config_command(mcp: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -53,7 +53,7 @@ def mcp_serve(args: argparse.Namespace) -> int:
     """
     options = ServeOptions.from_arguments(args)
     options.validate()
-    program = [sys.executable, *_interpreter_flags(), "-m", MCP_SERVER_MODULE, *options.argv()]
+    program = [sys.executable, *interpreter_flags(), "-m", MCP_SERVER_MODULE, *options.argv()]
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -66,7 +66,7 @@ def mcp_serve(args: argparse.Namespace) -> int:
         ) from None
 
 
-def _interpreter_flags() -> list[str]:
+def interpreter_flags() -> list[str]:
     """This interpreter's import isolation, for the server it becomes.
 
     `-P` at least: `-m` would otherwise put the client's working directory
