@@ -3,6 +3,8 @@ its limits are the ones it runs under, and what cannot be known is None, never a
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from roost import Readiness, Roost, RoostError, Workspace
@@ -12,7 +14,9 @@ MIB = 1024 * 1024
 HOLD_64_MIB = "x=$(head -c 67108864 /dev/zero | tr '\\0' a); touch held; sleep 1000; echo ${#x}"
 
 
-def test_stats_move_when_the_workspace_allocates_memory_and_writes_files(roost: Roost, workspace: Workspace) -> None:
+def test_stats_move_when_the_workspace_allocates_memory_and_writes_files(
+    roost: Roost, workspace: Workspace, backend: str
+) -> None:
     before = workspace.stats()
     workspace.services.start("hog", HOLD_64_MIB, ready=Readiness(file="held", timeout_s=30))
     workspace.exec("head -c 8388608 /dev/urandom > blob && sync")
@@ -24,7 +28,12 @@ def test_stats_move_when_the_workspace_allocates_memory_and_writes_files(roost: 
     assert after.memory_bytes - before.memory_bytes >= 60 * MIB
     assert before.workspace_disk_bytes is not None and after.workspace_disk_bytes is not None
     assert after.workspace_disk_bytes - before.workspace_disk_bytes >= 8 * MIB
-    assert after.disk_bytes is not None and after.disk_bytes >= after.workspace_disk_bytes
+    if after.disk_bytes is None:
+        # As a normal user, a sandbox's directory holds files of its other (subordinate) ids that roost's
+        # user cannot read: the total is unknown, and said so rather than undercounted.
+        assert (backend, os.geteuid() != 0) == ("sandbox", True)
+    else:
+        assert after.disk_bytes >= after.workspace_disk_bytes
     assert before.pids is not None and after.pids is not None and after.pids > before.pids
     assert before.cpu_seconds is not None and after.cpu_seconds is not None
     assert after.cpu_seconds >= before.cpu_seconds
