@@ -12,12 +12,19 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from roost.mcp.file_tools import DEFAULT_LIST_ENTRIES, MAX_LIST_ENTRIES, capped_content, list_limit
+from roost.mcp.file_tools import (
+    CONTENT_OUTPUT,
+    DEFAULT_LIST_ENTRIES,
+    LISTING_OUTPUT,
+    MaxEntries,
+    capped_content,
+    list_limit,
+)
 from roost.mcp.progress import heartbeat_for
-from roost.mcp.result_schemas import Schema, extended, result_schema
+from roost.mcp.result_schemas import Schema, result_schema
 from roost.mcp.results import offload
 from roost.mcp.toolkit import NAMES_NOTE, Cursor, MaxOutputChars, ToolGroup, WorkspaceRef, guest_path, more_marker
-from roost.models import DiskCheck, DiskGrow, DiskUsage, ExportResult, FileContent, FileListing
+from roost.models import DiskCheck, DiskGrow, DiskUsage, ExportResult
 
 DiskPath = Annotated[
     str,
@@ -37,8 +44,8 @@ class DiskTools(ToolGroup):
         ("disk_grow", ToolAnnotations(open_world_hint=False)),
     )
     OUTPUTS: ClassVar[dict[str, Schema]] = {
-        "disk_list": extended(result_schema(FileListing), {"more": str}, optional=("more",)),
-        "disk_read": extended(result_schema(FileContent), {"content_truncated_for_model": bool}),
+        "disk_list": LISTING_OUTPUT,
+        "disk_read": CONTENT_OUTPUT,
         "disk_export": result_schema(ExportResult),
         "disk_usage": result_schema(DiskUsage),
         "disk_check": result_schema(DiskCheck),
@@ -50,10 +57,7 @@ class DiskTools(ToolGroup):
         workspace: WorkspaceRef,
         path: DiskPath = "/workspace",
         recursive: Annotated[bool, Field(description="Walk subdirectories too.")] = False,
-        max_entries: Annotated[
-            int,
-            Field(description=f"Most entries per call (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES})."),
-        ] = DEFAULT_LIST_ENTRIES,
+        max_entries: MaxEntries = DEFAULT_LIST_ENTRIES,
         cursor: Cursor = None,
     ) -> CallToolResult:
         """List a directory on a stopped workspace's disk, read without booting it: path, name, type, size,

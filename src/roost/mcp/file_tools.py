@@ -32,6 +32,18 @@ MAX_LIST_ENTRIES = 10_000
 
 _LOCAL = ToolAnnotations(open_world_hint=False)
 
+# What the listing tools (file_list, disk_list) take for a page's size, and what they and the reading
+# tools (file_read, disk_read) return.
+MaxEntries = Annotated[
+    int,
+    Field(
+        description=f"Most entries per call (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES}); "
+        "page through the rest with cursor."
+    ),
+]
+LISTING_OUTPUT = extended(result_schema(FileListing), {"more": str}, optional=("more",))
+CONTENT_OUTPUT = extended(result_schema(FileContent), {"content_truncated_for_model": bool})
+
 
 def list_limit(max_entries: int) -> int:
     """Raises: InvalidArgument: max_entries out of 1..MAX_LIST_ENTRIES."""
@@ -69,8 +81,8 @@ class FileTools(ToolGroup):
         ("workspace_sync_push", ToolAnnotations(destructive_hint=True, open_world_hint=False)),
     )
     OUTPUTS: ClassVar[dict[str, Schema]] = {
-        "file_list": extended(result_schema(FileListing), {"more": str}, optional=("more",)),
-        "file_read": extended(result_schema(FileContent), {"content_truncated_for_model": bool}),
+        "file_list": LISTING_OUTPUT,
+        "file_read": CONTENT_OUTPUT,
         "file_write": result_schema(WriteResult),
         "file_delete": result_schema(DeleteResult),
         "patch_apply": result_schema(PatchResult),
@@ -82,13 +94,7 @@ class FileTools(ToolGroup):
         workspace: WorkspaceRef,
         path: GuestPath = "/workspace",
         recursive: Annotated[bool, Field(description="Walk subdirectories too.")] = False,
-        max_entries: Annotated[
-            int,
-            Field(
-                description=f"Most entries per call (default {DEFAULT_LIST_ENTRIES}, at most {MAX_LIST_ENTRIES}); "
-                "page through the rest with cursor."
-            ),
-        ] = DEFAULT_LIST_ENTRIES,
+        max_entries: MaxEntries = DEFAULT_LIST_ENTRIES,
         cursor: Cursor = None,
     ) -> CallToolResult:
         """List a directory in a workspace: path, name, type, size, mode, mtime (and link target) per entry,

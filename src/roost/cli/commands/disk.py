@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 from roost.cli.commands.changes import print_skipped
 from roost.cli.commands.common import sdk
-from roost.cli.commands.files import LIST_WIDTHS, entry_row, print_content
-from roost.cli.output import JsonStream, StreamedTable, emit_json, human_size, shown, started, table, warn
+from roost.cli.commands.files import entry_row, print_content, print_entries
+from roost.cli.output import emit_json, human_size, shown, started, table, warn
 from roost.client import WorkspaceDisk
 from roost.models import FileEntry
 
@@ -30,18 +30,7 @@ def disk_list(args: argparse.Namespace) -> int:
             warn(f"more entries: continue with --cursor {listing.next_cursor}")
         return 0
 
-    items = started(_all_entries(disk, args))
-    if args.json:
-        document = JsonStream()
-        document.array("entries", (entry.to_dict() for entry in items))
-        document.value("next_cursor", None)
-        document.value("path", args.path)
-        document.value("truncated", False)
-        document.close()
-        return 0
-    rows = StreamedTable(["MODE", "SIZE", "PATH"], LIST_WIDTHS)
-    for entry in items:
-        rows.row(entry_row(entry))
+    print_entries(started(_all_entries(disk, args)), args.json, lambda: args.path)
     return 0
 
 

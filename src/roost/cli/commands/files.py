@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import stat
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from roost.cli.commands.common import parse_mode, sdk
@@ -46,21 +47,25 @@ def entry_row(entry: FileEntry) -> list[str]:
 LIST_WIDTHS = [10, 10]
 
 
+def print_entries(items: Iterable[FileEntry], as_json: bool, path: Callable[[], object]) -> None:
+    """Entries as they arrive, however many there are: a streamed table, or one JSON document, streamed,
+    whose `path` (`path()`, asked once every entry has come) follows them."""
+    if as_json:
+        document = JsonStream()
+        document.array("entries", (entry.to_dict() for entry in items))
+        document.value("next_cursor", None)
+        document.value("path", path())
+        document.value("truncated", False)
+        document.close()
+        return
+    rows = StreamedTable(["MODE", "SIZE", "PATH"], LIST_WIDTHS)
+    for entry in items:
+        rows.row(entry_row(entry))
+
+
 def file_list(args: argparse.Namespace) -> int:
-    """Entries are printed as they arrive, however many there are (`--json` too: one document, streamed)."""
     with sdk(args).workspace(args.workspace).files.iter(args.path, recursive=args.recursive) as entries:
-        items = started(entries)
-        if args.json:
-            document = JsonStream()
-            document.array("entries", (entry.to_dict() for entry in items))
-            document.value("next_cursor", None)
-            document.value("path", entries.summary.get("path"))
-            document.value("truncated", False)
-            document.close()
-            return 0
-        rows = StreamedTable(["MODE", "SIZE", "PATH"], LIST_WIDTHS)
-        for entry in items:
-            rows.row(entry_row(entry))
+        print_entries(started(entries), args.json, lambda: entries.summary.get("path"))
     return 0
 
 
