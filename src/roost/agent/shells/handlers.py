@@ -186,11 +186,11 @@ def attach_shell(agent: AgentState, args: ShellAttachArgs, ctx: RequestContext) 
     while not ctx.cancelled.is_set():
         if session.ring.wait_beyond(cursor, 0.25):
             chunk = session.ring.read(cursor, MAX_SHELL_READ_BYTES)
-            cursor = chunk.next_cursor
             try:
                 ctx.send(CH_PTY, chunk.data)
             except (OpError, OSError):
-                break
+                break  # not sent: the reply's cursor stays where the host's copy ends
+            cursor = chunk.next_cursor
         elif session.ring.closed:
             break
     record = session.record

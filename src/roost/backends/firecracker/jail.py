@@ -29,8 +29,10 @@ Imports: backends.firecracker.netns, backends.processes, errors and the standard
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,7 @@ CGROUPS_ENV = "ROOST_JAILER_CGROUPS"
 NOBODY = 65534
 CGROUP_PARENT = "roost"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_RELEASE_S = 2.0  # how long a killed VMM's exit may keep its cgroup busy
 CPU_PERIOD_US = 100_000
 VMM_HEADROOM_MIB = 256  # the VMM's own memory on top of the guest's, before the cgroup steps in
 MAX_OPEN_FILES = 2048
@@ -271,8 +274,20 @@ class Jail:
         """Remove the VMM's cgroups once it is gone (their parent `roost` stays for the next)."""
         if self.settings.cgroup_version is None:
             return
+        end = time.monotonic() + CGROUP_RELEASE_S
         for path in (*CGROUP_ROOT.glob(f"*/{CGROUP_PARENT}/{self.ws_id}"), CGROUP_ROOT / CGROUP_PARENT / self.ws_id):
-            try:
-                path.rmdir()
-            except OSError:
-                pass  # never made, or already gone
+            _remove_cgroup(path, end)
+
+
+def _remove_cgroup(path: Path, end: float) -> None:
+    """Remove an emptied cgroup; a killed task can hold it busy for a moment while the kernel finishes its exit."""
+    while True:
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return  # never made, or already gone
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() >= end:
+                return  # still busy after CGROUP_RELEASE_S, or not ours to remove: leave it
+        time.sleep(0.01)
