@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import overload
 
 from roost import arguments
 from roost._bound import BoundWorkspace, native_path
@@ -33,6 +34,7 @@ from roost.models import (
     FileContent,
     FileEntry,
     FileListing,
+    ForkResult,
     NetworkDecision,
     NetworkInfo,
     OutputSlice,
@@ -48,7 +50,7 @@ from roost.models import (
 )
 from roost.store.history import ExecHistory
 from roost.store.locks import HeldLock
-from roost.workspace import copying, diffs, lifecycle, network, operations, power, services, snapshots, stats
+from roost.workspace import copying, diffs, forking, lifecycle, network, operations, power, services, snapshots, stats
 from roost.workspace.diffs import DEFAULT_DIFF_BYTES
 from roost.workspace.engine import Engine
 from roost.workspace.network_request import network_request
@@ -58,6 +60,7 @@ from roost.workspace.secrets import SecretUses
 from roost.workspace.streamed import Streamed
 
 __all__ = [
+    "Forked",
     "Readiness",
     "Streamed",
     "Workspace",
@@ -611,6 +614,34 @@ class Workspace:
         """Stop every process of the workspace and remove all its files."""
         lifecycle.delete(self._engine, self.id, force=force)
 
+    def fork(
+        self,
+        count: int = 1,
+        *,
+        snapshot: str | None = None,
+        name_prefix: str | None = None,
+        labels: dict[str, str] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> Forked:
+        """Make `count` (1-100) new workspaces, each holding this one's /workspace as it is now (or as
+        `snapshot` holds it), with that as its baseline; all of them, or none on a failure.
+
+        Each child has this workspace's backend, env, limits, TTL and network policy, and its own id,
+        hostname, machine-id and keys; it starts the services kept by a restart policy. Not copied:
+        open shells, published ports, and secrets unless named again in `secrets`. Children are named
+        `name_prefix-1` .. `name_prefix-N` when a prefix is given, and carry `labels`. Deleting this
+        workspace, or the snapshot, never touches a child. Handles are not ephemeral.
+
+        Raises:
+            RoostError: invalid_argument, name_taken, snapshot_not_found, secret_not_found,
+                workspace_stopped before anything is made; disk_full or a child's create failure.
+        """
+        options = forking.ForkOptions(
+            count=count, snapshot=snapshot, name_prefix=name_prefix, labels=labels or {}, secrets=secrets
+        )
+        result = self._bound(forking.fork, options)
+        return Forked(result, [Workspace(self._engine, child.id) for child in result.workspaces])
+
     def __enter__(self) -> Workspace:
         return self
 
@@ -631,3 +662,27 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace({self.id!r})"
+
+
+class Forked(Sequence[Workspace]):
+    """What `Workspace.fork` made: the children's handles, in order (index, iterate, `len`), and
+    `result`, which says what each child started and what no child took (shells, ports, secrets)."""
+
+    def __init__(self, result: ForkResult, workspaces: list[Workspace]) -> None:
+        self.result = result
+        self.workspaces = workspaces
+
+    @overload
+    def __getitem__(self, index: int) -> Workspace: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Workspace]: ...
+
+    def __getitem__(self, index: int | slice) -> Workspace | Sequence[Workspace]:
+        return self.workspaces[index]
+
+    def __len__(self) -> int:
+        return len(self.workspaces)
+
+    def __repr__(self) -> str:
+        return f"Forked(parent={self.result.parent!r}, workspaces={self.workspaces!r})"

@@ -40,6 +40,7 @@ __all__ = [
     "FileContent",
     "FileEntry",
     "FileListing",
+    "ForkResult",
     "NetworkDecision",
     "NetworkInfo",
     "OutputSlice",
@@ -372,6 +373,10 @@ class WorkspaceInfo(_Value):
     expires_in_seconds: int | None = None
     # What its last start or restart brought back; None until it is started again after its create.
     last_start: StartReport | None = None
+    # The workspace it was forked from (which may be deleted since), and the snapshot of it (None: the
+    # parent's state at the fork); both None for a workspace that was not forked.
+    parent: str | None = None
+    forked_from: str | None = None
 
     @property
     def hint(self) -> str | None:
@@ -667,3 +672,24 @@ class DiskGrow(_Value):
 
     old_size_bytes: int
     size_bytes: int
+
+
+@dataclass(frozen=True)
+class ForkResult(_Value):
+    """What `workspace fork` made: `workspaces`, the children in order, each holding the parent's
+    /workspace as `snapshot` held it (None: as it was at the fork) with that as its baseline.
+
+    What a child does not take from its parent, by design: the parent's open shells (running
+    processes: `shells_not_copied` counts them), its published ports (a host port serves one
+    workspace: `ports_not_copied`) and its secrets unless named again (`secrets_not_copied`).
+    Each child's `last_start` says which kept services it started.
+    """
+
+    parent: str
+    snapshot: str | None
+    files: int
+    size_bytes: int
+    workspaces: tuple[WorkspaceInfo, ...]
+    shells_not_copied: int = 0
+    ports_not_copied: int = 0
+    secrets_not_copied: tuple[str, ...] = ()

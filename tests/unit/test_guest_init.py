@@ -21,6 +21,7 @@ from roost.guest.init import (
     split_cmdline,
 )
 from roost.guest.network import GuestNetwork, parse_network
+from roost.protocol.identity import AgentIdentity
 
 AGENT_OK = 0  # wait status of exit(0)
 AGENT_CRASHED = 1 << 8  # exit(1)
@@ -73,6 +74,9 @@ class FakeSystem:
 
     def sethostname(self, name: str) -> None:
         self.calls.append(("hostname", name))
+
+    def set_machine_id(self, machine_id: str) -> None:
+        self.calls.append(("machine-id", machine_id))
 
     def loopback_up(self) -> None:
         self.calls.append(("lo",))
@@ -166,6 +170,16 @@ def test_serial_port_is_found_by_its_name_under_sysfs() -> None:
     )
     assert find_serial_port(system, "roost.agent") == "/dev/vport1p1"
     assert find_serial_port(system, "missing") is None
+
+
+def test_a_workspace_machine_is_named_by_its_id_and_has_a_machine_id_from_its_key() -> None:
+    key = bytes(range(32))
+    system = FakeSystem(mounted={"/dev"}, cmdline=f"console=ttyS0 roost.workspace=ws-0123456789 roost.key={key.hex()}")
+    Init(system).boot()
+    assert ("hostname", "ws-0123456789") in system.calls
+    expected = AgentIdentity("ws-0123456789", key).machine_id
+    assert ("machine-id", expected) in system.calls
+    assert len(expected) == 32 and expected != AgentIdentity("ws-9876543210", key).machine_id
 
 
 def test_boot_mounts_what_is_missing_and_prepares_the_machine() -> None:

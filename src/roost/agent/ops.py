@@ -130,6 +130,8 @@ ROUTES: dict[str, Loader] = {
     Op.SNAPSHOT_CREATE: _snapshot_route,
     Op.SNAPSHOT_LIST: _snapshot_route,
     Op.SNAPSHOT_DELETE: _snapshot_route,
+    Op.SNAPSHOT_SEND: _snapshot_route,
+    Op.SNAPSHOT_RECEIVE: _snapshot_route,
     Op.DIFF: _snapshot_route,
     Op.RESET: _snapshot_route,
 }

@@ -22,7 +22,7 @@ With `roost.net=ADDRESS/PREFIX,GATEWAY,NAMESERVER` (the firecracker
 backend's TAP) init also configures eth0 and /etc/resolv.conf (see
 `roost.guest.network`) before the agent starts.
 
-Imports: roost.guest.network, roost.guest.system and the standard library only (this file ships inside the guest).
+Imports: roost.guest.network, roost.guest.system, roost.protocol.identity and the standard library only (this file ships inside the guest).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Protocol
 
 from roost.guest.network import GuestNetwork, parse_network
 from roost.guest.system import MS_NODEV, MS_NOEXEC, MS_NOSUID, LinuxSystem
+from roost.protocol.identity import AgentIdentity
 
 DEFAULT_VSOCK_PORT = 1024
 SERIAL_PORT_NAME = "roost.agent"
@@ -80,7 +81,7 @@ class InitConfig:
 
     agent: str = f"vsock:{DEFAULT_VSOCK_PORT}"
     halt: str = "reboot"
-    hostname: str = "roost"
+    hostname: str = "roost"  # a workspace's own id, when the command line names one
     # The workspace the agent serves and the hex key it proves that with (both or neither).
     workspace_id: str = ""
     key_hex: str = ""
@@ -208,6 +209,7 @@ class System(Protocol):
     def symlink(self, target: str, path: str) -> None: ...
     def sync(self) -> None: ...
     def sethostname(self, name: str) -> None: ...
+    def set_machine_id(self, machine_id: str) -> None: ...
     def loopback_up(self) -> None: ...
     def configure_network(self, network: GuestNetwork) -> None: ...
     def open_port(self, path: str) -> int: ...
@@ -270,7 +272,8 @@ class Init:
         for warning in warnings:
             system.say(warning)
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
-            ("set the hostname", lambda: system.sethostname(self.config.hostname)),
+            ("set the hostname", lambda: system.sethostname(self.config.workspace_id or self.config.hostname)),
+            ("write the machine-id", self._write_machine_id),
             ("bring up loopback", system.loopback_up),
             ("configure the network", self._configure_network),
             ("make the workspace", lambda: system.makedirs(WORKSPACE, 0o755)),
@@ -282,6 +285,12 @@ class Init:
                 step()
             except OSError as exc:
                 system.say(f"cannot {what}: {exc}")
+
+    def _write_machine_id(self) -> None:
+        """The workspace's own machine-id (an image holds one that every workspace made from it would share)."""
+        if self.config.workspace_id and self.config.key_hex:
+            identity = AgentIdentity(self.config.workspace_id, bytes.fromhex(self.config.key_hex))
+            self.system.set_machine_id(identity.machine_id)
 
     def _configure_network(self) -> None:
         if self.config.network is not None:

@@ -4,7 +4,7 @@ mount, unmount, hostname, the loopback interface, eth0 and resolv.conf, Ctrl-Alt
 spawning the agent with a clean signal state, signals and reaping, sync
 and the final reboot(2). Linux only; runs as PID 1 under the guest's python3.
 
-Imports: roost.guest.network and the standard library only (this file ships inside the guest).
+Imports: roost.guest.network, the agent's `system.machine` and the standard library only (this file ships inside the guest).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from roost.agent.system.machine import OsMachine
 from roost.guest.network import GuestNetwork, configure_interface, write_resolv_conf
 
 MS_RDONLY = 0x1
@@ -93,6 +94,9 @@ class LinuxSystem:
     # -- identity and devices ------------------------------------------------------
     def sethostname(self, name: str) -> None:
         socket.sethostname(name)
+
+    def set_machine_id(self, machine_id: str) -> None:
+        OsMachine().set_machine_id(machine_id)
 
     def loopback_up(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

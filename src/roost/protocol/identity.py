@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 KEY_BYTES = 32
 NONCE_MAX = 128
 _CONTEXT = b"roost agent identity v1\0"
+_MACHINE_ID_CONTEXT = b"roost machine-id v1\0"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class AgentIdentity:
         if not hmac.compare_digest(proof.encode(), self.prove(nonce).encode()):
             return "its proof of identity is wrong"
         return None
+
+    @property
+    def machine_id(self) -> str:
+        """The workspace's machine-id (/etc/machine-id: 32 hex digits): its own, kept across restarts,
+        and not guessable from its id (it comes from the key, which the id does not reveal)."""
+        message = _MACHINE_ID_CONTEXT + self.workspace_id.encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def new_key() -> bytes:

@@ -82,6 +82,8 @@ class Op:
     SNAPSHOT_CREATE = "snapshot.create"
     SNAPSHOT_LIST = "snapshot.list"
     SNAPSHOT_DELETE = "snapshot.delete"
+    SNAPSHOT_SEND = "snapshot.send"
+    SNAPSHOT_RECEIVE = "snapshot.receive"
     DIFF = "workspace.diff"
     RESET = "workspace.reset"
 

@@ -128,6 +128,10 @@ class WorkspaceRecord:
     shells_at_stop: list[str] | None = None
     last_start: dict[str, Any] | None = None
     image: str | None = None
+    # The workspace this one was forked from (`workspace.fork`), and the snapshot of it (None: its
+    # state at the fork); kept after the parent is deleted, which never touches the child.
+    parent: str | None = None
+    forked_from: str | None = None
     boot: BootRecord | None = None
     reason: str | None = None
     exec_count: int = 0
@@ -176,8 +180,9 @@ class WorkspaceRecord:
                 raise ValueError(f"unknown state {record.state!r}")
             if not isinstance(record.labels, dict):
                 raise ValueError("labels must be an object")
-            if record.image is not None and not isinstance(record.image, str):
-                raise ValueError("image must be a string")
+            for name in ("image", "parent", "forked_from"):
+                if getattr(record, name) is not None and not isinstance(getattr(record, name), str):
+                    raise ValueError(f"{name} must be a string")
             _check_secrets(record.secrets, record.secret_salt)
             _check_revival(record)
             boot = data.get("boot")

@@ -27,7 +27,7 @@ Imports: arguments, backends, config, confinement, images, models, protocol, sec
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +44,7 @@ from roost.images.resolve import resolve_env
 from roost.models import WorkspaceInfo
 from roost.protocol.ops.services import ServiceListArgs, ServiceState
 from roost.protocol.ops.shells import ShellListArgs, ShellState
-from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotRecord
+from roost.protocol.ops.snapshots import BASELINE, SnapshotCreateArgs, SnapshotReceiveArgs, SnapshotRecord
 from roost.protocol.ops.transfer import ArchiveImportArgs, ArchiveImportResult
 from roost.secrets.placeholders import new_salt
 from roost.store import expiry
@@ -83,6 +83,12 @@ class CreateOptions:
     progress: ProgressFn | None = None
     # `NAME[:MODE]` each: secrets of the host's store to attach (see `workspace.secrets`).
     secrets: Sequence[str] = ()
+    # A fork's child (`workspace.fork`): its parent, the snapshot it came from, the services to keep, and
+    # the snapshot bundle that becomes its baseline and /workspace (a fresh iterable per call).
+    parent: str | None = None
+    forked_from: str | None = None
+    kept_services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bundle: Callable[[], Iterable[bytes]] | None = None
 
 
 def _validate(options: CreateOptions, home: Path) -> tuple[dict[str, int], NetworkRequest]:
@@ -133,8 +139,6 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
     backend, warning = engine.select_backend(options.backend)
     # Accepting a policy the backend cannot enforce would be a silent lie about isolation.
     check_supported(backend, network)
-    if isinstance(options.secrets, str):
-        raise InvalidArgument("secrets must be a list of NAME[:MODE]", hint=f"e.g. [{options.secrets!r}]")
     attached = attachments(engine.home, backend, network.policy.mode, options.secrets)
     gateway.reserve(network.ports)
     # Before any record exists: a long build or a failed pull leaves nothing behind.
@@ -172,8 +176,11 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         record = engine.store.update(ws_id, lambda r: gateway.bring_up(engine, r))
         if seed is not None:
             engine.call(record, ArchiveImportArgs(), upload=seed).result_as(ArchiveImportResult)
-        # What diff, export --format patch and reset compare against.
-        engine.call(record, SnapshotCreateArgs(name=BASELINE)).result_as(SnapshotRecord)
+        # What diff, export --format patch and reset compare against: a fork's child takes its parent's.
+        if options.bundle is not None:
+            engine.call(record, SnapshotReceiveArgs(name=BASELINE), upload=options.bundle())
+        else:
+            engine.call(record, SnapshotCreateArgs(name=BASELINE)).result_as(SnapshotRecord)
         record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))
     except BaseException:
         if ws_id is not None:
@@ -213,6 +220,9 @@ def _new_record(
         network_policy=network.policy,
         ports=tuple((port, None) for port in network.ports),
         image=image,
+        parent=options.parent,
+        forked_from=options.forked_from,
+        kept_services=dict(options.kept_services),
     )
 
 
@@ -290,6 +300,8 @@ def info(engine: Engine, record: WorkspaceRecord, *, probe: bool = True) -> Work
         image=record.image,
         expires_in_seconds=expires_in(record),
         last_start=revival.last_start(record),
+        parent=record.parent,
+        forked_from=record.forked_from,
     )
 
 

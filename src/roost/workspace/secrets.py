@@ -100,6 +100,8 @@ def attachments(
         InvalidArgument: a malformed entry. SecretNotFound: a name the store does not hold.
         SecretError: secret_mode_unsupported for a mode the secret does not allow or the workspace cannot serve.
     """
+    if isinstance(requested, str):
+        raise InvalidArgument("secrets must be a list of NAME[:MODE]", hint=f"e.g. [{requested!r}]")
     attached = {name: list(modes) for name, modes in (current or {}).items()}
     store = SecretStore(home)
     for text in requested:

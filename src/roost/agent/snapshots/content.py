@@ -24,7 +24,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -103,11 +103,15 @@ class PackWriter:
         A file changing under us is stored as read. A content the store
         already holds takes no space. `on_chunk` sees every chunk read.
         """
+        return self.add_chunks(iter(lambda: os.read(source_fd, CHUNK), b""), on_chunk)
+
+    def add_chunks(self, chunks: Iterable[bytes], on_chunk: Callable[[bytes], None] | None = None) -> tuple[str, int]:
+        """As `add`, for a content given as the chunks it is made of."""
         digest = hashlib.sha256()
         start = self._end
         os.lseek(self._file(), start, os.SEEK_SET)
         size = 0
-        while chunk := os.read(source_fd, CHUNK):
+        for chunk in chunks:
             digest.update(chunk)
             if on_chunk is not None:
                 on_chunk(chunk)

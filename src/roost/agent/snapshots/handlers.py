@@ -1,4 +1,4 @@
-"""Agent operations on snapshots: create, list, delete, diff against one, reset to one.
+"""Agent operations on snapshots: create, list, delete, diff against one, reset to one, send and receive one.
 
 Imports: the request core, the agent's `fs` layer, this package, protocol and the standard library only.
 """
@@ -17,6 +17,7 @@ from roost.agent.snapshots.named import Change, Snapshots, compare
 from roost.agent.snapshots.trees import DIR, SYMLINK, Entry
 from roost.agent.state import AgentState, Handler
 from roost.protocol import Op
+from roost.protocol.messages import CH_DATA
 from roost.protocol.names import to_text
 from roost.protocol.ops.snapshots import (
     BASELINE,
@@ -30,7 +31,11 @@ from roost.protocol.ops.snapshots import (
     SnapshotDeleteResult,
     SnapshotListArgs,
     SnapshotListResult,
+    SnapshotReceiveArgs,
+    SnapshotReceiveResult,
     SnapshotRecord,
+    SnapshotSendArgs,
+    SnapshotSendResult,
 )
 from roost.protocol.records import Key, path_key
 
@@ -69,6 +74,36 @@ def delete_snapshot(agent: AgentState, args: SnapshotDeleteArgs, ctx: RequestCon
     with store.lock:
         store.delete(args.name)
     return HandlerResult(SnapshotDeleteResult(name=args.name, deleted=True))
+
+
+def send_snapshot(agent: AgentState, args: SnapshotSendArgs, ctx: RequestContext) -> HandlerResult:
+    """Stream the snapshot as a bundle on the data channel, read from the store (never the live tree)."""
+    store = snapshots(agent)
+    sent = 0
+    with store.lock:
+        tree = store.load(args.name)
+        for piece in store.bundle(args.name):
+            ctx.send(CH_DATA, piece)
+            sent += len(piece)
+    totals = store.totals(tree)
+    return HandlerResult(SnapshotSendResult(name=args.name, bundle_bytes=sent, **totals))
+
+
+def receive_snapshot(agent: AgentState, args: SnapshotReceiveArgs, ctx: RequestContext) -> HandlerResult:
+    """Take the uploaded bundle as the snapshot and make /workspace hold it (services and shells stopped first)."""
+    store = snapshots(agent)
+    with store.lock:
+        agent.stop_children()
+        received = store.receive(args.name, ctx.upload())
+    return HandlerResult(
+        SnapshotReceiveResult(
+            name=args.name,
+            files=received["files"],
+            size_bytes=received["size_bytes"],
+            stored_bytes=received["stored_bytes"],
+            restored=received["restored"],
+        )
+    )
 
 
 def reset(agent: AgentState, args: ResetArgs, ctx: RequestContext) -> HandlerResult:
@@ -266,6 +301,8 @@ HANDLERS: dict[str, Handler] = {
     Op.SNAPSHOT_CREATE: create_snapshot,
     Op.SNAPSHOT_LIST: list_snapshots,
     Op.SNAPSHOT_DELETE: delete_snapshot,
+    Op.SNAPSHOT_SEND: send_snapshot,
+    Op.SNAPSHOT_RECEIVE: receive_snapshot,
     Op.DIFF: diff,
     Op.RESET: reset,
 }

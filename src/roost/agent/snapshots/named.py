@@ -30,6 +30,7 @@ from roost.agent.fs import dirfd, staging
 from roost.agent.fs.atomic_json import write_json
 from roost.agent.fs.dirtree import Pruner
 from roost.agent.fs.paths import WorkspacePaths
+from roost.agent.snapshots.bundle import bundle_pieces, receive_bundle
 from roost.agent.snapshots.content import ContentStore
 from roost.agent.snapshots.restore import restore
 from roost.agent.snapshots.set_aside import ASIDE_DIR, SetAside
@@ -163,6 +164,10 @@ class Snapshots:
             )
         with self.blobs.writing() as keeper:
             tree = self.current(keeper)
+        return self._keep(name, tree, keeper.new_bytes)
+
+    def _keep(self, name: str, tree: Tree, stored_bytes: int) -> dict[str, Any]:
+        """Write snapshot `name`'s manifest (durable; one of that name is replaced) and describe it."""
         created = now_iso()
         # What taking it added to the store is kept with it, so a list tells it as create did.
         write_json(
@@ -170,12 +175,36 @@ class Snapshots:
             {
                 "name": name,
                 "created_at": created,
-                "stored_bytes": keeper.new_bytes,
+                "stored_bytes": stored_bytes,
                 "entries": [e.to_row() for e in tree.values()],
             },
             durable=True,
         )
-        return {"name": name, "created_at": created, **self._totals(tree), "stored_bytes": keeper.new_bytes}
+        self._manifests.pop(name, None)
+        return {"name": name, "created_at": created, **self.totals(tree), "stored_bytes": stored_bytes}
+
+    def bundle(self, name: str) -> Iterator[bytes]:
+        """Snapshot `name` as a bundle (`bundle.py`); hold `lock` while it is read.
+
+        Raises:
+            OpError: snapshot_not_found, invalid_argument.
+        """
+        return bundle_pieces(self.load(name), self.blobs)
+
+    def receive(self, name: str, chunks: Iterator[bytes]) -> dict[str, Any]:
+        """Take a bundle as snapshot `name` (replacing one of that name, the baseline too), then make
+        /workspace hold it. A bad bundle is refused before anything but its discarded pack is written.
+
+        Raises:
+            OpError: invalid_argument (a bad bundle), and reset's path errors.
+        """
+        check_snapshot_name(name)
+        with self.blobs.writing() as writer:
+            received = receive_bundle(chunks, writer)
+        kept = self._keep(name, received.tree, received.stored_bytes)
+        counts = self.reset(name)
+        self._collect_garbage()  # what the replaced snapshot alone held
+        return {**kept, "restored": counts["restored"]}
 
     @contextmanager
     def _opened(self, rel: str) -> Iterator[int | None]:
@@ -202,7 +231,7 @@ class Snapshots:
             return b"".join(chunks)
 
     @staticmethod
-    def _totals(tree: Tree) -> dict[str, int]:
+    def totals(tree: Tree) -> dict[str, int]:
         files = [e for e in tree.values() if e.kind == FILE]
         return {"files": len(files), "size_bytes": sum(e.size for e in files)}
 

@@ -171,10 +171,12 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
                 opened.callback(os.close, seccomp)
                 resolver = _resolver_conf()
                 opened.callback(os.close, resolver)
+                machine_id = _pipe_holding(f"{identity.machine_id}\n")
+                opened.callback(os.close, machine_id)
                 trust = trust_bundle(spec.rootfs, spec.trusted_ca) if spec.trusted_ca else _NO_FD
                 if trust != _NO_FD:
                     opened.callback(os.close, trust)
-                fds = _Fds(listener.fileno(), key, seccomp, resolver, trust)
+                fds = _Fds(listener.fileno(), key, seccomp, resolver, machine_id, trust)
                 python = spec.agent_python
                 config = {
                     "cgroup_procs": enforcement.procs_files,
@@ -285,19 +287,24 @@ def _resolver_conf() -> int:
     gateway answers (with no gateway, lookups fail at once: the address is not reachable)."""
     from roost.network.attachment import RESOLVER_ADDRESS  # only a boot needs the gateway's module
 
+    return _pipe_holding(
+        f"# written by roost: its gateway answers here under the workspace's network policy\n"
+        f"nameserver {RESOLVER_ADDRESS}\n"
+    )
+
+
+def _pipe_holding(text: str) -> int:
+    """The read end of a pipe holding `text` (a few lines: less than a pipe's buffer), for `--ro-bind-data`."""
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "w") as pipe:
-        pipe.write(
-            f"# written by roost: its gateway answers here under the workspace's network policy\n"
-            f"nameserver {RESOLVER_ADDRESS}\n"
-        )
+        pipe.write(text)
     return read_end
 
 
 def _bwrap_argv(spec: CreateSpec, limits: cgroups.Limits, fds: _Fds) -> list[str]:
     """bubblewrap's command line: the sandbox (run from the launcher's staged tree), then the agent.
 
-    /etc/resolv.conf is bwrap's read-only copy of the `resolver` pipe, made inside the sandbox's
+    /etc/resolv.conf (and /etc/machine-id) is bwrap's read-only copy of a pipe, made inside the sandbox's
     own mounts: nothing on the host is written, so no path the workspace controls is followed.
     The CA bundle is bound the same way."""
     python = spec.agent_python
@@ -313,6 +320,12 @@ def _bwrap_argv(spec: CreateSpec, limits: cgroups.Limits, fds: _Fds) -> list[str
         "--ro-bind-data",
         str(fds.resolver),
         "/etc/resolv.conf",
+        # The workspace's own (`AgentIdentity.machine_id`): an env's image holds one every workspace would share.
+        "--perms",
+        "0444",
+        "--ro-bind-data",
+        str(fds.machine_id),
+        "/etc/machine-id",
         *_trust_argv(fds.trust),
         "--seccomp",
         str(fds.seccomp),
@@ -333,11 +346,11 @@ def _trust_argv(trust: int) -> list[str]:
 
 
 def _namespaces(ws_id: str, env_vars: tuple[tuple[str, str], ...] = ()) -> list[str]:
-    """New pid, ipc, uts, net and cgroup namespaces, a clean environment (roost's defaults, then a
-    custom env's variables over them), and capabilities cut to `KEPT_CAPABILITIES` (of the
-    workspace's own user namespace)."""
+    """New pid, ipc, uts, net and cgroup namespaces, the workspace id as the hostname, a clean
+    environment (roost's defaults, then a custom env's variables over them), and capabilities cut
+    to `KEPT_CAPABILITIES` (of the workspace's own user namespace)."""
     argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
-    argv += ["--hostname", "roost", "--clearenv"]
+    argv += ["--hostname", ws_id, "--clearenv"]
     defaults = (("PATH", GUEST_PATH), ("HOME", "/root"), ("LANG", "C.UTF-8"))
     for name, value in (*defaults, *env_vars, (WORKSPACE_MARKER, ws_id)):
         argv += ["--setenv", name, value]
@@ -434,12 +447,13 @@ def _masked_proc_files() -> list[str]:
 
 class _Fds(NamedTuple):
     """Descriptors the sandbox inherits: the agent's listening socket and key, bwrap's filter,
-    the workspace's resolv.conf and its CA bundle (`_NO_FD`: none)."""
+    the workspace's resolv.conf and machine-id, and its CA bundle (`_NO_FD`: none)."""
 
     listener: int
     key: int
     seccomp: int
     resolver: int
+    machine_id: int
     trust: int
 
 

@@ -1,4 +1,5 @@
-"""Messages of the snapshot ops: create, list, delete; the workspace's diff against one, and reset to one.
+"""Messages of the snapshot ops: create, list, delete; the workspace's diff against one, reset to one; and
+send and receive one (a fork: another workspace comes to hold the same tree).
 
 Imports: this package's `message`, `ignoring` and `paging`, protocol's `messages` and `limits`; standard library only.
 """
@@ -25,7 +26,11 @@ __all__ = [
     "SnapshotDeleteResult",
     "SnapshotListArgs",
     "SnapshotListResult",
+    "SnapshotReceiveArgs",
+    "SnapshotReceiveResult",
     "SnapshotRecord",
+    "SnapshotSendArgs",
+    "SnapshotSendResult",
     "check_snapshot_name",
 ]
 
@@ -92,6 +97,50 @@ class SnapshotDeleteArgs(Message):
 class SnapshotDeleteResult(Message):
     name: str = wire()
     deleted: bool = wire()
+
+
+@message
+class SnapshotSendArgs(Message):
+    """Stream snapshot `name` as a bundle on the data channel: its manifest, then each distinct content once
+    (the format is the agent's `snapshots.bundle`); a workspace's `snapshot.receive` takes it as its upload."""
+
+    OP = Op.SNAPSHOT_SEND
+    name: str = wire()
+
+    def check(self) -> None:
+        check_snapshot_name(self.name)
+
+
+@message
+class SnapshotSendResult(Message):
+    name: str = wire()
+    files: int = wire(minimum=0)
+    size_bytes: int = wire(minimum=0)
+    bundle_bytes: int = wire(minimum=0)
+
+
+@message
+class SnapshotReceiveArgs(Message):
+    """Take the uploaded bundle as snapshot `name` (the baseline is replaced) and make /workspace hold it.
+
+    Nothing in the bundle is trusted: every path, kind and mode is checked, every content hashed
+    against its digest; a bad bundle changes nothing.
+    """
+
+    OP = Op.SNAPSHOT_RECEIVE
+    name: str = wire(BASELINE)
+
+    def check(self) -> None:
+        check_snapshot_name(self.name)
+
+
+@message
+class SnapshotReceiveResult(Message):
+    name: str = wire()
+    files: int = wire(minimum=0)
+    size_bytes: int = wire(minimum=0)
+    stored_bytes: int = wire(minimum=0)
+    restored: int = wire(minimum=0)
 
 
 @message
@@ -169,6 +218,8 @@ MESSAGES: dict[str, OpMessages] = {
     Op.SNAPSHOT_CREATE: OpMessages(SnapshotCreateArgs, SnapshotRecord),
     Op.SNAPSHOT_LIST: OpMessages(SnapshotListArgs, SnapshotListResult, SnapshotRecord),
     Op.SNAPSHOT_DELETE: OpMessages(SnapshotDeleteArgs, SnapshotDeleteResult),
+    Op.SNAPSHOT_SEND: OpMessages(SnapshotSendArgs, SnapshotSendResult),
+    Op.SNAPSHOT_RECEIVE: OpMessages(SnapshotReceiveArgs, SnapshotReceiveResult),
     Op.DIFF: OpMessages(DiffArgs, DiffResult, DiffRecord),
     Op.RESET: OpMessages(ResetArgs, ResetResult),
 }
