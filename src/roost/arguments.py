@@ -53,6 +53,7 @@ MIN_READY_INTERVAL_MS = 10
 MAX_READY_INTERVAL_MS = 60_000
 MAX_STOP_GRACE_S = 3600
 MAX_VCPUS = 256
+MAX_FORK_CHILDREN = 100  # workspaces one fork makes at most
 MIN_MEM_MIB = 64
 MAX_MEM_MIB = 1024 * 1024  # 1 TiB
 MIN_PIDS = 16  # the agent, a shell and a command need a few

@@ -50,6 +50,7 @@ CORE_TOOLS = {
     "workspace_stop",
     "workspace_start",
     "workspace_restart",
+    "workspace_fork",
     "disk_list",
     "disk_read",
     "disk_export",

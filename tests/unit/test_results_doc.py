@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from roost.mcp.output_caps import MODEL_FIELDS
-from roost.models import DiskCheck, DiskGrow, DiskUsage, ExecResult, ServiceInfo, ShellInfo, SnapshotInfo, WorkspaceInfo
+from roost.models import (
+    DiskCheck,
+    DiskGrow,
+    DiskUsage,
+    ExecResult,
+    ForkResult,
+    ServiceInfo,
+    ShellInfo,
+    SnapshotInfo,
+    WorkspaceInfo,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 ROW = re.compile(r"^\| `(\w+)` \| [^|]+ \| (.*) \|$")
@@ -32,7 +42,7 @@ def _dict_keys(cls: type) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "cls", [WorkspaceInfo, ServiceInfo, ShellInfo, SnapshotInfo, ExecResult, DiskUsage, DiskCheck, DiskGrow]
+    "cls", [WorkspaceInfo, ServiceInfo, ShellInfo, SnapshotInfo, ExecResult, DiskUsage, DiskCheck, DiskGrow, ForkResult]
 )
 def test_each_table_lists_the_fields_of_its_object(cls: type) -> None:
     rows = _rows(cls)

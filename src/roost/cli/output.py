@@ -53,7 +53,7 @@ EXIT_INTERRUPTED = 130
 _BY_CODE = {"command_not_found": EXIT_COMMAND_NOT_FOUND, "exec_timeout": EXIT_TIMEOUT}
 # Ways out that are a CLI option: the CLI names the option (hints from the layers below name no face's spelling).
 _HINTS_BY_CODE = {
-    "name_taken": "pick another --name, or delete the workspace that has it",
+    "name_taken": "pick another --name (--name-prefix for a fork), or delete the workspace that has it",
     "directory_not_empty": "pass --recursive to delete it with its contents",
     "home_unusable": "point ROOST_HOME (or --home) at a directory you own",
 }

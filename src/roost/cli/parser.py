@@ -437,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     wlist.add_argument("--backend", metavar="B", help="only on this backend: firecracker, sandbox or mock")
     _leaf(wsub, "status", f"{_H}.workspaces:status", "show one workspace and its health")
     _leaf(wsub, "stats", f"{_H}.workspace_stats:stats", "what a running workspace uses now: CPU, memory, pids, disk")
+    fork = _leaf(wsub, "fork", f"{_H}.fork:fork", "new workspaces holding this one's /workspace (or a snapshot)")
+    fork.add_argument("--count", type=int, default=1, metavar="N", help="how many (1-100, default 1)")
+    fork.add_argument("--snapshot", metavar="NAME", help="fork this snapshot (default: /workspace as it is now)")
+    fork.add_argument("--name-prefix", metavar="P", help="name the new workspaces P-1 .. P-N")
+    fork.add_argument("--label", action="append", default=[], metavar="K=V", help="label them (repeatable)")
+    fork.add_argument(
+        "--secret", action="append", default=[], metavar="NAME[:MODE]", help="attach a secret to each (repeatable)"
+    )
     update = _leaf(wsub, "update", f"{_H}.workspaces:update", "rename, relabel or change the TTL")
     update.add_argument("--name")
     update.add_argument("--label", action="append", default=[], metavar="K=V")

@@ -1,4 +1,4 @@
-"""Workspace lifecycle tools: create, list, status, stats, update, delete, stop, start, restart, and the environment catalog (profile `core`).
+"""Workspace lifecycle tools: create, list, status, stats, update, delete, stop, start, restart, fork, and the environment catalog (profile `core`).
 
 Imports `roost.config`, `roost.arguments` (for its bounds), `roost.models`, the MCP layer's siblings
 and the MCP server context and types only.
@@ -28,7 +28,7 @@ from roost.mcp.toolkit import (
     WorkspaceRef,
     secret_names,
 )
-from roost.models import EnvInfo, WorkspaceInfo, WorkspaceStats
+from roost.models import EnvInfo, ForkResult, WorkspaceInfo, WorkspaceStats
 
 Labels = Annotated[dict[str, str] | None, Field(description="Labels (key -> value) to attach.")]
 TtlSeconds = Annotated[
@@ -87,6 +87,7 @@ class WorkspaceTools(ToolGroup):
         ("workspace_stop", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
         ("workspace_start", ToolAnnotations(idempotent_hint=True, open_world_hint=False)),
         ("workspace_restart", ToolAnnotations(open_world_hint=False)),
+        ("workspace_fork", ToolAnnotations(title="Fork a workspace", open_world_hint=False)),
         ("env_list", _READ_ONLY),
     )
     OUTPUTS: ClassVar[dict[str, Schema]] = {
@@ -103,6 +104,7 @@ class WorkspaceTools(ToolGroup):
         ),
         "workspace_list": listing("workspaces", WorkspaceInfo),
         "workspace_stats": result_schema(WorkspaceStats),
+        "workspace_fork": result_schema(ForkResult),
         "workspace_delete": object_schema({"id": str, "deleted": bool}),
         "env_list": listing("environments", EnvInfo),
     }
@@ -240,6 +242,48 @@ class WorkspaceTools(ToolGroup):
         (its agent died). Works on running, unhealthy and stopped workspaces; /workspace is kept,
         services and shells are not."""
         return await offload(lambda: workspace_view(self.context.workspace(workspace).restart()))
+
+    async def workspace_fork(
+        self,
+        workspace: WorkspaceRef,
+        count: Annotated[
+            int,
+            Field(
+                description=f"How many new workspaces (1 to {arguments.MAX_FORK_CHILDREN}).",
+                ge=1,
+                le=arguments.MAX_FORK_CHILDREN,
+            ),
+        ] = 1,
+        snapshot: Annotated[
+            str | None, Field(description="Fork this snapshot of it (default: /workspace as it is now).")
+        ] = None,
+        name_prefix: Annotated[
+            str | None, Field(description="Name the new workspaces PREFIX-1 .. PREFIX-N (default: unnamed).")
+        ] = None,
+        labels: Labels = None,
+        secrets: SecretAttachList = None,
+        call: Context[Any, Any] | None = None,
+    ) -> CallToolResult:
+        """Make `count` new workspaces, each holding this workspace's /workspace as it is now (or as
+        `snapshot` holds it) as its own baseline: to try several approaches from one prepared state.
+
+        All of them are made, or none. Each has the same env, backend, limits, TTL and network policy, and
+        its own id, hostname and machine-id; writes in one never show in another. Services kept by a
+        restart policy start in each (each child's `last_start`); open shells, published ports and secrets
+        not named again in `secrets` are not copied (the result counts them). Deleting this workspace or
+        the snapshot later never touches the new ones; each one's `parent` names this workspace.
+        """
+        progress = heartbeat_for(call, "forking the workspace")
+
+        def work() -> dict[str, Any]:
+            self.context.allow_secrets(secret_names(secrets, ":"))
+            forked = self.context.workspace(workspace).fork(
+                count, snapshot=snapshot, name_prefix=name_prefix, labels=labels, secrets=secrets or ()
+            )
+            result = forked.result
+            return {**result.to_dict(), "workspaces": [workspace_view(child) for child in result.workspaces]}
+
+        return await offload(work, progress=progress)
 
     async def env_list(self) -> CallToolResult:
         """List the environments (images) a workspace can be created from, and whether each is ready."""

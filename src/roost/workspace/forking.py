@@ -45,7 +45,6 @@ from roost.workspace import lifecycle, revival
 from roost.workspace.engine import Engine
 from roost.workspace.secrets import attachments, parse_attachment
 
-MAX_CHILDREN = 100
 # Children created at once: each mostly waits on its agent (boot, restore), so a few overlap well.
 PARALLEL_CREATES = 4
 SPOOL_CHUNK = 1 << 20
@@ -108,7 +107,7 @@ def _checked(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> l
     Raises:
         RoostError: invalid_argument, name_taken, secret_not_found, secret_mode_unsupported.
     """
-    count = arguments.whole_number(options.count, "count", 1, MAX_CHILDREN, example=3)
+    count = arguments.whole_number(options.count, "count", 1, arguments.MAX_FORK_CHILDREN, example=3)
     if options.snapshot is not None:
         arguments.snapshot_name(options.snapshot)
     arguments.labels(options.labels)

@@ -31,6 +31,7 @@ def _describe(info: WorkspaceInfo) -> str:
         ("created", info.created_at),
         ("expires", f"{info.expires_at} (in {time_left(info.expires_in_seconds)})" if info.expires_at else "never"),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())) or "-"),
+        *((("parent", _parent(info)),) if info.parent else ()),
         ("execs", str(info.exec_count)),
         *(
             (("secrets", ", ".join(f"{n} ({','.join(m)})" for n, m in sorted(info.secrets.items()))),)
@@ -48,6 +49,11 @@ def _describe(info: WorkspaceInfo) -> str:
         lines.append("protections")
         lines += [f"  {'on ' if p.active else 'OFF'} {p.name:<15} {shown(p.detail)}" for p in info.protections]
     return "\n".join(lines)
+
+
+def _parent(info: WorkspaceInfo) -> str:
+    """Where a forked workspace came from: its parent, and the snapshot of it when one was named."""
+    return f"{info.parent} (snapshot {info.forked_from})" if info.forked_from else str(info.parent)
 
 
 def _not_enforced(info: WorkspaceInfo) -> list[str]:
@@ -118,10 +124,11 @@ def list_workspaces(args: argparse.Namespace) -> int:
             i.created_at[:19].replace("T", " ") or "-",
             time_left(i.expires_in_seconds),
             ",".join(f"{k}={v}" for k, v in sorted(i.labels.items())) or "-",
+            i.parent or "-",
         ]
         for i in infos
     ]
-    print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "TTL LEFT", "LABELS"]))
+    print(table(rows, ["ID", "NAME", "ENV", "BACKEND", "STATE", "CREATED", "TTL LEFT", "LABELS", "PARENT"]))
     for info in infos:
         if hint := workspace_hint(info):
             warn(f"{info.id} is {info.state} ({info.health}); {hint}")
