@@ -33,7 +33,7 @@ from roost.backends.processes import is_alive, kill_tree, log_tail, reap, record
 from roost.errors import CHECK_WORKSPACE, AgentError, BackendError, RoostError, operator_remedy
 from roost.models import Protection
 from roost.protocol import Op
-from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.addresses import bind_private, unix_sockaddr
 from roost.protocol.identity import AgentIdentity
 from roost.rpc import AgentClient, connect_unix
 
@@ -72,19 +72,13 @@ def bind_listener(ws_dir: Path) -> socket.socket:
         os.unlink(path)  # a restart must not mistake the old socket for the new agent
     except FileNotFoundError:
         pass
-    address, dir_fd = unix_sockaddr(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)
     try:
-        listener.bind(address)
+        bind_private(listener, path)  # in the workspace directory (0700)
         listener.listen(64)
     except OSError:
         listener.close()
         raise
-    finally:
-        os.umask(old_umask)
-        if dir_fd is not None:
-            os.close(dir_fd)
     return listener
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from roost.errors import NetworkError, PortInUse, RoostError
 from roost.network.accepting import accept_each
-from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.addresses import bind_private, unix_sockaddr
 
 __all__ = ["CONTROL_NAME", "ask", "serve_control"]
 
@@ -74,11 +74,7 @@ def serve_control(net_dir: Path, handle: Handler) -> socket.socket:
     path = net_dir / CONTROL_NAME
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    old_umask = os.umask(0o177)
-    try:
-        _at(str(path), listener.bind)
-    finally:
-        os.umask(old_umask)
+    bind_private(listener, str(path))
     listener.listen(16)
     threading.Thread(target=accept_each, args=(listener, partial(_answer, handle=handle)), daemon=True).start()
     return listener

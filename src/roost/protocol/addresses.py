@@ -7,6 +7,7 @@ Standard library only: the guest agent imports it.
 from __future__ import annotations
 
 import os
+import socket
 
 # sockaddr_un holds 108 bytes; leave room for the terminating NUL and margin.
 _SUN_PATH_MAX = 100
@@ -24,3 +25,19 @@ def unix_sockaddr(path: str) -> tuple[str, int | None]:
     directory, name = os.path.split(os.path.abspath(path))
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     return f"/proc/self/fd/{fd}/{name}", fd
+
+
+def bind_private(sock: socket.socket, path: str) -> None:
+    """Bind the unix socket `sock` at `path` (of any length) for its owner only (mode 0600).
+
+    The mode is set after the bind, never through the umask: that is the whole process's, and
+    another thread may be creating files meanwhile. Until the chmod the socket has the mode its
+    directory allows it; callers bind in a directory only their user can enter.
+    """
+    address, dir_fd = unix_sockaddr(path)
+    try:
+        sock.bind(address)
+        os.chmod(address, 0o600)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)

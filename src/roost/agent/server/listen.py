@@ -17,7 +17,7 @@ from typing import Any
 from roost.agent.ops import OpTable
 from roost.agent.server.connection import Connection
 from roost.agent.server.fd_stream import FdStream, ListenError
-from roost.protocol.addresses import unix_sockaddr
+from roost.protocol.addresses import bind_private
 
 
 def _bind(spec: str) -> socket.socket:
@@ -38,15 +38,8 @@ def _bind(spec: str) -> socket.socket:
             os.unlink(where)
         except FileNotFoundError:
             pass
-        address, dir_fd = unix_sockaddr(where)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o177)  # the socket is for its owner only
-        try:
-            sock.bind(address)
-        finally:
-            os.umask(old_umask)
-            if dir_fd is not None:
-                os.close(dir_fd)
+        bind_private(sock, where)
         return sock
     if kind == "vsock":
         if not hasattr(socket, "AF_VSOCK"):
