@@ -203,6 +203,9 @@ class MemoryBackend:
     def protections(self, boot: MemoryBoot | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: agents run in the test's own process"),)
 
+    def content_store(self) -> None:
+        return None
+
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         if self.disk_image is not None:
             return OfflineDisk(image=self.disk_image)

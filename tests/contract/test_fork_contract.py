@@ -1,11 +1,17 @@
 """Workspace fork on every backend, through the SDK: children agree in content, differ in identity,
-diverge independently, outlive their parent and its snapshot, and bad input makes nothing."""
+diverge independently, outlive their parent and its snapshot, share the parent's stored contents
+where the backend allows (the one test that looks at the host's files), and bad input makes nothing."""
 
 from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
 
 import pytest
 
 from roost import Roost, RoostError, Workspace
+from roost.backends import get_backend
 
 # Every file kind a child must own a copy of: regular, hard-linked (two names), symlink, sparse.
 TREE = (
@@ -131,3 +137,31 @@ def test_a_taken_name_or_a_stopped_parent_makes_nothing(roost: Roost, workspace:
         workspace.fork()
     assert stopped.value.code == "workspace_stopped"
     assert _ids(roost) == before
+
+
+def _packs(roost: Roost, ws: Workspace, parts: tuple[str, ...]) -> dict[str, os.stat_result]:
+    store = Path(roost.home, "workspaces", ws.id, *parts)
+    return {p.name: p.stat() for p in store.iterdir() if p.suffix == ".pack"}
+
+
+def test_a_fork_shares_the_parents_stored_contents_instead_of_copying_them(
+    roost: Roost, workspace: Workspace, backend: str
+) -> None:
+    script = "mkdir -p big && for i in $(seq 50); do head -c 65536 /dev/urandom > big/f$i; done"
+    assert workspace.exec(script).exit_code == 0
+    first, second = workspace.fork(2)
+    access = get_backend(backend).content_store()
+    if access is None:
+        pytest.skip(f"{backend} cannot share a content store here: the contents travel in the bundle")
+
+    # The fork's own snapshot of the parent is gone (and with it the parent's link): the children
+    # hold one copy between them, each pack one inode with a link from each.
+    ours, theirs = _packs(roost, first, access.parts), _packs(roost, second, access.parts)
+    assert ours and set(ours) == set(theirs)
+    assert all(ours[name].st_ino == theirs[name].st_ino and ours[name].st_nlink >= 2 for name in ours)
+    assert sum(p.st_size for p in ours.values()) >= 50 * 65536
+    if access.protect:  # no workspace can change what the others read
+        assert all(p.st_uid == 0 and stat.S_IMODE(p.st_mode) == 0o444 for p in ours.values())
+    workspace.delete()
+    assert first.exec("cat big/f50 | wc -c").stdout.strip() == "65536"
+    assert first.reset().restored == 0 and second.diff().changes == ()

@@ -19,6 +19,7 @@ from roost.backends.base import (
     GuestBootImage,
     ImageKind,
     OfflineDisk,
+    StoreAccess,
 )
 from roost.errors import BackendError, InvalidArgument, RoostError, operator_remedy
 from roost.models import Protection
@@ -33,6 +34,7 @@ __all__ = [
     "ImageKind",
     "OfflineDisk",
     "Protection",
+    "StoreAccess",
     "destroy_leftovers",
     "get_backend",
     "select_backend",

@@ -102,6 +102,17 @@ BootT = TypeVar("BootT")
 
 
 @dataclass(frozen=True)
+class StoreAccess:
+    """Where a workspace agent's content store keeps its packs on the host (`parts`, below the
+    workspace directory; every one a directory the workspace can write), and whether the host can
+    make a pack no workspace can change (`protect`: give it to an owner no workspace's user
+    namespace maps). A fork links its parent's packs into each child's store (`workspace.shared_packs`)."""
+
+    parts: tuple[str, ...]
+    protect: bool
+
+
+@dataclass(frozen=True)
 class HostUsage:
     """What a backend counts of a workspace from the host's side; a None field it does not count
     (the agent is asked, or it stays unknown). `source` names where the numbers come from."""
@@ -201,6 +212,11 @@ class Backend(Protocol[BootT]):
 
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         """Where the files of the (stopped) workspace in `ws_dir` are on the host."""
+        ...
+
+    def content_store(self) -> StoreAccess | None:
+        """Where its workspaces' content stores lie on the host, for a fork to share packs; None where
+        the host cannot reach them (inside a VM's disk) or cannot keep a shared pack safe."""
         ...
 
     def usage(self, ws_dir: Path, boot: BootT) -> HostUsage:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import Availability, CreateSpec, ImageKind, OfflineDisk
+from roost.backends.base import Availability, CreateSpec, ImageKind, OfflineDisk, StoreAccess
 from roost.backends.host_agent import SOCKET, HostAgentBackend, HostAgentBoot, await_agent, bind_listener, key_pipe
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached
 from roost.models import Protection
@@ -54,6 +54,10 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
 
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         return OfflineDisk(trees=(("/workspace", _layout(ws_dir)["root"]),))
+
+    def content_store(self) -> StoreAccess:
+        # Nothing to protect a pack from: the workspace runs as roost's own user anyway.
+        return StoreAccess(("agent", "blobs", "packs"), protect=False)
 
     def protections(self, boot: HostAgentBoot | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: commands run as host processes of roost's own user"),)

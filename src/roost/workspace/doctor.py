@@ -60,6 +60,19 @@ def _reflink_check(engine: Engine) -> DoctorCheck:
     )
 
 
+def _fork_check() -> DoctorCheck:
+    """How `workspace fork` copies a workspace here: its stored contents shared or streamed, and no memory fork."""
+    shared = (
+        "shared by hard link (mock, and the sandbox as root)" if os.geteuid() == 0 else "shared by hard link (mock)"
+    )
+    return DoctorCheck(
+        "fork",
+        True,
+        f"filesystem fork: stored contents {shared}, else streamed to each child (firecracker, the sandbox "
+        "as a normal user); memory fork: not offered, children boot as new workspaces",
+    )
+
+
 def _host_checks(engine: Engine) -> list[DoctorCheck]:
     kvm = probe_kvm()
     bwrap = shutil.which("bwrap")
@@ -70,6 +83,7 @@ def _host_checks(engine: Engine) -> list[DoctorCheck]:
         DoctorCheck("bubblewrap", bwrap is not None, bwrap or "bwrap not on PATH (apt-get install bubblewrap)"),
         _images_check(engine),
         _reflink_check(engine),
+        _fork_check(),
         _network_check(),
     ]
 

@@ -3,9 +3,12 @@ snapshots holds it.
 
 The parent's agent takes a snapshot (or names one) and streams it once as a
 bundle, read from its content store (never the live tree, so the parent
-runs on, paused for nothing but the snapshot). The bundle is spooled to an
-unnamed file under the roost home, and each child is created as any
-workspace is, on the parent's backend with its env, limits, TTL and network
+runs on, paused for nothing but the snapshot). Where the backend lets the
+host reach and protect the stores (`Backend.content_store`), the bundle is
+the manifest alone and the parent's packs are linked into each child's
+store (`shared_packs`): the contents are stored once for them all. Else the
+bundle carries each content once. It is spooled to an unnamed file under
+the roost home, and each child is created as any workspace is, on the parent's backend with its env, limits, TTL and network
 policy, and its own id, hostname, machine-id and keys; it takes the bundle
 as its baseline and /workspace, and starts the services its parent keeps by
 a restart policy. What a child does not take, by design: open shells
@@ -17,7 +20,7 @@ deletes the children already made: a fork makes all its children or none.
 Each child owns its copy of the tree, so deleting the parent, or the
 snapshot a child came from, never touches a child.
 
-Imports: arguments, errors, models, network policy, protocol (snapshot messages), store, workspace siblings.
+Imports: arguments, backends (StoreAccess), errors, models, protocol (snapshot messages), store, workspace siblings.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from roost import arguments
+from roost.backends import StoreAccess
 from roost.errors import ConflictError, RoostError
 from roost.models import ForkResult, WorkspaceInfo
 from roost.protocol.ops.snapshots import (
@@ -44,6 +49,7 @@ from roost.store.records import WorkspaceRecord
 from roost.workspace import lifecycle, revival
 from roost.workspace.engine import Engine
 from roost.workspace.secrets import attachments, parse_attachment
+from roost.workspace.shared_packs import link_packs
 
 # Children created at once: each mostly waits on its agent (boot, restore), so a few overlap well.
 PARALLEL_CREATES = 4
@@ -69,6 +75,7 @@ def fork(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> ForkR
     """
     names = _checked(engine, parent, options)
     shells = revival.open_shells(engine, parent)
+    access = engine.backend(parent).content_store()
     made_snapshot = options.snapshot is None
     snapshot = options.snapshot or f"fork-{token.token_hex(6)}"
     if made_snapshot:
@@ -80,10 +87,13 @@ def fork(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> ForkR
                 spool.write(data)
 
             with state_write("the fork's copy of the parent's tree"):
-                reply = engine.call(parent, SnapshotSendArgs(name=snapshot), on_data=spooled)
-                sent = reply.result_as(SnapshotSendResult)
+                # Where the stores can be shared, only the manifest travels: the packs are linked.
+                asked = SnapshotSendArgs(name=snapshot, contents=access is None)
+                sent = engine.call(parent, asked, on_data=spooled).result_as(SnapshotSendResult)
                 spool.flush()
-            children = _create_all(engine, parent, options, names, _Spool(spool.fileno(), sent.bundle_bytes))
+            shared = None if access is None else (engine.store.dir(parent.id), access)
+            baseline = _ForkBaseline(spool.fileno(), sent.bundle_bytes, shared)
+            children = _create_all(engine, parent, options, names, baseline)
     finally:
         if made_snapshot:
             with contextlib.suppress(RoostError):
@@ -127,11 +137,18 @@ def _checked(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> l
 
 
 @dataclass(frozen=True)
-class _Spool:
-    """The bundle, spooled once; each child reads its own pass over it."""
+class _ForkBaseline:
+    """What each child takes as its baseline: the bundle, spooled once (each child reads its own pass
+    over it), and the parent's packs linked into the child's store first where they are shared."""
 
     fd: int
     size: int
+    shared: tuple[Path, StoreAccess] | None
+
+    def prepare(self, ws_dir: Path) -> None:
+        if self.shared is not None:
+            parent_dir, access = self.shared
+            link_packs(parent_dir, ws_dir, access)
 
     def chunks(self) -> Iterator[bytes]:
         offset = 0
@@ -144,13 +161,13 @@ class _Spool:
 
 
 def _create_all(
-    engine: Engine, parent: WorkspaceRecord, options: ForkOptions, names: list[str | None], spool: _Spool
+    engine: Engine, parent: WorkspaceRecord, options: ForkOptions, names: list[str | None], baseline: _ForkBaseline
 ) -> list[WorkspaceInfo]:
     """Create every child, a few at once; on any failure (Ctrl-C included) delete those made, then raise."""
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL_CREATES, len(names)), thread_name_prefix="fork")
     futures: list[Future[WorkspaceInfo]] = []
     try:
-        futures = [pool.submit(_create_child, engine, parent, options, name, spool) for name in names]
+        futures = [pool.submit(_create_child, engine, parent, options, name, baseline) for name in names]
         children = [future.result() for future in futures]
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -164,7 +181,7 @@ def _create_all(
 
 
 def _create_child(
-    engine: Engine, parent: WorkspaceRecord, options: ForkOptions, name: str | None, spool: _Spool
+    engine: Engine, parent: WorkspaceRecord, options: ForkOptions, name: str | None, baseline: _ForkBaseline
 ) -> WorkspaceInfo:
     policy = parent.network_policy
     asked = parent.resources
@@ -185,7 +202,7 @@ def _create_child(
             parent=parent.id,
             forked_from=options.snapshot,
             kept_services=parent.kept_services,
-            bundle=spool.chunks,
+            baseline=baseline,
         ),
     )
     record = created.record

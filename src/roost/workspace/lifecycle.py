@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from roost import arguments
 from roost.backends import Backend, CreateSpec, destroy_leftovers
@@ -83,12 +83,24 @@ class CreateOptions:
     progress: ProgressFn | None = None
     # `NAME[:MODE]` each: secrets of the host's store to attach (see `workspace.secrets`).
     secrets: Sequence[str] = ()
-    # A fork's child (`workspace.fork`): its parent, the snapshot it came from, the services to keep, and
-    # the snapshot bundle that becomes its baseline and /workspace (a fresh iterable per call).
+    # A fork's child (`workspace.forking`): its parent, the snapshot it came from, the services to keep,
+    # and where its baseline and /workspace come from.
     parent: str | None = None
     forked_from: str | None = None
     kept_services: dict[str, dict[str, Any]] = field(default_factory=dict)
-    bundle: Callable[[], Iterable[bytes]] | None = None
+    baseline: BaselineSource | None = None
+
+
+class BaselineSource(Protocol):
+    """A baseline a new workspace takes instead of a snapshot of its seed (a fork's: `workspace.forking`)."""
+
+    def prepare(self, ws_dir: Path) -> None:
+        """Set up what the workspace's agent needs on the host side, once its agent is up."""
+        ...
+
+    def chunks(self) -> Iterable[bytes]:
+        """The snapshot bundle (`snapshot.receive`'s upload), afresh on each call."""
+        ...
 
 
 def _validate(options: CreateOptions, home: Path) -> tuple[dict[str, int], NetworkRequest]:
@@ -177,8 +189,9 @@ def create(engine: Engine, options: CreateOptions, *, keep_owner: bool = False) 
         if seed is not None:
             engine.call(record, ArchiveImportArgs(), upload=seed).result_as(ArchiveImportResult)
         # What diff, export --format patch and reset compare against: a fork's child takes its parent's.
-        if options.bundle is not None:
-            engine.call(record, SnapshotReceiveArgs(name=BASELINE), upload=options.bundle())
+        if options.baseline is not None:
+            options.baseline.prepare(ws_dir)
+            engine.call(record, SnapshotReceiveArgs(name=BASELINE), upload=options.baseline.chunks())
         else:
             engine.call(record, SnapshotCreateArgs(name=BASELINE)).result_as(SnapshotRecord)
         record = engine.store.update(ws_id, lambda r: r.moved_to(RUNNING))

@@ -37,14 +37,15 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _SENT_KINDS = (FILE, DIR, SYMLINK)
 
 
-def bundle_pieces(tree: Tree, blobs: ContentStore) -> Iterator[bytes]:
-    """The bundle of `tree`, in pieces of at most `CHUNK` bytes of content.
+def bundle_pieces(tree: Tree, blobs: ContentStore, *, with_contents: bool = True) -> Iterator[bytes]:
+    """The bundle of `tree`, in pieces of at most `CHUNK` bytes of content (`with_contents` False:
+    its manifest alone, for a receiver that holds every content already).
 
     The caller holds the store's lock, so no content is collected while it is read.
     """
     contents: dict[str, int] = {}
     for entry in tree.values():
-        if entry.kind == FILE and entry.digest is not None:
+        if with_contents and entry.kind == FILE and entry.digest is not None:
             contents.setdefault(entry.digest, entry.size)
     header = json.dumps(
         {"entries": [e.to_row() for e in tree.values() if e.kind in _SENT_KINDS], "contents": list(contents.items())},

@@ -307,8 +307,14 @@ class ContentStore:
             raise
         writer.commit()
 
-    def collect(self, live: set[str]) -> None:
-        """Drop what no snapshot needs: whole packs, loose files, and the dead part of mostly dead packs."""
+    def reload(self) -> None:
+        """Read the packs' indexes again on next use (packs may have been linked in from outside)."""
+        with self._lock:
+            self._index = None
+
+    def collect(self, live: set[str], *, repack: bool = True) -> None:
+        """Drop what no snapshot needs: whole packs, loose files, and (with `repack`) the dead part of
+        mostly dead packs."""
         for digest, _ in self._loose():
             if digest not in live:
                 os.unlink(self.loose_path(digest))
@@ -317,7 +323,7 @@ class ContentStore:
         for name, rows in _read_packs(self.packs, with_temps=True):
             kept = {d: r for d, r in rows.items() if d in live}
             total = sum(size for _, size in rows.values())
-            if kept and sum(size for _, size in kept.values()) >= total * REPACK_BELOW:
+            if kept and (not repack or sum(size for _, size in kept.values()) >= total * REPACK_BELOW):
                 continue
             if kept:
                 self._repack(name, kept)

@@ -82,7 +82,7 @@ def send_snapshot(agent: AgentState, args: SnapshotSendArgs, ctx: RequestContext
     sent = 0
     with store.lock:
         tree = store.load(args.name)
-        for piece in store.bundle(args.name):
+        for piece in store.bundle(args.name, with_contents=args.contents):
             ctx.send(CH_DATA, piece)
             sent += len(piece)
     totals = store.totals(tree)

@@ -183,13 +183,13 @@ class Snapshots:
         self._manifests.pop(name, None)
         return {"name": name, "created_at": created, **self.totals(tree), "stored_bytes": stored_bytes}
 
-    def bundle(self, name: str) -> Iterator[bytes]:
+    def bundle(self, name: str, *, with_contents: bool = True) -> Iterator[bytes]:
         """Snapshot `name` as a bundle (`bundle.py`); hold `lock` while it is read.
 
         Raises:
             OpError: snapshot_not_found, invalid_argument.
         """
-        return bundle_pieces(self.load(name), self.blobs)
+        return bundle_pieces(self.load(name), self.blobs, with_contents=with_contents)
 
     def receive(self, name: str, chunks: Iterator[bytes]) -> dict[str, Any]:
         """Take a bundle as snapshot `name` (replacing one of that name, the baseline too), then make
@@ -199,11 +199,14 @@ class Snapshots:
             OpError: invalid_argument (a bad bundle), and reset's path errors.
         """
         check_snapshot_name(name)
+        self.blobs.reload()  # the host may have linked a sender's packs in since the index was read
         with self.blobs.writing() as writer:
             received = receive_bundle(chunks, writer)
         kept = self._keep(name, received.tree, received.stored_bytes)
         counts = self.reset(name)
-        self._collect_garbage()  # what the replaced snapshot alone held
+        # What the replaced snapshot alone held goes; packs shared with the sender stay whole (a
+        # repack would copy what the link shares).
+        self._collect_garbage(repack=False)
         return {**kept, "restored": counts["restored"]}
 
     @contextmanager
@@ -267,7 +270,7 @@ class Snapshots:
         self._manifests.pop(name, None)
         self._collect_garbage()
 
-    def _collect_garbage(self) -> None:
+    def _collect_garbage(self, *, repack: bool = True) -> None:
         live = {
             e.digest
             for name in os.listdir(self._dir)
@@ -275,7 +278,7 @@ class Snapshots:
             for e in self.load(name[: -len(".json")]).values()
             if e.digest
         }
-        self.blobs.collect(live)
+        self.blobs.collect(live, repack=repack)
 
     def reset(self, name: str) -> dict[str, int]:
         """Make /workspace equal to snapshot `name`: content, modes, links; extra paths removed.

@@ -326,6 +326,9 @@ class FirecrackerBackend:
             return f"the VM is not running (Firecracker says {state!r})"
         return None
 
+    def content_store(self) -> None:
+        return None  # inside the VM's disk: a fork streams the contents
+
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         from roost.backends.firecracker.vm import DISK
 

@@ -40,7 +40,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from roost.backends.agent_keys import identity_of
-from roost.backends.base import AgentPython, Availability, CreateSpec, HostUsage, ImageKind, OfflineDisk
+from roost.backends.base import (
+    AgentPython,
+    Availability,
+    CreateSpec,
+    HostUsage,
+    ImageKind,
+    OfflineDisk,
+    StoreAccess,
+)
 from roost.backends.disk_usage import allocated_bytes
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
 from roost.backends.processes import WORKSPACE_MARKER, kill_tree, spawn_detached, wait_for_marked
@@ -249,6 +257,12 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         left = layout.remove_own_files(ws_dir)
         if left:
             layout.remove_as_workspace_root(left, self._id_map(boot), _launcher())
+
+    def content_store(self) -> StoreAccess | None:
+        """The agent's state is bound from `<ws_dir>/agent`. Only root can give a shared pack to an owner
+        the workspace's namespace does not map (host root): as a normal user the workspace's root is
+        that user, who could change a pack another workspace reads."""
+        return StoreAccess(("agent", "blobs", "packs"), protect=True) if os.geteuid() == 0 else None
 
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         # /workspace is bound from its own directory; the rest of what it wrote is the overlay's upper layer.

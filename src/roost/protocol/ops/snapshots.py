@@ -106,6 +106,9 @@ class SnapshotSendArgs(Message):
 
     OP = Op.SNAPSHOT_SEND
     name: str = wire()
+    # False: the manifest alone, for a receiver whose store already holds every content (the host
+    # linked the sender's packs into it: a fork that shares the content store).
+    contents: bool = wire(True)
 
     def check(self) -> None:
         check_snapshot_name(self.name)
