@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from roost.cli.commands.common import key_values, sdk
-from roost.cli.output import emit_json, shown
+from roost.cli.output import emit_json, shown, workspace_json
 from roost.models import ForkResult
 
 
@@ -25,7 +25,8 @@ def fork(args: argparse.Namespace) -> int:
         )
     )
     if args.json:
-        emit_json(forked.result.to_dict())
+        result = forked.result
+        emit_json({**result.to_dict(), "workspaces": [workspace_json(child) for child in result.workspaces]})
     else:
         print(describe(forked.result))
     return 0
