@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib.dns import DNSError
 
 HERE = Path(__file__).parent
 NAME_PREFIX = "roost-t-"
@@ -125,7 +126,12 @@ class LabDns:
                 data, peer = self.sock.recvfrom(65535)
             except OSError:
                 return
-            request = DNSRecord.parse(data)
+            try:
+                request = DNSRecord.parse(data)
+            except DNSError:
+                if self.sock.fileno() < 0:
+                    return  # closed under the blocked read, which then returns nothing
+                continue  # not a DNS query: a real server ignores it too
             name = str(request.q.qname).rstrip(".")
             self.queries.append(name)
             reply = request.reply()
