@@ -111,27 +111,11 @@ def scratch_root() -> Path:
 
 def use_scratch_root() -> dict[str, str]:
     """Send every temporary directory of this run to `scratch_root()`; where that is, for the results."""
+    from roost.agent.secret_files import filesystem_of  # the same mount-table lookup the agent uses
+
     root = scratch_root()
     tempfile.tempdir = str(root)
-    return {"scratch_dir": str(root), "scratch_filesystem": _filesystem_of(root)}
-
-
-def _filesystem_of(path: Path) -> str:
-    """The type of the mount `path` is on (from /proc/self/mounts), or "unknown"."""
-    best, kind = "", "unknown"
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return kind
-    target = str(path.resolve())
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].replace("\\040", " ")
-        if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-            best, kind = point, fields[2]
-    return kind
+    return {"scratch_dir": str(root), "scratch_filesystem": filesystem_of(str(root.resolve())) or "unknown"}
 
 
 def roost_script() -> Path:
