@@ -42,7 +42,7 @@ from benchmarks import (
     throughput,
     ui,
 )
-from benchmarks._harness import BACKEND, Result, Settings, failed, log
+from benchmarks._harness import BACKEND, Result, Settings, failed, log, use_scratch_root
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Settings], Result]]] = {
     "sdk_exec_round_trip": (sdk_exec.DESCRIPTION, sdk_exec.run),
@@ -86,7 +86,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _environment() -> dict[str, object]:
+def _environment(scratch: dict[str, str]) -> dict[str, object]:
     try:
         from roost import __version__ as roost_version
     except Exception as exc:
@@ -97,6 +97,7 @@ def _environment() -> dict[str, object]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "backend": BACKEND,
+        **scratch,
     }
 
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     settings = Settings(quick=args.quick)
+    scratch = use_scratch_root()
     started = time.perf_counter()
     results: dict[str, Result] = {}
     for name in selected:
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "quick": settings.quick,
-        "environment": _environment(),
+        "environment": _environment(scratch),
         "benchmarks": results,
         "summary": {
             "total": len(results),

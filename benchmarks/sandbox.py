@@ -15,13 +15,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks._harness import ENV, Result, Settings, measured, skipped, summarize, temp_home
+from benchmarks._harness import ENV, REPO, Result, Settings, measured, skipped, summarize, temp_home
 
 if TYPE_CHECKING:
     from roost import Roost, Workspace
 
 BACKEND = "sandbox"
-REPO = Path(__file__).resolve().parents[1]
 CREATE_DESCRIPTION = "SDK create_workspace('debian:12'), sandbox backend, warm image cache"
 DELETE_DESCRIPTION = "SDK workspace delete, sandbox backend"
 EXEC_DESCRIPTION = 'SDK ws.exec(["true"]) round trip, sandbox backend'

@@ -248,6 +248,35 @@ def test_import_strips_setuid_setgid_and_sticky_bits(agent: AgentState, ws: Path
     assert stat.S_IMODE((ws / "sticky").stat().st_mode) == 0o777
 
 
+def test_import_gives_files_their_archived_mode_whatever_the_umask_would_keep(agent: AgentState, ws: Path) -> None:
+    modes = {"open": 0o777, "group": 0o664, "usual": 0o644, "private": 0o600, "none": 0o000}
+    data = _tar(*(_file(name, name.encode(), mode=mode) for name, mode in modes.items()))
+
+    _import(agent, data)
+
+    assert {name: stat.S_IMODE((ws / name).stat().st_mode) for name in modes} == modes
+    assert (ws / "open").read_bytes() == b"open"
+
+
+def test_a_later_member_replaces_what_an_earlier_one_put_at_its_name(agent: AgentState, ws: Path) -> None:
+    data = _tar(
+        _file("twice", b"first"),
+        _file("twice", b"second", mode=0o600),
+        (_member("was-link", tarfile.SYMTYPE, link="twice"), b""),
+        _file("was-link", b"a file now"),
+        (_member("was-dir", tarfile.DIRTYPE, mode=0o755), b""),
+        _file("was-dir/inside"),
+        _file("was-dir", b"a file too"),
+    )
+
+    _import(agent, data)
+
+    assert (ws / "twice").read_bytes() == b"second"
+    assert stat.S_IMODE((ws / "twice").stat().st_mode) == 0o600
+    assert not (ws / "was-link").is_symlink() and (ws / "was-link").read_bytes() == b"a file now"
+    assert (ws / "was-dir").is_file() and (ws / "was-dir").read_bytes() == b"a file too"
+
+
 def test_import_restores_hardlinks_within_the_archive(agent: AgentState, ws: Path) -> None:
     _import(agent, _tar(_file("a", b"same"), (_member("b", tarfile.LNKTYPE, link="a"), b"")))
     assert (ws / "a").stat().st_ino == (ws / "b").stat().st_ino

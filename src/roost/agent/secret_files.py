@@ -63,7 +63,7 @@ class ProcessSecrets:
         self.files: list[str] = []
         # Kept only by a service's grants' owner, for its log redaction; gone with this object.
         self._values = {grant.name: grant.raw() for grant in grants}
-        self._forbidden = {os.path.realpath(GUEST_ROOT), os.path.realpath(workspace_root)}
+        self._workspace_root = workspace_root
         try:
             for grant in grants:
                 if grant.mode == "env":
@@ -117,7 +117,9 @@ class ProcessSecrets:
 
     def _check_place(self, grant: SecretGrant, path: str, parent: str, name: str) -> None:
         where = os.path.join(parent, name)
-        if any(where == root or where.startswith(root.rstrip("/") + "/") for root in self._forbidden):
+        # Resolved here, not up front: most processes get no secret file at a path, and every exec would pay.
+        forbidden = {os.path.realpath(GUEST_ROOT), os.path.realpath(self._workspace_root)}
+        if any(where == root or where.startswith(root.rstrip("/") + "/") for root in forbidden):
             raise OpError(Code.INVALID_ARGUMENT, f"secret {grant.name!r}: {path} is in the workspace", hint=_PATH_HINT)
         if filesystem_of(parent) != "tmpfs":
             raise OpError(Code.INVALID_ARGUMENT, f"secret {grant.name!r}: {path} is not on a tmpfs", hint=_PATH_HINT)

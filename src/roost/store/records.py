@@ -39,6 +39,7 @@ from roost.store.atomic import write_atomic
 from roost.store.full_disk import state_write
 from roost.store.locks import HeldLock, file_lock, hold_lock, lock_is_held
 from roost.store.record_versions import SCHEMA_VERSION, current_form
+from roost.store.spread import mark_hierarchy_parent
 from roost.store.states import STATES, can_move
 from roost.store.trash import Trash, remove_tree
 
@@ -288,6 +289,7 @@ class WorkspaceStore:
                         os.chmod(directory, 0o700)
         except OSError as exc:
             raise self._unusable(exc) from None
+        mark_hierarchy_parent(self.root)  # each workspace's tree in a place of its own (see `spread`)
 
     def _unusable(self, exc: OSError) -> StorageError:
         return StorageError(

@@ -62,7 +62,8 @@ class _OutputPump:
     def __init__(self, proc: subprocess.Popen[bytes], ctx: RequestContext, cap: int | None) -> None:
         self._ctx = ctx
         self._cap = cap
-        self._selector = selectors.DefaultSelector()
+        # poll(2) rather than epoll: two descriptors, and no epoll instance to make and close per exec.
+        self._selector = selectors.PollSelector()
         self.totals = {"stdout": 0, "stderr": 0}
         self.sent = {"stdout": 0, "stderr": 0}
         for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
@@ -155,6 +156,8 @@ def _supervise(
     deadline = None if timeout is None else started + timeout
     timed_out = cancelled = False
     linger_until: float | None = None
+    # It has only just started: whether it exited is first asked after one wait on its pipes.
+    waited = False
     try:
         while pump.open:
             now = time.monotonic()
@@ -164,7 +167,7 @@ def _supervise(
             if deadline is not None and now >= deadline and not timed_out:
                 timed_out = True
                 processes.signal_group(pgid, signal.SIGKILL)
-            if linger_until is None and processes.exited(proc):
+            if linger_until is None and waited and processes.exited(proc):
                 linger_until = now + LINGER_SECONDS
             if linger_until is not None and now >= linger_until:
                 processes.signal_group(pgid, signal.SIGKILL)  # descendants still hold the pipes
@@ -174,6 +177,7 @@ def _supervise(
                 wait = max(0.0, min(wait, deadline - now))
             try:
                 pump.pump(wait)
+                waited = True
             except (OpError, OSError):  # host cancelled or went away while we were sending
                 cancelled = True
                 processes.signal_group(pgid, signal.SIGKILL)
