@@ -4,19 +4,11 @@
 of exec N lives in ``outputs/N.stdout`` and ``outputs/N.stderr`` (no file for
 an empty stream), all readable by their owner only (0600, in a 0700
 directory). The history is also the exec counter: the next exec's id is one
-more than the last line's, so an exec costs one append and never a rewrite of
-the workspace record. Only the newest `MAX_ENTRIES` are listed and readable;
-older lines and their outputs are dropped when the file is compacted, every
-`COMPACT_EVERY` execs. All writes happen under the workspace lock.
-
-An append is atomic (one `write` of a whole line to an `O_APPEND` file; a
-line torn by a crash is skipped) but not synced: a power cut may lose the
-newest lines, exactly as it may lose what those execs wrote in `/workspace`,
-which is not synced either. A sync per exec cost more than anything else an
-exec does on the host (about half a millisecond). An exec id a lost line
-frees is taken again by the next exec, which is why an exec with an empty
-stream removes any output file its id may have left: a reused id never shows
-another command's output. Compaction, which replaces the file, stays durable.
+more than the last line's, so an exec costs one durable append (synced
+before it returns) and never a rewrite of the workspace record. Only the
+newest `MAX_ENTRIES` are listed and readable; older lines and their outputs
+are dropped when the file is compacted, every `COMPACT_EVERY` execs. All
+writes happen under the workspace lock.
 
 Imports: models, errors, store siblings and the standard library only.
 """
@@ -32,7 +24,7 @@ from roost import arguments
 from roost.errors import InvalidArgument, NotFound, Remedy
 from roost.models import ExecRecord, OutputSlice
 from roost.protocol.limits import MAX_FILE_OFFSET
-from roost.store.atomic import write_atomic
+from roost.store.atomic import fsync_dir, write_atomic
 from roost.store.full_disk import state_write
 
 MAX_ENTRIES = 100
@@ -81,7 +73,7 @@ class ExecHistory:
         return ids[-1] if ids else 0
 
     def append(self, record: ExecRecord, stdout: bytes, stderr: bytes) -> None:
-        """Add one exec (its id one more than `last_id`), atomically (see the module). The caller holds the lock.
+        """Add one exec (its id one more than `last_id`); durable when this returns. The caller holds the lock.
 
         Raises:
             StorageError: disk_full.
@@ -89,12 +81,9 @@ class ExecHistory:
         with state_write("the exec history"):
             try:
                 for stream, data in (("stdout", stdout), ("stderr", stderr)):
-                    output = self._outputs / f"{record.exec_id}.{stream}"
-                    if data:
+                    if data:  # an empty stream has no file: the line says it had 0 bytes
                         self._outputs.mkdir(mode=0o700, exist_ok=True)
-                        write_atomic(output, data, durable=False)
-                    else:  # an empty stream has no file (the line says 0 bytes), nor one of an id reused
-                        output.unlink(missing_ok=True)
+                        write_atomic(self._outputs / f"{record.exec_id}.{stream}", data, durable=False)
                 # A record's fields are plain values: read them directly (`asdict` deep-copies each one).
                 fields = {name: getattr(record, name) for name in _RECORD_FIELDS}
                 line = json.dumps(fields, sort_keys=True).encode() + b"\n"
@@ -106,8 +95,11 @@ class ExecHistory:
                     if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
                         line = b"\n" + line  # a torn last line (a crash mid-append) stays apart from this one
                     os.write(fd, line)
+                    os.fdatasync(fd)
                 finally:
                     os.close(fd)
+                if not st.st_size:
+                    fsync_dir(self._dir)  # a new file: its name must last as long as its first line
             except BaseException:
                 # No line names these outputs, so compaction would never remove them.
                 for stream in STREAMS:
