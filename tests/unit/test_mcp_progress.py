@@ -15,6 +15,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from helpers import delete_all_workspaces
 from roost.client import Roost
 from roost.mcp.progress import BYTES_INTERVAL_SECONDS, ToolProgress, step_message
 from roost.mcp.server import ServeOptions, build_server
@@ -63,9 +64,12 @@ async def test_a_tool_that_makes_a_workspace_sends_the_image_steps_as_progress(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         heard.append((progress, total, message))
 
-    async with Client(server) as client:
-        result = await client.call_tool(tool, arguments, progress_callback=on_progress)
-    roost.close()
+    try:
+        async with Client(server) as client:
+            result = await client.call_tool(tool, arguments, progress_callback=on_progress)
+    finally:
+        delete_all_workspaces(roost)  # workspace_create's workspace, and its agent, go with the test
+        roost.close()
 
     assert not result.is_error, result.content
     values = [progress for progress, _total, _message in heard]
