@@ -7,6 +7,7 @@ With ROOST_UI_SCREENSHOTS=1 the tests also write the screenshots docs/ui.md show
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +116,15 @@ def test_a_workspace_created_from_the_sdk_appears_without_a_reload(page: Page, r
     page.get_by_test_id("filter-label").fill("team=web")
     expect(row).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True
+
+
+def test_a_fork_made_from_the_sdk_appears_with_a_link_to_its_parent(page: Page, roost: Roost) -> None:
+    parent = roost.create_workspace("debian:12", name="the-parent", ephemeral=False)
+    (child,) = parent.fork(name_prefix="the-child")
+    row = page.locator(f'tr[data-id="{child.id}"]')
+    expect(row).to_contain_text("the-child-1")
+    row.locator("td.parent a").click()
+    expect(page).to_have_url(re.compile(f"#/ws/{parent.id}$"))
 
 
 def test_deleting_from_the_list_asks_first_then_the_row_goes(page: Page, roost: Roost) -> None:

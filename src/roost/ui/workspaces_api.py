@@ -33,6 +33,7 @@ ROW_FIELDS = (
     "services",
     "shells",
     "exec_count",
+    "parent",
 )
 
 

@@ -53,6 +53,7 @@ export function listView(main) {
       h("td", {}, row.backend, " ", h("span", { class: row.isolated ? "iso" : "noiso" }, row.isolated ? "isolated" : "NOT isolated")),
       h("td", {}, row.env),
       h("td", { class: "labels" }, labelText(row.labels)),
+      h("td", { class: "parent" }, row.parent ? h("a", { href: `#/ws/${encodeURIComponent(row.parent)}` }, row.parent.slice(0, 12)) : ""),
       h("td", { class: "ttl", "data-expires": row.expires_at || "" }, ttlLeft(row.expires_at)),
       h("td", {}, h("button", { class: "danger small", "data-testid": "delete", onclick: () => remove(row) }, "Delete")))));
   }
@@ -62,7 +63,7 @@ export function listView(main) {
     message,
     h("section", { class: "toolbar" }, "Filter: ", stateFilter, labelFilter, count),
     h("table", { class: "list" },
-      h("thead", {}, h("tr", {}, ["id", "name", "state", "backend", "env", "labels", "TTL left", ""].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["id", "name", "state", "backend", "env", "labels", "forked from", "TTL left", ""].map((t) => h("th", {}, t)))),
       body));
 
   api("/api/envs").then((envs) => {
