@@ -90,7 +90,7 @@ class Record:
         }
 
 
-def _median(record: Record, name: str) -> float | None:
+def median_of(record: Record, name: str) -> float | None:
     stats = record.numbers.get(name)
     return stats["median"] if isinstance(stats, dict) else None
 
@@ -136,7 +136,7 @@ def _measure_diff(
     with record.phase("unchanged"):
         samples = [_timed(lambda: ws.diff(stat=True)) for _ in range(rounds)]
         record.numbers["diff_stat_unchanged_s"] = summarize(samples)
-    record.target("diff_stat_unchanged_s.median", _median(record, "diff_stat_unchanged_s"), "<", 0.5)
+    record.target("diff_stat_unchanged_s.median", median_of(record, "diff_stat_unchanged_s"), "<", 0.5)
     with record.phase("git_baseline"):
         git.commit_all()
     record.numbers["add_files_s"] = round(write_in_workspace(ws, "added", files, size, salt=1), 2)
@@ -147,15 +147,15 @@ def _measure_diff(
         if len(first.changes) < files:
             raise RuntimeError(f"expected {files} added files, the diff lists {len(first.changes)}")
         record.numbers["diff_stat_added_s"] = summarize([_timed(lambda: ws.diff(stat=True)) for _ in range(rounds)])
-    record.target("diff_stat_added_s.median", _median(record, "diff_stat_added_s"), "<", 2.0)
+    record.target("diff_stat_added_s.median", median_of(record, "diff_stat_added_s"), "<", 2.0)
     with record.phase("git"):
         record.numbers["git_add_diff_cached_stat_s"] = summarize([git.add_and_stat() for _ in range(rounds)])
-        git_median = _median(record, "git_add_diff_cached_stat_s")
+        git_median = median_of(record, "git_add_diff_cached_stat_s")
         first_s = record.numbers.get("diff_stat_added_first_s")
         if git_median and first_s:
             record.numbers["git_over_roost_first_diff_stat"] = round(git_median / first_s, 2)
             record.numbers["git_over_roost_diff_stat"] = round(
-                git_median / (_median(record, "diff_stat_added_s") or 1), 2
+                git_median / (median_of(record, "diff_stat_added_s") or 1), 2
             )
     record.target("git_over_roost_first_diff_stat", record.numbers.get("git_over_roost_first_diff_stat"), ">", 1.0)
     with record.phase("full_diff"):
@@ -166,7 +166,7 @@ def _measure_diff(
             samples.append(time.perf_counter() - started)
         record.numbers["diff_full_s"] = summarize(samples)
         record.numbers["diff_full_patch_bytes"] = patch_bytes
-    record.target("diff_full_s.median", _median(record, "diff_full_s"), "<", 4.0)
+    record.target("diff_full_s.median", median_of(record, "diff_full_s"), "<", 4.0)
     with record.phase("export_patch"):
         samples = []
         for index in range(rounds):
@@ -175,7 +175,7 @@ def _measure_diff(
             record.numbers["export_patch_bytes"] = out.stat().st_size
             out.unlink()
         record.numbers["export_patch_s"] = summarize(samples)
-    record.target("export_patch_s.median", _median(record, "export_patch_s"), "<", 4.0)
+    record.target("export_patch_s.median", median_of(record, "export_patch_s"), "<", 4.0)
 
 
 # -- snapshots ------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def _snapshot(backend: str, settings: Settings) -> Result:
         round(statistics.median(unchanged_bytes) / files, 1) if unchanged_bytes else None
     )
     for name, limit in (("snapshot_create_s", 1.5), ("reset_to_baseline_s", 1.5), ("reset_to_snapshot_s", 2.0)):
-        record.target(f"{name}.median", _median(record, name), "<", limit)
+        record.target(f"{name}.median", median_of(record, name), "<", limit)
     return record.result(files=files, tree_bytes=size, backend=backend, rounds=rounds)
 
 
@@ -234,9 +234,9 @@ def _lifecycle(backend: str, settings: Settings) -> Result:
             _measure_lifecycle(record, roost, other, scratch / "seed", rounds, execs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    ours = _median(record, "create_seeded_s")
+    ours = median_of(record, "create_seeded_s")
     record.target("create_seeded_s.median", ours, "<", 0.5)
-    theirs = _median(record, "pyro_create_seeded_s")
+    theirs = median_of(record, "pyro_create_seeded_s")
     if theirs is not None and ours:
         record.numbers["pyro_over_roost_create"] = round(theirs / ours, 2)
         record.target("pyro_over_roost_create", record.numbers["pyro_over_roost_create"], ">", 1.0)
@@ -248,7 +248,7 @@ def _lifecycle(backend: str, settings: Settings) -> Result:
     return record.result(seed_files=SEED_FILES, seed_bytes=seed_bytes, backend=backend, rounds=rounds, **extra)
 
 
-def _settle(home: Path, timeout: float = 10.0) -> None:
+def settle(home: Path, timeout: float = 10.0) -> None:
     """Wait (bounded) until roost's deleted trees are removed, then write out dirty pages."""
     trash = home / TRASH_DIR
     deadline = time.monotonic() + timeout
@@ -273,14 +273,14 @@ def _measure_lifecycle(
     theirs: dict[str, list[float]] = {"pyro_create_seeded_s": [], "pyro_delete_ms": [], "pyro_exec_true_ms": []}
     with record.phase("create_delete"):
         for _ in range(rounds + 1):  # the first round warms caches on both sides and is left out
-            _settle(roost.home)
+            settle(roost.home)
             started = time.perf_counter()
             ws = roost.create_workspace(ENV, seed_path=seed, ephemeral=False)
             ours["create_seeded_s"].append(time.perf_counter() - started)
             ws.exec(["true"])  # a workspace that was used, as deletes usually see
             ours["delete_ms"].append(_timed(ws.delete) * 1000)
             if other is not None:
-                _settle(roost.home)
+                settle(roost.home)
                 ws_id, create_ms = other.create(seed)
                 theirs["pyro_create_seeded_s"].append(create_ms / 1000)
                 theirs["pyro_exec_true_ms"].append(other.exec_true(ws_id))
