@@ -23,6 +23,15 @@ TIMEOUT = 60.0
 # Lines (substrings) each example must print on stdout.
 EXPECTED: dict[str, tuple[str, ...]] = {
     "quickstart.py": ("exit 0: hello, roost", "timed_out=True", "workspaces left: 0"),
+    "fork.py": (
+        "not copied: 1 shell(s)",
+        "try-1 (parent ws-",
+        "services ['keeper']): fix 'plus', changed ['calc.py'], check passed",
+        "fix 'minus', changed ['calc.py'], check failed",
+        "kept ['try-1']; it still reads: return a + b",
+        "workspaces left: ['try-1']",
+        "fork example: ok",
+    ),
     "mcp_client.py": ("exit 0: hello", "a failure is a tool error: workspace_not_found", "'deleted': True"),
     "shells.py": (
         "shell said: hi: hello from app.txt [in src]",
