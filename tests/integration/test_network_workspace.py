@@ -196,6 +196,23 @@ def test_a_live_policy_change_takes_effect_without_a_restart(roost: Roost, test_
         assert not Path(f"/proc/{gateway}").exists()
 
 
+def test_a_fork_child_runs_the_kept_service_but_publishes_none_of_its_ports(roost: Roost) -> None:
+    with roost.create_workspace("debian:12") as ws:
+        serve = ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"]
+        ws.services.start("web", serve, publish=["8000"], restart="always")
+
+        forked = ws.fork()
+
+        (child,) = forked
+        assert forked.result.ports_not_copied == 1
+        info = child.info()
+        assert info.last_start is not None and info.last_start.services == ("web",)
+        assert child.services.status("web").ports == ()
+        assert child.network.show().ports == ()
+        assert len(ws.network.show().ports) == 1  # the parent's stays its own
+        child.delete()
+
+
 def test_a_published_port_answers_on_127_0_0_1_and_stop_frees_it(roost: Roost, test_host: LabHost) -> None:
     with roost.create_workspace("debian:12") as ws:
         ws.files.write("index.html", "from the workspace\n")

@@ -46,7 +46,7 @@ from roost.protocol.ops.snapshots import (
 )
 from roost.store.full_disk import state_write
 from roost.store.records import WorkspaceRecord
-from roost.workspace import lifecycle, revival
+from roost.workspace import lifecycle, revival, services
 from roost.workspace.engine import Engine
 from roost.workspace.secrets import attachments, parse_attachment
 from roost.workspace.shared_packs import link_packs
@@ -201,7 +201,7 @@ def _create_child(
             secrets=options.secrets,
             parent=parent.id,
             forked_from=options.snapshot,
-            kept_services=parent.kept_services,
+            kept_services=services.kept_without_ports(parent.kept_services),
             baseline=baseline,
         ),
     )

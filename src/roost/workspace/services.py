@@ -169,6 +169,14 @@ class Kept:
         return cls(args, tuple(str(port) for port in publish), env, files)
 
 
+def kept_without_ports(kept_services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The kept services as another workspace keeps them: publishing nothing (a host port serves one
+    workspace). Raises: InvalidArgument: a kept start is malformed."""
+    return {
+        name: dataclasses.replace(Kept.from_json(kept), publish=()).to_json() for name, kept in kept_services.items()
+    }
+
+
 def _stored_uses(uses: SecretUses) -> list[str] | dict[str, str]:
     if isinstance(uses, Mapping):
         return {str(name): str(value) for name, value in uses.items()}
