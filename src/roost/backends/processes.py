@@ -235,7 +235,14 @@ def reap(pid: int) -> None:
         del _spawned[pid]
 
 
-def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = 3.0) -> None:
+# How long killed processes may take to be gone: a process exits as soon as it can, but one writing
+# when the disk is saturated (deleting and writing many large trees at once) can take seconds.
+KILL_DEADLINE_SECONDS = 10.0
+# How long one wait for a killed process lasts before the tree is looked at again (new children).
+KILL_POLL_SECONDS = 0.05
+
+
+def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = KILL_DEADLINE_SECONDS) -> None:
     """SIGKILL every process of a workspace and wait (bounded) until they are gone.
 
     Raises:
@@ -266,10 +273,6 @@ def kill_tree(ws_id: str, root_pid: int | None, *, deadline: float = 3.0) -> Non
                 hint="check `ps` for processes in state D (stuck in the kernel) and retry",
             )
         wait_for_an_exit(pids, min(KILL_POLL_SECONDS, end - now))
-
-
-# How long one wait for a killed process lasts before the tree is looked at again (new children).
-KILL_POLL_SECONDS = 0.05
 
 
 def wait_for_an_exit(pids: set[int], timeout: float) -> None:
