@@ -622,6 +622,7 @@ class Workspace:
         name_prefix: str | None = None,
         labels: dict[str, str] | None = None,
         secrets: Sequence[str] = (),
+        progress: ProgressFn | None = None,
     ) -> Forked:
         """Make `count` (1-100) new workspaces, each holding this one's /workspace as it is now (or as
         `snapshot` holds it), with that as its baseline; all of them, or none on a failure.
@@ -631,13 +632,19 @@ class Workspace:
         open shells, published ports, and secrets unless named again in `secrets`. Children are named
         `name_prefix-1` .. `name_prefix-N` when a prefix is given, and carry `labels`. Deleting this
         workspace, or the snapshot, never touches a child. Handles are not ephemeral.
+        `progress(step, made, count)` hears the copy of the tree begin, then each child made.
 
         Raises:
             RoostError: invalid_argument, name_taken, snapshot_not_found, secret_not_found,
                 workspace_stopped before anything is made; disk_full or a child's create failure.
         """
         options = forking.ForkOptions(
-            count=count, snapshot=snapshot, name_prefix=name_prefix, labels=labels or {}, secrets=secrets
+            count=count,
+            snapshot=snapshot,
+            name_prefix=name_prefix,
+            labels=labels or {},
+            secrets=secrets,
+            progress=progress,
         )
         result = self._bound(forking.fork, options)
         return Forked(result, [Workspace(self._engine, child.id) for child in result.workspaces])

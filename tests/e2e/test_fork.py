@@ -100,3 +100,18 @@ def test_a_failure_half_way_deletes_the_children_already_made(tmp_path: Path, mo
         assert [info.id for info in roost.list_workspaces()] == [parent.id]
         assert [s.name for s in parent.snapshots.list()] == ["baseline"]
         parent.delete()
+
+
+def test_progress_hears_the_copy_begin_then_each_child_made(tmp_path: Path) -> None:
+    heard: list[tuple[str, int, int]] = []
+    with Roost(home=tmp_path / "home", backend="mock") as roost:
+        parent = roost.create_workspace("debian:12")
+        forked = parent.fork(3, progress=lambda step, done, total: heard.append((step, done, total)))
+        made = {f"made {child.id}" for child in forked}
+        for child in forked:
+            child.delete()
+        parent.delete()
+
+    assert heard[0] == ("copying the parent's tree", 0, 3)
+    assert [(done, total) for _step, done, total in heard[1:]] == [(1, 3), (2, 3), (3, 3)]
+    assert {step for step, _done, _total in heard[1:]} == made

@@ -278,7 +278,12 @@ class WorkspaceTools(ToolGroup):
         def work() -> dict[str, Any]:
             self.context.allow_secrets(secret_names(secrets, ":"))
             forked = self.context.workspace(workspace).fork(
-                count, snapshot=snapshot, name_prefix=name_prefix, labels=labels, secrets=secrets or ()
+                count,
+                snapshot=snapshot,
+                name_prefix=name_prefix,
+                labels=labels,
+                secrets=secrets or (),
+                progress=progress,
             )
             result = forked.result
             return {**result.to_dict(), "workspaces": [workspace_view(child) for child in result.workspaces]}

@@ -30,13 +30,14 @@ import os
 import secrets as token
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from roost import arguments
 from roost.backends import StoreAccess
 from roost.errors import ConflictError, RoostError
+from roost.images.build import ProgressFn
 from roost.models import ForkResult, WorkspaceInfo
 from roost.protocol.ops.snapshots import (
     SnapshotCreateArgs,
@@ -63,6 +64,7 @@ class ForkOptions:
     name_prefix: str | None = None  # children named PREFIX-1 .. PREFIX-N (None: unnamed)
     labels: dict[str, str] = field(default_factory=dict)
     secrets: Sequence[str] = ()  # `NAME[:MODE]` each, attached to every child
+    progress: ProgressFn | None = None  # hears (step, children made, children asked for)
 
 
 def fork(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> ForkResult:
@@ -78,6 +80,8 @@ def fork(engine: Engine, parent: WorkspaceRecord, options: ForkOptions) -> ForkR
     access = engine.backend(parent).content_store()
     made_snapshot = options.snapshot is None
     snapshot = options.snapshot or f"fork-{token.token_hex(6)}"
+    report = options.progress or _silent
+    report("copying the parent's tree", 0, len(names))
     if made_snapshot:
         engine.call(parent, SnapshotCreateArgs(name=snapshot))
     try:
@@ -166,8 +170,11 @@ def _create_all(
     """Create every child, a few at once; on any failure (Ctrl-C included) delete those made, then raise."""
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL_CREATES, len(names)), thread_name_prefix="fork")
     futures: list[Future[WorkspaceInfo]] = []
+    report = options.progress or _silent
     try:
         futures = [pool.submit(_create_child, engine, parent, options, name, baseline) for name in names]
+        for made, future in enumerate(as_completed(futures), start=1):
+            report(f"made {future.result().id}", made, len(names))
         children = [future.result() for future in futures]
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -209,3 +216,7 @@ def _create_child(
     if record.kept_services:
         record = revival.revive(engine, record)
     return lifecycle.info(engine, record, probe=False)
+
+
+def _silent(step: str, done: int, total: int) -> None:
+    """The progress of a fork nobody watches."""

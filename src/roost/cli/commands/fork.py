@@ -9,21 +9,21 @@ import argparse
 
 from roost.cli.commands.common import key_values, sdk
 from roost.cli.output import emit_json, shown, workspace_json
+from roost.cli.progress import progress_for
 from roost.models import ForkResult
 
 
 def fork(args: argparse.Namespace) -> int:
-    forked = (
-        sdk(args)
-        .workspace(args.workspace)
-        .fork(
+    workspace = sdk(args).workspace(args.workspace)
+    with progress_for(args.json, f"fork {args.workspace}") as progress:
+        forked = workspace.fork(
             args.count,
             snapshot=args.snapshot,
             name_prefix=args.name_prefix,
             labels=key_values(args.label, "--label"),
             secrets=args.secret,
+            progress=progress,
         )
-    )
     if args.json:
         result = forked.result
         emit_json({**result.to_dict(), "workspaces": [workspace_json(child) for child in result.workspaces]})
