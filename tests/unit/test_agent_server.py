@@ -252,17 +252,21 @@ def test_a_fast_call_is_answered_while_a_slow_exec_runs_on_the_same_connection(c
     assert slow["result"]["exit_code"] == 0
 
 
-def test_concurrent_calls_on_one_connection_each_get_their_own_answer(client: AgentClient) -> None:
+def test_concurrent_calls_on_one_connection_each_get_their_own_answer(agent: InProcessAgent) -> None:
+    # Eight processes at once on a loaded 2-core machine can leave the connection silent for over
+    # IO_TIMEOUT (CI saw it): the reader waits as long as the calls may take.
+    agent.client_sock.settimeout(6 * IO_TIMEOUT)
     answers: dict[int, tuple[dict[str, Any], dict[str, bytes]]] = {}
+    with AgentClient(agent.client_sock, client_name="tests") as client:
 
-    def run(n: int) -> None:
-        answers[n] = _exec(client, command=f"printf out{n}; printf err{n} >&2; exit {n}")
+        def run(n: int) -> None:
+            answers[n] = _exec(client, command=f"printf out{n}; printf err{n} >&2; exit {n}")
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(6 * IO_TIMEOUT)  # eight processes at once: a loaded 2-core machine took over 10 s
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(6 * IO_TIMEOUT)
     assert sorted(answers) == list(range(8))
     for n, (result, streams) in answers.items():
         assert result["exit_code"] == n
