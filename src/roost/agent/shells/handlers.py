@@ -170,7 +170,11 @@ def resize_shell(agent: AgentState, args: ShellResizeArgs, ctx: RequestContext) 
     cols = session.record.cols if args.cols is None else args.cols
     rows = session.record.rows if args.rows is None else args.rows
     if session.running:
-        set_window(session.master, cols, rows)  # the kernel sends SIGWINCH to the foreground job
+        try:
+            with session.terminal() as fd:
+                set_window(fd, cols, rows)  # the kernel sends SIGWINCH to the foreground job
+        except OSError:
+            pass  # it ended meanwhile: the size is still recorded, for the record
     registry(agent).resized(session, cols, rows)
     return HandlerResult(ShellResizeResult(id=session.record.id, cols=cols, rows=rows))
 

@@ -14,6 +14,7 @@ Imports: the agent's `system` layer, this package, protocol and the standard lib
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import os
 import secrets
@@ -24,7 +25,8 @@ import subprocess
 import termios
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from roost.agent.shells.commands import CommandState
 from roost.agent.shells.prompt_marks import MarkFilter, PromptHook, prompt_hook
@@ -66,6 +68,10 @@ class ShellSession:
         # Set when the shell prints prompt marks (bash or sh as roost starts them), else None.
         self.marks = None if hook is None else MarkFilter(hook.nonce)
         self.output_lock = threading.Lock()  # the reader and a finishing thread may both drain the terminal
+        # Every use of `master` holds this, and so does its close: once closed, its number may already
+        # be another file's (a host connection's socket), which a late read or write must never touch.
+        self._terminal_lock = threading.Lock()
+        self._terminal_closed = False
         self.lock = threading.Lock()
         # Ending a session happens once, whoever notices first (reader, close, reaper).
         self.finish_lock = threading.Lock()
@@ -78,13 +84,32 @@ class ShellSession:
     def running(self) -> bool:
         return self.record.state == RUNNING
 
+    @contextmanager
+    def terminal(self) -> Iterator[int]:
+        """The terminal's descriptor, held open for the block.
+
+        Raises:
+            OSError: EBADF once the terminal is closed.
+        """
+        with self._terminal_lock:
+            if self._terminal_closed:
+                raise OSError(errno.EBADF, "the shell's terminal is closed")
+            yield self.master
+
+    def close_terminal(self) -> None:
+        with self._terminal_lock:
+            if not self._terminal_closed:
+                self._terminal_closed = True
+                os.close(self.master)
+
     def write(self, data: bytes) -> None:
         # Before the bytes go in: a quick command's prompt mark may be read before os.write returns.
         self.commands.typed(data)
         view = memoryview(data)
         while view:
             try:
-                written = os.write(self.master, view)
+                with self.terminal() as fd:
+                    written = os.write(fd, view)
             except BlockingIOError:
                 time.sleep(0.001)  # the program is not reading: wait for the tty to drain
                 continue
@@ -117,7 +142,8 @@ class ShellSession:
         kernel then answers 0 (which, signalled, is the agent's own group).
         """
         try:
-            group = os.tcgetpgrp(self.master)
+            with self.terminal() as fd:
+                group = os.tcgetpgrp(fd)
         except OSError:
             return self.proc.pid
         return group if group > 0 else self.proc.pid
@@ -303,14 +329,10 @@ class ShellRegistry:
         except subprocess.TimeoutExpired:
             self._os.signal(session.proc.pid, signal.SIGKILL)
             code = session.proc.wait()
-        with self._lock:
-            try:
-                self._selector.unregister(session.master)
-            except (KeyError, ValueError):
-                pass
+        self._forget(session)
         self._drain(session)
         try:
-            os.close(session.master)
+            session.close_terminal()
         except OSError:
             pass
         session.release_held_output()
@@ -332,11 +354,12 @@ class ShellRegistry:
         """Copy what the terminal holds into the ring; False once it has closed."""
         while True:
             try:
-                data = os.read(session.master, READ_CHUNK)
+                with session.terminal() as fd:
+                    data = os.read(fd, READ_CHUNK)
             except BlockingIOError:
                 return True
             except OSError:
-                return False  # EIO: every program on the terminal has gone
+                return False  # EIO: every program on the terminal has gone (EBADF: it is closed)
             if not data:
                 return False
             session.take_output(data)
@@ -349,13 +372,17 @@ class ShellRegistry:
                     continue
                 session: ShellSession = key.data
                 if not self._drain(session):
-                    with self._lock:
-                        try:
-                            self._selector.unregister(session.master)
-                        except (KeyError, ValueError):
-                            pass
+                    self._forget(session)
                     self._schedule_finish(session)
             self._reap_exited()
+
+    def _forget(self, session: ShellSession) -> None:
+        """Stop watching the session's terminal: its own registration only (a closed number may be a
+        newer session's by now)."""
+        with self._lock:
+            key = self._selector.get_map().get(session.master)
+            if key is not None and key.data is session:
+                self._selector.unregister(session.master)
 
     def _schedule_finish(self, session: ShellSession) -> None:
         # Off the reader thread: finishing waits for the process.
