@@ -28,6 +28,7 @@ from roost.agent.shells.records import RUNNING, ShellRecord
 from roost.agent.shells.registry import ShellRegistry, ShellSession
 from roost.agent.state import AgentState
 from roost.errors import RoostError
+from roost.protocol import OpError
 from roost.protocol.terminal_text import plain_text
 from roost.rpc import AgentClient, connect_unix
 
@@ -217,6 +218,34 @@ def test_a_shell_whose_bash_exits_is_listed_as_exited_with_its_code(client: Agen
 
     closed = client.call("shell.close", {"id": shell}).result
     assert (closed["state"], closed["exit_code"]) == ("closed", 3)
+
+
+def test_an_ended_shells_terminal_number_is_never_used_again(agent: InProcessAgent, client: AgentClient) -> None:
+    shell = _open(client)["id"]
+    session = registry(agent.agent).get(shell)
+    number = session.master
+    read_end, write_end = os.pipe()  # made first: neither end can take the terminal's number
+    _write(client, shell, "exit 0")
+    wait_until(lambda: _shells(client)[shell]["state"] == "exited", what="the shell to exit")
+    try:
+        os.fstat(number)
+    except OSError:
+        pass
+    else:
+        os.close(read_end)
+        os.close(write_end)
+        pytest.skip("something else took the terminal's old number meanwhile")
+    os.dup2(write_end, number)  # a new file under the old number, as the next socket or terminal would get it
+    try:
+        with pytest.raises(OpError):
+            session.write(b"must not arrive\n")  # past the handler's running check, as a racing write is
+        assert session.foreground_group() == session.proc.pid
+        os.set_blocking(read_end, False)
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 64)  # nothing reached whatever holds the number now
+    finally:
+        for fd in (read_end, write_end, number):
+            os.close(fd)
 
 
 def test_list_shows_running_exited_and_closed_shells(client: AgentClient) -> None:
