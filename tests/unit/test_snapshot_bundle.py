@@ -18,6 +18,8 @@ from roost.agent.fs.paths import WorkspacePaths
 from roost.agent.ops import OpTable
 from roost.agent.server.connection import Connection, agent_info
 from roost.agent.snapshots.bundle import LENGTH, MAGIC
+from roost.agent.snapshots.content import MAGIC as PACK_MAGIC
+from roost.agent.snapshots.content import TRAILER
 from roost.agent.state import AgentState
 from roost.errors import RoostError
 from roost.rpc import AgentClient
@@ -150,3 +152,29 @@ def test_a_bundle_that_cannot_be_trusted_changes_nothing(agents: tuple[Agent, Ag
     assert child.tree() == before
     assert sorted(p.name for p in child.root.parent.iterdir()) == outside
     assert child.call("workspace.diff", {})["counts"] == {"added": 1}  # the old baseline still stands
+
+
+def _plant_pack(state: Path, name: str, claims: bytes, holds: bytes) -> None:
+    """A pack in the store whose index says it holds `claims` where it holds `holds` (same length)."""
+    index = json.dumps([[hashlib.sha256(claims).hexdigest(), 0, len(holds)]]).encode()
+    packs = state / "blobs" / "packs"
+    packs.mkdir(parents=True, exist_ok=True)
+    (packs / f"{name}.pack").write_bytes(holds + index + TRAILER.pack(len(holds), PACK_MAGIC))
+
+
+def test_a_linked_pack_is_trusted_only_once_its_contents_hash_to_its_index(agents: tuple[Agent, Agent]) -> None:
+    _, child = agents
+    manifest_only = _bundle([GOOD], [])  # its content is to be found in the store, as a fork's shared pack
+    _plant_pack(child.state, "0123456789abcdef", claims=b"fine\n", holds=b"evil\n")
+    (child.root / "mine.txt").write_text("kept\n")
+    before = child.tree()
+
+    with pytest.raises(RoostError) as refused:
+        child.call("snapshot.receive", {}, upload=[manifest_only])
+
+    assert refused.value.code == "invalid_argument"
+    assert "does not hold what its index says" in refused.value.message
+    assert child.tree() == before
+    _plant_pack(child.state, "0123456789abcdef", claims=b"fine\n", holds=b"fine\n")
+    child.call("snapshot.receive", {}, upload=[manifest_only])
+    assert (child.root / "ok.txt").read_text() == "fine\n"

@@ -193,13 +193,20 @@ class Snapshots:
 
     def receive(self, name: str, chunks: Iterator[bytes]) -> dict[str, Any]:
         """Take a bundle as snapshot `name` (replacing one of that name, the baseline too), then make
-        /workspace hold it. A bad bundle is refused before anything but its discarded pack is written.
+        /workspace hold it. A bad bundle is refused before anything but its discarded pack is written;
+        so is one whose contents are in a pack (linked in by the host) that does not hold what it says.
 
         Raises:
             OpError: invalid_argument (a bad bundle), and reset's path errors.
         """
         check_snapshot_name(name)
         self.blobs.reload()  # the host may have linked a sender's packs in since the index was read
+        if (bad := self.blobs.unverified_pack()) is not None:
+            raise OpError(
+                Code.INVALID_ARGUMENT,
+                f"not a usable snapshot bundle: the stored pack {bad} does not hold what its index says",
+                hint="fork from a workspace whose content store is intact, or without shared packs",
+            )
         with self.blobs.writing() as writer:
             received = receive_bundle(chunks, writer)
         kept = self._keep(name, received.tree, received.stored_bytes)
