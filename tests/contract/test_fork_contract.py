@@ -5,7 +5,6 @@ where the backend allows (the one test that looks at the host's files), and bad 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -160,8 +159,6 @@ def test_a_fork_shares_the_parents_stored_contents_instead_of_copying_them(
     assert ours and set(ours) == set(theirs)
     assert all(ours[name].st_ino == theirs[name].st_ino and ours[name].st_nlink >= 2 for name in ours)
     assert sum(p.st_size for p in ours.values()) >= 50 * 65536
-    if access.protect:  # no workspace can change what the others read
-        assert all(p.st_uid == 0 and stat.S_IMODE(p.st_mode) == 0o444 for p in ours.values())
     workspace.delete()
     assert first.exec("cat big/f50 | wc -c").stdout.strip() == "65536"
     assert first.reset().restored == 0 and second.diff().changes == ()

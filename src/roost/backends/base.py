@@ -104,12 +104,11 @@ BootT = TypeVar("BootT")
 @dataclass(frozen=True)
 class StoreAccess:
     """Where a workspace agent's content store keeps its packs on the host (`parts`, below the
-    workspace directory; every one a directory the workspace can write), and whether the host can
-    make a pack no workspace can change (`protect`: give it to an owner no workspace's user
-    namespace maps). A fork links its parent's packs into each child's store (`workspace.shared_packs`)."""
+    workspace directory; every one a directory the workspace can write). A fork links its parent's
+    packs into each child's store (`workspace.shared_packs`): only where a workspace could change
+    a pack anyway, as on the unisolated mock."""
 
     parts: tuple[str, ...]
-    protect: bool
 
 
 @dataclass(frozen=True)

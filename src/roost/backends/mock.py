@@ -57,7 +57,7 @@ class MockBackend(HostAgentBackend[HostAgentBoot]):
 
     def content_store(self) -> StoreAccess:
         # Nothing to protect a pack from: the workspace runs as roost's own user anyway.
-        return StoreAccess(("agent", "blobs", "packs"), protect=False)
+        return StoreAccess(("agent", "blobs", "packs"))
 
     def protections(self, boot: HostAgentBoot | None) -> tuple[Protection, ...]:
         return (Protection("isolation", False, "none: commands run as host processes of roost's own user"),)

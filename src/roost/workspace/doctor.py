@@ -62,14 +62,11 @@ def _reflink_check(engine: Engine) -> DoctorCheck:
 
 def _fork_check() -> DoctorCheck:
     """How `workspace fork` copies a workspace here: its stored contents shared or streamed, and no memory fork."""
-    shared = (
-        "shared by hard link (mock, and the sandbox as root)" if os.geteuid() == 0 else "shared by hard link (mock)"
-    )
     return DoctorCheck(
         "fork",
         True,
-        f"filesystem fork: stored contents {shared}, else streamed to each child (firecracker, the sandbox "
-        "as a normal user); memory fork: not offered, children boot as new workspaces",
+        "filesystem fork: stored contents shared by hard link on mock, streamed to each child (and checked "
+        "there) on the sandbox and firecracker; memory fork: not offered, children boot as new workspaces",
     )
 
 

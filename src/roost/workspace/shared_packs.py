@@ -7,9 +7,10 @@ keeps every pack it shares after its parent, or the snapshot it came from,
 is deleted. Each store lies below a directory its workspace can write, so
 every component is opened without following a link, and each pack is
 linked by the descriptor that was checked (a regular file), never by a
-name that could have changed since. Where the backend can (`protect`), a
-pack is made read-only and given to an owner no workspace's user namespace
-maps before it is shared: no workspace can change what another one reads.
+name that could have changed since. The receiving agent hashes every pack
+it finds before trusting one. Only backends whose workspaces could change a
+pack anyway share them (mock): a sandbox's process could keep a pack open
+for writing from before it was shared.
 
 Imports: backends (StoreAccess), errors and the standard library.
 """
@@ -30,8 +31,6 @@ from roost.errors import StorageError
 PACK_NAME = re.compile(r"[0-9a-f]{16}\.pack")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PACK_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-# A shared pack's owner when it is protected: host root, which no workspace's user namespace maps.
-PROTECTED_OWNER = 0
 
 
 def link_packs(parent_dir: Path, child_dir: Path, access: StoreAccess) -> int:
@@ -46,7 +45,7 @@ def link_packs(parent_dir: Path, child_dir: Path, access: StoreAccess) -> int:
                 return 0  # the parent never stored a content
             with _store(child_dir, access.parts, make=True) as target:
                 assert target is not None
-                return sum(_link(source, target, name, access.protect) for name in os.listdir(source))
+                return sum(_link(source, target, name) for name in os.listdir(source))
     except OSError as exc:
         raise StorageError(
             f"cannot share the parent's content store with the new workspace: {exc.strerror or exc}",
@@ -55,16 +54,13 @@ def link_packs(parent_dir: Path, child_dir: Path, access: StoreAccess) -> int:
         ) from None
 
 
-def _link(source: int, target: int, name: str, protect: bool) -> bool:
+def _link(source: int, target: int, name: str) -> bool:
     if not PACK_NAME.fullmatch(name):
         return False
     fd = os.open(name, _PACK_FLAGS, dir_fd=source)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        if protect:
-            os.fchown(fd, PROTECTED_OWNER, PROTECTED_OWNER)
-            os.fchmod(fd, 0o444)
         try:
             # The checked inode itself, by its descriptor: a name swapped since cannot be what gets linked.
             os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=target, follow_symlinks=True)

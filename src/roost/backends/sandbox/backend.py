@@ -47,7 +47,6 @@ from roost.backends.base import (
     HostUsage,
     ImageKind,
     OfflineDisk,
-    StoreAccess,
 )
 from roost.backends.disk_usage import allocated_bytes
 from roost.backends.host_agent import HostAgentBackend, await_agent, bind_listener, key_pipe, live_agent
@@ -258,11 +257,11 @@ class SandboxBackend(HostAgentBackend[SandboxBoot]):
         if left:
             layout.remove_as_workspace_root(left, self._id_map(boot), _launcher())
 
-    def content_store(self) -> StoreAccess | None:
-        """The agent's state is bound from `<ws_dir>/agent`. Only root can give a shared pack to an owner
-        the workspace's namespace does not map (host root): as a normal user the workspace's root is
-        that user, who could change a pack another workspace reads."""
-        return StoreAccess(("agent", "blobs", "packs"), protect=True) if os.geteuid() == 0 else None
+    def content_store(self) -> None:
+        """None: a fork streams the contents to each child. A pack linked between sandboxes could be
+        changed by a process of the parent that held it open for writing before it was shared, even
+        once it is given to an owner the sandbox does not map, so packs are never shared here."""
+        return
 
     def offline_disk(self, ws_dir: Path) -> OfflineDisk:
         # /workspace is bound from its own directory; the rest of what it wrote is the overlay's upper layer.
