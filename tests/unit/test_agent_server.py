@@ -421,6 +421,16 @@ def test_exec_does_not_wait_for_a_background_child_holding_the_pipes(client: Age
     wait_until(lambda: not pid_alive(pid), what="the lingering background child to be killed")
 
 
+def test_exec_does_not_wait_for_a_background_child_that_keeps_writing(client: AgentClient, root: Path) -> None:
+    # Output keeps arriving after the command exits: its exit must still be noticed between reads.
+    started = time.monotonic()
+    result, _ = _exec(client, command="(while :; do echo x; done) & echo $! > pid; exit 3", max_output_bytes=10)
+    assert time.monotonic() - started < 2.0
+    assert result["exit_code"] == 3
+    (pid,) = read_pids(root / "pid")
+    wait_until(lambda: not pid_alive(pid), what="the writing background child to be killed")
+
+
 def test_closing_the_connection_mid_exec_kills_the_command(agent: InProcessAgent, root: Path) -> None:
     client = AgentClient(agent.client_sock)
     outcome: dict[str, BaseException] = {}

@@ -75,12 +75,15 @@ class _OutputPump:
     def open(self) -> bool:
         return bool(self._selector.get_map())
 
-    def pump(self, timeout: float) -> None:
+    def pump(self, timeout: float) -> bool:
+        """Forward what the pipes hold, waiting up to `timeout` for some; True if a pipe closed."""
+        closed = False
         for key, _ in self._selector.select(timeout):
             fd = int(key.fd)
             data = os.read(fd, READ_SIZE)
             if not data:
                 self._selector.unregister(fd)
+                closed = True
                 continue
             name = str(key.data)
             self.totals[name] += len(data)
@@ -89,6 +92,7 @@ class _OutputPump:
                 piece = data[:room]
                 self.sent[name] += len(piece)
                 self._ctx.send(name, piece)
+        return closed
 
     def close(self) -> None:
         for key in list(self._selector.get_map().values()):
@@ -156,8 +160,9 @@ def _supervise(
     deadline = None if timeout is None else started + timeout
     timed_out = cancelled = False
     linger_until: float | None = None
-    # It has only just started: whether it exited is first asked after one wait on its pipes.
-    waited = False
+    # Whether it exited is asked only after a wait on its pipes that closed neither: a command that
+    # ends closes them both as it goes, and asking in between costs a wait and a look at /proc.
+    pipe_closed = True
     try:
         while pump.open:
             now = time.monotonic()
@@ -167,7 +172,7 @@ def _supervise(
             if deadline is not None and now >= deadline and not timed_out:
                 timed_out = True
                 processes.signal_group(pgid, signal.SIGKILL)
-            if linger_until is None and waited and processes.exited(proc):
+            if linger_until is None and not pipe_closed and processes.exited(proc):
                 linger_until = now + LINGER_SECONDS
             if linger_until is not None and now >= linger_until:
                 processes.signal_group(pgid, signal.SIGKILL)  # descendants still hold the pipes
@@ -176,8 +181,7 @@ def _supervise(
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - now))
             try:
-                pump.pump(wait)
-                waited = True
+                pipe_closed = pump.pump(wait)
             except (OpError, OSError):  # host cancelled or went away while we were sending
                 cancelled = True
                 processes.signal_group(pgid, signal.SIGKILL)
