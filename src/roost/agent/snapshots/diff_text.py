@@ -20,21 +20,11 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 
-from roost.agent.snapshots.trees import FILE, SYMLINK, Entry
+from roost.agent.snapshots.trees import FILE, SYMLINK, Entry, is_binary
 from roost.protocol.names import to_text as quoted
 
 NULL_ID = "0" * 40
 Loader = Callable[[Entry], bytes]
-
-
-def is_binary(data: bytes) -> bool:
-    if b"\0" in data[:8192]:
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
 
 
 def git_blob_id(data: bytes) -> str:

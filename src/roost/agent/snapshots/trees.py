@@ -136,6 +136,19 @@ class TextCheck:
         return self._binary
 
 
+def is_binary(data: bytes) -> bool:
+    """Whether a whole file's bytes are binary as a diff sees them (`TextCheck`'s answer, at once)."""
+    if b"\0" in data[: TextCheck.HEAD]:
+        return True
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def hash_file(dir_fd: int, name: str) -> Hashed:
     """sha256 of the regular file `name` in `dir_fd`, whether it is binary, and the fstat of what was read.
 
@@ -143,17 +156,26 @@ def hash_file(dir_fd: int, name: str) -> Hashed:
         OSError: it is gone, unreadable, or no longer a regular file (ELOOP for a link, EINVAL otherwise).
     """
     fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, f"{name!r} is not a regular file any more")
-        digest = hashlib.sha256()
+        # One byte more than its size: a file read whole is seen to end (os.read makes a buffer that big).
+        want = min(st.st_size + 1, CHUNK)
+        first = os.read(fd, want)
+        if len(first) < want:
+            # Most files are read whole at once: no incremental decoder for them (a tree has thousands).
+            return Hashed(hashlib.sha256(first).hexdigest(), len(first), is_binary(first), st)
+        digest = hashlib.sha256(first)
         text = TextCheck()
-        size = 0
-        while chunk := fh.read(CHUNK):
+        text.feed(first)
+        size = len(first)
+        while chunk := os.read(fd, CHUNK):
             digest.update(chunk)
             text.feed(chunk)
             size += len(chunk)
+    finally:
+        os.close(fd)
     return Hashed(digest.hexdigest(), size, text.binary, st)
 
 

@@ -115,6 +115,10 @@ class _Field:
     is_message: bool = dataclasses.field(init=False, repr=False, compare=False)
     is_plain: bool = dataclasses.field(init=False, repr=False, compare=False)  # encoded as it is held
     bounded: bool = dataclasses.field(init=False, repr=False, compare=False)  # has bounds, choices or is a name
+    low: Any = dataclasses.field(init=False, repr=False, compare=False)  # meta's minimum, above, maximum, choices
+    above: Any = dataclasses.field(init=False, repr=False, compare=False)
+    high: Any = dataclasses.field(init=False, repr=False, compare=False)
+    choices: Any = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kind = self.kind
@@ -127,6 +131,10 @@ class _Field:
             "is_plain": kind in (str, int, float, bool) and not self.meta.get("name"),
             "bounded": bool(self.meta.get("name"))
             or any(self.meta.get(key) is not None for key in ("minimum", "above", "maximum", "choices")),
+            "low": self.meta.get("minimum"),
+            "above": self.meta.get("above"),
+            "high": self.meta.get("maximum"),
+            "choices": self.meta.get("choices"),
         }
         for name, value in made.items():
             object.__setattr__(self, name, value)
@@ -186,19 +194,16 @@ class _Field:
         return f"give {_describe(self.kind)}" + (f", {' and '.join(bounds)}" if bounds else "")
 
     def _check_bounds(self, value: Any) -> None:
-        meta = self.meta
-        low, high = meta.get("minimum"), meta.get("maximum")
+        low, above, high, choices = self.low, self.above, self.high, self.choices
         if low is not None and value < low:
             raise invalid(f"{self.key!r} must be at least {low}, not {value}", hint=self.hint())
-        above = meta.get("above")
         if above is not None and not value > above:  # NaN too
             raise invalid(f"{self.key!r} must be above {above}, not {value}", hint=self.hint())
         if high is not None and value > high:
             raise invalid(f"{self.key!r} must be at most {high}, not {value}", hint=self.hint())
-        choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise invalid(f"{self.key!r} must be one of {', '.join(choices)}, not {value!r}", hint=self.hint())
-        if self.is_name and any("\0" in name for name in (value if isinstance(value, tuple) else (value,))):
+        if self.is_name and ("\0" in value if isinstance(value, str) else any("\0" in name for name in value)):
             raise invalid(f"{self.key!r} contains a NUL byte", hint="remove the NUL byte")
 
 
@@ -357,8 +362,12 @@ class Message:
         """
         if not isinstance(data, Mapping):
             raise invalid(f"{cls.__name__} must be an object", hint="give it as a JSON object (a dict)")
-        values = {field.key: field.decode(data.get(field.key, _ABSENT)) for field in _fields_of(cls)}
-        return cls(**values)
+        made = cls.__new__(cls)
+        # Every field at once, checked as `__init__` would (which sets them one `__setattr__` at a time):
+        # records arrive by the thousand.
+        made.__dict__.update({field.key: field.decode(data.get(field.key, _ABSENT)) for field in _fields_of(cls)})
+        made.__post_init__()
+        return made
 
     def to_wire(self) -> dict[str, Any]:
         """The wire object of this message (every field: null where it is None, unless `OMITS_NULLS`)."""
