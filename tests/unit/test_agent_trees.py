@@ -256,3 +256,29 @@ def test_a_diff_takes_binary_from_the_scan_without_reading_the_file(root: Path) 
     assert binary_change(None, tree["README"], never) is False
     assert binary_change(tree["README"], Entry("README", FILE, 0o644, 3, "d", binary=True), never) is True
     assert binary_change(None, Entry("old", FILE, 0o644, 3, "d"), lambda e: b"\0") is True  # an older scan: read
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"plain text\n",
+        b"x" * (trees.CHUNK - 1),
+        b"x" * trees.CHUNK,
+        b"y" * (2 * trees.CHUNK + 5) + b"\xff",  # not UTF-8, past the first read
+        "ünïcode\n".encode() * 1000,
+        b"nul \0 early",
+    ],
+    ids=["empty", "small", "chunk-1", "chunk", "large-binary-tail", "utf8", "nul"],
+)
+def test_hash_file_reads_any_size_whole(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "f").write_bytes(content)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        hashed = hash_file(fd, "f")
+    finally:
+        os.close(fd)
+    assert hashed.digest == hashlib.sha256(content).hexdigest()
+    assert hashed.size == len(content)
+    assert hashed.binary == trees.is_binary(content)
+    assert hashed.binary == (b"\0" in content[:8192] or content.endswith(b"\xff"))
