@@ -13,7 +13,7 @@ machine's shared cache), a `$HOME`, and the directory blocks run in, `work/`, wh
   `Roost()`) and, when a workspace named `demo` exists, `ws` to it; a block with a
   top-level `await` runs inside `asyncio.run`.
 
-Imports: doc_blocks, conftest (e2e), helpers, roost.
+Imports: doc_blocks, cli_helpers, helpers, roost.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from cli_helpers import home_with_shared_images
 from doc_blocks import Block, output_matches
 
-from conftest import home_with_shared_images
 from helpers import delete_all_workspaces
 from roost.client import Roost
 

@@ -19,7 +19,7 @@ from helpers import pids_with_env, wait_until
 from roost import __version__
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

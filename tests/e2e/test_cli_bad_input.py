@@ -18,7 +18,7 @@ from roost.cli.main import main
 from roost.protocol.names import from_text
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from roost.images.cache import ImageCache
 from roost.images.freshness import current_image
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 SANDBOX = get_backend("sandbox").availability()
 

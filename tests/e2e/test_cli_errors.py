@@ -17,7 +17,7 @@ import pytest
 from helpers import cmdline, pid_alive, pids_with_env, wait_until
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

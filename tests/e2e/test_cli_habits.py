@@ -8,12 +8,12 @@ import signal
 from typing import TYPE_CHECKING
 
 import pytest
+from cli_helpers import parse_json
 
-from conftest import parse_json
 from helpers import wait_until
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,8 @@ from typing import Any, TextIO
 
 import anyio
 import pytest
+from cli_helpers import RoostCli
 from mcp import ClientSession, StdioServerParameters, stdio_client
-
-from conftest import RoostCli
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from roost.backends import get_backend
 from roost.network.attachment import network_available
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

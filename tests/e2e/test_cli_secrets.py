@@ -9,8 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-
-from conftest import RoostCli
+from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

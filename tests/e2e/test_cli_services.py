@@ -21,7 +21,7 @@ from helpers import pids_with_env, wait_until
 from roost.backends.processes import WORKSPACE_MARKER
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 pytestmark = pytest.mark.e2e
 

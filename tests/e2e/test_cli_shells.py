@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 
-from conftest import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env, wait_until
 from roost.backends.processes import WORKSPACE_MARKER
 

@@ -14,9 +14,8 @@ from typing import TextIO
 
 import anyio
 import pytest
+from cli_helpers import RoostCli
 from mcp_helpers import call, call_error, mcp_session
-
-from conftest import RoostCli
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ block may use what an earlier one made, as a reader going down the page would. A
 that cannot run here says why in the doc (`<!-- docs-check: skip (REASON) -->`) and is
 reported as a skipped test with that reason; so is a sandbox-only block on mock.
 
-Imports: doc_blocks, doc_runner, conftest (e2e).
+Imports: doc_blocks, doc_runner, cli_helpers.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import backends_here
 from doc_blocks import Block, blocks_of
 from doc_runner import DocSession
-
-from conftest import backends_here
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,9 @@ from typing import Any, TextIO
 
 import anyio
 import pytest
+from cli_helpers import RoostCli
 from mcp_helpers import call, call_error, mcp_session
 
-from conftest import RoostCli
 from roost import Roost, RoostError
 from roost.workspace import forking, lifecycle
 

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 import anyio
 import pytest
+from cli_helpers import backends_here, home_with_shared_images
 from mcp import ClientSession
 from mcp_helpers import call, call_error, mcp_session
 
-from conftest import backends_here, home_with_shared_images
 from helpers import cmdline, pid_alive, pids_with_env
 from roost.backends.processes import WORKSPACE_MARKER
 

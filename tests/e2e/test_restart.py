@@ -14,7 +14,7 @@ from mcp_helpers import call, call_error, mcp_session
 from helpers import kill_agent
 
 if TYPE_CHECKING:
-    from conftest import RoostCli
+    from cli_helpers import RoostCli
 
 AGENT_GONE_CODES = ("agent_unreachable", "agent_disconnected", "workspace_unhealthy")
 DEADLINE = 20.0

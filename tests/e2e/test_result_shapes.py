@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cli_helpers import RoostCli
 
-from conftest import RoostCli
 from roost import Roost
 from roost.mcp.output_caps import MODEL_FIELDS
 from roost.mcp.server import build_server

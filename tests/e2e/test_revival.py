@@ -10,9 +10,8 @@ from typing import TextIO
 
 import anyio
 import pytest
+from cli_helpers import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 from mcp_helpers import call, mcp_session
-
-from conftest import RoostCli, backends_here, delete_leftovers, home_with_shared_images
 
 pytestmark = pytest.mark.e2e
 DEADLINE = 60.0

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from cli_helpers import RoostCli
 from mcp_helpers import call, call_error, mcp_session
-
-from conftest import RoostCli
 
 pytestmark = pytest.mark.e2e
 

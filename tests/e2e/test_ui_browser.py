@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ui_server import UiServer, running_ui
+from ui_server import UiServer
 
 from helpers import wait_until
 from roost.client import Roost, Workspace
@@ -31,12 +31,6 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    with running_ui(tmp_path_factory) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,13 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from ui_server import UiServer, running_ui
+from ui_server import UiServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from roost.client import Roost
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    with running_ui(tmp_path_factory) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from typing import Any, TextIO
 
 import anyio
 import pytest
+from cli_helpers import RoostCli, error_document
 from mcp_helpers import call, call_error, mcp_session
 
-from conftest import RoostCli, error_document
 from helpers import kill_agent
 from roost.workspace import recovery
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cli_helpers import home_with_shared_images
 
-from conftest import home_with_shared_images
 from helpers import delete_all_workspaces
 from roost.client import Roost
 
