@@ -115,7 +115,8 @@ class _Field:
     is_message: bool = dataclasses.field(init=False, repr=False, compare=False)
     is_plain: bool = dataclasses.field(init=False, repr=False, compare=False)  # encoded as it is held
     bounded: bool = dataclasses.field(init=False, repr=False, compare=False)  # has bounds, choices or is a name
-    low: Any = dataclasses.field(init=False, repr=False, compare=False)  # meta's minimum, above, maximum, choices
+    # The meta's bounds and choices, read once (checked on every value).
+    low: Any = dataclasses.field(init=False, repr=False, compare=False)
     above: Any = dataclasses.field(init=False, repr=False, compare=False)
     high: Any = dataclasses.field(init=False, repr=False, compare=False)
     choices: Any = dataclasses.field(init=False, repr=False, compare=False)
