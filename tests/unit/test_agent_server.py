@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import signal
 import socket
@@ -766,3 +767,20 @@ def test_a_full_disk_in_any_op_becomes_disk_full_with_a_hint(tmp_path: Path) -> 
 
     assert (full.value.code, bool(full.value.hint)) == ("disk_full", True)
     assert other.value.errno == errno.EIO
+
+
+def test_the_scan_a_diff_made_is_saved_for_a_restarted_agent_once_the_diff_is_answered(
+    agent: InProcessAgent, client: AgentClient, root: Path
+) -> None:
+    client.call("snapshot.create", {"name": "baseline"})
+    (root / "new.txt").write_text("new\n")
+    assert client.call("workspace.diff", {"stat": True}).result["counts"] == {"added": 1}
+    index = Path(agent.agent.state_dir) / "tree-index.json"
+
+    def saved_paths() -> set[str]:
+        try:
+            return {row[0] for row in json.loads(index.read_text())["entries"]}
+        except (FileNotFoundError, ValueError):
+            return set()
+
+    wait_until(lambda: "new.txt" in saved_paths(), what="the diff's scan in the index on disk")

@@ -327,7 +327,10 @@ def call_diff(agent: AgentState, **args: Any) -> tuple[dict[str, Any], str, list
     ctx = RequestContext(
         1, Op.DIFF, args, b"", lambda channel, data: sent.append((channel, data)), None, threading.Event()
     )
-    result = OpTable(agent).call(ctx).wire_result()
+    reply = OpTable(agent).call(ctx)
+    if reply.after is not None:
+        reply.after()  # as the connection does once the answer is sent
+    result = reply.wire_result()
     assert {channel for channel, _ in sent} <= {"records"}
     chunks = [data for _, data in sent]
     records = [record for chunk in chunks for record in decode_records(chunk)]

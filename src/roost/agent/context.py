@@ -26,10 +26,12 @@ if TYPE_CHECKING:  # the agent loads message classes with the first request, not
 
 @dataclass(frozen=True)
 class HandlerResult:
-    """What a handler returns: its op's result message (`roost.protocol.ops`) and an optional body."""
+    """What a handler returns: its op's result message (`roost.protocol.ops`), an optional body and,
+    optionally, work that need not delay the answer (saving a cache): run once the reply is sent."""
 
     result: Message
     body: bytes = b""
+    after: Callable[[], None] | None = None
 
     def wire_result(self) -> dict[str, Any]:
         """The result as the RESPONSE carries it."""

@@ -227,8 +227,10 @@ class Connection:
         rid = ctx.request_id
         inflight = self._ops.agent.inflight
         inflight.add(ctx.cancelled)
+        after: Callable[[], None] | None = None
         try:
             reply = self._ops.call(ctx)
+            after = reply.after
             self._try_write(
                 Kind.RESPONSE, {"id": rid, "result": reply.wire_result()}, reply.body, what=f"the result of {ctx.op}"
             )
@@ -247,6 +249,8 @@ class Connection:
                 self._cancels.pop(rid, None)
                 self._uploads.pop(rid, None)
                 self._windows.pop(rid, None)
+            if after is not None:  # answered: what is left may take its time (shutdown still waits for it)
+                _after_reply(ctx.op, after)
             inflight.remove(ctx.cancelled)
 
     def _try_write(self, kind: Kind, header: dict[str, Any], body: bytes = b"", *, what: str = "a reply") -> None:
@@ -279,3 +283,10 @@ class Connection:
 
 def agent_info() -> dict[str, Any]:
     return {"agent": AGENT_VERSION, "pid": os.getpid(), "workspace": "/workspace"}
+
+
+def _after_reply(op: str, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:  # the answer is gone already: a failure here is logged, never sent
+        log.exception("after answering %s", op)

@@ -230,7 +230,7 @@ def _changes(store: Snapshots, args: DiffArgs, filters: list[str]) -> list[Chang
     ignore = ignore_filter(args.ignore)
     with store.lock:
         base = store.load(against)
-        now = store.current(prune=ignore)
+        now = store.current(prune=ignore, save=False)  # saved once the diff is answered
     if ignore is not None:  # the snapshot's side, judged by the rules the scan just read
         base = {path: entry for path, entry in base.items() if not ignore.excluded_path(path, entry.kind == DIR)}
     return [c for c in compare(base, now) if _selected(c.path, filters)]
@@ -293,7 +293,8 @@ def diff(agent: AgentState, args: DiffArgs, ctx: RequestContext) -> HandlerResul
             ]
         )
     truncated = unshown > 0 or text.cut_in is not None
-    return HandlerResult(page.summary(DiffResult, against=args.against, counts=counts, truncated=truncated))
+    summary = page.summary(DiffResult, against=args.against, counts=counts, truncated=truncated)
+    return HandlerResult(summary, after=store.save_index)
 
 
 # The ops this module serves (the op table routes them here).

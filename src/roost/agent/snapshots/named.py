@@ -83,6 +83,7 @@ class Snapshots:
         # One operation at a time: they share the scan index.
         self.lock = threading.Lock()
         self._last_scan: tuple[Tree, int] | None = None  # the newest scan and when it began
+        self._unsaved: tuple[Tree, int] | None = None  # a scan the index on disk does not hold yet
         self._manifests: dict[str, tuple[tuple[int, int, int], Tree]] = {}
         self._aside = None if scratch_dir is None else _set_aside(paths, scratch_dir)
 
@@ -124,13 +125,14 @@ class Snapshots:
         self._manifests[name] = (key, tree)
         return tree
 
-    def current(self, keeper: Keeper | None = None, prune: Pruner | None = None) -> Tree:
+    def current(self, keeper: Keeper | None = None, prune: Pruner | None = None, *, save: bool = True) -> Tree:
         """Scan /workspace now (reusing hashes of unchanged files) and remember the scan.
 
         With `keeper`, every content it lacks is copied into it on the way.
         What `prune` excludes is left out of the scan; the hashes already
         cached for it are kept for the next full scan. The scan index on disk
-        is rewritten only when the scan found something new.
+        (what a restarted agent starts from) is rewritten only when the scan
+        found something new; without `save`, not before `save_index`.
         """
         if self._last_scan is not None:
             previous, previous_at = self._last_scan
@@ -145,8 +147,21 @@ class Snapshots:
         index = tree if prune is None else {**_still_trusted(previous, previous_at, tree), **tree}
         self._last_scan = (index, started)
         if index != previous:
-            write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
+            self._unsaved = (index, started)
+        if save:
+            self._save_unsaved()
         return tree
+
+    def save_index(self) -> None:
+        """Write the newest scan to the index on disk, if a scan left it unsaved."""
+        with self.lock:
+            self._save_unsaved()
+
+    def _save_unsaved(self) -> None:
+        if self._unsaved is not None:
+            index, started = self._unsaved
+            write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
+            self._unsaved = None
 
     # -- operations ------------------------------------------------------------
     def create(self, name: str) -> dict[str, Any]:
