@@ -83,7 +83,7 @@ class Snapshots:
         # One operation at a time: they share the scan index.
         self.lock = threading.Lock()
         self._last_scan: tuple[Tree, int] | None = None  # the newest scan and when it began
-        self._unsaved: tuple[Tree, int] | None = None  # a scan the index on disk does not hold yet
+        self._index_behind = False  # the index on disk is older than the newest scan
         self._manifests: dict[str, tuple[tuple[int, int, int], Tree]] = {}
         self._aside = None if scratch_dir is None else _set_aside(paths, scratch_dir)
 
@@ -147,21 +147,21 @@ class Snapshots:
         index = tree if prune is None else {**_still_trusted(previous, previous_at, tree), **tree}
         self._last_scan = (index, started)
         if index != previous:
-            self._unsaved = (index, started)
+            self._index_behind = True
         if save:
-            self._save_unsaved()
+            self._save_scan()
         return tree
 
     def save_index(self) -> None:
-        """Write the newest scan to the index on disk, if a scan left it unsaved."""
+        """Write the newest scan to the index on disk, if a scan left it behind."""
         with self.lock:
-            self._save_unsaved()
+            self._save_scan()
 
-    def _save_unsaved(self) -> None:
-        if self._unsaved is not None:
-            index, started = self._unsaved
+    def _save_scan(self) -> None:
+        if self._index_behind and self._last_scan is not None:
+            index, started = self._last_scan
             write_json(self._index, {"scanned_at_ns": started, "entries": [e.to_row() for e in index.values()]})
-            self._unsaved = None
+            self._index_behind = False
 
     # -- operations ------------------------------------------------------------
     def create(self, name: str) -> dict[str, Any]:
